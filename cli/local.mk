@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: Apache-2.0
+bin_PROGRAMS += teleport-unix
+teleport_unix_SOURCES = \
+	%reldir%/cli.h \
+	%reldir%/main.c \
+	%reldir%/out.c \
+	%reldir%/cmd-ping.c \
+	%reldir%/cmd-sync.c \
+	%reldir%/cmd-user.c \
+	%reldir%/cmd-check.c \
+	%reldir%/cmd-passwd.c \
+	%reldir%/cmd-status.c \
+	%reldir%/cmd-cache.c
+teleport_unix_LDADD = libteleport-unix.la

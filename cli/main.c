@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - teleport-unix: option parsing and command dispatch (SPEC §7).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ctx.h"
+#include "err.h"
+#include "log.h"
+
+static const struct command {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{ "ping", cmd_ping, "ping                     connect to Auth: cluster, version, identity, cert expiry" },
+	{ "sync", cmd_sync, "sync                     fetch users, roles, locks and write the cache" },
+	{ "user", cmd_user, "user NAME                a Teleport user: roles, traits, status, logins here" },
+	{ "check", cmd_check, "check USER LOGIN [--offline]  the PAM decision, with the reason" },
+	{ "passwd", cmd_passwd, "passwd [LOGIN]           what NSS serves, getent-style" },
+	{ "group", cmd_group, "group [NAME]             what NSS serves, getent-style" },
+	{ "status", cmd_status, "status                   config, credentials, Auth reachability, cache" },
+	{ "cache", cmd_cache, "cache clear              remove the cache" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: teleport-unix [-c CONFIG] [--json] [--insecure-perms] COMMAND [ARGS]\n\n"
+		   "Options:\n"
+		   "  -c, --config PATH   configuration file (default $TELEPORT_UNIX_CONFIG or %s)\n"
+		   "      --json          print one JSON document on stdout\n"
+		   "      --insecure-perms  do not check owner/mode of config and key files (tests only)\n"
+		   "  -h, --help          this help\n"
+		   "  -V, --version       print the version\n\nCommands:\n",
+		TU_SYSCONFDIR "/teleport-unix.yaml");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	enum { OPT_JSON = 0x100, OPT_INSECURE };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "insecure-perms", no_argument, NULL, OPT_INSECURE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int o;
+
+	/* Stop at the first non-option: the command parses its own arguments. */
+	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			c.config_path = optarg;
+			break;
+		case OPT_JSON:
+			c.json = true;
+			break;
+		case OPT_INSECURE:
+			c.insecure_perms = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("teleport-unix %s\n", PACKAGE_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			usage(stderr);
+			return CLI_EXIT_ERROR;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "teleport-unix: missing command (see --help)\n");
+		return CLI_EXIT_ERROR;
+	}
+	c.tty = isatty(STDOUT_FILENO) == 1;
+	if (!c.json)
+		tu_log_set_sink(tu_log_stderr_sink, NULL, false);
+
+	const char *name = argv[optind];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) == 0) {
+			/* Commands parse their own arguments with getopt from their argv[0]. */
+			int idx = optind;
+			optind = 0;
+			return commands[i].fn(&c, argc - idx, argv + idx);
+		}
+	}
+	return cli_errorf(&c, "unknown command '%s' (see --help)", name);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * auth.h - Teleport Auth API client: Ping, users, roles, locks, with the
+ * Go client's fallbacks (users.v1 -> legacy on UNIMPLEMENTED, ListRoles ->
+ * GetRoles), paging and streaming.  Layer: libcore.  Together with model.c
+ * the only code that sees protobuf-c types.
+ *
+ * A struct tu_auth holds one transport (one HTTP/2 connection reused across
+ * calls, fail-over across the configured addresses).  Not shared between
+ * threads: one per thread/call site.
+ *
+ * Errors (negative errno, detail in reterr, gRPC status in reterr->grpc_status):
+ *   -ENOENT        NOT_FOUND
+ *   -EACCES        PERMISSION_DENIED / UNAUTHENTICATED ("the credential lacks ...")
+ *   -EOPNOTSUPP    UNIMPLEMENTED with no fallback left
+ *   -ETIMEDOUT     deadline passed (connect or request)
+ *   -ECONNREFUSED, -EHOSTUNREACH  Auth unreachable (all addresses)
+ *   -EPROTO        not HTTP/2 / not gRPC / TLS failure
+ *   -EBADMSG       malformed protobuf or framing
+ *   -EMSGSIZE      over the message size limit
+ *   -EIO           other gRPC status (UNAVAILABLE, INTERNAL, ...)
+ *   -EKEYEXPIRED   our certificate expired
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct tu_conf;
+struct tu_creds;
+struct tu_err;
+struct tu_transport;
+struct tu_auth;
+
+/* Creates a client from config + loaded credentials (borrowed; must outlive the client). */
+int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct tu_auth **ret, struct tu_err *reterr);
+
+/* Test seam: a client over an arbitrary transport (see transport.h). Takes ownership of t. */
+int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec, size_t max_message_size,
+			       struct tu_auth **ret, struct tu_err *reterr);
+
+struct tu_auth *tu_auth_free(struct tu_auth *a);
+
+/* Progress callback for long fetches (sync's progress bar): what, count so far. May be NULL. */
+typedef void (*tu_progress_fn)(void *userdata, const char *what, size_t count);
+void tu_auth_set_progress(struct tu_auth *a, tu_progress_fn fn, void *userdata);
+
+int tu_auth_ping(struct tu_auth *a, struct tu_ping *ret, struct tu_err *reterr);
+
+/* -ENOENT when the user does not exist. */
+int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret, struct tu_err *reterr);
+
+/* All users: ListUsers paging, legacy GetUsers stream on UNIMPLEMENTED. */
+int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, struct tu_err *reterr);
+
+/* -ENOENT when the role does not exist. */
+int tu_auth_get_role(struct tu_auth *a, const char *name, struct tu_role *ret, struct tu_err *reterr);
+
+/* All roles: ListRoles paging, legacy GetRoles on UNIMPLEMENTED. */
+int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, struct tu_err *reterr);
+
+/* Locks in force (GetLocks InForceOnly=true, no targets). */
+int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, struct tu_err *reterr);
+
+/* Everything for a sync: users, roles, locks. */
+int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr);

@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: Apache-2.0
+# libtu-base: libc + pthread only.  Linked (hidden) into libnss_teleport.so.2;
+# compiled a second time, exported, into libteleport-unix.so.0 (see libcore/local.mk).
+tu_base_sources = \
+	%reldir%/cleanup.h \
+	%reldir%/err.c %reldir%/err.h \
+	%reldir%/log.c %reldir%/log.h \
+	%reldir%/strbuf.c %reldir%/strbuf.h
+
+noinst_LTLIBRARIES += libtu-base.la
+libtu_base_la_SOURCES = $(tu_base_sources)
+libtu_base_la_CFLAGS = $(AM_CFLAGS)
+libtu_base_la_LIBADD = -lpthread

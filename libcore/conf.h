@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * conf.h - /etc/teleport-unix.yaml (SPEC §3), loaded with libyaml's event
+ * API into struct tu_conf.  Layer: libcore.
+ *
+ * Strict schema: unknown keys, wrong types, bad values and duplicate keys are
+ * errors naming the key path and the line (tu_err.key / .line / .file).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "model.h"
+
+struct tu_err;
+
+#define TU_CONF_DEFAULT_PATH  TU_SYSCONFDIR "/teleport-unix.yaml"
+#define TU_DEFAULT_SERVER_NAME "teleport.cluster.local"
+#define TU_DEFAULT_AUTH_PORT  3025
+#define TU_MAX_AUTH_ADDRESSES 16
+
+enum tu_accounts_source {
+	TU_SOURCE_HOST_USER_CREATION = 0,
+	TU_SOURCE_ALL_LOGINS = 1,
+};
+
+enum tu_pam_offline {
+	TU_OFFLINE_CACHED = 0,
+	TU_OFFLINE_DENY = 1,
+};
+
+struct tu_addr {
+	char *host;     /* without brackets for IPv6 */
+	uint16_t port;
+};
+
+struct tu_conf {
+	char *path;                    /* the file this came from */
+
+	/* auth */
+	struct tu_addr addresses[TU_MAX_AUTH_ADDRESSES];
+	size_t n_addresses;
+	char *server_name;             /* default teleport.cluster.local */
+	char *cluster_name;            /* NULL = not checked */
+	char *cert_path, *key_path, *ca_path; /* key_pair; all NULL when identity_file */
+	char *identity_file;           /* NULL when key_pair */
+	uint64_t connect_timeout_usec; /* default 1s */
+	uint64_t request_timeout_usec; /* default 3s */
+	uint64_t max_message_size;     /* auth.max_message_size, default 64 MiB */
+
+	/* host */
+	char *host_name;               /* default gethostname() */
+	char *host_id;                 /* NULL = from the credential's certificate */
+	struct tu_labels host_labels;  /* each value list has exactly one value */
+
+	/* accounts */
+	enum tu_accounts_source source;
+	uint32_t uid_min, uid_max;     /* default 200000..899999999 */
+	char *home_template;           /* default /home/{login} */
+	char *shell;                   /* default /bin/bash */
+
+	/* cache */
+	char *cache_dir;               /* default /var/cache/teleport-unix */
+	uint64_t refresh_after_usec;   /* default 5m */
+	uint64_t offline_max_age_usec; /* default 72h */
+	uint64_t negative_ttl_usec;    /* default 1m */
+
+	/* pam */
+	enum tu_pam_offline pam_offline;
+	bool trust_teleport_env;
+	bool trust_ssh_cert;
+};
+
+enum {
+	TU_CONF_RELAXED_PERMS = 1 << 0, /* skip the owner/mode check (tests only; CLI --insecure-perms) */
+};
+
+/*
+ * Loads and validates path.  flags: TU_CONF_*.  On success *ret is a new
+ * object (free with tu_conf_free).  Errors: -ENOENT (missing), -EACCES/-EPERM
+ * (owner or mode refused), -EBADMSG (syntax or schema, with key and line),
+ * -ENOMEM.
+ */
+int tu_conf_load(const char *path, unsigned flags, struct tu_conf **ret, struct tu_err *reterr);
+
+/* Parses YAML text already in memory (name used in messages). Same errors. */
+int tu_conf_parse(const char *text, size_t len, const char *name, struct tu_conf **ret, struct tu_err *reterr);
+
+/* Frees; accepts NULL; returns NULL. */
+struct tu_conf *tu_conf_free(struct tu_conf *c);
+
+/*
+ * The config path to use: explicit (CLI -c / PAM config=) if non-NULL, else
+ * secure_getenv("TELEPORT_UNIX_CONFIG"), else TU_CONF_DEFAULT_PATH. Borrowed.
+ */
+const char *tu_conf_path(const char *explicit_path);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ctx.h - struct tu_ctx: the per-call context shared by the PAM module and
+ * the CLI: config, credentials, Auth client and host identity, each set up
+ * lazily on first use.  Layer: libcore.  The one place that reads the
+ * environment (always secure_getenv).  One ctx per thread.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rbac.h"
+
+struct tu_conf;
+struct tu_creds;
+struct tu_auth;
+struct tu_err;
+struct tu_ctx;
+
+enum {
+	TU_CTX_RELAXED_PERMS = 1 << 0, /* config/key owner+mode checks off (CLI --insecure-perms, tests) */
+};
+
+/* Loads the config (path: see tu_conf_path()). Errors as tu_conf_load(). */
+int tu_ctx_new(const char *config_path, unsigned flags, struct tu_ctx **ret, struct tu_err *reterr);
+struct tu_ctx *tu_ctx_free(struct tu_ctx *ctx);
+
+const struct tu_conf *tu_ctx_conf(const struct tu_ctx *ctx);
+
+/* Loads the credentials on first call (checked against now_usec). Borrowed. */
+int tu_ctx_creds(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret, struct tu_err *reterr);
+
+/* Creates the Auth client on first call (loads creds). Borrowed; connection reused. */
+int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, struct tu_err *reterr);
+
+/*
+ * This host: name (config or gethostname), id (config or the credential's
+ * CN without ".<cluster>"), cluster (config cluster_name or the credential's),
+ * labels (config).  Needs the credentials only when host.id is not set;
+ * without readable credentials id is "" and cluster NULL.  Strings borrowed from ctx.
+ */
+int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr);
+
+/* Current time in microseconds (CLOCK_REALTIME); the only clock read in libcore. */
+int64_t tu_now_usec(void);

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * decide.h - the PAM login decision (SPEC §5), shared by pam_teleport.so and
+ * `teleport-unix check`.  Layer: libcore.
+ *
+ * tu_decide_pure() is a pure function of its inputs (no clock, no I/O).
+ * tu_decide() gathers the inputs (online from Auth, else from the private
+ * cache snapshot per pam.offline) and calls it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "rbac.h"
+
+struct tu_ctx;
+struct tu_err;
+
+enum tu_verdict_kind {
+	TU_VERDICT_ALLOW = 0,   /* PAM_SUCCESS */
+	TU_VERDICT_DENY = 1,    /* PAM_PERM_DENIED */
+	TU_VERDICT_UNKNOWN = 2, /* PAM_USER_UNKNOWN: not a Teleport login */
+	TU_VERDICT_UNAVAIL = 3, /* PAM_AUTHINFO_UNAVAIL: no usable data */
+};
+
+struct tu_verdict {
+	enum tu_verdict_kind kind;
+	bool offline;      /* decided from the cache snapshot */
+	char user[256];    /* the Teleport user decided for ("" when none) */
+	char role[256];    /* role that allowed or denied ("" when n/a) */
+	char reason[512];  /* one line for syslog and `check` */
+};
+
+struct tu_login_req {
+	const char *login;             /* PAM_USER: the OS login */
+	const char *service;           /* PAM_SERVICE, may be NULL */
+	const char *rhost;             /* PAM_RHOST, may be NULL */
+	const char *teleport_username; /* TELEPORT_USERNAME from the PAM env, NULL if absent */
+	const char *ssh_auth_info;     /* SSH_AUTH_INFO_0, NULL if absent */
+	const char *explicit_user;     /* `check USER LOGIN`: the Teleport user given on the command line */
+};
+
+struct tu_decide_opts {
+	bool trust_teleport_env;
+	bool trust_ssh_cert;
+	int source;                    /* enum tu_accounts_source */
+};
+
+/*
+ * Who owns login on h (SPEC §4): the user named login; else users whose
+ * `logins` trait holds it; else users whose roles allow it here (with
+ * source=host_user_creation only roles that enable host users count).
+ * ret gets the owner names sorted bytewise; empty = not a Teleport login.
+ */
+int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int source, const char *login,
+		     struct tu_strv *ret, struct tu_err *reterr);
+
+int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const struct tu_decide_opts *o,
+		   const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr);
+
+/* offline_only: do not contact Auth (check --offline). */
+int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,
+	      struct tu_verdict *ret, struct tu_err *reterr);

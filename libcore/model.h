@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model.h - our own view of Teleport resources (users, roles, locks, ping),
+ * independent of protobuf.  Layer: libcore.  model.c converts protobuf-c
+ * messages into these; everything else (rbac, accounts, decide, cache, CLI)
+ * sees only these structs.
+ *
+ * Ownership: every string and array is heap-allocated and owned by the
+ * enclosing struct; tu_*_done() frees the contents (safe on a zeroed or
+ * half-built struct), tu_dataset_free() the whole set.
+ * Time: int64 microseconds since the Unix epoch, with an explicit has_* flag
+ * (Go's zero time and an absent field both become has_* = false).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A list of strings. */
+struct tu_strv {
+	char **v;
+	size_t n;
+};
+
+/* One map entry: key -> list of values (traits, label selectors). */
+struct tu_kv {
+	char *key;
+	struct tu_strv values;
+};
+
+/* map<string, StringValues>: traits and *Labels fields. Order as received. */
+struct tu_labels {
+	struct tu_kv *e;
+	size_t n;
+};
+
+struct tu_user {
+	char *name;
+	struct tu_strv roles;
+	struct tu_labels traits;       /* logins, host_user_uid, ... */
+	bool is_bot;                   /* Metadata.Labels has teleport.internal/bot */
+	/* Spec.Status (LoginStatus): failed-login lock */
+	bool is_locked;
+	char *locked_message;
+	bool has_lock_expires;
+	int64_t lock_expires_usec;
+	/* Expiry() = Metadata.Expires if set and non-zero, else Spec.Expires */
+	bool has_expires;
+	int64_t expires_usec;
+};
+
+/* Role conditions (allow or deny) we act on. */
+struct tu_role_cond {
+	struct tu_strv logins;
+	struct tu_labels node_labels;
+	char *node_labels_expression;  /* NULL when absent/empty */
+	struct tu_strv host_groups;
+	struct tu_strv host_sudoers;
+};
+
+enum tu_host_user_mode {
+	TU_HOST_USER_MODE_UNSPECIFIED = 0,
+	TU_HOST_USER_MODE_OFF = 1,
+	TU_HOST_USER_MODE_DROP = 2,
+	TU_HOST_USER_MODE_KEEP = 3,
+	TU_HOST_USER_MODE_INSECURE_DROP = 4,
+	/* other values may arrive (open enum): kept as the number */
+};
+
+/* Tri-state for types.BoolValue options: absent / explicit false / true. */
+enum tu_bool_opt {
+	TU_BOOL_UNSET = -1,
+	TU_BOOL_FALSE = 0,
+	TU_BOOL_TRUE = 1,
+};
+
+struct tu_role {
+	char *name;
+	char *version;                 /* "v3" ... "v8" */
+	struct tu_role_cond allow;
+	struct tu_role_cond deny;
+	int32_t create_host_user_mode; /* enum tu_host_user_mode (Options 28) */
+	enum tu_bool_opt create_host_user; /* legacy Options 20 */
+	char *create_host_user_default_shell; /* Options 31, NULL when absent */
+	char *lock_mode;               /* Options.Lock: "", "strict", "best_effort"; NULL = "" */
+	int64_t max_session_ttl_nsec;
+};
+
+struct tu_lock_target {
+	/* NULL or "" = not set */
+	char *user;
+	char *role;
+	char *login;
+	char *node;            /* legacy field 4 */
+	char *mfa_device;
+	char *windows_desktop;
+	char *access_request;
+	char *device;
+	char *server_id;
+};
+
+struct tu_lock {
+	char *name;
+	struct tu_lock_target target;
+	char *message;
+	bool has_expires;      /* Spec.Expires */
+	int64_t expires_usec;
+};
+
+struct tu_ping {
+	char *cluster_name;
+	char *server_version;
+	char *proxy_public_addr;
+	char *remote_addr;
+};
+
+/* Everything a sync fetches. */
+struct tu_dataset {
+	struct tu_user *users;
+	size_t n_users;
+	struct tu_role *roles;
+	size_t n_roles;
+	struct tu_lock *locks;
+	size_t n_locks;
+};
+
+void tu_strv_done(struct tu_strv *v);
+void tu_labels_done(struct tu_labels *l);
+void tu_user_done(struct tu_user *u);
+void tu_role_done(struct tu_role *r);
+void tu_lock_done(struct tu_lock *l);
+void tu_ping_done(struct tu_ping *p);
+void tu_dataset_done(struct tu_dataset *d);
+
+/* Appends a copy of s to v. -ENOMEM. */
+int tu_strv_push(struct tu_strv *v, const char *s);
+
+/* Returns the values of key in l, or NULL when absent (borrowed from l). */
+const struct tu_strv *tu_labels_get(const struct tu_labels *l, const char *key);
+
+/* Finds by name (linear; callers with many lookups build their own index). NULL when absent. */
+const struct tu_user *tu_dataset_find_user(const struct tu_dataset *d, const char *name);
+const struct tu_role *tu_dataset_find_role(const struct tu_dataset *d, const char *name);
+
+/*
+ * Wire decoding (model.c; the only place besides auth.c that sees protobuf).
+ * Each parses one serialized message (no gRPC framing) into *ret (zeroed by
+ * the caller or not: it is overwritten only on success).
+ * Errors: -EBADMSG (malformed, with detail in reterr), -EMSGSIZE (over limits), -ENOMEM.
+ */
+struct tu_err;
+int tu_model_parse_user(const uint8_t *buf, size_t len, struct tu_user *ret, struct tu_err *reterr);   /* types.UserV2 */
+int tu_model_parse_role(const uint8_t *buf, size_t len, struct tu_role *ret, struct tu_err *reterr);   /* types.RoleV6 */
+int tu_model_parse_lock(const uint8_t *buf, size_t len, struct tu_lock *ret, struct tu_err *reterr);   /* types.LockV2 */
+int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, struct tu_err *reterr);   /* proto.PingResponse */
+
+/*
+ * Wire encoding of the fields we keep, as the same Teleport messages
+ * (types.UserV2 / RoleV6 / LockV2), so the private cache snapshot can store
+ * them and read them back with tu_model_parse_*().  Round trip is lossless
+ * for every field of the structs above.  *ret_buf is malloc'ed; -ENOMEM.
+ */
+int tu_model_encode_user(const struct tu_user *u, uint8_t **ret_buf, size_t *ret_len);
+int tu_model_encode_role(const struct tu_role *r, uint8_t **ret_buf, size_t *ret_len);
+int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret_len);
