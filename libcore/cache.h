@@ -1,2 +1,101 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cache.h - the on-disk cache in cache.dir (SPEC §6).  Layer: libcore.
+ *
+ *   <cache.dir>/accounts.db  public snapshot, mode 0644: exactly what NSS
+ *                            serves (passwd, group, initgroups); no secrets.
+ *   <cache.dir>/state.db     private snapshot, mode 0600: the users, roles
+ *                            and locks of the last sync (model.c encoding)
+ *                            for offline PAM decisions.
+ *
+ * Both are written atomically (temp file, fsync, rename, directory fsync) in
+ * the base snapshot format (base/snapshot.h); readers validate everything.
+ * The private file is trusted only when it is a regular file owned by root
+ * (or by the effective uid of an unprivileged caller, so tests can run) and
+ * not accessible by group or others.  Not thread-safe per conf (no shared
+ * state, but two concurrent writers race on the rename: the last one wins,
+ * and readers always see a complete file).
+ */
 #pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "rbac.h"
+
+struct tu_conf;
+struct tu_err;
+
+#define TU_CACHE_PUBLIC_FILE "accounts.db"
+#define TU_CACHE_STATE_FILE  "state.db"
+
+/* What a save wrote (for `sync` output). */
+struct tu_cache_counts {
+	size_t n_users;
+	size_t n_roles;
+	size_t n_locks;
+	size_t n_accounts;
+	size_t n_groups;
+	size_t n_skipped;
+};
+
+/*
+ * Computes the accounts for h (accounts.h, with the config's accounts.* and
+ * /etc/group read directly) from d at now_usec and writes both snapshots,
+ * creating cache.dir (0755) when needed.  The state snapshot is written
+ * first, so a crash between the two leaves the older public file (still
+ * consistent with itself).  ret_counts may be NULL.
+ * Errors: -EACCES/-EPERM (cannot create or write cache.dir), -ENOMEM,
+ * -EMSGSIZE (over the snapshot limits), other -errno from the file system;
+ * detail (path) in reterr.
+ */
+int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		  struct tu_cache_counts *ret_counts, struct tu_err *reterr);
+
+/*
+ * Same with /etc/group taken from etc_group_path (NULL = "/etc/group"); for
+ * tests and for callers that already hold the accounts options.
+ */
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, const struct tu_dataset *d,
+		       const struct tu_host *h, int64_t now_usec, struct tu_cache_counts *ret_counts,
+		       struct tu_err *reterr);
+
+/*
+ * Loads the private state snapshot for an offline decision.  max_age_usec 0
+ * means conf->offline_max_age_usec.  On success *ret is a new dataset
+ * (release with tu_dataset_done) and *ret_created_usec (may be NULL) the
+ * time of the sync that wrote it.  Outputs are untouched on failure.
+ * Errors: -ENOENT (no state file), -ESTALE (older than max_age, or created
+ * more than 5 minutes in the future), -EACCES/-EPERM (owner or mode
+ * refused), -EBADMSG (corrupt or foreign file: logged, never a crash),
+ * -ENOMEM.  Thread-safe.
+ */
+int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec, struct tu_dataset *ret,
+			int64_t *ret_created_usec, struct tu_err *reterr);
+
+/* Removes both snapshot files (and their temp files); a missing file is fine.
+ * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */
+int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr);
+
+/* For `status`: what is on disk.  Missing files are not errors (has_* false). */
+struct tu_cache_info {
+	bool has_public;
+	int64_t public_created_usec;
+	size_t n_accounts;
+	size_t n_groups;
+	int public_error;      /* 0, or -errno why the public file is unusable (present but bad) */
+	bool has_state;
+	int64_t state_created_usec;
+	size_t n_users;
+	size_t n_roles;
+	size_t n_locks;
+	int state_error;       /* 0, or -errno (e.g. -EACCES when not readable by us, -EBADMSG) */
+};
+
+/* Fills *ret; fails only for -ENOMEM or an unusable cache.dir path. */
+int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr);
+
+/* Builds "<cache.dir>/<file>" into buf; -ENAMETOOLONG when it does not fit. */
+int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_t size);
