@@ -5,7 +5,9 @@ tu_base_sources = \
 	%reldir%/cleanup.h \
 	%reldir%/err.c %reldir%/err.h \
 	%reldir%/log.c %reldir%/log.h \
-	%reldir%/strbuf.c %reldir%/strbuf.h
+	%reldir%/strbuf.c %reldir%/strbuf.h \
+	%reldir%/parse.c %reldir%/parse.h \
+	%reldir%/fsutil.c %reldir%/fsutil.h
 
 noinst_LTLIBRARIES += libtu-base.la
 libtu_base_la_SOURCES = $(tu_base_sources)
