@@ -143,11 +143,44 @@ const struct tu_strv *tu_labels_get(const struct tu_labels *l, const char *key);
 const struct tu_user *tu_dataset_find_user(const struct tu_dataset *d, const char *name);
 const struct tu_role *tu_dataset_find_role(const struct tu_dataset *d, const char *name);
 
+/* Frees n elements and the array itself (NULL accepted). */
+void tu_users_free(struct tu_user *v, size_t n);
+void tu_roles_free(struct tu_role *v, size_t n);
+void tu_locks_free(struct tu_lock *v, size_t n);
+
+/*
+ * Decoding limits (model.c).  A serialized message larger than
+ * TU_MODEL_MAX_MESSAGE is refused (-EMSGSIZE) before decoding; while
+ * decoding, every repeated/map field instance may hold at most
+ * TU_MODEL_MAX_REPEATED elements, a message at most TU_MODEL_MAX_ELEMENTS
+ * fields in total, and protobuf-c may allocate at most TU_MODEL_MAX_ALLOC
+ * bytes (capped ProtobufCAllocator).  Nesting is bounded by the schema
+ * (unknown fields are skipped, never descended into), checked against
+ * TU_MODEL_MAX_DEPTH.
+ */
+#define TU_MODEL_MAX_MESSAGE  (64u * 1024u * 1024u)
+#define TU_MODEL_MAX_ALLOC    (256u * 1024u * 1024u)
+#define TU_MODEL_MAX_REPEATED (1u << 20)
+#define TU_MODEL_MAX_ELEMENTS (16u << 20)
+#define TU_MODEL_MAX_DEPTH    32u
+
 /*
  * Wire decoding (model.c; the only place besides auth.c that sees protobuf).
  * Each parses one serialized message (no gRPC framing) into *ret (zeroed by
- * the caller or not: it is overwritten only on success).
+ * the caller or not: it is overwritten only on success, the old content is
+ * not freed).
  * Errors: -EBADMSG (malformed, with detail in reterr), -EMSGSIZE (over limits), -ENOMEM.
+ *
+ * Every declared string field is checked on the wire: an embedded NUL byte
+ * or invalid UTF-8 is -EBADMSG naming the field.  Unknown fields (any wire
+ * type except the deprecated groups) are skipped.  Conversions:
+ *  - names (Metadata.Name) must be non-empty (-EBADMSG otherwise);
+ *  - optional strings are NULL when absent or "" (tu_ping: never NULL);
+ *  - timestamps: absent or Go zero time (seconds <= -62135596800) = not set;
+ *    nanos outside 0..999999999 or a year past 9999 = -EBADMSG;
+ *  - map fields keep wire order; a key sent twice keeps its first position
+ *    and the last value (protobuf semantics); an absent map value is an
+ *    empty list.
  */
 struct tu_err;
 int tu_model_parse_user(const uint8_t *buf, size_t len, struct tu_user *ret, struct tu_err *reterr);   /* types.UserV2 */
@@ -164,3 +197,55 @@ int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, str
 int tu_model_encode_user(const struct tu_user *u, uint8_t **ret_buf, size_t *ret_len);
 int tu_model_encode_role(const struct tu_role *r, uint8_t **ret_buf, size_t *ret_len);
 int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret_len);
+
+/*
+ * Whole RPC messages, so auth.c never needs protobuf-c types.
+ *
+ * Responses: the *_append functions parse one response and APPEND its items
+ * to the caller's array (*items, *n_items: NULL/0 to start; realloc'ed),
+ * so paging loops just call them once per page.  On failure *items and
+ * *n_items are untouched (nothing of the page is appended).  ret_next gets
+ * the page token (malloc'ed) or NULL when the field is absent/empty (=
+ * last page); ret_next may be NULL when the caller does not want it.
+ * Adding more than TU_MODEL_MAX_REPEATED items in total is -EMSGSIZE.
+ */
+/* teleport.users.v1.GetUserResponse: -EBADMSG when .user is absent. */
+int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret, struct tu_err *reterr);
+/* teleport.users.v1.ListUsersResponse {users, next_page_token}. */
+int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_user **users, size_t *n_users,
+				     char **ret_next, struct tu_err *reterr);
+/* proto.ListRolesResponse {Roles, NextKey}. */
+int tu_model_parse_list_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles, size_t *n_roles,
+				     char **ret_next, struct tu_err *reterr);
+/* proto.GetRolesResponse {Roles} (legacy). */
+int tu_model_parse_get_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles, size_t *n_roles,
+				    struct tu_err *reterr);
+/* proto.GetLocksResponse {Locks}. */
+int tu_model_parse_get_locks_append(const uint8_t *buf, size_t len, struct tu_lock **locks, size_t *n_locks,
+				    struct tu_err *reterr);
+/* One types.UserV2 (a frame of the legacy GetUsers stream), appended. */
+int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **users, size_t *n_users,
+			       struct tu_err *reterr);
+
+/*
+ * Requests, canonical proto3 encoding (byte-identical to protoc's output).
+ * *ret_buf is malloc'ed (a 0-byte message still gets a 1-byte allocation,
+ * *ret_len = 0).  -EINVAL on a NULL/empty required name or negative size,
+ * -ENOMEM.  Requests with no fields (proto.PingRequest, google.protobuf.Empty
+ * for GetRoles, proto.GetUsersRequest with WithSecrets=false) are 0 bytes:
+ * send an empty message, no encoder needed.
+ */
+/* legacy=false: teleport.users.v1.GetUserRequest{name}; true: proto.GetUserRequest{Name}. */
+int tu_model_encode_get_user_request(const char *name, bool legacy, uint8_t **ret_buf, size_t *ret_len);
+/* teleport.users.v1.ListUsersRequest{page_size, page_token (NULL/"" = first page)}. */
+int tu_model_encode_list_users_request(int32_t page_size, const char *page_token, uint8_t **ret_buf,
+				       size_t *ret_len);
+/* proto.GetRoleRequest{Name}. */
+int tu_model_encode_get_role_request(const char *name, uint8_t **ret_buf, size_t *ret_len);
+/* proto.ListRolesRequest{Limit, StartKey (NULL/"" = first page)}. */
+int tu_model_encode_list_roles_request(int32_t limit, const char *start_key, uint8_t **ret_buf, size_t *ret_len);
+/* proto.GetLocksRequest{Targets (n_targets may be 0, targets then NULL), InForceOnly}. */
+int tu_model_encode_get_locks_request(const struct tu_lock_target *targets, size_t n_targets, bool in_force_only,
+				      uint8_t **ret_buf, size_t *ret_len);
+/* proto.GetLockRequest{Name}. */
+int tu_model_encode_get_lock_request(const char *name, uint8_t **ret_buf, size_t *ret_len);
