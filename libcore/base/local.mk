@@ -7,7 +7,12 @@ tu_base_sources = \
 	%reldir%/log.c %reldir%/log.h \
 	%reldir%/strbuf.c %reldir%/strbuf.h \
 	%reldir%/parse.c %reldir%/parse.h \
-	%reldir%/fsutil.c %reldir%/fsutil.h
+	%reldir%/fsutil.c %reldir%/fsutil.h \
+	%reldir%/crc32c.c %reldir%/crc32c.h \
+	%reldir%/snapshot.c %reldir%/snapshot.h %reldir%/snapshot-internal.h \
+	%reldir%/pack.c %reldir%/pack.h \
+	%reldir%/idhash.c %reldir%/idhash.h \
+	%reldir%/etcgroup.c %reldir%/etcgroup.h
 
 noinst_LTLIBRARIES += libtu-base.la
 libtu_base_la_SOURCES = $(tu_base_sources)

@@ -1,0 +1,1138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * snapshot.c - snapshot writer, validating reader and lookups (layout in
+ * snapshot-internal.h and docs/cache-format.md).  Layer: libcore/base.
+ *
+ * The reader trusts nothing: open() validates the header, the section table
+ * and the checksum, and every index entry's range; each accessor checks the
+ * one record it decodes again (lengths inside the section, NUL terminators
+ * where the lengths say), so even a file whose checksum happens to match
+ * cannot make us read outside the mapping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "crc32c.h"
+#include "err.h"
+#include "snapshot-internal.h"
+#include "snapshot.h"
+
+struct section {
+	const unsigned char *p;
+	size_t off; /* from the start of the file, for messages */
+	size_t len;
+	uint32_t count;
+	bool present;
+};
+
+struct tu_snapshot {
+	const unsigned char *base;
+	size_t size;
+	bool mapped;
+	uint32_t kind;
+	uint64_t generation;
+	int64_t created_usec;
+	struct section sec[SEC_TYPE_MAX + 1];
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t slots_for(size_t n)
+{
+	uint32_t s = 1;
+
+	while (s < 2 * n)
+		s <<= 1;
+	return s;
+}
+
+/* Names: what useradd/groupadd could never produce and getent lines cannot carry. */
+static int check_string(const char *s, size_t max, bool name, const char *what, const char *who,
+			struct tu_err *reterr)
+{
+	size_t len;
+
+	if (!s)
+		return tu_err_set(reterr, -EINVAL, "%s of '%s' is NULL", what, who ? who : "?");
+	len = strnlen(s, max + 1);
+	if (len > max)
+		return tu_err_set(reterr, -EMSGSIZE, "%s of '%.64s' is longer than %zu bytes", what, who ? who : s,
+				  max);
+	if (name && len == 0)
+		return tu_err_set(reterr, -EINVAL, "empty %s", what);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char) s[i];
+
+		if (c < 0x20 || c == 0x7f || c == ':' || (name && c == ','))
+			return tu_err_set(reterr, -EINVAL, "%s of '%.64s' contains a forbidden character (0x%02x)",
+					  what, who ? who : "?", c);
+	}
+	return 0;
+}
+
+static int cmp_pw(const void *a, const void *b)
+{
+	const struct tu_pw_rec *x = *(const struct tu_pw_rec *const *) a, *y = *(const struct tu_pw_rec *const *) b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_gr(const void *a, const void *b)
+{
+	const struct tu_gr_rec *x = *(const struct tu_gr_rec *const *) a, *y = *(const struct tu_gr_rec *const *) b;
+
+	return strcmp(x->name, y->name);
+}
+
+struct sec_plan {
+	uint32_t type;
+	uint32_t count;
+	size_t off;
+	size_t len;
+};
+
+/* Lays the sections out after the header; returns the file size or 0 over the limit. */
+static size_t plan_layout(struct sec_plan *plan, size_t n)
+{
+	size_t off = align_up(SNAP_HDR_SIZE + SNAP_SEC_SIZE * n, 8);
+
+	for (size_t i = 0; i < n; i++) {
+		plan[i].off = off;
+		if (plan[i].len > TU_SNAPSHOT_MAX_SIZE || __builtin_add_overflow(off, plan[i].len, &off))
+			return 0;
+		off = align_up(off, 8);
+		if (off > TU_SNAPSHOT_MAX_SIZE)
+			return 0;
+	}
+	return off;
+}
+
+static void finish_header(unsigned char *buf, size_t size, uint32_t kind, const struct sec_plan *plan, size_t n,
+			  uint64_t generation, int64_t now_usec)
+{
+	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n;
+	uint32_t crc;
+
+	memcpy(buf + H_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	snap_put32(buf + H_VERSION, SNAP_VERSION);
+	snap_put32(buf + H_KIND, kind);
+	snap_put32(buf + H_FLAGS, 0);
+	snap_put32(buf + H_HDR_SIZE, (uint32_t) hdr);
+	snap_put64(buf + H_GENERATION, generation);
+	snap_put64(buf + H_CREATED, (uint64_t) now_usec);
+	snap_put64(buf + H_FILE_SIZE, size);
+	snap_put32(buf + H_N_SECTIONS, (uint32_t) n);
+	snap_put32(buf + H_RESERVED, 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *e = buf + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i;
+
+		snap_put32(e, plan[i].type);
+		snap_put32(e + 4, plan[i].count);
+		snap_put64(e + 8, plan[i].off);
+		snap_put64(e + 16, plan[i].len);
+		snap_put64(e + 24, 0);
+	}
+	snap_put32(buf + H_PAYLOAD_CRC, tu_crc32c(0, buf + hdr, size - hdr));
+	crc = tu_crc32c(0, buf, H_HEADER_CRC);
+	crc = tu_crc32c(crc, buf + H_HEADER_CRC + 4, hdr - H_HEADER_CRC - 4);
+	snap_put32(buf + H_HEADER_CRC, crc);
+}
+
+static size_t pw_rec_size(const struct tu_pw_rec *r)
+{
+	return align_up(PW_FIXED + 4 * r->n_gids + strlen(r->name) + strlen(r->gecos) + strlen(r->dir) +
+				strlen(r->shell) + 4,
+			4);
+}
+
+static size_t gr_rec_size(const struct tu_gr_rec *r)
+{
+	size_t sz = GR_FIXED + strlen(r->name) + 1;
+
+	for (size_t i = 0; i < r->n_members; i++)
+		sz += strlen(r->members[i]) + 1;
+	return align_up(sz, 4);
+}
+
+static unsigned char *put_str(unsigned char *p, const char *s, size_t len)
+{
+	memcpy(p, s, len);
+	p[len] = 0;
+	return p + len + 1;
+}
+
+/* Inserts (key, off) into an open-addressing table; -EEXIST if key is there (ids only). */
+static int slot_insert(unsigned char *tab, uint32_t nslots, uint32_t hash, uint32_t key, uint32_t off, bool unique)
+{
+	for (uint32_t i = 0; i < nslots; i++) {
+		unsigned char *slot = tab + 8 * ((hash + i) & (nslots - 1));
+
+		if (snap_le32(slot + 4) == SNAP_EMPTY_SLOT) {
+			snap_put32(slot, key);
+			snap_put32(slot + 4, off);
+			return 0;
+		}
+		if (unique && snap_le32(slot) == key)
+			return -EEXIST;
+	}
+	return -ENOSPC; /* cannot happen: nslots >= 2n */
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
+			       struct tu_err *reterr)
+{
+	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
+	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
+	_cleanup_free_ unsigned char *buf = NULL;
+	struct sec_plan plan[8] = {
+		{ .type = SEC_PW_DATA },   { .type = SEC_PW_ORDER }, { .type = SEC_PW_BYNAME },
+		{ .type = SEC_PW_BYUID },  { .type = SEC_GR_DATA },  { .type = SEC_GR_ORDER },
+		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID },
+	};
+	size_t pw_data = 0, gr_data = 0, size;
+	uint32_t pw_slots, gr_slots;
+	int r;
+
+	if (n_pw > TU_SNAPSHOT_MAX_RECORDS || n_gr > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(reterr, -EMSGSIZE, "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
+				  TU_SNAPSHOT_MAX_RECORDS);
+	if ((n_pw && !pw) || (n_gr && !gr))
+		return tu_err_set(reterr, -EINVAL, "NULL record array");
+
+	spw = calloc(n_pw ? n_pw : 1, sizeof(*spw));
+	sgr = calloc(n_gr ? n_gr : 1, sizeof(*sgr));
+	if (!spw || !sgr)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+
+	for (size_t i = 0; i < n_pw; i++) {
+		const struct tu_pw_rec *p = &pw[i];
+
+		r = check_string(p->name, TU_SNAPSHOT_MAX_NAME, true, "passwd name", p->name, reterr);
+		if (r >= 0)
+			r = check_string(p->gecos, TU_SNAPSHOT_MAX_FIELD, false, "gecos", p->name, reterr);
+		if (r >= 0)
+			r = check_string(p->dir, TU_SNAPSHOT_MAX_FIELD, false, "home", p->name, reterr);
+		if (r >= 0)
+			r = check_string(p->shell, TU_SNAPSHOT_MAX_FIELD, false, "shell", p->name, reterr);
+		if (r < 0)
+			return r;
+		if (p->n_gids > TU_SNAPSHOT_MAX_GIDS)
+			return tu_err_set(reterr, -EMSGSIZE, "'%s' has %zu supplementary groups (limit %u)", p->name,
+					  p->n_gids, TU_SNAPSHOT_MAX_GIDS);
+		if (p->n_gids && !p->gids)
+			return tu_err_set(reterr, -EINVAL, "'%s': NULL gid array", p->name);
+		spw[i] = p;
+		pw_data += pw_rec_size(p);
+		if (pw_data > TU_SNAPSHOT_MAX_SIZE)
+			return tu_err_set(reterr, -EMSGSIZE, "passwd records exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+	}
+	for (size_t i = 0; i < n_gr; i++) {
+		const struct tu_gr_rec *g = &gr[i];
+		size_t sz;
+
+		r = check_string(g->name, TU_SNAPSHOT_MAX_NAME, true, "group name", g->name, reterr);
+		if (r < 0)
+			return r;
+		if (g->n_members > TU_SNAPSHOT_MAX_MEMBERS)
+			return tu_err_set(reterr, -EMSGSIZE, "group '%s' has %zu members (limit %u)", g->name,
+					  g->n_members, TU_SNAPSHOT_MAX_MEMBERS);
+		if (g->n_members && !g->members)
+			return tu_err_set(reterr, -EINVAL, "group '%s': NULL member array", g->name);
+		for (size_t m = 0; m < g->n_members; m++) {
+			r = check_string(g->members[m], TU_SNAPSHOT_MAX_NAME, true, "member", g->name, reterr);
+			if (r < 0)
+				return r;
+		}
+		sz = gr_rec_size(g);
+		if (sz > TU_SNAPSHOT_MAX_GR_BYTES)
+			return tu_err_set(reterr, -EMSGSIZE, "group '%s' is %zu bytes (limit %u)", g->name, sz,
+					  TU_SNAPSHOT_MAX_GR_BYTES);
+		sgr[i] = g;
+		gr_data += sz;
+		if (gr_data > TU_SNAPSHOT_MAX_SIZE)
+			return tu_err_set(reterr, -EMSGSIZE, "group records exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+	}
+
+	qsort(spw, n_pw, sizeof(*spw), cmp_pw);
+	qsort(sgr, n_gr, sizeof(*sgr), cmp_gr);
+	for (size_t i = 1; i < n_pw; i++)
+		if (strcmp(spw[i - 1]->name, spw[i]->name) == 0)
+			return tu_err_set(reterr, -EINVAL, "duplicate login '%s'", spw[i]->name);
+	for (size_t i = 1; i < n_gr; i++)
+		if (strcmp(sgr[i - 1]->name, sgr[i]->name) == 0)
+			return tu_err_set(reterr, -EINVAL, "duplicate group '%s'", sgr[i]->name);
+
+	pw_slots = slots_for(n_pw);
+	gr_slots = slots_for(n_gr);
+	plan[0].count = (uint32_t) n_pw, plan[0].len = pw_data;
+	plan[1].count = (uint32_t) n_pw, plan[1].len = 4 * n_pw;
+	plan[2].count = pw_slots, plan[2].len = 8 * (size_t) pw_slots;
+	plan[3].count = pw_slots, plan[3].len = 8 * (size_t) pw_slots;
+	plan[4].count = (uint32_t) n_gr, plan[4].len = gr_data;
+	plan[5].count = (uint32_t) n_gr, plan[5].len = 4 * n_gr;
+	plan[6].count = gr_slots, plan[6].len = 8 * (size_t) gr_slots;
+	plan[7].count = gr_slots, plan[7].len = 8 * (size_t) gr_slots;
+	size = plan_layout(plan, ELEMENTSOF(plan));
+	if (size == 0)
+		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+
+	buf = calloc(1, size);
+	if (!buf)
+		return tu_err_set(reterr, -ENOMEM, "out of memory (%zu bytes)", size);
+	memset(buf + plan[2].off, 0xff, plan[2].len);
+	memset(buf + plan[3].off, 0xff, plan[3].len);
+	memset(buf + plan[6].off, 0xff, plan[6].len);
+	memset(buf + plan[7].off, 0xff, plan[7].len);
+
+	{
+		unsigned char *data = buf + plan[0].off;
+		size_t off = 0;
+
+		for (size_t i = 0; i < n_pw; i++) {
+			const struct tu_pw_rec *p = spw[i];
+			unsigned char *q = data + off;
+			size_t nl = strlen(p->name), gl = strlen(p->gecos), dl = strlen(p->dir), sl = strlen(p->shell);
+
+			snap_put32(q, (uint32_t) p->uid);
+			snap_put32(q + 4, (uint32_t) p->gid);
+			snap_put32(q + 8, (uint32_t) p->n_gids);
+			snap_put16(q + 12, (uint16_t) nl);
+			snap_put16(q + 14, (uint16_t) gl);
+			snap_put16(q + 16, (uint16_t) dl);
+			snap_put16(q + 18, (uint16_t) sl);
+			q += PW_FIXED;
+			for (size_t k = 0; k < p->n_gids; k++, q += 4)
+				snap_put32(q, p->gids[k]);
+			q = put_str(q, p->name, nl);
+			q = put_str(q, p->gecos, gl);
+			q = put_str(q, p->dir, dl);
+			(void) put_str(q, p->shell, sl);
+
+			snap_put32(buf + plan[1].off + 4 * i, (uint32_t) off);
+			(void) slot_insert(buf + plan[2].off, pw_slots, snap_hash_name(p->name), snap_hash_name(p->name),
+					   (uint32_t) off, false);
+			if (slot_insert(buf + plan[3].off, pw_slots, snap_hash_id(p->uid), p->uid, (uint32_t) off,
+					true) < 0)
+				return tu_err_set(reterr, -EINVAL, "duplicate uid %u ('%s')", (unsigned) p->uid,
+						  p->name);
+			off += pw_rec_size(p);
+		}
+	}
+	{
+		unsigned char *data = buf + plan[4].off;
+		size_t off = 0;
+
+		for (size_t i = 0; i < n_gr; i++) {
+			const struct tu_gr_rec *g = sgr[i];
+			unsigned char *q = data + off;
+			size_t nl = strlen(g->name), msize = 0;
+
+			for (size_t m = 0; m < g->n_members; m++)
+				msize += strlen(g->members[m]) + 1;
+			snap_put32(q, (uint32_t) g->gid);
+			snap_put32(q + 4, (uint32_t) g->n_members);
+			snap_put32(q + 8, (uint32_t) msize);
+			snap_put16(q + 12, (uint16_t) nl);
+			q = put_str(q + GR_FIXED, g->name, nl);
+			for (size_t m = 0; m < g->n_members; m++)
+				q = put_str(q, g->members[m], strlen(g->members[m]));
+
+			snap_put32(buf + plan[5].off + 4 * i, (uint32_t) off);
+			(void) slot_insert(buf + plan[6].off, gr_slots, snap_hash_name(g->name), snap_hash_name(g->name),
+					   (uint32_t) off, false);
+			if (slot_insert(buf + plan[7].off, gr_slots, snap_hash_id(g->gid), g->gid, (uint32_t) off,
+					true) < 0)
+				return tu_err_set(reterr, -EINVAL, "duplicate gid %u ('%s')", (unsigned) g->gid,
+						  g->name);
+			off += gr_rec_size(g);
+		}
+	}
+
+	finish_header(buf, size, TU_SNAPSHOT_KIND_ACCOUNTS, plan, ELEMENTSOF(plan), generation, now_usec);
+	*ret_data = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
+			    int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
+	_cleanup_free_ unsigned char *buf = NULL;
+	struct sec_plan plan[2] = { { .type = SEC_BLOB_INDEX }, { .type = SEC_BLOB_DATA } };
+	size_t data = 0, size;
+
+	if (kind == 0 || kind == TU_SNAPSHOT_KIND_ACCOUNTS)
+		return tu_err_set(reterr, -EINVAL, "invalid blob snapshot kind %u", kind);
+	if (n_blobs > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(reterr, -EMSGSIZE, "too many blobs (%zu; limit %u)", n_blobs,
+				  TU_SNAPSHOT_MAX_RECORDS);
+	if (n_blobs && !blobs)
+		return tu_err_set(reterr, -EINVAL, "NULL blob array");
+	for (size_t i = 0; i < n_blobs; i++) {
+		if (blobs[i].size && !blobs[i].data)
+			return tu_err_set(reterr, -EINVAL, "blob %zu: NULL data", i);
+		if (blobs[i].size > TU_SNAPSHOT_MAX_SIZE || __builtin_add_overflow(data, blobs[i].size, &data) ||
+		    data > TU_SNAPSHOT_MAX_SIZE)
+			return tu_err_set(reterr, -EMSGSIZE, "blobs exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+	}
+	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
+	plan[1].count = 0, plan[1].len = data;
+	size = plan_layout(plan, ELEMENTSOF(plan));
+	if (size == 0)
+		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+	buf = calloc(1, size);
+	if (!buf)
+		return tu_err_set(reterr, -ENOMEM, "out of memory (%zu bytes)", size);
+	data = 0;
+	for (size_t i = 0; i < n_blobs; i++) {
+		unsigned char *e = buf + plan[0].off + BLOB_ENTRY * i;
+
+		snap_put32(e, blobs[i].type);
+		snap_put64(e + 8, data);
+		snap_put64(e + 16, blobs[i].size);
+		if (blobs[i].size)
+			memcpy(buf + plan[1].off + data, blobs[i].data, blobs[i].size);
+		data += blobs[i].size;
+	}
+	finish_header(buf, size, kind, plan, ELEMENTSOF(plan), generation, now_usec);
+	*ret_data = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return -EIO;
+		p += k;
+		n -= (size_t) k;
+	}
+	return 0;
+}
+
+int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *slash;
+	int fd, dfd, r;
+
+	if (!path || !*path)
+		return tu_err_set(reterr, -EINVAL, "empty snapshot path");
+	if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
+		return tu_err_set(reterr, -ENAMETOOLONG, "%s: path too long", path);
+	slash = strrchr(path, '/');
+	if (!slash)
+		(void) snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		(void) snprintf(dir, sizeof(dir), "/");
+	else
+		(void) snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
+
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return tu_err_set(reterr, r, "%s: cannot create temporary file: %s", path, strerror(-r));
+	}
+	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, size)) < 0 || fsync(fd) < 0) {
+		r = errno ? -errno : -EIO;
+		(void) close(fd);
+		(void) unlink(tmp);
+		return tu_err_set(reterr, r, "%s: cannot write: %s", tmp, strerror(-r));
+	}
+	if (close(fd) < 0) {
+		r = -errno;
+		(void) unlink(tmp);
+		return tu_err_set(reterr, r, "%s: cannot write: %s", tmp, strerror(-r));
+	}
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		(void) unlink(tmp);
+		return tu_err_set(reterr, r, "%s: cannot rename into place: %s", path, strerror(-r));
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		r = -errno;
+		if (dfd >= 0)
+			(void) close(dfd);
+		return tu_err_set(reterr, r, "%s: cannot sync directory: %s", dir, strerror(-r));
+	}
+	(void) close(dfd);
+	return 0;
+}
+
+int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
+			       size_t n_gr, uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+{
+	_cleanup_free_ void *data = NULL;
+	size_t size = 0;
+	int r;
+
+	r = tu_snapshot_build_accounts(pw, n_pw, gr, n_gr, generation, now_usec, &data, &size, reterr);
+	if (r < 0)
+		return r;
+	return tu_snapshot_replace_file(path, 0644, data, size, reterr);
+}
+
+int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+			    uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+{
+	_cleanup_free_ void *data = NULL;
+	size_t size = 0;
+	int r;
+
+	r = tu_snapshot_build_blobs(kind, blobs, n_blobs, generation, now_usec, &data, &size, reterr);
+	if (r < 0)
+		return r;
+	return tu_snapshot_replace_file(path, mode, data, size, reterr);
+}
+
+/* ---- reading: records ------------------------------------------------- */
+
+static int bad(struct tu_err *reterr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(struct tu_err *reterr, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!reterr)
+		return -EBADMSG;
+	va_start(ap, fmt);
+	(void) tu_err_setv(reterr, -EBADMSG, fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+/* Checks a string [p, p+len] has its NUL at p[len] and (strict) none before, nor forbidden bytes. */
+static bool str_ok(const unsigned char *p, size_t len, bool strict, bool name)
+{
+	if (p[len] != 0)
+		return false;
+	if (!strict)
+		return true;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == ':' || (name && p[i] == ','))
+			return false;
+	return true;
+}
+
+static int pw_parse(const struct tu_snapshot *s, uint32_t off, bool strict, struct tu_pw_view *ret,
+		    struct tu_err *reterr)
+{
+	const struct section *d = &s->sec[SEC_PW_DATA];
+	const unsigned char *p, *q;
+	size_t avail, need, nl, gl, dl, sl;
+	uint32_t n_gids;
+
+	if (off > d->len || d->len - off < PW_FIXED)
+		return bad(reterr, "passwd record offset %u outside its section (%zu bytes)", off, d->len);
+	p = d->p + off;
+	avail = d->len - off;
+	n_gids = snap_le32(p + 8);
+	nl = snap_le16(p + 12), gl = snap_le16(p + 14), dl = snap_le16(p + 16), sl = snap_le16(p + 18);
+	if (n_gids > TU_SNAPSHOT_MAX_GIDS || nl == 0 || nl > TU_SNAPSHOT_MAX_NAME || gl > TU_SNAPSHOT_MAX_FIELD ||
+	    dl > TU_SNAPSHOT_MAX_FIELD || sl > TU_SNAPSHOT_MAX_FIELD)
+		return bad(reterr, "passwd record at offset %zu: field count or length over the limits", d->off + off);
+	need = PW_FIXED + 4 * (size_t) n_gids + nl + gl + dl + sl + 4;
+	if (need > avail)
+		return bad(reterr, "passwd record at offset %zu: %zu bytes past the end of its section",
+			   d->off + off, need - avail);
+	q = p + PW_FIXED + 4 * (size_t) n_gids;
+	if (!str_ok(q, nl, strict, true) || !str_ok(q + nl + 1, gl, strict, false) ||
+	    !str_ok(q + nl + gl + 2, dl, strict, false) || !str_ok(q + nl + gl + dl + 3, sl, strict, false))
+		return bad(reterr, "passwd record at offset %zu: string not terminated or with forbidden bytes",
+			   d->off + off);
+	if (strict && memchr(q, 0, nl))
+		return bad(reterr, "passwd record at offset %zu: NUL inside the name", d->off + off);
+	ret->uid = (uid_t) snap_le32(p);
+	ret->gid = (gid_t) snap_le32(p + 4);
+	ret->n_gids = n_gids;
+	ret->gids_raw = p + PW_FIXED;
+	ret->name = (const char *) q, ret->name_len = nl;
+	ret->gecos = (const char *) q + nl + 1, ret->gecos_len = gl;
+	ret->dir = (const char *) q + nl + gl + 2, ret->dir_len = dl;
+	ret->shell = (const char *) q + nl + gl + dl + 3, ret->shell_len = sl;
+	return 0;
+}
+
+static int gr_parse(const struct tu_snapshot *s, uint32_t off, bool strict, struct tu_gr_view *ret,
+		    struct tu_err *reterr)
+{
+	const struct section *d = &s->sec[SEC_GR_DATA];
+	const unsigned char *p, *m, *end;
+	size_t avail, need, nl, msize, seen = 0;
+	uint32_t n_members;
+
+	if (off > d->len || d->len - off < GR_FIXED)
+		return bad(reterr, "group record offset %u outside its section (%zu bytes)", off, d->len);
+	p = d->p + off;
+	avail = d->len - off;
+	n_members = snap_le32(p + 4);
+	msize = snap_le32(p + 8);
+	nl = snap_le16(p + 12);
+	if (n_members > TU_SNAPSHOT_MAX_MEMBERS || msize > TU_SNAPSHOT_MAX_GR_BYTES || nl == 0 ||
+	    nl > TU_SNAPSHOT_MAX_NAME || (n_members == 0) != (msize == 0) || msize < 2 * (size_t) n_members)
+		return bad(reterr, "group record at offset %zu: member count or length over the limits",
+			   d->off + off);
+	need = GR_FIXED + nl + 1 + msize;
+	if (need > avail)
+		return bad(reterr, "group record at offset %zu: %zu bytes past the end of its section", d->off + off,
+			   need - avail);
+	if (!str_ok(p + GR_FIXED, nl, strict, true) || (strict && memchr(p + GR_FIXED, 0, nl)))
+		return bad(reterr, "group record at offset %zu: name not terminated or with forbidden bytes",
+			   d->off + off);
+	/* Exactly n_members non-empty strings fill msize bytes. */
+	m = p + GR_FIXED + nl + 1;
+	end = m + msize;
+	while (m < end) {
+		const unsigned char *z = memchr(m, 0, (size_t) (end - m));
+
+		if (!z || z == m || ++seen > n_members || (strict && !str_ok(m, (size_t) (z - m), true, true)))
+			return bad(reterr, "group record at offset %zu: malformed member list", d->off + off);
+		m = z + 1;
+	}
+	if (seen != n_members)
+		return bad(reterr, "group record at offset %zu: %zu members, header says %u", d->off + off, seen,
+			   n_members);
+	ret->gid = (gid_t) snap_le32(p);
+	ret->name = (const char *) p + GR_FIXED;
+	ret->name_len = nl;
+	ret->n_members = n_members;
+	ret->members = (const char *) p + GR_FIXED + nl + 1;
+	ret->members_size = msize;
+	return 0;
+}
+
+gid_t tu_pw_view_gid(const struct tu_pw_view *v, size_t i)
+{
+	return i < v->n_gids ? (gid_t) snap_le32(v->gids_raw + 4 * i) : (gid_t) -1;
+}
+
+const char *tu_gr_view_next_member(const struct tu_gr_view *v, size_t *cursor)
+{
+	const char *m;
+
+	if (*cursor >= v->members_size)
+		return NULL;
+	m = v->members + *cursor;
+	*cursor += strlen(m) + 1; /* terminated: checked by gr_parse */
+	return m;
+}
+
+/* ---- reading: validation ---------------------------------------------- */
+
+static int check_index(const struct tu_snapshot *s, int order, int data, const char *what, struct tu_err *reterr)
+{
+	const struct section *o = &s->sec[order], *d = &s->sec[data];
+	uint32_t prev = 0;
+
+	if (o->count != d->count || o->len != 4 * (size_t) o->count)
+		return bad(reterr, "%s order index at offset %zu: %u entries in %zu bytes, %u records", what, o->off,
+			   o->count, o->len, d->count);
+	if (d->count > TU_SNAPSHOT_MAX_RECORDS)
+		return bad(reterr, "%s: %u records (limit %u)", what, d->count, TU_SNAPSHOT_MAX_RECORDS);
+	for (uint32_t i = 0; i < o->count; i++) {
+		uint32_t off = snap_le32(o->p + 4 * (size_t) i);
+
+		/* The writer lays records out in order: offsets strictly increase. */
+		if (off >= d->len || (i > 0 && off <= prev))
+			return bad(reterr, "%s order index entry %u (offset %zu) out of range or order", what, i,
+				   o->off + 4 * (size_t) i);
+		prev = off;
+	}
+	return 0;
+}
+
+static int check_slots(const struct tu_snapshot *s, int tab, int data, const char *what, struct tu_err *reterr)
+{
+	const struct section *t = &s->sec[tab], *d = &s->sec[data];
+
+	if (t->count == 0 || (t->count & (t->count - 1)) != 0 || t->count < d->count ||
+	    t->count > 4 * TU_SNAPSHOT_MAX_RECORDS || t->len != 8 * (size_t) t->count)
+		return bad(reterr, "%s index at offset %zu: bad slot count %u (%zu bytes)", what, t->off, t->count,
+			   t->len);
+	for (uint32_t i = 0; i < t->count; i++) {
+		uint32_t off = snap_le32(t->p + 8 * (size_t) i + 4);
+
+		if (off != SNAP_EMPTY_SLOT && off >= d->len)
+			return bad(reterr, "%s index slot %u (offset %zu) points outside the records", what, i,
+				   t->off + 8 * (size_t) i);
+	}
+	return 0;
+}
+
+static bool in_order(const struct section *o, uint32_t off)
+{
+	size_t lo = 0, hi = o->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t v = snap_le32(o->p + 4 * mid);
+
+		if (v == off)
+			return true;
+		if (v < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* TU_SNAPSHOT_CHECK_RECORDS: every record strictly, names sorted, index slots at record starts. */
+static int check_all_records(const struct tu_snapshot *s, struct tu_err *reterr)
+{
+	const char *prev = NULL;
+	int r;
+
+	for (size_t i = 0; i < s->sec[SEC_PW_ORDER].count; i++) {
+		struct tu_pw_view v;
+
+		r = pw_parse(s, snap_le32(s->sec[SEC_PW_ORDER].p + 4 * i), true, &v, reterr);
+		if (r < 0)
+			return r;
+		if (prev && strcmp(prev, v.name) >= 0)
+			return bad(reterr, "passwd record %zu ('%.64s') out of order", i, v.name);
+		prev = v.name;
+	}
+	prev = NULL;
+	for (size_t i = 0; i < s->sec[SEC_GR_ORDER].count; i++) {
+		struct tu_gr_view v;
+
+		r = gr_parse(s, snap_le32(s->sec[SEC_GR_ORDER].p + 4 * i), true, &v, reterr);
+		if (r < 0)
+			return r;
+		if (prev && strcmp(prev, v.name) >= 0)
+			return bad(reterr, "group record %zu ('%.64s') out of order", i, v.name);
+		prev = v.name;
+	}
+	static const int tabs[4][2] = { { SEC_PW_BYNAME, SEC_PW_ORDER },
+					{ SEC_PW_BYUID, SEC_PW_ORDER },
+					{ SEC_GR_BYNAME, SEC_GR_ORDER },
+					{ SEC_GR_BYGID, SEC_GR_ORDER } };
+	for (size_t t = 0; t < 4; t++) {
+		const struct section *tab = &s->sec[tabs[t][0]];
+		size_t used = 0;
+
+		for (uint32_t i = 0; i < tab->count; i++) {
+			uint32_t off = snap_le32(tab->p + 8 * (size_t) i + 4);
+
+			if (off == SNAP_EMPTY_SLOT)
+				continue;
+			used++;
+			if (!in_order(&s->sec[tabs[t][1]], off))
+				return bad(reterr, "index slot at offset %zu does not point at a record",
+					   tab->off + 8 * (size_t) i);
+		}
+		if (used != s->sec[tabs[t][1]].count)
+			return bad(reterr, "index at offset %zu has %zu entries for %u records", tab->off, used,
+				   s->sec[tabs[t][1]].count);
+	}
+	return 0;
+}
+
+static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flags, struct tu_err *reterr)
+{
+	const unsigned char *b = s->base;
+	uint32_t version, kind, hdr, nsec, crc;
+	uint64_t fsize;
+
+	if (s->size < SNAP_HDR_SIZE)
+		return bad(reterr, "truncated: %zu bytes, the header alone is %u", s->size, SNAP_HDR_SIZE);
+	if (memcmp(b + H_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
+		return bad(reterr, "not a teleport-unix snapshot (bad magic)");
+	version = snap_le32(b + H_VERSION);
+	if (version != SNAP_VERSION)
+		return bad(reterr, "unsupported format version %u (this build reads %u)", version, SNAP_VERSION);
+	kind = snap_le32(b + H_KIND);
+	if (kind == 0 || (expected_kind && kind != expected_kind))
+		return bad(reterr, "snapshot of kind %u, expected %u", kind, expected_kind);
+	if (snap_le32(b + H_FLAGS) != 0 || snap_le32(b + H_RESERVED) != 0)
+		return bad(reterr, "unknown header flags 0x%x", snap_le32(b + H_FLAGS));
+	nsec = snap_le32(b + H_N_SECTIONS);
+	hdr = snap_le32(b + H_HDR_SIZE);
+	if (nsec > SNAP_MAX_SECS || hdr != SNAP_HDR_SIZE + SNAP_SEC_SIZE * nsec)
+		return bad(reterr, "bad header size %u for %u sections", hdr, nsec);
+	if (hdr > s->size)
+		return bad(reterr, "truncated: %zu bytes, the header says it is %u", s->size, hdr);
+	fsize = snap_le64(b + H_FILE_SIZE);
+	if (fsize != s->size)
+		return bad(reterr, "file is %zu bytes, the header says %llu (truncated or extended)", s->size,
+			   (unsigned long long) fsize);
+	crc = tu_crc32c(0, b, H_HEADER_CRC);
+	crc = tu_crc32c(crc, b + H_HEADER_CRC + 4, hdr - H_HEADER_CRC - 4);
+	if (crc != snap_le32(b + H_HEADER_CRC))
+		return bad(reterr, "header checksum mismatch");
+	if (tu_crc32c(0, b + hdr, s->size - hdr) != snap_le32(b + H_PAYLOAD_CRC))
+		return bad(reterr, "payload checksum mismatch (corrupt file)");
+
+	for (uint32_t i = 0; i < nsec; i++) {
+		const unsigned char *e = b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * (size_t) i;
+		uint32_t type = snap_le32(e), count = snap_le32(e + 4);
+		uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
+
+		if (type == 0 || type > SEC_TYPE_MAX || s->sec[type].present)
+			return bad(reterr, "section %u: unknown or repeated type %u", i, type);
+		if (snap_le64(e + 24) != 0)
+			return bad(reterr, "section %u: reserved field not zero", i);
+		if (off < hdr || __builtin_add_overflow(off, len, &end) || end > s->size)
+			return bad(reterr, "section %u (type %u): bytes %llu+%llu outside the file (%zu bytes)", i,
+				   type, (unsigned long long) off, (unsigned long long) len, s->size);
+		s->sec[type] = (struct section){
+			.p = b + off, .off = (size_t) off, .len = (size_t) len, .count = count, .present = true
+		};
+	}
+
+	if (kind == TU_SNAPSHOT_KIND_ACCOUNTS) {
+		static const int need[] = { SEC_PW_DATA,  SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
+					    SEC_GR_DATA,  SEC_GR_ORDER, SEC_GR_BYNAME, SEC_GR_BYGID };
+		int r;
+
+		for (size_t i = 0; i < ELEMENTSOF(need); i++)
+			if (!s->sec[need[i]].present)
+				return bad(reterr, "accounts snapshot without section type %d", need[i]);
+		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present)
+			return bad(reterr, "accounts snapshot with blob sections");
+		if (s->sec[SEC_PW_DATA].len > UINT32_MAX || s->sec[SEC_GR_DATA].len > UINT32_MAX)
+			return bad(reterr, "record section over 4 GiB");
+		if ((r = check_index(s, SEC_PW_ORDER, SEC_PW_DATA, "passwd", reterr)) < 0 ||
+		    (r = check_index(s, SEC_GR_ORDER, SEC_GR_DATA, "group", reterr)) < 0 ||
+		    (r = check_slots(s, SEC_PW_BYNAME, SEC_PW_DATA, "passwd by-name", reterr)) < 0 ||
+		    (r = check_slots(s, SEC_PW_BYUID, SEC_PW_DATA, "passwd by-uid", reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYNAME, SEC_GR_DATA, "group by-name", reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYGID, SEC_GR_DATA, "group by-gid", reterr)) < 0)
+			return r;
+		if (flags & TU_SNAPSHOT_CHECK_RECORDS) {
+			r = check_all_records(s, reterr);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		const struct section *ix = &s->sec[SEC_BLOB_INDEX], *d = &s->sec[SEC_BLOB_DATA];
+
+		if (!ix->present || !d->present)
+			return bad(reterr, "blob snapshot without its index or data section");
+		for (int t = SEC_PW_DATA; t <= SEC_GR_BYGID; t++)
+			if (s->sec[t].present)
+				return bad(reterr, "blob snapshot with accounts sections");
+		if (ix->count > TU_SNAPSHOT_MAX_RECORDS || ix->len != BLOB_ENTRY * (size_t) ix->count)
+			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes", ix->off, ix->count,
+				   ix->len);
+		for (uint32_t i = 0; i < ix->count; i++) {
+			const unsigned char *e = ix->p + BLOB_ENTRY * (size_t) i;
+			uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
+
+			if (snap_le32(e + 4) != 0 || __builtin_add_overflow(off, len, &end) || end > d->len)
+				return bad(reterr, "blob %u (index offset %zu) outside the data section", i,
+					   ix->off + BLOB_ENTRY * (size_t) i);
+		}
+	}
+	s->kind = kind;
+	s->generation = snap_le64(b + H_GENERATION);
+	s->created_usec = (int64_t) snap_le64(b + H_CREATED);
+	return 0;
+}
+
+int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kind, unsigned flags,
+			    struct tu_snapshot **ret, struct tu_err *reterr)
+{
+	struct tu_snapshot *s;
+	int r;
+
+	if (!data && size)
+		return tu_err_set(reterr, -EINVAL, "NULL buffer");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	s->base = data;
+	s->size = size;
+	r = validate(s, expected_kind, flags, reterr);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, struct tu_snapshot **ret,
+		     struct tu_err *reterr)
+{
+	_cleanup_close_ int fd = -1;
+	struct tu_snapshot *s = NULL;
+	struct stat st;
+	void *map;
+	int r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		return tu_err_set(reterr, r, "%s: %s", path, strerror(-r));
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		return tu_err_set(reterr, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode))
+		return tu_err_set(reterr, -EBADMSG, "%s: not a regular file", path);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return tu_err_set(reterr, -EPERM, "%s: writable by group or others (mode %04o), refused", path,
+				  (unsigned) (st.st_mode & 07777));
+	if ((uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
+		return tu_err_set(reterr, -EBADMSG, "%s: %lld bytes, over the %u byte limit", path,
+				  (long long) st.st_size, TU_SNAPSHOT_MAX_SIZE);
+	if (st.st_size < SNAP_HDR_SIZE)
+		return tu_err_set(reterr, -EBADMSG, "%s: truncated: %lld bytes, the header alone is %u", path,
+				  (long long) st.st_size, SNAP_HDR_SIZE);
+	map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		return tu_err_set(reterr, r, "%s: mmap: %s", path, strerror(-r));
+	}
+	r = tu_snapshot_open_buffer(map, (size_t) st.st_size, expected_kind, flags, &s, reterr);
+	if (r < 0) {
+		(void) munmap(map, (size_t) st.st_size);
+		tu_err_prefix(reterr, "%s", path);
+		return r;
+	}
+	s->mapped = true;
+	*ret = s;
+	return 0;
+}
+
+struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s)
+{
+	if (!s)
+		return NULL;
+	if (s->mapped)
+		(void) munmap((void *) s->base, s->size);
+	free(s);
+	return NULL;
+}
+
+void tu_snapshot_closep(struct tu_snapshot **s)
+{
+	*s = tu_snapshot_close(*s);
+}
+
+uint32_t tu_snapshot_kind(const struct tu_snapshot *s)
+{
+	return s->kind;
+}
+
+uint64_t tu_snapshot_generation(const struct tu_snapshot *s)
+{
+	return s->generation;
+}
+
+int64_t tu_snapshot_created_usec(const struct tu_snapshot *s)
+{
+	return s->created_usec;
+}
+
+size_t tu_snapshot_size(const struct tu_snapshot *s)
+{
+	return s->size;
+}
+
+size_t tu_snapshot_passwd_count(const struct tu_snapshot *s)
+{
+	return s->kind == TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_PW_ORDER].count : 0;
+}
+
+size_t tu_snapshot_group_count(const struct tu_snapshot *s)
+{
+	return s->kind == TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_GR_ORDER].count : 0;
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
+			   struct tu_err *reterr)
+{
+	const struct section *t = &s->sec[SEC_PW_BYNAME];
+	uint32_t h;
+
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
+		return -ENOENT;
+	h = snap_hash_name(name);
+	for (uint32_t i = 0; i < t->count; i++) {
+		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
+		uint32_t off = snap_le32(slot + 4);
+		struct tu_pw_view v;
+		int r;
+
+		if (off == SNAP_EMPTY_SLOT)
+			return -ENOENT;
+		if (snap_le32(slot) != h)
+			continue;
+		r = pw_parse(s, off, false, &v, reterr);
+		if (r < 0)
+			return r;
+		if (strcmp(v.name, name) == 0) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret, struct tu_err *reterr)
+{
+	const struct section *t = &s->sec[SEC_PW_BYUID];
+	uint32_t h;
+
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
+		return -ENOENT;
+	h = snap_hash_id((uint32_t) uid);
+	for (uint32_t i = 0; i < t->count; i++) {
+		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
+		uint32_t off = snap_le32(slot + 4);
+		struct tu_pw_view v;
+		int r;
+
+		if (off == SNAP_EMPTY_SLOT)
+			return -ENOENT;
+		if (snap_le32(slot) != (uint32_t) uid)
+			continue;
+		r = pw_parse(s, off, false, &v, reterr);
+		if (r < 0)
+			return r;
+		if (v.uid == uid) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
+			   struct tu_err *reterr)
+{
+	const struct section *t = &s->sec[SEC_GR_BYNAME];
+	uint32_t h;
+
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
+		return -ENOENT;
+	h = snap_hash_name(name);
+	for (uint32_t i = 0; i < t->count; i++) {
+		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
+		uint32_t off = snap_le32(slot + 4);
+		struct tu_gr_view v;
+		int r;
+
+		if (off == SNAP_EMPTY_SLOT)
+			return -ENOENT;
+		if (snap_le32(slot) != h)
+			continue;
+		r = gr_parse(s, off, false, &v, reterr);
+		if (r < 0)
+			return r;
+		if (strcmp(v.name, name) == 0) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret, struct tu_err *reterr)
+{
+	const struct section *t = &s->sec[SEC_GR_BYGID];
+	uint32_t h;
+
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
+		return -ENOENT;
+	h = snap_hash_id((uint32_t) gid);
+	for (uint32_t i = 0; i < t->count; i++) {
+		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
+		uint32_t off = snap_le32(slot + 4);
+		struct tu_gr_view v;
+		int r;
+
+		if (off == SNAP_EMPTY_SLOT)
+			return -ENOENT;
+		if (snap_le32(slot) != (uint32_t) gid)
+			continue;
+		r = gr_parse(s, off, false, &v, reterr);
+		if (r < 0)
+			return r;
+		if (v.gid == gid) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret, struct tu_err *reterr)
+{
+	struct tu_pw_view v;
+	int r;
+
+	if (i >= tu_snapshot_passwd_count(s))
+		return -ENOENT;
+	r = pw_parse(s, snap_le32(s->sec[SEC_PW_ORDER].p + 4 * i), false, &v, reterr);
+	if (r < 0)
+		return r;
+	*ret = v;
+	return 0;
+}
+
+int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret, struct tu_err *reterr)
+{
+	struct tu_gr_view v;
+	int r;
+
+	if (i >= tu_snapshot_group_count(s))
+		return -ENOENT;
+	r = gr_parse(s, snap_le32(s->sec[SEC_GR_ORDER].p + 4 * i), false, &v, reterr);
+	if (r < 0)
+		return r;
+	*ret = v;
+	return 0;
+}
+
+size_t tu_snapshot_blob_count(const struct tu_snapshot *s)
+{
+	return s->kind != TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_BLOB_INDEX].count : 0;
+}
+
+int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type, const void **ret_data,
+			size_t *ret_size)
+{
+	const unsigned char *e;
+
+	if (i >= tu_snapshot_blob_count(s))
+		return -ENOENT;
+	e = s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * i;
+	*ret_type = snap_le32(e);
+	*ret_data = s->sec[SEC_BLOB_DATA].p + snap_le64(e + 8);
+	*ret_size = (size_t) snap_le64(e + 16);
+	return 0;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * snapshot.h - the on-disk snapshot format: writer, validating reader and
+ * lookups.  Layer: libcore/base (libc only; linked hidden into the NSS module
+ * and exported from libteleport-unix).
+ *
+ * One container format (docs/cache-format.md, byte by byte) holds two kinds:
+ *  - TU_SNAPSHOT_KIND_ACCOUNTS: the public accounts snapshot
+ *    (<cache.dir>/accounts.db, mode 0644): passwd records, group records, a
+ *    per-login list of supplementary gids (initgroups), hash indexes by login,
+ *    uid, group name and gid, and name-sorted enumeration indexes;
+ *  - any other kind (TU_SNAPSHOT_KIND_STATE for <cache.dir>/state.db, 0600):
+ *    an ordered list of typed opaque blobs (e.g. model.c encodings).
+ *
+ * Files are never updated in place: the writers build the whole file in
+ * memory and replace the target atomically (temp file in the same directory,
+ * fsync, rename, directory fsync).  Readers map the file read-only, validate
+ * the header, section table, checksum (CRC-32C) and indexes before use, and
+ * every accessor bounds-checks the record it touches again, so a corrupt or
+ * hostile file gives -EBADMSG, never a crash.  Integers are little-endian
+ * and read through memcpy; mapped memory is never cast to a struct.
+ *
+ * Thread safety: writers share no state.  An open struct tu_snapshot is
+ * immutable and may be read from any number of threads; closing it while
+ * another thread uses it is the caller's problem.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tu_err;
+struct tu_snapshot;
+
+#define TU_SNAPSHOT_KIND_ACCOUNTS 1u /* public passwd/group/initgroups snapshot */
+#define TU_SNAPSHOT_KIND_STATE    2u /* private blob snapshot (users, roles, locks) */
+
+/* File names inside cache.dir (the same as cache.h's TU_CACHE_*_FILE). */
+#define TU_SNAPSHOT_PUBLIC_FILE "accounts.db"
+#define TU_SNAPSHOT_STATE_FILE  "state.db"
+
+/*
+ * Where the NSS module looks for the public snapshot: TU_SNAPSHOT_DEFAULT_DIR
+ * "/" TU_SNAPSHOT_PUBLIC_FILE, unless the environment variable
+ * TU_SNAPSHOT_DIR_ENV (read with secure_getenv, so never in setuid programs)
+ * names another directory.  NSS cannot parse YAML: when cache.dir is not the
+ * default, the cache writer must make <default dir>/accounts.db a symlink to
+ * <cache.dir>/accounts.db (docs/cache-format.md).
+ */
+#ifndef TU_LOCALSTATEDIR
+#define TU_LOCALSTATEDIR "/var"
+#endif
+#define TU_SNAPSHOT_DEFAULT_DIR TU_LOCALSTATEDIR "/cache/teleport-unix"
+#define TU_SNAPSHOT_DIR_ENV     "TELEPORT_UNIX_CACHE_DIR"
+
+/* Limits (a file or input over any of them is refused with -EMSGSIZE when
+ * writing, -EBADMSG when reading). */
+#define TU_SNAPSHOT_MAX_SIZE     (1024u * 1024u * 1024u) /* whole file: 1 GiB */
+#define TU_SNAPSHOT_MAX_RECORDS  (4u * 1024u * 1024u)    /* passwd, group or blob records */
+#define TU_SNAPSHOT_MAX_NAME     255u                    /* login and group names, bytes */
+#define TU_SNAPSHOT_MAX_FIELD    4095u                   /* gecos, home, shell, bytes */
+#define TU_SNAPSHOT_MAX_MEMBERS  65535u                  /* members of one group */
+#define TU_SNAPSHOT_MAX_GIDS     65535u                  /* supplementary gids of one login */
+#define TU_SNAPSHOT_MAX_GR_BYTES (16u * 1024u * 1024u)   /* one group record */
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* One passwd entry as the writer takes it (all strings borrowed, non-NULL). */
+struct tu_pw_rec {
+	const char *name;     /* login; 1..TU_SNAPSHOT_MAX_NAME bytes, no ':' '\n' ',' */
+	const char *gecos;    /* may be ""; no ':' or '\n' */
+	const char *dir;      /* home */
+	const char *shell;
+	uid_t uid;
+	gid_t gid;            /* primary gid */
+	const uint32_t *gids; /* supplementary gids (initgroups); may be NULL when n_gids = 0 */
+	size_t n_gids;
+};
+
+/* One group entry (strings borrowed, non-NULL). */
+struct tu_gr_rec {
+	const char *name;
+	gid_t gid;
+	const char *const *members; /* logins; may be NULL when n_members = 0 */
+	size_t n_members;
+};
+
+/* One blob of a KIND_STATE (or other non-accounts) snapshot (data borrowed). */
+struct tu_blob {
+	uint32_t type;    /* caller-defined tag */
+	const void *data; /* may be NULL when size = 0 */
+	size_t size;
+};
+
+/*
+ * Builds a complete accounts snapshot in memory (for tests and fuzz seeds;
+ * tu_snapshot_write_accounts uses it).  The input order does not matter: the
+ * file is the same for the same set of records.  Checks every record:
+ * names non-empty, within limits, without ':', ',', '\n' or control
+ * characters; no duplicate login, uid, group name or gid.
+ * On success *ret_data (malloc'ed, caller frees) and *ret_size are set.
+ * Errors: -EINVAL (bad or duplicate record, named in reterr), -EMSGSIZE (over
+ * a limit), -ENOMEM.  Thread-safe.
+ */
+int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
+			       struct tu_err *reterr);
+
+/*
+ * Builds the accounts snapshot and replaces path atomically with it, mode
+ * 0644 (temp file "<path>.tmp-XXXXXX" in the same directory, fsync, rename,
+ * fsync of the directory).  The directory must exist.
+ * Errors: as tu_snapshot_build_accounts, plus -errno from the file system
+ * (-EACCES, -ENOSPC, ...) with the path in reterr.  No temp file is left
+ * behind on failure.
+ */
+int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
+			       size_t n_gr, uint64_t generation, int64_t now_usec, struct tu_err *reterr);
+
+/*
+ * Builds / writes a blob snapshot of the given kind (any value except
+ * TU_SNAPSHOT_KIND_ACCOUNTS and 0).  Blobs keep their order.  mode is the
+ * file mode (0600 for the private state).  Errors as above; -EINVAL for a
+ * bad kind, -EMSGSIZE for too many or too large blobs.
+ */
+int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
+			    int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr);
+int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+			    uint64_t generation, int64_t now_usec, struct tu_err *reterr);
+
+/*
+ * Writes size bytes to path atomically with the given mode (the helper the
+ * writers use).  Errors: -errno with the path in reterr.
+ */
+int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr);
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Flags for tu_snapshot_open*. */
+#define TU_SNAPSHOT_CHECK_RECORDS 0x1u /* also walk every record at open (CLI, tests); lookups check
+					  the records they touch in any case */
+
+/*
+ * Opens path: open(O_RDONLY|O_CLOEXEC|O_NOCTTY), fstat (must be a regular
+ * file within TU_SNAPSHOT_MAX_SIZE), mmap read-only, close the fd, then
+ * validate: magic, version, kind == expected_kind (0 = any), header size,
+ * file size against the header, section table (every section inside the
+ * file, overflow-checked, no overlap with the header), counts against the
+ * limits, CRC-32C of the header and of the payload, every index entry
+ * pointing inside its section.  No fd is kept.  On success *ret is set
+ * (release with tu_snapshot_close).
+ * Errors: -ENOENT (no file), -EACCES, other -errno from open/mmap,
+ * -EBADMSG (corrupt, truncated, foreign kind or version; the reason and the
+ * byte offset in reterr), -ENOMEM.  Thread-safe.
+ */
+int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, struct tu_snapshot **ret,
+		     struct tu_err *reterr);
+
+/*
+ * Same on a caller's buffer, which is borrowed: it must outlive the
+ * snapshot and stay unchanged.  Used by tests and the fuzzer.
+ */
+int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kind, unsigned flags,
+			    struct tu_snapshot **ret, struct tu_err *reterr);
+
+/* Unmaps and frees; accepts NULL; returns NULL. */
+struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s);
+void tu_snapshot_closep(struct tu_snapshot **s);
+
+/* Header fields of an open snapshot. */
+uint32_t tu_snapshot_kind(const struct tu_snapshot *s);
+uint64_t tu_snapshot_generation(const struct tu_snapshot *s);
+int64_t tu_snapshot_created_usec(const struct tu_snapshot *s);
+size_t tu_snapshot_size(const struct tu_snapshot *s);
+
+/*
+ * Views: pointers into the mapping, valid until tu_snapshot_close.  Every
+ * string is NUL-terminated and its length excludes the NUL.
+ */
+struct tu_pw_view {
+	const char *name, *gecos, *dir, *shell;
+	size_t name_len, gecos_len, dir_len, shell_len;
+	uid_t uid;
+	gid_t gid;
+	size_t n_gids;        /* supplementary gids: read them with tu_pw_view_gid() */
+	const unsigned char *gids_raw;
+};
+
+struct tu_gr_view {
+	const char *name;
+	size_t name_len;
+	gid_t gid;
+	size_t n_members;
+	const char *members;  /* n_members NUL-terminated strings back to back */
+	size_t members_size;  /* bytes of members, NULs included */
+};
+
+/* The i-th supplementary gid of v (i < v->n_gids). */
+gid_t tu_pw_view_gid(const struct tu_pw_view *v, size_t i);
+
+/*
+ * Iterates over a group's members: *cursor starts at 0; returns the next
+ * member and advances, or NULL after the last one.
+ */
+const char *tu_gr_view_next_member(const struct tu_gr_view *v, size_t *cursor);
+
+/* Number of passwd / group records (0 for blob snapshots). */
+size_t tu_snapshot_passwd_count(const struct tu_snapshot *s);
+size_t tu_snapshot_group_count(const struct tu_snapshot *s);
+
+/*
+ * Lookups in an accounts snapshot: O(1) expected (hash index), bounded by
+ * the index size.  Fill *ret on success, leave it untouched on failure.
+ * Errors: -ENOENT (no such entry; also for a blob snapshot), -EBADMSG (the
+ * record found is malformed; reason in reterr, which may be NULL).
+ * Thread-safe on the same snapshot.
+ */
+int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
+			   struct tu_err *reterr);
+int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret, struct tu_err *reterr);
+int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
+			   struct tu_err *reterr);
+int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret, struct tu_err *reterr);
+
+/*
+ * Enumeration in login / group-name order (bytewise): the i-th record.
+ * Errors: -ENOENT when i >= count, -EBADMSG.
+ */
+int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret, struct tu_err *reterr);
+int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret, struct tu_err *reterr);
+
+/* Blob snapshots: number of blobs, and the i-th (data borrowed from the mapping, not aligned).
+ * Errors: -ENOENT when i >= count. */
+size_t tu_snapshot_blob_count(const struct tu_snapshot *s);
+int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type, const void **ret_data,
+			size_t *ret_size);
