@@ -76,3 +76,35 @@ void tu_host_user_done(struct tu_host_user *hu);
 
 /* useradd-style login check used for logins (API.md §4.6 plus no "root" handled by callers). */
 bool tu_rbac_valid_login(const char *login);
+
+/*
+ * An index over a dataset for callers doing many lookups (sync of many
+ * users, owner resolution): users and roles sorted by name (built once,
+ * O(n log n)), plus a cache of compiled regular expressions (mutex-guarded,
+ * so one index may be shared by threads).  Borrows d: d must outlive the
+ * index and not change.  -ENOMEM.
+ */
+struct tu_rbac_index;
+int tu_rbac_index_new(const struct tu_dataset *d, struct tu_rbac_index **ret, struct tu_err *reterr);
+/* Accepts NULL; returns NULL. */
+struct tu_rbac_index *tu_rbac_index_free(struct tu_rbac_index *ix);
+/* O(log n) lookups by name; NULL when absent.  Borrowed from the dataset. */
+const struct tu_role *tu_rbac_index_role(const struct tu_rbac_index *ix, const char *name);
+const struct tu_user *tu_rbac_index_user(const struct tu_rbac_index *ix, const char *name);
+const struct tu_dataset *tu_rbac_index_dataset(const struct tu_rbac_index *ix);
+
+/* The same as the tu_rbac_* functions above, with role lookup through ix. */
+int tu_rbac_check_login_ix(const struct tu_rbac_index *ix, const struct tu_user *u, const char *login,
+			   const struct tu_host *h, struct tu_access *ret, struct tu_err *reterr);
+int tu_rbac_user_logins_ix(const struct tu_rbac_index *ix, const struct tu_user *u, const struct tu_host *h,
+			   struct tu_strv *ret, struct tu_err *reterr);
+int tu_rbac_host_user_ix(const struct tu_rbac_index *ix, const struct tu_user *u, const struct tu_host *h,
+			 struct tu_host_user *ret, struct tu_err *reterr);
+
+/*
+ * Label value matching as Teleport's utils.MatchString: "*" anything, a
+ * value "^...$" is a regular expression (POSIX ERE after translating the
+ * common RE2 escapes \d \w \s; see docs), anything else a glob where '*'
+ * matches any run.  -EBADMSG for an invalid regular expression.
+ */
+int tu_rbac_match_value(const char *pattern, const char *value, bool *ret_match, struct tu_err *reterr);

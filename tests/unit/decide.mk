@@ -1,1 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
+# Unit tests of the decision units: rbac (templates, labels, roles) and decide.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-rbac
+TESTS += tests/unit/test-rbac
+tests_unit_test_rbac_SOURCES = tests/unit/test-rbac.c tests/unit/rbac-fixture.h
+tests_unit_test_rbac_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
+tests_unit_test_rbac_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
