@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,14 +94,46 @@ struct builder {
 static int syntax_fail(struct builder *b, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * The key path of the node being built, for errors found before the schema
+ * walk (anchors, tags, depth, syntax): "auth.addresses[1]".  A container on
+ * the stack below the top has its child already attached; the top one is
+ * about to receive the current event.
+ */
+static void builder_path(const struct builder *b, char *out, size_t size)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < b->depth && off < size; i++) {
+		const struct node *n = b->stack[i];
+		bool top = i + 1 == b->depth;
+		int m = 0;
+
+		if (n->type == NODE_MAP) {
+			size_t k = top ? (n->n % 2 ? n->n - 1 : SIZE_MAX) : n->n - 2;
+			if (k != SIZE_MAX && k < n->n)
+				m = snprintf(out + off, size - off, "%s%s", off ? "." : "",
+					     n->items[k]->value);
+		} else if (n->type == NODE_SEQ) {
+			m = snprintf(out + off, size - off, "[%zu]", top ? n->n : n->n - 1);
+		}
+		if (m > 0)
+			off += (size_t) m;
+	}
+}
+
 static int syntax_fail(struct builder *b, unsigned line, const char *fmt, ...)
 {
+	char path[sizeof(((struct tu_err *) 0)->key)], k[sizeof(path)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	tu_err_setv(b->err, -EBADMSG, fmt, ap);
 	va_end(ap);
 	tu_err_at(b->err, b->name, line);
+	builder_path(b, path, sizeof(path));
+	tu_err_key(b->err, tu_sanitize(path, k, sizeof(k)));
 	return -EBADMSG;
 }
 
@@ -279,8 +312,9 @@ static int build_tree(const char *text, size_t len, const char *name, struct nod
 					    sizeof(p));
 				if (parser.context)
 					r = syntax_fail(&b, (unsigned) parser.problem_mark.line + 1,
-							"YAML syntax error: %s %s",
-							tu_sanitize(parser.context, c, sizeof(c)), p);
+							"YAML syntax error: %s (%s, from line %u)", p,
+							tu_sanitize(parser.context, c, sizeof(c)),
+							(unsigned) parser.context_mark.line + 1);
 				else
 					r = syntax_fail(&b, (unsigned) parser.problem_mark.line + 1,
 							"YAML syntax error: %s", p);
@@ -834,7 +868,7 @@ static int f_uid_range(struct walker *w, const struct node *n, const char *path)
 		return fail(w, n, path, "expected a list of two uids [min, max], found %s",
 			    type_name(n->type));
 	if (n->n != 2)
-		return fail(w, n, path, "expected a list of two uids [min, max], found %zu items",
+		return fail(w, n, path, "expected a list of two uids [min, max], found %zu item(s)",
 			    n->n);
 	for (size_t i = 0; i < 2; i++) {
 		const char *v = NULL;
