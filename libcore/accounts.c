@@ -1,2 +1,1018 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* accounts.c - placeholder until this unit lands. */
+/*
+ * accounts.c - Teleport users and roles -> POSIX accounts and groups
+ * (SPEC §4; rules in accounts.h).  Layer: libcore, pure (no I/O, no clock).
+ *
+ * Shape of the computation, chosen so 100k users x 1k roles stays in
+ * O(users x roles-per-user + accounts log accounts):
+ *   1. per eligible user: the logins it gets here and its host-user result
+ *      (rbac, through one tu_rbac_index);
+ *   2. one sorted array of (login, user) grants and one of (logins-trait
+ *      value, user): each login's owner is found by binary search;
+ *   3. ids are handed out in bytewise login (then group-name) order, claimed
+ *      trait ids first, so the answer depends on the set of users, never on
+ *      the order Auth listed them in.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "err.h"
+#include "idhash.h"
+#include "log.h"
+#include "strbuf.h"
+
+#define DEFAULT_HOME  "/home/{login}"
+#define DEFAULT_SHELL "/bin/bash"
+/* After this many skip lines at LOG_NOTICE, the rest go to LOG_DEBUG (a summary follows). */
+#define MAX_LOUD_SKIPS 20
+
+/* ---- small containers ------------------------------------------------------------------- */
+
+/* A set of uint32 ids (open addressing; 0 marks an empty slot, so id 0 is kept aside). */
+struct idset {
+	uint32_t *slot;
+	size_t cap; /* power of two */
+	size_t n;
+	bool has_zero;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static bool idset_has(const struct idset *s, uint32_t id)
+{
+	if (id == 0)
+		return s->has_zero;
+	if (s->cap == 0)
+		return false;
+	for (size_t k = mix64(id) & (s->cap - 1);; k = (k + 1) & (s->cap - 1)) {
+		if (s->slot[k] == 0)
+			return false;
+		if (s->slot[k] == id)
+			return true;
+	}
+}
+
+static int idset_add(struct idset *s, uint32_t id)
+{
+	if (id == 0) {
+		s->has_zero = true;
+		return 0;
+	}
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		uint32_t *ns = calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (s->slot[i] == 0)
+				continue;
+			size_t k = mix64(s->slot[i]) & (ncap - 1);
+			while (ns[k] != 0)
+				k = (k + 1) & (ncap - 1);
+			ns[k] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = ns;
+		s->cap = ncap;
+	}
+	size_t k = mix64(id) & (s->cap - 1);
+	while (s->slot[k] != 0) {
+		if (s->slot[k] == id)
+			return 0;
+		k = (k + 1) & (s->cap - 1);
+	}
+	s->slot[k] = id;
+	s->n++;
+	return 0;
+}
+
+static void idset_done(struct idset *s)
+{
+	free(s->slot);
+	*s = (struct idset){ 0 };
+}
+
+/* A map from borrowed name to a size_t value (open addressing; value+1 stored, 0 = empty). */
+struct namemap {
+	const char **key;
+	size_t *val1;
+	size_t cap;
+	size_t n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t x = 1469598103934665603ULL;
+	for (; *s; s++)
+		x = (x ^ (unsigned char) *s) * 1099511628211ULL;
+	return mix64(x);
+}
+
+static bool namemap_get(const struct namemap *m, const char *name, size_t *ret)
+{
+	if (m->cap == 0)
+		return false;
+	for (size_t k = hash_str(name) & (m->cap - 1);; k = (k + 1) & (m->cap - 1)) {
+		if (m->val1[k] == 0)
+			return false;
+		if (strcmp(m->key[k], name) == 0) {
+			*ret = m->val1[k] - 1;
+			return true;
+		}
+	}
+}
+
+/* Sets name -> val (replacing); name must outlive the map. */
+static int namemap_put(struct namemap *m, const char *name, size_t val)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 64;
+		const char **nk = calloc(ncap, sizeof(*nk));
+		size_t *nv = calloc(ncap, sizeof(*nv));
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			if (m->val1[i] == 0)
+				continue;
+			size_t k = hash_str(m->key[i]) & (ncap - 1);
+			while (nv[k] != 0)
+				k = (k + 1) & (ncap - 1);
+			nk[k] = m->key[i];
+			nv[k] = m->val1[i];
+		}
+		free(m->key);
+		free(m->val1);
+		m->key = nk;
+		m->val1 = nv;
+		m->cap = ncap;
+	}
+	size_t k = hash_str(name) & (m->cap - 1);
+	while (m->val1[k] != 0) {
+		if (strcmp(m->key[k], name) == 0) {
+			m->val1[k] = val + 1;
+			return 0;
+		}
+		k = (k + 1) & (m->cap - 1);
+	}
+	m->key[k] = name;
+	m->val1[k] = val + 1;
+	m->n++;
+	return 0;
+}
+
+static void namemap_done(struct namemap *m)
+{
+	free(m->key);
+	free(m->val1);
+	*m = (struct namemap){ 0 };
+}
+
+/* ---- the computation state ---------------------------------------------------------------- */
+
+struct uinfo {
+	bool eligible;         /* not ignored */
+	bool hu_ok;            /* hu was computed */
+	struct tu_host_user hu;
+	struct tu_strv logins; /* logins this user gets here (counting the source rule) */
+};
+
+/* A (name, user) pair: a login grant, or a `logins` trait value. Both strings borrowed. */
+struct pair {
+	const char *name;
+	const char *user;
+	size_t ui;
+};
+
+/* Per-account work data beside the output array. */
+struct acc_work {
+	size_t owner;          /* index into d->users */
+	bool has_group_record; /* a group named like the login is ours */
+};
+
+struct state {
+	const struct tu_dataset *d;
+	const struct tu_host *h;
+	const struct tu_accounts_opts *o;
+	int64_t now_usec;
+	struct tu_rbac_index *ix;
+	struct uinfo *ui;
+	struct pair *grants;
+	size_t n_grants;
+	struct pair *traits;
+	size_t n_traits;
+	struct namemap local_by_name; /* local group name -> index into o->local_groups */
+	struct idset local_gids;
+	struct idset taken;           /* every uid and gid handed out, plus local gids */
+	struct idset our_gids;        /* gids of the groups we serve */
+	struct namemap group_by_name; /* our group name -> index into out.groups */
+	struct namemap acc_by_login;  /* login -> index into out.accounts */
+	struct acc_work *work;
+	struct tu_accounts out;
+	size_t cap_groups;
+	size_t loud;                  /* skip lines logged so far at NOTICE */
+};
+
+static void skip_log(struct state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void skip_log(struct state *s, const char *fmt, ...)
+{
+	va_list ap;
+	int prio = s->loud < MAX_LOUD_SKIPS ? LOG_NOTICE : LOG_DEBUG;
+
+	s->loud++;
+	s->out.n_skipped++;
+	va_start(ap, fmt);
+	tu_logv(prio, fmt, ap);
+	va_end(ap);
+}
+
+static const char *san(const char *s, char *buf, size_t size)
+{
+	return tu_sanitize(s ? s : "", buf, size);
+}
+
+/* A plain decimal u32: digits only, no sign, no leading zero (except "0"), no overflow. */
+static bool parse_id(const char *s, uint32_t *ret)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	if (!s || !*s)
+		return false;
+	if (s[0] == '0' && s[1] != '\0')
+		return false;
+	for (; s[n]; n++) {
+		if (s[n] < '0' || s[n] > '9' || n >= 10)
+			return false;
+		v = v * 10 + (uint64_t) (s[n] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*ret = (uint32_t) v;
+	return true;
+}
+
+static const char *first_trait(const struct tu_user *u, const char *key)
+{
+	const struct tu_strv *v = tu_labels_get(&u->traits, key);
+	return v && v->n > 0 ? v->v[0] : NULL;
+}
+
+bool tu_accounts_user_ignored(const struct tu_user *u, int64_t now_usec, const char **ret_why)
+{
+	const char *why = NULL;
+
+	if (u->is_bot)
+		why = "bot user";
+	else if (u->has_expires && u->expires_usec <= now_usec)
+		why = "user expired";
+	if (ret_why)
+		*ret_why = why;
+	return why != NULL;
+}
+
+void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_opts *ret)
+{
+	*ret = (struct tu_accounts_opts){
+		.source = conf->source,
+		.uid_min = conf->uid_min,
+		.uid_max = conf->uid_max,
+		.home_template = conf->home_template,
+		.shell = conf->shell,
+	};
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+	if (r != 0)
+		return r;
+	return strcmp(x->user, y->user);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* First index in sorted p[0..n) whose name is >= name. */
+static size_t lower_bound(const struct pair *p, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(p[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name, const char *user, size_t ui)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		struct pair *np = reallocarray(*arr, ncap, sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		*arr = np;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = (struct pair){ .name = name, .user = user, .ui = ui };
+	return 0;
+}
+
+/* Step 1: per user, the logins it gets and its host-user result. */
+static int collect_users(struct state *s, struct tu_err *reterr)
+{
+	const struct tu_dataset *d = s->d;
+	size_t cap_g = 0, cap_t = 0;
+	char b1[128], b2[256];
+	int r;
+
+	s->ui = calloc(d->n_users ? d->n_users : 1, sizeof(*s->ui));
+	if (!s->ui)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+
+	for (size_t i = 0; i < d->n_users; i++) {
+		const struct tu_user *u = &d->users[i];
+		struct uinfo *ui = &s->ui[i];
+		const char *why;
+		struct tu_err e;
+
+		if (!u->name || !*u->name)
+			continue;
+		if (tu_accounts_user_ignored(u, s->now_usec, &why)) {
+			tu_log(LOG_DEBUG, "accounts: ignoring Teleport user '%s': %s", san(u->name, b1, sizeof(b1)), why);
+			continue;
+		}
+		ui->eligible = true;
+
+		tu_err_clear(&e);
+		r = tu_rbac_host_user_ix(s->ix, u, s->h, &ui->hu, &e);
+		if (r == -ENOMEM)
+			return tu_err_set(reterr, r, "out of memory");
+		if (r < 0) {
+			tu_log(LOG_NOTICE, "accounts: host user settings of '%s': %s, ignoring",
+			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
+		} else
+			ui->hu_ok = true;
+
+		/* The `logins` trait, for the owner rule (step 2), counts even without a grant here. */
+		const struct tu_strv *tl = tu_labels_get(&u->traits, "logins");
+		for (size_t k = 0; tl && k < tl->n; k++) {
+			if (!tl->v[k] || !*tl->v[k])
+				continue;
+			r = push_pair(&s->traits, &s->n_traits, &cap_t, tl->v[k], u->name, i);
+			if (r < 0)
+				return tu_err_set(reterr, r, "out of memory");
+		}
+
+		if (s->o->source == TU_SOURCE_HOST_USER_CREATION && !(ui->hu_ok && ui->hu.enabled))
+			continue;
+
+		tu_err_clear(&e);
+		r = tu_rbac_user_logins_ix(s->ix, u, s->h, &ui->logins, &e);
+		if (r == -ENOMEM)
+			return tu_err_set(reterr, r, "out of memory");
+		if (r < 0) {
+			tu_log(LOG_NOTICE, "accounts: logins of '%s': %s, ignoring", san(u->name, b1, sizeof(b1)),
+			       tu_err_format(&e, b2, sizeof(b2)));
+			continue;
+		}
+		for (size_t k = 0; k < ui->logins.n; k++) {
+			r = push_pair(&s->grants, &s->n_grants, &cap_g, ui->logins.v[k], u->name, i);
+			if (r < 0)
+				return tu_err_set(reterr, r, "out of memory");
+		}
+	}
+	if (s->n_grants > 1)
+		qsort(s->grants, s->n_grants, sizeof(*s->grants), cmp_pair);
+	if (s->n_traits > 1)
+		qsort(s->traits, s->n_traits, sizeof(*s->traits), cmp_pair);
+	return 0;
+}
+
+/* The owner of login (SPEC §4): returns the index into d->users; *ret_n = candidates at that step. */
+static size_t find_owner(struct state *s, const char *login, size_t first_grant, size_t *ret_n)
+{
+	const struct tu_user *named = tu_rbac_index_user(s->ix, login);
+	if (named) {
+		size_t i = (size_t) (named - s->d->users);
+		if (i < s->d->n_users && s->ui[i].eligible) {
+			*ret_n = 1;
+			return i;
+		}
+	}
+
+	size_t t = lower_bound(s->traits, s->n_traits, login);
+	if (t < s->n_traits && strcmp(s->traits[t].name, login) == 0) {
+		size_t n = 0;
+		const char *prev = NULL;
+		/* Count distinct users (a trait may list a value twice). */
+		for (size_t k = t; k < s->n_traits && strcmp(s->traits[k].name, login) == 0; k++) {
+			if (!prev || strcmp(prev, s->traits[k].user) != 0)
+				n++;
+			prev = s->traits[k].user;
+		}
+		*ret_n = n;
+		return s->traits[t].ui;
+	}
+
+	size_t n = 0;
+	const char *prev = NULL;
+	for (size_t k = first_grant; k < s->n_grants && strcmp(s->grants[k].name, login) == 0; k++) {
+		if (!prev || strcmp(prev, s->grants[k].user) != 0)
+			n++;
+		prev = s->grants[k].user;
+	}
+	*ret_n = n;
+	return s->grants[first_grant].ui;
+}
+
+static char *expand_home(const char *tmpl, const char *login)
+{
+	struct tu_strbuf b;
+	static const char key[] = "{login}";
+
+	tu_strbuf_init(&b, 4096);
+	for (const char *p = tmpl; *p;) {
+		const char *q = strstr(p, key);
+		if (!q) {
+			if (tu_strbuf_adds(&b, p) < 0)
+				goto fail;
+			break;
+		}
+		if (tu_strbuf_add(&b, p, (size_t) (q - p)) < 0 || tu_strbuf_adds(&b, login) < 0)
+			goto fail;
+		p = q + sizeof(key) - 1;
+	}
+	return tu_strbuf_steal(&b, NULL);
+fail:
+	tu_strbuf_done(&b);
+	return NULL;
+}
+
+static char *sanitize_gecos(const char *s)
+{
+	char *r = strdup(s ? s : "");
+	if (!r)
+		return NULL;
+	for (unsigned char *p = (unsigned char *) r; *p; p++)
+		if (*p == ':' || *p < 0x20 || *p == 0x7f)
+			*p = '_';
+	return r;
+}
+
+/* Adds a new group of ours (name copied). Returns its index via *ret_idx. */
+static int add_group(struct state *s, const char *name, uint32_t gid, bool upg, size_t *ret_idx)
+{
+	if (s->out.n_groups == s->cap_groups) {
+		size_t ncap = s->cap_groups ? s->cap_groups * 2 : 64;
+		struct tu_group *ng = reallocarray(s->out.groups, ncap, sizeof(*ng));
+		if (!ng)
+			return -ENOMEM;
+		s->out.groups = ng;
+		s->cap_groups = ncap;
+	}
+	struct tu_group *g = &s->out.groups[s->out.n_groups];
+	*g = (struct tu_group){ .gid = gid, .user_private = upg };
+	g->name = strdup(name);
+	if (!g->name)
+		return -ENOMEM;
+	s->out.n_groups++;
+	/* The map borrows g->name: the string does not move when the array grows. */
+	int r = namemap_put(&s->group_by_name, g->name, s->out.n_groups - 1);
+	if (r < 0)
+		return r;
+	*ret_idx = s->out.n_groups - 1;
+	r = idset_add(&s->our_gids, gid);
+	if (r < 0)
+		return r;
+	return idset_add(&s->taken, gid);
+}
+
+/* Appends id to a growable array. */
+static int push_id(uint32_t **arr, size_t *n, size_t *cap, uint32_t id)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		uint32_t *na = reallocarray(*arr, ncap, sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = id;
+	return 0;
+}
+
+/* A valid host_user_gid trait value: a plain decimal, not 0, not (gid_t) -1. */
+static bool trait_gid(const struct tu_user *u, uint32_t *ret)
+{
+	const char *tv = first_trait(u, "host_user_gid");
+	uint32_t gid;
+	if (!tv || !parse_id(tv, &gid) || gid == 0 || gid == UINT32_MAX)
+		return false;
+	*ret = gid;
+	return true;
+}
+
+/* useradd rules (rbac), and no ',' either: group member lists are comma-separated. */
+static bool valid_name(const char *name)
+{
+	return tu_rbac_valid_login(name) && !strchr(name, ',');
+}
+
+/* Step 2: accounts with owner, uid, gid, gecos, home, shell. */
+static int build_accounts(struct state *s, struct tu_err *reterr)
+{
+	const char *home_t = s->o->home_template ? s->o->home_template : DEFAULT_HOME;
+	const char *shell = s->o->shell ? s->o->shell : DEFAULT_SHELL;
+	char b1[128], b2[128];
+	size_t cap = 0;
+	int r;
+
+	/* Pass A: one account per distinct valid login, with its owner. */
+	for (size_t k = 0; k < s->n_grants;) {
+		const char *login = s->grants[k].name;
+		size_t first = k;
+		while (k < s->n_grants && strcmp(s->grants[k].name, login) == 0)
+			k++;
+
+		if (strcmp(login, "root") == 0 || !valid_name(login)) {
+			skip_log(s, "accounts: skipping login '%s': %s", san(login, b1, sizeof(b1)),
+				 strcmp(login, "root") == 0 ? "root is never served" : "not a valid user name");
+			continue;
+		}
+		if (s->out.n_accounts == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct tu_account *na = reallocarray(s->out.accounts, ncap, sizeof(*na));
+			struct acc_work *nw = reallocarray(s->work, ncap, sizeof(*nw));
+			if (na)
+				s->out.accounts = na;
+			if (nw)
+				s->work = nw;
+			if (!na || !nw)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+			cap = ncap;
+		}
+		struct tu_account *a = &s->out.accounts[s->out.n_accounts];
+		struct acc_work *w = &s->work[s->out.n_accounts];
+		*a = (struct tu_account){ 0 };
+		*w = (struct acc_work){ 0 };
+		w->owner = find_owner(s, login, first, &a->n_owners);
+		const struct tu_user *ou = &s->d->users[w->owner];
+		a->login = strdup(login);
+		a->owner = strdup(ou->name);
+		a->gecos = sanitize_gecos(ou->name);
+		a->home = expand_home(home_t, login);
+		a->shell = strdup(shell);
+		s->out.n_accounts++;
+		if (!a->login || !a->owner || !a->gecos || !a->home || !a->shell)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+
+	/* Pass B: uids claimed by trait (in login order, the first claim wins). */
+	size_t n = s->out.n_accounts;
+	_cleanup_free_ uint32_t *fixed = calloc(n ? n : 1, sizeof(uint32_t));
+	_cleanup_free_ uint32_t *ids = calloc(n ? n : 1, sizeof(uint32_t));
+	_cleanup_free_ const char **names = calloc(n ? n : 1, sizeof(char *));
+	_cleanup_free_ uint32_t *avoid = NULL;
+	size_t n_avoid = 0, cap_avoid = 0;
+	if (!fixed || !ids || !names)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		const char *tv = first_trait(&s->d->users[s->work[i].owner], "host_user_uid");
+		uint32_t uid;
+
+		names[i] = a->login;
+		if (!tv)
+			continue;
+		if (!parse_id(tv, &uid))
+			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
+			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
+		else if (uid < s->o->uid_min || uid > s->o->uid_max)
+			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
+			       san(a->login, b1, sizeof(b1)), uid, s->o->uid_min, s->o->uid_max);
+		else if (idset_has(&s->taken, uid))
+			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid %u already taken, using a hashed uid",
+			       san(a->login, b1, sizeof(b1)), uid);
+		else {
+			fixed[i] = uid;
+			r = idset_add(&s->taken, uid);
+			if (r < 0)
+				return tu_err_set(reterr, r, "out of memory");
+		}
+	}
+
+	/* Pass C: local gids and trait gids are avoided, so no hashed uid (= its UPG gid) lands on them. */
+	for (size_t i = 0; i < s->o->n_local_groups; i++)
+		if (push_id(&avoid, &n_avoid, &cap_avoid, s->o->local_groups[i].gid) < 0)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t gid;
+		if (!trait_gid(&s->d->users[s->work[i].owner], &gid))
+			continue;
+		if (push_id(&avoid, &n_avoid, &cap_avoid, gid) < 0 || idset_add(&s->taken, gid) < 0)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+
+	/* Pass D: hashed uids, independent of input order (tu_idhash_assign). */
+	r = tu_idhash_assign(names, n, s->o->uid_min, s->o->uid_max, fixed, avoid, n_avoid, ids, reterr);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		a->uid = ids[i];
+		if (a->uid == 0) {
+			skip_log(s, "accounts: skipping login '%s': no free uid in [%u, %u]", san(a->login, b1, sizeof(b1)),
+				 s->o->uid_min, s->o->uid_max);
+			continue;
+		}
+		r = idset_add(&s->taken, a->uid);
+		if (r < 0)
+			return tu_err_set(reterr, r, "out of memory");
+	}
+
+	/* Drop accounts without a uid (compacting keeps the login order). */
+	size_t j = 0;
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		if (a->uid == 0) {
+			free(a->login);
+			free(a->owner);
+			free(a->gecos);
+			free(a->home);
+			free(a->shell);
+			continue;
+		}
+		s->out.accounts[j] = *a;
+		s->work[j] = s->work[i];
+		j++;
+	}
+	s->out.n_accounts = j;
+
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		r = namemap_put(&s->acc_by_login, s->out.accounts[i].login, i);
+		if (r < 0)
+			return tu_err_set(reterr, r, "out of memory");
+	}
+
+	/* Pass E: primary groups. User-private groups first (gid = uid, already reserved). */
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		const char *tv = first_trait(&s->d->users[s->work[i].owner], "host_user_gid");
+		uint32_t gid;
+		size_t gi;
+
+		if (trait_gid(&s->d->users[s->work[i].owner], &gid))
+			continue; /* pass F */
+		if (tv)
+			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_gid '%s' is not a valid gid, using the user-private group",
+			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
+		a->gid = a->uid;
+		if (namemap_get(&s->local_by_name, a->login, &gi)) {
+			tu_log(LOG_NOTICE, "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
+			       san(a->login, b1, sizeof(b1)), a->gid);
+			continue;
+		}
+		r = add_group(s, a->login, a->gid, true, &gi);
+		if (r < 0)
+			return tu_err_set(reterr, r, "out of memory");
+		s->work[i].has_group_record = true;
+	}
+
+	/* Pass F: primary groups from the host_user_gid trait. */
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		uint32_t gid;
+		size_t gi;
+
+		if (!trait_gid(&s->d->users[s->work[i].owner], &gid))
+			continue;
+		a->gid = gid;
+		if (idset_has(&s->local_gids, gid))
+			continue; /* a local group is the primary group */
+		bool gid_ours = idset_has(&s->our_gids, gid);
+		if (gid_ours)
+			continue; /* shares a group we already serve */
+		if (namemap_get(&s->local_by_name, a->login, &gi) || namemap_get(&s->group_by_name, a->login, &gi)) {
+			tu_log(LOG_NOTICE, "accounts: login '%s': a group with that name exists, serving gid %u without a group entry",
+			       san(a->login, b1, sizeof(b1)), gid);
+			continue;
+		}
+		r = add_group(s, a->login, gid, true, &gi);
+		if (r < 0)
+			return tu_err_set(reterr, r, "out of memory");
+		s->work[i].has_group_record = true;
+	}
+	return 0;
+}
+
+/* Whether a host group name may be granted. */
+static bool group_name_ok(const char *g)
+{
+	return g && strcmp(g, "root") != 0 && valid_name(g);
+}
+
+static int add_gid(struct tu_account *a, uint32_t gid)
+{
+	for (size_t k = 0; k < a->n_gids; k++)
+		if (a->gids[k] == gid)
+			return 0;
+	uint32_t *n = reallocarray(a->gids, a->n_gids + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	a->gids = n;
+	a->gids[a->n_gids++] = gid;
+	return 0;
+}
+
+/* Step 3: supplementary groups from the owners' host_groups. */
+static int build_groups(struct state *s, struct tu_err *reterr)
+{
+	_cleanup_free_ const char **gen = NULL;
+	_cleanup_free_ uint32_t *avoid = NULL;
+	_cleanup_free_ uint32_t *gids = NULL;
+	size_t n_gen = 0, cap_gen = 0, n_avoid = 0, cap_avoid = 0;
+	struct namemap seen_bad = { 0 };
+	char b1[128];
+	int r = 0;
+
+	/* Collect the names that need a generated gid, then hand gids out in name order. */
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		if (!ui->hu_ok)
+			continue;
+		for (size_t k = 0; k < ui->hu.groups.n; k++) {
+			const char *g = ui->hu.groups.v[k];
+			size_t x;
+			if (!group_name_ok(g)) {
+				if (!namemap_get(&seen_bad, g ? g : "", &x)) {
+					r = namemap_put(&seen_bad, g ? g : "", 0);
+					if (r < 0)
+						goto oom;
+					skip_log(s, "accounts: skipping host group '%s': %s", san(g, b1, sizeof(b1)),
+						 g && strcmp(g, "root") == 0 ? "root is never granted" : "not a valid group name");
+				}
+				continue;
+			}
+			if (namemap_get(&s->local_by_name, g, &x) || namemap_get(&s->group_by_name, g, &x))
+				continue;
+			if (n_gen == cap_gen) {
+				size_t ncap = cap_gen ? cap_gen * 2 : 64;
+				const char **ng = reallocarray(gen, ncap, sizeof(*ng));
+				if (!ng)
+					goto oom;
+				gen = ng;
+				cap_gen = ncap;
+			}
+			gen[n_gen++] = g;
+		}
+	}
+	if (n_gen > 1)
+		qsort(gen, n_gen, sizeof(*gen), cmp_cstr);
+	size_t n_uniq = 0;
+	for (size_t i = 0; i < n_gen; i++)
+		if (i == 0 || strcmp(gen[i], gen[n_uniq - 1]) != 0)
+			gen[n_uniq++] = gen[i];
+	if (n_uniq > 0) {
+		/* Every id in use: local gids, account uids and primary gids, our groups' gids. */
+		for (size_t i = 0; i < s->o->n_local_groups; i++)
+			if (push_id(&avoid, &n_avoid, &cap_avoid, s->o->local_groups[i].gid) < 0)
+				goto oom;
+		for (size_t i = 0; i < s->out.n_accounts; i++)
+			if (push_id(&avoid, &n_avoid, &cap_avoid, s->out.accounts[i].uid) < 0 ||
+			    push_id(&avoid, &n_avoid, &cap_avoid, s->out.accounts[i].gid) < 0)
+				goto oom;
+		for (size_t i = 0; i < s->out.n_groups; i++)
+			if (push_id(&avoid, &n_avoid, &cap_avoid, s->out.groups[i].gid) < 0)
+				goto oom;
+		gids = calloc(n_uniq, sizeof(*gids));
+		if (!gids)
+			goto oom;
+		r = tu_idhash_assign(gen, n_uniq, s->o->uid_min, s->o->uid_max, NULL, avoid, n_avoid, gids, reterr);
+		if (r < 0) {
+			namemap_done(&seen_bad);
+			return r;
+		}
+	}
+	for (size_t i = 0; i < n_uniq; i++) {
+		size_t gi;
+		if (gids[i] == 0) {
+			skip_log(s, "accounts: skipping host group '%s': no free gid in [%u, %u]", san(gen[i], b1, sizeof(b1)),
+				 s->o->uid_min, s->o->uid_max);
+			continue;
+		}
+		r = add_group(s, gen[i], gids[i], false, &gi);
+		if (r < 0)
+			goto oom;
+	}
+
+	/* Memberships, in login order (so member lists come out sorted). */
+	for (size_t i = 0; i < s->out.n_accounts; i++) {
+		struct tu_account *a = &s->out.accounts[i];
+		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		if (!ui->hu_ok)
+			continue;
+		for (size_t k = 0; k < ui->hu.groups.n; k++) {
+			const char *g = ui->hu.groups.v[k];
+			size_t x;
+			if (!group_name_ok(g))
+				continue;
+			if (namemap_get(&s->local_by_name, g, &x)) {
+				uint32_t lg = s->o->local_groups[x].gid;
+				if (lg == 0)
+					continue; /* gid 0 is root's group: never granted */
+				if (lg != a->gid && add_gid(a, lg) < 0)
+					goto oom;
+				continue;
+			}
+			if (!namemap_get(&s->group_by_name, g, &x))
+				continue; /* skipped above */
+			struct tu_group *grp = &s->out.groups[x];
+			if (grp->gid == a->gid)
+				continue; /* already the primary group */
+			if (add_gid(a, grp->gid) < 0 || tu_strv_push(&grp->members, a->login) < 0)
+				goto oom;
+		}
+		if (a->n_gids > 1)
+			qsort(a->gids, a->n_gids, sizeof(*a->gids), cmp_u32);
+	}
+	namemap_done(&seen_bad);
+	return 0;
+oom:
+	namemap_done(&seen_bad);
+	return tu_err_set(reterr, -ENOMEM, "out of memory");
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	return strcmp(((const struct tu_group *) a)->name, ((const struct tu_group *) b)->name);
+}
+
+static void state_done(struct state *s)
+{
+	if (s->ui) {
+		for (size_t i = 0; i < s->d->n_users; i++) {
+			tu_host_user_done(&s->ui[i].hu);
+			tu_strv_done(&s->ui[i].logins);
+		}
+		free(s->ui);
+	}
+	free(s->grants);
+	free(s->traits);
+	free(s->work);
+	namemap_done(&s->local_by_name);
+	namemap_done(&s->group_by_name);
+	namemap_done(&s->acc_by_login);
+	idset_done(&s->local_gids);
+	idset_done(&s->taken);
+	idset_done(&s->our_gids);
+	tu_rbac_index_free(s->ix);
+	tu_accounts_done(&s->out);
+}
+
+static bool bad_field(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+		if (*p == ':' || *p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h, const struct tu_accounts_opts *o,
+			int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr)
+{
+	struct state s = { .d = d, .h = h, .o = o, .now_usec = now_usec };
+	int r;
+
+	if (o->uid_min == 0 || o->uid_min > o->uid_max)
+		return tu_err_set(reterr, -EINVAL, "accounts.uid_range: [%u, %u] is empty or includes 0", o->uid_min,
+				  o->uid_max);
+	if (o->home_template && (bad_field(o->home_template) || !*o->home_template))
+		return tu_err_set(reterr, -EINVAL, "accounts.home: must be non-empty without ':' or control characters");
+	if (o->shell && (bad_field(o->shell) || !*o->shell))
+		return tu_err_set(reterr, -EINVAL, "accounts.shell: must be non-empty without ':' or control characters");
+
+	r = tu_rbac_index_new(d, &s.ix, reterr);
+	if (r < 0)
+		goto out;
+
+	for (size_t i = 0; i < o->n_local_groups; i++) {
+		const struct tu_local_group *lg = &o->local_groups[i];
+		if (!lg->name)
+			continue;
+		r = namemap_put(&s.local_by_name, lg->name, i);
+		if (r >= 0)
+			r = idset_add(&s.local_gids, lg->gid);
+		if (r >= 0)
+			r = idset_add(&s.taken, lg->gid);
+		if (r < 0) {
+			r = tu_err_set(reterr, r, "out of memory");
+			goto out;
+		}
+	}
+
+	r = collect_users(&s, reterr);
+	if (r < 0)
+		goto out;
+	r = build_accounts(&s, reterr);
+	if (r < 0)
+		goto out;
+	r = build_groups(&s, reterr);
+	if (r < 0)
+		goto out;
+
+	if (s.out.n_groups > 1)
+		qsort(s.out.groups, s.out.n_groups, sizeof(*s.out.groups), cmp_group);
+	if (s.loud > MAX_LOUD_SKIPS)
+		tu_log(LOG_NOTICE, "accounts: %zu more skipped (see debug log)", s.loud - MAX_LOUD_SKIPS);
+
+	*ret = s.out;
+	s.out = (struct tu_accounts){ 0 };
+	r = 0;
+out:
+	state_done(&s);
+	return r;
+}
+
+void tu_accounts_done(struct tu_accounts *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		struct tu_account *x = &a->accounts[i];
+		free(x->login);
+		free(x->gecos);
+		free(x->home);
+		free(x->shell);
+		free(x->owner);
+		free(x->gids);
+	}
+	free(a->accounts);
+	for (size_t i = 0; i < a->n_groups; i++) {
+		free(a->groups[i].name);
+		tu_strv_done(&a->groups[i].members);
+	}
+	free(a->groups);
+	*a = (struct tu_accounts){ 0 };
+}
+
+const struct tu_account *tu_accounts_find_login(const struct tu_accounts *a, const char *login)
+{
+	size_t lo = 0, hi = a->n_accounts;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(a->accounts[mid].login, login);
+		if (c == 0)
+			return &a->accounts[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct tu_group *tu_accounts_find_group(const struct tu_accounts *a, const char *name)
+{
+	size_t lo = 0, hi = a->n_groups;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(a->groups[mid].name, name);
+		if (c == 0)
+			return &a->groups[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

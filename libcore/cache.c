@@ -1,2 +1,508 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cache.c - placeholder until this unit lands. */
+/*
+ * cache.c - writes and reads the two cache snapshots (SPEC §6; contract in
+ * cache.h).  Layer: libcore.  The byte format, its validation and the atomic
+ * replace live in base/snapshot.c; the POSIX mapping in accounts.c; the
+ * encoding of users, roles and locks in model.c.  This unit glues them and
+ * owns the policy: file names and modes, the trust rule for the private
+ * file, the offline age limit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "accounts.h"
+#include "cache.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "err.h"
+#include "etcgroup.h"
+#include "fsutil.h"
+#include "log.h"
+#include "snapshot.h"
+
+/* Blob types inside state.db (append-only: readers skip types they do not know). */
+enum {
+	STATE_BLOB_USER = 1, /* types.UserV2, tu_model_encode_user */
+	STATE_BLOB_ROLE = 2, /* types.RoleV6 */
+	STATE_BLOB_LOCK = 3, /* types.LockV2 */
+};
+
+/* A state file claiming to be from further in the future than this is not trusted to be fresh. */
+#define FUTURE_SLACK_USEC (INT64_C(300) * 1000000)
+
+static const char *cache_dir(const struct tu_conf *conf)
+{
+	return conf && conf->cache_dir && *conf->cache_dir ? conf->cache_dir : TU_SNAPSHOT_DEFAULT_DIR;
+}
+
+int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_t size)
+{
+	const char *dir = cache_dir(conf);
+	int n = snprintf(buf, size, "%s/%s", dir, file);
+	if (n < 0 || (size_t) n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int path_or_err(const struct tu_conf *conf, const char *file, char *buf, size_t size, struct tu_err *reterr)
+{
+	int r = tu_cache_path(conf, file, buf, size);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cache.dir: path too long");
+	return 0;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+struct blobs {
+	struct tu_blob *b;
+	size_t n;
+};
+
+static void blobs_done(struct blobs *bl)
+{
+	for (size_t i = 0; i < bl->n; i++)
+		free((void *) bl->b[i].data);
+	free(bl->b);
+	*bl = (struct blobs){ 0 };
+}
+
+static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu_err *reterr)
+{
+	size_t total;
+	struct blobs bl = { 0 };
+	int r = 0;
+
+	if (__builtin_add_overflow(d->n_users, d->n_roles, &total) || __builtin_add_overflow(total, d->n_locks, &total) ||
+	    total > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(reterr, -EMSGSIZE, "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
+				  d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
+	bl.b = calloc(total ? total : 1, sizeof(*bl.b));
+	if (!bl.b)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+
+	for (size_t i = 0; r >= 0 && i < d->n_users; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_user(&d->users[i], &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_USER, .data = buf, .size = len };
+	}
+	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_role(&d->roles[i], &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_ROLE, .data = buf, .size = len };
+	}
+	for (size_t i = 0; r >= 0 && i < d->n_locks; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_lock(&d->locks[i], &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_LOCK, .data = buf, .size = len };
+	}
+	if (r < 0) {
+		blobs_done(&bl);
+		return tu_err_set(reterr, r, "state cache: encoding users, roles and locks failed");
+	}
+	*ret = bl;
+	return 0;
+}
+
+/* The generation after the one in the current public snapshot (1 when there is none). */
+static uint64_t next_generation(const char *public_path)
+{
+	struct tu_snapshot *s = NULL;
+	uint64_t g = 0;
+
+	if (tu_snapshot_open(public_path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL) >= 0) {
+		g = tu_snapshot_generation(s);
+		tu_snapshot_close(s);
+	}
+	return g + 1;
+}
+
+static int write_public(const char *path, const struct tu_accounts *a, int64_t now_usec, struct tu_err *reterr)
+{
+	_cleanup_free_ struct tu_pw_rec *pw = calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
+	_cleanup_free_ struct tu_gr_rec *gr = calloc(a->n_groups ? a->n_groups : 1, sizeof(*gr));
+
+	if (!pw || !gr)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		const struct tu_account *x = &a->accounts[i];
+		pw[i] = (struct tu_pw_rec){
+			.name = x->login,
+			.gecos = x->gecos,
+			.dir = x->home,
+			.shell = x->shell,
+			.uid = x->uid,
+			.gid = x->gid,
+			.gids = x->gids,
+			.n_gids = x->n_gids,
+		};
+	}
+	for (size_t i = 0; i < a->n_groups; i++) {
+		const struct tu_group *g = &a->groups[i];
+		gr[i] = (struct tu_gr_rec){
+			.name = g->name,
+			.gid = g->gid,
+			.members = (const char *const *) g->members.v,
+			.n_members = g->members.n,
+		};
+	}
+	return tu_snapshot_write_accounts(path, pw, a->n_accounts, gr, a->n_groups, next_generation(path), now_usec,
+					  reterr);
+}
+
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, const struct tu_dataset *d,
+		       const struct tu_host *h, int64_t now_usec, struct tu_cache_counts *ret_counts,
+		       struct tu_err *reterr)
+{
+	char pub[PATH_MAX], state[PATH_MAX];
+	struct tu_etcgroup eg = { 0 };
+	struct tu_accounts acc = { 0 };
+	struct tu_accounts_opts opts;
+	struct blobs bl = { 0 };
+	struct tu_local_group *lg = NULL;
+	int r;
+
+	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub), reterr);
+	if (r < 0)
+		return r;
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, state, sizeof(state), reterr);
+	if (r < 0)
+		return r;
+
+	r = tu_etcgroup_load(etc_group_path, &eg, reterr);
+	if (r == -ENOENT) {
+		tu_log(LOG_DEBUG, "cache: %s missing, no local groups", etc_group_path ? etc_group_path : TU_ETCGROUP_PATH);
+		r = 0;
+	}
+	if (r < 0)
+		goto out;
+	lg = calloc(eg.n ? eg.n : 1, sizeof(*lg));
+	if (!lg) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < eg.n; i++)
+		lg[i] = (struct tu_local_group){ .name = eg.e[i].name, .gid = eg.e[i].gid };
+
+	tu_accounts_opts_from_conf(conf, &opts);
+	opts.local_groups = lg;
+	opts.n_local_groups = eg.n;
+	r = tu_accounts_compute(d, h, &opts, now_usec, &acc, reterr);
+	if (r < 0)
+		goto out;
+
+	r = encode_state(d, &bl, reterr);
+	if (r < 0)
+		goto out;
+
+	r = tu_fs_mkdir_p(cache_dir(conf), 0755, reterr);
+	if (r < 0) {
+		tu_err_prefix(reterr, "cache.dir");
+		goto out;
+	}
+
+	/* State first: a crash in between leaves an older public file, never accounts without state. */
+	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, now_usec, reterr);
+	if (r < 0)
+		goto out;
+	r = write_public(pub, &acc, now_usec, reterr);
+	if (r < 0)
+		goto out;
+
+	if (ret_counts)
+		*ret_counts = (struct tu_cache_counts){
+			.n_users = d->n_users,
+			.n_roles = d->n_roles,
+			.n_locks = d->n_locks,
+			.n_accounts = acc.n_accounts,
+			.n_groups = acc.n_groups,
+			.n_skipped = acc.n_skipped,
+		};
+	r = 0;
+out:
+	blobs_done(&bl);
+	tu_accounts_done(&acc);
+	free(lg);
+	tu_etcgroup_done(&eg);
+	return r;
+}
+
+int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		  struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+{
+	return tu_cache_save_full(conf, NULL, d, h, now_usec, ret_counts, reterr);
+}
+
+/* ---- reading the private state ------------------------------------------------------------ */
+
+/* A read-only mapping of a trusted private file. */
+struct mapping {
+	void *p;
+	size_t size;
+};
+
+static void mapping_done(struct mapping *m)
+{
+	if (m->p && m->p != MAP_FAILED)
+		(void) munmap(m->p, m->size);
+	*m = (struct mapping){ 0 };
+}
+
+/*
+ * Opens path without following symlinks and applies the trust rule on the
+ * same fd that is then mapped (no window between check and read): a regular
+ * file, owned by root (or by our euid when we are not root), no permission
+ * bits for group or others.
+ */
+static int map_trusted(const char *path, struct mapping *ret, struct tu_err *reterr)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			return tu_err_set(reterr, -EPERM, "refusing %s: is a symbolic link", path);
+		return tu_err_set(reterr, -e, "%s: %s", path, strerror(e));
+	}
+	if (fstat(fd, &st) < 0)
+		return tu_err_set(reterr, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return tu_err_set(reterr, -EPERM, "refusing %s: not a regular file", path);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return tu_err_set(reterr, -EPERM, "refusing %s: owned by uid %u, must be root", path,
+				  (unsigned) st.st_uid);
+	if (st.st_mode & 077)
+		return tu_err_set(reterr, -EACCES, "refusing %s: accessible by group or others (mode 0%o), must be 0600",
+				  path, (unsigned) (st.st_mode & 07777));
+	if (st.st_size <= 0 || (uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
+		return tu_err_set(reterr, -EBADMSG, "%s: size %lld is not a valid snapshot size", path,
+				  (long long) st.st_size);
+	void *p = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return tu_err_set(reterr, -errno, "%s: mmap: %s", path, strerror(errno));
+	ret->p = p;
+	ret->size = (size_t) st.st_size;
+	return 0;
+}
+
+static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_dataset *ret, struct tu_err *reterr)
+{
+	struct tu_dataset d = { 0 };
+	size_t n = tu_snapshot_blob_count(s), nu = 0, nr = 0, nl = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t type;
+		const void *data;
+		size_t size;
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0)
+			return tu_err_set(reterr, -EBADMSG, "%s: blob %zu unreadable", path, i);
+		nu += type == STATE_BLOB_USER;
+		nr += type == STATE_BLOB_ROLE;
+		nl += type == STATE_BLOB_LOCK;
+	}
+	d.users = calloc(nu ? nu : 1, sizeof(*d.users));
+	d.roles = calloc(nr ? nr : 1, sizeof(*d.roles));
+	d.locks = calloc(nl ? nl : 1, sizeof(*d.locks));
+	if (!d.users || !d.roles || !d.locks) {
+		tu_dataset_done(&d);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		uint32_t type;
+		const void *data;
+		size_t size;
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "%s: blob %zu unreadable", path, i);
+			break;
+		}
+		/* model.c wants a const uint8_t *: the mapping is read-only and stays until we return. */
+		switch (type) {
+		case STATE_BLOB_USER:
+			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
+			if (r >= 0)
+				d.n_users++;
+			break;
+		case STATE_BLOB_ROLE:
+			r = tu_model_parse_role(data, size, &d.roles[d.n_roles], reterr);
+			if (r >= 0)
+				d.n_roles++;
+			break;
+		case STATE_BLOB_LOCK:
+			r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
+			if (r >= 0)
+				d.n_locks++;
+			break;
+		default:
+			break; /* a newer writer's extra data */
+		}
+		if (r < 0 && r != -ENOMEM) {
+			tu_err_prefix(reterr, "%s: record %zu", path, i);
+			r = -EBADMSG;
+		}
+	}
+	if (r < 0) {
+		tu_dataset_done(&d);
+		if (r == -ENOMEM)
+			return tu_err_set(reterr, r, "out of memory");
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec, struct tu_dataset *ret,
+			int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	char path[PATH_MAX];
+	struct mapping m = { 0 };
+	struct tu_snapshot *s = NULL;
+	struct tu_dataset d;
+	int64_t created;
+	int r;
+
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), reterr);
+	if (r < 0)
+		return r;
+	if (max_age_usec == 0)
+		max_age_usec = conf->offline_max_age_usec;
+
+	r = map_trusted(path, &m, reterr);
+	if (r < 0)
+		return r;
+
+	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s, reterr);
+	if (r < 0) {
+		if (r != -ENOMEM) {
+			char why[300];
+			tu_log(LOG_WARNING, "cache: %s is corrupt or foreign (%s), ignoring", path,
+			       tu_err_format(reterr, why, sizeof(why)));
+			r = -EBADMSG;
+		}
+		goto out;
+	}
+
+	created = tu_snapshot_created_usec(s);
+	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC) {
+		r = tu_err_set(reterr, -ESTALE, "%s: written %lld s in the future (clock skew?), not trusted", path,
+			       (long long) ((created - now_usec) / 1000000));
+		goto out;
+	}
+	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec) {
+		r = tu_err_set(reterr, -ESTALE, "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)",
+			       path, (long long) ((now_usec - created) / 1000000),
+			       (unsigned long long) (max_age_usec / 1000000));
+		goto out;
+	}
+
+	r = parse_state(s, path, &d, reterr);
+	if (r < 0) {
+		if (r == -EBADMSG) {
+			char why[300];
+			tu_log(LOG_WARNING, "cache: %s is corrupt (%s), ignoring", path,
+			       tu_err_format(reterr, why, sizeof(why)));
+		}
+		goto out;
+	}
+	*ret = d;
+	if (ret_created_usec)
+		*ret_created_usec = created;
+	r = 0;
+out:
+	tu_snapshot_close(s);
+	mapping_done(&m);
+	return r;
+}
+
+/* ---- clear and info ---------------------------------------------------------------------- */
+
+int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
+{
+	static const char *const files[] = { TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE };
+	char path[PATH_MAX];
+	int r;
+
+	/* The public file goes last: until then NSS keeps serving consistent data. */
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		r = path_or_err(conf, files[i], path, sizeof(path), reterr);
+		if (r < 0)
+			return r;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return tu_err_set(reterr, -errno, "removing %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr)
+{
+	char pub[PATH_MAX], state[PATH_MAX];
+	struct tu_cache_info info = { 0 };
+	struct tu_snapshot *s = NULL;
+	struct mapping m = { 0 };
+	int r;
+
+	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub), reterr);
+	if (r < 0)
+		return r;
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, state, sizeof(state), reterr);
+	if (r < 0)
+		return r;
+
+	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r >= 0) {
+		info.has_public = true;
+		info.public_created_usec = tu_snapshot_created_usec(s);
+		info.n_accounts = tu_snapshot_passwd_count(s);
+		info.n_groups = tu_snapshot_group_count(s);
+		s = tu_snapshot_close(s);
+	} else if (r != -ENOENT) {
+		info.has_public = true;
+		info.public_error = r;
+	}
+
+	r = map_trusted(state, &m, NULL);
+	if (r >= 0)
+		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, NULL);
+	if (r == -ENOMEM) {
+		mapping_done(&m);
+		return tu_err_set(reterr, r, "out of memory");
+	}
+	if (r >= 0) {
+		info.has_state = true;
+		info.state_created_usec = tu_snapshot_created_usec(s);
+		for (size_t i = 0; i < tu_snapshot_blob_count(s); i++) {
+			uint32_t type;
+			const void *data;
+			size_t size;
+			if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0)
+				continue;
+			info.n_users += type == STATE_BLOB_USER;
+			info.n_roles += type == STATE_BLOB_ROLE;
+			info.n_locks += type == STATE_BLOB_LOCK;
+		}
+		tu_snapshot_close(s);
+	} else if (r != -ENOENT) {
+		info.has_state = true;
+		info.state_error = r;
+	}
+	mapping_done(&m);
+	*ret = info;
+	return 0;
+}

@@ -1,1 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
+# accounts engineer: the POSIX mapping and the cache.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-accounts tests/unit/test-cache
+TESTS += tests/unit/test-accounts tests/unit/test-cache
+tests_unit_test_accounts_SOURCES = tests/unit/test-accounts.c tests/unit/rbac-fixture.h
+tests_unit_test_accounts_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_accounts_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+tests_unit_test_cache_SOURCES = tests/unit/test-cache.c tests/unit/rbac-fixture.h
+tests_unit_test_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_cache_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-accounts.c - the POSIX mapping (libcore/accounts.c, SPEC §4): source
+ * modes, owner choice, uid/gid from traits or hashing (order independence),
+ * user-private groups, host_groups with local and generated gids, skipped
+ * names.  Datasets are built with tests/unit/rbac-fixture.h.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "accounts.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "decide.h"
+#include "err.h"
+#include "idhash.h"
+#include "log.h"
+#include "rbac-fixture.h"
+
+#define NOW INT64_C(1700000000000000)
+#define UID_MIN 200000u
+#define UID_MAX 899999999u
+
+static const struct fx_role base_roles[] = {
+	/* Host-user creation on, logins from the trait plus a shared one, groups. */
+	{ .name = "dev", .allow_logins = "{{internal.logins}},ubuntu", .allow_labels = "*=*",
+	  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "docker,devs" },
+	/* Logins without host-user creation: only with source all_logins. */
+	{ .name = "viewer", .allow_logins = "viewer-{{internal.logins}},guest", .allow_labels = "*=*" },
+	/* Legacy boolean. */
+	{ .name = "legacy", .allow_logins = "legacy", .allow_labels = "*=*", .legacy = 1 },
+	/* insecure-drop, with groups to skip. */
+	{ .name = "drop", .allow_logins = "dropper,root", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_INSECURE_DROP,
+	  .allow_groups = "root,ops" },
+	/* Matches another host only. */
+	{ .name = "elsewhere", .allow_logins = "nothere", .allow_labels = "env=staging", .mode = TU_HOST_USER_MODE_KEEP },
+};
+
+struct fixture {
+	struct tu_dataset d;
+	struct tu_labels labels;
+	struct tu_host host;
+};
+
+static void fixture_build(struct fixture *f, const struct fx_user *users, size_t n_users, const struct fx_role *roles,
+			  size_t n_roles)
+{
+	memset(f, 0, sizeof(*f));
+	f->d.users = calloc(n_users + 1, sizeof(*f->d.users));
+	f->d.roles = calloc(n_roles + 1, sizeof(*f->d.roles));
+	assert_non_null(f->d.users);
+	assert_non_null(f->d.roles);
+	for (size_t i = 0; i < n_users; i++)
+		fx_user_build(&users[i], &f->d.users[f->d.n_users++]);
+	for (size_t i = 0; i < n_roles; i++)
+		fx_role_build(&roles[i], &f->d.roles[f->d.n_roles++]);
+	f->labels = fx_labels("env=prod;team=infra");
+	f->host = (struct tu_host){ .name = "web-1", .id = "5a9f3c0e", .cluster = "example.com", .labels = &f->labels };
+}
+
+static void fixture_done(struct fixture *f)
+{
+	tu_dataset_done(&f->d);
+	fx_labels_free(&f->labels);
+}
+
+static struct tu_accounts_opts opts_default(int source)
+{
+	return (struct tu_accounts_opts){
+		.source = source,
+		.uid_min = UID_MIN,
+		.uid_max = UID_MAX,
+		.home_template = "/home/{login}",
+		.shell = "/bin/bash",
+	};
+}
+
+static void compute_ok(const struct fixture *f, const struct tu_accounts_opts *o, struct tu_accounts *ret)
+{
+	struct tu_err e;
+	tu_err_clear(&e);
+	int r = tu_accounts_compute(&f->d, &f->host, o, NOW, ret, &e);
+	if (r < 0)
+		fail_msg("tu_accounts_compute: %d %s", r, e.msg);
+}
+
+static const struct tu_account *must_find(const struct tu_accounts *a, const char *login)
+{
+	const struct tu_account *x = tu_accounts_find_login(a, login);
+	if (!x)
+		fail_msg("account '%s' missing", login);
+	return x;
+}
+
+static bool has_gid(const struct tu_account *a, uint32_t gid)
+{
+	for (size_t i = 0; i < a->n_gids; i++)
+		if (a->gids[i] == gid)
+			return true;
+	return false;
+}
+
+/* Logins of a result as "a,b,c" for compact assertions. */
+static const char *logins_of(const struct tu_accounts *a, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		if (i)
+			strncat(buf, ",", size - strlen(buf) - 1);
+		strncat(buf, a->accounts[i].login, size - strlen(buf) - 1);
+	}
+	return buf;
+}
+
+/* ---- source modes ------------------------------------------------------------------------ */
+
+static void test_source_modes(void **state)
+{
+	static const struct fx_user users[] = {
+		{ .name = "alice", .roles = "dev", .traits = "logins=alice" },
+		{ .name = "bob", .roles = "viewer", .traits = "logins=bob" },
+		{ .name = "carol", .roles = "legacy" },
+		{ .name = "dave", .roles = "drop" },
+		{ .name = "erin", .roles = "elsewhere" },
+		/* viewer (no mode, no legacy flag) counts as "off" and vetoes dev's keep. */
+		{ .name = "gina", .roles = "dev,viewer", .traits = "logins=gina" },
+	};
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+	char buf[512];
+
+	fixture_build(&f, users, ELEMENTSOF(users), base_roles, ELEMENTSOF(base_roles));
+
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	compute_ok(&f, &o, &a);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "alice,dropper,legacy,ubuntu");
+	assert_int_equal(a.n_skipped, 2); /* login root, host group root */
+	assert_string_equal(must_find(&a, "ubuntu")->owner, "alice");
+	assert_int_equal(must_find(&a, "ubuntu")->n_owners, 1);
+	tu_accounts_done(&a);
+
+	o = opts_default(TU_SOURCE_ALL_LOGINS);
+	compute_ok(&f, &o, &a);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)),
+			    "alice,dropper,gina,guest,legacy,ubuntu,viewer-bob,viewer-gina");
+	assert_string_equal(must_find(&a, "viewer-bob")->owner, "bob");
+	assert_string_equal(must_find(&a, "ubuntu")->owner, "alice");
+	assert_int_equal(must_find(&a, "ubuntu")->n_owners, 2);
+	assert_int_equal(must_find(&a, "guest")->n_owners, 2);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+/* Any matching role with mode off denies host-user creation (API.md §5). */
+static void test_source_off_wins(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "keep", .allow_logins = "k1", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+		{ .name = "off", .allow_logins = "k2", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_OFF },
+	};
+	static const struct fx_user users[] = {
+		{ .name = "u1", .roles = "keep" },
+		{ .name = "u2", .roles = "keep,off" },
+	};
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+	char buf[128];
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	compute_ok(&f, &o, &a);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "k1");
+	assert_string_equal(must_find(&a, "k1")->owner, "u1");
+	assert_int_equal(must_find(&a, "k1")->n_owners, 1);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+/* ---- owner choice ------------------------------------------------------------------------ */
+
+static void test_owner_rules(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "shared,ops,zed,{{internal.logins}}", .allow_labels = "*=*",
+		  .mode = TU_HOST_USER_MODE_KEEP },
+	};
+	static const struct fx_user users[] = {
+		/* "zed" is also a user's name: that user owns login zed even if others have it in traits. */
+		{ .name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed" },
+		{ .name = "mm@example.com", .roles = "r", .traits = "logins=ops" },
+		{ .name = "zed", .roles = "r" },
+		{ .name = "bb@example.com", .roles = "r" },
+		/* Ignored users: expired and bot; they own nothing even by name. */
+		{ .name = "shared", .roles = "r", .expires = NOW - 1 },
+	};
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	compute_ok(&f, &o, &a);
+
+	const struct tu_account *x = must_find(&a, "zed");
+	assert_string_equal(x->owner, "zed");
+	assert_int_equal(x->n_owners, 1);
+
+	/* ops: two users hold it in their logins trait -> the smallest of those, shared. */
+	x = must_find(&a, "ops");
+	assert_string_equal(x->owner, "mm@example.com");
+	assert_string_equal(x->gecos, "mm@example.com");
+	assert_int_equal(x->n_owners, 2);
+
+	/* shared: the user named "shared" is expired, nobody has it in traits: every grantee, smallest wins. */
+	x = must_find(&a, "shared");
+	assert_string_equal(x->owner, "bb@example.com");
+	assert_int_equal(x->n_owners, 4);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+static void test_ignored_users(void **state)
+{
+	struct tu_user u = { .name = (char *) "x" };
+	const char *why = NULL;
+
+	assert_false(tu_accounts_user_ignored(&u, NOW, &why));
+	assert_null(why);
+	u.is_locked = true; /* locked users stay: PAM refuses, NSS shows */
+	assert_false(tu_accounts_user_ignored(&u, NOW, &why));
+	u.has_expires = true;
+	u.expires_usec = NOW + 1;
+	assert_false(tu_accounts_user_ignored(&u, NOW, &why));
+	u.expires_usec = NOW;
+	assert_true(tu_accounts_user_ignored(&u, NOW, &why));
+	assert_string_equal(why, "user expired");
+	u.has_expires = false;
+	u.is_bot = true;
+	assert_true(tu_accounts_user_ignored(&u, NOW, &why));
+	assert_string_equal(why, "bot user");
+}
+
+/* ---- uids -------------------------------------------------------------------------------- */
+
+static void test_uid_from_trait(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	};
+	static const struct {
+		const char *trait; /* host_user_uid value; NULL = none */
+		bool used;         /* expect exactly that uid */
+	} cases[] = {
+		{ "300000", true },   { "200000", true },     { "899999999", true }, /* edges of the range */
+		{ "199999", false },  { "900000000", false }, /* out of range */
+		{ "abc", false },     { "-300001", false },   { "+300002", false }, { "0300003", false },
+		{ "300004 ", false }, { "", false },          { "4294967296", false }, { "0", false },
+		{ NULL, false },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char traits[128];
+		struct fixture f;
+		struct tu_accounts a = { 0 };
+
+		if (cases[i].trait)
+			snprintf(traits, sizeof(traits), "logins=acct;host_user_uid=%s", cases[i].trait);
+		else
+			snprintf(traits, sizeof(traits), "logins=acct");
+		struct fx_user u = { .name = "someone", .roles = "r", .traits = traits };
+		fixture_build(&f, &u, 1, roles, ELEMENTSOF(roles));
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+		compute_ok(&f, &o, &a);
+		const struct tu_account *x = must_find(&a, "acct");
+		if (cases[i].used) {
+			uint32_t want = (uint32_t) strtoul(cases[i].trait, NULL, 10);
+			if (x->uid != want)
+				fail_msg("trait '%s': uid %u, want %u", cases[i].trait, x->uid, want);
+		} else {
+			uint32_t want = tu_idhash_home("acct", UID_MIN, UID_MAX);
+			if (x->uid != want)
+				fail_msg("trait '%s': uid %u, want hashed %u", cases[i].trait ? cases[i].trait : "(none)",
+					 x->uid, want);
+		}
+		assert_int_equal(x->gid, x->uid); /* user-private group */
+		tu_accounts_done(&a);
+		fixture_done(&f);
+	}
+}
+
+static void test_uid_trait_collisions(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	};
+	static const struct fx_user users[] = {
+		/* Both claim 300000: the smaller login (amy) wins, bert is hashed. */
+		{ .name = "u-bert", .roles = "r", .traits = "logins=bert;host_user_uid=300000" },
+		{ .name = "u-amy", .roles = "r", .traits = "logins=amy;host_user_uid=300000" },
+		/* Claims a gid of a local group: refused, hashed instead. */
+		{ .name = "u-cid", .roles = "r", .traits = "logins=cid;host_user_uid=300500" },
+	};
+	static const struct tu_local_group local[] = { { "printers", 300500 } };
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	o.local_groups = local;
+	o.n_local_groups = ELEMENTSOF(local);
+	compute_ok(&f, &o, &a);
+	assert_int_equal(must_find(&a, "amy")->uid, 300000);
+	assert_int_not_equal(must_find(&a, "bert")->uid, 300000);
+	assert_int_equal(must_find(&a, "bert")->uid, tu_idhash_home("bert", UID_MIN, UID_MAX));
+	assert_int_not_equal(must_find(&a, "cid")->uid, 300500);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+/* Builds n users u0000..: each with login l<i>, in the given order permutation. */
+static void build_many(struct fixture *f, size_t n, const size_t *perm, const char *host_name)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "{{internal.logins}},common", .allow_labels = "env=prod",
+		  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "g-{{internal.logins}},team" },
+	};
+	struct fx_user *users = calloc(n, sizeof(*users));
+	char (*names)[32] = calloc(n, sizeof(*names));
+	char (*traits)[64] = calloc(n, sizeof(*traits));
+	assert_non_null(users);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = perm ? perm[i] : i;
+		snprintf(names[i], sizeof(names[i]), "user%04zu@example.com", k);
+		snprintf(traits[i], sizeof(traits[i]), "logins=l%04zu", k);
+		users[i] = (struct fx_user){ .name = names[i], .roles = "r", .traits = traits[i] };
+	}
+	fixture_build(f, users, n, roles, ELEMENTSOF(roles));
+	f->host.name = host_name;
+	free(users);
+	free(names);
+	free(traits);
+}
+
+static void assert_same_accounts(const struct tu_accounts *a, const struct tu_accounts *b)
+{
+	assert_int_equal(a->n_accounts, b->n_accounts);
+	assert_int_equal(a->n_groups, b->n_groups);
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		assert_string_equal(a->accounts[i].login, b->accounts[i].login);
+		assert_int_equal(a->accounts[i].uid, b->accounts[i].uid);
+		assert_int_equal(a->accounts[i].gid, b->accounts[i].gid);
+		assert_string_equal(a->accounts[i].owner, b->accounts[i].owner);
+		assert_int_equal(a->accounts[i].n_gids, b->accounts[i].n_gids);
+		for (size_t k = 0; k < a->accounts[i].n_gids; k++)
+			assert_int_equal(a->accounts[i].gids[k], b->accounts[i].gids[k]);
+	}
+	for (size_t i = 0; i < a->n_groups; i++) {
+		assert_string_equal(a->groups[i].name, b->groups[i].name);
+		assert_int_equal(a->groups[i].gid, b->groups[i].gid);
+		assert_int_equal(a->groups[i].members.n, b->groups[i].members.n);
+		for (size_t k = 0; k < a->groups[i].members.n; k++)
+			assert_string_equal(a->groups[i].members.v[k], b->groups[i].members.v[k]);
+	}
+}
+
+static void test_order_independent(void **state)
+{
+	enum { N = 300 };
+	size_t perm[N];
+	struct fixture f1, f2, f3;
+	struct tu_accounts a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+
+	/* A narrow range forces many hash collisions, so probing order matters. */
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	o.uid_min = 500000;
+	o.uid_max = 501200;
+
+	for (size_t i = 0; i < N; i++)
+		perm[i] = N - 1 - i;
+	/* A fixed shuffle (deterministic LCG), so the test is reproducible. */
+	uint32_t x = 12345;
+	for (size_t i = N - 1; i > 0; i--) {
+		x = x * 1103515245u + 12345u;
+		size_t j = x % (i + 1);
+		size_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+
+	build_many(&f1, N, NULL, "web-1");
+	build_many(&f2, N, perm, "web-1");
+	build_many(&f3, N, NULL, "db-7"); /* another host with the same labels */
+	compute_ok(&f1, &o, &a1);
+	compute_ok(&f2, &o, &a2);
+	compute_ok(&f3, &o, &a3);
+	assert_int_equal(a1.n_accounts, N + 1); /* l0000.. plus common */
+	assert_int_equal(a1.n_groups, (N + 1) + N + 1); /* UPGs, g-l*, team */
+	assert_same_accounts(&a1, &a2);
+	assert_same_accounts(&a1, &a3);
+
+	/* Every id distinct across uids and generated gids, and in range. */
+	for (size_t i = 0; i < a1.n_groups; i++) {
+		assert_in_range(a1.groups[i].gid, o.uid_min, o.uid_max);
+		for (size_t k = i + 1; k < a1.n_groups; k++)
+			if (a1.groups[i].gid == a1.groups[k].gid)
+				fail_msg("gid %u used by %s and %s", a1.groups[i].gid, a1.groups[i].name, a1.groups[k].name);
+	}
+	tu_accounts_done(&a1);
+	tu_accounts_done(&a2);
+	tu_accounts_done(&a3);
+	fixture_done(&f1);
+	fixture_done(&f2);
+	fixture_done(&f3);
+}
+
+/* A range too small for everyone: the leftovers are skipped, never duplicated. */
+static void test_range_exhausted(void **state)
+{
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+
+	o.uid_min = 700000;
+	o.uid_max = 700009; /* 10 ids for 20 accounts (plus groups) */
+	build_many(&f, 19, NULL, "web-1");
+	compute_ok(&f, &o, &a);
+	assert_int_equal(a.n_accounts, 10);
+	assert_true(a.n_skipped >= 10);
+	for (size_t i = 0; i < a.n_accounts; i++)
+		for (size_t k = i + 1; k < a.n_accounts; k++)
+			assert_int_not_equal(a.accounts[i].uid, a.accounts[k].uid);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+/* ---- gids and groups --------------------------------------------------------------------- */
+
+static void test_gid_and_groups(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP,
+		  .allow_groups = "docker,devs,{{external.extra}}" },
+	};
+	static const struct fx_user users[] = {
+		{ .name = "alice", .roles = "r", .traits = "logins=alice;host_user_uid=300001" },
+		/* gid from the trait: a group named bob with gid 400000 is served. */
+		{ .name = "bob", .roles = "r", .traits = "logins=bob;host_user_gid=400000" },
+		/* gid of a local group: that group is the primary group, nothing new served. */
+		{ .name = "carl", .roles = "r", .traits = "logins=carl;host_user_gid=999" },
+		/* An invalid gid trait falls back to the user-private group. */
+		{ .name = "dina", .roles = "r", .traits = "logins=dina;host_user_gid=x1" },
+		/* host group named like another account: joins that user-private group. */
+		{ .name = "eve", .roles = "r", .traits = "logins=eve;extra=alice,bad:name,root" },
+		/* A login named like a local group: gid = uid, no group entry. */
+		{ .name = "fred", .roles = "r", .traits = "logins=staff" },
+	};
+	static const struct tu_local_group local[] = { { "docker", 999 }, { "staff", 50 }, { "root", 0 } };
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	o.local_groups = local;
+	o.n_local_groups = ELEMENTSOF(local);
+	compute_ok(&f, &o, &a);
+
+	const struct tu_account *alice = must_find(&a, "alice");
+	assert_int_equal(alice->uid, 300001);
+	assert_int_equal(alice->gid, 300001);
+	const struct tu_group *g = tu_accounts_find_group(&a, "alice");
+	assert_non_null(g);
+	assert_true(g->user_private);
+	assert_int_equal(g->gid, 300001);
+	/* eve joined alice's group through host_groups; alice herself is not listed. */
+	assert_int_equal(g->members.n, 1);
+	assert_string_equal(g->members.v[0], "eve");
+
+	const struct tu_account *bob = must_find(&a, "bob");
+	assert_int_equal(bob->gid, 400000);
+	g = tu_accounts_find_group(&a, "bob");
+	assert_non_null(g);
+	assert_int_equal(g->gid, 400000);
+
+	const struct tu_account *carl = must_find(&a, "carl");
+	assert_int_equal(carl->gid, 999);
+	assert_null(tu_accounts_find_group(&a, "carl"));
+	assert_false(has_gid(carl, 999)); /* primary, not repeated as supplementary */
+
+	const struct tu_account *dina = must_find(&a, "dina");
+	assert_int_equal(dina->gid, dina->uid);
+
+	/* Local docker keeps 999 and is not served by us; devs gets a generated gid. */
+	assert_null(tu_accounts_find_group(&a, "docker"));
+	assert_true(has_gid(alice, 999));
+	assert_true(has_gid(bob, 999));
+	const struct tu_group *devs = tu_accounts_find_group(&a, "devs");
+	assert_non_null(devs);
+	assert_false(devs->user_private);
+	assert_in_range(devs->gid, UID_MIN, UID_MAX);
+	assert_true(has_gid(alice, devs->gid));
+	for (size_t i = 0; i < a.n_accounts; i++)
+		assert_int_not_equal(a.accounts[i].uid, devs->gid);
+	/* Members sorted, everyone with the role. */
+	assert_int_equal(devs->members.n, 6);
+	assert_string_equal(devs->members.v[0], "alice");
+	assert_string_equal(devs->members.v[5], "staff");
+
+	const struct tu_account *eve = must_find(&a, "eve");
+	assert_true(has_gid(eve, 300001));
+	/* "bad:name" is invalid, "root" is never granted (neither as name nor local gid 0). */
+	assert_null(tu_accounts_find_group(&a, "bad:name"));
+	assert_false(has_gid(eve, 0));
+	for (size_t i = 1; i < eve->n_gids; i++)
+		assert_true(eve->gids[i - 1] < eve->gids[i]); /* sorted, unique */
+
+	const struct tu_account *staff = must_find(&a, "staff");
+	assert_int_equal(staff->gid, staff->uid);
+	g = tu_accounts_find_group(&a, "staff");
+	assert_null(g); /* the local group owns the name */
+	assert_int_equal(a.n_skipped, 2);
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+/* ---- names, fields, options -------------------------------------------------------------- */
+
+static void test_fields_and_skips(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	};
+	static const struct fx_user users[] = {
+		{ .name = "we:ird\tname", .roles = "r", .traits = "logins=weird,root,a,b,-dash,has space,x:y" },
+	};
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+	char buf[256];
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	o.home_template = "/srv/{login}/home-{login}";
+	o.shell = "/bin/zsh";
+	compute_ok(&f, &o, &a);
+	/* root is skipped here; the invalid names never leave rbac. */
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "a,b,weird");
+	const struct tu_account *x = must_find(&a, "weird");
+	assert_string_equal(x->home, "/srv/weird/home-weird");
+	assert_string_equal(x->shell, "/bin/zsh");
+	assert_string_equal(x->gecos, "we_ird_name");
+	assert_string_equal(x->owner, "we:ird\tname");
+	tu_accounts_done(&a);
+	fixture_done(&f);
+}
+
+static void test_bad_opts(void **state)
+{
+	static const struct {
+		uint32_t min, max;
+		const char *home, *shell;
+		const char *want;
+	} cases[] = {
+		{ 0, 100, NULL, NULL, "accounts.uid_range" },
+		{ 500, 400, NULL, NULL, "accounts.uid_range" },
+		{ 1000, 2000, "/home/a:b", NULL, "accounts.home" },
+		{ 1000, 2000, "", NULL, "accounts.home" },
+		{ 1000, 2000, NULL, "/bin/sh\n", "accounts.shell" },
+	};
+	struct fixture f;
+
+	fixture_build(&f, NULL, 0, NULL, 0);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tu_accounts a = { .n_accounts = 42 };
+		struct tu_err e;
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_ALL_LOGINS);
+		o.uid_min = cases[i].min;
+		o.uid_max = cases[i].max;
+		o.home_template = cases[i].home;
+		o.shell = cases[i].shell;
+		tu_err_clear(&e);
+		assert_int_equal(tu_accounts_compute(&f.d, &f.host, &o, NOW, &a, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, cases[i].want));
+		assert_int_equal(a.n_accounts, 42); /* untouched */
+	}
+	fixture_done(&f);
+}
+
+static void test_empty(void **state)
+{
+	struct fixture f;
+	struct tu_accounts a = { 0 };
+
+	fixture_build(&f, NULL, 0, NULL, 0);
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_ALL_LOGINS);
+	o.home_template = NULL; /* defaults */
+	o.shell = NULL;
+	compute_ok(&f, &o, &a);
+	assert_int_equal(a.n_accounts, 0);
+	assert_int_equal(a.n_groups, 0);
+	assert_null(tu_accounts_find_login(&a, "x"));
+	tu_accounts_done(&a);
+	tu_accounts_done(&a); /* twice is fine */
+	fixture_done(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_source_modes),
+		cmocka_unit_test(test_source_off_wins),
+		cmocka_unit_test(test_owner_rules),
+		cmocka_unit_test(test_ignored_users),
+		cmocka_unit_test(test_uid_from_trait),
+		cmocka_unit_test(test_uid_trait_collisions),
+		cmocka_unit_test(test_order_independent),
+		cmocka_unit_test(test_range_exhausted),
+		cmocka_unit_test(test_gid_and_groups),
+		cmocka_unit_test(test_fields_and_skips),
+		cmocka_unit_test(test_bad_opts),
+		cmocka_unit_test(test_empty),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-cache.c - the cache files (libcore/cache.c, SPEC §6): save/load round
+ * trip, file modes, the public snapshot's content, stale / future / missing
+ * state, the trust rule, and corrupt state files (every truncation and
+ * single-bit flips) giving a clean error, never a crash.  Works in a fresh
+ * temporary directory per test.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "err.h"
+#include "rbac-fixture.h"
+#include "snapshot.h"
+
+#define NOW    INT64_C(1700000000000000)
+#define SEC    INT64_C(1000000)
+#define MAXAGE (INT64_C(72) * 3600 * SEC)
+
+struct env {
+	char root[64];      /* temp dir */
+	char dir[128];      /* cache.dir (not created: the save must create it) */
+	char group[128];    /* an /etc/group stand-in */
+	struct tu_conf *conf;
+	struct tu_dataset d;
+	struct tu_labels labels;
+	struct tu_host host;
+};
+
+static const struct fx_role roles[] = {
+	{ .name = "dev", .allow_logins = "{{internal.logins}},ubuntu", .allow_labels = "*=*",
+	  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "docker,devs" },
+	{ .name = "audit", .allow_logins = "auditor", .allow_labels = "env=prod", .mode = TU_HOST_USER_MODE_KEEP },
+};
+static const struct fx_user users[] = {
+	{ .name = "alice@example.com", .roles = "dev", .traits = "logins=alice;host_user_uid=300001" },
+	{ .name = "bob@example.com", .roles = "dev,audit", .traits = "logins=bob" },
+	{ .name = "carol@example.com", .roles = "dev", .traits = "logins=carol", .is_locked = true },
+};
+static const struct fx_lock locks[] = {
+	{ .name = "lock-1", .target = "user=carol@example.com", .message = "incident" },
+};
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char yaml[1024];
+	struct tu_err err;
+
+	assert_non_null(e);
+	snprintf(e->root, sizeof(e->root), "/tmp/tu-test-cache-XXXXXX");
+	assert_non_null(mkdtemp(e->root));
+	snprintf(e->dir, sizeof(e->dir), "%s/cache/sub", e->root);
+	snprintf(e->group, sizeof(e->group), "%s/group", e->root);
+	write_file(e->group, "root:x:0:\ndocker:x:999:someone\n", 0644);
+
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n"
+		 "  addresses: [\"127.0.0.1:3025\"]\n"
+		 "  credentials:\n"
+		 "    key_pair: { cert: /nonexistent/c, key: /nonexistent/k, ca: /nonexistent/ca }\n"
+		 "host:\n"
+		 "  labels: { env: prod }\n"
+		 "accounts:\n"
+		 "  uid_range: [200000, 899999999]\n"
+		 "cache:\n"
+		 "  dir: %s\n"
+		 "  offline_max_age: 72h\n",
+		 e->dir);
+	tu_err_clear(&err);
+	if (tu_conf_parse(yaml, strlen(yaml), "test.yaml", &e->conf, &err) < 0)
+		fail_msg("config: %s", err.msg);
+
+	e->d.users = calloc(ELEMENTSOF(users), sizeof(*e->d.users));
+	e->d.roles = calloc(ELEMENTSOF(roles), sizeof(*e->d.roles));
+	e->d.locks = calloc(ELEMENTSOF(locks), sizeof(*e->d.locks));
+	for (size_t i = 0; i < ELEMENTSOF(users); i++)
+		fx_user_build(&users[i], &e->d.users[e->d.n_users++]);
+	for (size_t i = 0; i < ELEMENTSOF(roles); i++)
+		fx_role_build(&roles[i], &e->d.roles[e->d.n_roles++]);
+	for (size_t i = 0; i < ELEMENTSOF(locks); i++)
+		fx_lock_build(&locks[i], &e->d.locks[e->d.n_locks++]);
+	e->labels = fx_labels("env=prod");
+	e->host = (struct tu_host){ .name = "web-1", .id = "uuid-1", .cluster = "example.com", .labels = &e->labels };
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
+	assert_int_equal(system(cmd), 0);
+	tu_conf_free(e->conf);
+	tu_dataset_done(&e->d);
+	fx_labels_free(&e->labels);
+	free(e);
+	return 0;
+}
+
+static void path_of(struct env *e, const char *file, char *buf, size_t size)
+{
+	assert_int_equal(tu_cache_path(e->conf, file, buf, size), 0);
+}
+
+static void save_ok(struct env *e, int64_t now, struct tu_cache_counts *counts)
+{
+	struct tu_err err;
+	tu_err_clear(&err);
+	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, now, counts, &err);
+	if (r < 0)
+		fail_msg("tu_cache_save_full: %d %s", r, err.msg);
+}
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static void test_round_trip(void **state)
+{
+	struct env *e = *state;
+	struct tu_cache_counts c;
+	char pub[256], st[256];
+	struct tu_dataset d = { .n_users = 99 };
+	int64_t created = 0;
+	struct tu_err err;
+
+	save_ok(e, NOW, &c);
+	assert_int_equal(c.n_users, 3);
+	assert_int_equal(c.n_roles, 2);
+	assert_int_equal(c.n_locks, 1);
+	assert_int_equal(c.n_accounts, 5); /* alice, auditor (env=prod), bob, carol, ubuntu */
+
+	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	assert_int_equal(mode_of(pub), 0644);
+	assert_int_equal(mode_of(st), 0600);
+	assert_int_equal(mode_of(e->dir), 0755);
+
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, 0, &d, &created, &err), 0);
+	assert_int_equal(created, NOW);
+	assert_int_equal(d.n_users, 3);
+	assert_int_equal(d.n_roles, 2);
+	assert_int_equal(d.n_locks, 1);
+	assert_string_equal(d.users[0].name, "alice@example.com");
+	assert_true(d.users[2].is_locked);
+	assert_string_equal(tu_labels_get(&d.users[0].traits, "host_user_uid")->v[0], "300001");
+	assert_string_equal(d.roles[0].name, "dev");
+	assert_int_equal(d.roles[0].create_host_user_mode, TU_HOST_USER_MODE_KEEP);
+	assert_string_equal(d.roles[0].allow.host_groups.v[1], "devs");
+	assert_string_equal(d.locks[0].target.user, "carol@example.com");
+	tu_dataset_done(&d);
+
+	/* Saving again replaces both files (and keeps the modes). */
+	save_ok(e, NOW + 10 * SEC, NULL);
+	assert_int_equal(mode_of(st), 0600);
+	struct tu_cache_info info;
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_true(info.has_public);
+	assert_true(info.has_state);
+	assert_int_equal(info.public_error, 0);
+	assert_int_equal(info.state_error, 0);
+	assert_int_equal(info.public_created_usec, NOW + 10 * SEC);
+	assert_int_equal(info.state_created_usec, NOW + 10 * SEC);
+	assert_int_equal(info.n_accounts, c.n_accounts);
+	assert_int_equal(info.n_groups, c.n_groups);
+	assert_int_equal(info.n_users, 3);
+	assert_int_equal(info.n_roles, 2);
+	assert_int_equal(info.n_locks, 1);
+}
+
+/* The public file holds what getent shows, with local groups honoured. */
+static void test_public_content(void **state)
+{
+	struct env *e = *state;
+	char pub[256];
+	struct tu_snapshot *s = NULL;
+	struct tu_pw_view pw;
+	struct tu_gr_view gr;
+	struct tu_err err;
+
+	save_ok(e, NOW, NULL);
+	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
+	tu_err_clear(&err);
+	assert_int_equal(tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_CHECK_RECORDS, &s, &err), 0);
+	assert_int_equal(tu_snapshot_find_login(s, "alice", &pw, NULL), 0);
+	assert_int_equal(pw.uid, 300001);
+	assert_int_equal(pw.gid, 300001);
+	assert_string_equal(pw.gecos, "alice@example.com");
+	assert_string_equal(pw.dir, "/home/alice");
+	assert_string_equal(pw.shell, "/bin/bash");
+	/* docker is local (999): in alice's initgroups list, not served as a group by us. */
+	bool docker = false;
+	for (size_t i = 0; i < pw.n_gids; i++)
+		docker |= tu_pw_view_gid(&pw, i) == 999;
+	assert_true(docker);
+	assert_int_equal(tu_snapshot_find_group(s, "docker", &gr, NULL), -ENOENT);
+	assert_int_equal(tu_snapshot_find_group(s, "devs", &gr, NULL), 0);
+	assert_int_equal(gr.n_members, 5); /* alice, auditor, bob, carol, ubuntu */
+	assert_int_equal(tu_snapshot_find_login(s, "auditor", &pw, NULL), 0);
+	assert_string_equal(pw.gecos, "bob@example.com");
+	assert_int_equal(tu_snapshot_find_login(s, "root", &pw, NULL), -ENOENT);
+	tu_snapshot_close(s);
+}
+
+static void test_missing_and_stale(void **state)
+{
+	struct env *e = *state;
+	struct tu_dataset d = { .n_users = 99 };
+	int64_t created = 7;
+	struct tu_err err;
+
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, &created, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "state.db"));
+	assert_int_equal(d.n_users, 99);
+	assert_int_equal(created, 7);
+
+	save_ok(e, NOW, NULL);
+	/* Exactly max age: still usable; one microsecond more: stale. */
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + MAXAGE, 0, &d, NULL, NULL), 0);
+	tu_dataset_done(&d);
+	d.n_users = 99;
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + MAXAGE + 1, 0, &d, &created, &err), -ESTALE);
+	assert_non_null(strstr(err.msg, "offline_max_age"));
+	assert_int_equal(d.n_users, 99);
+	assert_int_equal(created, 7);
+	/* An explicit max age overrides the config. */
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + 11 * SEC, 10 * SEC, &d, NULL, NULL), -ESTALE);
+	/* From the future: a little clock skew is fine, minutes are not. */
+	assert_int_equal(tu_cache_load_state(e->conf, NOW - 60 * SEC, 0, &d, NULL, NULL), 0);
+	tu_dataset_done(&d);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW - 3600 * SEC, 0, &d, NULL, &err), -ESTALE);
+	assert_non_null(strstr(err.msg, "future"));
+}
+
+static void test_trust_rule(void **state)
+{
+	struct env *e = *state;
+	struct tu_dataset d = { 0 };
+	char st[256], link[300];
+	struct tu_err err;
+
+	save_ok(e, NOW, NULL);
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+
+	assert_int_equal(chmod(st, 0640), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "mode 0640"));
+	assert_int_equal(chmod(st, 0604), 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -EACCES);
+	assert_int_equal(chmod(st, 0600), 0);
+
+	/* A symlink is refused even when it points at a good file. */
+	snprintf(link, sizeof(link), "%s/real.db", e->root);
+	assert_int_equal(rename(st, link), 0);
+	assert_int_equal(symlink(link, st), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	assert_int_equal(unlink(st), 0);
+
+	/* A directory in its place. */
+	assert_int_equal(mkdir(st, 0700), 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -EPERM);
+	assert_int_equal(rmdir(st), 0);
+
+	if (geteuid() == 0) {
+		/* Owned by someone else. */
+		assert_int_equal(rename(link, st), 0);
+		assert_int_equal(chown(st, 12345, 12345), 0);
+		tu_err_clear(&err);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "owned by uid 12345"));
+	}
+}
+
+static void put_bytes(const char *path, const void *data, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	if (size > 0)
+		assert_int_equal(write(fd, data, size), (ssize_t) size);
+	close(fd);
+}
+
+static void *get_bytes(const char *path, size_t *ret_size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	void *p = malloc((size_t) st.st_size);
+	assert_int_equal(read(fd, p, (size_t) st.st_size), st.st_size);
+	close(fd);
+	*ret_size = (size_t) st.st_size;
+	return p;
+}
+
+static void test_corrupt_state(void **state)
+{
+	struct env *e = *state;
+	char st[256];
+	size_t size;
+	struct tu_err err;
+
+	save_ok(e, NOW, NULL);
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	_cleanup_free_ uint8_t *good = get_bytes(st, &size);
+	_cleanup_free_ uint8_t *bad = malloc(size);
+	assert_true(size > 64);
+
+	/* Every truncation. */
+	for (size_t n = 0; n < size; n++) {
+		struct tu_dataset d = { .n_users = 99 };
+		put_bytes(st, good, n);
+		tu_err_clear(&err);
+		int r = tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err);
+		if (r != -EBADMSG)
+			fail_msg("truncated to %zu: %d (%s)", n, r, err.msg);
+		assert_true(err.msg[0] != '\0');
+		assert_int_equal(d.n_users, 99);
+	}
+	/* Single-bit flips: every bit of the first 256 bytes (header, tables), then every 7th bit. */
+	for (size_t bit = 0; bit < size * 8; bit += bit < 256 * 8 ? 1 : 7) {
+		struct tu_dataset d = { .n_users = 99 };
+		memcpy(bad, good, size);
+		bad[bit / 8] ^= (uint8_t) (1u << (bit % 8));
+		put_bytes(st, bad, size);
+		int r = tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL);
+		if (r != -EBADMSG && r != -ESTALE)
+			fail_msg("bit %zu flipped: %d", bit, r);
+		assert_int_equal(d.n_users, 99);
+	}
+	/* A public snapshot in place of the state file is foreign. */
+	char pub[256];
+	size_t psize;
+	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
+	_cleanup_free_ uint8_t *pubdata = get_bytes(pub, &psize);
+	put_bytes(st, pubdata, psize);
+	struct tu_dataset d = { 0 };
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -EBADMSG);
+
+	/* And the status view reports it without failing. */
+	struct tu_cache_info info;
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_true(info.has_state);
+	assert_int_equal(info.state_error, -EBADMSG);
+	assert_true(info.has_public);
+	assert_int_equal(info.public_error, 0);
+}
+
+static void test_clear(void **state)
+{
+	struct env *e = *state;
+	char pub[256], st[256];
+	struct tu_cache_info info;
+	struct tu_err err;
+
+	/* Clearing nothing is fine. */
+	assert_int_equal(tu_cache_clear(e->conf, NULL), 0);
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_false(info.has_public);
+	assert_false(info.has_state);
+
+	save_ok(e, NOW, NULL);
+	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_clear(e->conf, &err), 0);
+	assert_int_equal(access(pub, F_OK), -1);
+	assert_int_equal(access(st, F_OK), -1);
+	assert_int_equal(tu_cache_clear(e->conf, NULL), 0);
+}
+
+static void test_unwritable_dir(void **state)
+{
+	struct env *e = *state;
+	struct tu_err err;
+	char blocker[256];
+
+	/* cache.dir's parent is a regular file: mkdir fails with a message naming the path. */
+	snprintf(blocker, sizeof(blocker), "%s/cache", e->root);
+	write_file(blocker, "x", 0644);
+	tu_err_clear(&err);
+	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err);
+	assert_true(r < 0);
+	assert_non_null(strstr(err.msg, "cache"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_public_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
