@@ -446,7 +446,6 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 			if (len - pos < flen)
 				return tu_err_set(w->err, -EBADMSG, "field %u: truncated fixed%zu at offset %zu", num,
 						  flen * 8, base + start);
-			pos += flen;
 			break;
 		case 2:
 			r = read_varint(buf, len, &pos, &v);
