@@ -152,11 +152,19 @@ static int write_public(const char *path, const struct tu_accounts *a, int64_t n
 	}
 	for (size_t i = 0; i < a->n_groups; i++) {
 		const struct tu_group *g = &a->groups[i];
+		size_t n_members = g->members.n;
+		/* Membership that matters for access travels in each login's gid list (initgroups);
+		 * the member list of a huge group is only informational, so it is capped. */
+		if (n_members > TU_SNAPSHOT_MAX_MEMBERS) {
+			tu_log(LOG_NOTICE, "cache: group '%s' has %zu members, listing the first %u in the group entry (initgroups stays complete)",
+			       g->name, n_members, TU_SNAPSHOT_MAX_MEMBERS);
+			n_members = TU_SNAPSHOT_MAX_MEMBERS;
+		}
 		gr[i] = (struct tu_gr_rec){
 			.name = g->name,
 			.gid = g->gid,
 			.members = (const char *const *) g->members.v,
-			.n_members = g->members.n,
+			.n_members = n_members,
 		};
 	}
 	return tu_snapshot_write_accounts(path, pw, a->n_accounts, gr, a->n_groups, next_generation(path), now_usec,
