@@ -1,1 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
+# libnss_teleport.so.2: the NSS entry points over the public snapshot.  Links
+# libc only (libtu-base, hidden); exports only _nss_teleport_* (nss.map).
+# Also registers the nss engineer's tests (base snapshot/pack/idhash/etcgroup
+# units, the module test, the export/NEEDED checks) and `make bench`.
+
+nsslib_LTLIBRARIES += libnss_teleport.la
+libnss_teleport_la_SOURCES = %reldir%/nss.c
+libnss_teleport_la_CFLAGS = $(AM_CFLAGS)
+libnss_teleport_la_LIBADD = libtu-base.la
+libnss_teleport_la_LDFLAGS = $(AM_LDFLAGS) -module -version-info 2:0:0 -shared -Wl,-z,defs \
+	-Wl,--version-script=$(top_srcdir)/%reldir%/nss.map
+EXTRA_libnss_teleport_la_DEPENDENCIES = %reldir%/nss.map
+EXTRA_DIST += %reldir%/nss.map
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-snapshot
+TESTS += tests/unit/test-snapshot
+tests_unit_test_snapshot_SOURCES = tests/unit/test-snapshot.c
+tests_unit_test_snapshot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_snapshot_LDADD = libtu-base.la $(CMOCKA_LIBS)
+endif
+
+# Test/bench helper: writes snapshots (generated accounts or from passwd/group files).
+check_PROGRAMS += tests/nss/mksnap
+tests_nss_mksnap_SOURCES = tests/nss/mksnap.c
+tests_nss_mksnap_LDADD = libtu-base.la
