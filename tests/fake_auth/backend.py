@@ -581,6 +581,17 @@ class Backend:
         exp = ts_seconds(lock.Spec.Expires)
         return exp is None or self.clock() < exp
 
+    def caller_lock(self, peer_cn):
+        """The first lock in force on the calling host identity (CN <uuid>.<cluster>), or None."""
+        ids = {peer_cn, peer_cn.split(".", 1)[0]}
+        for n in sorted(self.ds.locks):
+            lk = self.ds.locks[n]
+            t = lk.Spec.Target
+            hosts = {getattr(t, f) for f in ("ServerID", "Node") if _has_field(t, f)} - {""}
+            if hosts & ids and self.lock_in_force(lk):
+                return lk
+        return None
+
     @staticmethod
     def target_matches(query, target):
         """Teleport's LockTarget.Match: query non-empty and every non-empty field equal."""

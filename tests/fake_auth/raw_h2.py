@@ -33,6 +33,7 @@ First stdout line: "PORT <n>".  SIGTERM/SIGINT stop it.
 """
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -168,7 +169,7 @@ def run_simple(mode, host, port, cert, key, ca, announce, require_client_cert=Tr
 class H2Conn:
     """One HTTP/2 connection answered per mode."""
 
-    def __init__(self, sock, mode, only_path, answer, trickle_interval, stop):
+    def __init__(self, sock, mode, only_path, answer, trickle_interval, stop, record=None):
         import h2.config  # noqa: PLC0415
         import h2.connection  # noqa: PLC0415
         self.h2events = __import__("h2.events", fromlist=["events"])
@@ -178,6 +179,7 @@ class H2Conn:
                                                                          header_encoding="utf-8"))
         self.streams = {}
         self.closed = False
+        self.record = record  # callable(dict) or None
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -239,6 +241,9 @@ class H2Conn:
         path = headers.get(":path", "")
         mode = self.mode if (not self.only_path or path == self.only_path) else "ok"
         log(f"stream {sid} {path} -> {mode}")
+        if self.record:
+            self.record({"t": round(time.time(), 3), "stream": sid, "path": path, "mode": mode,
+                         "headers": headers, "body_hex": body.hex()})
         grpc_ok = [(":status", "200"), ("content-type", "application/grpc")]
         trailers_ok = [("grpc-status", "0")]
         c = self.conn
@@ -352,6 +357,7 @@ def main(argv=None):
     ap.add_argument("--proto-dir")
     ap.add_argument("--trickle-interval", type=float, default=1.0)
     ap.add_argument("--no-client-auth", action="store_true")
+    ap.add_argument("--call-log", help="one JSON line per request: path, headers, body, SNI, ALPN, TLS version, peer CN")
     args = ap.parse_args(argv)
 
     def announce(port):
@@ -375,14 +381,34 @@ def main(argv=None):
     answer = make_answer(args)
     lst = Listener(args.host, args.port)
 
+    log_lock = threading.Lock()
+    sni_seen = threading.local()
+
+    def on_sni(sslobj, name, _ctx):
+        sni_seen.name = name  # runs in the handshaking thread
+
+    ctx.sni_callback = on_sni
+
     def handler(s, addr):
         s.settimeout(10)
+        sni_seen.name = None
         with ctx.wrap_socket(s, server_side=True) as t:
             alpn = t.selected_alpn_protocol()
+            conn_info = {"peer": f"{addr[0]}:{addr[1]}", "sni": sni_seen.name, "alpn": alpn,
+                         "tls_version": t.version(),
+                         "peer_cn": dict(x[0] for x in (t.getpeercert() or {}).get("subject", ())).get("commonName")}
+
+            def record(rec):
+                if not args.call_log:
+                    return
+                rec.update(conn_info)
+                with log_lock, open(args.call_log, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(rec, sort_keys=True) + "\n")
             if alpn != "h2":
                 log(f"{addr[0]}:{addr[1]}: client did not negotiate h2 (ALPN {alpn!r}); closing")
+                record({"t": round(time.time(), 3), "path": None, "mode": "closed: no h2"})
                 return
-            H2Conn(t, args.mode, args.only_path, answer, args.trickle_interval, lst.stop).run()
+            H2Conn(t, args.mode, args.only_path, answer, args.trickle_interval, lst.stop, record).run()
 
     log(f"mode {args.mode} on {args.host}:{lst.port}" + (f" for {args.only_path} only" if args.only_path else ""))
     announce(lst.port)

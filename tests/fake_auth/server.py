@@ -204,6 +204,10 @@ class Handler(grpc.GenericRpcHandler):
                 "unavailable": "connection problem: backend unavailable",
             }.get(fault.status, f"injected {fault.status}")
             finish(fault.status.upper(), msg)
+        if self.control.args.enforce_caller_locks and rec["peer_cn"]:
+            lk = be.caller_lock(rec["peer_cn"])
+            if lk is not None:
+                finish("PERMISSION_DENIED", f"access denied: {lk.Spec.Message or 'lock in force'}")
         reply = be.handle(path, req, peer=rec["peer"])
         if reply.code != 0:
             finish(reply.code_name, reply.message)
@@ -263,6 +267,9 @@ def build_parser():
     ap.add_argument("--call-log", help="append one JSON line per call (path, request, metadata, code)")
     ap.add_argument("--proto-dir", help="directory of the .proto files (default: <top>/proto)")
     ap.add_argument("--no-client-auth", action="store_true", help="do not require a client certificate")
+    ap.add_argument("--enforce-caller-locks", action="store_true",
+                    help="like Auth: every RPC of a caller whose host (ServerID/Node = CN or its UUID part) "
+                         "is locked gets PERMISSION_DENIED")
     ap.add_argument("--blackhole", action="store_true", help="accept TCP connections and never answer")
     ap.add_argument("--http1-only", action="store_true",
                     help="TLS server offering ALPN http/1.1 only, answering HTTP/1.1")

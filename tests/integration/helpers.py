@@ -9,6 +9,8 @@ Importable from any tests/integration/test_*.py (`import helpers`):
   build_config / write_yaml / deep_merge    teleport-unix.yaml for a test
   run                                       a command with a hard timeout
   nss_wrapper_env / pam_wrapper_env         environments for getent / pamtester
+  run_getent / write_pam_service / run_pamtester   the same, ready to run
+  make_dataset                              a modified copy of a fixtures dataset
   grpc_channel                              a grpcio client channel to the fake
 """
 
@@ -219,8 +221,12 @@ def start_raw_h2(certs_dir, workdir, mode, name=None, only_path=None, dataset="t
             "--server-cert-name", server_cert, "--dataset", dataset]
     if only_path:
         argv += ["--only-path", only_path]
-    argv += list(extra)
-    return Proc(argv, workdir, name or f"raw-{mode}").start()
+    name = name or f"raw-{mode}"
+    call_log = os.path.join(workdir, f"{name}.calls.jsonl")
+    argv += ["--call-log", call_log] + list(extra)
+    proc = Proc(argv, workdir, name)
+    proc.call_log = call_log
+    return proc.start()
 
 
 def start_blackhole(certs_dir, workdir, name="blackhole"):
@@ -408,6 +414,35 @@ def uid_wrapper_env(env, root=True):
     if root:
         env["UID_WRAPPER_ROOT"] = "1"
     return env
+
+
+def run_getent(builddir, *args, workdir, passwd_lines=(), group_lines=(), env=None, timeout=20):
+    """`getent ARGS` through nss_wrapper with our module.  nss_wrapper's own
+    files part gets passwd_lines / group_lines (written into workdir).
+    env: extra variables (e.g. TELEPORT_UNIX_CONFIG, UID_WRAPPER...)."""
+    os.makedirs(workdir, exist_ok=True)
+    pw, gr = os.path.join(workdir, "nss.passwd"), os.path.join(workdir, "nss.group")
+    with open(pw, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in passwd_lines))
+    with open(gr, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in group_lines))
+    return run(["getent", *args], timeout=timeout, env=nss_wrapper_env(builddir, pw, gr, extra=env))
+
+
+def write_pam_service(service_dir, name, lines):
+    """Writes a pam_wrapper service file; returns its path.  Use absolute
+    module paths, e.g. module_path(builddir, "pam_teleport.so")."""
+    os.makedirs(service_dir, exist_ok=True)
+    path = os.path.join(service_dir, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return path
+
+
+def run_pamtester(service_dir, service, user, *ops, env=None, timeout=20):
+    """`pamtester SERVICE USER OPS...` (default op acct_mgmt) under pam_wrapper."""
+    return run(["pamtester", "-v", service, user, *(ops or ("acct_mgmt",))], timeout=timeout,
+               env=pam_wrapper_env(service_dir, extra=env))
 
 
 # ---------------------------------------------------------------- grpcio client

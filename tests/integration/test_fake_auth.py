@@ -309,6 +309,19 @@ Spec {{ Target {{ ServerID: "{helpers.HOST_UUID}" }} Message: "maintenance" }}
     assert _status(ch, B.GET_USER, _ser(schema, "proto.GetUserRequest", Name="alice"))[0] == grpc.StatusCode.NOT_FOUND
 
 
+def test_enforce_caller_locks(auth_server, certs, schema, tmp_path):
+    d = helpers.make_dataset(str(tmp_path / "ds"), files={"locks/host.txtpb": f"""
+Metadata {{ Name: "lock-this-host" }}
+Spec {{ Target {{ Node: "{helpers.HOST_UUID}.{helpers.CLUSTER}" }} Message: "host quarantined" }}
+"""})
+    srv = auth_server(dataset=d, extra=["--enforce-caller-locks"])
+    ch = helpers.grpc_channel(certs, srv.address)
+    code, msg = _status(ch, B.PING)
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "host quarantined" in msg
+    srv.set_control(dataset="test")
+    _call(ch, B.PING)
+
+
 def test_generated_dataset(auth_server, certs, schema):
     srv = auth_server(dataset=None, extra=["--generate-users", "2500", "--generate-roles", "40"])
     ch = helpers.grpc_channel(certs, srv.address)
@@ -406,6 +419,12 @@ def test_raw_h2_ok_mode_is_a_valid_grpc_server(raw_h2_server, certs, schema):
     r = schema.parse("teleport.users.v1.ListUsersResponse", _call(ch, B.V1_LIST_USERS))
     assert len(r.users) == len(helpers_test_users())
     assert _status(ch, B.GET_ROLE, _ser(schema, "proto.GetRoleRequest", Name="x"))[0] == grpc.StatusCode.NOT_FOUND
+    rec = srv.calls(B.GET_ROLE)[-1]
+    assert rec["sni"] == "teleport.cluster.local" and rec["alpn"] == "h2"
+    assert rec["headers"]["content-type"] == "application/grpc" and rec["headers"]["te"] == "trailers"
+    assert rec["peer_cn"] == f"{certs.host_uuid}.{certs.cluster}"
+    msg = _ser(schema, "proto.GetRoleRequest", Name="x")
+    assert rec["body_hex"] == (b"\x00" + len(msg).to_bytes(4, "big") + msg).hex()
 
 
 @pytest.mark.parametrize("mode", ["truncated", "truncated_ok", "no_trailers", "rst_stream", "two_messages",
