@@ -5,6 +5,23 @@
  *
  * Strict schema: unknown keys, wrong types, bad values and duplicate keys are
  * errors naming the key path and the line (tu_err.key / .line / .file).
+ * Every key, its default and its accepted values are documented in
+ * etc/teleport-unix.yaml.  Decisions beyond SPEC §3 (all enforced at load):
+ *  - plain YAML only: anchors, aliases, tags and multiple documents are
+ *    refused; nesting depth <= 8, <= 10000 nodes, scalars <= 4096 bytes,
+ *    file <= 1 MiB; a key with no value (or ~/null) is an error, not "default";
+ *  - booleans: true/false (True/TRUE/False/FALSE), never yes/no/on/off;
+ *  - durations: tu_parse_duration() (us ms s m h d, combinable, "0");
+ *    auth.timeouts.* 1ms..10m; cache.refresh_after 0..30d and not longer than
+ *    cache.offline_max_age (1s..3650d); cache.negative_ttl 0..1d;
+ *  - auth.max_message_size: bytes or K/KiB/M/MiB/G/GiB, 1KiB..1GiB;
+ *  - every path absolute; accounts.home must contain {login} (the only
+ *    placeholder); home and shell must not contain ':' (passwd field);
+ *  - accounts.uid_range: min >= 1000, min < max <= 2147483647, and the range
+ *    must not contain 65534 or 65535;
+ *  - host.labels keys use Teleport's alphabet [A-Za-z0-9/._:*-], <= 256 labels;
+ *  - host.name, host.id, auth.cluster_name: non-empty, no spaces or control
+ *    characters, <= 255 bytes; auth.server_name: a DNS name.
  */
 #pragma once
 
@@ -51,7 +68,7 @@ struct tu_conf {
 	uint64_t max_message_size;     /* auth.max_message_size, default 64 MiB */
 
 	/* host */
-	char *host_name;               /* default gethostname() */
+	char *host_name;               /* default gethostname(); never NULL after a successful load */
 	char *host_id;                 /* NULL = from the credential's certificate */
 	struct tu_labels host_labels;  /* each value list has exactly one value */
 
@@ -79,13 +96,23 @@ enum {
 
 /*
  * Loads and validates path.  flags: TU_CONF_*.  On success *ret is a new
- * object (free with tu_conf_free).  Errors: -ENOENT (missing), -EACCES/-EPERM
- * (owner or mode refused), -EBADMSG (syntax or schema, with key and line),
- * -ENOMEM.
+ * object (free with tu_conf_free); *ret is untouched on failure.  The file is
+ * read with tu_fs_read_file (O_NOFOLLOW, regular file, <= 1 MiB, root-owned
+ * and not group/other-writable unless TU_CONF_RELAXED_PERMS).
+ * Errors: -ENOENT (missing), -EACCES/-EPERM (owner or mode refused; the
+ * message names the path), -ELOOP (symlink), -EINVAL (not a regular file),
+ * -EMSGSIZE (over 1 MiB), -EBADMSG (syntax or schema: tu_err.file = path,
+ * .line 1-based, .key e.g. "auth.timeouts.connect" or "auth.addresses[1]"),
+ * -ENOMEM.  Thread-safe (no shared state).
  */
 int tu_conf_load(const char *path, unsigned flags, struct tu_conf **ret, struct tu_err *reterr);
 
-/* Parses YAML text already in memory (name used in messages). Same errors. */
+/*
+ * Parses YAML text already in memory (len bytes, need not be NUL-terminated;
+ * name, which may be NULL for "<config>", goes into tu_err.file).  Result has
+ * path == NULL.  Errors as tu_conf_load minus the file ones; -EMSGSIZE when
+ * len > 1 MiB.
+ */
 int tu_conf_parse(const char *text, size_t len, const char *name, struct tu_conf **ret, struct tu_err *reterr);
 
 /* Frees; accepts NULL; returns NULL. */

@@ -63,20 +63,76 @@ int tu_fs_check_trusted(int fd, const char *path, unsigned flags, struct tu_err 
 	return check_stat(&st, path, flags, reterr);
 }
 
+/* Frees a buffer that may hold a secret: wiped first (realloc would leave copies). */
+static void free_wiped(char *buf, size_t cap, bool secret)
+{
+	if (buf && secret)
+		explicit_bzero(buf, cap);
+	free(buf);
+}
+
+/*
+ * Reads fd to EOF into a new buffer of at most max bytes (+ NUL).  The size
+ * hint comes from fstat, but the file may change under us, so the loop is
+ * bounded by max, not by the hint.  -EMSGSIZE past max, -ENOMEM, -errno.
+ */
+static int read_all(int fd, size_t hint, size_t max, bool secret, char **ret, size_t *ret_len)
+{
+	size_t cap = hint + 1 < 64 ? 64 : hint + 1, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len + 1 >= cap) {
+			size_t ncap = cap > (max + 2) / 2 ? max + 2 : cap * 2;
+			char *nbuf = malloc(ncap);
+
+			if (!nbuf) {
+				free_wiped(buf, cap, secret);
+				return -ENOMEM;
+			}
+			memcpy(nbuf, buf, len);
+			free_wiped(buf, cap, secret);
+			buf = nbuf;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0) {
+			int r = -errno;
+			if (r == -EINTR)
+				continue;
+			free_wiped(buf, cap, secret);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t) n;
+		if (len > max) {
+			free_wiped(buf, cap, secret);
+			return -EMSGSIZE;
+		}
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
 int tu_fs_read_file(const char *path, size_t max, unsigned flags, char **ret, size_t *ret_len,
 		    struct tu_err *reterr)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	char b[SHOWN_MAX];
-	size_t cap, len = 0;
+	char *buf = NULL;
+	size_t len = 0;
 	int r;
 
 	if (!path || !*path || !ret)
 		return tu_err_set(reterr, -EINVAL, "no file name given");
-	if (max >= SIZE_MAX - 1)
-		max = SIZE_MAX - 2;
+	if (max >= SIZE_MAX / 2)
+		max = SIZE_MAX / 2;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {
@@ -98,45 +154,15 @@ int tu_fs_read_file(const char *path, size_t max, unsigned flags, char **ret, si
 		return tu_err_set(reterr, -EMSGSIZE, "refusing %s: %lld bytes, limit is %zu",
 				  shown(path, b), (long long) st.st_size, max);
 
-	/* The size may change under us: read until EOF, never past max. */
-	cap = (size_t) st.st_size + 1;
-	if (cap < 64)
-		cap = 64;
-	buf = malloc(cap);
-	if (!buf)
-		return tu_err_set(reterr, -ENOMEM, "out of memory reading %s", shown(path, b));
-	for (;;) {
-		if (len + 1 >= cap) {
-			size_t ncap;
-			char *nbuf;
-
-			if (len >= max + 1)
-				break;
-			ncap = cap > (max + 2) / 2 ? max + 2 : cap * 2;
-			nbuf = realloc(buf, ncap);
-			if (!nbuf)
-				return tu_err_set(reterr, -ENOMEM, "out of memory reading %s",
-						  shown(path, b));
-			buf = nbuf;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			return tu_err_set(reterr, r, "cannot read %s: %s", shown(path, b),
-					  strerror(-r));
-		}
-		if (n == 0)
-			break;
-		len += (size_t) n;
-		if (len > max)
-			return tu_err_set(reterr, -EMSGSIZE, "refusing %s: larger than the limit of %zu bytes",
-					  shown(path, b), max);
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
+	r = read_all(fd, (size_t) st.st_size, max, flags & TU_FS_SECRET, &buf, &len);
+	if (r == -EMSGSIZE)
+		return tu_err_set(reterr, r, "refusing %s: larger than the limit of %zu bytes",
+				  shown(path, b), max);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory reading %s", shown(path, b));
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot read %s: %s", shown(path, b), strerror(-r));
+	*ret = buf;
 	if (ret_len)
 		*ret_len = len;
 	return 0;

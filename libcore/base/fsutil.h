@@ -43,7 +43,8 @@ int tu_fs_check_trusted(int fd, const char *path, unsigned flags, struct tu_err 
  * buffer (*ret, caller frees; *ret_len excludes the NUL, ret_len may be NULL).
  * The file is opened O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NOCTTY and checked with
  * tu_fs_check_trusted(flags) before a byte is read.  Outputs are written only
- * on success.
+ * on success.  With TU_FS_SECRET every intermediate or failed buffer is wiped
+ * (explicit_bzero) before it is freed; the caller wipes the returned one.
  * Errors: -ENOENT (missing), -ELOOP (path is a symlink), -EINVAL (not a
  * regular file), -EPERM/-EACCES (untrusted, see above, or open() refused),
  * -EMSGSIZE (larger than max), -ENOMEM, other errno from open/read.

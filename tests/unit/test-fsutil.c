@@ -188,6 +188,20 @@ static void test_read_file(void **state)
 	assert_int_equal(len, 0);
 	assert_string_equal(data, "");
 	free(data);
+
+	/* /proc files claim size 0: the buffer must grow past the fstat hint, and stop at max */
+	assert_int_equal(tu_fs_read_file("/proc/self/status", 1 << 20, TU_FS_RELAXED | TU_FS_SECRET,
+					 &data, &len, &e), 0);
+	assert_true(len > 200);
+	assert_int_equal(strlen(data), len);
+	assert_non_null(strstr(data, "Name:"));
+	free(data);
+	data = (char *) "untouched";
+	tu_err_clear(&e);
+	assert_int_equal(tu_fs_read_file("/proc/self/status", 100, TU_FS_RELAXED, &data, &len, &e),
+			 -EMSGSIZE);
+	assert_contains(e.msg, "larger than the limit of 100 bytes");
+	assert_string_equal(data, "untouched");
 }
 
 struct trust_case {
