@@ -1,2 +1,767 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* decide.c - placeholder until this unit lands. */
+/*
+ * decide.c - the PAM login decision (SPEC §4 owners, §5 who and whether),
+ * shared by pam_teleport.so and `teleport-unix check`.  Layer: libcore.
+ *
+ * tu_decide_pure() and tu_decide_owners() are pure (no clock, no I/O): they
+ * see a dataset, the host and the request.  tu_decide() gathers the inputs
+ * (online from Auth, else the private cache snapshot as pam.offline says).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "cache.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "ctx.h"
+#include "decide.h"
+#include "err.h"
+#include "log.h"
+
+#define AUTH_INFO_MAX   16384 /* SSH_AUTH_INFO_0 we look at */
+#define CERT_BLOB_MAX   12288 /* decoded certificate */
+#define KEY_ID_MAX      255
+
+/* ---- small helpers ---- */
+
+static int strv_push(struct tu_strv *v, const char *s)
+{
+	char *c = strdup(s);
+	if (!c)
+		return -ENOMEM;
+	char **nv = realloc(v->v, (v->n + 2) * sizeof(char *));
+	if (!nv) {
+		free(c);
+		return -ENOMEM;
+	}
+	nv[v->n++] = c;
+	nv[v->n] = NULL;
+	v->v = nv;
+	return 0;
+}
+
+static void strv_free(struct tu_strv *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	v->v = NULL;
+	v->n = 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static bool strv_contains(const struct tu_strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (v->v[i] && strcmp(v->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static bool user_ignored(const struct tu_user *u, int64_t now_usec, bool use_now)
+{
+	/* Expired users and bots own and grant nothing (accounts.h rules). */
+	if (u->is_bot)
+		return true;
+	return use_now && u->has_expires && u->expires_usec <= now_usec;
+}
+
+static void verdict_set(struct tu_verdict *v, enum tu_verdict_kind kind, const char *user, const char *role,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void verdict_set(struct tu_verdict *v, enum tu_verdict_kind kind, const char *user, const char *role,
+			const char *fmt, ...)
+{
+	va_list ap;
+	v->kind = kind;
+	snprintf(v->user, sizeof(v->user), "%s", user ? user : "");
+	snprintf(v->role, sizeof(v->role), "%s", role ? role : "");
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- owners (SPEC §4) ---- */
+
+/* Whether login is an account granted by u here (and, for host_user_creation, u may create host users). */
+static int user_grants(const struct tu_rbac_index *ix, const struct tu_user *u, const struct tu_host *h, int source,
+		       const char *login, bool *ret)
+{
+	struct tu_access a;
+	int k = tu_rbac_check_login_ix(ix, u, login, h, &a, NULL);
+	if (k < 0)
+		return k;
+	if (a.allowed && source == TU_SOURCE_HOST_USER_CREATION) {
+		struct tu_host_user hu = { 0 };
+		k = tu_rbac_host_user_ix(ix, u, h, &hu, NULL);
+		if (k < 0)
+			return k;
+		a.allowed = hu.enabled;
+		tu_host_user_done(&hu);
+	}
+	*ret = a.allowed;
+	return 0;
+}
+
+static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
+		     int64_t now_usec, bool use_now, struct tu_strv *ret, struct tu_err *reterr)
+{
+	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
+	struct tu_strv step = { 0 };
+	bool account = false;
+	int k = 0;
+
+	if (!login || !tu_rbac_valid_login(login) || strcmp(login, "root") == 0) {
+		*ret = step;
+		return 0;
+	}
+	/* Step 1: the user named login. */
+	const struct tu_user *named = tu_rbac_index_user(ix, login);
+	if (named && !user_ignored(named, now_usec, use_now))
+		k = strv_push(&step, named->name);
+	/* Step 2: users whose logins trait holds login. */
+	bool by_name = step.n > 0;
+	for (size_t i = 0; k >= 0 && !by_name && i < d->n_users; i++) {
+		const struct tu_user *u = &d->users[i];
+		const struct tu_strv *t = NULL;
+		if (!u->name || user_ignored(u, now_usec, use_now))
+			continue;
+		for (size_t j = 0; j < u->traits.n; j++)
+			if (u->traits.e[j].key && strcmp(u->traits.e[j].key, "logins") == 0)
+				t = &u->traits.e[j].values;
+		if (t && strv_contains(t, login))
+			k = strv_push(&step, u->name);
+	}
+	if (k < 0)
+		goto fail;
+	/* Is login an account at all?  Try the step 1/2 users first: they usually grant it. */
+	for (size_t i = 0; k >= 0 && !account && i < step.n; i++) {
+		const struct tu_user *u = tu_rbac_index_user(ix, step.v[i]);
+		if (u)
+			k = user_grants(ix, u, h, source, login, &account);
+	}
+	/* Step 3 (and the account test when steps 1/2 found nobody granting). */
+	struct tu_strv grant = { 0 };
+	for (size_t i = 0; k >= 0 && i < d->n_users && !(account && step.n > 0); i++) {
+		const struct tu_user *u = &d->users[i];
+		bool g = false;
+		if (!u->name || user_ignored(u, now_usec, use_now))
+			continue;
+		k = user_grants(ix, u, h, source, login, &g);
+		if (k >= 0 && g) {
+			account = true;
+			if (step.n == 0)
+				k = strv_push(&grant, u->name);
+		}
+	}
+	if (k < 0) {
+		strv_free(&grant);
+		goto fail;
+	}
+	if (!account) {
+		strv_free(&step);
+		strv_free(&grant);
+	} else if (step.n == 0) {
+		step = grant;
+	} else {
+		strv_free(&grant);
+	}
+	if (step.n > 1)
+		qsort(step.v, step.n, sizeof(char *), cmp_strp);
+	/* Duplicate user names in the dataset count once. */
+	size_t w = 0;
+	for (size_t i = 0; i < step.n; i++) {
+		if (w > 0 && strcmp(step.v[w - 1], step.v[i]) == 0) {
+			free(step.v[i]);
+			continue;
+		}
+		step.v[w++] = step.v[i];
+	}
+	step.n = w;
+	*ret = step;
+	return 0;
+fail:
+	strv_free(&step);
+	return tu_err_set(reterr, k, "resolving the owner of '%s': %s", login, strerror(-k));
+}
+
+int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int source, const char *login,
+		     struct tu_strv *ret, struct tu_err *reterr)
+{
+	struct tu_rbac_index *ix = NULL;
+	int k = tu_rbac_index_new(d, &ix, reterr);
+	if (k < 0)
+		return k;
+	k = owners_ix(ix, h, source, login, 0, false, ret, reterr);
+	tu_rbac_index_free(ix);
+	return k;
+}
+
+/* ---- SSH_AUTH_INFO_0: the key id of a user certificate ---- */
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard base64 with optional padding; -EBADMSG on anything else. */
+static int b64_decode(const char *s, size_t n, uint8_t *out, size_t size, size_t *ret_len)
+{
+	uint32_t acc = 0;
+	size_t o = 0, pad = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			return -EBADMSG;
+		int v = b64_value((unsigned char) s[i]);
+		if (v < 0)
+			return -EBADMSG;
+		acc = (acc << 6) | (uint32_t) v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= size)
+				return -EMSGSIZE;
+			out[o++] = (uint8_t) (acc >> bits);
+		}
+	}
+	if (pad > 2)
+		return -EBADMSG;
+	*ret_len = o;
+	return 0;
+}
+
+struct sshbuf_rd {
+	const uint8_t *p;
+	size_t n, off;
+};
+
+static int rd_u32(struct sshbuf_rd *b, uint32_t *v)
+{
+	if (b->n - b->off < 4)
+		return -EBADMSG;
+	*v = (uint32_t) b->p[b->off] << 24 | (uint32_t) b->p[b->off + 1] << 16 | (uint32_t) b->p[b->off + 2] << 8 |
+	     b->p[b->off + 3];
+	b->off += 4;
+	return 0;
+}
+
+static int rd_string(struct sshbuf_rd *b, const uint8_t **ret, size_t *ret_len)
+{
+	uint32_t len;
+	int k = rd_u32(b, &len);
+	if (k < 0)
+		return k;
+	if (len > b->n - b->off)
+		return -EBADMSG;
+	if (ret)
+		*ret = b->p + b->off;
+	if (ret_len)
+		*ret_len = len;
+	b->off += len;
+	return 0;
+}
+
+static bool str_eq(const uint8_t *p, size_t n, const char *s)
+{
+	return strlen(s) == n && memcmp(p, s, n) == 0;
+}
+
+/* Public key fields between the nonce and the serial, per certificate type. */
+static int cert_key_fields(const char *type)
+{
+	if (strcmp(type, "ssh-rsa-cert-v01@openssh.com") == 0)
+		return 2;
+	if (strcmp(type, "ssh-dss-cert-v01@openssh.com") == 0)
+		return 4;
+	if (strncmp(type, "ecdsa-sha2-nistp", 16) == 0)
+		return 2;
+	if (strcmp(type, "ssh-ed25519-cert-v01@openssh.com") == 0)
+		return 1;
+	if (strcmp(type, "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com") == 0)
+		return 3;
+	if (strcmp(type, "sk-ssh-ed25519-cert-v01@openssh.com") == 0)
+		return 2;
+	return -1;
+}
+
+int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr)
+{
+	static const char cert_suffix[] = "-cert-v01@openssh.com";
+	const char *line = auth_info;
+	size_t total;
+
+	if (!auth_info)
+		return tu_err_set(reterr, -ENOENT, "no SSH_AUTH_INFO_0");
+	total = strnlen(auth_info, AUTH_INFO_MAX + 1);
+	if (total > AUTH_INFO_MAX)
+		return tu_err_set(reterr, -EMSGSIZE, "SSH_AUTH_INFO_0 longer than %d bytes", AUTH_INFO_MAX);
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t) (eol - line) : strlen(line);
+		const char *sp1, *sp2, *end = line + len;
+		char type[64];
+		_cleanup_free_ uint8_t *blob = NULL;
+		size_t blen = 0;
+		int k;
+
+		line = eol ? eol + 1 : NULL;
+		if (len < 10 || memcmp(end - len, "publickey ", 10) != 0)
+			continue;
+		sp1 = end - len + 9;
+		sp2 = memchr(sp1 + 1, ' ', (size_t) (end - sp1 - 1));
+		if (!sp2 || (size_t) (sp2 - sp1 - 1) >= sizeof(type))
+			continue;
+		memcpy(type, sp1 + 1, (size_t) (sp2 - sp1 - 1));
+		type[sp2 - sp1 - 1] = '\0';
+		size_t tl = strlen(type);
+		if (tl <= sizeof(cert_suffix) - 1 || strcmp(type + tl - (sizeof(cert_suffix) - 1), cert_suffix) != 0)
+			continue; /* a plain key: no identity in it */
+		int fields = cert_key_fields(type);
+		if (fields < 0)
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: unknown certificate type '%s'", type);
+		const char *b64 = sp2 + 1, *b64e = end;
+		while (b64e > b64 && (b64e[-1] == ' ' || b64e[-1] == '\r'))
+			b64e--;
+		blob = malloc(CERT_BLOB_MAX);
+		if (!blob)
+			return -ENOMEM;
+		k = b64_decode(b64, (size_t) (b64e - b64), blob, CERT_BLOB_MAX, &blen);
+		if (k == -EMSGSIZE)
+			return tu_err_set(reterr, k, "SSH_AUTH_INFO_0: certificate larger than %d bytes", CERT_BLOB_MAX);
+		if (k < 0)
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate is not valid base64");
+
+		struct sshbuf_rd b = { blob, blen, 0 };
+		const uint8_t *s;
+		size_t sl;
+		uint32_t hi, lo, ctype;
+		if (rd_string(&b, &s, &sl) < 0 || !str_eq(s, sl, type))
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate type does not match '%s'", type);
+		k = rd_string(&b, NULL, NULL); /* nonce */
+		for (int f = 0; k >= 0 && f < fields; f++)
+			k = rd_string(&b, NULL, NULL);
+		if (k >= 0)
+			k = rd_u32(&b, &hi); /* serial */
+		if (k >= 0)
+			k = rd_u32(&b, &lo);
+		if (k >= 0)
+			k = rd_u32(&b, &ctype);
+		if (k >= 0)
+			k = rd_string(&b, &s, &sl);
+		if (k < 0)
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: truncated certificate");
+		if (ctype != 1)
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: not a user certificate (type %u)", ctype);
+		if (sl == 0 || sl > KEY_ID_MAX || sl >= size)
+			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
+		for (size_t i = 0; i < sl; i++)
+			if (s[i] < 0x20 || s[i] == 0x7f)
+				return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id has control characters");
+		memcpy(ret, s, sl);
+		ret[sl] = '\0';
+		return 0;
+	}
+	return tu_err_set(reterr, -ENOENT, "SSH_AUTH_INFO_0 holds no certificate");
+}
+
+/* ---- locks ---- */
+
+static bool lock_in_force(const struct tu_lock *l, int64_t now_usec)
+{
+	return !l->has_expires || l->expires_usec > now_usec;
+}
+
+static bool set(const char *s)
+{
+	return s && s[0];
+}
+
+static bool host_target(const char *t, const struct tu_host *h)
+{
+	size_t n;
+	if (!set(t) || !h || !set(h->id))
+		return false;
+	if (strcmp(t, h->id) == 0)
+		return true;
+	n = strlen(h->id);
+	return set(h->cluster) && strncmp(t, h->id, n) == 0 && t[n] == '.' && strcmp(t + n + 1, h->cluster) == 0;
+}
+
+/* Whether l targets this login; *what gets "user=bob" etc. */
+static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const char *login, const struct tu_host *h,
+			 char *what, size_t size)
+{
+	const struct tu_lock_target *t = &l->target;
+	if (set(t->user) && u->name && strcmp(t->user, u->name) == 0) {
+		snprintf(what, size, "user=%s", t->user);
+		return true;
+	}
+	if (set(t->role) && strv_contains(&u->roles, t->role)) {
+		snprintf(what, size, "role=%s", t->role);
+		return true;
+	}
+	if (set(t->login) && strcmp(t->login, login) == 0) {
+		snprintf(what, size, "login=%s", t->login);
+		return true;
+	}
+	if (host_target(t->server_id, h)) {
+		snprintf(what, size, "server_id=%s", t->server_id);
+		return true;
+	}
+	if (host_target(t->node, h)) {
+		snprintf(what, size, "node=%s", t->node);
+		return true;
+	}
+	return false;
+}
+
+/* ---- the decision ---- */
+
+static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, const struct tu_decide_opts *o,
+		     const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
+{
+	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
+	struct tu_verdict v = { 0 };
+	char who[KEY_ID_MAX + 1] = "";
+	char slogin[128], suser[300], what[300];
+	const char *source = NULL;
+	int k;
+
+	if (!req || !req->login || !req->login[0])
+		return tu_err_set(reterr, -EINVAL, "no login given");
+	tu_sanitize(req->login, slogin, sizeof(slogin));
+
+	/* Who is logging in (SPEC §5). */
+	if (req->explicit_user && req->explicit_user[0]) {
+		snprintf(who, sizeof(who), "%s", req->explicit_user);
+		source = "given";
+	} else if (o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0]) {
+		snprintf(who, sizeof(who), "%s", req->teleport_username);
+		source = "TELEPORT_USERNAME";
+	} else if (o && o->trust_ssh_cert && req->ssh_auth_info) {
+		struct tu_err e = { 0 };
+		k = tu_decide_ssh_cert_key_id(req->ssh_auth_info, who, sizeof(who), &e);
+		if (k == 0)
+			source = "SSH certificate";
+		else if (k != -ENOENT)
+			tu_log(LOG_DEBUG, "%s, ignoring", e.msg);
+		if (k < 0)
+			who[0] = '\0';
+	}
+	if (!source) {
+		struct tu_strv owners = { 0 };
+		k = owners_ix(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, true, &owners,
+			      reterr);
+		if (k < 0)
+			return k;
+		if (owners.n == 0) {
+			verdict_set(&v, TU_VERDICT_UNKNOWN, "", "", "'%s' is not a Teleport login on this host", slogin);
+		} else if (owners.n > 1) {
+			char list[256] = "";
+			size_t off = 0;
+			for (size_t i = 0; i < owners.n && off + 1 < sizeof(list); i++) {
+				int w = snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+						 tu_sanitize(owners.v[i], suser, sizeof(suser)));
+				if (w < 0)
+					break;
+				off += (size_t) w;
+			}
+			verdict_set(&v, TU_VERDICT_DENY, "", "",
+				    "the login is shared, an identity is needed ('%s' is granted to %s)", slogin, list);
+		} else {
+			snprintf(who, sizeof(who), "%s", owners.v[0]);
+			source = "owner";
+		}
+		strv_free(&owners);
+		if (!source) {
+			*ret = v;
+			return 0;
+		}
+	}
+	tu_sanitize(who, suser, sizeof(suser));
+
+	const struct tu_user *u = tu_rbac_index_user(ix, who);
+	if (!u) {
+		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' (%s) does not exist", suser, source);
+		*ret = v;
+		return 0;
+	}
+	if (u->has_expires && u->expires_usec <= now_usec) {
+		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' has expired", suser);
+		*ret = v;
+		return 0;
+	}
+	if (u->is_locked && u->has_lock_expires && u->lock_expires_usec > now_usec) {
+		char msg[256];
+		tu_sanitize(u->locked_message ? u->locked_message : "", msg, sizeof(msg));
+		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' is locked%s%s", suser, msg[0] ? ": " : "",
+			    msg);
+		*ret = v;
+		return 0;
+	}
+	for (size_t i = 0; i < d->n_locks; i++) {
+		const struct tu_lock *l = &d->locks[i];
+		if (!lock_in_force(l, now_usec) || !lock_matches(l, u, req->login, h, what, sizeof(what)))
+			continue;
+		char name[128], msg[256], swhat[300];
+		tu_sanitize(l->name ? l->name : "", name, sizeof(name));
+		tu_sanitize(l->message ? l->message : "", msg, sizeof(msg));
+		tu_sanitize(what, swhat, sizeof(swhat));
+		verdict_set(&v, TU_VERDICT_DENY, who, "", "locked by lock '%s' (%s)%s%s", name, swhat, msg[0] ? ": " : "",
+			    msg);
+		*ret = v;
+		return 0;
+	}
+	struct tu_access a;
+	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
+	if (k < 0)
+		return k;
+	verdict_set(&v, a.allowed ? TU_VERDICT_ALLOW : TU_VERDICT_DENY, who, a.role, "%s", a.reason);
+	*ret = v;
+	return 0;
+}
+
+int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const struct tu_decide_opts *o,
+		   const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
+{
+	struct tu_rbac_index *ix = NULL;
+	struct tu_verdict v = { 0 };
+	int k = tu_rbac_index_new(d, &ix, reterr);
+	if (k < 0)
+		return k;
+	k = decide_ix(ix, h, o, req, now_usec, &v, reterr);
+	tu_rbac_index_free(ix);
+	if (k < 0)
+		return k;
+	*ret = v;
+	return 0;
+}
+
+/* ---- gathering the inputs ---- */
+
+/*
+ * Set to 1 once ctx.c and auth.c are in the tree (the library links with
+ * -z defs, so the calls below must resolve).
+ */
+#ifndef TU_DECIDE_ONLINE
+#define TU_DECIDE_ONLINE 0
+#endif
+
+#if TU_DECIDE_ONLINE
+static void push_role(struct tu_dataset *d, struct tu_role *r)
+{
+	d->roles[d->n_roles++] = *r;
+	memset(r, 0, sizeof(*r));
+}
+
+/* One user, its roles and all locks in force, online. */
+static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_dataset *ret, struct tu_err *reterr)
+{
+	struct tu_dataset d = { 0 };
+	struct tu_user u = { 0 };
+	int k;
+
+	k = tu_auth_get_user(a, name, &u, reterr);
+	if (k == -ENOENT) {
+		/* A real answer: no such user (the decision says so). */
+		k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+		if (k < 0)
+			return k;
+		*ret = d;
+		return 0;
+	}
+	if (k < 0)
+		return k;
+	d.users = calloc(1, sizeof(*d.users));
+	d.roles = calloc(u.roles.n + 1, sizeof(*d.roles));
+	if (!d.users || !d.roles) {
+		tu_user_done(&u);
+		tu_dataset_done(&d);
+		return -ENOMEM;
+	}
+	d.users[0] = u;
+	d.n_users = 1;
+	for (size_t i = 0; i < d.users[0].roles.n; i++) {
+		struct tu_role r = { 0 };
+		k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
+		if (k == -ENOENT)
+			continue; /* a missing role grants nothing, as in Teleport */
+		if (k < 0) {
+			tu_dataset_done(&d);
+			return k;
+		}
+		push_role(&d, &r);
+	}
+	k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	if (k < 0) {
+		tu_dataset_done(&d);
+		return k;
+	}
+	*ret = d;
+	return 0;
+}
+
+/* The identity the request carries when it is trusted, else "". */
+static void trusted_identity(const struct tu_decide_opts *o, const struct tu_login_req *req, char *who, size_t size)
+{
+	who[0] = '\0';
+	if (req->explicit_user && req->explicit_user[0])
+		snprintf(who, size, "%s", req->explicit_user);
+	else if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
+		snprintf(who, size, "%s", req->teleport_username);
+	else if (o->trust_ssh_cert && req->ssh_auth_info &&
+		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, who, size, NULL) < 0)
+		who[0] = '\0';
+}
+
+/* Online: 0 with a verdict, or a negative errno meaning "Auth did not answer". */
+static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const struct tu_host *h,
+			 const struct tu_decide_opts *o, const struct tu_login_req *req, int64_t now_usec,
+			 struct tu_verdict *ret, struct tu_err *reterr)
+{
+	struct tu_auth *a = NULL;
+	struct tu_dataset d = { 0 };
+	struct tu_login_req r = *req;
+	char who[KEY_ID_MAX + 1];
+	int k;
+
+	k = tu_ctx_auth(ctx, now_usec, &a, reterr);
+	if (k < 0)
+		return k;
+	trusted_identity(o, req, who, sizeof(who));
+	if (!who[0]) {
+		/* The owner: from a fresh snapshot when there is one, else everything online. */
+		struct tu_dataset snap = { 0 };
+		if (tu_cache_load_state(conf, now_usec, conf->refresh_after_usec, &snap, NULL, NULL) == 0) {
+			struct tu_rbac_index *ix = NULL;
+			struct tu_strv owners = { 0 };
+			k = tu_rbac_index_new(&snap, &ix, reterr);
+			if (k >= 0)
+				k = owners_ix(ix, h, o->source, req->login, now_usec, true, &owners, reterr);
+			if (k >= 0 && owners.n != 1) {
+				/* Not a login, or shared: the snapshot is fresh enough to say so. */
+				k = decide_ix(ix, h, o, req, now_usec, ret, reterr);
+				tu_rbac_index_free(ix);
+				strv_free(&owners);
+				tu_dataset_done(&snap);
+				return k < 0 ? k : 0;
+			}
+			if (k >= 0)
+				snprintf(who, sizeof(who), "%s", owners.v[0]);
+			tu_rbac_index_free(ix);
+			strv_free(&owners);
+			tu_dataset_done(&snap);
+			if (k < 0)
+				return k;
+		} else {
+			k = tu_auth_fetch_all(a, &d, reterr);
+			if (k < 0)
+				return k;
+			k = tu_decide_pure(&d, h, o, req, now_usec, ret, reterr);
+			if (k >= 0) {
+				struct tu_err e = { 0 };
+				if (tu_cache_save(conf, &d, h, now_usec, NULL, &e) < 0)
+					tu_log(LOG_DEBUG, "refreshing the cache failed: %s, ignoring", e.msg);
+			}
+			tu_dataset_done(&d);
+			return k < 0 ? k : 0;
+		}
+	}
+	k = fetch_user_online(a, who, &d, reterr);
+	if (k < 0)
+		return k;
+	r.explicit_user = who;
+	k = tu_decide_pure(&d, h, o, &r, now_usec, ret, reterr);
+	tu_dataset_done(&d);
+	return k < 0 ? k : 0;
+}
+
+int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,
+	      struct tu_verdict *ret, struct tu_err *reterr)
+{
+	const struct tu_conf *conf = tu_ctx_conf(ctx);
+	struct tu_decide_opts o = { 0 };
+	struct tu_verdict v = { 0 };
+	struct tu_dataset d = { 0 };
+	struct tu_host h = { 0 };
+	struct tu_err e = { 0 };
+	char online_why[TU_ERR_MSG_MAX] = "";
+	int k;
+
+	if (!req || !req->login || !req->login[0])
+		return tu_err_set(reterr, -EINVAL, "no login given");
+	o.trust_teleport_env = conf->trust_teleport_env;
+	o.trust_ssh_cert = conf->trust_ssh_cert;
+	o.source = conf->source;
+	k = tu_ctx_host(ctx, now_usec, &h, &e);
+	if (k < 0) {
+		verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "cannot tell which host this is: %s", e.msg);
+		*ret = v;
+		return 0;
+	}
+	if (!offline_only) {
+		k = decide_online(ctx, conf, &h, &o, req, now_usec, &v, &e);
+		if (k == -ENOMEM || k == -EINVAL)
+			return tu_err_set(reterr, k, "%s", e.msg);
+		if (k == 0) {
+			*ret = v;
+			return 0;
+		}
+		snprintf(online_why, sizeof(online_why), "%s", e.msg[0] ? e.msg : strerror(-k));
+		if (conf->pam_offline == TU_OFFLINE_DENY) {
+			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "Auth unreachable (%s) and pam.offline is deny",
+				    online_why);
+			*ret = v;
+			return 0;
+		}
+	}
+	tu_err_clear(&e);
+	k = tu_cache_load_state(conf, now_usec, 0, &d, NULL, &e);
+	if (k < 0) {
+		if (online_why[0])
+			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "Auth unreachable (%s) and no usable cache (%s)",
+				    online_why, e.msg[0] ? e.msg : strerror(-k));
+		else
+			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "no usable cache (%s)", e.msg[0] ? e.msg : strerror(-k));
+		*ret = v;
+		return 0;
+	}
+	k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
+	tu_dataset_done(&d);
+	if (k < 0)
+		return k;
+	v.offline = true;
+	*ret = v;
+	return 0;
+}
+#else
+int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,
+	      struct tu_verdict *ret, struct tu_err *reterr)
+{
+	return tu_err_set(reterr, -EOPNOTSUPP, "this build has no online decisions yet");
+}
+#endif

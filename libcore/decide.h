@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model.h"
@@ -57,6 +58,22 @@ struct tu_decide_opts {
 int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int source, const char *login,
 		     struct tu_strv *ret, struct tu_err *reterr);
 
+/*
+ * The key id of the first OpenSSH user certificate in an SSH_AUTH_INFO_0
+ * value ("publickey <type>-cert-v01@openssh.com <base64>" lines, as sshd
+ * writes with ExposeAuthInfo).  sshd has verified the certificate; we only
+ * read it, bounded: -ENOENT (no certificate line), -EBADMSG (malformed,
+ * not a user certificate, bad key id), -EMSGSIZE (over 16 KiB).  ret gets
+ * the key id, NUL-terminated (size >= 256 recommended).
+ */
+int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr);
+
+/*
+ * The decision for req on h from dataset d at now_usec (SPEC §5): who
+ * (explicit_user, else TELEPORT_USERNAME / certificate key id when trusted,
+ * else the owner), user state, locks, then RBAC.  *ret always says why.
+ * Errors only for -EINVAL (no login) and -ENOMEM.
+ */
 int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const struct tu_decide_opts *o,
 		   const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr);
 

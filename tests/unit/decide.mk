@@ -7,3 +7,10 @@ tests_unit_test_rbac_SOURCES = tests/unit/test-rbac.c tests/unit/rbac-fixture.h
 tests_unit_test_rbac_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
 tests_unit_test_rbac_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-decide
+TESTS += tests/unit/test-decide
+tests_unit_test_decide_SOURCES = tests/unit/test-decide.c tests/unit/rbac-fixture.h
+tests_unit_test_decide_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
+tests_unit_test_decide_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
