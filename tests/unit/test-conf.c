@@ -557,6 +557,40 @@ static void test_truncations(void **state)
 	free(text);
 }
 
+/* Every single-bit flip of the example: loads, or fails cleanly with a located error. */
+static void test_bit_flips(void **state)
+{
+	char p[512], *text = NULL, buf[1024];
+	size_t len = 0, ok = 0, bad = 0;
+
+	example(p, sizeof(p));
+	assert_int_equal(tu_fs_read_file(p, 1 << 20, TU_FS_RELAXED, &text, &len, NULL), 0);
+	for (size_t i = 0; i < len; i++) {
+		for (unsigned bit = 0; bit < 8; bit++) {
+			struct tu_conf *c = NULL;
+			struct tu_err e;
+			int r;
+
+			text[i] ^= (char) (1u << bit);
+			tu_err_clear(&e);
+			r = tu_conf_parse(text, len, "f.yaml", &c, &e);
+			text[i] ^= (char) (1u << bit);
+			if (r == 0) {
+				ok++;
+				tu_conf_free(c);
+				continue;
+			}
+			bad++;
+			if (r != -EBADMSG || !e.msg[0] || e.line == 0 || c)
+				fail_msg("flip %zu/%u: %d %s", i, bit, r,
+					 tu_err_format(&e, buf, sizeof(buf)));
+		}
+	}
+	/* flips in comments are harmless, flips in keys are not */
+	assert_true(ok > 0 && bad > 0);
+	free(text);
+}
+
 static void test_conf_path(void **state)
 {
 	assert_string_equal(tu_conf_path("/x.yaml"), "/x.yaml");
@@ -584,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_inline),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_conf_path),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
