@@ -29,13 +29,13 @@ broken variants the tests need:
 Keys are mode 0600, everything else 0644.  Uses python3-cryptography (the
 Debian package; OpenSSL 3.0's `x509` cannot set past validity dates).
 
-Usage: certs.py --out DIR [--cluster example.com] [--host-uuid UUID]
+Usage: certs.py --out DIR [--cluster example.com] [--host-uuid UUID] [--extra-client NAME:DAYS]
+issue_client(dir, name, days) adds a pair with any validity to an existing set.
 """
 
 import argparse
 import base64
 import datetime
-import ipaddress  # noqa: F401  (kept for callers adding IP SANs)
 import json
 import os
 import sys
@@ -215,13 +215,57 @@ def generate(out, cluster="example.com", host_uuid=None):
     return manifest
 
 
+def _load_pem(path, kind):
+    with open(path, "rb") as f:
+        data = f.read()
+    if kind == "cert":
+        return x509.load_pem_x509_certificate(data)
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def issue_client(out, name, not_after_days, not_before_days=-1, cluster=None, host_uuid=None,
+                 key_kind="ec", subject=None):
+    """Issues one more client pair <name>.crt/.key in an existing certs.py
+    directory, signed by its CA, valid from now+not_before_days to
+    now+not_after_days (days may be fractional or negative).  subject: a list
+    of (oid, value) replacing the host identity.  Updates certs.json and
+    returns the new manifest entry."""
+    with open(os.path.join(out, "certs.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    cluster = cluster or manifest["cluster"]
+    host_uuid = host_uuid or manifest["host_uuid"]
+    ca_key = _load_pem(os.path.join(out, "ca.key"), "key")
+    ca = _load_pem(os.path.join(out, "ca.crt"), "cert")
+    now = _now()
+    key, cert = make_leaf(ca_key, ca, subject or host_subject(host_uuid, cluster),
+                          now + datetime.timedelta(days=not_before_days),
+                          now + datetime.timedelta(days=not_after_days), key_kind=key_kind)
+    kp, cp = os.path.join(out, name + ".key"), os.path.join(out, name + ".crt")
+    _write(kp, _key_pem(key), 0o600)
+    _write(cp, _cert_pem(cert), 0o644)
+    entry = {"cert": cp, "key": kp,
+             "not_before": cert.not_valid_before.replace(tzinfo=datetime.timezone.utc).isoformat(),
+             "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).isoformat()}
+    manifest["files"][name] = entry
+    _write(os.path.join(out, "certs.json"), (json.dumps(manifest, indent=2) + "\n").encode(), 0o644)
+    return entry
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="directory to write into")
     ap.add_argument("--cluster", default="example.com")
     ap.add_argument("--host-uuid", default=None, help="default: a random UUID")
+    ap.add_argument("--extra-client", action="append", default=[], metavar="NAME:DAYS",
+                    help="also issue client pair NAME valid for DAYS more days (negative: expired)")
     a = ap.parse_args(argv)
     m = generate(a.out, a.cluster, a.host_uuid)
+    for spec in a.extra_client:
+        name, _, days = spec.partition(":")
+        try:
+            issue_client(a.out, name, float(days))
+        except ValueError:
+            ap.error(f"--extra-client {spec!r}: expected NAME:DAYS")
     print(f"certificates for cluster {m['cluster']} (host {m['host_uuid']}) in {m['dir']}")
     return 0
 

@@ -59,6 +59,19 @@ def log(msg):
     print(f"raw-h2: {msg}", file=sys.stderr, flush=True)
 
 
+def watch_parent():
+    """Sends ourselves SIGTERM once our parent is gone (re-parented), so a
+    killed test run cannot leave servers behind."""
+    ppid = os.getppid()
+
+    def loop():
+        while os.getppid() == ppid:
+            time.sleep(0.5)
+        log(f"parent {ppid} went away; exiting")
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def frame(payload, flag=0, length=None):
     n = len(payload) if length is None else length
     return bytes([flag]) + n.to_bytes(4, "big") + payload
@@ -349,6 +362,8 @@ def main(argv=None):
     ap.add_argument("--server-cert-name", default="server")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--die-with-parent", action="store_true",
+                    help="exit when the process that started us goes away (test harness)")
     ap.add_argument("--port-file")
     ap.add_argument("--only-path", help="misbehave only for this :path; answer others correctly")
     ap.add_argument("--dataset", default="test", help="data for correct answers (see server.py)")
@@ -359,6 +374,8 @@ def main(argv=None):
     ap.add_argument("--no-client-auth", action="store_true")
     ap.add_argument("--call-log", help="one JSON line per request: path, headers, body, SNI, ALPN, TLS version, peer CN")
     args = ap.parse_args(argv)
+    if args.die_with_parent:
+        watch_parent()
 
     def announce(port):
         if args.port_file:

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 
 import backend  # noqa: E402
+import raw_h2  # noqa: E402
 from backend import CODES, METHODS, Backend, Fault, FaultError, Schema  # noqa: E402
 
 
@@ -247,6 +248,8 @@ def build_parser():
     ap.add_argument("--client-ca", help="CA PEM that client certificates must chain to (default --certs/ca.crt)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed as PORT <n>)")
+    ap.add_argument("--die-with-parent", action="store_true",
+                    help="exit when the process that started us goes away (test harness)")
     ap.add_argument("--port-file", help="also write the port number to this file (atomically)")
     ap.add_argument("--dataset", help="fixtures dataset: a name under tests/fixtures (demo, test) or a directory")
     ap.add_argument("--vectors", help="serve the *.bin users/roles/locks/ping of a vectors directory")
@@ -288,6 +291,8 @@ def announce(args, port):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.die_with_parent:
+        raw_h2.watch_parent()
     if args.cluster is None:
         args.cluster = "example.com"
         if args.certs and os.path.exists(os.path.join(args.certs, "certs.json")):
@@ -295,7 +300,6 @@ def main(argv=None):
                 args.cluster = json.load(f).get("cluster", args.cluster)
 
     if args.blackhole or args.http1_only:
-        import raw_h2  # noqa: PLC0415
         mode = "blackhole" if args.blackhole else "http1"
         cert, key, ca = cert_paths(args) if args.certs or args.server_cert else (None, None, None)
         return raw_h2.run_simple(mode, args.host, args.port, cert, key, ca,

@@ -121,7 +121,7 @@ class Proc:
             if os.path.exists(path):
                 os.unlink(path)
         with open(self.stdout_path, "wb") as so, open(self.stderr_path, "wb") as se:
-            self.p = subprocess.Popen(self.argv + ["--port-file", self.port_file],
+            self.p = subprocess.Popen(self.argv + ["--port-file", self.port_file, "--die-with-parent"],
                                       stdin=subprocess.DEVNULL, stdout=so, stderr=se,
                                       start_new_session=True)
         _CHILDREN.append(self)
@@ -258,6 +258,14 @@ class Certs:
 
     def not_after(self, name="client"):
         return self.m["files"][name]["not_after"]
+
+    def issue(self, name, days, not_before_days=-1, **kw):
+        """A new client pair `name` valid for `days` more days (certs.issue_client);
+        returns its manifest entry.  Do it once per name per session."""
+        import certs as certs_mod  # noqa: PLC0415
+        if name not in self.m["files"]:
+            self.m["files"][name] = certs_mod.issue_client(self.dir, name, days, not_before_days, **kw)
+        return self.m["files"][name]
 
 
 def generate_certs(out, cluster=CLUSTER, host_uuid=HOST_UUID):

@@ -95,6 +95,40 @@ def test_certs_mismatching_key(certs):
     assert pub(["pkey", "-in", certs.key("client-mismatch"), "-pubout"]) != cert_pub
 
 
+def test_issue_extra_client_cert(certs):
+    e = certs.issue("client-6days", 6)
+    na = datetime.datetime.fromisoformat(e["not_after"])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert now + datetime.timedelta(days=5.9) < na < now + datetime.timedelta(days=6.1)
+    assert stat.S_IMODE(os.stat(e["key"]).st_mode) == 0o600
+    assert f"CN={certs.host_uuid}.{certs.cluster}" in _x509(e["cert"], "-subject", "-nameopt", "RFC2253")
+    assert certs.cert("client-6days") == e["cert"]
+
+
+def test_servers_die_with_their_parent(certs, tmp_path):
+    # A shell starts the server and exits at once: the server must follow.
+    pidfile = tmp_path / "pid"
+    script = (f"{helpers.PY} {helpers.FAKE_AUTH}/server.py --certs {certs.dir} --die-with-parent "
+              f"--port-file {tmp_path}/port >/dev/null 2>&1 & echo $! > {pidfile}; sleep 1.5")
+    subprocess.run(["sh", "-c", script], timeout=20, check=True)
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    pytest.fail("server outlived its parent")
+
+
 def test_identity_file_layout(certs):
     with open(certs.identity(), encoding="ascii") as f:
         text = f.read()
