@@ -531,12 +531,16 @@ static int push_id(uint32_t **arr, size_t *n, size_t *cap, uint32_t id)
 	return 0;
 }
 
-/* A valid host_user_gid trait value: a plain decimal, not 0, not (gid_t) -1. */
-static bool trait_gid(const struct tu_user *u, uint32_t *ret)
+/*
+ * A usable host_user_gid trait value: a plain decimal inside uid_range.  The
+ * range is a fence as for uids: traits may come from an identity provider,
+ * and a gid like 27 (sudo) or 0 must not become anyone's primary group.
+ */
+static bool trait_gid(const struct state *s, const struct tu_user *u, uint32_t *ret)
 {
 	const char *tv = first_trait(u, "host_user_gid");
 	uint32_t gid;
-	if (!tv || !parse_id(tv, &gid) || gid == 0 || gid == UINT32_MAX)
+	if (!tv || !parse_id(tv, &gid) || gid < s->o->uid_min || gid > s->o->uid_max)
 		return false;
 	*ret = gid;
 	return true;
@@ -637,7 +641,7 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		uint32_t gid;
-		if (!trait_gid(&s->d->users[s->work[i].owner], &gid))
+		if (!trait_gid(s, &s->d->users[s->work[i].owner], &gid))
 			continue;
 		if (push_id(&avoid, &n_avoid, &cap_avoid, gid) < 0 || idset_add(&s->taken, gid) < 0)
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -691,11 +695,11 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		uint32_t gid;
 		size_t gi;
 
-		if (trait_gid(&s->d->users[s->work[i].owner], &gid))
+		if (trait_gid(s, &s->d->users[s->work[i].owner], &gid))
 			continue; /* pass F */
 		if (tv)
-			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_gid '%s' is not a valid gid, using the user-private group",
-			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
+			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
+			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)), s->o->uid_min, s->o->uid_max);
 		a->gid = a->uid;
 		if (namemap_get(&s->local_by_name, a->login, &gi)) {
 			tu_log(LOG_NOTICE, "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
@@ -714,7 +718,7 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		uint32_t gid;
 		size_t gi;
 
-		if (!trait_gid(&s->d->users[s->work[i].owner], &gid))
+		if (!trait_gid(s, &s->d->users[s->work[i].owner], &gid))
 			continue;
 		a->gid = gid;
 		if (idset_has(&s->local_gids, gid))

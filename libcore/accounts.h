@@ -19,16 +19,19 @@
  *    n_owners counts that step's candidates (> 1 = shared account).
  *  - gecos = the owner's Teleport name (':' and control characters become '_').
  *  - uid: the owner's first `host_user_uid` trait value when it is a plain
- *    decimal in [uid_min, uid_max], not taken by a locally defined group gid
+ *    decimal in [uid_min, uid_max] (a uid outside the range, e.g. 0, is never
+ *    taken from a trait), not taken by a locally defined group gid
  *    and not already claimed (logins are processed in bytewise order, so the
  *    smallest login wins a contested trait uid); else the deterministic hash of
  *    L (tu_idhash) probed past every taken id.  Accounts are processed in
  *    bytewise login order, so the result does not depend on input order.
  *  - gid: the owner's first `host_user_gid` trait value when it is a plain
- *    decimal u32 other than 0; else the user-private group: a group named L
- *    with gid = uid.  With a trait gid that a local group already has, that
- *    local group is the primary group; otherwise a group named L with that gid
- *    is served (skipped if the gid is already used by another of our groups).
+ *    decimal in [uid_min, uid_max] (the range fences traits, which may come
+ *    from an identity provider, away from system ids such as 0 or sudo's);
+ *    else the user-private group: a group named L with gid = uid.  With a
+ *    trait gid that a local group (or another of our groups) already has,
+ *    that group is the primary group; otherwise a group named L with that gid
+ *    is served (unless the name L is taken: then the gid has no entry).
  *  - Supplementary groups: the owner's host_groups (tu_rbac_host_user,
  *    allow minus deny).  A group defined locally keeps its local gid and is
  *    not served by us (the files module does; initgroups still reports it);

@@ -453,7 +453,9 @@ static void test_gid_and_groups(void **state)
 		/* gid from the trait: a group named bob with gid 400000 is served. */
 		{ .name = "bob", .roles = "r", .traits = "logins=bob;host_user_gid=400000" },
 		/* gid of a local group: that group is the primary group, nothing new served. */
-		{ .name = "carl", .roles = "r", .traits = "logins=carl;host_user_gid=999" },
+		{ .name = "carl", .roles = "r", .traits = "logins=carl;host_user_gid=300777" },
+		/* A system gid (sudo's) outside uid_range is never taken from a trait. */
+		{ .name = "gus", .roles = "r", .traits = "logins=gus;host_user_gid=27" },
 		/* An invalid gid trait falls back to the user-private group. */
 		{ .name = "dina", .roles = "r", .traits = "logins=dina;host_user_gid=x1" },
 		/* host group named like another account: joins that user-private group. */
@@ -461,7 +463,9 @@ static void test_gid_and_groups(void **state)
 		/* A login named like a local group: gid = uid, no group entry. */
 		{ .name = "fred", .roles = "r", .traits = "logins=staff" },
 	};
-	static const struct tu_local_group local[] = { { "docker", 999 }, { "staff", 50 }, { "root", 0 } };
+	static const struct tu_local_group local[] = {
+		{ "docker", 999 }, { "staff", 50 }, { "root", 0 }, { "printers", 300777 }, { "sudo", 27 },
+	};
 	struct fixture f;
 	struct tu_accounts a = { 0 };
 
@@ -489,9 +493,13 @@ static void test_gid_and_groups(void **state)
 	assert_int_equal(g->gid, 400000);
 
 	const struct tu_account *carl = must_find(&a, "carl");
-	assert_int_equal(carl->gid, 999);
+	assert_int_equal(carl->gid, 300777);
 	assert_null(tu_accounts_find_group(&a, "carl"));
-	assert_false(has_gid(carl, 999)); /* primary, not repeated as supplementary */
+	assert_true(has_gid(carl, 999));
+
+	const struct tu_account *gus = must_find(&a, "gus");
+	assert_int_equal(gus->gid, gus->uid);
+	assert_non_null(tu_accounts_find_group(&a, "gus"));
 
 	const struct tu_account *dina = must_find(&a, "dina");
 	assert_int_equal(dina->gid, dina->uid);
@@ -508,9 +516,9 @@ static void test_gid_and_groups(void **state)
 	for (size_t i = 0; i < a.n_accounts; i++)
 		assert_int_not_equal(a.accounts[i].uid, devs->gid);
 	/* Members sorted, everyone with the role. */
-	assert_int_equal(devs->members.n, 6);
+	assert_int_equal(devs->members.n, 7);
 	assert_string_equal(devs->members.v[0], "alice");
-	assert_string_equal(devs->members.v[5], "staff");
+	assert_string_equal(devs->members.v[6], "staff");
 
 	const struct tu_account *eve = must_find(&a, "eve");
 	assert_true(has_gid(eve, 300001));
