@@ -226,6 +226,50 @@ static void test_owner_rules(void **state)
 	fixture_done(&f);
 }
 
+/* Our owner choice is decide.c's tu_decide_owners(), computed in bulk: they must agree. */
+static void test_owners_match_decide(void **state)
+{
+	static const struct fx_role roles[] = {
+		{ .name = "r", .allow_logins = "shared,ops,{{internal.logins}}", .allow_labels = "*=*",
+		  .mode = TU_HOST_USER_MODE_KEEP },
+		{ .name = "v", .allow_logins = "view-{{internal.logins}},ops", .allow_labels = "*=*" },
+	};
+	static const struct fx_user users[] = {
+		{ .name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed" },
+		{ .name = "mm@example.com", .roles = "r,v", .traits = "logins=ops" },
+		{ .name = "zed", .roles = "v" },
+		{ .name = "bb@example.com", .roles = "r" },
+		{ .name = "ops2", .roles = "r", .traits = "logins=ops2,shared" },
+		{ .name = "cc", .roles = "v", .traits = "logins=cc" },
+	};
+	static const int sources[] = { TU_SOURCE_HOST_USER_CREATION, TU_SOURCE_ALL_LOGINS };
+	struct fixture f;
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	for (size_t si = 0; si < ELEMENTSOF(sources); si++) {
+		struct tu_accounts a = { 0 };
+		struct tu_accounts_opts o = opts_default(sources[si]);
+		compute_ok(&f, &o, &a);
+		assert_true(a.n_accounts >= 4);
+		for (size_t i = 0; i < a.n_accounts; i++) {
+			struct tu_strv owners = { 0 };
+			assert_int_equal(tu_decide_owners(&f.d, &f.host, sources[si], a.accounts[i].login, &owners, NULL), 0);
+			if (owners.n == 0 || strcmp(owners.v[0], a.accounts[i].owner) != 0 ||
+			    owners.n != a.accounts[i].n_owners)
+				fail_msg("source %d login %s: accounts says %s (%zu), decide says %s (%zu)", sources[si],
+					 a.accounts[i].login, a.accounts[i].owner, a.accounts[i].n_owners,
+					 owners.n ? owners.v[0] : "-", owners.n);
+			tu_strv_done(&owners);
+		}
+		/* And a login that is no account has no owner there either. */
+		struct tu_strv owners = { 0 };
+		assert_int_equal(tu_decide_owners(&f.d, &f.host, sources[si], "nobody-here", &owners, NULL), 0);
+		assert_int_equal(owners.n, 0);
+		tu_accounts_done(&a);
+	}
+	fixture_done(&f);
+}
+
 static void test_ignored_users(void **state)
 {
 	struct tu_user u = { .name = (char *) "x" };
@@ -623,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_source_modes),
 		cmocka_unit_test(test_source_off_wins),
 		cmocka_unit_test(test_owner_rules),
+		cmocka_unit_test(test_owners_match_decide),
 		cmocka_unit_test(test_ignored_users),
 		cmocka_unit_test(test_uid_from_trait),
 		cmocka_unit_test(test_uid_trait_collisions),
