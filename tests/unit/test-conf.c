@@ -463,6 +463,8 @@ static void test_inline(void **state)
 	}
 }
 
+#define BIG ((size_t) 1 << 21)
+
 static void test_limits(void **state)
 {
 	struct tu_conf *c = NULL;
@@ -471,11 +473,11 @@ static void test_limits(void **state)
 	size_t off;
 
 	/* 17 addresses */
-	big = malloc(1 << 21);
+	big = malloc(BIG);
 	assert_non_null(big);
-	off = (size_t) sprintf(big, "auth:\n  credentials: {identity_file: /i}\n  addresses:\n");
+	off = (size_t) snprintf(big, BIG, "auth:\n  credentials: {identity_file: /i}\n  addresses:\n");
 	for (int i = 0; i < 17; i++)
-		off += (size_t) sprintf(big + off, "    - h%d\n", i);
+		off += (size_t) snprintf(big + off, BIG - off, "    - h%d\n", i);
 	tu_err_clear(&e);
 	assert_int_equal(tu_conf_parse(big, off, NULL, &c, &e), -EBADMSG);
 	assert_string_equal(e.key, "auth.addresses");
@@ -483,9 +485,9 @@ static void test_limits(void **state)
 	assert_contains(e.msg, "too many addresses (17, limit 16)");
 
 	/* 16 is fine */
-	off = (size_t) sprintf(big, "auth:\n  credentials: {identity_file: /i}\n  addresses:\n");
+	off = (size_t) snprintf(big, BIG, "auth:\n  credentials: {identity_file: /i}\n  addresses:\n");
 	for (int i = 0; i < 16; i++)
-		off += (size_t) sprintf(big + off, "    - h%d:%d\n", i, 1000 + i);
+		off += (size_t) snprintf(big + off, BIG - off, "    - h%d:%d\n", i, 1000 + i);
 	assert_int_equal(tu_conf_parse(big, off, NULL, &c, &e), 0);
 	assert_int_equal(c->n_addresses, 16);
 	assert_string_equal(c->addresses[15].host, "h15");
@@ -493,16 +495,16 @@ static void test_limits(void **state)
 	c = tu_conf_free(c);
 
 	/* 257 labels */
-	off = (size_t) sprintf(big, BASE "host:\n  labels:\n");
+	off = (size_t) snprintf(big, BIG, BASE "host:\n  labels:\n");
 	for (int i = 0; i < 257; i++)
-		off += (size_t) sprintf(big + off, "    l%d: v\n", i);
+		off += (size_t) snprintf(big + off, BIG - off, "    l%d: v\n", i);
 	tu_err_clear(&e);
 	assert_int_equal(tu_conf_parse(big, off, NULL, &c, &e), -EBADMSG);
 	assert_string_equal(e.key, "host.labels");
 	assert_contains(e.msg, "too many labels (257, limit 256)");
 
 	/* a scalar longer than the limit */
-	off = (size_t) sprintf(big, BASE "host:\n  name: ");
+	off = (size_t) snprintf(big, BIG, BASE "host:\n  name: ");
 	memset(big + off, 'x', 5000);
 	off += 5000;
 	big[off++] = '\n';
@@ -512,16 +514,16 @@ static void test_limits(void **state)
 	assert_contains(e.msg, "value too long");
 
 	/* too many nodes */
-	off = (size_t) sprintf(big, BASE "host:\n  labels: {a: [");
+	off = (size_t) snprintf(big, BIG, BASE "host:\n  labels: {a: [");
 	for (int i = 0; i < 20000; i++)
-		off += (size_t) sprintf(big + off, "1,");
-	off += (size_t) sprintf(big + off, "1]}\n");
+		off += (size_t) snprintf(big + off, BIG - off, "1,");
+	off += (size_t) snprintf(big + off, BIG - off, "1]}\n");
 	tu_err_clear(&e);
 	assert_int_equal(tu_conf_parse(big, off, NULL, &c, &e), -EBADMSG);
 	assert_contains(e.msg, "too many YAML nodes");
 
 	/* over the file size limit */
-	memset(big, '#', 1 << 21);
+	memset(big, '#', BIG);
 	tu_err_clear(&e);
 	assert_int_equal(tu_conf_parse(big, (1 << 20) + 1, NULL, &c, &e), -EMSGSIZE);
 	assert_null(c);
