@@ -1,2 +1,489 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* auth.c - placeholder until this unit lands. */
+/*
+ * auth.c - the Teleport Auth API client (see auth.h): which RPC to call,
+ * in which order, with which fallback, and paging.  Layer: libcore.
+ *
+ * It sees neither libcurl nor protobuf-c: requests and responses go through
+ * model.h's encoders/parsers, bytes through grpc.c over a struct
+ * tu_transport.  Fallbacks follow the v15-era Go client (API.md §2.2): the
+ * newer RPC first, the legacy one when the server answers UNIMPLEMENTED;
+ * which one worked is remembered for the life of the client.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "creds.h"
+#include "err.h"
+#include "grpc.h"
+#include "h2.h"
+#include "model.h"
+#include "transport.h"
+
+#define RPC_PING          "/proto.AuthService/Ping"
+#define RPC_GET_USER_V1   "/teleport.users.v1.UsersService/GetUser"
+#define RPC_LIST_USERS_V1 "/teleport.users.v1.UsersService/ListUsers"
+#define RPC_GET_USER      "/proto.AuthService/GetUser"
+#define RPC_GET_USERS     "/proto.AuthService/GetUsers"
+#define RPC_GET_ROLE      "/proto.AuthService/GetRole"
+#define RPC_LIST_ROLES    "/proto.AuthService/ListRoles"
+#define RPC_GET_ROLES     "/proto.AuthService/GetRoles"
+#define RPC_GET_LOCKS     "/proto.AuthService/GetLocks"
+
+#define PAGE_SIZE      1000     /* the Go client's default; halved on RESOURCE_EXHAUSTED */
+#define MAX_PAGES      100000u  /* a server that never ends paging is an error */
+#define STREAM_PROGRESS_EVERY 256u
+
+enum rpc_support {
+	RPC_UNKNOWN = 0,
+	RPC_WORKS,
+	RPC_MISSING, /* answered UNIMPLEMENTED: use the legacy RPC */
+};
+
+struct tu_auth {
+	struct tu_transport *t;
+	uint64_t timeout_usec; /* per RPC: connect + request */
+	size_t max_message;
+	tu_progress_fn progress;
+	void *progress_userdata;
+	enum rpc_support users_v1;
+	enum rpc_support list_roles;
+};
+
+int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec, size_t max_message_size,
+			       struct tu_auth **ret, struct tu_err *reterr)
+{
+	struct tu_auth *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		tu_transport_free(t);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	a->t = t;
+	a->timeout_usec = request_timeout_usec ? request_timeout_usec : UINT64_C(4000000);
+	a->max_message = max_message_size ? max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
+	*ret = a;
+	return 0;
+}
+
+int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct tu_auth **ret, struct tu_err *reterr)
+{
+	struct tu_transport *t = NULL;
+	int r;
+
+	r = tu_h2_new(conf, creds, 0, &t, reterr);
+	if (r < 0)
+		return r;
+	/* A blackholed Auth may cost the connect timeout and then the request timeout, never more. */
+	return tu_auth_new_with_transport(t, conf->connect_timeout_usec + conf->request_timeout_usec,
+					  conf->max_message_size ? (size_t) conf->max_message_size : 0, ret, reterr);
+}
+
+struct tu_auth *tu_auth_free(struct tu_auth *a)
+{
+	if (!a)
+		return NULL;
+	tu_transport_free(a->t);
+	free(a);
+	return NULL;
+}
+
+void tu_auth_set_progress(struct tu_auth *a, tu_progress_fn fn, void *userdata)
+{
+	a->progress = fn;
+	a->progress_userdata = userdata;
+}
+
+static void progress(struct tu_auth *a, const char *what, size_t n)
+{
+	if (a->progress)
+		a->progress(a->progress_userdata, what, n);
+}
+
+static uint64_t deadline(const struct tu_auth *a)
+{
+	return tu_transport_now_usec() + a->timeout_usec;
+}
+
+static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t req_len, uint8_t **ret_msg,
+		 size_t *ret_len, struct tu_err *e)
+{
+	tu_err_clear(e);
+	return tu_grpc_unary(a->t, path, req, req_len, deadline(a), a->max_message, ret_msg, ret_len, e);
+}
+
+/* Adds which RPC's answer did not decode. */
+static int malformed(struct tu_err *e, const char *path, int r)
+{
+	char rpc[128];
+
+	tu_err_prefix(e, "malformed answer to %s", tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
+	return r;
+}
+
+static int done(struct tu_err *reterr, const struct tu_err *e, int r)
+{
+	if (r < 0 && reterr)
+		*reterr = *e;
+	return r;
+}
+
+int tu_auth_ping(struct tu_auth *a, struct tu_ping *ret, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *msg = NULL;
+	struct tu_err e;
+	size_t len = 0;
+	struct tu_ping p = { 0 };
+	int r;
+
+	r = unary(a, RPC_PING, NULL, 0, &msg, &len, &e);
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_ping(msg, len, &p, &e);
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, RPC_PING, r));
+	*ret = p;
+	return 0;
+}
+
+static int not_found(struct tu_err *e, const char *what, const char *name)
+{
+	char n[128];
+	int status = e->grpc_status;
+
+	tu_err_set(e, -ENOENT, "%s '%s' not found", what, tu_sanitize(name, n, sizeof(n)));
+	e->grpc_status = status;
+	return -ENOENT;
+}
+
+int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+	struct tu_user u = { 0 };
+	struct tu_err e;
+	size_t req_len = 0, len = 0;
+	int r;
+
+	tu_err_clear(&e);
+	if (!name || !*name)
+		return tu_err_set(reterr, -EINVAL, "empty user name");
+
+	if (a->users_v1 != RPC_MISSING) {
+		r = tu_model_encode_get_user_request(name, false, &req, &req_len);
+		if (r < 0)
+			return tu_err_set(reterr, r, "cannot encode the GetUser request: %s", strerror(-r));
+		r = unary(a, RPC_GET_USER_V1, req, req_len, &msg, &len, &e);
+		if (r == 0) {
+			a->users_v1 = RPC_WORKS;
+			r = tu_model_parse_get_user_response(msg, len, &u, &e);
+			if (r < 0)
+				return done(reterr, &e, malformed(&e, RPC_GET_USER_V1, r));
+			*ret = u;
+			return 0;
+		}
+		if (r != -EOPNOTSUPP) {
+			if (r == -ENOENT)
+				r = not_found(&e, "Teleport user", name);
+			return done(reterr, &e, r);
+		}
+		/* Teleport < 15: no users.v1 service. */
+		a->users_v1 = RPC_MISSING;
+		free(TAKE_PTR(req));
+	}
+
+	r = tu_model_encode_get_user_request(name, true, &req, &req_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot encode the GetUser request: %s", strerror(-r));
+	r = unary(a, RPC_GET_USER, req, req_len, &msg, &len, &e);
+	if (r == -ENOENT)
+		r = not_found(&e, "Teleport user", name);
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_user(msg, len, &u, &e);
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, RPC_GET_USER, r));
+	*ret = u;
+	return 0;
+}
+
+/* Whether a paged call should be retried with a smaller page: the server's
+ * RESOURCE_EXHAUSTED, or our own message limit (the Go client's grpc-go
+ * reports that one as RESOURCE_EXHAUSTED too). */
+static bool page_too_big(int r, const struct tu_err *e)
+{
+	return e->grpc_status == TU_GRPC_RESOURCE_EXHAUSTED || (r == -EMSGSIZE && e->grpc_status < 0);
+}
+
+static int check_next(const char *path, const char *token, const char *next, unsigned pages, struct tu_err *e)
+{
+	char rpc[128];
+
+	if (token && strcmp(token, next) == 0)
+		return tu_err_set(e, -EPROTO, "%s returned the same page token twice (paging loop)",
+				  tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
+	if (pages >= MAX_PAGES)
+		return tu_err_set(e, -EMSGSIZE, "%s: more than %u pages", tu_grpc_rpc_name(path, rpc, sizeof(rpc)),
+				  MAX_PAGES);
+	return 0;
+}
+
+struct stream_users {
+	struct tu_auth *a;
+	struct tu_user *users;
+	size_t n;
+};
+
+static int on_stream_user(void *userdata, const uint8_t *msg, size_t len, struct tu_err *reterr)
+{
+	struct stream_users *s = userdata;
+	int r = tu_model_parse_user_append(msg, len, &s->users, &s->n, reterr);
+
+	if (r < 0)
+		return malformed(reterr, RPC_GET_USERS, r);
+	if (s->n % STREAM_PROGRESS_EVERY == 0)
+		progress(s->a, "users", s->n);
+	return 0;
+}
+
+static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, struct tu_err *e)
+{
+	struct stream_users s = { .a = a };
+	int r;
+
+	tu_err_clear(e);
+	/* proto.GetUsersRequest{WithSecrets: false} encodes to 0 bytes. */
+	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, deadline(a), a->max_message, on_stream_user, &s, NULL, e);
+	if (r < 0) {
+		tu_users_free(s.users, s.n);
+		return r;
+	}
+	progress(a, "users", s.n);
+	*ret = s.users;
+	*ret_n = s.n;
+	return 0;
+}
+
+int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, struct tu_err *reterr)
+{
+	struct tu_user *users = NULL;
+	size_t n = 0;
+	char *token = NULL;
+	int32_t page_size = PAGE_SIZE;
+	unsigned pages = 0;
+	bool fallback = false;
+	struct tu_err e;
+	int r = 0;
+
+	tu_err_clear(&e);
+	if (a->users_v1 == RPC_MISSING)
+		fallback = true;
+	while (!fallback) {
+		_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+		size_t req_len = 0, len = 0;
+		char *next = NULL;
+
+		r = tu_model_encode_list_users_request(page_size, token, &req, &req_len);
+		if (r < 0) {
+			tu_err_set(&e, r, "cannot encode the ListUsers request: %s", strerror(-r));
+			break;
+		}
+		r = unary(a, RPC_LIST_USERS_V1, req, req_len, &msg, &len, &e);
+		if (r == -EOPNOTSUPP && pages == 0 && a->users_v1 != RPC_WORKS) {
+			a->users_v1 = RPC_MISSING;
+			fallback = true;
+			r = 0;
+			break;
+		}
+		if (r < 0 && page_too_big(r, &e) && page_size > 1) {
+			page_size /= 2;
+			continue;
+		}
+		if (r < 0)
+			break;
+		a->users_v1 = RPC_WORKS;
+		r = tu_model_parse_list_users_append(msg, len, &users, &n, &next, &e);
+		if (r < 0) {
+			malformed(&e, RPC_LIST_USERS_V1, r);
+			break;
+		}
+		pages++;
+		progress(a, "users", n);
+		if (!next)
+			break;
+		r = check_next(RPC_LIST_USERS_V1, token, next, pages, &e);
+		free(token);
+		token = next;
+		if (r < 0)
+			break;
+	}
+	free(token);
+	if (fallback) {
+		r = list_users_legacy(a, ret, ret_n, &e);
+		return done(reterr, &e, r);
+	}
+	if (r < 0) {
+		tu_users_free(users, n);
+		return done(reterr, &e, r);
+	}
+	*ret = users;
+	*ret_n = n;
+	return 0;
+}
+
+int tu_auth_get_role(struct tu_auth *a, const char *name, struct tu_role *ret, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+	struct tu_role role = { 0 };
+	struct tu_err e;
+	size_t req_len = 0, len = 0;
+	int r;
+
+	if (!name || !*name)
+		return tu_err_set(reterr, -EINVAL, "empty role name");
+	r = tu_model_encode_get_role_request(name, &req, &req_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot encode the GetRole request: %s", strerror(-r));
+	r = unary(a, RPC_GET_ROLE, req, req_len, &msg, &len, &e);
+	if (r == -ENOENT)
+		r = not_found(&e, "role", name);
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_role(msg, len, &role, &e);
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, RPC_GET_ROLE, r));
+	*ret = role;
+	return 0;
+}
+
+static int list_roles_legacy(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, struct tu_err *e)
+{
+	_cleanup_free_ uint8_t *msg = NULL;
+	struct tu_role *roles = NULL;
+	size_t n = 0, len = 0;
+	int r;
+
+	/* google.protobuf.Empty: 0 bytes. */
+	r = unary(a, RPC_GET_ROLES, NULL, 0, &msg, &len, e);
+	if (r < 0)
+		return r;
+	r = tu_model_parse_get_roles_append(msg, len, &roles, &n, e);
+	if (r < 0)
+		return malformed(e, RPC_GET_ROLES, r);
+	progress(a, "roles", n);
+	*ret = roles;
+	*ret_n = n;
+	return 0;
+}
+
+int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, struct tu_err *reterr)
+{
+	struct tu_role *roles = NULL;
+	size_t n = 0;
+	char *token = NULL;
+	int32_t page_size = PAGE_SIZE;
+	unsigned pages = 0;
+	bool fallback = false;
+	struct tu_err e;
+	int r = 0;
+
+	tu_err_clear(&e);
+	if (a->list_roles == RPC_MISSING)
+		fallback = true;
+	while (!fallback) {
+		_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+		size_t req_len = 0, len = 0;
+		char *next = NULL;
+
+		r = tu_model_encode_list_roles_request(page_size, token, &req, &req_len);
+		if (r < 0) {
+			tu_err_set(&e, r, "cannot encode the ListRoles request: %s", strerror(-r));
+			break;
+		}
+		r = unary(a, RPC_LIST_ROLES, req, req_len, &msg, &len, &e);
+		if (r == -EOPNOTSUPP && pages == 0 && a->list_roles != RPC_WORKS) {
+			a->list_roles = RPC_MISSING;
+			fallback = true;
+			r = 0;
+			break;
+		}
+		if (r < 0 && page_too_big(r, &e) && page_size > 1) {
+			page_size /= 2;
+			continue;
+		}
+		if (r < 0)
+			break;
+		a->list_roles = RPC_WORKS;
+		r = tu_model_parse_list_roles_append(msg, len, &roles, &n, &next, &e);
+		if (r < 0) {
+			malformed(&e, RPC_LIST_ROLES, r);
+			break;
+		}
+		pages++;
+		progress(a, "roles", n);
+		if (!next)
+			break;
+		r = check_next(RPC_LIST_ROLES, token, next, pages, &e);
+		free(token);
+		token = next;
+		if (r < 0)
+			break;
+	}
+	free(token);
+	if (fallback) {
+		r = list_roles_legacy(a, ret, ret_n, &e);
+		return done(reterr, &e, r);
+	}
+	if (r < 0) {
+		tu_roles_free(roles, n);
+		return done(reterr, &e, r);
+	}
+	*ret = roles;
+	*ret_n = n;
+	return 0;
+}
+
+int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+	struct tu_lock *locks = NULL;
+	size_t n = 0, req_len = 0, len = 0;
+	struct tu_err e;
+	int r;
+
+	r = tu_model_encode_get_locks_request(NULL, 0, true, &req, &req_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot encode the GetLocks request: %s", strerror(-r));
+	r = unary(a, RPC_GET_LOCKS, req, req_len, &msg, &len, &e);
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_get_locks_append(msg, len, &locks, &n, &e);
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, RPC_GET_LOCKS, r));
+	progress(a, "locks", n);
+	*ret = locks;
+	*ret_n = n;
+	return 0;
+}
+
+int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr)
+{
+	struct tu_dataset d = { 0 };
+	int r;
+
+	r = tu_auth_list_users(a, &d.users, &d.n_users, reterr);
+	if (r >= 0)
+		r = tu_auth_list_roles(a, &d.roles, &d.n_roles, reterr);
+	if (r >= 0)
+		r = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	if (r < 0) {
+		tu_dataset_done(&d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}

@@ -1,2 +1,124 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * creds.h - the client credential used for mTLS to Auth (SPEC §2, API.md
+ * §1.6): a key pair (cert, key, CA PEM files, as `tctl auth sign
+ * --format=tls` writes them) or an identity file (`--format=file`: 1st PEM
+ * block = private key, 2nd = TLS certificate, further PEM blocks = CA
+ * certificates; SSH lines are skipped).  Layer: libcore (OpenSSL).
+ *
+ * Everything is checked at load: file owner and mode, sizes, PEM syntax,
+ * the key matches the certificate, the certificate's validity period
+ * against now, every CA certificate parses.  The loaded object keeps the
+ * PEM text of the leaf certificate, the key and the CAs in memory for the
+ * transport (curl blobs); the key is wiped with OPENSSL_cleanse on free.
+ * A struct tu_creds is immutable after load and may be read from several
+ * threads.
+ */
 #pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tu_conf;
+struct tu_err;
+struct tu_creds;
+
+#define TU_CREDS_MAX_FILE        (1024u * 1024u) /* bytes per credential file */
+#define TU_CREDS_MAX_PEM_BLOCKS  64u             /* PEM blocks per file */
+#define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
+
+enum {
+	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it a
+	 * file must be a regular file owned by root (or by the effective uid,
+	 * which could rewrite it anyway), not writable by group or others, and a
+	 * file holding a private key not readable by others. */
+	TU_CREDS_RELAXED_PERMS = 1 << 0,
+};
+
+/*
+ * Loads the credential named by conf (key pair: conf->cert_path, key_path,
+ * ca_path; else conf->identity_file) and checks it against now_usec
+ * (microseconds since the epoch).  On success *ret is a new object (free
+ * with tu_creds_free).  Errors (reterr names the file, and the line for PEM
+ * problems):
+ *   -ENOENT        a file is missing
+ *   -EACCES        a file cannot be opened / is not a regular file
+ *   -EPERM         owner or mode refused (see TU_CREDS_RELAXED_PERMS)
+ *   -EMSGSIZE      a file over TU_CREDS_MAX_FILE or too many PEM blocks
+ *   -EBADMSG       PEM or DER malformed, missing block, encrypted key,
+ *                  key does not match the certificate, no CA certificate
+ *   -EKEYEXPIRED   the certificate has expired
+ *   -EKEYREJECTED  the certificate is not valid yet
+ *   -EINVAL        conf names no credential
+ *   -ENOMEM
+ * Thread-safe.
+ */
+int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags, struct tu_creds **ret,
+		  struct tu_err *reterr);
+
+/* The same for explicit paths. */
+int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path, int64_t now_usec,
+			   unsigned flags, struct tu_creds **ret, struct tu_err *reterr);
+int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags, struct tu_creds **ret,
+			   struct tu_err *reterr);
+
+/*
+ * Identity file content already in memory (buf, len bytes; name is used in
+ * messages as the file name).  Same checks and errors as
+ * tu_creds_load_identity() minus the file ones.  The fuzzers' entry point.
+ */
+int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec, struct tu_creds **ret,
+			    struct tu_err *reterr);
+
+/* Frees (wiping the key); accepts NULL; returns NULL. */
+struct tu_creds *tu_creds_free(struct tu_creds *c);
+void tu_creds_freep(struct tu_creds **c);
+
+/* Subject CN of the certificate (user name, or <host-uuid>.<cluster> for hosts). Borrowed from c. */
+const char *tu_creds_subject_cn(const struct tu_creds *c);
+
+/* Cluster of the identity: subject attribute OID 1.3.9999.1.7, else the
+ * issuer's first O; NULL when neither exists.  Borrowed from c. */
+const char *tu_creds_cluster(const struct tu_creds *c);
+
+/* Validity period of the certificate, microseconds since the epoch. */
+int64_t tu_creds_not_before_usec(const struct tu_creds *c);
+int64_t tu_creds_not_after_usec(const struct tu_creds *c);
+
+/* Whether fewer than 7 days (TU_CREDS_EXPIRY_WARN_USEC) of validity are left at now_usec. */
+bool tu_creds_expiring_soon(const struct tu_creds *c, int64_t now_usec);
+
+/* Where the credential came from, for messages: the cert path or the identity file path. Borrowed. */
+const char *tu_creds_source(const struct tu_creds *c);
+
+/*
+ * PEM text for the transport (borrowed from c, valid until tu_creds_free,
+ * NUL-terminated; *ret_len excludes the NUL): the leaf certificate only,
+ * the private key, and every CA certificate concatenated.
+ */
+const char *tu_creds_cert_pem(const struct tu_creds *c, size_t *ret_len);
+const char *tu_creds_key_pem(const struct tu_creds *c, size_t *ret_len);
+const char *tu_creds_ca_pem(const struct tu_creds *c, size_t *ret_len);
+size_t tu_creds_n_ca(const struct tu_creds *c);
+
+/* One PEM block found by tu_pem_split(), pointing into the caller's buffer. */
+struct tu_pem_block {
+	const char *label;  /* e.g. "CERTIFICATE", "PRIVATE KEY"; not NUL-terminated */
+	size_t label_len;
+	const char *text;   /* from "-----BEGIN" to the end of the END line (newline included) */
+	size_t len;
+	unsigned line;      /* 1-based line of the BEGIN line */
+};
+
+/*
+ * Splits buf (len bytes, need not be NUL-terminated) into PEM blocks, in
+ * order, skipping every line outside a block (SSH certificates,
+ * @cert-authority lines, comments, blank lines).  Does not decode base64:
+ * OpenSSL does that.  Errors: -EBADMSG (NUL byte, BEGIN without END, END
+ * label differs, BEGIN inside a block, empty or overlong label; *ret_line =
+ * the line, when non-NULL), -EMSGSIZE (more than max blocks).
+ * *ret_n written on success only.  Pure function; thread-safe.
+ */
+int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_t max, size_t *ret_n,
+		 unsigned *ret_line, struct tu_err *reterr);

@@ -1,2 +1,597 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* h2.c - placeholder until this unit lands. */
+/*
+ * h2.c - struct tu_transport over libcurl: gRPC's HTTP/2 exchange with mTLS,
+ * a deadline, byte limits and fail-over across Auth addresses (see h2.h).
+ * Layer: libcore.  The only file that includes <curl/curl.h>.
+ *
+ * Connection reuse: one CURL easy handle per transport keeps its connection
+ * cache, and the same CONNECT_TO entry for the address that last worked lets
+ * curl pick the open connection again.  The URL always names server_name
+ * (SNI + verified name); CONNECT_TO sends the bytes to the dialled address.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+
+#include "cleanup.h"
+#include "conf.h"
+#include "creds.h"
+#include "err.h"
+#include "grpc.h"
+#include "h2.h"
+#include "transport.h"
+
+#define MAX_HEADER_BYTES  (64u * 1024u) /* all response header and trailer lines of one call */
+#define MAX_RAW_MESSAGE   1024u         /* grpc-message before percent-decoding */
+#define MAX_SERVER_NAME   253u
+#define MAX_PATH_LEN      256u
+
+struct h2_addr {
+	char *host;
+	uint16_t port;
+};
+
+struct h2 {
+	struct tu_transport t; /* first: the vtable the callers see */
+	CURL *curl;
+	const struct tu_creds *creds;
+	char *server_name;
+	struct h2_addr addr[TU_MAX_AUTH_ADDRESSES];
+	size_t n_addr;
+	size_t cur; /* the address that worked last: tried first */
+	uint64_t connect_timeout_usec;
+	uint64_t max_body;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* State of one perform(). */
+struct exchange {
+	struct h2 *h;
+	tu_transport_data_fn on_data;
+	void *userdata;
+	struct tu_err *reterr;
+	const char *addr; /* "host:port" being dialled, for messages */
+	int err;          /* set by a callback that aborted the transfer */
+	bool connected;   /* TLS up and ALPN checked (prereq callback ran) */
+	bool checked;     /* HTTP status and content-type checked */
+	long http_status;
+	char content_type[128];
+	size_t header_bytes;
+	uint64_t body_bytes;
+	int grpc_status; /* -1 none, -2 unparsable */
+	char grpc_message[MAX_RAW_MESSAGE + 1];
+	size_t grpc_message_len;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+	/* CURL_GLOBAL_DEFAULT: SSL init only; nothing that touches signals. */
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int fail_cb(struct exchange *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail_cb(struct exchange *x, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->err)
+		return x->err;
+	va_start(ap, fmt);
+	tu_err_setv(x->reterr, code, fmt, ap);
+	va_end(ap);
+	x->err = code;
+	return code;
+}
+
+static bool header_is(const char *line, size_t name_len, const char *name)
+{
+	return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
+}
+
+static int parse_grpc_status(const char *v, size_t len)
+{
+	int s = 0;
+
+	if (len == 0 || len > 3)
+		return -2;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -2;
+		s = s * 10 + (v[i] - '0');
+	}
+	return s;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct exchange *x = userdata;
+	size_t len = size * nmemb;
+
+	if (x->err)
+		return 0;
+	x->header_bytes += len;
+	if (x->header_bytes > MAX_HEADER_BYTES) {
+		fail_cb(x, -EMSGSIZE, "response headers from %s over %u bytes", x->addr, MAX_HEADER_BYTES);
+		return 0;
+	}
+	size_t l = len;
+	while (l > 0 && (data[l - 1] == '\n' || data[l - 1] == '\r'))
+		l--;
+	if (l >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* status line: a new response starts (no 1xx in gRPC, but be safe) */
+		const char *sp = memchr(data, ' ', l);
+		x->http_status = 0;
+		if (sp && (size_t) (data + l - sp) >= 4) {
+			for (int i = 1; i <= 3; i++) {
+				char c = sp[i];
+				x->http_status = c >= '0' && c <= '9' ? x->http_status * 10 + (c - '0') : -1;
+				if (x->http_status < 0)
+					break;
+			}
+		}
+		x->content_type[0] = '\0';
+		x->grpc_status = -1;
+		x->grpc_message_len = 0;
+		x->grpc_message[0] = '\0';
+		return len;
+	}
+	const char *colon = memchr(data, ':', l);
+	if (!colon)
+		return len;
+	size_t nlen = (size_t) (colon - data);
+	const char *v = colon + 1;
+	size_t vlen = l - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+
+	if (header_is(data, nlen, "content-type")) {
+		snprintf(x->content_type, sizeof(x->content_type), "%.*s", (int) vlen, v);
+	} else if (header_is(data, nlen, "grpc-status")) {
+		x->grpc_status = parse_grpc_status(v, vlen);
+	} else if (header_is(data, nlen, "grpc-message")) {
+		if (vlen > MAX_RAW_MESSAGE)
+			vlen = MAX_RAW_MESSAGE;
+		memcpy(x->grpc_message, v, vlen);
+		x->grpc_message[vlen] = '\0';
+		x->grpc_message_len = vlen;
+	}
+	return len;
+}
+
+static bool content_type_is_grpc(const char *ct)
+{
+	static const char base[] = "application/grpc";
+	size_t n = sizeof(base) - 1;
+
+	return strncasecmp(ct, base, n) == 0 && (ct[n] == '\0' || ct[n] == '+' || ct[n] == ';');
+}
+
+/* The response must be HTTP 200 with a gRPC content-type before any body byte counts. */
+static int check_response(struct exchange *x)
+{
+	char ct[sizeof(x->content_type)];
+
+	if (x->checked)
+		return 0;
+	x->checked = true;
+	tu_sanitize(x->content_type[0] ? x->content_type : "none", ct, sizeof(ct));
+	if (x->http_status != 200)
+		return fail_cb(x, -EPROTO, "%s answered HTTP status %ld (content-type %s): not a gRPC server?",
+			       x->addr, x->http_status, ct);
+	if (!content_type_is_grpc(x->content_type))
+		return fail_cb(x, -EPROTO, "%s answered with content-type %s, not application/grpc: not a gRPC server?",
+			       x->addr, ct);
+	return 0;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct exchange *x = userdata;
+	size_t len = size * nmemb;
+
+	if (x->err || check_response(x) < 0)
+		return CURL_WRITEFUNC_ERROR;
+	if (x->body_bytes + len > x->h->max_body) {
+		fail_cb(x, -EMSGSIZE, "response from %s over the limit of %" PRIu64 " bytes", x->addr, x->h->max_body);
+		return CURL_WRITEFUNC_ERROR;
+	}
+	x->body_bytes += len;
+	int r = x->on_data(x->userdata, (const uint8_t *) data, len, x->reterr);
+	if (r < 0) {
+		x->err = r; /* the callback filled reterr */
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return len;
+}
+
+/* Runs once the connection is up, before the request goes out: insist on ALPN h2 here,
+ * so an HTTP/1.1 server never sees our request (Teleport's would route it to its JSON API). */
+static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct exchange *x = userdata;
+	struct curl_tlssessioninfo *ti = NULL;
+	const unsigned char *alpn = NULL;
+	unsigned alpn_len = 0;
+
+	(void) primary_ip;
+	(void) local_ip;
+	(void) primary_port;
+	(void) local_port;
+	if (curl_easy_getinfo(x->h->curl, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals)
+		SSL_get0_alpn_selected((SSL *) ti->internals, &alpn, &alpn_len);
+	else
+		alpn_len = 0;
+	if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
+		fail_cb(x, -EPROTO, "%s did not negotiate HTTP/2 (ALPN h2)%s%.*s%s", x->addr,
+			alpn_len ? "; it chose '" : "", (int) (alpn_len > 32 ? 32 : alpn_len),
+			alpn_len ? (const char *) alpn : "", alpn_len ? "'" : "");
+		x->connected = true; /* a TLS server answered: no point failing over for this */
+		return CURL_PREREQFUNC_ABORT;
+	}
+	x->connected = true;
+	return CURL_PREREQFUNC_OK;
+}
+
+static uint64_t ceil_ms(uint64_t usec)
+{
+	return usec / 1000 + (usec % 1000 != 0);
+}
+
+/* Maps a failed perform() to errno + message (callbacks' own errors come first). */
+static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec)
+{
+	struct h2 *h = x->h;
+	const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+	char d[CURL_ERROR_SIZE];
+	long os_errno = 0;
+
+	if (x->err)
+		return x->err;
+	tu_sanitize(detail, d, sizeof(d));
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return fail_cb(x, -EHOSTUNREACH, "cannot resolve %s: %s", x->addr, d);
+	case CURLE_COULDNT_CONNECT:
+		(void) curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno == ECONNREFUSED)
+			return fail_cb(x, -ECONNREFUSED, "cannot connect to %s: connection refused", x->addr);
+		if (os_errno == ETIMEDOUT)
+			return fail_cb(x, -ETIMEDOUT, "cannot connect to %s: timed out", x->addr);
+		return fail_cb(x, -EHOSTUNREACH, "cannot connect to %s: %s", x->addr, d);
+	case CURLE_OPERATION_TIMEDOUT:
+		if (!x->connected)
+			return fail_cb(x, -ETIMEDOUT, "connecting to %s timed out after %" PRIu64 " ms", x->addr,
+				       elapsed_usec / 1000);
+		return fail_cb(x, -ETIMEDOUT, "no complete answer from %s within %" PRIu64 " ms", x->addr,
+			       elapsed_usec / 1000);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return fail_cb(x, -EPROTO,
+			       "TLS: the certificate of %s is not valid for '%s' under the configured CA: %s",
+			       x->addr, h->server_name, d);
+	case CURLE_SSL_CONNECT_ERROR:
+		return fail_cb(x, -EPROTO, "TLS handshake with %s failed: %s", x->addr, d);
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+		return fail_cb(x, -EBADMSG, "the TLS library refused our credential: %s", d);
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return fail_cb(x, -EPROTO, "HTTP/2 error from %s: %s", x->addr, d);
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		if (!x->connected)
+			return fail_cb(x, -EHOSTUNREACH, "connection to %s failed during setup: %s", x->addr, d);
+		return fail_cb(x, -ECONNRESET, "connection to %s closed before the answer was complete: %s",
+			       x->addr, d);
+	case CURLE_OUT_OF_MEMORY:
+		return fail_cb(x, -ENOMEM, "out of memory in libcurl");
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return fail_cb(x, -EPROTO, "%s: %s", x->addr, d);
+	default:
+		return fail_cb(x, -EIO, "request to %s failed: %s", x->addr, d);
+	}
+}
+
+static bool valid_server_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > MAX_SERVER_NAME || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool valid_path(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n < 2 || n > MAX_PATH_LEN || p[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '/' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void addr_string(const struct h2_addr *a, char *buf, size_t size)
+{
+	if (strchr(a->host, ':'))
+		snprintf(buf, size, "[%s]:%u", a->host, a->port);
+	else
+		snprintf(buf, size, "%s:%u", a->host, a->port);
+}
+
+static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body, size_t body_len,
+		      struct curl_slist *headers)
+{
+	CURL *c = h->curl;
+	CURLcode rc = CURLE_OK;
+
+#define SET(opt, val)                                                                                              \
+	do {                                                                                                       \
+		if (rc == CURLE_OK)                                                                                \
+			rc = curl_easy_setopt(c, opt, val);                                                        \
+	} while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_POST, 1L);
+	SET(CURLOPT_POSTFIELDS, (const char *) body);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+	SET(CURLOPT_HTTPHEADER, headers);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, x);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_PREREQFUNCTION, on_prereq);
+	SET(CURLOPT_PREREQDATA, x);
+#undef SET
+	return rc == CURLE_OK ? 0 : -EIO;
+}
+
+static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+		   struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct h2 *h = (struct h2 *) t;
+	struct curl_slist *headers = NULL, *connect_to = NULL;
+	char url[16 + MAX_SERVER_NAME + MAX_PATH_LEN], tmo[32], hdr[64];
+	char addr[TU_MAX_AUTH_ADDRESSES][300];
+	char tried[1024] = "";
+	size_t tried_len = 0;
+	int r = -EIO;
+
+	if (!valid_path(path))
+		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
+	snprintf(url, sizeof(url), "https://%s%s", h->server_name, path);
+
+	for (size_t k = 0; k < h->n_addr; k++) {
+		size_t i = (h->cur + k) % h->n_addr;
+		struct exchange x = {
+			.h = h, .on_data = on_data, .userdata = userdata, .reterr = reterr,
+			.addr = addr[i], .grpc_status = -1,
+		};
+		char ct[340];
+		uint64_t now = tu_transport_now_usec();
+
+		addr_string(&h->addr[i], addr[i], sizeof(addr[i]));
+		if (now >= deadline_usec) {
+			if (k == 0)
+				r = tu_err_set(reterr, -ETIMEDOUT, "deadline passed before calling %s", addr[i]);
+			break;
+		}
+		uint64_t remaining = deadline_usec - now;
+		uint64_t connect = h->connect_timeout_usec && h->connect_timeout_usec < remaining ?
+					   h->connect_timeout_usec : remaining;
+
+		/* grpc-timeout: what is left; the server gives up when we do. */
+		if (tu_grpc_format_timeout(remaining, tmo, sizeof(tmo)) < 0)
+			return tu_err_set(reterr, -EIO, "cannot format grpc-timeout");
+		snprintf(hdr, sizeof(hdr), "grpc-timeout: %s", tmo);
+		headers = NULL;
+		static const char *const fixed[] = {
+			"Content-Type: application/grpc", "TE: trailers", "Accept:", "Expect:",
+			"User-Agent: teleport-unix/" PACKAGE_VERSION,
+		};
+		bool oom = false;
+		for (size_t j = 0; j < ELEMENTSOF(fixed) + 1 && !oom; j++) {
+			struct curl_slist *n = curl_slist_append(headers, j < ELEMENTSOF(fixed) ? fixed[j] : hdr);
+			if (!n)
+				oom = true;
+			else
+				headers = n;
+		}
+		/* Empty host and port: every URL goes to this address. */
+		snprintf(ct, sizeof(ct), "::%s%s%s:%u", strchr(h->addr[i].host, ':') ? "[" : "", h->addr[i].host,
+			 strchr(h->addr[i].host, ':') ? "]" : "", h->addr[i].port);
+		connect_to = oom ? NULL : curl_slist_append(NULL, ct);
+		if (!connect_to) {
+			curl_slist_free_all(headers);
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+
+		h->errbuf[0] = '\0';
+		int sr = setup_call(h, &x, url, body, body_len, headers);
+		if (sr == 0 && (curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
+				curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long) ceil_ms(connect)) != CURLE_OK ||
+				curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) != CURLE_OK))
+			sr = -EIO;
+		CURLcode rc = sr == 0 ? curl_easy_perform(h->curl) : CURLE_FAILED_INIT;
+		uint64_t elapsed = tu_transport_now_usec() - now;
+
+		/* The handle must not keep pointers to our stack or lists past this call. */
+		(void) curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_PREREQDATA, NULL);
+		curl_slist_free_all(headers);
+		curl_slist_free_all(connect_to);
+		headers = connect_to = NULL;
+
+		if (sr < 0)
+			return tu_err_set(reterr, -EIO, "cannot set up libcurl for the call");
+		if (rc == CURLE_OK) {
+			long v = 0;
+			(void) curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &v);
+			if (v != CURL_HTTP_VERSION_2_0)
+				return tu_err_set(reterr, -EPROTO, "%s did not negotiate HTTP/2 (ALPN h2)", addr[i]);
+			r = check_response(&x);
+			if (r < 0)
+				return r;
+			h->cur = i;
+			ret_status->grpc_status = x.grpc_status;
+			tu_grpc_percent_decode(x.grpc_message, x.grpc_message_len, ret_status->grpc_message,
+					       sizeof(ret_status->grpc_message));
+			return 0;
+		}
+		r = map_curl_error(&x, rc, elapsed);
+		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for reaching one. */
+		if (x.connected)
+			return r;
+		if (h->n_addr > 1 && reterr) {
+			int n = snprintf(tried + tried_len, sizeof(tried) - tried_len, "%s%s", tried_len ? "; " : "",
+					 reterr->msg);
+			if (n > 0 && (size_t) n < sizeof(tried) - tried_len)
+				tried_len += (size_t) n;
+		}
+	}
+	if (h->n_addr > 1 && tried_len && reterr) {
+		int code = reterr->code ? reterr->code : r;
+		tu_err_set(reterr, code, "no Auth address answered: %s", tried);
+	}
+	return r;
+}
+
+static void h2_close(struct tu_transport *t)
+{
+	struct h2 *h = (struct h2 *) t;
+
+	if (!h)
+		return;
+	if (h->curl)
+		curl_easy_cleanup(h->curl); /* closes the cached connection */
+	for (size_t i = 0; i < h->n_addr; i++)
+		free(h->addr[i].host);
+	free(h->server_name);
+	free(h);
+}
+
+int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
+	      struct tu_transport **ret, struct tu_err *reterr)
+{
+	struct h2 *h;
+	struct curl_blob cert = { 0 }, key = { 0 }, ca = { 0 };
+	CURLcode rc = CURLE_OK;
+	CURL *c;
+
+	if (conf->n_addresses == 0 || conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
+		tu_err_key(reterr, "auth.addresses");
+		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
+	}
+	const char *sn = conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME;
+	if (!valid_server_name(sn)) {
+		tu_err_key(reterr, "auth.server_name");
+		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
+	}
+	(void) pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s", curl_easy_strerror(global_rc));
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	if (!vi || !(vi->features & CURL_VERSION_HTTP2) || !(vi->features & CURL_VERSION_SSL))
+		return tu_err_set(reterr, -EPROTO, "libcurl %s was built without HTTP/2 or TLS support",
+				  vi ? vi->version : "?");
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	h->t.call = h2_call;
+	h->t.close = h2_close;
+	h->creds = creds;
+	h->connect_timeout_usec = conf->connect_timeout_usec;
+	uint64_t max_msg = conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
+	h->max_body = max_body_bytes ? max_body_bytes : 4 * (max_msg + TU_GRPC_FRAME_HEADER);
+	h->server_name = strdup(sn);
+	if (!h->server_name)
+		goto oom;
+	for (size_t i = 0; i < conf->n_addresses; i++) {
+		h->addr[i].host = strdup(conf->addresses[i].host);
+		if (!h->addr[i].host)
+			goto oom;
+		h->addr[i].port = conf->addresses[i].port ? conf->addresses[i].port : TU_DEFAULT_AUTH_PORT;
+		h->n_addr++;
+	}
+
+	h->curl = curl_easy_init();
+	if (!h->curl) {
+		h2_close(&h->t);
+		return tu_err_set(reterr, -ENOMEM, "cannot create a libcurl handle");
+	}
+	/* The blobs point into creds (NOCOPY), so the key is not copied into curl's heap. */
+	cert.data = (void *) tu_creds_cert_pem(creds, &cert.len);
+	key.data = (void *) tu_creds_key_pem(creds, &key.len);
+	ca.data = (void *) tu_creds_ca_pem(creds, &ca.len);
+	cert.flags = key.flags = ca.flags = CURL_BLOB_NOCOPY;
+
+	c = h->curl;
+#define SET(opt, val)                                                                                              \
+	do {                                                                                                       \
+		if (rc == CURLE_OK)                                                                                \
+			rc = curl_easy_setopt(c, opt, val);                                                        \
+	} while (0)
+	SET(CURLOPT_ERRORBUFFER, h->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "https");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_PROXY, ""); /* ignore http(s)_proxy from the environment */
+	SET(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	SET(CURLOPT_SSL_ENABLE_ALPN, 1L);
+	SET(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_CAINFO, NULL); /* only the credential's CAs, never the system store */
+	SET(CURLOPT_CAPATH, NULL);
+	SET(CURLOPT_CAINFO_BLOB, &ca);
+	SET(CURLOPT_SSLCERTTYPE, "PEM");
+	SET(CURLOPT_SSLCERT_BLOB, &cert);
+	SET(CURLOPT_SSLKEYTYPE, "PEM");
+	SET(CURLOPT_SSLKEY_BLOB, &key);
+	SET(CURLOPT_TCP_NODELAY, 1L);
+	SET(CURLOPT_ACCEPT_ENCODING, NULL);
+#undef SET
+	if (rc != CURLE_OK) {
+		h2_close(&h->t);
+		return tu_err_set(reterr, -EIO, "cannot configure libcurl: %s", curl_easy_strerror(rc));
+	}
+	*ret = &h->t;
+	return 0;
+oom:
+	h2_close(&h->t);
+	return tu_err_set(reterr, -ENOMEM, "out of memory");
+}

@@ -1,1 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
+# Transport: gRPC framing (libcore/grpc.c), the Auth client over a fake
+# transport (libcore/auth.c) and credential loading (libcore/creds.c).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds
+TESTS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds
+
+tests_unit_test_grpc_SOURCES = tests/unit/test-grpc.c tests/unit/fake-transport.h
+tests_unit_test_grpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_grpc_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+
+tests_unit_test_auth_SOURCES = tests/unit/test-auth.c tests/unit/fake-transport.h
+tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_auth_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+
+tests_unit_test_creds_SOURCES = tests/unit/test-creds.c
+tests_unit_test_creds_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_creds_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
