@@ -14,7 +14,9 @@ Fixtures (see helpers.py for the plain functions underneath):
   blackhole_server    a server that accepts TCP and never answers
   write_config(...)   factory: writes a teleport-unix.yaml, returns its path
   run_cli(*args, ...) runs `teleport-unix --insecure-perms -c CFG args...`
-                      with a hard timeout; returns helpers.Result (rc, stdout, stderr)
+                      with a hard timeout; returns helpers.Result (rc, stdout, stderr);
+                      TU_VALGRIND=1 runs it under valgrind memcheck
+On a failure the report shows the stderr and call log of the servers the test started.
 Every server started here is killed at teardown (process group).
 """
 
@@ -29,6 +31,26 @@ import helpers
 def _kill_children_at_exit():
     yield
     helpers.kill_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the stderr (and call log tail) of every server the
+    test started, so the report says what the fake Auth saw."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    for p in _test_servers:
+        err = p.stderr()
+        if err:
+            rep.sections.append((f"{p.name} stderr", err[-4000:]))
+        if p.call_log and os.path.exists(p.call_log):
+            with open(p.call_log, encoding="utf-8") as f:
+                rep.sections.append((f"{p.name} calls", "".join(f.readlines()[-20:])))
+
+
+_test_servers = []
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +90,7 @@ def auth_server(certs, tmp_path):
         kw.setdefault("name", f"auth{len(started)}")
         p = helpers.start_auth_server(certs.dir, str(tmp_path / "servers"), **kw)
         started.append(p)
-        _last_server[0] = p
-        return p
+        return _started(p)
 
     yield start
     for p in started:
@@ -83,8 +104,15 @@ _last_server = [None]
 @pytest.fixture(autouse=True)
 def _reset_last_server():
     _last_server[0] = None
+    del _test_servers[:]
     yield
     _last_server[0] = None
+
+
+def _started(p):
+    _last_server[0] = p
+    _test_servers.append(p)
+    return p
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +133,7 @@ def raw_h2_server(certs, tmp_path):
         kw.setdefault("name", f"raw{len(started)}-{mode}")
         p = helpers.start_raw_h2(certs.dir, str(tmp_path / "servers"), mode, **kw)
         started.append(p)
-        _last_server[0] = p
-        return p
+        return _started(p)
 
     yield start
     for p in started:
@@ -115,7 +142,7 @@ def raw_h2_server(certs, tmp_path):
 
 @pytest.fixture
 def blackhole_server(certs, tmp_path):
-    p = helpers.start_blackhole(certs.dir, str(tmp_path / "servers"))
+    p = _started(helpers.start_blackhole(certs.dir, str(tmp_path / "servers")))
     yield p
     p.stop()
 
@@ -158,13 +185,20 @@ _last_config = [None]
 
 
 @pytest.fixture
-def run_cli(cli, tmp_path):
+def run_cli(cli, builddir, tmp_path):
     """run_cli(*args, config=None, timeout=20, env=None, json=False,
     insecure_perms=True, input=None) -> helpers.Result.
-    config defaults to the last write_config() path of this test."""
+    config defaults to the last write_config() path of this test.
+    With TU_VALGRIND=1 in the environment the CLI runs under valgrind memcheck
+    (leaks and errors give exit code 99; timeouts are multiplied by 10)."""
     def run(*args, config=None, timeout=20, env=None, json=False, insecure_perms=True, input=None):  # noqa: A002
         config = config or _last_config[0]
         argv = [cli]
+        if os.environ.get("TU_VALGRIND") == "1":
+            argv = [os.path.join(builddir, "libtool"), "--mode=execute", "valgrind", "-q",
+                    "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    cli]
+            timeout *= 10
         if insecure_perms:
             argv.append("--insecure-perms")
         if config:
