@@ -173,37 +173,23 @@ void tu_dataset_done(struct tu_dataset *d)
 	*d = (struct tu_dataset){0};
 }
 
-/* Grows *v (n elements of size sz) by one zeroed element; returns it or NULL. */
-static void *array_grow(void **v, size_t n, size_t sz)
-{
-	size_t bytes;
-	void *p;
-
-	if (n >= TU_MODEL_MAX_REPEATED || __builtin_mul_overflow(n + 1, sz, &bytes))
-		return NULL;
-	p = realloc(*v, bytes);
-	if (!p)
-		return NULL;
-	*v = p;
-	memset((char *) p + n * sz, 0, sz);
-	return (char *) p + n * sz;
-}
-
 int tu_strv_push(struct tu_strv *v, const char *s)
 {
 	_cleanup_free_ char *copy = NULL;
-	char **slot;
+	char **nv;
 
 	if (!v || !s)
 		return -EINVAL;
+	if (v->n >= TU_MODEL_MAX_REPEATED)
+		return -EMSGSIZE;
 	copy = strdup(s);
 	if (!copy)
 		return -ENOMEM;
-	slot = array_grow((void **) &v->v, v->n, sizeof(char *));
-	if (!slot)
+	nv = reallocarray(v->v, v->n + 1, sizeof(char *));
+	if (!nv)
 		return -ENOMEM;
-	*slot = TAKE_PTR(copy);
-	v->n++;
+	v->v = nv;
+	v->v[v->n++] = TAKE_PTR(copy);
 	return 0;
 }
 
@@ -563,41 +549,87 @@ static int dup_str(const char *s, char **ret)
 	return 0;
 }
 
+/* Copies n strings into an empty ret (one allocation for the array). */
 static int strv_from_pb(char *const *v, size_t n, struct tu_strv *ret)
 {
+	if (n == 0)
+		return 0;
+	if (n > TU_MODEL_MAX_REPEATED)
+		return -EMSGSIZE; /* possible when a sub-message is sent twice and merged */
+	ret->v = calloc(n, sizeof(char *));
+	if (!ret->v)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		int r = tu_strv_push(ret, v[i] ? v[i] : "");
-		if (r < 0)
-			return r;
+		ret->v[i] = strdup(v[i] ? v[i] : "");
+		if (!ret->v[i])
+			return -ENOMEM; /* ret->n counts the filled ones for done() */
+		ret->n++;
 	}
 	return 0;
 }
 
+static const char *entry_key(const Wrappers__LabelValues__ValuesEntry *e)
+{
+	return e->key ? e->key : "";
+}
+
+/* Orders entry indexes by key, then by position (stable); glibc qsort_r. */
+static int cmp_entry(const void *a, const void *b, void *ctx)
+{
+	Wrappers__LabelValues__ValuesEntry *const *v = ctx;
+	size_t x = *(const size_t *) a, y = *(const size_t *) b;
+	int c = strcmp(entry_key(v[x]), entry_key(v[y]));
+
+	if (c != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * map<string, StringValues> -> tu_labels in wire order.  A key sent more
+ * than once keeps its first position and takes the last value (protobuf
+ * map semantics); found in O(n log n) so a hostile map cannot make this
+ * quadratic.
+ */
 static int labels_from_pb(const Wrappers__LabelValues *lv, struct tu_labels *ret)
 {
-	if (!lv)
-		return 0;
-	for (size_t i = 0; i < lv->n_values; i++) {
-		const Wrappers__LabelValues__ValuesEntry *pe = lv->values[i];
-		const char *key = pe->key ? pe->key : "";
-		struct tu_kv *kv = NULL;
-		int r;
+	_cleanup_free_ size_t *order = NULL, *winner = NULL;
+	size_t n;
+	int r;
 
-		for (size_t j = 0; j < ret->n; j++)
-			if (strcmp(ret->e[j].key, key) == 0) {
-				kv = &ret->e[j];
-				tu_strv_done(&kv->values); /* later entry wins */
-				break;
-			}
-		if (!kv) {
-			kv = array_grow((void **) &ret->e, ret->n, sizeof(*ret->e));
-			if (!kv)
-				return -ENOMEM;
-			kv->key = strdup(key);
-			if (!kv->key)
-				return -ENOMEM;
-			ret->n++;
-		}
+	if (!lv || lv->n_values == 0)
+		return 0;
+	n = lv->n_values;
+	if (n > TU_MODEL_MAX_REPEATED)
+		return -EMSGSIZE;
+	order = calloc(n, sizeof(size_t));
+	winner = calloc(n, sizeof(size_t)); /* winner[first index of a key] = last index + 1 */
+	ret->e = calloc(n, sizeof(*ret->e));
+	if (!order || !winner || !ret->e)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(size_t), cmp_entry, lv->values);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		const char *k = entry_key(lv->values[order[i]]);
+		while (j + 1 < n && strcmp(k, entry_key(lv->values[order[j + 1]])) == 0)
+			j++;
+		winner[order[i]] = order[j] + 1;
+		i = j + 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Wrappers__LabelValues__ValuesEntry *pe;
+		struct tu_kv *kv;
+
+		if (winner[i] == 0)
+			continue; /* a later duplicate of an earlier key */
+		pe = lv->values[winner[i] - 1];
+		kv = &ret->e[ret->n];
+		kv->key = strdup(entry_key(lv->values[i]));
+		if (!kv->key)
+			return -ENOMEM;
+		ret->n++;
 		if (pe->value) {
 			r = strv_from_pb(pe->value->values, pe->value->n_values, &kv->values);
 			if (r < 0)
@@ -629,13 +661,25 @@ static int need_name(const Types__Metadata *md, const char *kind, char **ret, st
 {
 	if (!md || !md->name || !*md->name)
 		return tu_err_set(reterr, -EBADMSG, "%s without Metadata.Name", kind);
-	return dup_str(md->name, ret) < 0 ? -ENOMEM : 0;
+	if (dup_str(md->name, ret) < 0)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	return 0;
 }
 
-#define ENOMEM_IF(r)                                                                                        \
+/* Conversion helpers return -ENOMEM or -EMSGSIZE without a message: add one. */
+static int conv_err(int r, struct tu_err *reterr)
+{
+	if (r == -EMSGSIZE)
+		return tu_err_set(reterr, r, "more than %u elements after merging repeated sub-messages",
+				  TU_MODEL_MAX_REPEATED);
+	return tu_err_set(reterr, -ENOMEM, "out of memory");
+}
+
+#define ENOMEM_IF(x)                                                                                        \
 	do {                                                                                               \
-		if ((r) < 0)                                                                               \
-			return tu_err_set(reterr, -ENOMEM, "out of memory");                              \
+		int _r_ = (x);                                                                             \
+		if (_r_ < 0)                                                                               \
+			return conv_err(_r_, reterr);                                                      \
 	} while (0)
 
 static int user_from_pb(const Types__UserV2 *m, struct tu_user *u, struct tu_err *reterr)

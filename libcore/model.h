@@ -133,7 +133,7 @@ void tu_lock_done(struct tu_lock *l);
 void tu_ping_done(struct tu_ping *p);
 void tu_dataset_done(struct tu_dataset *d);
 
-/* Appends a copy of s to v. -ENOMEM. */
+/* Appends a copy of s to v. -EINVAL (NULL), -EMSGSIZE (TU_MODEL_MAX_REPEATED reached), -ENOMEM. */
 int tu_strv_push(struct tu_strv *v, const char *s);
 
 /* Returns the values of key in l, or NULL when absent (borrowed from l). */

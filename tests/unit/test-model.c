@@ -1370,6 +1370,54 @@ static void test_duplicate_map_key(void **state)
 	free(traits.b);
 }
 
+/* Big maps stay O(n log n); a merged list over the limit is -EMSGSIZE. */
+static void test_big_maps_and_merges(void **state)
+{
+	struct wb w = {0}, spec = {0}, traits = {0}, roles = {0};
+	struct tu_user u = {0};
+	struct tu_err err;
+	const size_t nkeys = 300000;
+	char key[32];
+	int r;
+
+	for (size_t i = 0; i < nkeys; i++) {
+		struct wb entry = {0};
+		/* every key twice, in different halves: first position, last value */
+		snprintf(key, sizeof(key), "k%zu", i % (nkeys / 2));
+		wb_str(&entry, 1, key);
+		wb_len(&traits, 1, entry.b, entry.n);
+		free(entry.b);
+	}
+	wb_len(&spec, 5, traits.b, traits.n);
+	wb_resource_name(&w, "many");
+	wb_len(&w, 5, spec.b, spec.n);
+	r = tu_model_parse_user(w.b, w.n, &u, &err);
+	assert_int_equal(r, 0);
+	assert_int_equal(u.traits.n, nkeys / 2);
+	assert_string_equal(u.traits.e[0].key, "k0");
+	assert_string_equal(u.traits.e[nkeys / 2 - 1].key, "k149999");
+	tu_user_done(&u);
+
+	/* Spec sent twice with 600000 roles each: protobuf-c merges them into 1.2M. */
+	for (size_t i = 0; i < 600000; i++) {
+		wb_byte(&roles, 0x22);
+		wb_byte(&roles, 0x00);
+	}
+	w.n = 0;
+	wb_resource_name(&w, "merged");
+	wb_len(&w, 5, roles.b, roles.n);
+	wb_len(&w, 5, roles.b, roles.n);
+	r = tu_model_parse_user(w.b, w.n, &u, &err);
+	assert_int_equal(r, -EMSGSIZE);
+	assert_string_equal(err.msg,
+			    "types.UserV2: more than 1048576 elements after merging repeated sub-messages");
+	assert_null(u.name);
+	free(w.b);
+	free(spec.b);
+	free(traits.b);
+	free(roles.b);
+}
+
 static void test_append_untouched_on_failure(void **state)
 {
 	struct wb good = {0}, bad = {0}, user = {0};
@@ -1442,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_vectors),
 		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_duplicate_map_key),
+		cmocka_unit_test(test_big_maps_and_merges),
 		cmocka_unit_test(test_append_untouched_on_failure),
 		cmocka_unit_test(test_request_encoders_reject),
 	};
