@@ -229,7 +229,8 @@ const struct tu_role *tu_dataset_find_role(const struct tu_dataset *d, const cha
 struct cap_alloc {
 	size_t used;
 	size_t limit;
-	bool hit;
+	bool hit; /* refused: over the limit */
+	bool oom; /* malloc failed */
 };
 
 /* Each block carries its size in a header so free can give it back. */
@@ -247,8 +248,10 @@ static void *cap_alloc_fn(void *data, size_t size)
 		return NULL;
 	}
 	p = malloc(total);
-	if (!p)
+	if (!p) {
+		c->oom = true;
 		return NULL;
+	}
 	memcpy(p, &total, sizeof(total));
 	c->used = used;
 	return p + CAP_HDR;
@@ -513,6 +516,8 @@ static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 	u->alloc = (ProtobufCAllocator){.alloc = cap_alloc_fn, .free = cap_free_fn, .allocator_data = &u->cap};
 	u->msg = protobuf_c_message_unpack(d, &u->alloc, len, len ? buf : (const uint8_t *) "");
 	if (!u->msg) {
+		if (u->cap.oom)
+			return tu_err_set(reterr, -ENOMEM, "%s: out of memory", d->name);
 		if (u->cap.hit)
 			return tu_err_set(reterr, -EMSGSIZE, "%s: decoding needs more than %u bytes of memory", d->name,
 					  TU_MODEL_MAX_ALLOC);

@@ -8,4 +8,13 @@ tests_unit_test_model_SOURCES = \
 	%reldir%/txtpb.c %reldir%/txtpb.h
 tests_unit_test_model_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_model_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+
+# Allocation-failure torture: replaces malloc, so not with sanitizers.
+if !SANITIZED
+check_PROGRAMS += tests/unit/test-model-oom
+TESTS += tests/unit/test-model-oom
+tests_unit_test_model_oom_SOURCES = %reldir%/test-model-oom.c
+tests_unit_test_model_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_model_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
 endif
