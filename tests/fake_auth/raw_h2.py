@@ -182,7 +182,7 @@ def run_simple(mode, host, port, cert, key, ca, announce, require_client_cert=Tr
 class H2Conn:
     """One HTTP/2 connection answered per mode."""
 
-    def __init__(self, sock, mode, only_path, answer, trickle_interval, stop, record=None):
+    def __init__(self, sock, mode, only_path, answer, trickle_interval, stop, record=None, peer=""):
         import h2.config  # noqa: PLC0415
         import h2.connection  # noqa: PLC0415
         self.h2events = __import__("h2.events", fromlist=["events"])
@@ -193,6 +193,7 @@ class H2Conn:
         self.streams = {}
         self.closed = False
         self.record = record  # callable(dict) or None
+        self.peer = peer
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -275,7 +276,7 @@ class H2Conn:
             return
         # The request is one length-prefixed gRPC message.
         if len(body) >= 5 and body[0] == 0 and int.from_bytes(body[1:5], "big") == len(body) - 5:
-            code, msg, payloads = self.answer(path, body[5:])
+            code, msg, payloads = self.answer(path, body[5:], self.peer)
         else:
             code, msg, payloads = 13, f"bad request framing ({len(body)} bytes)", []
         if mode == "ok":
@@ -334,8 +335,8 @@ def make_answer(args):
         ds = backend.load_dataset(schema, args.dataset, args.vectors)
         be = backend.Backend(schema, ds, cluster=args.cluster or "example.com")
 
-        def answer(path, body):
-            r = be.handle(path, body)
+        def answer(path, body, peer=""):
+            r = be.handle(path, body, peer=peer)
             return r.code, r.message, r.payloads
         return answer
     except Exception as e:  # noqa: BLE001  (no protos yet: fall back to the ping vector)
@@ -346,7 +347,7 @@ def make_answer(args):
             with open(p, "rb") as f:
                 ping = f.read()
 
-        def answer(path, body):
+        def answer(path, body, peer=""):
             if path == "/proto.AuthService/Ping":
                 return 0, "", [ping]
             return 12, f"unknown method {path}", []
@@ -425,7 +426,8 @@ def main(argv=None):
                 log(f"{addr[0]}:{addr[1]}: client did not negotiate h2 (ALPN {alpn!r}); closing")
                 record({"t": round(time.time(), 3), "path": None, "mode": "closed: no h2"})
                 return
-            H2Conn(t, args.mode, args.only_path, answer, args.trickle_interval, lst.stop, record).run()
+            H2Conn(t, args.mode, args.only_path, answer, args.trickle_interval, lst.stop, record,
+                   f"{addr[0]}:{addr[1]}").run()
 
     log(f"mode {args.mode} on {args.host}:{lst.port}" + (f" for {args.only_path} only" if args.only_path else ""))
     announce(lst.port)

@@ -449,7 +449,8 @@ def test_bad_arguments_fail_fast(certs, tmp_path):
 def test_raw_h2_ok_mode_is_a_valid_grpc_server(raw_h2_server, certs, schema):
     srv = raw_h2_server("ok")
     ch = helpers.grpc_channel(certs, srv.address)
-    assert schema.parse("proto.PingResponse", _call(ch, B.PING)).ClusterName == "example.com"
+    p = schema.parse("proto.PingResponse", _call(ch, B.PING))
+    assert p.ClusterName == "example.com" and p.RemoteAddr.startswith("127.0.0.1:")
     r = schema.parse("teleport.users.v1.ListUsersResponse", _call(ch, B.V1_LIST_USERS))
     assert len(r.users) == len(helpers_test_users())
     assert _status(ch, B.GET_ROLE, _ser(schema, "proto.GetRoleRequest", Name="x"))[0] == grpc.StatusCode.NOT_FOUND
