@@ -192,7 +192,12 @@ int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, str
  * Wire encoding of the fields we keep, as the same Teleport messages
  * (types.UserV2 / RoleV6 / LockV2), so the private cache snapshot can store
  * them and read them back with tu_model_parse_*().  Round trip is lossless
- * for every field of the structs above.  *ret_buf is malloc'ed; -ENOMEM.
+ * for every field of the structs above, with optional strings "" and NULL
+ * both coming back as NULL (the expiry of a user is stored as
+ * Metadata.Expires, is_bot as the Metadata label teleport.internal/bot).
+ * *ret_buf is malloc'ed.  -EINVAL: NULL/empty name, or a has_* time not
+ * after 0001-01-01 or past 9999-12-31; -EMSGSIZE: over TU_MODEL_MAX_MESSAGE;
+ * -ENOMEM.
  */
 int tu_model_encode_user(const struct tu_user *u, uint8_t **ret_buf, size_t *ret_len);
 int tu_model_encode_role(const struct tu_role *r, uint8_t **ret_buf, size_t *ret_len);
