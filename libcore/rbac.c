@@ -181,12 +181,14 @@ static int append_class(struct tu_strbuf *b, char esc, bool in_bracket)
 static int re2_to_posix(const char *in, struct rx *r, struct tu_strbuf *out, struct tu_err *reterr)
 {
 	size_t posix_groups = 0;
-	bool in_bracket = false;
+	unsigned long product = 1;
+	bool in_bracket = false, prev_quant = false;
 	int k;
 
 	for (size_t i = 0; in[i]; i++) {
 		char c = in[i];
 		if (c == '\\') {
+			prev_quant = false;
 			char n = in[i + 1];
 			if (!n)
 				return tu_err_set(reterr, -EBADMSG, "regular expression '%s': trailing backslash", in);
@@ -234,14 +236,66 @@ static int re2_to_posix(const char *in, struct rx *r, struct tu_strbuf *out, str
 			continue;
 		}
 		if (c == '[') {
+			prev_quant = false;
 			in_bracket = true;
 			k = tu_strbuf_addc(out, c);
 			if (k < 0)
 				return k;
 			continue;
 		}
-		if ((c == '*' || c == '+' || c == '?' || c == '}') && in[i + 1] == '?')
-			return tu_err_set(reterr, -EBADMSG, "regular expression '%s': lazy quantifiers are not supported (POSIX regex)", in);
+		/*
+		 * Repetition.  RE2 refuses a repetition of a repetition ("a**",
+		 * "a+{2}") and big counts; glibc accepts them and can need
+		 * gigabytes to compile them, so refuse them here (fail closed).
+		 */
+		size_t rep_len = 0;
+		unsigned long rep_max = 0;
+		if (c == '{') {
+			unsigned long m = 0, n = 0;
+			size_t j = i + 1;
+			bool comma = false, digits = false, digits2 = false;
+			while (in[j] >= '0' && in[j] <= '9' && m <= 100000)
+				m = m * 10 + (unsigned long) (in[j++] - '0'), digits = true;
+			if (in[j] == ',') {
+				comma = true;
+				j++;
+				while (in[j] >= '0' && in[j] <= '9' && n <= 100000)
+					n = n * 10 + (unsigned long) (in[j++] - '0'), digits2 = true;
+			}
+			if (digits && in[j] == '}') {
+				rep_len = j - i + 1;
+				rep_max = comma ? (digits2 ? n : m + 1) : m;
+				if (m > 1000 || n > 1000 || (digits2 && n < m))
+					return tu_err_set(reterr, -EBADMSG, "regular expression '%s': bad repetition count", in);
+			}
+		}
+		if (c == '*' || c == '+' || c == '?' || rep_len) {
+			size_t l = rep_len ? rep_len : 1;
+			if (prev_quant)
+				return tu_err_set(reterr, -EBADMSG, "regular expression '%s': invalid nested repetition operator", in);
+			if (in[i + l] == '?')
+				return tu_err_set(reterr, -EBADMSG, "regular expression '%s': lazy quantifiers are not supported (POSIX regex)", in);
+			if (rep_len) {
+				product *= rep_max > 1 ? rep_max : 1;
+				if (product > 1000)
+					return tu_err_set(reterr, -EBADMSG, "regular expression '%s': repetition too large", in);
+			}
+			k = tu_strbuf_add(out, in + i, l);
+			if (k < 0)
+				return k;
+			i += l - 1;
+			prev_quant = true;
+			continue;
+		}
+		prev_quant = false;
+		if (c == '{' || c == '}') {
+			/* Not a repetition: a literal brace, as in RE2. */
+			char two[2] = { '\\', c };
+			k = tu_strbuf_add(out, two, 2);
+			if (k < 0)
+				return k;
+			continue;
+		}
 		if (c == '(') {
 			if (posix_groups >= RX_GROUPS_MAX)
 				return tu_err_set(reterr, -EBADMSG, "regular expression '%s': more than %d groups", in, RX_GROUPS_MAX);
