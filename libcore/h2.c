@@ -293,6 +293,10 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 		return fail_cb(x, -EBADMSG, "the TLS library refused our credential: %s", d);
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
+		if (x->http_status == 0 && strstr(d, "not closed cleanly before end of the underlying stream"))
+			return fail_cb(x, -ECONNRESET,
+				       "%s closed the connection without answering (did it refuse our client certificate?): %s",
+				       x->addr, d);
 		return fail_cb(x, -EPROTO, "HTTP/2 error from %s: %s", x->addr, d);
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
@@ -300,6 +304,12 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 	case CURLE_PARTIAL_FILE:
 		if (!x->connected)
 			return fail_cb(x, -EHOSTUNREACH, "connection to %s failed during setup: %s", x->addr, d);
+		if (x->http_status == 0)
+			/* TLS 1.3 servers reject a client certificate after the handshake, so
+			 * that is what a silent close right after connecting usually means. */
+			return fail_cb(x, -ECONNRESET,
+				       "%s closed the connection without answering (did it refuse our client certificate?): %s",
+				       x->addr, d);
 		return fail_cb(x, -ECONNRESET, "connection to %s closed before the answer was complete: %s",
 			       x->addr, d);
 	case CURLE_OUT_OF_MEMORY:
