@@ -16,6 +16,8 @@
  * Encoding builds protobuf-c structs that borrow the model's strings and
  * packs them; nothing of protobuf-c escapes this file.
  */
+#include "model.h"
+
 #include <errno.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -27,7 +29,6 @@
 #include "authservice.pb-c.h"
 #include "cleanup.h"
 #include "err.h"
-#include "model.h"
 #include "types.pb-c.h"
 #include "users_service.pb-c.h"
 #include "wrappers.pb-c.h"
@@ -234,7 +235,8 @@ struct cap_alloc {
 };
 
 /* Each block carries its size in a header so free can give it back. */
-#define CAP_HDR ((sizeof(size_t) + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t))
+#define CAP_HDR \
+	((sizeof(size_t) + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t))
 
 static void *cap_alloc_fn(void *data, size_t size)
 {
@@ -242,8 +244,8 @@ static void *cap_alloc_fn(void *data, size_t size)
 	size_t total, used;
 	char *p;
 
-	if (__builtin_add_overflow(size, CAP_HDR, &total) || __builtin_add_overflow(c->used, total, &used) ||
-	    used > c->limit) {
+	if (__builtin_add_overflow(size, CAP_HDR, &total) ||
+	    __builtin_add_overflow(c->used, total, &used) || used > c->limit) {
 		c->hit = true;
 		return NULL;
 	}
@@ -389,16 +391,16 @@ static unsigned expected_wire_type(const ProtobufCFieldDescriptor *f)
  * whole input, for messages).  On error fills w->err and returns it; the
  * callers on the way up prefix the field names.
  */
-static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-			size_t base, unsigned depth)
+static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+			size_t len, size_t base, unsigned depth)
 {
 	uint32_t counts[64] = {0};
 	size_t pos = 0;
 	int r;
 
 	if (depth > TU_MODEL_MAX_DEPTH)
-		return tu_err_set(w->err, -EMSGSIZE, "nesting deeper than %u at offset %zu", TU_MODEL_MAX_DEPTH,
-				  base);
+		return tu_err_set(w->err, -EMSGSIZE, "nesting deeper than %u at offset %zu",
+				  TU_MODEL_MAX_DEPTH, base);
 
 	while (pos < len) {
 		size_t start = pos, flen = 0;
@@ -409,13 +411,16 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 
 		r = read_varint(buf, len, &pos, &tag);
 		if (r < 0 || pos - start > 5 || tag > UINT32_MAX)
-			return tu_err_set(w->err, -EBADMSG, "bad field tag at offset %zu", base + start);
+			return tu_err_set(w->err, -EBADMSG, "bad field tag at offset %zu",
+					  base + start);
 		wt = tag & 7;
 		num = (uint32_t) (tag >> 3);
 		if (num == 0)
-			return tu_err_set(w->err, -EBADMSG, "field number 0 at offset %zu", base + start);
+			return tu_err_set(w->err, -EBADMSG, "field number 0 at offset %zu",
+					  base + start);
 		if (++w->elements > TU_MODEL_MAX_ELEMENTS)
-			return tu_err_set(w->err, -EMSGSIZE, "more than %u fields in one message", TU_MODEL_MAX_ELEMENTS);
+			return tu_err_set(w->err, -EMSGSIZE, "more than %u fields in one message",
+					  TU_MODEL_MAX_ELEMENTS);
 
 		f = protobuf_c_message_descriptor_get_field(d, num);
 
@@ -423,35 +428,45 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 		case 0:
 			r = read_varint(buf, len, &pos, &v);
 			if (r == -EOVERFLOW)
-				return tu_err_set(w->err, -EBADMSG, "field %u: varint longer than 10 bytes at offset %zu", num,
-						  base + start);
+				return tu_err_set(
+				    w->err, -EBADMSG,
+				    "field %u: varint longer than 10 bytes at offset %zu", num,
+				    base + start);
 			if (r < 0)
-				return tu_err_set(w->err, -EBADMSG, "field %u: truncated varint at offset %zu", num,
+				return tu_err_set(w->err, -EBADMSG,
+						  "field %u: truncated varint at offset %zu", num,
 						  base + start);
 			break;
 		case 1:
 		case 5:
 			flen = wt == 1 ? 8 : 4;
 			if (len - pos < flen)
-				return tu_err_set(w->err, -EBADMSG, "field %u: truncated fixed%zu at offset %zu", num,
+				return tu_err_set(w->err, -EBADMSG,
+						  "field %u: truncated fixed%zu at offset %zu", num,
 						  flen * 8, base + start);
 			break;
 		case 2:
 			r = read_varint(buf, len, &pos, &v);
 			if (r < 0)
-				return tu_err_set(w->err, -EBADMSG, "field %u: bad length at offset %zu", num, base + start);
-			if (v > len - pos)
 				return tu_err_set(w->err, -EBADMSG,
-						  "field %u: length %llu runs past the end (%zu bytes left) at offset %zu", num,
-						  (unsigned long long) v, len - pos, base + start);
+						  "field %u: bad length at offset %zu", num,
+						  base + start);
+			if (v > len - pos)
+				return tu_err_set(
+				    w->err, -EBADMSG,
+				    "field %u: length %llu runs past the end (%zu bytes left) at offset %zu",
+				    num, (unsigned long long) v, len - pos, base + start);
 			flen = (size_t) v;
 			break;
 		case 3:
 		case 4:
-			return tu_err_set(w->err, -EBADMSG, "field %u: group wire type %u not supported at offset %zu",
-					  num, wt, base + start);
+			return tu_err_set(
+			    w->err, -EBADMSG,
+			    "field %u: group wire type %u not supported at offset %zu", num, wt,
+			    base + start);
 		default:
-			return tu_err_set(w->err, -EBADMSG, "field %u: invalid wire type %u at offset %zu", num, wt,
+			return tu_err_set(w->err, -EBADMSG,
+					  "field %u: invalid wire type %u at offset %zu", num, wt,
 					  base + start);
 		}
 
@@ -460,25 +475,31 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 			bool packed = wt == 2 && f->label == PROTOBUF_C_LABEL_REPEATED && want != 2;
 
 			if (wt != want && !packed)
-				return tu_err_set(w->err, -EBADMSG, "%s: wire type %u, expected %u at offset %zu", f->name,
-						  wt, want, base + start);
+				return tu_err_set(w->err, -EBADMSG,
+						  "%s: wire type %u, expected %u at offset %zu",
+						  f->name, wt, want, base + start);
 			if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 				size_t idx = (size_t) (f - d->fields);
-				if (idx < ELEMENTSOF(counts) && ++counts[idx] > TU_MODEL_MAX_REPEATED)
-					return tu_err_set(w->err, -EMSGSIZE, "%s: more than %u elements", f->name,
+				if (idx < ELEMENTSOF(counts) &&
+				    ++counts[idx] > TU_MODEL_MAX_REPEATED)
+					return tu_err_set(w->err, -EMSGSIZE,
+							  "%s: more than %u elements", f->name,
 							  TU_MODEL_MAX_REPEATED);
 			}
 			if (wt == 2 && f->type == PROTOBUF_C_TYPE_STRING) {
 				size_t bad = 0;
 				r = check_text(buf + pos, flen, &bad);
 				if (r == TEXT_NUL)
-					return tu_err_set(w->err, -EBADMSG, "%s: embedded NUL byte at offset %zu", f->name,
-							  base + pos + bad);
+					return tu_err_set(w->err, -EBADMSG,
+							  "%s: embedded NUL byte at offset %zu",
+							  f->name, base + pos + bad);
 				if (r == TEXT_BAD_UTF8)
-					return tu_err_set(w->err, -EBADMSG, "%s: invalid UTF-8 at offset %zu", f->name,
-							  base + pos + bad);
+					return tu_err_set(w->err, -EBADMSG,
+							  "%s: invalid UTF-8 at offset %zu",
+							  f->name, base + pos + bad);
 			} else if (wt == 2 && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				r = walk_message(w, f->descriptor, buf + pos, flen, base + pos, depth + 1);
+				r = walk_message(w, f->descriptor, buf + pos, flen, base + pos,
+						 depth + 1);
 				if (r < 0) {
 					tu_err_prefix(w->err, "%s", f->name);
 					return r;
@@ -495,8 +516,8 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
  * success; release with unpacked_done()).  Error messages start with the
  * message's full name.
  */
-static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, struct unpacked *u,
-		  struct tu_err *reterr)
+static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+		  struct unpacked *u, struct tu_err *reterr)
 {
 	struct walk w = {.err = reterr};
 	int r;
@@ -504,8 +525,9 @@ static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 	if (!buf && len > 0)
 		return tu_err_set(reterr, -EINVAL, "%s: no buffer", d->name);
 	if (len > TU_MODEL_MAX_MESSAGE)
-		return tu_err_set(reterr, -EMSGSIZE, "%s: message of %zu bytes exceeds the %u byte limit", d->name, len,
-				  TU_MODEL_MAX_MESSAGE);
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "%s: message of %zu bytes exceeds the %u byte limit", d->name,
+				  len, TU_MODEL_MAX_MESSAGE);
 	r = walk_message(&w, d, len ? buf : (const uint8_t *) "", len, 0, 0);
 	if (r < 0) {
 		tu_err_prefix(reterr, "%s", d->name);
@@ -513,15 +535,18 @@ static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 	}
 
 	u->cap = (struct cap_alloc){.limit = TU_MODEL_MAX_ALLOC};
-	u->alloc = (ProtobufCAllocator){.alloc = cap_alloc_fn, .free = cap_free_fn, .allocator_data = &u->cap};
+	u->alloc = (ProtobufCAllocator){
+	    .alloc = cap_alloc_fn, .free = cap_free_fn, .allocator_data = &u->cap};
 	u->msg = protobuf_c_message_unpack(d, &u->alloc, len, len ? buf : (const uint8_t *) "");
 	if (!u->msg) {
 		if (u->cap.oom)
 			return tu_err_set(reterr, -ENOMEM, "%s: out of memory", d->name);
 		if (u->cap.hit)
-			return tu_err_set(reterr, -EMSGSIZE, "%s: decoding needs more than %u bytes of memory", d->name,
-					  TU_MODEL_MAX_ALLOC);
-		return tu_err_set(reterr, -EBADMSG, "%s: malformed message (rejected by protobuf-c)", d->name);
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "%s: decoding needs more than %u bytes of memory",
+					  d->name, TU_MODEL_MAX_ALLOC);
+		return tu_err_set(reterr, -EBADMSG,
+				  "%s: malformed message (rejected by protobuf-c)", d->name);
 	}
 	return 0;
 }
@@ -645,8 +670,8 @@ static int labels_from_pb(const Wrappers__LabelValues *lv, struct tu_labels *ret
 }
 
 /* Timestamp -> usec; absent or Go zero time: *ret_has = false. */
-static int time_from_pb(const Types__Timestamp *ts, const char *what, bool *ret_has, int64_t *ret_usec,
-			struct tu_err *reterr)
+static int time_from_pb(const Types__Timestamp *ts, const char *what, bool *ret_has,
+			int64_t *ret_usec, struct tu_err *reterr)
 {
 	if (!ts || ts->seconds <= GO_ZERO_TIME_SEC) {
 		*ret_has = false;
@@ -654,9 +679,11 @@ static int time_from_pb(const Types__Timestamp *ts, const char *what, bool *ret_
 		return 0;
 	}
 	if (ts->seconds > MAX_TIME_SEC)
-		return tu_err_set(reterr, -EBADMSG, "%s: seconds %lld past year 9999", what, (long long) ts->seconds);
+		return tu_err_set(reterr, -EBADMSG, "%s: seconds %lld past year 9999", what,
+				  (long long) ts->seconds);
 	if (ts->nanos < 0 || ts->nanos > 999999999)
-		return tu_err_set(reterr, -EBADMSG, "%s: nanos %d out of range", what, (int) ts->nanos);
+		return tu_err_set(reterr, -EBADMSG, "%s: nanos %d out of range", what,
+				  (int) ts->nanos);
 	*ret_has = true;
 	*ret_usec = ts->seconds * USEC_PER_SEC + ts->nanos / 1000;
 	return 0;
@@ -675,16 +702,17 @@ static int need_name(const Types__Metadata *md, const char *kind, char **ret, st
 static int conv_err(int r, struct tu_err *reterr)
 {
 	if (r == -EMSGSIZE)
-		return tu_err_set(reterr, r, "more than %u elements after merging repeated sub-messages",
+		return tu_err_set(reterr, r,
+				  "more than %u elements after merging repeated sub-messages",
 				  TU_MODEL_MAX_REPEATED);
 	return tu_err_set(reterr, -ENOMEM, "out of memory");
 }
 
-#define ENOMEM_IF(x)                                                                                        \
-	do {                                                                                               \
-		int _r_ = (x);                                                                             \
-		if (_r_ < 0)                                                                               \
-			return conv_err(_r_, reterr);                                                      \
+#define ENOMEM_IF(x)                                  \
+	do {                                          \
+		int _r_ = (x);                        \
+		if (_r_ < 0)                          \
+			return conv_err(_r_, reterr); \
 	} while (0)
 
 static int user_from_pb(const Types__UserV2 *m, struct tu_user *u, struct tu_err *reterr)
@@ -704,29 +732,30 @@ static int user_from_pb(const Types__UserV2 *m, struct tu_user *u, struct tu_err
 	r = time_from_pb(md->expires, "Metadata.Expires", &has_md_exp, &md_exp, reterr);
 	if (r < 0)
 		return r;
-	if (!spec)
-		goto expiry;
-	ENOMEM_IF(strv_from_pb(spec->roles, spec->n_roles, &u->roles));
-	ENOMEM_IF(labels_from_pb(spec->traits, &u->traits));
-	if (spec->status) {
+	if (spec) {
+		ENOMEM_IF(strv_from_pb(spec->roles, spec->n_roles, &u->roles));
+		ENOMEM_IF(labels_from_pb(spec->traits, &u->traits));
+	}
+	if (spec && spec->status) {
 		u->is_locked = spec->status->islocked;
 		ENOMEM_IF(dup_opt(spec->status->lockedmessage, &u->locked_message));
-		r = time_from_pb(spec->status->lockexpires, "Spec.Status.LockExpires", &u->has_lock_expires,
-				 &u->lock_expires_usec, reterr);
+		r = time_from_pb(spec->status->lockexpires, "Spec.Status.LockExpires",
+				 &u->has_lock_expires, &u->lock_expires_usec, reterr);
 		if (r < 0)
 			return r;
 	}
-expiry:
 	/* Teleport's Expiry(): Metadata.Expires when set and non-zero, else Spec.Expires. */
 	if (has_md_exp) {
 		u->has_expires = true;
 		u->expires_usec = md_exp;
 		return 0;
 	}
-	return time_from_pb(spec ? spec->expires : NULL, "Spec.Expires", &u->has_expires, &u->expires_usec, reterr);
+	return time_from_pb(spec ? spec->expires : NULL, "Spec.Expires", &u->has_expires,
+			    &u->expires_usec, reterr);
 }
 
-static int cond_from_pb(const Types__RoleConditions *c, struct tu_role_cond *rc, struct tu_err *reterr)
+static int cond_from_pb(const Types__RoleConditions *c, struct tu_role_cond *rc,
+			struct tu_err *reterr)
 {
 	if (!c)
 		return 0;
@@ -760,8 +789,10 @@ static int role_from_pb(const Types__RoleV6 *m, struct tu_role *ro, struct tu_er
 		const Types__RoleOptions *o = spec->options;
 		ro->create_host_user_mode = (int32_t) o->createhostusermode;
 		if (o->createhostuser)
-			ro->create_host_user = o->createhostuser->value ? TU_BOOL_TRUE : TU_BOOL_FALSE;
-		ENOMEM_IF(dup_opt(o->createhostuserdefaultshell, &ro->create_host_user_default_shell));
+			ro->create_host_user =
+			    o->createhostuser->value ? TU_BOOL_TRUE : TU_BOOL_FALSE;
+		ENOMEM_IF(
+		    dup_opt(o->createhostuserdefaultshell, &ro->create_host_user_default_shell));
 		ENOMEM_IF(dup_opt(o->lock, &ro->lock_mode));
 		ro->max_session_ttl_nsec = o->maxsessionttl;
 	}
@@ -791,7 +822,8 @@ static int lock_from_pb(const Types__LockV2 *m, struct tu_lock *l, struct tu_err
 		ENOMEM_IF(dup_opt(t->serverid, &l->target.server_id));
 	}
 	ENOMEM_IF(dup_opt(spec->message, &l->message));
-	return time_from_pb(spec->expires, "Spec.Expires", &l->has_expires, &l->expires_usec, reterr);
+	return time_from_pb(spec->expires, "Spec.Expires", &l->has_expires, &l->expires_usec,
+			    reterr);
 }
 
 static int ping_from_pb(const Proto__PingResponse *m, struct tu_ping *p, struct tu_err *reterr)
@@ -804,34 +836,39 @@ static int ping_from_pb(const Proto__PingResponse *m, struct tu_ping *p, struct 
 }
 
 /* Defines tu_model_parse_<kind>(): unpack, convert, free, hand out on success. */
-#define DEFINE_PARSE(kind, T, pbtype, desc, conv, done)                                                     \
-	int tu_model_parse_##kind(const uint8_t *buf, size_t len, T *ret, struct tu_err *reterr)           \
-	{                                                                                                  \
-		_cleanup_(unpacked_done) struct unpacked u = {0};                                          \
-		T tmp = {0};                                                                               \
-		int r;                                                                                     \
-                                                                                                           \
-		if (!ret)                                                                                  \
-			return -EINVAL;                                                                    \
-		r = unpack(&desc, buf, len, &u, reterr);                                                   \
-		if (r < 0)                                                                                 \
-			return r;                                                                          \
-		r = conv((const pbtype *) u.msg, &tmp, reterr);                                            \
-		if (r < 0) {                                                                               \
-			done(&tmp);                                                                        \
-			tu_err_prefix(reterr, "%s", desc.name);                                            \
-			return r;                                                                          \
-		}                                                                                          \
-		*ret = tmp;                                                                                \
-		return 0;                                                                                  \
+#define DEFINE_PARSE(kind, T, pbtype, desc, conv, done)                                          \
+	int tu_model_parse_##kind(const uint8_t *buf, size_t len, T *ret, struct tu_err *reterr) \
+	{                                                                                        \
+		_cleanup_(unpacked_done) struct unpacked u = {0};                                \
+		T tmp = {0};                                                                     \
+		int r;                                                                           \
+                                                                                                 \
+		if (!ret)                                                                        \
+			return -EINVAL;                                                          \
+		r = unpack(&desc, buf, len, &u, reterr);                                         \
+		if (r < 0)                                                                       \
+			return r;                                                                \
+		r = conv((const pbtype *) u.msg, &tmp, reterr);                                  \
+		if (r < 0) {                                                                     \
+			done(&tmp);                                                              \
+			tu_err_prefix(reterr, "%s", desc.name);                                  \
+			return r;                                                                \
+		}                                                                                \
+		*ret = tmp;                                                                      \
+		return 0;                                                                        \
 	}
 
-DEFINE_PARSE(user, struct tu_user, Types__UserV2, types__user_v2__descriptor, user_from_pb, tu_user_done)
-DEFINE_PARSE(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, role_from_pb, tu_role_done)
-DEFINE_PARSE(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_from_pb, tu_lock_done)
-DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__descriptor, ping_from_pb, tu_ping_done)
+DEFINE_PARSE(user, struct tu_user, Types__UserV2, types__user_v2__descriptor, user_from_pb,
+	     tu_user_done)
+DEFINE_PARSE(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, role_from_pb,
+	     tu_role_done)
+DEFINE_PARSE(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_from_pb,
+	     tu_lock_done)
+DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__descriptor,
+	     ping_from_pb, tu_ping_done)
 
-int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret, struct tu_err *reterr)
+int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret,
+				     struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	const Teleport__Users__V1__GetUserResponse *m;
@@ -845,7 +882,8 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 		return r;
 	m = (const Teleport__Users__V1__GetUserResponse *) u.msg;
 	if (!m->user)
-		return tu_err_set(reterr, -EBADMSG, "teleport.users.v1.GetUserResponse without user");
+		return tu_err_set(reterr, -EBADMSG,
+				  "teleport.users.v1.GetUserResponse without user");
 	r = user_from_pb(m->user, &tmp, reterr);
 	if (r < 0) {
 		tu_user_done(&tmp);
@@ -860,45 +898,46 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
  * Converts n pb items with conv into a new array appended to *items.  On
  * failure frees what it made and leaves *items and *n_items alone.
  */
-#define DEFINE_APPEND(name, T, pbtype, conv, done, what)                                                    \
-	static int name(pbtype *const *pb, size_t n, T **items, size_t *n_items, struct tu_err *reterr)    \
-	{                                                                                                  \
-		size_t total, bytes;                                                                       \
-		T *v;                                                                                      \
-		int r;                                                                                     \
-                                                                                                           \
-		if (__builtin_add_overflow(*n_items, n, &total) || total > TU_MODEL_MAX_REPEATED)         \
-			return tu_err_set(reterr, -EMSGSIZE, "more than %u %s in total",                   \
-					  TU_MODEL_MAX_REPEATED, what);                                    \
-		if (n == 0)                                                                                \
-			return 0;                                                                          \
-		if (__builtin_mul_overflow(total, sizeof(T), &bytes))                                      \
-			return tu_err_set(reterr, -EMSGSIZE, "too many %s", what);                         \
-		v = realloc(*items, bytes);                                                                \
-		if (!v)                                                                                    \
-			return tu_err_set(reterr, -ENOMEM, "out of memory");                              \
-		*items = v; /* same n_items: still consistent if we fail below */                          \
-		for (size_t i = 0; i < n; i++) {                                                           \
-			T *it = &v[*n_items + i];                                                          \
-			*it = (T){0};                                                                      \
-			r = conv(pb[i], it, reterr);                                                       \
-			if (r < 0) {                                                                       \
-				for (size_t j = 0; j <= i; j++)                                            \
-					done(&v[*n_items + j]);                                            \
-				tu_err_prefix(reterr, "%s[%zu]", what, i);                                 \
-				return r;                                                                  \
-			}                                                                                  \
-		}                                                                                          \
-		*n_items = total;                                                                          \
-		return 0;                                                                                  \
+#define DEFINE_APPEND(name, T, pbtype, conv, done, what)                                          \
+	static int name(pbtype *const *pb, size_t n, T **items, size_t *n_items,                  \
+			struct tu_err *reterr)                                                    \
+	{                                                                                         \
+		size_t total, bytes;                                                              \
+		T *v;                                                                             \
+		int r;                                                                            \
+                                                                                                  \
+		if (__builtin_add_overflow(*n_items, n, &total) || total > TU_MODEL_MAX_REPEATED) \
+			return tu_err_set(reterr, -EMSGSIZE, "more than %u %s in total",          \
+					  TU_MODEL_MAX_REPEATED, what);                           \
+		if (n == 0)                                                                       \
+			return 0;                                                                 \
+		if (__builtin_mul_overflow(total, sizeof(T), &bytes))                             \
+			return tu_err_set(reterr, -EMSGSIZE, "too many %s", what);                \
+		v = realloc(*items, bytes);                                                       \
+		if (!v)                                                                           \
+			return tu_err_set(reterr, -ENOMEM, "out of memory");                      \
+		*items = v; /* same n_items: still consistent if we fail below */                 \
+		for (size_t i = 0; i < n; i++) {                                                  \
+			T *it = &v[*n_items + i];                                                 \
+			*it = (T){0};                                                             \
+			r = conv(pb[i], it, reterr);                                              \
+			if (r < 0) {                                                              \
+				for (size_t j = 0; j <= i; j++)                                   \
+					done(&v[*n_items + j]);                                   \
+				tu_err_prefix(reterr, "%s[%zu]", what, i);                        \
+				return r;                                                         \
+			}                                                                         \
+		}                                                                                 \
+		*n_items = total;                                                                 \
+		return 0;                                                                         \
 	}
 
 DEFINE_APPEND(append_users, struct tu_user, Types__UserV2, user_from_pb, tu_user_done, "users")
 DEFINE_APPEND(append_roles, struct tu_role, Types__RoleV6, role_from_pb, tu_role_done, "roles")
 DEFINE_APPEND(append_locks, struct tu_lock, Types__LockV2, lock_from_pb, tu_lock_done, "locks")
 
-int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_user **users, size_t *n_users,
-				     char **ret_next, struct tu_err *reterr)
+int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_user **users,
+				     size_t *n_users, char **ret_next, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	const Teleport__Users__V1__ListUsersResponse *m;
@@ -923,8 +962,8 @@ int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_u
 	return 0;
 }
 
-int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **users, size_t *n_users,
-			       struct tu_err *reterr)
+int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **users,
+			       size_t *n_users, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	Types__UserV2 *one[1];
@@ -942,8 +981,8 @@ int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **
 	return r;
 }
 
-int tu_model_parse_list_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles, size_t *n_roles,
-				     char **ret_next, struct tu_err *reterr)
+int tu_model_parse_list_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles,
+				     size_t *n_roles, char **ret_next, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	const Proto__ListRolesResponse *m;
@@ -968,8 +1007,8 @@ int tu_model_parse_list_roles_append(const uint8_t *buf, size_t len, struct tu_r
 	return 0;
 }
 
-int tu_model_parse_get_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles, size_t *n_roles,
-				    struct tu_err *reterr)
+int tu_model_parse_get_roles_append(const uint8_t *buf, size_t len, struct tu_role **roles,
+				    size_t *n_roles, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	const Proto__GetRolesResponse *m;
@@ -987,8 +1026,8 @@ int tu_model_parse_get_roles_append(const uint8_t *buf, size_t len, struct tu_ro
 	return r;
 }
 
-int tu_model_parse_get_locks_append(const uint8_t *buf, size_t len, struct tu_lock **locks, size_t *n_locks,
-				    struct tu_err *reterr)
+int tu_model_parse_get_locks_append(const uint8_t *buf, size_t len, struct tu_lock **locks,
+				    size_t *n_locks, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
 	const Proto__GetLocksResponse *m;
@@ -1079,7 +1118,8 @@ static int labels_to_pb(const struct tu_labels *l, struct labels_pb *p)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		p->entries[i] = (Wrappers__LabelValues__ValuesEntry) WRAPPERS__LABEL_VALUES__VALUES_ENTRY__INIT;
+		p->entries[i] =
+		    (Wrappers__LabelValues__ValuesEntry) WRAPPERS__LABEL_VALUES__VALUES_ENTRY__INIT;
 		p->values[i] = (Wrappers__StringValues) WRAPPERS__STRING_VALUES__INIT;
 		p->values[i].n_values = l->e[i].values.n;
 		p->values[i].values = l->e[i].values.v;
@@ -1244,7 +1284,8 @@ int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret
 	return pack(&m.base, ret_buf, ret_len);
 }
 
-int tu_model_encode_get_user_request(const char *name, bool legacy, uint8_t **ret_buf, size_t *ret_len)
+int tu_model_encode_get_user_request(const char *name, bool legacy, uint8_t **ret_buf,
+				     size_t *ret_len)
 {
 	if (!name || !*name)
 		return -EINVAL;
@@ -1280,7 +1321,8 @@ int tu_model_encode_get_role_request(const char *name, uint8_t **ret_buf, size_t
 	return pack(&m.base, ret_buf, ret_len);
 }
 
-int tu_model_encode_list_roles_request(int32_t limit, const char *start_key, uint8_t **ret_buf, size_t *ret_len)
+int tu_model_encode_list_roles_request(int32_t limit, const char *start_key, uint8_t **ret_buf,
+				       size_t *ret_len)
 {
 	Proto__ListRolesRequest m = PROTO__LIST_ROLES_REQUEST__INIT;
 
@@ -1291,8 +1333,8 @@ int tu_model_encode_list_roles_request(int32_t limit, const char *start_key, uin
 	return pack(&m.base, ret_buf, ret_len);
 }
 
-int tu_model_encode_get_locks_request(const struct tu_lock_target *targets, size_t n_targets, bool in_force_only,
-				      uint8_t **ret_buf, size_t *ret_len)
+int tu_model_encode_get_locks_request(const struct tu_lock_target *targets, size_t n_targets,
+				      bool in_force_only, uint8_t **ret_buf, size_t *ret_len)
 {
 	Proto__GetLocksRequest m = PROTO__GET_LOCKS_REQUEST__INIT;
 	_cleanup_free_ Types__LockTarget *t = NULL;

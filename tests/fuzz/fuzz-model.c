@@ -51,8 +51,9 @@ static void user_round_trip(const struct tu_user *u)
 	if (tu_model_parse_user(buf, len, &b, &e) < 0)
 		abort();
 	if (strcmp(u->name, b.name) != 0 || u->roles.n != b.roles.n || u->traits.n != b.traits.n ||
-	    u->is_bot != b.is_bot || u->has_expires != b.has_expires || u->expires_usec != b.expires_usec ||
-	    u->has_lock_expires != b.has_lock_expires || u->lock_expires_usec != b.lock_expires_usec)
+	    u->is_bot != b.is_bot || u->has_expires != b.has_expires ||
+	    u->expires_usec != b.expires_usec || u->has_lock_expires != b.has_lock_expires ||
+	    u->lock_expires_usec != b.lock_expires_usec)
 		abort();
 	tu_user_done(&b);
 	free(buf);
@@ -70,8 +71,10 @@ static void role_round_trip(const struct tu_role *r)
 	if (tu_model_parse_role(buf, len, &b, &e) < 0)
 		abort();
 	if (strcmp(r->name, b.name) != 0 || r->allow.logins.n != b.allow.logins.n ||
-	    r->deny.node_labels.n != b.deny.node_labels.n || r->create_host_user != b.create_host_user ||
-	    r->create_host_user_mode != b.create_host_user_mode || r->max_session_ttl_nsec != b.max_session_ttl_nsec)
+	    r->deny.node_labels.n != b.deny.node_labels.n ||
+	    r->create_host_user != b.create_host_user ||
+	    r->create_host_user_mode != b.create_host_user_mode ||
+	    r->max_session_ttl_nsec != b.max_session_ttl_nsec)
 		abort();
 	tu_role_done(&b);
 	free(buf);
@@ -88,7 +91,8 @@ static void lock_round_trip(const struct tu_lock *l)
 		abort();
 	if (tu_model_parse_lock(buf, len, &b, &e) < 0)
 		abort();
-	if (strcmp(l->name, b.name) != 0 || l->has_expires != b.has_expires || l->expires_usec != b.expires_usec)
+	if (strcmp(l->name, b.name) != 0 || l->has_expires != b.has_expires ||
+	    l->expires_usec != b.expires_usec)
 		abort();
 	tu_lock_done(&b);
 	free(buf);
@@ -136,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		struct tu_ping p = {0};
 		r = tu_model_parse_ping(m, len, &p, &e);
-		if (r == 0 && (!p.cluster_name || !p.server_version || !p.proxy_public_addr || !p.remote_addr))
+		if (r == 0 && (!p.cluster_name || !p.server_version || !p.proxy_public_addr ||
+			       !p.remote_addr))
 			abort();
 		tu_ping_done(&p);
 		break;

@@ -296,14 +296,15 @@ static void torture(op_fn op, const char *file)
 		counting = false;
 		countdown = -1;
 		if (live != 0)
-			fail_msg("%s: failing allocation %ld leaked %ld blocks (r=%d)", file ? file : "requests", n, live,
-				 r);
+			fail_msg("%s: failing allocation %ld leaked %ld blocks (r=%d)",
+				 file ? file : "requests", n, live, r);
 		if (!injected) {
 			assert_int_equal(r, 0);
 			break;
 		}
 		if (r != -ENOMEM && r != 0)
-			fail_msg("%s: failing allocation %ld gave %d, expected -ENOMEM", file ? file : "requests", n, r);
+			fail_msg("%s: failing allocation %ld gave %d, expected -ENOMEM",
+				 file ? file : "requests", n, r);
 	}
 	print_message("%s: %ld allocation failure points\n", file ? file : "requests", n);
 	assert_true(n > 0);
@@ -339,7 +340,7 @@ static void test_oom(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_oom),
+	    cmocka_unit_test(test_oom),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

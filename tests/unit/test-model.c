@@ -218,7 +218,8 @@ static void check_user(const struct tu_user *u, const struct tnode *t)
 	}
 	assert_int_equal(u->is_bot, bot);
 	assert_int_equal(u->is_locked, boolean(txtpb_str(t, "Spec.Status.IsLocked")));
-	check_opt_str(u->locked_message, txtpb_str(t, "Spec.Status.LockedMessage"), "locked_message");
+	check_opt_str(u->locked_message, txtpb_str(t, "Spec.Status.LockedMessage"),
+		      "locked_message");
 	expect_time(txtpb_get(t, "Spec.Status.LockExpires"), &has, &usec);
 	assert_int_equal(u->has_lock_expires, has);
 	assert_int_equal(u->lock_expires_usec, usec);
@@ -234,8 +235,9 @@ static const struct {
 	const char *name;
 	int value;
 } host_user_modes[] = {
-	{"HOST_USER_MODE_UNSPECIFIED", 0}, {"HOST_USER_MODE_OFF", 1},          {"HOST_USER_MODE_DROP", 2},
-	{"HOST_USER_MODE_KEEP", 3},        {"HOST_USER_MODE_INSECURE_DROP", 4},
+    {"HOST_USER_MODE_UNSPECIFIED", 0},   {"HOST_USER_MODE_OFF", 1},
+    {"HOST_USER_MODE_DROP", 2},          {"HOST_USER_MODE_KEEP", 3},
+    {"HOST_USER_MODE_INSECURE_DROP", 4},
 };
 
 static int enum_value(const char *s)
@@ -257,7 +259,8 @@ static void check_cond(const struct tu_role_cond *c, const struct tnode *t, cons
 		n = &empty;
 	check_strv(&c->logins, n, "Logins");
 	check_labels(&c->node_labels, n, "NodeLabels");
-	check_opt_str(c->node_labels_expression, txtpb_str(n, "NodeLabelsExpression"), "NodeLabelsExpression");
+	check_opt_str(c->node_labels_expression, txtpb_str(n, "NodeLabelsExpression"),
+		      "NodeLabelsExpression");
 	check_strv(&c->host_groups, n, "HostGroups");
 	check_strv(&c->host_sudoers, n, "HostSudoers");
 }
@@ -271,13 +274,15 @@ static void check_role(const struct tu_role *r, const struct tnode *t)
 	check_opt_str(r->version, txtpb_str(t, "Version"), "role version");
 	check_cond(&r->allow, t, "Spec.Allow");
 	check_cond(&r->deny, t, "Spec.Deny");
-	assert_int_equal(r->create_host_user_mode, enum_value(txtpb_str(t, "Spec.Options.CreateHostUserMode")));
+	assert_int_equal(r->create_host_user_mode,
+			 enum_value(txtpb_str(t, "Spec.Options.CreateHostUserMode")));
 	if (!chu)
 		assert_int_equal(r->create_host_user, TU_BOOL_UNSET);
 	else
 		assert_int_equal(r->create_host_user,
 				 boolean(txtpb_str(chu, "Value")) ? TU_BOOL_TRUE : TU_BOOL_FALSE);
-	check_opt_str(r->create_host_user_default_shell, txtpb_str(t, "Spec.Options.CreateHostUserDefaultShell"),
+	check_opt_str(r->create_host_user_default_shell,
+		      txtpb_str(t, "Spec.Options.CreateHostUserDefaultShell"),
 		      "CreateHostUserDefaultShell");
 	check_opt_str(r->lock_mode, txtpb_str(t, "Spec.Options.Lock"), "Options.Lock");
 	assert_int_equal(r->max_session_ttl_nsec, ttl ? num(ttl, "MaxSessionTTL") : 0);
@@ -346,22 +351,22 @@ static const struct {
 	const char *type;
 	enum kind kind;
 } kinds[] = {
-	{"types.UserV2", K_USER},
-	{"types.RoleV6", K_ROLE},
-	{"types.LockV2", K_LOCK},
-	{"proto.PingResponse", K_PING},
-	{"teleport.users.v1.GetUserResponse", K_GET_USER_RESP},
-	{"teleport.users.v1.ListUsersResponse", K_LIST_USERS_RESP},
-	{"proto.ListRolesResponse", K_LIST_ROLES_RESP},
-	{"proto.GetRolesResponse", K_GET_ROLES_RESP},
-	{"proto.GetLocksResponse", K_GET_LOCKS_RESP},
-	{"proto.PingRequest", K_REQUEST},
-	{"proto.GetUserRequest", K_REQUEST},
-	{"proto.GetRoleRequest", K_REQUEST},
-	{"proto.GetLocksRequest", K_REQUEST},
-	{"proto.ListRolesRequest", K_REQUEST},
-	{"teleport.users.v1.GetUserRequest", K_REQUEST},
-	{"teleport.users.v1.ListUsersRequest", K_REQUEST},
+    {"types.UserV2", K_USER},
+    {"types.RoleV6", K_ROLE},
+    {"types.LockV2", K_LOCK},
+    {"proto.PingResponse", K_PING},
+    {"teleport.users.v1.GetUserResponse", K_GET_USER_RESP},
+    {"teleport.users.v1.ListUsersResponse", K_LIST_USERS_RESP},
+    {"proto.ListRolesResponse", K_LIST_ROLES_RESP},
+    {"proto.GetRolesResponse", K_GET_ROLES_RESP},
+    {"proto.GetLocksResponse", K_GET_LOCKS_RESP},
+    {"proto.PingRequest", K_REQUEST},
+    {"proto.GetUserRequest", K_REQUEST},
+    {"proto.GetRoleRequest", K_REQUEST},
+    {"proto.GetLocksRequest", K_REQUEST},
+    {"proto.ListRolesRequest", K_REQUEST},
+    {"teleport.users.v1.GetUserRequest", K_REQUEST},
+    {"teleport.users.v1.ListUsersRequest", K_REQUEST},
 };
 
 static enum kind kind_of(const char *type)
@@ -376,7 +381,8 @@ static enum kind kind_of(const char *type)
  * Decodes buf as kind; with t non-NULL compares with the txtpb.  Returns the
  * parser's result (0 or negative errno) and fills err.  Frees everything.
  */
-static int decode(enum kind k, const uint8_t *buf, size_t len, const struct tnode *t, struct tu_err *err)
+static int decode(enum kind k, const uint8_t *buf, size_t len, const struct tnode *t,
+		  struct tu_err *err)
 {
 	const struct tnode *items[64];
 	size_t n = 0, cnt;
@@ -505,8 +511,8 @@ static int encode_request(const char *type, const struct tnode *t, uint8_t **buf
 		return tu_model_encode_get_role_request(txtpb_str(t, "Name"), buf, len);
 	if (strcmp(type, "proto.ListRolesRequest") == 0) {
 		s = txtpb_str(t, "Limit");
-		return tu_model_encode_list_roles_request(s ? (int32_t) num(s, "Limit") : 0, txtpb_str(t, "StartKey"),
-							  buf, len);
+		return tu_model_encode_list_roles_request(s ? (int32_t) num(s, "Limit") : 0,
+							  txtpb_str(t, "StartKey"), buf, len);
 	}
 	if (strcmp(type, "teleport.users.v1.ListUsersRequest") == 0) {
 		s = txtpb_str(t, "page_size");
@@ -527,8 +533,8 @@ static int encode_request(const char *type, const struct tnode *t, uint8_t **buf
 			targets[i].device = (char *) txtpb_str(items[i], "Device");
 			targets[i].server_id = (char *) txtpb_str(items[i], "ServerID");
 		}
-		return tu_model_encode_get_locks_request(n ? targets : NULL, n,
-							 boolean(txtpb_str(t, "InForceOnly")), buf, len);
+		return tu_model_encode_get_locks_request(
+		    n ? targets : NULL, n, boolean(txtpb_str(t, "InForceOnly")), buf, len);
 	}
 	fail_msg("no encoder for %s", type);
 	return -EINVAL;
@@ -601,8 +607,9 @@ static void do_bin(const char *dir, const char *stem, struct seen *s)
 		if (r < 0)
 			fail_msg("%s: encoder failed %d", name, r);
 		if (elen != len || memcmp(enc, buf, len) != 0)
-			fail_msg("%s: our %s encoding (%zu bytes) differs from the vector (%zu bytes)", name, t.type,
-				 elen, len);
+			fail_msg(
+			    "%s: our %s encoding (%zu bytes) differs from the vector (%zu bytes)",
+			    name, t.type, elen, len);
 		s->requests++;
 	} else {
 		r = decode(k, buf, len, &t.root, &err);
@@ -668,8 +675,8 @@ static void do_grpc(const char *dir, const char *stem, struct seen *s)
 		if (len - pos < 5)
 			fail_msg("%s: truncated frame header at %zu", name, pos);
 		assert_int_equal(buf[pos], 0); /* not compressed */
-		flen = (uint32_t) buf[pos + 1] << 24 | (uint32_t) buf[pos + 2] << 16 | (uint32_t) buf[pos + 3] << 8 |
-		       buf[pos + 4];
+		flen = (uint32_t) buf[pos + 1] << 24 | (uint32_t) buf[pos + 2] << 16 |
+		       (uint32_t) buf[pos + 3] << 8 | buf[pos + 4];
 		pos += 5;
 		if (flen > len - pos)
 			fail_msg("%s: frame %zu runs past the end", name, frames);
@@ -685,7 +692,8 @@ static void do_grpc(const char *dir, const char *stem, struct seen *s)
 			if (r < 0)
 				fail_msg("%s frame %zu: %s", name, frames, err.msg);
 			if (!find_user_txt(dir, u.name, &ut))
-				fail_msg("%s frame %zu: no .txtpb for user %s", name, frames, u.name);
+				fail_msg("%s frame %zu: no .txtpb for user %s", name, frames,
+					 u.name);
 			check_user(&u, &ut.root);
 			txtpb_free(&ut.root);
 			tu_user_done(&u);
@@ -736,8 +744,9 @@ static void test_vectors(void **state)
 		}
 	}
 	closedir(d);
-	print_message("vectors: %zu .bin (%zu requests, %zu responses mutated), %zu .grpc with %zu frames, %zu .txtpb\n",
-		      s.bin, s.requests, s.mutated, s.grpc, s.frames, s.txt);
+	print_message(
+	    "vectors: %zu .bin (%zu requests, %zu responses mutated), %zu .grpc with %zu frames, %zu .txtpb\n",
+	    s.bin, s.requests, s.mutated, s.grpc, s.frames, s.txt);
 	/* The public set has 27 .bin, 5 .grpc: make sure the directory was really read. */
 	assert_true(s.bin >= 20);
 	assert_true(s.grpc >= 4);
@@ -823,7 +832,8 @@ static void test_errors_name_the_problem(void **state)
 	}
 	r = tu_model_parse_user(w.b, w.n, &u, &err);
 	assert_int_equal(r, -EBADMSG);
-	assert_non_null(strstr(err.msg, "types.UserV2: Metadata: Name: embedded NUL byte at offset 6"));
+	assert_non_null(
+	    strstr(err.msg, "types.UserV2: Metadata: Name: embedded NUL byte at offset 6"));
 	assert_null(u.name); /* ret untouched */
 
 	/* Invalid UTF-8 (overlong '/'). */
@@ -853,7 +863,8 @@ static void test_errors_name_the_problem(void **state)
 	wb_bytes(&w, "xx", 2);
 	r = tu_model_parse_user(w.b, w.n, &u, &err);
 	assert_int_equal(r, -EBADMSG);
-	assert_non_null(strstr(err.msg, "field 4: length 100 runs past the end (2 bytes left) at offset 0"));
+	assert_non_null(
+	    strstr(err.msg, "field 4: length 100 runs past the end (2 bytes left) at offset 0"));
 
 	/* 11-byte varint. */
 	w.n = 0;
@@ -902,7 +913,8 @@ static void test_errors_name_the_problem(void **state)
 	assert_non_null(strstr(err.msg, "Spec.Expires: nanos 1000000000 out of range"));
 
 	/* GetUserResponse without user. */
-	assert_int_equal(tu_model_parse_get_user_response((const uint8_t *) "", 0, &u, &err), -EBADMSG);
+	assert_int_equal(tu_model_parse_get_user_response((const uint8_t *) "", 0, &u, &err),
+			 -EBADMSG);
 	assert_non_null(strstr(err.msg, "without user"));
 
 	/* NULL buffer with a length. */
@@ -937,7 +949,8 @@ static void test_limits(void **state)
 	wb_len(&w, 5, spec.b, spec.n);
 	r = tu_model_parse_role(w.b, w.n, &ro, &err);
 	assert_int_equal(r, -EMSGSIZE);
-	assert_string_equal(err.msg, "types.RoleV6: Spec: Allow: Logins: more than 1048576 elements");
+	assert_string_equal(err.msg,
+			    "types.RoleV6: Spec: Allow: Logins: more than 1048576 elements");
 	free(allow.b);
 	free(spec.b);
 
@@ -984,7 +997,8 @@ static void test_limits(void **state)
 		size_t n = 0;
 		r = tu_model_parse_get_roles_append(resp.b, resp.n, &v, &n, &err);
 		assert_int_equal(r, -EMSGSIZE);
-		assert_non_null(strstr(err.msg, "decoding needs more than 134217728 bytes of memory"));
+		assert_non_null(
+		    strstr(err.msg, "decoding needs more than 134217728 bytes of memory"));
 		assert_null(v);
 		assert_int_equal(n, 0);
 		free(md.b);
@@ -1132,7 +1146,8 @@ static void test_round_trip_user(void **state)
 {
 	static const char *const logins[] = {"alice", "root", "ünïcode"};
 	static const char *const none[] = {NULL};
-	static const int64_t times[] = {-62135596799000000LL + 1, -1, 0, 1, 1727762405123456LL, 253402300799999999LL};
+	static const int64_t times[] = {-62135596799000000LL + 1, -1, 0, 1, 1727762405123456LL,
+					253402300799999999LL};
 	struct tu_err err;
 
 	for (size_t ti = 0; ti < ELEMENTSOF(times); ti++) {
@@ -1162,7 +1177,8 @@ static void test_round_trip_user(void **state)
 
 	/* Unrepresentable times are refused by the encoder. */
 	{
-		struct tu_user u = {.name = (char *) "x", .has_expires = true, .expires_usec = INT64_MIN};
+		struct tu_user u = {
+		    .name = (char *) "x", .has_expires = true, .expires_usec = INT64_MIN};
 		uint8_t *buf = NULL;
 		size_t len;
 		assert_int_equal(tu_model_encode_user(&u, &buf, &len), -EINVAL);
@@ -1409,8 +1425,9 @@ static void test_big_maps_and_merges(void **state)
 	wb_len(&w, 5, roles.b, roles.n);
 	r = tu_model_parse_user(w.b, w.n, &u, &err);
 	assert_int_equal(r, -EMSGSIZE);
-	assert_string_equal(err.msg,
-			    "types.UserV2: more than 1048576 elements after merging repeated sub-messages");
+	assert_string_equal(
+	    err.msg,
+	    "types.UserV2: more than 1048576 elements after merging repeated sub-messages");
 	assert_null(u.name);
 	free(w.b);
 	free(spec.b);
@@ -1438,8 +1455,11 @@ static void test_append_untouched_on_failure(void **state)
 	/* Second page: one good user, then a nameless one -> nothing appended. */
 	wb_len(&bad, 1, user.b, user.n);
 	wb_len(&bad, 1, "", 0);
-	assert_int_equal(tu_model_parse_list_users_append(bad.b, bad.n, &v, &n, &next, &err), -EBADMSG);
-	assert_non_null(strstr(err.msg, "teleport.users.v1.ListUsersResponse: users[1]: types.UserV2 without Metadata.Name"));
+	assert_int_equal(tu_model_parse_list_users_append(bad.b, bad.n, &v, &n, &next, &err),
+			 -EBADMSG);
+	assert_non_null(strstr(
+	    err.msg,
+	    "teleport.users.v1.ListUsersResponse: users[1]: types.UserV2 without Metadata.Name"));
 	assert_int_equal(n, 1);
 	assert_null(next);
 	assert_string_equal(v[0].name, "u1");
@@ -1474,25 +1494,28 @@ static void test_request_encoders_reject(void **state)
 	free(buf);
 	assert_int_equal(tu_model_encode_get_lock_request("abc", &buf, &len), 0);
 	assert_int_equal(len, 5);
-	assert_memory_equal(buf, "\x0a\x03" "abc", 5);
+	assert_memory_equal(buf,
+			    "\x0a\x03"
+			    "abc",
+			    5);
 	free(buf);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectors),
-		cmocka_unit_test(test_errors_name_the_problem),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_unknown_fields_skipped),
-		cmocka_unit_test(test_round_trip_user),
-		cmocka_unit_test(test_round_trip_role_lock),
-		cmocka_unit_test(test_round_trip_vectors),
-		cmocka_unit_test(test_helpers),
-		cmocka_unit_test(test_duplicate_map_key),
-		cmocka_unit_test(test_big_maps_and_merges),
-		cmocka_unit_test(test_append_untouched_on_failure),
-		cmocka_unit_test(test_request_encoders_reject),
+	    cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_errors_name_the_problem),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_unknown_fields_skipped),
+	    cmocka_unit_test(test_round_trip_user),
+	    cmocka_unit_test(test_round_trip_role_lock),
+	    cmocka_unit_test(test_round_trip_vectors),
+	    cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_duplicate_map_key),
+	    cmocka_unit_test(test_big_maps_and_merges),
+	    cmocka_unit_test(test_append_untouched_on_failure),
+	    cmocka_unit_test(test_request_encoders_reject),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

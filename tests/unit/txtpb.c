@@ -4,14 +4,14 @@
  * for the golden vectors in shared/vectors/teleport; schema-less, so enum
  * values stay names and numbers stay text.
  */
+#include "txtpb.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "txtpb.h"
 
 struct tp {
 	const char *p, *end;
@@ -103,14 +103,32 @@ static int take_string(struct tp *t, char **ret)
 				}
 				c = *t->p++;
 				switch (c) {
-				case 'n': c = '\n'; break;
-				case 't': c = '\t'; break;
-				case 'r': c = '\r'; break;
-				case 'a': c = '\a'; break;
-				case 'b': c = '\b'; break;
-				case 'f': c = '\f'; break;
-				case 'v': c = '\v'; break;
-				case '\\': case '\'': case '"': case '?': break;
+				case 'n':
+					c = '\n';
+					break;
+				case 't':
+					c = '\t';
+					break;
+				case 'r':
+					c = '\r';
+					break;
+				case 'a':
+					c = '\a';
+					break;
+				case 'b':
+					c = '\b';
+					break;
+				case 'f':
+					c = '\f';
+					break;
+				case 'v':
+					c = '\v';
+					break;
+				case '\\':
+				case '\'':
+				case '"':
+				case '?':
+					break;
 				case 'x': {
 					int v = 0, k = 0, h;
 					while (k < 2 && t->p < t->end && (h = hexval(*t->p)) >= 0) {
@@ -128,7 +146,8 @@ static int take_string(struct tp *t, char **ret)
 				default:
 					if (c >= '0' && c <= '7') {
 						int v = c - '0', k = 1;
-						while (k < 3 && t->p < t->end && *t->p >= '0' && *t->p <= '7') {
+						while (k < 3 && t->p < t->end && *t->p >= '0' &&
+						       *t->p <= '7') {
 							v = v * 8 + (*t->p++ - '0');
 							k++;
 						}
@@ -311,7 +330,8 @@ void txtpb_free(struct tnode *n)
 	*n = (struct tnode){0};
 }
 
-static void find(const struct tnode *n, const char *path, const struct tnode **out, size_t max, size_t *count)
+static void find(const struct tnode *n, const char *path, const struct tnode **out, size_t max,
+		 size_t *count)
 {
 	const char *dot = strchr(path, '.');
 	size_t len = dot ? (size_t) (dot - path) : strlen(path);

@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 struct tnode {
-	char *name;          /* field name ("" for the root) */
-	char *val;           /* scalar text (unescaped for strings); NULL for a message */
-	bool is_str;         /* val came from a quoted string */
-	struct tnode *kids;  /* message fields, in file order */
+	char *name;         /* field name ("" for the root) */
+	char *val;          /* scalar text (unescaped for strings); NULL for a message */
+	bool is_str;        /* val came from a quoted string */
+	struct tnode *kids; /* message fields, in file order */
 	size_t n;
 };
 
