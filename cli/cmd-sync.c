@@ -4,6 +4,9 @@
  * from Auth, map them to accounts, write both cache snapshots, print the
  * counts.  Progress goes to stderr only when stderr is a terminal (and not
  * with --json).  Exit 0, or 2 on any error (the cache is then untouched).
+ * A cache.dir other than the compiled-in default is linked from there for
+ * the NSS module (tu_cache_link_default), except with --insecure-perms
+ * (test mode), which never touches system directories.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "conf.h"
 #include "ctx.h"
 #include "err.h"
+#include "log.h"
 #include "model.h"
 
 static void progress(void *userdata, const char *what, size_t count)
@@ -74,6 +78,15 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	if (r < 0) {
 		ret = cli_error(c, "sync: writing the cache", &e);
 		goto out;
+	}
+	/* Let NSS find a non-default cache.dir; not in test mode, which must not touch system dirs. */
+	if (!c->insecure_perms) {
+		tu_err_clear(&e);
+		if (tu_cache_link_default(tu_ctx_conf(ctx), &e) < 0) {
+			char why[600];
+			tu_log(LOG_WARNING, "sync: the NSS module will not find this cache: %s",
+			       tu_err_format(&e, why, sizeof(why)));
+		}
 	}
 
 	if (c->json) {

@@ -437,6 +437,62 @@ out:
 	return r;
 }
 
+/* ---- the link NSS follows --------------------------------------------------------------- */
+
+/* a and b name the same directory string, ignoring trailing slashes. */
+static bool same_dir(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
+{
+	char target[PATH_MAX], link[PATH_MAX], tmp[PATH_MAX + 32];
+	struct stat st;
+	int r;
+
+	if (same_dir(cache_dir(conf), TU_SNAPSHOT_DEFAULT_DIR))
+		return 0;
+	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, target, sizeof(target), reterr);
+	if (r < 0)
+		return r;
+	if (snprintf(link, sizeof(link), "%s/%s", TU_SNAPSHOT_DEFAULT_DIR, TU_CACHE_PUBLIC_FILE) >= (int) sizeof(link))
+		return tu_err_set(reterr, -ENAMETOOLONG, "%s: path too long", TU_SNAPSHOT_DEFAULT_DIR);
+
+	if (lstat(link, &st) == 0) {
+		if (!S_ISLNK(st.st_mode))
+			return tu_err_set(reterr, -EEXIST, "%s exists and is not a symbolic link, leaving it alone", link);
+		char cur[PATH_MAX];
+		ssize_t n = readlink(link, cur, sizeof(cur) - 1);
+		if (n >= 0) {
+			cur[n] = '\0';
+			if (strcmp(cur, target) == 0)
+				return 0;
+		}
+	} else if (errno != ENOENT)
+		return tu_err_set(reterr, -errno, "%s: %s", link, strerror(errno));
+
+	r = tu_fs_mkdir_p(TU_SNAPSHOT_DEFAULT_DIR, 0755, reterr);
+	if (r < 0)
+		return r;
+	/* A new link under a temporary name, renamed over the old one: readers see one or the other. */
+	snprintf(tmp, sizeof(tmp), "%s.link-%ld", link, (long) getpid());
+	(void) unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return tu_err_set(reterr, -errno, "creating %s: %s", tmp, strerror(errno));
+	if (rename(tmp, link) < 0) {
+		r = -errno;
+		(void) unlink(tmp);
+		return tu_err_set(reterr, r, "renaming %s to %s: %s", tmp, link, strerror(-r));
+	}
+	return 0;
+}
+
 /* ---- clear and info ---------------------------------------------------------------------- */
 
 int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)

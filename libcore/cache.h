@@ -97,5 +97,19 @@ struct tu_cache_info {
 /* Fills *ret; fails only for -ENOMEM or an unusable cache.dir path. */
 int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr);
 
+/*
+ * NSS cannot read the YAML config: it reads TU_SNAPSHOT_DEFAULT_DIR
+ * "/accounts.db" (or $TELEPORT_UNIX_CACHE_DIR).  When cache.dir is somewhere
+ * else, this makes <default dir>/accounts.db a symlink to
+ * <cache.dir>/accounts.db (replaced atomically; the default dir is created
+ * 0755 when missing), so NSS finds the snapshot.  Nothing to do (0) when
+ * cache.dir is the default.  A regular file at the link's place is left
+ * alone (-EEXIST: someone else's cache).  Called by `sync` and the online
+ * refresh after a successful save (not by tu_cache_save itself, so tests
+ * writing to temporary directories do not touch the system directory).
+ * Errors: -EEXIST, -errno from mkdir/symlink/rename, with the path in reterr.
+ */
+int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr);
+
 /* Builds "<cache.dir>/<file>" into buf; -ENAMETOOLONG when it does not fit. */
 int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_t size);

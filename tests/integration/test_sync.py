@@ -323,3 +323,38 @@ def test_sync_rejects_extra_args(write_config, run_cli):
     write_config()
     r = run_cli("sync", "now")
     assert r.rc == 2 and r.stderr.startswith("teleport-unix: sync: unexpected argument"), r
+
+
+def _default_cache_dir(builddir):
+    """localstatedir/cache/teleport-unix as configured in the build tree (TU_LOCALSTATEDIR)."""
+    vals = {}
+    with open(os.path.join(builddir, "Makefile"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^(prefix|localstatedir) = (.*)$", line.rstrip("\n"))
+            if m:
+                vals[m.group(1)] = m.group(2)
+    return vals["localstatedir"].replace("${prefix}", vals["prefix"]) + "/cache/teleport-unix"
+
+
+def test_sync_links_default_dir_for_nss(auth_server, dataset, write_config, run_cli, cache_dir, builddir):
+    """Without --insecure-perms, a non-default cache.dir is linked from the default one (NSS
+    cannot read the config).  The previous state of the system directory is restored."""
+    link = os.path.join(_default_cache_dir(builddir), "accounts.db")
+    if os.path.exists(link) and not os.path.islink(link):
+        pytest.skip(f"{link} is a real cache here")
+    saved = os.readlink(link) if os.path.islink(link) else None
+    auth_server(dataset=dataset)
+    write_config()
+    try:
+        r = run_cli("sync", insecure_perms=False)
+        assert r.rc == 0, r
+        assert os.readlink(link) == os.path.join(cache_dir, "accounts.db")
+        # Test mode never touches it.
+        os.unlink(link)
+        assert run_cli("sync").rc == 0
+        assert not os.path.lexists(link)
+    finally:
+        if os.path.lexists(link):
+            os.unlink(link)
+        if saved is not None:
+            os.symlink(saved, link)
