@@ -1,8 +1,180 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cmd-status.c - placeholder until this command lands. */
+/*
+ * cmd-status.c - `teleport-unix status`: config, credentials (expiry), Auth
+ * reachability and the cache's age and counts.  Exit 0 healthy, 1 degraded
+ * (something needs attention but logins still work), 2 broken (logins
+ * cannot be decided: no config, or neither Auth nor a usable cache).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "cache.h"
+#include "cleanup.h"
 #include "cli.h"
+#include "conf.h"
+#include "creds.h"
+#include "ctx.h"
+#include "err.h"
+
+static void fmt_time(int64_t usec, char *buf, size_t size)
+{
+	time_t t = (time_t) (usec / 1000000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "?");
+}
+
+static void fmt_age(int64_t usec, char *buf, size_t size)
+{
+	int64_t s = usec / 1000000;
+
+	if (s < 0)
+		snprintf(buf, size, "in the future");
+	else if (s < 120)
+		snprintf(buf, size, "%llds ago", (long long) s);
+	else if (s < 7200)
+		snprintf(buf, size, "%lldm ago", (long long) (s / 60));
+	else
+		snprintf(buf, size, "%lldh ago", (long long) (s / 3600));
+}
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	return cli_errorf(c, "status: not implemented yet");
+	_cleanup_(tu_ctx_freep) struct tu_ctx *ctx = NULL;
+	const struct tu_creds *creds = NULL;
+	struct tu_auth *auth = NULL;
+	struct tu_ping ping = { 0 };
+	struct tu_cache_info ci = { 0 };
+	struct tu_err ecreds, eauth, ecache;
+	int64_t now = tu_now_usec();
+	bool degraded = false, auth_ok = false, cache_ok = false;
+	char buf[1024], t1[64], t2[64];
+	int r;
+
+	if (argc > 1)
+		return cli_errorf(c, "status: unexpected argument '%s'", argv[1]);
+	r = cli_open_ctx(c, &ctx);
+	if (r != 0)
+		return r;
+	const struct tu_conf *conf = tu_ctx_conf(ctx);
+
+	tu_err_clear(&ecreds);
+	tu_err_clear(&eauth);
+	tu_err_clear(&ecache);
+	int rc = tu_ctx_creds(ctx, now, &creds, &ecreds);
+	if (rc >= 0) {
+		if (tu_creds_expiring_soon(creds, now))
+			degraded = true;
+		r = tu_ctx_auth(ctx, now, &auth, &eauth);
+		if (r >= 0)
+			r = tu_auth_ping(auth, &ping, &eauth);
+		auth_ok = r >= 0;
+	}
+	if (!auth_ok)
+		degraded = true;
+
+	r = tu_cache_info(conf, &ci, &ecache);
+	if (r >= 0) {
+		cache_ok = ci.has_state && ci.state_error == 0 &&
+			   now - ci.state_created_usec <= (int64_t) conf->offline_max_age_usec && ci.has_public &&
+			   ci.public_error == 0;
+		if (!cache_ok)
+			degraded = true;
+	} else {
+		degraded = true;
+	}
+	/* Broken: a login can be decided neither online nor from the cache. */
+	bool broken = !auth_ok && !(cache_ok && conf->pam_offline == TU_OFFLINE_CACHED);
+	const char *verdict = broken ? "broken" : degraded ? "degraded" : "healthy";
+
+	if (c->json) {
+		struct json j;
+		json_begin(&j, stdout);
+		json_key_str(&j, "status", verdict);
+		json_key_str(&j, "config", conf->path);
+		json_key_obj_begin(&j, "credentials");
+		json_key_bool(&j, "ok", rc >= 0);
+		if (rc >= 0) {
+			fmt_time(tu_creds_not_after_usec(creds), t1, sizeof(t1));
+			json_key_str(&j, "identity", tu_creds_subject_cn(creds));
+			json_key_str(&j, "cluster", tu_creds_cluster(creds));
+			json_key_str(&j, "expires", t1);
+			json_key_bool(&j, "expiring_soon", tu_creds_expiring_soon(creds, now));
+		} else {
+			json_key_str(&j, "error", tu_err_format(&ecreds, buf, sizeof(buf)));
+		}
+		json_obj_end(&j);
+		json_key_obj_begin(&j, "auth");
+		json_key_bool(&j, "reachable", auth_ok);
+		if (auth_ok) {
+			json_key_str(&j, "cluster", ping.cluster_name);
+			json_key_str(&j, "server_version", ping.server_version);
+		} else if (rc >= 0) {
+			json_key_str(&j, "error", tu_err_format(&eauth, buf, sizeof(buf)));
+		}
+		json_obj_end(&j);
+		json_key_obj_begin(&j, "cache");
+		json_key_str(&j, "dir", conf->cache_dir);
+		json_key_bool(&j, "usable", cache_ok);
+		json_key_bool(&j, "has_public", ci.has_public);
+		json_key_bool(&j, "has_state", ci.has_state);
+		if (ci.has_public) {
+			json_key_int(&j, "accounts", (long long) ci.n_accounts);
+			json_key_int(&j, "groups", (long long) ci.n_groups);
+			json_key_int(&j, "public_age_seconds", (long long) ((now - ci.public_created_usec) / 1000000));
+		}
+		if (ci.has_state && ci.state_error == 0) {
+			json_key_int(&j, "users", (long long) ci.n_users);
+			json_key_int(&j, "roles", (long long) ci.n_roles);
+			json_key_int(&j, "locks", (long long) ci.n_locks);
+			json_key_int(&j, "state_age_seconds", (long long) ((now - ci.state_created_usec) / 1000000));
+		}
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("config:       %s\n", conf->path);
+		if (rc >= 0) {
+			fmt_time(tu_creds_not_after_usec(creds), t1, sizeof(t1));
+			printf("credentials:  %s (cluster %s), expires %s%s\n", tu_creds_subject_cn(creds),
+			       tu_creds_cluster(creds) ? tu_creds_cluster(creds) : "?", t1,
+			       tu_creds_expiring_soon(creds, now) ? "  WARNING: less than 7 days left" : "");
+		} else {
+			printf("credentials:  unusable: %s\n", tu_err_format(&ecreds, buf, sizeof(buf)));
+		}
+		if (auth_ok)
+			printf("auth:         reachable, cluster %s, Teleport %s\n", ping.cluster_name ? ping.cluster_name : "?",
+			       ping.server_version ? ping.server_version : "?");
+		else if (rc >= 0)
+			printf("auth:         unreachable: %s\n", tu_err_format(&eauth, buf, sizeof(buf)));
+		else
+			printf("auth:         not tried (no credentials)\n");
+		printf("cache:        %s\n", conf->cache_dir);
+		if (ci.has_public && ci.public_error == 0) {
+			fmt_age(now - ci.public_created_usec, t2, sizeof(t2));
+			printf("  accounts:   %zu accounts, %zu groups (written %s)\n", ci.n_accounts, ci.n_groups, t2);
+		} else if (ci.has_public) {
+			printf("  accounts:   unusable: %s\n", strerror(-ci.public_error));
+		} else {
+			printf("  accounts:   none (run 'teleport-unix sync')\n");
+		}
+		if (ci.has_state && ci.state_error == 0) {
+			fmt_age(now - ci.state_created_usec, t2, sizeof(t2));
+			printf("  state:      %zu users, %zu roles, %zu locks (synced %s%s)\n", ci.n_users, ci.n_roles,
+			       ci.n_locks, t2,
+			       now - ci.state_created_usec > (int64_t) conf->offline_max_age_usec
+				       ? ", older than cache.offline_max_age"
+				       : "");
+		} else if (ci.has_state) {
+			printf("  state:      unusable: %s\n", strerror(-ci.state_error));
+		} else {
+			printf("  state:      none (offline logins impossible until a sync)\n");
+		}
+		printf("status:       %s\n", verdict);
+	}
+	tu_ping_done(&ping);
+	return broken ? CLI_EXIT_ERROR : degraded ? CLI_EXIT_NO : CLI_EXIT_OK;
 }

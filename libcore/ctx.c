@@ -1,2 +1,198 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ctx.c - placeholder until this unit lands. */
+/*
+ * ctx.c - struct tu_ctx: config, credentials, Auth client and host identity,
+ * each set up lazily (see ctx.h).  Layer: libcore.  The only clock read in
+ * libcore lives here (tu_now_usec); the environment is read only through
+ * tu_conf_path() (secure_getenv).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "creds.h"
+#include "ctx.h"
+#include "err.h"
+
+struct tu_ctx {
+	struct tu_conf *conf;
+	unsigned flags;
+	struct tu_creds *creds;
+	struct tu_auth *auth;
+	char host_name[256];
+	char *host_id;
+	char *cluster;
+	bool host_done;
+};
+
+int64_t tu_now_usec(void)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int tu_ctx_new(const char *config_path, unsigned flags, struct tu_ctx **ret, struct tu_err *reterr)
+{
+	struct tu_ctx *ctx;
+	struct tu_conf *conf = NULL;
+	int r;
+
+	r = tu_conf_load(tu_conf_path(config_path), (flags & TU_CTX_RELAXED_PERMS) ? TU_CONF_RELAXED_PERMS : 0,
+			 &conf, reterr);
+	if (r < 0)
+		return r;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		tu_conf_free(conf);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	ctx->conf = conf;
+	ctx->flags = flags;
+	*ret = ctx;
+	return 0;
+}
+
+struct tu_ctx *tu_ctx_free(struct tu_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	tu_auth_free(ctx->auth);
+	tu_creds_free(ctx->creds);
+	tu_conf_free(ctx->conf);
+	free(ctx->host_id);
+	free(ctx->cluster);
+	free(ctx);
+	return NULL;
+}
+
+void tu_ctx_freep(struct tu_ctx **ctx)
+{
+	*ctx = tu_ctx_free(*ctx);
+}
+
+const struct tu_conf *tu_ctx_conf(const struct tu_ctx *ctx)
+{
+	return ctx->conf;
+}
+
+int tu_ctx_creds(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret, struct tu_err *reterr)
+{
+	if (!ctx->creds) {
+		unsigned f = (ctx->flags & TU_CTX_RELAXED_PERMS) ? TU_CREDS_RELAXED_PERMS : 0;
+		int r = tu_creds_load(ctx->conf, now_usec, f, &ctx->creds, reterr);
+		if (r < 0)
+			return r;
+	}
+	*ret = ctx->creds;
+	return 0;
+}
+
+int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, struct tu_err *reterr)
+{
+	const struct tu_creds *creds;
+	struct tu_auth *a = NULL;
+	int r;
+
+	if (ctx->auth) {
+		*ret = ctx->auth;
+		return 0;
+	}
+	r = tu_ctx_creds(ctx, now_usec, &creds, reterr);
+	if (r < 0)
+		return r;
+	r = tu_auth_new(ctx->conf, creds, &a, reterr);
+	if (r < 0)
+		return r;
+	if (ctx->conf->cluster_name) {
+		/* SPEC §3: when cluster_name is configured, Ping must agree. */
+		struct tu_ping ping = { 0 };
+		r = tu_auth_ping(a, &ping, reterr);
+		if (r < 0) {
+			tu_auth_free(a);
+			return r;
+		}
+		if (!ping.cluster_name || strcmp(ping.cluster_name, ctx->conf->cluster_name) != 0) {
+			r = tu_err_set(reterr, -EPROTO, "Auth serves cluster '%s', but auth.cluster_name is '%s'",
+				       ping.cluster_name ? ping.cluster_name : "", ctx->conf->cluster_name);
+			tu_ping_done(&ping);
+			tu_auth_free(a);
+			return r;
+		}
+		tu_ping_done(&ping);
+	}
+	ctx->auth = a;
+	*ret = a;
+	return 0;
+}
+
+static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *reterr)
+{
+	const struct tu_creds *creds;
+	const char *cn, *cl;
+	int r;
+
+	r = tu_ctx_creds(ctx, now_usec, &creds, reterr);
+	if (r < 0)
+		return r;
+	cl = ctx->conf->cluster_name ? ctx->conf->cluster_name : tu_creds_cluster(creds);
+	if (cl && !ctx->cluster) {
+		ctx->cluster = strdup(cl);
+		if (!ctx->cluster)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	if (ctx->conf->host_id)
+		return 0;
+	cn = tu_creds_subject_cn(creds);
+	if (!cn)
+		cn = "";
+	/* Teleport host certificates carry "<host-uuid>.<cluster>" as CN (API.md §1.6). */
+	size_t n = strlen(cn), cl_len = cl ? strlen(cl) : 0;
+	if (cl_len && n > cl_len + 1 && cn[n - cl_len - 1] == '.' && strcmp(cn + n - cl_len, cl) == 0)
+		n -= cl_len + 1;
+	ctx->host_id = strndup(cn, n);
+	if (!ctx->host_id)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr)
+{
+	if (!ctx->host_done) {
+		if (ctx->conf->host_name)
+			snprintf(ctx->host_name, sizeof(ctx->host_name), "%s", ctx->conf->host_name);
+		else if (gethostname(ctx->host_name, sizeof(ctx->host_name) - 1) < 0)
+			ctx->host_name[0] = '\0';
+		ctx->host_name[sizeof(ctx->host_name) - 1] = '\0';
+		if (ctx->conf->cluster_name && !ctx->cluster) {
+			ctx->cluster = strdup(ctx->conf->cluster_name);
+			if (!ctx->cluster)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+		if (ctx->conf->host_id) {
+			ctx->host_id = strdup(ctx->conf->host_id);
+			if (!ctx->host_id)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+		} else {
+			/* Without readable credentials the host id stays unknown: host locks
+			 * then cannot match, which is why PAM insists on credentials online. */
+			struct tu_err e;
+			tu_err_clear(&e);
+			(void) host_from_creds(ctx, now_usec, &e);
+		}
+		ctx->host_done = true;
+	}
+	*ret = (struct tu_host){
+		.name = ctx->host_name,
+		.id = ctx->host_id ? ctx->host_id : "",
+		.cluster = ctx->cluster,
+		.labels = &ctx->conf->host_labels,
+	};
+	return 0;
+}

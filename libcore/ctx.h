@@ -26,6 +26,9 @@ enum {
 int tu_ctx_new(const char *config_path, unsigned flags, struct tu_ctx **ret, struct tu_err *reterr);
 struct tu_ctx *tu_ctx_free(struct tu_ctx *ctx);
 
+/* For _cleanup_(tu_ctx_freep). */
+void tu_ctx_freep(struct tu_ctx **ctx);
+
 const struct tu_conf *tu_ctx_conf(const struct tu_ctx *ctx);
 
 /* Loads the credentials on first call (checked against now_usec). Borrowed. */
