@@ -835,6 +835,8 @@ static int ping_from_pb(const Proto__PingResponse *m, struct tu_ping *p, struct 
 	return 0;
 }
 
+/* T and pbtype are type names: they cannot be parenthesized. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 /* Defines tu_model_parse_<kind>(): unpack, convert, free, hand out on success. */
 #define DEFINE_PARSE(kind, T, pbtype, desc, conv, done)                                          \
 	int tu_model_parse_##kind(const uint8_t *buf, size_t len, T *ret, struct tu_err *reterr) \
@@ -865,6 +867,7 @@ DEFINE_PARSE(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, ro
 DEFINE_PARSE(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_from_pb,
 	     tu_lock_done)
 DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__descriptor,
+/* NOLINTEND(bugprone-macro-parentheses) */
 	     ping_from_pb, tu_ping_done)
 
 int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret,
@@ -894,6 +897,7 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 	return 0;
 }
 
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 /*
  * Converts n pb items with conv into a new array appended to *items.  On
  * failure frees what it made and leaves *items and *n_items alone.
@@ -935,6 +939,7 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 DEFINE_APPEND(append_users, struct tu_user, Types__UserV2, user_from_pb, tu_user_done, "users")
 DEFINE_APPEND(append_roles, struct tu_role, Types__RoleV6, role_from_pb, tu_role_done, "roles")
 DEFINE_APPEND(append_locks, struct tu_lock, Types__LockV2, lock_from_pb, tu_lock_done, "locks")
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_user **users,
 				     size_t *n_users, char **ret_next, struct tu_err *reterr)
@@ -1112,7 +1117,7 @@ static int labels_to_pb(const struct tu_labels *l, struct labels_pb *p)
 		return 0;
 	p->entries = calloc(l->n, sizeof(*p->entries));
 	p->values = calloc(l->n, sizeof(*p->values));
-	p->ptrs = calloc(l->n, sizeof(*p->ptrs));
+	p->ptrs = calloc(l->n, sizeof(*p->ptrs)); /* NOLINT(bugprone-sizeof-expression): pointers */
 	if (!p->entries || !p->values || !p->ptrs) {
 		labels_pb_done(p);
 		return -ENOMEM;
@@ -1344,7 +1349,7 @@ int tu_model_encode_get_locks_request(const struct tu_lock_target *targets, size
 		return -EINVAL;
 	if (n_targets > 0) {
 		t = calloc(n_targets, sizeof(*t));
-		tp = calloc(n_targets, sizeof(*tp));
+		tp = calloc(n_targets, sizeof(*tp)); /* NOLINT(bugprone-sizeof-expression) */
 		if (!t || !tp)
 			return -ENOMEM;
 		for (size_t i = 0; i < n_targets; i++) {

@@ -158,8 +158,8 @@ void tu_locks_free(struct tu_lock *v, size_t n);
  * (unknown fields are skipped, never descended into), checked against
  * TU_MODEL_MAX_DEPTH.
  */
-#define TU_MODEL_MAX_MESSAGE  (64u * 1024u * 1024u)
-#define TU_MODEL_MAX_ALLOC    (128u * 1024u * 1024u)
+#define TU_MODEL_MAX_MESSAGE  (64u << 20)
+#define TU_MODEL_MAX_ALLOC    (128u << 20)
 #define TU_MODEL_MAX_REPEATED (1u << 20)
 #define TU_MODEL_MAX_ELEMENTS (16u << 20)
 #define TU_MODEL_MAX_DEPTH    32u
