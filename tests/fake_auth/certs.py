@@ -21,6 +21,7 @@ broken variants the tests need:
   server-otherca.crt / .key       right names, signed by other-ca
   server-expired.crt / .key       right names, expired
   other-ca.crt / other-ca.key     the unrelated CA
+  ca-bundle.crt                   other-ca then ca (a CA rotation's trust file)
   identity                        tctl-style identity file: key, SSH cert line,
                                   TLS cert, @cert-authority line, CA PEM
   identity-plain                  key PEM + cert PEM + CA PEM only
@@ -208,6 +209,12 @@ def generate(out, cluster="example.com", host_uuid=None):
     _write(ident_plain, key_pem + cert_pem + ca_pem, 0o600)
     files["identity"] = {"path": ident}
     files["identity-plain"] = {"path": ident_plain}
+
+    # Several Host CAs in one file, as `tctl auth sign` writes during a CA
+    # rotation: the server's CA is the second one.
+    bundle = os.path.join(out, "ca-bundle.crt")
+    _write(bundle, _cert_pem(oca) + ca_pem, 0o644)
+    files["ca-bundle"] = {"cert": bundle}
 
     manifest = {"dir": os.path.abspath(out), "cluster": cluster, "host_uuid": host_uuid,
                 "server_name": API_DOMAIN, "files": files}

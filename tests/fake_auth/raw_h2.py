@@ -23,6 +23,7 @@ HTTP/2 modes (TLS, ALPN h2, client certificate required):
   goaway           GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings") instead of an answer
 Connection modes:
   stall_tls        accept TCP, read the ClientHello, never send ServerHello
+  close            accept TCP and close at once (RST when the client already sent data)
   blackhole        accept TCP, never answer anything
   http1            TLS offering ALPN http/1.1 only; answers HTTP/1.1 404
   no_alpn          TLS without ALPN; answers HTTP/1.1 404 (Teleport's legacy API)
@@ -47,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 H2_MODES = ("ok", "truncated", "truncated_ok", "no_trailers", "rst_stream", "two_messages",
             "oversize_prefix", "compressed", "bad_status", "http500", "non_grpc", "trickle", "goaway")
-SIMPLE_MODES = ("stall_tls", "blackhole", "http1", "no_alpn")
+SIMPLE_MODES = ("stall_tls", "blackhole", "http1", "no_alpn", "close")
 MODES = H2_MODES + SIMPLE_MODES
 
 VECTORS = os.environ.get("TU_VECTORS_DIR") or os.path.join(
@@ -93,7 +94,7 @@ class Listener:
     """A TCP listener whose accepted sockets go to handler(sock, addr) in threads."""
 
     def __init__(self, host, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(64)
@@ -165,12 +166,20 @@ def run_simple(mode, host, port, cert, key, ca, announce, require_client_cert=Tr
     if mode in ("http1", "no_alpn"):
         if not cert:
             raise SystemExit(f"raw_h2: mode {mode} needs certificates (--certs)")
-        ctx = tls_context(cert, key, ca, ["http/1.1"] if mode == "http1" else None, require_client_cert)
+        try:
+            ctx = tls_context(cert, key, ca, ["http/1.1"] if mode == "http1" else None, require_client_cert)
+        except (OSError, ssl.SSLError) as e:
+            print(f"raw_h2.py: cannot load certificates: {e}", file=sys.stderr)
+            return 2
 
         def handler(s, addr):
             with ctx.wrap_socket(s, server_side=True) as t:
                 log(f"{addr[0]}:{addr[1]}: TLS up, ALPN {t.selected_alpn_protocol()!r}")
                 _http1(t)
+    elif mode == "close":
+        def handler(s, addr):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()  # linger 0: the peer sees a reset
     else:
         def handler(s, addr):
             _hold(s, lst.stop)
@@ -395,7 +404,11 @@ def main(argv=None):
                           require_client_cert=not args.no_client_auth)
     if not cert:
         ap.error(f"--mode {args.mode} needs --certs")
-    ctx = tls_context(cert, key, ca, ["h2"], not args.no_client_auth)
+    try:
+        ctx = tls_context(cert, key, ca, ["h2"], not args.no_client_auth)
+    except (OSError, ssl.SSLError) as e:
+        print(f"raw_h2.py: cannot load certificates from {args.certs}: {e}", file=sys.stderr)
+        return 2
     answer = make_answer(args)
     lst = Listener(args.host, args.port)
 

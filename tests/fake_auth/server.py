@@ -277,7 +277,43 @@ def build_parser():
     ap.add_argument("--http1-only", action="store_true",
                     help="TLS server offering ALPN http/1.1 only, answering HTTP/1.1")
     ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--write-config", metavar="PATH",
+                    help="write a teleport-unix.yaml pointing at this server (before PORT is printed)")
+    ap.add_argument("--config-cache-dir", metavar="DIR",
+                    help="cache.dir for --write-config (default: <dir of PATH>/cache)")
     return ap
+
+
+def write_client_config(args, address):
+    """A teleport-unix.yaml for this server (client.crt/.key, ca.crt of --certs,
+    host labels env: dev), so a demo is one command away."""
+    d = os.path.abspath(args.certs)
+    cache = os.path.abspath(args.config_cache_dir or os.path.join(os.path.dirname(
+        os.path.abspath(args.write_config)), "cache"))
+    text = f"""# teleport-unix.yaml for the stand-in Auth server (tests/fake_auth/server.py)
+auth:
+  addresses: ["{address}"]
+  server_name: teleport.cluster.local
+  cluster_name: {args.cluster}
+  credentials:
+    key_pair: {{ cert: "{d}/client.crt", key: "{d}/client.key", ca: "{d}/ca.crt" }}
+  timeouts: {{ connect: 1s, request: 3s }}
+host:
+  name: web-1
+  labels: {{ env: dev }}
+accounts:
+  source: host_user_creation
+  home: /home/{{login}}
+  shell: /bin/bash
+cache:
+  dir: "{cache}"
+"""
+    os.makedirs(os.path.dirname(os.path.abspath(args.write_config)), exist_ok=True)
+    tmp = args.write_config + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, args.write_config)
 
 
 def announce(args, port):
@@ -315,15 +351,20 @@ def main(argv=None):
         print(f"server.py: {e}", file=sys.stderr)
         return 2
     cert, key, ca = cert_paths(args)
-    creds = grpc.ssl_server_credentials([(read(key), read(cert))],
-                                        root_certificates=None if args.no_client_auth else read(ca),
+    try:
+        pems = read(key), read(cert), (None if args.no_client_auth else read(ca))
+    except OSError as e:
+        print(f"server.py: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    creds = grpc.ssl_server_credentials([(pems[0], pems[1])], root_certificates=pems[2],
                                         require_client_auth=not args.no_client_auth)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
                          handlers=[Handler(control, CallLog(args.call_log))],
                          options=[("grpc.max_send_message_length", -1),
                                   ("grpc.max_receive_message_length", 16 << 20),
                                   ("grpc.so_reuseport", 0)])
-    port = server.add_secure_port(f"{args.host}:{args.port}", creds)
+    hostpart = f"[{args.host}]" if ":" in args.host else args.host
+    port = server.add_secure_port(f"{hostpart}:{args.port}", creds)
     if port == 0:
         print(f"server.py: cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 2
@@ -331,6 +372,8 @@ def main(argv=None):
     ds = control.backend.ds
     log(f"listening on {args.host}:{port}; data {ds.source}: {len(ds.users)} users, "
         f"{len(ds.roles)} roles, {len(ds.locks)} locks; profile {args.profile}")
+    if args.write_config:
+        write_client_config(args, f"{hostpart}:{port}")
     announce(args, port)
 
     stop = threading.Event()

@@ -143,7 +143,10 @@ class Proc:
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        host = "127.0.0.1"
+        if "--host" in self.argv:
+            host = self.argv[self.argv.index("--host") + 1]
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def stderr(self):
         try:

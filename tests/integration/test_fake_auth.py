@@ -438,7 +438,8 @@ def test_control_file_changes_faults_and_data(auth_server, certs, schema):
 
 
 def test_bad_arguments_fail_fast(certs, tmp_path):
-    for extra in (["--fault", "Ping=unimplemented"], ["--fault", "/a/b=frobnicate"], ["--dataset", "nope"]):
+    for extra in (["--fault", "Ping=unimplemented"], ["--fault", "/a/b=frobnicate"], ["--dataset", "nope"],
+                  ["--server-cert-name", "no-such-cert"]):
         r = helpers.run([helpers.PY, os.path.join(helpers.FAKE_AUTH, "server.py"), "--certs", certs.dir,
                          "--port-file", str(tmp_path / "p")] + extra, timeout=20)
         assert r.rc == 2 and "server.py:" in r.stderr, r
@@ -513,6 +514,63 @@ def test_raw_h2_two_messages_on_the_wire(raw_h2_server, certs):
     n = int.from_bytes(body[1:5], "big")
     assert len(body) == 2 * (5 + n) and body[:5 + n] == body[5 + n:]
     assert trailers[b"grpc-status"] == b"0"
+
+
+def test_close_mode_resets(raw_h2_server, certs):
+    srv = raw_h2_server("close")
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=3) as s:
+            s.settimeout(3)
+            s.sendall(b"\x16\x03\x01\x00\x05hello")
+            assert s.recv(1) == b""
+    except ConnectionResetError:
+        pass
+
+
+def test_ipv6_listener(auth_server, certs, schema):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    srv = auth_server(extra=["--host", "::1"])
+    assert srv.address == f"[::1]:{srv.port}"
+    assert schema.parse("proto.PingResponse", _call(helpers.grpc_channel(certs, srv.address), B.PING)).ClusterName
+
+
+def test_ca_bundle_during_rotation(auth_server, certs):
+    import grpc as g
+    srv = auth_server()
+    with open(certs.cert("ca-bundle"), "rb") as f:
+        bundle = f.read()
+    assert bundle.count(b"BEGIN CERTIFICATE") == 2
+    with open(certs.key("client"), "rb") as k, open(certs.cert("client"), "rb") as c:
+        creds = g.ssl_channel_credentials(bundle, k.read(), c.read())
+    ch = g.secure_channel(srv.address, creds, options=[("grpc.ssl_target_name_override", "teleport.cluster.local")])
+    _call(ch, B.PING)
+
+
+def test_write_config_option(auth_server, certs, tmp_path):
+    cfg = tmp_path / "demo.yaml"
+    srv = auth_server(dataset="demo", extra=["--write-config", str(cfg)])
+    text = cfg.read_text()
+    assert f'addresses: ["{srv.address}"]' in text
+    assert f"{certs.dir}/client.crt" in text and f"cluster_name: {certs.cluster}" in text
+    assert f'dir: "{tmp_path}/cache"' in text
+    try:
+        import yaml
+    except ImportError:
+        return
+    doc = yaml.safe_load(text)
+    assert doc["host"]["labels"] == {"env": "dev"} and doc["auth"]["timeouts"]["request"] == "3s"
+
+
+def test_cli_accepts_written_config(auth_server, run_cli, tmp_path):
+    cfg = tmp_path / "demo.yaml"
+    auth_server(dataset="demo", extra=["--write-config", str(cfg)])
+    r = run_cli("ping", config=str(cfg), timeout=15)
+    if r.rc != 0 and "not implemented" in r.stderr:
+        pytest.skip("teleport-unix ping not implemented yet")
+    assert r.rc == 0 and "example.com" in r.stdout, r
 
 
 def test_blackhole_never_answers(blackhole_server, certs):
