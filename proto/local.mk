@@ -34,3 +34,8 @@ proto/%.pb-c.c proto/%.pb-c.h: $(srcdir)/%reldir%/%.proto
 proto/types.pb-c.c proto/types.pb-c.h: $(srcdir)/%reldir%/wrappers.proto
 proto/authservice.pb-c.c proto/authservice.pb-c.h: $(srcdir)/%reldir%/types.proto
 proto/users_service.pb-c.c proto/users_service.pb-c.h: $(srcdir)/%reldir%/types.proto
+
+# The only users of the generated headers: make sure they exist before the
+# first compile even when a single target is built (BUILT_SOURCES only
+# covers `make all/check/install`).
+libcore/libteleport_unix_la-model.lo libcore/libteleport_unix_la-auth.lo: $(tu_proto_headers)
