@@ -13,3 +13,4 @@ include tests/unit/conf.mk
 include tests/unit/decide.mk
 include tests/unit/accounts.mk
 include tests/unit/cli.mk
+include tests/fuzz/local.mk
