@@ -508,7 +508,9 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 		r = tu_err_set(reterr, -EBADMSG, "the certificate's validity dates do not parse");
 		goto out;
 	}
-	if (now_usec < c->not_before_usec) {
+	/* A fresh certificate checked on a host whose clock is a little behind the
+	 * CA's is not an error: Auth judges it with its own clock anyway. */
+	if (now_usec < c->not_before_usec - TU_CREDS_CLOCK_SKEW_USEC) {
 		tu_err_at(reterr, cert_path, cert_b->line);
 		r = tu_err_set(reterr, -EKEYREJECTED, "the certificate is not valid before %s (clock wrong?)",
 			       fmt_time(c->not_before_usec, t1, sizeof(t1)));

@@ -27,6 +27,7 @@ struct tu_creds;
 #define TU_CREDS_MAX_FILE        (1024u * 1024u) /* bytes per credential file */
 #define TU_CREDS_MAX_PEM_BLOCKS  64u             /* PEM blocks per file */
 #define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
+#define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */
 
 enum {
 	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it a
@@ -49,7 +50,7 @@ enum {
  *   -EBADMSG       PEM or DER malformed, missing block, encrypted key,
  *                  key does not match the certificate, no CA certificate
  *   -EKEYEXPIRED   the certificate has expired
- *   -EKEYREJECTED  the certificate is not valid yet
+ *   -EKEYREJECTED  the certificate is not valid yet (beyond TU_CREDS_CLOCK_SKEW_USEC)
  *   -EINVAL        conf names no credential
  *   -ENOMEM
  * Thread-safe.
