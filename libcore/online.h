@@ -48,8 +48,10 @@ struct tu_online_v1 {
 	 * query.  Returns 0 when the refreshed snapshot was written (look the
 	 * name/id up again), -ENOENT when nothing was fetched because the
 	 * snapshot is recent enough (younger than cache.negative_ttl) so the miss
-	 * stands, or a negative errno on failure (config, credentials,
-	 * -ETIMEDOUT, -ECONNREFUSED, ...; logged through req->log_fn).
+	 * stands, or another negative errno on failure (never -ENOENT: a
+	 * missing config or credential file is reported as -EIO), e.g.
+	 * -EPERM (not root, or AT_SECURE), -EINVAL (bad req), -ETIMEDOUT,
+	 * -ECONNREFUSED, -EACCES; the detail goes to req->log_fn.
 	 * Blocking, bounded by the config's connect + request timeouts per RPC.
 	 * Thread-safe (one Auth client per call).  Never called from setuid
 	 * programs (the caller checks).

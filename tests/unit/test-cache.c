@@ -24,6 +24,7 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "err.h"
+#include "online.h"
 #include "rbac-fixture.h"
 #include "snapshot.h"
 
@@ -420,6 +421,95 @@ static void test_unwritable_dir(void **state)
 	assert_non_null(strstr(err.msg, "cache"));
 }
 
+/* ---- online.h: the table NSS dlopens --------------------------------------------------- */
+
+struct logged {
+	int n;
+	char last[700];
+};
+
+static void log_collect(void *userdata, int priority, const char *msg)
+{
+	struct logged *l = userdata;
+	(void) priority;
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+}
+
+/* A config file for tu_ctx_new (root-owned, 0644), Auth on a port nobody listens on. */
+static void write_online_config(struct env *e, char *path, size_t size)
+{
+	char yaml[1024];
+	snprintf(path, size, "%s/online.yaml", e->root);
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n"
+		 "  addresses: [\"127.0.0.1:1\"]\n"
+		 "  credentials:\n"
+		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
+		 "  timeouts: { connect: 1s, request: 1s }\n"
+		 "host:\n"
+		 "  id: 5a9f3c0e-0000-4000-8000-000000000001\n"
+		 "  labels: { env: prod }\n"
+		 "cache:\n"
+		 "  dir: %s\n"
+		 "  negative_ttl: 1m\n",
+		 e->root, e->root, e->root, e->dir);
+	write_file(path, yaml, 0644);
+}
+
+static void test_online_table(void **state)
+{
+	struct env *e = *state;
+	const struct tu_online_v1 *t = tu_online_v1_get();
+	struct logged lg = { 0 };
+	char cfg[256];
+
+	assert_non_null(t);
+	assert_int_equal(t->version, TU_ONLINE_VERSION);
+	assert_int_equal(t->size, sizeof(struct tu_online_v1));
+	assert_non_null(t->refresh_for_name);
+	assert_non_null(t->refresh_for_id);
+
+	/* A request from an older/smaller caller struct is refused, not misread. */
+	struct tu_online_req small = { .size = 8 };
+	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
+	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
+
+	if (geteuid() != 0) {
+		struct tu_online_req req = { .size = sizeof(req), .now_usec = NOW };
+		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
+		skip();
+	}
+	write_online_config(e, cfg, sizeof(cfg));
+	struct tu_online_req req = {
+		.size = sizeof(req), .config_path = cfg, .log_fn = log_collect, .log_userdata = &lg, .now_usec = NOW,
+	};
+	assert_int_equal(t->refresh_for_name(&req, ""), -EINVAL);
+
+	/* A snapshot younger than negative_ttl answers the miss: no network, -ENOENT. */
+	save_ok(e, NOW - 30 * SEC, NULL);
+	assert_int_equal(t->refresh_for_name(&req, "ghost"), -ENOENT);
+	assert_int_equal(t->refresh_for_id(&req, 123456), -ENOENT);
+	assert_int_equal(lg.n, 0); /* debug is off */
+
+	/* Older than that: it tries Auth; the missing credential is a failure (never -ENOENT), logged. */
+	req.now_usec = NOW + 120 * SEC;
+	int r = t->refresh_for_name(&req, "gh\nost");
+	assert_true(r < 0 && r != -ENOENT);
+	assert_int_equal(lg.n, 1);
+	assert_non_null(strstr(lg.last, "online lookup of 'gh?ost'"));
+	/* The cache is untouched by the failed refresh. */
+	struct tu_cache_info info;
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_int_equal(info.public_created_usec, NOW - 30 * SEC);
+
+	/* A config that cannot be loaded is a failure too. */
+	req.config_path = "/nonexistent/teleport-unix.yaml";
+	r = t->refresh_for_id(&req, 7);
+	assert_true(r < 0 && r != -ENOENT);
+	assert_non_null(strstr(lg.last, "config"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
