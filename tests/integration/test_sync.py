@@ -358,3 +358,54 @@ def test_sync_links_default_dir_for_nss(auth_server, dataset, write_config, run_
             os.unlink(link)
         if saved is not None:
             os.symlink(saved, link)
+
+
+def test_online_refresh_table(auth_server, dataset, write_config, cache_dir, builddir):
+    """libteleport-unix's NSS table (online.h) through ctypes, as nss/dl.c reaches it: a refresh
+    writes both snapshots; a second miss within negative_ttl does not go to Auth again."""
+    import ctypes
+
+    if os.geteuid() != 0:
+        pytest.skip("online refresh requires root")
+    lib = ctypes.CDLL(os.path.join(builddir, ".libs", "libteleport-unix.so.0"), mode=os.RTLD_NOW)
+
+    LOGFN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+
+    class Req(ctypes.Structure):
+        _fields_ = [("size", ctypes.c_size_t), ("config_path", ctypes.c_char_p), ("log_fn", LOGFN),
+                    ("log_userdata", ctypes.c_void_p), ("debug", ctypes.c_bool), ("now_usec", ctypes.c_int64)]
+
+    NAMEFN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Req), ctypes.c_char_p)
+    IDFN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Req), ctypes.c_uint32)
+
+    class Table(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("size", ctypes.c_size_t), ("refresh_for_name", NAMEFN),
+                    ("refresh_for_id", IDFN)]
+
+    lib.tu_online_v1_get.restype = ctypes.POINTER(Table)
+    t = lib.tu_online_v1_get().contents
+    assert t.version == 1 and t.size == ctypes.sizeof(Table)
+
+    srv = auth_server(dataset=dataset)
+    cfg = write_config()
+    os.chmod(cfg, 0o644)  # tu_ctx_new checks owner/mode (no --insecure-perms here)
+    msgs = []
+    logfn = LOGFN(lambda ud, prio, msg: msgs.append(msg.decode()))
+    req = Req(ctypes.sizeof(Req), cfg.encode(), logfn, None, True, int(time.time() * 1e6))
+    # The refresh also maintains the default-dir link (production path): restore it afterwards.
+    link = os.path.join(_default_cache_dir(builddir), "accounts.db")
+    saved = os.readlink(link) if os.path.islink(link) else None
+    try:
+        assert t.refresh_for_name(ctypes.byref(req), b"bob") == 0, msgs
+    finally:
+        if os.path.islink(link):
+            os.unlink(link)
+            if saved is not None:
+                os.symlink(saved, link)
+    st = files_in(cache_dir)
+    assert stat.S_IMODE(st["accounts.db"].st_mode) == 0o644 and stat.S_IMODE(st["state.db"].st_mode) == 0o600
+    n_calls = len(srv.calls())
+    assert n_calls >= 3
+    # Within negative_ttl: the miss stands (-ENOENT), no RPC.
+    assert t.refresh_for_id(ctypes.byref(req), 12345) == -2, msgs
+    assert len(srv.calls()) == n_calls
