@@ -25,3 +25,17 @@ endif
 check_PROGRAMS += tests/nss/mksnap
 tests_nss_mksnap_SOURCES = tests/nss/mksnap.c
 tests_nss_mksnap_LDADD = libtu-base.la
+
+# The module loaded with dlopen, as glibc does.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/nss/test-nss-module
+TESTS += tests/nss/test-nss-module
+tests_nss_test_nss_module_SOURCES = tests/nss/test-nss-module.c
+tests_nss_test_nss_module_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_nss_test_nss_module_LDADD = libtu-base.la $(CMOCKA_LIBS) -ldl -lpthread
+EXTRA_tests_nss_test_nss_module_DEPENDENCIES = libnss_teleport.la
+endif
+
+# getent/id/ls through glibc + nss_wrapper; export and NEEDED allow-lists.
+TESTS += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports.sh
+EXTRA_DIST += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports.sh

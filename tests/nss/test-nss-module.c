@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-nss-module.c - loads the built libnss_teleport.so.2 with dlopen, the
+ * way glibc does, and calls the _nss_teleport_* functions directly (after
+ * systemd's nss-test-util.c): buffers growing from 0 (ERANGE, nothing
+ * written), errno kept on success, getpwnam inside a getpwent loop,
+ * initgroups, missing/corrupt/truncated/foreign snapshots (UNAVAIL, never a
+ * crash), and 16 threads looking up while the snapshot is replaced.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <grp.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "snapshot.h"
+
+typedef enum nss_status (*getpwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getpwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getgrnam_fn)(const char *, struct group *, char *, size_t, int *);
+typedef enum nss_status (*getgrgid_fn)(gid_t, struct group *, char *, size_t, int *);
+typedef enum nss_status (*setent_fn)(int);
+typedef enum nss_status (*endent_fn)(void);
+typedef enum nss_status (*getpwent_fn)(struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getgrent_fn)(struct group *, char *, size_t, int *);
+typedef enum nss_status (*initgroups_fn)(const char *, gid_t, long int *, long int *, gid_t **, long int, int *);
+
+static void *mod;
+static getpwnam_fn p_getpwnam;
+static getpwuid_fn p_getpwuid;
+static getgrnam_fn p_getgrnam;
+static getgrgid_fn p_getgrgid;
+static setent_fn p_setpwent, p_setgrent;
+static endent_fn p_endpwent, p_endgrent;
+static getpwent_fn p_getpwent;
+static getgrent_fn p_getgrent;
+static initgroups_fn p_initgroups;
+
+static char dir[64], path[128];
+
+static const uint32_t alice_gids[] = { 5000, 5001 };
+static const char *const devs[] = { "alice", "bob" };
+static const char *const ops[] = { "alice" };
+
+static int write_sample(void)
+{
+	const struct tu_pw_rec pw[] = {
+		{ "alice", "Alice A", "/home/alice", "/bin/bash", 300000, 300000, alice_gids, 2 },
+		{ "bob", "", "/home/bob", "/bin/sh", 300001, 300001, alice_gids, 1 },
+		{ "carol", "carol@example.com", "/home/carol", "/bin/zsh", 300002, 5000, NULL, 0 },
+	};
+	const struct tu_gr_rec gr[] = {
+		{ "alice", 300000, NULL, 0 },
+		{ "bob", 300001, NULL, 0 },
+		{ "devs", 5000, devs, 2 },
+		{ "ops", 5001, ops, 1 },
+	};
+	struct tu_err e = {};
+	int r = tu_snapshot_write_accounts(path, pw, 3, gr, 4, 1, 0, &e);
+
+	if (r < 0)
+		fprintf(stderr, "write_sample: %s\n", e.msg);
+	return r;
+}
+
+static void *sym(const char *name)
+{
+	void *p = dlsym(mod, name);
+
+	if (!p)
+		fprintf(stderr, "missing %s\n", name);
+	return p;
+}
+
+static int setup(void **state)
+{
+	const char *top = getenv("top_builddir");
+	char so[512];
+
+	snprintf(dir, sizeof(dir), "/tmp/test-nss-module-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/accounts.db", dir);
+	setenv("TELEPORT_UNIX_CACHE_DIR", dir, 1);
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1);
+	snprintf(so, sizeof(so), "%s/.libs/libnss_teleport.so.2", top ? top : ".");
+	mod = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	if (!mod) {
+		fprintf(stderr, "dlopen %s: %s\n", so, dlerror());
+		return -1;
+	}
+	p_getpwnam = (getpwnam_fn) sym("_nss_teleport_getpwnam_r");
+	p_getpwuid = (getpwuid_fn) sym("_nss_teleport_getpwuid_r");
+	p_getgrnam = (getgrnam_fn) sym("_nss_teleport_getgrnam_r");
+	p_getgrgid = (getgrgid_fn) sym("_nss_teleport_getgrgid_r");
+	p_setpwent = (setent_fn) sym("_nss_teleport_setpwent");
+	p_endpwent = (endent_fn) sym("_nss_teleport_endpwent");
+	p_getpwent = (getpwent_fn) sym("_nss_teleport_getpwent_r");
+	p_setgrent = (setent_fn) sym("_nss_teleport_setgrent");
+	p_endgrent = (endent_fn) sym("_nss_teleport_endgrent");
+	p_getgrent = (getgrent_fn) sym("_nss_teleport_getgrent_r");
+	p_initgroups = (initgroups_fn) sym("_nss_teleport_initgroups_dyn");
+	if (!p_getpwnam || !p_getpwuid || !p_getgrnam || !p_getgrgid || !p_setpwent || !p_endpwent || !p_getpwent ||
+	    !p_setgrent || !p_endgrent || !p_getgrent || !p_initgroups)
+		return -1;
+	/* Nothing but _nss_teleport_* may be visible. */
+	if (dlsym(mod, "tu_snapshot_open") || dlsym(mod, "tu_pack_passwd") || dlsym(mod, "tu_crc32c"))
+		return -1;
+	return write_sample();
+}
+
+static int teardown(void **state)
+{
+	char tmp[200];
+
+	unlink(path);
+	snprintf(tmp, sizeof(tmp), "%s/x", dir);
+	unlink(tmp);
+	rmdir(dir);
+	if (mod)
+		dlclose(mod);
+	return 0;
+}
+
+static void test_getpwnam_sizes(void **state)
+{
+	char buf[512];
+	struct passwd pw;
+	int err = 0;
+	size_t n;
+	enum nss_status st = NSS_STATUS_TRYAGAIN;
+
+	assert_int_equal(write_sample(), 0);
+	for (n = 0; n < sizeof(buf); n++) {
+		memset(buf, 0xAA, sizeof(buf));
+		memset(&pw, 0x55, sizeof(pw));
+		err = 0;
+		errno = 4242;
+		st = p_getpwnam("alice", &pw, buf, n, &err);
+		if (st == NSS_STATUS_SUCCESS)
+			break;
+		assert_int_equal(st, NSS_STATUS_TRYAGAIN);
+		assert_int_equal(err, ERANGE);
+		/* Nothing written on ERANGE. */
+		for (size_t k = 0; k < sizeof(buf); k++)
+			assert_int_equal((unsigned char) buf[k], 0xAA);
+		assert_int_equal(pw.pw_uid, 0x55555555);
+	}
+	assert_int_equal(st, NSS_STATUS_SUCCESS);
+	assert_true(n > 20 && n < 100);
+	assert_int_equal(errno, 4242); /* errno preserved on success */
+	assert_int_equal(err, 0);      /* errnop untouched on success */
+	assert_string_equal(pw.pw_name, "alice");
+	assert_string_equal(pw.pw_passwd, "x");
+	assert_string_equal(pw.pw_gecos, "Alice A");
+	assert_string_equal(pw.pw_dir, "/home/alice");
+	assert_string_equal(pw.pw_shell, "/bin/bash");
+	assert_int_equal(pw.pw_uid, 300000);
+	assert_int_equal(pw.pw_gid, 300000);
+	/* Every string inside the caller's buffer. */
+	assert_true(pw.pw_name >= buf && pw.pw_shell < buf + n);
+
+	/* By uid, same growth. */
+	for (n = 0; n < sizeof(buf); n++)
+		if ((st = p_getpwuid(300002, &pw, buf, n, &err)) != NSS_STATUS_TRYAGAIN)
+			break;
+	assert_int_equal(st, NSS_STATUS_SUCCESS);
+	assert_string_equal(pw.pw_name, "carol");
+	assert_int_equal(pw.pw_gid, 5000);
+}
+
+static void test_not_found_and_bad_args(void **state)
+{
+	char buf[512], longname[400];
+	struct passwd pw;
+	struct group gr;
+	int err = 0;
+
+	assert_int_equal(write_sample(), 0);
+	errno = 77;
+	assert_int_equal(p_getpwnam("nobody-here", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(err, ENOENT);
+	err = 0;
+	assert_int_equal(p_getpwuid(12345, &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(err, ENOENT);
+	assert_int_equal(p_getgrnam("nogroup", &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getgrgid(1, &gr, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwnam("", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwnam(NULL, &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(p_getpwnam(longname, &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	err = 0;
+	assert_int_equal(p_getpwnam("alice", &pw, NULL, 100, &err), NSS_STATUS_TRYAGAIN);
+	assert_int_equal(err, ERANGE);
+	assert_int_equal(p_getgrgid(5000, &gr, buf, 0, &err), NSS_STATUS_TRYAGAIN);
+	assert_int_equal(err, ERANGE);
+}
+
+static void test_group_sizes(void **state)
+{
+	char raw[600];
+	struct group gr;
+	int err = 0;
+	enum nss_status st = NSS_STATUS_TRYAGAIN;
+
+	assert_int_equal(write_sample(), 0);
+	/* Unaligned buffers too: the pointer array must be aligned by the packer. */
+	for (size_t skew = 0; skew < 8; skew++) {
+		char *buf = raw + skew;
+		size_t n;
+
+		for (n = 0; n < 500; n++) {
+			memset(raw, 0xAA, sizeof(raw));
+			st = p_getgrnam("devs", &gr, buf, n, &err);
+			if (st == NSS_STATUS_SUCCESS)
+				break;
+			assert_int_equal(st, NSS_STATUS_TRYAGAIN);
+			assert_int_equal(err, ERANGE);
+			for (size_t k = 0; k < sizeof(raw); k++)
+				assert_int_equal((unsigned char) raw[k], 0xAA);
+		}
+		assert_int_equal(st, NSS_STATUS_SUCCESS);
+		assert_string_equal(gr.gr_name, "devs");
+		assert_int_equal(gr.gr_gid, 5000);
+		assert_int_equal((uintptr_t) gr.gr_mem % sizeof(char *), 0);
+		assert_string_equal(gr.gr_mem[0], "alice");
+		assert_string_equal(gr.gr_mem[1], "bob");
+		assert_null(gr.gr_mem[2]);
+		assert_true((char *) gr.gr_mem >= buf && gr.gr_name < buf + n);
+	}
+	assert_int_equal(p_getgrgid(300001, &gr, raw, sizeof(raw), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(gr.gr_name, "bob");
+	assert_null(gr.gr_mem[0]);
+}
+
+static void test_enumeration_with_lookup_inside(void **state)
+{
+	static const char *const want[] = { "alice", "bob", "carol" };
+	char buf[512], buf2[512];
+	struct passwd pw, pw2;
+	struct group gr;
+	int err = 0;
+	size_t n = 0;
+
+	assert_int_equal(write_sample(), 0);
+	assert_int_equal(p_setpwent(0), NSS_STATUS_SUCCESS);
+	for (;;) {
+		enum nss_status st = p_getpwent(&pw, buf, 8, &err); /* too small first: same entry again */
+
+		if (st == NSS_STATUS_NOTFOUND)
+			break;
+		assert_int_equal(st, NSS_STATUS_TRYAGAIN);
+		assert_int_equal(err, ERANGE);
+		assert_int_equal(p_getpwent(&pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		assert_true(n < 3);
+		assert_string_equal(pw.pw_name, want[n]);
+		/* A lookup in the middle must not move the enumeration (libnss-cache bug). */
+		assert_int_equal(p_getpwnam("carol", &pw2, buf2, sizeof(buf2), &err), NSS_STATUS_SUCCESS);
+		assert_int_equal(p_getpwuid(300000, &pw2, buf2, sizeof(buf2), &err), NSS_STATUS_SUCCESS);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	assert_int_equal(p_getpwent(&pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_endpwent(), NSS_STATUS_SUCCESS);
+
+	/* getpwent without setpwent starts from the top; groups alike. */
+	assert_int_equal(p_getpwent(&pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(pw.pw_name, "alice");
+	assert_int_equal(p_endpwent(), NSS_STATUS_SUCCESS);
+	n = 0;
+	assert_int_equal(p_setgrent(0), NSS_STATUS_SUCCESS);
+	while (p_getgrent(&gr, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS)
+		n++;
+	assert_int_equal(n, 4);
+	assert_int_equal(p_endgrent(), NSS_STATUS_SUCCESS);
+}
+
+static void test_initgroups(void **state)
+{
+	long int start = 1, size = 1;
+	gid_t *groups = malloc(sizeof(gid_t));
+	int err = 0;
+
+	assert_int_equal(write_sample(), 0);
+	groups[0] = 300000;
+	errno = 99;
+	assert_int_equal(p_initgroups("alice", 300000, &start, &size, &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(errno, 99);
+	assert_int_equal(start, 3);
+	assert_true(size >= 3);
+	assert_int_equal(groups[1], 5000);
+	assert_int_equal(groups[2], 5001);
+	/* Already present or the primary group: not added twice. */
+	assert_int_equal(p_initgroups("alice", 5001, &start, &size, &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 3);
+	/* A limit caps what is added (glibc never passes size > limit). */
+	start = 1;
+	size = 1;
+	assert_int_equal(p_initgroups("alice", 1, &start, &size, &groups, 2, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 2);
+	assert_int_equal(p_initgroups("nobody-here", 1, &start, &size, &groups, 0, &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(err, ENOENT);
+	free(groups);
+}
+
+static void expect_unavail(int want_err)
+{
+	char buf[512];
+	struct passwd pw;
+	struct group gr;
+	int err = 0;
+	long int start = 0, size = 0;
+	gid_t *groups = NULL;
+
+	errno = 0;
+	assert_int_equal(p_getpwnam("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(err, want_err);
+	assert_int_equal(p_getpwuid(300000, &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_getgrnam("devs", &gr, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_getgrgid(5000, &gr, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_initgroups("alice", 1, &start, &size, &groups, 0, &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_setpwent(0), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_getpwent(&pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(p_endpwent(), NSS_STATUS_SUCCESS);
+	free(groups);
+}
+
+static void write_bytes(const void *data, size_t size, mode_t mode)
+{
+	char tmp[200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s/x", dir);
+	f = fopen(tmp, "we");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, size, f), size);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(tmp, mode), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void test_bad_snapshots(void **state)
+{
+	const struct tu_blob blob = { 1, "x", 1 };
+	void *data = NULL, *good = NULL;
+	size_t size = 0, gsize = 0;
+	char buf[512];
+	struct passwd pw;
+	int err;
+
+	assert_int_equal(tu_snapshot_build_accounts(NULL, 0, NULL, 0, 1, 0, &good, &gsize, NULL), 0);
+	unlink(path);
+	expect_unavail(ENOENT);
+
+	/* Truncated at every length (a header-only prefix, and more). */
+	assert_int_equal(write_sample(), 0);
+	{
+		FILE *f = fopen(path, "re");
+		static unsigned char all[4096];
+		size_t n = fread(all, 1, sizeof(all), f);
+
+		fclose(f);
+		for (size_t cut = 0; cut < n; cut += 7) {
+			write_bytes(all, cut, 0644);
+			expect_unavail(EBADMSG);
+		}
+		/* A flipped byte in the middle. */
+		all[n / 2] ^= 0x40;
+		write_bytes(all, n, 0644);
+		expect_unavail(EBADMSG);
+	}
+	/* Foreign: a blob snapshot, garbage, an empty file. */
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, &blob, 1, 1, 0, &data, &size, NULL), 0);
+	write_bytes(data, size, 0644);
+	expect_unavail(EBADMSG);
+	write_bytes("root:x:0:0:root:/root:/bin/bash\n", 32, 0644);
+	expect_unavail(EBADMSG);
+	write_bytes("", 0, 0644);
+	expect_unavail(EBADMSG);
+	/* Writable by others: refused. */
+	write_bytes(good, gsize, 0666);
+	expect_unavail(EPERM);
+	/* A good empty snapshot: NOTFOUND, not UNAVAIL. */
+	write_bytes(good, gsize, 0644);
+	assert_int_equal(p_getpwnam("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	/* And back. */
+	assert_int_equal(write_sample(), 0);
+	assert_int_equal(p_getpwnam("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	free(data);
+	free(good);
+}
+
+/* Two generations that a reader can tell apart: uid base and shell go together. */
+static int write_gen(int g)
+{
+	enum { N = 200 };
+	static char names[N][16], homes[N][32];
+	struct tu_pw_rec pw[N];
+	struct tu_err e = {};
+
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "t%d", i);
+		snprintf(homes[i], sizeof(homes[i]), "/home/t%d", i);
+		pw[i] = (struct tu_pw_rec){ names[i], g ? "gen1" : "gen0", homes[i], g ? "/bin/zsh" : "/bin/bash",
+					    (uid_t) ((g ? 400000 : 200000) + i), 100, NULL, 0 };
+	}
+	return tu_snapshot_write_accounts(path, pw, N, NULL, 0, (uint64_t) g, 0, &e);
+}
+
+static atomic_bool stop;
+static atomic_long wrong, answers;
+
+static void *reader(void *arg)
+{
+	unsigned seed = (unsigned) (uintptr_t) arg;
+	char buf[256], name[16];
+	struct passwd pw;
+	int err;
+
+	while (!atomic_load(&stop)) {
+		int i = (int) (rand_r(&seed) % 200);
+		enum nss_status st;
+		bool ok;
+
+		snprintf(name, sizeof(name), "t%d", i);
+		if (rand_r(&seed) % 2)
+			st = p_getpwnam(name, &pw, buf, sizeof(buf), &err);
+		else
+			st = p_getpwuid((uid_t) ((rand_r(&seed) % 2 ? 400000 : 200000) + i), &pw, buf, sizeof(buf),
+					&err);
+		if (st == NSS_STATUS_NOTFOUND) /* by uid of the other generation */
+			continue;
+		ok = st == NSS_STATUS_SUCCESS && strcmp(pw.pw_name, name) == 0 &&
+		     ((pw.pw_uid == (uid_t) (200000 + i) && strcmp(pw.pw_shell, "/bin/bash") == 0 &&
+		       strcmp(pw.pw_gecos, "gen0") == 0) ||
+		      (pw.pw_uid == (uid_t) (400000 + i) && strcmp(pw.pw_shell, "/bin/zsh") == 0 &&
+		       strcmp(pw.pw_gecos, "gen1") == 0));
+		if (!ok)
+			atomic_fetch_add(&wrong, 1);
+		atomic_fetch_add(&answers, 1);
+	}
+	return NULL;
+}
+
+static void run_threads(const char *recheck)
+{
+	pthread_t th[16];
+
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", recheck, 1);
+	assert_int_equal(write_gen(0), 0);
+	atomic_store(&stop, false);
+	atomic_store(&wrong, 0);
+	atomic_store(&answers, 0);
+	for (int t = 0; t < 16; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, reader, (void *) (uintptr_t) (t + 1)), 0);
+	for (int k = 0; k < 200; k++) {
+		struct timespec ts = { 0, 2000000 };
+
+		assert_int_equal(write_gen(k % 2), 0);
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&stop, true);
+	for (int t = 0; t < 16; t++)
+		pthread_join(th[t], NULL);
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1);
+	/* Replaced mappings are reclaimed once no reader is inside: at most the current one stays. */
+	{
+		char buf[256], line[512];
+		struct passwd pw;
+		int err, maps = 0;
+		FILE *f;
+
+		assert_int_equal(p_getpwnam("t1", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		assert_int_equal(p_getpwnam("t2", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		f = fopen("/proc/self/maps", "re");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, "accounts.db"))
+				maps++;
+		fclose(f);
+		assert_true(maps <= 1);
+	}
+	print_message("recheck %s ms: %ld answers, %ld wrong\n", recheck, atomic_load(&answers), atomic_load(&wrong));
+	assert_int_equal(atomic_load(&wrong), 0);
+	assert_true(atomic_load(&answers) > 1000);
+}
+
+static void test_threads_while_replaced(void **state)
+{
+	run_threads("0");  /* stat on every call: maximum churn of mappings */
+	run_threads("1");
+	run_threads("100"); /* the default */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_getpwnam_sizes),
+		cmocka_unit_test(test_not_found_and_bad_args),
+		cmocka_unit_test(test_group_sizes),
+		cmocka_unit_test(test_enumeration_with_lookup_inside),
+		cmocka_unit_test(test_initgroups),
+		cmocka_unit_test(test_bad_snapshots),
+		cmocka_unit_test(test_threads_while_replaced),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# check-needed.sh - libnss_teleport.so.2 is loaded into every process that
+# resolves a user: it may depend on libc only (STYLE §2.3).  Fails when
+# `readelf -d` lists any NEEDED entry besides libc, libpthread or ld.so.
+# Usage: check-needed.sh [BUILDDIR]   (default: $top_builddir, else .)
+set -u
+builddir=${1:-${top_builddir:-.}}
+so="$builddir/.libs/libnss_teleport.so.2"
+command -v readelf >/dev/null 2>&1 || { echo "SKIP: readelf not found"; exit 77; }
+[ -f "$so" ] || { echo "FAIL: $so not built"; exit 1; }
+
+needed=$(readelf -d "$so" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p')
+bad=0
+for lib in $needed; do
+	case "$lib" in
+	libc.so.*|libpthread.so.*|ld-linux*.so.*|ld64.so.*) echo "ok: $lib" ;;
+	*) echo "FAIL: libnss_teleport.so.2 needs $lib (only libc is allowed)"; bad=1 ;;
+	esac
+done
+[ -n "$needed" ] || { echo "FAIL: no NEEDED entries at all (not a dynamic library?)"; exit 1; }
+exit $bad
