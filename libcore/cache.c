@@ -221,6 +221,11 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
 		tu_err_prefix(reterr, "cache.dir");
 		goto out;
 	}
+	/* The public file is for every process that resolves a user: warn when they cannot reach it. */
+	struct stat dst;
+	if (stat(cache_dir(conf), &dst) == 0 && (dst.st_mode & 0001) == 0)
+		tu_log(LOG_WARNING, "cache: %s is not searchable by others (mode 0%o): unprivileged processes will not see Teleport accounts",
+		       cache_dir(conf), (unsigned) (dst.st_mode & 07777));
 
 	/* State first: a crash in between leaves an older public file, never accounts without state. */
 	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, now_usec, reterr);

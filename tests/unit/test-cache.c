@@ -383,6 +383,36 @@ static void test_corrupt_state(void **state)
 	assert_int_equal(info.public_error, 0);
 }
 
+/* A well-formed container (checksum fine) whose records are not users/roles/locks. */
+static void test_bad_records(void **state)
+{
+	struct env *e = *state;
+	char st[256];
+	static const uint8_t junk[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01 }; /* length past the end */
+	struct tu_blob blobs[] = {
+		{ .type = 99, .data = "future", .size = 6 }, /* unknown type: skipped */
+		{ .type = 1, .data = junk, .size = sizeof(junk) },
+	};
+	struct tu_dataset d = { .n_users = 99 };
+	struct tu_err err;
+
+	save_ok(e, NOW, NULL);
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	tu_err_clear(&err);
+	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, &err), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "record 1"));
+	assert_int_equal(d.n_users, 99);
+
+	/* Only unknown records: an empty but valid state. */
+	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 1, 1, NOW, NULL), 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_users, 0);
+	assert_int_equal(d.n_roles, 0);
+	tu_dataset_done(&d);
+}
+
 static void test_clear(void **state)
 {
 	struct env *e = *state;
@@ -518,6 +548,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_and_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
