@@ -563,15 +563,6 @@ int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const st
 
 /* ---- gathering the inputs ---- */
 
-/*
- * Set to 1 once ctx.c and auth.c are in the tree (the library links with
- * -z defs, so the calls below must resolve).
- */
-#ifndef TU_DECIDE_ONLINE
-#define TU_DECIDE_ONLINE 0
-#endif
-
-#if TU_DECIDE_ONLINE
 static void push_role(struct tu_dataset *d, struct tu_role *r)
 {
 	d->roles[d->n_roles++] = *r;
@@ -758,10 +749,3 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	*ret = v;
 	return 0;
 }
-#else
-int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,
-	      struct tu_verdict *ret, struct tu_err *reterr)
-{
-	return tu_err_set(reterr, -EOPNOTSUPP, "this build has no online decisions yet");
-}
-#endif

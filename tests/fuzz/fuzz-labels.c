@@ -7,7 +7,7 @@
  * on the allow and the deny side, with and without the index.
  * Input: "pattern\nvalue" or, with a leading '#', a selector.
  *
- * Build by hand (not wired into the Makefile):
+ * Replayed by `make check` (tests/fuzz/local.mk).  libFuzzer build by hand:
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h \
  *     -Ilibcore -Ilibcore/base -Itests/unit tests/fuzz/fuzz-labels.c \
  *     libcore/rbac.c libcore/base/{err,strbuf,log}.c -lpthread -o fuzz-labels

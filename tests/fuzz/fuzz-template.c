@@ -7,13 +7,12 @@
  * Contract checks: results are 0 or a negative errno with a message; no
  * empty interpolated value; the key id is NUL-terminated and printable.
  *
- * Build by hand (not wired into the Makefile):
+ * Replayed by `make check` (tests/fuzz/local.mk).  libFuzzer build by hand,
+ * from a build dir "build" (decide.c needs the rest of libcore):
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h \
  *     -Ilibcore -Ilibcore/base -Itests/unit tests/fuzz/fuzz-template.c \
- *     libcore/rbac.c libcore/decide.c libcore/base/{err,strbuf,log}.c -lpthread -o fuzz-template
+ *     build/.libs/libteleport-unix.so -o fuzz-template
  *   ./fuzz-template -max_total_time=60 tests/fuzz/corpus/template
- * (decide.c's tu_decide needs the rest of libcore: link libteleport-unix
- * instead when that matters.)
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -14,3 +14,13 @@ tests_unit_test_decide_SOURCES = tests/unit/test-decide.c tests/unit/rbac-fixtur
 tests_unit_test_decide_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
 tests_unit_test_decide_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
+
+# pam_teleport.so in a real Linux-PAM stack (pam_start_confdir), offline from a snapshot.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/pam/test-pam-module
+TESTS += tests/pam/test-pam-module
+tests_pam_test_pam_module_SOURCES = tests/pam/test-pam-module.c tests/unit/rbac-fixture.h
+tests_pam_test_pam_module_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PAM_CFLAGS) -Wno-missing-field-initializers -I$(top_srcdir)/tests/unit
+tests_pam_test_pam_module_LDADD = libteleport-unix.la $(CMOCKA_LIBS) $(PAM_LIBS)
+EXTRA_tests_pam_test_pam_module_DEPENDENCIES = pam_teleport.la
+endif

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pam.c - pam_teleport.so: the account-phase shim (STYLE §2.4, SPEC §5).
+ * Parses the module arguments, reads PAM_USER / PAM_SERVICE / PAM_RHOST and
+ * TELEPORT_USERNAME / SSH_AUTH_INFO_0 from the PAM environment, calls
+ * tu_decide() and maps the verdict to a PAM code from one table.  No
+ * decision logic here, no signal or environment changes, no fd kept.
+ *
+ *   account required pam_teleport.so [config=PATH] [debug] [insecure_perms]
+ *
+ * Failure policy (docs/errors.md): a configuration that cannot be loaded
+ * fails closed with PAM_PERM_DENIED and a log line naming the problem --
+ * not PAM_AUTHINFO_UNAVAIL, so that a stack written with
+ * authinfo_unavail=ignore (to ride out Auth outages) never turns a broken
+ * config into an open door.  Internal errors (-ENOMEM) are
+ * PAM_AUTHINFO_UNAVAIL, which the recommended stacking also treats as bad.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "ctx.h"
+#include "decide.h"
+#include "err.h"
+#include "log.h"
+
+#define PAM_EXPORT __attribute__((visibility("default")))
+
+struct args {
+	const char *config; /* NULL = tu_conf_path() default */
+	bool debug;
+	bool insecure_perms;
+};
+
+static void parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "config=", 7) == 0 && argv[i][7])
+			a->config = argv[i] + 7;
+		else if (strcmp(argv[i], "debug") == 0)
+			a->debug = true;
+		else if (strcmp(argv[i], "insecure_perms") == 0)
+			a->insecure_perms = true;
+		else {
+			char s[128];
+			pam_syslog(pamh, LOG_WARNING, "unknown argument '%s', ignoring", tu_sanitize(argv[i], s, sizeof(s)));
+		}
+	}
+}
+
+static void sink(void *userdata, int priority, const char *msg)
+{
+	pam_syslog((pam_handle_t *) userdata, priority, "%s", msg);
+}
+
+/* The one verdict -> PAM code table (SPEC §5). */
+static const struct {
+	int code;
+	const char *word;
+} verdict_map[] = {
+	[TU_VERDICT_ALLOW] = { PAM_SUCCESS, "allow" },
+	[TU_VERDICT_DENY] = { PAM_PERM_DENIED, "deny" },
+	[TU_VERDICT_UNKNOWN] = { PAM_USER_UNKNOWN, "unknown" },
+	[TU_VERDICT_UNAVAIL] = { PAM_AUTHINFO_UNAVAIL, "unavailable" },
+};
+
+static const char *item(pam_handle_t *pamh, int type)
+{
+	const void *v = NULL;
+	if (pam_get_item(pamh, type, &v) != PAM_SUCCESS)
+		return NULL;
+	return v;
+}
+
+PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct args a = { 0 };
+	struct tu_ctx *ctx = NULL;
+	struct tu_verdict v = { 0 };
+	struct tu_err e = { 0 };
+	char slogin[128], suser[300], sreason[600], err[1024];
+	int k, code;
+
+	parse_args(pamh, argc, argv, &a);
+	struct tu_login_req req = {
+		.login = item(pamh, PAM_USER),
+		.service = item(pamh, PAM_SERVICE),
+		.rhost = item(pamh, PAM_RHOST),
+		.teleport_username = pam_getenv(pamh, "TELEPORT_USERNAME"),
+		/* sshd with ExposeAuthInfo puts SSH_AUTH_INFO_0 in the PAM environment. */
+		.ssh_auth_info = pam_getenv(pamh, "SSH_AUTH_INFO_0"),
+	};
+	if (!req.login || !req.login[0]) {
+		pam_syslog(pamh, LOG_ERR, "no user name (PAM_USER), failing");
+		return PAM_USER_UNKNOWN;
+	}
+	tu_sanitize(req.login, slogin, sizeof(slogin));
+
+	tu_log_set_sink(sink, pamh, a.debug);
+	if (a.insecure_perms)
+		pam_syslog(pamh, LOG_WARNING, "insecure_perms: not checking the owner and mode of the configuration");
+	k = tu_ctx_new(a.config, a.insecure_perms ? TU_CTX_RELAXED_PERMS : 0, &ctx, &e);
+	if (k < 0) {
+		pam_syslog(pamh, LOG_ERR, "login '%s': configuration error, failing closed: %s", slogin,
+			   tu_err_format(&e, err, sizeof(err)));
+		tu_log_set_sink(NULL, NULL, false);
+		if (!(flags & PAM_SILENT))
+			pam_error(pamh, "Teleport: access denied (configuration error)");
+		return PAM_PERM_DENIED;
+	}
+	k = tu_decide(ctx, &req, tu_now_usec(), false, &v, &e);
+	tu_ctx_free(ctx);
+	tu_log_set_sink(NULL, NULL, false);
+	if (k < 0) {
+		pam_syslog(pamh, LOG_ERR, "login '%s': decision failed, failing closed: %s", slogin,
+			   tu_err_format(&e, err, sizeof(err)));
+		return PAM_AUTHINFO_UNAVAIL;
+	}
+	if ((size_t) v.kind >= sizeof(verdict_map) / sizeof(verdict_map[0]) || !verdict_map[v.kind].word) {
+		pam_syslog(pamh, LOG_ERR, "login '%s': unexpected verdict %d, failing closed", slogin, (int) v.kind);
+		return PAM_PERM_DENIED;
+	}
+	code = verdict_map[v.kind].code;
+	tu_sanitize(v.user[0] ? v.user : "-", suser, sizeof(suser));
+	tu_sanitize(v.reason, sreason, sizeof(sreason));
+	pam_syslog(pamh, v.kind == TU_VERDICT_ALLOW ? LOG_INFO : LOG_NOTICE,
+		   "login '%s' service '%s' Teleport user '%s': %s%s: %s", slogin, req.service ? req.service : "-",
+		   suser, verdict_map[v.kind].word, v.offline ? " (offline, from cache)" : "", sreason);
+	if (v.kind == TU_VERDICT_DENY && !(flags & PAM_SILENT))
+		pam_error(pamh, "Teleport: access denied");
+	if (v.kind == TU_VERDICT_UNAVAIL && !(flags & PAM_SILENT))
+		pam_error(pamh, "Teleport: cannot check access right now");
+	return code;
+}
+
+PAM_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_IGNORE;
+}
+
+PAM_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_IGNORE;
+}
+
+PAM_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_IGNORE;
+}
+
+PAM_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_IGNORE;
+}
+
+PAM_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return PAM_IGNORE;
+}
