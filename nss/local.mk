@@ -13,12 +13,22 @@ libnss_teleport_la_LDFLAGS = $(AM_LDFLAGS) -module -version-info 2:0:0 -shared -
 EXTRA_libnss_teleport_la_DEPENDENCIES = %reldir%/nss.map
 EXTRA_DIST += %reldir%/nss.map
 
+# Base units owned here link the libc-only convenience library, as NSS does.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-snapshot
-TESTS += tests/unit/test-snapshot
+check_PROGRAMS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
+TESTS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
 tests_unit_test_snapshot_SOURCES = tests/unit/test-snapshot.c
 tests_unit_test_snapshot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_snapshot_LDADD = libtu-base.la $(CMOCKA_LIBS)
+tests_unit_test_pack_SOURCES = tests/unit/test-pack.c
+tests_unit_test_pack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_pack_LDADD = libtu-base.la $(CMOCKA_LIBS)
+tests_unit_test_idhash_SOURCES = tests/unit/test-idhash.c
+tests_unit_test_idhash_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_idhash_LDADD = libtu-base.la $(CMOCKA_LIBS)
+tests_unit_test_etcgroup_SOURCES = tests/unit/test-etcgroup.c
+tests_unit_test_etcgroup_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_etcgroup_LDADD = libtu-base.la $(CMOCKA_LIBS)
 endif
 
 # Test/bench helper: writes snapshots (generated accounts or from passwd/group files).
