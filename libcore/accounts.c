@@ -546,10 +546,37 @@ static bool trait_gid(const struct state *s, const struct tu_user *u, uint32_t *
 	return true;
 }
 
-/* useradd rules (rbac), and no ',' either: group member lists are comma-separated. */
+/*
+ * Names we serve: Teleport's login rule (tu_rbac_valid_login: 1..32 bytes,
+ * ...) and shadow-utils' useradd/groupadd rule (Debian 12, shadow 4.13):
+ * [A-Za-z0-9_.][A-Za-z0-9_.-]* with an optional final '$', not "." or "..",
+ * not all digits (a numeric name reads as a uid to getent, chown, ps ...).
+ * That also keeps ',' ':' '@' and non-ASCII out of passwd and group lines.
+ */
 static bool valid_name(const char *name)
 {
-	return tu_rbac_valid_login(name) && !strchr(name, ',');
+	size_t n;
+	bool digits = true;
+
+	if (!tu_rbac_valid_login(name))
+		return false;
+	n = strlen(name);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!(c >= '0' && c <= '9'))
+			digits = false;
+		if (alnum || c == '_' || c == '.')
+			continue;
+		if (c == '-' && i > 0)
+			continue;
+		if (c == '$' && i == n - 1 && i > 0)
+			continue;
+		return false;
+	}
+	return !digits;
 }
 
 /* Step 2: accounts with owner, uid, gid, gecos, home, shell. */
@@ -570,7 +597,7 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 
 		if (strcmp(login, "root") == 0 || !valid_name(login)) {
 			skip_log(s, "accounts: skipping login '%s': %s", san(login, b1, sizeof(b1)),
-				 strcmp(login, "root") == 0 ? "root is never served" : "not a valid user name");
+				 strcmp(login, "root") == 0 ? "root is never served" : "not a valid user name (useradd rules)");
 			continue;
 		}
 		if (s->out.n_accounts == cap) {

@@ -12,7 +12,9 @@
  *  - A login L is an account when some user gets L here (tu_rbac_user_logins);
  *    with TU_SOURCE_HOST_USER_CREATION only users whose host-user creation is
  *    enabled here (tu_rbac_host_user) count.  "root" and names failing
- *    tu_rbac_valid_login are skipped with a log line.
+ *    tu_rbac_valid_login or useradd's rule (shadow 4.13:
+ *    [A-Za-z0-9_.][A-Za-z0-9_.-]*$?, not all digits, not "." or "..") are
+ *    skipped with a log line; the same rule applies to group names.
  *  - Owner: the user named L (if that user is not ignored), else the users
  *    whose `logins` trait holds L, else the users granting L; the smallest
  *    name (bytewise) among the first non-empty step owns the attributes;
@@ -37,8 +39,8 @@
  *    not served by us (the files module does; initgroups still reports it);
  *    a group named like one of our accounts' user-private groups is that
  *    group; any other gets the deterministic hash of its name, probed past
- *    every uid/gid taken by accounts, local groups and earlier groups.  Group
- *    names must pass tu_rbac_valid_login; "root" and gid 0 are never granted.
+ *    every uid/gid taken by accounts, local groups and earlier groups.  "root"
+ *    and gid 0 are never granted.
  *  - home = home_template with every "{login}" replaced; shell from config.
  */
 #pragma once

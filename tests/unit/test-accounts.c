@@ -589,7 +589,8 @@ static void test_fields_and_skips(void **state)
 		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
 	};
 	static const struct fx_user users[] = {
-		{ .name = "we:ird\tname", .roles = "r", .traits = "logins=weird,root,a,b,-dash,has space,x:y" },
+		{ .name = "we:ird\tname", .roles = "r",
+		  .traits = "logins=weird,root,a,b,-dash,has space,x:y,12345,a@b,..,.,x$,$x,a.b,_x,Upper,\xc3\xa9t\xc3\xa9,a-,9lives" },
 	};
 	struct fixture f;
 	struct tu_accounts a = { 0 };
@@ -600,8 +601,10 @@ static void test_fields_and_skips(void **state)
 	o.home_template = "/srv/{login}/home-{login}";
 	o.shell = "/bin/zsh";
 	compute_ok(&f, &o, &a);
-	/* root is skipped here; the invalid names never leave rbac. */
-	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "a,b,weird");
+	/* root, all-digit, "." "..", '@', '$' not last and non-ASCII are skipped (useradd rules);
+	 * -dash, "has space" and x:y never leave rbac. */
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "9lives,Upper,_x,a,a-,a.b,b,weird,x$");
+	assert_int_equal(a.n_skipped, 7);
 	const struct tu_account *x = must_find(&a, "weird");
 	assert_string_equal(x->home, "/srv/weird/home-weird");
 	assert_string_equal(x->shell, "/bin/zsh");
