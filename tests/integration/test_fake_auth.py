@@ -626,3 +626,146 @@ def test_cli_ping_blackhole_is_bounded(blackhole_server, write_config, run_cli):
     # connect 1s + request 3s, with slack for process start-up
     assert r.elapsed < 6, r
     assert r.stderr.startswith("teleport-unix: "), r
+
+
+# Misbehaving servers and bad credentials: `teleport-unix ping` must fail with
+# exit 2, one clear `teleport-unix: ...` line, within connect 1s + request 3s.
+ERROR_CASES = {
+    # raw_h2 modes
+    "truncated": "truncated", "truncated_ok": "truncated", "no_trailers": "grpc-status",
+    "rst_stream": "stream", "two_messages": "more than one message", "oversize_prefix": "limit",
+    "compressed": "compress", "bad_status": "grpc-status", "http500": "500",
+    "non_grpc": "content-type", "goaway": "", "trickle": "", "stall_tls": "", "blackhole": "",
+    "http1": "HTTP/2", "no_alpn": "HTTP/2", "close": "",
+}
+
+
+def _skip_if_no_ping(r):
+    if r.rc != 0 and "not implemented" in r.stderr:
+        pytest.skip("teleport-unix ping not implemented yet")
+
+
+def _assert_clean_error(r, keyword, max_s=6.0):
+    assert r.rc == 2, r
+    assert r.stdout == "", r
+    lines = r.stderr.splitlines()
+    assert lines and all(x.startswith("teleport-unix: ") for x in lines), r
+    assert keyword.lower() in r.stderr.lower(), (keyword, r)
+    assert r.elapsed < max_s, r
+
+
+@pytest.mark.parametrize("mode", sorted(ERROR_CASES))
+def test_cli_ping_against_broken_servers(raw_h2_server, write_config, run_cli, mode):
+    raw_h2_server(mode)
+    write_config()
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    _assert_clean_error(r, ERROR_CASES[mode])
+
+
+@pytest.mark.parametrize("server_cert", ["server-wrongname", "server-otherca", "server-expired"])
+def test_cli_ping_refuses_bad_server_certs(auth_server, write_config, run_cli, server_cert):
+    srv = auth_server(server_cert=server_cert)
+    write_config()
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    _assert_clean_error(r, "certificate")
+    assert not srv.calls(), "a call reached a server with a bad certificate"
+
+
+@pytest.mark.parametrize("fault,keyword", [("malformed", "malformed"), ("oversize=70000000", "limit"),
+                                           ("permission_denied", "permission"), ("unavailable", "unavailable"),
+                                           ("delay=10", "")])
+def test_cli_ping_faults(auth_server, write_config, run_cli, fault, keyword):
+    auth_server(faults={B.PING: fault})
+    write_config()
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    _assert_clean_error(r, keyword)
+
+
+@pytest.mark.parametrize("client,keyword", [("client-expired", "expired"), ("client-notyet", "not valid before"),
+                                            ("client-mismatch", "match")])
+def test_cli_ping_refuses_bad_credentials(auth_server, write_config, run_cli, client, keyword):
+    srv = auth_server()
+    write_config(client=client)
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    _assert_clean_error(r, keyword)
+    assert not srv.calls()
+
+
+@pytest.mark.parametrize("how", ["client-3days", "client-rsa", "identity", "identity-plain", "ca-bundle"])
+def test_cli_ping_credential_variants(auth_server, write_config, run_cli, certs, how):
+    srv = auth_server()
+    if how.startswith("identity"):
+        write_config(identity=how)
+    elif how == "ca-bundle":
+        write_config(auth={"credentials": {"key_pair": {"ca": certs.cert("ca-bundle")}}})
+    else:
+        write_config(client=how)
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    assert r.rc == 0 and certs.cluster in r.stdout, r
+    if how == "client-3days":
+        assert "expires" in r.stderr and "renew" in r.stderr, r
+    else:
+        assert r.stderr == "", r
+    assert srv.calls(B.PING)[-1]["peer_cn"] == f"{certs.host_uuid}.{certs.cluster}"
+
+
+def test_cli_ping_cluster_name_must_agree(auth_server, write_config, run_cli):
+    auth_server()
+    write_config(auth={"cluster_name": "other.example.org"})
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    _assert_clean_error(r, "other.example.org")
+
+
+def test_cli_ping_fails_over(auth_server, blackhole_server, write_config, run_cli):
+    srv = auth_server()
+    write_config(addresses=[blackhole_server.address, "127.0.0.1:1", srv.address])
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    assert r.rc == 0 and "example.com" in r.stdout, r
+    assert r.elapsed < 4, r
+
+
+def test_cli_sends_what_grpc_expects(raw_h2_server, write_config, run_cli, certs):
+    srv = raw_h2_server("ok")
+    write_config()
+    r = run_cli("ping", timeout=20)
+    _skip_if_no_ping(r)
+    assert r.rc == 0, r
+    rec = srv.calls(B.PING)[-1]
+    assert rec["sni"] == "teleport.cluster.local" and rec["alpn"] == "h2", rec
+    h = rec["headers"]
+    assert h[":method"] == "POST" and h[":scheme"] == "https", h
+    assert h["content-type"].startswith("application/grpc") and h["te"] == "trailers", h
+    assert "grpc-timeout" in h, h
+    assert "version" not in h, "the client must not send Teleport's version metadata (API.md §1.4)"
+    assert rec["body_hex"] == "0000000000", rec
+
+
+@pytest.mark.parametrize("profile,expect", [
+    ("v16", ["ListUsers", "ListRoles", "GetLocks"]),
+    ("v14", ["ListUsers", "GetUsers", "ListRoles", "GetLocks"]),
+    ("v13", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks"]),
+    ("v19", ["ListUsers", "ListRoles", "GetLocks"]),
+])
+def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli, profile, expect):
+    srv = auth_server(profile=profile, extra=["--max-page-size", "4"])
+    write_config()
+    r = run_cli("sync", timeout=30)
+    assert r.rc == 0, r
+    assert "users 13" in r.stdout and "roles 7" in r.stdout and "locks 2" in r.stdout, r
+    seen = []
+    for c in srv.calls():
+        m = c["path"].rsplit("/", 1)[1]
+        if m != "Ping" and (not seen or seen[-1] != m):
+            seen.append(m)
+    assert seen == expect, [(c["path"], c["code"]) for c in srv.calls()]
+    # paging really happened where the server capped the page size
+    if profile in ("v16", "v19"):
+        assert len(srv.calls(B.V1_LIST_USERS)) == 4   # 13 users, 4 per page
+    assert all(c["metadata"].get("version") is None for c in srv.calls())
