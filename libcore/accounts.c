@@ -28,7 +28,7 @@
 
 #define DEFAULT_HOME  "/home/{login}"
 #define DEFAULT_SHELL "/bin/bash"
-/* After this many skip lines at LOG_NOTICE, the rest go to LOG_DEBUG (a summary follows). */
+/* After this many skip lines at LOG_INFO, the rest go to LOG_DEBUG (a summary follows). */
 #define MAX_LOUD_SKIPS 20
 
 /* ---- small containers ------------------------------------------------------------------- */
@@ -233,7 +233,7 @@ static void skip_log(struct state *s, const char *fmt, ...) __attribute__((forma
 static void skip_log(struct state *s, const char *fmt, ...)
 {
 	va_list ap;
-	int prio = s->loud < MAX_LOUD_SKIPS ? LOG_NOTICE : LOG_DEBUG;
+	int prio = s->loud < MAX_LOUD_SKIPS ? LOG_INFO : LOG_DEBUG;
 
 	s->loud++;
 	s->out.n_skipped++;
@@ -377,7 +377,7 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 		if (r == -ENOMEM)
 			return tu_err_set(reterr, r, "out of memory");
 		if (r < 0) {
-			tu_log(LOG_NOTICE, "accounts: host user settings of '%s': %s, ignoring",
+			tu_log(LOG_INFO, "accounts: host user settings of '%s': %s, ignoring",
 			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
 		} else
 			ui->hu_ok = true;
@@ -400,7 +400,7 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 		if (r == -ENOMEM)
 			return tu_err_set(reterr, r, "out of memory");
 		if (r < 0) {
-			tu_log(LOG_NOTICE, "accounts: logins of '%s': %s, ignoring", san(u->name, b1, sizeof(b1)),
+			tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring", san(u->name, b1, sizeof(b1)),
 			       tu_err_format(&e, b2, sizeof(b2)));
 			continue;
 		}
@@ -646,13 +646,13 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (!tv)
 			continue;
 		if (!parse_id(tv, &uid))
-			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
+			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
 			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
 		else if (uid < s->o->uid_min || uid > s->o->uid_max)
-			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
+			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
 			       san(a->login, b1, sizeof(b1)), uid, s->o->uid_min, s->o->uid_max);
 		else if (idset_has(&s->taken, uid))
-			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_uid %u already taken, using a hashed uid",
+			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid %u already taken, using a hashed uid",
 			       san(a->login, b1, sizeof(b1)), uid);
 		else {
 			fixed[i] = uid;
@@ -725,11 +725,11 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (trait_gid(s, &s->d->users[s->work[i].owner], &gid))
 			continue; /* pass F */
 		if (tv)
-			tu_log(LOG_NOTICE, "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
+			tu_log(LOG_INFO, "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
 			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)), s->o->uid_min, s->o->uid_max);
 		a->gid = a->uid;
 		if (namemap_get(&s->local_by_name, a->login, &gi)) {
-			tu_log(LOG_NOTICE, "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
+			tu_log(LOG_INFO, "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
 			       san(a->login, b1, sizeof(b1)), a->gid);
 			continue;
 		}
@@ -754,7 +754,7 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (gid_ours)
 			continue; /* shares a group we already serve */
 		if (namemap_get(&s->local_by_name, a->login, &gi) || namemap_get(&s->group_by_name, a->login, &gi)) {
-			tu_log(LOG_NOTICE, "accounts: login '%s': a group with that name exists, serving gid %u without a group entry",
+			tu_log(LOG_INFO, "accounts: login '%s': a group with that name exists, serving gid %u without a group entry",
 			       san(a->login, b1, sizeof(b1)), gid);
 			continue;
 		}
@@ -984,7 +984,7 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h, con
 	if (s.out.n_groups > 1)
 		qsort(s.out.groups, s.out.n_groups, sizeof(*s.out.groups), cmp_group);
 	if (s.loud > MAX_LOUD_SKIPS)
-		tu_log(LOG_NOTICE, "accounts: %zu more skipped (see debug log)", s.loud - MAX_LOUD_SKIPS);
+		tu_log(LOG_INFO, "accounts: %zu more skipped (see debug log)", s.loud - MAX_LOUD_SKIPS);
 
 	*ret = s.out;
 	s.out = (struct tu_accounts){ 0 };
