@@ -122,10 +122,10 @@ int main(int argc, char **argv)
 	size_t n_roles = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
 	char dir[] = "/tmp/tu-bench-sync-XXXXXX";
 	char yaml[1024], cmd[128];
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	struct tu_conf *conf = NULL;
 	struct tu_err e;
-	struct tu_labels labels = { 0 };
+	struct tu_labels labels = {0};
 	int64_t now = (int64_t) time(NULL) * 1000000;
 
 	if (n_users == 0 || n_roles == 0) {
@@ -136,17 +136,19 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 2;
 	}
-	snprintf(yaml, sizeof(yaml),
-		 "auth:\n  addresses: [\"127.0.0.1\"]\n  credentials:\n    identity_file: /nonexistent\n"
-		 "accounts:\n  uid_range: [200000, 899999999]\ncache:\n  dir: %s/cache\n",
-		 dir);
+	snprintf(
+	    yaml, sizeof(yaml),
+	    "auth:\n  addresses: [\"127.0.0.1\"]\n  credentials:\n    identity_file: /nonexistent\n"
+	    "accounts:\n  uid_range: [200000, 899999999]\ncache:\n  dir: %s/cache\n",
+	    dir);
 	tu_err_clear(&e);
 	if (tu_conf_parse(yaml, strlen(yaml), "bench.yaml", &conf, &e) < 0) {
 		fprintf(stderr, "bench-sync: config: %s\n", e.msg);
 		return 2;
 	}
 	kv1(&labels, "env", "prod");
-	struct tu_host host = { .name = "bench-1", .id = "bench-uuid", .cluster = "example.com", .labels = &labels };
+	struct tu_host host = {
+	    .name = "bench-1", .id = "bench-uuid", .cluster = "example.com", .labels = &labels};
 
 	double t0 = now_s();
 	generate(&d, n_users, n_roles);
@@ -154,7 +156,7 @@ int main(int argc, char **argv)
 	long rss_gen = peak_rss_kib();
 
 	struct tu_accounts_opts o;
-	struct tu_accounts acc = { 0 };
+	struct tu_accounts acc = {0};
 	tu_accounts_opts_from_conf(conf, &o);
 	if (tu_accounts_compute(&d, &host, &o, now, &acc, &e) < 0) {
 		fprintf(stderr, "bench-sync: accounts: %s\n", e.msg);
@@ -171,11 +173,13 @@ int main(int argc, char **argv)
 	}
 	double t3 = now_s();
 
-	printf("bench-sync: %zu users, %zu roles -> %zu accounts, %zu groups\n", n_users, n_roles, n_acc, n_grp);
+	printf("bench-sync: %zu users, %zu roles -> %zu accounts, %zu groups\n", n_users, n_roles,
+	       n_acc, n_grp);
 	printf("bench-sync: generate %.2f s (rss %ld MiB)\n", t1 - t0, rss_gen / 1024);
 	printf("bench-sync: map (tu_accounts_compute) %.2f s\n", t2 - t1);
 	printf("bench-sync: save (map + encode + both snapshots, fsync) %.2f s\n", t3 - t2);
-	printf("bench-sync: peak RSS %ld MiB (includes the generated dataset)\n", peak_rss_kib() / 1024);
+	printf("bench-sync: peak RSS %ld MiB (includes the generated dataset)\n",
+	       peak_rss_kib() / 1024);
 
 	tu_dataset_done(&d);
 	tu_labels_done(&labels);

@@ -21,7 +21,9 @@ int cmd_cache(struct cli *c, int argc, char **argv)
 
 	if (argc != 2 || strcmp(argv[1], "clear") != 0)
 		return cli_errorf(c, "cache: %s (usage: teleport-unix cache clear)",
-				  argc < 2 ? "missing subcommand" : argc > 2 ? "too many arguments" : "unknown subcommand");
+				  argc < 2   ? "missing subcommand"
+				  : argc > 2 ? "too many arguments"
+					     : "unknown subcommand");
 	r = cli_open_ctx(c, &ctx);
 	if (r != 0)
 		return r;

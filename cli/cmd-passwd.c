@@ -42,7 +42,8 @@ static bool parse_id(const char *s, uint32_t *ret)
 	return true;
 }
 
-/* Opens the public snapshot of the configured cache.dir. Prints the error and returns 2 on failure. */
+/* Opens the public snapshot of the configured cache.dir. Prints the error and returns 2 on failure.
+ */
 static int open_public(struct cli *c, const char *what, struct tu_snapshot **ret)
 {
 	struct tu_ctx *ctx = NULL;
@@ -60,7 +61,8 @@ static int open_public(struct cli *c, const char *what, struct tu_snapshot **ret
 	tu_err_clear(&e);
 	r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_CHECK_RECORDS, ret, &e);
 	if (r == -ENOENT)
-		return cli_errorf(c, "%s: no accounts cache at %s (run 'teleport-unix sync')", what, path);
+		return cli_errorf(c, "%s: no accounts cache at %s (run 'teleport-unix sync')", what,
+				  path);
 	if (r < 0)
 		return cli_error(c, what, &e);
 	return 0;
@@ -73,7 +75,8 @@ static int print_pw(struct cli *c, struct json *j, const struct tu_pw_view *v)
 	struct passwd pw;
 	char line[3 * 4096 + 512];
 
-	if (!buf || tu_pack_passwd(v, &pw, buf, need) < 0 || tu_format_passwd_line(&pw, line, sizeof(line)) < 0)
+	if (!buf || tu_pack_passwd(v, &pw, buf, need) < 0 ||
+	    tu_format_passwd_line(&pw, line, sizeof(line)) < 0)
 		return -ENOMEM;
 	if (!c->json) {
 		printf("%s\n", line);
@@ -122,8 +125,8 @@ static int print_gr(struct cli *c, struct json *j, const struct tu_gr_view *v)
 
 enum db { DB_PASSWD, DB_GROUP };
 
-static int print_one(struct cli *c, struct json *j, const struct tu_snapshot *s, enum db db, const char *key,
-		     struct tu_err *e)
+static int print_one(struct cli *c, struct json *j, const struct tu_snapshot *s, enum db db,
+		     const char *key, struct tu_err *e)
 {
 	uint32_t id;
 	bool numeric = parse_id(key, &id);
@@ -131,7 +134,8 @@ static int print_one(struct cli *c, struct json *j, const struct tu_snapshot *s,
 
 	if (db == DB_PASSWD) {
 		struct tu_pw_view v;
-		r = numeric ? tu_snapshot_find_uid(s, id, &v, e) : tu_snapshot_find_login(s, key, &v, e);
+		r = numeric ? tu_snapshot_find_uid(s, id, &v, e)
+			    : tu_snapshot_find_login(s, key, &v, e);
 		return r < 0 ? r : print_pw(c, j, &v);
 	}
 	struct tu_gr_view v;
@@ -139,8 +143,8 @@ static int print_one(struct cli *c, struct json *j, const struct tu_snapshot *s,
 	return r < 0 ? r : print_gr(c, j, &v);
 }
 
-static int print_all(struct cli *c, struct json *j, const struct tu_snapshot *s, enum db db, size_t *ret_n,
-		     struct tu_err *e)
+static int print_all(struct cli *c, struct json *j, const struct tu_snapshot *s, enum db db,
+		     size_t *ret_n, struct tu_err *e)
 {
 	size_t n = db == DB_PASSWD ? tu_snapshot_passwd_count(s) : tu_snapshot_group_count(s);
 	int r = 0;
@@ -179,8 +183,8 @@ static int run(struct cli *c, int argc, char **argv, enum db db)
 	int r;
 
 	if (argc > 2)
-		return cli_errorf(c, "%s: too many arguments (usage: teleport-unix %s [%s])", what, what,
-				  db == DB_PASSWD ? "LOGIN|UID" : "NAME|GID");
+		return cli_errorf(c, "%s: too many arguments (usage: teleport-unix %s [%s])", what,
+				  what, db == DB_PASSWD ? "LOGIN|UID" : "NAME|GID");
 	r = open_public(c, what, &s);
 	if (r != 0)
 		return r;

@@ -32,7 +32,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 {
 	struct tu_ctx *ctx = NULL;
 	struct tu_auth *auth = NULL;
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	struct tu_host host;
 	struct tu_cache_counts counts;
 	struct tu_err e;
@@ -40,7 +40,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	int r, ret = CLI_EXIT_ERROR;
 
 	if (argc > 1)
-		return cli_errorf(c, "sync: unexpected argument '%s' (usage: teleport-unix sync)", argv[1]);
+		return cli_errorf(c, "sync: unexpected argument '%s' (usage: teleport-unix sync)",
+				  argv[1]);
 	r = cli_open_ctx(c, &ctx);
 	if (r != 0)
 		return r;
@@ -79,7 +80,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		ret = cli_error(c, "sync: writing the cache", &e);
 		goto out;
 	}
-	/* Let NSS find a non-default cache.dir; not in test mode, which must not touch system dirs. */
+	/* Let NSS find a non-default cache.dir; not in test mode, which must not touch system dirs.
+	 */
 	if (!c->insecure_perms) {
 		tu_err_clear(&e);
 		if (tu_cache_link_default(tu_ctx_conf(ctx), &e) < 0) {
@@ -101,8 +103,9 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		json_key_str(&j, "cache_dir", tu_ctx_conf(ctx)->cache_dir);
 		json_end(&j);
 	} else {
-		printf("users %zu, roles %zu, locks %zu, accounts %zu, groups %zu\n", counts.n_users, counts.n_roles,
-		       counts.n_locks, counts.n_accounts, counts.n_groups);
+		printf("users %zu, roles %zu, locks %zu, accounts %zu, groups %zu\n",
+		       counts.n_users, counts.n_roles, counts.n_locks, counts.n_accounts,
+		       counts.n_groups);
 	}
 	ret = CLI_EXIT_OK;
 out:

@@ -13,12 +13,13 @@
  *      trait ids first, so the answer depends on the set of users, never on
  *      the order Auth listed them in.
  */
+#include "accounts.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "accounts.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "err.h"
@@ -26,8 +27,8 @@
 #include "log.h"
 #include "strbuf.h"
 
-#define DEFAULT_HOME  "/home/{login}"
-#define DEFAULT_SHELL "/bin/bash"
+#define DEFAULT_HOME   "/home/{login}"
+#define DEFAULT_SHELL  "/bin/bash"
 /* After this many skip lines at LOG_INFO, the rest go to LOG_DEBUG (a summary follows). */
 #define MAX_LOUD_SKIPS 20
 
@@ -102,7 +103,7 @@ static int idset_add(struct idset *s, uint32_t id)
 static void idset_done(struct idset *s)
 {
 	free(s->slot);
-	*s = (struct idset){ 0 };
+	*s = (struct idset){0};
 }
 
 /* A map from borrowed name to a size_t value (open addressing; value+1 stored, 0 = empty). */
@@ -180,14 +181,14 @@ static void namemap_done(struct namemap *m)
 {
 	free(m->key);
 	free(m->val1);
-	*m = (struct namemap){ 0 };
+	*m = (struct namemap){0};
 }
 
 /* ---- the computation state ---------------------------------------------------------------- */
 
 struct uinfo {
-	bool eligible;         /* not ignored */
-	bool hu_ok;            /* hu was computed */
+	bool eligible; /* not ignored */
+	bool hu_ok;    /* hu was computed */
 	struct tu_host_user hu;
 	struct tu_strv logins; /* logins this user gets here (counting the source rule) */
 };
@@ -225,7 +226,7 @@ struct state {
 	struct acc_work *work;
 	struct tu_accounts out;
 	size_t cap_groups;
-	size_t loud;                  /* skip lines logged so far at NOTICE */
+	size_t loud; /* skip lines logged so far at NOTICE */
 };
 
 static void skip_log(struct state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -290,11 +291,11 @@ bool tu_accounts_user_ignored(const struct tu_user *u, int64_t now_usec, const c
 void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_opts *ret)
 {
 	*ret = (struct tu_accounts_opts){
-		.source = conf->source,
-		.uid_min = conf->uid_min,
-		.uid_max = conf->uid_max,
-		.home_template = conf->home_template,
-		.shell = conf->shell,
+	    .source = conf->source,
+	    .uid_min = conf->uid_min,
+	    .uid_max = conf->uid_max,
+	    .home_template = conf->home_template,
+	    .shell = conf->shell,
 	};
 }
 
@@ -332,7 +333,8 @@ static size_t lower_bound(const struct pair *p, size_t n, const char *name)
 	return lo;
 }
 
-static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name, const char *user, size_t ui)
+static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name, const char *user,
+		     size_t ui)
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 256;
@@ -342,7 +344,7 @@ static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name
 		*arr = np;
 		*cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct pair){ .name = name, .user = user, .ui = ui };
+	(*arr)[(*n)++] = (struct pair){.name = name, .user = user, .ui = ui};
 	return 0;
 }
 
@@ -367,7 +369,8 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 		if (!u->name || !*u->name)
 			continue;
 		if (tu_accounts_user_ignored(u, s->now_usec, &why)) {
-			tu_log(LOG_DEBUG, "accounts: ignoring Teleport user '%s': %s", san(u->name, b1, sizeof(b1)), why);
+			tu_log(LOG_DEBUG, "accounts: ignoring Teleport user '%s': %s",
+			       san(u->name, b1, sizeof(b1)), why);
 			continue;
 		}
 		ui->eligible = true;
@@ -382,7 +385,8 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 		} else
 			ui->hu_ok = true;
 
-		/* The `logins` trait, for the owner rule (step 2), counts even without a grant here. */
+		/* The `logins` trait, for the owner rule (step 2), counts even without a grant
+		 * here. */
 		const struct tu_strv *tl = tu_labels_get(&u->traits, "logins");
 		for (size_t k = 0; tl && k < tl->n; k++) {
 			if (!tl->v[k] || !*tl->v[k])
@@ -400,12 +404,13 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 		if (r == -ENOMEM)
 			return tu_err_set(reterr, r, "out of memory");
 		if (r < 0) {
-			tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring", san(u->name, b1, sizeof(b1)),
-			       tu_err_format(&e, b2, sizeof(b2)));
+			tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring",
+			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
 			continue;
 		}
 		for (size_t k = 0; k < ui->logins.n; k++) {
-			r = push_pair(&s->grants, &s->n_grants, &cap_g, ui->logins.v[k], u->name, i);
+			r = push_pair(&s->grants, &s->n_grants, &cap_g, ui->logins.v[k], u->name,
+				      i);
 			if (r < 0)
 				return tu_err_set(reterr, r, "out of memory");
 		}
@@ -417,7 +422,8 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 	return 0;
 }
 
-/* The owner of login (SPEC §4): returns the index into d->users; *ret_n = candidates at that step. */
+/* The owner of login (SPEC §4): returns the index into d->users; *ret_n = candidates at that step.
+ */
 static size_t find_owner(struct state *s, const char *login, size_t first_grant, size_t *ret_n)
 {
 	const struct tu_user *named = tu_rbac_index_user(s->ix, login);
@@ -445,7 +451,8 @@ static size_t find_owner(struct state *s, const char *login, size_t first_grant,
 
 	size_t n = 0;
 	const char *prev = NULL;
-	for (size_t k = first_grant; k < s->n_grants && strcmp(s->grants[k].name, login) == 0; k++) {
+	for (size_t k = first_grant; k < s->n_grants && strcmp(s->grants[k].name, login) == 0;
+	     k++) {
 		if (!prev || strcmp(prev, s->grants[k].user) != 0)
 			n++;
 		prev = s->grants[k].user;
@@ -500,7 +507,7 @@ static int add_group(struct state *s, const char *name, uint32_t gid, bool upg, 
 		s->cap_groups = ncap;
 	}
 	struct tu_group *g = &s->out.groups[s->out.n_groups];
-	*g = (struct tu_group){ .gid = gid, .user_private = upg };
+	*g = (struct tu_group){.gid = gid, .user_private = upg};
 	g->name = strdup(name);
 	if (!g->name)
 		return -ENOMEM;
@@ -565,7 +572,8 @@ static bool valid_name(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!(c >= '0' && c <= '9'))
 			digits = false;
 		if (alnum || c == '_' || c == '.')
@@ -597,7 +605,9 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 
 		if (strcmp(login, "root") == 0 || !valid_name(login)) {
 			skip_log(s, "accounts: skipping login '%s': %s", san(login, b1, sizeof(b1)),
-				 strcmp(login, "root") == 0 ? "root is never served" : "not a valid user name (useradd rules)");
+				 strcmp(login, "root") == 0
+				     ? "root is never served"
+				     : "not a valid user name (useradd rules)");
 			continue;
 		}
 		if (s->out.n_accounts == cap) {
@@ -614,8 +624,8 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		}
 		struct tu_account *a = &s->out.accounts[s->out.n_accounts];
 		struct acc_work *w = &s->work[s->out.n_accounts];
-		*a = (struct tu_account){ 0 };
-		*w = (struct acc_work){ 0 };
+		*a = (struct tu_account){0};
+		*w = (struct acc_work){0};
 		w->owner = find_owner(s, login, first, &a->n_owners);
 		const struct tu_user *ou = &s->d->users[w->owner];
 		a->login = strdup(login);
@@ -646,14 +656,20 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (!tv)
 			continue;
 		if (!parse_id(tv, &uid))
-			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
-			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
+			    san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
 		else if (uid < s->o->uid_min || uid > s->o->uid_max)
-			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
-			       san(a->login, b1, sizeof(b1)), uid, s->o->uid_min, s->o->uid_max);
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
+			    san(a->login, b1, sizeof(b1)), uid, s->o->uid_min, s->o->uid_max);
 		else if (idset_has(&s->taken, uid))
-			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid %u already taken, using a hashed uid",
-			       san(a->login, b1, sizeof(b1)), uid);
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': host_user_uid %u already taken, using a hashed uid",
+			    san(a->login, b1, sizeof(b1)), uid);
 		else {
 			fixed[i] = uid;
 			r = idset_add(&s->taken, uid);
@@ -662,7 +678,8 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		}
 	}
 
-	/* Pass C: local gids and trait gids are avoided, so no hashed uid (= its UPG gid) lands on them. */
+	/* Pass C: local gids and trait gids are avoided, so no hashed uid (= its UPG gid) lands on
+	 * them. */
 	for (size_t i = 0; i < s->o->n_local_groups; i++)
 		if (push_id(&avoid, &n_avoid, &cap_avoid, s->o->local_groups[i].gid) < 0)
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -675,15 +692,16 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 	}
 
 	/* Pass D: hashed uids, independent of input order (tu_idhash_assign). */
-	r = tu_idhash_assign(names, n, s->o->uid_min, s->o->uid_max, fixed, avoid, n_avoid, ids, reterr);
+	r = tu_idhash_assign(names, n, s->o->uid_min, s->o->uid_max, fixed, avoid, n_avoid, ids,
+			     reterr);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct tu_account *a = &s->out.accounts[i];
 		a->uid = ids[i];
 		if (a->uid == 0) {
-			skip_log(s, "accounts: skipping login '%s': no free uid in [%u, %u]", san(a->login, b1, sizeof(b1)),
-				 s->o->uid_min, s->o->uid_max);
+			skip_log(s, "accounts: skipping login '%s': no free uid in [%u, %u]",
+				 san(a->login, b1, sizeof(b1)), s->o->uid_min, s->o->uid_max);
 			continue;
 		}
 		r = idset_add(&s->taken, a->uid);
@@ -725,12 +743,17 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (trait_gid(s, &s->d->users[s->work[i].owner], &gid))
 			continue; /* pass F */
 		if (tv)
-			tu_log(LOG_INFO, "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
-			       san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)), s->o->uid_min, s->o->uid_max);
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
+			    san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)), s->o->uid_min,
+			    s->o->uid_max);
 		a->gid = a->uid;
 		if (namemap_get(&s->local_by_name, a->login, &gi)) {
-			tu_log(LOG_INFO, "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
-			       san(a->login, b1, sizeof(b1)), a->gid);
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': a local group has that name, serving gid %u without a group entry",
+			    san(a->login, b1, sizeof(b1)), a->gid);
 			continue;
 		}
 		r = add_group(s, a->login, a->gid, true, &gi);
@@ -753,9 +776,12 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		bool gid_ours = idset_has(&s->our_gids, gid);
 		if (gid_ours)
 			continue; /* shares a group we already serve */
-		if (namemap_get(&s->local_by_name, a->login, &gi) || namemap_get(&s->group_by_name, a->login, &gi)) {
-			tu_log(LOG_INFO, "accounts: login '%s': a group with that name exists, serving gid %u without a group entry",
-			       san(a->login, b1, sizeof(b1)), gid);
+		if (namemap_get(&s->local_by_name, a->login, &gi) ||
+		    namemap_get(&s->group_by_name, a->login, &gi)) {
+			tu_log(
+			    LOG_INFO,
+			    "accounts: login '%s': a group with that name exists, serving gid %u without a group entry",
+			    san(a->login, b1, sizeof(b1)), gid);
 			continue;
 		}
 		r = add_group(s, a->login, gid, true, &gi);
@@ -792,7 +818,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	_cleanup_free_ uint32_t *avoid = NULL;
 	_cleanup_free_ uint32_t *gids = NULL;
 	size_t n_gen = 0, cap_gen = 0, n_avoid = 0, cap_avoid = 0;
-	struct namemap seen_bad = { 0 };
+	struct namemap seen_bad = {0};
 	char b1[128];
 	int r = 0;
 
@@ -809,12 +835,16 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 					r = namemap_put(&seen_bad, g ? g : "", 0);
 					if (r < 0)
 						goto oom;
-					skip_log(s, "accounts: skipping host group '%s': %s", san(g, b1, sizeof(b1)),
-						 g && strcmp(g, "root") == 0 ? "root is never granted" : "not a valid group name");
+					skip_log(s, "accounts: skipping host group '%s': %s",
+						 san(g, b1, sizeof(b1)),
+						 g && strcmp(g, "root") == 0
+						     ? "root is never granted"
+						     : "not a valid group name");
 				}
 				continue;
 			}
-			if (namemap_get(&s->local_by_name, g, &x) || namemap_get(&s->group_by_name, g, &x))
+			if (namemap_get(&s->local_by_name, g, &x) ||
+			    namemap_get(&s->group_by_name, g, &x))
 				continue;
 			if (n_gen == cap_gen) {
 				size_t ncap = cap_gen ? cap_gen * 2 : 64;
@@ -848,7 +878,8 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 		gids = calloc(n_uniq, sizeof(*gids));
 		if (!gids)
 			goto oom;
-		r = tu_idhash_assign(gen, n_uniq, s->o->uid_min, s->o->uid_max, NULL, avoid, n_avoid, gids, reterr);
+		r = tu_idhash_assign(gen, n_uniq, s->o->uid_min, s->o->uid_max, NULL, avoid,
+				     n_avoid, gids, reterr);
 		if (r < 0) {
 			namemap_done(&seen_bad);
 			return r;
@@ -857,8 +888,8 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	for (size_t i = 0; i < n_uniq; i++) {
 		size_t gi;
 		if (gids[i] == 0) {
-			skip_log(s, "accounts: skipping host group '%s': no free gid in [%u, %u]", san(gen[i], b1, sizeof(b1)),
-				 s->o->uid_min, s->o->uid_max);
+			skip_log(s, "accounts: skipping host group '%s': no free gid in [%u, %u]",
+				 san(gen[i], b1, sizeof(b1)), s->o->uid_min, s->o->uid_max);
 			continue;
 		}
 		r = add_group(s, gen[i], gids[i], false, &gi);
@@ -938,19 +969,25 @@ static bool bad_field(const char *s)
 	return false;
 }
 
-int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h, const struct tu_accounts_opts *o,
-			int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr)
+int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
+			const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts *ret,
+			struct tu_err *reterr)
 {
-	struct state s = { .d = d, .h = h, .o = o, .now_usec = now_usec };
+	struct state s = {.d = d, .h = h, .o = o, .now_usec = now_usec};
 	int r;
 
 	if (o->uid_min == 0 || o->uid_min > o->uid_max)
-		return tu_err_set(reterr, -EINVAL, "accounts.uid_range: [%u, %u] is empty or includes 0", o->uid_min,
+		return tu_err_set(reterr, -EINVAL,
+				  "accounts.uid_range: [%u, %u] is empty or includes 0", o->uid_min,
 				  o->uid_max);
 	if (o->home_template && (bad_field(o->home_template) || !*o->home_template))
-		return tu_err_set(reterr, -EINVAL, "accounts.home: must be non-empty without ':' or control characters");
+		return tu_err_set(
+		    reterr, -EINVAL,
+		    "accounts.home: must be non-empty without ':' or control characters");
 	if (o->shell && (bad_field(o->shell) || !*o->shell))
-		return tu_err_set(reterr, -EINVAL, "accounts.shell: must be non-empty without ':' or control characters");
+		return tu_err_set(
+		    reterr, -EINVAL,
+		    "accounts.shell: must be non-empty without ':' or control characters");
 
 	r = tu_rbac_index_new(d, &s.ix, reterr);
 	if (r < 0)
@@ -984,10 +1021,11 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h, con
 	if (s.out.n_groups > 1)
 		qsort(s.out.groups, s.out.n_groups, sizeof(*s.out.groups), cmp_group);
 	if (s.loud > MAX_LOUD_SKIPS)
-		tu_log(LOG_INFO, "accounts: %zu more skipped (see debug log)", s.loud - MAX_LOUD_SKIPS);
+		tu_log(LOG_INFO, "accounts: %zu more skipped (see debug log)",
+		       s.loud - MAX_LOUD_SKIPS);
 
 	*ret = s.out;
-	s.out = (struct tu_accounts){ 0 };
+	s.out = (struct tu_accounts){0};
 	r = 0;
 out:
 	state_done(&s);
@@ -1013,7 +1051,7 @@ void tu_accounts_done(struct tu_accounts *a)
 		tu_strv_done(&a->groups[i].members);
 	}
 	free(a->groups);
-	*a = (struct tu_accounts){ 0 };
+	*a = (struct tu_accounts){0};
 }
 
 const struct tu_account *tu_accounts_find_login(const struct tu_accounts *a, const char *login)

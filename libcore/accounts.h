@@ -62,11 +62,11 @@ struct tu_local_group {
 };
 
 struct tu_accounts_opts {
-	int source;             /* enum tu_accounts_source (conf.h) */
-	uint32_t uid_min;       /* inclusive range for hashed and trait uids/gids */
+	int source;       /* enum tu_accounts_source (conf.h) */
+	uint32_t uid_min; /* inclusive range for hashed and trait uids/gids */
 	uint32_t uid_max;
 	const char *home_template; /* "{login}" is replaced; NULL = "/home/{login}" */
-	const char *shell;      /* NULL = "/bin/bash" */
+	const char *shell;         /* NULL = "/bin/bash" */
 	const struct tu_local_group *local_groups; /* may be NULL when n_local_groups = 0 */
 	size_t n_local_groups;
 };
@@ -74,21 +74,23 @@ struct tu_accounts_opts {
 struct tu_account {
 	char *login;
 	uint32_t uid;
-	uint32_t gid;           /* primary gid */
-	char *gecos;            /* the owner's Teleport name, sanitized */
+	uint32_t gid; /* primary gid */
+	char *gecos;  /* the owner's Teleport name, sanitized */
 	char *home;
 	char *shell;
-	char *owner;            /* the owner's Teleport name, unsanitized */
-	size_t n_owners;        /* candidates at the deciding step; > 1 = shared */
-	uint32_t *gids;         /* supplementary gids (not the primary), sorted, unique */
+	char *owner;     /* the owner's Teleport name, unsanitized */
+	size_t n_owners; /* candidates at the deciding step; > 1 = shared */
+	uint32_t *gids;  /* supplementary gids (not the primary), sorted, unique */
 	size_t n_gids;
 };
 
 struct tu_group {
 	char *name;
 	uint32_t gid;
-	bool user_private;      /* the user-private (or trait-gid) group of the account of the same name */
-	struct tu_strv members; /* logins having it as a supplementary group, sorted (never the UPG owner) */
+	bool user_private; /* the user-private (or trait-gid) group of the account of the same name
+			    */
+	struct tu_strv
+	    members; /* logins having it as a supplementary group, sorted (never the UPG owner) */
 };
 
 /* The result.  accounts sorted by login, groups sorted by name (both bytewise). */
@@ -97,7 +99,7 @@ struct tu_accounts {
 	size_t n_accounts;
 	struct tu_group *groups;
 	size_t n_groups;
-	size_t n_skipped;       /* logins and groups skipped (invalid, root, collisions) */
+	size_t n_skipped; /* logins and groups skipped (invalid, root, collisions) */
 };
 
 /* Fills opts from conf (borrowing its strings); local groups are left empty. */
@@ -113,8 +115,9 @@ void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_o
  * -ENOMEM.  Thread-safe (no shared state).
  * Cost: O(users x roles-per-user + accounts x log(accounts)).
  */
-int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h, const struct tu_accounts_opts *opts,
-			int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr);
+int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
+			const struct tu_accounts_opts *opts, int64_t now_usec,
+			struct tu_accounts *ret, struct tu_err *reterr);
 
 /* Frees the contents; safe on a zeroed struct; leaves it zeroed. */
 void tu_accounts_done(struct tu_accounts *a);

@@ -7,6 +7,8 @@
  * owns the policy: file names and modes, the trust rule for the private
  * file, the offline age limit.
  */
+#include "cache.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,7 +20,6 @@
 #include <unistd.h>
 
 #include "accounts.h"
-#include "cache.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "err.h"
@@ -39,7 +40,8 @@ enum {
 
 static const char *cache_dir(const struct tu_conf *conf)
 {
-	return conf && conf->cache_dir && *conf->cache_dir ? conf->cache_dir : TU_SNAPSHOT_DEFAULT_DIR;
+	return conf && conf->cache_dir && *conf->cache_dir ? conf->cache_dir
+							   : TU_SNAPSHOT_DEFAULT_DIR;
 }
 
 int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_t size)
@@ -51,7 +53,8 @@ int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_
 	return 0;
 }
 
-static int path_or_err(const struct tu_conf *conf, const char *file, char *buf, size_t size, struct tu_err *reterr)
+static int path_or_err(const struct tu_conf *conf, const char *file, char *buf, size_t size,
+		       struct tu_err *reterr)
 {
 	int r = tu_cache_path(conf, file, buf, size);
 	if (r < 0)
@@ -71,19 +74,21 @@ static void blobs_done(struct blobs *bl)
 	for (size_t i = 0; i < bl->n; i++)
 		free((void *) bl->b[i].data);
 	free(bl->b);
-	*bl = (struct blobs){ 0 };
+	*bl = (struct blobs){0};
 }
 
 static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu_err *reterr)
 {
 	size_t total;
-	struct blobs bl = { 0 };
+	struct blobs bl = {0};
 	int r = 0;
 
-	if (__builtin_add_overflow(d->n_users, d->n_roles, &total) || __builtin_add_overflow(total, d->n_locks, &total) ||
-	    total > TU_SNAPSHOT_MAX_RECORDS)
-		return tu_err_set(reterr, -EMSGSIZE, "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
-				  d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
+	if (__builtin_add_overflow(d->n_users, d->n_roles, &total) ||
+	    __builtin_add_overflow(total, d->n_locks, &total) || total > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(
+		    reterr, -EMSGSIZE,
+		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
+		    d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
 	bl.b = calloc(total ? total : 1, sizeof(*bl.b));
 	if (!bl.b)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -93,21 +98,24 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		size_t len = 0;
 		r = tu_model_encode_user(&d->users[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_USER, .data = buf, .size = len };
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_USER, .data = buf, .size = len};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		r = tu_model_encode_role(&d->roles[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_ROLE, .data = buf, .size = len };
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_ROLE, .data = buf, .size = len};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_locks; i++) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		r = tu_model_encode_lock(&d->locks[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] = (struct tu_blob){ .type = STATE_BLOB_LOCK, .data = buf, .size = len };
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_LOCK, .data = buf, .size = len};
 	}
 	if (r < 0) {
 		blobs_done(&bl);
@@ -130,9 +138,11 @@ static uint64_t next_generation(const char *public_path)
 	return g + 1;
 }
 
-static int write_public(const char *path, const struct tu_accounts *a, int64_t now_usec, struct tu_err *reterr)
+static int write_public(const char *path, const struct tu_accounts *a, int64_t now_usec,
+			struct tu_err *reterr)
 {
-	_cleanup_free_ struct tu_pw_rec *pw = calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
+	_cleanup_free_ struct tu_pw_rec *pw =
+	    calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
 	_cleanup_free_ struct tu_gr_rec *gr = calloc(a->n_groups ? a->n_groups : 1, sizeof(*gr));
 
 	if (!pw || !gr)
@@ -140,14 +150,14 @@ static int write_public(const char *path, const struct tu_accounts *a, int64_t n
 	for (size_t i = 0; i < a->n_accounts; i++) {
 		const struct tu_account *x = &a->accounts[i];
 		pw[i] = (struct tu_pw_rec){
-			.name = x->login,
-			.gecos = x->gecos,
-			.dir = x->home,
-			.shell = x->shell,
-			.uid = x->uid,
-			.gid = x->gid,
-			.gids = x->gids,
-			.n_gids = x->n_gids,
+		    .name = x->login,
+		    .gecos = x->gecos,
+		    .dir = x->home,
+		    .shell = x->shell,
+		    .uid = x->uid,
+		    .gid = x->gid,
+		    .gids = x->gids,
+		    .n_gids = x->n_gids,
 		};
 	}
 	for (size_t i = 0; i < a->n_groups; i++) {
@@ -156,30 +166,32 @@ static int write_public(const char *path, const struct tu_accounts *a, int64_t n
 		/* Membership that matters for access travels in each login's gid list (initgroups);
 		 * the member list of a huge group is only informational, so it is capped. */
 		if (n_members > TU_SNAPSHOT_MAX_MEMBERS) {
-			tu_log(LOG_NOTICE, "cache: group '%s' has %zu members, listing the first %u in the group entry (initgroups stays complete)",
-			       g->name, n_members, TU_SNAPSHOT_MAX_MEMBERS);
+			tu_log(
+			    LOG_NOTICE,
+			    "cache: group '%s' has %zu members, listing the first %u in the group entry (initgroups stays complete)",
+			    g->name, n_members, TU_SNAPSHOT_MAX_MEMBERS);
 			n_members = TU_SNAPSHOT_MAX_MEMBERS;
 		}
 		gr[i] = (struct tu_gr_rec){
-			.name = g->name,
-			.gid = g->gid,
-			.members = (const char *const *) g->members.v,
-			.n_members = n_members,
+		    .name = g->name,
+		    .gid = g->gid,
+		    .members = (const char *const *) g->members.v,
+		    .n_members = n_members,
 		};
 	}
-	return tu_snapshot_write_accounts(path, pw, a->n_accounts, gr, a->n_groups, next_generation(path), now_usec,
-					  reterr);
+	return tu_snapshot_write_accounts(path, pw, a->n_accounts, gr, a->n_groups,
+					  next_generation(path), now_usec, reterr);
 }
 
-int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, const struct tu_dataset *d,
-		       const struct tu_host *h, int64_t now_usec, struct tu_cache_counts *ret_counts,
-		       struct tu_err *reterr)
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
+		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
-	struct tu_etcgroup eg = { 0 };
-	struct tu_accounts acc = { 0 };
+	struct tu_etcgroup eg = {0};
+	struct tu_accounts acc = {0};
 	struct tu_accounts_opts opts;
-	struct blobs bl = { 0 };
+	struct blobs bl = {0};
 	struct tu_local_group *lg = NULL;
 	int r;
 
@@ -192,7 +204,8 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
 
 	r = tu_etcgroup_load(etc_group_path, &eg, reterr);
 	if (r == -ENOENT) {
-		tu_log(LOG_DEBUG, "cache: %s missing, no local groups", etc_group_path ? etc_group_path : TU_ETCGROUP_PATH);
+		tu_log(LOG_DEBUG, "cache: %s missing, no local groups",
+		       etc_group_path ? etc_group_path : TU_ETCGROUP_PATH);
 		r = 0;
 	}
 	if (r < 0)
@@ -203,7 +216,7 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
 		goto out;
 	}
 	for (size_t i = 0; i < eg.n; i++)
-		lg[i] = (struct tu_local_group){ .name = eg.e[i].name, .gid = eg.e[i].gid };
+		lg[i] = (struct tu_local_group){.name = eg.e[i].name, .gid = eg.e[i].gid};
 
 	tu_accounts_opts_from_conf(conf, &opts);
 	opts.local_groups = lg;
@@ -221,14 +234,19 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
 		tu_err_prefix(reterr, "cache.dir");
 		goto out;
 	}
-	/* The public file is for every process that resolves a user: warn when they cannot reach it. */
+	/* The public file is for every process that resolves a user: warn when they cannot reach
+	 * it. */
 	struct stat dst;
 	if (stat(cache_dir(conf), &dst) == 0 && (dst.st_mode & 0001) == 0)
-		tu_log(LOG_WARNING, "cache: %s is not searchable by others (mode 0%o): unprivileged processes will not see Teleport accounts",
-		       cache_dir(conf), (unsigned) (dst.st_mode & 07777));
+		tu_log(
+		    LOG_WARNING,
+		    "cache: %s is not searchable by others (mode 0%o): unprivileged processes will not see Teleport accounts",
+		    cache_dir(conf), (unsigned) (dst.st_mode & 07777));
 
-	/* State first: a crash in between leaves an older public file, never accounts without state. */
-	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, now_usec, reterr);
+	/* State first: a crash in between leaves an older public file, never accounts without
+	 * state. */
+	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, now_usec,
+				    reterr);
 	if (r < 0)
 		goto out;
 	r = write_public(pub, &acc, now_usec, reterr);
@@ -237,12 +255,12 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
 
 	if (ret_counts)
 		*ret_counts = (struct tu_cache_counts){
-			.n_users = d->n_users,
-			.n_roles = d->n_roles,
-			.n_locks = d->n_locks,
-			.n_accounts = acc.n_accounts,
-			.n_groups = acc.n_groups,
-			.n_skipped = acc.n_skipped,
+		    .n_users = d->n_users,
+		    .n_roles = d->n_roles,
+		    .n_locks = d->n_locks,
+		    .n_accounts = acc.n_accounts,
+		    .n_groups = acc.n_groups,
+		    .n_skipped = acc.n_skipped,
 		};
 	r = 0;
 out:
@@ -253,8 +271,8 @@ out:
 	return r;
 }
 
-int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		  struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
+		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return tu_cache_save_full(conf, NULL, d, h, now_usec, ret_counts, reterr);
 }
@@ -271,7 +289,7 @@ static void mapping_done(struct mapping *m)
 {
 	if (m->p && m->p != MAP_FAILED)
 		(void) munmap(m->p, m->size);
-	*m = (struct mapping){ 0 };
+	*m = (struct mapping){0};
 }
 
 /*
@@ -297,14 +315,16 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	if (!S_ISREG(st.st_mode))
 		return tu_err_set(reterr, -EPERM, "refusing %s: not a regular file", path);
 	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return tu_err_set(reterr, -EPERM, "refusing %s: owned by uid %u, must be root", path,
-				  (unsigned) st.st_uid);
+		return tu_err_set(reterr, -EPERM, "refusing %s: owned by uid %u, must be root",
+				  path, (unsigned) st.st_uid);
 	if (st.st_mode & 077)
-		return tu_err_set(reterr, -EACCES, "refusing %s: accessible by group or others (mode 0%o), must be 0600",
-				  path, (unsigned) (st.st_mode & 07777));
+		return tu_err_set(
+		    reterr, -EACCES,
+		    "refusing %s: accessible by group or others (mode 0%o), must be 0600", path,
+		    (unsigned) (st.st_mode & 07777));
 	if (st.st_size <= 0 || (uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
-		return tu_err_set(reterr, -EBADMSG, "%s: size %lld is not a valid snapshot size", path,
-				  (long long) st.st_size);
+		return tu_err_set(reterr, -EBADMSG, "%s: size %lld is not a valid snapshot size",
+				  path, (long long) st.st_size);
 	void *p = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (p == MAP_FAILED)
 		return tu_err_set(reterr, -errno, "%s: mmap: %s", path, strerror(errno));
@@ -313,9 +333,10 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
-static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_dataset *ret, struct tu_err *reterr)
+static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_dataset *ret,
+		       struct tu_err *reterr)
 {
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	size_t n = tu_snapshot_blob_count(s), nu = 0, nr = 0, nl = 0;
 	int r = 0;
 
@@ -344,7 +365,8 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 			r = tu_err_set(reterr, -EBADMSG, "%s: blob %zu unreadable", path, i);
 			break;
 		}
-		/* model.c wants a const uint8_t *: the mapping is read-only and stays until we return. */
+		/* model.c wants a const uint8_t *: the mapping is read-only and stays until we
+		 * return. */
 		switch (type) {
 		case STATE_BLOB_USER:
 			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
@@ -379,11 +401,11 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 	return 0;
 }
 
-int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec, struct tu_dataset *ret,
-			int64_t *ret_created_usec, struct tu_err *reterr)
+int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr)
 {
 	char path[PATH_MAX];
-	struct mapping m = { 0 };
+	struct mapping m = {0};
 	struct tu_snapshot *s = NULL;
 	struct tu_dataset d;
 	int64_t created;
@@ -399,7 +421,8 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 	if (r < 0)
 		return r;
 
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s, reterr);
+	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS,
+				    &s, reterr);
 	if (r < 0) {
 		if (r != -ENOMEM) {
 			char why[300];
@@ -412,14 +435,17 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 
 	created = tu_snapshot_created_usec(s);
 	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC) {
-		r = tu_err_set(reterr, -ESTALE, "%s: written %lld s in the future (clock skew?), not trusted", path,
+		r = tu_err_set(reterr, -ESTALE,
+			       "%s: written %lld s in the future (clock skew?), not trusted", path,
 			       (long long) ((created - now_usec) / 1000000));
 		goto out;
 	}
 	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec) {
-		r = tu_err_set(reterr, -ESTALE, "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)",
-			       path, (long long) ((now_usec - created) / 1000000),
-			       (unsigned long long) (max_age_usec / 1000000));
+		r = tu_err_set(
+		    reterr, -ESTALE,
+		    "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)", path,
+		    (long long) ((now_usec - created) / 1000000),
+		    (unsigned long long) (max_age_usec / 1000000));
 		goto out;
 	}
 
@@ -466,12 +492,16 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, target, sizeof(target), reterr);
 	if (r < 0)
 		return r;
-	if (snprintf(link, sizeof(link), "%s/%s", TU_SNAPSHOT_DEFAULT_DIR, TU_CACHE_PUBLIC_FILE) >= (int) sizeof(link))
-		return tu_err_set(reterr, -ENAMETOOLONG, "%s: path too long", TU_SNAPSHOT_DEFAULT_DIR);
+	if (snprintf(link, sizeof(link), "%s/%s", TU_SNAPSHOT_DEFAULT_DIR, TU_CACHE_PUBLIC_FILE) >=
+	    (int) sizeof(link))
+		return tu_err_set(reterr, -ENAMETOOLONG, "%s: path too long",
+				  TU_SNAPSHOT_DEFAULT_DIR);
 
 	if (lstat(link, &st) == 0) {
 		if (!S_ISLNK(st.st_mode))
-			return tu_err_set(reterr, -EEXIST, "%s exists and is not a symbolic link, leaving it alone", link);
+			return tu_err_set(reterr, -EEXIST,
+					  "%s exists and is not a symbolic link, leaving it alone",
+					  link);
 		char cur[PATH_MAX];
 		ssize_t n = readlink(link, cur, sizeof(cur) - 1);
 		if (n >= 0) {
@@ -485,7 +515,8 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 	r = tu_fs_mkdir_p(TU_SNAPSHOT_DEFAULT_DIR, 0755, reterr);
 	if (r < 0)
 		return r;
-	/* A new link under a temporary name, renamed over the old one: readers see one or the other. */
+	/* A new link under a temporary name, renamed over the old one: readers see one or the
+	 * other. */
 	snprintf(tmp, sizeof(tmp), "%s.link-%ld", link, (long) getpid());
 	(void) unlink(tmp);
 	if (symlink(target, tmp) < 0)
@@ -502,7 +533,7 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 
 int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 {
-	static const char *const files[] = { TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE };
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE};
 	char path[PATH_MAX];
 	int r;
 
@@ -520,9 +551,9 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
-	struct tu_cache_info info = { 0 };
+	struct tu_cache_info info = {0};
 	struct tu_snapshot *s = NULL;
-	struct mapping m = { 0 };
+	struct mapping m = {0};
 	int r;
 
 	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub), reterr);

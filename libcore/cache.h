@@ -51,16 +51,16 @@ struct tu_cache_counts {
  * -EMSGSIZE (over the snapshot limits), other -errno from the file system;
  * detail (path) in reterr.
  */
-int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		  struct tu_cache_counts *ret_counts, struct tu_err *reterr);
+int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
+		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
 /*
  * Same with /etc/group taken from etc_group_path (NULL = "/etc/group"); for
  * tests and for callers that already hold the accounts options.
  */
-int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, const struct tu_dataset *d,
-		       const struct tu_host *h, int64_t now_usec, struct tu_cache_counts *ret_counts,
-		       struct tu_err *reterr);
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
+		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		       struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
 /*
  * Loads the private state snapshot for an offline decision.  max_age_usec 0
@@ -72,8 +72,8 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path, c
  * refused), -EBADMSG (corrupt or foreign file: logged, never a crash),
  * -ENOMEM.  Thread-safe.
  */
-int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec, struct tu_dataset *ret,
-			int64_t *ret_created_usec, struct tu_err *reterr);
+int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr);
 
 /* Removes both snapshot files (and their temp files); a missing file is fine.
  * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */
@@ -85,13 +85,13 @@ struct tu_cache_info {
 	int64_t public_created_usec;
 	size_t n_accounts;
 	size_t n_groups;
-	int public_error;      /* 0, or -errno why the public file is unusable (present but bad) */
+	int public_error; /* 0, or -errno why the public file is unusable (present but bad) */
 	bool has_state;
 	int64_t state_created_usec;
 	size_t n_users;
 	size_t n_roles;
 	size_t n_locks;
-	int state_error;       /* 0, or -errno (e.g. -EACCES when not readable by us, -EBADMSG) */
+	int state_error; /* 0, or -errno (e.g. -EACCES when not readable by us, -EBADMSG) */
 };
 
 /* Fills *ret; fails only for -ENOMEM or an unusable cache.dir path. */

@@ -15,6 +15,8 @@
  *    with pam_teleport.so in the same process, so messages go to the
  *    caller's function in req->log_fn only.
  */
+#include "online.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,13 +37,13 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
-#include "online.h"
 #include "snapshot.h"
 
 #define LOCK_FILE      ".online.lock"
 #define LOCK_POLL_USEC 50000
 
-static void say(const struct tu_online_req *req, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const struct tu_online_req *req, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(const struct tu_online_req *req, int prio, const char *fmt, ...)
 {
@@ -75,12 +77,13 @@ static int64_t public_created(const struct tu_conf *conf)
 static bool recent(const struct tu_conf *conf, int64_t now_usec)
 {
 	int64_t t = public_created(conf);
-	return t != INT64_MIN && t <= now_usec && (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
+	return t != INT64_MIN && t <= now_usec &&
+	       (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
 }
 
 static void sleep_usec(long usec)
 {
-	struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000 };
+	struct timespec ts = {.tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -89,7 +92,8 @@ static void sleep_usec(long usec)
  * Takes the refresh lock within budget_usec.  *ret_waited tells whether
  * another refresh held it (its result may already answer the caller).
  */
-static int lock_refresh(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd, bool *ret_waited)
+static int lock_refresh(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
+			bool *ret_waited)
 {
 	char path[PATH_MAX];
 	_cleanup_close_ int fd = -1;
@@ -119,7 +123,7 @@ static int refresh(const struct tu_online_req *req, const char *what)
 {
 	struct tu_ctx *ctx = NULL;
 	struct tu_auth *auth = NULL;
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	struct tu_host host;
 	struct tu_err e;
 	char why[700];
@@ -138,24 +142,28 @@ static int refresh(const struct tu_online_req *req, const char *what)
 	tu_err_clear(&e);
 	r = tu_ctx_new(req->config_path, 0, &ctx, &e);
 	if (r < 0) {
-		say(req, LOG_WARNING, "online lookup of %s: config: %s", what, tu_err_format(&e, why, sizeof(why)));
+		say(req, LOG_WARNING, "online lookup of %s: config: %s", what,
+		    tu_err_format(&e, why, sizeof(why)));
 		return r == -ENOENT ? -EIO : r;
 	}
 	const struct tu_conf *conf = tu_ctx_conf(ctx);
 	int64_t now = req->now_usec;
 
 	if (recent(conf, now)) {
-		say(req, LOG_DEBUG, "online lookup of %s: snapshot younger than cache.negative_ttl, not fetching", what);
+		say(req, LOG_DEBUG,
+		    "online lookup of %s: snapshot younger than cache.negative_ttl, not fetching",
+		    what);
 		r = -ENOENT;
 		goto out;
 	}
 
 	r = tu_fs_mkdir_p(conf->cache_dir, 0755, &e);
 	if (r >= 0)
-		r = lock_refresh(conf, conf->connect_timeout_usec + conf->request_timeout_usec, &lock_fd, &waited);
+		r = lock_refresh(conf, conf->connect_timeout_usec + conf->request_timeout_usec,
+				 &lock_fd, &waited);
 	if (r < 0) {
-		say(req, LOG_WARNING, "online lookup of %s: cannot lock %s/%s: %s", what, conf->cache_dir, LOCK_FILE,
-		    strerror(-r));
+		say(req, LOG_WARNING, "online lookup of %s: cannot lock %s/%s: %s", what,
+		    conf->cache_dir, LOCK_FILE, strerror(-r));
 		if (r == -ENOENT)
 			r = -EIO;
 		goto out;
@@ -175,15 +183,19 @@ static int refresh(const struct tu_online_req *req, const char *what)
 	if (r >= 0)
 		r = tu_cache_save(conf, &d, &host, now, NULL, &e);
 	if (r >= 0 && tu_cache_link_default(conf, &e) < 0)
-		say(req, LOG_NOTICE, "online lookup of %s: %s", what, tu_err_format(&e, why, sizeof(why)));
+		say(req, LOG_NOTICE, "online lookup of %s: %s", what,
+		    tu_err_format(&e, why, sizeof(why)));
 	if (r < 0) {
-		say(req, LOG_WARNING, "online lookup of %s: %s", what, tu_err_format(&e, why, sizeof(why)));
-		/* -ENOENT means "the miss stands" to the caller; a missing credential file is a failure. */
+		say(req, LOG_WARNING, "online lookup of %s: %s", what,
+		    tu_err_format(&e, why, sizeof(why)));
+		/* -ENOENT means "the miss stands" to the caller; a missing credential file is a
+		 * failure. */
 		if (r == -ENOENT)
 			r = -EIO;
 		goto out;
 	}
-	say(req, LOG_INFO, "online lookup of %s: cache refreshed (%zu users, %zu roles)", what, d.n_users, d.n_roles);
+	say(req, LOG_INFO, "online lookup of %s: cache refreshed (%zu users, %zu roles)", what,
+	    d.n_users, d.n_roles);
 	r = 0;
 out:
 	tu_dataset_done(&d);
@@ -210,10 +222,10 @@ static int refresh_for_id(const struct tu_online_req *req, uint32_t id)
 }
 
 static const struct tu_online_v1 table = {
-	.version = TU_ONLINE_VERSION,
-	.size = sizeof(struct tu_online_v1),
-	.refresh_for_name = refresh_for_name,
-	.refresh_for_id = refresh_for_id,
+    .version = TU_ONLINE_VERSION,
+    .size = sizeof(struct tu_online_v1),
+    .refresh_for_name = refresh_for_name,
+    .refresh_for_id = refresh_for_id,
 };
 
 const struct tu_online_v1 *tu_online_v1_get(void)

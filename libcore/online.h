@@ -28,21 +28,22 @@
 
 #define TU_ONLINE_VERSION 1
 /* The one symbol NSS looks up with dlsym(). */
-#define TU_ONLINE_SYMBOL "tu_online_v1_get"
+#define TU_ONLINE_SYMBOL  "tu_online_v1_get"
 
 /* What NSS passes in (the NSS copy of base has its own globals: the sink travels here). */
 struct tu_online_req {
 	size_t size;             /* sizeof(struct tu_online_req) as the caller knows it */
-	const char *config_path; /* NULL = tu_conf_path(NULL) (TELEPORT_UNIX_CONFIG via secure_getenv, else default) */
+	const char *config_path; /* NULL = tu_conf_path(NULL) (TELEPORT_UNIX_CONFIG via
+				    secure_getenv, else default) */
 	tu_log_fn log_fn;        /* where to log (NULL = nowhere) */
 	void *log_userdata;
-	bool debug;              /* log LOG_DEBUG too */
-	int64_t now_usec;        /* the caller's clock (CLOCK_REALTIME) */
+	bool debug;       /* log LOG_DEBUG too */
+	int64_t now_usec; /* the caller's clock (CLOCK_REALTIME) */
 };
 
 struct tu_online_v1 {
-	uint32_t version;        /* TU_ONLINE_VERSION */
-	size_t size;             /* sizeof(struct tu_online_v1) of the library */
+	uint32_t version; /* TU_ONLINE_VERSION */
+	size_t size;      /* sizeof(struct tu_online_v1) of the library */
 	/*
 	 * Each refreshes the snapshots so that the public snapshot answers the
 	 * query.  Returns 0 when the refreshed snapshot was written (look the

@@ -25,23 +25,32 @@
 #include "log.h"
 #include "rbac-fixture.h"
 
-#define NOW INT64_C(1700000000000000)
+#define NOW     INT64_C(1700000000000000)
 #define UID_MIN 200000u
 #define UID_MAX 899999999u
 
 static const struct fx_role base_roles[] = {
-	/* Host-user creation on, logins from the trait plus a shared one, groups. */
-	{ .name = "dev", .allow_logins = "{{internal.logins}},ubuntu", .allow_labels = "*=*",
-	  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "docker,devs" },
-	/* Logins without host-user creation: only with source all_logins. */
-	{ .name = "viewer", .allow_logins = "viewer-{{internal.logins}},guest", .allow_labels = "*=*" },
-	/* Legacy boolean. */
-	{ .name = "legacy", .allow_logins = "legacy", .allow_labels = "*=*", .legacy = 1 },
-	/* insecure-drop, with groups to skip. */
-	{ .name = "drop", .allow_logins = "dropper,root", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_INSECURE_DROP,
-	  .allow_groups = "root,ops" },
-	/* Matches another host only. */
-	{ .name = "elsewhere", .allow_logins = "nothere", .allow_labels = "env=staging", .mode = TU_HOST_USER_MODE_KEEP },
+    /* Host-user creation on, logins from the trait plus a shared one, groups. */
+    {.name = "dev",
+     .allow_logins = "{{internal.logins}},ubuntu",
+     .allow_labels = "*=*",
+     .mode = TU_HOST_USER_MODE_KEEP,
+     .allow_groups = "docker,devs"},
+    /* Logins without host-user creation: only with source all_logins. */
+    {.name = "viewer", .allow_logins = "viewer-{{internal.logins}},guest", .allow_labels = "*=*"},
+    /* Legacy boolean. */
+    {.name = "legacy", .allow_logins = "legacy", .allow_labels = "*=*", .legacy = 1},
+    /* insecure-drop, with groups to skip. */
+    {.name = "drop",
+     .allow_logins = "dropper,root",
+     .allow_labels = "*=*",
+     .mode = TU_HOST_USER_MODE_INSECURE_DROP,
+     .allow_groups = "root,ops"},
+    /* Matches another host only. */
+    {.name = "elsewhere",
+     .allow_logins = "nothere",
+     .allow_labels = "env=staging",
+     .mode = TU_HOST_USER_MODE_KEEP},
 };
 
 struct fixture {
@@ -50,8 +59,8 @@ struct fixture {
 	struct tu_host host;
 };
 
-static void fixture_build(struct fixture *f, const struct fx_user *users, size_t n_users, const struct fx_role *roles,
-			  size_t n_roles)
+static void fixture_build(struct fixture *f, const struct fx_user *users, size_t n_users,
+			  const struct fx_role *roles, size_t n_roles)
 {
 	memset(f, 0, sizeof(*f));
 	f->d.users = calloc(n_users + 1, sizeof(*f->d.users));
@@ -63,7 +72,8 @@ static void fixture_build(struct fixture *f, const struct fx_user *users, size_t
 	for (size_t i = 0; i < n_roles; i++)
 		fx_role_build(&roles[i], &f->d.roles[f->d.n_roles++]);
 	f->labels = fx_labels("env=prod;team=infra");
-	f->host = (struct tu_host){ .name = "web-1", .id = "5a9f3c0e", .cluster = "example.com", .labels = &f->labels };
+	f->host = (struct tu_host){
+	    .name = "web-1", .id = "5a9f3c0e", .cluster = "example.com", .labels = &f->labels};
 }
 
 static void fixture_done(struct fixture *f)
@@ -75,15 +85,16 @@ static void fixture_done(struct fixture *f)
 static struct tu_accounts_opts opts_default(int source)
 {
 	return (struct tu_accounts_opts){
-		.source = source,
-		.uid_min = UID_MIN,
-		.uid_max = UID_MAX,
-		.home_template = "/home/{login}",
-		.shell = "/bin/bash",
+	    .source = source,
+	    .uid_min = UID_MIN,
+	    .uid_max = UID_MAX,
+	    .home_template = "/home/{login}",
+	    .shell = "/bin/bash",
 	};
 }
 
-static void compute_ok(const struct fixture *f, const struct tu_accounts_opts *o, struct tu_accounts *ret)
+static void compute_ok(const struct fixture *f, const struct tu_accounts_opts *o,
+		       struct tu_accounts *ret)
 {
 	struct tu_err e;
 	tu_err_clear(&e);
@@ -125,16 +136,16 @@ static const char *logins_of(const struct tu_accounts *a, char *buf, size_t size
 static void test_source_modes(void **state)
 {
 	static const struct fx_user users[] = {
-		{ .name = "alice", .roles = "dev", .traits = "logins=alice" },
-		{ .name = "bob", .roles = "viewer", .traits = "logins=bob" },
-		{ .name = "carol", .roles = "legacy" },
-		{ .name = "dave", .roles = "drop" },
-		{ .name = "erin", .roles = "elsewhere" },
-		/* viewer (no mode, no legacy flag) counts as "off" and vetoes dev's keep. */
-		{ .name = "gina", .roles = "dev,viewer", .traits = "logins=gina" },
+	    {.name = "alice", .roles = "dev", .traits = "logins=alice"},
+	    {.name = "bob", .roles = "viewer", .traits = "logins=bob"},
+	    {.name = "carol", .roles = "legacy"},
+	    {.name = "dave", .roles = "drop"},
+	    {.name = "erin", .roles = "elsewhere"},
+	    /* viewer (no mode, no legacy flag) counts as "off" and vetoes dev's keep. */
+	    {.name = "gina", .roles = "dev,viewer", .traits = "logins=gina"},
 	};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 	char buf[512];
 
 	fixture_build(&f, users, ELEMENTSOF(users), base_roles, ELEMENTSOF(base_roles));
@@ -163,15 +174,21 @@ static void test_source_modes(void **state)
 static void test_source_off_wins(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "keep", .allow_logins = "k1", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
-		{ .name = "off", .allow_logins = "k2", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_OFF },
+	    {.name = "keep",
+	     .allow_logins = "k1",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
+	    {.name = "off",
+	     .allow_logins = "k2",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_OFF},
 	};
 	static const struct fx_user users[] = {
-		{ .name = "u1", .roles = "keep" },
-		{ .name = "u2", .roles = "keep,off" },
+	    {.name = "u1", .roles = "keep"},
+	    {.name = "u2", .roles = "keep,off"},
 	};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 	char buf[128];
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
@@ -189,20 +206,23 @@ static void test_source_off_wins(void **state)
 static void test_owner_rules(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "shared,ops,zed,{{internal.logins}}", .allow_labels = "*=*",
-		  .mode = TU_HOST_USER_MODE_KEEP },
+	    {.name = "r",
+	     .allow_logins = "shared,ops,zed,{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
 	};
 	static const struct fx_user users[] = {
-		/* "zed" is also a user's name: that user owns login zed even if others have it in traits. */
-		{ .name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed" },
-		{ .name = "mm@example.com", .roles = "r", .traits = "logins=ops" },
-		{ .name = "zed", .roles = "r" },
-		{ .name = "bb@example.com", .roles = "r" },
-		/* Ignored users: expired and bot; they own nothing even by name. */
-		{ .name = "shared", .roles = "r", .expires = NOW - 1 },
+	    /* "zed" is also a user's name: that user owns login zed even if others have it in
+	       traits. */
+	    {.name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed"},
+	    {.name = "mm@example.com", .roles = "r", .traits = "logins=ops"},
+	    {.name = "zed", .roles = "r"},
+	    {.name = "bb@example.com", .roles = "r"},
+	    /* Ignored users: expired and bot; they own nothing even by name. */
+	    {.name = "shared", .roles = "r", .expires = NOW - 1},
 	};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
@@ -218,7 +238,8 @@ static void test_owner_rules(void **state)
 	assert_string_equal(x->gecos, "mm@example.com");
 	assert_int_equal(x->n_owners, 2);
 
-	/* shared: the user named "shared" is expired, nobody has it in traits: every grantee, smallest wins. */
+	/* shared: the user named "shared" is expired, nobody has it in traits: every grantee,
+	 * smallest wins. */
 	x = must_find(&a, "shared");
 	assert_string_equal(x->owner, "bb@example.com");
 	assert_int_equal(x->n_owners, 4);
@@ -230,40 +251,46 @@ static void test_owner_rules(void **state)
 static void test_owners_match_decide(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "shared,ops,{{internal.logins}}", .allow_labels = "*=*",
-		  .mode = TU_HOST_USER_MODE_KEEP },
-		{ .name = "v", .allow_logins = "view-{{internal.logins}},ops", .allow_labels = "*=*" },
+	    {.name = "r",
+	     .allow_logins = "shared,ops,{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
+	    {.name = "v", .allow_logins = "view-{{internal.logins}},ops", .allow_labels = "*=*"},
 	};
 	static const struct fx_user users[] = {
-		{ .name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed" },
-		{ .name = "mm@example.com", .roles = "r,v", .traits = "logins=ops" },
-		{ .name = "zed", .roles = "v" },
-		{ .name = "bb@example.com", .roles = "r" },
-		{ .name = "ops2", .roles = "r", .traits = "logins=ops2,shared" },
-		{ .name = "cc", .roles = "v", .traits = "logins=cc" },
+	    {.name = "zz@example.com", .roles = "r", .traits = "logins=ops,zed"},
+	    {.name = "mm@example.com", .roles = "r,v", .traits = "logins=ops"},
+	    {.name = "zed", .roles = "v"},
+	    {.name = "bb@example.com", .roles = "r"},
+	    {.name = "ops2", .roles = "r", .traits = "logins=ops2,shared"},
+	    {.name = "cc", .roles = "v", .traits = "logins=cc"},
 	};
-	static const int sources[] = { TU_SOURCE_HOST_USER_CREATION, TU_SOURCE_ALL_LOGINS };
+	static const int sources[] = {TU_SOURCE_HOST_USER_CREATION, TU_SOURCE_ALL_LOGINS};
 	struct fixture f;
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
 	for (size_t si = 0; si < ELEMENTSOF(sources); si++) {
-		struct tu_accounts a = { 0 };
+		struct tu_accounts a = {0};
 		struct tu_accounts_opts o = opts_default(sources[si]);
 		compute_ok(&f, &o, &a);
 		assert_true(a.n_accounts >= 4);
 		for (size_t i = 0; i < a.n_accounts; i++) {
-			struct tu_strv owners = { 0 };
-			assert_int_equal(tu_decide_owners(&f.d, &f.host, sources[si], a.accounts[i].login, &owners, NULL), 0);
+			struct tu_strv owners = {0};
+			assert_int_equal(tu_decide_owners(&f.d, &f.host, sources[si],
+							  a.accounts[i].login, &owners, NULL),
+					 0);
 			if (owners.n == 0 || strcmp(owners.v[0], a.accounts[i].owner) != 0 ||
 			    owners.n != a.accounts[i].n_owners)
-				fail_msg("source %d login %s: accounts says %s (%zu), decide says %s (%zu)", sources[si],
-					 a.accounts[i].login, a.accounts[i].owner, a.accounts[i].n_owners,
-					 owners.n ? owners.v[0] : "-", owners.n);
+				fail_msg(
+				    "source %d login %s: accounts says %s (%zu), decide says %s (%zu)",
+				    sources[si], a.accounts[i].login, a.accounts[i].owner,
+				    a.accounts[i].n_owners, owners.n ? owners.v[0] : "-", owners.n);
 			tu_strv_done(&owners);
 		}
 		/* And a login that is no account has no owner there either. */
-		struct tu_strv owners = { 0 };
-		assert_int_equal(tu_decide_owners(&f.d, &f.host, sources[si], "nobody-here", &owners, NULL), 0);
+		struct tu_strv owners = {0};
+		assert_int_equal(
+		    tu_decide_owners(&f.d, &f.host, sources[si], "nobody-here", &owners, NULL), 0);
 		assert_int_equal(owners.n, 0);
 		tu_accounts_done(&a);
 	}
@@ -272,7 +299,7 @@ static void test_owners_match_decide(void **state)
 
 static void test_ignored_users(void **state)
 {
-	struct tu_user u = { .name = (char *) "x" };
+	struct tu_user u = {.name = (char *) "x"};
 	const char *why = NULL;
 
 	assert_false(tu_accounts_user_ignored(&u, NOW, &why));
@@ -296,29 +323,34 @@ static void test_ignored_users(void **state)
 static void test_uid_from_trait(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	    {.name = "r",
+	     .allow_logins = "{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
 	};
+
 	static const struct {
 		const char *trait; /* host_user_uid value; NULL = none */
 		bool used;         /* expect exactly that uid */
 	} cases[] = {
-		{ "300000", true },   { "200000", true },     { "899999999", true }, /* edges of the range */
-		{ "199999", false },  { "900000000", false }, /* out of range */
-		{ "abc", false },     { "-300001", false },   { "+300002", false }, { "0300003", false },
-		{ "300004 ", false }, { "", false },          { "4294967296", false }, { "0", false },
-		{ NULL, false },
+	    {"300000", true},   {"200000", true},     {"899999999", true}, /* edges of the range */
+	    {"199999", false},  {"900000000", false},                      /* out of range */
+	    {"abc", false},     {"-300001", false},   {"+300002", false},    {"0300003", false},
+	    {"300004 ", false}, {"", false},          {"4294967296", false}, {"0", false},
+	    {NULL, false},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		char traits[128];
 		struct fixture f;
-		struct tu_accounts a = { 0 };
+		struct tu_accounts a = {0};
 
 		if (cases[i].trait)
-			snprintf(traits, sizeof(traits), "logins=acct;host_user_uid=%s", cases[i].trait);
+			snprintf(traits, sizeof(traits), "logins=acct;host_user_uid=%s",
+				 cases[i].trait);
 		else
 			snprintf(traits, sizeof(traits), "logins=acct");
-		struct fx_user u = { .name = "someone", .roles = "r", .traits = traits };
+		struct fx_user u = {.name = "someone", .roles = "r", .traits = traits};
 		fixture_build(&f, &u, 1, roles, ELEMENTSOF(roles));
 		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
 		compute_ok(&f, &o, &a);
@@ -326,12 +358,13 @@ static void test_uid_from_trait(void **state)
 		if (cases[i].used) {
 			uint32_t want = (uint32_t) strtoul(cases[i].trait, NULL, 10);
 			if (x->uid != want)
-				fail_msg("trait '%s': uid %u, want %u", cases[i].trait, x->uid, want);
+				fail_msg("trait '%s': uid %u, want %u", cases[i].trait, x->uid,
+					 want);
 		} else {
 			uint32_t want = tu_idhash_home("acct", UID_MIN, UID_MAX);
 			if (x->uid != want)
-				fail_msg("trait '%s': uid %u, want hashed %u", cases[i].trait ? cases[i].trait : "(none)",
-					 x->uid, want);
+				fail_msg("trait '%s': uid %u, want hashed %u",
+					 cases[i].trait ? cases[i].trait : "(none)", x->uid, want);
 		}
 		assert_int_equal(x->gid, x->uid); /* user-private group */
 		tu_accounts_done(&a);
@@ -342,18 +375,21 @@ static void test_uid_from_trait(void **state)
 static void test_uid_trait_collisions(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	    {.name = "r",
+	     .allow_logins = "{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
 	};
 	static const struct fx_user users[] = {
-		/* Both claim 300000: the smaller login (amy) wins, bert is hashed. */
-		{ .name = "u-bert", .roles = "r", .traits = "logins=bert;host_user_uid=300000" },
-		{ .name = "u-amy", .roles = "r", .traits = "logins=amy;host_user_uid=300000" },
-		/* Claims a gid of a local group: refused, hashed instead. */
-		{ .name = "u-cid", .roles = "r", .traits = "logins=cid;host_user_uid=300500" },
+	    /* Both claim 300000: the smaller login (amy) wins, bert is hashed. */
+	    {.name = "u-bert", .roles = "r", .traits = "logins=bert;host_user_uid=300000"},
+	    {.name = "u-amy", .roles = "r", .traits = "logins=amy;host_user_uid=300000"},
+	    /* Claims a gid of a local group: refused, hashed instead. */
+	    {.name = "u-cid", .roles = "r", .traits = "logins=cid;host_user_uid=300500"},
 	};
-	static const struct tu_local_group local[] = { { "printers", 300500 } };
+	static const struct tu_local_group local[] = {{"printers", 300500}};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
@@ -372,18 +408,21 @@ static void test_uid_trait_collisions(void **state)
 static void build_many(struct fixture *f, size_t n, const size_t *perm, const char *host_name)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "{{internal.logins}},common", .allow_labels = "env=prod",
-		  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "g-{{internal.logins}},team" },
+	    {.name = "r",
+	     .allow_logins = "{{internal.logins}},common",
+	     .allow_labels = "env=prod",
+	     .mode = TU_HOST_USER_MODE_KEEP,
+	     .allow_groups = "g-{{internal.logins}},team"},
 	};
 	struct fx_user *users = calloc(n, sizeof(*users));
-	char (*names)[32] = calloc(n, sizeof(*names));
-	char (*traits)[64] = calloc(n, sizeof(*traits));
+	char(*names)[32] = calloc(n, sizeof(*names));
+	char(*traits)[64] = calloc(n, sizeof(*traits));
 	assert_non_null(users);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = perm ? perm[i] : i;
 		snprintf(names[i], sizeof(names[i]), "user%04zu@example.com", k);
 		snprintf(traits[i], sizeof(traits[i]), "logins=l%04zu", k);
-		users[i] = (struct fx_user){ .name = names[i], .roles = "r", .traits = traits[i] };
+		users[i] = (struct fx_user){.name = names[i], .roles = "r", .traits = traits[i]};
 	}
 	fixture_build(f, users, n, roles, ELEMENTSOF(roles));
 	f->host.name = host_name;
@@ -417,9 +456,10 @@ static void assert_same_accounts(const struct tu_accounts *a, const struct tu_ac
 static void test_order_independent(void **state)
 {
 	enum { N = 300 };
+
 	size_t perm[N];
 	struct fixture f1, f2, f3;
-	struct tu_accounts a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+	struct tu_accounts a1 = {0}, a2 = {0}, a3 = {0};
 
 	/* A narrow range forces many hash collisions, so probing order matters. */
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
@@ -444,7 +484,7 @@ static void test_order_independent(void **state)
 	compute_ok(&f1, &o, &a1);
 	compute_ok(&f2, &o, &a2);
 	compute_ok(&f3, &o, &a3);
-	assert_int_equal(a1.n_accounts, N + 1); /* l0000.. plus common */
+	assert_int_equal(a1.n_accounts, N + 1);         /* l0000.. plus common */
 	assert_int_equal(a1.n_groups, (N + 1) + N + 1); /* UPGs, g-l*, team */
 	assert_same_accounts(&a1, &a2);
 	assert_same_accounts(&a1, &a3);
@@ -454,7 +494,8 @@ static void test_order_independent(void **state)
 		assert_in_range(a1.groups[i].gid, o.uid_min, o.uid_max);
 		for (size_t k = i + 1; k < a1.n_groups; k++)
 			if (a1.groups[i].gid == a1.groups[k].gid)
-				fail_msg("gid %u used by %s and %s", a1.groups[i].gid, a1.groups[i].name, a1.groups[k].name);
+				fail_msg("gid %u used by %s and %s", a1.groups[i].gid,
+					 a1.groups[i].name, a1.groups[k].name);
 	}
 	tu_accounts_done(&a1);
 	tu_accounts_done(&a2);
@@ -468,7 +509,7 @@ static void test_order_independent(void **state)
 static void test_range_exhausted(void **state)
 {
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
 
 	o.uid_min = 700000;
@@ -489,29 +530,32 @@ static void test_range_exhausted(void **state)
 static void test_gid_and_groups(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP,
-		  .allow_groups = "docker,devs,{{external.extra}}" },
+	    {.name = "r",
+	     .allow_logins = "{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP,
+	     .allow_groups = "docker,devs,{{external.extra}}"},
 	};
 	static const struct fx_user users[] = {
-		{ .name = "alice", .roles = "r", .traits = "logins=alice;host_user_uid=300001" },
-		/* gid from the trait: a group named bob with gid 400000 is served. */
-		{ .name = "bob", .roles = "r", .traits = "logins=bob;host_user_gid=400000" },
-		/* gid of a local group: that group is the primary group, nothing new served. */
-		{ .name = "carl", .roles = "r", .traits = "logins=carl;host_user_gid=300777" },
-		/* A system gid (sudo's) outside uid_range is never taken from a trait. */
-		{ .name = "gus", .roles = "r", .traits = "logins=gus;host_user_gid=27" },
-		/* An invalid gid trait falls back to the user-private group. */
-		{ .name = "dina", .roles = "r", .traits = "logins=dina;host_user_gid=x1" },
-		/* host group named like another account: joins that user-private group. */
-		{ .name = "eve", .roles = "r", .traits = "logins=eve;extra=alice,bad:name,root" },
-		/* A login named like a local group: gid = uid, no group entry. */
-		{ .name = "fred", .roles = "r", .traits = "logins=staff" },
+	    {.name = "alice", .roles = "r", .traits = "logins=alice;host_user_uid=300001"},
+	    /* gid from the trait: a group named bob with gid 400000 is served. */
+	    {.name = "bob", .roles = "r", .traits = "logins=bob;host_user_gid=400000"},
+	    /* gid of a local group: that group is the primary group, nothing new served. */
+	    {.name = "carl", .roles = "r", .traits = "logins=carl;host_user_gid=300777"},
+	    /* A system gid (sudo's) outside uid_range is never taken from a trait. */
+	    {.name = "gus", .roles = "r", .traits = "logins=gus;host_user_gid=27"},
+	    /* An invalid gid trait falls back to the user-private group. */
+	    {.name = "dina", .roles = "r", .traits = "logins=dina;host_user_gid=x1"},
+	    /* host group named like another account: joins that user-private group. */
+	    {.name = "eve", .roles = "r", .traits = "logins=eve;extra=alice,bad:name,root"},
+	    /* A login named like a local group: gid = uid, no group entry. */
+	    {.name = "fred", .roles = "r", .traits = "logins=staff"},
 	};
 	static const struct tu_local_group local[] = {
-		{ "docker", 999 }, { "staff", 50 }, { "root", 0 }, { "printers", 300777 }, { "sudo", 27 },
+	    {"docker", 999}, {"staff", 50}, {"root", 0}, {"printers", 300777}, {"sudo", 27},
 	};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
@@ -586,14 +630,19 @@ static void test_gid_and_groups(void **state)
 static void test_fields_and_skips(void **state)
 {
 	static const struct fx_role roles[] = {
-		{ .name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	    {.name = "r",
+	     .allow_logins = "{{internal.logins}}",
+	     .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
 	};
 	static const struct fx_user users[] = {
-		{ .name = "we:ird\tname", .roles = "r",
-		  .traits = "logins=weird,root,a,b,-dash,has space,x:y,12345,a@b,..,.,x$,$x,a.b,_x,Upper,\xc3\xa9t\xc3\xa9,a-,9lives" },
+	    {.name = "we:ird\tname",
+	     .roles = "r",
+	     .traits =
+		 "logins=weird,root,a,b,-dash,has space,x:y,12345,a@b,..,.,x$,$x,a.b,_x,Upper,\xc3\xa9t\xc3\xa9,a-,9lives"},
 	};
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 	char buf[256];
 
 	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
@@ -621,17 +670,17 @@ static void test_bad_opts(void **state)
 		const char *home, *shell;
 		const char *want;
 	} cases[] = {
-		{ 0, 100, NULL, NULL, "accounts.uid_range" },
-		{ 500, 400, NULL, NULL, "accounts.uid_range" },
-		{ 1000, 2000, "/home/a:b", NULL, "accounts.home" },
-		{ 1000, 2000, "", NULL, "accounts.home" },
-		{ 1000, 2000, NULL, "/bin/sh\n", "accounts.shell" },
+	    {0, 100, NULL, NULL, "accounts.uid_range"},
+	    {500, 400, NULL, NULL, "accounts.uid_range"},
+	    {1000, 2000, "/home/a:b", NULL, "accounts.home"},
+	    {1000, 2000, "", NULL, "accounts.home"},
+	    {1000, 2000, NULL, "/bin/sh\n", "accounts.shell"},
 	};
 	struct fixture f;
 
 	fixture_build(&f, NULL, 0, NULL, 0);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		struct tu_accounts a = { .n_accounts = 42 };
+		struct tu_accounts a = {.n_accounts = 42};
 		struct tu_err e;
 		struct tu_accounts_opts o = opts_default(TU_SOURCE_ALL_LOGINS);
 		o.uid_min = cases[i].min;
@@ -649,7 +698,7 @@ static void test_bad_opts(void **state)
 static void test_empty(void **state)
 {
 	struct fixture f;
-	struct tu_accounts a = { 0 };
+	struct tu_accounts a = {0};
 
 	fixture_build(&f, NULL, 0, NULL, 0);
 	struct tu_accounts_opts o = opts_default(TU_SOURCE_ALL_LOGINS);
@@ -667,19 +716,19 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_source_modes),
-		cmocka_unit_test(test_source_off_wins),
-		cmocka_unit_test(test_owner_rules),
-		cmocka_unit_test(test_owners_match_decide),
-		cmocka_unit_test(test_ignored_users),
-		cmocka_unit_test(test_uid_from_trait),
-		cmocka_unit_test(test_uid_trait_collisions),
-		cmocka_unit_test(test_order_independent),
-		cmocka_unit_test(test_range_exhausted),
-		cmocka_unit_test(test_gid_and_groups),
-		cmocka_unit_test(test_fields_and_skips),
-		cmocka_unit_test(test_bad_opts),
-		cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_source_modes),
+	    cmocka_unit_test(test_source_off_wins),
+	    cmocka_unit_test(test_owner_rules),
+	    cmocka_unit_test(test_owners_match_decide),
+	    cmocka_unit_test(test_ignored_users),
+	    cmocka_unit_test(test_uid_from_trait),
+	    cmocka_unit_test(test_uid_trait_collisions),
+	    cmocka_unit_test(test_order_independent),
+	    cmocka_unit_test(test_range_exhausted),
+	    cmocka_unit_test(test_gid_and_groups),
+	    cmocka_unit_test(test_fields_and_skips),
+	    cmocka_unit_test(test_bad_opts),
+	    cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

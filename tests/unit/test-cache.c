@@ -33,9 +33,9 @@
 #define MAXAGE (INT64_C(72) * 3600 * SEC)
 
 struct env {
-	char root[64];      /* temp dir */
-	char dir[128];      /* cache.dir (not created: the save must create it) */
-	char group[128];    /* an /etc/group stand-in */
+	char root[64];   /* temp dir */
+	char dir[128];   /* cache.dir (not created: the save must create it) */
+	char group[128]; /* an /etc/group stand-in */
 	struct tu_conf *conf;
 	struct tu_dataset d;
 	struct tu_labels labels;
@@ -43,17 +43,23 @@ struct env {
 };
 
 static const struct fx_role roles[] = {
-	{ .name = "dev", .allow_logins = "{{internal.logins}},ubuntu", .allow_labels = "*=*",
-	  .mode = TU_HOST_USER_MODE_KEEP, .allow_groups = "docker,devs" },
-	{ .name = "audit", .allow_logins = "auditor", .allow_labels = "env=prod", .mode = TU_HOST_USER_MODE_KEEP },
+    {.name = "dev",
+     .allow_logins = "{{internal.logins}},ubuntu",
+     .allow_labels = "*=*",
+     .mode = TU_HOST_USER_MODE_KEEP,
+     .allow_groups = "docker,devs"},
+    {.name = "audit",
+     .allow_logins = "auditor",
+     .allow_labels = "env=prod",
+     .mode = TU_HOST_USER_MODE_KEEP},
 };
 static const struct fx_user users[] = {
-	{ .name = "alice@example.com", .roles = "dev", .traits = "logins=alice;host_user_uid=300001" },
-	{ .name = "bob@example.com", .roles = "dev,audit", .traits = "logins=bob" },
-	{ .name = "carol@example.com", .roles = "dev", .traits = "logins=carol", .is_locked = true },
+    {.name = "alice@example.com", .roles = "dev", .traits = "logins=alice;host_user_uid=300001"},
+    {.name = "bob@example.com", .roles = "dev,audit", .traits = "logins=bob"},
+    {.name = "carol@example.com", .roles = "dev", .traits = "logins=carol", .is_locked = true},
 };
 static const struct fx_lock locks[] = {
-	{ .name = "lock-1", .target = "user=carol@example.com", .message = "incident" },
+    {.name = "lock-1", .target = "user=carol@example.com", .message = "incident"},
 };
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -78,19 +84,20 @@ static int setup(void **state)
 	snprintf(e->group, sizeof(e->group), "%s/group", e->root);
 	write_file(e->group, "root:x:0:\ndocker:x:999:someone\n", 0644);
 
-	snprintf(yaml, sizeof(yaml),
-		 "auth:\n"
-		 "  addresses: [\"127.0.0.1:3025\"]\n"
-		 "  credentials:\n"
-		 "    key_pair: { cert: /nonexistent/c, key: /nonexistent/k, ca: /nonexistent/ca }\n"
-		 "host:\n"
-		 "  labels: { env: prod }\n"
-		 "accounts:\n"
-		 "  uid_range: [200000, 899999999]\n"
-		 "cache:\n"
-		 "  dir: %s\n"
-		 "  offline_max_age: 72h\n",
-		 e->dir);
+	snprintf(
+	    yaml, sizeof(yaml),
+	    "auth:\n"
+	    "  addresses: [\"127.0.0.1:3025\"]\n"
+	    "  credentials:\n"
+	    "    key_pair: { cert: /nonexistent/c, key: /nonexistent/k, ca: /nonexistent/ca }\n"
+	    "host:\n"
+	    "  labels: { env: prod }\n"
+	    "accounts:\n"
+	    "  uid_range: [200000, 899999999]\n"
+	    "cache:\n"
+	    "  dir: %s\n"
+	    "  offline_max_age: 72h\n",
+	    e->dir);
 	tu_err_clear(&err);
 	if (tu_conf_parse(yaml, strlen(yaml), "test.yaml", &e->conf, &err) < 0)
 		fail_msg("config: %s", err.msg);
@@ -105,7 +112,8 @@ static int setup(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(locks); i++)
 		fx_lock_build(&locks[i], &e->d.locks[e->d.n_locks++]);
 	e->labels = fx_labels("env=prod");
-	e->host = (struct tu_host){ .name = "web-1", .id = "uuid-1", .cluster = "example.com", .labels = &e->labels };
+	e->host = (struct tu_host){
+	    .name = "web-1", .id = "uuid-1", .cluster = "example.com", .labels = &e->labels};
 	*state = e;
 	return 0;
 }
@@ -150,7 +158,7 @@ static void test_round_trip(void **state)
 	struct env *e = *state;
 	struct tu_cache_counts c;
 	char pub[256], st[256];
-	struct tu_dataset d = { .n_users = 99 };
+	struct tu_dataset d = {.n_users = 99};
 	int64_t created = 0;
 	struct tu_err err;
 
@@ -212,7 +220,9 @@ static void test_public_content(void **state)
 	save_ok(e, NOW, NULL);
 	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
 	tu_err_clear(&err);
-	assert_int_equal(tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_CHECK_RECORDS, &s, &err), 0);
+	assert_int_equal(
+	    tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_CHECK_RECORDS, &s, &err),
+	    0);
 	assert_int_equal(tu_snapshot_find_login(s, "alice", &pw, NULL), 0);
 	assert_int_equal(pw.uid, 300001);
 	assert_int_equal(pw.gid, 300001);
@@ -236,7 +246,7 @@ static void test_public_content(void **state)
 static void test_missing_and_stale(void **state)
 {
 	struct env *e = *state;
-	struct tu_dataset d = { .n_users = 99 };
+	struct tu_dataset d = {.n_users = 99};
 	int64_t created = 7;
 	struct tu_err err;
 
@@ -252,24 +262,27 @@ static void test_missing_and_stale(void **state)
 	tu_dataset_done(&d);
 	d.n_users = 99;
 	tu_err_clear(&err);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW + MAXAGE + 1, 0, &d, &created, &err), -ESTALE);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + MAXAGE + 1, 0, &d, &created, &err),
+			 -ESTALE);
 	assert_non_null(strstr(err.msg, "offline_max_age"));
 	assert_int_equal(d.n_users, 99);
 	assert_int_equal(created, 7);
 	/* An explicit max age overrides the config. */
-	assert_int_equal(tu_cache_load_state(e->conf, NOW + 11 * SEC, 10 * SEC, &d, NULL, NULL), -ESTALE);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + 11 * SEC, 10 * SEC, &d, NULL, NULL),
+			 -ESTALE);
 	/* From the future: a little clock skew is fine, minutes are not. */
 	assert_int_equal(tu_cache_load_state(e->conf, NOW - 60 * SEC, 0, &d, NULL, NULL), 0);
 	tu_dataset_done(&d);
 	tu_err_clear(&err);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW - 3600 * SEC, 0, &d, NULL, &err), -ESTALE);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW - 3600 * SEC, 0, &d, NULL, &err),
+			 -ESTALE);
 	assert_non_null(strstr(err.msg, "future"));
 }
 
 static void test_trust_rule(void **state)
 {
 	struct env *e = *state;
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	char st[256], link[300];
 	struct tu_err err;
 
@@ -345,7 +358,7 @@ static void test_corrupt_state(void **state)
 
 	/* Every truncation. */
 	for (size_t n = 0; n < size; n++) {
-		struct tu_dataset d = { .n_users = 99 };
+		struct tu_dataset d = {.n_users = 99};
 		put_bytes(st, good, n);
 		tu_err_clear(&err);
 		int r = tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err);
@@ -354,9 +367,10 @@ static void test_corrupt_state(void **state)
 		assert_true(err.msg[0] != '\0');
 		assert_int_equal(d.n_users, 99);
 	}
-	/* Single-bit flips: every bit of the first 256 bytes (header, tables), then every 7th bit. */
+	/* Single-bit flips: every bit of the first 256 bytes (header, tables), then every 7th bit.
+	 */
 	for (size_t bit = 0; bit < size * 8; bit += bit < 256 * 8 ? 1 : 7) {
-		struct tu_dataset d = { .n_users = 99 };
+		struct tu_dataset d = {.n_users = 99};
 		memcpy(bad, good, size);
 		bad[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 		put_bytes(st, bad, size);
@@ -371,7 +385,7 @@ static void test_corrupt_state(void **state)
 	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
 	_cleanup_free_ uint8_t *pubdata = get_bytes(pub, &psize);
 	put_bytes(st, pubdata, psize);
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -EBADMSG);
 
 	/* And the status view reports it without failing. */
@@ -388,25 +402,28 @@ static void test_bad_records(void **state)
 {
 	struct env *e = *state;
 	char st[256];
-	static const uint8_t junk[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01 }; /* length past the end */
+	static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff,
+				       0xff, 0x0f, 0x01}; /* length past the end */
 	struct tu_blob blobs[] = {
-		{ .type = 99, .data = "future", .size = 6 }, /* unknown type: skipped */
-		{ .type = 1, .data = junk, .size = sizeof(junk) },
+	    {.type = 99, .data = "future", .size = 6}, /* unknown type: skipped */
+	    {.type = 1, .data = junk, .size = sizeof(junk)},
 	};
-	struct tu_dataset d = { .n_users = 99 };
+	struct tu_dataset d = {.n_users = 99};
 	struct tu_err err;
 
 	save_ok(e, NOW, NULL);
 	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
 	tu_err_clear(&err);
-	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, &err), 0);
+	assert_int_equal(
+	    tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, &err), 0);
 	tu_err_clear(&err);
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "record 1"));
 	assert_int_equal(d.n_users, 99);
 
 	/* Only unknown records: an empty but valid state. */
-	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 1, 1, NOW, NULL), 0);
+	assert_int_equal(
+	    tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 1, 1, NOW, NULL), 0);
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
 	assert_int_equal(d.n_users, 0);
 	assert_int_equal(d.n_roles, 0);
@@ -491,7 +508,7 @@ static void test_online_table(void **state)
 {
 	struct env *e = *state;
 	const struct tu_online_v1 *t = tu_online_v1_get();
-	struct logged lg = { 0 };
+	struct logged lg = {0};
 	char cfg[256];
 
 	assert_non_null(t);
@@ -501,18 +518,22 @@ static void test_online_table(void **state)
 	assert_non_null(t->refresh_for_id);
 
 	/* A request from an older/smaller caller struct is refused, not misread. */
-	struct tu_online_req small = { .size = 8 };
+	struct tu_online_req small = {.size = 8};
 	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
 	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
 
 	if (geteuid() != 0) {
-		struct tu_online_req req = { .size = sizeof(req), .now_usec = NOW };
+		struct tu_online_req req = {.size = sizeof(req), .now_usec = NOW};
 		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
 		skip();
 	}
 	write_online_config(e, cfg, sizeof(cfg));
 	struct tu_online_req req = {
-		.size = sizeof(req), .config_path = cfg, .log_fn = log_collect, .log_userdata = &lg, .now_usec = NOW,
+	    .size = sizeof(req),
+	    .config_path = cfg,
+	    .log_fn = log_collect,
+	    .log_userdata = &lg,
+	    .now_usec = NOW,
 	};
 	assert_int_equal(t->refresh_for_name(&req, ""), -EINVAL);
 
@@ -522,7 +543,8 @@ static void test_online_table(void **state)
 	assert_int_equal(t->refresh_for_id(&req, 123456), -ENOENT);
 	assert_int_equal(lg.n, 0); /* debug is off */
 
-	/* Older than that: it tries Auth; the missing credential is a failure (never -ENOENT), logged. */
+	/* Older than that: it tries Auth; the missing credential is a failure (never -ENOENT),
+	 * logged. */
 	req.now_usec = NOW + 120 * SEC;
 	int r = t->refresh_for_name(&req, "gh\nost");
 	assert_true(r < 0 && r != -ENOENT);
@@ -543,15 +565,15 @@ static void test_online_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_public_content, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_and_stale, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_public_content, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_and_stale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
