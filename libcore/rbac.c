@@ -1991,6 +1991,8 @@ static int roleset_build(const struct tu_dataset *d, const struct tu_rbac_index 
 	if (!ret->r || (ix && !ret->info)) {
 		free(ret->r);
 		free(ret->info);
+		ret->r = NULL; /* callers free both again on every path */
+		ret->info = NULL;
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < u->roles.n; i++) {

@@ -10,3 +10,13 @@ tests_unit_test_cache_SOURCES = tests/unit/test-cache.c tests/unit/rbac-fixture.
 tests_unit_test_cache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_cache_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
+# Allocation-failure torture of the mapping and the cache: replaces malloc, so not with sanitizers.
+if HAVE_CMOCKA
+if !SANITIZED
+check_PROGRAMS += tests/unit/test-accounts-oom
+TESTS += tests/unit/test-accounts-oom
+tests_unit_test_accounts_oom_SOURCES = tests/unit/test-accounts-oom.c tests/unit/rbac-fixture.h
+tests_unit_test_accounts_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_accounts_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
+endif
