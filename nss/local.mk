@@ -49,3 +49,18 @@ endif
 # getent/id/ls through glibc + nss_wrapper; export and NEEDED allow-lists.
 TESTS += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports.sh
 EXTRA_DIST += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports.sh
+
+# `make bench`: printed, never asserted (bench/run-bench.sh, docs/PERFORMANCE.md).
+check_PROGRAMS += bench/bench-nss
+bench_bench_nss_SOURCES = bench/bench-nss.c
+bench_bench_nss_CFLAGS = $(AM_CFLAGS) -O2
+EXTRA_DIST += bench/run-bench.sh
+bench: libnss_teleport.la tests/nss/mksnap bench/bench-nss
+	$(SHELL) $(top_srcdir)/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir) $(BENCH_SIZES)
+.PHONY: bench
+
+# Snapshot reader fuzzer, replayed over tests/fuzz/corpus/snapshot by tests/fuzz/replay.sh.
+check_PROGRAMS += tests/fuzz/replay-snapshot
+tests_fuzz_replay_snapshot_SOURCES = tests/fuzz/fuzz-snapshot.c tests/fuzz/fuzz-main.c
+tests_fuzz_replay_snapshot_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_replay_snapshot_LDADD = libtu-base.la
