@@ -536,6 +536,19 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		*ret = v;
 		return 0;
 	}
+	if (o && o->stale_locks) {
+		for (size_t i = 0; i < u->roles.n; i++) {
+			const struct tu_role *r = u->roles.v[i] ? tu_rbac_index_role(ix, u->roles.v[i]) : NULL;
+			if (!r || !r->lock_mode || strcmp(r->lock_mode, "strict") != 0)
+				continue;
+			char name[128];
+			tu_sanitize(r->name, name, sizeof(name));
+			verdict_set(&v, TU_VERDICT_DENY, who, r->name,
+				    "role '%s' sets options.lock: strict and the lock list is not current (offline)", name);
+			*ret = v;
+			return 0;
+		}
+	}
 	struct tu_access a;
 	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
 	if (k < 0)
@@ -741,6 +754,7 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		*ret = v;
 		return 0;
 	}
+	o.stale_locks = true;
 	k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
 	tu_dataset_done(&d);
 	if (k < 0)

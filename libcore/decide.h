@@ -47,6 +47,9 @@ struct tu_decide_opts {
 	bool trust_teleport_env;
 	bool trust_ssh_cert;
 	int source;                    /* enum tu_accounts_source */
+	bool stale_locks;              /* the locks are a snapshot (offline): a role with
+	                                  options.lock "strict" denies (Teleport's
+	                                  preventive lock-out when the lock view is stale) */
 };
 
 /*

@@ -78,6 +78,7 @@ static void write_config(const char *name, const char *offline)
 static const struct fx_role roles[] = {
 	{ "dev", .allow_logins = "{{internal.logins}}", .allow_labels = "env=dev", .mode = TU_HOST_USER_MODE_KEEP },
 	{ "no-root", .deny_logins = "root" },
+	{ "strict", .allow_logins = "sid", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .lock_mode = "strict" },
 	{ 0 },
 };
 
@@ -86,6 +87,7 @@ static const struct fx_user users[] = {
 	{ "dave", "dev", "logins=dave" },
 	{ "gina", "dev", "logins=deploy" },
 	{ "hank", "dev", "logins=deploy" },
+	{ "sid", "strict", "" },
 	{ 0 },
 };
 
@@ -193,6 +195,7 @@ static void test_codes(void **state)
 		{ "root", PAM_USER_UNKNOWN },
 		{ "localonly", PAM_USER_UNKNOWN },
 		{ "bad:name", PAM_USER_UNKNOWN },
+		{ "sid", PAM_PERM_DENIED },         /* options.lock: strict, offline */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = run(ALONE, cases[i].user, 0, 0);

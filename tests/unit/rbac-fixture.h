@@ -105,6 +105,7 @@ struct fx_role {
 	const char *shell;
 	const char *allow_groups;
 	const char *deny_groups;
+	const char *lock_mode;    /* options.lock */
 };
 
 static inline void fx_role_build(const struct fx_role *s, struct tu_role *r)
@@ -123,6 +124,7 @@ static inline void fx_role_build(const struct fx_role *s, struct tu_role *r)
 	r->create_host_user_mode = s->mode;
 	r->create_host_user = s->legacy == 1 ? TU_BOOL_TRUE : s->legacy == 2 ? TU_BOOL_FALSE : TU_BOOL_UNSET;
 	r->create_host_user_default_shell = s->shell ? strdup(s->shell) : NULL;
+	r->lock_mode = s->lock_mode ? strdup(s->lock_mode) : NULL;
 }
 
 static inline void fx_cond_free(struct tu_role_cond *c)

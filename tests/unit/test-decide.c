@@ -216,6 +216,8 @@ static const struct fx_role roles[] = {
 	{ "no-hostuser", .allow_logins = "plain", .allow_labels = "*=*" },
 	{ "shared", .allow_logins = "deploy", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
 	{ "rootish", .allow_logins = "root", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	{ "strict", .allow_logins = "strict", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .lock_mode = "strict" },
+	{ "best", .allow_logins = "best", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .lock_mode = "best_effort" },
 	{ 0 },
 };
 
@@ -236,6 +238,8 @@ static const struct fx_user users[] = {
 	{ "plain", "dev", "" },        /* named like a login it does not get */
 	{ "xavier", "access", "logins=shared-by-trait" },
 	{ "yvonne", "access", "logins=shared-by-trait" },
+	{ "sid", "strict", "" },
+	{ "bea", "best", "" },
 	{ 0 },
 };
 
@@ -354,6 +358,7 @@ struct decide_case {
 	enum tu_verdict_kind want;
 	const char *user;
 	const char *reason;
+	bool stale;              /* deciding from a snapshot */
 };
 
 #define HU TU_SOURCE_HOST_USER_CREATION
@@ -406,6 +411,11 @@ static const struct decide_case decide_cases[] = {
 	{ "kim-login", "", role_locks, 0, 0, HU, NULL, NULL, "kim", TU_VERDICT_DENY, "kim", "no role allows" },
 	{ "alice", "", multi_locks, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "alice", "locked by lock 'lock-multi' (login=alice): multi" },
 	{ "ubuntu", "", NULL, 0, 0, HU, NULL, NULL, "alice", TU_VERDICT_DENY, "alice", "lock-login-ubuntu" },
+	/* options.lock: strict denies when the lock view is a snapshot (offline) */
+	{ "strict", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "sid", "allowed by role 'strict'" },
+	{ "strict", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "sid", "role 'strict' sets options.lock: strict and the lock list is not current (offline)", true },
+	{ "best", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "bea", "allowed", true },
+	{ "alice", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "alice", "allowed", true },
 };
 
 static void test_decide_pure(void **state)
@@ -416,7 +426,7 @@ static void test_decide_pure(void **state)
 		struct tu_dataset d;
 		struct tu_labels hl = fx_labels(c->host);
 		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
-		struct tu_decide_opts o = { c->trust_env, c->trust_cert, c->source };
+		struct tu_decide_opts o = { c->trust_env, c->trust_cert, c->source, c->stale };
 		_cleanup_free_ char *info = NULL;
 		struct tu_verdict v;
 		struct tu_err e = { 0 };
