@@ -634,6 +634,75 @@ static void test_user_logins(void **state)
 	}
 }
 
+/* ---- role_test.go TestCheckAccessToServer (namespaces and MFA aside) ---- */
+
+static const struct fx_role server_roles[] = {
+	{ "worker-admin", .allow_logins = "admin", .allow_labels = "role=worker" },
+	{ "worker2-admin", .allow_logins = "admin", .allow_labels = "role=worker2,worker" },
+	{ "empty-list", .allow_logins = "admin", .allow_labels = "role" },
+	{ "all-root-admin", .allow_logins = "root,admin", .allow_labels = "*=*" },
+	{ "db-prefix", .allow_logins = "admin", .allow_labels = "role=^db(.*)$;status=follow*" },
+	{ "no-logins", .allow_labels = "*=*" },
+	{ "default-admin", .allow_logins = "admin", .allow_labels = "*=*" },
+	{ 0 },
+};
+
+#define SRV_NONE   ""
+#define SRV_WORKER "role=worker;status=follower"
+#define SRV_DB     "role=db;status=follower"
+#define SRV_DB01   "role=db01;status=follower01"
+
+static const struct {
+	const char *roles, *server, *login;
+	bool want;
+} server_cases[] = {
+	/* empty role set has access to nothing */
+	{ "", SRV_NONE, "root", false }, { "", SRV_WORKER, "root", false }, { "", SRV_DB, "root", false },
+	/* a role with all labels (newRole's default) */
+	{ "default-admin", SRV_NONE, "root", false }, { "default-admin", SRV_NONE, "admin", true },
+	{ "default-admin", SRV_WORKER, "root", false }, { "default-admin", SRV_WORKER, "admin", true },
+	/* role is limited to labels */
+	{ "worker-admin", SRV_NONE, "root", false }, { "worker-admin", SRV_NONE, "admin", false },
+	{ "worker-admin", SRV_WORKER, "root", false }, { "worker-admin", SRV_WORKER, "admin", true },
+	{ "worker-admin", SRV_DB, "root", false }, { "worker-admin", SRV_DB, "admin", false },
+	/* role matches any label out of multiple labels */
+	{ "worker2-admin", SRV_NONE, "admin", false }, { "worker2-admin", SRV_WORKER, "root", false },
+	{ "worker2-admin", SRV_WORKER, "admin", true }, { "worker2-admin", SRV_DB, "admin", false },
+	/* node_labels with empty list value matches nothing */
+	{ "empty-list", SRV_NONE, "admin", false }, { "empty-list", SRV_WORKER, "admin", false },
+	{ "empty-list", SRV_DB, "admin", false },
+	/* one role is more permissive than another */
+	{ "worker-admin,all-root-admin", SRV_NONE, "root", true }, { "worker-admin,all-root-admin", SRV_NONE, "admin", true },
+	{ "worker-admin,all-root-admin", SRV_WORKER, "root", true }, { "worker-admin,all-root-admin", SRV_WORKER, "admin", true },
+	{ "worker-admin,all-root-admin", SRV_DB, "root", true }, { "worker-admin,all-root-admin", SRV_DB, "admin", true },
+	/* servers sharing the partially same label value */
+	{ "db-prefix", SRV_NONE, "admin", false }, { "db-prefix", SRV_WORKER, "admin", false },
+	{ "db-prefix", SRV_DB, "root", false }, { "db-prefix", SRV_DB, "admin", true },
+	{ "db-prefix", SRV_DB01, "root", false }, { "db-prefix", SRV_DB01, "admin", true },
+	/* no logins means no access */
+	{ "no-logins", SRV_NONE, "root", false }, { "no-logins", SRV_WORKER, "admin", false },
+	{ "no-logins", SRV_DB, "admin", false },
+};
+
+static void test_check_access_to_server(void **state)
+{
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(server_cases); i++) {
+		struct fx_user us[] = { { "u", server_cases[i].roles, "" }, { 0 } };
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels(server_cases[i].server);
+		struct tu_host h = { "srv", "id", "c", &hl };
+		struct tu_access a;
+		fx_dataset_build(&d, us, server_roles, NULL);
+		assert_int_equal(tu_rbac_check_login(&d, &d.users[0], server_cases[i].login, &h, &a, NULL), 0);
+		if (a.allowed != server_cases[i].want)
+			fail_msg("case %zu (%s on '%s' as %s): want %d (%s)", i, server_cases[i].roles, server_cases[i].server,
+				 server_cases[i].login, server_cases[i].want, a.reason);
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 /* ---- host user creation (access_checker.go HostUsers) ---- */
 
 static const struct fx_role hu_roles[] = {
@@ -813,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_valid_login),
 		cmocka_unit_test(test_check_login),
 		cmocka_unit_test(test_user_logins),
+		cmocka_unit_test(test_check_access_to_server),
 		cmocka_unit_test(test_host_user),
 		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_performance),
