@@ -343,9 +343,10 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, str
 		int fields = cert_key_fields(type);
 		if (fields < 0)
 			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: unknown certificate type '%s'", type);
-		const char *b64 = sp2 + 1, *b64e = end;
-		while (b64e > b64 && (b64e[-1] == ' ' || b64e[-1] == '\r'))
-			b64e--;
+		/* sshd writes "<method> <key type> <base64>[ <extra info>]". */
+		const char *b64 = sp2 + 1, *b64e = b64;
+		while (b64e < end && *b64e != ' ' && *b64e != '\r')
+			b64e++;
 		blob = malloc(CERT_BLOB_MAX);
 		if (!blob)
 			return -ENOMEM;

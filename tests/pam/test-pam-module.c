@@ -182,9 +182,19 @@ static int run(const char *service_text, const char *user, int phase, int flags)
 #define ALONE   "account required %s config=%s/cached.yaml insecure_perms\n"
 #define STACKED "account [success=ok user_unknown=ignore default=bad] %s config=%s/cached.yaml insecure_perms\naccount required pam_permit.so\n"
 
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
 static void test_codes(void **state)
 {
 	(void) state;
+	int fds = count_fds();
 	static const struct {
 		const char *user;
 		int want;
@@ -202,6 +212,8 @@ static void test_codes(void **state)
 		if (r != cases[i].want)
 			fail_msg("%s: want %d got %d (%s)", cases[i].user, cases[i].want, r, pam_strerror(NULL, r));
 	}
+	/* No descriptor is left open by the module (Auth connections, cache files). */
+	assert_int_equal(count_fds(), fds);
 }
 
 static void test_messages_and_silent(void **state)

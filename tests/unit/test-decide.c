@@ -123,6 +123,14 @@ static void test_ssh_cert_key_id(void **state)
 		assert_int_equal(tu_decide_ssh_cert_key_id(s, id, sizeof(id), NULL), 0);
 		assert_string_equal(id, "alice@example.com");
 	}
+	/* sshd may append information after the key */
+	{
+		_cleanup_free_ char *c = auth_info_line(types[0], 1, "carol");
+		char buf[9000];
+		snprintf(buf, sizeof(buf), "%s some extra info\r\n", c);
+		assert_int_equal(tu_decide_ssh_cert_key_id(buf, id, sizeof(id), NULL), 0);
+		assert_string_equal(id, "carol");
+	}
 	/* several methods: the certificate line is found */
 	{
 		_cleanup_free_ char *c = auth_info_line(types[0], 1, "bob");
