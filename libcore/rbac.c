@@ -1157,10 +1157,19 @@ bool tu_rbac_valid_login(const char *login)
 		unsigned char c = (unsigned char) login[i];
 		if (c <= 0x20 || c == 0x7f || c == ':' || c == '/')
 			return false;
-		/* U+0085 and U+00A0 are Unicode spaces, U+0080..U+009F controls. */
-		if (c == 0xc2 && i + 1 < n && (unsigned char) login[i + 1] >= 0x80 &&
-		    ((unsigned char) login[i + 1] <= 0x9f || (unsigned char) login[i + 1] == 0xa0))
-			return false;
+		/* Go's unicode.IsSpace / IsControl beyond ASCII, in UTF-8. */
+		unsigned char c1 = i + 1 < n ? (unsigned char) login[i + 1] : 0;
+		unsigned char c2 = i + 2 < n ? (unsigned char) login[i + 2] : 0;
+		if (c == 0xc2 && c1 >= 0x80 && (c1 <= 0x9f || c1 == 0xa0))
+			return false; /* U+0080..U+009F controls, U+0085, U+00A0 */
+		if (c == 0xe1 && c1 == 0x9a && c2 == 0x80)
+			return false; /* U+1680 */
+		if (c == 0xe2 && c1 == 0x80 && ((c2 >= 0x80 && c2 <= 0x8a) || c2 == 0xa8 || c2 == 0xa9 || c2 == 0xaf))
+			return false; /* U+2000..U+200A, U+2028, U+2029, U+202F */
+		if (c == 0xe2 && c1 == 0x81 && c2 == 0x9f)
+			return false; /* U+205F */
+		if (c == 0xe3 && c1 == 0x80 && c2 == 0x80)
+			return false; /* U+3000 */
 	}
 	return true;
 }

@@ -460,6 +460,11 @@ static void test_valid_login(void **state)
 		{ "a\tb", false }, { "a\nb", false }, { "a\x7f", false }, { "a\x01", false },
 		{ "a\xc2\xa0x", false }, { "a\xc2\x85x", false }, { "j\xc3\xa9r\xc3\xb4me", true }, { "*", true },
 		{ "a@b", true }, { "..", true },
+		{ "a\xe1\x9a\x80", false }, { "a\xe2\x80\x80", false }, { "a\xe2\x80\x8a", false },
+		{ "a\xe2\x80\x8b", true }, /* U+200B is not a space for Go */
+		{ "a\xe2\x80\xa8", false }, { "a\xe2\x80\xa9", false }, { "a\xe2\x80\xaf", false },
+		{ "a\xe2\x81\x9f", false }, { "a\xe3\x80\x80", false }, { "a\xc2\x80", false },
+		{ "a\xc2\x9f", false }, { "a\xc2\xa1", true }, { "\xff\xfe", true }, /* invalid UTF-8 is not a space */
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
 		if (tu_rbac_valid_login(cases[i].login) != cases[i].ok)
