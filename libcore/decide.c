@@ -115,8 +115,10 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		     int64_t now_usec, bool use_now, struct tu_strv *ret, struct tu_err *reterr)
 {
 	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
-	struct tu_strv step = { 0 };
-	bool account = false;
+	const struct tu_user *named;
+	struct tu_strv step = { 0 }, grant = { 0 };
+	bool account = false, by_name;
+	size_t w = 0;
 	int k = 0;
 
 	if (!login || !tu_rbac_valid_login(login) || strcmp(login, "root") == 0) {
@@ -124,11 +126,11 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		return 0;
 	}
 	/* Step 1: the user named login. */
-	const struct tu_user *named = tu_rbac_index_user(ix, login);
+	named = tu_rbac_index_user(ix, login);
 	if (named && !user_ignored(named, now_usec, use_now))
 		k = strv_push(&step, named->name);
 	/* Step 2: users whose logins trait holds login. */
-	bool by_name = step.n > 0;
+	by_name = step.n > 0;
 	for (size_t i = 0; k >= 0 && !by_name && i < d->n_users; i++) {
 		const struct tu_user *u = &d->users[i];
 		const struct tu_strv *t = NULL;
@@ -149,7 +151,6 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 			k = user_grants(ix, u, h, source, login, &account);
 	}
 	/* Step 3 (and the account test when steps 1/2 found nobody granting). */
-	struct tu_strv grant = { 0 };
 	for (size_t i = 0; k >= 0 && i < d->n_users && !(account && step.n > 0); i++) {
 		const struct tu_user *u = &d->users[i];
 		bool g = false;
@@ -162,10 +163,8 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 				k = strv_push(&grant, u->name);
 		}
 	}
-	if (k < 0) {
-		strv_free(&grant);
+	if (k < 0)
 		goto fail;
-	}
 	if (!account) {
 		strv_free(&step);
 		strv_free(&grant);
@@ -177,7 +176,6 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 	if (step.n > 1)
 		qsort(step.v, step.n, sizeof(char *), cmp_strp);
 	/* Duplicate user names in the dataset count once. */
-	size_t w = 0;
 	for (size_t i = 0; i < step.n; i++) {
 		if (w > 0 && strcmp(step.v[w - 1], step.v[i]) == 0) {
 			free(step.v[i]);
@@ -190,6 +188,7 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 	return 0;
 fail:
 	strv_free(&step);
+	strv_free(&grant);
 	return tu_err_set(reterr, k, "resolving the owner of '%s': %s", login, strerror(-k));
 }
 
