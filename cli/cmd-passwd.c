@@ -5,7 +5,7 @@
  * by the same code (base/snapshot.c, base/pack.c), printed as getent lines,
  * so the output is byte-for-byte what `getent passwd|group` prints through
  * libnss_teleport.so.2.  A key made only of digits is a uid/gid, as with
- * getent.  Exit 0, 1 not found (or no entries), 2 error.
+ * getent.  Exit 0 (an empty list too, as getent), 1 not found, 2 error.
  */
 #include <errno.h>
 #include <grp.h>
@@ -213,7 +213,8 @@ static int run(struct cli *c, int argc, char **argv, enum db db)
 	}
 	if (c->json)
 		fwrite(doc, 1, doc_len, stdout);
-	return r == -ENOENT || n == 0 ? CLI_EXIT_NO : CLI_EXIT_OK;
+	/* Like getent: an empty enumeration is not an error, a missing key is "not found". */
+	return r == -ENOENT ? CLI_EXIT_NO : CLI_EXIT_OK;
 }
 
 int cmd_passwd(struct cli *c, int argc, char **argv)

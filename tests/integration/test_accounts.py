@@ -142,3 +142,17 @@ def test_getent_hides_skipped_names(auth_server, dataset, write_config, run_cli,
         assert g.rc == 2 and g.stdout == "", (name, g)
     g = helpers.run_getent(builddir, "passwd", "amy", workdir=wd, env=env)
     assert g.stdout == "amy:x:300123:300500:amy@example.com:/home/amy:/bin/bash\n", g
+
+
+def test_no_accounts(auth_server, tmp_path, write_config, run_cli):
+    """An empty cluster: sync writes valid empty snapshots; listing them is not an error."""
+    auth_server(dataset=str(tmp_path / "empty"))
+    write_config()
+    doc = sync(run_cli)
+    assert (doc["users"], doc["roles"], doc["locks"], doc["accounts"], doc["groups"]) == (0, 0, 0, 0, 0)
+    for db in ("passwd", "group"):
+        r = run_cli(db)
+        assert (r.rc, r.stdout) == (0, ""), r
+        r = run_cli(db, json=True)
+        assert r.rc == 0 and r.json() == {db: []}, r
+    assert run_cli("passwd", "anyone").rc == 1
