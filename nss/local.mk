@@ -5,9 +5,9 @@
 # units, the module test, the export/NEEDED checks) and `make bench`.
 
 nsslib_LTLIBRARIES += libnss_teleport.la
-libnss_teleport_la_SOURCES = %reldir%/nss.c
+libnss_teleport_la_SOURCES = %reldir%/nss.c %reldir%/dl.c %reldir%/dl.h
 libnss_teleport_la_CFLAGS = $(AM_CFLAGS)
-libnss_teleport_la_LIBADD = libtu-base.la
+libnss_teleport_la_LIBADD = libtu-base.la -ldl
 libnss_teleport_la_LDFLAGS = $(AM_LDFLAGS) -module -version-info 2:0:0 -shared -Wl,-z,defs \
 	-Wl,--version-script=$(top_srcdir)/%reldir%/nss.map
 EXTRA_libnss_teleport_la_DEPENDENCIES = %reldir%/nss.map
@@ -43,7 +43,7 @@ TESTS += tests/nss/test-nss-module
 tests_nss_test_nss_module_SOURCES = tests/nss/test-nss-module.c
 tests_nss_test_nss_module_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_nss_test_nss_module_LDADD = libtu-base.la $(CMOCKA_LIBS) -ldl -lpthread
-EXTRA_tests_nss_test_nss_module_DEPENDENCIES = libnss_teleport.la
+EXTRA_tests_nss_test_nss_module_DEPENDENCIES = libnss_teleport.la tests/nss/libfake-online.la
 endif
 
 # getent/id/ls through glibc + nss_wrapper; export and NEEDED allow-lists.
@@ -64,3 +64,9 @@ check_PROGRAMS += tests/fuzz/replay-snapshot
 tests_fuzz_replay_snapshot_SOURCES = tests/fuzz/fuzz-snapshot.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_snapshot_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_replay_snapshot_LDADD = libtu-base.la
+
+# A fake online table for the module test (dlopened by the NSS module on a miss).
+noinst_LTLIBRARIES += tests/nss/libfake-online.la
+tests_nss_libfake_online_la_SOURCES = tests/nss/fake-online.c
+tests_nss_libfake_online_la_LIBADD = libtu-base.la
+tests_nss_libfake_online_la_LDFLAGS = -module -avoid-version -shared -rpath $(abs_builddir)

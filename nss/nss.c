@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "dl.h"
 #include "err.h"
 #include "pack.h"
 #include "snapshot.h"
@@ -301,8 +302,8 @@ static bool name_ok(const char *name)
 enum lookup_kind { BY_LOGIN, BY_UID, BY_GROUP, BY_GID };
 
 /* One lookup: lease, find, pack.  *ret_avail tells status_of whether the snapshot was there. */
-static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
-		  bool *ret_avail)
+static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
+		       bool *ret_avail)
 {
 	struct lease l = {};
 	struct tu_pw_view pv;
@@ -310,19 +311,9 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 	int r;
 
 	*ret_avail = true;
-	if ((kind == BY_LOGIN || kind == BY_GROUP) && !name_ok(name))
-		return -ENOENT;
-	if (!result || !buf || buflen == 0)
-		return -ERANGE;
-	if (in_module) {
-		*ret_avail = false;
-		return -EDEADLK;
-	}
-	in_module = true;
 	r = lease_get(&l);
 	if (r < 0) {
 		*ret_avail = false;
-		in_module = false;
 		return r;
 	}
 	switch (kind) {
@@ -343,6 +334,35 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 		r = (kind == BY_LOGIN || kind == BY_UID) ? tu_pack_passwd(&pv, result, buf, buflen)
 							 : tu_pack_group(&gv, result, buf, buflen);
 	lease_put(&l);
+	return r;
+}
+
+/*
+ * Argument checks, the lookup, and on a miss (or no snapshot at all) the
+ * online refresh where dl.c allows it, then one more lookup.
+ */
+static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
+		  bool *ret_avail)
+{
+	bool by_name = kind == BY_LOGIN || kind == BY_GROUP;
+	int r;
+
+	*ret_avail = true;
+	if (by_name && !name_ok(name))
+		return -ENOENT;
+	if (!result || !buf || buflen == 0)
+		return -ERANGE;
+	if (in_module) {
+		*ret_avail = false;
+		return -EDEADLK;
+	}
+	in_module = true;
+	r = lookup_once(kind, name, id, result, buf, buflen, ret_avail);
+	if (r == -ENOENT && tu_nss_online_allowed() && tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
+		/* A new snapshot was written: look at the path now, not in 100 ms. */
+		atomic_store(&next_check_nsec, 0);
+		r = lookup_once(kind, name, id, result, buf, buflen, ret_avail);
+	}
 	in_module = false;
 	return r;
 }

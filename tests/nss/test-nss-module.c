@@ -93,11 +93,15 @@ static int setup(void **state)
 	char so[512];
 
 	snprintf(dir, sizeof(dir), "/tmp/test-nss-module-XXXXXX");
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir) || chmod(dir, 0755) < 0) /* readable after seteuid() in test_online */
 		return -1;
 	snprintf(path, sizeof(path), "%s/accounts.db", dir);
 	setenv("TELEPORT_UNIX_CACHE_DIR", dir, 1);
 	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1);
+	/* Online only in test_online (we may run as root). */
+	setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
+	snprintf(so, sizeof(so), "%s/tests/nss/.libs/libfake-online.so", top ? top : ".");
+	setenv("TELEPORT_UNIX_CORE_LIB", so, 1);
 	snprintf(so, sizeof(so), "%s/.libs/libnss_teleport.so.2", top ? top : ".");
 	mod = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 	if (!mod) {
@@ -508,6 +512,85 @@ static void test_threads_while_replaced(void **state)
 	run_threads("100"); /* the default */
 }
 
+static int online_calls(void)
+{
+	const char *lib = getenv("TELEPORT_UNIX_CORE_LIB");
+	void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+	int *calls, n;
+
+	if (!h)
+		return 0; /* not loaded yet: never called */
+	calls = dlsym(h, "fake_online_calls");
+	assert_non_null(calls);
+	n = *calls;
+	dlclose(h);
+	return n;
+}
+
+static void test_online(void **state)
+{
+	char buf[512];
+	struct passwd pw;
+	struct group gr;
+	int err = 0, calls;
+
+	if (geteuid() != 0)
+		skip(); /* the module goes online only as root */
+	assert_int_equal(write_sample(), 0);
+	setenv("TELEPORT_UNIX_NSS_ONLINE", "1", 1);
+	setenv("FAKE_ONLINE_MODE", "write", 1);
+	calls = online_calls();
+
+	/* A miss refreshes the snapshot through the core and is answered at once. */
+	errno = 31;
+	assert_int_equal(p_getpwnam("newbie", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(errno, 31);
+	assert_string_equal(pw.pw_name, "newbie");
+	assert_int_equal(pw.pw_uid, 310000);
+	assert_int_equal(online_calls(), calls + 1);
+	/* A hit never goes online. */
+	assert_int_equal(p_getpwnam("newbie", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(p_getgrnam("newbie", &gr, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(online_calls(), calls + 1);
+	/* By id. */
+	assert_int_equal(p_getpwuid(777777, &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(pw.pw_name, "byid");
+	assert_int_equal(online_calls(), calls + 2);
+
+	/* The core says the miss stands: NOTFOUND; the same name is not retried within a second. */
+	setenv("FAKE_ONLINE_MODE", "enoent", 1);
+	assert_int_equal(p_getpwnam("ghost", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(err, ENOENT);
+	assert_int_equal(online_calls(), calls + 3);
+	assert_int_equal(p_getpwnam("ghost", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(online_calls(), calls + 3);
+	/* Auth unreachable: still a clean NOTFOUND from the snapshot. */
+	setenv("FAKE_ONLINE_MODE", "timeout", 1);
+	assert_int_equal(p_getpwnam("ghost2", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(err, ENOENT);
+	assert_int_equal(online_calls(), calls + 4);
+	/* Switched off. */
+	setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
+	setenv("FAKE_ONLINE_MODE", "write", 1);
+	assert_int_equal(p_getpwnam("ghost3", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(online_calls(), calls + 4);
+	setenv("TELEPORT_UNIX_NSS_ONLINE", "1", 1);
+	/* Not root: never. */
+	assert_int_equal(seteuid(65534), 0);
+	assert_int_equal(p_getpwnam("ghost4", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(seteuid(0), 0);
+	assert_int_equal(online_calls(), calls + 4);
+	/* No snapshot at all: the first lookup can create it. */
+	unlink(path);
+	assert_int_equal(p_getpwnam("first", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(pw.pw_uid, 310000);
+	assert_int_equal(online_calls(), calls + 5);
+
+	setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
+	unsetenv("FAKE_ONLINE_MODE");
+	assert_int_equal(write_sample(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_enumeration_with_lookup_inside),
 		cmocka_unit_test(test_initgroups),
 		cmocka_unit_test(test_bad_snapshots),
+		cmocka_unit_test(test_online),
 		cmocka_unit_test(test_threads_while_replaced),
 	};
 

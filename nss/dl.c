@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dl.c - the NSS module's only way online (SPEC §6, STYLE §2.9.9): on a
+ * miss, and only when every condition holds, dlopen libteleport-unix.so.0
+ * (RTLD_NOW|RTLD_LOCAL) and call its versioned table (online.h) to refresh
+ * the snapshot; the caller then looks up again.  Layer: nss.  Nothing here
+ * links against the core: a process that never misses as root never loads
+ * libcurl, OpenSSL, libyaml or protobuf-c.
+ *
+ * Conditions: euid 0; not AT_SECURE (never in setuid/setgid programs);
+ * TELEPORT_UNIX_NSS_ONLINE is not "0"; no other thread of this process is
+ * online right now (we do not queue behind it: the miss stands); the same
+ * name or id was not tried by this process in the last second.  The core
+ * applies cache.negative_ttl across processes (the snapshot's age) and the
+ * config's connect + request timeouts, and logs through our syslog function.
+ * The library stays loaded once loaded: OpenSSL and libcurl do not support
+ * being unloaded, and a second miss should not pay the load again.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dl.h"
+#include "idhash.h"
+#include "online.h"
+
+#define LIB_ENV       "TELEPORT_UNIX_CORE_LIB"
+#define ONLINE_ENV    "TELEPORT_UNIX_NSS_ONLINE"
+#define LIB_NAME      "libteleport-unix.so.0"
+#define RETRY_NSEC    1000000000ull
+#define RECENT_KEYS   16
+#define LOAD_RETRY_NSEC 10000000000ull
+
+static pthread_mutex_t online_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under online_lock: the loaded table, and what this process tried lately. */
+static const struct tu_online_v1 *table;
+static uint64_t load_failed_nsec; /* when loading last failed (retried after LOAD_RETRY_NSEC) */
+static struct {
+	uint64_t key;
+	uint64_t when_nsec;
+} recent[RECENT_KEYS];
+static size_t recent_next;
+
+static uint64_t mono_nsec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void log_syslog(void *userdata, int priority, const char *msg)
+{
+	/* No openlog(): the host program's identity and facility stay as they are. */
+	syslog(LOG_AUTHPRIV | (priority & LOG_PRIMASK), "teleport-unix nss: %s", msg);
+}
+
+bool tu_nss_online_allowed(void)
+{
+	const char *e;
+
+	if (geteuid() != 0 || getauxval(AT_SECURE) != 0)
+		return false;
+	e = secure_getenv(ONLINE_ENV);
+	return !(e && strcmp(e, "0") == 0);
+}
+
+/* Loads the core once.  Caller holds online_lock.  NULL when it cannot be used. */
+static const struct tu_online_v1 *load_locked(void)
+{
+	const struct tu_online_v1 *(*get)(void);
+	const struct tu_online_v1 *t;
+	const char *path = secure_getenv(LIB_ENV);
+	void *h;
+
+	if (table)
+		return table;
+	if (load_failed_nsec && mono_nsec() - load_failed_nsec < LOAD_RETRY_NSEC)
+		return NULL;
+	load_failed_nsec = mono_nsec() | 1;
+	if (!path || path[0] != '/')
+		path = TU_PKGLIBDIR "/" LIB_NAME;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		syslog(LOG_AUTHPRIV | LOG_WARNING, "teleport-unix nss: cannot load %s: %s, staying offline", path,
+		       dlerror());
+		return NULL;
+	}
+	*(void **) &get = dlsym(h, TU_ONLINE_SYMBOL);
+	t = get ? get() : NULL;
+	if (!t || t->version != TU_ONLINE_VERSION ||
+	    t->size < offsetof(struct tu_online_v1, refresh_for_id) + sizeof(t->refresh_for_id) ||
+	    !t->refresh_for_name || !t->refresh_for_id) {
+		syslog(LOG_AUTHPRIV | LOG_WARNING, "teleport-unix nss: %s has no usable %s table, staying offline",
+		       path, TU_ONLINE_SYMBOL);
+		(void) dlclose(h);
+		return NULL;
+	}
+	table = t; /* the handle stays open for the life of the process */
+	load_failed_nsec = 0;
+	return table;
+}
+
+static bool tried_lately_locked(uint64_t key, uint64_t now)
+{
+	for (size_t i = 0; i < RECENT_KEYS; i++)
+		if (recent[i].when_nsec && recent[i].key == key && now - recent[i].when_nsec < RETRY_NSEC)
+			return true;
+	recent[recent_next].key = key;
+	recent[recent_next].when_nsec = now ? now : 1;
+	recent_next = (recent_next + 1) % RECENT_KEYS;
+	return false;
+}
+
+int tu_nss_online_refresh(const char *name, uint32_t id)
+{
+	struct tu_online_req req = {
+		.size = sizeof(req),
+		.config_path = NULL,
+		.log_fn = log_syslog,
+		.log_userdata = NULL,
+		.debug = false,
+	};
+	const struct tu_online_v1 *t;
+	struct timespec rt;
+	uint64_t key;
+	int r;
+
+	if (!tu_nss_online_allowed())
+		return -EPERM;
+	/* Names and ids live in different key spaces. */
+	key = name ? tu_idhash_fnv1a(name) | 1u : ((uint64_t) id << 1);
+	if (pthread_mutex_trylock(&online_lock) != 0)
+		return -EBUSY;
+	if (tried_lately_locked(key, mono_nsec())) {
+		(void) pthread_mutex_unlock(&online_lock);
+		return -ENOENT;
+	}
+	t = load_locked();
+	if (!t) {
+		(void) pthread_mutex_unlock(&online_lock);
+		return -ENOPKG;
+	}
+	if (clock_gettime(CLOCK_REALTIME, &rt) == 0)
+		req.now_usec = (int64_t) rt.tv_sec * 1000000 + rt.tv_nsec / 1000;
+	r = name ? t->refresh_for_name(&req, name) : t->refresh_for_id(&req, id);
+	(void) pthread_mutex_unlock(&online_lock);
+	return r;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dl.h - the NSS module's online path (dl.c), used by nss.c on a miss.
+ * Layer: nss.  Not exported (hidden; nss.map).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Whether this process may go online at all: euid 0, not AT_SECURE, not
+ * disabled by TELEPORT_UNIX_NSS_ONLINE=0.  Cheap; thread-safe. */
+bool tu_nss_online_allowed(void);
+
+/*
+ * Asks libteleport-unix.so.0 (dlopen'ed on first use, from TU_PKGLIBDIR or
+ * $TELEPORT_UNIX_CORE_LIB) to refresh the snapshot for name (non-NULL) or id.
+ * Returns 0 when a refreshed snapshot was written (look up again), -ENOENT
+ * when the miss stands (recent snapshot, or this key tried in the last
+ * second), -EPERM (not allowed here), -EBUSY (another thread is online),
+ * -ENOPKG (core library missing or without a usable table), or the core's
+ * negative errno (-ETIMEDOUT, -ECONNREFUSED, ...).  Blocking, bounded by the
+ * config's timeouts.  Thread-safe.
+ */
+int tu_nss_online_refresh(const char *name, uint32_t id);
