@@ -582,8 +582,20 @@ static void push_role(struct tu_dataset *d, struct tu_role *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Every call has its own deadline; this bounds their sum, so a slow (not
+ * dead) Auth cannot hold a login longer than connect + request timeouts.
+ */
+static int check_deadline(int64_t deadline_usec, struct tu_err *reterr)
+{
+	if (deadline_usec > 0 && tu_now_usec() > deadline_usec)
+		return tu_err_set(reterr, -ETIMEDOUT, "Auth answered too slowly (over the connect + request timeouts in total)");
+	return 0;
+}
+
 /* One user, its roles and all locks in force, online. */
-static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_dataset *ret, struct tu_err *reterr)
+static int fetch_user_online(struct tu_auth *a, const char *name, int64_t deadline_usec, struct tu_dataset *ret,
+			     struct tu_err *reterr)
 {
 	struct tu_dataset d = { 0 };
 	struct tu_user u = { 0 };
@@ -611,7 +623,9 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 	d.n_users = 1;
 	for (size_t i = 0; i < d.users[0].roles.n; i++) {
 		struct tu_role r = { 0 };
-		k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
+		k = check_deadline(deadline_usec, reterr);
+		if (k >= 0)
+			k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
 		if (k == -ENOENT)
 			continue; /* a missing role grants nothing, as in Teleport */
 		if (k < 0) {
@@ -620,7 +634,11 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 		}
 		push_role(&d, &r);
 	}
-	k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	k = check_deadline(deadline_usec, reterr);
+	if (k >= 0)
+		k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	if (k >= 0)
+		k = check_deadline(deadline_usec, reterr);
 	if (k < 0) {
 		tu_dataset_done(&d);
 		return k;
@@ -695,7 +713,8 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 			return k < 0 ? k : 0;
 		}
 	}
-	k = fetch_user_online(a, who, &d, reterr);
+	k = fetch_user_online(a, who, now_usec + (int64_t) (conf->connect_timeout_usec + conf->request_timeout_usec),
+			      &d, reterr);
 	if (k < 0)
 		return k;
 	r.explicit_user = who;
