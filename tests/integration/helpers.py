@@ -31,6 +31,9 @@ PY = "/usr/bin/python3"
 # The session certificates' host UUID (client CN = HOST_UUID.example.com), fixed
 # so a test can write a lock whose ServerID targets "this host".
 HOST_UUID = "5a9f3c0e-8d4b-4c1e-9f2a-7b6c5d4e3f21"
+# Under TU_VALGRIND=1 everything is ~10x slower: configs get 10x timeouts and
+# tests should scale their time bounds by SLOW.
+SLOW = 10 if os.environ.get("TU_VALGRIND") == "1" else 1
 CLUSTER = "example.com"
 LIBDIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu")
 
@@ -348,7 +351,8 @@ def write_yaml(path, doc, extra_text=""):
 
 def build_config(certs, addresses, cache_dir, client="client", identity=None):
     """The default test config (SPEC §3): key pair `client` from certs (or an
-    identity file), host labels env: dev, timeouts connect 1s / request 3s."""
+    identity file), host labels env: dev, timeouts connect 1s / request 3s
+    (times SLOW)."""
     if isinstance(addresses, str):
         addresses = [addresses]
     if identity:
@@ -360,7 +364,7 @@ def build_config(certs, addresses, cache_dir, client="client", identity=None):
             "addresses": list(addresses),
             "server_name": "teleport.cluster.local",
             "credentials": cred,
-            "timeouts": {"connect": "1s", "request": "3s"},
+            "timeouts": {"connect": f"{1 * SLOW}s", "request": f"{3 * SLOW}s"},
         },
         "host": {"name": "web-1", "labels": {"env": "dev"}},
         "accounts": {"source": "host_user_creation", "uid_range": [200000, 899999999],
