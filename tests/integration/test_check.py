@@ -141,3 +141,38 @@ def test_check_agrees_with_pam(pam_module, auth_server, write_config, run_cli, t
         compared += 1
         assert (chk.rc == 0) == (pam.rc == 0), (login, owner, chk, pam)
     assert compared >= 5
+
+
+# ---- Auth misbehaving: the decision falls back to the cache or says unavailable ----
+
+def test_check_slow_auth_is_bounded(auth_server, write_config, run_cli):
+    """Each call answers within its own deadline, but together they exceed
+    connect + request: the decision gives up on Auth (no cache here)."""
+    auth_server(faults={"/teleport.users.v1.UsersService/GetUser": "delay=0.9",
+                        "/proto.AuthService/GetRole": "delay=0.9"})
+    write_config(auth={"timeouts": {"connect": "1s", "request": "1s"}})
+    res = run_cli("check", "alice", "alice")
+    assert res.rc == 2, res
+    assert "too slowly" in res.stderr, res
+    assert res.elapsed < 6, res
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "permission_denied", "internal", "malformed"])
+def test_check_locks_failure_falls_back_to_cache(auth_server, write_config, run_cli, fault):
+    srv = auth_server()
+    write_config()
+    assert run_cli("sync").rc == 0
+    srv.set_control(faults={"/proto.AuthService/GetLocks": fault})
+    res = run_cli("check", "dave", "dave")          # lock-user-dave, from the cached locks
+    assert res.rc == 1 and "(offline)" in res.stdout and "lock-user-dave" in res.stdout, res
+    res = run_cli("check", "frank", "frank")
+    assert res.rc == 0 and "(offline)" in res.stdout, res
+
+
+def test_check_legacy_auth(auth_server, write_config, run_cli):
+    """Teleport 13/14 (no UsersService, no ListRoles): same answers."""
+    auth_server(profile="v13")
+    write_config()
+    assert run_cli("check", "frank", "root").rc == 1
+    res = run_cli("check", "frank", "frank")
+    assert res.rc == 0 and "(offline)" not in res.stdout, res
