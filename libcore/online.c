@@ -3,14 +3,20 @@
  * online.c - the function table libnss_teleport.so.2 reaches through dlopen
  * on a lookup miss (contract in online.h).  Layer: libcore.
  *
- * A refresh is a full sync (users, roles, locks -> both snapshots): a login
- * may be granted to any user through any role, and a uid names no user, so
- * fetching "just that user" could not answer either question correctly.
- * Three things keep it rare and cheap for the host:
- *  - no fetch while the public snapshot is younger than cache.negative_ttl;
- *  - one refresh at a time per cache.dir (flock on a lock file); the others
- *    wait, bounded by the connect + request timeouts, and then find the
- *    fresh snapshot;
+ * A miss by name first takes the cheap road: with a usable private state
+ * snapshot, fetch the Teleport user of that name, the roles and the locks
+ * (three RPCs), put them into the state and recompute both snapshots.  That
+ * answers the common case (login = Teleport user name) within the
+ * configured deadlines even in a cluster of 100k users.  A login owned some
+ * other way appears with the next full sync.  A miss by id, or a missing or
+ * stale state, needs the full sync (a uid names nobody in particular).
+ * Three things keep this rare and cheap for the host:
+ *  - at most one attempt per cache.negative_ttl: the public snapshot's
+ *    creation time and the lock file's mtime (stamped at every attempt,
+ *    failed ones too, so a dead Auth is not asked again by every lookup);
+ *  - one refresh at a time per cache.dir (flock on the lock file); the
+ *    others wait, bounded by the connect + request timeouts, and then look
+ *    again;
  *  - the process-wide log sink is never touched: this library may be shared
  *    with pam_teleport.so in the same process, so messages go to the
  *    caller's function in req->log_fn only.
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,9 +81,25 @@ static int64_t public_created(const struct tu_conf *conf)
 	return t;
 }
 
+/* Time of the last online attempt (the lock file's mtime), or INT64_MIN. */
+static int64_t last_attempt(const struct tu_conf *conf)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (tu_cache_path(conf, LOCK_FILE, path, sizeof(path)) < 0 || lstat(path, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return INT64_MIN;
+	return (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+/* Whether the snapshot, or the last attempt to refresh it, is younger than negative_ttl. */
 static bool recent(const struct tu_conf *conf, int64_t now_usec)
 {
-	int64_t t = public_created(conf);
+	int64_t t = public_created(conf), a = last_attempt(conf);
+
+	if (a > t)
+		t = a;
 	return t != INT64_MIN && t <= now_usec &&
 	       (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
 }
@@ -119,7 +142,82 @@ static int lock_refresh(const struct tu_conf *conf, uint64_t budget_usec, int *r
 	return 0;
 }
 
-static int refresh(const struct tu_online_req *req, const char *what)
+/* Stamps the lock file's mtime with now: the time of this attempt. */
+static void mark_attempt(int lock_fd, int64_t now_usec)
+{
+	struct timespec ts[2];
+
+	if (now_usec < 0)
+		return;
+	ts[0].tv_sec = ts[1].tv_sec = now_usec / 1000000;
+	ts[0].tv_nsec = ts[1].tv_nsec = (now_usec % 1000000) * 1000;
+	(void) futimens(lock_fd, ts);
+}
+
+/* Replaces (or adds) the user named like u in d; takes u's contents. */
+static int put_user(struct tu_dataset *d, struct tu_user *u)
+{
+	for (size_t i = 0; i < d->n_users; i++) {
+		if (d->users[i].name && strcmp(d->users[i].name, u->name) == 0) {
+			tu_user_done(&d->users[i]);
+			d->users[i] = *u;
+			*u = (struct tu_user){0};
+			return 0;
+		}
+	}
+	struct tu_user *nu = reallocarray(d->users, d->n_users + 1, sizeof(*nu));
+	if (!nu)
+		return -ENOMEM;
+	d->users = nu;
+	d->users[d->n_users++] = *u;
+	*u = (struct tu_user){0};
+	return 0;
+}
+
+/*
+ * The cheap refresh for a name: user `name`, all roles and locks, merged
+ * into the state snapshot.  -ENODATA when there is no usable state (the
+ * caller does a full sync), -ENOENT when Auth has no such user.
+ */
+static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const char *name,
+			const struct tu_host *host, int64_t now, struct tu_err *e)
+{
+	struct tu_dataset d = {0};
+	struct tu_user u = {0};
+	struct tu_role *roles = NULL;
+	struct tu_lock *locks = NULL;
+	size_t n_roles = 0, n_locks = 0;
+	int r;
+
+	if (tu_cache_load_state(conf, now, 0, &d, NULL, NULL) < 0)
+		return -ENODATA;
+	r = tu_auth_get_user(auth, name, &u, e);
+	if (r >= 0)
+		r = tu_auth_list_roles(auth, &roles, &n_roles, e);
+	if (r >= 0)
+		r = tu_auth_get_locks(auth, &locks, &n_locks, e);
+	if (r >= 0) {
+		r = put_user(&d, &u);
+		if (r < 0)
+			tu_err_set(e, r, "out of memory");
+	}
+	if (r >= 0) {
+		tu_roles_free(d.roles, d.n_roles);
+		tu_locks_free(d.locks, d.n_locks);
+		d.roles = TAKE_PTR(roles);
+		d.n_roles = n_roles;
+		d.locks = TAKE_PTR(locks);
+		d.n_locks = n_locks;
+		r = tu_cache_save(conf, &d, host, now, NULL, e);
+	}
+	tu_user_done(&u);
+	tu_roles_free(roles, n_roles);
+	tu_locks_free(locks, n_locks);
+	tu_dataset_done(&d);
+	return r;
+}
+
+static int refresh(const struct tu_online_req *req, const char *name, const char *what)
 {
 	struct tu_ctx *ctx = NULL;
 	struct tu_auth *auth = NULL;
@@ -151,7 +249,7 @@ static int refresh(const struct tu_online_req *req, const char *what)
 
 	if (recent(conf, now)) {
 		say(req, LOG_DEBUG,
-		    "online lookup of %s: snapshot younger than cache.negative_ttl, not fetching",
+		    "online lookup of %s: cache or last attempt younger than cache.negative_ttl, not fetching",
 		    what);
 		r = -ENOENT;
 		goto out;
@@ -169,22 +267,36 @@ static int refresh(const struct tu_online_req *req, const char *what)
 		goto out;
 	}
 	if (waited && recent(conf, now)) {
-		/* Someone else refreshed while we waited: look again. */
+		/* Someone else refreshed (or tried) while we waited: look again. */
 		r = 0;
 		goto out;
 	}
+	mark_attempt(lock_fd, now);
 
 	tu_err_clear(&e);
 	r = tu_ctx_host(ctx, now, &host, &e);
 	if (r >= 0)
 		r = tu_ctx_auth(ctx, now, &auth, &e);
-	if (r >= 0)
+	if (r >= 0 && name) {
+		r = refresh_name(conf, auth, name, &host, now, &e);
+		if (r == -ENOENT) {
+			say(req, LOG_DEBUG, "online lookup of %s: no such Teleport user", what);
+			goto out;
+		}
+		if (r >= 0)
+			say(req, LOG_INFO, "online lookup of %s: user, roles and locks refreshed",
+			    what);
+	}
+	if ((r >= 0 && !name) || r == -ENODATA) {
+		tu_err_clear(&e);
 		r = tu_auth_fetch_all(auth, &d, &e);
-	if (r >= 0)
-		r = tu_cache_save(conf, &d, &host, now, NULL, &e);
-	if (r >= 0 && tu_cache_link_default(conf, &e) < 0)
-		say(req, LOG_NOTICE, "online lookup of %s: %s", what,
-		    tu_err_format(&e, why, sizeof(why)));
+		if (r >= 0)
+			r = tu_cache_save(conf, &d, &host, now, NULL, &e);
+		if (r >= 0)
+			say(req, LOG_INFO,
+			    "online lookup of %s: cache refreshed (%zu users, %zu roles)", what,
+			    d.n_users, d.n_roles);
+	}
 	if (r < 0) {
 		say(req, LOG_WARNING, "online lookup of %s: %s", what,
 		    tu_err_format(&e, why, sizeof(why)));
@@ -194,8 +306,9 @@ static int refresh(const struct tu_online_req *req, const char *what)
 			r = -EIO;
 		goto out;
 	}
-	say(req, LOG_INFO, "online lookup of %s: cache refreshed (%zu users, %zu roles)", what,
-	    d.n_users, d.n_roles);
+	if (tu_cache_link_default(conf, &e) < 0)
+		say(req, LOG_NOTICE, "online lookup of %s: %s", what,
+		    tu_err_format(&e, why, sizeof(why)));
 	r = 0;
 out:
 	tu_dataset_done(&d);
@@ -210,7 +323,7 @@ static int refresh_for_name(const struct tu_online_req *req, const char *name)
 	if (!name || !*name)
 		return -EINVAL;
 	snprintf(what, sizeof(what), "'%s'", tu_sanitize(name, clean, sizeof(clean)));
-	return refresh(req, what);
+	return refresh(req, name, what);
 }
 
 static int refresh_for_id(const struct tu_online_req *req, uint32_t id)
@@ -218,7 +331,7 @@ static int refresh_for_id(const struct tu_online_req *req, uint32_t id)
 	char what[32];
 
 	snprintf(what, sizeof(what), "id %u", id);
-	return refresh(req, what);
+	return refresh(req, NULL, what);
 }
 
 static const struct tu_online_v1 table = {

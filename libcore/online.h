@@ -5,12 +5,13 @@
  * lookup miss (STYLE §2.3, §2.9.9).  Layer: libcore.
  *
  * The NSS side (nss/dl.c) decides WHETHER to go online (root, not AT_SECURE,
- * credentials readable); this side decides HOW: it loads the config, and
- * unless the public snapshot is younger than cache.negative_ttl (then the
- * miss is answered from it, with no network), it fetches users, roles and
- * locks from Auth under the configured timeouts, recomputes the accounts and
- * rewrites both snapshots with tu_cache_save().  The caller then looks the
- * name or id up in the refreshed public snapshot as usual.
+ * credentials readable); this side decides HOW: it loads the config and,
+ * unless the public snapshot or the last online attempt is younger than
+ * cache.negative_ttl (then the miss stands, with no network), refreshes the
+ * snapshots under the configured timeouts: for a name, with a usable private
+ * state, only that Teleport user, the roles and the locks (3 RPCs, merged
+ * into the state); otherwise a full sync.  The caller then looks the name or
+ * id up in the refreshed public snapshot as usual.
  *
  * ABI rules: the NSS module and the core may come from different builds.
  * The table is append-only: new members go at the end, `size` tells how much

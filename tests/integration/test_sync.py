@@ -411,6 +411,26 @@ def test_online_refresh_table(auth_server, dataset, write_config, cache_dir, bui
     assert stat.S_IMODE(st["accounts.db"].st_mode) == 0o644 and stat.S_IMODE(st["state.db"].st_mode) == 0o600
     n_calls = len(srv.calls())
     assert n_calls >= 3
+    assert srv.calls("/teleport.users.v1.UsersService/ListUsers")  # no state yet: full sync
     # Within negative_ttl: the miss stands (-ENOENT), no RPC.
     assert t.refresh_for_id(ctypes.byref(req), 12345) == -2, msgs
     assert len(srv.calls()) == n_calls
+    # Later, with a usable state: a name costs the user, the roles and the locks only.
+    srv.clear_calls()
+    req.now_usec += 120 * 1000000
+    try:
+        assert t.refresh_for_name(ctypes.byref(req), b"judy") == 0, msgs
+    finally:
+        if os.path.islink(link):
+            os.unlink(link)
+            if saved is not None:
+                os.symlink(saved, link)
+    paths = sorted({c["path"] for c in srv.calls()})
+    assert not any("ListUsers" in p or "GetUsers" in p for p in paths), paths
+    assert any(p.endswith("/GetUser") for p in paths) and any("Role" in p for p in paths), paths
+    # A name that is no Teleport user: the miss stands, and the attempt is rate limited.
+    req.now_usec += 120 * 1000000
+    assert t.refresh_for_name(ctypes.byref(req), b"nosuchuser") == -2, msgs
+    n = len(srv.calls())
+    assert t.refresh_for_name(ctypes.byref(req), b"nosuchuser") == -2, msgs
+    assert len(srv.calls()) == n

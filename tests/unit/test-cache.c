@@ -550,6 +550,16 @@ static void test_online_table(void **state)
 	assert_true(r < 0 && r != -ENOENT);
 	assert_int_equal(lg.n, 1);
 	assert_non_null(strstr(lg.last, "online lookup of 'gh?ost'"));
+	/* That attempt counts: within negative_ttl of it nothing is tried again (a dead Auth is not
+	 * asked by every lookup); after it, it is. */
+	req.now_usec = NOW + 150 * SEC;
+	assert_int_equal(t->refresh_for_id(&req, 42), -ENOENT);
+	assert_int_equal(lg.n, 1);
+	req.now_usec = NOW + 181 * SEC;
+	r = t->refresh_for_id(&req, 42);
+	assert_true(r < 0 && r != -ENOENT);
+	assert_int_equal(lg.n, 2);
+	assert_non_null(strstr(lg.last, "online lookup of id 42"));
 	/* The cache is untouched by the failed refresh. */
 	struct tu_cache_info info;
 	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
