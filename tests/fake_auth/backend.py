@@ -310,7 +310,8 @@ class Fault:
       delay=<seconds>   sleep before answering (can be combined with the others)
       malformed         answer OK with garbage bytes as the message
       oversize=<bytes>  answer OK with a valid message padded to <bytes> bytes
-      count=<n>         only the first n calls of this path are affected
+      count=<n>         only the first n (affected) calls of this path are affected
+      after=<n>         the first n calls of this path are answered normally
       message=<text>    grpc-message for a status fault (no commas)
     """
 
@@ -321,8 +322,10 @@ class Fault:
         self.malformed = False
         self.oversize = None
         self.count = None
+        self.after = 0
         self.message = None
         self.used = 0
+        self.seen = 0
         for tok in filter(None, (t.strip() for t in spec.split(","))):
             key, eq, val = tok.partition("=")
             key = key.lower()
@@ -337,6 +340,8 @@ class Fault:
                     self.oversize = int(val)
                 elif key == "count":
                     self.count = int(val)
+                elif key == "after":
+                    self.after = int(val)
                 elif key == "message":
                     self.message = val
                 else:
@@ -345,7 +350,10 @@ class Fault:
                 raise FaultError(f"fault {spec!r}: bad value in {tok!r}") from e
 
     def take(self):
-        """True if this call is affected (consumes one use of count=)."""
+        """True if this call is affected (after= skips, count= limits)."""
+        self.seen += 1
+        if self.seen <= self.after:
+            return False
         if self.count is not None and self.used >= self.count:
             return False
         self.used += 1

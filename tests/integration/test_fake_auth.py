@@ -403,6 +403,16 @@ def test_fault_count_and_wildcard(auth_server, certs):
     assert [r["code"] for r in srv.calls()] == ["UNAVAILABLE", "UNAVAILABLE", "OK"]
 
 
+def test_fault_after(auth_server, certs, schema):
+    srv = auth_server(faults=[f"{B.V1_LIST_USERS}=unavailable,after=1,count=1"], extra=["--max-page-size", "5"])
+    ch = helpers.grpc_channel(certs, srv.address)
+    r = schema.parse("teleport.users.v1.ListUsersResponse", _call(ch, B.V1_LIST_USERS))
+    req = _ser(schema, "teleport.users.v1.ListUsersRequest", page_token=r.next_page_token)
+    assert _status(ch, B.V1_LIST_USERS, req)[0] == grpc.StatusCode.UNAVAILABLE
+    _call(ch, B.V1_LIST_USERS, req)
+    assert [c["code"] for c in srv.calls()] == ["OK", "UNAVAILABLE", "OK"]
+
+
 def test_delay_fault_hits_client_deadline(auth_server, certs):
     srv = auth_server(faults={B.PING: "delay=3"})
     ch = helpers.grpc_channel(certs, srv.address)
@@ -771,3 +781,17 @@ def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli
     if profile in ("v16", "v19"):
         assert len(srv.calls(B.V1_LIST_USERS)) == 4   # 13 users, 4 per page
     assert all(c["metadata"].get("version") is None for c in srv.calls())
+
+
+@pytest.mark.parametrize("path", [B.V1_LIST_USERS, B.LIST_ROLES, B.GET_LOCKS])
+def test_cli_sync_fails_cleanly_midway(auth_server, write_config, run_cli, cache_dir, path):
+    # page 1 is fine, then the server fails: nothing half-done may reach the cache
+    after = 1 if path != B.GET_LOCKS else 0
+    srv = auth_server(faults=[f"{path}=unavailable,after={after}"], extra=["--max-page-size", "4"])
+    write_config()
+    before = sorted(os.listdir(cache_dir))
+    r = run_cli("sync", timeout=30)
+    assert r.rc == 2, r
+    assert r.stderr.startswith("teleport-unix: ") and "unavailable" in r.stderr.lower(), r
+    assert sorted(os.listdir(cache_dir)) == before, "a failed sync changed the cache"
+    assert srv.calls(path)[-1]["code"] == "UNAVAILABLE"
