@@ -24,6 +24,7 @@
 #include "idhash.h"
 #include "log.h"
 #include "rbac-fixture.h"
+#include "snapshot.h"
 
 #define NOW     INT64_C(1700000000000000)
 #define UID_MIN 200000u
@@ -695,6 +696,131 @@ static void test_bad_opts(void **state)
 	fixture_done(&f);
 }
 
+/*
+ * Random clusters with everything colliding (a 90-id range, traits claiming ids in and out of
+ * it, shared gids, host groups named like logins and like local groups): the result must
+ * always be a valid snapshot (the builder refuses duplicate names, uids and gids) and the
+ * invariants must hold.
+ */
+static uint32_t lcg(uint32_t *x)
+{
+	*x = *x * 1103515245u + 12345u;
+	return (*x >> 8) & 0xffffff;
+}
+
+static void test_random_invariants(void **state)
+{
+	static const char *const logins[] = {"ann",    "bo",  "cy",   "di", "ed",  "fi",
+					     "gus",    "hal", "ivy",  "jo", "kai", "lu",
+					     "docker", "ops", "root", "9"};
+	static const struct tu_local_group local[] = {
+	    {"docker", 999}, {"ops", 300010}, {"wheel", 10}, {"lu", 300020}};
+	uint32_t x = 7;
+	size_t total_accounts = 0, total_groups = 0, total_skipped = 0;
+
+	for (int iter = 0; iter < 300; iter++) {
+		struct fx_role roles[4];
+		struct fx_user users[24];
+		char rl[4][128], rg[4][128], un[24][32], ut[24][160];
+		size_t nu = 4 + lcg(&x) % 20;
+
+		for (int r = 0; r < 4; r++) {
+			snprintf(rl[r], sizeof(rl[r]), "{{internal.logins}},%s",
+				 logins[lcg(&x) % ELEMENTSOF(logins)]);
+			snprintf(rg[r], sizeof(rg[r]), "%s,%s,g%u",
+				 logins[lcg(&x) % ELEMENTSOF(logins)], r % 2 ? "docker" : "wheel",
+				 lcg(&x) % 5);
+			roles[r] = (struct fx_role){.name = r == 0   ? "a"
+							    : r == 1 ? "b"
+							    : r == 2 ? "c"
+								     : "d",
+						    .allow_logins = rl[r],
+						    .allow_labels = "*=*",
+						    .mode = r == 3 ? TU_HOST_USER_MODE_INSECURE_DROP
+								   : TU_HOST_USER_MODE_KEEP,
+						    .allow_groups = rg[r]};
+		}
+		for (size_t i = 0; i < nu; i++) {
+			uint32_t k = lcg(&x);
+			snprintf(un[i], sizeof(un[i]), "%s", logins[k % ELEMENTSOF(logins)]);
+			if (k % 3 == 0)
+				snprintf(un[i], sizeof(un[i]), "u%zu@x", i);
+			int n = snprintf(ut[i], sizeof(ut[i]), "logins=%s",
+					 logins[lcg(&x) % ELEMENTSOF(logins)]);
+			if (lcg(&x) % 2)
+				n += snprintf(ut[i] + n, sizeof(ut[i]) - (size_t) n,
+					      ";host_user_uid=%u", 299990 + lcg(&x) % 110);
+			if (lcg(&x) % 2)
+				snprintf(ut[i] + n, sizeof(ut[i]) - (size_t) n, ";host_user_gid=%u",
+					 299990 + lcg(&x) % 110);
+			users[i] = (struct fx_user){
+			    .name = un[i],
+			    .roles = lcg(&x) % 2 ? "a,b" : (lcg(&x) % 2 ? "c" : "d"),
+			    .traits = ut[i]};
+		}
+		struct fixture f;
+		struct tu_accounts a = {0};
+		fixture_build(&f, users, nu, roles, ELEMENTSOF(roles));
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+		o.uid_min = 300000;
+		o.uid_max = 300089;
+		o.local_groups = local;
+		o.n_local_groups = ELEMENTSOF(local);
+		compute_ok(&f, &o, &a);
+
+		struct tu_pw_rec *pw = calloc(a.n_accounts + 1, sizeof(*pw));
+		struct tu_gr_rec *gr = calloc(a.n_groups + 1, sizeof(*gr));
+		for (size_t i = 0; i < a.n_accounts; i++) {
+			const struct tu_account *ac = &a.accounts[i];
+			assert_in_range(ac->uid, o.uid_min, o.uid_max);
+			assert_true(strcmp(ac->login, "root") != 0 && strcmp(ac->login, "9") != 0);
+			if (i > 0)
+				assert_true(strcmp(a.accounts[i - 1].login, ac->login) < 0);
+			for (size_t g = 0; g < ac->n_gids; g++)
+				assert_int_not_equal(ac->gids[g], 0);
+			pw[i] = (struct tu_pw_rec){.name = ac->login,
+						   .gecos = ac->gecos,
+						   .dir = ac->home,
+						   .shell = ac->shell,
+						   .uid = ac->uid,
+						   .gid = ac->gid,
+						   .gids = ac->gids,
+						   .n_gids = ac->n_gids};
+		}
+		for (size_t i = 0; i < a.n_groups; i++) {
+			const struct tu_group *g = &a.groups[i];
+			for (size_t l = 0; l < ELEMENTSOF(local); l++)
+				assert_true(strcmp(g->name, local[l].name) != 0 &&
+					    g->gid != local[l].gid);
+			gr[i] = (struct tu_gr_rec){.name = g->name,
+						   .gid = g->gid,
+						   .members = (const char *const *) g->members.v,
+						   .n_members = g->members.n};
+		}
+		void *data = NULL;
+		size_t size = 0;
+		struct tu_err e;
+		tu_err_clear(&e);
+		if (tu_snapshot_build_accounts(pw, a.n_accounts, gr, a.n_groups, 1, NOW, &data,
+					       &size, &e) < 0)
+			fail_msg("iteration %d: snapshot refused the result: %s", iter, e.msg);
+		total_accounts += a.n_accounts;
+		total_groups += a.n_groups;
+		total_skipped += a.n_skipped;
+		free(data);
+		free(pw);
+		free(gr);
+		tu_accounts_done(&a);
+		fixture_done(&f);
+	}
+	print_message("random clusters: %zu accounts, %zu groups, %zu skipped\n", total_accounts,
+		      total_groups, total_skipped);
+	/* The generator really exercises the mapping, including exhausted ranges. */
+	assert_true(total_accounts > 1000);
+	assert_true(total_groups > total_accounts);
+	assert_true(total_skipped > 300);
+}
+
 static void test_empty(void **state)
 {
 	struct fixture f;
@@ -716,19 +842,13 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_source_modes),
-	    cmocka_unit_test(test_source_off_wins),
-	    cmocka_unit_test(test_owner_rules),
-	    cmocka_unit_test(test_owners_match_decide),
-	    cmocka_unit_test(test_ignored_users),
-	    cmocka_unit_test(test_uid_from_trait),
-	    cmocka_unit_test(test_uid_trait_collisions),
-	    cmocka_unit_test(test_order_independent),
-	    cmocka_unit_test(test_range_exhausted),
-	    cmocka_unit_test(test_gid_and_groups),
-	    cmocka_unit_test(test_fields_and_skips),
-	    cmocka_unit_test(test_bad_opts),
-	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_source_modes),         cmocka_unit_test(test_source_off_wins),
+	    cmocka_unit_test(test_owner_rules),          cmocka_unit_test(test_owners_match_decide),
+	    cmocka_unit_test(test_ignored_users),        cmocka_unit_test(test_uid_from_trait),
+	    cmocka_unit_test(test_uid_trait_collisions), cmocka_unit_test(test_order_independent),
+	    cmocka_unit_test(test_range_exhausted),      cmocka_unit_test(test_gid_and_groups),
+	    cmocka_unit_test(test_fields_and_skips),     cmocka_unit_test(test_bad_opts),
+	    cmocka_unit_test(test_random_invariants),    cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
