@@ -192,7 +192,7 @@ static void refresh_locked(uint64_t now)
 		c->have_stat = true;
 		c->dev = st.st_dev, c->ino = st.st_ino, c->size = st.st_size;
 		c->mtim = st.st_mtim, c->ctim = st.st_ctim;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &c->snap, &e);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &c->snap, &e);
 		if (r < 0 && r != -ENOENT)
 			log_unusable(path, &e);
 	}
@@ -237,7 +237,7 @@ static int lease_get(struct lease *l)
 		r = snapshot_path(path, sizeof(path));
 		if (r < 0)
 			return r;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &l->snap, NULL);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &l->snap, NULL);
 		if (r < 0)
 			return r;
 		l->private_snap = true;
@@ -442,6 +442,7 @@ static int ent_open_locked(struct ent_state *st)
 	st->idx = 0;
 	st->opened = true;
 	r = snapshot_path(path, sizeof(path));
+	/* Enumeration reads every record anyway: validate the whole file up front. */
 	if (r == 0)
 		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &st->snap, NULL);
 	st->err = r;

@@ -15,6 +15,7 @@
 #define SNAP_SEC_SIZE   32u  /* one section table entry */
 #define SNAP_MAX_SECS   16u
 #define SNAP_EMPTY_SLOT 0xFFFFFFFFu
+#define SNAP_CHUNK      65536u /* bytes per chunk checksum */
 
 /* Header field offsets. */
 #define H_MAGIC       0
@@ -28,7 +29,7 @@
 #define H_N_SECTIONS  48
 #define H_PAYLOAD_CRC 52
 #define H_HEADER_CRC  56
-#define H_RESERVED    60
+#define H_CHUNK_CRC   60 /* CRC-32C of the chunk CRC table section */
 
 /* Section types. */
 enum {
@@ -42,7 +43,8 @@ enum {
 	SEC_GR_BYGID = 8,
 	SEC_BLOB_INDEX = 9,
 	SEC_BLOB_DATA = 10,
-	SEC_TYPE_MAX = 10,
+	SEC_CHUNKS = 11, /* u32 CRC-32C per SNAP_CHUNK bytes of [header end, this section) */
+	SEC_TYPE_MAX = 11,
 };
 
 /* Record layouts (offsets inside a record). */

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ struct tu_snapshot {
 	uint64_t generation;
 	int64_t created_usec;
 	struct section sec[SEC_TYPE_MAX + 1];
+	/* TU_SNAPSHOT_LAZY: one bit per verified chunk of [cover_start, cover_end). */
+	_Atomic uint64_t *verified;
+	size_t cover_start, cover_end;
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -122,11 +126,32 @@ static size_t plan_layout(struct sec_plan *plan, size_t n)
 	return off;
 }
 
+/* Sizes the last section (the chunk table) once the others are laid out; returns the file size or 0. */
+static size_t plan_with_chunks(struct sec_plan *plan, size_t n)
+{
+	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n, chunks;
+
+	plan[n - 1].type = SEC_CHUNKS;
+	plan[n - 1].len = 0;
+	if (plan_layout(plan, n) == 0)
+		return 0;
+	chunks = (plan[n - 1].off - hdr + SNAP_CHUNK - 1) / SNAP_CHUNK;
+	plan[n - 1].count = (uint32_t) chunks;
+	plan[n - 1].len = 4 * chunks;
+	return plan_layout(plan, n);
+}
+
 static void finish_header(unsigned char *buf, size_t size, uint32_t kind, const struct sec_plan *plan, size_t n,
 			  uint64_t generation, int64_t now_usec)
 {
-	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n;
+	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n, cover_end = plan[n - 1].off;
 	uint32_t crc;
+
+	for (size_t k = 0; k < plan[n - 1].count; k++) {
+		size_t a = hdr + k * (size_t) SNAP_CHUNK, b = a + SNAP_CHUNK > cover_end ? cover_end : a + SNAP_CHUNK;
+
+		snap_put32(buf + plan[n - 1].off + 4 * k, tu_crc32c(0, buf + a, b - a));
+	}
 
 	memcpy(buf + H_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN);
 	snap_put32(buf + H_VERSION, SNAP_VERSION);
@@ -137,7 +162,7 @@ static void finish_header(unsigned char *buf, size_t size, uint32_t kind, const 
 	snap_put64(buf + H_CREATED, (uint64_t) now_usec);
 	snap_put64(buf + H_FILE_SIZE, size);
 	snap_put32(buf + H_N_SECTIONS, (uint32_t) n);
-	snap_put32(buf + H_RESERVED, 0);
+	snap_put32(buf + H_CHUNK_CRC, tu_crc32c(0, buf + plan[n - 1].off, plan[n - 1].len));
 	for (size_t i = 0; i < n; i++) {
 		unsigned char *e = buf + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i;
 
@@ -202,10 +227,10 @@ int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const st
 	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
 	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[8] = {
+	struct sec_plan plan[9] = {
 		{ .type = SEC_PW_DATA },   { .type = SEC_PW_ORDER }, { .type = SEC_PW_BYNAME },
 		{ .type = SEC_PW_BYUID },  { .type = SEC_GR_DATA },  { .type = SEC_GR_ORDER },
-		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID },
+		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID }, { .type = SEC_CHUNKS },
 	};
 	size_t pw_data = 0, gr_data = 0, size;
 	uint32_t pw_slots, gr_slots;
@@ -290,7 +315,7 @@ int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const st
 	plan[5].count = (uint32_t) n_gr, plan[5].len = 4 * n_gr;
 	plan[6].count = gr_slots, plan[6].len = 8 * (size_t) gr_slots;
 	plan[7].count = gr_slots, plan[7].len = 8 * (size_t) gr_slots;
-	size = plan_layout(plan, ELEMENTSOF(plan));
+	size = plan_with_chunks(plan, ELEMENTSOF(plan));
 	if (size == 0)
 		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
 
@@ -376,7 +401,7 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 			    int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr)
 {
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[2] = { { .type = SEC_BLOB_INDEX }, { .type = SEC_BLOB_DATA } };
+	struct sec_plan plan[3] = { { .type = SEC_BLOB_INDEX }, { .type = SEC_BLOB_DATA }, { .type = SEC_CHUNKS } };
 	size_t data = 0, size;
 
 	if (kind == 0 || kind == TU_SNAPSHOT_KIND_ACCOUNTS)
@@ -395,7 +420,7 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 	}
 	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
 	plan[1].count = 0, plan[1].len = data;
-	size = plan_layout(plan, ELEMENTSOF(plan));
+	size = plan_with_chunks(plan, ELEMENTSOF(plan));
 	if (size == 0)
 		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
 	buf = calloc(1, size);
@@ -528,6 +553,31 @@ static int bad(struct tu_err *reterr, const char *fmt, ...)
 	return -EBADMSG;
 }
 
+/*
+ * Lazy mode: checksums the chunks covering file bytes [a, b) that no lookup
+ * verified yet.  Two threads may verify the same chunk at once; both agree.
+ */
+static int verify_range(const struct tu_snapshot *s, size_t a, size_t b, struct tu_err *reterr)
+{
+	if (!s->verified || a >= b)
+		return 0;
+	if (a < s->cover_start || b > s->cover_end)
+		return bad(reterr, "bytes %zu..%zu outside the checksummed area", a, b);
+	for (size_t k = (a - s->cover_start) / SNAP_CHUNK; k <= (b - 1 - s->cover_start) / SNAP_CHUNK; k++) {
+		uint64_t bit = UINT64_C(1) << (k % 64);
+		size_t start, end;
+
+		if (atomic_load_explicit(&s->verified[k / 64], memory_order_acquire) & bit)
+			continue;
+		start = s->cover_start + k * SNAP_CHUNK;
+		end = start + SNAP_CHUNK > s->cover_end ? s->cover_end : start + SNAP_CHUNK;
+		if (tu_crc32c(0, s->base + start, end - start) != snap_le32(s->sec[SEC_CHUNKS].p + 4 * k))
+			return bad(reterr, "checksum mismatch in bytes %zu..%zu (corrupt file)", start, end);
+		atomic_fetch_or_explicit(&s->verified[k / 64], bit, memory_order_release);
+	}
+	return 0;
+}
+
 /* Checks a string [p, p+len] has its NUL at p[len] and (strict) none before, nor forbidden bytes. */
 static bool str_ok(const unsigned char *p, size_t len, bool strict, bool name)
 {
@@ -562,6 +612,8 @@ static int pw_parse(const struct tu_snapshot *s, uint32_t off, bool strict, stru
 	if (need > avail)
 		return bad(reterr, "passwd record at offset %zu: %zu bytes past the end of its section",
 			   d->off + off, need - avail);
+	if (verify_range(s, d->off + off, d->off + off + need, reterr) < 0)
+		return -EBADMSG;
 	q = p + PW_FIXED + 4 * (size_t) n_gids;
 	if (!str_ok(q, nl, strict, true) || !str_ok(q + nl + 1, gl, strict, false) ||
 	    !str_ok(q + nl + gl + 2, dl, strict, false) || !str_ok(q + nl + gl + dl + 3, sl, strict, false))
@@ -603,6 +655,8 @@ static int gr_parse(const struct tu_snapshot *s, uint32_t off, bool strict, stru
 	if (need > avail)
 		return bad(reterr, "group record at offset %zu: %zu bytes past the end of its section", d->off + off,
 			   need - avail);
+	if (verify_range(s, d->off + off, d->off + off + need, reterr) < 0)
+		return -EBADMSG;
 	if (!str_ok(p + GR_FIXED, nl, strict, true) || (strict && memchr(p + GR_FIXED, 0, nl)))
 		return bad(reterr, "group record at offset %zu: name not terminated or with forbidden bytes",
 			   d->off + off);
@@ -646,7 +700,8 @@ const char *tu_gr_view_next_member(const struct tu_gr_view *v, size_t *cursor)
 
 /* ---- reading: validation ---------------------------------------------- */
 
-static int check_index(const struct tu_snapshot *s, int order, int data, const char *what, struct tu_err *reterr)
+static int check_index(const struct tu_snapshot *s, int order, int data, const char *what, bool scan,
+		       struct tu_err *reterr)
 {
 	const struct section *o = &s->sec[order], *d = &s->sec[data];
 	uint32_t prev = 0;
@@ -656,7 +711,7 @@ static int check_index(const struct tu_snapshot *s, int order, int data, const c
 			   o->count, o->len, d->count);
 	if (d->count > TU_SNAPSHOT_MAX_RECORDS)
 		return bad(reterr, "%s: %u records (limit %u)", what, d->count, TU_SNAPSHOT_MAX_RECORDS);
-	for (uint32_t i = 0; i < o->count; i++) {
+	for (uint32_t i = 0; scan && i < o->count; i++) {
 		uint32_t off = snap_le32(o->p + 4 * (size_t) i);
 
 		/* The writer lays records out in order: offsets strictly increase. */
@@ -668,7 +723,8 @@ static int check_index(const struct tu_snapshot *s, int order, int data, const c
 	return 0;
 }
 
-static int check_slots(const struct tu_snapshot *s, int tab, int data, const char *what, struct tu_err *reterr)
+static int check_slots(const struct tu_snapshot *s, int tab, int data, const char *what, bool scan,
+		       struct tu_err *reterr)
 {
 	const struct section *t = &s->sec[tab], *d = &s->sec[data];
 
@@ -676,7 +732,7 @@ static int check_slots(const struct tu_snapshot *s, int tab, int data, const cha
 	    t->count > 4 * TU_SNAPSHOT_MAX_RECORDS || t->len != 8 * (size_t) t->count)
 		return bad(reterr, "%s index at offset %zu: bad slot count %u (%zu bytes)", what, t->off, t->count,
 			   t->len);
-	for (uint32_t i = 0; i < t->count; i++) {
+	for (uint32_t i = 0; scan && i < t->count; i++) {
 		uint32_t off = snap_le32(t->p + 8 * (size_t) i + 4);
 
 		if (off != SNAP_EMPTY_SLOT && off >= d->len)
@@ -761,6 +817,7 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 	const unsigned char *b = s->base;
 	uint32_t version, kind, hdr, nsec, crc;
 	uint64_t fsize;
+	bool lazy = (flags & TU_SNAPSHOT_LAZY) && !(flags & TU_SNAPSHOT_CHECK_RECORDS);
 
 	if (s->size < SNAP_HDR_SIZE)
 		return bad(reterr, "truncated: %zu bytes, the header alone is %u", s->size, SNAP_HDR_SIZE);
@@ -772,7 +829,7 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 	kind = snap_le32(b + H_KIND);
 	if (kind == 0 || (expected_kind && kind != expected_kind))
 		return bad(reterr, "snapshot of kind %u, expected %u", kind, expected_kind);
-	if (snap_le32(b + H_FLAGS) != 0 || snap_le32(b + H_RESERVED) != 0)
+	if (snap_le32(b + H_FLAGS) != 0)
 		return bad(reterr, "unknown header flags 0x%x", snap_le32(b + H_FLAGS));
 	nsec = snap_le32(b + H_N_SECTIONS);
 	hdr = snap_le32(b + H_HDR_SIZE);
@@ -788,7 +845,7 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 	crc = tu_crc32c(crc, b + H_HEADER_CRC + 4, hdr - H_HEADER_CRC - 4);
 	if (crc != snap_le32(b + H_HEADER_CRC))
 		return bad(reterr, "header checksum mismatch");
-	if (tu_crc32c(0, b + hdr, s->size - hdr) != snap_le32(b + H_PAYLOAD_CRC))
+	if (!lazy && tu_crc32c(0, b + hdr, s->size - hdr) != snap_le32(b + H_PAYLOAD_CRC))
 		return bad(reterr, "payload checksum mismatch (corrupt file)");
 
 	for (uint32_t i = 0; i < nsec; i++) {
@@ -808,6 +865,25 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		};
 	}
 
+	{
+		const struct section *c = &s->sec[SEC_CHUNKS];
+		size_t chunks;
+
+		if (!c->present)
+			return bad(reterr, "no chunk checksum table");
+		for (int t = 1; t <= SEC_TYPE_MAX; t++)
+			if (t != SEC_CHUNKS && s->sec[t].present && s->sec[t].off + s->sec[t].len > c->off)
+				return bad(reterr, "section type %d extends past the chunk checksum table", t);
+		chunks = (c->off - hdr + SNAP_CHUNK - 1) / SNAP_CHUNK;
+		if (c->count != chunks || c->len != 4 * chunks)
+			return bad(reterr, "chunk checksum table: %u entries in %zu bytes, %zu chunks", c->count, c->len,
+				   chunks);
+		if (tu_crc32c(0, c->p, c->len) != snap_le32(b + H_CHUNK_CRC))
+			return bad(reterr, "chunk checksum table checksum mismatch");
+		s->cover_start = hdr;
+		s->cover_end = c->off;
+	}
+
 	if (kind == TU_SNAPSHOT_KIND_ACCOUNTS) {
 		static const int need[] = { SEC_PW_DATA,  SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
 					    SEC_GR_DATA,  SEC_GR_ORDER, SEC_GR_BYNAME, SEC_GR_BYGID };
@@ -820,12 +896,13 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 			return bad(reterr, "accounts snapshot with blob sections");
 		if (s->sec[SEC_PW_DATA].len > UINT32_MAX || s->sec[SEC_GR_DATA].len > UINT32_MAX)
 			return bad(reterr, "record section over 4 GiB");
-		if ((r = check_index(s, SEC_PW_ORDER, SEC_PW_DATA, "passwd", reterr)) < 0 ||
-		    (r = check_index(s, SEC_GR_ORDER, SEC_GR_DATA, "group", reterr)) < 0 ||
-		    (r = check_slots(s, SEC_PW_BYNAME, SEC_PW_DATA, "passwd by-name", reterr)) < 0 ||
-		    (r = check_slots(s, SEC_PW_BYUID, SEC_PW_DATA, "passwd by-uid", reterr)) < 0 ||
-		    (r = check_slots(s, SEC_GR_BYNAME, SEC_GR_DATA, "group by-name", reterr)) < 0 ||
-		    (r = check_slots(s, SEC_GR_BYGID, SEC_GR_DATA, "group by-gid", reterr)) < 0)
+		/* Lazy: shapes only; the O(n) scans are what the lookups' own bounds checks replace. */
+		if ((r = check_index(s, SEC_PW_ORDER, SEC_PW_DATA, "passwd", !lazy, reterr)) < 0 ||
+		    (r = check_index(s, SEC_GR_ORDER, SEC_GR_DATA, "group", !lazy, reterr)) < 0 ||
+		    (r = check_slots(s, SEC_PW_BYNAME, SEC_PW_DATA, "passwd by-name", !lazy, reterr)) < 0 ||
+		    (r = check_slots(s, SEC_PW_BYUID, SEC_PW_DATA, "passwd by-uid", !lazy, reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYNAME, SEC_GR_DATA, "group by-name", !lazy, reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYGID, SEC_GR_DATA, "group by-gid", !lazy, reterr)) < 0)
 			return r;
 		if (flags & TU_SNAPSHOT_CHECK_RECORDS) {
 			r = check_all_records(s, reterr);
@@ -852,6 +929,13 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 					   ix->off + BLOB_ENTRY * (size_t) i);
 		}
 	}
+	if (lazy) {
+		size_t words = (s->sec[SEC_CHUNKS].count + 63) / 64;
+
+		s->verified = calloc(words ? words : 1, sizeof(*s->verified));
+		if (!s->verified)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
 	s->kind = kind;
 	s->generation = snap_le64(b + H_GENERATION);
 	s->created_usec = (int64_t) snap_le64(b + H_CREATED);
@@ -873,6 +957,7 @@ int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kin
 	s->size = size;
 	r = validate(s, expected_kind, flags, reterr);
 	if (r < 0) {
+		free(s->verified);
 		free(s);
 		return r;
 	}
@@ -931,6 +1016,7 @@ struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s)
 		return NULL;
 	if (s->mapped)
 		(void) munmap((void *) s->base, s->size);
+	free(s->verified);
 	free(s);
 	return NULL;
 }
@@ -982,8 +1068,13 @@ int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct
 		return -ENOENT;
 	h = snap_hash_name(name);
 	for (uint32_t i = 0; i < t->count; i++) {
-		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
-		uint32_t off = snap_le32(slot + 4);
+		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
+		const unsigned char *slot = t->p + at;
+		uint32_t off;
+
+		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
+			return -EBADMSG;
+		off = snap_le32(slot + 4);
 		struct tu_pw_view v;
 		int r;
 
@@ -1011,8 +1102,13 @@ int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_vi
 		return -ENOENT;
 	h = snap_hash_id((uint32_t) uid);
 	for (uint32_t i = 0; i < t->count; i++) {
-		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
-		uint32_t off = snap_le32(slot + 4);
+		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
+		const unsigned char *slot = t->p + at;
+		uint32_t off;
+
+		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
+			return -EBADMSG;
+		off = snap_le32(slot + 4);
 		struct tu_pw_view v;
 		int r;
 
@@ -1041,8 +1137,13 @@ int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct
 		return -ENOENT;
 	h = snap_hash_name(name);
 	for (uint32_t i = 0; i < t->count; i++) {
-		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
-		uint32_t off = snap_le32(slot + 4);
+		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
+		const unsigned char *slot = t->p + at;
+		uint32_t off;
+
+		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
+			return -EBADMSG;
+		off = snap_le32(slot + 4);
 		struct tu_gr_view v;
 		int r;
 
@@ -1070,8 +1171,13 @@ int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_vi
 		return -ENOENT;
 	h = snap_hash_id((uint32_t) gid);
 	for (uint32_t i = 0; i < t->count; i++) {
-		const unsigned char *slot = t->p + 8 * (size_t) ((h + i) & (t->count - 1));
-		uint32_t off = snap_le32(slot + 4);
+		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
+		const unsigned char *slot = t->p + at;
+		uint32_t off;
+
+		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
+			return -EBADMSG;
+		off = snap_le32(slot + 4);
 		struct tu_gr_view v;
 		int r;
 
@@ -1097,6 +1203,8 @@ int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_vi
 
 	if (i >= tu_snapshot_passwd_count(s))
 		return -ENOENT;
+	if (verify_range(s, s->sec[SEC_PW_ORDER].off + 4 * i, s->sec[SEC_PW_ORDER].off + 4 * i + 4, reterr) < 0)
+		return -EBADMSG;
 	r = pw_parse(s, snap_le32(s->sec[SEC_PW_ORDER].p + 4 * i), false, &v, reterr);
 	if (r < 0)
 		return r;
@@ -1111,6 +1219,8 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 
 	if (i >= tu_snapshot_group_count(s))
 		return -ENOENT;
+	if (verify_range(s, s->sec[SEC_GR_ORDER].off + 4 * i, s->sec[SEC_GR_ORDER].off + 4 * i + 4, reterr) < 0)
+		return -EBADMSG;
 	r = gr_parse(s, snap_le32(s->sec[SEC_GR_ORDER].p + 4 * i), false, &v, reterr);
 	if (r < 0)
 		return r;
@@ -1131,6 +1241,11 @@ int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_typ
 	if (i >= tu_snapshot_blob_count(s))
 		return -ENOENT;
 	e = s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * i;
+	if (verify_range(s, s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * i,
+			 s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * (i + 1), NULL) < 0 ||
+	    verify_range(s, s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8),
+			 s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8) + snap_le64(e + 16), NULL) < 0)
+		return -EBADMSG;
 	*ret_type = snap_le32(e);
 	*ret_data = s->sec[SEC_BLOB_DATA].p + snap_le64(e + 8);
 	*ret_size = (size_t) snap_le64(e + 16);

@@ -141,6 +141,9 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
 /* Flags for tu_snapshot_open*. */
 #define TU_SNAPSHOT_CHECK_RECORDS 0x1u /* also walk every record at open (CLI, tests); lookups check
 					  the records they touch in any case */
+#define TU_SNAPSHOT_LAZY          0x2u /* checksum 64 KiB chunks on first use instead of the whole
+					  payload at open (NSS: first lookup cost independent of size);
+					  a lookup touching a bad chunk fails with -EBADMSG */
 
 /*
  * Opens path: open(O_RDONLY|O_CLOEXEC|O_NOCTTY), fstat (must be a regular
@@ -148,8 +151,11 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
  * validate: magic, version, kind == expected_kind (0 = any), header size,
  * file size against the header, section table (every section inside the
  * file, overflow-checked, no overlap with the header), counts against the
- * limits, CRC-32C of the header and of the payload, every index entry
- * pointing inside its section.  No fd is kept.  On success *ret is set
+ * limits, CRC-32C of the header, of the chunk table and of the payload,
+ * every index entry pointing inside its section.  With TU_SNAPSHOT_LAZY the
+ * payload checksum and the index scans are skipped: each lookup verifies the
+ * 64 KiB chunks it reads (once per chunk per open snapshot, atomically, so
+ * still thread-safe) and bounds-checks what it decodes.  No fd is kept.  On success *ret is set
  * (release with tu_snapshot_close).
  * Errors: -ENOENT (no file), -EACCES, other -errno from open/mmap,
  * -EBADMSG (corrupt, truncated, foreign kind or version; the reason and the
@@ -232,7 +238,7 @@ int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_vi
 int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret, struct tu_err *reterr);
 
 /* Blob snapshots: number of blobs, and the i-th (data borrowed from the mapping, not aligned).
- * Errors: -ENOENT when i >= count. */
+ * Errors: -ENOENT when i >= count, -EBADMSG (TU_SNAPSHOT_LAZY: its bytes fail their checksum). */
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s);
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type, const void **ret_data,
 			size_t *ret_size);

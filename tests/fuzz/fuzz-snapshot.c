@@ -4,7 +4,7 @@
  * (libcore/base/snapshot.c) and the packer.  The first input byte is a mode:
  * bit 0 set = recompute both CRC-32C fields before opening, so mutations
  * reach the structural checks and the lookups instead of stopping at the
- * checksum.  Every record found is packed into a struct passwd/group.
+ * checksum; bit 1 = TU_SNAPSHOT_CHECK_RECORDS; bit 2 = TU_SNAPSHOT_LAZY.  Every record found is packed into a struct passwd/group.
  *
  * Build by hand:
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h -Ilibcore/base \
@@ -75,7 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snap_put32(copy + H_HEADER_CRC, crc);
 		}
 	}
-	if (tu_snapshot_open_buffer(copy, size, 0, (mode & 2) ? TU_SNAPSHOT_CHECK_RECORDS : 0, &s, NULL) == 0) {
+	if (tu_snapshot_open_buffer(copy, size, 0,
+				    ((mode & 2) ? TU_SNAPSHOT_CHECK_RECORDS : 0) | ((mode & 4) ? TU_SNAPSHOT_LAZY : 0), &s,
+				    NULL) == 0) {
 		size_t n = tu_snapshot_passwd_count(s), m = tu_snapshot_group_count(s), b = tu_snapshot_blob_count(s);
 
 		for (size_t i = 0; i < n && i < 256; i++)

@@ -580,6 +580,117 @@ static void test_large(void **state)
 	free(pw);
 }
 
+/* A one-line summary of every answer, to compare a damaged file's answers with the good one's. */
+static void answers(const struct tu_snapshot *s, char *out, size_t size)
+{
+	static const char *const names[] = { "alice", "bob", "carol", "devs", "ops" };
+	static const uint32_t ids[] = { 300000, 300001, 300002, 5000, 5001 };
+	size_t len = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct tu_pw_view pv;
+		struct tu_gr_view gv;
+		int r;
+
+		r = tu_snapshot_find_login(s, names[i], &pv, NULL);
+		len += (size_t) snprintf(out + len, size - len, "[%d %s %u %s %s %s %zu]", r, r ? "" : pv.name,
+					 r ? 0 : (unsigned) pv.uid, r ? "" : pv.gecos, r ? "" : pv.dir,
+					 r ? "" : pv.shell, r ? 0 : pv.n_gids);
+		r = tu_snapshot_find_uid(s, ids[i], &pv, NULL);
+		len += (size_t) snprintf(out + len, size - len, "[%d %s]", r, r ? "" : pv.name);
+		r = tu_snapshot_find_group(s, names[i], &gv, NULL);
+		len += (size_t) snprintf(out + len, size - len, "[%d %u %zu]", r, r ? 0 : (unsigned) gv.gid,
+					 r ? 0 : gv.n_members);
+		r = tu_snapshot_find_gid(s, ids[i], &gv, NULL);
+		len += (size_t) snprintf(out + len, size - len, "[%d %s]", r, r ? "" : gv.name);
+	}
+}
+
+static void test_lazy(void **state)
+{
+	void *data = NULL;
+	size_t size = 0, opened = 0;
+	unsigned char *copy;
+	struct tu_snapshot *s = NULL;
+	char good[4096], got[4096];
+
+	build_sample(&data, &size);
+	assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL), 0);
+	answers(s, good, sizeof(good));
+	tu_snapshot_close(s);
+	assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL), 0);
+	answers(s, got, sizeof(got));
+	tu_snapshot_close(s);
+	assert_string_equal(good, got);
+	assert_non_null(strstr(good, "[0 alice 300000 alice@example.com /home/alice /bin/bash 3]"));
+
+	/* Every bit flip: the open fails, or every answer is the good one or -EBADMSG (never wrong data). */
+	copy = malloc(size);
+	for (size_t bit = 0; bit < size * 8; bit++) {
+		memcpy(copy, data, size);
+		copy[bit / 8] ^= (unsigned char) (1u << (bit % 8));
+		if (tu_snapshot_open_buffer(copy, size, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+			continue;
+		opened++;
+		answers(s, got, sizeof(got));
+		poke_all(s);
+		tu_snapshot_close(s);
+		if (strcmp(good, got) != 0 && strstr(got, "[-74") == NULL)
+			fail_msg("bit %zu: '%s'", bit, got);
+		/* Damaged answers are -EBADMSG (-74), never a different record. */
+		for (const char *p = got; (p = strchr(p, '[')); p++)
+			assert_true(strncmp(p, "[-74", 4) == 0 || strncmp(p, "[-2", 3) == 0 ||
+				    strncmp(p, "[0", 2) == 0);
+	}
+	assert_true(opened > 0); /* payload flips pass the lazy open and are caught per lookup */
+	free(copy);
+	free(data);
+}
+
+static void test_lazy_chunks(void **state)
+{
+	const size_t n = 20000;
+	struct tu_pw_rec *pw = calloc(n, sizeof(*pw));
+	char (*names)[16] = calloc(n, 16);
+	void *data = NULL;
+	size_t size = 0, ok = 0, badmsg = 0;
+	struct tu_snapshot *s = NULL;
+	struct tu_pw_view pv;
+	struct tu_err e = {};
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], 16, "u%zu", i);
+		pw[i] = (struct tu_pw_rec){ names[i], "g", "/h", "/s", (uid_t) (200000 + i), 1, NULL, 0 };
+	}
+	assert_int_equal(tu_snapshot_build_accounts(pw, n, NULL, 0, 1, 0, &data, &size, NULL), 0);
+	assert_true(size > 4 * SNAP_CHUNK);
+	/* Damage one byte in the second chunk of the passwd records. */
+	((unsigned char *) data)[SNAP_HDR_SIZE + 9 * SNAP_SEC_SIZE + SNAP_CHUNK + 100] ^= 0x01;
+	assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "payload checksum mismatch"));
+	assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, &e), 0);
+	for (size_t i = 0; i < n; i++) {
+		int r = tu_snapshot_find_login(s, names[i], &pv, &e);
+
+		if (r == 0) {
+			assert_int_equal(pv.uid, 200000 + i);
+			ok++;
+		} else {
+			assert_int_equal(r, -EBADMSG);
+			assert_non_null(strstr(e.msg, "checksum mismatch in bytes"));
+			badmsg++;
+		}
+	}
+	/* Only the records in the damaged chunk are refused. */
+	assert_true(badmsg > 0 && badmsg < n / 10);
+	assert_true(ok > n - n / 10);
+	tu_snapshot_close(s);
+	free(data);
+	free(names);
+	free(pw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +706,8 @@ int main(void)
 		cmocka_unit_test(test_blobs),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_lazy),
+		cmocka_unit_test(test_lazy_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
