@@ -88,22 +88,23 @@ cat >"$DEMO/pam.d/demo" <<PAM
 account [success=ok user_unknown=ignore default=bad] $BUILD/.libs/pam_teleport.so config=$DEMO/teleport-unix.yaml
 account required pam_permit.so
 PAM
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$DEMO/pam.d/other"
 pam() {
-	say "pamtester demo $1 acct_mgmt  (TELEPORT_USERNAME=${2:-unset})"
+	say "pamtester demo $1 acct_mgmt    # $3"
 	LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$DEMO/pam.d \
 		pamtester ${2:+"-ETELEPORT_USERNAME=$2"} demo "$1" acct_mgmt
 	echo "(exit $?)"
 }
-pam alice
-pam root
-pam dave
-pam deploy
-pam localuser
+pam alice "" "alice@example.com's role dev allows login alice here: PAM_SUCCESS"
+pam dave "" "dave is locked (lock-user-dave): PAM_PERM_DENIED"
+pam deploy "" "deploy is shared by gina and hank, no trusted identity: PAM_PERM_DENIED"
+pam root "" "not a Teleport login: PAM_USER_UNKNOWN, and user_unknown=ignore lets local accounts pass"
 
 say "Auth goes away: decisions come from the cache (pam.offline: cached)"
 kill $SERVER; wait $SERVER 2>/dev/null
 show "$CLI" "${RELAX[@]}" check --offline alice@example.com alice
-pam alice
+pam alice "" "Auth down, fresh cache: decided offline from the 0600 state snapshot"
+pam dave "" "locks are in the cache too"
 show "$CLI" "${RELAX[@]}" status
 echo
 echo "demo files are in $DEMO"
