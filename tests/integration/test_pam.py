@@ -7,6 +7,7 @@ Every PAM code of SPEC §5 is checked through pamtester's message (it prints
 pam_strerror of the result), the [success=ok user_unknown=ignore default=bad]
 stacking lets non-Teleport logins through to pam_permit, a broken config
 fails closed, Auth down uses the cache or answers PAM_AUTHINFO_UNAVAIL.
+With a sanitizer build set TU_PRELOAD to its runtime(s) (put first in LD_PRELOAD).
 """
 
 import os
@@ -34,6 +35,16 @@ def pam_module(builddir):
     return p
 
 
+def pam_env(env=None):
+    """Extra environment for pamtester: pam_wrapper prints pam_syslog lines on
+    stderr (level 4 shows info/notice too); TU_PRELOAD puts a sanitizer
+    runtime first (e.g. TU_PRELOAD="$(gcc -print-file-name=libasan.so)")."""
+    e = {"PAM_WRAPPER_DEBUGLEVEL": "4", **(env or {})}
+    if os.environ.get("TU_PRELOAD"):
+        e["LD_PRELOAD"] = os.environ["TU_PRELOAD"] + " " + helpers.find_lib("libpam_wrapper.so")
+    return e
+
+
 @pytest.fixture
 def pam(pam_module, tmp_path):
     """pam(config, login, stacked=False, args=(), pre=(), ops=None) -> Result."""
@@ -48,9 +59,7 @@ def pam(pam_module, tmp_path):
         else:
             lines = [*pre, f"account required {pam_module} {arg}"]
         helpers.write_pam_service(service_dir, "tu-test", lines)
-        # pam_wrapper prints pam_syslog lines on stderr; level 4 shows info/notice too
-        e = {"PAM_WRAPPER_DEBUGLEVEL": "4", **(env or {})}
-        return helpers.run_pamtester(service_dir, "tu-test", login, *(ops or ("acct_mgmt",)), env=e)
+        return helpers.run_pamtester(service_dir, "tu-test", login, *(ops or ("acct_mgmt",)), env=pam_env(env))
 
     return run
 
@@ -194,5 +203,5 @@ def test_pam_other_phases_ignore(pam_module, tmp_path):
         "session required pam_permit.so",
     ])
     res = helpers.run_pamtester(service_dir, "tu-other", "alice", "authenticate", "open_session",
-                                "close_session")
+                                "close_session", env=pam_env())
     assert res.rc == 0, res
