@@ -7,7 +7,8 @@
  * links against the core: a process that never misses as root never loads
  * libcurl, OpenSSL, libyaml or protobuf-c.
  *
- * Conditions: euid 0; not AT_SECURE (never in setuid/setgid programs);
+ * Conditions: the core loaded the last time we tried (or that was more than
+ * 10 s ago); euid 0; not AT_SECURE (never in setuid/setgid programs);
  * TELEPORT_UNIX_NSS_ONLINE is not "0"; no other thread of this process is
  * online right now (we do not queue behind it: the miss stands); the same
  * name or id was not tried by this process in the last second.  The core
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -44,7 +46,7 @@
 static pthread_mutex_t online_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Under online_lock: the loaded table, and what this process tried lately. */
 static const struct tu_online_v1 *table;
-static uint64_t load_failed_nsec; /* when loading last failed (retried after LOAD_RETRY_NSEC) */
+static _Atomic uint64_t load_failed_nsec; /* when loading last failed (retried after LOAD_RETRY_NSEC) */
 static struct {
 	uint64_t key;
 	uint64_t when_nsec;
@@ -68,8 +70,12 @@ static void log_syslog(void *userdata, int priority, const char *msg)
 
 bool tu_nss_online_allowed(void)
 {
+	uint64_t failed = atomic_load(&load_failed_nsec);
 	const char *e;
 
+	/* Cheapest first: a core that would not load a moment ago is not tried again yet. */
+	if (failed && mono_nsec() - failed < LOAD_RETRY_NSEC)
+		return false;
 	if (geteuid() != 0 || getauxval(AT_SECURE) != 0)
 		return false;
 	e = secure_getenv(ONLINE_ENV);
@@ -86,9 +92,7 @@ static const struct tu_online_v1 *load_locked(void)
 
 	if (table)
 		return table;
-	if (load_failed_nsec && mono_nsec() - load_failed_nsec < LOAD_RETRY_NSEC)
-		return NULL;
-	load_failed_nsec = mono_nsec() | 1;
+	atomic_store(&load_failed_nsec, mono_nsec() | 1); /* cleared below on success */
 	if (!path || path[0] != '/')
 		path = TU_PKGLIBDIR "/" LIB_NAME;
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -108,7 +112,7 @@ static const struct tu_online_v1 *load_locked(void)
 		return NULL;
 	}
 	table = t; /* the handle stays open for the life of the process */
-	load_failed_nsec = 0;
+	atomic_store(&load_failed_nsec, 0);
 	return table;
 }
 

@@ -8,8 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Whether this process may go online at all: euid 0, not AT_SECURE, not
- * disabled by TELEPORT_UNIX_NSS_ONLINE=0.  Cheap; thread-safe. */
+/* Whether this process may go online at all: the core did not fail to load
+ * in the last 10 s, euid 0, not AT_SECURE, not disabled by
+ * TELEPORT_UNIX_NSS_ONLINE=0.  Cheap; thread-safe. */
 bool tu_nss_online_allowed(void);
 
 /*
@@ -17,7 +18,7 @@ bool tu_nss_online_allowed(void);
  * $TELEPORT_UNIX_CORE_LIB) to refresh the snapshot for name (non-NULL) or id.
  * Returns 0 when a refreshed snapshot was written (look up again), -ENOENT
  * when the miss stands (recent snapshot, or this key tried in the last
- * second), -EPERM (not allowed here), -EBUSY (another thread is online),
+ * second), -EPERM (not allowed here, or the core failed to load lately), -EBUSY (another thread is online),
  * -ENOPKG (core library missing or without a usable table), or the core's
  * negative errno (-ETIMEDOUT, -ECONNREFUSED, ...).  Blocking, bounded by the
  * config's timeouts.  Thread-safe.

@@ -302,8 +302,15 @@ static bool name_ok(const char *name)
 enum lookup_kind { BY_LOGIN, BY_UID, BY_GROUP, BY_GID };
 
 /* One lookup: lease, find, pack.  *ret_avail tells status_of whether the snapshot was there. */
+/* What a miss needs to know about the snapshot that answered it. */
+struct miss_info {
+	bool have;
+	int64_t created_usec;
+	uint64_t negative_ttl_usec;
+};
+
 static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
-		       bool *ret_avail)
+		       bool *ret_avail, struct miss_info *info)
 {
 	struct lease l = {};
 	struct tu_pw_view pv;
@@ -316,6 +323,9 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 		*ret_avail = false;
 		return r;
 	}
+	info->have = true;
+	info->created_usec = tu_snapshot_created_usec(l.snap);
+	info->negative_ttl_usec = tu_snapshot_negative_ttl_usec(l.snap);
 	switch (kind) {
 	case BY_LOGIN:
 		r = tu_snapshot_find_login(l.snap, name, &pv, NULL);
@@ -338,6 +348,38 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 }
 
 /*
+ * Whether the core would refuse to go online anyway, so we need not load it:
+ * the snapshot, or the core's last attempt (the mtime of its lock file next
+ * to the real snapshot), is younger than the cache.negative_ttl the writer
+ * recorded.  Without a recorded TTL the core decides.
+ */
+static bool miss_is_recent(const struct miss_info *info)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+	struct timespec ts;
+	struct stat st;
+	int64_t now;
+
+	if (!info->have || info->negative_ttl_usec == 0 || clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return false;
+	now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (info->created_usec <= now && (uint64_t) (now - info->created_usec) < info->negative_ttl_usec)
+		return true;
+	if (snapshot_path(path, sizeof(path)) < 0 || !realpath(path, real) || !(slash = strrchr(real, '/')))
+		return false;
+	if ((size_t) (slash - real) + sizeof("/" TU_SNAPSHOT_ONLINE_LOCK_FILE) > sizeof(real))
+		return false;
+	memcpy(slash + 1, TU_SNAPSHOT_ONLINE_LOCK_FILE, sizeof(TU_SNAPSHOT_ONLINE_LOCK_FILE));
+	if (stat(real, &st) < 0)
+		return false;
+	{
+		int64_t m = (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+
+		return m <= now && (uint64_t) (now - m) < info->negative_ttl_usec;
+	}
+}
+
+/*
  * Argument checks, the lookup, and on a miss (or no snapshot at all) the
  * online refresh where dl.c allows it, then one more lookup.
  */
@@ -345,6 +387,7 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 		  bool *ret_avail)
 {
 	bool by_name = kind == BY_LOGIN || kind == BY_GROUP;
+	struct miss_info info = {};
 	int r;
 
 	*ret_avail = true;
@@ -357,11 +400,12 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 		return -EDEADLK;
 	}
 	in_module = true;
-	r = lookup_once(kind, name, id, result, buf, buflen, ret_avail);
-	if (r == -ENOENT && tu_nss_online_allowed() && tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
+	r = lookup_once(kind, name, id, result, buf, buflen, ret_avail, &info);
+	if (r == -ENOENT && tu_nss_online_allowed() && !miss_is_recent(&info) &&
+	    tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
 		/* A new snapshot was written: look at the path now, not in 100 ms. */
 		atomic_store(&next_check_nsec, 0);
-		r = lookup_once(kind, name, id, result, buf, buflen, ret_avail);
+		r = lookup_once(kind, name, id, result, buf, buflen, ret_avail, &info);
 	}
 	in_module = false;
 	return r;

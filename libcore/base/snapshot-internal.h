@@ -44,13 +44,15 @@ enum {
 	SEC_BLOB_INDEX = 9,
 	SEC_BLOB_DATA = 10,
 	SEC_CHUNKS = 11, /* u32 CRC-32C per SNAP_CHUNK bytes of [header end, this section) */
-	SEC_TYPE_MAX = 11,
+	SEC_META = 12,   /* optional: u64 negative_ttl_usec, u64 zero */
+	SEC_TYPE_MAX = 12,
 };
 
 /* Record layouts (offsets inside a record). */
 #define PW_FIXED    20u /* uid, gid, n_gids, 4 x u16 lengths */
 #define GR_FIXED    16u /* gid, n_members, members_size, u16 name_len, u16 zero */
 #define BLOB_ENTRY  24u /* type, zero, u64 offset, u64 length */
+#define META_SIZE   16u
 
 static inline uint16_t snap_le16(const unsigned char *p)
 {

@@ -224,14 +224,25 @@ int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const st
 			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
 			       struct tu_err *reterr)
 {
+	return tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, NULL, generation, now_usec, ret_data, ret_size,
+					       reterr);
+}
+
+int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation, int64_t now_usec,
+				    void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
 	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
 	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[9] = {
+	struct sec_plan plan[10] = {
 		{ .type = SEC_PW_DATA },   { .type = SEC_PW_ORDER }, { .type = SEC_PW_BYNAME },
 		{ .type = SEC_PW_BYUID },  { .type = SEC_GR_DATA },  { .type = SEC_GR_ORDER },
-		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID }, { .type = SEC_CHUNKS },
+		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID }, { .type = SEC_META, .len = META_SIZE },
+		{ .type = SEC_CHUNKS },
 	};
+	/* Without meta the chunk table takes the meta slot: 9 sections. */
+	size_t nplan = meta ? 10 : 9;
 	size_t pw_data = 0, gr_data = 0, size;
 	uint32_t pw_slots, gr_slots;
 	int r;
@@ -315,7 +326,7 @@ int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const st
 	plan[5].count = (uint32_t) n_gr, plan[5].len = 4 * n_gr;
 	plan[6].count = gr_slots, plan[6].len = 8 * (size_t) gr_slots;
 	plan[7].count = gr_slots, plan[7].len = 8 * (size_t) gr_slots;
-	size = plan_with_chunks(plan, ELEMENTSOF(plan));
+	size = plan_with_chunks(plan, nplan);
 	if (size == 0)
 		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
 
@@ -391,7 +402,11 @@ int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const st
 		}
 	}
 
-	finish_header(buf, size, TU_SNAPSHOT_KIND_ACCOUNTS, plan, ELEMENTSOF(plan), generation, now_usec);
+	if (meta) {
+		snap_put64(buf + plan[8].off, meta->negative_ttl_usec);
+		snap_put64(buf + plan[8].off + 8, 0);
+	}
+	finish_header(buf, size, TU_SNAPSHOT_KIND_ACCOUNTS, plan, nplan, generation, now_usec);
 	*ret_data = TAKE_PTR(buf);
 	*ret_size = size;
 	return 0;
@@ -514,11 +529,18 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
 int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
 			       size_t n_gr, uint64_t generation, int64_t now_usec, struct tu_err *reterr)
 {
+	return tu_snapshot_write_accounts_meta(path, pw, n_pw, gr, n_gr, NULL, generation, now_usec, reterr);
+}
+
+int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
+				    const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
+				    uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+{
 	_cleanup_free_ void *data = NULL;
 	size_t size = 0;
 	int r;
 
-	r = tu_snapshot_build_accounts(pw, n_pw, gr, n_gr, generation, now_usec, &data, &size, reterr);
+	r = tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, meta, generation, now_usec, &data, &size, reterr);
 	if (r < 0)
 		return r;
 	return tu_snapshot_replace_file(path, 0644, data, size, reterr);
@@ -883,6 +905,13 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		s->cover_start = hdr;
 		s->cover_end = c->off;
 	}
+	if (lazy) {
+		size_t words = (s->sec[SEC_CHUNKS].count + 63) / 64;
+
+		s->verified = calloc(words ? words : 1, sizeof(*s->verified));
+		if (!s->verified)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
 
 	if (kind == TU_SNAPSHOT_KIND_ACCOUNTS) {
 		static const int need[] = { SEC_PW_DATA,  SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
@@ -894,6 +923,10 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 				return bad(reterr, "accounts snapshot without section type %d", need[i]);
 		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present)
 			return bad(reterr, "accounts snapshot with blob sections");
+		if (s->sec[SEC_META].present &&
+		    (s->sec[SEC_META].len != META_SIZE || snap_le64(s->sec[SEC_META].p + 8) != 0 ||
+		     verify_range(s, s->sec[SEC_META].off, s->sec[SEC_META].off + META_SIZE, reterr) < 0))
+			return bad(reterr, "bad meta section at offset %zu", s->sec[SEC_META].off);
 		if (s->sec[SEC_PW_DATA].len > UINT32_MAX || s->sec[SEC_GR_DATA].len > UINT32_MAX)
 			return bad(reterr, "record section over 4 GiB");
 		/* Lazy: shapes only; the O(n) scans are what the lookups' own bounds checks replace. */
@@ -915,7 +948,7 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		if (!ix->present || !d->present)
 			return bad(reterr, "blob snapshot without its index or data section");
 		for (int t = SEC_PW_DATA; t <= SEC_GR_BYGID; t++)
-			if (s->sec[t].present)
+			if (s->sec[t].present || s->sec[SEC_META].present)
 				return bad(reterr, "blob snapshot with accounts sections");
 		if (ix->count > TU_SNAPSHOT_MAX_RECORDS || ix->len != BLOB_ENTRY * (size_t) ix->count)
 			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes", ix->off, ix->count,
@@ -928,13 +961,6 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 				return bad(reterr, "blob %u (index offset %zu) outside the data section", i,
 					   ix->off + BLOB_ENTRY * (size_t) i);
 		}
-	}
-	if (lazy) {
-		size_t words = (s->sec[SEC_CHUNKS].count + 63) / 64;
-
-		s->verified = calloc(words ? words : 1, sizeof(*s->verified));
-		if (!s->verified)
-			return tu_err_set(reterr, -ENOMEM, "out of memory");
 	}
 	s->kind = kind;
 	s->generation = snap_le64(b + H_GENERATION);
@@ -1044,6 +1070,13 @@ int64_t tu_snapshot_created_usec(const struct tu_snapshot *s)
 size_t tu_snapshot_size(const struct tu_snapshot *s)
 {
 	return s->size;
+}
+
+uint64_t tu_snapshot_negative_ttl_usec(const struct tu_snapshot *s)
+{
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !s->sec[SEC_META].present)
+		return 0;
+	return snap_le64(s->sec[SEC_META].p); /* checked at open */
 }
 
 size_t tu_snapshot_passwd_count(const struct tu_snapshot *s)

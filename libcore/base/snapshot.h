@@ -40,6 +40,9 @@ struct tu_snapshot;
 /* File names inside cache.dir (the same as cache.h's TU_CACHE_*_FILE). */
 #define TU_SNAPSHOT_PUBLIC_FILE "accounts.db"
 #define TU_SNAPSHOT_STATE_FILE  "state.db"
+/* The online refresh's lock file in cache.dir; its mtime is the last attempt (NSS skips the
+ * dlopen while it is younger than the recorded negative TTL). */
+#define TU_SNAPSHOT_ONLINE_LOCK_FILE ".online.lock"
 
 /*
  * Where the NSS module looks for the public snapshot: TU_SNAPSHOT_DEFAULT_DIR
@@ -107,6 +110,22 @@ struct tu_blob {
 int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
 			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
 			       struct tu_err *reterr);
+
+/*
+ * What the NSS module needs from the config but cannot parse itself,
+ * recorded in the accounts snapshot (optional section; absent = unknown).
+ */
+struct tu_snapshot_meta {
+	uint64_t negative_ttl_usec; /* cache.negative_ttl: no online attempt while the snapshot is younger */
+};
+
+/* Same as tu_snapshot_build_accounts / tu_snapshot_write_accounts, recording meta (may be NULL). */
+int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation, int64_t now_usec,
+				    void **ret_data, size_t *ret_size, struct tu_err *reterr);
+int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
+				    const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
+				    uint64_t generation, int64_t now_usec, struct tu_err *reterr);
 
 /*
  * Builds the accounts snapshot and replaces path atomically with it, mode
@@ -180,6 +199,8 @@ uint32_t tu_snapshot_kind(const struct tu_snapshot *s);
 uint64_t tu_snapshot_generation(const struct tu_snapshot *s);
 int64_t tu_snapshot_created_usec(const struct tu_snapshot *s);
 size_t tu_snapshot_size(const struct tu_snapshot *s);
+/* cache.negative_ttl recorded by the writer (tu_snapshot_*_meta), 0 when not recorded. */
+uint64_t tu_snapshot_negative_ttl_usec(const struct tu_snapshot *s);
 
 /*
  * Views: pointers into the mapping, valid until tu_snapshot_close.  Every

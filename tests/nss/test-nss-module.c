@@ -586,6 +586,34 @@ static void test_online(void **state)
 	assert_int_equal(pw.pw_uid, 310000);
 	assert_int_equal(online_calls(), calls + 5);
 
+	/* A snapshot younger than the negative TTL its writer recorded: the core is not even asked. */
+	{
+		const struct tu_pw_rec one = { "alice", "", "/home/alice", "/bin/sh", 300000, 300000, NULL, 0 };
+		const struct tu_snapshot_meta meta = { .negative_ttl_usec = 3600000000ull };
+		struct timespec ts;
+		char lock[200];
+		FILE *f;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		assert_int_equal(tu_snapshot_write_accounts_meta(path, &one, 1, NULL, 0, &meta, 3,
+								 (int64_t) ts.tv_sec * 1000000, NULL),
+				 0);
+		assert_int_equal(p_getpwnam("ghost5", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+		assert_int_equal(online_calls(), calls + 5);
+		/* An old snapshot, but the core's last attempt (lock file mtime) is recent: not asked either. */
+		assert_int_equal(tu_snapshot_write_accounts_meta(path, &one, 1, NULL, 0, &meta, 4, 1000000, NULL), 0);
+		snprintf(lock, sizeof(lock), "%s/" TU_SNAPSHOT_ONLINE_LOCK_FILE, dir);
+		f = fopen(lock, "we");
+		assert_non_null(f);
+		fclose(f);
+		assert_int_equal(p_getpwnam("ghost6", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+		assert_int_equal(online_calls(), calls + 5);
+		/* Both old: asked. */
+		unlink(lock);
+		assert_int_equal(p_getpwnam("ghost7", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		assert_int_equal(online_calls(), calls + 6);
+	}
+
 	setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
 	unsetenv("FAKE_ONLINE_MODE");
 	assert_int_equal(write_sample(), 0);

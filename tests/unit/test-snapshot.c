@@ -648,6 +648,39 @@ static void test_lazy(void **state)
 	free(data);
 }
 
+static void test_meta(void **state)
+{
+	const struct tu_snapshot_meta meta = { .negative_ttl_usec = 60000000 };
+	void *data = NULL, *plain = NULL;
+	size_t size = 0, psize = 0;
+	struct tu_snapshot *s = NULL;
+	struct tu_pw_view pv;
+
+	assert_int_equal(tu_snapshot_build_accounts_meta(pws, 3, grs, 4, &meta, 1, 2, &data, &size, NULL), 0);
+	for (unsigned flags = 0; flags <= (TU_SNAPSHOT_LAZY | TU_SNAPSHOT_CHECK_RECORDS); flags++) {
+		assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, flags, &s, NULL), 0);
+		assert_int_equal(tu_snapshot_negative_ttl_usec(s), 60000000);
+		assert_int_equal(tu_snapshot_find_login(s, "bob", &pv, NULL), 0);
+		tu_snapshot_close(s);
+	}
+	/* Without meta: 0 (unknown). */
+	build_sample(&plain, &psize);
+	assert_int_equal(tu_snapshot_open_buffer(plain, psize, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL), 0);
+	assert_int_equal(tu_snapshot_negative_ttl_usec(s), 0);
+	tu_snapshot_close(s);
+	/* Every flip of a file with meta is caught too. */
+	for (size_t bit = 0; bit < size * 8; bit++) {
+		unsigned char *copy = malloc(size);
+
+		memcpy(copy, data, size);
+		copy[bit / 8] ^= (unsigned char) (1u << (bit % 8));
+		assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, NULL), -EBADMSG);
+		free(copy);
+	}
+	free(plain);
+	free(data);
+}
+
 static void test_lazy_chunks(void **state)
 {
 	const size_t n = 20000;
@@ -708,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_lazy_chunks),
+		cmocka_unit_test(test_meta),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
