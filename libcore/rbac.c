@@ -1321,21 +1321,16 @@ static int ep_string(struct eparse *p, char **ret)
 
 static int ep_or(struct eparse *p, struct ev *out);
 
-/* Converts a string or list into a list (in place). */
+/*
+ * Arguments are typed as in Teleport's parser (typical): functions taking a
+ * list do not take a string (labels["k"] is a string), and a type error
+ * fails the expression, which fails closed.
+ */
 static int ev_as_list(struct ev *v, struct tu_err *err, const char *fn)
 {
 	if (v->t == EV_LIST)
 		return 0;
-	if (v->t == EV_STR) {
-		int k = strv_add(&v->l, v->s);
-		if (k < 0)
-			return k;
-		free(v->s);
-		v->s = NULL;
-		v->t = EV_LIST;
-		return 0;
-	}
-	return tu_err_set(err, -EBADMSG, "%s: expected a string or a list", fn);
+	return tu_err_set(err, -EBADMSG, "%s: expected a list", fn);
 }
 
 static int ep_args(struct eparse *p, struct ev *args, size_t max, size_t *ret_n, const char *fn)
@@ -1378,22 +1373,18 @@ static int ep_call(struct eparse *p, const char *fn, struct ev *out)
 			k = tu_err_set(p->err, -EBADMSG, "%s takes two arguments", fn);
 			goto out;
 		}
-		if (a[0].t != EV_LIST && a[0].t != EV_STR) {
-			k = tu_err_set(p->err, -EBADMSG, "%s: first argument must be a list", fn);
-			goto out;
-		}
 		k = ev_as_list(&a[0], p->err, fn);
-		if (k >= 0)
-			k = ev_as_list(&a[1], p->err, fn);
 		if (k < 0)
 			goto out;
 		out->t = EV_BOOL;
 		if (strcmp(fn, "contains") == 0) {
-			if (a[1].l.n != 1) {
+			if (a[1].t != EV_STR) {
 				k = tu_err_set(p->err, -EBADMSG, "contains: second argument must be a string");
 				goto out;
 			}
-			out->b = strv_has(&a[0].l, a[1].l.v[0]);
+			out->b = strv_has(&a[0].l, a[1].s);
+		} else if ((k = ev_as_list(&a[1], p->err, fn)) < 0) {
+			goto out;
 		} else if (strcmp(fn, "contains_any") == 0) {
 			out->b = false;
 			for (size_t j = 0; j < a[1].l.n; j++)
