@@ -899,7 +899,7 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 			k = email_local(arg.v[j], &local, p->err);
 			if (k < 0)
 				goto out;
-			k = strv_add(out, local);
+			k = local[0] ? strv_add(out, local) : 0;
 			free(local);
 			if (k < 0)
 				goto out;
@@ -955,7 +955,8 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 			k = rx_replace_all(r.rx, arg.v[j], repl, &res, &matched);
 			if (k < 0)
 				break;
-			if (matched)
+			/* Non-matching inputs and empty results are dropped (parse.RegexpReplace). */
+			if (matched && res[0])
 				k = strv_add(out, res);
 			free(res);
 			if (k < 0)

@@ -107,6 +107,8 @@ static const struct interp_case interp_cases[] = {
 	{ "{{email.nope(external.a)}}", "a=x@y", NULL, "unsupported function 'email.nope'" },
 	{ "{{strings.upper(external.a)}}", "a=x", NULL, "unsupported function" },
 	{ "{{email.local(regexp.replace(external.a, \"^(.*)@old$\", \"$1@new\"))}}", "a=joe@old", "joe" },
+	{ "{{email.local(regexp.replace(external.a, \"^x$\", \"\"))}}", "a=x,y@z", "" },   /* "" dropped, y@z does not match */
+	{ "{{email.local(regexp.replace(external.a, \"^x$\", \"\"))}}", "a=x,x", "" },
 	/* regexp.replace corners */
 	{ "{{regexp.replace(external.a, \"o\", \"0\")}}", "a=foo,bar", "f00" },
 	{ "{{regexp.replace(external.a, \"(?:ab)(c)\", \"$1\")}}", "a=abc", "c" },
