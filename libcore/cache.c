@@ -138,8 +138,8 @@ static uint64_t next_generation(const char *public_path)
 	return g + 1;
 }
 
-static int write_public(const char *path, const struct tu_accounts *a, int64_t now_usec,
-			struct tu_err *reterr)
+static int write_public(const struct tu_conf *conf, const char *path, const struct tu_accounts *a,
+			int64_t now_usec, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_pw_rec *pw =
 	    calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
@@ -179,8 +179,11 @@ static int write_public(const char *path, const struct tu_accounts *a, int64_t n
 		    .n_members = n_members,
 		};
 	}
-	return tu_snapshot_write_accounts(path, pw, a->n_accounts, gr, a->n_groups,
-					  next_generation(path), now_usec, reterr);
+	/* NSS cannot read the config: it finds negative_ttl here (no online attempt while younger).
+	 */
+	struct tu_snapshot_meta meta = {.negative_ttl_usec = conf->negative_ttl_usec};
+	return tu_snapshot_write_accounts_meta(path, pw, a->n_accounts, gr, a->n_groups, &meta,
+					       next_generation(path), now_usec, reterr);
 }
 
 int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
@@ -249,7 +252,7 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 				    reterr);
 	if (r < 0)
 		goto out;
-	r = write_public(pub, &acc, now_usec, reterr);
+	r = write_public(conf, pub, &acc, now_usec, reterr);
 	if (r < 0)
 		goto out;
 

@@ -46,7 +46,8 @@
 #include "log.h"
 #include "snapshot.h"
 
-#define LOCK_FILE      ".online.lock"
+#define LOCK_FILE      TU_SNAPSHOT_ONLINE_LOCK_FILE /* its mtime: the last attempt (NSS reads it too) \
+						     */
 #define LOCK_POLL_USEC 50000
 
 static void say(const struct tu_online_req *req, int prio, const char *fmt, ...)

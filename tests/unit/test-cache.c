@@ -229,6 +229,8 @@ static void test_public_content(void **state)
 	assert_string_equal(pw.gecos, "alice@example.com");
 	assert_string_equal(pw.dir, "/home/alice");
 	assert_string_equal(pw.shell, "/bin/bash");
+	/* cache.negative_ttl travels to NSS in the snapshot (default 1m). */
+	assert_int_equal(tu_snapshot_negative_ttl_usec(s), 60 * SEC);
 	/* docker is local (999): in alice's initgroups list, not served as a group by us. */
 	bool docker = false;
 	for (size_t i = 0; i < pw.n_gids; i++)
