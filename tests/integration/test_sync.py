@@ -434,3 +434,38 @@ def test_online_refresh_table(auth_server, dataset, write_config, cache_dir, bui
     n = len(srv.calls())
     assert t.refresh_for_name(ctypes.byref(req), b"nosuchuser") == -2, msgs
     assert len(srv.calls()) == n
+
+
+def test_nss_miss_goes_online_through_the_core(auth_server, dataset, write_config, cache_dir, builddir,
+                                               tmp_path):
+    """getent through libnss_teleport.so.2 on an empty cache: the module dlopens the real core
+    (online.h), which syncs; the answer is then served.  Root only (SPEC §6)."""
+    if os.geteuid() != 0:
+        pytest.skip("the online path is for root only")
+    if not helpers.find_lib("libnss_wrapper.so"):
+        pytest.skip("nss_wrapper not installed")
+    so = os.path.join(builddir, ".libs", "libteleport-unix.so.0")
+    if "libasan" in subprocess.run(["readelf", "-d", so], capture_output=True, text=True).stdout:
+        pytest.skip("sanitizer build: getent would need the ASan runtime preloaded")
+    srv = auth_server(dataset=dataset)
+    cfg = write_config()
+    env = {"TELEPORT_UNIX_CONFIG": cfg, "TELEPORT_UNIX_CACHE_DIR": cache_dir, "TELEPORT_UNIX_CORE_LIB": so}
+    wd = str(tmp_path / "getent")
+    link = os.path.join(_default_cache_dir(builddir), "accounts.db")
+    saved = os.readlink(link) if os.path.islink(link) else None
+    try:
+        g = helpers.run_getent(builddir, "passwd", "bob", workdir=wd, env=env)
+        assert g.rc == 0, g
+        assert g.stdout == f"bob:x:{home_id('bob')}:{home_id('bob')}:bob:/home/bob:/bin/bash\n"
+        assert srv.calls("/teleport.users.v1.UsersService/ListUsers")
+        assert sorted(files_in(cache_dir)) == ["accounts.db", "state.db"]
+        # A miss right after: answered from the fresh snapshot, no RPC.
+        n = len(srv.calls())
+        g = helpers.run_getent(builddir, "passwd", "nosuchlogin", workdir=wd, env=env)
+        assert g.rc == 2 and g.stdout == "", g
+        assert len(srv.calls()) == n
+    finally:
+        if os.path.islink(link):
+            os.unlink(link)
+            if saved is not None:
+                os.symlink(saved, link)
