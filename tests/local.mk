@@ -16,3 +16,4 @@ include tests/unit/decide.mk
 include tests/unit/accounts.mk
 include tests/unit/cli.mk
 include tests/fuzz/local.mk
+include tests/safety/local.mk
