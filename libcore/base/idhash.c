@@ -190,6 +190,7 @@ int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t 
 		idset_add(&set, id);
 	}
 	free(set.v);
-	memcpy(ret_ids, ids, n * sizeof(*ids));
+	if (n)
+		memcpy(ret_ids, ids, n * sizeof(*ids));
 	return 0;
 }
