@@ -17,7 +17,6 @@ serve the same users, roles and locks.  Pure Python, no networking here:
 """
 
 import bisect
-import datetime
 import os
 import random
 import subprocess
@@ -627,6 +626,3 @@ class Backend:
             return False
         return all(getattr(query, f) == getattr(target, f) for f in set_fields)
 
-
-def iso_now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()

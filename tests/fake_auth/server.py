@@ -28,7 +28,7 @@ import grpc  # noqa: E402
 
 import backend  # noqa: E402
 import raw_h2  # noqa: E402
-from backend import CODES, METHODS, Backend, Fault, FaultError, Schema  # noqa: E402
+from backend import METHODS, Backend, Fault, FaultError, Schema  # noqa: E402
 
 
 def _status_code(name):
