@@ -625,4 +625,3 @@ class Backend:
         if not set_fields:
             return False
         return all(getattr(query, f) == getattr(target, f) for f in set_fields)
-

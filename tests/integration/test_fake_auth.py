@@ -795,3 +795,17 @@ def test_cli_sync_fails_cleanly_midway(auth_server, write_config, run_cli, cache
     assert r.stderr.startswith("teleport-unix: ") and "unavailable" in r.stderr.lower(), r
     assert sorted(os.listdir(cache_dir)) == before, "a failed sync changed the cache"
     assert srv.calls(path)[-1]["code"] == "UNAVAILABLE"
+
+
+@pytest.mark.parametrize("size,limit,ok", [(60_000_000, None, True),        # big but under the 64 MiB default
+                                           (1_048_576, "1MiB", True),      # exactly at a configured limit
+                                           (1_048_577, "1MiB", False)])    # one byte over it
+def test_cli_message_size_limit(auth_server, write_config, run_cli, size, limit, ok):
+    auth_server(faults={B.PING: f"oversize={size}"})
+    write_config(auth={"max_message_size": limit} if limit else {})
+    r = run_cli("ping", timeout=30)
+    _skip_if_no_ping(r)
+    if ok:
+        assert r.rc == 0 and "example.com" in r.stdout, r
+    else:
+        _assert_clean_error(r, "limit")
