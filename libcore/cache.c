@@ -536,17 +536,34 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 
 int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 {
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE};
-	char path[PATH_MAX];
+	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
+	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh. */
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE,
+					    TU_SNAPSHOT_ONLINE_LOCK_FILE};
+	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
 	int r;
 
-	/* The public file goes last: until then NSS keeps serving consistent data. */
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		r = path_or_err(conf, files[i], path, sizeof(path), reterr);
 		if (r < 0)
 			return r;
 		if (unlink(path) < 0 && errno != ENOENT)
 			return tu_err_set(reterr, -errno, "removing %s: %s", path, strerror(errno));
+	}
+	/* The default dir's link, when it points at this cache (tu_cache_link_default). */
+	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path), reterr);
+	if (r < 0)
+		return r;
+	if (!same_dir(cache_dir(conf), TU_SNAPSHOT_DEFAULT_DIR) &&
+	    snprintf(link, sizeof(link), "%s/%s", TU_SNAPSHOT_DEFAULT_DIR, TU_CACHE_PUBLIC_FILE) <
+		(int) sizeof(link)) {
+		ssize_t n = readlink(link, cur, sizeof(cur) - 1);
+		if (n >= 0) {
+			cur[n] = '\0';
+			if (strcmp(cur, path) == 0 && unlink(link) < 0 && errno != ENOENT)
+				return tu_err_set(reterr, -errno, "removing %s: %s", link,
+						  strerror(errno));
+		}
 	}
 	return 0;
 }

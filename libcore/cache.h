@@ -75,7 +75,8 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr);
 
-/* Removes both snapshot files (and their temp files); a missing file is fine.
+/* Removes both snapshot files, the online lock file (so the next miss may go online) and the
+ * default dir's link when it points here; a missing file is fine.
  * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */
 int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr);
 

@@ -350,6 +350,11 @@ def test_sync_links_default_dir_for_nss(auth_server, dataset, write_config, run_
         r = run_cli("sync", insecure_perms=False)
         assert r.rc == 0, r
         assert os.readlink(link) == os.path.join(cache_dir, "accounts.db")
+        # cache clear removes it with the cache; the next sync puts it back.
+        assert run_cli("cache", "clear", insecure_perms=False).rc == 0
+        assert not os.path.lexists(link)
+        assert run_cli("sync", insecure_perms=False).rc == 0
+        assert os.readlink(link) == os.path.join(cache_dir, "accounts.db")
         # Test mode never touches it.
         os.unlink(link)
         assert run_cli("sync").rc == 0

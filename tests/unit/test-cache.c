@@ -448,10 +448,14 @@ static void test_clear(void **state)
 	save_ok(e, NOW, NULL);
 	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
 	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	char lock[256];
+	path_of(e, TU_SNAPSHOT_ONLINE_LOCK_FILE, lock, sizeof(lock));
+	write_file(lock, "", 0600);
 	tu_err_clear(&err);
 	assert_int_equal(tu_cache_clear(e->conf, &err), 0);
 	assert_int_equal(access(pub, F_OK), -1);
 	assert_int_equal(access(st, F_OK), -1);
+	assert_int_equal(access(lock, F_OK), -1);
 	assert_int_equal(tu_cache_clear(e->conf, NULL), 0);
 }
 
