@@ -23,21 +23,23 @@
 #include "pack.h"
 #include "snapshot.h"
 
-/* A plain decimal id like getent accepts ("1000"); false for anything else. */
+/* Whether key is numeric the way getent decides it, and its id. */
 static bool parse_id(const char *s, uint32_t *ret)
 {
 	uint64_t v = 0;
-	size_t n = 0;
 
+	/* getent: a key strtoul() takes whole is an id ("0123" too); it saturates, then the
+	 * value is cast to uid_t/gid_t. */
 	if (!s || !*s)
 		return false;
-	for (; s[n]; n++) {
-		if (s[n] < '0' || s[n] > '9' || n >= 10)
+	for (size_t n = 0; s[n]; n++) {
+		if (s[n] < '0' || s[n] > '9')
 			return false;
-		v = v * 10 + (uint64_t) (s[n] - '0');
+		if (v > (UINT64_MAX - 9) / 10)
+			v = UINT64_MAX;
+		else
+			v = v * 10 + (uint64_t) (s[n] - '0');
 	}
-	if (v > UINT32_MAX)
-		return false;
 	*ret = (uint32_t) v;
 	return true;
 }

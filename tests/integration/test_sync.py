@@ -208,6 +208,7 @@ def test_cli_equals_getent(synced, run_cli, builddir, cache_dir, tmp_path):
     env = {"TELEPORT_UNIX_CACHE_DIR": cache_dir}
     wd = str(tmp_path / "getent")
     cases = [("passwd",), ("group",), ("passwd", "bob"), ("passwd", str(home_id("robert"))),
+             ("passwd", "00" + str(home_id("bob"))),
              ("group", "deploy"), ("group", str(home_id("sam")))]
     for args in cases:
         g = helpers.run_getent(builddir, *args, workdir=wd, env=env)
