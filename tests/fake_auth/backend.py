@@ -312,6 +312,8 @@ class Fault:
       oversize=<bytes>  answer OK with a valid message padded to <bytes> bytes
       count=<n>         only the first n (affected) calls of this path are affected
       after=<n>         the first n calls of this path are answered normally
+      partial=<n>       (server streams) send the first n messages, then fail with
+                        the status given (default unavailable)
       message=<text>    grpc-message for a status fault (no commas)
     """
 
@@ -323,6 +325,7 @@ class Fault:
         self.oversize = None
         self.count = None
         self.after = 0
+        self.partial = None
         self.message = None
         self.used = 0
         self.seen = 0
@@ -342,6 +345,8 @@ class Fault:
                     self.count = int(val)
                 elif key == "after":
                     self.after = int(val)
+                elif key == "partial":
+                    self.partial = int(val)
                 elif key == "message":
                     self.message = val
                 else:

@@ -169,7 +169,11 @@ class Handler(grpc.GenericRpcHandler):
         return payloads[0]
 
     def _stream(self, path, req, ctx):
-        yield from self._serve(path, req, ctx)
+        payloads = self._serve(path, req, ctx)
+        yield from payloads
+        err = getattr(payloads, "then_abort", None)
+        if err:
+            ctx.abort(_status_code(err[0]), err[1])
 
     def _serve(self, path, req, ctx):
         t0 = time.time()
@@ -197,14 +201,17 @@ class Handler(grpc.GenericRpcHandler):
                 time.sleep(min(0.05, max(0.0, end - time.time())))
             if not ctx.is_active():
                 finish("CANCELLED")
-        if fault and fault.status:
-            msg = fault.message or {
+        status_msg = None
+        if fault and (fault.status or fault.partial is not None):
+            status = fault.status or "unavailable"
+            status_msg = (status.upper(), fault.message or {
                 "unimplemented": f"unknown method {path.rsplit('/', 1)[-1]} for service "
                                  f"{path.strip('/').split('/')[0]}",
                 "permission_denied": "access denied",
                 "unavailable": "connection problem: backend unavailable",
-            }.get(fault.status, f"injected {fault.status}")
-            finish(fault.status.upper(), msg)
+            }.get(status, f"injected {status}"))
+            if fault.partial is None or not METHODS[path][2]:
+                finish(*status_msg)
         if self.control.args.enforce_caller_locks and rec["peer_cn"]:
             lk = be.caller_lock(rec["peer_cn"])
             if lk is not None:
@@ -218,10 +225,19 @@ class Handler(grpc.GenericRpcHandler):
         if fault and fault.oversize:
             payloads = [backend.pad_message(payloads[0] if payloads else b"", fault.oversize)] + payloads[1:]
         ctx.send_initial_metadata((("version", be.server_version or "16.4.0"),))
+        if status_msg:  # a stream cut after `partial` messages
+            payloads = _Payloads(payloads[:fault.partial])
+            payloads.then_abort = status_msg
         rec["responses"] = len(payloads)
         rec["response_bytes"] = sum(len(p) for p in payloads)
-        finish("OK")
+        rec["code"] = status_msg[0] if status_msg else "OK"
+        rec["ms"] = round((time.time() - t0) * 1000, 1)
+        self.calllog.write(rec)
         return payloads
+
+
+class _Payloads(list):
+    """A list of messages that may carry then_abort = (code, message)."""
 
 
 def cert_paths(args):

@@ -413,6 +413,18 @@ def test_fault_after(auth_server, certs, schema):
     assert [c["code"] for c in srv.calls()] == ["OK", "UNAVAILABLE", "OK"]
 
 
+def test_partial_stream(auth_server, certs, schema):
+    srv = auth_server(faults={B.GET_USERS: "partial=2"})
+    ch = helpers.grpc_channel(certs, srv.address)
+    got = []
+    with pytest.raises(grpc.RpcError) as ei:
+        for m in ch.unary_stream(B.GET_USERS)(b"", timeout=5):
+            got.append(schema.parse("types.UserV2", m).Metadata.Name)
+    assert got == ["alice", "bob"] and ei.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert srv.calls(B.GET_USERS)[-1]["code"] == "UNAVAILABLE"
+    assert srv.calls(B.GET_USERS)[-1]["responses"] == 2
+
+
 def test_delay_fault_hits_client_deadline(auth_server, certs):
     srv = auth_server(faults={B.PING: "delay=3"})
     ch = helpers.grpc_channel(certs, srv.address)
@@ -809,3 +821,15 @@ def test_cli_message_size_limit(auth_server, write_config, run_cli, size, limit,
         assert r.rc == 0 and "example.com" in r.stdout, r
     else:
         _assert_clean_error(r, "limit")
+
+
+def test_cli_sync_refuses_a_cut_user_stream(auth_server, write_config, run_cli, cache_dir):
+    # A v14 server streams GetUsers; it dies after 5 of 13 users.  Taking the
+    # 5 as "all users" would silently delete accounts: the sync must fail.
+    srv = auth_server(profile="v14", faults={B.GET_USERS: "partial=5"})
+    write_config()
+    r = run_cli("sync", timeout=30)
+    assert r.rc == 2, r
+    assert r.stderr.startswith("teleport-unix: ") and "unavailable" in r.stderr.lower(), r
+    assert os.listdir(cache_dir) == [], "a failed sync wrote the cache"
+    assert srv.calls(B.GET_USERS)[-1]["responses"] == 5
