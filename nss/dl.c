@@ -7,6 +7,9 @@
  * links against the core: a process that never misses as root never loads
  * libcurl, OpenSSL, libyaml or protobuf-c.
  *
+ * TELEPORT_UNIX_NSS_DEBUG=1 (secure_getenv) passes debug to the core and logs
+ * each attempt at LOG_DEBUG (attempts are throttled, so the log is too).
+ *
  * Conditions: the core loaded the last time we tried (or that was more than
  * 10 s ago); euid 0; not AT_SECURE (never in setuid/setgid programs);
  * TELEPORT_UNIX_NSS_ONLINE is not "0"; no other thread of this process is
@@ -37,11 +40,32 @@
 #include "online.h"
 
 #define LIB_ENV       "TELEPORT_UNIX_CORE_LIB"
+#define DEBUG_ENV     "TELEPORT_UNIX_NSS_DEBUG"
 #define ONLINE_ENV    "TELEPORT_UNIX_NSS_ONLINE"
 #define LIB_NAME      "libteleport-unix.so.0"
 #define RETRY_NSEC    1000000000ull
 #define RECENT_KEYS   16
 #define LOAD_RETRY_NSEC 10000000000ull
+
+/*
+ * Tells packagers that this module may dlopen the core (systemd's ".note.dlopen"
+ * convention: owner "FDO", type 0x407c0c0a, a JSON list as descriptor).
+ */
+#define DLOPEN_NOTE_JSON                                                                                           \
+	"[{\"feature\":\"online\",\"description\":\"Look up Teleport users missing from the cache\","            \
+	"\"priority\":\"recommended\",\"soname\":[\"" LIB_NAME "\"]}]"
+
+__attribute__((used, section(".note.dlopen"), aligned(4))) static const struct {
+	uint32_t n_namesz, n_descsz, n_type;
+	char name[4];
+	__attribute__((aligned(4))) char desc[sizeof(DLOPEN_NOTE_JSON)];
+} dlopen_note = {
+	.n_namesz = 4,
+	.n_descsz = sizeof(DLOPEN_NOTE_JSON),
+	.n_type = 0x407c0c0a,
+	.name = "FDO",
+	.desc = DLOPEN_NOTE_JSON,
+};
 
 static pthread_mutex_t online_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Under online_lock: the loaded table, and what this process tried lately. */
@@ -158,7 +182,16 @@ int tu_nss_online_refresh(const char *name, uint32_t id)
 	}
 	if (clock_gettime(CLOCK_REALTIME, &rt) == 0)
 		req.now_usec = (int64_t) rt.tv_sec * 1000000 + rt.tv_nsec / 1000;
+	{
+		const char *d = secure_getenv(DEBUG_ENV);
+
+		req.debug = d && *d && strcmp(d, "0") != 0;
+	}
 	r = name ? t->refresh_for_name(&req, name) : t->refresh_for_id(&req, id);
 	(void) pthread_mutex_unlock(&online_lock);
+	if (req.debug && name)
+		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for a name: %d", r);
+	else if (req.debug)
+		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for id %u: %d", id, r);
 	return r;
 }
