@@ -54,9 +54,12 @@ EXTRA_DIST += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports
 check_PROGRAMS += bench/bench-nss
 bench_bench_nss_SOURCES = bench/bench-nss.c
 bench_bench_nss_CFLAGS = $(AM_CFLAGS) -O2
-EXTRA_DIST += bench/run-bench.sh
-bench: libnss_teleport.la tests/nss/mksnap bench/bench-nss
+EXTRA_DIST += bench/run-bench.sh bench/bench-sync.sh bench/bench-sync.c bench/bench-sync-e2e.py
+bench: libnss_teleport.la tests/nss/mksnap bench/bench-nss libteleport-unix.la teleport-unix
 	$(SHELL) $(top_srcdir)/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir) $(BENCH_SIZES)
+	@echo; echo "sync: mapping + cache write (in process), then a real sync against the stand-in server"
+	$(SHELL) $(top_srcdir)/bench/bench-sync.sh $(abs_top_builddir)
+	-/usr/bin/python3 $(top_srcdir)/bench/bench-sync-e2e.py $(abs_top_builddir)
 .PHONY: bench
 
 # Snapshot reader fuzzer, replayed over tests/fuzz/corpus/snapshot by tests/fuzz/replay.sh.
