@@ -10,13 +10,10 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -30,6 +27,7 @@
 #include "conf.h"
 #include "creds.h"
 #include "err.h"
+#include "fsutil.h"
 
 #define TELEPORT_CLUSTER_OID "1.3.9999.1.7"
 #define MAX_NAME_LEN         255
@@ -190,81 +188,24 @@ static int err_file(struct tu_err *reterr, const char *path, int r)
 	return r;
 }
 
-static int ferr(struct tu_err *reterr, const char *path, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int ferr(struct tu_err *reterr, const char *path, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	tu_err_setv(reterr, code, fmt, ap);
-	va_end(ap);
-	tu_err_at(reterr, path, 0);
-	return code;
-}
-
+/*
+ * The one trusted-read path of the project (base/fsutil: O_NOFOLLOW, owner
+ * root, not writable by group/others, secrets not readable by others,
+ * bounded, wiped).  Its messages already name the path.
+ */
 static int read_file(const char *path, bool secret, unsigned flags, struct file *ret, struct tu_err *reterr)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	char *buf;
-	size_t len = 0, cap;
+	unsigned fs = (secret ? TU_FS_SECRET : 0) | ((flags & TU_CREDS_RELAXED_PERMS) ? TU_FS_RELAXED : 0);
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int r = -errno;
-		if (r == -ENOENT)
-			return ferr(reterr, path, -ENOENT, "no such file");
-		if (r == -EACCES || r == -EPERM)
-			return ferr(reterr, path, -EACCES, "cannot open: %s", strerror(-r));
-		return ferr(reterr, path, r, "cannot open: %s", strerror(-r));
-	}
-	if (fstat(fd, &st) < 0)
-		return ferr(reterr, path, -errno, "cannot stat: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return ferr(reterr, path, -EACCES, "not a regular file");
-	if (!(flags & TU_CREDS_RELAXED_PERMS)) {
-		if (st.st_uid != 0 && st.st_uid != geteuid())
-			return ferr(reterr, path, -EPERM, "owned by uid %u, expected root: refusing it",
-				    (unsigned) st.st_uid);
-		if (st.st_mode & (S_IWGRP | S_IWOTH))
-			return ferr(reterr, path, -EPERM,
-				    "writable by group or others (mode %04o): refusing it (chmod go-w)",
-				    (unsigned) (st.st_mode & 07777));
-		if (secret && (st.st_mode & S_IROTH))
-			return ferr(reterr, path, -EPERM,
-				    "holds a private key and is readable by others (mode %04o): refusing it (chmod o-r)",
-				    (unsigned) (st.st_mode & 07777));
-	}
-	if (st.st_size < 0 || (uint64_t) st.st_size > TU_CREDS_MAX_FILE)
-		return ferr(reterr, path, -EMSGSIZE, "file of %lld bytes is over the limit of %u bytes",
-			    (long long) st.st_size, TU_CREDS_MAX_FILE);
-
-	/* One byte more than stat said, to notice a file that grows under us. */
-	cap = (size_t) st.st_size + 1;
-	buf = malloc(cap + 1);
-	if (!buf)
-		return ferr(reterr, path, -ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t k = read(fd, buf + len, cap - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 || (len += (size_t) k) == cap) {
-			int r = k < 0 ? -errno : -EMSGSIZE;
-			OPENSSL_cleanse(buf, cap + 1);
-			free(buf);
-			if (r == -EMSGSIZE)
-				return ferr(reterr, path, r, "file grew while being read");
-			return ferr(reterr, path, r, "cannot read: %s", strerror(-r));
-		}
-		if (k == 0)
-			break;
-	}
-	buf[len] = '\0';
+	r = tu_fs_read_file(path, TU_CREDS_MAX_FILE, fs, &buf, &len, reterr);
+	if (r < 0)
+		return r;
 	ret->buf = buf;
 	ret->len = len;
-	ret->cap = cap + 1;
+	ret->cap = len + 1;
 	return 0;
 }
 

@@ -30,10 +30,10 @@ struct tu_creds;
 #define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */
 
 enum {
-	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it a
-	 * file must be a regular file owned by root (or by the effective uid,
-	 * which could rewrite it anyway), not writable by group or others, and a
-	 * file holding a private key not readable by others. */
+	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it
+	 * files are read like the config (base/fsutil.h tu_fs_read_file): not a
+	 * symlink, a regular file owned by root, not writable by group or
+	 * others, and a file holding a private key not readable by others. */
 	TU_CREDS_RELAXED_PERMS = 1 << 0,
 };
 
@@ -44,8 +44,8 @@ enum {
  * with tu_creds_free).  Errors (reterr names the file, and the line for PEM
  * problems):
  *   -ENOENT        a file is missing
- *   -EACCES        a file cannot be opened / is not a regular file
- *   -EPERM         owner or mode refused (see TU_CREDS_RELAXED_PERMS)
+ *   -EPERM, -EACCES  owner or mode refused, or open() refused
+ *   -ELOOP, -EINVAL  a symlink / not a regular file
  *   -EMSGSIZE      a file over TU_CREDS_MAX_FILE or too many PEM blocks
  *   -EBADMSG       PEM or DER malformed, missing block, encrypted key,
  *                  key does not match the certificate, no CA certificate

@@ -10,7 +10,7 @@
  * configured build dir B:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -include B/config.h \
  *     -Ilibcore -Ilibcore/base tests/fuzz/fuzz-pem.c libcore/creds.c \
- *     libcore/base/err.c -lssl -lcrypto -o fuzz-pem
+ *     libcore/base/err.c libcore/base/fsutil.c -lssl -lcrypto -o fuzz-pem
  *   ./fuzz-pem tests/fuzz/corpus/pem
  */
 #include <errno.h>

@@ -268,7 +268,8 @@ def test_client_cert_from_another_ca(auth_server, write_config, run_cli):
 def test_missing_credential_file(write_config, run_cli, certs, tmp_path):
     write_config(auth={"credentials": {"key_pair": {"cert": str(tmp_path / "nope.crt")}}})
     r = run_cli("ping", timeout=10)
-    one_error_line(r, str(tmp_path / "nope.crt"), "no such file")
+    one_error_line(r, "teleport-unix: ping: credentials: cannot open " + str(tmp_path / "nope.crt") +
+                   ": No such file or directory")
 
 
 def test_key_readable_by_others_refused_without_insecure_perms(auth_server, write_config, run_cli, certs,

@@ -183,7 +183,8 @@ static struct tu_creds *load_pair(const char *crt, const char *key, const char *
 	if (want < 0) {
 		assert_null(c);
 		assert_int_equal(e.code, want);
-		if (want_file && strcmp(e.file, p(want_file)) != 0)
+		/* PEM problems name the file in e.file, file access problems in the message */
+		if (want_file && strcmp(e.file, p(want_file)) != 0 && !strstr(e.msg, p(want_file)))
 			fail_msg("error names '%s', want '%s' (%s)", e.file, p(want_file), e.msg);
 		if (want_msg && !strstr(e.msg, want_msg))
 			fail_msg("'%s' lacks '%s'", e.msg, want_msg);
@@ -231,9 +232,9 @@ static void test_bad_pairs(void **state)
 	(void) state;
 	load_pair("c.crt", "other.key", "ca.crt", now, -EBADMSG, "other.key", "the private key does not match the certificate in");
 	load_pair("c.crt", "rsa.key", "ca.crt", now, -EBADMSG, "rsa.key", "does not match");
-	load_pair("nope.crt", "c.key", "ca.crt", now, -ENOENT, "nope.crt", "no such file");
-	load_pair("c.crt", "nope.key", "ca.crt", now, -ENOENT, "nope.key", "no such file");
-	load_pair("c.crt", "c.key", "nope.crt", now, -ENOENT, "nope.crt", "no such file");
+	load_pair("nope.crt", "c.key", "ca.crt", now, -ENOENT, "nope.crt", "No such file or directory");
+	load_pair("c.crt", "nope.key", "ca.crt", now, -ENOENT, "nope.key", "No such file or directory");
+	load_pair("c.crt", "c.key", "nope.crt", now, -ENOENT, "nope.crt", "No such file or directory");
 	load_pair("garbage.crt", "c.key", "ca.crt", now, -EBADMSG, "garbage.crt", "the client certificate does not parse");
 	load_pair("c.crt", "c.key", "garbage.crt", now, -EBADMSG, "garbage.crt", "a CA certificate does not parse");
 	load_pair("c.der", "c.key", "ca.crt", now, -EBADMSG, "c.der", "not a PEM file");
@@ -248,8 +249,8 @@ static void test_bad_pairs(void **state)
 		struct tu_creds *c = NULL;
 		struct tu_err e;
 		assert_int_equal(tu_creds_load_key_pair(dir, p("c.key"), p("ca.crt"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
-				 -EACCES);
-		assert_string_equal(e.msg, "not a regular file");
+				 -EINVAL);
+		assert_non_null(strstr(e.msg, "not a regular file"));
 	}
 }
 
@@ -285,15 +286,21 @@ static void test_permissions(void **state)
 	int64_t now = now_usec();
 
 	(void) state;
-	/* keys are 0600, certs 0644 (as openssl wrote them): accepted */
-	sh("chmod 644 %s %s", p("c.crt"), p("ca.crt"));
+	/* Files must be owned by root: as another user, only the refusal can be tested. */
+	if (geteuid() != 0) {
+		assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EPERM);
+		assert_non_null(strstr(e.msg, "must be root"));
+		skip();
+	}
+	/* keys are 0600, certs 0644 (as openssl wrote them): accepted; a group-readable key too */
+	sh("chmod 644 %s %s && chmod 640 %s", p("c.crt"), p("ca.crt"), p("c.key"));
 	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), 0);
 	c = tu_creds_free(c);
 
 	sh("chmod 644 %s", p("c.key"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EPERM);
-	assert_string_equal(e.file, p("c.key"));
-	assert_non_null(strstr(e.msg, "holds a private key and is readable by others (mode 0644)"));
+	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
+	assert_non_null(strstr(e.msg, p("c.key")));
+	assert_non_null(strstr(e.msg, "readable by others (mode 0644)"));
 	assert_null(c);
 	/* the relax flag skips it */
 	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, TU_CREDS_RELAXED_PERMS, &c,
@@ -302,26 +309,30 @@ static void test_permissions(void **state)
 	c = tu_creds_free(c);
 	sh("chmod 600 %s", p("c.key"));
 
+	/* a certificate is public, but must not be writable by others */
 	sh("chmod 664 %s", p("ca.crt"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EPERM);
-	assert_string_equal(e.file, p("ca.crt"));
-	assert_non_null(strstr(e.msg, "writable by group or others (mode 0664)"));
+	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
+	assert_non_null(strstr(e.msg, p("ca.crt")));
+	assert_non_null(strstr(e.msg, "writable by group (mode 0664)"));
 	sh("chmod 644 %s", p("ca.crt"));
 
 	sh("chmod 604 %s", p("identity"));
-	assert_int_equal(tu_creds_load_identity(p("identity"), now, 0, &c, &e), -EPERM);
+	assert_int_equal(tu_creds_load_identity(p("identity"), now, 0, &c, &e), -EACCES);
 	assert_non_null(strstr(e.msg, "readable by others"));
 	sh("chmod 600 %s", p("identity"));
 	assert_int_equal(tu_creds_load_identity(p("identity"), now, 0, &c, &e), 0);
 	c = tu_creds_free(c);
 
-	/* a file owned by someone else (only testable as root) */
-	if (geteuid() == 0) {
-		sh("cp %s %s && chown 65534 %s", p("ca.crt"), p("ca-nobody.crt"), p("ca-nobody.crt"));
-		assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-nobody.crt"), now, 0, &c, &e),
-				 -EPERM);
-		assert_non_null(strstr(e.msg, "owned by uid 65534, expected root"));
-	}
+	/* a symlink is refused (O_NOFOLLOW), like the config */
+	sh("ln -sf %s %s", p("ca.crt"), p("ca-link.crt"));
+	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-link.crt"), now, 0, &c, &e), -ELOOP);
+	assert_non_null(strstr(e.msg, "is a symbolic link"));
+
+	/* a file owned by someone else */
+	sh("cp %s %s && chown 65534 %s", p("ca.crt"), p("ca-nobody.crt"), p("ca-nobody.crt"));
+	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-nobody.crt"), now, 0, &c, &e), -EPERM);
+	assert_non_null(strstr(e.msg, "owned by uid 65534, must be root"));
+	assert_null(c);
 }
 
 static void test_identity(void **state)
