@@ -24,6 +24,8 @@ HTTP/2 modes (TLS, ALPN h2, client certificate required):
 Connection modes:
   stall_tls        accept TCP, read the ClientHello, never send ServerHello
   close            accept TCP and close at once (RST when the client already sent data)
+  syn_drop         never accept and keep the accept queue full: the kernel drops new
+                   SYNs, so a client's connect() itself hangs (its connect timeout)
   blackhole        accept TCP, never answer anything
   http1            TLS offering ALPN http/1.1 only; answers HTTP/1.1 404
   no_alpn          TLS without ALPN; answers HTTP/1.1 404 (Teleport's legacy API)
@@ -48,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 H2_MODES = ("ok", "truncated", "truncated_ok", "no_trailers", "rst_stream", "two_messages",
             "oversize_prefix", "compressed", "bad_status", "http500", "non_grpc", "trickle", "goaway")
-SIMPLE_MODES = ("stall_tls", "blackhole", "http1", "no_alpn", "close")
+SIMPLE_MODES = ("stall_tls", "blackhole", "http1", "no_alpn", "close", "syn_drop")
 MODES = H2_MODES + SIMPLE_MODES
 
 VECTORS = os.environ.get("TU_VECTORS_DIR") or os.path.join(
@@ -161,7 +163,35 @@ def _http1(tls_sock):
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
 
 
+def run_syn_drop(host, port, announce):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    lsock = socket.socket(fam, socket.SOCK_STREAM)
+    lsock.bind((host, port))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # more than the queue holds with backlog 0
+        c = socket.socket(fam, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect((host, port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    time.sleep(0.2)
+    log(f"mode syn_drop on {host}:{port}")
+    announce(port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    return 0
+
+
 def run_simple(mode, host, port, cert, key, ca, announce, require_client_cert=True):
+    if mode == "syn_drop":
+        return run_syn_drop(host, port, announce)
     lst = Listener(host, port)
     if mode in ("http1", "no_alpn"):
         if not cert:
