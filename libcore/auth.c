@@ -49,6 +49,7 @@ struct tu_auth {
 	struct tu_transport *t;
 	uint64_t timeout_usec; /* per RPC: connect + request */
 	size_t max_message;
+	uint64_t budget_deadline; /* CLOCK_MONOTONIC; 0 = none (tu_auth_set_budget) */
 	tu_progress_fn progress;
 	void *progress_userdata;
 	enum rpc_support users_v1;
@@ -105,16 +106,39 @@ static void progress(struct tu_auth *a, const char *what, size_t n)
 		a->progress(a->progress_userdata, what, n);
 }
 
-static uint64_t deadline(const struct tu_auth *a)
+void tu_auth_set_budget(struct tu_auth *a, uint64_t budget_usec)
 {
-	return tu_transport_now_usec() + a->timeout_usec;
+	a->budget_deadline = budget_usec ? tu_transport_now_usec() + budget_usec : 0;
+}
+
+/* This RPC's deadline: its own timeout, capped by the caller's budget. */
+static int deadline(const struct tu_auth *a, const char *path, uint64_t *ret, struct tu_err *e)
+{
+	uint64_t now = tu_transport_now_usec();
+	uint64_t d = now + a->timeout_usec;
+	char rpc[128];
+
+	if (a->budget_deadline) {
+		if (now >= a->budget_deadline)
+			return tu_err_set(e, -ETIMEDOUT, "no time left for %s: the caller's time budget is spent",
+					  tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
+		if (a->budget_deadline < d)
+			d = a->budget_deadline;
+	}
+	*ret = d;
+	return 0;
 }
 
 static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t req_len, uint8_t **ret_msg,
 		 size_t *ret_len, struct tu_err *e)
 {
+	uint64_t d = 0;
+
 	tu_err_clear(e);
-	return tu_grpc_unary(a->t, path, req, req_len, deadline(a), a->max_message, ret_msg, ret_len, e);
+	int r = deadline(a, path, &d, e);
+	if (r < 0)
+		return r;
+	return tu_grpc_unary(a->t, path, req, req_len, d, a->max_message, ret_msg, ret_len, e);
 }
 
 /* Adds which RPC's answer did not decode. */
@@ -255,9 +279,14 @@ static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *re
 	struct stream_users s = { .a = a };
 	int r;
 
+	uint64_t d = 0;
+
 	tu_err_clear(e);
+	r = deadline(a, RPC_GET_USERS, &d, e);
+	if (r < 0)
+		return r;
 	/* proto.GetUsersRequest{WithSecrets: false} encodes to 0 bytes. */
-	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, deadline(a), a->max_message, on_stream_user, &s, NULL, e);
+	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, d, a->max_message, on_stream_user, &s, NULL, e);
 	if (r < 0) {
 		tu_users_free(s.users, s.n);
 		return r;

@@ -48,6 +48,16 @@ struct tu_auth *tu_auth_free(struct tu_auth *a);
 typedef void (*tu_progress_fn)(void *userdata, const char *what, size_t count);
 void tu_auth_set_progress(struct tu_auth *a, tu_progress_fn fn, void *userdata);
 
+/*
+ * Bounds every following call, together, to budget_usec from now (0 lifts
+ * the bound).  Each RPC already has its own deadline (connect + request
+ * timeout); this caps a sequence of them (a PAM decision's GetUser +
+ * GetLocks, a sync's pages) so the sum never exceeds what the caller can
+ * wait.  A call made after the budget is spent fails at once with
+ * -ETIMEDOUT without touching the network.
+ */
+void tu_auth_set_budget(struct tu_auth *a, uint64_t budget_usec);
+
 int tu_auth_ping(struct tu_auth *a, struct tu_ping *ret, struct tu_err *reterr);
 
 /* -ENOENT when the user does not exist. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@
 #include "model.h"
 
 #define TIMEOUT_USEC UINT64_C(4000000)
+#define PING_PATH    "/proto.AuthService/Ping"
 
 static struct tu_auth *auth_over(struct fake_transport *f, size_t max_message)
 {
@@ -486,6 +488,54 @@ static void test_malformed_answers(void **state)
 	free(ping);
 }
 
+static void test_budget(void **state)
+{
+	size_t len;
+	uint8_t *body = read_vector("ping_response.grpc", &len);
+	const struct fake_step steps[] = {
+		{ PING_PATH, body, len, 0, NULL, 0, NULL },
+		{ PING_PATH, body, len, 0, NULL, 0, NULL },
+		{ PING_PATH, body, len, 0, NULL, 0, NULL },
+	};
+	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
+	struct tu_auth *a = auth_over(f, 0);
+	struct tu_ping p = { 0 };
+	struct tu_err e;
+
+	(void) state;
+	/* a budget shorter than the per-RPC timeout caps the deadline */
+	uint64_t before = tu_transport_now_usec();
+	tu_auth_set_budget(a, 1000000);
+	assert_int_equal(tu_auth_ping(a, &p, &e), 0);
+	tu_ping_done(&p);
+	assert_true(f->deadlines[0] >= before + 1000000);
+	assert_true(f->deadlines[0] < before + TIMEOUT_USEC);
+
+	/* a budget longer than it does not extend it */
+	before = tu_transport_now_usec();
+	tu_auth_set_budget(a, 60 * TIMEOUT_USEC);
+	assert_int_equal(tu_auth_ping(a, &p, &e), 0);
+	tu_ping_done(&p);
+	assert_true(f->deadlines[1] <= tu_transport_now_usec() + TIMEOUT_USEC);
+
+	/* spent: no network call at all */
+	tu_auth_set_budget(a, 1);
+	usleep(2000);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(tu_auth_ping(a, &p, &e), -ETIMEDOUT);
+	assert_string_equal(e.msg, "no time left for AuthService/Ping: the caller's time budget is spent");
+	assert_int_equal(f->n_calls, 2);
+	assert_null(p.cluster_name);
+
+	/* lifted */
+	tu_auth_set_budget(a, 0);
+	assert_int_equal(tu_auth_ping(a, &p, &e), 0);
+	tu_ping_done(&p);
+	assert_false(f->unexpected);
+	tu_auth_free(a);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_locks_and_fetch_all),
 		cmocka_unit_test(test_malformed_answers),
+		cmocka_unit_test(test_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
