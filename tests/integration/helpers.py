@@ -390,6 +390,14 @@ def module_path(builddir, soname):
     return os.path.join(builddir, ".libs", soname)
 
 
+def _preload(lib):
+    """TU_PRELOAD (a sanitizer build's runtime, e.g. set by tools/harden.sh)
+    goes first: an instrumented module in an uninstrumented getent/pamtester
+    needs the ASan runtime ahead of every other library."""
+    pre = os.environ.get("TU_PRELOAD", "").strip()
+    return f"{pre} {lib}" if pre else lib
+
+
 def nss_wrapper_env(builddir, passwd, group, extra=None, base_env=None):
     """Environment running getent & co. with libnss_teleport.so.2 from the build
     tree through nss_wrapper.  passwd/group: files nss_wrapper serves as the
@@ -397,7 +405,7 @@ def nss_wrapper_env(builddir, passwd, group, extra=None, base_env=None):
     env = dict(base_env if base_env is not None else os.environ)
     lib = find_lib("libnss_wrapper.so")
     env.update({
-        "LD_PRELOAD": lib or "libnss_wrapper.so",
+        "LD_PRELOAD": _preload(lib or "libnss_wrapper.so"),
         "NSS_WRAPPER_PASSWD": passwd,
         "NSS_WRAPPER_GROUP": group,
         "NSS_WRAPPER_MODULE_SO_PATH": module_path(builddir, "libnss_teleport.so.2"),
@@ -412,7 +420,7 @@ def pam_wrapper_env(service_dir, extra=None, base_env=None):
     (pam_wrapper).  Reference modules by absolute path in the service file."""
     env = dict(base_env if base_env is not None else os.environ)
     env.update({
-        "LD_PRELOAD": find_lib("libpam_wrapper.so") or "libpam_wrapper.so",
+        "LD_PRELOAD": _preload(find_lib("libpam_wrapper.so") or "libpam_wrapper.so"),
         "PAM_WRAPPER": "1",
         "PAM_WRAPPER_SERVICE_DIR": service_dir,
     })
