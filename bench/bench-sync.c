@@ -36,6 +36,15 @@ static double now_s(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of this process so far (user + system): stable when the machine is busy. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static long peak_rss_kib(void)
 {
 	struct rusage ru;
@@ -152,7 +161,7 @@ int main(int argc, char **argv)
 
 	double t0 = now_s();
 	generate(&d, n_users, n_roles);
-	double t1 = now_s();
+	double t1 = now_s(), c1 = cpu_s();
 	long rss_gen = peak_rss_kib();
 
 	struct tu_accounts_opts o;
@@ -162,7 +171,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-sync: accounts: %s\n", e.msg);
 		return 2;
 	}
-	double t2 = now_s();
+	double t2 = now_s(), c2 = cpu_s();
 	size_t n_acc = acc.n_accounts, n_grp = acc.n_groups;
 	tu_accounts_done(&acc);
 
@@ -171,13 +180,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-sync: cache: %s\n", e.msg);
 		return 2;
 	}
-	double t3 = now_s();
+	double t3 = now_s(), c3 = cpu_s();
 
 	printf("bench-sync: %zu users, %zu roles -> %zu accounts, %zu groups\n", n_users, n_roles,
 	       n_acc, n_grp);
 	printf("bench-sync: generate %.2f s (rss %ld MiB)\n", t1 - t0, rss_gen / 1024);
-	printf("bench-sync: map (tu_accounts_compute) %.2f s\n", t2 - t1);
-	printf("bench-sync: save (map + encode + both snapshots, fsync) %.2f s\n", t3 - t2);
+	printf("bench-sync: map (tu_accounts_compute) %.2f s wall, %.2f s CPU\n", t2 - t1, c2 - c1);
+	printf("bench-sync: save (map + encode + both snapshots, fsync) %.2f s wall, %.2f s CPU\n",
+	       t3 - t2, c3 - c2);
 	printf("bench-sync: peak RSS %ld MiB (includes the generated dataset)\n",
 	       peak_rss_kib() / 1024);
 

@@ -818,7 +818,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	_cleanup_free_ uint32_t *avoid = NULL;
 	_cleanup_free_ uint32_t *gids = NULL;
 	size_t n_gen = 0, cap_gen = 0, n_avoid = 0, cap_avoid = 0;
-	struct namemap seen_bad = {0};
+	struct namemap seen_bad = {0}, seen_gen = {0};
 	char b1[128];
 	int r = 0;
 
@@ -844,8 +844,12 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 				continue;
 			}
 			if (namemap_get(&s->local_by_name, g, &x) ||
-			    namemap_get(&s->group_by_name, g, &x))
+			    namemap_get(&s->group_by_name, g, &x) || namemap_get(&seen_gen, g, &x))
 				continue;
+			/* Each name once: the sort below then sees distinct groups, not
+			 * memberships. */
+			if (namemap_put(&seen_gen, g, 0) < 0)
+				goto oom;
 			if (n_gen == cap_gen) {
 				size_t ncap = cap_gen ? cap_gen * 2 : 64;
 				const char **ng = reallocarray(gen, ncap, sizeof(*ng));
@@ -882,6 +886,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 				     n_avoid, gids, reterr);
 		if (r < 0) {
 			namemap_done(&seen_bad);
+			namemap_done(&seen_gen);
 			return r;
 		}
 	}
@@ -928,9 +933,11 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 			qsort(a->gids, a->n_gids, sizeof(*a->gids), cmp_u32);
 	}
 	namemap_done(&seen_bad);
+	namemap_done(&seen_gen);
 	return 0;
 oom:
 	namemap_done(&seen_bad);
+	namemap_done(&seen_gen);
 	return tu_err_set(reterr, -ENOMEM, "out of memory");
 }
 
