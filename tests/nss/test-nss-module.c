@@ -9,6 +9,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <nss.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -428,7 +430,7 @@ static int write_gen(int g)
 }
 
 static atomic_bool stop;
-static atomic_long wrong, answers;
+static atomic_long wrong, answers, replaced;
 
 static void *reader(void *arg)
 {
@@ -471,13 +473,24 @@ static void run_threads(const char *recheck)
 	atomic_store(&stop, false);
 	atomic_store(&wrong, 0);
 	atomic_store(&answers, 0);
+	atomic_store(&replaced, 0);
 	for (int t = 0; t < 16; t++)
 		assert_int_equal(pthread_create(&th[t], NULL, reader, (void *) (uintptr_t) (t + 1)), 0);
-	for (int k = 0; k < 200; k++) {
-		struct timespec ts = { 0, 2000000 };
+	/* 200 replacements, or fewer (at least 20) when a loaded machine makes that take over 3 s. */
+	{
+		struct timespec t0, now;
 
-		assert_int_equal(write_gen(k % 2), 0);
-		nanosleep(&ts, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int k = 0; k < 200; k++) {
+			struct timespec ts = { 0, 2000000 };
+
+			assert_int_equal(write_gen(k % 2), 0);
+			atomic_fetch_add(&replaced, 1);
+			nanosleep(&ts, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (k >= 20 && now.tv_sec - t0.tv_sec >= 3)
+				break;
+		}
 	}
 	atomic_store(&stop, true);
 	for (int t = 0; t < 16; t++)
@@ -500,9 +513,11 @@ static void run_threads(const char *recheck)
 		fclose(f);
 		assert_true(maps <= 1);
 	}
-	print_message("recheck %s ms: %ld answers, %ld wrong\n", recheck, atomic_load(&answers), atomic_load(&wrong));
+	print_message("recheck %s ms: %ld replacements, %ld answers, %ld wrong\n", recheck, atomic_load(&replaced),
+		      atomic_load(&answers), atomic_load(&wrong));
 	assert_int_equal(atomic_load(&wrong), 0);
 	assert_true(atomic_load(&answers) > 1000);
+	assert_true(atomic_load(&replaced) >= 20);
 }
 
 static void test_threads_while_replaced(void **state)
@@ -510,6 +525,92 @@ static void test_threads_while_replaced(void **state)
 	run_threads("0");  /* stat on every call: maximum churn of mappings */
 	run_threads("1");
 	run_threads("100"); /* the default */
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* No fd stays open across calls (STYLE §2.9.3), whatever the outcome. */
+static void test_no_fd_kept(void **state)
+{
+	char buf[512];
+	struct passwd pw;
+	struct group gr;
+	int err, before;
+
+	assert_int_equal(write_sample(), 0);
+	before = count_fds();
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(p_getpwnam("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		assert_int_equal(p_getpwnam("zed", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+		assert_int_equal(p_getgrgid(5000, &gr, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+		assert_int_equal(write_sample(), 0); /* a new file every round: re-mapped */
+	}
+	assert_int_equal(p_setpwent(0), NSS_STATUS_SUCCESS);
+	assert_int_equal(p_getpwent(&pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(count_fds(), before); /* even in the middle of an enumeration */
+	assert_int_equal(p_endpwent(), NSS_STATUS_SUCCESS);
+	unlink(path);
+	assert_int_equal(p_getpwnam("alice", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	assert_int_equal(count_fds(), before);
+	assert_int_equal(write_sample(), 0);
+}
+
+static atomic_bool fork_stop;
+
+static void *fork_reader(void *arg)
+{
+	char buf[256];
+	struct passwd pw;
+	int err;
+
+	while (!atomic_load(&fork_stop))
+		(void) p_getpwnam((rand() % 2) ? "alice" : "nobody-x", &pw, buf, sizeof(buf), &err);
+	return NULL;
+}
+
+/* fork() while other threads are inside the module: the child's lookups work and never hang. */
+static void test_fork_while_busy(void **state)
+{
+	pthread_t th[4];
+
+	assert_int_equal(write_sample(), 0);
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1); /* the lock is taken as often as possible */
+	atomic_store(&fork_stop, false);
+	for (int t = 0; t < 4; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, fork_reader, NULL), 0);
+	for (int k = 0; k < 100; k++) {
+		pid_t pid = fork();
+		int st = 0;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char buf[256];
+			struct passwd pw;
+			int err, ok = 1;
+
+			alarm(10); /* a hang kills the child: the parent sees a signal */
+			for (int i = 0; i < 20; i++)
+				ok &= p_getpwnam("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
+				      pw.pw_uid == 300000;
+			_exit(ok ? 0 : 1);
+		}
+		if (k % 10 == 0)
+			assert_int_equal(write_sample(), 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("child %d: status 0x%x", k, st);
+	}
+	atomic_store(&fork_stop, true);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
 }
 
 static int online_calls(void)
@@ -629,6 +730,8 @@ int main(void)
 		cmocka_unit_test(test_initgroups),
 		cmocka_unit_test(test_bad_snapshots),
 		cmocka_unit_test(test_online),
+		cmocka_unit_test(test_no_fd_kept),
+		cmocka_unit_test(test_fork_while_busy),
 		cmocka_unit_test(test_threads_while_replaced),
 	};
 
