@@ -25,6 +25,7 @@
 #include "cleanup.h"
 #include "crc32c.h"
 #include "err.h"
+#include "fsutil.h"
 #include "snapshot-internal.h"
 #include "snapshot.h"
 
@@ -458,72 +459,10 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 	return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		p += k;
-		n -= (size_t) k;
-	}
-	return 0;
-}
-
 int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const char *slash;
-	int fd, dfd, r;
-
-	if (!path || !*path)
-		return tu_err_set(reterr, -EINVAL, "empty snapshot path");
-	if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
-		return tu_err_set(reterr, -ENAMETOOLONG, "%s: path too long", path);
-	slash = strrchr(path, '/');
-	if (!slash)
-		(void) snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		(void) snprintf(dir, sizeof(dir), "/");
-	else
-		(void) snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
-
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		return tu_err_set(reterr, r, "%s: cannot create temporary file: %s", path, strerror(-r));
-	}
-	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, size)) < 0 || fsync(fd) < 0) {
-		r = errno ? -errno : -EIO;
-		(void) close(fd);
-		(void) unlink(tmp);
-		return tu_err_set(reterr, r, "%s: cannot write: %s", tmp, strerror(-r));
-	}
-	if (close(fd) < 0) {
-		r = -errno;
-		(void) unlink(tmp);
-		return tu_err_set(reterr, r, "%s: cannot write: %s", tmp, strerror(-r));
-	}
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		(void) unlink(tmp);
-		return tu_err_set(reterr, r, "%s: cannot rename into place: %s", path, strerror(-r));
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0) {
-		r = -errno;
-		if (dfd >= 0)
-			(void) close(dfd);
-		return tu_err_set(reterr, r, "%s: cannot sync directory: %s", dir, strerror(-r));
-	}
-	(void) close(dfd);
-	return 0;
+	/* One atomic writer in base (fsutil): temp file, fsync, rename, directory fsync. */
+	return tu_fs_write_atomic(path, data, size, mode, reterr);
 }
 
 int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,

@@ -129,7 +129,7 @@ int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw
 
 /*
  * Builds the accounts snapshot and replaces path atomically with it, mode
- * 0644 (temp file "<path>.tmp-XXXXXX" in the same directory, fsync, rename,
+ * 0644 (tu_fs_write_atomic: temp file in the same directory, fsync, rename,
  * fsync of the directory).  The directory must exist.
  * Errors: as tu_snapshot_build_accounts, plus -errno from the file system
  * (-EACCES, -ENOSPC, ...) with the path in reterr.  No temp file is left
@@ -150,8 +150,9 @@ int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind, const 
 			    uint64_t generation, int64_t now_usec, struct tu_err *reterr);
 
 /*
- * Writes size bytes to path atomically with the given mode (the helper the
- * writers use).  Errors: -errno with the path in reterr.
+ * Writes size bytes to path atomically with the given mode (the writers use
+ * it; same as fsutil.h's tu_fs_write_atomic).  Errors: -errno with the path
+ * in reterr.
  */
 int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr);
 
