@@ -50,7 +50,7 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 	struct tu_ctx *ctx = NULL;
 	const struct tu_creds *creds = NULL;
 	struct tu_auth *auth = NULL;
-	struct tu_ping p = { 0 };
+	struct tu_ping p = {0};
 	struct tu_err e;
 	char t[64], left[64], name[256], want[256];
 	int r, ret = CLI_EXIT_ERROR;
@@ -112,17 +112,25 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 		json_end(&j);
 	} else {
 		printf("Cluster:         %s\n", tu_sanitize(cluster, name, sizeof(name)));
-		printf("Server version:  %s\n", tu_sanitize(p.server_version ? p.server_version : "", name, sizeof(name)));
+		printf("Server version:  %s\n",
+		       tu_sanitize(p.server_version ? p.server_version : "", name, sizeof(name)));
 		if (p.remote_addr)
-			printf("Seen from Auth:  %s\n", tu_sanitize(p.remote_addr, name, sizeof(name)));
-		printf("Identity:        %s", tu_sanitize(tu_creds_subject_cn(creds), name, sizeof(name)));
+			printf("Seen from Auth:  %s\n",
+			       tu_sanitize(p.remote_addr, name, sizeof(name)));
+		printf("Identity:        %s",
+		       tu_sanitize(tu_creds_subject_cn(creds), name, sizeof(name)));
 		if (tu_creds_cluster(creds))
-			printf(" (cluster %s)", tu_sanitize(tu_creds_cluster(creds), name, sizeof(name)));
-		printf("\nCredential:      %s\n", tu_sanitize(tu_creds_source(creds), name, sizeof(name)));
+			printf(" (cluster %s)",
+			       tu_sanitize(tu_creds_cluster(creds), name, sizeof(name)));
+		printf("\nCredential:      %s\n",
+		       tu_sanitize(tu_creds_source(creds), name, sizeof(name)));
 		printf("Certificate:     valid until %s (%s left)\n", t, left);
 	}
 	if (soon)
-		fprintf(stderr, "teleport-unix: warning: the certificate expires on %s (%s left): renew it\n", t, left);
+		fprintf(
+		    stderr,
+		    "teleport-unix: warning: the certificate expires on %s (%s left): renew it\n",
+		    t, left);
 	ret = CLI_EXIT_OK;
 out:
 	tu_ping_done(&p);

@@ -24,8 +24,8 @@
 
 struct view {
 	struct tu_user user;
-	struct tu_dataset d;      /* the user's roles and the locks in force */
-	struct tu_strv missing;   /* role names Auth does not know */
+	struct tu_dataset d;    /* the user's roles and the locks in force */
+	struct tu_strv missing; /* role names Auth does not know */
 	struct tu_strv logins;
 	struct tu_host_user hu;
 	struct tu_host host;
@@ -86,8 +86,8 @@ static bool lock_applies(const struct tu_lock *l, const struct view *v)
 		if (!set(s))
 			continue;
 		size_t n = strlen(id);
-		if (strcmp(s, id) == 0 ||
-		    (set(cl) && strncmp(s, id, n) == 0 && s[n] == '.' && strcmp(s + n + 1, cl) == 0))
+		if (strcmp(s, id) == 0 || (set(cl) && strncmp(s, id, n) == 0 && s[n] == '.' &&
+					   strcmp(s + n + 1, cl) == 0))
 			return true;
 	}
 	return false;
@@ -125,7 +125,7 @@ static enum status user_status(const struct tu_user *u, int64_t now)
 	return ST_ACTIVE;
 }
 
-static const char *const status_names[] = { "active", "expired", "locked" };
+static const char *const status_names[] = {"active", "expired", "locked"};
 
 static void print_list(const char *label, const struct tu_strv *v)
 {
@@ -152,7 +152,8 @@ static void print_text(const struct view *v, int64_t now)
 	printf("Traits:%s\n", u->traits.n ? "" : "       (none)");
 	for (size_t i = 0; i < u->traits.n; i++) {
 		char label[160];
-		snprintf(label, sizeof(label), "  %s: ", tu_sanitize(u->traits.e[i].key, b, sizeof(b)));
+		snprintf(label, sizeof(label),
+			 "  %s: ", tu_sanitize(u->traits.e[i].key, b, sizeof(b)));
 		print_list(label, &u->traits.e[i].values);
 	}
 	printf("Status:       %s", status_names[st]);
@@ -190,7 +191,8 @@ static void print_text(const struct view *v, int64_t now)
 		printf("\n");
 		print_list("Host groups:  ", &v->hu.groups);
 	} else {
-		printf("Host user:    not created (host user creation is off for its roles on this host)\n");
+		printf(
+		    "Host user:    not created (host user creation is off for its roles on this host)\n");
 	}
 }
 
@@ -222,14 +224,16 @@ static void print_json(const struct view *v, int64_t now)
 	json_key_str(&j, "expires", u->has_expires ? fmt_utc(u->expires_usec, t, sizeof(t)) : NULL);
 	json_key_bool(&j, "login_locked", st == ST_LOCKED);
 	json_key_str(&j, "locked_message", st == ST_LOCKED ? u->locked_message : NULL);
-	json_key_str(&j, "lock_expires", st == ST_LOCKED ? fmt_utc(u->lock_expires_usec, t, sizeof(t)) : NULL);
+	json_key_str(&j, "lock_expires",
+		     st == ST_LOCKED ? fmt_utc(u->lock_expires_usec, t, sizeof(t)) : NULL);
 	json_key_arr_begin(&j, "locks");
 	for (size_t i = 0; i < v->n_locks; i++) {
 		const struct tu_lock *l = v->locks[i];
 		json_key_obj_begin(&j, NULL);
 		json_key_str(&j, "name", l->name);
 		json_key_str(&j, "message", l->message);
-		json_key_str(&j, "expires", l->has_expires ? fmt_utc(l->expires_usec, t, sizeof(t)) : NULL);
+		json_key_str(&j, "expires",
+			     l->has_expires ? fmt_utc(l->expires_usec, t, sizeof(t)) : NULL);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -276,12 +280,13 @@ int cmd_user(struct cli *c, int argc, char **argv)
 {
 	struct tu_ctx *ctx = NULL;
 	struct tu_auth *auth = NULL;
-	struct view v = { 0 };
+	struct view v = {0};
 	struct tu_err e;
 	int r, ret = CLI_EXIT_ERROR;
 
 	if (argc != 2 || !argv[1][0])
-		return cli_errorf(c, "user: expected one Teleport user name (usage: teleport-unix user NAME)");
+		return cli_errorf(
+		    c, "user: expected one Teleport user name (usage: teleport-unix user NAME)");
 	r = cli_open_ctx(c, &ctx);
 	if (r != 0)
 		return r;

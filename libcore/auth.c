@@ -9,13 +9,14 @@
  * newer RPC first, the legacy one when the server answers UNIMPLEMENTED;
  * which one worked is remembered for the life of the client.
  */
+#include "auth.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
@@ -35,8 +36,8 @@
 #define RPC_GET_ROLES     "/proto.AuthService/GetRoles"
 #define RPC_GET_LOCKS     "/proto.AuthService/GetLocks"
 
-#define PAGE_SIZE      1000     /* the Go client's default; halved on RESOURCE_EXHAUSTED */
-#define MAX_PAGES      100000u  /* a server that never ends paging is an error */
+#define PAGE_SIZE             1000    /* the Go client's default; halved on RESOURCE_EXHAUSTED */
+#define MAX_PAGES             100000u /* a server that never ends paging is an error */
 #define STREAM_PROGRESS_EVERY 256u
 
 enum rpc_support {
@@ -56,8 +57,8 @@ struct tu_auth {
 	enum rpc_support list_roles;
 };
 
-int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec, size_t max_message_size,
-			       struct tu_auth **ret, struct tu_err *reterr)
+int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec,
+			       size_t max_message_size, struct tu_auth **ret, struct tu_err *reterr)
 {
 	struct tu_auth *a = calloc(1, sizeof(*a));
 
@@ -72,7 +73,8 @@ int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_
 	return 0;
 }
 
-int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct tu_auth **ret, struct tu_err *reterr)
+int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct tu_auth **ret,
+		struct tu_err *reterr)
 {
 	struct tu_transport *t = NULL;
 	int r;
@@ -80,9 +82,11 @@ int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct
 	r = tu_h2_new(conf, creds, 0, &t, reterr);
 	if (r < 0)
 		return r;
-	/* A blackholed Auth may cost the connect timeout and then the request timeout, never more. */
-	return tu_auth_new_with_transport(t, conf->connect_timeout_usec + conf->request_timeout_usec,
-					  conf->max_message_size ? (size_t) conf->max_message_size : 0, ret, reterr);
+	/* A blackholed Auth may cost the connect timeout and then the request timeout, never more.
+	 */
+	return tu_auth_new_with_transport(
+	    t, conf->connect_timeout_usec + conf->request_timeout_usec,
+	    conf->max_message_size ? (size_t) conf->max_message_size : 0, ret, reterr);
 }
 
 struct tu_auth *tu_auth_free(struct tu_auth *a)
@@ -120,7 +124,8 @@ static int deadline(const struct tu_auth *a, const char *path, uint64_t *ret, st
 
 	if (a->budget_deadline) {
 		if (now >= a->budget_deadline)
-			return tu_err_set(e, -ETIMEDOUT, "no time left for %s: the caller's time budget is spent",
+			return tu_err_set(e, -ETIMEDOUT,
+					  "no time left for %s: the caller's time budget is spent",
 					  tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
 		if (a->budget_deadline < d)
 			d = a->budget_deadline;
@@ -129,8 +134,8 @@ static int deadline(const struct tu_auth *a, const char *path, uint64_t *ret, st
 	return 0;
 }
 
-static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t req_len, uint8_t **ret_msg,
-		 size_t *ret_len, struct tu_err *e)
+static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t req_len,
+		 uint8_t **ret_msg, size_t *ret_len, struct tu_err *e)
 {
 	uint64_t d = 0;
 
@@ -162,7 +167,7 @@ int tu_auth_ping(struct tu_auth *a, struct tu_ping *ret, struct tu_err *reterr)
 	_cleanup_free_ uint8_t *msg = NULL;
 	struct tu_err e;
 	size_t len = 0;
-	struct tu_ping p = { 0 };
+	struct tu_ping p = {0};
 	int r;
 
 	r = unary(a, RPC_PING, NULL, 0, &msg, &len, &e);
@@ -185,10 +190,11 @@ static int not_found(struct tu_err *e, const char *what, const char *name)
 	return -ENOENT;
 }
 
-int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret, struct tu_err *reterr)
+int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret,
+		     struct tu_err *reterr)
 {
 	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
-	struct tu_user u = { 0 };
+	struct tu_user u = {0};
 	struct tu_err e;
 	size_t req_len = 0, len = 0;
 	int r;
@@ -200,7 +206,8 @@ int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret, s
 	if (a->users_v1 != RPC_MISSING) {
 		r = tu_model_encode_get_user_request(name, false, &req, &req_len);
 		if (r < 0)
-			return tu_err_set(reterr, r, "cannot encode the GetUser request: %s", strerror(-r));
+			return tu_err_set(reterr, r, "cannot encode the GetUser request: %s",
+					  strerror(-r));
 		r = unary(a, RPC_GET_USER_V1, req, req_len, &msg, &len, &e);
 		if (r == 0) {
 			a->users_v1 = RPC_WORKS;
@@ -240,10 +247,12 @@ int tu_auth_get_user(struct tu_auth *a, const char *name, struct tu_user *ret, s
  * reports that one as RESOURCE_EXHAUSTED too). */
 static bool page_too_big(int r, const struct tu_err *e)
 {
-	return e->grpc_status == TU_GRPC_RESOURCE_EXHAUSTED || (r == -EMSGSIZE && e->grpc_status < 0);
+	return e->grpc_status == TU_GRPC_RESOURCE_EXHAUSTED ||
+	       (r == -EMSGSIZE && e->grpc_status < 0);
 }
 
-static int check_next(const char *path, const char *token, const char *next, unsigned pages, struct tu_err *e)
+static int check_next(const char *path, const char *token, const char *next, unsigned pages,
+		      struct tu_err *e)
 {
 	char rpc[128];
 
@@ -251,8 +260,8 @@ static int check_next(const char *path, const char *token, const char *next, uns
 		return tu_err_set(e, -EPROTO, "%s returned the same page token twice (paging loop)",
 				  tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
 	if (pages >= MAX_PAGES)
-		return tu_err_set(e, -EMSGSIZE, "%s: more than %u pages", tu_grpc_rpc_name(path, rpc, sizeof(rpc)),
-				  MAX_PAGES);
+		return tu_err_set(e, -EMSGSIZE, "%s: more than %u pages",
+				  tu_grpc_rpc_name(path, rpc, sizeof(rpc)), MAX_PAGES);
 	return 0;
 }
 
@@ -274,9 +283,10 @@ static int on_stream_user(void *userdata, const uint8_t *msg, size_t len, struct
 	return 0;
 }
 
-static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, struct tu_err *e)
+static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *ret_n,
+			     struct tu_err *e)
 {
-	struct stream_users s = { .a = a };
+	struct stream_users s = {.a = a};
 	int r;
 
 	uint64_t d = 0;
@@ -286,7 +296,8 @@ static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *re
 	if (r < 0)
 		return r;
 	/* proto.GetUsersRequest{WithSecrets: false} encodes to 0 bytes. */
-	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, d, a->max_message, on_stream_user, &s, NULL, e);
+	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, d, a->max_message, on_stream_user, &s, NULL,
+			 e);
 	if (r < 0) {
 		tu_users_free(s.users, s.n);
 		return r;
@@ -297,7 +308,8 @@ static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *re
 	return 0;
 }
 
-int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, struct tu_err *reterr)
+int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n,
+		       struct tu_err *reterr)
 {
 	struct tu_user *users = NULL;
 	size_t n = 0;
@@ -364,10 +376,11 @@ int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n, s
 	return 0;
 }
 
-int tu_auth_get_role(struct tu_auth *a, const char *name, struct tu_role *ret, struct tu_err *reterr)
+int tu_auth_get_role(struct tu_auth *a, const char *name, struct tu_role *ret,
+		     struct tu_err *reterr)
 {
 	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
-	struct tu_role role = { 0 };
+	struct tu_role role = {0};
 	struct tu_err e;
 	size_t req_len = 0, len = 0;
 	int r;
@@ -389,7 +402,8 @@ int tu_auth_get_role(struct tu_auth *a, const char *name, struct tu_role *ret, s
 	return 0;
 }
 
-static int list_roles_legacy(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, struct tu_err *e)
+static int list_roles_legacy(struct tu_auth *a, struct tu_role **ret, size_t *ret_n,
+			     struct tu_err *e)
 {
 	_cleanup_free_ uint8_t *msg = NULL;
 	struct tu_role *roles = NULL;
@@ -409,7 +423,8 @@ static int list_roles_legacy(struct tu_auth *a, struct tu_role **ret, size_t *re
 	return 0;
 }
 
-int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, struct tu_err *reterr)
+int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n,
+		       struct tu_err *reterr)
 {
 	struct tu_role *roles = NULL;
 	size_t n = 0;
@@ -486,7 +501,8 @@ int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, st
 
 	r = tu_model_encode_get_locks_request(NULL, 0, true, &req, &req_len);
 	if (r < 0)
-		return tu_err_set(reterr, r, "cannot encode the GetLocks request: %s", strerror(-r));
+		return tu_err_set(reterr, r, "cannot encode the GetLocks request: %s",
+				  strerror(-r));
 	r = unary(a, RPC_GET_LOCKS, req, req_len, &msg, &len, &e);
 	if (r < 0)
 		return done(reterr, &e, r);
@@ -501,7 +517,7 @@ int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, st
 
 int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr)
 {
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	int r;
 
 	r = tu_auth_list_users(a, &d.users, &d.n_users, reterr);

@@ -8,6 +8,8 @@
  * OpenSSL then parses each block alone.  The PEM text of the blocks is what
  * the transport hands to libcurl, so what we checked is what gets used.
  */
+#include "creds.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +27,6 @@
 
 #include "cleanup.h"
 #include "conf.h"
-#include "creds.h"
 #include "err.h"
 #include "fsutil.h"
 
@@ -62,7 +63,8 @@ static bool has_suffix(const char *l, size_t len, const char *s)
 }
 
 /* For "-----BEGIN X-----" / "-----END X-----": the label X, or false. */
-static bool boundary(const char *l, size_t len, const char *kind, const char **ret_label, size_t *ret_label_len)
+static bool boundary(const char *l, size_t len, const char *kind, const char **ret_label,
+		     size_t *ret_label_len)
 {
 	size_t pre = strlen(kind);
 	if (!has_prefix(l, len, kind) || len < pre + 5 || !has_suffix(l, len, "-----"))
@@ -78,16 +80,18 @@ static bool label_ok(const char *label, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = label[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '_'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' ||
+		      c == '_'))
 			return false;
 	}
 	return true;
 }
 
-static int split_fail(struct tu_err *reterr, unsigned line, unsigned *ret_line, int code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static int split_fail(struct tu_err *reterr, unsigned line, unsigned *ret_line, int code,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int split_fail(struct tu_err *reterr, unsigned line, unsigned *ret_line, int code, const char *fmt, ...)
+static int split_fail(struct tu_err *reterr, unsigned line, unsigned *ret_line, int code,
+		      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -100,10 +104,10 @@ static int split_fail(struct tu_err *reterr, unsigned line, unsigned *ret_line, 
 	return code;
 }
 
-int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_t max, size_t *ret_n,
-		 unsigned *ret_line, struct tu_err *reterr)
+int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_t max,
+		 size_t *ret_n, unsigned *ret_line, struct tu_err *reterr)
 {
-	struct tu_pem_block cur = { 0 };
+	struct tu_pem_block cur = {0};
 	bool in = false;
 	size_t pos = 0, n = 0;
 	unsigned line = 0;
@@ -129,24 +133,29 @@ int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_
 				if (!label_ok(label, label_len))
 					return split_fail(reterr, line, ret_line, -EBADMSG,
 							  "invalid PEM label on a BEGIN line");
-				cur = (struct tu_pem_block){
-					.label = label, .label_len = label_len, .text = l, .line = line
-				};
+				cur = (struct tu_pem_block){.label = label,
+							    .label_len = label_len,
+							    .text = l,
+							    .line = line};
 				in = true;
 			} else if (has_prefix(l, t, "-----END ")) {
-				return split_fail(reterr, line, ret_line, -EBADMSG, "PEM END line without BEGIN");
+				return split_fail(reterr, line, ret_line, -EBADMSG,
+						  "PEM END line without BEGIN");
 			}
 			/* anything else outside a block (SSH lines, comments) is skipped */
 		} else {
 			if (has_prefix(l, t, "-----BEGIN "))
-				return split_fail(reterr, line, ret_line, -EBADMSG,
-						  "PEM BEGIN inside the '%.*s' block started on line %u",
-						  (int) cur.label_len, cur.label, cur.line);
+				return split_fail(
+				    reterr, line, ret_line, -EBADMSG,
+				    "PEM BEGIN inside the '%.*s' block started on line %u",
+				    (int) cur.label_len, cur.label, cur.line);
 			if (boundary(l, t, "-----END ", &label, &label_len)) {
-				if (label_len != cur.label_len || memcmp(label, cur.label, label_len) != 0)
-					return split_fail(reterr, line, ret_line, -EBADMSG,
-							  "PEM END label does not match the '%.*s' block started on line %u",
-							  (int) cur.label_len, cur.label, cur.line);
+				if (label_len != cur.label_len ||
+				    memcmp(label, cur.label, label_len) != 0)
+					return split_fail(
+					    reterr, line, ret_line, -EBADMSG,
+					    "PEM END label does not match the '%.*s' block started on line %u",
+					    (int) cur.label_len, cur.label, cur.line);
 				if (n >= max)
 					return split_fail(reterr, line, ret_line, -EMSGSIZE,
 							  "more than %zu PEM blocks", max);
@@ -158,8 +167,9 @@ int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_
 		pos = next;
 	}
 	if (in)
-		return split_fail(reterr, cur.line, ret_line, -EBADMSG, "PEM block '%.*s' has no END line",
-				  (int) cur.label_len, cur.label);
+		return split_fail(reterr, cur.line, ret_line, -EBADMSG,
+				  "PEM block '%.*s' has no END line", (int) cur.label_len,
+				  cur.label);
 	*ret_n = n;
 	return 0;
 }
@@ -193,9 +203,11 @@ static int err_file(struct tu_err *reterr, const char *path, int r)
  * root, not writable by group/others, secrets not readable by others,
  * bounded, wiped).  Its messages already name the path.
  */
-static int read_file(const char *path, bool secret, unsigned flags, struct file *ret, struct tu_err *reterr)
+static int read_file(const char *path, bool secret, unsigned flags, struct file *ret,
+		     struct tu_err *reterr)
 {
-	unsigned fs = (secret ? TU_FS_SECRET : 0) | ((flags & TU_CREDS_RELAXED_PERMS) ? TU_FS_RELAXED : 0);
+	unsigned fs =
+	    (secret ? TU_FS_SECRET : 0) | ((flags & TU_CREDS_RELAXED_PERMS) ? TU_FS_RELAXED : 0);
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -231,13 +243,15 @@ static bool label_is_key(const struct tu_pem_block *b)
 	return has_suffix(b->label, b->label_len, "PRIVATE KEY");
 }
 
-static int parse_cert(const struct tu_pem_block *b, const char *what, X509 **ret, struct tu_err *reterr)
+static int parse_cert(const struct tu_pem_block *b, const char *what, X509 **ret,
+		      struct tu_err *reterr)
 {
 	char why[160];
 
 	tu_err_at(reterr, NULL, b->line);
 	if (!label_is(b, "CERTIFICATE"))
-		return tu_err_set(reterr, -EBADMSG, "PEM block '%.*s' where %s CERTIFICATE was expected",
+		return tu_err_set(reterr, -EBADMSG,
+				  "PEM block '%.*s' where %s CERTIFICATE was expected",
 				  (int) b->label_len, b->label, what);
 	BIO *bio = BIO_new_mem_buf(b->text, (int) b->len);
 	if (!bio)
@@ -267,9 +281,12 @@ static int parse_key(const struct tu_pem_block *b, EVP_PKEY **ret, struct tu_err
 
 	tu_err_at(reterr, NULL, b->line);
 	if (label_is(b, "ENCRYPTED PRIVATE KEY"))
-		return tu_err_set(reterr, -EBADMSG, "the private key is encrypted (passphrase-protected keys are not supported)");
+		return tu_err_set(
+		    reterr, -EBADMSG,
+		    "the private key is encrypted (passphrase-protected keys are not supported)");
 	if (!label_is_key(b))
-		return tu_err_set(reterr, -EBADMSG, "PEM block '%.*s' where a PRIVATE KEY was expected",
+		return tu_err_set(reterr, -EBADMSG,
+				  "PEM block '%.*s' where a PRIVATE KEY was expected",
 				  (int) b->label_len, b->label);
 	BIO *bio = BIO_new_mem_buf(b->text, (int) b->len);
 	if (!bio)
@@ -279,10 +296,12 @@ static int parse_key(const struct tu_pem_block *b, EVP_PKEY **ret, struct tu_err
 	if (!k) {
 		if (asked) {
 			ERR_clear_error();
-			return tu_err_set(reterr, -EBADMSG,
-					  "the private key is encrypted (passphrase-protected keys are not supported)");
+			return tu_err_set(
+			    reterr, -EBADMSG,
+			    "the private key is encrypted (passphrase-protected keys are not supported)");
 		}
-		return tu_err_set(reterr, -EBADMSG, "private key does not parse: %s", ossl_reason(why, sizeof(why)));
+		return tu_err_set(reterr, -EBADMSG, "private key does not parse: %s",
+				  ossl_reason(why, sizeof(why)));
 	}
 	*ret = k;
 	return 0;
@@ -312,7 +331,8 @@ static const char *fmt_time(int64_t usec, char *buf, size_t size)
 }
 
 /* The first entry of obj in name as a sanitized UTF-8 copy; 0 with *ret NULL when absent. */
-static int name_entry(const X509_NAME *name, const ASN1_OBJECT *obj, char **ret, struct tu_err *reterr)
+static int name_entry(const X509_NAME *name, const ASN1_OBJECT *obj, char **ret,
+		      struct tu_err *reterr)
 {
 	int idx = X509_NAME_get_index_by_OBJ(name, obj, -1);
 	unsigned char *utf8 = NULL;
@@ -325,16 +345,19 @@ static int name_entry(const X509_NAME *name, const ASN1_OBJECT *obj, char **ret,
 	int n = data ? ASN1_STRING_to_UTF8(&utf8, data) : -1;
 	if (n < 0) {
 		ERR_clear_error();
-		return tu_err_set(reterr, -EBADMSG, "certificate name attribute is not a valid string");
+		return tu_err_set(reterr, -EBADMSG,
+				  "certificate name attribute is not a valid string");
 	}
 	if (n == 0 || n > MAX_NAME_LEN || memchr(utf8, '\0', (size_t) n)) {
 		OPENSSL_free(utf8);
-		return tu_err_set(reterr, -EBADMSG, "certificate name attribute is empty, too long or holds NUL");
+		return tu_err_set(reterr, -EBADMSG,
+				  "certificate name attribute is empty, too long or holds NUL");
 	}
 	for (int i = 0; i < n; i++) {
 		if (utf8[i] < 0x20 || utf8[i] == 0x7f) {
 			OPENSSL_free(utf8);
-			return tu_err_set(reterr, -EBADMSG, "certificate name attribute holds control characters");
+			return tu_err_set(reterr, -EBADMSG,
+					  "certificate name attribute holds control characters");
 		}
 	}
 	char *s = strndup((const char *) utf8, (size_t) n);
@@ -390,8 +413,8 @@ static char *block_dup(const struct tu_pem_block *b, size_t *ret_len)
  */
 static int build(const char *source, const char *cert_path, const struct tu_pem_block *cert_b,
 		 const char *key_path, const struct tu_pem_block *key_b, const char *ca_path,
-		 const struct tu_pem_block *ca_b, size_t n_ca, int64_t now_usec, struct tu_creds **ret,
-		 struct tu_err *reterr)
+		 const struct tu_pem_block *ca_b, size_t n_ca, int64_t now_usec,
+		 struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_creds *c = NULL;
 	X509 *cert = NULL;
@@ -430,15 +453,18 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	}
 	if (n_ca == 0) {
 		tu_err_at(reterr, ca_path, 0);
-		r = tu_err_set(reterr, -EBADMSG, "no CA certificate (PEM CERTIFICATE block) to verify Auth with");
+		r = tu_err_set(reterr, -EBADMSG,
+			       "no CA certificate (PEM CERTIFICATE block) to verify Auth with");
 		goto out;
 	}
 
 	if (X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
 		tu_err_at(reterr, key_path, key_b->line);
-		r = tu_err_set(reterr, -EBADMSG, "the private key does not match the certificate%s%s",
-			       strcmp(key_path, cert_path) ? " in " : "", strcmp(key_path, cert_path) ? cert_path : "");
+		r = tu_err_set(reterr, -EBADMSG,
+			       "the private key does not match the certificate%s%s",
+			       strcmp(key_path, cert_path) ? " in " : "",
+			       strcmp(key_path, cert_path) ? cert_path : "");
 		goto out;
 	}
 
@@ -453,7 +479,8 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	 * CA's is not an error: Auth judges it with its own clock anyway. */
 	if (now_usec < c->not_before_usec - TU_CREDS_CLOCK_SKEW_USEC) {
 		tu_err_at(reterr, cert_path, cert_b->line);
-		r = tu_err_set(reterr, -EKEYREJECTED, "the certificate is not valid before %s (clock wrong?)",
+		r = tu_err_set(reterr, -EKEYREJECTED,
+			       "the certificate is not valid before %s (clock wrong?)",
 			       fmt_time(c->not_before_usec, t1, sizeof(t1)));
 		goto out;
 	}
@@ -466,7 +493,8 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 
 	r = name_entry(X509_get_subject_name(cert), OBJ_nid2obj(NID_commonName), &c->cn, reterr);
 	if (r >= 0 && !c->cn)
-		r = tu_err_set(reterr, -EBADMSG, "the certificate has no subject CN (not a Teleport identity)");
+		r = tu_err_set(reterr, -EBADMSG,
+			       "the certificate has no subject CN (not a Teleport identity)");
 	if (r < 0) {
 		tu_err_at(reterr, cert_path, cert_b->line);
 		goto out;
@@ -479,7 +507,8 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	}
 	r = name_entry(X509_get_subject_name(cert), cluster_oid, &c->cluster, reterr);
 	if (r >= 0 && !c->cluster)
-		r = name_entry(X509_get_issuer_name(cert), OBJ_nid2obj(NID_organizationName), &c->cluster, reterr);
+		r = name_entry(X509_get_issuer_name(cert), OBJ_nid2obj(NID_organizationName),
+			       &c->cluster, reterr);
 	if (r < 0) {
 		tu_err_at(reterr, cert_path, cert_b->line);
 		goto out;
@@ -511,8 +540,8 @@ out:
 	return r;
 }
 
-static int split_file(const struct file *f, const char *path, struct tu_pem_block *blocks, size_t *ret_n,
-		      struct tu_err *reterr)
+static int split_file(const struct file *f, const char *path, struct tu_pem_block *blocks,
+		      size_t *ret_n, struct tu_err *reterr)
 {
 	int r = tu_pem_split(f->buf, f->len, blocks, TU_CREDS_MAX_PEM_BLOCKS, ret_n, NULL, reterr);
 	if (r < 0)
@@ -524,10 +553,11 @@ static int split_file(const struct file *f, const char *path, struct tu_pem_bloc
 	return 0;
 }
 
-int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path, int64_t now_usec,
-			   unsigned flags, struct tu_creds **ret, struct tu_err *reterr)
+int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path,
+			   int64_t now_usec, unsigned flags, struct tu_creds **ret,
+			   struct tu_err *reterr)
 {
-	struct file cf = { 0 }, kf = { 0 }, af = { 0 };
+	struct file cf = {0}, kf = {0}, af = {0};
 	struct tu_pem_block *cb = NULL, *kb = NULL, *ab = NULL;
 	size_t nc = 0, nk = 0, na = 0;
 	int r;
@@ -562,17 +592,20 @@ int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const ch
 	for (size_t i = 0; i < nc; i++) {
 		if (!label_is(&cb[i], "CERTIFICATE")) {
 			tu_err_at(reterr, cert_path, cb[i].line);
-			r = tu_err_set(reterr, -EBADMSG, "PEM block '%.*s' where only certificates are expected",
+			r = tu_err_set(reterr, -EBADMSG,
+				       "PEM block '%.*s' where only certificates are expected",
 				       (int) cb[i].label_len, cb[i].label);
 			goto out;
 		}
 	}
 	if (nk != 1) {
 		tu_err_at(reterr, key_path, kb[1].line);
-		r = tu_err_set(reterr, -EBADMSG, "%zu PEM blocks where exactly one private key is expected", nk);
+		r = tu_err_set(reterr, -EBADMSG,
+			       "%zu PEM blocks where exactly one private key is expected", nk);
 		goto out;
 	}
-	r = build(cert_path, cert_path, &cb[0], key_path, &kb[0], ca_path, ab, na, now_usec, ret, reterr);
+	r = build(cert_path, cert_path, &cb[0], key_path, &kb[0], ca_path, ab, na, now_usec, ret,
+		  reterr);
 out:
 	file_done(&cf);
 	file_done(&kf);
@@ -583,11 +616,11 @@ out:
 	return r;
 }
 
-int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec, struct tu_creds **ret,
-			    struct tu_err *reterr)
+int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
+			    struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_pem_block *b = NULL;
-	struct file f = { .buf = (char *) buf, .len = len };
+	struct file f = {.buf = (char *) buf, .len = len};
 	size_t n = 0;
 	int r;
 
@@ -597,20 +630,22 @@ int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64
 	r = split_file(&f, name, b, &n, reterr);
 	if (r >= 0 && n < 2) {
 		tu_err_at(reterr, name, 0);
-		r = tu_err_set(reterr, -EBADMSG,
-			       "identity file has %zu PEM block(s); expected the private key, the TLS certificate and the CA certificates",
-			       n);
+		r = tu_err_set(
+		    reterr, -EBADMSG,
+		    "identity file has %zu PEM block(s); expected the private key, the TLS certificate and the CA certificates",
+		    n);
 	}
 	if (r >= 0)
-		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, ret, reterr);
+		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, ret,
+			  reterr);
 	free(b);
 	return r;
 }
 
-int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags, struct tu_creds **ret,
-			   struct tu_err *reterr)
+int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
+			   struct tu_creds **ret, struct tu_err *reterr)
 {
-	struct file f = { 0 };
+	struct file f = {0};
 	int r;
 
 	r = read_file(path, true, flags, &f, reterr);
@@ -621,14 +656,14 @@ int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags, s
 	return r;
 }
 
-int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags, struct tu_creds **ret,
-		  struct tu_err *reterr)
+int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
+		  struct tu_creds **ret, struct tu_err *reterr)
 {
 	if (conf->identity_file)
 		return tu_creds_load_identity(conf->identity_file, now_usec, flags, ret, reterr);
 	if (conf->cert_path && conf->key_path && conf->ca_path)
-		return tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path, now_usec, flags, ret,
-					      reterr);
+		return tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path,
+					      now_usec, flags, ret, reterr);
 	tu_err_key(reterr, "auth.credentials");
 	return tu_err_set(reterr, -EINVAL, "no credentials configured (key_pair or identity_file)");
 }

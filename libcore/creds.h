@@ -24,8 +24,8 @@ struct tu_conf;
 struct tu_err;
 struct tu_creds;
 
-#define TU_CREDS_MAX_FILE        (1024u * 1024u) /* bytes per credential file */
-#define TU_CREDS_MAX_PEM_BLOCKS  64u             /* PEM blocks per file */
+#define TU_CREDS_MAX_FILE         (1024u * 1024u) /* bytes per credential file */
+#define TU_CREDS_MAX_PEM_BLOCKS   64u             /* PEM blocks per file */
 #define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
 #define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */
 
@@ -55,28 +55,30 @@ enum {
  *   -ENOMEM
  * Thread-safe.
  */
-int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags, struct tu_creds **ret,
-		  struct tu_err *reterr);
+int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
+		  struct tu_creds **ret, struct tu_err *reterr);
 
 /* The same for explicit paths. */
-int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path, int64_t now_usec,
-			   unsigned flags, struct tu_creds **ret, struct tu_err *reterr);
-int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags, struct tu_creds **ret,
+int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path,
+			   int64_t now_usec, unsigned flags, struct tu_creds **ret,
 			   struct tu_err *reterr);
+int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
+			   struct tu_creds **ret, struct tu_err *reterr);
 
 /*
  * Identity file content already in memory (buf, len bytes; name is used in
  * messages as the file name).  Same checks and errors as
  * tu_creds_load_identity() minus the file ones.  The fuzzers' entry point.
  */
-int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec, struct tu_creds **ret,
-			    struct tu_err *reterr);
+int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
+			    struct tu_creds **ret, struct tu_err *reterr);
 
 /* Frees (wiping the key); accepts NULL; returns NULL. */
 struct tu_creds *tu_creds_free(struct tu_creds *c);
 void tu_creds_freep(struct tu_creds **c);
 
-/* Subject CN of the certificate (user name, or <host-uuid>.<cluster> for hosts). Borrowed from c. */
+/* Subject CN of the certificate (user name, or <host-uuid>.<cluster> for hosts). Borrowed from c.
+ */
 const char *tu_creds_subject_cn(const struct tu_creds *c);
 
 /* Cluster of the identity: subject attribute OID 1.3.9999.1.7, else the
@@ -90,7 +92,8 @@ int64_t tu_creds_not_after_usec(const struct tu_creds *c);
 /* Whether fewer than 7 days (TU_CREDS_EXPIRY_WARN_USEC) of validity are left at now_usec. */
 bool tu_creds_expiring_soon(const struct tu_creds *c, int64_t now_usec);
 
-/* Where the credential came from, for messages: the cert path or the identity file path. Borrowed. */
+/* Where the credential came from, for messages: the cert path or the identity file path. Borrowed.
+ */
 const char *tu_creds_source(const struct tu_creds *c);
 
 /*
@@ -105,11 +108,11 @@ size_t tu_creds_n_ca(const struct tu_creds *c);
 
 /* One PEM block found by tu_pem_split(), pointing into the caller's buffer. */
 struct tu_pem_block {
-	const char *label;  /* e.g. "CERTIFICATE", "PRIVATE KEY"; not NUL-terminated */
+	const char *label; /* e.g. "CERTIFICATE", "PRIVATE KEY"; not NUL-terminated */
 	size_t label_len;
-	const char *text;   /* from "-----BEGIN" to the end of the END line (newline included) */
+	const char *text; /* from "-----BEGIN" to the end of the END line (newline included) */
 	size_t len;
-	unsigned line;      /* 1-based line of the BEGIN line */
+	unsigned line; /* 1-based line of the BEGIN line */
 };
 
 /*
@@ -121,5 +124,5 @@ struct tu_pem_block {
  * the line, when non-NULL), -EMSGSIZE (more than max blocks).
  * *ret_n written on success only.  Pure function; thread-safe.
  */
-int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_t max, size_t *ret_n,
-		 unsigned *ret_line, struct tu_err *reterr);
+int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_t max,
+		 size_t *ret_n, unsigned *ret_line, struct tu_err *reterr);

@@ -4,6 +4,8 @@
  * -> errno table, on top of struct tu_transport (see grpc.h).
  * Layer: libcore.  No libcurl, no protobuf: messages are opaque bytes.
  */
+#include "grpc.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,9 +14,9 @@
 
 #include "cleanup.h"
 #include "err.h"
-#include "grpc.h"
 
-void tu_grpc_parser_init(struct tu_grpc_parser *p, size_t max_message, tu_grpc_message_fn fn, void *userdata)
+void tu_grpc_parser_init(struct tu_grpc_parser *p, size_t max_message, tu_grpc_message_fn fn,
+			 void *userdata)
 {
 	memset(p, 0, sizeof(*p));
 	p->max_message = max_message;
@@ -77,7 +79,8 @@ static int deliver(struct tu_grpc_parser *p, struct tu_err *reterr)
 	return r;
 }
 
-int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t len, struct tu_err *reterr)
+int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t len,
+			struct tu_err *reterr)
 {
 	int r;
 
@@ -103,10 +106,11 @@ int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t le
 							  " (compression was not negotiated)",
 							  frame_at));
 			if (p->hdr[0] != 0)
-				return fail(p, tu_err_set(reterr, -EPROTO,
-							  "invalid gRPC frame flags 0x%02x at byte %" PRIu64
-							  " (not a gRPC stream?)",
-							  p->hdr[0], frame_at));
+				return fail(
+				    p, tu_err_set(reterr, -EPROTO,
+						  "invalid gRPC frame flags 0x%02x at byte %" PRIu64
+						  " (not a gRPC stream?)",
+						  p->hdr[0], frame_at));
 			uint32_t mlen = (uint32_t) p->hdr[1] << 24 | (uint32_t) p->hdr[2] << 16 |
 					(uint32_t) p->hdr[3] << 8 | (uint32_t) p->hdr[4];
 			if (mlen > p->max_message)
@@ -128,7 +132,8 @@ int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t le
 		if (n > len)
 			n = len;
 		if (reserve(p, p->msg_got + n) < 0)
-			return fail(p, tu_err_set(reterr, -ENOMEM, "out of memory reading a gRPC message"));
+			return fail(
+			    p, tu_err_set(reterr, -ENOMEM, "out of memory reading a gRPC message"));
 		memcpy(p->msg + p->msg_got, data, n);
 		p->msg_got += n;
 		data += n;
@@ -150,10 +155,12 @@ int tu_grpc_parser_finish(struct tu_grpc_parser *p, struct tu_err *reterr)
 	if (p->hdr_got == 0)
 		return 0;
 	if (p->hdr_got < TU_GRPC_FRAME_HEADER)
-		return fail(p, tu_err_set(reterr, -EBADMSG, "truncated gRPC frame (got %zu of %u bytes)",
-					  p->hdr_got, TU_GRPC_FRAME_HEADER));
+		return fail(p, tu_err_set(reterr, -EBADMSG,
+					  "truncated gRPC frame (got %zu of %u bytes)", p->hdr_got,
+					  TU_GRPC_FRAME_HEADER));
 	return fail(p, tu_err_set(reterr, -EBADMSG, "truncated gRPC frame (got %zu of %zu bytes)",
-				  TU_GRPC_FRAME_HEADER + p->msg_got, TU_GRPC_FRAME_HEADER + p->msg_len));
+				  TU_GRPC_FRAME_HEADER + p->msg_got,
+				  TU_GRPC_FRAME_HEADER + p->msg_len));
 }
 
 int tu_grpc_frame(const uint8_t *msg, size_t len, uint8_t **ret_body, size_t *ret_len)
@@ -182,11 +189,12 @@ int tu_grpc_format_timeout(uint64_t usec, char *buf, size_t size)
 		char unit;
 		uint64_t usec;
 	} units[] = {
-		{ 'm', UINT64_C(1000) },
-		{ 'S', UINT64_C(1000000) },
-		{ 'M', UINT64_C(60000000) },
-		{ 'H', UINT64_C(3600000000) },
+	    {'m', UINT64_C(1000)},
+	    {'S', UINT64_C(1000000)},
+	    {'M', UINT64_C(60000000)},
+	    {'H', UINT64_C(3600000000)},
 	};
+
 	const uint64_t max_value = UINT64_C(99999999); /* 8 ASCII digits */
 	uint64_t v = max_value;
 	char unit = 'H';
@@ -226,7 +234,8 @@ size_t tu_grpc_percent_decode(const char *in, size_t in_len, char *out, size_t s
 		return 0;
 	for (size_t i = 0; i < in_len && o + 1 < size; i++) {
 		unsigned char c = (unsigned char) in[i];
-		if (c == '%' && i + 2 < in_len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+		if (c == '%' && i + 2 < in_len && hexval(in[i + 1]) >= 0 &&
+		    hexval(in[i + 2]) >= 0) {
 			c = (unsigned char) (hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
 			i += 2;
 		}
@@ -240,23 +249,23 @@ size_t tu_grpc_percent_decode(const char *in, size_t in_len, char *out, size_t s
 }
 
 static const char *const code_names[] = {
-	[TU_GRPC_OK] = "OK",
-	[TU_GRPC_CANCELLED] = "CANCELLED",
-	[TU_GRPC_UNKNOWN] = "UNKNOWN",
-	[TU_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
-	[TU_GRPC_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
-	[TU_GRPC_NOT_FOUND] = "NOT_FOUND",
-	[TU_GRPC_ALREADY_EXISTS] = "ALREADY_EXISTS",
-	[TU_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
-	[TU_GRPC_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
-	[TU_GRPC_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
-	[TU_GRPC_ABORTED] = "ABORTED",
-	[TU_GRPC_OUT_OF_RANGE] = "OUT_OF_RANGE",
-	[TU_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
-	[TU_GRPC_INTERNAL] = "INTERNAL",
-	[TU_GRPC_UNAVAILABLE] = "UNAVAILABLE",
-	[TU_GRPC_DATA_LOSS] = "DATA_LOSS",
-	[TU_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
+    [TU_GRPC_OK] = "OK",
+    [TU_GRPC_CANCELLED] = "CANCELLED",
+    [TU_GRPC_UNKNOWN] = "UNKNOWN",
+    [TU_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+    [TU_GRPC_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
+    [TU_GRPC_NOT_FOUND] = "NOT_FOUND",
+    [TU_GRPC_ALREADY_EXISTS] = "ALREADY_EXISTS",
+    [TU_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
+    [TU_GRPC_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
+    [TU_GRPC_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
+    [TU_GRPC_ABORTED] = "ABORTED",
+    [TU_GRPC_OUT_OF_RANGE] = "OUT_OF_RANGE",
+    [TU_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
+    [TU_GRPC_INTERNAL] = "INTERNAL",
+    [TU_GRPC_UNAVAILABLE] = "UNAVAILABLE",
+    [TU_GRPC_DATA_LOSS] = "DATA_LOSS",
+    [TU_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
 };
 
 const char *tu_grpc_code_name(int code)
@@ -288,14 +297,15 @@ const char *tu_grpc_rpc_name(const char *path, char *buf, size_t size)
 
 /* errno per status; 0 marks "not a status we expect from Auth" -> -EIO. */
 static const int code_errno[] = {
-	[TU_GRPC_NOT_FOUND] = -ENOENT,
-	[TU_GRPC_PERMISSION_DENIED] = -EACCES,
-	[TU_GRPC_UNAUTHENTICATED] = -EACCES,
-	[TU_GRPC_UNIMPLEMENTED] = -EOPNOTSUPP,
-	[TU_GRPC_DEADLINE_EXCEEDED] = -ETIMEDOUT,
+    [TU_GRPC_NOT_FOUND] = -ENOENT,
+    [TU_GRPC_PERMISSION_DENIED] = -EACCES,
+    [TU_GRPC_UNAUTHENTICATED] = -EACCES,
+    [TU_GRPC_UNIMPLEMENTED] = -EOPNOTSUPP,
+    [TU_GRPC_DEADLINE_EXCEEDED] = -ETIMEDOUT,
 };
 
-int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message, struct tu_err *reterr)
+int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message,
+			    struct tu_err *reterr)
 {
 	char rpc[128];
 	const char *msg = grpc_message ? grpc_message : "";
@@ -305,7 +315,9 @@ int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message
 		return 0;
 	tu_grpc_rpc_name(path, rpc, sizeof(rpc));
 	if (code == -1)
-		return tu_err_set(reterr, -EPROTO, "%s: no grpc-status trailer in the answer (not a gRPC server?)", rpc);
+		return tu_err_set(reterr, -EPROTO,
+				  "%s: no grpc-status trailer in the answer (not a gRPC server?)",
+				  rpc);
 	if (code < 0 || (size_t) code >= ELEMENTSOF(code_names)) {
 		r = tu_err_set(reterr, -EPROTO, "%s: invalid grpc-status in the answer%s%s%s", rpc,
 			       *msg ? " (" : "", msg, *msg ? ")" : "");
@@ -316,10 +328,11 @@ int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message
 
 	r = (size_t) code < ELEMENTSOF(code_errno) && code_errno[code] ? code_errno[code] : -EIO;
 	if (code == TU_GRPC_PERMISSION_DENIED || code == TU_GRPC_UNAUTHENTICATED)
-		tu_err_set(reterr, r, "Auth refused: the credential lacks permission for %s (%s)", rpc,
-			   *msg ? msg : tu_grpc_code_name(code));
+		tu_err_set(reterr, r, "Auth refused: the credential lacks permission for %s (%s)",
+			   rpc, *msg ? msg : tu_grpc_code_name(code));
 	else
-		tu_err_set(reterr, r, "%s failed: %s%s%s", rpc, tu_grpc_code_name(code), *msg ? ": " : "", msg);
+		tu_err_set(reterr, r, "%s failed: %s%s%s", rpc, tu_grpc_code_name(code),
+			   *msg ? ": " : "", msg);
 	if (reterr)
 		reterr->grpc_status = code;
 	return r;
@@ -337,17 +350,18 @@ static int on_body(void *userdata, const uint8_t *data, size_t len, struct tu_er
 }
 
 int tu_grpc_call(struct tu_transport *t, const char *path, const uint8_t *req, size_t req_len,
-		 uint64_t deadline_usec, size_t max_message, tu_grpc_message_fn on_message, void *userdata,
-		 size_t *ret_count, struct tu_err *reterr)
+		 uint64_t deadline_usec, size_t max_message, tu_grpc_message_fn on_message,
+		 void *userdata, size_t *ret_count, struct tu_err *reterr)
 {
 	_cleanup_free_ uint8_t *body = NULL;
-	struct tu_transport_status st = { .grpc_status = -1 };
+	struct tu_transport_status st = {.grpc_status = -1};
 	struct call_state s;
 	size_t body_len = 0;
 	int r;
 
 	if (req_len > max_message)
-		return tu_err_set(reterr, -EMSGSIZE, "request of %zu bytes over the message limit of %zu bytes",
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "request of %zu bytes over the message limit of %zu bytes",
 				  req_len, max_message);
 	r = tu_grpc_frame(req, req_len, &body, &body_len);
 	if (r < 0)
@@ -381,7 +395,8 @@ static int on_unary_message(void *userdata, const uint8_t *msg, size_t len, stru
 	char rpc[128];
 
 	if (++u->n > 1)
-		return tu_err_set(reterr, -EBADMSG, "unary RPC %s answered with more than one message",
+		return tu_err_set(reterr, -EBADMSG,
+				  "unary RPC %s answered with more than one message",
 				  tu_grpc_rpc_name(u->path, rpc, sizeof(rpc)));
 	u->msg = malloc(len ? len : 1);
 	if (!u->msg)
@@ -396,18 +411,20 @@ int tu_grpc_unary(struct tu_transport *t, const char *path, const uint8_t *req, 
 		  uint64_t deadline_usec, size_t max_message, uint8_t **ret_msg, size_t *ret_len,
 		  struct tu_err *reterr)
 {
-	struct unary_state u = { .path = path };
+	struct unary_state u = {.path = path};
 	char rpc[128];
 	int r;
 
-	r = tu_grpc_call(t, path, req, req_len, deadline_usec, max_message, on_unary_message, &u, NULL, reterr);
+	r = tu_grpc_call(t, path, req, req_len, deadline_usec, max_message, on_unary_message, &u,
+			 NULL, reterr);
 	if (r < 0) {
 		free(u.msg);
 		return r;
 	}
 	if (u.n != 1) {
 		free(u.msg);
-		return tu_err_set(reterr, -EBADMSG, "unary RPC %s answered with %zu messages, expected exactly 1",
+		return tu_err_set(reterr, -EBADMSG,
+				  "unary RPC %s answered with %zu messages, expected exactly 1",
 				  tu_grpc_rpc_name(path, rpc, sizeof(rpc)), u.n);
 	}
 	*ret_msg = u.msg;

@@ -45,7 +45,8 @@ enum tu_grpc_code {
  * len may be 0).  Returns 0 or a negative errno with reterr filled, which
  * stops the parse.
  */
-typedef int (*tu_grpc_message_fn)(void *userdata, const uint8_t *msg, size_t len, struct tu_err *reterr);
+typedef int (*tu_grpc_message_fn)(void *userdata, const uint8_t *msg, size_t len,
+				  struct tu_err *reterr);
 
 /*
  * Incremental parser of a stream of gRPC frames (5-byte prefix: flag byte,
@@ -68,7 +69,8 @@ struct tu_grpc_parser {
 };
 
 /* Initialises p; max_message is the largest message accepted (bytes). Never fails. */
-void tu_grpc_parser_init(struct tu_grpc_parser *p, size_t max_message, tu_grpc_message_fn fn, void *userdata);
+void tu_grpc_parser_init(struct tu_grpc_parser *p, size_t max_message, tu_grpc_message_fn fn,
+			 void *userdata);
 
 /*
  * Consumes len bytes.  Errors (sticky: later feeds return the same code):
@@ -77,7 +79,8 @@ void tu_grpc_parser_init(struct tu_grpc_parser *p, size_t max_message, tu_grpc_m
  *   -ENOMEM
  *   or what fn returned.
  */
-int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t len, struct tu_err *reterr);
+int tu_grpc_parser_feed(struct tu_grpc_parser *p, const uint8_t *data, size_t len,
+			struct tu_err *reterr);
 
 /*
  * Declares the end of the stream.  -EBADMSG "truncated gRPC frame (got X of
@@ -130,7 +133,8 @@ const char *tu_grpc_rpc_name(const char *path, char *buf, size_t size);
  *   (none received) -EPROTO "no grpc-status trailer"; -2 or out of range
  *   -EPROTO; anything else -EIO.
  */
-int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message, struct tu_err *reterr);
+int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message,
+			    struct tu_err *reterr);
 
 /*
  * One RPC over t: frames req, calls the transport with deadline_usec,
@@ -141,8 +145,8 @@ int tu_grpc_status_to_errno(int code, const char *path, const char *grpc_message
  * delivered, written on success only.
  */
 int tu_grpc_call(struct tu_transport *t, const char *path, const uint8_t *req, size_t req_len,
-		 uint64_t deadline_usec, size_t max_message, tu_grpc_message_fn on_message, void *userdata,
-		 size_t *ret_count, struct tu_err *reterr);
+		 uint64_t deadline_usec, size_t max_message, tu_grpc_message_fn on_message,
+		 void *userdata, size_t *ret_count, struct tu_err *reterr);
 
 /*
  * A unary RPC: like tu_grpc_call but expects exactly one message, returned

@@ -9,6 +9,8 @@
  * curl pick the open connection again.  The URL always names server_name
  * (SNI + verified name); CONNECT_TO sends the bytes to the dialled address.
  */
+#include "h2.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -26,13 +28,12 @@
 #include "creds.h"
 #include "err.h"
 #include "grpc.h"
-#include "h2.h"
 #include "transport.h"
 
-#define MAX_HEADER_BYTES  (64u * 1024u) /* all response header and trailer lines of one call */
-#define MAX_RAW_MESSAGE   1024u         /* grpc-message before percent-decoding */
-#define MAX_SERVER_NAME   253u
-#define MAX_PATH_LEN      256u
+#define MAX_HEADER_BYTES (64u * 1024u) /* all response header and trailer lines of one call */
+#define MAX_RAW_MESSAGE  1024u         /* grpc-message before percent-decoding */
+#define MAX_SERVER_NAME  253u
+#define MAX_PATH_LEN     256u
 
 struct h2_addr {
 	char *host;
@@ -80,7 +81,8 @@ static void global_init(void)
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int fail_cb(struct exchange *x, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_cb(struct exchange *x, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_cb(struct exchange *x, int code, const char *fmt, ...)
 {
@@ -123,7 +125,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 		return 0;
 	x->header_bytes += len;
 	if (x->header_bytes > MAX_HEADER_BYTES) {
-		fail_cb(x, -EMSGSIZE, "response headers from %s over %u bytes", x->addr, MAX_HEADER_BYTES);
+		fail_cb(x, -EMSGSIZE, "response headers from %s over %u bytes", x->addr,
+			MAX_HEADER_BYTES);
 		return 0;
 	}
 	size_t l = len;
@@ -136,7 +139,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 		if (sp && (size_t) (data + l - sp) >= 4) {
 			for (int i = 1; i <= 3; i++) {
 				char c = sp[i];
-				x->http_status = c >= '0' && c <= '9' ? x->http_status * 10 + (c - '0') : -1;
+				x->http_status =
+				    c >= '0' && c <= '9' ? x->http_status * 10 + (c - '0') : -1;
 				if (x->http_status < 0)
 					break;
 			}
@@ -192,11 +196,14 @@ static int check_response(struct exchange *x)
 	x->checked = true;
 	tu_sanitize(x->content_type[0] ? x->content_type : "none", ct, sizeof(ct));
 	if (x->http_status != 200)
-		return fail_cb(x, -EPROTO, "%s answered HTTP status %ld (content-type %s): not a gRPC server?",
+		return fail_cb(x, -EPROTO,
+			       "%s answered HTTP status %ld (content-type %s): not a gRPC server?",
 			       x->addr, x->http_status, ct);
 	if (!content_type_is_grpc(x->content_type))
-		return fail_cb(x, -EPROTO, "%s answered with content-type %s, not application/grpc: not a gRPC server?",
-			       x->addr, ct);
+		return fail_cb(
+		    x, -EPROTO,
+		    "%s answered with content-type %s, not application/grpc: not a gRPC server?",
+		    x->addr, ct);
 	return 0;
 }
 
@@ -208,7 +215,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 	if (x->err || check_response(x) < 0)
 		return CURL_WRITEFUNC_ERROR;
 	if (x->body_bytes + len > x->h->max_body) {
-		fail_cb(x, -EMSGSIZE, "response from %s over the limit of %" PRIu64 " bytes", x->addr, x->h->max_body);
+		fail_cb(x, -EMSGSIZE, "response from %s over the limit of %" PRIu64 " bytes",
+			x->addr, x->h->max_body);
 		return CURL_WRITEFUNC_ERROR;
 	}
 	x->body_bytes += len;
@@ -222,7 +230,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 
 /* Runs once the connection is up, before the request goes out: insist on ALPN h2 here,
  * so an HTTP/1.1 server never sees our request (Teleport's would route it to its JSON API). */
-static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port)
+static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port,
+		     int local_port)
 {
 	struct exchange *x = userdata;
 	struct curl_tlssessioninfo *ti = NULL;
@@ -271,20 +280,23 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 	case CURLE_COULDNT_CONNECT:
 		(void) curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
 		if (os_errno == ECONNREFUSED)
-			return fail_cb(x, -ECONNREFUSED, "cannot connect to %s: connection refused", x->addr);
+			return fail_cb(x, -ECONNREFUSED, "cannot connect to %s: connection refused",
+				       x->addr);
 		if (os_errno == ETIMEDOUT)
 			return fail_cb(x, -ETIMEDOUT, "cannot connect to %s: timed out", x->addr);
 		return fail_cb(x, -EHOSTUNREACH, "cannot connect to %s: %s", x->addr, d);
 	case CURLE_OPERATION_TIMEDOUT:
 		if (!x->connected)
-			return fail_cb(x, -ETIMEDOUT, "connecting to %s timed out after %" PRIu64 " ms", x->addr,
+			return fail_cb(x, -ETIMEDOUT,
+				       "connecting to %s timed out after %" PRIu64 " ms", x->addr,
 				       elapsed_usec / 1000);
-		return fail_cb(x, -ETIMEDOUT, "no complete answer from %s within %" PRIu64 " ms", x->addr,
-			       elapsed_usec / 1000);
+		return fail_cb(x, -ETIMEDOUT, "no complete answer from %s within %" PRIu64 " ms",
+			       x->addr, elapsed_usec / 1000);
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return fail_cb(x, -EPROTO,
-			       "TLS: the certificate of %s is not valid for '%s' under the configured CA: %s",
-			       x->addr, h->server_name, d);
+		return fail_cb(
+		    x, -EPROTO,
+		    "TLS: the certificate of %s is not valid for '%s' under the configured CA: %s",
+		    x->addr, h->server_name, d);
 	case CURLE_SSL_CONNECT_ERROR:
 		return fail_cb(x, -EPROTO, "TLS handshake with %s failed: %s", x->addr, d);
 	case CURLE_SSL_CERTPROBLEM:
@@ -293,24 +305,29 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 		return fail_cb(x, -EBADMSG, "the TLS library refused our credential: %s", d);
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-		if (x->http_status == 0 && strstr(d, "not closed cleanly before end of the underlying stream"))
-			return fail_cb(x, -ECONNRESET,
-				       "%s closed the connection without answering (did it refuse our client certificate?): %s",
-				       x->addr, d);
+		if (x->http_status == 0 &&
+		    strstr(d, "not closed cleanly before end of the underlying stream"))
+			return fail_cb(
+			    x, -ECONNRESET,
+			    "%s closed the connection without answering (did it refuse our client certificate?): %s",
+			    x->addr, d);
 		return fail_cb(x, -EPROTO, "HTTP/2 error from %s: %s", x->addr, d);
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
 		if (!x->connected)
-			return fail_cb(x, -EHOSTUNREACH, "connection to %s failed during setup: %s", x->addr, d);
+			return fail_cb(x, -EHOSTUNREACH, "connection to %s failed during setup: %s",
+				       x->addr, d);
 		if (x->http_status == 0)
 			/* TLS 1.3 servers reject a client certificate after the handshake, so
 			 * that is what a silent close right after connecting usually means. */
-			return fail_cb(x, -ECONNRESET,
-				       "%s closed the connection without answering (did it refuse our client certificate?): %s",
-				       x->addr, d);
-		return fail_cb(x, -ECONNRESET, "connection to %s closed before the answer was complete: %s",
+			return fail_cb(
+			    x, -ECONNRESET,
+			    "%s closed the connection without answering (did it refuse our client certificate?): %s",
+			    x->addr, d);
+		return fail_cb(x, -ECONNRESET,
+			       "connection to %s closed before the answer was complete: %s",
 			       x->addr, d);
 	case CURLE_OUT_OF_MEMORY:
 		return fail_cb(x, -ENOMEM, "out of memory in libcurl");
@@ -329,8 +346,8 @@ static bool valid_server_name(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-'))
 			return false;
 	}
 	return true;
@@ -344,8 +361,8 @@ static bool valid_path(const char *p)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '/' || c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '/' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -359,16 +376,16 @@ static void addr_string(const struct h2_addr *a, char *buf, size_t size)
 		snprintf(buf, size, "%s:%u", a->host, a->port);
 }
 
-static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body, size_t body_len,
-		      struct curl_slist *headers)
+static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body,
+		      size_t body_len, struct curl_slist *headers)
 {
 	CURL *c = h->curl;
 	CURLcode rc = CURLE_OK;
 
-#define SET(opt, val)                                                                                              \
-	do {                                                                                                       \
-		if (rc == CURLE_OK)                                                                                \
-			rc = curl_easy_setopt(c, opt, val);                                                        \
+#define SET(opt, val)                                       \
+	do {                                                \
+		if (rc == CURLE_OK)                         \
+			rc = curl_easy_setopt(c, opt, val); \
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_POST, 1L);
@@ -404,8 +421,12 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	for (size_t k = 0; k < h->n_addr; k++) {
 		size_t i = (h->cur + k) % h->n_addr;
 		struct exchange x = {
-			.h = h, .on_data = on_data, .userdata = userdata, .reterr = reterr,
-			.addr = addr[i], .grpc_status = -1,
+		    .h = h,
+		    .on_data = on_data,
+		    .userdata = userdata,
+		    .reterr = reterr,
+		    .addr = addr[i],
+		    .grpc_status = -1,
 		};
 		char ct[340];
 		uint64_t now = tu_transport_now_usec();
@@ -413,12 +434,14 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		addr_string(&h->addr[i], addr[i], sizeof(addr[i]));
 		if (now >= deadline_usec) {
 			if (k == 0)
-				r = tu_err_set(reterr, -ETIMEDOUT, "deadline passed before calling %s", addr[i]);
+				r = tu_err_set(reterr, -ETIMEDOUT,
+					       "deadline passed before calling %s", addr[i]);
 			break;
 		}
 		uint64_t remaining = deadline_usec - now;
-		uint64_t connect = h->connect_timeout_usec && h->connect_timeout_usec < remaining ?
-					   h->connect_timeout_usec : remaining;
+		uint64_t connect = h->connect_timeout_usec && h->connect_timeout_usec < remaining
+				       ? h->connect_timeout_usec
+				       : remaining;
 
 		/* grpc-timeout: what is left; the server gives up when we do. */
 		if (tu_grpc_format_timeout(remaining, tmo, sizeof(tmo)) < 0)
@@ -426,20 +449,24 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		snprintf(hdr, sizeof(hdr), "grpc-timeout: %s", tmo);
 		headers = NULL;
 		static const char *const fixed[] = {
-			"Content-Type: application/grpc", "TE: trailers", "Accept:", "Expect:",
-			"User-Agent: teleport-unix/" PACKAGE_VERSION,
+		    "Content-Type: application/grpc",
+		    "TE: trailers",
+		    "Accept:",
+		    "Expect:",
+		    ("User-Agent: teleport-unix/" PACKAGE_VERSION),
 		};
 		bool oom = false;
 		for (size_t j = 0; j < ELEMENTSOF(fixed) + 1 && !oom; j++) {
-			struct curl_slist *n = curl_slist_append(headers, j < ELEMENTSOF(fixed) ? fixed[j] : hdr);
+			struct curl_slist *n =
+			    curl_slist_append(headers, j < ELEMENTSOF(fixed) ? fixed[j] : hdr);
 			if (!n)
 				oom = true;
 			else
 				headers = n;
 		}
 		/* Empty host and port: every URL goes to this address. */
-		snprintf(ct, sizeof(ct), "::%s%s%s:%u", strchr(h->addr[i].host, ':') ? "[" : "", h->addr[i].host,
-			 strchr(h->addr[i].host, ':') ? "]" : "", h->addr[i].port);
+		snprintf(ct, sizeof(ct), "::%s%s%s:%u", strchr(h->addr[i].host, ':') ? "[" : "",
+			 h->addr[i].host, strchr(h->addr[i].host, ':') ? "]" : "", h->addr[i].port);
 		connect_to = oom ? NULL : curl_slist_append(NULL, ct);
 		if (!connect_to) {
 			curl_slist_free_all(headers);
@@ -448,9 +475,12 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 
 		h->errbuf[0] = '\0';
 		int sr = setup_call(h, &x, url, body, body_len, headers);
-		if (sr == 0 && (curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
-				curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long) ceil_ms(connect)) != CURLE_OK ||
-				curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) != CURLE_OK))
+		if (sr == 0 &&
+		    (curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
+		     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				      (long) ceil_ms(connect)) != CURLE_OK ||
+		     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) !=
+			 CURLE_OK))
 			sr = -EIO;
 		CURLcode rc = sr == 0 ? curl_easy_perform(h->curl) : CURLE_FAILED_INIT;
 		uint64_t elapsed = tu_transport_now_usec() - now;
@@ -471,23 +501,26 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			long v = 0;
 			(void) curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &v);
 			if (v != CURL_HTTP_VERSION_2_0)
-				return tu_err_set(reterr, -EPROTO, "%s did not negotiate HTTP/2 (ALPN h2)", addr[i]);
+				return tu_err_set(reterr, -EPROTO,
+						  "%s did not negotiate HTTP/2 (ALPN h2)", addr[i]);
 			r = check_response(&x);
 			if (r < 0)
 				return r;
 			h->cur = i;
 			ret_status->grpc_status = x.grpc_status;
-			tu_grpc_percent_decode(x.grpc_message, x.grpc_message_len, ret_status->grpc_message,
+			tu_grpc_percent_decode(x.grpc_message, x.grpc_message_len,
+					       ret_status->grpc_message,
 					       sizeof(ret_status->grpc_message));
 			return 0;
 		}
 		r = map_curl_error(&x, rc, elapsed);
-		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for reaching one. */
+		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
+		 * reaching one. */
 		if (x.connected)
 			return r;
 		if (h->n_addr > 1 && reterr) {
-			int n = snprintf(tried + tried_len, sizeof(tried) - tried_len, "%s%s", tried_len ? "; " : "",
-					 reterr->msg);
+			int n = snprintf(tried + tried_len, sizeof(tried) - tried_len, "%s%s",
+					 tried_len ? "; " : "", reterr->msg);
 			if (n > 0 && (size_t) n < sizeof(tried) - tried_len)
 				tried_len += (size_t) n;
 		}
@@ -517,7 +550,7 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	      struct tu_transport **ret, struct tu_err *reterr)
 {
 	struct h2 *h;
-	struct curl_blob cert = { 0 }, key = { 0 }, ca = { 0 };
+	struct curl_blob cert = {0}, key = {0}, ca = {0};
 	CURLcode rc = CURLE_OK;
 	CURL *c;
 
@@ -532,10 +565,12 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	}
 	(void) pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK)
-		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s", curl_easy_strerror(global_rc));
+		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s",
+				  curl_easy_strerror(global_rc));
 	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
 	if (!vi || !(vi->features & CURL_VERSION_HTTP2) || !(vi->features & CURL_VERSION_SSL))
-		return tu_err_set(reterr, -EPROTO, "libcurl %s was built without HTTP/2 or TLS support",
+		return tu_err_set(reterr, -EPROTO,
+				  "libcurl %s was built without HTTP/2 or TLS support",
 				  vi ? vi->version : "?");
 
 	h = calloc(1, sizeof(*h));
@@ -545,7 +580,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	h->t.close = h2_close;
 	h->creds = creds;
 	h->connect_timeout_usec = conf->connect_timeout_usec;
-	uint64_t max_msg = conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
+	uint64_t max_msg =
+	    conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
 	h->max_body = max_body_bytes ? max_body_bytes : 4 * (max_msg + TU_GRPC_FRAME_HEADER);
 	h->server_name = strdup(sn);
 	if (!h->server_name)
@@ -554,7 +590,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		h->addr[i].host = strdup(conf->addresses[i].host);
 		if (!h->addr[i].host)
 			goto oom;
-		h->addr[i].port = conf->addresses[i].port ? conf->addresses[i].port : TU_DEFAULT_AUTH_PORT;
+		h->addr[i].port =
+		    conf->addresses[i].port ? conf->addresses[i].port : TU_DEFAULT_AUTH_PORT;
 		h->n_addr++;
 	}
 
@@ -570,10 +607,10 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	cert.flags = key.flags = ca.flags = CURL_BLOB_NOCOPY;
 
 	c = h->curl;
-#define SET(opt, val)                                                                                              \
-	do {                                                                                                       \
-		if (rc == CURLE_OK)                                                                                \
-			rc = curl_easy_setopt(c, opt, val);                                                        \
+#define SET(opt, val)                                       \
+	do {                                                \
+		if (rc == CURLE_OK)                         \
+			rc = curl_easy_setopt(c, opt, val); \
 	} while (0)
 	SET(CURLOPT_ERRORBUFFER, h->errbuf);
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -597,7 +634,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 #undef SET
 	if (rc != CURLE_OK) {
 		h2_close(&h->t);
-		return tu_err_set(reterr, -EIO, "cannot configure libcurl: %s", curl_easy_strerror(rc));
+		return tu_err_set(reterr, -EIO, "cannot configure libcurl: %s",
+				  curl_easy_strerror(rc));
 	}
 	*ret = &h->t;
 	return 0;

@@ -27,7 +27,7 @@ struct tu_err;
 
 /* What the server said about the call, besides the body. */
 struct tu_transport_status {
-	int grpc_status;                       /* -1: no grpc-status header/trailer at all; -2: unparsable */
+	int grpc_status; /* -1: no grpc-status header/trailer at all; -2: unparsable */
 	char grpc_message[TU_GRPC_MESSAGE_MAX]; /* percent-decoded, sanitized; "" when absent */
 };
 
@@ -36,7 +36,8 @@ struct tu_transport_status {
  * (with reterr filled) to abort the exchange; the transport then returns
  * that same code from call() and leaves reterr as the callback filled it.
  */
-typedef int (*tu_transport_data_fn)(void *userdata, const uint8_t *data, size_t len, struct tu_err *reterr);
+typedef int (*tu_transport_data_fn)(void *userdata, const uint8_t *data, size_t len,
+				    struct tu_err *reterr);
 
 struct tu_transport {
 	/*

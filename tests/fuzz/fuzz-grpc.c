@@ -49,7 +49,7 @@ static int on_message(void *userdata, const uint8_t *msg, size_t len, struct tu_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tu_grpc_parser p;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	struct tu_err e;
 	char out[TU_GRPC_MESSAGE_MAX];
 	int r = 0;
@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tu_err_clear(&e);
 	tu_grpc_parser_init(&p, max, on_message, &s);
 	for (size_t off = 0; off < size && r == 0; off += chunk)
-		r = tu_grpc_parser_feed(&p, data + off, chunk < size - off ? chunk : size - off, &e);
+		r = tu_grpc_parser_feed(&p, data + off, chunk < size - off ? chunk : size - off,
+					&e);
 	if (r == 0)
 		r = tu_grpc_parser_finish(&p, &e);
 	if (r != 0 && r != -EPROTO && r != -EMSGSIZE && r != -EBADMSG && r != -ENOMEM)

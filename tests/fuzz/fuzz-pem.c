@@ -24,7 +24,7 @@
 
 #define FUZZ_MAX_INPUT (256u * 1024u)
 /* 2026-12-01: inside the seed certificates' validity (2026-11-25 + 10 years) */
-#define FUZZ_NOW_USEC INT64_C(1796083200000000)
+#define FUZZ_NOW_USEC  INT64_C(1796083200000000)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0) {
 		for (size_t i = 0; i < n; i++) {
 			const char *t = blocks[i].text;
-			if (t < (const char *) data || t + blocks[i].len > (const char *) data + size)
+			if (t < (const char *) data ||
+			    t + blocks[i].len > (const char *) data + size)
 				abort();
 			if (blocks[i].label < t || blocks[i].label_len == 0 || blocks[i].len < 16)
 				abort();
@@ -64,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		if (c || e.msg[0] == '\0')
 			abort();
-		if (r != -EBADMSG && r != -EMSGSIZE && r != -EKEYEXPIRED && r != -EKEYREJECTED && r != -ENOMEM)
+		if (r != -EBADMSG && r != -EMSGSIZE && r != -EKEYEXPIRED && r != -EKEYREJECTED &&
+		    r != -ENOMEM)
 			abort();
 	}
 	return 0;

@@ -22,12 +22,12 @@
 #define FAKE_MAX_CALLS 64
 
 struct fake_step {
-	const char *path;     /* expected RPC path; NULL = any */
-	const uint8_t *body;  /* response body (gRPC frames), may be NULL */
+	const char *path;    /* expected RPC path; NULL = any */
+	const uint8_t *body; /* response body (gRPC frames), may be NULL */
 	size_t body_len;
-	int grpc_status;      /* -1 = no grpc-status at all */
+	int grpc_status; /* -1 = no grpc-status at all */
 	const char *grpc_message;
-	int error;            /* < 0: the transport fails with this instead */
+	int error; /* < 0: the transport fails with this instead */
 	const char *error_msg;
 };
 
@@ -46,9 +46,10 @@ struct fake_transport {
 	bool *closed;    /* set to true on close, when non-NULL */
 };
 
-static inline int fake_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
-			    uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
-			    struct tu_transport_status *ret_status, struct tu_err *reterr)
+static inline int fake_call(struct tu_transport *t, const char *path, const uint8_t *body,
+			    size_t body_len, uint64_t deadline_usec, tu_transport_data_fn on_data,
+			    void *userdata, struct tu_transport_status *ret_status,
+			    struct tu_err *reterr)
 {
 	struct fake_transport *f = (struct fake_transport *) t;
 
@@ -74,7 +75,8 @@ static inline int fake_call(struct tu_transport *t, const char *path, const uint
 		return tu_err_set(reterr, -EIO, "fake: expected %s, got %s", s->path, path);
 	}
 	if (s->error < 0)
-		return tu_err_set(reterr, s->error, "%s", s->error_msg ? s->error_msg : "fake transport error");
+		return tu_err_set(reterr, s->error, "%s",
+				  s->error_msg ? s->error_msg : "fake transport error");
 	size_t off = 0;
 	while (off < s->body_len) {
 		size_t n = f->chunk && f->chunk < s->body_len - off ? f->chunk : s->body_len - off;

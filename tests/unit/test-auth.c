@@ -43,8 +43,8 @@ static void assert_request(const struct fake_transport *f, size_t i, const char 
 
 	assert_true(i < f->n_calls);
 	if (f->req_lens[i] != n || (n && memcmp(f->reqs[i], want, n) != 0))
-		fail_msg("request %zu to %s differs from %s (%zu vs %zu bytes)", i, f->paths[i], vector,
-			 f->req_lens[i], n);
+		fail_msg("request %zu to %s differs from %s (%zu vs %zu bytes)", i, f->paths[i],
+			 vector, f->req_lens[i], n);
 	free(want);
 }
 
@@ -52,11 +52,11 @@ static void test_ping(void **state)
 {
 	size_t len;
 	uint8_t *body = read_vector("ping_response.grpc", &len);
-	const struct fake_step steps[] = { { "/proto.AuthService/Ping", body, len, 0, NULL, 0, NULL } };
+	const struct fake_step steps[] = {{"/proto.AuthService/Ping", body, len, 0, NULL, 0, NULL}};
 	struct fake_transport *f = fake_new(steps, 1);
 	bool closed = false;
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_ping p = { 0 };
+	struct tu_ping p = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -82,14 +82,15 @@ static void test_get_user_v1(void **state)
 	size_t len;
 	uint8_t *body = framed_vector("users_v1_get_user_response.bin", &len);
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/GetUser", body, len, 0, NULL, 0, NULL },
-		{ "/teleport.users.v1.UsersService/GetUser", NULL, 0, 5, "user \"zed\" is not found", 0, NULL },
-		{ "/teleport.users.v1.UsersService/GetUser", NULL, 0, 7,
-		  "access denied to perform action \"read\" on \"user\"", 0, NULL },
+	    {"/teleport.users.v1.UsersService/GetUser", body, len, 0, NULL, 0, NULL},
+	    {"/teleport.users.v1.UsersService/GetUser", NULL, 0, 5, "user \"zed\" is not found", 0,
+	     NULL},
+	    {"/teleport.users.v1.UsersService/GetUser", NULL, 0, 7,
+	     "access denied to perform action \"read\" on \"user\"", 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_user u = { 0 };
+	struct tu_user u = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -106,8 +107,9 @@ static void test_get_user_v1(void **state)
 	assert_null(u.name);
 
 	assert_int_equal(tu_auth_get_user(a, "alice", &u, &e), -EACCES);
-	assert_string_equal(e.msg, "Auth refused: the credential lacks permission for UsersService/GetUser "
-				   "(access denied to perform action \"read\" on \"user\")");
+	assert_string_equal(
+	    e.msg, "Auth refused: the credential lacks permission for UsersService/GetUser "
+		   "(access denied to perform action \"read\" on \"user\")");
 	assert_int_equal(e.grpc_status, 7);
 	assert_null(u.name);
 
@@ -122,15 +124,15 @@ static void test_get_user_fallback(void **state)
 	size_t len;
 	uint8_t *body = read_vector("user_alice.grpc", &len);
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/GetUser", NULL, 0, 12,
-		  "unknown service teleport.users.v1.UsersService", 0, NULL },
-		{ "/proto.AuthService/GetUser", body, len, 0, NULL, 0, NULL },
-		/* remembered: the second lookup goes straight to the legacy RPC */
-		{ "/proto.AuthService/GetUser", NULL, 0, 5, "not found", 0, NULL },
+	    {"/teleport.users.v1.UsersService/GetUser", NULL, 0, 12,
+	     "unknown service teleport.users.v1.UsersService", 0, NULL},
+	    {"/proto.AuthService/GetUser", body, len, 0, NULL, 0, NULL},
+	    /* remembered: the second lookup goes straight to the legacy RPC */
+	    {"/proto.AuthService/GetUser", NULL, 0, 5, "not found", 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_user u = { 0 };
+	struct tu_user u = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -151,17 +153,18 @@ static void test_get_user_fallback(void **state)
 static void test_legacy_unimplemented_too(void **state)
 {
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/GetUser", NULL, 0, 12, "", 0, NULL },
-		{ "/proto.AuthService/GetUser", NULL, 0, 12, "unknown method GetUser", 0, NULL },
+	    {"/teleport.users.v1.UsersService/GetUser", NULL, 0, 12, "", 0, NULL},
+	    {"/proto.AuthService/GetUser", NULL, 0, 12, "unknown method GetUser", 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_user u = { 0 };
+	struct tu_user u = {0};
 	struct tu_err e;
 
 	(void) state;
 	assert_int_equal(tu_auth_get_user(a, "alice", &u, &e), -EOPNOTSUPP);
-	assert_string_equal(e.msg, "AuthService/GetUser failed: UNIMPLEMENTED: unknown method GetUser");
+	assert_string_equal(e.msg,
+			    "AuthService/GetUser failed: UNIMPLEMENTED: unknown method GetUser");
 	assert_false(f->unexpected);
 	tu_auth_free(a);
 }
@@ -172,8 +175,8 @@ static void test_list_users_paging(void **state)
 	uint8_t *p1 = framed_vector("users_v1_list_users_response_page1.bin", &l1);
 	uint8_t *p2 = framed_vector("users_v1_list_users_response_page2.bin", &l2);
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/ListUsers", p1, l1, 0, NULL, 0, NULL },
-		{ "/teleport.users.v1.UsersService/ListUsers", p2, l2, 0, NULL, 0, NULL },
+	    {"/teleport.users.v1.UsersService/ListUsers", p1, l1, 0, NULL, 0, NULL},
+	    {"/teleport.users.v1.UsersService/ListUsers", p2, l2, 0, NULL, 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
@@ -210,9 +213,9 @@ static void test_list_users_halves_page(void **state)
 	size_t l2;
 	uint8_t *p2 = framed_vector("users_v1_list_users_response_page2.bin", &l2);
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/ListUsers", NULL, 0, 8, "message too large", 0, NULL },
-		{ "/teleport.users.v1.UsersService/ListUsers", NULL, 0, 8, "still too large", 0, NULL },
-		{ "/teleport.users.v1.UsersService/ListUsers", p2, l2, 0, NULL, 0, NULL },
+	    {"/teleport.users.v1.UsersService/ListUsers", NULL, 0, 8, "message too large", 0, NULL},
+	    {"/teleport.users.v1.UsersService/ListUsers", NULL, 0, 8, "still too large", 0, NULL},
+	    {"/teleport.users.v1.UsersService/ListUsers", p2, l2, 0, NULL, 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
@@ -239,12 +242,12 @@ static void test_list_users_fallback_stream(void **state)
 	size_t len;
 	uint8_t *stream = read_vector("get_users_stream.grpc", &len);
 	const struct fake_step steps[] = {
-		{ "/teleport.users.v1.UsersService/ListUsers", NULL, 0, 12, "unknown service", 0, NULL },
-		{ "/proto.AuthService/GetUsers", stream, len, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetUsers", stream, len, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetUsers", stream, len - 1, 0, NULL, 0, NULL },
+	    {"/teleport.users.v1.UsersService/ListUsers", NULL, 0, 12, "unknown service", 0, NULL},
+	    {"/proto.AuthService/GetUsers", stream, len, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetUsers", stream, len, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetUsers", stream, len - 1, 0, NULL, 0, NULL},
 	};
-	static const size_t chunks[] = { 0, 1, 5 };
+	static const size_t chunks[] = {0, 1, 5};
 
 	(void) state;
 	for (size_t c = 0; c < ELEMENTSOF(chunks); c++) {
@@ -286,13 +289,14 @@ static void test_list_users_errors(void **state)
 	size_t l1;
 	uint8_t *p1 = framed_vector("users_v1_list_users_response_page1.bin", &l1);
 	const struct fake_step steps[] = {
-		/* page 1 then the same page again: the token repeats */
-		{ NULL, p1, l1, 0, NULL, 0, NULL },
-		{ NULL, p1, l1, 0, NULL, 0, NULL },
-		/* UNIMPLEMENTED after ListUsers once worked is not a reason to fall back */
-		{ NULL, NULL, 0, 12, "gone", 0, NULL },
-		/* transport failure */
-		{ NULL, NULL, 0, 0, NULL, -ECONNREFUSED, "cannot connect to 127.0.0.1:1: connection refused" },
+	    /* page 1 then the same page again: the token repeats */
+	    {NULL, p1, l1, 0, NULL, 0, NULL},
+	    {NULL, p1, l1, 0, NULL, 0, NULL},
+	    /* UNIMPLEMENTED after ListUsers once worked is not a reason to fall back */
+	    {NULL, NULL, 0, 12, "gone", 0, NULL},
+	    /* transport failure */
+	    {NULL, NULL, 0, 0, NULL, -ECONNREFUSED,
+	     "cannot connect to 127.0.0.1:1: connection refused"},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
@@ -302,7 +306,8 @@ static void test_list_users_errors(void **state)
 
 	(void) state;
 	assert_int_equal(tu_auth_list_users(a, &users, &n, &e), -EPROTO);
-	assert_string_equal(e.msg, "UsersService/ListUsers returned the same page token twice (paging loop)");
+	assert_string_equal(
+	    e.msg, "UsersService/ListUsers returned the same page token twice (paging loop)");
 	assert_null(users);
 	assert_int_equal(tu_auth_list_users(a, &users, &n, &e), -EOPNOTSUPP);
 	assert_int_equal(tu_auth_list_users(a, &users, &n, &e), -ECONNREFUSED);
@@ -321,19 +326,19 @@ static void test_roles(void **state)
 	uint8_t *role = framed_vector("role_dev.bin", &lr);
 	uint8_t *all = framed_vector("get_roles_response.bin", &lall);
 	const struct fake_step steps[] = {
-		{ "/proto.AuthService/ListRoles", p1, l1, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/ListRoles", p2, l2, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetRole", role, lr, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetRole", NULL, 0, 5, "role nope is not found", 0, NULL },
+	    {"/proto.AuthService/ListRoles", p1, l1, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/ListRoles", p2, l2, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetRole", role, lr, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetRole", NULL, 0, 5, "role nope is not found", 0, NULL},
 	};
 	const struct fake_step legacy[] = {
-		{ "/proto.AuthService/ListRoles", NULL, 0, 12, "unknown method ListRoles", 0, NULL },
-		{ "/proto.AuthService/GetRoles", all, lall, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetRoles", all, lall, 0, NULL, 0, NULL },
+	    {"/proto.AuthService/ListRoles", NULL, 0, 12, "unknown method ListRoles", 0, NULL},
+	    {"/proto.AuthService/GetRoles", all, lall, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetRoles", all, lall, 0, NULL, 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_role *roles = NULL, r = { 0 };
+	struct tu_role *roles = NULL, r = {0};
 	size_t n = 0;
 	uint8_t *want = NULL;
 	size_t want_len = 0;
@@ -397,20 +402,20 @@ static void test_locks_and_fetch_all(void **state)
 	uint8_t *roles = framed_vector("list_roles_response_page2.bin", &lr);
 	uint8_t *locks = read_vector("get_locks_response.grpc", &ll);
 	const struct fake_step steps[] = {
-		{ "/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL },
-		{ "/teleport.users.v1.UsersService/ListUsers", users, lu, 0, NULL, 0, NULL },
-		{ "/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/ListRoles", roles, lr, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL },
-		/* fetch_all failing half way returns nothing */
-		{ "/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL },
-		{ "/proto.AuthService/ListRoles", NULL, 0, 14, "connection reset", 0, NULL },
+	    {"/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL},
+	    {"/teleport.users.v1.UsersService/ListUsers", users, lu, 0, NULL, 0, NULL},
+	    {"/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/ListRoles", roles, lr, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL},
+	    /* fetch_all failing half way returns nothing */
+	    {"/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/ListRoles", NULL, 0, 14, "connection reset", 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
 	struct tu_lock *l = NULL;
 	size_t n = 0;
-	struct tu_dataset d = { 0 };
+	struct tu_dataset d = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -443,7 +448,7 @@ static void test_locks_and_fetch_all(void **state)
 
 static void test_malformed_answers(void **state)
 {
-	static const uint8_t garbage[] = { 0, 0, 0, 0, 3, 0xff, 0xff, 0xff };
+	static const uint8_t garbage[] = {0, 0, 0, 0, 3, 0xff, 0xff, 0xff};
 	size_t len;
 	uint8_t *ping = read_vector("ping_response.grpc", &len);
 	uint8_t two[512], big[300];
@@ -454,17 +459,18 @@ static void test_malformed_answers(void **state)
 	big[3] = 0;
 	big[4] = 200;
 	const struct fake_step steps[] = {
-		{ NULL, garbage, sizeof(garbage), 0, NULL, 0, NULL },
-		{ NULL, two, 2 * len, 0, NULL, 0, NULL },
-		{ NULL, ping, len - 3, 0, NULL, 0, NULL },
-		{ NULL, ping, len, -1, NULL, 0, NULL },
-		{ NULL, big, 205, 0, NULL, 0, NULL },
-		{ NULL, NULL, 0, 0, NULL, -ETIMEDOUT, "no complete answer from 10.0.0.1:3025 within 4000 ms" },
-		{ NULL, ping, len, 0, NULL, 0, NULL },
+	    {NULL, garbage, sizeof(garbage), 0, NULL, 0, NULL},
+	    {NULL, two, 2 * len, 0, NULL, 0, NULL},
+	    {NULL, ping, len - 3, 0, NULL, 0, NULL},
+	    {NULL, ping, len, -1, NULL, 0, NULL},
+	    {NULL, big, 205, 0, NULL, 0, NULL},
+	    {NULL, NULL, 0, 0, NULL, -ETIMEDOUT,
+	     "no complete answer from 10.0.0.1:3025 within 4000 ms"},
+	    {NULL, ping, len, 0, NULL, 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 100);
-	struct tu_ping p = { 0 };
+	struct tu_ping p = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -473,7 +479,8 @@ static void test_malformed_answers(void **state)
 	assert_non_null(strstr(e.msg, "malformed answer to AuthService/Ping"));
 	assert_null(p.cluster_name);
 	assert_int_equal(tu_auth_ping(a, &p, &e), -EBADMSG);
-	assert_string_equal(e.msg, "unary RPC AuthService/Ping answered with more than one message");
+	assert_string_equal(e.msg,
+			    "unary RPC AuthService/Ping answered with more than one message");
 	assert_int_equal(tu_auth_ping(a, &p, &e), -EBADMSG);
 	assert_non_null(strstr(e.msg, "truncated gRPC frame (got"));
 	assert_int_equal(tu_auth_ping(a, &p, &e), -EPROTO);
@@ -493,13 +500,13 @@ static void test_budget(void **state)
 	size_t len;
 	uint8_t *body = read_vector("ping_response.grpc", &len);
 	const struct fake_step steps[] = {
-		{ PING_PATH, body, len, 0, NULL, 0, NULL },
-		{ PING_PATH, body, len, 0, NULL, 0, NULL },
-		{ PING_PATH, body, len, 0, NULL, 0, NULL },
+	    {PING_PATH, body, len, 0, NULL, 0, NULL},
+	    {PING_PATH, body, len, 0, NULL, 0, NULL},
+	    {PING_PATH, body, len, 0, NULL, 0, NULL},
 	};
 	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
 	struct tu_auth *a = auth_over(f, 0);
-	struct tu_ping p = { 0 };
+	struct tu_ping p = {0};
 	struct tu_err e;
 
 	(void) state;
@@ -523,7 +530,8 @@ static void test_budget(void **state)
 	usleep(2000);
 	memset(&p, 0, sizeof(p));
 	assert_int_equal(tu_auth_ping(a, &p, &e), -ETIMEDOUT);
-	assert_string_equal(e.msg, "no time left for AuthService/Ping: the caller's time budget is spent");
+	assert_string_equal(e.msg,
+			    "no time left for AuthService/Ping: the caller's time budget is spent");
 	assert_int_equal(f->n_calls, 2);
 	assert_null(p.cluster_name);
 
@@ -539,18 +547,18 @@ static void test_budget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ping),
-		cmocka_unit_test(test_get_user_v1),
-		cmocka_unit_test(test_get_user_fallback),
-		cmocka_unit_test(test_legacy_unimplemented_too),
-		cmocka_unit_test(test_list_users_paging),
-		cmocka_unit_test(test_list_users_halves_page),
-		cmocka_unit_test(test_list_users_fallback_stream),
-		cmocka_unit_test(test_list_users_errors),
-		cmocka_unit_test(test_roles),
-		cmocka_unit_test(test_locks_and_fetch_all),
-		cmocka_unit_test(test_malformed_answers),
-		cmocka_unit_test(test_budget),
+	    cmocka_unit_test(test_ping),
+	    cmocka_unit_test(test_get_user_v1),
+	    cmocka_unit_test(test_get_user_fallback),
+	    cmocka_unit_test(test_legacy_unimplemented_too),
+	    cmocka_unit_test(test_list_users_paging),
+	    cmocka_unit_test(test_list_users_halves_page),
+	    cmocka_unit_test(test_list_users_fallback_stream),
+	    cmocka_unit_test(test_list_users_errors),
+	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test(test_locks_and_fetch_all),
+	    cmocka_unit_test(test_malformed_answers),
+	    cmocka_unit_test(test_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,8 +120,10 @@ static int setup(void **state)
 	       "openssl pkey -in rsa8.key -traditional -out rsa.key %s && "
 	       "openssl x509 -req -in r.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out rsa.crt -days 10 %s",
 	       dir, q, q, q) ||
-	    sh("cd %s && openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key %s", dir, q) ||
-	    sh("cd %s && openssl pkey -in c.key -aes128 -passout pass:secret -out enc.key %s", dir, q) ||
+	    sh("cd %s && openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key %s",
+	       dir, q) ||
+	    sh("cd %s && openssl pkey -in c.key -aes128 -passout pass:secret -out enc.key %s", dir,
+	       q) ||
 	    sh("cd %s && openssl x509 -in c.crt -outform DER -out c.der %s", dir, q) ||
 	    sh("cd %s && cat ca.crt ca2.crt > cas.crt && chmod 600 *.key", dir))
 		return -1;
@@ -130,10 +132,11 @@ static int setup(void **state)
 	size_t kl, cl, al;
 	char *k = slurp("c.key", &kl), *c = slurp("c.crt", &cl), *a = slurp("ca.crt", &al);
 	char *id = malloc(kl + cl + al + 512);
-	int n = snprintf(id, kl + cl + al + 512,
-			 "%sssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t\n%s"
-			 "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG\n%s",
-			 k, c, a);
+	int n = snprintf(
+	    id, kl + cl + al + 512,
+	    "%sssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t\n%s"
+	    "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG\n%s",
+	    k, c, a);
 	write_file("identity", id, (size_t) n, 0600);
 	/* wrong order: certificate first */
 	n = snprintf(id, kl + cl + al + 512, "%s%s%s", c, k, a);
@@ -156,7 +159,8 @@ static int setup(void **state)
 	free(a);
 	free(id);
 
-	static const char garbage[] = "-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n";
+	static const char garbage[] =
+	    "-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n";
 	write_file("garbage.crt", garbage, sizeof(garbage) - 1, 0644);
 	write_file("empty.crt", "", 0, 0644);
 	return 0;
@@ -170,8 +174,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct tu_creds *load_pair(const char *crt, const char *key, const char *ca, int64_t now, int want,
-				  const char *want_file, const char *want_msg)
+static struct tu_creds *load_pair(const char *crt, const char *key, const char *ca, int64_t now,
+				  int want, const char *want_file, const char *want_msg)
 {
 	struct tu_creds *c = NULL;
 	struct tu_err e;
@@ -220,7 +224,8 @@ static void test_good_pair(void **state)
 	c = load_pair("rsa.crt", "rsa.key", "cas.crt", now_usec(), 0, NULL, NULL);
 	assert_string_equal(tu_creds_subject_cn(c), "alice");
 	assert_string_equal(tu_creds_cluster(c), "example.com");
-	assert_int_equal(strncmp(tu_creds_key_pem(c, NULL), "-----BEGIN RSA PRIVATE KEY-----", 31), 0);
+	assert_int_equal(strncmp(tu_creds_key_pem(c, NULL), "-----BEGIN RSA PRIVATE KEY-----", 31),
+			 0);
 	assert_int_equal(tu_creds_n_ca(c), 2);
 	assert_null(tu_creds_free(NULL));
 }
@@ -230,25 +235,37 @@ static void test_bad_pairs(void **state)
 	int64_t now = now_usec();
 
 	(void) state;
-	load_pair("c.crt", "other.key", "ca.crt", now, -EBADMSG, "other.key", "the private key does not match the certificate in");
+	load_pair("c.crt", "other.key", "ca.crt", now, -EBADMSG, "other.key",
+		  "the private key does not match the certificate in");
 	load_pair("c.crt", "rsa.key", "ca.crt", now, -EBADMSG, "rsa.key", "does not match");
-	load_pair("nope.crt", "c.key", "ca.crt", now, -ENOENT, "nope.crt", "No such file or directory");
-	load_pair("c.crt", "nope.key", "ca.crt", now, -ENOENT, "nope.key", "No such file or directory");
-	load_pair("c.crt", "c.key", "nope.crt", now, -ENOENT, "nope.crt", "No such file or directory");
-	load_pair("garbage.crt", "c.key", "ca.crt", now, -EBADMSG, "garbage.crt", "the client certificate does not parse");
-	load_pair("c.crt", "c.key", "garbage.crt", now, -EBADMSG, "garbage.crt", "a CA certificate does not parse");
+	load_pair("nope.crt", "c.key", "ca.crt", now, -ENOENT, "nope.crt",
+		  "No such file or directory");
+	load_pair("c.crt", "nope.key", "ca.crt", now, -ENOENT, "nope.key",
+		  "No such file or directory");
+	load_pair("c.crt", "c.key", "nope.crt", now, -ENOENT, "nope.crt",
+		  "No such file or directory");
+	load_pair("garbage.crt", "c.key", "ca.crt", now, -EBADMSG, "garbage.crt",
+		  "the client certificate does not parse");
+	load_pair("c.crt", "c.key", "garbage.crt", now, -EBADMSG, "garbage.crt",
+		  "a CA certificate does not parse");
 	load_pair("c.der", "c.key", "ca.crt", now, -EBADMSG, "c.der", "not a PEM file");
-	load_pair("empty.crt", "c.key", "ca.crt", now, -EBADMSG, "empty.crt", "no PEM block in the file");
-	load_pair("c.crt", "c.key", "c.key", now, -EBADMSG, "c.key", "PEM block 'PRIVATE KEY' where a CA CERTIFICATE was expected");
-	load_pair("c.key", "c.key", "ca.crt", now, -EBADMSG, "c.key", "where only certificates are expected");
-	load_pair("c.crt", "c.crt", "ca.crt", now, -EBADMSG, "c.crt", "PEM block 'CERTIFICATE' where a PRIVATE KEY was expected");
-	load_pair("c.crt", "enc.key", "ca.crt", now, -EBADMSG, "enc.key", "the private key is encrypted");
+	load_pair("empty.crt", "c.key", "ca.crt", now, -EBADMSG, "empty.crt",
+		  "no PEM block in the file");
+	load_pair("c.crt", "c.key", "c.key", now, -EBADMSG, "c.key",
+		  "PEM block 'PRIVATE KEY' where a CA CERTIFICATE was expected");
+	load_pair("c.key", "c.key", "ca.crt", now, -EBADMSG, "c.key",
+		  "where only certificates are expected");
+	load_pair("c.crt", "c.crt", "ca.crt", now, -EBADMSG, "c.crt",
+		  "PEM block 'CERTIFICATE' where a PRIVATE KEY was expected");
+	load_pair("c.crt", "enc.key", "ca.crt", now, -EBADMSG, "enc.key",
+		  "the private key is encrypted");
 	tu_creds_free(load_pair("c.crt", "c.key", "ca.crt", now, 0, NULL, NULL));
 	/* directories are refused */
 	{
 		struct tu_creds *c = NULL;
 		struct tu_err e;
-		assert_int_equal(tu_creds_load_key_pair(dir, p("c.key"), p("ca.crt"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
+		assert_int_equal(tu_creds_load_key_pair(dir, p("c.key"), p("ca.crt"), now,
+							TU_CREDS_RELAXED_PERMS, &c, &e),
 				 -EINVAL);
 		assert_non_null(strstr(e.msg, "not a regular file"));
 	}
@@ -264,14 +281,16 @@ static void test_validity(void **state)
 	tu_creds_free(c);
 
 	/* expired: at and after notAfter */
-	load_pair("c.crt", "c.key", "ca.crt", na, -EKEYEXPIRED, "c.crt", "the certificate expired on ");
+	load_pair("c.crt", "c.key", "ca.crt", na, -EKEYEXPIRED, "c.crt",
+		  "the certificate expired on ");
 	load_pair("c.crt", "c.key", "ca.crt", na + 365 * DAY_USEC, -EKEYEXPIRED, "c.crt", " UTC");
 	/* the last valid microsecond */
 	tu_creds_free(load_pair("c.crt", "c.key", "ca.crt", na - 1, 0, NULL, NULL));
 	/* not yet valid, beyond the 5 minutes of clock skew tolerated */
-	tu_creds_free(load_pair("c.crt", "c.key", "ca.crt", nb - TU_CREDS_CLOCK_SKEW_USEC, 0, NULL, NULL));
-	load_pair("c.crt", "c.key", "ca.crt", nb - TU_CREDS_CLOCK_SKEW_USEC - 1, -EKEYREJECTED, "c.crt",
-		  "is not valid before");
+	tu_creds_free(
+	    load_pair("c.crt", "c.key", "ca.crt", nb - TU_CREDS_CLOCK_SKEW_USEC, 0, NULL, NULL));
+	load_pair("c.crt", "c.key", "ca.crt", nb - TU_CREDS_CLOCK_SKEW_USEC - 1, -EKEYREJECTED,
+		  "c.crt", "is not valid before");
 	/* expiring soon: < 7 days */
 	c = load_pair("c.crt", "c.key", "ca.crt", na - 7 * DAY_USEC + 1, 0, NULL, NULL);
 	assert_true(tu_creds_expiring_soon(c, na - 7 * DAY_USEC + 1));
@@ -288,30 +307,35 @@ static void test_permissions(void **state)
 	(void) state;
 	/* Files must be owned by root: as another user, only the refusal can be tested. */
 	if (geteuid() != 0) {
-		assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EPERM);
+		assert_int_equal(
+		    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e),
+		    -EPERM);
 		assert_non_null(strstr(e.msg, "must be root"));
 		skip();
 	}
 	/* keys are 0600, certs 0644 (as openssl wrote them): accepted; a group-readable key too */
 	sh("chmod 644 %s %s && chmod 640 %s", p("c.crt"), p("ca.crt"), p("c.key"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), 0);
+	assert_int_equal(
+	    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), 0);
 	c = tu_creds_free(c);
 
 	sh("chmod 644 %s", p("c.key"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
+	assert_int_equal(
+	    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
 	assert_non_null(strstr(e.msg, p("c.key")));
 	assert_non_null(strstr(e.msg, "readable by others (mode 0644)"));
 	assert_null(c);
 	/* the relax flag skips it */
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, TU_CREDS_RELAXED_PERMS, &c,
-						&e),
+	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now,
+						TU_CREDS_RELAXED_PERMS, &c, &e),
 			 0);
 	c = tu_creds_free(c);
 	sh("chmod 600 %s", p("c.key"));
 
 	/* a certificate is public, but must not be writable by others */
 	sh("chmod 664 %s", p("ca.crt"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
+	assert_int_equal(
+	    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca.crt"), now, 0, &c, &e), -EACCES);
 	assert_non_null(strstr(e.msg, p("ca.crt")));
 	assert_non_null(strstr(e.msg, "writable by group (mode 0664)"));
 	sh("chmod 644 %s", p("ca.crt"));
@@ -325,12 +349,16 @@ static void test_permissions(void **state)
 
 	/* a symlink is refused (O_NOFOLLOW), like the config */
 	sh("ln -sf %s %s", p("ca.crt"), p("ca-link.crt"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-link.crt"), now, 0, &c, &e), -ELOOP);
+	assert_int_equal(
+	    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-link.crt"), now, 0, &c, &e),
+	    -ELOOP);
 	assert_non_null(strstr(e.msg, "is a symbolic link"));
 
 	/* a file owned by someone else */
 	sh("cp %s %s && chown 65534 %s", p("ca.crt"), p("ca-nobody.crt"), p("ca-nobody.crt"));
-	assert_int_equal(tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-nobody.crt"), now, 0, &c, &e), -EPERM);
+	assert_int_equal(
+	    tu_creds_load_key_pair(p("c.crt"), p("c.key"), p("ca-nobody.crt"), now, 0, &c, &e),
+	    -EPERM);
 	assert_non_null(strstr(e.msg, "owned by uid 65534, must be root"));
 	assert_null(c);
 }
@@ -343,7 +371,8 @@ static void test_identity(void **state)
 	size_t n;
 
 	(void) state;
-	assert_int_equal(tu_creds_load_identity(p("identity"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_int_equal(tu_creds_load_identity(p("identity"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
+			 0);
 	assert_string_equal(tu_creds_subject_cn(c), "5a9f3c0e-host.example.com");
 	assert_string_equal(tu_creds_cluster(c), "cluster.from.oid");
 	assert_string_equal(tu_creds_source(c), p("identity"));
@@ -354,21 +383,28 @@ static void test_identity(void **state)
 	assert_null(strstr(tu_creds_ca_pem(c, NULL), "cert-authority"));
 	c = tu_creds_free(c);
 
-	assert_int_equal(tu_creds_load_identity(p("identity-crlf"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-crlf"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
 	assert_int_equal(tu_creds_n_ca(c), 1);
 	c = tu_creds_free(c);
 
-	assert_int_equal(tu_creds_load_identity(p("identity-swapped"), now, TU_CREDS_RELAXED_PERMS, &c, &e), -EBADMSG);
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-swapped"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
+	    -EBADMSG);
 	assert_string_equal(e.file, p("identity-swapped"));
 	assert_non_null(strstr(e.msg, "PEM block 'CERTIFICATE' where a PRIVATE KEY was expected"));
 	assert_int_equal(e.line, 1);
 	assert_null(c);
 
-	assert_int_equal(tu_creds_load_identity(p("identity-keyonly"), now, TU_CREDS_RELAXED_PERMS, &c, &e), -EBADMSG);
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-keyonly"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
+	    -EBADMSG);
 	assert_non_null(strstr(e.msg, "identity file has 1 PEM block(s)"));
 
-	assert_int_equal(tu_creds_load_identity(p("nope"), now, TU_CREDS_RELAXED_PERMS, &c, &e), -ENOENT);
-	assert_int_equal(tu_creds_load_identity(p("identity"), now + 30 * DAY_USEC, TU_CREDS_RELAXED_PERMS, &c, &e),
+	assert_int_equal(tu_creds_load_identity(p("nope"), now, TU_CREDS_RELAXED_PERMS, &c, &e),
+			 -ENOENT);
+	assert_int_equal(tu_creds_load_identity(p("identity"), now + 30 * DAY_USEC,
+						TU_CREDS_RELAXED_PERMS, &c, &e),
 			 -EKEYEXPIRED);
 	assert_string_equal(e.file, p("identity"));
 }
@@ -385,21 +421,23 @@ struct split_case {
 #define PEM(l) "-----BEGIN " l "-----\nQUJD\n-----END " l "-----\n"
 
 static const struct split_case split_cases[] = {
-	{ "empty", "", 0, 0, 0, NULL },
-	{ "text only", "hello\nworld\n", 0, 0, 0, NULL },
-	{ "one", PEM("CERTIFICATE"), 0, 1, 0, NULL },
-	{ "two with ssh lines", "ssh-rsa AAAA\n" PEM("PRIVATE KEY") "@cert-authority x\n" PEM("CERTIFICATE"), 0, 2, 0, NULL },
-	{ "no final newline", "-----BEGIN X-----\nQUJD\n-----END X-----", 0, 1, 0, NULL },
-	{ "crlf", "-----BEGIN X-----\r\nQUJD\r\n-----END X-----\r\n", 0, 1, 0, NULL },
-	{ "no END", "a\n-----BEGIN CERTIFICATE-----\nQUJD\n", -EBADMSG, 0, 2, "PEM block 'CERTIFICATE' has no END line" },
-	{ "END label differs", "-----BEGIN A-----\nQUJD\n-----END B-----\n", -EBADMSG, 0, 3,
-	  "PEM END label does not match the 'A' block started on line 1" },
-	{ "BEGIN inside", "-----BEGIN A-----\n-----BEGIN B-----\n", -EBADMSG, 0, 2,
-	  "PEM BEGIN inside the 'A' block started on line 1" },
-	{ "END alone", "x\n-----END A-----\n", -EBADMSG, 0, 2, "PEM END line without BEGIN" },
-	{ "bad label", "-----BEGIN a\x01-----\n", -EBADMSG, 0, 1, "invalid PEM label" },
-	{ "empty label", "-----BEGIN -----\n", -EBADMSG, 0, 1, "invalid PEM label" },
-	{ "too many", PEM("A") PEM("A") PEM("A") PEM("A"), -EMSGSIZE, 0, 12, "more than 3 PEM blocks" },
+    {"empty", "", 0, 0, 0, NULL},
+    {"text only", "hello\nworld\n", 0, 0, 0, NULL},
+    {"one", PEM("CERTIFICATE"), 0, 1, 0, NULL},
+    {"two with ssh lines",
+     "ssh-rsa AAAA\n" PEM("PRIVATE KEY") "@cert-authority x\n" PEM("CERTIFICATE"), 0, 2, 0, NULL},
+    {"no final newline", "-----BEGIN X-----\nQUJD\n-----END X-----", 0, 1, 0, NULL},
+    {"crlf", "-----BEGIN X-----\r\nQUJD\r\n-----END X-----\r\n", 0, 1, 0, NULL},
+    {"no END", "a\n-----BEGIN CERTIFICATE-----\nQUJD\n", -EBADMSG, 0, 2,
+     "PEM block 'CERTIFICATE' has no END line"},
+    {"END label differs", "-----BEGIN A-----\nQUJD\n-----END B-----\n", -EBADMSG, 0, 3,
+     "PEM END label does not match the 'A' block started on line 1"},
+    {"BEGIN inside", "-----BEGIN A-----\n-----BEGIN B-----\n", -EBADMSG, 0, 2,
+     "PEM BEGIN inside the 'A' block started on line 1"},
+    {"END alone", "x\n-----END A-----\n", -EBADMSG, 0, 2, "PEM END line without BEGIN"},
+    {"bad label", "-----BEGIN a\x01-----\n", -EBADMSG, 0, 1, "invalid PEM label"},
+    {"empty label", "-----BEGIN -----\n", -EBADMSG, 0, 1, "invalid PEM label"},
+    {"too many", PEM("A") PEM("A") PEM("A") PEM("A"), -EMSGSIZE, 0, 12, "more than 3 PEM blocks"},
 };
 
 static void test_split_table(void **state)
@@ -475,7 +513,8 @@ static void test_identity_mutations(void **state)
 		assert_true(e.msg[0] != '\0');
 		assert_string_equal(e.file, "identity");
 	}
-	/* only the cuts inside the trailing newline/CA tail can still succeed... none can: the CA is last */
+	/* only the cuts inside the trailing newline/CA tail can still succeed... none can: the CA
+	 * is last */
 	assert_true(bad >= len - 2);
 
 	for (size_t i = 0; i < len; i++) {
@@ -491,7 +530,8 @@ static void test_identity_mutations(void **state)
 				continue;
 			}
 			assert_null(c);
-			if (r != -EBADMSG && r != -EMSGSIZE && r != -EKEYEXPIRED && r != -EKEYREJECTED)
+			if (r != -EBADMSG && r != -EMSGSIZE && r != -EKEYEXPIRED &&
+			    r != -EKEYREJECTED)
 				fail_msg("flip %zu.%d: %d (%s)", i, bit, r, e.msg);
 			assert_true(e.msg[0] != '\0');
 		}
@@ -503,13 +543,10 @@ static void test_identity_mutations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_pair),
-		cmocka_unit_test(test_bad_pairs),
-		cmocka_unit_test(test_validity),
-		cmocka_unit_test(test_permissions),
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_split_table),
-		cmocka_unit_test(test_identity_mutations),
+	    cmocka_unit_test(test_good_pair),          cmocka_unit_test(test_bad_pairs),
+	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
+	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_split_table),
+	    cmocka_unit_test(test_identity_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -67,19 +67,23 @@ static int setup(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/test-h2.XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
-		 "-out ca.crt -days 2 -subj '/O=example.com/CN=CA' 2>/dev/null && "
-		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key -out c.csr "
-		 "-subj '/CN=host.example.com' 2>/dev/null && "
-		 "openssl x509 -req -in c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out c.crt -days 2 2>/dev/null",
-		 dir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+	    "-out ca.crt -days 2 -subj '/O=example.com/CN=CA' 2>/dev/null && "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key -out c.csr "
+	    "-subj '/CN=host.example.com' 2>/dev/null && "
+	    "openssl x509 -req -in c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out c.crt -days 2 2>/dev/null",
+	    dir);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(crt, sizeof(crt), "%s/c.crt", dir);
 	snprintf(key, sizeof(key), "%s/c.key", dir);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
-	return tu_creds_load_key_pair(crt, key, ca, wall_usec(), TU_CREDS_RELAXED_PERMS, &creds, &e) < 0 ? -1 : 0;
+	return tu_creds_load_key_pair(crt, key, ca, wall_usec(), TU_CREDS_RELAXED_PERMS, &creds,
+				      &e) < 0
+		   ? -1
+		   : 0;
 }
 
 static int teardown(void **state)
@@ -95,7 +99,7 @@ static int teardown(void **state)
 /* A listening socket on 127.0.0.1 (port in *ret_port). */
 static int listener(uint16_t *ret_port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t l = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -141,7 +145,7 @@ static void *peer_main(void *arg)
 		static const char g[] = "HTTP/1.0 400 Bad Request\r\n\r\nthis is not TLS\r\n";
 		(void) !write(c, g, sizeof(g) - 1);
 	} else {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		(void) setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(c);
@@ -172,17 +176,19 @@ static int nop_data(void *userdata, const uint8_t *data, size_t len, struct tu_e
 }
 
 /* One Ping over conf; returns the errno, fills e, and the elapsed seconds. */
-static int ping_once(const struct tu_conf *conf, uint64_t budget_usec, struct tu_err *e, double *ret_elapsed)
+static int ping_once(const struct tu_conf *conf, uint64_t budget_usec, struct tu_err *e,
+		     double *ret_elapsed)
 {
 	struct tu_transport *t = NULL;
-	struct tu_transport_status st = { .grpc_status = -1 };
+	struct tu_transport_status st = {.grpc_status = -1};
 	static const uint8_t frame[5];
 	int r;
 
 	tu_err_clear(e);
 	assert_int_equal(tu_h2_new(conf, creds, 0, &t, e), 0);
 	uint64_t t0 = tu_transport_now_usec();
-	r = t->call(t, "/proto.AuthService/Ping", frame, sizeof(frame), t0 + budget_usec, nop_data, NULL, &st, e);
+	r = t->call(t, "/proto.AuthService/Ping", frame, sizeof(frame), t0 + budget_usec, nop_data,
+		    NULL, &st, e);
 	*ret_elapsed = (double) (tu_transport_now_usec() - t0) / 1e6;
 	tu_transport_free(t);
 	return r;
@@ -193,8 +199,8 @@ static void test_new_checks(void **state)
 	struct tu_transport *t = NULL;
 	struct tu_conf c;
 	struct tu_err e;
-	char *hosts[] = { (char *) "127.0.0.1" };
-	uint16_t ports[] = { 1 };
+	char *hosts[] = {(char *) "127.0.0.1"};
+	uint16_t ports[] = {1};
 
 	(void) state;
 	conf_init(&c, hosts, ports, 0);
@@ -212,11 +218,15 @@ static void test_new_checks(void **state)
 	conf_init(&c, hosts, ports, 1);
 	assert_int_equal(tu_h2_new(&c, creds, 0, &t, &e), 0);
 	struct tu_transport_status st;
-	assert_int_equal(t->call(t, "no-slash", (const uint8_t *) "", 0, UINT64_MAX, nop_data, NULL, &st, &e),
-			 -EINVAL);
-	assert_int_equal(t->call(t, "/a b/c", (const uint8_t *) "", 0, UINT64_MAX, nop_data, NULL, &st, &e), -EINVAL);
+	assert_int_equal(
+	    t->call(t, "no-slash", (const uint8_t *) "", 0, UINT64_MAX, nop_data, NULL, &st, &e),
+	    -EINVAL);
+	assert_int_equal(
+	    t->call(t, "/a b/c", (const uint8_t *) "", 0, UINT64_MAX, nop_data, NULL, &st, &e),
+	    -EINVAL);
 	/* a deadline already past: no connection attempt at all */
-	assert_int_equal(t->call(t, "/proto.AuthService/Ping", (const uint8_t *) "", 0, 1, nop_data, NULL, &st, &e),
+	assert_int_equal(t->call(t, "/proto.AuthService/Ping", (const uint8_t *) "", 0, 1, nop_data,
+				 NULL, &st, &e),
 			 -ETIMEDOUT);
 	assert_string_equal(e.msg, "deadline passed before calling 127.0.0.1:1");
 	tu_transport_free(t);
@@ -224,8 +234,8 @@ static void test_new_checks(void **state)
 
 static void test_refused(void **state)
 {
-	char *hosts[] = { (char *) "127.0.0.1" };
-	uint16_t ports[] = { refused_port() };
+	char *hosts[] = {(char *) "127.0.0.1"};
+	uint16_t ports[] = {refused_port()};
 	struct tu_conf c;
 	struct tu_err e;
 	char want[128];
@@ -235,7 +245,8 @@ static void test_refused(void **state)
 	(void) state;
 	conf_init(&c, hosts, ports, 1);
 	assert_int_equal(ping_once(&c, 1300000, &e, &el), -ECONNREFUSED);
-	snprintf(want, sizeof(want), "cannot connect to 127.0.0.1:%u: connection refused", ports[0]);
+	snprintf(want, sizeof(want), "cannot connect to 127.0.0.1:%u: connection refused",
+		 ports[0]);
 	assert_string_equal(e.msg, want);
 	assert_true(el < 1.0);
 	assert_int_equal(count_fds(), fds);
@@ -245,8 +256,8 @@ static void test_tls_never_answered(void **state)
 {
 	uint16_t port;
 	int lfd = listener(&port); /* never accepted: the kernel completes TCP, nobody speaks TLS */
-	char *hosts[] = { (char *) "127.0.0.1" };
-	uint16_t ports[] = { port };
+	char *hosts[] = {(char *) "127.0.0.1"};
+	uint16_t ports[] = {port};
 	struct tu_conf c;
 	struct tu_err e;
 	double el;
@@ -268,16 +279,16 @@ static void test_tls_never_answered(void **state)
 
 static void test_bad_peers(void **state)
 {
-	static const enum peer_kind kinds[] = { PEER_GARBAGE, PEER_RESET };
+	static const enum peer_kind kinds[] = {PEER_GARBAGE, PEER_RESET};
 
 	(void) state;
 	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-		struct peer p = { .kind = kinds[k] };
+		struct peer p = {.kind = kinds[k]};
 		uint16_t port;
 		p.fd = listener(&port);
 		assert_int_equal(pthread_create(&p.thread, NULL, peer_main, &p), 0);
-		char *hosts[] = { (char *) "127.0.0.1" };
-		uint16_t ports[] = { port };
+		char *hosts[] = {(char *) "127.0.0.1"};
+		uint16_t ports[] = {port};
 		struct tu_conf c;
 		struct tu_err e;
 		double el;
@@ -299,8 +310,8 @@ static void test_failover_reports_every_address(void **state)
 {
 	uint16_t bh;
 	int lfd = listener(&bh);
-	char *hosts[] = { (char *) "127.0.0.1", (char *) "::1", (char *) "127.0.0.1" };
-	uint16_t ports[] = { refused_port(), refused_port(), bh };
+	char *hosts[] = {(char *) "127.0.0.1", (char *) "::1", (char *) "127.0.0.1"};
+	uint16_t ports[] = {refused_port(), refused_port(), bh};
 	struct tu_conf c;
 	struct tu_err e;
 	double el;
@@ -315,8 +326,9 @@ static void test_failover_reports_every_address(void **state)
 	assert_true(el < 1.0);
 
 	/* all blackholed: the deadline bounds the whole fail-over */
-	char *h2[] = { (char *) "127.0.0.1", (char *) "127.0.0.1", (char *) "127.0.0.1", (char *) "127.0.0.1" };
-	uint16_t p2[] = { bh, bh, bh, bh };
+	char *h2[] = {(char *) "127.0.0.1", (char *) "127.0.0.1", (char *) "127.0.0.1",
+		      (char *) "127.0.0.1"};
+	uint16_t p2[] = {bh, bh, bh, bh};
 	conf_init(&c, h2, p2, 4);
 	r = ping_once(&c, 700000, &e, &el);
 	assert_int_equal(r, -ETIMEDOUT);
@@ -327,11 +339,11 @@ static void test_failover_reports_every_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_checks),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_tls_never_answered),
-		cmocka_unit_test(test_bad_peers),
-		cmocka_unit_test(test_failover_reports_every_address),
+	    cmocka_unit_test(test_new_checks),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_tls_never_answered),
+	    cmocka_unit_test(test_bad_peers),
+	    cmocka_unit_test(test_failover_reports_every_address),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
