@@ -205,3 +205,37 @@ def test_pam_other_phases_ignore(pam_module, tmp_path):
     res = helpers.run_pamtester(service_dir, "tu-other", "alice", "authenticate", "open_session",
                                 "close_session", env=pam_env())
     assert res.rc == 0, res
+
+
+def _cert_auth_info(key_id, cert_type=1):
+    """An SSH_AUTH_INFO_0 line with an ed25519 user certificate (only the
+    fields we read are meaningful)."""
+    import base64  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    def s(b):
+        b = b.encode() if isinstance(b, str) else b
+        return struct.pack(">I", len(b)) + b
+    t = "ssh-ed25519-cert-v01@openssh.com"
+    blob = (s(t) + s(b"n" * 32) + s(b"k" * 32) + struct.pack(">Q", 1) + struct.pack(">I", cert_type)
+            + s(key_id) + s(b"") + struct.pack(">QQ", 0, 2**64 - 1))
+    return f"publickey {t} {base64.b64encode(blob).decode()}"
+
+
+@pytest.mark.parametrize("key_id,trust,want", [
+    ("hank", True, "allow"),       # the certificate says who: the shared login is fine
+    ("hank", False, "deny"),       # not trusted: shared login refused
+    ("erin", True, "deny"),        # erin has no access to deploy here
+    ("nobody", True, "deny"),      # no such Teleport user
+])
+def test_pam_trusted_ssh_certificate(pam, auth_server, write_config, tmp_path, key_id, trust, want):
+    """SSH_AUTH_INFO_0 in the PAM environment (sshd ExposeAuthInfo; pam_env here)."""
+    auth_server()
+    envconf = tmp_path / "pam_env.conf"
+    envconf.write_text(f'SSH_AUTH_INFO_0 DEFAULT="{_cert_auth_info(key_id)}"\n')
+    pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
+    cfg = write_config(pam={"trust_ssh_cert": trust})
+    res = pam(cfg, "deploy", pre=pre, ops=("setcred", "acct_mgmt"))
+    assert outcome(res) == want, res
+    if trust:
+        assert f"Teleport user '{key_id}'" in res.stderr, res
