@@ -239,3 +239,24 @@ def test_pam_trusted_ssh_certificate(pam, auth_server, write_config, tmp_path, k
     assert outcome(res) == want, res
     if trust:
         assert f"Teleport user '{key_id}'" in res.stderr, res
+
+
+@pytest.mark.parametrize("tp_user,login,want,reason", [
+    ("frank", "root", "deny", "denied by role 'no-root' (deny logins 'root')"),
+    ("carol", "carol", "deny", "Teleport user 'carol' has expired"),
+    ("bob", "robert", "deny", "Teleport user 'bob' is locked"),
+    ("dave", "dave", "deny", "locked by lock 'lock-user-dave' (user=dave)"),
+    ("ivan", "ivan", "deny", "locked by lock 'lock-role-contractor' (role=contractor)"),
+    ("erin", "erin", "deny", "no role allows login 'erin' on this host"),
+    ("frank", "frank", "allow", "allowed by role"),
+])
+def test_pam_reasons_with_identity(pam, auth_server, write_config, tmp_path, tp_user, login, want, reason):
+    """With TELEPORT_USERNAME trusted, each kind of refusal is logged with its reason."""
+    auth_server()
+    envconf = tmp_path / "pam_env.conf"
+    envconf.write_text(f"TELEPORT_USERNAME DEFAULT={tp_user}\n")
+    pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
+    cfg = write_config(pam={"trust_teleport_env": True})
+    res = pam(cfg, login, pre=pre, ops=("setcred", "acct_mgmt"))
+    assert outcome(res) == want, res
+    assert reason in res.stderr, res
