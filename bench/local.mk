@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: Apache-2.0
+# The online-path benchmarks (printed, never asserted), run by `make bench`
+# before the NSS lookup tables of nss/local.mk's recipe.
+check_PROGRAMS += bench/bench-decide
+bench_bench_decide_SOURCES = bench/bench-decide.c
+bench_bench_decide_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_decide_LDADD = libteleport-unix.la
+EXTRA_DIST += bench/bench-auth.py
+
+bench: bench-online
+bench-online: bench/bench-decide teleport-unix pam_teleport.la
+	@echo "== decision engine (in-process)"
+	$(builddir)/bench/bench-decide 2000
+	@echo "== online path against the stand-in Auth server (loopback)"
+	/usr/bin/python3 $(top_srcdir)/bench/bench-auth.py $(abs_top_builddir) 30 10000 || test $$? = 77
+.PHONY: bench-online
