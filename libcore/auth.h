@@ -15,6 +15,7 @@
  *   -EOPNOTSUPP    UNIMPLEMENTED with no fallback left
  *   -ETIMEDOUT     deadline passed (connect or request)
  *   -ECONNREFUSED, -EHOSTUNREACH  Auth unreachable (all addresses)
+ *   -ECONNRESET    Auth closed the connection before answering (e.g. refused our certificate)
  *   -EPROTO        not HTTP/2 / not gRPC / TLS failure
  *   -EBADMSG       malformed protobuf or framing
  *   -EMSGSIZE      over the message size limit
