@@ -323,9 +323,7 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 		*ret_avail = false;
 		return r;
 	}
-	info->have = true;
-	info->created_usec = tu_snapshot_created_usec(l.snap);
-	info->negative_ttl_usec = tu_snapshot_negative_ttl_usec(l.snap);
+
 	switch (kind) {
 	case BY_LOGIN:
 		r = tu_snapshot_find_login(l.snap, name, &pv, NULL);
@@ -343,6 +341,11 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 	if (r == 0)
 		r = (kind == BY_LOGIN || kind == BY_UID) ? tu_pack_passwd(&pv, result, buf, buflen)
 							 : tu_pack_group(&gv, result, buf, buflen);
+	else if (r == -ENOENT) {
+		info->have = true;
+		info->created_usec = tu_snapshot_created_usec(l.snap);
+		info->negative_ttl_usec = tu_snapshot_negative_ttl_usec(l.snap);
+	}
 	lease_put(&l);
 	return r;
 }

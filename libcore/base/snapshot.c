@@ -518,9 +518,9 @@ static int bad(struct tu_err *reterr, const char *fmt, ...)
  * Lazy mode: checksums the chunks covering file bytes [a, b) that no lookup
  * verified yet.  Two threads may verify the same chunk at once; both agree.
  */
-static int verify_range(const struct tu_snapshot *s, size_t a, size_t b, struct tu_err *reterr)
+static int verify_range_slow(const struct tu_snapshot *s, size_t a, size_t b, struct tu_err *reterr)
 {
-	if (!s->verified || a >= b)
+	if (a >= b)
 		return 0;
 	if (a < s->cover_start || b > s->cover_end)
 		return bad(reterr, "bytes %zu..%zu outside the checksummed area", a, b);
@@ -539,8 +539,23 @@ static int verify_range(const struct tu_snapshot *s, size_t a, size_t b, struct 
 	return 0;
 }
 
+/* The hot path (NSS lookups): one chunk, already verified, or not a lazy snapshot. */
+static inline int verify_range(const struct tu_snapshot *s, size_t a, size_t b, struct tu_err *reterr)
+{
+	if (!s->verified)
+		return 0;
+	if (a < b && a >= s->cover_start && b <= s->cover_end) {
+		size_t k0 = (a - s->cover_start) / SNAP_CHUNK, k1 = (b - 1 - s->cover_start) / SNAP_CHUNK;
+
+		if (k0 == k1 &&
+		    (atomic_load_explicit(&s->verified[k0 / 64], memory_order_acquire) & (UINT64_C(1) << (k0 % 64))))
+			return 0;
+	}
+	return verify_range_slow(s, a, b, reterr);
+}
+
 /* Checks a string [p, p+len] has its NUL at p[len] and (strict) none before, nor forbidden bytes. */
-static bool str_ok(const unsigned char *p, size_t len, bool strict, bool name)
+static inline bool str_ok(const unsigned char *p, size_t len, bool strict, bool name)
 {
 	if (p[len] != 0)
 		return false;
