@@ -25,6 +25,7 @@ broken variants the tests need:
   identity                        tctl-style identity file: key, SSH cert line,
                                   TLS cert, @cert-authority line, CA PEM
   identity-plain                  key PEM + cert PEM + CA PEM only
+  identity-rsa                    the same with client-rsa's PKCS#1 RSA key
   certs.json                      manifest: paths, host uuid, cluster, expiry
 
 Keys are mode 0600, everything else 0644.  Uses python3-cryptography (the
@@ -188,7 +189,8 @@ def generate(out, cluster="example.com", host_uuid=None):
     hs = host_subject(host_uuid, cluster)
     client_key, client = make_leaf(ca_key, ca, hs, long_nb, long_na)
     put_pair("client", client_key, client)
-    put_pair("client-rsa", *make_leaf(ca_key, ca, hs, long_nb, long_na, key_kind="rsa"))
+    rsa_key, rsa_cert = make_leaf(ca_key, ca, hs, long_nb, long_na, key_kind="rsa")
+    put_pair("client-rsa", rsa_key, rsa_cert)
     put_pair("client-expired", *make_leaf(ca_key, ca, hs, now - 30 * DAY, now - DAY))
     put_pair("client-3days", *make_leaf(ca_key, ca, hs, now - DAY, now + 3 * DAY))
     put_pair("client-notyet", *make_leaf(ca_key, ca, hs, now + DAY, now + 30 * DAY))
@@ -207,8 +209,11 @@ def generate(out, cluster="example.com", host_uuid=None):
            + ca_pem, 0o600)
     ident_plain = os.path.join(out, "identity-plain")
     _write(ident_plain, key_pem + cert_pem + ca_pem, 0o600)
+    ident_rsa = os.path.join(out, "identity-rsa")
+    _write(ident_rsa, _key_pem(rsa_key) + _cert_pem(rsa_cert) + ca_pem, 0o600)
     files["identity"] = {"path": ident}
     files["identity-plain"] = {"path": ident_plain}
+    files["identity-rsa"] = {"path": ident_rsa}
 
     # Several Host CAs in one file, as `tctl auth sign` writes during a CA
     # rotation: the server's CA is the second one.

@@ -733,7 +733,8 @@ def test_cli_ping_refuses_bad_credentials(auth_server, write_config, run_cli, cl
     assert not srv.calls()
 
 
-@pytest.mark.parametrize("how", ["client-3days", "client-rsa", "identity", "identity-plain", "ca-bundle"])
+@pytest.mark.parametrize("how", ["client-3days", "client-rsa", "identity", "identity-plain", "identity-rsa",
+                                 "ca-bundle"])
 def test_cli_ping_credential_variants(auth_server, write_config, run_cli, certs, how):
     srv = auth_server()
     if how.startswith("identity"):
