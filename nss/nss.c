@@ -338,7 +338,12 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 		r = tu_snapshot_find_gid(l.snap, (gid_t) id, &gv, NULL);
 		break;
 	}
-	if (r == 0)
+	/* Never root's ids, whatever the file says (SPEC §4: root is never served). */
+	if (r == 0 && (kind == BY_LOGIN || kind == BY_UID) && (pv.uid == 0 || pv.gid == 0))
+		r = -ENOENT;
+	else if (r == 0 && (kind == BY_GROUP || kind == BY_GID) && gv.gid == 0)
+		r = -ENOENT;
+	else if (r == 0)
 		r = (kind == BY_LOGIN || kind == BY_UID) ? tu_pack_passwd(&pv, result, buf, buflen)
 							 : tu_pack_group(&gv, result, buf, buflen);
 	else if (r == -ENOENT) {
@@ -396,6 +401,8 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 	*ret_avail = true;
 	if (by_name && !name_ok(name))
 		return -ENOENT;
+	if (!by_name && id == 0)
+		return -ENOENT; /* root and its group are the files module's, never ours */
 	if (!result || !buf || buflen == 0)
 		return -ERANGE;
 	if (in_module) {
@@ -528,25 +535,34 @@ static enum nss_status ent_get(struct ent_state *st, bool pw, void *result, char
 		(void) ent_open_locked(st);
 	if (!st->snap)
 		return status_of(st->err ? st->err : -ENOENT, false, saved, errnop);
-	if (pw) {
-		struct tu_pw_view v;
+	/* Bad records and root's ids are skipped, like the lookups do; the loop ends at the count. */
+	for (;;) {
+		bool skip = false;
 
-		r = tu_snapshot_passwd_at(st->snap, st->idx, &v, NULL);
-		if (r == 0)
-			r = tu_pack_passwd(&v, result, buf, buflen);
-	} else {
-		struct tu_gr_view v;
+		if (pw) {
+			struct tu_pw_view v;
 
-		r = tu_snapshot_group_at(st->snap, st->idx, &v, NULL);
+			r = tu_snapshot_passwd_at(st->snap, st->idx, &v, NULL);
+			skip = r == 0 && (v.uid == 0 || v.gid == 0);
+			if (r == 0 && !skip)
+				r = tu_pack_passwd(&v, result, buf, buflen);
+		} else {
+			struct tu_gr_view v;
+
+			r = tu_snapshot_group_at(st->snap, st->idx, &v, NULL);
+			skip = r == 0 && v.gid == 0;
+			if (r == 0 && !skip)
+				r = tu_pack_group(&v, result, buf, buflen);
+		}
+		if (r == -EBADMSG || skip) {
+			st->idx++;
+			continue;
+		}
+		/* -ERANGE: the same entry again with a bigger buffer. */
 		if (r == 0)
-			r = tu_pack_group(&v, result, buf, buflen);
+			st->idx++;
+		return status_of(r, true, saved, errnop);
 	}
-	/* -ERANGE: same entry again with a bigger buffer.  -EBADMSG: skip the bad record. */
-	if (r == 0 || r == -EBADMSG)
-		st->idx++;
-	if (r == -EBADMSG)
-		r = -EAGAIN;
-	return status_of(r, true, saved, errnop);
 }
 
 NSS_EXPORT enum nss_status _nss_teleport_setpwent(int stayopen)
@@ -629,7 +645,11 @@ NSS_EXPORT enum nss_status _nss_teleport_initgroups_dyn(const char *user, gid_t 
 		return status_of(r, false, saved, errnop);
 	}
 	r = tu_snapshot_find_login(l.snap, user, &v, NULL);
+	if (r == 0 && (v.uid == 0 || v.gid == 0))
+		r = -ENOENT;
 	for (size_t i = 0; r == 0 && i < v.n_gids; i++) {
+		if (tu_pw_view_gid(&v, i) == 0)
+			continue; /* never grant root's group */
 		r = add_gid(tu_pw_view_gid(&v, i), group, start, size, groupsp, limit);
 		if (r == -ERANGE) {
 			r = 0; /* at the caller's limit: what fits is the answer */

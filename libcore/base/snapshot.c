@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -968,6 +969,14 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, s
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return tu_err_set(reterr, -EPERM, "%s: writable by group or others (mode %04o), refused", path,
 				  (unsigned) (st.st_mode & 07777));
+	/*
+	 * Only root, or the very user reading it, may have written it: whoever owns the file decides
+	 * which uid a name maps to.  The raw syscall asks the kernel, not a preloaded uid_wrapper, so
+	 * tests that pose as root still read the files they wrote themselves.
+	 */
+	if (st.st_uid != 0 && st.st_uid != (uid_t) syscall(SYS_geteuid))
+		return tu_err_set(reterr, -EPERM, "%s: owned by uid %u, neither root nor the reader, refused", path,
+				  (unsigned) st.st_uid);
 	if ((uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
 		return tu_err_set(reterr, -EBADMSG, "%s: %lld bytes, over the %u byte limit", path,
 				  (long long) st.st_size, TU_SNAPSHOT_MAX_SIZE);

@@ -167,7 +167,9 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
 
 /*
  * Opens path: open(O_RDONLY|O_CLOEXEC|O_NOCTTY), fstat (must be a regular
- * file within TU_SNAPSHOT_MAX_SIZE), mmap read-only, close the fd, then
+ * file within TU_SNAPSHOT_MAX_SIZE, owned by root or by the reader's real
+ * effective uid, not writable by group or others: else -EPERM), mmap
+ * read-only, close the fd, then
  * validate: magic, version, kind == expected_kind (0 = any), header size,
  * file size against the header, section table (every section inside the
  * file, overflow-checked, no overlap with the header), counts against the
@@ -177,7 +179,7 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
  * 64 KiB chunks it reads (once per chunk per open snapshot, atomically, so
  * still thread-safe) and bounds-checks what it decodes.  No fd is kept.  On success *ret is set
  * (release with tu_snapshot_close).
- * Errors: -ENOENT (no file), -EACCES, other -errno from open/mmap,
+ * Errors: -ENOENT (no file), -EACCES, -EPERM (owner or mode refused), other -errno from open/mmap,
  * -EBADMSG (corrupt, truncated, foreign kind or version; the reason and the
  * byte offset in reterr), -ENOMEM.  Thread-safe.
  */

@@ -527,6 +527,54 @@ static void test_threads_while_replaced(void **state)
 	run_threads("100"); /* the default */
 }
 
+/* A file that maps names to root's ids is never believed (SPEC §4: root is never served). */
+static void test_never_root(void **state)
+{
+	const struct tu_pw_rec pw[] = {
+		{ "evil", "", "/root", "/bin/sh", 0, 0, NULL, 0 },
+		{ "half", "", "/home/half", "/bin/sh", 300010, 0, NULL, 0 },
+		{ "ok", "", "/home/ok", "/bin/sh", 300011, 300011, (const uint32_t[]){ 0, 5000 }, 2 },
+	};
+	const struct tu_gr_rec gr[] = { { "wheel2", 0, NULL, 0 }, { "ok", 300011, NULL, 0 } };
+	char buf[512];
+	struct passwd p;
+	struct group g;
+	int err = 0, n = 0;
+	long int start = 1, size = 4;
+	gid_t *groups = calloc(4, sizeof(gid_t));
+
+	assert_int_equal(tu_snapshot_write_accounts(path, pw, 3, gr, 2, 1, 0, NULL), 0);
+	assert_int_equal(p_getpwnam("evil", &p, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwnam("half", &p, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwuid(0, &p, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getgrnam("wheel2", &g, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getgrgid(0, &g, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwnam("ok", &p, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	groups[0] = 300011;
+	assert_int_equal(p_initgroups("ok", 300011, &start, &size, &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 2);
+	assert_int_equal(groups[1], 5000);
+	assert_int_equal(p_initgroups("half", 0, &start, &size, &groups, 0, &err), NSS_STATUS_NOTFOUND);
+	/* Enumeration skips them too. */
+	assert_int_equal(p_setpwent(0), NSS_STATUS_SUCCESS);
+	while (p_getpwent(&p, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS) {
+		assert_string_equal(p.pw_name, "ok");
+		n++;
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(p_endpwent(), NSS_STATUS_SUCCESS);
+	assert_int_equal(p_setgrent(0), NSS_STATUS_SUCCESS);
+	n = 0;
+	while (p_getgrent(&g, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS) {
+		assert_string_equal(g.gr_name, "ok");
+		n++;
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(p_endgrent(), NSS_STATUS_SUCCESS);
+	free(groups);
+	assert_int_equal(write_sample(), 0);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -731,6 +779,7 @@ int main(void)
 		cmocka_unit_test(test_bad_snapshots),
 		cmocka_unit_test(test_online),
 		cmocka_unit_test(test_no_fd_kept),
+		cmocka_unit_test(test_never_root),
 		cmocka_unit_test(test_fork_while_busy),
 		cmocka_unit_test(test_threads_while_replaced),
 	};

@@ -503,6 +503,14 @@ static void test_files(void **state)
 	assert_non_null(strstr(e.msg, "writable by group or others"));
 	assert_int_equal(chmod(path, 0644), 0);
 
+	/* Owned by someone else than root or us: refused (only testable as root). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(tu_snapshot_open(path, 0, 0, &s, &e), -EPERM);
+		assert_non_null(strstr(e.msg, "owned by uid 65534, neither root nor the reader"));
+		assert_int_equal(chown(path, 0, 0), 0);
+	}
+
 	/* Through a symlink (the non-default cache.dir scheme). */
 	snprintf(link, sizeof(link), "%s/link.db", dir);
 	assert_int_equal(symlink(path, link), 0);
