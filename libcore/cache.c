@@ -336,8 +336,7 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
-static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_dataset *ret,
-		       struct tu_err *reterr)
+static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = {0};
 	size_t n = tu_snapshot_blob_count(s), nu = 0, nr = 0, nl = 0;
@@ -348,7 +347,7 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 		const void *data;
 		size_t size;
 		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0)
-			return tu_err_set(reterr, -EBADMSG, "%s: blob %zu unreadable", path, i);
+			return tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
 		nu += type == STATE_BLOB_USER;
 		nr += type == STATE_BLOB_ROLE;
 		nl += type == STATE_BLOB_LOCK;
@@ -365,7 +364,7 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 		const void *data;
 		size_t size;
 		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0) {
-			r = tu_err_set(reterr, -EBADMSG, "%s: blob %zu unreadable", path, i);
+			r = tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
 			break;
 		}
 		/* model.c wants a const uint8_t *: the mapping is read-only and stays until we
@@ -390,7 +389,7 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 			break; /* a newer writer's extra data */
 		}
 		if (r < 0 && r != -ENOMEM) {
-			tu_err_prefix(reterr, "%s: record %zu", path, i);
+			tu_err_prefix(reterr, "record %zu", i);
 			r = -EBADMSG;
 		}
 	}
@@ -404,60 +403,82 @@ static int parse_state(const struct tu_snapshot *s, const char *path, struct tu_
 	return 0;
 }
 
+int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
+			 int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	struct tu_snapshot *s = NULL;
+	struct tu_dataset d;
+	int r;
+
+	r = tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS,
+				    &s, reterr);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	r = parse_state(s, &d, reterr);
+	if (r >= 0) {
+		if (ret_created_usec)
+			*ret_created_usec = tu_snapshot_created_usec(s);
+		*ret = d;
+	}
+	tu_snapshot_close(s);
+	return r;
+}
+
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], why[600];
 	struct mapping m = {0};
 	struct tu_snapshot *s = NULL;
 	struct tu_dataset d;
+	struct tu_err e; /* our own, so the log line has the reason even when reterr is NULL */
 	int64_t created;
 	int r;
 
-	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), reterr);
+	tu_err_clear(&e);
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), &e);
 	if (r < 0)
-		return r;
+		goto out;
 	if (max_age_usec == 0)
 		max_age_usec = conf->offline_max_age_usec;
 
-	r = map_trusted(path, &m, reterr);
+	r = map_trusted(path, &m, &e);
 	if (r < 0)
-		return r;
+		goto out;
 
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS,
-				    &s, reterr);
+	/* The header first: a stale file is refused before its records are parsed. */
+	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, &e);
 	if (r < 0) {
 		if (r != -ENOMEM) {
-			char why[300];
-			tu_log(LOG_WARNING, "cache: %s is corrupt or foreign (%s), ignoring", path,
-			       tu_err_format(reterr, why, sizeof(why)));
+			tu_err_prefix(&e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
+			       tu_err_format(&e, why, sizeof(why)));
 			r = -EBADMSG;
 		}
 		goto out;
 	}
-
 	created = tu_snapshot_created_usec(s);
 	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC) {
-		r = tu_err_set(reterr, -ESTALE,
+		r = tu_err_set(&e, -ESTALE,
 			       "%s: written %lld s in the future (clock skew?), not trusted", path,
 			       (long long) ((created - now_usec) / 1000000));
 		goto out;
 	}
 	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec) {
 		r = tu_err_set(
-		    reterr, -ESTALE,
+		    &e, -ESTALE,
 		    "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)", path,
 		    (long long) ((now_usec - created) / 1000000),
 		    (unsigned long long) (max_age_usec / 1000000));
 		goto out;
 	}
 
-	r = parse_state(s, path, &d, reterr);
+	r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
 	if (r < 0) {
 		if (r == -EBADMSG) {
-			char why[300];
-			tu_log(LOG_WARNING, "cache: %s is corrupt (%s), ignoring", path,
-			       tu_err_format(reterr, why, sizeof(why)));
+			tu_err_prefix(&e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt state file, ignoring: %s",
+			       tu_err_format(&e, why, sizeof(why)));
 		}
 		goto out;
 	}
@@ -466,6 +487,8 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 		*ret_created_usec = created;
 	r = 0;
 out:
+	if (r < 0 && reterr)
+		*reterr = e;
 	tu_snapshot_close(s);
 	mapping_done(&m);
 	return r;

@@ -75,6 +75,15 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr);
 
+/*
+ * Validates and parses a private state snapshot held in memory (no trust or
+ * age checks: tu_cache_load_state does those).  Same outputs and errors as
+ * tu_cache_load_state minus -ENOENT/-ESTALE/-EACCES.  For tests and the
+ * fuzzer (tests/fuzz/fuzz-state.c).  Thread-safe.
+ */
+int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
+			 int64_t *ret_created_usec, struct tu_err *reterr);
+
 /* Removes both snapshot files, the online lock file (so the next miss may go online) and the
  * default dir's link when it points here; a missing file is fine.
  * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */

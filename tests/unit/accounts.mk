@@ -20,3 +20,11 @@ tests_unit_test_accounts_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_accounts_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
 endif
+# Corpus replay of the accounts engineer's fuzzers (tests/fuzz/replay.sh runs every replay-*).
+check_PROGRAMS += tests/fuzz/replay-state tests/fuzz/replay-accounts
+tests_fuzz_replay_state_SOURCES = tests/fuzz/fuzz-state.c tests/fuzz/fuzz-main.c
+tests_fuzz_replay_state_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests/unit
+tests_fuzz_replay_state_LDADD = libteleport-unix.la
+tests_fuzz_replay_accounts_SOURCES = tests/fuzz/fuzz-accounts.c tests/fuzz/fuzz-main.c tests/unit/rbac-fixture.h
+tests_fuzz_replay_accounts_CFLAGS = $(AM_CFLAGS) -Wno-missing-field-initializers -I$(top_srcdir)/tests/unit
+tests_fuzz_replay_accounts_LDADD = libteleport-unix.la
