@@ -26,6 +26,38 @@
 #include "snapshot-internal.h"
 #include "snapshot.h"
 
+/*
+ * Torture mode (STYLE §2.15, curl's idea): a test-only allocator that fails the Nth
+ * allocation once armed.  Not under ASan, whose own allocator must stay in charge.
+ */
+#if !defined(__SANITIZE_ADDRESS__)
+#define TORTURE 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+static long fail_at = -1, n_allocs;
+
+static int should_fail(void)
+{
+	return fail_at >= 0 && n_allocs++ == fail_at;
+}
+
+void *malloc(size_t n)
+{
+	return should_fail() ? NULL : __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	return should_fail() ? NULL : __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	return should_fail() ? NULL : __libc_realloc(p, n);
+}
+#endif
+
 static const uint32_t alice_gids[] = { 5000, 27, 100 };
 static const char *const devs[] = { "alice", "bob" };
 static const char *const ops[] = { "carol" };
@@ -732,6 +764,51 @@ static void test_lazy_chunks(void **state)
 	free(pw);
 }
 
+static void test_torture(void **state)
+{
+#ifdef TORTURE
+	void *good = NULL;
+	size_t gsize = 0;
+	long n;
+
+	build_sample(&good, &gsize);
+	/* Fail allocation 0, 1, 2, ... until a whole build + open + lookup succeeds without failing any. */
+	for (n = 0; n < 1000; n++) {
+		void *data = NULL;
+		size_t size = 0;
+		struct tu_snapshot *s = NULL;
+		struct tu_pw_view pv;
+		struct tu_err e = {};
+		int r;
+
+		n_allocs = 0;
+		fail_at = n;
+		r = tu_snapshot_build_accounts(pws, 3, grs, 4, 42, 1700000000000000, &data, &size, &e);
+		if (r == 0)
+			r = tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, &e);
+		fail_at = -1;
+		if (r < 0) {
+			assert_int_equal(r, -ENOMEM);
+			assert_non_null(strstr(e.msg, "out of memory"));
+			assert_null(s);
+			free(data);
+			continue;
+		}
+		assert_int_equal(size, gsize);
+		assert_memory_equal(data, good, size);
+		assert_int_equal(tu_snapshot_find_login(s, "alice", &pv, NULL), 0);
+		tu_snapshot_close(s);
+		free(data);
+		if (n_allocs <= n)
+			break; /* nothing left to fail */
+	}
+	assert_true(n > 3 && n < 1000);
+	free(good);
+#else
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_lazy),
 		cmocka_unit_test(test_lazy_chunks),
 		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_torture),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
