@@ -83,7 +83,7 @@ PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	struct tu_ctx *ctx = NULL;
 	struct tu_verdict v = { 0 };
 	struct tu_err e = { 0 };
-	char slogin[128], suser[300], sreason[600], err[1024];
+	char slogin[128], suser[300], sreason[600], sservice[64], srhost[300], err[1024];
 	int k, code;
 
 	parse_args(pamh, argc, argv, &a);
@@ -128,9 +128,11 @@ PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	code = verdict_map[v.kind].code;
 	tu_sanitize(v.user[0] ? v.user : "-", suser, sizeof(suser));
 	tu_sanitize(v.reason, sreason, sizeof(sreason));
+	tu_sanitize(req.service ? req.service : "-", sservice, sizeof(sservice));
+	tu_sanitize(req.rhost ? req.rhost : "-", srhost, sizeof(srhost));
 	pam_syslog(pamh, v.kind == TU_VERDICT_ALLOW ? LOG_INFO : LOG_NOTICE,
-		   "login '%s' service '%s' Teleport user '%s': %s%s: %s", slogin, req.service ? req.service : "-",
-		   suser, verdict_map[v.kind].word, v.offline ? " (offline, from cache)" : "", sreason);
+		   "login '%s' service '%s' rhost '%s' Teleport user '%s': %s%s: %s", slogin, sservice, srhost, suser,
+		   verdict_map[v.kind].word, v.offline ? " (offline, from cache)" : "", sreason);
 	if (v.kind == TU_VERDICT_DENY && !(flags & PAM_SILENT))
 		pam_error(pamh, "Teleport: access denied");
 	if (v.kind == TU_VERDICT_UNAVAIL && !(flags & PAM_SILENT))

@@ -99,7 +99,7 @@ def test_pam_verdicts(pam, auth_server, write_config, login, want):
     assert outcome(res) == want, res
     # one syslog line per decision (pam_wrapper prints syslog on stderr)
     word = {"allow": "allow", "deny": "deny", "unknown": "unknown"}[want]
-    assert f"login '{login}' service 'tu-test' Teleport user " in res.stderr, res
+    assert f"login '{login}' service 'tu-test' rhost '-' Teleport user " in res.stderr, res
     assert f": {word}: " in res.stderr, res
 
 
