@@ -1,8 +1,28 @@
 # SPDX-License-Identifier: Apache-2.0
 # Host-process safety: C programs that load the real modules the way sshd,
 # login and getpwnam() callers do (real libpam with pam_start_confdir, the
-# NSS module through dlopen) and check that nothing process-wide changed.
-# Also `make lint` (tools/lint.sh) and `make harden` (tools/harden.sh).
+# NSS module through dlopen) and check that nothing process-wide changed
+# (tests/safety/test-host-safety.c).  Also `make lint` (tools/lint.sh).
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/safety/test-host-safety
+TESTS += tests/safety/test-host-safety
+tests_safety_test_host_safety_SOURCES = tests/safety/test-host-safety.c tests/unit/rbac-fixture.h
+tests_safety_test_host_safety_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PAM_CFLAGS) \
+	-Wno-missing-field-initializers -I$(top_srcdir)/tests/unit
+# --export-dynamic: the program's getpw*/getgr* interposers must win over
+# libc's for the dlopened NSS module (the recursion check).
+tests_safety_test_host_safety_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+tests_safety_test_host_safety_LDADD = libteleport-unix.la $(CMOCKA_LIBS) $(PAM_LIBS) -ldl -lpthread
+EXTRA_tests_safety_test_host_safety_DEPENDENCIES = pam_teleport.la libnss_teleport.la \
+	tests/safety/secure-probe
+endif
+
+# Plain program (no libtool wrapper, nothing linked but libc/libdl): copied
+# setuid-nobody by the test to check AT_SECURE handling.
+check_PROGRAMS += tests/safety/secure-probe
+tests_safety_secure_probe_SOURCES = tests/safety/secure-probe.c
+tests_safety_secure_probe_LDADD = -ldl
 
 lint:
 	$(SHELL) $(top_srcdir)/tools/lint.sh $(abs_top_builddir)

@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-host-safety.c - the modules as a guest in someone else's process
+ * (SPEC §8, STYLE §2.9, issue #6 part 4).  pam_teleport.so runs through the
+ * real Linux-PAM (pam_start_confdir with a service file in a private
+ * directory) and libnss_teleport.so.2 is dlopened from the build tree as
+ * glibc does; both decide from a snapshot written with tu_cache_save(), and
+ * Auth is 127.0.0.1:1 (nothing listens) so misses and decisions also take
+ * the online path and fail over to the cache.  Checked:
+ *   - after hundreds of PAM and NSS calls: the same fds (/proc/self/fd, with
+ *     their targets), signal handlers and mask, umask, environment, locale,
+ *     cwd, thread count (/proc/self/task) and RLIMIT_NOFILE;
+ *   - no NSS recursion: getpw* / getgr* / initgroups / getgrouplist are
+ *     interposed here (the program is linked with --export-dynamic) and must
+ *     not be called from inside an _nss_teleport_* call, online path included;
+ *   - fork() (also while another thread is inside the module) and 8 threads
+ *     doing PAM and NSS calls at once;
+ *   - RLIMIT_NOFILE exhausted: clean errors, never a wrong allow, no crash;
+ *   - a setuid program (AT_SECURE) ignores TELEPORT_UNIX_CONFIG and
+ *     TELEPORT_UNIX_CACHE_DIR (root only: a setuid-nobody copy of
+ *     tests/safety/secure-probe; the same probe without setuid is the
+ *     control that proves the forged snapshot would be served).
+ * `test-host-safety --calls CONFIG CACHE_DIR` only makes the calls (no
+ * assertions): tests/integration/test_host_safety.py runs it under strace
+ * against the stand-in Auth server to see every file it writes.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <locale.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <security/pam_appl.h>
+
+#include "cache.h"
+#include "conf.h"
+#include "ctx.h"
+#include "err.h"
+#include "rbac-fixture.h"
+#include "snapshot.h"
+
+extern char **environ;
+
+static char dir[256], cache_dir[512], config[512], module[1024], nss_so[1024], core_so[1024], probe[1024];
+
+/* ---------------------------------------------------------------- NSS through dlopen */
+
+typedef enum nss_status (*getpwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getpwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*getgrnam_fn)(const char *, struct group *, char *, size_t, int *);
+typedef enum nss_status (*getgrgid_fn)(gid_t, struct group *, char *, size_t, int *);
+typedef enum nss_status (*setent_fn)(int);
+typedef enum nss_status (*endent_fn)(void);
+typedef enum nss_status (*getpwent_fn)(struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*initgroups_fn)(const char *, gid_t, long int *, long int *, gid_t **, long int, int *);
+
+static struct {
+	getpwnam_fn getpwnam;
+	getpwuid_fn getpwuid;
+	getgrnam_fn getgrnam;
+	getgrgid_fn getgrgid;
+	setent_fn setpwent;
+	endent_fn endpwent;
+	getpwent_fn getpwent;
+	initgroups_fn initgroups;
+} nss;
+
+/* Set while this thread is inside an _nss_teleport_* call. */
+static _Thread_local bool in_module;
+static atomic_int recursions;
+static char recursion_what[64];
+
+static void note_recursion(const char *what)
+{
+	if (in_module && atomic_fetch_add(&recursions, 1) == 0)
+		snprintf(recursion_what, sizeof(recursion_what), "%s", what);
+}
+
+/* Interposers: the NSS module must never end up here (it would recurse). */
+#define REAL(name) ((__typeof__(&name)) dlsym(RTLD_NEXT, #name))
+int getpwnam_r(const char *n, struct passwd *p, char *b, size_t s, struct passwd **r)
+{
+	note_recursion("getpwnam_r");
+	return REAL(getpwnam_r)(n, p, b, s, r);
+}
+int getpwuid_r(uid_t u, struct passwd *p, char *b, size_t s, struct passwd **r)
+{
+	note_recursion("getpwuid_r");
+	return REAL(getpwuid_r)(u, p, b, s, r);
+}
+int getgrnam_r(const char *n, struct group *g, char *b, size_t s, struct group **r)
+{
+	note_recursion("getgrnam_r");
+	return REAL(getgrnam_r)(n, g, b, s, r);
+}
+int getgrgid_r(gid_t i, struct group *g, char *b, size_t s, struct group **r)
+{
+	note_recursion("getgrgid_r");
+	return REAL(getgrgid_r)(i, g, b, s, r);
+}
+struct passwd *getpwnam(const char *n)
+{
+	note_recursion("getpwnam");
+	return REAL(getpwnam)(n);
+}
+struct passwd *getpwuid(uid_t u)
+{
+	note_recursion("getpwuid");
+	return REAL(getpwuid)(u);
+}
+struct group *getgrnam(const char *n)
+{
+	note_recursion("getgrnam");
+	return REAL(getgrnam)(n);
+}
+struct group *getgrgid(gid_t g)
+{
+	note_recursion("getgrgid");
+	return REAL(getgrgid)(g);
+}
+struct passwd *getpwent(void)
+{
+	note_recursion("getpwent");
+	return REAL(getpwent)();
+}
+struct group *getgrent(void)
+{
+	note_recursion("getgrent");
+	return REAL(getgrent)();
+}
+int initgroups(const char *u, gid_t g)
+{
+	note_recursion("initgroups");
+	return REAL(initgroups)(u, g);
+}
+int getgrouplist(const char *u, gid_t g, gid_t *gs, int *n)
+{
+	note_recursion("getgrouplist");
+	return REAL(getgrouplist)(u, g, gs, n);
+}
+
+static int load_nss(void)
+{
+	void *h = dlopen(nss_so, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		fprintf(stderr, "dlopen %s: %s\n", nss_so, dlerror());
+		return -1;
+	}
+	/* Never dlclosed: glibc keeps NSS modules loaded too. */
+	nss.getpwnam = (getpwnam_fn) dlsym(h, "_nss_teleport_getpwnam_r");
+	nss.getpwuid = (getpwuid_fn) dlsym(h, "_nss_teleport_getpwuid_r");
+	nss.getgrnam = (getgrnam_fn) dlsym(h, "_nss_teleport_getgrnam_r");
+	nss.getgrgid = (getgrgid_fn) dlsym(h, "_nss_teleport_getgrgid_r");
+	nss.setpwent = (setent_fn) dlsym(h, "_nss_teleport_setpwent");
+	nss.endpwent = (endent_fn) dlsym(h, "_nss_teleport_endpwent");
+	nss.getpwent = (getpwent_fn) dlsym(h, "_nss_teleport_getpwent_r");
+	nss.initgroups = (initgroups_fn) dlsym(h, "_nss_teleport_initgroups_dyn");
+	return nss.getpwnam && nss.getpwuid && nss.getgrnam && nss.getgrgid && nss.setpwent && nss.endpwent &&
+			       nss.getpwent && nss.initgroups
+		       ? 0
+		       : -1;
+}
+
+/* One lookup by name; returns the status, *uid on success. */
+static enum nss_status nss_pwnam(const char *name, uid_t *uid)
+{
+	char buf[1024];
+	struct passwd pw;
+	int err = 0;
+	enum nss_status st;
+
+	in_module = true;
+	st = nss.getpwnam(name, &pw, buf, sizeof(buf), &err);
+	in_module = false;
+	if (st == NSS_STATUS_SUCCESS && uid)
+		*uid = pw.pw_uid;
+	return st;
+}
+
+/* A round of every entry point; returns how many lookups answered as expected. */
+static int nss_round(void)
+{
+	char buf[4096];
+	struct passwd pw;
+	struct group gr;
+	int err = 0, good = 0;
+	uid_t uid = 0;
+	long int start = 0, size = 8;
+	gid_t *groups = calloc(8, sizeof(gid_t));
+
+	good += nss_pwnam("alice", &uid) == NSS_STATUS_SUCCESS;
+	good += nss_pwnam("no-such-login", NULL) == NSS_STATUS_NOTFOUND;
+	in_module = true;
+	good += nss.getpwuid(uid, &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
+	good += nss.getgrnam("alice", &gr, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
+	good += nss.getgrgid(12345, &gr, buf, sizeof(buf), &err) == NSS_STATUS_NOTFOUND;
+	(void) nss.initgroups("alice", 100, &start, &size, &groups, 64, &err);
+	good++;
+	(void) nss.setpwent(0);
+	while (nss.getpwent(&pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS)
+		;
+	(void) nss.endpwent();
+	good++;
+	in_module = false;
+	free(groups);
+	return good;
+}
+#define NSS_ROUND_GOOD 7
+
+/* ---------------------------------------------------------------- PAM through libpam */
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	(void) msg, (void) data;
+	*resp = calloc((size_t) n, sizeof(**resp));
+	return *resp ? PAM_SUCCESS : PAM_BUF_ERR;
+}
+
+static int pam_acct(const char *user)
+{
+	char sdir[600];
+	pam_handle_t *pamh = NULL;
+	struct pam_conv c = { conv, NULL };
+	int r;
+
+	snprintf(sdir, sizeof(sdir), "%s/pam.d", dir);
+	r = pam_start_confdir("tu-safety", user, &c, sdir, &pamh);
+	if (r != PAM_SUCCESS)
+		return r;
+	r = pam_acct_mgmt(pamh, PAM_SILENT);
+	pam_end(pamh, r);
+	return r;
+}
+
+/* ---------------------------------------------------------------- process state */
+
+struct pstate {
+	char fds[4096];
+	struct sigaction sa[_NSIG];
+	bool sa_valid[_NSIG];
+	sigset_t mask;
+	char umask_line[32];
+	char **env;
+	size_t n_env;
+	char locale[512];
+	int threads;
+	char cwd[PATH_MAX];
+	struct rlimit nofile;
+};
+
+/* Every open fd with what it points to, in fd order. */
+static void read_fds(char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int fd = 0; fd < 4096 && len < size; fd++) {
+		char p[64], target[256];
+		ssize_t n;
+
+		if (fcntl(fd, F_GETFD) < 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n = readlink(p, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		len += (size_t) snprintf(out + len, size - len, "%d->%s ", fd, target);
+	}
+}
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void read_umask(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+
+	snprintf(out, size, "?");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Umask:", 6) == 0)
+			snprintf(out, size, "%.24s", line + 6);
+	fclose(f);
+}
+
+static void state_take(struct pstate *s)
+{
+	memset(s, 0, sizeof(*s));
+	read_fds(s->fds, sizeof(s->fds));
+	for (int sig = 1; sig < _NSIG; sig++)
+		s->sa_valid[sig] = sigaction(sig, NULL, &s->sa[sig]) == 0;
+	(void) pthread_sigmask(SIG_BLOCK, NULL, &s->mask);
+	read_umask(s->umask_line, sizeof(s->umask_line));
+	for (char **e = environ; *e; e++)
+		s->n_env++;
+	s->env = calloc(s->n_env + 1, sizeof(char *));
+	for (size_t i = 0; i < s->n_env; i++)
+		s->env[i] = strdup(environ[i]);
+	snprintf(s->locale, sizeof(s->locale), "%s", setlocale(LC_ALL, NULL));
+	s->threads = count_threads();
+	if (!getcwd(s->cwd, sizeof(s->cwd)))
+		s->cwd[0] = '\0';
+	(void) getrlimit(RLIMIT_NOFILE, &s->nofile);
+}
+
+static void state_done(struct pstate *s)
+{
+	for (size_t i = 0; i < s->n_env; i++)
+		free(s->env[i]);
+	free(s->env);
+}
+
+static void state_assert_same(const struct pstate *a, const struct pstate *b)
+{
+	if (strcmp(a->fds, b->fds) != 0)
+		fail_msg("open fds changed:\n before: %s\n after:  %s", a->fds, b->fds);
+	for (int sig = 1; sig < _NSIG; sig++) {
+		if (a->sa_valid[sig] != b->sa_valid[sig])
+			fail_msg("signal %d: sigaction validity changed", sig);
+		if (a->sa_valid[sig] &&
+		    (a->sa[sig].sa_handler != b->sa[sig].sa_handler || a->sa[sig].sa_flags != b->sa[sig].sa_flags))
+			fail_msg("signal %d (%s): handler or flags changed", sig, strsignal(sig));
+		if (sigismember(&a->mask, sig) != sigismember(&b->mask, sig))
+			fail_msg("signal %d (%s): blocked mask changed", sig, strsignal(sig));
+	}
+	assert_string_equal(a->umask_line, b->umask_line);
+	if (a->n_env != b->n_env)
+		fail_msg("environment: %zu variables before, %zu after", a->n_env, b->n_env);
+	for (size_t i = 0; i < a->n_env; i++)
+		if (!environ[i] || strcmp(a->env[i], environ[i]) != 0)
+			fail_msg("environment changed at '%s'", a->env[i]);
+	assert_string_equal(a->locale, b->locale);
+	if (a->threads != b->threads)
+		fail_msg("threads: %d before, %d after (a thread was left running)", a->threads, b->threads);
+	assert_string_equal(a->cwd, b->cwd);
+	assert_int_equal(a->nofile.rlim_cur, b->nofile.rlim_cur);
+	assert_int_equal(a->nofile.rlim_max, b->nofile.rlim_max);
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+static const struct fx_role roles[] = {
+	{ "dev", .allow_logins = "{{internal.logins}}", .allow_labels = "env=dev", .mode = TU_HOST_USER_MODE_KEEP },
+	{ 0 },
+};
+
+static const struct fx_user users[] = {
+	{ "alice", "dev", "logins=alice" },
+	{ "dave", "dev", "logins=dave" },
+	{ 0 },
+};
+
+static const struct fx_lock locks[] = {
+	{ "lock-dave", "user=dave", "investigation" },
+	{ 0 },
+};
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int write_service(void)
+{
+	char p[600], text[2048];
+
+	snprintf(p, sizeof(p), "%s/pam.d", dir);
+	(void) mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/pam.d/tu-safety", dir);
+	snprintf(text, sizeof(text), "account required %s config=%s insecure_perms\n", module, config);
+	write_file(p, text);
+	return 0;
+}
+
+static int paths_from_env(void)
+{
+	const char *b = getenv("top_builddir");
+
+	snprintf(module, sizeof(module), "%s/.libs/pam_teleport.so", b ? b : ".");
+	snprintf(nss_so, sizeof(nss_so), "%s/.libs/libnss_teleport.so.2", b ? b : ".");
+	snprintf(core_so, sizeof(core_so), "%s/.libs/libteleport-unix.so.0", b ? b : ".");
+	snprintf(probe, sizeof(probe), "%s/tests/safety/secure-probe", b ? b : ".");
+	if (access(module, R_OK) != 0 || access(nss_so, R_OK) != 0) {
+		fprintf(stderr, "modules not built (%s, %s)\n", module, nss_so);
+		return -1;
+	}
+	return 0;
+}
+
+/* The environment the modules read: set once, before any state is taken. */
+static void set_env(void)
+{
+	setenv("TELEPORT_UNIX_CACHE_DIR", cache_dir, 1);
+	setenv("TELEPORT_UNIX_CONFIG", config, 1);
+	setenv("TELEPORT_UNIX_CORE_LIB", core_so, 1);
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1);
+}
+
+/* Real credentials when the openssl tool is there, so each PAM call and
+ * online miss loads them and really dials Auth with libcurl (refused);
+ * without it the credentials are missing and the same paths stop earlier. */
+static void make_credentials(void)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && command -v openssl >/dev/null && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out none.ca "
+		 "-subj /CN=example.com -days 2 && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout none.key -out c.csr "
+		 "-subj /CN=host-uuid.example.com && "
+		 "openssl x509 -req -in c.csr -CA none.ca -CAkey ca.key -CAcreateserial -out none.crt -days 2",
+		 dir);
+	if (system(cmd) != 0)
+		print_message("note: no openssl tool, testing with missing credentials\n");
+}
+
+static int setup(void **state)
+{
+	(void) state;
+	char p[600], text[2048];
+
+	if (paths_from_env() < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "/tmp/tu-safety-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	(void) chmod(dir, 0755);
+	snprintf(cache_dir, sizeof(cache_dir), "%s/cache", dir);
+	(void) mkdir(cache_dir, 0755);
+	snprintf(config, sizeof(config), "%s/teleport-unix.yaml", dir);
+	snprintf(text, sizeof(text),
+		 "auth:\n"
+		 "  addresses: [\"127.0.0.1:1\"]\n"
+		 "  credentials:\n"
+		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
+		 "  timeouts: { connect: 1s, request: 1s }\n"
+		 "host:\n"
+		 "  name: web-1\n"
+		 "  id: host-uuid\n"
+		 "  labels: { env: dev }\n"
+		 "cache:\n"
+		 "  dir: %s\n"
+		 "  negative_ttl: 1s\n"
+		 "pam:\n"
+		 "  offline: cached\n",
+		 dir, dir, dir, cache_dir);
+	write_file(config, text);
+	write_service();
+	make_credentials();
+
+	struct tu_conf *conf = NULL;
+	struct tu_err e = { 0 };
+	struct tu_dataset d;
+	struct tu_labels hl = fx_labels("env=dev");
+	struct tu_host h = { "web-1", "host-uuid", NULL, &hl };
+	if (tu_conf_load(config, TU_CONF_RELAXED_PERMS, &conf, &e) < 0) {
+		fprintf(stderr, "config: %s\n", e.msg);
+		return -1;
+	}
+	fx_dataset_build(&d, users, roles, locks);
+	int k = tu_cache_save(conf, &d, &h, tu_now_usec(), NULL, &e);
+	if (k < 0)
+		fprintf(stderr, "cache: %s\n", e.msg);
+	fx_dataset_free(&d);
+	fx_labels_free(&hl);
+	tu_conf_free(conf);
+	if (k < 0)
+		return -1;
+	set_env();
+	/* syslog() keeps a socket to /dev/log once used: the host program's own
+	 * logging would have opened it too, so it is open before we look. */
+	syslog(LOG_AUTHPRIV | LOG_DEBUG, "test-host-safety: start");
+	snprintf(p, sizeof(p), "%s", dir);
+	return load_nss();
+}
+
+static int teardown(void **state)
+{
+	(void) state;
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A PAM round: the verdicts of the fixture, decided offline (Auth refused). */
+static void pam_round(void)
+{
+	int r;
+
+	r = pam_acct("alice");
+	if (r != PAM_SUCCESS)
+		fail_msg("alice: %s", pam_strerror(NULL, r));
+	r = pam_acct("dave");
+	if (r != PAM_PERM_DENIED)
+		fail_msg("dave: %s", pam_strerror(NULL, r));
+	r = pam_acct("localonly");
+	if (r != PAM_USER_UNKNOWN)
+		fail_msg("localonly: %s", pam_strerror(NULL, r));
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_many_calls_change_nothing(void **state)
+{
+	(void) state;
+	struct pstate before, after;
+
+	/* Warm up once (lazy one-time setup of libc, libpam, the core), then compare. */
+	pam_round();
+	assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+	state_take(&before);
+	for (int i = 0; i < 40; i++) {
+		pam_round();
+		assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+	}
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(nss_pwnam(i % 2 ? "alice" : "dave", NULL), NSS_STATUS_SUCCESS);
+	state_take(&after);
+	state_assert_same(&before, &after);
+	state_done(&before);
+	state_done(&after);
+	if (atomic_load(&recursions))
+		fail_msg("the NSS module called %s() (NSS recursion)", recursion_what);
+}
+
+static void test_no_nss_recursion_online(void **state)
+{
+	(void) state;
+	char name[32];
+
+	/* Misses as root go online (dlopen of the core, config, credentials,
+	 * Auth refused): nothing on that path may resolve a user or group. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "miss%d", i);
+		assert_int_equal(nss_pwnam(name, NULL), NSS_STATUS_NOTFOUND);
+	}
+	if (atomic_load(&recursions))
+		fail_msg("the NSS module called %s() (NSS recursion)", recursion_what);
+	if (geteuid() != 0)
+		print_message("note: not root, the online path was not taken\n");
+}
+
+static bool wait_child(pid_t pid, int *status, int seconds)
+{
+	for (int i = 0; i < seconds * 100; i++) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return true;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return false;
+}
+
+static atomic_bool stop;
+
+static void *hammer(void *arg)
+{
+	(void) arg;
+	while (!atomic_load(&stop))
+		(void) nss_pwnam("alice", NULL);
+	return NULL;
+}
+
+static void test_fork(void **state)
+{
+	(void) state;
+	pthread_t t;
+
+	/* fork() while another thread is inside the module (its locks may be
+	 * held at that instant): the child must still answer, never deadlock. */
+	atomic_store(&stop, false);
+	assert_int_equal(pthread_create(&t, NULL, hammer, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		int status = 0;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			uid_t uid = 0;
+			bool ok = nss_pwnam("alice", &uid) == NSS_STATUS_SUCCESS && nss_round() == NSS_ROUND_GOOD;
+
+			if (i % 5 == 0)
+				ok = ok && pam_acct("alice") == PAM_SUCCESS && pam_acct("dave") == PAM_PERM_DENIED;
+			_exit(ok ? 0 : 3);
+		}
+		if (!wait_child(pid, &status, 20))
+			fail_msg("child %d did not finish within 20 s (deadlock after fork?)", i);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("child %d: status 0x%x", i, status);
+	}
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+}
+
+static atomic_int thread_failures;
+
+static void *worker(void *arg)
+{
+	int n = (int) (intptr_t) arg;
+
+	for (int i = 0; i < 10; i++) {
+		if (nss_round() != NSS_ROUND_GOOD)
+			atomic_fetch_add(&thread_failures, 1);
+		if ((i + n) % 3 == 0) {
+			if (pam_acct("alice") != PAM_SUCCESS || pam_acct("dave") != PAM_PERM_DENIED)
+				atomic_fetch_add(&thread_failures, 1);
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	(void) state;
+	pthread_t t[8];
+	struct pstate before, after;
+
+	state_take(&before);
+	atomic_store(&thread_failures, 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, worker, (void *) (intptr_t) i), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	state_take(&after);
+	state_assert_same(&before, &after);
+	state_done(&before);
+	state_done(&after);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static void test_rlimit_nofile(void **state)
+{
+	(void) state;
+	struct rlimit saved, lim;
+	int used = 0;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			used = fd + 1;
+	/* No fd at all, then one, two, three left: never a crash, never a wrong allow. */
+	for (int spare = 0; spare <= 3; spare++) {
+		int fds_before = open_fds(), r;
+		uid_t uid = 0;
+		enum nss_status st;
+
+		lim = saved;
+		lim.rlim_cur = (rlim_t) (used + spare);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+		st = nss_pwnam("alice", &uid);
+		if (st != NSS_STATUS_SUCCESS && st != NSS_STATUS_UNAVAIL && st != NSS_STATUS_TRYAGAIN)
+			fail_msg("spare %d: alice: nss status %d", spare, st);
+		st = nss_pwnam("no-such-login", NULL);
+		assert_int_not_equal(st, NSS_STATUS_SUCCESS);
+		r = pam_acct("dave");
+		if (r == PAM_SUCCESS)
+			fail_msg("spare %d: dave allowed with RLIMIT_NOFILE exhausted", spare);
+		r = pam_acct("localonly");
+		assert_int_not_equal(r, PAM_SUCCESS);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+		assert_int_equal(open_fds(), fds_before);
+	}
+	/* And everything works again. */
+	pam_round();
+	assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+}
+
+/* Writes DIR/accounts.db (0644) serving one account NAME with uid/gid ID. */
+static int forge_snapshot(const char *d, const char *name, uid_t id)
+{
+	char path[700];
+	struct tu_err e = { 0 };
+	const struct tu_pw_rec pw = { name, "forged", "/root", "/bin/sh", id, id, NULL, 0 };
+	const struct tu_gr_rec gr = { name, id, NULL, 0 };
+	int r;
+
+	snprintf(path, sizeof(path), "%s/accounts.db", d);
+	r = tu_snapshot_write_accounts(path, &pw, 1, &gr, 1, 1, tu_now_usec(), &e);
+	if (r < 0)
+		fprintf(stderr, "forge: %s\n", e.msg);
+	return r < 0 ? r : chmod(path, 0644);
+}
+
+/* Runs the probe with a forged snapshot in TELEPORT_UNIX_CACHE_DIR; returns its exit status. */
+static int run_probe(const char *exe, const char *forged_dir)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { (char *) exe, nss_so, core_so, (char *) (strstr(exe, "-suid") ? "expect-secure" : "control"), NULL };
+		char env_cache[700], env_conf[700];
+
+		snprintf(env_cache, sizeof(env_cache), "TELEPORT_UNIX_CACHE_DIR=%s", forged_dir);
+		snprintf(env_conf, sizeof(env_conf), "TELEPORT_UNIX_CONFIG=%s/forged.yaml", forged_dir);
+		char *envp[] = { env_cache, env_conf, (char *) "TELEPORT_UNIX_NSS_ONLINE=0", NULL };
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	if (!wait_child(pid, &status, 20))
+		fail_msg("%s did not finish", exe);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_setuid_ignores_environment(void **state)
+{
+	(void) state;
+	char forged[600], copy[700], cmd[16384];
+	int r;
+
+	if (geteuid() != 0)
+		skip();
+#if defined(__SANITIZE_ADDRESS__)
+	/* The loader ignores LD_PRELOAD for a setuid program, so an instrumented
+	 * module cannot be loaded into it: the plain build runs this one. */
+	skip();
+#endif
+	if (access(probe, X_OK) != 0)
+		fail_msg("%s not built", probe);
+	/* A forged snapshot serving 'forged' (uid 4242), where the environment points. */
+	snprintf(forged, sizeof(forged), "%s/forged", dir);
+	(void) mkdir(forged, 0755);
+	assert_int_equal(forge_snapshot(forged, "forged", 4242), 0);
+
+	/* Control: an ordinary program honours the environment (exit 10 = forged account served). */
+	r = run_probe(probe, forged);
+	assert_int_equal(r, 10);
+
+	/* The same program setuid to nobody: AT_SECURE, the variables are ignored (exit 0). */
+	snprintf(copy, sizeof(copy), "%s/secure-probe-suid", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chown 65534:65534 '%s' && chmod 04755 '%s'", probe, copy, copy,
+		 copy);
+	assert_int_equal(system(cmd), 0);
+	r = run_probe(copy, forged);
+	if (r == 77)
+		skip(); /* nosuid mount: no AT_SECURE to test */
+	assert_int_equal(r, 0);
+}
+
+/* `--calls CONFIG CACHE_DIR LOGIN...`: the calls only, for strace. */
+static int calls_only(int argc, char **argv)
+{
+	if (argc < 4 || paths_from_env() < 0)
+		return 2;
+	snprintf(config, sizeof(config), "%s", argv[2]);
+	snprintf(cache_dir, sizeof(cache_dir), "%s", argv[3]);
+	snprintf(dir, sizeof(dir), "%s", getenv("TU_SAFETY_DIR") ? getenv("TU_SAFETY_DIR") : "/tmp");
+	write_service();
+	set_env();
+	if (load_nss() < 0)
+		return 2;
+	for (int i = 4; i < argc; i++) {
+		uid_t uid;
+
+		printf("pam %s: %s\n", argv[i], pam_strerror(NULL, pam_acct(argv[i])));
+		printf("nss %s: %d\n", argv[i], (int) nss_pwnam(argv[i], &uid));
+	}
+	(void) nss_round();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_calls_change_nothing),
+		cmocka_unit_test(test_no_nss_recursion_online),
+		cmocka_unit_test(test_fork),
+		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_rlimit_nofile),
+		cmocka_unit_test(test_setuid_ignores_environment),
+	};
+
+	if (argc > 1 && strcmp(argv[1], "--calls") == 0)
+		return calls_only(argc, argv);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
