@@ -19,6 +19,11 @@ int cmd_cache(struct cli *c, int argc, char **argv)
 	struct tu_err e;
 	int r;
 
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("Usage: teleport-unix [-c CONFIG] [--json] cache clear\n"
+		       "Removes the cache (both snapshots).\n");
+		return CLI_EXIT_OK;
+	}
 	if (argc != 2 || strcmp(argv[1], "clear") != 0)
 		return cli_errorf(c, "cache: %s (usage: teleport-unix cache clear)",
 				  argc < 2   ? "missing subcommand"

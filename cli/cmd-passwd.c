@@ -184,6 +184,12 @@ static int run(struct cli *c, int argc, char **argv, enum db db)
 	struct json j;
 	int r;
 
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("Usage: teleport-unix [-c CONFIG] [--json] %s [%s]\n"
+		       "Prints what the NSS module serves, as getent does.\n",
+		       what, db == DB_PASSWD ? "LOGIN|UID" : "NAME|GID");
+		return CLI_EXIT_OK;
+	}
 	if (argc > 2)
 		return cli_errorf(c, "%s: too many arguments (usage: teleport-unix %s [%s])", what,
 				  what, db == DB_PASSWD ? "LOGIN|UID" : "NAME|GID");

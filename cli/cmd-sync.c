@@ -39,6 +39,11 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	bool show_progress = !c->json && isatty(STDERR_FILENO) == 1;
 	int r, ret = CLI_EXIT_ERROR;
 
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("Usage: teleport-unix [-c CONFIG] [--json] sync\n"
+		       "Fetches users, roles and locks from Auth and rewrites the cache.\n");
+		return CLI_EXIT_OK;
+	}
 	if (argc > 1)
 		return cli_errorf(c, "sync: unexpected argument '%s' (usage: teleport-unix sync)",
 				  argv[1]);
