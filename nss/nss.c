@@ -485,7 +485,8 @@ static void ent_unlock(pthread_mutex_t **m)
 }
 
 #define ENT_LOCK(st)                                                                                               \
-	_cleanup_(ent_unlock) pthread_mutex_t *_ent_lock_ = (pthread_mutex_lock(&(st)->lock), &(st)->lock)
+	_cleanup_(ent_unlock) __attribute__((unused)) pthread_mutex_t *_ent_lock_ =                                 \
+		(pthread_mutex_lock(&(st)->lock), &(st)->lock)
 
 static int ent_open_locked(struct ent_state *st)
 {
