@@ -491,6 +491,7 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		(void) curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_PREREQDATA, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
 		curl_slist_free_all(headers);
 		curl_slist_free_all(connect_to);
 		headers = connect_to = NULL;
