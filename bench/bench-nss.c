@@ -26,8 +26,8 @@
 
 extern char **environ;
 
-#define NAMES  4096
-#define ROUNDS 5
+#define NAMES    4096
+#define ROUNDS   5
 #define ROUND_NS 100000000ull /* 100 ms per round and kind */
 
 static uint64_t now_ns(void)
@@ -82,8 +82,10 @@ static uint64_t round_of(int kind)
 			else
 				r = getpwuid_r(uids[i], &pw, buf, sizeof(buf), &res);
 			if ((kind != 1 && (r != 0 || !res)) || (kind == 1 && res)) {
-				fprintf(stderr, "bench-nss: lookup %d of '%s' gave r=%d res=%p: benchmark invalid\n",
-					kind, kind == 1 ? misses[i] : names[i], r, (void *) res);
+				fprintf(
+				    stderr,
+				    "bench-nss: lookup %d of '%s' gave r=%d res=%p: benchmark invalid\n",
+				    kind, kind == 1 ? misses[i] : names[i], r, (void *) res);
 				exit(1);
 			}
 		}
@@ -110,7 +112,8 @@ static int warm(const char *service, unsigned long n)
 	for (int k = 0; k < ROUNDS; k++)
 		for (int kind = 0; kind < 3; kind++)
 			r[kind][k] = round_of(kind);
-	printf("%llu %llu %llu\n", (unsigned long long) median(r[0], ROUNDS), (unsigned long long) median(r[1], ROUNDS),
+	printf("%llu %llu %llu\n", (unsigned long long) median(r[0], ROUNDS),
+	       (unsigned long long) median(r[1], ROUNDS),
 	       (unsigned long long) median(r[2], ROUNDS));
 	return 0;
 }
@@ -146,8 +149,8 @@ static int spawn(unsigned long runs, char **argv)
 		pid_t pid;
 		int st;
 
-		if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0 ||
-		    !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0 ||
+		    waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			fprintf(stderr, "bench-nss: %s failed\n", argv[0]);
 			return 1;
 		}
@@ -166,6 +169,7 @@ int main(int argc, char **argv)
 		return first(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "spawn") == 0)
 		return spawn(num(argv[2]), argv + 3);
-	fprintf(stderr, "usage: bench-nss warm SERVICE N | first SERVICE NAME | spawn RUNS PROG ARG...\n");
+	fprintf(stderr,
+		"usage: bench-nss warm SERVICE N | first SERVICE NAME | spawn RUNS PROG ARG...\n");
 	return 2;
 }

@@ -20,6 +20,8 @@
  * The library stays loaded once loaded: OpenSSL and libcurl do not support
  * being unloaded, and a second miss should not pay the load again.
  */
+#include "dl.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -35,24 +37,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dl.h"
 #include "idhash.h"
 #include "online.h"
 
-#define LIB_ENV       "TELEPORT_UNIX_CORE_LIB"
-#define DEBUG_ENV     "TELEPORT_UNIX_NSS_DEBUG"
-#define ONLINE_ENV    "TELEPORT_UNIX_NSS_ONLINE"
-#define LIB_NAME      "libteleport-unix.so.0"
-#define RETRY_NSEC    1000000000ull
-#define RECENT_KEYS   16
+#define LIB_ENV         "TELEPORT_UNIX_CORE_LIB"
+#define DEBUG_ENV       "TELEPORT_UNIX_NSS_DEBUG"
+#define ONLINE_ENV      "TELEPORT_UNIX_NSS_ONLINE"
+#define LIB_NAME        "libteleport-unix.so.0"
+#define RETRY_NSEC      1000000000ull
+#define RECENT_KEYS     16
 #define LOAD_RETRY_NSEC 10000000000ull
 
 /*
  * Tells packagers that this module may dlopen the core (systemd's ".note.dlopen"
  * convention: owner "FDO", type 0x407c0c0a, a JSON list as descriptor).
  */
-#define DLOPEN_NOTE_JSON                                                                                           \
-	"[{\"feature\":\"online\",\"description\":\"Look up Teleport users missing from the cache\","            \
+#define DLOPEN_NOTE_JSON                                                                              \
+	"[{\"feature\":\"online\",\"description\":\"Look up Teleport users missing from the cache\"," \
 	"\"priority\":\"recommended\",\"soname\":[\"" LIB_NAME "\"]}]"
 
 __attribute__((used, section(".note.dlopen"), aligned(4))) static const struct {
@@ -60,21 +61,24 @@ __attribute__((used, section(".note.dlopen"), aligned(4))) static const struct {
 	char name[4];
 	__attribute__((aligned(4))) char desc[sizeof(DLOPEN_NOTE_JSON)];
 } dlopen_note = {
-	.n_namesz = 4,
-	.n_descsz = sizeof(DLOPEN_NOTE_JSON),
-	.n_type = 0x407c0c0a,
-	.name = "FDO",
-	.desc = DLOPEN_NOTE_JSON,
+    .n_namesz = 4,
+    .n_descsz = sizeof(DLOPEN_NOTE_JSON),
+    .n_type = 0x407c0c0a,
+    .name = "FDO",
+    .desc = DLOPEN_NOTE_JSON,
 };
 
 static pthread_mutex_t online_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Under online_lock: the loaded table, and what this process tried lately. */
 static const struct tu_online_v1 *table;
-static _Atomic uint64_t load_failed_nsec; /* when loading last failed (retried after LOAD_RETRY_NSEC) */
+static _Atomic uint64_t
+    load_failed_nsec; /* when loading last failed (retried after LOAD_RETRY_NSEC) */
+
 static struct {
 	uint64_t key;
 	uint64_t when_nsec;
 } recent[RECENT_KEYS];
+
 static size_t recent_next;
 
 static uint64_t mono_nsec(void)
@@ -121,8 +125,8 @@ static const struct tu_online_v1 *load_locked(void)
 		path = TU_PKGLIBDIR "/" LIB_NAME;
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		syslog(LOG_AUTHPRIV | LOG_WARNING, "teleport-unix nss: cannot load %s: %s, staying offline", path,
-		       dlerror());
+		syslog(LOG_AUTHPRIV | LOG_WARNING,
+		       "teleport-unix nss: cannot load %s: %s, staying offline", path, dlerror());
 		return NULL;
 	}
 	*(void **) &get = dlsym(h, TU_ONLINE_SYMBOL);
@@ -130,8 +134,9 @@ static const struct tu_online_v1 *load_locked(void)
 	if (!t || t->version != TU_ONLINE_VERSION ||
 	    t->size < offsetof(struct tu_online_v1, refresh_for_id) + sizeof(t->refresh_for_id) ||
 	    !t->refresh_for_name || !t->refresh_for_id) {
-		syslog(LOG_AUTHPRIV | LOG_WARNING, "teleport-unix nss: %s has no usable %s table, staying offline",
-		       path, TU_ONLINE_SYMBOL);
+		syslog(LOG_AUTHPRIV | LOG_WARNING,
+		       "teleport-unix nss: %s has no usable %s table, staying offline", path,
+		       TU_ONLINE_SYMBOL);
 		(void) dlclose(h);
 		return NULL;
 	}
@@ -143,7 +148,8 @@ static const struct tu_online_v1 *load_locked(void)
 static bool tried_lately_locked(uint64_t key, uint64_t now)
 {
 	for (size_t i = 0; i < RECENT_KEYS; i++)
-		if (recent[i].when_nsec && recent[i].key == key && now - recent[i].when_nsec < RETRY_NSEC)
+		if (recent[i].when_nsec && recent[i].key == key &&
+		    now - recent[i].when_nsec < RETRY_NSEC)
 			return true;
 	recent[recent_next].key = key;
 	recent[recent_next].when_nsec = now ? now : 1;
@@ -154,11 +160,11 @@ static bool tried_lately_locked(uint64_t key, uint64_t now)
 int tu_nss_online_refresh(const char *name, uint32_t id)
 {
 	struct tu_online_req req = {
-		.size = sizeof(req),
-		.config_path = NULL,
-		.log_fn = log_syslog,
-		.log_userdata = NULL,
-		.debug = false,
+	    .size = sizeof(req),
+	    .config_path = NULL,
+	    .log_fn = log_syslog,
+	    .log_userdata = NULL,
+	    .debug = false,
 	};
 	const struct tu_online_v1 *t;
 	struct timespec rt;
@@ -190,8 +196,10 @@ int tu_nss_online_refresh(const char *name, uint32_t id)
 	r = name ? t->refresh_for_name(&req, name) : t->refresh_for_id(&req, id);
 	(void) pthread_mutex_unlock(&online_lock);
 	if (req.debug && name)
-		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for a name: %d", r);
+		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for a name: %d",
+		       r);
 	else if (req.debug)
-		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for id %u: %d", id, r);
+		syslog(LOG_AUTHPRIV | LOG_DEBUG, "teleport-unix nss: online refresh for id %u: %d",
+		       id, r);
 	return r;
 }

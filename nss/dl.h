@@ -18,9 +18,8 @@ bool tu_nss_online_allowed(void);
  * $TELEPORT_UNIX_CORE_LIB) to refresh the snapshot for name (non-NULL) or id.
  * Returns 0 when a refreshed snapshot was written (look up again), -ENOENT
  * when the miss stands (recent snapshot, or this key tried in the last
- * second), -EPERM (not allowed here, or the core failed to load lately), -EBUSY (another thread is online),
- * -ENOPKG (core library missing or without a usable table), or the core's
- * negative errno (-ETIMEDOUT, -ECONNREFUSED, ...).  Blocking, bounded by the
- * config's timeouts.  Thread-safe.
+ * second), -EPERM (not allowed here, or the core failed to load lately), -EBUSY (another thread is
+ * online), -ENOPKG (core library missing or without a usable table), or the core's negative errno
+ * (-ETIMEDOUT, -ECONNREFUSED, ...).  Blocking, bounded by the config's timeouts.  Thread-safe.
  */
 int tu_nss_online_refresh(const char *name, uint32_t id);

@@ -50,24 +50,29 @@
 #include "pack.h"
 #include "snapshot.h"
 
-#define NSS_EXPORT            __attribute__((visibility("default")))
-#define RECHECK_ENV           "TELEPORT_UNIX_NSS_RECHECK_MSEC"
-#define RECHECK_DEFAULT_MSEC  100u
-#define RECHECK_MAX_MSEC      3600000u
+#define NSS_EXPORT           __attribute__((visibility("default")))
+#define RECHECK_ENV          "TELEPORT_UNIX_NSS_RECHECK_MSEC"
+#define RECHECK_DEFAULT_MSEC 100u
+#define RECHECK_MAX_MSEC     3600000u
 
 /* The entry points glibc looks up with dlsym (declared here: no public header). */
-enum nss_status _nss_teleport_getpwnam_r(const char *name, struct passwd *pwd, char *buf, size_t buflen, int *errnop);
-enum nss_status _nss_teleport_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf, size_t buflen, int *errnop);
-enum nss_status _nss_teleport_getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, int *errnop);
-enum nss_status _nss_teleport_getgrgid_r(gid_t gid, struct group *grp, char *buf, size_t buflen, int *errnop);
+enum nss_status _nss_teleport_getpwnam_r(const char *name, struct passwd *pwd, char *buf,
+					 size_t buflen, int *errnop);
+enum nss_status _nss_teleport_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf, size_t buflen,
+					 int *errnop);
+enum nss_status _nss_teleport_getgrnam_r(const char *name, struct group *grp, char *buf,
+					 size_t buflen, int *errnop);
+enum nss_status _nss_teleport_getgrgid_r(gid_t gid, struct group *grp, char *buf, size_t buflen,
+					 int *errnop);
 enum nss_status _nss_teleport_setpwent(int stayopen);
 enum nss_status _nss_teleport_endpwent(void);
 enum nss_status _nss_teleport_getpwent_r(struct passwd *pwd, char *buf, size_t buflen, int *errnop);
 enum nss_status _nss_teleport_setgrent(int stayopen);
 enum nss_status _nss_teleport_endgrent(void);
 enum nss_status _nss_teleport_getgrent_r(struct group *grp, char *buf, size_t buflen, int *errnop);
-enum nss_status _nss_teleport_initgroups_dyn(const char *user, gid_t group, long int *start, long int *size,
-					     gid_t **groupsp, long int limit, int *errnop);
+enum nss_status _nss_teleport_initgroups_dyn(const char *user, gid_t group, long int *start,
+					     long int *size, gid_t **groupsp, long int limit,
+					     int *errnop);
 
 /* What the last look at the path found: a mapping, or why there is none. */
 struct cached {
@@ -129,10 +134,10 @@ static int snapshot_path(char *buf, size_t size)
 
 static bool same_file(const struct cached *c, const char *path, const struct stat *st)
 {
-	return c && c->have_stat && strcmp(c->path, path) == 0 && c->dev == st->st_dev && c->ino == st->st_ino &&
-	       c->size == st->st_size && c->mtim.tv_sec == st->st_mtim.tv_sec &&
-	       c->mtim.tv_nsec == st->st_mtim.tv_nsec && c->ctim.tv_sec == st->st_ctim.tv_sec &&
-	       c->ctim.tv_nsec == st->st_ctim.tv_nsec;
+	return c && c->have_stat && strcmp(c->path, path) == 0 && c->dev == st->st_dev &&
+	       c->ino == st->st_ino && c->size == st->st_size &&
+	       c->mtim.tv_sec == st->st_mtim.tv_sec && c->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+	       c->ctim.tv_sec == st->st_ctim.tv_sec && c->ctim.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 static void cached_free(struct cached *c)
@@ -157,7 +162,8 @@ static void reclaim_locked(unsigned self)
 	atomic_store(&have_retired, false);
 }
 
-/* A corrupt or foreign file is logged once per version of the file, never to the program's stderr. */
+/* A corrupt or foreign file is logged once per version of the file, never to the program's stderr.
+ */
 static void log_unusable(const char *path, const struct tu_err *e)
 {
 	char msg[600];
@@ -192,7 +198,8 @@ static void refresh_locked(uint64_t now)
 		c->have_stat = true;
 		c->dev = st.st_dev, c->ino = st.st_ino, c->size = st.st_size;
 		c->mtim = st.st_mtim, c->ctim = st.st_ctim;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &c->snap, &e);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &c->snap,
+				     &e);
 		if (r < 0 && r != -ENOENT)
 			log_unusable(path, &e);
 	}
@@ -237,7 +244,8 @@ static int lease_get(struct lease *l)
 		r = snapshot_path(path, sizeof(path));
 		if (r < 0)
 			return r;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &l->snap, NULL);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &l->snap,
+				     NULL);
 		if (r < 0)
 			return r;
 		l->private_snap = true;
@@ -309,8 +317,8 @@ struct miss_info {
 	uint64_t negative_ttl_usec;
 };
 
-static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
-		       bool *ret_avail, struct miss_info *info)
+static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, void *result,
+		       char *buf, size_t buflen, bool *ret_avail, struct miss_info *info)
 {
 	struct lease l = {};
 	struct tu_pw_view pv;
@@ -371,9 +379,11 @@ static bool miss_is_recent(const struct miss_info *info)
 	if (!info->have || info->negative_ttl_usec == 0 || clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		return false;
 	now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	if (info->created_usec <= now && (uint64_t) (now - info->created_usec) < info->negative_ttl_usec)
+	if (info->created_usec <= now &&
+	    (uint64_t) (now - info->created_usec) < info->negative_ttl_usec)
 		return true;
-	if (snapshot_path(path, sizeof(path)) < 0 || !realpath(path, real) || !(slash = strrchr(real, '/')))
+	if (snapshot_path(path, sizeof(path)) < 0 || !realpath(path, real) ||
+	    !(slash = strrchr(real, '/')))
 		return false;
 	if ((size_t) (slash - real) + sizeof("/" TU_SNAPSHOT_ONLINE_LOCK_FILE) > sizeof(real))
 		return false;
@@ -391,8 +401,8 @@ static bool miss_is_recent(const struct miss_info *info)
  * Argument checks, the lookup, and on a miss (or no snapshot at all) the
  * online refresh where dl.c allows it, then one more lookup.
  */
-static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf, size_t buflen,
-		  bool *ret_avail)
+static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *result, char *buf,
+		  size_t buflen, bool *ret_avail)
 {
 	bool by_name = kind == BY_LOGIN || kind == BY_GROUP;
 	struct miss_info info = {};
@@ -421,8 +431,8 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 	return r;
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getpwnam_r(const char *name, struct passwd *pwd, char *buf, size_t buflen,
-						     int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getpwnam_r(const char *name, struct passwd *pwd, char *buf,
+						    size_t buflen, int *errnop)
 {
 	int saved = errno;
 	bool avail;
@@ -431,8 +441,8 @@ NSS_EXPORT enum nss_status _nss_teleport_getpwnam_r(const char *name, struct pas
 	return status_of(r, avail, saved, errnop);
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf, size_t buflen,
-						     int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getpwuid_r(uid_t uid, struct passwd *pwd, char *buf,
+						    size_t buflen, int *errnop)
 {
 	int saved = errno;
 	bool avail;
@@ -441,8 +451,8 @@ NSS_EXPORT enum nss_status _nss_teleport_getpwuid_r(uid_t uid, struct passwd *pw
 	return status_of(r, avail, saved, errnop);
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen,
-						     int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getgrnam_r(const char *name, struct group *grp, char *buf,
+						    size_t buflen, int *errnop)
 {
 	int saved = errno;
 	bool avail;
@@ -451,8 +461,8 @@ NSS_EXPORT enum nss_status _nss_teleport_getgrnam_r(const char *name, struct gro
 	return status_of(r, avail, saved, errnop);
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getgrgid_r(gid_t gid, struct group *grp, char *buf, size_t buflen,
-						     int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getgrgid_r(gid_t gid, struct group *grp, char *buf,
+						    size_t buflen, int *errnop)
 {
 	int saved = errno;
 	bool avail;
@@ -475,8 +485,8 @@ struct ent_state {
 	bool opened;
 };
 
-static struct ent_state pw_ent = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static struct ent_state gr_ent = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct ent_state pw_ent = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct ent_state gr_ent = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void ent_unlock(pthread_mutex_t **m)
 {
@@ -484,9 +494,9 @@ static void ent_unlock(pthread_mutex_t **m)
 		(void) pthread_mutex_unlock(*m);
 }
 
-#define ENT_LOCK(st)                                                                                               \
-	_cleanup_(ent_unlock) __attribute__((unused)) pthread_mutex_t *_ent_lock_ =                                 \
-		(pthread_mutex_lock(&(st)->lock), &(st)->lock)
+#define ENT_LOCK(st)                                                                \
+	_cleanup_(ent_unlock) __attribute__((unused)) pthread_mutex_t *_ent_lock_ = \
+	    (pthread_mutex_lock(&(st)->lock), &(st)->lock)
 
 static int ent_open_locked(struct ent_state *st)
 {
@@ -525,7 +535,8 @@ static enum nss_status ent_end(struct ent_state *st)
 	return NSS_STATUS_SUCCESS;
 }
 
-static enum nss_status ent_get(struct ent_state *st, bool pw, void *result, char *buf, size_t buflen, int *errnop)
+static enum nss_status ent_get(struct ent_state *st, bool pw, void *result, char *buf,
+			       size_t buflen, int *errnop)
 {
 	int saved = errno, r;
 	ENT_LOCK(st);
@@ -536,7 +547,8 @@ static enum nss_status ent_get(struct ent_state *st, bool pw, void *result, char
 		(void) ent_open_locked(st);
 	if (!st->snap)
 		return status_of(st->err ? st->err : -ENOENT, false, saved, errnop);
-	/* Bad records and root's ids are skipped, like the lookups do; the loop ends at the count. */
+	/* Bad records and root's ids are skipped, like the lookups do; the loop ends at the count.
+	 */
 	for (;;) {
 		bool skip = false;
 
@@ -576,7 +588,8 @@ NSS_EXPORT enum nss_status _nss_teleport_endpwent(void)
 	return ent_end(&pw_ent);
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getpwent_r(struct passwd *pwd, char *buf, size_t buflen, int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getpwent_r(struct passwd *pwd, char *buf, size_t buflen,
+						    int *errnop)
 {
 	return ent_get(&pw_ent, true, pwd, buf, buflen, errnop);
 }
@@ -591,13 +604,15 @@ NSS_EXPORT enum nss_status _nss_teleport_endgrent(void)
 	return ent_end(&gr_ent);
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_getgrent_r(struct group *grp, char *buf, size_t buflen, int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_getgrent_r(struct group *grp, char *buf, size_t buflen,
+						    int *errnop)
 {
 	return ent_get(&gr_ent, false, grp, buf, buflen, errnop);
 }
 
 /* Appends gid to (*groupsp)[*start] unless present or skip; grows within limit. */
-static int add_gid(gid_t gid, gid_t skip, long int *start, long int *size, gid_t **groupsp, long int limit)
+static int add_gid(gid_t gid, gid_t skip, long int *start, long int *size, gid_t **groupsp,
+		   long int limit)
 {
 	gid_t *g = *groupsp;
 
@@ -626,8 +641,10 @@ static int add_gid(gid_t gid, gid_t skip, long int *start, long int *size, gid_t
 	return 0;
 }
 
-NSS_EXPORT enum nss_status _nss_teleport_initgroups_dyn(const char *user, gid_t group, long int *start,
-							 long int *size, gid_t **groupsp, long int limit, int *errnop)
+NSS_EXPORT enum nss_status _nss_teleport_initgroups_dyn(const char *user, gid_t group,
+							long int *start, long int *size,
+							gid_t **groupsp, long int limit,
+							int *errnop)
 {
 	int saved = errno, r;
 	struct lease l = {};

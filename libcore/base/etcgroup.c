@@ -4,6 +4,8 @@
  * Layer: libcore/base.  Reads the whole file (bounded) and splits it by hand;
  * no sscanf/strtok/atoi.
  */
+#include "etcgroup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -14,7 +16,6 @@
 
 #include "cleanup.h"
 #include "err.h"
-#include "etcgroup.h"
 
 #define NAME_MAX_LEN 255
 
@@ -40,8 +41,8 @@ static int read_file(const char *path, char **ret, size_t *ret_len, struct tu_er
 			if (ncap > TU_ETCGROUP_MAX_SIZE + 1)
 				ncap = TU_ETCGROUP_MAX_SIZE + 1;
 			if (ncap <= len + 1)
-				return tu_err_set(reterr, -EMSGSIZE, "%s: larger than %u bytes", path,
-						  TU_ETCGROUP_MAX_SIZE);
+				return tu_err_set(reterr, -EMSGSIZE, "%s: larger than %u bytes",
+						  path, TU_ETCGROUP_MAX_SIZE);
 			nb = realloc(buf, ncap);
 			if (!nb)
 				return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -133,8 +134,8 @@ int tu_etcgroup_load(const char *path, struct tu_etcgroup *ret, struct tu_err *r
 		lineno++;
 		if (l > TU_ETCGROUP_MAX_LINE) {
 			tu_etcgroup_done(&g);
-			r = tu_err_set(reterr, -EMSGSIZE, "%s: line %zu is longer than %u bytes", path, lineno,
-				       TU_ETCGROUP_MAX_LINE);
+			r = tu_err_set(reterr, -EMSGSIZE, "%s: line %zu is longer than %u bytes",
+				       path, lineno, TU_ETCGROUP_MAX_LINE);
 			tu_err_at(reterr, path, (unsigned) lineno);
 			return r;
 		}
@@ -177,7 +178,8 @@ int tu_etcgroup_load(const char *path, struct tu_etcgroup *ret, struct tu_err *r
 		g.n++;
 	}
 
-	/* First entry of a name wins (nss_files order): sort by (name, line), keep each run's first. */
+	/* First entry of a name wins (nss_files order): sort by (name, line), keep each run's
+	 * first. */
 	if (g.n > 1) {
 		_cleanup_free_ struct tagged *t = calloc(g.n, sizeof(*t));
 		size_t k = 0;
@@ -187,7 +189,7 @@ int tu_etcgroup_load(const char *path, struct tu_etcgroup *ret, struct tu_err *r
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		}
 		for (size_t i = 0; i < g.n; i++)
-			t[i] = (struct tagged){ g.e[i], i };
+			t[i] = (struct tagged){g.e[i], i};
 		qsort(t, g.n, sizeof(*t), cmp_tagged);
 		for (size_t i = 0; i < g.n; i++) {
 			if (k > 0 && strcmp(g.e[k - 1].name, t[i].e.name) == 0) {

@@ -17,9 +17,9 @@
 
 struct tu_err;
 
-#define TU_ETCGROUP_PATH      "/etc/group"
-#define TU_ETCGROUP_MAX_SIZE  (64u * 1024u * 1024u) /* whole file */
-#define TU_ETCGROUP_MAX_LINE  (1024u * 1024u)       /* one entry */
+#define TU_ETCGROUP_PATH     "/etc/group"
+#define TU_ETCGROUP_MAX_SIZE (64u * 1024u * 1024u) /* whole file */
+#define TU_ETCGROUP_MAX_LINE (1024u * 1024u)       /* one entry */
 
 struct tu_etcgroup_entry {
 	char *name;
@@ -29,7 +29,7 @@ struct tu_etcgroup_entry {
 struct tu_etcgroup {
 	struct tu_etcgroup_entry *e; /* sorted by name (bytewise), unique names */
 	size_t n;
-	size_t n_skipped;            /* malformed or duplicate lines */
+	size_t n_skipped; /* malformed or duplicate lines */
 };
 
 /*
@@ -48,4 +48,5 @@ int tu_etcgroup_find(const struct tu_etcgroup *g, const char *name, uint32_t *re
 
 /* One-shot: the gid of group name in path (NULL = /etc/group).
  * Errors: -ENOENT (no file or no such group), others as tu_etcgroup_load. */
-int tu_etcgroup_lookup(const char *path, const char *name, uint32_t *ret_gid, struct tu_err *reterr);
+int tu_etcgroup_lookup(const char *path, const char *name, uint32_t *ret_gid,
+		       struct tu_err *reterr);

@@ -3,13 +3,14 @@
  * idhash.c - deterministic name -> id hashing with order-independent
  * collision resolution.  Layer: libcore/base, pure.
  */
+#include "idhash.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "err.h"
-#include "idhash.h"
 
 #define ID_HI_LIMIT 0xFFFFFFFDu
 
@@ -123,8 +124,9 @@ static int cmp_order(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t max, const uint32_t *fixed,
-		     const uint32_t *avoid, size_t n_avoid, uint32_t *ret_ids, struct tu_err *reterr)
+int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t max,
+		     const uint32_t *fixed, const uint32_t *avoid, size_t n_avoid,
+		     uint32_t *ret_ids, struct tu_err *reterr)
 {
 	_cleanup_free_ struct order *ord = NULL;
 	_cleanup_free_ uint32_t *ids = NULL;
@@ -135,10 +137,12 @@ int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t 
 	if (min > max)
 		return tu_err_set(reterr, -EINVAL, "id range [%u, %u] is inverted", min, max);
 	if (!usable_range(min, max, &lo, &hi))
-		return tu_err_set(reterr, -EINVAL, "id range [%u, %u] has no usable id (ids below %u are reserved)",
+		return tu_err_set(reterr, -EINVAL,
+				  "id range [%u, %u] has no usable id (ids below %u are reserved)",
 				  min, max, TU_IDHASH_MIN_ID);
 	if (n > 4u * 1024 * 1024 || n_avoid > 16u * 1024 * 1024)
-		return tu_err_set(reterr, -EMSGSIZE, "too many names (%zu) or ids to avoid (%zu)", n, n_avoid);
+		return tu_err_set(reterr, -EMSGSIZE, "too many names (%zu) or ids to avoid (%zu)",
+				  n, n_avoid);
 	if ((n && (!names || !ret_ids)) || (n_avoid && !avoid))
 		return tu_err_set(reterr, -EINVAL, "NULL array");
 
@@ -157,7 +161,7 @@ int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t 
 			free(set.v);
 			return tu_err_set(reterr, -EINVAL, "name %zu is NULL", i);
 		}
-		ord[i] = (struct order){ .h = tu_idhash_fnv1a(names[i]), .name = names[i], .i = i };
+		ord[i] = (struct order){.h = tu_idhash_fnv1a(names[i]), .name = names[i], .i = i};
 	}
 	qsort(ord, n, sizeof(*ord), cmp_order);
 	for (size_t i = 1; i < n; i++)
@@ -182,7 +186,8 @@ int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t 
 			continue;
 		id = settle(lo + (uint32_t) (ord[k].h % range), lo, hi);
 		/* Only taken ids can block: after set.n + 3 steps we have seen them all. */
-		for (steps = 0; id && idset_has(&set, id) && steps <= set.n + 3 && steps < range; steps++)
+		for (steps = 0; id && idset_has(&set, id) && steps <= set.n + 3 && steps < range;
+		     steps++)
 			id = tu_idhash_next(id, lo, hi);
 		if (id && idset_has(&set, id))
 			id = 0;

@@ -55,5 +55,6 @@ uint32_t tu_idhash_next(uint32_t id, uint32_t min, uint32_t max);
  * detail in reterr), -ENOMEM, -EMSGSIZE (n over 4Mi).  ret_ids untouched on failure.
  * Cost: O((n + n_avoid) log n) expected.
  */
-int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t max, const uint32_t *fixed,
-		     const uint32_t *avoid, size_t n_avoid, uint32_t *ret_ids, struct tu_err *reterr);
+int tu_idhash_assign(const char *const *names, size_t n, uint32_t min, uint32_t max,
+		     const uint32_t *fixed, const uint32_t *avoid, size_t n_avoid,
+		     uint32_t *ret_ids, struct tu_err *reterr);

@@ -4,13 +4,14 @@
  * lines.  Layer: libcore/base.  Size first, then copy: a too-small buffer
  * is reported before anything is written (glibc retries with a bigger one).
  */
+#include "pack.h"
+
 #include <errno.h>
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "pack.h"
 #include "snapshot.h"
 
 static size_t add(size_t a, size_t b)
@@ -127,9 +128,10 @@ int tu_format_passwd_line(const struct passwd *pw, char *buf, size_t size)
 
 	if (!buf || size == 0)
 		return -ERANGE;
-	n = snprintf(buf, size, "%s:%s:%lu:%lu:%s:%s:%s", s_or_empty(pw->pw_name), s_or_empty(pw->pw_passwd),
-		     (unsigned long) pw->pw_uid, (unsigned long) pw->pw_gid, s_or_empty(pw->pw_gecos),
-		     s_or_empty(pw->pw_dir), s_or_empty(pw->pw_shell));
+	n = snprintf(buf, size, "%s:%s:%lu:%lu:%s:%s:%s", s_or_empty(pw->pw_name),
+		     s_or_empty(pw->pw_passwd), (unsigned long) pw->pw_uid,
+		     (unsigned long) pw->pw_gid, s_or_empty(pw->pw_gecos), s_or_empty(pw->pw_dir),
+		     s_or_empty(pw->pw_shell));
 	if (n < 0 || (size_t) n >= size) {
 		buf[0] = 0;
 		return -ERANGE;

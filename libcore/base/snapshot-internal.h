@@ -11,8 +11,8 @@
 #define SNAP_MAGIC      "\x89TUSNAP\n"
 #define SNAP_MAGIC_LEN  8
 #define SNAP_VERSION    1u
-#define SNAP_HDR_SIZE   64u  /* fixed part; the section table follows */
-#define SNAP_SEC_SIZE   32u  /* one section table entry */
+#define SNAP_HDR_SIZE   64u /* fixed part; the section table follows */
+#define SNAP_SEC_SIZE   32u /* one section table entry */
 #define SNAP_MAX_SECS   16u
 #define SNAP_EMPTY_SLOT 0xFFFFFFFFu
 #define SNAP_CHUNK      65536u /* bytes per chunk checksum */
@@ -49,10 +49,10 @@ enum {
 };
 
 /* Record layouts (offsets inside a record). */
-#define PW_FIXED    20u /* uid, gid, n_gids, 4 x u16 lengths */
-#define GR_FIXED    16u /* gid, n_members, members_size, u16 name_len, u16 zero */
-#define BLOB_ENTRY  24u /* type, zero, u64 offset, u64 length */
-#define META_SIZE   16u
+#define PW_FIXED   20u /* uid, gid, n_gids, 4 x u16 lengths */
+#define GR_FIXED   16u /* gid, n_members, members_size, u16 name_len, u16 zero */
+#define BLOB_ENTRY 24u /* type, zero, u64 offset, u64 length */
+#define META_SIZE  16u
 
 static inline uint16_t snap_le16(const unsigned char *p)
 {
@@ -61,7 +61,8 @@ static inline uint16_t snap_le16(const unsigned char *p)
 
 static inline uint32_t snap_le32(const unsigned char *p)
 {
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
+	       (uint32_t) p[3] << 24;
 }
 
 static inline uint64_t snap_le64(const unsigned char *p)

@@ -9,6 +9,8 @@
  * where the lengths say), so even a file whose checksum happens to match
  * cannot make us read outside the mapping.
  */
+#include "snapshot.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,7 +30,6 @@
 #include "err.h"
 #include "fsutil.h"
 #include "snapshot-internal.h"
-#include "snapshot.h"
 
 struct section {
 	const unsigned char *p;
@@ -77,15 +78,16 @@ static int check_string(const char *s, size_t max, bool name, const char *what, 
 		return tu_err_set(reterr, -EINVAL, "%s of '%s' is NULL", what, who ? who : "?");
 	len = strnlen(s, max + 1);
 	if (len > max)
-		return tu_err_set(reterr, -EMSGSIZE, "%s of '%.64s' is longer than %zu bytes", what, who ? who : s,
-				  max);
+		return tu_err_set(reterr, -EMSGSIZE, "%s of '%.64s' is longer than %zu bytes", what,
+				  who ? who : s, max);
 	if (name && len == 0)
 		return tu_err_set(reterr, -EINVAL, "empty %s", what);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char) s[i];
 
 		if (c < 0x20 || c == 0x7f || c == ':' || (name && c == ','))
-			return tu_err_set(reterr, -EINVAL, "%s of '%.64s' contains a forbidden character (0x%02x)",
+			return tu_err_set(reterr, -EINVAL,
+					  "%s of '%.64s' contains a forbidden character (0x%02x)",
 					  what, who ? who : "?", c);
 	}
 	return 0;
@@ -93,14 +95,16 @@ static int check_string(const char *s, size_t max, bool name, const char *what, 
 
 static int cmp_pw(const void *a, const void *b)
 {
-	const struct tu_pw_rec *x = *(const struct tu_pw_rec *const *) a, *y = *(const struct tu_pw_rec *const *) b;
+	const struct tu_pw_rec *x = *(const struct tu_pw_rec *const *) a,
+			       *y = *(const struct tu_pw_rec *const *) b;
 
 	return strcmp(x->name, y->name);
 }
 
 static int cmp_gr(const void *a, const void *b)
 {
-	const struct tu_gr_rec *x = *(const struct tu_gr_rec *const *) a, *y = *(const struct tu_gr_rec *const *) b;
+	const struct tu_gr_rec *x = *(const struct tu_gr_rec *const *) a,
+			       *y = *(const struct tu_gr_rec *const *) b;
 
 	return strcmp(x->name, y->name);
 }
@@ -119,7 +123,8 @@ static size_t plan_layout(struct sec_plan *plan, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		plan[i].off = off;
-		if (plan[i].len > TU_SNAPSHOT_MAX_SIZE || __builtin_add_overflow(off, plan[i].len, &off))
+		if (plan[i].len > TU_SNAPSHOT_MAX_SIZE ||
+		    __builtin_add_overflow(off, plan[i].len, &off))
 			return 0;
 		off = align_up(off, 8);
 		if (off > TU_SNAPSHOT_MAX_SIZE)
@@ -128,7 +133,8 @@ static size_t plan_layout(struct sec_plan *plan, size_t n)
 	return off;
 }
 
-/* Sizes the last section (the chunk table) once the others are laid out; returns the file size or 0. */
+/* Sizes the last section (the chunk table) once the others are laid out; returns the file size or
+ * 0. */
 static size_t plan_with_chunks(struct sec_plan *plan, size_t n)
 {
 	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n, chunks;
@@ -143,14 +149,16 @@ static size_t plan_with_chunks(struct sec_plan *plan, size_t n)
 	return plan_layout(plan, n);
 }
 
-static void finish_header(unsigned char *buf, size_t size, uint32_t kind, const struct sec_plan *plan, size_t n,
-			  uint64_t generation, int64_t now_usec)
+static void finish_header(unsigned char *buf, size_t size, uint32_t kind,
+			  const struct sec_plan *plan, size_t n, uint64_t generation,
+			  int64_t now_usec)
 {
 	size_t hdr = SNAP_HDR_SIZE + SNAP_SEC_SIZE * n, cover_end = plan[n - 1].off;
 	uint32_t crc;
 
 	for (size_t k = 0; k < plan[n - 1].count; k++) {
-		size_t a = hdr + k * (size_t) SNAP_CHUNK, b = a + SNAP_CHUNK > cover_end ? cover_end : a + SNAP_CHUNK;
+		size_t a = hdr + k * (size_t) SNAP_CHUNK,
+		       b = a + SNAP_CHUNK > cover_end ? cover_end : a + SNAP_CHUNK;
 
 		snap_put32(buf + plan[n - 1].off + 4 * k, tu_crc32c(0, buf + a, b - a));
 	}
@@ -182,8 +190,8 @@ static void finish_header(unsigned char *buf, size_t size, uint32_t kind, const 
 
 static size_t pw_rec_size(const struct tu_pw_rec *r)
 {
-	return align_up(PW_FIXED + 4 * r->n_gids + strlen(r->name) + strlen(r->gecos) + strlen(r->dir) +
-				strlen(r->shell) + 4,
+	return align_up(PW_FIXED + 4 * r->n_gids + strlen(r->name) + strlen(r->gecos) +
+			    strlen(r->dir) + strlen(r->shell) + 4,
 			4);
 }
 
@@ -204,7 +212,8 @@ static unsigned char *put_str(unsigned char *p, const char *s, size_t len)
 }
 
 /* Inserts (key, off) into an open-addressing table; -EEXIST if key is there (ids only). */
-static int slot_insert(unsigned char *tab, uint32_t nslots, uint32_t hash, uint32_t key, uint32_t off, bool unique)
+static int slot_insert(unsigned char *tab, uint32_t nslots, uint32_t hash, uint32_t key,
+		       uint32_t off, bool unique)
 {
 	for (uint32_t i = 0; i < nslots; i++) {
 		unsigned char *slot = tab + 8 * ((hash + i) & (nslots - 1));
@@ -222,26 +231,28 @@ static int slot_insert(unsigned char *tab, uint32_t nslots, uint32_t hash, uint3
 
 /* ---- writing ---------------------------------------------------------- */
 
-int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
-			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
-			       struct tu_err *reterr)
+int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
+			       size_t n_gr, uint64_t generation, int64_t now_usec, void **ret_data,
+			       size_t *ret_size, struct tu_err *reterr)
 {
-	return tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, NULL, generation, now_usec, ret_data, ret_size,
-					       reterr);
+	return tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, NULL, generation, now_usec,
+					       ret_data, ret_size, reterr);
 }
 
-int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
-				    const struct tu_snapshot_meta *meta, uint64_t generation, int64_t now_usec,
-				    void **ret_data, size_t *ret_size, struct tu_err *reterr)
+int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw,
+				    const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation,
+				    int64_t now_usec, void **ret_data, size_t *ret_size,
+				    struct tu_err *reterr)
 {
 	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
 	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
 	_cleanup_free_ unsigned char *buf = NULL;
 	struct sec_plan plan[10] = {
-		{ .type = SEC_PW_DATA },   { .type = SEC_PW_ORDER }, { .type = SEC_PW_BYNAME },
-		{ .type = SEC_PW_BYUID },  { .type = SEC_GR_DATA },  { .type = SEC_GR_ORDER },
-		{ .type = SEC_GR_BYNAME }, { .type = SEC_GR_BYGID }, { .type = SEC_META, .len = META_SIZE },
-		{ .type = SEC_CHUNKS },
+	    {.type = SEC_PW_DATA},   {.type = SEC_PW_ORDER}, {.type = SEC_PW_BYNAME},
+	    {.type = SEC_PW_BYUID},  {.type = SEC_GR_DATA},  {.type = SEC_GR_ORDER},
+	    {.type = SEC_GR_BYNAME}, {.type = SEC_GR_BYGID}, {.type = SEC_META, .len = META_SIZE},
+	    {.type = SEC_CHUNKS},
 	};
 	/* Without meta the chunk table takes the meta slot: 9 sections. */
 	size_t nplan = meta ? 10 : 9;
@@ -250,7 +261,8 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 	int r;
 
 	if (n_pw > TU_SNAPSHOT_MAX_RECORDS || n_gr > TU_SNAPSHOT_MAX_RECORDS)
-		return tu_err_set(reterr, -EMSGSIZE, "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
 				  TU_SNAPSHOT_MAX_RECORDS);
 	if ((n_pw && !pw) || (n_gr && !gr))
 		return tu_err_set(reterr, -EINVAL, "NULL record array");
@@ -263,50 +275,61 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 	for (size_t i = 0; i < n_pw; i++) {
 		const struct tu_pw_rec *p = &pw[i];
 
-		r = check_string(p->name, TU_SNAPSHOT_MAX_NAME, true, "passwd name", p->name, reterr);
+		r = check_string(p->name, TU_SNAPSHOT_MAX_NAME, true, "passwd name", p->name,
+				 reterr);
 		if (r >= 0)
-			r = check_string(p->gecos, TU_SNAPSHOT_MAX_FIELD, false, "gecos", p->name, reterr);
+			r = check_string(p->gecos, TU_SNAPSHOT_MAX_FIELD, false, "gecos", p->name,
+					 reterr);
 		if (r >= 0)
-			r = check_string(p->dir, TU_SNAPSHOT_MAX_FIELD, false, "home", p->name, reterr);
+			r = check_string(p->dir, TU_SNAPSHOT_MAX_FIELD, false, "home", p->name,
+					 reterr);
 		if (r >= 0)
-			r = check_string(p->shell, TU_SNAPSHOT_MAX_FIELD, false, "shell", p->name, reterr);
+			r = check_string(p->shell, TU_SNAPSHOT_MAX_FIELD, false, "shell", p->name,
+					 reterr);
 		if (r < 0)
 			return r;
 		if (p->n_gids > TU_SNAPSHOT_MAX_GIDS)
-			return tu_err_set(reterr, -EMSGSIZE, "'%s' has %zu supplementary groups (limit %u)", p->name,
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "'%s' has %zu supplementary groups (limit %u)", p->name,
 					  p->n_gids, TU_SNAPSHOT_MAX_GIDS);
 		if (p->n_gids && !p->gids)
 			return tu_err_set(reterr, -EINVAL, "'%s': NULL gid array", p->name);
 		spw[i] = p;
 		pw_data += pw_rec_size(p);
 		if (pw_data > TU_SNAPSHOT_MAX_SIZE)
-			return tu_err_set(reterr, -EMSGSIZE, "passwd records exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+			return tu_err_set(reterr, -EMSGSIZE, "passwd records exceed %u bytes",
+					  TU_SNAPSHOT_MAX_SIZE);
 	}
 	for (size_t i = 0; i < n_gr; i++) {
 		const struct tu_gr_rec *g = &gr[i];
 		size_t sz;
 
-		r = check_string(g->name, TU_SNAPSHOT_MAX_NAME, true, "group name", g->name, reterr);
+		r = check_string(g->name, TU_SNAPSHOT_MAX_NAME, true, "group name", g->name,
+				 reterr);
 		if (r < 0)
 			return r;
 		if (g->n_members > TU_SNAPSHOT_MAX_MEMBERS)
-			return tu_err_set(reterr, -EMSGSIZE, "group '%s' has %zu members (limit %u)", g->name,
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "group '%s' has %zu members (limit %u)", g->name,
 					  g->n_members, TU_SNAPSHOT_MAX_MEMBERS);
 		if (g->n_members && !g->members)
-			return tu_err_set(reterr, -EINVAL, "group '%s': NULL member array", g->name);
+			return tu_err_set(reterr, -EINVAL, "group '%s': NULL member array",
+					  g->name);
 		for (size_t m = 0; m < g->n_members; m++) {
-			r = check_string(g->members[m], TU_SNAPSHOT_MAX_NAME, true, "member", g->name, reterr);
+			r = check_string(g->members[m], TU_SNAPSHOT_MAX_NAME, true, "member",
+					 g->name, reterr);
 			if (r < 0)
 				return r;
 		}
 		sz = gr_rec_size(g);
 		if (sz > TU_SNAPSHOT_MAX_GR_BYTES)
-			return tu_err_set(reterr, -EMSGSIZE, "group '%s' is %zu bytes (limit %u)", g->name, sz,
-					  TU_SNAPSHOT_MAX_GR_BYTES);
+			return tu_err_set(reterr, -EMSGSIZE, "group '%s' is %zu bytes (limit %u)",
+					  g->name, sz, TU_SNAPSHOT_MAX_GR_BYTES);
 		sgr[i] = g;
 		gr_data += sz;
 		if (gr_data > TU_SNAPSHOT_MAX_SIZE)
-			return tu_err_set(reterr, -EMSGSIZE, "group records exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+			return tu_err_set(reterr, -EMSGSIZE, "group records exceed %u bytes",
+					  TU_SNAPSHOT_MAX_SIZE);
 	}
 
 	qsort(spw, n_pw, sizeof(*spw), cmp_pw);
@@ -330,7 +353,8 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 	plan[7].count = gr_slots, plan[7].len = 8 * (size_t) gr_slots;
 	size = plan_with_chunks(plan, nplan);
 	if (size == 0)
-		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes",
+				  TU_SNAPSHOT_MAX_SIZE);
 
 	buf = calloc(1, size);
 	if (!buf)
@@ -347,7 +371,8 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 		for (size_t i = 0; i < n_pw; i++) {
 			const struct tu_pw_rec *p = spw[i];
 			unsigned char *q = data + off;
-			size_t nl = strlen(p->name), gl = strlen(p->gecos), dl = strlen(p->dir), sl = strlen(p->shell);
+			size_t nl = strlen(p->name), gl = strlen(p->gecos), dl = strlen(p->dir),
+			       sl = strlen(p->shell);
 
 			snap_put32(q, (uint32_t) p->uid);
 			snap_put32(q + 4, (uint32_t) p->gid);
@@ -365,12 +390,12 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 			(void) put_str(q, p->shell, sl);
 
 			snap_put32(buf + plan[1].off + 4 * i, (uint32_t) off);
-			(void) slot_insert(buf + plan[2].off, pw_slots, snap_hash_name(p->name), snap_hash_name(p->name),
-					   (uint32_t) off, false);
-			if (slot_insert(buf + plan[3].off, pw_slots, snap_hash_id(p->uid), p->uid, (uint32_t) off,
-					true) < 0)
-				return tu_err_set(reterr, -EINVAL, "duplicate uid %u ('%s')", (unsigned) p->uid,
-						  p->name);
+			(void) slot_insert(buf + plan[2].off, pw_slots, snap_hash_name(p->name),
+					   snap_hash_name(p->name), (uint32_t) off, false);
+			if (slot_insert(buf + plan[3].off, pw_slots, snap_hash_id(p->uid), p->uid,
+					(uint32_t) off, true) < 0)
+				return tu_err_set(reterr, -EINVAL, "duplicate uid %u ('%s')",
+						  (unsigned) p->uid, p->name);
 			off += pw_rec_size(p);
 		}
 	}
@@ -394,12 +419,12 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 				q = put_str(q, g->members[m], strlen(g->members[m]));
 
 			snap_put32(buf + plan[5].off + 4 * i, (uint32_t) off);
-			(void) slot_insert(buf + plan[6].off, gr_slots, snap_hash_name(g->name), snap_hash_name(g->name),
-					   (uint32_t) off, false);
-			if (slot_insert(buf + plan[7].off, gr_slots, snap_hash_id(g->gid), g->gid, (uint32_t) off,
-					true) < 0)
-				return tu_err_set(reterr, -EINVAL, "duplicate gid %u ('%s')", (unsigned) g->gid,
-						  g->name);
+			(void) slot_insert(buf + plan[6].off, gr_slots, snap_hash_name(g->name),
+					   snap_hash_name(g->name), (uint32_t) off, false);
+			if (slot_insert(buf + plan[7].off, gr_slots, snap_hash_id(g->gid), g->gid,
+					(uint32_t) off, true) < 0)
+				return tu_err_set(reterr, -EINVAL, "duplicate gid %u ('%s')",
+						  (unsigned) g->gid, g->name);
 			off += gr_rec_size(g);
 		}
 	}
@@ -414,11 +439,13 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, con
 	return 0;
 }
 
-int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
-			    int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr)
+int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+			    uint64_t generation, int64_t now_usec, void **ret_data,
+			    size_t *ret_size, struct tu_err *reterr)
 {
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[3] = { { .type = SEC_BLOB_INDEX }, { .type = SEC_BLOB_DATA }, { .type = SEC_CHUNKS } };
+	struct sec_plan plan[3] = {
+	    {.type = SEC_BLOB_INDEX}, {.type = SEC_BLOB_DATA}, {.type = SEC_CHUNKS}};
 	size_t data = 0, size;
 
 	if (kind == 0 || kind == TU_SNAPSHOT_KIND_ACCOUNTS)
@@ -431,15 +458,18 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 	for (size_t i = 0; i < n_blobs; i++) {
 		if (blobs[i].size && !blobs[i].data)
 			return tu_err_set(reterr, -EINVAL, "blob %zu: NULL data", i);
-		if (blobs[i].size > TU_SNAPSHOT_MAX_SIZE || __builtin_add_overflow(data, blobs[i].size, &data) ||
+		if (blobs[i].size > TU_SNAPSHOT_MAX_SIZE ||
+		    __builtin_add_overflow(data, blobs[i].size, &data) ||
 		    data > TU_SNAPSHOT_MAX_SIZE)
-			return tu_err_set(reterr, -EMSGSIZE, "blobs exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+			return tu_err_set(reterr, -EMSGSIZE, "blobs exceed %u bytes",
+					  TU_SNAPSHOT_MAX_SIZE);
 	}
 	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
 	plan[1].count = 0, plan[1].len = data;
 	size = plan_with_chunks(plan, ELEMENTSOF(plan));
 	if (size == 0)
-		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
+		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes",
+				  TU_SNAPSHOT_MAX_SIZE);
 	buf = calloc(1, size);
 	if (!buf)
 		return tu_err_set(reterr, -ENOMEM, "out of memory (%zu bytes)", size);
@@ -460,40 +490,47 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 	return 0;
 }
 
-int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr)
+int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size,
+			     struct tu_err *reterr)
 {
 	/* One atomic writer in base (fsutil): temp file, fsync, rename, directory fsync. */
 	return tu_fs_write_atomic(path, data, size, mode, reterr);
 }
 
-int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
-			       size_t n_gr, uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
+			       const struct tu_gr_rec *gr, size_t n_gr, uint64_t generation,
+			       int64_t now_usec, struct tu_err *reterr)
 {
-	return tu_snapshot_write_accounts_meta(path, pw, n_pw, gr, n_gr, NULL, generation, now_usec, reterr);
+	return tu_snapshot_write_accounts_meta(path, pw, n_pw, gr, n_gr, NULL, generation, now_usec,
+					       reterr);
 }
 
 int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
-				    const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
-				    uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+				    const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation,
+				    int64_t now_usec, struct tu_err *reterr)
 {
 	_cleanup_free_ void *data = NULL;
 	size_t size = 0;
 	int r;
 
-	r = tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, meta, generation, now_usec, &data, &size, reterr);
+	r = tu_snapshot_build_accounts_meta(pw, n_pw, gr, n_gr, meta, generation, now_usec, &data,
+					    &size, reterr);
 	if (r < 0)
 		return r;
 	return tu_snapshot_replace_file(path, 0644, data, size, reterr);
 }
 
-int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
-			    uint64_t generation, int64_t now_usec, struct tu_err *reterr)
+int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind,
+			    const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
+			    int64_t now_usec, struct tu_err *reterr)
 {
 	_cleanup_free_ void *data = NULL;
 	size_t size = 0;
 	int r;
 
-	r = tu_snapshot_build_blobs(kind, blobs, n_blobs, generation, now_usec, &data, &size, reterr);
+	r = tu_snapshot_build_blobs(kind, blobs, n_blobs, generation, now_usec, &data, &size,
+				    reterr);
 	if (r < 0)
 		return r;
 	return tu_snapshot_replace_file(path, mode, data, size, reterr);
@@ -525,7 +562,8 @@ static int verify_range_slow(const struct tu_snapshot *s, size_t a, size_t b, st
 		return 0;
 	if (a < s->cover_start || b > s->cover_end)
 		return bad(reterr, "bytes %zu..%zu outside the checksummed area", a, b);
-	for (size_t k = (a - s->cover_start) / SNAP_CHUNK; k <= (b - 1 - s->cover_start) / SNAP_CHUNK; k++) {
+	for (size_t k = (a - s->cover_start) / SNAP_CHUNK;
+	     k <= (b - 1 - s->cover_start) / SNAP_CHUNK; k++) {
 		uint64_t bit = UINT64_C(1) << (k % 64);
 		size_t start, end;
 
@@ -533,29 +571,34 @@ static int verify_range_slow(const struct tu_snapshot *s, size_t a, size_t b, st
 			continue;
 		start = s->cover_start + k * SNAP_CHUNK;
 		end = start + SNAP_CHUNK > s->cover_end ? s->cover_end : start + SNAP_CHUNK;
-		if (tu_crc32c(0, s->base + start, end - start) != snap_le32(s->sec[SEC_CHUNKS].p + 4 * k))
-			return bad(reterr, "checksum mismatch in bytes %zu..%zu (corrupt file)", start, end);
+		if (tu_crc32c(0, s->base + start, end - start) !=
+		    snap_le32(s->sec[SEC_CHUNKS].p + 4 * k))
+			return bad(reterr, "checksum mismatch in bytes %zu..%zu (corrupt file)",
+				   start, end);
 		atomic_fetch_or_explicit(&s->verified[k / 64], bit, memory_order_release);
 	}
 	return 0;
 }
 
 /* The hot path (NSS lookups): one chunk, already verified, or not a lazy snapshot. */
-static inline int verify_range(const struct tu_snapshot *s, size_t a, size_t b, struct tu_err *reterr)
+static inline int verify_range(const struct tu_snapshot *s, size_t a, size_t b,
+			       struct tu_err *reterr)
 {
 	if (!s->verified)
 		return 0;
 	if (a < b && a >= s->cover_start && b <= s->cover_end) {
-		size_t k0 = (a - s->cover_start) / SNAP_CHUNK, k1 = (b - 1 - s->cover_start) / SNAP_CHUNK;
+		size_t k0 = (a - s->cover_start) / SNAP_CHUNK,
+		       k1 = (b - 1 - s->cover_start) / SNAP_CHUNK;
 
-		if (k0 == k1 &&
-		    (atomic_load_explicit(&s->verified[k0 / 64], memory_order_acquire) & (UINT64_C(1) << (k0 % 64))))
+		if (k0 == k1 && (atomic_load_explicit(&s->verified[k0 / 64], memory_order_acquire) &
+				 (UINT64_C(1) << (k0 % 64))))
 			return 0;
 	}
 	return verify_range_slow(s, a, b, reterr);
 }
 
-/* Checks a string [p, p+len] has its NUL at p[len] and (strict) none before, nor forbidden bytes. */
+/* Checks a string [p, p+len] has its NUL at p[len] and (strict) none before, nor forbidden bytes.
+ */
 static inline bool str_ok(const unsigned char *p, size_t len, bool strict, bool name)
 {
 	if (p[len] != 0)
@@ -577,27 +620,36 @@ static int pw_parse(const struct tu_snapshot *s, uint32_t off, bool strict, stru
 	uint32_t n_gids;
 
 	if (off > d->len || d->len - off < PW_FIXED)
-		return bad(reterr, "passwd record offset %u outside its section (%zu bytes)", off, d->len);
+		return bad(reterr, "passwd record offset %u outside its section (%zu bytes)", off,
+			   d->len);
 	p = d->p + off;
 	avail = d->len - off;
 	n_gids = snap_le32(p + 8);
-	nl = snap_le16(p + 12), gl = snap_le16(p + 14), dl = snap_le16(p + 16), sl = snap_le16(p + 18);
-	if (n_gids > TU_SNAPSHOT_MAX_GIDS || nl == 0 || nl > TU_SNAPSHOT_MAX_NAME || gl > TU_SNAPSHOT_MAX_FIELD ||
-	    dl > TU_SNAPSHOT_MAX_FIELD || sl > TU_SNAPSHOT_MAX_FIELD)
-		return bad(reterr, "passwd record at offset %zu: field count or length over the limits", d->off + off);
+	nl = snap_le16(p + 12), gl = snap_le16(p + 14), dl = snap_le16(p + 16),
+	sl = snap_le16(p + 18);
+	if (n_gids > TU_SNAPSHOT_MAX_GIDS || nl == 0 || nl > TU_SNAPSHOT_MAX_NAME ||
+	    gl > TU_SNAPSHOT_MAX_FIELD || dl > TU_SNAPSHOT_MAX_FIELD || sl > TU_SNAPSHOT_MAX_FIELD)
+		return bad(reterr,
+			   "passwd record at offset %zu: field count or length over the limits",
+			   d->off + off);
 	need = PW_FIXED + 4 * (size_t) n_gids + nl + gl + dl + sl + 4;
 	if (need > avail)
-		return bad(reterr, "passwd record at offset %zu: %zu bytes past the end of its section",
+		return bad(reterr,
+			   "passwd record at offset %zu: %zu bytes past the end of its section",
 			   d->off + off, need - avail);
 	if (verify_range(s, d->off + off, d->off + off + need, reterr) < 0)
 		return -EBADMSG;
 	q = p + PW_FIXED + 4 * (size_t) n_gids;
 	if (!str_ok(q, nl, strict, true) || !str_ok(q + nl + 1, gl, strict, false) ||
-	    !str_ok(q + nl + gl + 2, dl, strict, false) || !str_ok(q + nl + gl + dl + 3, sl, strict, false))
-		return bad(reterr, "passwd record at offset %zu: string not terminated or with forbidden bytes",
-			   d->off + off);
+	    !str_ok(q + nl + gl + 2, dl, strict, false) ||
+	    !str_ok(q + nl + gl + dl + 3, sl, strict, false))
+		return bad(
+		    reterr,
+		    "passwd record at offset %zu: string not terminated or with forbidden bytes",
+		    d->off + off);
 	if (strict && memchr(q, 0, nl))
-		return bad(reterr, "passwd record at offset %zu: NUL inside the name", d->off + off);
+		return bad(reterr, "passwd record at offset %zu: NUL inside the name",
+			   d->off + off);
 	ret->uid = (uid_t) snap_le32(p);
 	ret->gid = (gid_t) snap_le32(p + 4);
 	ret->n_gids = n_gids;
@@ -618,38 +670,46 @@ static int gr_parse(const struct tu_snapshot *s, uint32_t off, bool strict, stru
 	uint32_t n_members;
 
 	if (off > d->len || d->len - off < GR_FIXED)
-		return bad(reterr, "group record offset %u outside its section (%zu bytes)", off, d->len);
+		return bad(reterr, "group record offset %u outside its section (%zu bytes)", off,
+			   d->len);
 	p = d->p + off;
 	avail = d->len - off;
 	n_members = snap_le32(p + 4);
 	msize = snap_le32(p + 8);
 	nl = snap_le16(p + 12);
 	if (n_members > TU_SNAPSHOT_MAX_MEMBERS || msize > TU_SNAPSHOT_MAX_GR_BYTES || nl == 0 ||
-	    nl > TU_SNAPSHOT_MAX_NAME || (n_members == 0) != (msize == 0) || msize < 2 * (size_t) n_members)
-		return bad(reterr, "group record at offset %zu: member count or length over the limits",
+	    nl > TU_SNAPSHOT_MAX_NAME || (n_members == 0) != (msize == 0) ||
+	    msize < 2 * (size_t) n_members)
+		return bad(reterr,
+			   "group record at offset %zu: member count or length over the limits",
 			   d->off + off);
 	need = GR_FIXED + nl + 1 + msize;
 	if (need > avail)
-		return bad(reterr, "group record at offset %zu: %zu bytes past the end of its section", d->off + off,
-			   need - avail);
+		return bad(reterr,
+			   "group record at offset %zu: %zu bytes past the end of its section",
+			   d->off + off, need - avail);
 	if (verify_range(s, d->off + off, d->off + off + need, reterr) < 0)
 		return -EBADMSG;
 	if (!str_ok(p + GR_FIXED, nl, strict, true) || (strict && memchr(p + GR_FIXED, 0, nl)))
-		return bad(reterr, "group record at offset %zu: name not terminated or with forbidden bytes",
-			   d->off + off);
+		return bad(
+		    reterr,
+		    "group record at offset %zu: name not terminated or with forbidden bytes",
+		    d->off + off);
 	/* Exactly n_members non-empty strings fill msize bytes. */
 	m = p + GR_FIXED + nl + 1;
 	end = m + msize;
 	while (m < end) {
 		const unsigned char *z = memchr(m, 0, (size_t) (end - m));
 
-		if (!z || z == m || ++seen > n_members || (strict && !str_ok(m, (size_t) (z - m), true, true)))
-			return bad(reterr, "group record at offset %zu: malformed member list", d->off + off);
+		if (!z || z == m || ++seen > n_members ||
+		    (strict && !str_ok(m, (size_t) (z - m), true, true)))
+			return bad(reterr, "group record at offset %zu: malformed member list",
+				   d->off + off);
 		m = z + 1;
 	}
 	if (seen != n_members)
-		return bad(reterr, "group record at offset %zu: %zu members, header says %u", d->off + off, seen,
-			   n_members);
+		return bad(reterr, "group record at offset %zu: %zu members, header says %u",
+			   d->off + off, seen, n_members);
 	ret->gid = (gid_t) snap_le32(p);
 	ret->name = (const char *) p + GR_FIXED;
 	ret->name_len = nl;
@@ -677,24 +737,27 @@ const char *tu_gr_view_next_member(const struct tu_gr_view *v, size_t *cursor)
 
 /* ---- reading: validation ---------------------------------------------- */
 
-static int check_index(const struct tu_snapshot *s, int order, int data, const char *what, bool scan,
-		       struct tu_err *reterr)
+static int check_index(const struct tu_snapshot *s, int order, int data, const char *what,
+		       bool scan, struct tu_err *reterr)
 {
 	const struct section *o = &s->sec[order], *d = &s->sec[data];
 	uint32_t prev = 0;
 
 	if (o->count != d->count || o->len != 4 * (size_t) o->count)
-		return bad(reterr, "%s order index at offset %zu: %u entries in %zu bytes, %u records", what, o->off,
-			   o->count, o->len, d->count);
+		return bad(reterr,
+			   "%s order index at offset %zu: %u entries in %zu bytes, %u records",
+			   what, o->off, o->count, o->len, d->count);
 	if (d->count > TU_SNAPSHOT_MAX_RECORDS)
-		return bad(reterr, "%s: %u records (limit %u)", what, d->count, TU_SNAPSHOT_MAX_RECORDS);
+		return bad(reterr, "%s: %u records (limit %u)", what, d->count,
+			   TU_SNAPSHOT_MAX_RECORDS);
 	for (uint32_t i = 0; scan && i < o->count; i++) {
 		uint32_t off = snap_le32(o->p + 4 * (size_t) i);
 
 		/* The writer lays records out in order: offsets strictly increase. */
 		if (off >= d->len || (i > 0 && off <= prev))
-			return bad(reterr, "%s order index entry %u (offset %zu) out of range or order", what, i,
-				   o->off + 4 * (size_t) i);
+			return bad(reterr,
+				   "%s order index entry %u (offset %zu) out of range or order",
+				   what, i, o->off + 4 * (size_t) i);
 		prev = off;
 	}
 	return 0;
@@ -707,14 +770,15 @@ static int check_slots(const struct tu_snapshot *s, int tab, int data, const cha
 
 	if (t->count == 0 || (t->count & (t->count - 1)) != 0 || t->count < d->count ||
 	    t->count > 4 * TU_SNAPSHOT_MAX_RECORDS || t->len != 8 * (size_t) t->count)
-		return bad(reterr, "%s index at offset %zu: bad slot count %u (%zu bytes)", what, t->off, t->count,
-			   t->len);
+		return bad(reterr, "%s index at offset %zu: bad slot count %u (%zu bytes)", what,
+			   t->off, t->count, t->len);
 	for (uint32_t i = 0; scan && i < t->count; i++) {
 		uint32_t off = snap_le32(t->p + 8 * (size_t) i + 4);
 
 		if (off != SNAP_EMPTY_SLOT && off >= d->len)
-			return bad(reterr, "%s index slot %u (offset %zu) points outside the records", what, i,
-				   t->off + 8 * (size_t) i);
+			return bad(reterr,
+				   "%s index slot %u (offset %zu) points outside the records", what,
+				   i, t->off + 8 * (size_t) i);
 	}
 	return 0;
 }
@@ -764,10 +828,10 @@ static int check_all_records(const struct tu_snapshot *s, struct tu_err *reterr)
 			return bad(reterr, "group record %zu ('%.64s') out of order", i, v.name);
 		prev = v.name;
 	}
-	static const int tabs[4][2] = { { SEC_PW_BYNAME, SEC_PW_ORDER },
-					{ SEC_PW_BYUID, SEC_PW_ORDER },
-					{ SEC_GR_BYNAME, SEC_GR_ORDER },
-					{ SEC_GR_BYGID, SEC_GR_ORDER } };
+	static const int tabs[4][2] = {{SEC_PW_BYNAME, SEC_PW_ORDER},
+				       {SEC_PW_BYUID, SEC_PW_ORDER},
+				       {SEC_GR_BYNAME, SEC_GR_ORDER},
+				       {SEC_GR_BYGID, SEC_GR_ORDER}};
 	for (size_t t = 0; t < 4; t++) {
 		const struct section *tab = &s->sec[tabs[t][0]];
 		size_t used = 0;
@@ -779,17 +843,19 @@ static int check_all_records(const struct tu_snapshot *s, struct tu_err *reterr)
 				continue;
 			used++;
 			if (!in_order(&s->sec[tabs[t][1]], off))
-				return bad(reterr, "index slot at offset %zu does not point at a record",
+				return bad(reterr,
+					   "index slot at offset %zu does not point at a record",
 					   tab->off + 8 * (size_t) i);
 		}
 		if (used != s->sec[tabs[t][1]].count)
-			return bad(reterr, "index at offset %zu has %zu entries for %u records", tab->off, used,
-				   s->sec[tabs[t][1]].count);
+			return bad(reterr, "index at offset %zu has %zu entries for %u records",
+				   tab->off, used, s->sec[tabs[t][1]].count);
 	}
 	return 0;
 }
 
-static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flags, struct tu_err *reterr)
+static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flags,
+		    struct tu_err *reterr)
 {
 	const unsigned char *b = s->base;
 	uint32_t version, kind, hdr, nsec, crc;
@@ -797,12 +863,14 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 	bool lazy = (flags & TU_SNAPSHOT_LAZY) && !(flags & TU_SNAPSHOT_CHECK_RECORDS);
 
 	if (s->size < SNAP_HDR_SIZE)
-		return bad(reterr, "truncated: %zu bytes, the header alone is %u", s->size, SNAP_HDR_SIZE);
+		return bad(reterr, "truncated: %zu bytes, the header alone is %u", s->size,
+			   SNAP_HDR_SIZE);
 	if (memcmp(b + H_MAGIC, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
 		return bad(reterr, "not a teleport-unix snapshot (bad magic)");
 	version = snap_le32(b + H_VERSION);
 	if (version != SNAP_VERSION)
-		return bad(reterr, "unsupported format version %u (this build reads %u)", version, SNAP_VERSION);
+		return bad(reterr, "unsupported format version %u (this build reads %u)", version,
+			   SNAP_VERSION);
 	kind = snap_le32(b + H_KIND);
 	if (kind == 0 || (expected_kind && kind != expected_kind))
 		return bad(reterr, "snapshot of kind %u, expected %u", kind, expected_kind);
@@ -816,8 +884,9 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		return bad(reterr, "truncated: %zu bytes, the header says it is %u", s->size, hdr);
 	fsize = snap_le64(b + H_FILE_SIZE);
 	if (fsize != s->size)
-		return bad(reterr, "file is %zu bytes, the header says %llu (truncated or extended)", s->size,
-			   (unsigned long long) fsize);
+		return bad(reterr,
+			   "file is %zu bytes, the header says %llu (truncated or extended)",
+			   s->size, (unsigned long long) fsize);
 	crc = tu_crc32c(0, b, H_HEADER_CRC);
 	crc = tu_crc32c(crc, b + H_HEADER_CRC + 4, hdr - H_HEADER_CRC - 4);
 	if (crc != snap_le32(b + H_HEADER_CRC))
@@ -835,11 +904,15 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		if (snap_le64(e + 24) != 0)
 			return bad(reterr, "section %u: reserved field not zero", i);
 		if (off < hdr || __builtin_add_overflow(off, len, &end) || end > s->size)
-			return bad(reterr, "section %u (type %u): bytes %llu+%llu outside the file (%zu bytes)", i,
-				   type, (unsigned long long) off, (unsigned long long) len, s->size);
-		s->sec[type] = (struct section){
-			.p = b + off, .off = (size_t) off, .len = (size_t) len, .count = count, .present = true
-		};
+			return bad(
+			    reterr,
+			    "section %u (type %u): bytes %llu+%llu outside the file (%zu bytes)", i,
+			    type, (unsigned long long) off, (unsigned long long) len, s->size);
+		s->sec[type] = (struct section){.p = b + off,
+						.off = (size_t) off,
+						.len = (size_t) len,
+						.count = count,
+						.present = true};
 	}
 
 	{
@@ -849,12 +922,16 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		if (!c->present)
 			return bad(reterr, "no chunk checksum table");
 		for (int t = 1; t <= SEC_TYPE_MAX; t++)
-			if (t != SEC_CHUNKS && s->sec[t].present && s->sec[t].off + s->sec[t].len > c->off)
-				return bad(reterr, "section type %d extends past the chunk checksum table", t);
+			if (t != SEC_CHUNKS && s->sec[t].present &&
+			    s->sec[t].off + s->sec[t].len > c->off)
+				return bad(reterr,
+					   "section type %d extends past the chunk checksum table",
+					   t);
 		chunks = (c->off - hdr + SNAP_CHUNK - 1) / SNAP_CHUNK;
 		if (c->count != chunks || c->len != 4 * chunks)
-			return bad(reterr, "chunk checksum table: %u entries in %zu bytes, %zu chunks", c->count, c->len,
-				   chunks);
+			return bad(reterr,
+				   "chunk checksum table: %u entries in %zu bytes, %zu chunks",
+				   c->count, c->len, chunks);
 		if (tu_crc32c(0, c->p, c->len) != snap_le32(b + H_CHUNK_CRC))
 			return bad(reterr, "chunk checksum table checksum mismatch");
 		s->cover_start = hdr;
@@ -869,28 +946,35 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 	}
 
 	if (kind == TU_SNAPSHOT_KIND_ACCOUNTS) {
-		static const int need[] = { SEC_PW_DATA,  SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
-					    SEC_GR_DATA,  SEC_GR_ORDER, SEC_GR_BYNAME, SEC_GR_BYGID };
+		static const int need[] = {SEC_PW_DATA, SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
+					   SEC_GR_DATA, SEC_GR_ORDER, SEC_GR_BYNAME, SEC_GR_BYGID};
 		int r;
 
 		for (size_t i = 0; i < ELEMENTSOF(need); i++)
 			if (!s->sec[need[i]].present)
-				return bad(reterr, "accounts snapshot without section type %d", need[i]);
+				return bad(reterr, "accounts snapshot without section type %d",
+					   need[i]);
 		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present)
 			return bad(reterr, "accounts snapshot with blob sections");
 		if (s->sec[SEC_META].present &&
 		    (s->sec[SEC_META].len != META_SIZE || snap_le64(s->sec[SEC_META].p + 8) != 0 ||
-		     verify_range(s, s->sec[SEC_META].off, s->sec[SEC_META].off + META_SIZE, reterr) < 0))
+		     verify_range(s, s->sec[SEC_META].off, s->sec[SEC_META].off + META_SIZE,
+				  reterr) < 0))
 			return bad(reterr, "bad meta section at offset %zu", s->sec[SEC_META].off);
 		if (s->sec[SEC_PW_DATA].len > UINT32_MAX || s->sec[SEC_GR_DATA].len > UINT32_MAX)
 			return bad(reterr, "record section over 4 GiB");
-		/* Lazy: shapes only; the O(n) scans are what the lookups' own bounds checks replace. */
+		/* Lazy: shapes only; the O(n) scans are what the lookups' own bounds checks
+		 * replace. */
 		if ((r = check_index(s, SEC_PW_ORDER, SEC_PW_DATA, "passwd", !lazy, reterr)) < 0 ||
 		    (r = check_index(s, SEC_GR_ORDER, SEC_GR_DATA, "group", !lazy, reterr)) < 0 ||
-		    (r = check_slots(s, SEC_PW_BYNAME, SEC_PW_DATA, "passwd by-name", !lazy, reterr)) < 0 ||
-		    (r = check_slots(s, SEC_PW_BYUID, SEC_PW_DATA, "passwd by-uid", !lazy, reterr)) < 0 ||
-		    (r = check_slots(s, SEC_GR_BYNAME, SEC_GR_DATA, "group by-name", !lazy, reterr)) < 0 ||
-		    (r = check_slots(s, SEC_GR_BYGID, SEC_GR_DATA, "group by-gid", !lazy, reterr)) < 0)
+		    (r = check_slots(s, SEC_PW_BYNAME, SEC_PW_DATA, "passwd by-name", !lazy,
+				     reterr)) < 0 ||
+		    (r = check_slots(s, SEC_PW_BYUID, SEC_PW_DATA, "passwd by-uid", !lazy,
+				     reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYNAME, SEC_GR_DATA, "group by-name", !lazy,
+				     reterr)) < 0 ||
+		    (r = check_slots(s, SEC_GR_BYGID, SEC_GR_DATA, "group by-gid", !lazy, reterr)) <
+			0)
 			return r;
 		if (flags & TU_SNAPSHOT_CHECK_RECORDS) {
 			r = check_all_records(s, reterr);
@@ -905,15 +989,18 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		for (int t = SEC_PW_DATA; t <= SEC_GR_BYGID; t++)
 			if (s->sec[t].present || s->sec[SEC_META].present)
 				return bad(reterr, "blob snapshot with accounts sections");
-		if (ix->count > TU_SNAPSHOT_MAX_RECORDS || ix->len != BLOB_ENTRY * (size_t) ix->count)
-			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes", ix->off, ix->count,
-				   ix->len);
+		if (ix->count > TU_SNAPSHOT_MAX_RECORDS ||
+		    ix->len != BLOB_ENTRY * (size_t) ix->count)
+			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes",
+				   ix->off, ix->count, ix->len);
 		for (uint32_t i = 0; i < ix->count; i++) {
 			const unsigned char *e = ix->p + BLOB_ENTRY * (size_t) i;
 			uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
 
-			if (snap_le32(e + 4) != 0 || __builtin_add_overflow(off, len, &end) || end > d->len)
-				return bad(reterr, "blob %u (index offset %zu) outside the data section", i,
+			if (snap_le32(e + 4) != 0 || __builtin_add_overflow(off, len, &end) ||
+			    end > d->len)
+				return bad(reterr,
+					   "blob %u (index offset %zu) outside the data section", i,
 					   ix->off + BLOB_ENTRY * (size_t) i);
 		}
 	}
@@ -946,8 +1033,8 @@ int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kin
 	return 0;
 }
 
-int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, struct tu_snapshot **ret,
-		     struct tu_err *reterr)
+int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
+		     struct tu_snapshot **ret, struct tu_err *reterr)
 {
 	_cleanup_close_ int fd = -1;
 	struct tu_snapshot *s = NULL;
@@ -967,21 +1054,24 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, s
 	if (!S_ISREG(st.st_mode))
 		return tu_err_set(reterr, -EBADMSG, "%s: not a regular file", path);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return tu_err_set(reterr, -EPERM, "%s: writable by group or others (mode %04o), refused", path,
+		return tu_err_set(reterr, -EPERM,
+				  "%s: writable by group or others (mode %04o), refused", path,
 				  (unsigned) (st.st_mode & 07777));
 	/*
-	 * Only root, or the very user reading it, may have written it: whoever owns the file decides
-	 * which uid a name maps to.  The raw syscall asks the kernel, not a preloaded uid_wrapper, so
-	 * tests that pose as root still read the files they wrote themselves.
+	 * Only root, or the very user reading it, may have written it: whoever owns the file
+	 * decides which uid a name maps to.  The raw syscall asks the kernel, not a preloaded
+	 * uid_wrapper, so tests that pose as root still read the files they wrote themselves.
 	 */
 	if (st.st_uid != 0 && st.st_uid != (uid_t) syscall(SYS_geteuid))
-		return tu_err_set(reterr, -EPERM, "%s: owned by uid %u, neither root nor the reader, refused", path,
+		return tu_err_set(reterr, -EPERM,
+				  "%s: owned by uid %u, neither root nor the reader, refused", path,
 				  (unsigned) st.st_uid);
 	if ((uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
 		return tu_err_set(reterr, -EBADMSG, "%s: %lld bytes, over the %u byte limit", path,
 				  (long long) st.st_size, TU_SNAPSHOT_MAX_SIZE);
 	if (st.st_size < SNAP_HDR_SIZE)
-		return tu_err_set(reterr, -EBADMSG, "%s: truncated: %lld bytes, the header alone is %u", path,
+		return tu_err_set(reterr, -EBADMSG,
+				  "%s: truncated: %lld bytes, the header alone is %u", path,
 				  (long long) st.st_size, SNAP_HDR_SIZE);
 	map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED) {
@@ -1089,7 +1179,8 @@ int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct
 	return -ENOENT;
 }
 
-int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret, struct tu_err *reterr)
+int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
+			 struct tu_err *reterr)
 {
 	const struct section *t = &s->sec[SEC_PW_BYUID];
 	uint32_t h;
@@ -1158,7 +1249,8 @@ int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct
 	return -ENOENT;
 }
 
-int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret, struct tu_err *reterr)
+int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
+			 struct tu_err *reterr)
 {
 	const struct section *t = &s->sec[SEC_GR_BYGID];
 	uint32_t h;
@@ -1192,14 +1284,16 @@ int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_vi
 	return -ENOENT;
 }
 
-int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret, struct tu_err *reterr)
+int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
+			  struct tu_err *reterr)
 {
 	struct tu_pw_view v;
 	int r;
 
 	if (i >= tu_snapshot_passwd_count(s))
 		return -ENOENT;
-	if (verify_range(s, s->sec[SEC_PW_ORDER].off + 4 * i, s->sec[SEC_PW_ORDER].off + 4 * i + 4, reterr) < 0)
+	if (verify_range(s, s->sec[SEC_PW_ORDER].off + 4 * i, s->sec[SEC_PW_ORDER].off + 4 * i + 4,
+			 reterr) < 0)
 		return -EBADMSG;
 	r = pw_parse(s, snap_le32(s->sec[SEC_PW_ORDER].p + 4 * i), false, &v, reterr);
 	if (r < 0)
@@ -1208,14 +1302,16 @@ int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_vi
 	return 0;
 }
 
-int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret, struct tu_err *reterr)
+int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret,
+			 struct tu_err *reterr)
 {
 	struct tu_gr_view v;
 	int r;
 
 	if (i >= tu_snapshot_group_count(s))
 		return -ENOENT;
-	if (verify_range(s, s->sec[SEC_GR_ORDER].off + 4 * i, s->sec[SEC_GR_ORDER].off + 4 * i + 4, reterr) < 0)
+	if (verify_range(s, s->sec[SEC_GR_ORDER].off + 4 * i, s->sec[SEC_GR_ORDER].off + 4 * i + 4,
+			 reterr) < 0)
 		return -EBADMSG;
 	r = gr_parse(s, snap_le32(s->sec[SEC_GR_ORDER].p + 4 * i), false, &v, reterr);
 	if (r < 0)
@@ -1229,8 +1325,8 @@ size_t tu_snapshot_blob_count(const struct tu_snapshot *s)
 	return s->kind != TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_BLOB_INDEX].count : 0;
 }
 
-int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type, const void **ret_data,
-			size_t *ret_size)
+int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+			const void **ret_data, size_t *ret_size)
 {
 	const unsigned char *e;
 
@@ -1240,7 +1336,8 @@ int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_typ
 	if (verify_range(s, s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * i,
 			 s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * (i + 1), NULL) < 0 ||
 	    verify_range(s, s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8),
-			 s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8) + snap_le64(e + 16), NULL) < 0)
+			 s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8) + snap_le64(e + 16),
+			 NULL) < 0)
 		return -EBADMSG;
 	*ret_type = snap_le32(e);
 	*ret_data = s->sec[SEC_BLOB_DATA].p + snap_le64(e + 8);

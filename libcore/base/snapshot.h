@@ -38,8 +38,8 @@ struct tu_snapshot;
 #define TU_SNAPSHOT_KIND_STATE    2u /* private blob snapshot (users, roles, locks) */
 
 /* File names inside cache.dir (the same as cache.h's TU_CACHE_*_FILE). */
-#define TU_SNAPSHOT_PUBLIC_FILE "accounts.db"
-#define TU_SNAPSHOT_STATE_FILE  "state.db"
+#define TU_SNAPSHOT_PUBLIC_FILE      "accounts.db"
+#define TU_SNAPSHOT_STATE_FILE       "state.db"
 /* The online refresh's lock file in cache.dir; its mtime is the last attempt (NSS skips the
  * dlopen while it is younger than the recorded negative TTL). */
 #define TU_SNAPSHOT_ONLINE_LOCK_FILE ".online.lock"
@@ -72,9 +72,9 @@ struct tu_snapshot;
 
 /* One passwd entry as the writer takes it (all strings borrowed, non-NULL). */
 struct tu_pw_rec {
-	const char *name;     /* login; 1..TU_SNAPSHOT_MAX_NAME bytes, no ':' '\n' ',' */
-	const char *gecos;    /* may be ""; no ':' or '\n' */
-	const char *dir;      /* home */
+	const char *name;  /* login; 1..TU_SNAPSHOT_MAX_NAME bytes, no ':' '\n' ',' */
+	const char *gecos; /* may be ""; no ':' or '\n' */
+	const char *dir;   /* home */
 	const char *shell;
 	uid_t uid;
 	gid_t gid;            /* primary gid */
@@ -107,25 +107,29 @@ struct tu_blob {
  * Errors: -EINVAL (bad or duplicate record, named in reterr), -EMSGSIZE (over
  * a limit), -ENOMEM.  Thread-safe.
  */
-int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
-			       uint64_t generation, int64_t now_usec, void **ret_data, size_t *ret_size,
-			       struct tu_err *reterr);
+int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
+			       size_t n_gr, uint64_t generation, int64_t now_usec, void **ret_data,
+			       size_t *ret_size, struct tu_err *reterr);
 
 /*
  * What the NSS module needs from the config but cannot parse itself,
  * recorded in the accounts snapshot (optional section; absent = unknown).
  */
 struct tu_snapshot_meta {
-	uint64_t negative_ttl_usec; /* cache.negative_ttl: no online attempt while the snapshot is younger */
+	uint64_t negative_ttl_usec; /* cache.negative_ttl: no online attempt while the snapshot is
+				       younger */
 };
 
 /* Same as tu_snapshot_build_accounts / tu_snapshot_write_accounts, recording meta (may be NULL). */
-int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
-				    const struct tu_snapshot_meta *meta, uint64_t generation, int64_t now_usec,
-				    void **ret_data, size_t *ret_size, struct tu_err *reterr);
+int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw,
+				    const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation,
+				    int64_t now_usec, void **ret_data, size_t *ret_size,
+				    struct tu_err *reterr);
 int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
-				    const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
-				    uint64_t generation, int64_t now_usec, struct tu_err *reterr);
+				    const struct tu_gr_rec *gr, size_t n_gr,
+				    const struct tu_snapshot_meta *meta, uint64_t generation,
+				    int64_t now_usec, struct tu_err *reterr);
 
 /*
  * Builds the accounts snapshot and replaces path atomically with it, mode
@@ -135,8 +139,9 @@ int tu_snapshot_write_accounts_meta(const char *path, const struct tu_pw_rec *pw
  * (-EACCES, -ENOSPC, ...) with the path in reterr.  No temp file is left
  * behind on failure.
  */
-int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
-			       size_t n_gr, uint64_t generation, int64_t now_usec, struct tu_err *reterr);
+int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, size_t n_pw,
+			       const struct tu_gr_rec *gr, size_t n_gr, uint64_t generation,
+			       int64_t now_usec, struct tu_err *reterr);
 
 /*
  * Builds / writes a blob snapshot of the given kind (any value except
@@ -144,26 +149,31 @@ int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, siz
  * file mode (0600 for the private state).  Errors as above; -EINVAL for a
  * bad kind, -EMSGSIZE for too many or too large blobs.
  */
-int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
-			    int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr);
-int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
-			    uint64_t generation, int64_t now_usec, struct tu_err *reterr);
+int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+			    uint64_t generation, int64_t now_usec, void **ret_data,
+			    size_t *ret_size, struct tu_err *reterr);
+int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind,
+			    const struct tu_blob *blobs, size_t n_blobs, uint64_t generation,
+			    int64_t now_usec, struct tu_err *reterr);
 
 /*
  * Writes size bytes to path atomically with the given mode (the writers use
  * it; same as fsutil.h's tu_fs_write_atomic).  Errors: -errno with the path
  * in reterr.
  */
-int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size, struct tu_err *reterr);
+int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size,
+			     struct tu_err *reterr);
 
 /* ---- reading ---------------------------------------------------------- */
 
 /* Flags for tu_snapshot_open*. */
-#define TU_SNAPSHOT_CHECK_RECORDS 0x1u /* also walk every record at open (CLI, tests); lookups check
-					  the records they touch in any case */
-#define TU_SNAPSHOT_LAZY          0x2u /* checksum 64 KiB chunks on first use instead of the whole
-					  payload at open (NSS: first lookup cost independent of size);
-					  a lookup touching a bad chunk fails with -EBADMSG */
+#define TU_SNAPSHOT_CHECK_RECORDS                                          \
+	0x1u /* also walk every record at open (CLI, tests); lookups check \
+		the records they touch in any case */
+#define TU_SNAPSHOT_LAZY                                                      \
+	0x2u /* checksum 64 KiB chunks on first use instead of the whole      \
+		payload at open (NSS: first lookup cost independent of size); \
+		a lookup touching a bad chunk fails with -EBADMSG */
 
 /*
  * Opens path: open(O_RDONLY|O_CLOEXEC|O_NOCTTY), fstat (must be a regular
@@ -183,8 +193,8 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
  * -EBADMSG (corrupt, truncated, foreign kind or version; the reason and the
  * byte offset in reterr), -ENOMEM.  Thread-safe.
  */
-int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags, struct tu_snapshot **ret,
-		     struct tu_err *reterr);
+int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
+		     struct tu_snapshot **ret, struct tu_err *reterr);
 
 /*
  * Same on a caller's buffer, which is borrowed: it must outlive the
@@ -214,7 +224,7 @@ struct tu_pw_view {
 	size_t name_len, gecos_len, dir_len, shell_len;
 	uid_t uid;
 	gid_t gid;
-	size_t n_gids;        /* supplementary gids: read them with tu_pw_view_gid() */
+	size_t n_gids; /* supplementary gids: read them with tu_pw_view_gid() */
 	const unsigned char *gids_raw;
 };
 
@@ -223,8 +233,8 @@ struct tu_gr_view {
 	size_t name_len;
 	gid_t gid;
 	size_t n_members;
-	const char *members;  /* n_members NUL-terminated strings back to back */
-	size_t members_size;  /* bytes of members, NULs included */
+	const char *members; /* n_members NUL-terminated strings back to back */
+	size_t members_size; /* bytes of members, NULs included */
 };
 
 /* The i-th supplementary gid of v (i < v->n_gids). */
@@ -249,20 +259,24 @@ size_t tu_snapshot_group_count(const struct tu_snapshot *s);
  */
 int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
 			   struct tu_err *reterr);
-int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret, struct tu_err *reterr);
+int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
+			 struct tu_err *reterr);
 int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
 			   struct tu_err *reterr);
-int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret, struct tu_err *reterr);
+int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
+			 struct tu_err *reterr);
 
 /*
  * Enumeration in login / group-name order (bytewise): the i-th record.
  * Errors: -ENOENT when i >= count, -EBADMSG.
  */
-int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret, struct tu_err *reterr);
-int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret, struct tu_err *reterr);
+int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
+			  struct tu_err *reterr);
+int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret,
+			 struct tu_err *reterr);
 
 /* Blob snapshots: number of blobs, and the i-th (data borrowed from the mapping, not aligned).
  * Errors: -ENOENT when i >= count, -EBADMSG (TU_SNAPSHOT_LAZY: its bytes fail their checksum). */
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s);
-int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type, const void **ret_data,
-			size_t *ret_size);
+int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+			const void **ret_data, size_t *ret_size);

@@ -4,7 +4,8 @@
  * (libcore/base/snapshot.c) and the packer.  The first input byte is a mode:
  * bit 0 set = recompute both CRC-32C fields before opening, so mutations
  * reach the structural checks and the lookups instead of stopping at the
- * checksum; bit 1 = TU_SNAPSHOT_CHECK_RECORDS; bit 2 = TU_SNAPSHOT_LAZY.  Every record found is packed into a struct passwd/group.
+ * checksum; bit 1 = TU_SNAPSHOT_CHECK_RECORDS; bit 2 = TU_SNAPSHOT_LAZY.  Every record found is
+ * packed into a struct passwd/group.
  *
  * Build by hand:
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h -Ilibcore/base \
@@ -50,7 +51,7 @@ static void pack_gr(const struct tu_gr_view *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = { "root", "alice", "u0", "u1", "g0", "x", "" };
+	static const char *const names[] = {"root", "alice", "u0", "u1", "g0", "x", ""};
 	struct tu_snapshot *s = NULL;
 	struct tu_pw_view pv;
 	struct tu_gr_view gv;
@@ -76,9 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (tu_snapshot_open_buffer(copy, size, 0,
-				    ((mode & 2) ? TU_SNAPSHOT_CHECK_RECORDS : 0) | ((mode & 4) ? TU_SNAPSHOT_LAZY : 0), &s,
-				    NULL) == 0) {
-		size_t n = tu_snapshot_passwd_count(s), m = tu_snapshot_group_count(s), b = tu_snapshot_blob_count(s);
+				    ((mode & 2) ? TU_SNAPSHOT_CHECK_RECORDS : 0) |
+					((mode & 4) ? TU_SNAPSHOT_LAZY : 0),
+				    &s, NULL) == 0) {
+		size_t n = tu_snapshot_passwd_count(s), m = tu_snapshot_group_count(s),
+		       b = tu_snapshot_blob_count(s);
 
 		for (size_t i = 0; i < n && i < 256; i++)
 			if (tu_snapshot_passwd_at(s, i, &pv, NULL) == 0) {

@@ -38,9 +38,9 @@ static int answer(const struct tu_online_req *req, const char *name, uint32_t id
 	if (!dir)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/accounts.db", dir);
-	pw = (struct tu_pw_rec){ name ? name : "byid", "online", "/home/online", "/bin/sh", name ? 310000 : id,
-				 name ? 310000 : id, NULL, 0 };
-	gr = (struct tu_gr_rec){ pw.name, pw.gid, NULL, 0 };
+	pw = (struct tu_pw_rec){name ? name : "byid", "online",           "/home/online", "/bin/sh",
+				name ? 310000 : id,   name ? 310000 : id, NULL,           0};
+	gr = (struct tu_gr_rec){pw.name, pw.gid, NULL, 0};
 	return tu_snapshot_write_accounts(path, &pw, 1, &gr, 1, 2, req->now_usec, NULL);
 }
 
@@ -55,10 +55,10 @@ static int by_id(const struct tu_online_req *req, uint32_t id)
 }
 
 static const struct tu_online_v1 table = {
-	.version = TU_ONLINE_VERSION,
-	.size = sizeof(struct tu_online_v1),
-	.refresh_for_name = by_name,
-	.refresh_for_id = by_id,
+    .version = TU_ONLINE_VERSION,
+    .size = sizeof(struct tu_online_v1),
+    .refresh_for_name = by_name,
+    .refresh_for_id = by_id,
 };
 
 const struct tu_online_v1 *tu_online_v1_get(void)

@@ -31,7 +31,8 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 {
 	struct tu_pw_rec *pw = calloc(n ? n : 1, sizeof(*pw));
 	struct tu_gr_rec *gr = calloc(n + 10, sizeof(*gr));
-	char (*names)[24] = calloc(n ? n : 1, 24), (*homes)[40] = calloc(n ? n : 1, 40), (*gecos)[40] = calloc(n ? n : 1, 40);
+	char(*names)[24] = calloc(n ? n : 1, 24), (*homes)[40] = calloc(n ? n : 1, 40),
+	(*gecos)[40] = calloc(n ? n : 1, 40);
 	uint32_t *gids = calloc(n ? n : 1, sizeof(uint32_t));
 	const char **members = calloc(n ? n : 1, sizeof(char *));
 	static char gnames[10][8];
@@ -45,9 +46,15 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 		snprintf(homes[i], 40, "/home/u%zu", i);
 		snprintf(gecos[i], 40, "user%zu@example.com", i);
 		gids[i] = (uint32_t) (100000 + i % 10);
-		pw[i] = (struct tu_pw_rec){ names[i], gecos[i], homes[i], "/bin/bash", (uid_t) (200000 + i),
-					    (gid_t) (200000 + i), &gids[i], 1 };
-		gr[i] = (struct tu_gr_rec){ names[i], (gid_t) (200000 + i), NULL, 0 };
+		pw[i] = (struct tu_pw_rec){names[i],
+					   gecos[i],
+					   homes[i],
+					   "/bin/bash",
+					   (uid_t) (200000 + i),
+					   (gid_t) (200000 + i),
+					   &gids[i],
+					   1};
+		gr[i] = (struct tu_gr_rec){names[i], (gid_t) (200000 + i), NULL, 0};
 	}
 	/* members of gk: accounts with i % 10 == k, laid out group by group */
 	for (size_t k = 0; k < 10; k++) {
@@ -56,7 +63,8 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 		for (size_t i = k; i < n; i += 10)
 			members[nm++] = names[i];
 		snprintf(gnames[k], sizeof(gnames[k]), "g%zu", k);
-		gr[n + k] = (struct tu_gr_rec){ gnames[k], (gid_t) (100000 + k), members + first, nm - first };
+		gr[n + k] = (struct tu_gr_rec){gnames[k], (gid_t) (100000 + k), members + first,
+					       nm - first};
 	}
 	if (tu_snapshot_write_accounts(out, pw, n, gr, n + 10, 1, 0, &e) < 0) {
 		fprintf(stderr, "mksnap: %s\n", e.msg);
@@ -70,8 +78,8 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 		fprintf(p, "root:x:0:0:root:/root:/bin/bash\n");
 		fprintf(g, "root:x:0:\n");
 		for (size_t i = 0; i < n; i++) {
-			fprintf(p, "%s:x:%u:%u:%s:%s:%s\n", pw[i].name, (unsigned) pw[i].uid, (unsigned) pw[i].gid,
-				pw[i].gecos, pw[i].dir, pw[i].shell);
+			fprintf(p, "%s:x:%u:%u:%s:%s:%s\n", pw[i].name, (unsigned) pw[i].uid,
+				(unsigned) pw[i].gid, pw[i].gecos, pw[i].dir, pw[i].shell);
 			fprintf(g, "%s:x:%u:\n", names[i], (unsigned) (200000 + i));
 		}
 		for (size_t k = 0; k < 10; k++) {
@@ -131,9 +139,9 @@ static int from_files(const char *pw_path, const char *gr_path, const char *out)
 
 		if (split(line, f, 7) != 7)
 			continue;
-		pw[npw] = (struct tu_pw_rec){ strdup(f[0]), strdup(f[4]), strdup(f[5]), strdup(f[6]),
-					      (uid_t) num(f[2]), (gid_t) num(f[3]),
-					      gids[npw], 0 };
+		pw[npw] = (struct tu_pw_rec){
+		    strdup(f[0]),      strdup(f[4]),      strdup(f[5]), strdup(f[6]),
+		    (uid_t) num(f[2]), (gid_t) num(f[3]), gids[npw],    0};
 		npw++;
 	}
 	while (ngr < 256 && fgets(line, sizeof(line), g)) {
@@ -151,7 +159,8 @@ static int from_files(const char *pw_path, const char *gr_path, const char *out)
 				if (strcmp(pw[i].name, m) == 0 && pw[i].n_gids < 64)
 					gids[i][pw[i].n_gids++] = num(f[2]);
 		}
-		gr[ngr] = (struct tu_gr_rec){ strdup(f[0]), (gid_t) num(f[2]), (const char *const *) mem[ngr], nm };
+		gr[ngr] = (struct tu_gr_rec){strdup(f[0]), (gid_t) num(f[2]),
+					     (const char *const *) mem[ngr], nm};
 		ngr++;
 	}
 	fclose(p);
@@ -166,9 +175,11 @@ static int from_files(const char *pw_path, const char *gr_path, const char *out)
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "gen") == 0)
-		return gen(num(argv[2]), argv[3], argc >= 6 ? argv[4] : NULL, argc >= 6 ? argv[5] : NULL);
+		return gen(num(argv[2]), argv[3], argc >= 6 ? argv[4] : NULL,
+			   argc >= 6 ? argv[5] : NULL);
 	if (argc == 5 && strcmp(argv[1], "files") == 0)
 		return from_files(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: mksnap gen N OUT.db [PASSWD GROUP] | mksnap files PASSWD GROUP OUT.db\n");
+	fprintf(stderr,
+		"usage: mksnap gen N OUT.db [PASSWD GROUP] | mksnap files PASSWD GROUP OUT.db\n");
 	return 2;
 }
