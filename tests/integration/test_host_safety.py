@@ -384,10 +384,10 @@ def test_hostile_names(builddir, auth_server, write_config, run_cli, cache_dir, 
     assert "frank" in logins
     for bad in HOSTILE_LOGINS:
         assert bad not in logins
-    # hostile1 is served, with a gecos that cannot break the line
-    if "hostile1" in logins:
-        line = next(x for x in pw.stdout.splitlines() if x.startswith("hostile1:"))
-        assert "root::0:0" not in line and "\x1b" not in line, repr(line)
+    # hostile1 is served, with a gecos (the hostile Teleport user name) that cannot break the line
+    assert "hostile1" in logins, pw.stdout
+    line = next(x for x in pw.stdout.splitlines() if x.startswith("hostile1:"))
+    assert "root::0:0" not in line and "\x1b" not in line, repr(line)
     gr = run_cli("group")
     _clean_lines(gr.stdout, 4)
     g = getent(builddir, tmp_path, "passwd",
