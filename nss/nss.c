@@ -347,9 +347,9 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 		break;
 	}
 	/* Never root's ids, whatever the file says (SPEC §4: root is never served). */
-	if (r == 0 && (kind == BY_LOGIN || kind == BY_UID) && (pv.uid == 0 || pv.gid == 0))
-		r = -ENOENT;
-	else if (r == 0 && (kind == BY_GROUP || kind == BY_GID) && gv.gid == 0)
+	bool is_pw = kind == BY_LOGIN || kind == BY_UID;
+
+	if (r == 0 && ((is_pw && (pv.uid == 0 || pv.gid == 0)) || (!is_pw && gv.gid == 0)))
 		r = -ENOENT;
 	else if (r == 0)
 		r = (kind == BY_LOGIN || kind == BY_UID) ? tu_pack_passwd(&pv, result, buf, buflen)

@@ -1079,7 +1079,7 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 		return tu_err_set(reterr, r, "%s: mmap: %s", path, strerror(-r));
 	}
 	r = tu_snapshot_open_buffer(map, (size_t) st.st_size, expected_kind, flags, &s, reterr);
-	if (r < 0) {
+	if (r < 0 || !s) {
 		(void) munmap(map, (size_t) st.st_size);
 		tu_err_prefix(reterr, "%s", path);
 		return r;
