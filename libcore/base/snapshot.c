@@ -1082,7 +1082,7 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 	if (r < 0 || !s) {
 		(void) munmap(map, (size_t) st.st_size);
 		tu_err_prefix(reterr, "%s", path);
-		return r;
+		return r < 0 ? r : -EIO;
 	}
 	s->mapped = true;
 	*ret = s;
