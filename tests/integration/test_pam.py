@@ -260,3 +260,12 @@ def test_pam_reasons_with_identity(pam, auth_server, write_config, tmp_path, tp_
     res = pam(cfg, login, pre=pre, ops=("setcred", "acct_mgmt"))
     assert outcome(res) == want, res
     assert reason in res.stderr, res
+
+
+@pytest.mark.parametrize("login,want", [("alice", "allow"), ("ubuntu", "allow"), ("erin", "unknown"),
+                                        ("robert", "deny"), ("localonly", "unknown")])
+def test_pam_source_all_logins(pam, auth_server, write_config, login, want):
+    """accounts.source: all_logins: every granted login is an account, host-user mode or not."""
+    auth_server()
+    cfg = write_config(accounts={"source": "all_logins"})
+    assert outcome(pam(cfg, login)) == want
