@@ -36,9 +36,9 @@ static const char *fmt_left(int64_t usec, char *buf, size_t size)
 
 	if (s <= 0)
 		snprintf(buf, size, "expired");
-	else if (s >= 2 * 86400)
+	else if (s >= INT64_C(2) * 86400)
 		snprintf(buf, size, "%" PRId64 " days", s / 86400);
-	else if (s >= 2 * 3600)
+	else if (s >= INT64_C(2) * 3600)
 		snprintf(buf, size, "%" PRId64 " hours", s / 3600);
 	else
 		snprintf(buf, size, "%" PRId64 " minutes", s / 60);

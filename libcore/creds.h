@@ -24,7 +24,7 @@ struct tu_conf;
 struct tu_err;
 struct tu_creds;
 
-#define TU_CREDS_MAX_FILE         (1024u * 1024u) /* bytes per credential file */
+#define TU_CREDS_MAX_FILE         ((size_t) 1024 * 1024) /* bytes per credential file */
 #define TU_CREDS_MAX_PEM_BLOCKS   64u             /* PEM blocks per file */
 #define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
 #define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */

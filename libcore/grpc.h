@@ -17,7 +17,7 @@
 struct tu_err;
 
 #define TU_GRPC_FRAME_HEADER        5u
-#define TU_GRPC_DEFAULT_MAX_MESSAGE (64u * 1024u * 1024u) /* SPEC §2: 64 MiB per message */
+#define TU_GRPC_DEFAULT_MAX_MESSAGE ((size_t) 64 * 1024 * 1024) /* SPEC §2: 64 MiB per message */
 
 /* gRPC status codes (grpc/doc/statuscodes.md). */
 enum tu_grpc_code {

@@ -30,7 +30,7 @@
 #include "grpc.h"
 #include "transport.h"
 
-#define MAX_HEADER_BYTES (64u * 1024u) /* all response header and trailer lines of one call */
+#define MAX_HEADER_BYTES ((size_t) 64 * 1024) /* all response header and trailer lines of one call */
 #define MAX_RAW_MESSAGE  1024u         /* grpc-message before percent-decoding */
 #define MAX_SERVER_NAME  253u
 #define MAX_PATH_LEN     256u
@@ -125,7 +125,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 		return 0;
 	x->header_bytes += len;
 	if (x->header_bytes > MAX_HEADER_BYTES) {
-		fail_cb(x, -EMSGSIZE, "response headers from %s over %u bytes", x->addr,
+		fail_cb(x, -EMSGSIZE, "response headers from %s over %zu bytes", x->addr,
 			MAX_HEADER_BYTES);
 		return 0;
 	}
