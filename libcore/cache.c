@@ -62,6 +62,31 @@ static int path_or_err(const struct tu_conf *conf, const char *file, char *buf, 
 	return 0;
 }
 
+/*
+ * The directory holding the cache must not let anyone else swap files in it
+ * (a hard link to an older root-owned state.db would roll decisions back):
+ * owned by root (or our euid when we are not root), not writable by group or
+ * others unless sticky.  -EPERM / -EACCES with the reason.
+ */
+static int check_dir(const char *dir, struct tu_err *reterr)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return tu_err_set(reterr, -errno, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return tu_err_set(reterr, -ENOTDIR, "%s: not a directory", dir);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return tu_err_set(reterr, -EPERM,
+				  "refusing cache.dir %s: owned by uid %u, must be root", dir,
+				  (unsigned) st.st_uid);
+	if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
+		return tu_err_set(reterr, -EACCES,
+				  "refusing cache.dir %s: writable by group or others (mode 0%o)",
+				  dir, (unsigned) (st.st_mode & 07777));
+	return 0;
+}
+
 /* ---- writing ---------------------------------------------------------------------------- */
 
 struct blobs {
@@ -237,6 +262,9 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		tu_err_prefix(reterr, "cache.dir");
 		goto out;
 	}
+	r = check_dir(cache_dir(conf), reterr);
+	if (r < 0)
+		goto out;
 	/* The public file is for every process that resolves a user: warn when they cannot reach
 	 * it. */
 	struct stat dst;
@@ -442,6 +470,11 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 	if (max_age_usec == 0)
 		max_age_usec = conf->offline_max_age_usec;
 
+	r = check_dir(cache_dir(conf), &e);
+	if (r == -ENOENT)
+		r = tu_err_set(&e, -ENOENT, "%s: no such file or directory", path);
+	if (r < 0)
+		goto out;
 	r = map_trusted(path, &m, &e);
 	if (r < 0)
 		goto out;
@@ -620,7 +653,9 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 		info.public_error = r;
 	}
 
-	r = map_trusted(state, &m, NULL);
+	r = check_dir(cache_dir(conf), NULL);
+	if (r >= 0)
+		r = map_trusted(state, &m, NULL);
 	if (r >= 0)
 		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, NULL);
 	if (r == -ENOMEM) {

@@ -299,6 +299,21 @@ static void test_trust_rule(void **state)
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -EACCES);
 	assert_int_equal(chmod(st, 0600), 0);
 
+	/* A cache.dir others may write to (no sticky bit): anyone could swap state.db (or hard-link
+	 * an older root-owned copy): refused for reading and writing.  Sticky is fine. */
+	assert_int_equal(chmod(e->dir, 0777), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "writable by group or others"));
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err),
+			 -EACCES);
+	assert_non_null(strstr(err.msg, "refusing cache.dir"));
+	assert_int_equal(chmod(e->dir, 01777), 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
+	tu_dataset_done(&d);
+	assert_int_equal(chmod(e->dir, 0755), 0);
+
 	/* A symlink is refused even when it points at a good file. */
 	snprintf(link, sizeof(link), "%s/real.db", e->root);
 	assert_int_equal(rename(st, link), 0);
@@ -314,6 +329,12 @@ static void test_trust_rule(void **state)
 	assert_int_equal(rmdir(st), 0);
 
 	if (geteuid() == 0) {
+		/* A cache.dir owned by someone else. */
+		assert_int_equal(chown(e->dir, 12345, 12345), 0);
+		tu_err_clear(&err);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "owned by uid 12345"));
+		assert_int_equal(chown(e->dir, 0, 0), 0);
 		/* Owned by someone else. */
 		assert_int_equal(rename(link, st), 0);
 		assert_int_equal(chown(st, 12345, 12345), 0);
