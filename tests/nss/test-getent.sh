@@ -38,7 +38,7 @@ mkdir "$tmp/cache"
 "$mksnap" files "$tmp/tp.passwd" "$tmp/tp.group" "$tmp/cache/accounts.db" || exit 1
 
 run() {
-	LD_PRELOAD="$wrapper" NSS_WRAPPER_PASSWD="$tmp/passwd" NSS_WRAPPER_GROUP="$tmp/group" \
+	LD_PRELOAD="${TU_PRELOAD:+$TU_PRELOAD }$wrapper" NSS_WRAPPER_PASSWD="$tmp/passwd" NSS_WRAPPER_GROUP="$tmp/group" \
 		NSS_WRAPPER_MODULE_SO_PATH="$so" NSS_WRAPPER_MODULE_FN_PREFIX=teleport \
 		TELEPORT_UNIX_CACHE_DIR="$tmp/cache" TELEPORT_UNIX_NSS_ONLINE=0 "$@"
 }
