@@ -111,5 +111,9 @@ pass=$((pass + $(num 'passed|xfailed')))
 fail=$((fail + $(num 'failed|errors?|xpassed')))
 skip=$((skip + $(num 'skipped')))
 if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
-echo "harden (ASan+UBSan): $pass passed, $fail failed${skip:+, $skip skipped}"
+if [ "$skip" -gt 0 ]; then
+	echo "harden (ASan+UBSan): $pass passed, $fail failed, $skip skipped"
+else
+	echo "harden (ASan+UBSan): $pass passed, $fail failed"
+fi
 [ "$fail" -eq 0 ] && [ "$rc" -eq 0 ]
