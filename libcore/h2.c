@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -30,10 +31,11 @@
 #include "grpc.h"
 #include "transport.h"
 
-#define MAX_HEADER_BYTES ((size_t) 64 * 1024) /* all response header and trailer lines of one call */
-#define MAX_RAW_MESSAGE  1024u         /* grpc-message before percent-decoding */
-#define MAX_SERVER_NAME  253u
-#define MAX_PATH_LEN     256u
+#define MAX_HEADER_BYTES \
+	((size_t) 64 * 1024)  /* all response header and trailer lines of one call */
+#define MAX_RAW_MESSAGE 1024u /* grpc-message before percent-decoding */
+#define MAX_SERVER_NAME 253u
+#define MAX_PATH_LEN    256u
 
 struct h2_addr {
 	char *host;
@@ -74,9 +76,35 @@ struct exchange {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
+static bool global_refused;
+
+extern char **environ;
+
+int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr)
+{
+	static const char keylog[] = "SSLKEYLOGFILE=";
+
+	if (!at_secure || !envp)
+		return 0;
+	for (char *const *e = envp; *e; e++)
+		if (strncmp(*e, keylog, sizeof(keylog) - 1) == 0)
+			return tu_err_set(
+			    reterr, -EPERM,
+			    "refusing to go online: SSLKEYLOGFILE is set in a setuid/setgid program "
+			    "(libcurl would write TLS secrets to that file with our privileges)");
+	return 0;
+}
 
 static void global_init(void)
 {
+	/* libcurl opens $SSLKEYLOGFILE at initialisation, whatever AT_SECURE says
+	 * (it uses getenv, not secure_getenv): in su/sudo (PAM account phase) the
+	 * invoking user would choose a file root appends to.  Refuse instead of
+	 * touching the environment (process-wide state is the host's). */
+	if (tu_h2_check_env(getauxval(AT_SECURE) != 0, environ, NULL) < 0) {
+		global_refused = true;
+		return;
+	}
 	/* CURL_GLOBAL_DEFAULT: SSL init only; nothing that touches signals. */
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
@@ -565,6 +593,11 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
 	}
 	(void) pthread_once(&global_once, global_init);
+	if (global_refused)
+		return tu_h2_check_env(true, environ, reterr) < 0
+			   ? -EPERM
+			   : tu_err_set(reterr, -EPERM,
+					"refusing to go online (unsafe environment)");
 	if (global_rc != CURLE_OK)
 		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s",
 				  curl_easy_strerror(global_rc));

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,11 +23,22 @@ struct tu_err;
 struct tu_transport;
 
 /*
+ * The environment check made once before libcurl is initialised: in a
+ * setuid/setgid process (at_secure: getauxval(AT_SECURE)) whose environment
+ * envp holds SSLKEYLOGFILE, libcurl would append TLS secrets to a file the
+ * invoking user chose, with our privileges; every tu_h2_new() then fails
+ * with -EPERM.  Returns 0 or -EPERM (message in reterr).  Pure; exposed for
+ * tests.
+ */
+int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr);
+
+/*
  * Creates the transport.  conf and creds are borrowed and must outlive it
  * (the key is handed to curl without a copy).  max_body_bytes bounds the
  * whole response body of one call (0 = 4 x conf->max_message_size).
  * Errors: -EINVAL (no address, bad server_name), -ENOMEM, -EIO (libcurl
- * initialisation failed).  Free with tu_transport_free().
+ * initialisation failed), -EPERM (see tu_h2_check_env), -EPROTO (libcurl
+ * without HTTP/2).  Free with tu_transport_free().
  */
 int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
 	      struct tu_transport **ret, struct tu_err *reterr);

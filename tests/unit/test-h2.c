@@ -336,6 +336,22 @@ static void test_failover_reports_every_address(void **state)
 	close(lfd);
 }
 
+static void test_env_check(void **state)
+{
+	char *clean[] = { (char *) "PATH=/usr/bin", (char *) "SSLKEYLOGFILEX=1", NULL };
+	char *keylog[] = { (char *) "PATH=/usr/bin", (char *) "SSLKEYLOGFILE=/etc/shadow", NULL };
+	struct tu_err e;
+
+	(void) state;
+	tu_err_clear(&e);
+	assert_int_equal(tu_h2_check_env(false, keylog, &e), 0); /* an admin debugging: their choice */
+	assert_int_equal(tu_h2_check_env(true, clean, &e), 0);
+	assert_int_equal(tu_h2_check_env(true, NULL, &e), 0);
+	assert_int_equal(tu_h2_check_env(true, keylog, &e), -EPERM);
+	assert_non_null(strstr(e.msg, "SSLKEYLOGFILE is set in a setuid/setgid program"));
+	assert_int_equal(tu_h2_check_env(true, keylog, NULL), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
