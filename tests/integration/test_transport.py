@@ -306,6 +306,14 @@ def test_grpc_errors_on_ping(auth_server, write_config, run_cli, spec, needle):
     one_error_line(r, "teleport-unix: ping: ", needle)
 
 
+def test_large_message_under_the_limit(auth_server, write_config, run_cli):
+    auth_server(faults={PING: "oversize=20000000"})   # 20 MB < 64 MiB
+    write_config()
+    r = run_cli("ping", timeout=30)
+    assert r.rc == 0, r
+    assert "example.com" in r.stdout
+
+
 def test_oversize_against_configured_limit(auth_server, write_config, run_cli):
     auth_server(faults={PING: "oversize=4096"})
     write_config(auth={"max_message_size": "1KiB"})
