@@ -2,7 +2,8 @@
 # Host-process safety: C programs that load the real modules the way sshd,
 # login and getpwnam() callers do (real libpam with pam_start_confdir, the
 # NSS module through dlopen) and check that nothing process-wide changed
-# (tests/safety/test-host-safety.c).  Also `make lint` (tools/lint.sh).
+# (tests/safety/test-host-safety.c).  Also `make lint` (tools/lint.sh) and
+# `make fuzz-smoke` (tools/fuzz.sh).
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/safety/test-host-safety
@@ -26,4 +27,10 @@ tests_safety_secure_probe_LDADD = -ldl
 
 lint:
 	$(SHELL) $(top_srcdir)/tools/lint.sh $(abs_top_builddir)
-.PHONY: lint
+
+# `make fuzz-smoke [FUZZ_SECONDS=N]`: every libFuzzer target for N seconds
+# (clang; its own configured dir under this build dir).
+FUZZ_SECONDS = 10
+fuzz-smoke:
+	FUZZ_BUILD=$(abs_top_builddir)/fuzz bash $(top_srcdir)/tools/fuzz.sh $(FUZZ_SECONDS)
+.PHONY: lint fuzz-smoke
