@@ -73,3 +73,10 @@ noinst_LTLIBRARIES += tests/nss/libfake-online.la
 tests_nss_libfake_online_la_SOURCES = tests/nss/fake-online.c
 tests_nss_libfake_online_la_LIBADD = libtu-base.la
 tests_nss_libfake_online_la_LDFLAGS = -module -avoid-version -shared -rpath $(abs_builddir)
+
+# nsslibdir and pammoduledir are not "exec" directories to automake, so the
+# modules are installed by install-data, after Makefile.am's install-exec-hook
+# ran: drop the .la files and the unversioned NSS symlink here.
+install-data-hook:
+	rm -f $(DESTDIR)$(nsslibdir)/libnss_teleport.la $(DESTDIR)$(nsslibdir)/libnss_teleport.so
+	rm -f $(DESTDIR)$(pammoduledir)/pam_teleport.la
