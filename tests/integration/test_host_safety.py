@@ -294,10 +294,28 @@ def test_config_and_key_trust(builddir, cli, auth_server, write_config, certs, t
     p = write_config(name="key644.yaml", auth={"credentials": {"key_pair": {
         "cert": certs.cert("client"), "key": k, "ca": certs.ca}}})
     cases.append(("key readable by others", p))
+    ident = str(tmp_path / "identity")
+    shutil.copy(certs.identity("identity"), ident)
+    os.chmod(ident, 0o644)
+    p = write_config(name="ident644.yaml", identity="identity")
+    text = open(p, encoding="utf-8").read().replace(certs.identity("identity"), ident)
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(text)
+    cases.append(("identity file readable by others", p))
+    ident2 = str(tmp_path / "identity-nobody")
+    shutil.copy(certs.identity("identity"), ident2)
+    os.chmod(ident2, 0o600)
+    os.chown(ident2, 65534, 65534)
+    p = write_config(name="identnobody.yaml", identity="identity")
+    text = open(p, encoding="utf-8").read().replace(certs.identity("identity"), ident2)
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(text)
+    cases.append(("identity file owned by nobody", p))
     for what, path in cases:
         r = helpers.run([cli, "-c", path, "ping"], timeout=30)
         assert r.rc == 2, (what, r)
         assert r.stderr.startswith("teleport-unix: ") and len(r.stderr.splitlines()) == 1, (what, r)
+        assert re.search(r"owned by|writable|readable|mode", r.stderr), (what, r)
         res = pamtester(builddir, tmp_path, path, "frank", extra_args="")
         assert "account management done" not in res.stdout + res.stderr and res.rc != 0, (what, res)
 
