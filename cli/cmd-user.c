@@ -245,7 +245,12 @@ static void print_json(const struct view *v, int64_t now)
 	json_key_obj_begin(&j, "host_user");
 	json_key_bool(&j, "enabled", v->hu.enabled);
 	json_key_str(&j, "mode", v->hu.enabled ? mode_name(v->hu.mode) : NULL);
-	json_strv(&j, "groups", &v->hu.groups);
+	if (v->hu.enabled) {
+		json_strv(&j, "groups", &v->hu.groups);
+	} else {
+		json_key_arr_begin(&j, "groups");
+		json_arr_end(&j);
+	}
 	json_key_str(&j, "shell", v->hu.shell);
 	json_obj_end(&j);
 	json_end(&j);
