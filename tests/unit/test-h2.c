@@ -360,6 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_tls_never_answered),
 	    cmocka_unit_test(test_bad_peers),
 	    cmocka_unit_test(test_failover_reports_every_address),
+	    cmocka_unit_test(test_env_check),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
