@@ -1077,7 +1077,8 @@ static struct tu_conf *conf_new_defaults(void)
 	c->server_name = strdup(TU_DEFAULT_SERVER_NAME);
 	c->home_template = strdup("/home/{login}");
 	c->shell = strdup("/bin/bash");
-	c->cache_dir = strdup("/var/cache/teleport-unix");
+	/* The same directory the NSS module looks in by default (base/snapshot.h). */
+	c->cache_dir = strdup(TU_LOCALSTATEDIR "/cache/teleport-unix");
 	if (!c->server_name || !c->home_template || !c->shell || !c->cache_dir)
 		return NULL;
 	return TAKE_PTR(c);

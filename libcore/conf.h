@@ -79,7 +79,7 @@ struct tu_conf {
 	char *shell;                   /* default /bin/bash */
 
 	/* cache */
-	char *cache_dir;               /* default /var/cache/teleport-unix */
+	char *cache_dir;               /* default $(localstatedir)/cache/teleport-unix (NSS looks there) */
 	uint64_t refresh_after_usec;   /* default 5m */
 	uint64_t offline_max_age_usec; /* default 72h */
 	uint64_t negative_ttl_usec;    /* default 1m */

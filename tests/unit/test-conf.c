@@ -161,7 +161,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->uid_max, 899999999);
 	assert_string_equal(c->home_template, "/home/{login}");
 	assert_string_equal(c->shell, "/bin/bash");
-	assert_string_equal(c->cache_dir, "/var/cache/teleport-unix");
+	assert_string_equal(c->cache_dir, TU_LOCALSTATEDIR "/cache/teleport-unix");
 	assert_int_equal(c->refresh_after_usec, 5 * MIN);
 	assert_int_equal(c->offline_max_age_usec, 72 * HR);
 	assert_int_equal(c->negative_ttl_usec, MIN);
