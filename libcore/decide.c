@@ -20,6 +20,7 @@
 #include "ctx.h"
 #include "decide.h"
 #include "err.h"
+#include "grpc.h"
 #include "log.h"
 
 #define AUTH_INFO_MAX   16384 /* SSH_AUTH_INFO_0 we look at */
@@ -755,6 +756,15 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 			return 0;
 		}
 		snprintf(online_why, sizeof(online_why), "%s", e.msg[0] ? e.msg : strerror(-k));
+		if (e.grpc_status == TU_GRPC_PERMISSION_DENIED || e.grpc_status == TU_GRPC_UNAUTHENTICATED) {
+			/* Auth answered and refused us: not an outage.  Auth refuses every RPC
+			 * of a host whose credential is locked (API.md §4.8, locks on the
+			 * caller), and a cache older than that lock would let the login in. */
+			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "Auth refused this host's credential (%s); not deciding from the cache",
+				    online_why);
+			*ret = v;
+			return 0;
+		}
 		if (conf->pam_offline == TU_OFFLINE_DENY) {
 			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "Auth unreachable (%s) and pam.offline is deny",
 				    online_why);

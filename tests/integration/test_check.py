@@ -157,7 +157,7 @@ def test_check_slow_auth_is_bounded(auth_server, write_config, run_cli):
     assert res.elapsed < 6, res
 
 
-@pytest.mark.parametrize("fault", ["unavailable", "permission_denied", "internal", "malformed"])
+@pytest.mark.parametrize("fault", ["unavailable", "internal", "malformed"])
 def test_check_locks_failure_falls_back_to_cache(auth_server, write_config, run_cli, fault):
     srv = auth_server()
     write_config()
@@ -167,6 +167,38 @@ def test_check_locks_failure_falls_back_to_cache(auth_server, write_config, run_
     assert res.rc == 1 and "(offline)" in res.stdout and "lock-user-dave" in res.stdout, res
     res = run_cli("check", "frank", "frank")
     assert res.rc == 0 and "(offline)" in res.stdout, res
+
+
+@pytest.mark.parametrize("fault", ["permission_denied", "unauthenticated"])
+def test_check_refused_credential_does_not_fall_back(auth_server, write_config, run_cli, fault):
+    """Auth refusing our credential is an answer, not an outage: Auth refuses
+    every RPC of a locked host, and a cache synced before that lock would
+    let logins in.  No offline decision, exit 2."""
+    srv = auth_server()
+    write_config()
+    assert run_cli("sync").rc == 0
+    srv.set_control(faults={"/proto.AuthService/GetLocks": fault})
+    res = run_cli("check", "frank", "frank")
+    assert res.rc == 2 and "(offline)" not in res.stdout, res
+    assert "refused this host's credential" in res.stdout + res.stderr, res
+
+
+def test_check_host_lock_after_sync_is_enforced(auth_server, write_config, run_cli, tmp_path):
+    """A host lock created after the last sync: Auth (enforcing locks on the
+    caller, as the real authorizer does) refuses every RPC; the login must
+    not be allowed from the older cache."""
+    srv = auth_server(extra=("--enforce-caller-locks",))
+    write_config()
+    assert run_cli("sync").rc == 0
+    assert run_cli("check", "frank", "frank").rc == 0
+    locked = helpers.make_dataset(str(tmp_path / "ds"), files={"locks/host.txtpb": f"""
+Metadata {{ Name: "lock-this-host" }}
+Spec {{ Target {{ ServerID: "{helpers.HOST_UUID}" }} Message: "host quarantined" }}
+"""})
+    srv.set_control(dataset=locked)
+    res = run_cli("check", "frank", "frank")
+    assert res.rc == 2 and "(offline)" not in res.stdout, res
+    assert "host quarantined" in res.stdout + res.stderr, res
 
 
 def test_check_legacy_auth(auth_server, write_config, run_cli):
