@@ -1144,30 +1144,47 @@ size_t tu_snapshot_group_count(const struct tu_snapshot *s)
 
 /* ---- lookups ---------------------------------------------------------- */
 
-int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
-			   struct tu_err *reterr)
+/*
+ * Open-addressing probe shared by the four indexes: starting at slot
+ * start + *i, returns 1 with *ret_off set for the next slot whose key is
+ * key, 0 at an empty slot or after a full turn (not found), -EBADMSG when
+ * a slot lies in a chunk that fails its checksum.  *i advances, so the
+ * caller loops until the record behind the slot really matches.
+ */
+static inline int probe_next(const struct tu_snapshot *s, const struct section *t, uint32_t start, uint32_t key,
+			     uint32_t *i, uint32_t *ret_off, struct tu_err *reterr)
 {
-	const struct section *t = &s->sec[SEC_PW_BYNAME];
-	uint32_t h;
-
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
-		return -ENOENT;
-	h = snap_hash_name(name);
-	for (uint32_t i = 0; i < t->count; i++) {
-		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
+	for (; *i < t->count; (*i)++) {
+		size_t at = 8 * (size_t) ((start + *i) & (t->count - 1));
 		const unsigned char *slot = t->p + at;
 		uint32_t off;
 
 		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
 			return -EBADMSG;
 		off = snap_le32(slot + 4);
-		struct tu_pw_view v;
-		int r;
-
 		if (off == SNAP_EMPTY_SLOT)
-			return -ENOENT;
-		if (snap_le32(slot) != h)
-			continue;
+			return 0;
+		if (snap_le32(slot) == key) {
+			(*i)++;
+			*ret_off = off;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
+			   struct tu_err *reterr)
+{
+	uint32_t h, i = 0, off;
+	int r;
+
+	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
+		return -ENOENT;
+	h = snap_hash_name(name);
+	while ((r = probe_next(s, &s->sec[SEC_PW_BYNAME], h, h, &i, &off, reterr)) > 0) {
+		struct tu_pw_view v;
+
 		r = pw_parse(s, off, false, &v, reterr);
 		if (r < 0)
 			return r;
@@ -1176,33 +1193,21 @@ int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct
 			return 0;
 		}
 	}
-	return -ENOENT;
+	return r < 0 ? r : -ENOENT;
 }
 
 int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
 			 struct tu_err *reterr)
 {
-	const struct section *t = &s->sec[SEC_PW_BYUID];
-	uint32_t h;
+	uint32_t i = 0, off;
+	int r;
 
 	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
 		return -ENOENT;
-	h = snap_hash_id((uint32_t) uid);
-	for (uint32_t i = 0; i < t->count; i++) {
-		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
-		const unsigned char *slot = t->p + at;
-		uint32_t off;
-
-		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
-			return -EBADMSG;
-		off = snap_le32(slot + 4);
+	while ((r = probe_next(s, &s->sec[SEC_PW_BYUID], snap_hash_id((uint32_t) uid), (uint32_t) uid, &i, &off,
+			       reterr)) > 0) {
 		struct tu_pw_view v;
-		int r;
 
-		if (off == SNAP_EMPTY_SLOT)
-			return -ENOENT;
-		if (snap_le32(slot) != (uint32_t) uid)
-			continue;
 		r = pw_parse(s, off, false, &v, reterr);
 		if (r < 0)
 			return r;
@@ -1211,33 +1216,21 @@ int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_vi
 			return 0;
 		}
 	}
-	return -ENOENT;
+	return r < 0 ? r : -ENOENT;
 }
 
 int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
 			   struct tu_err *reterr)
 {
-	const struct section *t = &s->sec[SEC_GR_BYNAME];
-	uint32_t h;
+	uint32_t h, i = 0, off;
+	int r;
 
 	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
 		return -ENOENT;
 	h = snap_hash_name(name);
-	for (uint32_t i = 0; i < t->count; i++) {
-		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
-		const unsigned char *slot = t->p + at;
-		uint32_t off;
-
-		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
-			return -EBADMSG;
-		off = snap_le32(slot + 4);
+	while ((r = probe_next(s, &s->sec[SEC_GR_BYNAME], h, h, &i, &off, reterr)) > 0) {
 		struct tu_gr_view v;
-		int r;
 
-		if (off == SNAP_EMPTY_SLOT)
-			return -ENOENT;
-		if (snap_le32(slot) != h)
-			continue;
 		r = gr_parse(s, off, false, &v, reterr);
 		if (r < 0)
 			return r;
@@ -1246,33 +1239,21 @@ int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct
 			return 0;
 		}
 	}
-	return -ENOENT;
+	return r < 0 ? r : -ENOENT;
 }
 
 int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
 			 struct tu_err *reterr)
 {
-	const struct section *t = &s->sec[SEC_GR_BYGID];
-	uint32_t h;
+	uint32_t i = 0, off;
+	int r;
 
 	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
 		return -ENOENT;
-	h = snap_hash_id((uint32_t) gid);
-	for (uint32_t i = 0; i < t->count; i++) {
-		size_t at = 8 * (size_t) ((h + i) & (t->count - 1));
-		const unsigned char *slot = t->p + at;
-		uint32_t off;
-
-		if (verify_range(s, t->off + at, t->off + at + 8, reterr) < 0)
-			return -EBADMSG;
-		off = snap_le32(slot + 4);
+	while ((r = probe_next(s, &s->sec[SEC_GR_BYGID], snap_hash_id((uint32_t) gid), (uint32_t) gid, &i, &off,
+			       reterr)) > 0) {
 		struct tu_gr_view v;
-		int r;
 
-		if (off == SNAP_EMPTY_SLOT)
-			return -ENOENT;
-		if (snap_le32(slot) != (uint32_t) gid)
-			continue;
 		r = gr_parse(s, off, false, &v, reterr);
 		if (r < 0)
 			return r;
@@ -1281,7 +1262,7 @@ int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_vi
 			return 0;
 		}
 	}
-	return -ENOENT;
+	return r < 0 ? r : -ENOENT;
 }
 
 int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
