@@ -308,65 +308,96 @@ static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *re
 	return 0;
 }
 
-int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n,
-		       struct tu_err *reterr)
+/*
+ * One paged listing (ListUsers / ListRoles): pages of page_size, halved on
+ * RESOURCE_EXHAUSTED or an oversize answer, next-page tokens checked, the
+ * newer RPC remembered as missing when its first page answers UNIMPLEMENTED.
+ * Returns 0 with the items appended to *items / *n (left for the caller to
+ * free on failure), 1 when the caller must use the legacy RPC, or -errno.
+ */
+struct pager {
+	const char *rpc;
+	const char *what;  /* "users" / "roles": progress and messages */
+	enum rpc_support *support;
+	int (*encode)(int32_t page_size, const char *token, uint8_t **ret_buf, size_t *ret_len);
+	int (*append)(const uint8_t *msg, size_t len, void *items, size_t *n, char **next, struct tu_err *e);
+};
+
+static int list_paged(struct tu_auth *a, const struct pager *p, void *items, size_t *n, struct tu_err *e)
 {
-	struct tu_user *users = NULL;
-	size_t n = 0;
 	char *token = NULL;
 	int32_t page_size = PAGE_SIZE;
 	unsigned pages = 0;
-	bool fallback = false;
-	struct tu_err e;
 	int r = 0;
 
-	tu_err_clear(&e);
-	if (a->users_v1 == RPC_MISSING)
-		fallback = true;
-	while (!fallback) {
+	if (*p->support == RPC_MISSING)
+		return 1;
+	for (;;) {
 		_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
 		size_t req_len = 0, len = 0;
 		char *next = NULL;
 
-		r = tu_model_encode_list_users_request(page_size, token, &req, &req_len);
+		r = p->encode(page_size, token, &req, &req_len);
 		if (r < 0) {
-			tu_err_set(&e, r, "cannot encode the ListUsers request: %s", strerror(-r));
+			tu_err_set(e, r, "cannot encode the %s request: %s", p->rpc, strerror(-r));
 			break;
 		}
-		r = unary(a, RPC_LIST_USERS_V1, req, req_len, &msg, &len, &e);
-		if (r == -EOPNOTSUPP && pages == 0 && a->users_v1 != RPC_WORKS) {
-			a->users_v1 = RPC_MISSING;
-			fallback = true;
-			r = 0;
+		r = unary(a, p->rpc, req, req_len, &msg, &len, e);
+		if (r == -EOPNOTSUPP && pages == 0 && *p->support != RPC_WORKS) {
+			*p->support = RPC_MISSING;
+			r = 1;
 			break;
 		}
-		if (r < 0 && page_too_big(r, &e) && page_size > 1) {
+		if (r < 0 && page_too_big(r, e) && page_size > 1) {
 			page_size /= 2;
 			continue;
 		}
 		if (r < 0)
 			break;
-		a->users_v1 = RPC_WORKS;
-		r = tu_model_parse_list_users_append(msg, len, &users, &n, &next, &e);
+		*p->support = RPC_WORKS;
+		r = p->append(msg, len, items, n, &next, e);
 		if (r < 0) {
-			malformed(&e, RPC_LIST_USERS_V1, r);
+			malformed(e, p->rpc, r);
 			break;
 		}
 		pages++;
-		progress(a, "users", n);
+		progress(a, p->what, *n);
 		if (!next)
 			break;
-		r = check_next(RPC_LIST_USERS_V1, token, next, pages, &e);
+		r = check_next(p->rpc, token, next, pages, e);
 		free(token);
 		token = next;
 		if (r < 0)
 			break;
 	}
 	free(token);
-	if (fallback) {
-		r = list_users_legacy(a, ret, ret_n, &e);
-		return done(reterr, &e, r);
-	}
+	return r;
+}
+
+static int append_users(const uint8_t *msg, size_t len, void *items, size_t *n, char **next, struct tu_err *e)
+{
+	return tu_model_parse_list_users_append(msg, len, items, n, next, e);
+}
+
+static int append_roles(const uint8_t *msg, size_t len, void *items, size_t *n, char **next, struct tu_err *e)
+{
+	return tu_model_parse_list_roles_append(msg, len, items, n, next, e);
+}
+
+int tu_auth_list_users(struct tu_auth *a, struct tu_user **ret, size_t *ret_n,
+		       struct tu_err *reterr)
+{
+	const struct pager p = { RPC_LIST_USERS_V1, "users", &a->users_v1, tu_model_encode_list_users_request,
+				 append_users };
+	struct tu_user *users = NULL;
+	size_t n = 0;
+	struct tu_err e;
+	int r;
+
+	tu_err_clear(&e);
+	r = list_paged(a, &p, &users, &n, &e);
+	if (r == 1)
+		return done(reterr, &e, list_users_legacy(a, ret, ret_n, &e));
 	if (r < 0) {
 		tu_users_free(users, n);
 		return done(reterr, &e, r);
@@ -426,62 +457,17 @@ static int list_roles_legacy(struct tu_auth *a, struct tu_role **ret, size_t *re
 int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n,
 		       struct tu_err *reterr)
 {
+	const struct pager p = { RPC_LIST_ROLES, "roles", &a->list_roles, tu_model_encode_list_roles_request,
+				 append_roles };
 	struct tu_role *roles = NULL;
 	size_t n = 0;
-	char *token = NULL;
-	int32_t page_size = PAGE_SIZE;
-	unsigned pages = 0;
-	bool fallback = false;
 	struct tu_err e;
-	int r = 0;
+	int r;
 
 	tu_err_clear(&e);
-	if (a->list_roles == RPC_MISSING)
-		fallback = true;
-	while (!fallback) {
-		_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
-		size_t req_len = 0, len = 0;
-		char *next = NULL;
-
-		r = tu_model_encode_list_roles_request(page_size, token, &req, &req_len);
-		if (r < 0) {
-			tu_err_set(&e, r, "cannot encode the ListRoles request: %s", strerror(-r));
-			break;
-		}
-		r = unary(a, RPC_LIST_ROLES, req, req_len, &msg, &len, &e);
-		if (r == -EOPNOTSUPP && pages == 0 && a->list_roles != RPC_WORKS) {
-			a->list_roles = RPC_MISSING;
-			fallback = true;
-			r = 0;
-			break;
-		}
-		if (r < 0 && page_too_big(r, &e) && page_size > 1) {
-			page_size /= 2;
-			continue;
-		}
-		if (r < 0)
-			break;
-		a->list_roles = RPC_WORKS;
-		r = tu_model_parse_list_roles_append(msg, len, &roles, &n, &next, &e);
-		if (r < 0) {
-			malformed(&e, RPC_LIST_ROLES, r);
-			break;
-		}
-		pages++;
-		progress(a, "roles", n);
-		if (!next)
-			break;
-		r = check_next(RPC_LIST_ROLES, token, next, pages, &e);
-		free(token);
-		token = next;
-		if (r < 0)
-			break;
-	}
-	free(token);
-	if (fallback) {
-		r = list_roles_legacy(a, ret, ret_n, &e);
-		return done(reterr, &e, r);
-	}
+	r = list_paged(a, &p, &roles, &n, &e);
+	if (r == 1)
+		return done(reterr, &e, list_roles_legacy(a, ret, ret_n, &e));
 	if (r < 0) {
 		tu_roles_free(roles, n);
 		return done(reterr, &e, r);
