@@ -875,6 +875,25 @@ static int tp_var(struct tparse *p, const char *ns, const char *name, struct tu_
 	return 0;
 }
 
+/* Skips blanks, then requires the punctuation ch and steps over it; why names the rule. */
+static int tp_punct(struct tparse *p, char ch, const char *why)
+{
+	tp_ws(p);
+	if (p->i >= p->n || p->s[p->i] != ch)
+		return tu_err_set(p->err, -EBADMSG, "%s", why);
+	p->i++;
+	return 0;
+}
+
+/* Skips blanks, then requires a string literal ("..." or `...`) and reads it. */
+static int tp_literal(struct tparse *p, const char *why, char **ret)
+{
+	tp_ws(p);
+	if (p->i >= p->n || (p->s[p->i] != '"' && p->s[p->i] != '`'))
+		return tu_err_set(p->err, -EBADMSG, "%s", why);
+	return tp_string(p, ret);
+}
+
 static int tp_expr(struct tparse *p, struct tu_strv *out);
 
 static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_strv *out)
@@ -888,12 +907,9 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 		k = tp_expr(p, &arg);
 		if (k < 0)
 			goto out;
-		tp_ws(p);
-		if (p->i >= p->n || p->s[p->i] != ')') {
-			k = tu_err_set(p->err, -EBADMSG, "email.local takes one argument");
+		k = tp_punct(p, ')', "email.local takes one argument");
+		if (k < 0)
 			goto out;
-		}
-		p->i++;
 		for (size_t j = 0; p->eval && j < arg.n; j++) {
 			char *local = NULL;
 			k = email_local(arg.v[j], &local, p->err);
@@ -909,42 +925,18 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 	}
 	if (strcmp(ns, "regexp") == 0 && strcmp(fn, "replace") == 0) {
 		k = tp_expr(p, &arg);
+		if (k >= 0)
+			k = tp_punct(p, ',', "regexp.replace takes three arguments");
+		if (k >= 0)
+			k = tp_literal(p, "regexp.replace: the pattern must be a string literal", &re);
+		if (k >= 0)
+			k = tp_punct(p, ',', "regexp.replace takes three arguments");
+		if (k >= 0)
+			k = tp_literal(p, "regexp.replace: the replacement must be a string literal", &repl);
+		if (k >= 0)
+			k = tp_punct(p, ')', "regexp.replace takes three arguments");
 		if (k < 0)
 			goto out;
-		tp_ws(p);
-		if (p->i >= p->n || p->s[p->i] != ',') {
-			k = tu_err_set(p->err, -EBADMSG, "regexp.replace takes three arguments");
-			goto out;
-		}
-		p->i++;
-		tp_ws(p);
-		if (p->i >= p->n || (p->s[p->i] != '"' && p->s[p->i] != '`')) {
-			k = tu_err_set(p->err, -EBADMSG, "regexp.replace: the pattern must be a string literal");
-			goto out;
-		}
-		k = tp_string(p, &re);
-		if (k < 0)
-			goto out;
-		tp_ws(p);
-		if (p->i >= p->n || p->s[p->i] != ',') {
-			k = tu_err_set(p->err, -EBADMSG, "regexp.replace takes three arguments");
-			goto out;
-		}
-		p->i++;
-		tp_ws(p);
-		if (p->i >= p->n || (p->s[p->i] != '"' && p->s[p->i] != '`')) {
-			k = tu_err_set(p->err, -EBADMSG, "regexp.replace: the replacement must be a string literal");
-			goto out;
-		}
-		k = tp_string(p, &repl);
-		if (k < 0)
-			goto out;
-		tp_ws(p);
-		if (p->i >= p->n || p->s[p->i] != ')') {
-			k = tu_err_set(p->err, -EBADMSG, "regexp.replace takes three arguments");
-			goto out;
-		}
-		p->i++;
 		struct rx_ref r;
 		k = rx_acquire(p->rx, re, &r, p->err); /* also validates when !eval */
 		if (k < 0)
