@@ -1033,6 +1033,39 @@ int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kin
 	return 0;
 }
 
+/*
+ * The directory that really holds the file (after the default dir's symlink)
+ * must be as trusted as the file: owned by root or the reader, and not
+ * writable by others unless sticky, or anyone could rename their own copy
+ * over it or take it away (sshd's StrictModes idea).
+ */
+static int check_dir(const char *path, struct tu_err *reterr)
+{
+	_cleanup_free_ char *real = realpath(path, NULL);
+	struct stat st;
+	char *slash;
+
+	if (!real)
+		return tu_err_set(reterr, -errno, "%s: %s", path, strerror(errno));
+	slash = strrchr(real, '/');
+	if (!slash)
+		return tu_err_set(reterr, -EINVAL, "%s: not an absolute path", path);
+	if (slash == real)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(real, &st) < 0)
+		return tu_err_set(reterr, -errno, "%s: %s", real, strerror(errno));
+	if (st.st_uid != 0 && st.st_uid != (uid_t) syscall(SYS_geteuid))
+		return tu_err_set(reterr, -EPERM, "%s: directory owned by uid %u, neither root nor the reader, refused",
+				  real, (unsigned) st.st_uid);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return tu_err_set(reterr, -EPERM,
+				  "%s: directory writable by group or others without the sticky bit (mode %04o), refused",
+				  real, (unsigned) (st.st_mode & 07777));
+	return 0;
+}
+
 int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 		     struct tu_snapshot **ret, struct tu_err *reterr)
 {
@@ -1066,6 +1099,9 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 		return tu_err_set(reterr, -EPERM,
 				  "%s: owned by uid %u, neither root nor the reader, refused", path,
 				  (unsigned) st.st_uid);
+	r = check_dir(path, reterr);
+	if (r < 0)
+		return r;
 	if ((uint64_t) st.st_size > TU_SNAPSHOT_MAX_SIZE)
 		return tu_err_set(reterr, -EBADMSG, "%s: %lld bytes, over the %u byte limit", path,
 				  (long long) st.st_size, TU_SNAPSHOT_MAX_SIZE);

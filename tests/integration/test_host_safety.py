@@ -259,13 +259,13 @@ def test_snapshot_owned_by_other_user_refused(builddir, tmp_path):
     assert not _served(builddir, tmp_path, d)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (nss): the snapshot's directory is not checked: in a "
-                   "directory others can write (no sticky bit) anyone can replace accounts.db")
 def test_snapshot_in_world_writable_dir_refused(builddir, tmp_path):
     d = str(tmp_path / "wwdir")
     _forge(builddir, d)
     os.chmod(d, 0o777)
     assert not _served(builddir, tmp_path, d)
+    os.chmod(d, 0o1777)             # sticky, like /tmp: others cannot replace root's file
+    assert _served(builddir, tmp_path, d)
 
 
 def test_config_and_key_trust(builddir, cli, auth_server, write_config, certs, tmp_path):
