@@ -15,7 +15,7 @@ if HAVE_CMOCKA
 if !SANITIZED
 check_PROGRAMS += tests/unit/test-accounts-oom
 TESTS += tests/unit/test-accounts-oom
-tests_unit_test_accounts_oom_SOURCES = tests/unit/test-accounts-oom.c tests/unit/rbac-fixture.h
+tests_unit_test_accounts_oom_SOURCES = tests/unit/test-accounts-oom.c tests/unit/rbac-fixture.h tests/unit/oom-interpose.h
 tests_unit_test_accounts_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_accounts_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif

@@ -13,7 +13,7 @@ tests_unit_test_model_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 if !SANITIZED
 check_PROGRAMS += tests/unit/test-model-oom
 TESTS += tests/unit/test-model-oom
-tests_unit_test_model_oom_SOURCES = %reldir%/test-model-oom.c
+tests_unit_test_model_oom_SOURCES = %reldir%/test-model-oom.c %reldir%/oom-interpose.h
 tests_unit_test_model_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_model_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
