@@ -443,12 +443,13 @@ static void make_credentials(void)
 	char cmd[4096];
 
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && command -v openssl >/dev/null && "
+		 "cd '%s' 2>/dev/null && command -v openssl >/dev/null && { "
 		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out none.ca "
 		 "-subj /CN=example.com -days 2 && "
 		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout none.key -out c.csr "
 		 "-subj /CN=host-uuid.example.com && "
-		 "openssl x509 -req -in c.csr -CA none.ca -CAkey ca.key -CAcreateserial -out none.crt -days 2",
+		 "openssl x509 -req -in c.csr -CA none.ca -CAkey ca.key -CAcreateserial -out none.crt -days 2; "
+		 "} >/dev/null 2>&1",
 		 dir);
 	if (system(cmd) != 0)
 		print_message("note: no openssl tool, testing with missing credentials\n");
@@ -613,7 +614,16 @@ static void test_fork(void **state)
 	/* fork() while another thread is inside the module (its locks may be
 	 * held at that instant): the child must still answer, never deadlock. */
 	atomic_store(&stop, false);
+#if defined(__SANITIZE_ADDRESS__)
+	/* gcc 12's ASan allocator is not fork-safe (unlike glibc's malloc): a
+	 * child forked while another thread is inside malloc blocks on the
+	 * runtime's own mutex.  The plain build runs the concurrent case. */
+	atomic_store(&stop, true);
+#endif
 	assert_int_equal(pthread_create(&t, NULL, hammer, NULL), 0);
+#if defined(__SANITIZE_ADDRESS__)
+	pthread_join(t, NULL);
+#endif
 	for (int i = 0; i < 20; i++) {
 		int status = 0;
 		pid_t pid = fork();
@@ -632,8 +642,10 @@ static void test_fork(void **state)
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			fail_msg("child %d: status 0x%x", i, status);
 	}
+#if !defined(__SANITIZE_ADDRESS__)
 	atomic_store(&stop, true);
 	pthread_join(t, NULL);
+#endif
 }
 
 static atomic_int thread_failures;
