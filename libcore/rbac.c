@@ -649,8 +649,10 @@ static int expand_repl(const struct rx *r, const char *repl, const char *src, co
 	return 0;
 }
 
-/* Replaces every match of r in s (Go's ReplaceAllString); *ret_matched false when none. */
-static int rx_replace_all(const struct rx *r, const char *s, const char *repl, char **ret, bool *ret_matched)
+/* Replaces every match of r in s (Go's ReplaceAllString); *ret_matched false when none.
+ * -EMSGSIZE (with reterr filled) when the result would pass RESULT_MAX. */
+static int rx_replace_all(const struct rx *r, const char *s, const char *repl, char **ret, bool *ret_matched,
+			  struct tu_err *reterr)
 {
 	regmatch_t m[RX_GROUPS_MAX + 1];
 	struct tu_strbuf out;
@@ -712,6 +714,10 @@ static int rx_replace_all(const struct rx *r, const char *s, const char *repl, c
 	return 0;
 fail:
 	tu_strbuf_done(&out);
+	if (k == -EMSGSIZE)
+		return tu_err_set(reterr, k, "regexp.replace: result longer than %d bytes", RESULT_MAX);
+	if (k == -ENOMEM)
+		return tu_err_set(reterr, k, "regexp.replace: out of memory");
 	return k;
 }
 
@@ -944,7 +950,7 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 		for (size_t j = 0; p->eval && j < arg.n; j++) {
 			char *res = NULL;
 			bool matched = false;
-			k = rx_replace_all(r.rx, arg.v[j], repl, &res, &matched);
+			k = rx_replace_all(r.rx, arg.v[j], repl, &res, &matched, p->err);
 			if (k < 0)
 				break;
 			/* Non-matching inputs and empty results are dropped (parse.RegexpReplace). */
@@ -1426,7 +1432,7 @@ static int ep_call(struct eparse *p, const char *fn, struct ev *out)
 			char *res = NULL;
 			bool matched = true;
 			if (repl) {
-				k = rx_replace_all(r.rx, a[0].l.v[j], a[2].s, &res, &matched);
+				k = rx_replace_all(r.rx, a[0].l.v[j], a[2].s, &res, &matched, p->err);
 			} else if (fn[0] == 'e') {
 				k = email_local(a[0].l.v[j], &res, p->err);
 			} else {
