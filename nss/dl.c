@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +113,26 @@ bool tu_nss_online_allowed(void)
 }
 
 /* Loads the core once.  Caller holds online_lock.  NULL when it cannot be used. */
+/*
+ * A core named by TELEPORT_UNIX_CORE_LIB (tests) is loaded only when root
+ * (or the process's real effective user, which could LD_PRELOAD anyway: the
+ * raw syscall sees through uid_wrapper) owns it and nobody else can write it;
+ * otherwise the installed core is used.
+ */
+static bool trusted_lib(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != (uid_t) syscall(SYS_geteuid)) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		syslog(LOG_AUTHPRIV | LOG_WARNING,
+		       "teleport-unix nss: %s=%s is not a file owned by root that others cannot write, ignoring",
+		       LIB_ENV, path);
+		return false;
+	}
+	return true;
+}
+
 static const struct tu_online_v1 *load_locked(void)
 {
 	const struct tu_online_v1 *(*get)(void);
@@ -121,7 +143,7 @@ static const struct tu_online_v1 *load_locked(void)
 	if (table)
 		return table;
 	atomic_store(&load_failed_nsec, mono_nsec() | 1); /* cleared below on success */
-	if (!path || path[0] != '/')
+	if (!path || path[0] != '/' || !trusted_lib(path))
 		path = TU_PKGLIBDIR "/" LIB_NAME;
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
