@@ -45,15 +45,6 @@ static int strv_push(struct tu_strv *v, const char *s)
 	return 0;
 }
 
-static void strv_free(struct tu_strv *v)
-{
-	for (size_t i = 0; i < v->n; i++)
-		free(v->v[i]);
-	free(v->v);
-	v->v = NULL;
-	v->n = 0;
-}
-
 static int cmp_strp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
@@ -167,12 +158,12 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 	if (k < 0)
 		goto fail;
 	if (!account) {
-		strv_free(&step);
-		strv_free(&grant);
+		tu_strv_done(&step);
+		tu_strv_done(&grant);
 	} else if (step.n == 0) {
 		step = grant;
 	} else {
-		strv_free(&grant);
+		tu_strv_done(&grant);
 	}
 	if (step.n > 1)
 		qsort(step.v, step.n, sizeof(char *), cmp_strp);
@@ -188,8 +179,8 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 	*ret = step;
 	return 0;
 fail:
-	strv_free(&step);
-	strv_free(&grant);
+	tu_strv_done(&step);
+	tu_strv_done(&grant);
 	return tu_err_set(reterr, k, "resolving the owner of '%s': %s", login, strerror(-k));
 }
 
@@ -497,7 +488,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 			snprintf(who, sizeof(who), "%s", owners.v[0]);
 			source = "owner";
 		}
-		strv_free(&owners);
+		tu_strv_done(&owners);
 		if (!source) {
 			*ret = v;
 			return 0;
@@ -689,14 +680,14 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 				/* Not a login, or shared: the snapshot is fresh enough to say so. */
 				k = decide_ix(ix, h, o, req, now_usec, ret, reterr);
 				tu_rbac_index_free(ix);
-				strv_free(&owners);
+				tu_strv_done(&owners);
 				tu_dataset_done(&snap);
 				return k < 0 ? k : 0;
 			}
 			if (k >= 0)
 				snprintf(who, sizeof(who), "%s", owners.v[0]);
 			tu_rbac_index_free(ix);
-			strv_free(&owners);
+			tu_strv_done(&owners);
 			tu_dataset_done(&snap);
 			if (k < 0)
 				return k;

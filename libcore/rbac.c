@@ -61,15 +61,6 @@ static int strv_add(struct tu_strv *v, const char *s)
 	return strv_addn(v, s, strlen(s));
 }
 
-static void strv_free(struct tu_strv *v)
-{
-	for (size_t i = 0; i < v->n; i++)
-		free(v->v[i]);
-	free(v->v);
-	v->v = NULL;
-	v->n = 0;
-}
-
 static bool strv_has(const struct tu_strv *v, const char *s)
 {
 	for (size_t i = 0; i < v->n; i++)
@@ -971,7 +962,7 @@ static int tp_call(struct tparse *p, const char *ns, const char *fn, struct tu_s
 	else
 		k = tu_err_set(p->err, -EBADMSG, "unsupported function '%s.%s'", ns, fn);
 out:
-	strv_free(&arg);
+	tu_strv_done(&arg);
 	return k;
 }
 
@@ -1101,11 +1092,11 @@ static int interpolate(struct rx_cache *rx, const char *tmpl, const struct tu_la
 	if (k == -ENOENT) {
 		/* A missing trait contributes nothing (Teleport: NotFound, value skipped). */
 		tu_err_clear(reterr);
-		strv_free(&vals);
+		tu_strv_done(&vals);
 		return 0;
 	}
 	if (k < 0) {
-		strv_free(&vals);
+		tu_strv_done(&vals);
 		return k;
 	}
 	for (size_t j = 0; j < vals.n && k >= 0; j++) {
@@ -1124,7 +1115,7 @@ static int interpolate(struct rx_cache *rx, const char *tmpl, const struct tu_la
 		k = strv_add(out, s);
 		free(s);
 	}
-	strv_free(&vals);
+	tu_strv_done(&vals);
 	return k < 0 ? k : 0;
 }
 
@@ -1182,7 +1173,7 @@ static int interp_label(struct rx_cache *rx, const char *s, const struct tu_labe
 	struct tu_strv v = { 0 };
 	int k = interpolate(rx, s, traits, &v, NULL);
 	if (k == -ENOMEM) {
-		strv_free(&v);
+		tu_strv_done(&v);
 		return k;
 	}
 	if (k < 0 || v.n == 0)
@@ -1192,7 +1183,7 @@ static int interp_label(struct rx_cache *rx, const char *s, const struct tu_labe
 	else
 		for (size_t j = 0; j < v.n && k >= 0; j++)
 			k = strv_add(out, v.v[j]);
-	strv_free(&v);
+	tu_strv_done(&v);
 	return k;
 }
 
@@ -1226,7 +1217,7 @@ static int match_labels(struct rx_cache *rx, const struct tu_labels *sel, const 
 		}
 		hv = labels_find(host, key);
 		if (!hv) {
-			strv_free(&kv);
+			tu_strv_done(&kv);
 			*ret = false;
 			return 0;
 		}
@@ -1249,10 +1240,10 @@ static int match_labels(struct rx_cache *rx, const struct tu_labels *sel, const 
 				else
 					k = match_value(rx, vals.v[x], hval, &any, reterr);
 			}
-			strv_free(&vals);
+			tu_strv_done(&vals);
 		}
-		strv_free(&kv);
-		strv_free(&vals);
+		tu_strv_done(&kv);
+		tu_strv_done(&vals);
 		if (k < 0)
 			return k;
 		if (!wildcard && !any) {
@@ -1279,7 +1270,7 @@ static void ev_done(struct ev *v)
 {
 	free(v->s);
 	v->s = NULL;
-	strv_free(&v->l);
+	tu_strv_done(&v->l);
 }
 
 struct eparse {
@@ -1791,13 +1782,13 @@ static int cond_logins(struct rx_cache *rx, const struct tu_role_cond *c, const 
 		}
 		k = interpolate(rx, t, u ? &u->traits : NULL, &v, NULL);
 		if (k == -ENOMEM) {
-			strv_free(&v);
+			tu_strv_done(&v);
 			return k;
 		}
 		for (size_t x = 0; k >= 0 && x < v.n; x++)
 			if (tu_rbac_valid_login(v.v[x]))
 				k = strv_add(out, v.v[x]);
-		strv_free(&v);
+		tu_strv_done(&v);
 		if (k == -ENOMEM)
 			return k;
 	}
@@ -1827,12 +1818,12 @@ static int cond_has_login(struct rx_cache *rx, const struct tu_role_cond *c, con
 		struct tu_strv v = { 0 };
 		int k = interpolate(rx, t, u ? &u->traits : NULL, &v, NULL);
 		if (k == -ENOMEM) {
-			strv_free(&v);
+			tu_strv_done(&v);
 			return k;
 		}
 		if (k >= 0 && strv_has(&v, login))
 			*ret = true;
-		strv_free(&v);
+		tu_strv_done(&v);
 	}
 	return 0;
 }
@@ -2182,8 +2173,8 @@ static int user_logins(const struct tu_dataset *d, const struct tu_rbac_index *i
 	free(rs.r);
 	free(rs.info);
 	if (k < 0) {
-		strv_free(&allow);
-		strv_free(&deny);
+		tu_strv_done(&allow);
+		tu_strv_done(&deny);
 		return tu_err_set(reterr, k, "computing logins: %s", strerror(-k));
 	}
 	/* allow minus deny */
@@ -2200,7 +2191,7 @@ static int user_logins(const struct tu_dataset *d, const struct tu_rbac_index *i
 	if (allow.v)
 		allow.v[w] = NULL;
 	strv_sort_uniq(&allow);
-	strv_free(&deny);
+	tu_strv_done(&deny);
 	*ret = allow;
 	return 0;
 }
@@ -2292,7 +2283,7 @@ static int host_user(const struct tu_dataset *d, const struct tu_rbac_index *ix,
 			k = -ENOMEM;
 	}
 	if (k < 0) {
-		strv_free(&deny);
+		tu_strv_done(&deny);
 		tu_host_user_done(&hu);
 		return tu_err_set(reterr, k, "host user creation: %s", strerror(-k));
 	}
@@ -2308,7 +2299,7 @@ static int host_user(const struct tu_dataset *d, const struct tu_rbac_index *ix,
 	if (hu.groups.v)
 		hu.groups.v[w] = NULL;
 	strv_sort_uniq(&hu.groups);
-	strv_free(&deny);
+	tu_strv_done(&deny);
 	/* Any matching role with OFF denies; DROP (deprecated) and unknown modes create nothing. */
 	hu.mode = off ? TU_HOST_USER_MODE_OFF : mode;
 	hu.enabled = any && !off && (mode == TU_HOST_USER_MODE_KEEP || mode == TU_HOST_USER_MODE_INSECURE_DROP);
@@ -2337,7 +2328,7 @@ void tu_host_user_done(struct tu_host_user *hu)
 {
 	if (!hu)
 		return;
-	strv_free(&hu->groups);
+	tu_strv_done(&hu->groups);
 	free(hu->shell);
 	hu->shell = NULL;
 	hu->enabled = false;
