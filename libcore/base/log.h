@@ -5,8 +5,12 @@
  * libcore itself logs only at debug level; the shims (PAM, NSS, CLI) decide
  * what to log and install a sink: PAM -> pam_syslog, CLI -> stderr,
  * NSS -> nothing unless debugging.  With no sink, messages are dropped.
- * Never calls openlog()/closelog().  The sink is process-global and set once
- * by the host shim; tu_log() itself is thread-safe.
+ * Never calls openlog()/closelog().  The sink belongs to the calling thread:
+ * the PAM shim installs one for the length of a pam_sm_acct_mgmt call with
+ * that call's pam handle, and another thread of the same process (a PAM
+ * host authorizing in parallel) has its own, so a message never reaches a
+ * handle that another thread has already passed to pam_end().  libcore
+ * starts no threads of its own, so everything it logs is on the caller's.
  */
 #pragma once
 
@@ -16,7 +20,7 @@
 
 typedef void (*tu_log_fn)(void *userdata, int priority, const char *msg);
 
-/* Installs fn (NULL = drop everything) with userdata; debug enables LOG_DEBUG. */
+/* Installs fn for this thread (NULL = drop everything) with userdata; debug enables LOG_DEBUG. */
 void tu_log_set_sink(tu_log_fn fn, void *userdata, bool debug);
 
 /* Returns whether LOG_DEBUG messages reach the sink. */
