@@ -200,23 +200,39 @@ static enum nss_status nss_pwnam(const char *name, uid_t *uid)
 	return st;
 }
 
+/* What the last nss_round() of this thread got wrong first ("" when nothing). */
+static _Thread_local char round_why[128];
+
+static int round_check(bool ok, const char *what, int st)
+{
+	if (!ok && !round_why[0])
+		snprintf(round_why, sizeof(round_why), "%s: status %d", what, st);
+	return ok;
+}
+
 /* A round of every entry point; returns how many lookups answered as expected. */
 static int nss_round(void)
 {
 	char buf[4096];
 	struct passwd pw;
 	struct group gr;
-	int err = 0, good = 0;
+	int err = 0, good = 0, st;
 	uid_t uid = 0;
 	long int start = 0, size = 8;
 	gid_t *groups = calloc(8, sizeof(gid_t));
 
-	good += nss_pwnam("alice", &uid) == NSS_STATUS_SUCCESS;
-	good += nss_pwnam("no-such-login", NULL) == NSS_STATUS_NOTFOUND;
+	round_why[0] = '\0';
+	st = nss_pwnam("alice", &uid);
+	good += round_check(st == NSS_STATUS_SUCCESS, "getpwnam alice", st);
+	st = nss_pwnam("no-such-login", NULL);
+	good += round_check(st == NSS_STATUS_NOTFOUND, "getpwnam no-such-login", st);
 	in_module = true;
-	good += nss.getpwuid(uid, &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
-	good += nss.getgrnam("alice", &gr, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS;
-	good += nss.getgrgid(12345, &gr, buf, sizeof(buf), &err) == NSS_STATUS_NOTFOUND;
+	st = nss.getpwuid(uid, &pw, buf, sizeof(buf), &err);
+	good += round_check(st == NSS_STATUS_SUCCESS, "getpwuid alice's uid", st);
+	st = nss.getgrnam("alice", &gr, buf, sizeof(buf), &err);
+	good += round_check(st == NSS_STATUS_SUCCESS, "getgrnam alice", st);
+	st = nss.getgrgid(12345, &gr, buf, sizeof(buf), &err);
+	good += round_check(st == NSS_STATUS_NOTFOUND, "getgrgid 12345", st);
 	(void) nss.initgroups("alice", 100, &start, &size, &groups, 64, &err);
 	good++;
 	(void) nss.setpwent(0);
@@ -229,6 +245,14 @@ static int nss_round(void)
 	return good;
 }
 #define NSS_ROUND_GOOD 7
+
+#define assert_nss_round()                                                                  \
+	do {                                                                                \
+		int good_ = nss_round();                                                    \
+		if (good_ != NSS_ROUND_GOOD)                                                \
+			fail_msg("%d of %d NSS answers as expected (%s)", good_, NSS_ROUND_GOOD, \
+				 round_why);                                                \
+	} while (0)
 
 /* ---------------------------------------------------------------- PAM through libpam */
 
@@ -318,8 +342,12 @@ static void read_umask(char *out, size_t size)
 	fclose(f);
 }
 
+static void state_done(struct pstate *s);
+
+/* s must be zeroed or taken before (a failed assertion skips state_done: the next take frees). */
 static void state_take(struct pstate *s)
 {
+	state_done(s);
 	memset(s, 0, sizeof(*s));
 	read_fds(s->fds, sizeof(s->fds));
 	for (int sig = 1; sig < _NSIG; sig++)
@@ -340,10 +368,15 @@ static void state_take(struct pstate *s)
 
 static void state_done(struct pstate *s)
 {
-	for (size_t i = 0; i < s->n_env; i++)
+	for (size_t i = 0; s->env && i < s->n_env; i++)
 		free(s->env[i]);
 	free(s->env);
+	s->env = NULL;
+	s->n_env = 0;
 }
+
+/* Static: still reachable (not a leak report) when an assertion ends a test early. */
+static struct pstate before, after;
 
 static void state_assert_same(const struct pstate *a, const struct pstate *b)
 {
@@ -545,15 +578,14 @@ static void pam_round(void)
 static void test_many_calls_change_nothing(void **state)
 {
 	(void) state;
-	struct pstate before, after;
 
 	/* Warm up once (lazy one-time setup of libc, libpam, the core), then compare. */
 	pam_round();
-	assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+	assert_nss_round();
 	state_take(&before);
 	for (int i = 0; i < 40; i++) {
 		pam_round();
-		assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+		assert_nss_round();
 	}
 	for (int i = 0; i < 2000; i++)
 		assert_int_equal(nss_pwnam(i % 2 ? "alice" : "dave", NULL), NSS_STATUS_SUCCESS);
@@ -649,17 +681,33 @@ static void test_fork(void **state)
 }
 
 static atomic_int thread_failures;
+static char first_failure[256];
+
+static void thread_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void thread_failed(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&thread_failures, 1) != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(first_failure, sizeof(first_failure), fmt, ap);
+	va_end(ap);
+}
 
 static void *worker(void *arg)
 {
-	int n = (int) (intptr_t) arg;
+	int n = (int) (intptr_t) arg, good, r;
 
 	for (int i = 0; i < 10; i++) {
-		if (nss_round() != NSS_ROUND_GOOD)
-			atomic_fetch_add(&thread_failures, 1);
+		if ((good = nss_round()) != NSS_ROUND_GOOD)
+			thread_failed("thread %d round %d: %d of %d NSS answers as expected (%s)", n, i,
+				      good, NSS_ROUND_GOOD, round_why);
 		if ((i + n) % 3 == 0) {
-			if (pam_acct("alice") != PAM_SUCCESS || pam_acct("dave") != PAM_PERM_DENIED)
-				atomic_fetch_add(&thread_failures, 1);
+			if ((r = pam_acct("alice")) != PAM_SUCCESS)
+				thread_failed("thread %d round %d: alice: %s", n, i, pam_strerror(NULL, r));
+			if ((r = pam_acct("dave")) != PAM_PERM_DENIED)
+				thread_failed("thread %d round %d: dave: %s", n, i, pam_strerror(NULL, r));
 		}
 	}
 	return NULL;
@@ -669,7 +717,6 @@ static void test_threads(void **state)
 {
 	(void) state;
 	pthread_t t[8];
-	struct pstate before, after;
 
 	state_take(&before);
 	atomic_store(&thread_failures, 0);
@@ -677,7 +724,8 @@ static void test_threads(void **state)
 		assert_int_equal(pthread_create(&t[i], NULL, worker, (void *) (intptr_t) i), 0);
 	for (int i = 0; i < 8; i++)
 		pthread_join(t[i], NULL);
-	assert_int_equal(atomic_load(&thread_failures), 0);
+	if (atomic_load(&thread_failures))
+		fail_msg("%d wrong answers; the first: %s", atomic_load(&thread_failures), first_failure);
 	state_take(&after);
 	state_assert_same(&before, &after);
 	state_done(&before);
@@ -727,7 +775,7 @@ static void test_rlimit_nofile(void **state)
 	}
 	/* And everything works again. */
 	pam_round();
-	assert_int_equal(nss_round(), NSS_ROUND_GOOD);
+	assert_nss_round();
 }
 
 /* Writes DIR/accounts.db (0644) serving one account NAME with uid/gid ID. */
