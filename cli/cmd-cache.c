@@ -2,12 +2,16 @@
 /*
  * cmd-cache.c - `teleport-unix cache clear` (SPEC §7): removes both cache
  * snapshots (the private state first, so NSS keeps serving consistent data
- * until the public file goes).  Exit 0, or 2 on error.
+ * until the public file goes), under the refresh lock so that no `sync` or
+ * online refresh is half-way through a write.  Exit 0, or 2 on error.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cache.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "conf.h"
 #include "ctx.h"
@@ -33,8 +37,17 @@ int cmd_cache(struct cli *c, int argc, char **argv)
 	if (r != 0)
 		return r;
 	const char *dir = tu_ctx_conf(ctx)->cache_dir;
+	_cleanup_close_ int lock_fd = -1;
+	struct stat st;
+
 	tu_err_clear(&e);
-	r = tu_cache_clear(tu_ctx_conf(ctx), &e);
+	/* No cache.dir, nothing to clear and nothing to lock (nor to create). */
+	r = stat(dir, &st) < 0 && errno == ENOENT
+		? 0
+		: tu_cache_lock(tu_ctx_conf(ctx), tu_cache_lock_budget(tu_ctx_conf(ctx)), &lock_fd,
+				NULL, &e);
+	if (r >= 0)
+		r = tu_cache_clear(tu_ctx_conf(ctx), &e);
 	if (r < 0) {
 		r = cli_error(c, "cache clear", &e);
 		tu_ctx_free(ctx);

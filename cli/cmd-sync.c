@@ -4,6 +4,9 @@
  * from Auth, map them to accounts, write both cache snapshots, print the
  * counts.  Progress goes to stderr only when stderr is a terminal (and not
  * with --json).  Exit 0, or 2 on any error (the cache is then untouched).
+ * The refresh lock (tu_cache_lock) is held from before the fetch until both
+ * files are written: a concurrent online refresh or second sync waits or
+ * gives up, and never replaces newer data with older.
  * A cache.dir other than the compiled-in default is linked from there for
  * the NSS module (tu_cache_link_default), except with --insecure-perms
  * (test mode), which never touches system directories.
@@ -14,6 +17,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "conf.h"
 #include "ctx.h"
@@ -36,6 +40,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	struct tu_host host;
 	struct tu_cache_counts counts;
 	struct tu_err e;
+	_cleanup_close_ int lock_fd = -1;
 	bool show_progress = !c->json && isatty(STDERR_FILENO) == 1;
 	int r, ret = CLI_EXIT_ERROR;
 
@@ -50,6 +55,14 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	r = cli_open_ctx(c, &ctx);
 	if (r != 0)
 		return r;
+
+	tu_err_clear(&e);
+	r = tu_cache_lock(tu_ctx_conf(ctx), tu_cache_lock_budget(tu_ctx_conf(ctx)), &lock_fd, NULL,
+			  &e);
+	if (r < 0) {
+		ret = cli_error(c, "sync: waiting for another refresh of the cache", &e);
+		goto out;
+	}
 
 	int64_t now = tu_now_usec();
 	tu_err_clear(&e);

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accounts.h"
@@ -586,6 +588,76 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 		return tu_err_set(reterr, r, "renaming %s to %s: %s", tmp, link, strerror(-r));
 	}
 	return 0;
+}
+
+/* ---- the refresh lock ---------------------------------------------------------------------- */
+
+#define LOCK_POLL_USEC 20000
+
+uint64_t tu_cache_lock_budget(const struct tu_conf *conf)
+{
+	/* Long enough for a name refresh (three RPCs) and a full one after it. */
+	return 4 * (conf->connect_timeout_usec + conf->request_timeout_usec) + 5000000;
+}
+
+/* Whether fd is still the file at path (cache clear may have removed it meanwhile). */
+static bool still_linked(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd, bool *ret_waited,
+		  struct tu_err *reterr)
+{
+	char path[PATH_MAX];
+	bool waited = false;
+	uint64_t spent = 0;
+	int r;
+
+	r = path_or_err(conf, TU_SNAPSHOT_ONLINE_LOCK_FILE, path, sizeof(path), reterr);
+	if (r < 0)
+		return r;
+	r = tu_fs_mkdir_p(cache_dir(conf), 0755, reterr);
+	if (r < 0) {
+		tu_err_prefix(reterr, "cache.dir");
+		return r;
+	}
+	for (;;) {
+		_cleanup_close_ int fd =
+		    open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+
+		if (fd < 0)
+			return tu_err_set(reterr, -errno, "opening %s: %s", path, strerror(errno));
+		for (;;) {
+			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+				break;
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				return tu_err_set(reterr, -errno, "locking %s: %s", path,
+						  strerror(errno));
+			if (budget_usec == 0)
+				return tu_err_set(reterr, -EWOULDBLOCK,
+						  "%s is held by another refresh", path);
+			if (spent >= budget_usec)
+				return tu_err_set(
+				    reterr, -ETIMEDOUT,
+				    "%s still held by another refresh after %llu ms", path,
+				    (unsigned long long) (budget_usec / 1000));
+			waited = true;
+			struct timespec ts = {.tv_nsec = LOCK_POLL_USEC * 1000};
+			(void) nanosleep(&ts, NULL);
+			spent += LOCK_POLL_USEC;
+		}
+		if (still_linked(fd, path)) {
+			*ret_fd = TAKE_FD(fd);
+			if (ret_waited)
+				*ret_waited = waited;
+			return 0;
+		}
+		/* Locked a file that `cache clear` removed meanwhile: lock the new one. */
+	}
 }
 
 /* ---- clear and info ---------------------------------------------------------------------- */

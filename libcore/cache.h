@@ -12,9 +12,14 @@
  * the base snapshot format (base/snapshot.h); readers validate everything.
  * The private file is trusted only when it is a regular file owned by root
  * (or by the effective uid of an unprivileged caller, so tests can run) and
- * not accessible by group or others.  Not thread-safe per conf (no shared
- * state, but two concurrent writers race on the rename: the last one wins,
- * and readers always see a complete file).
+ * not accessible by group or others.
+ *
+ * Writers serialize on the refresh lock (tu_cache_lock: flock on
+ * <cache.dir>/.online.lock): `sync`, the NSS online refresh and `cache
+ * clear` hold it from before they read or fetch until after they wrote, so
+ * the two files of one cache always come from the same writer and no writer
+ * replaces data that another fetched after it; PAM saves only when it gets
+ * the lock at once.  Readers never take it.
  */
 #pragma once
 
@@ -46,7 +51,8 @@ struct tu_cache_counts {
  * /etc/group read directly) from d at now_usec and writes both snapshots,
  * creating cache.dir (0755) when needed.  The state snapshot is written
  * first, so a crash between the two leaves the older public file (still
- * consistent with itself).  ret_counts may be NULL.
+ * consistent with itself).  The caller holds the lock (tu_cache_lock) or
+ * has no other writer (tests).  ret_counts may be NULL.
  * Errors: -EACCES/-EPERM (cannot create or write cache.dir), -ENOMEM,
  * -EMSGSIZE (over the snapshot limits), other -errno from the file system;
  * detail (path) in reterr.
@@ -85,7 +91,8 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 			 int64_t *ret_created_usec, struct tu_err *reterr);
 
 /* Removes both snapshot files, the online lock file (so the next miss may go online) and the
- * default dir's link when it points here; a missing file is fine.
+ * default dir's link when it points here; a missing file is fine.  The caller holds the lock
+ * (tu_cache_lock); whoever waits for it meanwhile notices the file is gone and locks anew.
  * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */
 int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr);
 
@@ -120,6 +127,23 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
  * Errors: -EEXIST, -errno from mkdir/symlink/rename, with the path in reterr.
  */
 int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr);
+
+/*
+ * Takes the cache's refresh lock, creating cache.dir (0755) and the lock
+ * file (0600) when needed; waits (polling) at most budget_usec, 0 = try
+ * once.  On success *ret_fd holds the lock until closed, and *ret_waited
+ * (may be NULL) tells whether another writer held it first (its result may
+ * already answer the caller).  The lock file's mtime is the time of the last
+ * online attempt (online.c), so this does not touch it.
+ * Errors: -EWOULDBLOCK (busy, budget 0), -ETIMEDOUT (still busy after the
+ * budget), -errno from mkdir/open/flock; detail (path) in reterr.
+ */
+int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd, bool *ret_waited,
+		  struct tu_err *reterr);
+
+/* How long `sync` and `cache clear` wait for another writer: a refresh holds the lock for a few
+ * RPCs, each bounded by the connect and request timeouts. */
+uint64_t tu_cache_lock_budget(const struct tu_conf *conf);
 
 /* Builds "<cache.dir>/<file>" into buf; -ENAMETOOLONG when it does not fit. */
 int tu_cache_path(const struct tu_conf *conf, const char *file, char *buf, size_t size);

@@ -652,6 +652,20 @@ static void trusted_identity(const struct tu_decide_opts *o, const struct tu_log
 		who[0] = '\0';
 }
 
+/*
+ * Saves what a login fetched anyway, when no other writer holds the cache's
+ * lock right now: a login never waits for a sync, which writes newer data.
+ */
+static void save_if_unlocked(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
+			     int64_t now_usec)
+{
+	_cleanup_close_ int lock_fd = -1;
+	struct tu_err e = { 0 };
+
+	if (tu_cache_lock(conf, 0, &lock_fd, NULL, &e) < 0 || tu_cache_save(conf, d, h, now_usec, NULL, &e) < 0)
+		tu_log(LOG_DEBUG, "not refreshing the cache: %s", e.msg);
+}
+
 /* Online: 0 with a verdict, or a negative errno meaning "Auth did not answer". */
 static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const struct tu_host *h,
 			 const struct tu_decide_opts *o, const struct tu_login_req *req, int64_t now_usec,
@@ -696,11 +710,8 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 			if (k < 0)
 				return k;
 			k = tu_decide_pure(&d, h, o, req, now_usec, ret, reterr);
-			if (k >= 0) {
-				struct tu_err e = { 0 };
-				if (tu_cache_save(conf, &d, h, now_usec, NULL, &e) < 0)
-					tu_log(LOG_DEBUG, "refreshing the cache failed: %s, ignoring", e.msg);
-			}
+			if (k >= 0)
+				save_if_unlocked(conf, &d, h, now_usec);
 			tu_dataset_done(&d);
 			return k < 0 ? k : 0;
 		}

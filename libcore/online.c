@@ -14,12 +14,12 @@
  *  - at most one attempt per cache.negative_ttl: the public snapshot's
  *    creation time and the lock file's mtime (stamped at every attempt,
  *    failed ones too, so a dead Auth is not asked again by every lookup);
- *  - one refresh at a time per cache.dir (flock on the lock file); the
- *    others wait, bounded by the connect + request timeouts, and then look
- *    again;
- *  - the process-wide log sink is never touched: this library may be shared
- *    with pam_teleport.so in the same process, so messages go to the
- *    caller's function in req->log_fn only.
+ *  - one refresh at a time per cache.dir (tu_cache_lock, shared with `sync`
+ *    and `cache clear`); the others wait, bounded by the connect + request
+ *    timeouts, and then look again;
+ *  - the log sink is never touched: this library may be shared with
+ *    pam_teleport.so in the same process, so messages go to the caller's
+ *    function in req->log_fn only.
  */
 #include "online.h"
 
@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,13 +41,11 @@
 #include "conf.h"
 #include "ctx.h"
 #include "err.h"
-#include "fsutil.h"
 #include "log.h"
 #include "snapshot.h"
 
-#define LOCK_FILE      TU_SNAPSHOT_ONLINE_LOCK_FILE /* its mtime: the last attempt (NSS reads it too) \
-						     */
-#define LOCK_POLL_USEC 50000
+/* Its mtime: the last attempt (NSS reads it too). */
+#define LOCK_FILE TU_SNAPSHOT_ONLINE_LOCK_FILE
 
 static void say(const struct tu_online_req *req, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -103,44 +100,6 @@ static bool recent(const struct tu_conf *conf, int64_t now_usec)
 		t = a;
 	return t != INT64_MIN && t <= now_usec &&
 	       (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
-}
-
-static void sleep_usec(long usec)
-{
-	struct timespec ts = {.tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/*
- * Takes the refresh lock within budget_usec.  *ret_waited tells whether
- * another refresh held it (its result may already answer the caller).
- */
-static int lock_refresh(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
-			bool *ret_waited)
-{
-	char path[PATH_MAX];
-	_cleanup_close_ int fd = -1;
-	bool waited = false;
-
-	if (tu_cache_path(conf, LOCK_FILE, path, sizeof(path)) < 0)
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (fd < 0)
-		return -errno;
-	for (uint64_t spent = 0;; spent += LOCK_POLL_USEC) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if (spent >= budget_usec)
-			return -ETIMEDOUT;
-		waited = true;
-		sleep_usec(LOCK_POLL_USEC);
-	}
-	*ret_fd = TAKE_FD(fd);
-	*ret_waited = waited;
-	return 0;
 }
 
 /* Stamps the lock file's mtime with now: the time of this attempt. */
@@ -256,13 +215,11 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 		goto out;
 	}
 
-	r = tu_fs_mkdir_p(conf->cache_dir, 0755, &e);
-	if (r >= 0)
-		r = lock_refresh(conf, conf->connect_timeout_usec + conf->request_timeout_usec,
-				 &lock_fd, &waited);
+	r = tu_cache_lock(conf, conf->connect_timeout_usec + conf->request_timeout_usec, &lock_fd,
+			  &waited, &e);
 	if (r < 0) {
-		say(req, LOG_WARNING, "online lookup of %s: cannot lock %s/%s: %s", what,
-		    conf->cache_dir, LOCK_FILE, strerror(-r));
+		say(req, LOG_WARNING, "online lookup of %s: %s", what,
+		    tu_err_format(&e, why, sizeof(why)));
 		if (r == -ENOENT)
 			r = -EIO;
 		goto out;

@@ -9,7 +9,9 @@ import json
 import os
 import re
 import stat
+import fcntl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -257,6 +259,44 @@ def test_sync_unreachable_nothing_written(write_config, run_cli, cache_dir):
     r = run_cli("sync")
     assert r.rc == 2, r
     assert r.stderr.startswith("teleport-unix: sync: "), r
+    assert files_in(cache_dir) == {}
+
+
+def test_sync_waits_for_another_refresh(auth_server, dataset, write_config, run_cli, cache_dir):
+    """`sync` takes the cache's refresh lock (the one the NSS online refresh and `cache clear`
+    take): while another writer holds it, sync waits and writes nothing; then it runs."""
+    auth_server(dataset=dataset)
+    write_config()
+    os.makedirs(cache_dir, exist_ok=True)
+    seen = {}
+    fd = os.open(os.path.join(cache_dir, ".online.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def release_later():
+        time.sleep(1.5)
+        seen["written while held"] = sorted(files_in(cache_dir))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    t = threading.Thread(target=release_later)
+    t0 = time.monotonic()
+    t.start()
+    r = run_cli("sync")
+    took = time.monotonic() - t0
+    t.join()
+    assert r.rc == 0, r
+    assert seen["written while held"] == [], seen
+    assert took >= 1.4, took
+    assert sorted(files_in(cache_dir)) == ["accounts.db", "state.db"]
+    # cache clear waits the same way, then clears.
+    fd = os.open(os.path.join(cache_dir, ".online.lock"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    t = threading.Thread(target=release_later)
+    t.start()
+    r = run_cli("cache", "clear")
+    t.join()
+    assert r.rc == 0, r
+    assert seen["written while held"] == ["accounts.db", "state.db"], seen
     assert files_in(cache_dir) == {}
 
 

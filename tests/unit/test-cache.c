@@ -3,7 +3,8 @@
  * test-cache.c - the cache files (libcore/cache.c, SPEC §6): save/load round
  * trip, file modes, the public snapshot's content, stale / future / missing
  * state, the trust rule, and corrupt state files (every truncation and
- * single-bit flips) giving a clean error, never a crash.  Works in a fresh
+ * single-bit flips) giving a clean error, never a crash, and the writers'
+ * refresh lock (tu_cache_lock).  Works in a fresh
  * temporary directory per test.
  */
 #include <errno.h>
@@ -15,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -480,6 +484,108 @@ static void test_clear(void **state)
 	assert_int_equal(tu_cache_clear(e->conf, NULL), 0);
 }
 
+static int64_t mono_msec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool same_inode(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+static void test_lock(void **state)
+{
+	struct env *e = *state;
+	char lock[256];
+	int fd1 = -1, fd2 = -1;
+	bool waited = true;
+	struct tu_err err;
+	int64_t t0;
+
+	/* Creates cache.dir and the lock file (0600), and the first taker did not wait. */
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd1, &waited, &err), 0);
+	assert_false(waited);
+	path_of(e, TU_SNAPSHOT_ONLINE_LOCK_FILE, lock, sizeof(lock));
+	assert_int_equal(mode_of(lock), 0600);
+	assert_int_equal(mode_of(e->dir), 0755);
+
+	/* Busy: budget 0 answers at once, a budget is waited out; both name the file. */
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd2, NULL, &err), -EWOULDBLOCK);
+	assert_non_null(strstr(err.msg, lock));
+	assert_int_equal(fd2, -1);
+	t0 = mono_msec();
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 150000, &fd2, NULL, &err), -ETIMEDOUT);
+	assert_true(mono_msec() - t0 >= 150);
+	assert_non_null(strstr(err.msg, "still held"));
+	assert_int_equal(fd2, -1);
+
+	/* Released: the next one gets it; a waiter is told it waited. */
+	close(fd1);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd1, &waited, NULL), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child holds it for 300 ms (fd1 was inherited: drop its copy of the lock first). */
+		int fd = -1;
+		close(fd1);
+		usleep(50000);
+		_exit(tu_cache_lock(e->conf, 5000000, &fd, NULL, NULL) == 0 ? (usleep(300000), 0) : 1);
+	}
+	close(fd1);
+	usleep(150000);
+	t0 = mono_msec();
+	assert_int_equal(tu_cache_lock(e->conf, 5000000, &fd2, &waited, NULL), 0);
+	assert_true(waited);
+	assert_true(mono_msec() - t0 >= 100);
+	close(fd2);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* `cache clear` removes the file while someone waits: the waiter locks the new file, so a
+	 * third writer cannot hold the lock at the same time. */
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd1, NULL, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = -1;
+		close(fd1);
+		if (tu_cache_lock(e->conf, 5000000, &fd, NULL, NULL) < 0)
+			_exit(1);
+		/* Holding it: nobody else may. */
+		_exit(same_inode(fd, lock) && tu_cache_lock(e->conf, 0, &fd1, NULL, NULL) == -EWOULDBLOCK ? 0 : 2);
+	}
+	usleep(100000);
+	assert_int_equal(tu_cache_clear(e->conf, NULL), 0);
+	assert_int_equal(access(lock, F_OK), -1);
+	close(fd1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* cache.dir that cannot be created: a clear error naming it. */
+	char yaml[512];
+	struct tu_conf *bad = NULL;
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n  addresses: [\"127.0.0.1:3025\"]\n  credentials:\n"
+		 "    key_pair: { cert: /n/c, key: /n/k, ca: /n/ca }\ncache:\n  dir: %s/group/cache\n",
+		 e->root);
+	assert_int_equal(tu_conf_parse(yaml, strlen(yaml), "t.yaml", &bad, NULL), 0);
+	tu_err_clear(&err);
+	assert_true(tu_cache_lock(bad, 0, &fd1, NULL, &err) < 0);
+	assert_non_null(strstr(err.msg, "cache.dir"));
+	tu_conf_free(bad);
+}
+
 static void test_unwritable_dir(void **state)
 {
 	struct env *e = *state;
@@ -609,6 +715,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
 	};
