@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_install.py - `make install DESTDIR=...` and `make uninstall` as a packager or an
+administrator runs them: the modules where PAM and glibc look, the private core library found
+through the binaries' RUNPATH (never the system library path), no libtool leftovers, the systemd
+units and the examples, nothing written outside DESTDIR, nothing left after uninstall."""
+
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+
+
+def make_vars(builddir, *names):
+    """The values configure substituted into the Makefile (${prefix} and friends expanded)."""
+    raw = {}
+    with open(os.path.join(builddir, "Makefile"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^([A-Za-z_]+) = (.*)$", line.rstrip("\n"))
+            if m:
+                raw[m.group(1)] = m.group(2)
+
+    def expand(v):
+        for _ in range(10):
+            v = re.sub(r"\$[{(]([A-Za-z_]+)[})]", lambda m: raw.get(m.group(1), ""), v)
+        return v
+
+    return {n: expand(raw[n]) for n in names}
+
+
+def files_under(root):
+    out = set()
+    for d, _, names in os.walk(root):
+        for n in names:
+            out.add(os.path.relpath(os.path.join(d, n), root))
+    return out
+
+
+@pytest.fixture
+def installed(builddir, tmp_path):
+    dest = tmp_path / "dest"
+    r = subprocess.run(["make", "-s", "-C", builddir, "install", f"DESTDIR={dest}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(dest)
+
+
+def test_install_layout(builddir, installed):
+    v = make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
+                  "systemdsystemunitdir")
+    rel = {k: val.lstrip("/") for k, val in v.items()}
+    want = {
+        f"{rel['bindir']}/teleport-unix",
+        f"{rel['pammoduledir']}/pam_teleport.so",
+        f"{rel['nsslibdir']}/libnss_teleport.so.2",
+        f"{rel['nsslibdir']}/libnss_teleport.so.2.0.0",
+        f"{rel['pkglibdir']}/libteleport-unix.so.0",
+        f"{rel['pkglibdir']}/libteleport-unix.so.0.0.0",
+        f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
+        f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
+        f"{rel['docdir']}/examples/teleport-unix.yaml",
+        f"{rel['docdir']}/examples/nsswitch.conf.snippet",
+        f"{rel['docdir']}/examples/pam.d/teleport",
+    }
+    got = files_under(installed)
+    assert want <= got, sorted(want - got)
+    # No libtool archives, no unversioned NSS/PAM development links, nothing in etc.
+    extra = {f for f in got - want if not f.endswith("/libteleport-unix.so")}
+    assert extra == set(), sorted(extra)
+    assert not any(f.endswith(".la") for f in got)
+    assert not any(f.split("/")[0] == "etc" or "/etc/" in f for f in got), sorted(got)
+
+    # Code loaded into sshd and every getpwnam caller: nobody but root may write it.
+    for f in want:
+        st = os.lstat(os.path.join(installed, f))
+        if stat.S_ISREG(st.st_mode):
+            assert st.st_mode & 0o022 == 0, (f, oct(st.st_mode))
+
+    # The binaries find the private core through RUNPATH (it is not on the library path).
+    for f in (f"{rel['bindir']}/teleport-unix", f"{rel['pammoduledir']}/pam_teleport.so"):
+        r = subprocess.run(["readelf", "-d", os.path.join(installed, f)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "libteleport-unix.so.0" in r.stdout, f
+        m = re.search(r"\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[([^\]]*)\]", r.stdout)
+        assert m and v["pkglibdir"] in m.group(1).split(":"), (f, r.stdout)
+    # The NSS module needs libc only (STYLE §2.3; the dynamic loader is part of it): no core.
+    r = subprocess.run(["readelf", "-d", os.path.join(installed, rel["nsslibdir"], "libnss_teleport.so.2")],
+                       capture_output=True, text=True)
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+    assert "libc.so.6" in needed and set(needed) <= {"libc.so.6", "ld-linux-x86-64.so.2"}, needed
+    assert "RUNPATH" not in r.stdout and "RPATH" not in r.stdout, r.stdout
+
+    # The unit runs sync and the timer starts that unit.
+    unit = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.service")).read()
+    assert re.search(r"^ExecStart=\S*teleport-unix sync$", unit, re.M), unit
+    timer = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.timer")).read()
+    assert "[Timer]" in timer and "[Install]" in timer
+
+
+def test_uninstall_leaves_nothing(builddir, installed):
+    r = subprocess.run(["make", "-s", "-C", builddir, "uninstall", f"DESTDIR={installed}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert files_under(installed) == set()
