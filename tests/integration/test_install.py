@@ -48,7 +48,7 @@ def installed(builddir, tmp_path):
 
 def test_install_layout(builddir, installed):
     v = make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
-                  "systemdsystemunitdir")
+                  "systemdsystemunitdir", "mandir", "sysconfdir")
     rel = {k: val.lstrip("/") for k, val in v.items()}
     want = {
         f"{rel['bindir']}/teleport-unix",
@@ -62,6 +62,7 @@ def test_install_layout(builddir, installed):
         f"{rel['docdir']}/examples/teleport-unix.yaml",
         f"{rel['docdir']}/examples/nsswitch.conf.snippet",
         f"{rel['docdir']}/examples/pam.d/teleport",
+        f"{rel['mandir']}/man8/teleport-unix.8",
     }
     got = files_under(installed)
     assert want <= got, sorted(want - got)
@@ -90,6 +91,10 @@ def test_install_layout(builddir, installed):
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
     assert "libc.so.6" in needed and set(needed) <= {"libc.so.6", "ld-linux-x86-64.so.2"}, needed
     assert "RUNPATH" not in r.stdout and "RPATH" not in r.stdout, r.stdout
+
+    # The manual names this build's configuration path, and the units point to it.
+    man = open(os.path.join(installed, rel["mandir"], "man8", "teleport-unix.8")).read()
+    assert f"{v['sysconfdir']}/teleport-unix.yaml" in man and "@" not in man.replace("alice@example.com", "")
 
     # The unit runs sync and the timer starts that unit.
     unit = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.service")).read()
