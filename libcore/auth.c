@@ -134,6 +134,14 @@ static int deadline(const struct tu_auth *a, const char *path, uint64_t *ret, st
 	return 0;
 }
 
+/* A timeout at the budget's end (not the RPC's own) says so: the caller's bound, not Auth's. */
+static int budget_note(const struct tu_auth *a, uint64_t d, int r, struct tu_err *e)
+{
+	if (r == -ETIMEDOUT && a->budget_deadline && d == a->budget_deadline)
+		tu_err_prefix(e, "time budget for all RPCs spent");
+	return r;
+}
+
 static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t req_len,
 		 uint8_t **ret_msg, size_t *ret_len, struct tu_err *e)
 {
@@ -143,7 +151,7 @@ static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t
 	int r = deadline(a, path, &d, e);
 	if (r < 0)
 		return r;
-	return tu_grpc_unary(a->t, path, req, req_len, d, a->max_message, ret_msg, ret_len, e);
+	return budget_note(a, d, tu_grpc_unary(a->t, path, req, req_len, d, a->max_message, ret_msg, ret_len, e), e);
 }
 
 /* Adds which RPC's answer did not decode. */
@@ -298,6 +306,7 @@ static int list_users_legacy(struct tu_auth *a, struct tu_user **ret, size_t *re
 	/* proto.GetUsersRequest{WithSecrets: false} encodes to 0 bytes. */
 	r = tu_grpc_call(a->t, RPC_GET_USERS, NULL, 0, d, a->max_message, on_stream_user, &s, NULL,
 			 e);
+	r = budget_note(a, d, r, e);
 	if (r < 0) {
 		tu_users_free(s.users, s.n);
 		return r;

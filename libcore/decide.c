@@ -574,20 +574,8 @@ static void push_role(struct tu_dataset *d, struct tu_role *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/*
- * Every call has its own deadline; this bounds their sum, so a slow (not
- * dead) Auth cannot hold a login longer than connect + request timeouts.
- */
-static int check_deadline(int64_t deadline_usec, struct tu_err *reterr)
-{
-	if (deadline_usec > 0 && tu_now_usec() > deadline_usec)
-		return tu_err_set(reterr, -ETIMEDOUT, "Auth answered too slowly (over the connect + request timeouts in total)");
-	return 0;
-}
-
 /* One user, its roles and all locks in force, online. */
-static int fetch_user_online(struct tu_auth *a, const char *name, int64_t deadline_usec, struct tu_dataset *ret,
-			     struct tu_err *reterr)
+static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = { 0 };
 	struct tu_user u = { 0 };
@@ -615,9 +603,7 @@ static int fetch_user_online(struct tu_auth *a, const char *name, int64_t deadli
 	d.n_users = 1;
 	for (size_t i = 0; i < d.users[0].roles.n; i++) {
 		struct tu_role r = { 0 };
-		k = check_deadline(deadline_usec, reterr);
-		if (k >= 0)
-			k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
+		k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
 		if (k == -ENOENT)
 			continue; /* a missing role grants nothing, as in Teleport */
 		if (k < 0) {
@@ -626,11 +612,7 @@ static int fetch_user_online(struct tu_auth *a, const char *name, int64_t deadli
 		}
 		push_role(&d, &r);
 	}
-	k = check_deadline(deadline_usec, reterr);
-	if (k >= 0)
-		k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
-	if (k >= 0)
-		k = check_deadline(deadline_usec, reterr);
+	k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
 	if (k < 0) {
 		tu_dataset_done(&d);
 		return k;
@@ -680,6 +662,8 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 	k = tu_ctx_auth(ctx, now_usec, &a, reterr);
 	if (k < 0)
 		return k;
+	/* A login waits at most connect + request for Auth, whatever number of RPCs it takes. */
+	tu_auth_set_budget(a, conf->connect_timeout_usec + conf->request_timeout_usec);
 	trusted_identity(o, req, who, sizeof(who));
 	if (!who[0]) {
 		/* The owner: from a fresh snapshot when there is one, else everything online. */
@@ -716,8 +700,7 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 			return k < 0 ? k : 0;
 		}
 	}
-	k = fetch_user_online(a, who, now_usec + (int64_t) (conf->connect_timeout_usec + conf->request_timeout_usec),
-			      &d, reterr);
+	k = fetch_user_online(a, who, &d, reterr);
 	if (k < 0)
 		return k;
 	r.explicit_user = who;

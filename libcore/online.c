@@ -15,8 +15,10 @@
  *    creation time and the lock file's mtime (stamped at every attempt,
  *    failed ones too, so a dead Auth is not asked again by every lookup);
  *  - one refresh at a time per cache.dir (tu_cache_lock, shared with `sync`
- *    and `cache clear`); the others wait, bounded by the connect + request
- *    timeouts, and then look again;
+ *    and `cache clear`); the others wait and then look again;
+ *  - connect + request bounds the whole refresh, waiting for the lock and
+ *    every RPC together (tu_auth_set_budget): a full fetch that needs more
+ *    is left to `sync`;
  *  - the log sink is never touched: this library may be shared with
  *    pam_teleport.so in the same process, so messages go to the caller's
  *    function in req->log_fn only.
@@ -100,6 +102,15 @@ static bool recent(const struct tu_conf *conf, int64_t now_usec)
 		t = a;
 	return t != INT64_MIN && t <= now_usec &&
 	       (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /* Stamps the lock file's mtime with now: the time of this attempt. */
@@ -206,6 +217,9 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	}
 	const struct tu_conf *conf = tu_ctx_conf(ctx);
 	int64_t now = req->now_usec;
+	/* Everything below, waiting for the lock included, within connect + request. */
+	const uint64_t budget = conf->connect_timeout_usec + conf->request_timeout_usec;
+	const uint64_t started = mono_usec();
 
 	if (recent(conf, now)) {
 		say(req, LOG_DEBUG,
@@ -215,8 +229,7 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 		goto out;
 	}
 
-	r = tu_cache_lock(conf, conf->connect_timeout_usec + conf->request_timeout_usec, &lock_fd,
-			  &waited, &e);
+	r = tu_cache_lock(conf, budget, &lock_fd, &waited, &e);
 	if (r < 0) {
 		say(req, LOG_WARNING, "online lookup of %s: %s", what,
 		    tu_err_format(&e, why, sizeof(why)));
@@ -235,6 +248,13 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	r = tu_ctx_host(ctx, now, &host, &e);
 	if (r >= 0)
 		r = tu_ctx_auth(ctx, now, &auth, &e);
+	/* The host process (ls, sshd, ...) waits at most the budget, all RPCs together: a full
+	 * fetch that needs longer fails here and is left to `sync`. */
+	if (r >= 0) {
+		uint64_t spent = mono_usec() - started;
+
+		tu_auth_set_budget(auth, spent < budget ? budget - spent : 1);
+	}
 	if (r >= 0 && name) {
 		r = refresh_name(conf, auth, name, &host, now, &e);
 		if (r == -ENOENT) {

@@ -61,6 +61,8 @@ FAULTS = {
     "truncated": ("raw", "truncated", "DATA cut short, stream ended"),
     "http1": ("raw", "http1", "ALPN http/1.1 only"),
 }
+# Not in the matrix (sync succeeds there): test_slow_answers_bounded_overall.
+SLOW_FAULT = ("slow", "every RPC answers after 0.9 × the request timeout")
 
 _TIMES = {}
 
@@ -72,7 +74,7 @@ def _write_table(builddir):
         return
     fronts = ["check", "sync", "pam", "nss"]
     lines = [f"| fault | what | {' | '.join(fronts)} |", "| --- | --- | " + " | ".join("---" for _ in fronts) + " |"]
-    for fid, (_, _, what) in FAULTS.items():
+    for fid, (_, _, what) in list(FAULTS.items()) + [(SLOW_FAULT[0], (None, None, SLOW_FAULT[1]))]:
         if fid not in _TIMES:
             continue
         cells = []
@@ -287,3 +289,36 @@ def test_fault_with_warm_cache(fid, tools, builddir, auth_server, raw_h2_server,
     r = run_pam(builddir, tmp_path, cfg, "frank")
     assert pam_outcome(r) == "unavail", r
     assert r.elapsed < limit, r
+
+
+def test_slow_answers_bounded_overall(tools, builddir, auth_server, write_config, run_cli, cache_dir, tmp_path):
+    """Every RPC answers correctly but takes 1.8 s, inside the 2 s request timeout: a login or a
+    lookup that needs several RPCs (no cache: users, roles, locks) would wait for their sum.  PAM,
+    `check` and the NSS online path stop at connect + request for all their RPCs together and
+    fail closed; `sync`, an administrator's command, waits for each RPC and succeeds."""
+    delay = 0.9 * REQUEST
+    address = auth_server(faults=[f"*=delay={delay}"]).address
+    cfg = write_config(addresses=address, auth={"timeouts": {"connect": f"{CONNECT}s", "request": f"{REQUEST}s"}})
+    limit = BUDGET + SLACK
+
+    r = run_pam(builddir, tmp_path, cfg, "frank")
+    record("slow", "pam", r, pam_outcome(r))
+    assert pam_outcome(r) == "unavail", r
+    assert r.elapsed < limit, r
+
+    r = run_cli("check", "frank", "frank", timeout=60 * SLOW)
+    record("slow", "check", r, f"exit {r.rc}")
+    assert r.rc == 2 and "time budget for all RPCs spent" in r.stderr, r
+    assert r.elapsed < limit, r
+
+    r = run_nss(builddir, tmp_path, cfg, cache_dir, "frank")
+    record("slow", "nss", r, f"exit {r.rc}")
+    assert r.rc == 2 and r.stdout == "", r
+    assert r.elapsed < limit, r
+    assert snapshot_files(cache_dir) == [], os.listdir(cache_dir)
+
+    r = run_cli("sync", timeout=60 * SLOW)
+    record("slow", "sync", r, f"exit {r.rc}")
+    assert r.rc == 0, r
+    assert r.elapsed > 3 * delay, r
+    assert snapshot_files(cache_dir) == ["accounts.db", "state.db"]
