@@ -631,6 +631,16 @@ static void test_fork_while_busy(void **state)
 
 	assert_int_equal(write_sample(), 0);
 	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1); /* the lock is taken as often as possible */
+	/* The previous test's mapping may be served for up to its recheck interval: wait until this
+	 * process sees the new file, or the first child (forked before any reader ran) would not. */
+	{
+		char buf[256];
+		struct passwd pw;
+		int err, tries = 0;
+
+		while (p_getpwnam("alice", &pw, buf, sizeof(buf), &err) != NSS_STATUS_SUCCESS && tries++ < 200)
+			usleep(10000);
+	}
 	atomic_store(&fork_stop, false);
 	for (int t = 0; t < 4; t++)
 		assert_int_equal(pthread_create(&th[t], NULL, fork_reader, NULL), 0);
@@ -645,9 +655,14 @@ static void test_fork_while_busy(void **state)
 			int err, ok = 1;
 
 			alarm(10); /* a hang kills the child: the parent sees a signal */
-			for (int i = 0; i < 20; i++)
-				ok &= p_getpwnam("alice", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
-				      pw.pw_uid == 300000;
+			for (int i = 0; i < 20 && ok; i++) {
+				enum nss_status st = p_getpwnam("alice", &pw, buf, sizeof(buf), &err);
+
+				ok = st == NSS_STATUS_SUCCESS && pw.pw_uid == 300000;
+				if (!ok)
+					fprintf(stderr, "child %d, lookup %d: status %d errno %d uid %u\n", k, i, (int) st,
+						err, st == NSS_STATUS_SUCCESS ? (unsigned) pw.pw_uid : 0u);
+			}
 			_exit(ok ? 0 : 1);
 		}
 		if (k % 10 == 0)
