@@ -433,6 +433,33 @@ static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const
 
 /* ---- the decision ---- */
 
+/*
+ * Whether Teleport's own SSH service authorized this session (and so checked per-session MFA
+ * and the device): it runs PAM's account phase with TELEPORT_USERNAME after its own RBAC.
+ */
+static bool verified_by_teleport(const struct tu_decide_opts *o, const struct tu_login_req *req, const char *who)
+{
+	return o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0] &&
+	       strcmp(req->teleport_username, who) == 0;
+}
+
+/*
+ * Teleport's checkAccess: the first role that grants the login may also require per-session
+ * MFA or a trusted device, and then a session without them is refused.  An OpenSSH, console or
+ * su login proves neither (an SSH certificate's key id says who, not how it was issued), so it
+ * is refused the same way.  NULL when nothing is missing.
+ */
+static const char *unmet_requirement(const struct tu_role *r, bool verified)
+{
+	if (verified || !r)
+		return NULL;
+	if (r->require_mfa_type != 0)
+		return "per-session MFA (require_session_mfa)";
+	if (r->device_trust_mode && strcmp(r->device_trust_mode, "required") == 0)
+		return "a trusted device (device_trust_mode: required)";
+	return NULL;
+}
+
 static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, const struct tu_decide_opts *o,
 		     const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
 {
@@ -545,6 +572,17 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
 	if (k < 0)
 		return k;
+	const char *unmet = a.allowed ? unmet_requirement(tu_rbac_index_role(ix, a.role), verified_by_teleport(o, req, who))
+				      : NULL;
+	if (unmet) {
+		char name[128];
+		tu_sanitize(a.role, name, sizeof(name));
+		verdict_set(&v, TU_VERDICT_DENY, who, a.role,
+			    "role '%s' allows login '%s' but requires %s, which only a session through Teleport proves",
+			    name, slogin, unmet);
+		*ret = v;
+		return 0;
+	}
 	verdict_set(&v, a.allowed ? TU_VERDICT_ALLOW : TU_VERDICT_DENY, who, a.role, "%s", a.reason);
 	*ret = v;
 	return 0;

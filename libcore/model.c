@@ -98,6 +98,7 @@ void tu_role_done(struct tu_role *r)
 	role_cond_done(&r->deny);
 	free(r->create_host_user_default_shell);
 	free(r->lock_mode);
+	free(r->device_trust_mode);
 	*r = (struct tu_role){0};
 	r->create_host_user = TU_BOOL_UNSET;
 }
@@ -794,6 +795,10 @@ static int role_from_pb(const Types__RoleV6 *m, struct tu_role *ro, struct tu_er
 		ENOMEM_IF(
 		    dup_opt(o->createhostuserdefaultshell, &ro->create_host_user_default_shell));
 		ENOMEM_IF(dup_opt(o->lock, &ro->lock_mode));
+		ENOMEM_IF(dup_opt(o->devicetrustmode, &ro->device_trust_mode));
+		ro->require_mfa_type = (int32_t) o->requiremfatype;
+		if (ro->require_mfa_type == 0 && o->requiresessionmfa)
+			ro->require_mfa_type = TYPES__REQUIRE_MFATYPE__SESSION;
 		ro->max_session_ttl_nsec = o->maxsessionttl;
 	}
 	return 0;
@@ -1230,6 +1235,8 @@ int tu_model_encode_role(const struct tu_role *ro, uint8_t **ret_buf, size_t *re
 	spec.options = &o;
 	o.maxsessionttl = ro->max_session_ttl_nsec;
 	o.lock = ro->lock_mode;
+	o.requiremfatype = (Types__RequireMFAType) ro->require_mfa_type;
+	o.devicetrustmode = ro->device_trust_mode;
 	if (ro->create_host_user != TU_BOOL_UNSET) {
 		chu.value = ro->create_host_user == TU_BOOL_TRUE;
 		o.createhostuser = &chu;

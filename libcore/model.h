@@ -84,6 +84,9 @@ struct tu_role {
 	enum tu_bool_opt create_host_user; /* legacy Options 20 */
 	char *create_host_user_default_shell; /* Options 31, NULL when absent */
 	char *lock_mode;               /* Options.Lock: "", "strict", "best_effort"; NULL = "" */
+	int32_t require_mfa_type;      /* Options 23 (enum RequireMFAType, 0 = off; a legacy
+	                                  RequireSessionMFA 13 = true reads as 1, SESSION) */
+	char *device_trust_mode;       /* Options 24: "", "off", "optional", "required"; NULL = "" */
 	int64_t max_session_ttl_nsec;
 };
 

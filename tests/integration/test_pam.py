@@ -269,3 +269,63 @@ def test_pam_source_all_logins(pam, auth_server, write_config, login, want):
     auth_server()
     cfg = write_config(accounts={"source": "all_logins"})
     assert outcome(pam(cfg, login)) == want
+
+
+MFA_ROLE = """# proto-message: types.RoleV6
+Kind: "role"
+Version: "v7"
+Metadata { Name: "ops-mfa" Namespace: "default" }
+Spec {
+  Options { CreateHostUserMode: HOST_USER_MODE_KEEP RequireMFAType: SESSION }
+  Allow { Logins: ["opsmfa"] Namespaces: ["default"] NodeLabels { Values { key: "*" value { Values: ["*"] } } } }
+}
+"""
+DEVICE_ROLE = """# proto-message: types.RoleV6
+Kind: "role"
+Version: "v7"
+Metadata { Name: "ops-device" Namespace: "default" }
+Spec {
+  Options { CreateHostUserMode: HOST_USER_MODE_KEEP DeviceTrustMode: "required" }
+  Allow { Logins: ["opsdev"] Namespaces: ["default"] NodeLabels { Values { key: "*" value { Values: ["*"] } } } }
+}
+"""
+MONA = """# proto-message: types.UserV2
+Kind: "user"
+Version: "v2"
+Metadata { Name: "mona" Namespace: "default" }
+Spec { Roles: ["ops-mfa", "ops-device"] }
+"""
+
+
+@pytest.mark.parametrize("login,needs", [("opsmfa", "per-session MFA"), ("opsdev", "a trusted device")])
+def test_pam_mfa_and_device_trust_roles(pam, auth_server, write_config, run_cli, tmp_path, login, needs):
+    """A role with require_session_mfa or device_trust_mode: required: Teleport refuses a session
+    that has not proven them, and an OpenSSH login proves neither, so PAM and `check` refuse it,
+    online and from the cache; a session that Teleport's own SSH service opened (trusted
+    TELEPORT_USERNAME) was checked by Teleport and is allowed."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={
+        "roles/ops-mfa.txtpb": MFA_ROLE, "roles/ops-device.txtpb": DEVICE_ROLE, "users/mona.txtpb": MONA})
+    srv = auth_server(dataset=ds)
+    cfg = write_config()
+    res = pam(cfg, login)
+    assert outcome(res) == "deny", res
+    assert f"requires {needs}" in res.stderr, res
+    r = run_cli("check", "mona", login)
+    assert r.rc == 1 and f"requires {needs}" in r.stdout, r
+
+    envconf = tmp_path / "pam_env.conf"
+    envconf.write_text("TELEPORT_USERNAME DEFAULT=mona\n")
+    pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
+    trusted = write_config(pam={"trust_teleport_env": True}, name="trusted.yaml")
+    res = pam(trusted, login, pre=pre, ops=("setcred", "acct_mgmt"))
+    if outcome(res) == "deny" and f"requires {needs}" in res.stderr and "mona" not in res.stderr:
+        pytest.skip("pam_env did not set TELEPORT_USERNAME under pam_wrapper")
+    assert outcome(res) == "allow", res
+
+    # From the cache: the options survive the private snapshot.
+    assert run_cli("sync").rc == 0
+    srv.stop()
+    r = run_cli("check", "--offline", "mona", login)
+    assert r.rc == 1 and f"requires {needs}" in r.stdout, r
+    res = pam(cfg, login)
+    assert outcome(res) == "deny" and f"requires {needs}" in res.stderr, res

@@ -106,6 +106,8 @@ struct fx_role {
 	const char *allow_groups;
 	const char *deny_groups;
 	const char *lock_mode;    /* options.lock */
+	int32_t require_mfa;      /* options.require_session_mfa (RequireMFAType) */
+	const char *device_trust; /* options.device_trust_mode */
 };
 
 static inline void fx_role_build(const struct fx_role *s, struct tu_role *r)
@@ -125,6 +127,8 @@ static inline void fx_role_build(const struct fx_role *s, struct tu_role *r)
 	r->create_host_user = s->legacy == 1 ? TU_BOOL_TRUE : s->legacy == 2 ? TU_BOOL_FALSE : TU_BOOL_UNSET;
 	r->create_host_user_default_shell = s->shell ? strdup(s->shell) : NULL;
 	r->lock_mode = s->lock_mode ? strdup(s->lock_mode) : NULL;
+	r->require_mfa_type = s->require_mfa;
+	r->device_trust_mode = s->device_trust ? strdup(s->device_trust) : NULL;
 }
 
 static inline void fx_cond_free(struct tu_role_cond *c)
@@ -144,6 +148,7 @@ static inline void fx_role_free(struct tu_role *r)
 	fx_cond_free(&r->deny);
 	free(r->create_host_user_default_shell);
 	free(r->lock_mode);
+	free(r->device_trust_mode);
 }
 
 /* A user in one line. */

@@ -226,6 +226,14 @@ static const struct fx_role roles[] = {
 	{ "rootish", .allow_logins = "root", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
 	{ "strict", .allow_logins = "strict", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .lock_mode = "strict" },
 	{ "best", .allow_logins = "best", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .lock_mode = "best_effort" },
+	{ "mfa", .allow_logins = "mfa-login", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .require_mfa = 1 },
+	{ "hwkey", .allow_logins = "hw-login", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .require_mfa = 5 },
+	{ "devtrust", .allow_logins = "dt-login", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .device_trust = "required" },
+	{ "devopt", .allow_logins = "dto-login", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .device_trust = "optional" },
+	{ "mfa-both", .allow_logins = "both", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP, .require_mfa = 1 },
+	{ "plain-both", .allow_logins = "both", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+	{ "mfa-prod", .allow_logins = "mp-login", .allow_labels = "env=prod", .mode = TU_HOST_USER_MODE_KEEP, .require_mfa = 1 },
+	{ "mp-any", .allow_logins = "mp-login", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
 	{ 0 },
 };
 
@@ -248,6 +256,13 @@ static const struct fx_user users[] = {
 	{ "yvonne", "access", "logins=shared-by-trait" },
 	{ "sid", "strict", "" },
 	{ "bea", "best", "" },
+	{ "mia", "mfa", "" },
+	{ "hal", "hwkey", "" },
+	{ "dan", "devtrust", "" },
+	{ "otto", "devopt", "" },
+	{ "bo", "mfa-both,plain-both", "" },
+	{ "ob", "plain-both,mfa-both", "" },
+	{ "pam", "mfa-prod,mp-any", "" },
 	{ 0 },
 };
 
@@ -424,6 +439,27 @@ static const struct decide_case decide_cases[] = {
 	{ "strict", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "sid", "role 'strict' sets options.lock: strict and the lock list is not current (offline)", true },
 	{ "best", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "bea", "allowed", true },
 	{ "alice", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "alice", "allowed", true },
+	/* per-session MFA and device trust: only a session through Teleport (TELEPORT_USERNAME) proves them */
+	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "mia", "role 'mfa' allows login 'mfa-login' but requires per-session MFA (require_session_mfa), which only a session through Teleport proves" },
+	{ "mfa-login", "", NULL, 1, 0, HU, "mia", NULL, NULL, TU_VERDICT_ALLOW, "mia", "allowed by role 'mfa' (logins 'mfa-login')" },
+	{ "mfa-login", "", NULL, 0, 0, HU, "mia", NULL, NULL, TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* env not trusted */
+	{ "mfa-login", "", NULL, 0, 1, HU, NULL, "mia", NULL, TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* a key id proves no MFA */
+	{ "mfa-login", "", NULL, 1, 0, HU, "mia", NULL, "mia", TU_VERDICT_ALLOW, "mia", "allowed by role 'mfa'" },     /* online: identity passed on */
+	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, "mia", TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* check USER LOGIN */
+	{ "both", "", NULL, 1, 0, HU, "bo", NULL, NULL, TU_VERDICT_ALLOW, "bo", "allowed by role 'mfa-both'" },
+	{ "hw-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "hal", "role 'hwkey' allows login 'hw-login' but requires per-session MFA" },
+	{ "dt-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "dan", "role 'devtrust' allows login 'dt-login' but requires a trusted device (device_trust_mode: required), which only a session through Teleport proves" },
+	{ "dt-login", "", NULL, 1, 0, HU, "dan", NULL, NULL, TU_VERDICT_ALLOW, "dan", "allowed by role 'devtrust'" },
+	{ "dto-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "otto", "allowed by role 'devopt'" },
+	/* the first role that grants the login decides (Teleport's checkAccess), in the user's role order */
+	{ "both", "", NULL, 0, 0, HU, NULL, NULL, "bo", TU_VERDICT_DENY, "bo", "role 'mfa-both' allows login 'both' but requires per-session MFA" },
+	{ "both", "", NULL, 0, 0, HU, NULL, NULL, "ob", TU_VERDICT_ALLOW, "ob", "allowed by role 'plain-both'" },
+	/* a role whose labels do not match this host asks for nothing */
+	{ "mp-login", "env=dev", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "pam", "allowed by role 'mp-any'" },
+	{ "mp-login", "env=prod", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "pam", "role 'mfa-prod' allows login 'mp-login' but requires per-session MFA" },
+	/* offline (from the cache) the same */
+	{ "mfa-login", "", NULL, 1, 0, HU, "mia", NULL, NULL, TU_VERDICT_ALLOW, "mia", "allowed", true },
+	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "mia", "requires per-session MFA", true },
 };
 
 static void test_decide_pure(void **state)

@@ -238,6 +238,9 @@ static const struct {
     {"HOST_USER_MODE_UNSPECIFIED", 0},   {"HOST_USER_MODE_OFF", 1},
     {"HOST_USER_MODE_DROP", 2},          {"HOST_USER_MODE_KEEP", 3},
     {"HOST_USER_MODE_INSECURE_DROP", 4},
+    /* types.RequireMFAType */
+    {"OFF", 0}, {"SESSION", 1}, {"SESSION_AND_HARDWARE_KEY", 2}, {"HARDWARE_KEY_TOUCH", 3},
+    {"HARDWARE_KEY_PIN", 4}, {"HARDWARE_KEY_TOUCH_AND_PIN", 5},
 };
 
 static int enum_value(const char *s)
@@ -285,6 +288,16 @@ static void check_role(const struct tu_role *r, const struct tnode *t)
 		      txtpb_str(t, "Spec.Options.CreateHostUserDefaultShell"),
 		      "CreateHostUserDefaultShell");
 	check_opt_str(r->lock_mode, txtpb_str(t, "Spec.Options.Lock"), "Options.Lock");
+	check_opt_str(r->device_trust_mode, txtpb_str(t, "Spec.Options.DeviceTrustMode"),
+		      "Options.DeviceTrustMode");
+	{
+		int mfa = enum_value(txtpb_str(t, "Spec.Options.RequireMFAType"));
+		const char *legacy = txtpb_str(t, "Spec.Options.RequireSessionMFA");
+
+		if (mfa == 0 && legacy && boolean(legacy))
+			mfa = 1;
+		assert_int_equal(r->require_mfa_type, mfa);
+	}
 	assert_int_equal(r->max_session_ttl_nsec, ttl ? num(ttl, "MaxSessionTTL") : 0);
 }
 
@@ -1110,6 +1123,8 @@ static void assert_role_eq(const struct tu_role *a, const struct tu_role *b)
 	assert_int_equal(a->create_host_user, b->create_host_user);
 	assert_true(str_eq(a->create_host_user_default_shell, b->create_host_user_default_shell));
 	assert_true(str_eq(a->lock_mode, b->lock_mode));
+	assert_int_equal(a->require_mfa_type, b->require_mfa_type);
+	assert_true(str_eq(a->device_trust_mode, b->device_trust_mode));
 	assert_int_equal(a->max_session_ttl_nsec, b->max_session_ttl_nsec);
 }
 
@@ -1208,6 +1223,8 @@ static void test_round_trip_role_lock(void **state)
 	r.create_host_user = TU_BOOL_FALSE;
 	r.create_host_user_default_shell = strdup("/bin/zsh");
 	r.lock_mode = strdup("strict");
+	r.require_mfa_type = 2;
+	r.device_trust_mode = strdup("required");
 	r.max_session_ttl_nsec = 28800000000000LL;
 	assert_int_equal(tu_model_encode_role(&r, &buf, &len), 0);
 	assert_int_equal(tu_model_parse_role(buf, len, &rb, &err), 0);
@@ -1501,6 +1518,63 @@ static void test_request_encoders_reject(void **state)
 	free(buf);
 }
 
+/* A role's options as servers of every age send them: RequireSessionMFA (13, bool, v10 and
+ * older), RequireMFAType (23, enum, open), DeviceTrustMode (24). */
+static void test_role_mfa_options(void **state)
+{
+	const char *dir = vectors_dir();
+	_cleanup_free_ uint8_t *buf = NULL;
+	static const struct {
+		int legacy;          /* field 13: -1 absent */
+		int64_t type;        /* field 23: -1 absent */
+		const char *device;  /* field 24: NULL absent */
+		int32_t want_type;
+	} cases[] = {
+		{-1, -1, NULL, 0},         {1, -1, NULL, 1},       {0, -1, NULL, 0},
+		{-1, 1, NULL, 1},          {-1, 5, "required", 5}, {1, 3, NULL, 3},
+		{-1, 99, "optional", 99}, /* open enum: kept, and anything but 0 requires MFA */
+		{-1, 0, "off", 0},
+	};
+	size_t len;
+
+	(void) state;
+	if (!dir) {
+		skip();
+		return;
+	}
+	buf = slurp(dir, "role_dev.bin", &len);
+	assert_non_null(buf);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct wb w = {0}, spec = {0}, opt = {0};
+		struct tu_role r = {0};
+		struct tu_err err;
+
+		if (cases[i].legacy >= 0) {
+			wb_tag(&opt, 13, 0);
+			wb_varint(&opt, (uint64_t) cases[i].legacy);
+		}
+		if (cases[i].type >= 0) {
+			wb_tag(&opt, 23, 0);
+			wb_varint(&opt, (uint64_t) cases[i].type);
+		}
+		if (cases[i].device)
+			wb_str(&opt, 24, cases[i].device);
+		/* A second Spec.Options after the vector's own: protobuf merges them. */
+		wb_bytes(&w, buf, len);
+		wb_len(&spec, 1, opt.b, opt.n);
+		wb_len(&w, 5, spec.b, spec.n);
+		if (tu_model_parse_role(w.b, w.n, &r, &err) != 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_string_equal(r.name, "dev");
+		assert_int_equal(r.require_mfa_type, cases[i].want_type);
+		assert_true(str_eq(r.device_trust_mode, cases[i].device));
+		tu_role_done(&r);
+		free(w.b);
+		free(spec.b);
+		free(opt.b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1508,6 +1582,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_name_the_problem),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_unknown_fields_skipped),
+	    cmocka_unit_test(test_role_mfa_options),
 	    cmocka_unit_test(test_round_trip_user),
 	    cmocka_unit_test(test_round_trip_role_lock),
 	    cmocka_unit_test(test_round_trip_vectors),
