@@ -45,6 +45,7 @@
 #include "err.h"
 #include "log.h"
 #include "snapshot.h"
+#include "transport.h"
 
 /* Its mtime: the last attempt (NSS reads it too). */
 #define LOCK_FILE TU_SNAPSHOT_ONLINE_LOCK_FILE
@@ -102,15 +103,6 @@ static bool recent(const struct tu_conf *conf, int64_t now_usec)
 		t = a;
 	return t != INT64_MIN && t <= now_usec &&
 	       (uint64_t) (now_usec - t) < conf->negative_ttl_usec;
-}
-
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return 0;
-	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /* Stamps the lock file's mtime with now: the time of this attempt. */
@@ -219,7 +211,7 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	int64_t now = req->now_usec;
 	/* Everything below, waiting for the lock included, within connect + request. */
 	const uint64_t budget = conf->connect_timeout_usec + conf->request_timeout_usec;
-	const uint64_t started = mono_usec();
+	const uint64_t started = tu_transport_now_usec();
 
 	if (recent(conf, now)) {
 		say(req, LOG_DEBUG,
@@ -251,7 +243,7 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	/* The host process (ls, sshd, ...) waits at most the budget, all RPCs together: a full
 	 * fetch that needs longer fails here and is left to `sync`. */
 	if (r >= 0) {
-		uint64_t spent = mono_usec() - started;
+		uint64_t spent = tu_transport_now_usec() - started;
 
 		tu_auth_set_budget(auth, spent < budget ? budget - spent : 1);
 	}
