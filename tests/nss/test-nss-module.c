@@ -656,12 +656,12 @@ static void test_fork_while_busy(void **state)
 
 			alarm(10); /* a hang kills the child: the parent sees a signal */
 			for (int i = 0; i < 20 && ok; i++) {
-				enum nss_status st = p_getpwnam("alice", &pw, buf, sizeof(buf), &err);
+				enum nss_status got = p_getpwnam("alice", &pw, buf, sizeof(buf), &err);
 
-				ok = st == NSS_STATUS_SUCCESS && pw.pw_uid == 300000;
+				ok = got == NSS_STATUS_SUCCESS && pw.pw_uid == 300000;
 				if (!ok)
-					fprintf(stderr, "child %d, lookup %d: status %d errno %d uid %u\n", k, i, (int) st,
-						err, st == NSS_STATUS_SUCCESS ? (unsigned) pw.pw_uid : 0u);
+					fprintf(stderr, "child %d, lookup %d: status %d errno %d uid %u\n", k, i, (int) got,
+						err, got == NSS_STATUS_SUCCESS ? (unsigned) pw.pw_uid : 0u);
 			}
 			_exit(ok ? 0 : 1);
 		}
