@@ -15,6 +15,7 @@ Importable from any tests/integration/test_*.py (`import helpers`):
 """
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -481,3 +482,22 @@ def grpc_channel(certs, address, client="client", server_name="teleport.cluster.
     creds = grpc.ssl_channel_credentials(ca, key, crt)
     return grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", server_name),
                                                         ("grpc.max_receive_message_length", 64 << 20)])
+
+
+# ---------------------------------------------------------------- build tree
+
+def make_vars(builddir, *names):
+    """The values configure substituted into the Makefile (${prefix} and friends expanded)."""
+    raw = {}
+    with open(os.path.join(builddir, "Makefile"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^([A-Za-z_]+) = (.*)$", line.rstrip("\n"))
+            if m:
+                raw[m.group(1)] = m.group(2)
+
+    def expand(v):
+        for _ in range(10):
+            v = re.sub(r"\$[{(]([A-Za-z_]+)[})]", lambda m: raw.get(m.group(1), ""), v)
+        return v
+
+    return {n: expand(raw[n]) for n in names}

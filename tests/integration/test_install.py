@@ -11,22 +11,7 @@ import subprocess
 
 import pytest
 
-
-def make_vars(builddir, *names):
-    """The values configure substituted into the Makefile (${prefix} and friends expanded)."""
-    raw = {}
-    with open(os.path.join(builddir, "Makefile"), encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^([A-Za-z_]+) = (.*)$", line.rstrip("\n"))
-            if m:
-                raw[m.group(1)] = m.group(2)
-
-    def expand(v):
-        for _ in range(10):
-            v = re.sub(r"\$[{(]([A-Za-z_]+)[})]", lambda m: raw.get(m.group(1), ""), v)
-        return v
-
-    return {n: expand(raw[n]) for n in names}
+import helpers
 
 
 def files_under(root):
@@ -47,7 +32,7 @@ def installed(builddir, tmp_path):
 
 
 def test_install_layout(builddir, installed):
-    v = make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
+    v = helpers.make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
                   "systemdsystemunitdir", "mandir", "sysconfdir")
     rel = {k: val.lstrip("/") for k, val in v.items()}
     want = {

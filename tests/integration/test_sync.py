@@ -369,13 +369,7 @@ def test_sync_rejects_extra_args(write_config, run_cli):
 
 def _default_cache_dir(builddir):
     """localstatedir/cache/teleport-unix as configured in the build tree (TU_LOCALSTATEDIR)."""
-    vals = {}
-    with open(os.path.join(builddir, "Makefile"), encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^(prefix|localstatedir) = (.*)$", line.rstrip("\n"))
-            if m:
-                vals[m.group(1)] = m.group(2)
-    return vals["localstatedir"].replace("${prefix}", vals["prefix"]) + "/cache/teleport-unix"
+    return helpers.make_vars(builddir, "localstatedir")["localstatedir"] + "/cache/teleport-unix"
 
 
 def test_sync_links_default_dir_for_nss(auth_server, dataset, write_config, run_cli, cache_dir, builddir):
