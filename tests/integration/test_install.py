@@ -48,6 +48,7 @@ def test_install_layout(builddir, installed):
         f"{rel['docdir']}/examples/nsswitch.conf.snippet",
         f"{rel['docdir']}/examples/pam.d/teleport",
         f"{rel['mandir']}/man8/teleport-unix.8",
+        f"{rel['mandir']}/man8/pam_teleport.8",
     }
     got = files_under(installed)
     assert want <= got, sorted(want - got)
@@ -81,8 +82,10 @@ def test_install_layout(builddir, installed):
     assert "RUNPATH" not in r.stdout and "RPATH" not in r.stdout, r.stdout
 
     # The manual names this build's configuration path, and the units point to it.
-    man = open(os.path.join(installed, rel["mandir"], "man8", "teleport-unix.8")).read()
-    assert f"{v['sysconfdir']}/teleport-unix.yaml" in man and "@" not in man.replace("alice@example.com", "")
+    for page in ("teleport-unix.8", "pam_teleport.8"):
+        man = open(os.path.join(installed, rel["mandir"], "man8", page)).read()
+        assert f"{v['sysconfdir']}/teleport-unix.yaml" in man, page
+        assert not re.search(r"@[a-z_]+@", man), page  # every @var@ substituted
 
     # The unit runs sync and the timer starts that unit.
     unit = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.service")).read()
