@@ -530,22 +530,25 @@ static void test_lock(void **state)
 
 	/* Released: the next one gets it; a waiter is told it waited. */
 	close(fd1);
-	assert_int_equal(tu_cache_lock(e->conf, 0, &fd1, &waited, NULL), 0);
+	int held[2];
+	char byte;
+	assert_int_equal(pipe(held), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* The child holds it for 300 ms (fd1 was inherited: drop its copy of the lock first). */
+		/* The child takes it, says so, and holds it for 300 ms. */
 		int fd = -1;
-		close(fd1);
-		usleep(50000);
-		_exit(tu_cache_lock(e->conf, 5000000, &fd, NULL, NULL) == 0 ? (usleep(300000), 0) : 1);
+		close(held[0]);
+		if (tu_cache_lock(e->conf, 5000000, &fd, NULL, NULL) < 0 || write(held[1], "x", 1) != 1)
+			_exit(1);
+		usleep(300000);
+		_exit(0);
 	}
-	close(fd1);
-	usleep(150000);
-	t0 = mono_msec();
+	close(held[1]);
+	assert_int_equal(read(held[0], &byte, 1), 1);
+	close(held[0]);
 	assert_int_equal(tu_cache_lock(e->conf, 5000000, &fd2, &waited, NULL), 0);
-	assert_true(waited);
-	assert_true(mono_msec() - t0 >= 100);
+	assert_true(waited); /* the child held it for 300 ms after saying so */
 	close(fd2);
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
