@@ -20,7 +20,8 @@
 #
 # Usage: tools/harden.sh [SRC BUILD]   (defaults: repo root, <root>/build-asan)
 # Environment: HARDEN_BUILD (sanitizer build dir), TU_BUILD_DIR (normal build
-# for lint), FUZZ_SECONDS, PYTEST_ARGS (extra pytest arguments, e.g. -x -k faults).
+# for lint), FUZZ_SECONDS, PYTEST_ARGS (extra pytest arguments, e.g. -x -k faults),
+# HARDEN_FAILURES_QUIET (set by ./run test, which prints failures.txt itself).
 # Ends with "N passed, N failed" like ./run test; exit 0 only when all passed.
 set -uo pipefail
 
@@ -55,12 +56,21 @@ rc=0
 touch "$B/.test-start"
 sleep 1
 log "make check under ASan+UBSan"
+# A failing test's own log goes to $B/failures.txt whole (at most 150 lines
+# a test: cmocka's verdicts and messages, the sanitizer's report with its
+# stacks); ./run prints that file unfiltered, so CI's output says what failed.
+failures=$B/failures.txt
+: >"$failures"
 if ! make -C "$B" -j"$JOBS" check >"$B/check.log" 2>&1; then
 	rc=1
 	grep -E '^(FAIL|ERROR):' "$B/check.log"
 	for f in $(grep -lE ':test-result: (FAIL|ERROR)' $(find "$B" -name '*.trs') 2>/dev/null); do
-		echo "---- ${f%.trs}.log"; grep -E 'ERROR: |runtime error|SUMMARY|FAIL' "${f%.trs}.log" | head -20
+		{
+			echo "---- ${f%.trs}.log (failed under ASan+UBSan)"
+			grep -vE '^(\[ +(OK|RUN) +\]|ok [0-9]+ )' "${f%.trs}.log" | head -150
+		} >>"$failures"
 	done
+	[ -n "${HARDEN_FAILURES_QUIET:-}" ] || cat "$failures"
 fi
 grep -E '^# (TOTAL|PASS|FAIL|SKIP|ERROR):' "$B/check.log" >&2 || true
 
