@@ -4,7 +4,7 @@
 server on loopback (real mTLS + HTTP/2 + gRPC, a fresh TLS handshake each run):
 
   * `teleport-unix ping`          p50/p90 of RUNS runs   (goal <= 20 ms p50)
-  * `teleport-unix check U L`     p50/p90                (GetUser + roles + locks)
+  * `teleport-unix check U L`     p50/p90                (GetUser + roles + locks + auth preference)
   * pamtester acct_mgmt           p50/p90 through pam_teleport.so (goal <= 25 ms p50)
   * `teleport-unix sync` of USERS generated users: wall time and the CLI's peak
     RSS (the "list 10,000 users" goal: <= 1 s, <= 100 MB; sync also maps and
@@ -73,7 +73,7 @@ def main():
             p50, p90 = timed(base + ["ping"], env, runs)
             print(f"ping (fresh TLS handshake, whole process): p50 {p50:.1f} ms, p90 {p90:.1f} ms (goal <= 20 ms p50)")
             p50, p90 = timed(base + ["check", "alice@example.com", "alice"], env, runs, ok=(0, 1))
-            print(f"check (GetUser + roles + locks, whole process): p50 {p50:.1f} ms, p90 {p90:.1f} ms")
+            print(f"check (GetUser + roles + locks + auth preference, whole process): p50 {p50:.1f} ms, p90 {p90:.1f} ms")
             svc = os.path.join(tmp, "pam.d")
             helpers.write_pam_service(svc, "bench", [
                 f"account [success=ok user_unknown=ignore default=bad] "

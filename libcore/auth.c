@@ -23,6 +23,7 @@
 #include "err.h"
 #include "grpc.h"
 #include "h2.h"
+#include "log.h"
 #include "model.h"
 #include "transport.h"
 
@@ -35,6 +36,8 @@
 #define RPC_LIST_ROLES    "/proto.AuthService/ListRoles"
 #define RPC_GET_ROLES     "/proto.AuthService/GetRoles"
 #define RPC_GET_LOCKS     "/proto.AuthService/GetLocks"
+#define RPC_GET_PREF_V1   "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
+#define RPC_GET_PREF      "/proto.AuthService/GetAuthPreference"
 
 #define PAGE_SIZE             1000    /* the Go client's default; halved on RESOURCE_EXHAUSTED */
 #define MAX_PAGES             100000u /* a server that never ends paging is an error */
@@ -55,6 +58,7 @@ struct tu_auth {
 	void *progress_userdata;
 	enum rpc_support users_v1;
 	enum rpc_support list_roles;
+	enum rpc_support pref_v1;
 };
 
 int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec,
@@ -510,6 +514,42 @@ int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, st
 	return 0;
 }
 
+int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *msg = NULL;
+	struct tu_auth_pref p = {0};
+	const char *path = RPC_GET_PREF_V1;
+	struct tu_err e;
+	size_t len = 0;
+	int r = -EOPNOTSUPP;
+
+	/* Both take an empty request (GetAuthPreferenceRequest {} / Empty). */
+	if (a->pref_v1 != RPC_MISSING) {
+		r = unary(a, path, NULL, 0, &msg, &len, &e);
+		if (r == 0)
+			a->pref_v1 = RPC_WORKS;
+		else if (r == -EOPNOTSUPP)
+			a->pref_v1 = RPC_MISSING; /* before clusterconfig.v1 */
+	}
+	if (r == -EOPNOTSUPP) {
+		path = RPC_GET_PREF;
+		r = unary(a, path, NULL, 0, &msg, &len, &e);
+	}
+	if (r == -EOPNOTSUPP) {
+		/* Neither: a server that is not Teleport.  Roles still decide. */
+		tu_log(LOG_NOTICE, "Auth serves no GetAuthPreference: cluster-wide MFA, device trust and locking mode unknown, roles decide");
+		*ret = (struct tu_auth_pref){0};
+		return 0;
+	}
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_auth_pref(msg, len, &p, &e);
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, path, r));
+	*ret = p;
+	return 0;
+}
+
 int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = {0};
@@ -520,6 +560,8 @@ int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *
 		r = tu_auth_list_roles(a, &d.roles, &d.n_roles, reterr);
 	if (r >= 0)
 		r = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	if (r >= 0)
+		r = tu_auth_get_auth_pref(a, &d.auth_pref, reterr);
 	if (r < 0) {
 		tu_dataset_done(&d);
 		return r;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * auth.h - Teleport Auth API client: Ping, users, roles, locks, with the
- * Go client's fallbacks (users.v1 -> legacy on UNIMPLEMENTED, ListRoles ->
- * GetRoles), paging and streaming.  Layer: libcore.  Together with model.c
+ * auth.h - Teleport Auth API client: Ping, users, roles, locks, the auth
+ * preference, with the Go client's fallbacks (users.v1 -> legacy on
+ * UNIMPLEMENTED, ListRoles -> GetRoles, clusterconfig.v1 -> AuthService),
+ * paging and streaming.  Layer: libcore.  Together with model.c
  * the only code that sees protobuf-c types.
  *
  * A struct tu_auth holds one transport (one HTTP/2 connection reused across
@@ -76,5 +77,12 @@ int tu_auth_list_roles(struct tu_auth *a, struct tu_role **ret, size_t *ret_n, s
 /* Locks in force (GetLocks InForceOnly=true, no targets). */
 int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, struct tu_err *reterr);
 
-/* Everything for a sync: users, roles, locks. */
+/*
+ * The cluster's auth preference: ClusterConfigService.GetAuthPreference,
+ * the legacy AuthService.GetAuthPreference on UNIMPLEMENTED.  When neither
+ * exists (not a Teleport server), 0 with ret->known = false.
+ */
+int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu_err *reterr);
+
+/* Everything for a sync: users, roles, locks, the auth preference. */
 int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr);

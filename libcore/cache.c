@@ -35,6 +35,7 @@ enum {
 	STATE_BLOB_USER = 1, /* types.UserV2, tu_model_encode_user */
 	STATE_BLOB_ROLE = 2, /* types.RoleV6 */
 	STATE_BLOB_LOCK = 3, /* types.LockV2 */
+	STATE_BLOB_AUTH_PREF = 4, /* types.AuthPreferenceV2, at most one; absent = not known */
 };
 
 /* A state file claiming to be from further in the future than this is not trusted to be fresh. */
@@ -116,7 +117,7 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		    reterr, -EMSGSIZE,
 		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
 		    d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
-	bl.b = calloc(total ? total : 1, sizeof(*bl.b));
+	bl.b = calloc(total + 1, sizeof(*bl.b)); /* + the auth preference */
 	if (!bl.b)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 
@@ -144,9 +145,17 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			bl.b[bl.n++] =
 			    (struct tu_blob){.type = STATE_BLOB_LOCK, .data = buf, .size = len};
 	}
+	if (r >= 0 && d->auth_pref.known) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_auth_pref(&d->auth_pref, &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_AUTH_PREF, .data = buf, .size = len};
+	}
 	if (r < 0) {
 		blobs_done(&bl);
-		return tu_err_set(reterr, r, "state cache: encoding users, roles and locks failed");
+		return tu_err_set(reterr, r, "state cache: encoding users, roles, locks and the auth preference failed");
 	}
 	*ret = bl;
 	return 0;
@@ -414,6 +423,13 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 			r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
 			if (r >= 0)
 				d.n_locks++;
+			break;
+		case STATE_BLOB_AUTH_PREF:
+			if (d.auth_pref.known) {
+				r = tu_err_set(reterr, -EBADMSG, "a second auth preference");
+				break;
+			}
+			r = tu_model_parse_auth_pref(data, size, &d.auth_pref, reterr);
 			break;
 		default:
 			break; /* a newer writer's extra data */

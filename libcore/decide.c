@@ -460,6 +460,44 @@ static const char *unmet_requirement(const struct tu_role *r, bool verified)
 	return NULL;
 }
 
+/* The same, cluster-wide: the auth preference's require_session_mfa and device_trust.mode. */
+static const char *unmet_cluster_requirement(const struct tu_auth_pref *p, bool verified)
+{
+	if (verified || !p->known)
+		return NULL;
+	if (p->require_mfa_type != 0)
+		return "per-session MFA (auth_preference require_session_mfa)";
+	if (p->device_trust_mode && strcmp(p->device_trust_mode, "required") == 0)
+		return "a trusted device (auth_preference device_trust.mode: required)";
+	return NULL;
+}
+
+/*
+ * Teleport's RoleSet.LockingMode with the cluster's locking_mode as the
+ * default: a role with lock: strict wins, else the last role that sets a
+ * mode, else the cluster's.  *by: the role that made it strict, NULL when
+ * the cluster did.
+ */
+static bool locking_is_strict(const struct tu_rbac_index *ix, const struct tu_user *u, const struct tu_auth_pref *p,
+			      const struct tu_role **by)
+{
+	const char *mode = p->locking_mode ? p->locking_mode : "";
+
+	*by = NULL;
+	for (size_t i = 0; i < u->roles.n; i++) {
+		const struct tu_role *r = u->roles.v[i] ? tu_rbac_index_role(ix, u->roles.v[i]) : NULL;
+
+		if (!r || !r->lock_mode || !r->lock_mode[0])
+			continue;
+		if (strcmp(r->lock_mode, "strict") == 0) {
+			*by = r;
+			return true;
+		}
+		mode = r->lock_mode;
+	}
+	return strcmp(mode, "strict") == 0;
+}
+
 static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, const struct tu_decide_opts *o,
 		     const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
 {
@@ -555,25 +593,34 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		*ret = v;
 		return 0;
 	}
-	if (o && o->stale_locks) {
-		for (size_t i = 0; i < u->roles.n; i++) {
-			const struct tu_role *r = u->roles.v[i] ? tu_rbac_index_role(ix, u->roles.v[i]) : NULL;
-			if (!r || !r->lock_mode || strcmp(r->lock_mode, "strict") != 0)
-				continue;
-			char name[128];
-			tu_sanitize(r->name, name, sizeof(name));
-			verdict_set(&v, TU_VERDICT_DENY, who, r->name,
+	const struct tu_role *strict_by;
+	if (o && o->stale_locks && locking_is_strict(ix, u, &d->auth_pref, &strict_by)) {
+		char name[128];
+		if (strict_by) {
+			tu_sanitize(strict_by->name, name, sizeof(name));
+			verdict_set(&v, TU_VERDICT_DENY, who, strict_by->name,
 				    "role '%s' sets options.lock: strict and the lock list is not current (offline)", name);
-			*ret = v;
-			return 0;
+		} else {
+			verdict_set(&v, TU_VERDICT_DENY, who, "",
+				    "the cluster's locking_mode is strict (no role overrides it) and the lock list is not current (offline)");
 		}
+		*ret = v;
+		return 0;
 	}
 	struct tu_access a;
 	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
 	if (k < 0)
 		return k;
-	const char *unmet = a.allowed ? unmet_requirement(tu_rbac_index_role(ix, a.role), verified_by_teleport(o, req, who))
-				      : NULL;
+	const bool verified = verified_by_teleport(o, req, who);
+	const char *unmet = a.allowed ? unmet_cluster_requirement(&d->auth_pref, verified) : NULL;
+	if (unmet) {
+		verdict_set(&v, TU_VERDICT_DENY, who, "",
+			    "login '%s' is allowed by role but the cluster requires %s, which only a session through Teleport proves",
+			    slogin, unmet);
+		*ret = v;
+		return 0;
+	}
+	unmet = a.allowed ? unmet_requirement(tu_rbac_index_role(ix, a.role), verified) : NULL;
 	if (unmet) {
 		char name[128];
 		tu_sanitize(a.role, name, sizeof(name));
@@ -651,6 +698,8 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 		push_role(&d, &r);
 	}
 	k = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
+	if (k >= 0)
+		k = tu_auth_get_auth_pref(a, &d.auth_pref, reterr);
 	if (k < 0) {
 		tu_dataset_done(&d);
 		return k;

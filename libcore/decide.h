@@ -47,9 +47,10 @@ struct tu_decide_opts {
 	bool trust_teleport_env;
 	bool trust_ssh_cert;
 	int source;                    /* enum tu_accounts_source */
-	bool stale_locks;              /* the locks are a snapshot (offline): a role with
-	                                  options.lock "strict" denies (Teleport's
-	                                  preventive lock-out when the lock view is stale) */
+	bool stale_locks;              /* the locks are a snapshot (offline): strict locking
+	                                  (a role's options.lock, else the cluster's
+	                                  locking_mode) denies (Teleport's preventive
+	                                  lock-out when the lock view is stale) */
 };
 
 /*

@@ -138,6 +138,15 @@ void tu_ping_done(struct tu_ping *p)
 	*p = (struct tu_ping){0};
 }
 
+void tu_auth_pref_done(struct tu_auth_pref *p)
+{
+	if (!p)
+		return;
+	free(p->locking_mode);
+	free(p->device_trust_mode);
+	*p = (struct tu_auth_pref){0};
+}
+
 void tu_users_free(struct tu_user *v, size_t n)
 {
 	if (!v)
@@ -172,6 +181,7 @@ void tu_dataset_done(struct tu_dataset *d)
 	tu_users_free(d->users, d->n_users);
 	tu_roles_free(d->roles, d->n_roles);
 	tu_locks_free(d->locks, d->n_locks);
+	tu_auth_pref_done(&d->auth_pref);
 	*d = (struct tu_dataset){0};
 }
 
@@ -840,6 +850,23 @@ static int ping_from_pb(const Proto__PingResponse *m, struct tu_ping *p, struct 
 	return 0;
 }
 
+static int auth_pref_from_pb(const Types__AuthPreferenceV2 *m, struct tu_auth_pref *p,
+			     struct tu_err *reterr)
+{
+	const Types__AuthPreferenceSpecV2 *spec = m->spec;
+
+	p->known = true;
+	if (!spec)
+		return 0;
+	p->require_mfa_type = (int32_t) spec->requiremfatype;
+	if (p->require_mfa_type == 0 && spec->requiresessionmfa)
+		p->require_mfa_type = TYPES__REQUIRE_MFATYPE__SESSION;
+	ENOMEM_IF(dup_opt(spec->lockingmode, &p->locking_mode));
+	if (spec->devicetrust)
+		ENOMEM_IF(dup_opt(spec->devicetrust->mode, &p->device_trust_mode));
+	return 0;
+}
+
 /* T and pbtype are type names: they cannot be parenthesized. */
 /* NOLINTBEGIN(bugprone-macro-parentheses) */
 /* Defines tu_model_parse_<kind>(): unpack, convert, free, hand out on success. */
@@ -872,8 +899,10 @@ DEFINE_PARSE(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, ro
 DEFINE_PARSE(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_from_pb,
 	     tu_lock_done)
 DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__descriptor,
-/* NOLINTEND(bugprone-macro-parentheses) */
 	     ping_from_pb, tu_ping_done)
+DEFINE_PARSE(auth_pref, struct tu_auth_pref, Types__AuthPreferenceV2, types__auth_preference_v2__descriptor,
+	     auth_pref_from_pb, tu_auth_pref_done)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret,
 				     struct tu_err *reterr)
@@ -1292,6 +1321,29 @@ int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret
 		if (time_to_pb(l->expires_usec, &exp) < 0)
 			return -EINVAL;
 		spec.expires = &exp;
+	}
+	return pack(&m.base, ret_buf, ret_len);
+}
+
+int tu_model_encode_auth_pref(const struct tu_auth_pref *p, uint8_t **ret_buf, size_t *ret_len)
+{
+	Types__AuthPreferenceV2 m = TYPES__AUTH_PREFERENCE_V2__INIT;
+	Types__Metadata md = TYPES__METADATA__INIT;
+	Types__AuthPreferenceSpecV2 spec = TYPES__AUTH_PREFERENCE_SPEC_V2__INIT;
+	Types__DeviceTrust dt = TYPES__DEVICE_TRUST__INIT;
+
+	if (!p || !p->known)
+		return -EINVAL;
+	m.kind = (char *) "cluster_auth_preference";
+	m.version = (char *) "v2";
+	m.metadata = &md;
+	m.spec = &spec;
+	md.name = (char *) "cluster-auth-preference";
+	spec.requiremfatype = (Types__RequireMFAType) p->require_mfa_type;
+	spec.lockingmode = p->locking_mode;
+	if (p->device_trust_mode) {
+		dt.mode = p->device_trust_mode;
+		spec.devicetrust = &dt;
 	}
 	return pack(&m.base, ret_buf, ret_len);
 }

@@ -118,6 +118,19 @@ struct tu_ping {
 	char *remote_addr;
 };
 
+/*
+ * The cluster's auth preference (types.AuthPreferenceV2), the parts that
+ * decide logins (API.md §4.2, §4.8): per-session MFA and device trust
+ * required cluster-wide, and the default locking mode.
+ */
+struct tu_auth_pref {
+	bool known;                /* false: not fetched (a server without the RPC, an older cache) */
+	int32_t require_mfa_type;  /* Spec 12 (enum RequireMFAType, 0 = off; a legacy
+	                              RequireSessionMFA 5 = true reads as 1, SESSION) */
+	char *locking_mode;        /* Spec 9: "", "best_effort", "strict"; NULL = "" */
+	char *device_trust_mode;   /* Spec 13.1: "", "off", "optional", "required"; NULL = "" */
+};
+
 /* Everything a sync fetches. */
 struct tu_dataset {
 	struct tu_user *users;
@@ -126,6 +139,7 @@ struct tu_dataset {
 	size_t n_roles;
 	struct tu_lock *locks;
 	size_t n_locks;
+	struct tu_auth_pref auth_pref;
 };
 
 void tu_strv_done(struct tu_strv *v);
@@ -134,6 +148,7 @@ void tu_user_done(struct tu_user *u);
 void tu_role_done(struct tu_role *r);
 void tu_lock_done(struct tu_lock *l);
 void tu_ping_done(struct tu_ping *p);
+void tu_auth_pref_done(struct tu_auth_pref *p);
 void tu_dataset_done(struct tu_dataset *d);
 
 /* Appends a copy of s to v. -EINVAL (NULL), -EMSGSIZE (TU_MODEL_MAX_REPEATED reached), -ENOMEM. */
@@ -190,6 +205,8 @@ int tu_model_parse_user(const uint8_t *buf, size_t len, struct tu_user *ret, str
 int tu_model_parse_role(const uint8_t *buf, size_t len, struct tu_role *ret, struct tu_err *reterr);   /* types.RoleV6 */
 int tu_model_parse_lock(const uint8_t *buf, size_t len, struct tu_lock *ret, struct tu_err *reterr);   /* types.LockV2 */
 int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, struct tu_err *reterr);   /* proto.PingResponse */
+/* types.AuthPreferenceV2; sets ret->known. */
+int tu_model_parse_auth_pref(const uint8_t *buf, size_t len, struct tu_auth_pref *ret, struct tu_err *reterr);
 
 /*
  * Wire encoding of the fields we keep, as the same Teleport messages
@@ -205,6 +222,8 @@ int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, str
 int tu_model_encode_user(const struct tu_user *u, uint8_t **ret_buf, size_t *ret_len);
 int tu_model_encode_role(const struct tu_role *r, uint8_t **ret_buf, size_t *ret_len);
 int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret_len);
+/* -EINVAL when !p->known (an unknown preference is stored as no record at all). */
+int tu_model_encode_auth_pref(const struct tu_auth_pref *p, uint8_t **ret_buf, size_t *ret_len);
 
 /*
  * Whole RPC messages, so auth.c never needs protobuf-c types.

@@ -6,13 +6,16 @@ serve the same users, roles and locks.  Pure Python, no networking here:
 
   Schema    compiles the project's proto/*.proto with protoc into a descriptor
             set and builds message classes from it (no generated files).
-  Dataset   users / roles / locks (+ Ping answer) from a fixtures directory
-            (users/*.txtpb, roles/*.txtpb, locks/*.txtpb, optional ping.txtpb;
-            .bin files are accepted too), from the shared vectors directory,
-            or generated for benchmarks.
+  Dataset   users / roles / locks (+ Ping answer, auth preference) from a
+            fixtures directory (users/*.txtpb, roles/*.txtpb, locks/*.txtpb,
+            optional ping.txtpb and auth_preference.txtpb; .bin files are
+            accepted too), from the shared vectors directory, or generated
+            for benchmarks.
   Backend   handle(path, request_bytes) -> Reply: Teleport's semantics for
             Ping, UsersService.GetUser/ListUsers, AuthService.GetUser/GetUsers/
-            GetRole/ListRoles/GetRoles/GetLocks/GetLock (API.md §2, §4.8, §7).
+            GetRole/ListRoles/GetRoles/GetLocks/GetLock, GetAuthPreference
+            (ClusterConfigService and the legacy AuthService one) (API.md
+            §2, §4.8, §7).
   Fault     the fault-injection spec: "unimplemented", "delay=2,count=1", ...
 """
 
@@ -50,6 +53,8 @@ LIST_ROLES = "/proto.AuthService/ListRoles"
 GET_ROLES = "/proto.AuthService/GetRoles"
 GET_LOCKS = "/proto.AuthService/GetLocks"
 GET_LOCK = "/proto.AuthService/GetLock"
+V1_GET_AUTH_PREF = "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
+GET_AUTH_PREF = "/proto.AuthService/GetAuthPreference"
 
 # path -> (request type, response type, server streaming?)
 METHODS = {
@@ -63,13 +68,16 @@ METHODS = {
     GET_ROLES: ("proto.Empty", "proto.GetRolesResponse", False),
     GET_LOCKS: ("proto.GetLocksRequest", "proto.GetLocksResponse", False),
     GET_LOCK: ("proto.GetLockRequest", "types.LockV2", False),
+    # GetAuthPreferenceRequest {} is wire-identical to Empty
+    V1_GET_AUTH_PREF: ("proto.Empty", "types.AuthPreferenceV2", False),
+    GET_AUTH_PREF: ("proto.Empty", "types.AuthPreferenceV2", False),
 }
 
 # Server "profiles": which RPCs answer UNIMPLEMENTED, like real releases.
 PROFILES = {
     "v16": (),                                   # everything
-    "v14": (V1_GET_USER, V1_LIST_USERS),         # before teleport.users.v1
-    "v13": (V1_GET_USER, V1_LIST_USERS, LIST_ROLES),
+    "v14": (V1_GET_USER, V1_LIST_USERS, V1_GET_AUTH_PREF),  # before teleport.users.v1
+    "v13": (V1_GET_USER, V1_LIST_USERS, LIST_ROLES, V1_GET_AUTH_PREF),
     "v19": (GET_ROLES,),                         # GetRoles removed
 }
 
@@ -186,6 +194,7 @@ class Dataset:
         self.schema = schema
         self.users, self.roles, self.locks = {}, {}, {}
         self.ping = None
+        self.auth_pref = None  # types.AuthPreferenceV2; None = the server's default
         self.source = "empty"
 
     # -- loading --
@@ -228,6 +237,10 @@ class Dataset:
             p = os.path.join(path, fn)
             if os.path.exists(p):
                 self.ping = self._load_file(p, "proto.PingResponse")
+        for fn in ("auth_preference.txtpb", "auth_preference.bin"):
+            p = os.path.join(path, fn)
+            if os.path.exists(p):
+                self.auth_pref = self._load_file(p, "types.AuthPreferenceV2")
         self.source = path
         return self
 
@@ -518,6 +531,17 @@ class Backend:
                 setattr(f, name, True)
         return p
 
+    def auth_pref(self):
+        """The dataset's auth preference, else what a fresh cluster has (local, otp, no MFA)."""
+        p = self.schema.new("types.AuthPreferenceV2")
+        if self.ds.auth_pref is not None:
+            p.CopyFrom(self.ds.auth_pref)
+        p.Kind = p.Kind or "cluster_auth_preference"
+        p.Version = p.Version or "v2"
+        p.Metadata.Name = p.Metadata.Name or "cluster-auth-preference"
+        p.Spec.Type = p.Spec.Type or "local"
+        return p
+
     # -- dispatch --
     def handle(self, path, req_bytes, peer=""):
         """Returns a Reply for one call.  Unknown path -> UNIMPLEMENTED like grpc-go."""
@@ -603,6 +627,8 @@ class Backend:
                     continue
                 r.Locks.add().CopyFrom(lk)
             return Reply(payloads=[self._ser(r)])
+        if path in (V1_GET_AUTH_PREF, GET_AUTH_PREF):
+            return Reply(payloads=[self._ser(self.auth_pref())])
         return _err("unimplemented", f"method {path} not implemented by the fake")
 
     def lock_in_force(self, lock):

@@ -98,6 +98,26 @@ static void lock_round_trip(const struct tu_lock *l)
 	free(buf);
 }
 
+static void auth_pref_round_trip(const struct tu_auth_pref *p)
+{
+	struct tu_auth_pref b = {0};
+	struct tu_err e;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!p->known || tu_model_encode_auth_pref(p, &buf, &len) < 0)
+		abort();
+	if (tu_model_parse_auth_pref(buf, len, &b, &e) < 0)
+		abort();
+	if (!b.known || b.require_mfa_type != p->require_mfa_type ||
+	    !p->locking_mode != !b.locking_mode || !p->device_trust_mode != !b.device_trust_mode ||
+	    (p->locking_mode && strcmp(p->locking_mode, b.locking_mode) != 0) ||
+	    (p->device_trust_mode && strcmp(p->device_trust_mode, b.device_trust_mode) != 0))
+		abort();
+	tu_auth_pref_done(&b);
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tu_err e;
@@ -112,6 +132,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 1;
 	tu_err_clear(&e);
 
+	/* 0xff: types.AuthPreferenceV2 (added after the corpus was built on data[0] % 10). */
+	if (data[0] == 0xff) {
+		struct tu_auth_pref p = {0};
+		r = tu_model_parse_auth_pref(m, len, &p, &e);
+		if (r == 0)
+			auth_pref_round_trip(&p);
+		tu_auth_pref_done(&p);
+		check_err(r, &e);
+		return 0;
+	}
 	switch (data[0] % 10) {
 	case 0: {
 		struct tu_user u = {0};

@@ -793,10 +793,10 @@ def test_cli_sends_what_grpc_expects(raw_h2_server, write_config, run_cli, certs
 
 
 @pytest.mark.parametrize("profile,expect", [
-    ("v16", ["ListUsers", "ListRoles", "GetLocks"]),
-    ("v14", ["ListUsers", "GetUsers", "ListRoles", "GetLocks"]),
-    ("v13", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks"]),
-    ("v19", ["ListUsers", "ListRoles", "GetLocks"]),
+    ("v16", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
+    ("v14", ["ListUsers", "GetUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
+    ("v13", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks", "GetAuthPreference"]),
+    ("v19", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
 ])
 def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli, profile, expect):
     srv = auth_server(profile=profile, extra=["--max-page-size", "4"])
@@ -810,16 +810,22 @@ def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli
         if m != "Ping" and (not seen or seen[-1] != m):
             seen.append(m)
     assert seen == expect, [(c["path"], c["code"]) for c in srv.calls()]
+    # the auth preference: clusterconfig.v1 where it exists, else the legacy AuthService RPC
+    pref = [(c["path"], c["code"]) for c in srv.calls() if c["path"].endswith("/GetAuthPreference")]
+    if profile in ("v16", "v19"):
+        assert pref == [(B.V1_GET_AUTH_PREF, "OK")], pref
+    else:
+        assert pref == [(B.V1_GET_AUTH_PREF, "UNIMPLEMENTED"), (B.GET_AUTH_PREF, "OK")], pref
     # paging really happened where the server capped the page size
     if profile in ("v16", "v19"):
         assert len(srv.calls(B.V1_LIST_USERS)) == 4   # 13 users, 4 per page
     assert all(c["metadata"].get("version") is None for c in srv.calls())
 
 
-@pytest.mark.parametrize("path", [B.V1_LIST_USERS, B.LIST_ROLES, B.GET_LOCKS])
+@pytest.mark.parametrize("path", [B.V1_LIST_USERS, B.LIST_ROLES, B.GET_LOCKS, B.V1_GET_AUTH_PREF])
 def test_cli_sync_fails_cleanly_midway(auth_server, write_config, run_cli, cache_dir, path):
     # page 1 is fine, then the server fails: nothing half-done may reach the cache
-    after = 1 if path != B.GET_LOCKS else 0
+    after = 1 if path not in (B.GET_LOCKS, B.V1_GET_AUTH_PREF) else 0
     srv = auth_server(faults=[f"{path}=unavailable,after={after}"], extra=["--max-page-size", "4"])
     write_config()
     before = cache_files(cache_dir)

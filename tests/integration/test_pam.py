@@ -329,3 +329,65 @@ def test_pam_mfa_and_device_trust_roles(pam, auth_server, write_config, run_cli,
     assert r.rc == 1 and f"requires {needs}" in r.stdout, r
     res = pam(cfg, login)
     assert outcome(res) == "deny" and f"requires {needs}" in res.stderr, res
+
+
+def _auth_pref(mfa="OFF", locking="", device=""):
+    dt = f' DeviceTrust {{ Mode: "{device}" }}' if device else ""
+    lm = f' LockingMode: "{locking}"' if locking else ""
+    return ("# proto-message: types.AuthPreferenceV2\n"
+            'Kind: "cluster_auth_preference" Version: "v2" Metadata { Name: "cluster-auth-preference" }\n'
+            f'Spec {{ Type: "local" SecondFactor: "on" RequireMFAType: {mfa}{lm}{dt} }}\n')
+
+
+@pytest.mark.parametrize("profile", ["v16", "v14"])
+def test_pam_cluster_requires_session_mfa(pam, auth_server, write_config, run_cli, tmp_path, profile):
+    """auth_preference require_session_mfa (cluster-wide): every login Teleport's RBAC allows needs
+    per-session MFA, which an OpenSSH login cannot prove; a session opened by Teleport's SSH service
+    (trusted TELEPORT_USERNAME) can.  Read with ClusterConfigService.GetAuthPreference (v16) or the
+    legacy AuthService.GetAuthPreference (v14), online and from the cache."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={"auth_preference.txtpb": _auth_pref("SESSION")})
+    srv = auth_server(dataset=ds, profile=profile)
+    cfg = write_config()
+    needs = "the cluster requires per-session MFA (auth_preference require_session_mfa)"
+    res = pam(cfg, "frank")
+    assert outcome(res) == "deny" and needs in res.stderr, res
+    assert outcome(pam(cfg, "localonly")) == "unknown"   # not Teleport's: the rule does not reach it
+    r = run_cli("check", "frank", "frank")
+    assert r.rc == 1 and needs in r.stdout, r
+
+    envconf = tmp_path / "pam_env.conf"
+    envconf.write_text("TELEPORT_USERNAME DEFAULT=frank\n")
+    pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
+    trusted = write_config(pam={"trust_teleport_env": True}, name="trusted.yaml")
+    res = pam(trusted, "frank", pre=pre, ops=("setcred", "acct_mgmt"))
+    if outcome(res) == "deny" and needs in res.stderr and "frank" not in res.stderr:
+        pytest.skip("pam_env did not set TELEPORT_USERNAME under pam_wrapper")
+    assert outcome(res) == "allow", res
+
+    assert run_cli("sync").rc == 0
+    srv.stop()
+    res = pam(cfg, "frank")
+    assert outcome(res) == "deny" and needs in res.stderr and "offline" in res.stderr, res
+    r = run_cli("check", "--offline", "frank", "frank")
+    assert r.rc == 1 and needs in r.stdout, r
+
+
+def test_pam_cluster_device_trust_and_locking_mode(pam, auth_server, write_config, run_cli, tmp_path):
+    """device_trust.mode: required refuses what Teleport would; locking_mode: strict refuses offline
+    decisions (the lock list cannot be current), while online ones and best_effort go through."""
+    ds = helpers.make_dataset(str(tmp_path / "dt"), files={"auth_preference.txtpb": _auth_pref(device="required")})
+    auth_server(dataset=ds)
+    cfg = write_config()
+    res = pam(cfg, "frank")
+    assert outcome(res) == "deny" and "the cluster requires a trusted device" in res.stderr, res
+
+    ds = helpers.make_dataset(str(tmp_path / "strict"), files={"auth_preference.txtpb": _auth_pref(locking="strict")})
+    srv = auth_server(dataset=ds)
+    cfg = write_config(name="strict.yaml")
+    assert outcome(pam(cfg, "frank")) == "allow"
+    assert run_cli("sync", config=cfg).rc == 0
+    srv.stop()
+    res = pam(cfg, "frank")
+    assert outcome(res) == "deny" and "the cluster's locking_mode is strict" in res.stderr, res
+    r = run_cli("check", "--offline", "frank", "frank", config=cfg)
+    assert r.rc == 1 and "locking_mode is strict" in r.stdout, r

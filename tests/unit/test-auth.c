@@ -407,6 +407,8 @@ static void test_locks_and_fetch_all(void **state)
 	    {"/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL},
 	    {"/proto.AuthService/ListRoles", roles, lr, 0, NULL, 0, NULL},
 	    {"/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL},
+	    {"/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference", NULL, 0, 12, "unknown service", 0, NULL},
+	    {"/proto.AuthService/GetAuthPreference", NULL, 0, 12, "unknown method", 0, NULL},
 	    /* fetch_all failing half way returns nothing */
 	    {"/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL},
 	    {"/proto.AuthService/ListRoles", NULL, 0, 14, "connection reset", 0, NULL},
@@ -430,6 +432,7 @@ static void test_locks_and_fetch_all(void **state)
 	assert_int_equal(d.n_users, 3);
 	assert_int_equal(d.n_roles, 1);
 	assert_int_equal(d.n_locks, 2);
+	assert_false(d.auth_pref.known); /* neither RPC: not a Teleport server, roles decide */
 	assert_true(progress_calls >= 3);
 	assert_int_equal(progress_last, 2);
 	tu_dataset_done(&d);
@@ -444,6 +447,81 @@ static void test_locks_and_fetch_all(void **state)
 	free(roles);
 	free(locks);
 	free(page2);
+}
+
+/* One AuthPreferenceV2 as a gRPC frame. */
+static uint8_t *framed_pref(const struct tu_auth_pref *p, size_t *ret_len)
+{
+	uint8_t *m = NULL, *b = NULL;
+	size_t n = 0;
+
+	assert_int_equal(tu_model_encode_auth_pref(p, &m, &n), 0);
+	assert_int_equal(tu_grpc_frame(m, n, &b, ret_len), 0);
+	free(m);
+	return b;
+}
+
+static void test_auth_pref(void **state)
+{
+	static const char v1[] = "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference";
+	static const char legacy[] = "/proto.AuthService/GetAuthPreference";
+	const struct tu_auth_pref strict = {
+	    .known = true, .require_mfa_type = 1, .locking_mode = (char *) "strict",
+	    .device_trust_mode = (char *) "required"};
+	const struct tu_auth_pref plain = {.known = true};
+	size_t ls, lp;
+	uint8_t *bs = framed_pref(&strict, &ls), *bp = framed_pref(&plain, &lp);
+	static const uint8_t junk[] = {0, 0, 0, 0, 3, 0x2a, 0x05, 0x01};
+	const struct fake_step current[] = {
+	    /* a current server: the clusterconfig.v1 service answers */
+	    {v1, bs, ls, 0, NULL, 0, NULL},
+	    {v1, bp, lp, 0, NULL, 0, NULL},
+	};
+	const struct fake_step older[] = {
+	    /* one before clusterconfig.v1: the legacy RPC, and only it from then on */
+	    {v1, NULL, 0, 12, "unknown service teleport.clusterconfig.v1.ClusterConfigService", 0, NULL},
+	    {legacy, bs, ls, 0, NULL, 0, NULL},
+	    {legacy, NULL, 0, 7, "access denied to perform action \"read\" on \"cluster_auth_preference\"", 0, NULL},
+	    {legacy, junk, sizeof(junk), 0, NULL, 0, NULL},
+	};
+	struct fake_transport *f = fake_new(current, ELEMENTSOF(current));
+	struct tu_auth *a = auth_over(f, 0);
+	struct tu_auth_pref p = {0};
+	struct tu_err e;
+
+	(void) state;
+	assert_int_equal(tu_auth_get_auth_pref(a, &p, &e), 0);
+	assert_true(p.known);
+	assert_int_equal(p.require_mfa_type, 1);
+	assert_string_equal(p.locking_mode, "strict");
+	assert_string_equal(p.device_trust_mode, "required");
+	assert_int_equal(f->req_lens[0], 0); /* an empty request */
+	tu_auth_pref_done(&p);
+	assert_int_equal(tu_auth_get_auth_pref(a, &p, &e), 0);
+	assert_true(p.known);
+	assert_int_equal(p.require_mfa_type, 0);
+	assert_null(p.locking_mode);
+	assert_null(p.device_trust_mode);
+	tu_auth_pref_done(&p);
+	assert_false(f->unexpected);
+	tu_auth_free(a);
+
+	f = fake_new(older, ELEMENTSOF(older));
+	a = auth_over(f, 0);
+	assert_int_equal(tu_auth_get_auth_pref(a, &p, &e), 0);
+	assert_true(p.known);
+	assert_string_equal(p.locking_mode, "strict");
+	tu_auth_pref_done(&p);
+	/* Refused: an error, never "unknown" (which would let roles alone decide). */
+	assert_int_equal(tu_auth_get_auth_pref(a, &p, &e), -EACCES);
+	assert_false(p.known);
+	assert_int_equal(tu_auth_get_auth_pref(a, &p, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "malformed answer to AuthService/GetAuthPreference"));
+	assert_false(p.known);
+	assert_false(f->unexpected);
+	tu_auth_free(a);
+	free(bs);
+	free(bp);
 }
 
 static void test_malformed_answers(void **state)
@@ -557,6 +635,7 @@ int main(void)
 	    cmocka_unit_test(test_list_users_errors),
 	    cmocka_unit_test(test_roles),
 	    cmocka_unit_test(test_locks_and_fetch_all),
+	    cmocka_unit_test(test_auth_pref),
 	    cmocka_unit_test(test_malformed_answers),
 	    cmocka_unit_test(test_budget),
 	};

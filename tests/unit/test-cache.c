@@ -457,6 +457,50 @@ static void test_bad_records(void **state)
 	tu_dataset_done(&d);
 }
 
+/* The auth preference rides in the state file; a file without it (older writer) reads as unknown. */
+static void test_auth_pref(void **state)
+{
+	struct env *e = *state;
+	char st[256];
+	struct tu_dataset d = {0};
+	struct tu_err err;
+	uint8_t *pref = NULL;
+	size_t pref_len = 0;
+	const struct tu_auth_pref strict = {.known = true, .require_mfa_type = 1,
+					    .locking_mode = (char *) "strict",
+					    .device_trust_mode = (char *) "required"};
+
+	save_ok(e, NOW, NULL);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
+	assert_false(d.auth_pref.known);
+	tu_dataset_done(&d);
+
+	e->d.auth_pref = strict;
+	save_ok(e, NOW, NULL);
+	e->d.auth_pref = (struct tu_auth_pref){0}; /* borrowed */
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
+	assert_true(d.auth_pref.known);
+	assert_int_equal(d.auth_pref.require_mfa_type, 1);
+	assert_string_equal(d.auth_pref.locking_mode, "strict");
+	assert_string_equal(d.auth_pref.device_trust_mode, "required");
+	assert_int_equal(d.n_users, 3);
+	tu_dataset_done(&d);
+
+	/* Two of them: which one holds?  Neither: the file is refused. */
+	assert_int_equal(tu_model_encode_auth_pref(&strict, &pref, &pref_len), 0);
+	struct tu_blob blobs[] = {
+	    {.type = 4, .data = pref, .size = pref_len},
+	    {.type = 4, .data = pref, .size = pref_len},
+	};
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, NULL), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "record 1: a second auth preference"));
+	assert_false(d.auth_pref.known);
+	free(pref);
+}
+
 static void test_clear(void **state)
 {
 	struct env *e = *state;
@@ -717,6 +761,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_pref, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),

@@ -496,6 +496,67 @@ static void test_decide_pure(void **state)
 	}
 }
 
+/* The cluster's auth preference: cluster-wide MFA and device trust, the default locking mode. */
+static const struct pref_case {
+	struct tu_auth_pref pref;
+	const char *login;
+	const char *tp_user;     /* trusted TELEPORT_USERNAME */
+	bool stale;
+	enum tu_verdict_kind want;
+	const char *user;
+	const char *reason;
+} pref_cases[] = {
+#define P(...) { .known = true, __VA_ARGS__ }
+	{ P(.require_mfa_type = 1), "alice", NULL, false, TU_VERDICT_DENY, "alice",
+	  "login 'alice' is allowed by role but the cluster requires per-session MFA (auth_preference require_session_mfa), which only a session through Teleport proves" },
+	{ P(.require_mfa_type = 1), "alice", "alice", false, TU_VERDICT_ALLOW, "alice", "allowed by role 'access'" },
+	{ P(.require_mfa_type = 1), "alice", NULL, true, TU_VERDICT_DENY, "alice", "the cluster requires per-session MFA" },
+	{ P(.require_mfa_type = 3), "mfa-login", NULL, false, TU_VERDICT_DENY, "mia", "the cluster requires per-session MFA" },
+	{ P(.require_mfa_type = 1), "nobody", NULL, false, TU_VERDICT_UNKNOWN, "", "not a Teleport login" },
+	{ P(.require_mfa_type = 1), "robert", NULL, false, TU_VERDICT_DENY, "bob", "Teleport user 'bob' is locked" },
+	{ P(.device_trust_mode = (char *) "required"), "alice", NULL, false, TU_VERDICT_DENY, "alice",
+	  "the cluster requires a trusted device (auth_preference device_trust.mode: required)" },
+	{ P(.device_trust_mode = (char *) "required"), "alice", "alice", false, TU_VERDICT_ALLOW, "alice", "allowed" },
+	{ P(.device_trust_mode = (char *) "optional"), "alice", NULL, false, TU_VERDICT_ALLOW, "alice", "allowed" },
+	{ { .known = false, .require_mfa_type = 1 }, "alice", NULL, false, TU_VERDICT_ALLOW, "alice", "allowed" },
+	/* locking_mode: the cluster's default, a role's own mode overrides it, strict wins */
+	{ P(.locking_mode = (char *) "strict"), "alice", NULL, false, TU_VERDICT_ALLOW, "alice", "allowed" },
+	{ P(.locking_mode = (char *) "strict"), "alice", NULL, true, TU_VERDICT_DENY, "alice",
+	  "the cluster's locking_mode is strict (no role overrides it) and the lock list is not current (offline)" },
+	{ P(.locking_mode = (char *) "strict"), "mal", NULL, true, TU_VERDICT_DENY, "mallory", "locking_mode is strict" },
+	{ P(.locking_mode = (char *) "strict"), "best", NULL, true, TU_VERDICT_ALLOW, "bea", "allowed by role 'best'" },
+	{ P(.locking_mode = (char *) "best_effort"), "strict", NULL, true, TU_VERDICT_DENY, "sid", "role 'strict' sets options.lock: strict" },
+	{ P(.locking_mode = (char *) "best_effort"), "alice", NULL, true, TU_VERDICT_ALLOW, "alice", "allowed" },
+	{ { .known = false, .locking_mode = NULL }, "alice", NULL, true, TU_VERDICT_ALLOW, "alice", "allowed" },
+#undef P
+};
+
+static void test_decide_cluster_pref(void **state)
+{
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(pref_cases); i++) {
+		const struct pref_case *c = &pref_cases[i];
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { c->tp_user != NULL, false, HU, c->stale };
+		struct tu_login_req req = { .login = c->login, .service = "sshd", .teleport_username = c->tp_user };
+		struct tu_verdict v;
+		struct tu_err e = { 0 };
+
+		fx_dataset_build(&d, users, roles, locks);
+		d.auth_pref = c->pref; /* borrowed: taken back before fx_dataset_free */
+		memset(&v, 0x55, sizeof(v));
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, &e), 0);
+		if (v.kind != c->want || strcmp(v.user, c->user) != 0 || !strstr(v.reason, c->reason))
+			fail_msg("case %zu (%s): want %d '%s' '%s' got %d '%s' '%s'", i, c->login, c->want, c->user,
+				 c->reason, v.kind, v.user, v.reason);
+		d.auth_pref = (struct tu_auth_pref){ 0 };
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 static void test_decide_bad_input(void **state)
 {
 	(void) state;
@@ -622,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_ssh_cert_key_id),
 		cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_decide_pure),
+		cmocka_unit_test(test_decide_cluster_pref),
 		cmocka_unit_test(test_decide_bad_input),
 		cmocka_unit_test(test_vectors),
 	};

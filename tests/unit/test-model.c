@@ -1520,6 +1520,90 @@ static void test_request_encoders_reject(void **state)
 
 /* A role's options as servers of every age send them: RequireSessionMFA (13, bool, v10 and
  * older), RequireMFAType (23, enum, open), DeviceTrustMode (24). */
+/* types.AuthPreferenceV2 written by hand with Teleport's numbers, unknown fields around ours. */
+static void test_auth_pref(void **state)
+{
+	static const struct {
+		int legacy;         /* Spec 5: -1 absent */
+		int64_t type;       /* Spec 12: -1 absent */
+		const char *lock;   /* Spec 9: NULL absent */
+		const char *device; /* Spec 13.1: NULL absent */
+		int32_t want_type;
+	} cases[] = {
+		{-1, -1, NULL, NULL, 0},      {1, -1, "strict", NULL, 1},     {-1, 1, "best_effort", "required", 1},
+		{1, 4, NULL, "optional", 4},  {-1, 0, "", "off", 0},          {0, -1, NULL, "", 0},
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct wb w = {0}, spec = {0}, md = {0}, dt = {0}, webauthn = {0};
+		struct tu_auth_pref p = {0}, q = {0};
+		_cleanup_free_ uint8_t *enc = NULL;
+		size_t enc_len = 0;
+		struct tu_err err;
+
+		wb_str(&w, 1, "cluster_auth_preference");
+		wb_str(&w, 3, "v2");
+		wb_str(&md, 1, "cluster-auth-preference");
+		wb_len(&w, 4, md.b, md.n);
+		wb_str(&spec, 1, "local");
+		wb_str(&spec, 2, "on");
+		wb_str(&webauthn, 1, "example.com"); /* Webauthn 10: unknown to us, skipped */
+		wb_len(&spec, 10, webauthn.b, webauthn.n);
+		if (cases[i].legacy >= 0) {
+			wb_tag(&spec, 5, 0);
+			wb_varint(&spec, (uint64_t) cases[i].legacy);
+		}
+		if (cases[i].lock)
+			wb_str(&spec, 9, cases[i].lock);
+		if (cases[i].type >= 0) {
+			wb_tag(&spec, 12, 0);
+			wb_varint(&spec, (uint64_t) cases[i].type);
+		}
+		if (cases[i].device) {
+			wb_str(&dt, 1, cases[i].device);
+			wb_tag(&dt, 2, 0); /* AutoEnroll */
+			wb_varint(&dt, 1);
+			wb_len(&spec, 13, dt.b, dt.n);
+		}
+		wb_len(&w, 5, spec.b, spec.n);
+		if (tu_model_parse_auth_pref(w.b, w.n, &p, &err) != 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_true(p.known);
+		assert_int_equal(p.require_mfa_type, cases[i].want_type);
+		assert_true(str_eq(p.locking_mode, cases[i].lock && *cases[i].lock ? cases[i].lock : NULL));
+		assert_true(str_eq(p.device_trust_mode, cases[i].device && *cases[i].device ? cases[i].device : NULL));
+		/* What the state cache stores reads back the same. */
+		assert_int_equal(tu_model_encode_auth_pref(&p, &enc, &enc_len), 0);
+		assert_int_equal(tu_model_parse_auth_pref(enc, enc_len, &q, &err), 0);
+		assert_true(q.known);
+		assert_int_equal(q.require_mfa_type, p.require_mfa_type);
+		assert_true(str_eq(q.locking_mode, p.locking_mode));
+		assert_true(str_eq(q.device_trust_mode, p.device_trust_mode));
+		tu_auth_pref_done(&p);
+		tu_auth_pref_done(&q);
+		assert_false(p.known);
+		free(w.b);
+		free(spec.b);
+		free(md.b);
+		free(dt.b);
+		free(webauthn.b);
+	}
+	/* An unknown preference is not stored; a truncated one is an error. */
+	{
+		struct tu_auth_pref unknown = {0}, p = {0};
+		uint8_t *enc = NULL;
+		size_t n = 0;
+		static const uint8_t cut[] = {0x2a, 0x05, 0x4a, 0x06, 's'};
+		struct tu_err err;
+
+		assert_int_equal(tu_model_encode_auth_pref(&unknown, &enc, &n), -EINVAL);
+		assert_null(enc);
+		assert_int_equal(tu_model_parse_auth_pref(cut, sizeof(cut), &p, &err), -EBADMSG);
+		assert_false(p.known);
+	}
+}
+
 static void test_role_mfa_options(void **state)
 {
 	const char *dir = vectors_dir();
@@ -1583,6 +1667,7 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_unknown_fields_skipped),
 	    cmocka_unit_test(test_role_mfa_options),
+	    cmocka_unit_test(test_auth_pref),
 	    cmocka_unit_test(test_round_trip_user),
 	    cmocka_unit_test(test_round_trip_role_lock),
 	    cmocka_unit_test(test_round_trip_vectors),
