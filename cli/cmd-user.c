@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "cli.h"
 #include "ctx.h"
+#include "decide.h"
 #include "err.h"
 #include "model.h"
 #include "rbac.h"
@@ -31,6 +32,8 @@ struct view {
 	struct tu_host host;
 	const struct tu_lock **locks; /* those of d.locks that apply */
 	size_t n_locks;
+	struct tu_strv refused;       /* logins here an OpenSSH login is refused, parallel to: */
+	struct tu_strv refused_why;
 };
 
 static void view_done(struct view *v)
@@ -40,7 +43,51 @@ static void view_done(struct view *v)
 	tu_strv_done(&v->missing);
 	tu_strv_done(&v->logins);
 	tu_host_user_done(&v->hu);
+	tu_strv_done(&v->refused);
+	tu_strv_done(&v->refused_why);
 	free(v->locks);
+}
+
+/*
+ * Which of the logins here an OpenSSH, console or su login is refused, and
+ * why (a lock, per-session MFA or a trusted device that only a session
+ * through Teleport proves): the decision `check NAME LOGIN` would give.
+ * Caller has put the user in v->d.
+ */
+static int find_refused(struct view *v, int64_t now, struct tu_err *e)
+{
+	const struct tu_decide_opts o = {0};
+
+	for (size_t i = 0; i < v->logins.n; i++) {
+		const struct tu_login_req req = {.login = v->logins.v[i], .explicit_user = v->user.name};
+		struct tu_verdict vd;
+		int r = tu_decide_pure(&v->d, &v->host, &o, &req, now, &vd, e);
+
+		if (r < 0)
+			return r;
+		if (vd.kind == TU_VERDICT_ALLOW)
+			continue;
+		if (tu_strv_push(&v->refused, v->logins.v[i]) < 0 || tu_strv_push(&v->refused_why, vd.reason) < 0)
+			return tu_err_set(e, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The cluster's requirements, "" when none (or the preference is not known). */
+static void cluster_line(const struct tu_auth_pref *p, char *buf, size_t size)
+{
+	char b[64];
+
+	buf[0] = '\0';
+	if (!p->known)
+		return;
+	if (p->require_mfa_type != 0)
+		snprintf(buf, size, "per-session MFA");
+	if (p->device_trust_mode && strcmp(p->device_trust_mode, "required") == 0)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%sa trusted device", buf[0] ? ", " : "");
+	if (p->locking_mode && p->locking_mode[0])
+		snprintf(buf + strlen(buf), size - strlen(buf), "%slocking_mode %s", buf[0] ? ", " : "",
+			 tu_sanitize(p->locking_mode, b, sizeof(b)));
 }
 
 static const char *fmt_utc(int64_t usec, char *buf, size_t size)
@@ -184,6 +231,17 @@ static void print_text(const struct view *v, int64_t now)
 		printf(" (%s)", tu_sanitize(v->host.id, b, sizeof(b)));
 	printf("\n");
 	print_list("Logins here:  ", &v->logins);
+	for (size_t i = 0; i < v->refused.n; i++) {
+		char why[600];
+		printf("%s%s: %s\n", i ? "              " : "Refused:      ", tu_sanitize(v->refused.v[i], b, sizeof(b)),
+		       tu_sanitize(v->refused_why.v[i], why, sizeof(why)));
+	}
+	{
+		char cl[200];
+		cluster_line(&v->d.auth_pref, cl, sizeof(cl));
+		if (cl[0])
+			printf("Cluster:      requires %s\n", cl);
+	}
 	if (v->hu.enabled) {
 		printf("Host user:    created (mode %s)", mode_name(v->hu.mode));
 		if (v->hu.shell)
@@ -242,6 +300,24 @@ static void print_json(const struct view *v, int64_t now)
 	json_key_str(&j, "id", v->host.id);
 	json_obj_end(&j);
 	json_strv(&j, "logins", &v->logins);
+	json_key_arr_begin(&j, "refused");
+	for (size_t i = 0; i < v->refused.n; i++) {
+		json_key_obj_begin(&j, NULL);
+		json_key_str(&j, "login", v->refused.v[i]);
+		json_key_str(&j, "reason", v->refused_why.v[i]);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	if (v->d.auth_pref.known) {
+		const struct tu_auth_pref *p = &v->d.auth_pref;
+		json_key_obj_begin(&j, "cluster");
+		json_key_bool(&j, "require_session_mfa", p->require_mfa_type != 0);
+		json_key_str(&j, "device_trust_mode", p->device_trust_mode ? p->device_trust_mode : "");
+		json_key_str(&j, "locking_mode", p->locking_mode ? p->locking_mode : "");
+		json_obj_end(&j);
+	} else {
+		json_key_str(&j, "cluster", NULL);
+	}
 	json_key_obj_begin(&j, "host_user");
 	json_key_bool(&j, "enabled", v->hu.enabled);
 	json_key_str(&j, "mode", v->hu.enabled ? mode_name(v->hu.mode) : NULL);
@@ -326,6 +402,12 @@ int cmd_user(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	tu_err_clear(&e);
+	r = tu_auth_get_auth_pref(auth, &v.d.auth_pref, &e);
+	if (r < 0) {
+		ret = cli_error(c, "user: auth preference", &e);
+		goto out;
+	}
+	tu_err_clear(&e);
 	r = tu_ctx_host(ctx, now, &v.host, &e);
 	if (r < 0) {
 		ret = cli_error(c, "user: host identity", &e);
@@ -339,6 +421,10 @@ int cmd_user(struct cli *c, int argc, char **argv)
 	if (r >= 0) {
 		tu_err_clear(&e);
 		r = tu_rbac_host_user(&v.d, &v.user, &v.host, &v.hu, &e);
+	}
+	if (r >= 0) {
+		tu_err_clear(&e);
+		r = find_refused(&v, now, &e);
 	}
 	v.d.users = NULL;
 	v.d.n_users = 0;

@@ -11,6 +11,7 @@ With a sanitizer build set TU_PRELOAD to its runtime(s) (put first in LD_PRELOAD
 """
 
 import os
+import re
 import shutil
 
 import pytest
@@ -354,6 +355,13 @@ def test_pam_cluster_requires_session_mfa(pam, auth_server, write_config, run_cl
     assert outcome(pam(cfg, "localonly")) == "unknown"   # not Teleport's: the rule does not reach it
     r = run_cli("check", "frank", "frank")
     assert r.rc == 1 and needs in r.stdout, r
+    r = run_cli("user", "frank")
+    assert r.rc == 0, r
+    assert re.search(r"^Cluster: +requires per-session MFA$", r.stdout, re.M), r
+    assert re.search(r"^Refused: +frank: login 'frank' is allowed by role but the cluster requires", r.stdout, re.M), r
+    doc = run_cli("user", "frank", json=True).json()
+    assert doc["cluster"] == {"require_session_mfa": True, "device_trust_mode": "", "locking_mode": ""}, doc
+    assert [x["login"] for x in doc["refused"]] == doc["logins"] and needs in doc["refused"][0]["reason"], doc
 
     envconf = tmp_path / "pam_env.conf"
     envconf.write_text("TELEPORT_USERNAME DEFAULT=frank\n")

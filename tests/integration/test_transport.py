@@ -353,9 +353,15 @@ def test_user_ok(shared_auth_server, write_config, run_cli):
     assert re.search(r"^Roles: +dev$", r.stdout, re.M), r
     assert re.search(r"^Status: +locked until 2035-", r.stdout, re.M), r
     assert re.search(r"^Logins here: +bob, robert$", r.stdout, re.M), r
+    # what `check bob LOGIN` says: login-locked, so every login here is refused
+    assert re.search(r"^Refused: +bob: Teleport user 'bob' is locked", r.stdout, re.M), r
+    assert re.search(r"^ +robert: Teleport user 'bob' is locked", r.stdout, re.M), r
+    assert "Cluster:" not in r.stdout, r   # a fresh cluster requires nothing
     r = run_cli("user", "bob", json=True)
     assert r.rc == 0, r
     doc = r.json()
+    assert [x["login"] for x in doc["refused"]] == ["bob", "robert"], doc
+    assert doc["cluster"] == {"require_session_mfa": False, "device_trust_mode": "", "locking_mode": ""}, doc
     assert doc["name"] == "bob" and doc["roles"] == ["dev"]
     assert doc["status"] == "locked" and doc["login_locked"] is True
     assert doc["logins"] == ["bob", "robert"]
