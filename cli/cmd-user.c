@@ -83,8 +83,10 @@ static void cluster_line(const struct tu_auth_pref *p, char *buf, size_t size)
 		return;
 	if (p->require_mfa_type != 0)
 		snprintf(buf, size, "per-session MFA");
-	if (p->device_trust_mode && strcmp(p->device_trust_mode, "required") == 0)
-		snprintf(buf + strlen(buf), size - strlen(buf), "%sa trusted device", buf[0] ? ", " : "");
+	if (p->device_trust_mode && p->device_trust_mode[0] && strcmp(p->device_trust_mode, "off") != 0 &&
+	    strcmp(p->device_trust_mode, "optional") != 0)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%sa trusted device (%s)", buf[0] ? ", " : "",
+			 tu_sanitize(p->device_trust_mode, b, sizeof(b)));
 	if (p->locking_mode && p->locking_mode[0])
 		snprintf(buf + strlen(buf), size - strlen(buf), "%slocking_mode %s", buf[0] ? ", " : "",
 			 tu_sanitize(p->locking_mode, b, sizeof(b)));

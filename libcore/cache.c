@@ -112,7 +112,8 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 	int r = 0;
 
 	if (__builtin_add_overflow(d->n_users, d->n_roles, &total) ||
-	    __builtin_add_overflow(total, d->n_locks, &total) || total > TU_SNAPSHOT_MAX_RECORDS)
+	    __builtin_add_overflow(total, d->n_locks, &total) ||
+	    total + (d->auth_pref.known ? 1 : 0) > TU_SNAPSHOT_MAX_RECORDS)
 		return tu_err_set(
 		    reterr, -EMSGSIZE,
 		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",

@@ -444,32 +444,51 @@ static bool verified_by_teleport(const struct tu_decide_opts *o, const struct tu
 }
 
 /*
+ * Whether a device trust mode asks for a trusted device: "required", and
+ * "required-for-humans" (Teleport 17; every Teleport user here is a human
+ * logging in) and any mode we do not know, as Teleport itself assumes an
+ * unknown mode requires one.  Only "", "off" and "optional" do not.
+ */
+static bool device_required(const char *mode)
+{
+	return mode && mode[0] && strcmp(mode, "off") != 0 && strcmp(mode, "optional") != 0;
+}
+
+/* What is missing, in buf, given what the role or preference asks; false when nothing. */
+static bool unmet(int32_t mfa_type, const char *device_mode, const char *mfa_what, const char *device_what,
+		  char *buf, size_t size)
+{
+	char mode[64];
+
+	if (mfa_type != 0) {
+		snprintf(buf, size, "per-session MFA (%s)", mfa_what);
+		return true;
+	}
+	if (device_required(device_mode)) {
+		snprintf(buf, size, "a trusted device (%s: %s)", device_what, tu_sanitize(device_mode, mode, sizeof(mode)));
+		return true;
+	}
+	return false;
+}
+
+/*
  * Teleport's checkAccess: the first role that grants the login may also require per-session
  * MFA or a trusted device, and then a session without them is refused.  An OpenSSH, console or
  * su login proves neither (an SSH certificate's key id says who, not how it was issued), so it
- * is refused the same way.  NULL when nothing is missing.
+ * is refused the same way.  False when nothing is missing.
  */
-static const char *unmet_requirement(const struct tu_role *r, bool verified)
+static bool unmet_requirement(const struct tu_role *r, bool verified, char *buf, size_t size)
 {
-	if (verified || !r)
-		return NULL;
-	if (r->require_mfa_type != 0)
-		return "per-session MFA (require_session_mfa)";
-	if (r->device_trust_mode && strcmp(r->device_trust_mode, "required") == 0)
-		return "a trusted device (device_trust_mode: required)";
-	return NULL;
+	return !verified && r &&
+	       unmet(r->require_mfa_type, r->device_trust_mode, "require_session_mfa", "device_trust_mode", buf, size);
 }
 
 /* The same, cluster-wide: the auth preference's require_session_mfa and device_trust.mode. */
-static const char *unmet_cluster_requirement(const struct tu_auth_pref *p, bool verified)
+static bool unmet_cluster_requirement(const struct tu_auth_pref *p, bool verified, char *buf, size_t size)
 {
-	if (verified || !p->known)
-		return NULL;
-	if (p->require_mfa_type != 0)
-		return "per-session MFA (auth_preference require_session_mfa)";
-	if (p->device_trust_mode && strcmp(p->device_trust_mode, "required") == 0)
-		return "a trusted device (auth_preference device_trust.mode: required)";
-	return NULL;
+	return !verified && p->known &&
+	       unmet(p->require_mfa_type, p->device_trust_mode, "auth_preference require_session_mfa",
+		     "auth_preference device_trust.mode", buf, size);
 }
 
 /*
@@ -612,21 +631,20 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	if (k < 0)
 		return k;
 	const bool verified = verified_by_teleport(o, req, who);
-	const char *unmet = a.allowed ? unmet_cluster_requirement(&d->auth_pref, verified) : NULL;
-	if (unmet) {
+	char missing[160];
+	if (a.allowed && unmet_cluster_requirement(&d->auth_pref, verified, missing, sizeof(missing))) {
 		verdict_set(&v, TU_VERDICT_DENY, who, "",
 			    "login '%s' is allowed by role but the cluster requires %s, which only a session through Teleport proves",
-			    slogin, unmet);
+			    slogin, missing);
 		*ret = v;
 		return 0;
 	}
-	unmet = a.allowed ? unmet_requirement(tu_rbac_index_role(ix, a.role), verified) : NULL;
-	if (unmet) {
+	if (a.allowed && unmet_requirement(tu_rbac_index_role(ix, a.role), verified, missing, sizeof(missing))) {
 		char name[128];
 		tu_sanitize(a.role, name, sizeof(name));
 		verdict_set(&v, TU_VERDICT_DENY, who, a.role,
 			    "role '%s' allows login '%s' but requires %s, which only a session through Teleport proves",
-			    name, slogin, unmet);
+			    name, slogin, missing);
 		*ret = v;
 		return 0;
 	}

@@ -86,7 +86,8 @@ struct tu_role {
 	char *lock_mode;               /* Options.Lock: "", "strict", "best_effort"; NULL = "" */
 	int32_t require_mfa_type;      /* Options 23 (enum RequireMFAType, 0 = off; a legacy
 	                                  RequireSessionMFA 13 = true reads as 1, SESSION) */
-	char *device_trust_mode;       /* Options 24: "", "off", "optional", "required"; NULL = "" */
+	char *device_trust_mode;       /* Options 24: "", "off", "optional", "required",
+	                                  "required-for-humans"; NULL = "" */
 	int64_t max_session_ttl_nsec;
 };
 
@@ -128,7 +129,8 @@ struct tu_auth_pref {
 	int32_t require_mfa_type;  /* Spec 12 (enum RequireMFAType, 0 = off; a legacy
 	                              RequireSessionMFA 5 = true reads as 1, SESSION) */
 	char *locking_mode;        /* Spec 9: "", "best_effort", "strict"; NULL = "" */
-	char *device_trust_mode;   /* Spec 13.1: "", "off", "optional", "required"; NULL = "" */
+	char *device_trust_mode;   /* Spec 13.1: "", "off", "optional", "required",
+	                              "required-for-humans"; NULL = "" */
 };
 
 /* Everything a sync fetches. */

@@ -138,8 +138,8 @@ static int put_user(struct tu_dataset *d, struct tu_user *u)
 }
 
 /*
- * The cheap refresh for a name: user `name`, all roles and locks, merged
- * into the state snapshot.  -ENODATA when there is no usable state (the
+ * The cheap refresh for a name: user `name`, all roles and locks and the
+ * auth preference, merged into the state snapshot.  -ENODATA when there is no usable state (the
  * caller does a full sync), -ENOENT when Auth has no such user.
  */
 static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const char *name,
@@ -149,6 +149,7 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 	struct tu_user u = {0};
 	struct tu_role *roles = NULL;
 	struct tu_lock *locks = NULL;
+	struct tu_auth_pref pref = {0};
 	size_t n_roles = 0, n_locks = 0;
 	int r;
 
@@ -159,6 +160,8 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 		r = tu_auth_list_roles(auth, &roles, &n_roles, e);
 	if (r >= 0)
 		r = tu_auth_get_locks(auth, &locks, &n_locks, e);
+	if (r >= 0)
+		r = tu_auth_get_auth_pref(auth, &pref, e);
 	if (r >= 0) {
 		r = put_user(&d, &u);
 		if (r < 0)
@@ -171,8 +174,12 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 		d.n_roles = n_roles;
 		d.locks = TAKE_PTR(locks);
 		d.n_locks = n_locks;
+		tu_auth_pref_done(&d.auth_pref);
+		d.auth_pref = pref;
+		pref = (struct tu_auth_pref){0};
 		r = tu_cache_save(conf, &d, host, now, NULL, e);
 	}
+	tu_auth_pref_done(&pref);
 	tu_user_done(&u);
 	tu_roles_free(roles, n_roles);
 	tu_locks_free(locks, n_locks);

@@ -36,6 +36,9 @@ if [ ! -x "$ROOT/configure" ] || [ "$ROOT/configure.ac" -nt "$ROOT/configure" ];
 	(cd "$ROOT" && autoreconf -fi >/dev/null 2>&1) || { log "autoreconf failed"; exit 2; }
 fi
 mkdir -p "$B"
+# This run's failing test logs only (./run prints the file): never an older run's.
+failures=$B/failures.txt
+: >"$failures"
 if [ ! -f "$B/Makefile" ]; then
 	log "configure --enable-sanitizers=address,undefined ($B)"
 	(cd "$B" && "$ROOT/configure" -q --enable-sanitizers=address,undefined) || exit 2
@@ -59,12 +62,10 @@ log "make check under ASan+UBSan"
 # A failing test's own log goes to $B/failures.txt whole (at most 150 lines
 # a test: cmocka's verdicts and messages, the sanitizer's report with its
 # stacks); ./run prints that file unfiltered, so CI's output says what failed.
-failures=$B/failures.txt
-: >"$failures"
 if ! make -C "$B" -j"$JOBS" check >"$B/check.log" 2>&1; then
 	rc=1
 	grep -E '^(FAIL|ERROR):' "$B/check.log"
-	for f in $(grep -lE ':test-result: (FAIL|ERROR)' $(find "$B" -name '*.trs') 2>/dev/null); do
+	for f in $(grep -lE ':test-result: (FAIL|ERROR)' /dev/null $(find "$B" -name '*.trs' -newer "$B/.test-start") 2>/dev/null); do
 		{
 			echo "---- ${f%.trs}.log (failed under ASan+UBSan)"
 			grep -vE '^(\[ +(OK|RUN) +\]|ok [0-9]+ )' "${f%.trs}.log" | head -150

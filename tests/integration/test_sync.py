@@ -455,7 +455,8 @@ def test_online_refresh_table(auth_server, dataset, write_config, cache_dir, bui
     # Within negative_ttl: the miss stands (-ENOENT), no RPC.
     assert t.refresh_for_id(ctypes.byref(req), 12345) == -2, msgs
     assert len(srv.calls()) == n_calls
-    # Later, with a usable state: a name costs the user, the roles and the locks only.
+    # Later, with a usable state: a name costs the user, the roles, the locks and the auth
+    # preference only.
     srv.clear_calls()
     req.now_usec += 120 * 1000000
     try:
@@ -468,6 +469,8 @@ def test_online_refresh_table(auth_server, dataset, write_config, cache_dir, bui
     paths = sorted({c["path"] for c in srv.calls()})
     assert not any("ListUsers" in p or "GetUsers" in p for p in paths), paths
     assert any(p.endswith("/GetUser") for p in paths) and any("Role" in p for p in paths), paths
+    # ... and the auth preference, so offline decisions see what the cluster requires now
+    assert any(p.endswith("/GetAuthPreference") for p in paths), paths
     # A name that is no Teleport user: the miss stands, and the attempt is rate limited.
     req.now_usec += 120 * 1000000
     assert t.refresh_for_name(ctypes.byref(req), b"nosuchuser") == -2, msgs

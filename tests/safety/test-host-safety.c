@@ -780,6 +780,7 @@ static void test_rlimit_nofile(void **state)
 	static int fills[4096];
 	struct rlimit saved, lim;
 	int used = 0, n_fills;
+	char why[600] = "";
 
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	for (int fd = 0; fd < 4096; fd++)
@@ -793,41 +794,54 @@ static void test_rlimit_nofile(void **state)
 	 * reading of its own configuration, that must cope (libpam 1.5.2 also
 	 * leaks a little when pam_start() cannot open the service file).
 	 */
-	for (int spare = 0; spare <= 3; spare++) {
+	for (int spare = 0; spare <= 3 && !why[0]; spare++) {
 		int fds_before = open_fds(), r;
 		pam_handle_t *dave = NULL, *localonly = NULL;
 		uid_t uid = 0;
 		enum nss_status st;
 
-		if ((r = pam_open("dave", &dave)) != PAM_SUCCESS || (r = pam_open("localonly", &localonly)) != PAM_SUCCESS)
-			fail_msg("spare %d: pam_start: %s", spare, pam_strerror(NULL, r));
+		if ((r = pam_open("dave", &dave)) != PAM_SUCCESS || (r = pam_open("localonly", &localonly)) != PAM_SUCCESS) {
+			snprintf(why, sizeof(why), "spare %d: pam_start: %s", spare, pam_strerror(NULL, r));
+			if (dave)
+				pam_end(dave, r);
+			break;
+		}
 		lim = saved;
 		lim.rlim_cur = (rlim_t) (used + spare);
-		assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
-		st = nss_pwnam("alice", &uid);
-		if (st != NSS_STATUS_SUCCESS && st != NSS_STATUS_UNAVAIL && st != NSS_STATUS_TRYAGAIN)
-			fail_msg("spare %d: alice: nss status %d", spare, st);
-		st = nss_pwnam("no-such-login", NULL);
-		if (st == NSS_STATUS_SUCCESS)
-			fail_msg("spare %d: no-such-login found", spare);
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			snprintf(why, sizeof(why), "setrlimit: %s", strerror(errno));
+		/* Proof that the limit bites: with no spare fd, nothing more opens. */
+		if (!why[0] && spare == 0 && (r = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+			close(r);
+			snprintf(why, sizeof(why), "spare 0: an fd could still be opened");
+		}
+		if (!why[0] && (st = nss_pwnam("alice", &uid)) != NSS_STATUS_SUCCESS && st != NSS_STATUS_UNAVAIL &&
+		    st != NSS_STATUS_TRYAGAIN)
+			snprintf(why, sizeof(why), "spare %d: alice: nss status %d", spare, st);
+		if (!why[0] && nss_pwnam("no-such-login", NULL) == NSS_STATUS_SUCCESS)
+			snprintf(why, sizeof(why), "spare %d: no-such-login found", spare);
 		r = pam_acct_mgmt(dave, PAM_SILENT);
-		if (r == PAM_SUCCESS)
-			fail_msg("spare %d: dave allowed with RLIMIT_NOFILE exhausted", spare);
+		if (!why[0] && r == PAM_SUCCESS)
+			snprintf(why, sizeof(why), "spare %d: dave allowed with RLIMIT_NOFILE exhausted", spare);
 		pam_end(dave, r);
 		r = pam_acct_mgmt(localonly, PAM_SILENT);
-		if (r == PAM_SUCCESS)
-			fail_msg("spare %d: localonly allowed with RLIMIT_NOFILE exhausted", spare);
+		if (!why[0] && r == PAM_SUCCESS)
+			snprintf(why, sizeof(why), "spare %d: localonly allowed with RLIMIT_NOFILE exhausted", spare);
 		pam_end(localonly, r);
+		/* Whatever happened: the limit back before judging the fds, and before any failure. */
 		assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
-		if (open_fds() != fds_before) {
+		if (!why[0] && open_fds() != fds_before) {
 			char now[4096];
 
 			read_fds(now, sizeof(now));
-			fail_msg("spare %d: %d fds open before, %d after: %s", spare, fds_before, open_fds(), now);
+			snprintf(why, sizeof(why), "spare %d: %d fds open before, %d after: %.400s", spare, fds_before,
+				 open_fds(), now);
 		}
 	}
 	for (int i = 0; i < n_fills; i++)
 		close(fills[i]);
+	if (why[0])
+		fail_msg("%s", why);
 	/* And everything works again. */
 	pam_round();
 	assert_nss_round();
