@@ -26,6 +26,7 @@
 #define AUTH_INFO_MAX   16384 /* SSH_AUTH_INFO_0 we look at */
 #define CERT_BLOB_MAX   12288 /* decoded certificate */
 #define KEY_ID_MAX      255
+_Static_assert(sizeof(((struct tu_ssh_cert *) 0)->key_id) == KEY_ID_MAX + 1, "key id buffer");
 
 /* ---- small helpers ---- */
 
@@ -299,7 +300,65 @@ static int cert_key_fields(const char *type)
 	return -1;
 }
 
+/* Whether name is among the extension names that carry a non-empty value. */
+static bool ext_has(const uint8_t *exts, size_t n, const char *name)
+{
+	struct sshbuf_rd b = { exts, n, 0 };
+
+	while (b.off < b.n) {
+		const uint8_t *k, *d, *v;
+		size_t kl, dl, vl;
+
+		if (rd_string(&b, &k, &kl) < 0 || rd_string(&b, &d, &dl) < 0)
+			return false;
+		if (!str_eq(k, kl, name))
+			continue;
+		/* A value is itself an SSH string inside the data (empty data: no value). */
+		struct sshbuf_rd in = { d, dl, 0 };
+		return dl > 0 && rd_string(&in, &v, &vl) == 0 && vl > 0 && in.off == in.n;
+	}
+	return false;
+}
+
+/*
+ * After the key id: principals, validity, critical options, extensions.
+ * Teleport marks a per-session MFA certificate with "mfa-verified" and a
+ * trusted device with all three teleport-device-* extensions
+ * (dtauthz.IsSSHDeviceVerified).  Anything missing or malformed proves
+ * nothing.
+ */
+static void cert_proof(struct sshbuf_rd *b, struct tu_ssh_cert *ret)
+{
+	const uint8_t *exts;
+	size_t el;
+	uint32_t skip;
+
+	if (rd_string(b, NULL, NULL) < 0) /* valid principals */
+		return;
+	for (int i = 0; i < 4; i++) /* valid after, valid before */
+		if (rd_u32(b, &skip) < 0)
+			return;
+	if (rd_string(b, NULL, NULL) < 0 || rd_string(b, &exts, &el) < 0)
+		return;
+	ret->mfa_verified = ext_has(exts, el, "mfa-verified");
+	ret->device_verified = ext_has(exts, el, "teleport-device-id") && ext_has(exts, el, "teleport-device-asset-tag") &&
+			       ext_has(exts, el, "teleport-device-credential-id");
+}
+
 int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr)
+{
+	struct tu_ssh_cert c;
+	int k = tu_decide_ssh_cert(auth_info, &c, reterr);
+
+	if (k < 0)
+		return k;
+	if (strlen(c.key_id) >= size)
+		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
+	memcpy(ret, c.key_id, strlen(c.key_id) + 1);
+	return 0;
+}
+
+int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr)
 {
 	static const char cert_suffix[] = "-cert-v01@openssh.com";
 	const char *line = auth_info;
@@ -368,13 +427,15 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, str
 			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: truncated certificate");
 		if (ctype != 1)
 			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: not a user certificate (type %u)", ctype);
-		if (sl == 0 || sl > KEY_ID_MAX || sl >= size)
+		if (sl == 0 || sl > KEY_ID_MAX)
 			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
 		for (size_t i = 0; i < sl; i++)
 			if (s[i] < 0x20 || s[i] == 0x7f)
 				return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id has control characters");
-		memcpy(ret, s, sl);
-		ret[sl] = '\0';
+		*ret = (struct tu_ssh_cert){ 0 };
+		memcpy(ret->key_id, s, sl);
+		ret->key_id[sl] = '\0';
+		cert_proof(&b, ret);
 		return 0;
 	}
 	return tu_err_set(reterr, -ENOENT, "SSH_AUTH_INFO_0 holds no certificate");
@@ -437,10 +498,30 @@ static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const
  * Whether Teleport's own SSH service authorized this session (and so checked per-session MFA
  * and the device): it runs PAM's account phase with TELEPORT_USERNAME after its own RBAC.
  */
-static bool verified_by_teleport(const struct tu_decide_opts *o, const struct tu_login_req *req, const char *who)
+/* What this login proves about how its user authenticated. */
+struct proof {
+	bool mfa;
+	bool device;
+};
+
+/*
+ * A session Teleport's own SSH service opened (trusted TELEPORT_USERNAME
+ * naming the user) was checked by Teleport: both.  A trusted certificate
+ * whose key id names the user (pam.trust_ssh_cert: sshd verified it against
+ * Teleport's user CA) proves what its extensions say: a per-session MFA
+ * certificate the MFA, a device-bound one the device.  Else nothing.
+ */
+static struct proof proof_of(const struct tu_decide_opts *o, const struct tu_login_req *req, const char *who)
 {
-	return o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0] &&
-	       strcmp(req->teleport_username, who) == 0;
+	struct tu_ssh_cert c;
+
+	if (o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0] &&
+	    strcmp(req->teleport_username, who) == 0)
+		return (struct proof){ true, true };
+	if (o && o->trust_ssh_cert && req->ssh_auth_info && tu_decide_ssh_cert(req->ssh_auth_info, &c, NULL) == 0 &&
+	    strcmp(c.key_id, who) == 0)
+		return (struct proof){ c.mfa_verified, c.device_verified };
+	return (struct proof){ false, false };
 }
 
 /*
@@ -455,16 +536,16 @@ static bool device_required(const char *mode)
 }
 
 /* What is missing, in buf, given what the role or preference asks; false when nothing. */
-static bool unmet(int32_t mfa_type, const char *device_mode, const char *mfa_what, const char *device_what,
-		  char *buf, size_t size)
+static bool unmet(int32_t mfa_type, const char *device_mode, const struct proof *pr, const char *mfa_what,
+		  const char *device_what, char *buf, size_t size)
 {
 	char mode[64];
 
-	if (mfa_type != 0) {
+	if (mfa_type != 0 && !pr->mfa) {
 		snprintf(buf, size, "per-session MFA (%s)", mfa_what);
 		return true;
 	}
-	if (device_required(device_mode)) {
+	if (device_required(device_mode) && !pr->device) {
 		snprintf(buf, size, "a trusted device (%s: %s)", device_what, tu_sanitize(device_mode, mode, sizeof(mode)));
 		return true;
 	}
@@ -474,21 +555,20 @@ static bool unmet(int32_t mfa_type, const char *device_mode, const char *mfa_wha
 /*
  * Teleport's checkAccess: the first role that grants the login may also require per-session
  * MFA or a trusted device, and then a session without them is refused.  An OpenSSH, console or
- * su login proves neither (an SSH certificate's key id says who, not how it was issued), so it
- * is refused the same way.  False when nothing is missing.
+ * su login proves neither (unless it came with a Teleport certificate that says so, see
+ * proof_of), so it is refused the same way.  False when nothing is missing.
  */
-static bool unmet_requirement(const struct tu_role *r, bool verified, char *buf, size_t size)
+static bool unmet_requirement(const struct tu_role *r, const struct proof *pr, char *buf, size_t size)
 {
-	return !verified && r &&
-	       unmet(r->require_mfa_type, r->device_trust_mode, "require_session_mfa", "device_trust_mode", buf, size);
+	return r && unmet(r->require_mfa_type, r->device_trust_mode, pr, "require_session_mfa", "device_trust_mode", buf,
+			  size);
 }
 
 /* The same, cluster-wide: the auth preference's require_session_mfa and device_trust.mode. */
-static bool unmet_cluster_requirement(const struct tu_auth_pref *p, bool verified, char *buf, size_t size)
+static bool unmet_cluster_requirement(const struct tu_auth_pref *p, const struct proof *pr, char *buf, size_t size)
 {
-	return !verified && p->known &&
-	       unmet(p->require_mfa_type, p->device_trust_mode, "auth_preference require_session_mfa",
-		     "auth_preference device_trust.mode", buf, size);
+	return p->known && unmet(p->require_mfa_type, p->device_trust_mode, pr, "auth_preference require_session_mfa",
+				 "auth_preference device_trust.mode", buf, size);
 }
 
 /*
@@ -630,20 +710,20 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
 	if (k < 0)
 		return k;
-	const bool verified = verified_by_teleport(o, req, who);
+	const struct proof pr = a.allowed ? proof_of(o, req, who) : (struct proof){ false, false };
 	char missing[160];
-	if (a.allowed && unmet_cluster_requirement(&d->auth_pref, verified, missing, sizeof(missing))) {
+	if (a.allowed && unmet_cluster_requirement(&d->auth_pref, &pr, missing, sizeof(missing))) {
 		verdict_set(&v, TU_VERDICT_DENY, who, "",
-			    "login '%s' is allowed by role but the cluster requires %s, which only a session through Teleport proves",
+			    "login '%s' is allowed by role but the cluster requires %s, which this login does not prove",
 			    slogin, missing);
 		*ret = v;
 		return 0;
 	}
-	if (a.allowed && unmet_requirement(tu_rbac_index_role(ix, a.role), verified, missing, sizeof(missing))) {
+	if (a.allowed && unmet_requirement(tu_rbac_index_role(ix, a.role), &pr, missing, sizeof(missing))) {
 		char name[128];
 		tu_sanitize(a.role, name, sizeof(name));
 		verdict_set(&v, TU_VERDICT_DENY, who, a.role,
-			    "role '%s' allows login '%s' but requires %s, which only a session through Teleport proves",
+			    "role '%s' allows login '%s' but requires %s, which this login does not prove",
 			    name, slogin, missing);
 		*ret = v;
 		return 0;

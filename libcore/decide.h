@@ -73,6 +73,19 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
 int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr);
 
 /*
+ * The same certificate, with what Teleport's extensions say about how it was
+ * issued: "mfa-verified" (a per-session MFA certificate) and the three
+ * teleport-device-* extensions (issued to a trusted device).  Extensions are
+ * read only from a complete, well-formed tail; otherwise both are false.
+ */
+struct tu_ssh_cert {
+	char key_id[256];
+	bool mfa_verified;
+	bool device_verified;
+};
+int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr);
+
+/*
  * The decision for req on h from dataset d at now_usec (SPEC §5): who
  * (explicit_user, else TELEPORT_USERNAME / certificate key id when trusted,
  * else the owner), user state, locks, then RBAC.  *ret always says why.

@@ -208,9 +208,11 @@ def test_pam_other_phases_ignore(pam_module, tmp_path):
     assert res.rc == 0, res
 
 
-def _cert_auth_info(key_id, cert_type=1):
+def _cert_auth_info(key_id, cert_type=1, extensions=None):
     """An SSH_AUTH_INFO_0 line with an ed25519 user certificate (only the
-    fields we read are meaningful)."""
+    fields we read are meaningful).  extensions {name: value} makes the tail
+    complete, encoded as OpenSSH (and Go's x/crypto/ssh) do: a non-empty value
+    is itself a string inside the extension's data."""
     import base64  # noqa: PLC0415
     import struct  # noqa: PLC0415
 
@@ -220,6 +222,9 @@ def _cert_auth_info(key_id, cert_type=1):
     t = "ssh-ed25519-cert-v01@openssh.com"
     blob = (s(t) + s(b"n" * 32) + s(b"k" * 32) + struct.pack(">Q", 1) + struct.pack(">I", cert_type)
             + s(key_id) + s(b"") + struct.pack(">QQ", 0, 2**64 - 1))
+    if extensions is not None:
+        ext = b"".join(s(k) + s(s(v) if v else b"") for k, v in sorted(extensions.items()))
+        blob += s(b"") + s(ext) + s(b"") + s(b"signature-key") + s(b"signature")
     return f"publickey {t} {base64.b64encode(blob).decode()}"
 
 
@@ -330,6 +335,33 @@ def test_pam_mfa_and_device_trust_roles(pam, auth_server, write_config, run_cli,
     assert r.rc == 1 and f"requires {needs}" in r.stdout, r
     res = pam(cfg, login)
     assert outcome(res) == "deny" and f"requires {needs}" in res.stderr, res
+
+
+@pytest.mark.parametrize("login,extensions,want", [
+    ("opsmfa", {"permit-pty": ""}, "deny"),
+    ("opsmfa", {"mfa-verified": "webauthn-1", "permit-pty": ""}, "allow"),
+    ("opsdev", {"mfa-verified": "webauthn-1"}, "deny"),
+    ("opsdev", {"teleport-device-id": "d1", "teleport-device-asset-tag": "C02X",
+                "teleport-device-credential-id": "c1"}, "allow"),
+    ("opsdev", {"teleport-device-id": "d1", "teleport-device-asset-tag": "C02X"}, "deny"),
+])
+def test_pam_ssh_certificate_proves_mfa_or_device(pam, auth_server, write_config, tmp_path, login, extensions, want):
+    """With pam.trust_ssh_cert (sshd verified the certificate against Teleport's user CA), a
+    per-session MFA certificate (extension mfa-verified) or a device-bound one (the three
+    teleport-device-* extensions) proves what the role requires, as Teleport's own SSH service
+    reads the same certificate; without them the login is refused."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={
+        "roles/ops-mfa.txtpb": MFA_ROLE, "roles/ops-device.txtpb": DEVICE_ROLE, "users/mona.txtpb": MONA})
+    auth_server(dataset=ds)
+    envconf = tmp_path / "pam_env.conf"
+    envconf.write_text(f'SSH_AUTH_INFO_0 DEFAULT="{_cert_auth_info("mona", extensions=extensions)}"\n')
+    pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
+    cfg = write_config(pam={"trust_ssh_cert": True})
+    res = pam(cfg, login, pre=pre, ops=("setcred", "acct_mgmt"))
+    if want == "deny" and "Teleport user 'mona'" not in res.stderr:
+        pytest.skip("pam_env did not set SSH_AUTH_INFO_0 under pam_wrapper")
+    assert outcome(res) == want, res
+    assert "Teleport user 'mona'" in res.stderr, res
 
 
 def _auth_pref(mfa="OFF", locking="", device=""):

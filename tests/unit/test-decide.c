@@ -70,6 +70,33 @@ static void make_cert(struct blob *b, const char *type, uint32_t cert_type, cons
 	put_u32(b, 0);
 }
 
+/* Appends the rest of a certificate after the key id: principals, validity, critical options,
+ * the extensions (name, value pairs; a NULL value is an extension without one), reserved,
+ * signature key and signature. */
+static void put_tail(struct blob *b, const char *const *ext)
+{
+	struct blob e = { 0 }, v;
+
+	put_str(b, "", 0); /* principals */
+	for (int i = 0; i < 4; i++)
+		put_u32(b, i < 2 ? 0 : 0xffffffffu);
+	put_str(b, "", 0); /* critical options */
+	for (size_t i = 0; ext && ext[i]; i += 2) {
+		put_str(&e, ext[i], strlen(ext[i]));
+		if (ext[i + 1]) {
+			v.n = 0;
+			put_str(&v, ext[i + 1], strlen(ext[i + 1]));
+			put_str(&e, (const char *) v.b, v.n);
+		} else {
+			put_str(&e, "", 0);
+		}
+	}
+	put_str(b, (const char *) e.b, e.n);
+	put_str(b, "", 0);                      /* reserved */
+	put_str(b, "signature-key", 13);
+	put_str(b, "signature", 9);
+}
+
 static void b64(const struct blob *b, char *out)
 {
 	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -105,6 +132,83 @@ static char *auth_info_line(const char *type, uint32_t cert_type, const char *ke
 	int n = snprintf(s, 8192, "publickey %s ", type);
 	b64(&b, s + n);
 	return s;
+}
+
+/* A complete certificate for key_id with these extensions, as an SSH_AUTH_INFO_0 line. */
+static char *auth_info_ext(const char *key_id, const char *const *ext)
+{
+	static const char type[] = "ssh-ed25519-cert-v01@openssh.com";
+	struct blob b;
+	char *s = malloc(8192);
+
+	make_cert(&b, type, 1, key_id);
+	b.n -= 8 + 4; /* make_cert's own short tail: principals and one u64 */
+	put_tail(&b, ext);
+	int n = snprintf(s, 8192, "publickey %s ", type);
+	b64(&b, s + n);
+	return s;
+}
+
+#define DEVICE_EXTS "teleport-device-id", "dev-1", "teleport-device-asset-tag", "C02X", \
+		    "teleport-device-credential-id", "cred-1"
+
+static void test_ssh_cert_extensions(void **state)
+{
+	static const struct {
+		const char *ext[10];
+		bool mfa, device;
+	} cases[] = {
+		{ { NULL }, false, false },
+		{ { "permit-pty", NULL, NULL }, false, false },
+		{ { "mfa-verified", "webauthn-dev-1", NULL }, true, false },
+		{ { "mfa-verified", NULL, NULL }, false, false },               /* no value */
+		{ { "permit-pty", NULL, "mfa-verified", "x", NULL }, true, false },
+		{ { DEVICE_EXTS, NULL }, false, true },
+		{ { DEVICE_EXTS, "mfa-verified", "d", NULL }, true, true },
+		{ { "teleport-device-id", "dev-1", "teleport-device-asset-tag", "C02X", NULL }, false, false },
+		{ { "teleport-device-id", "dev-1", "teleport-device-asset-tag", "C02X", "teleport-device-credential-id", NULL, NULL },
+		  false, false },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *line = auth_info_ext("mia", cases[i].ext);
+		struct tu_ssh_cert c;
+
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_string_equal(c.key_id, "mia");
+		if (c.mfa_verified != cases[i].mfa || c.device_verified != cases[i].device)
+			fail_msg("case %zu: mfa %d device %d", i, c.mfa_verified, c.device_verified);
+	}
+	/* The short test certificates (no tail): the key id, and no proof. */
+	{
+		_cleanup_free_ char *line = auth_info_line("ssh-ed25519-cert-v01@openssh.com", 1, "mia");
+		struct tu_ssh_cert c;
+
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_false(c.mfa_verified || c.device_verified);
+	}
+	/* An extension whose data is not one SSH string proves nothing. */
+	{
+		static const char type[] = "ssh-ed25519-cert-v01@openssh.com";
+		struct blob b, e = { 0 };
+		struct tu_ssh_cert c;
+		char line[8192];
+
+		make_cert(&b, type, 1, "mia");
+		b.n -= 12;
+		put_str(&b, "", 0);
+		for (int i = 0; i < 4; i++)
+			put_u32(&b, 0);
+		put_str(&b, "", 0);
+		put_str(&e, "mfa-verified", 12);
+		put_str(&e, "\0\0\0\x09short", 9); /* claims 9 bytes, holds 5 */
+		put_str(&b, (const char *) e.b, e.n);
+		int n = snprintf(line, sizeof(line), "publickey %s ", type);
+		b64(&b, line + n);
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_false(c.mfa_verified);
+	}
 }
 
 static void test_ssh_cert_key_id(void **state)
@@ -444,7 +548,7 @@ static const struct decide_case decide_cases[] = {
 	{ "best", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "bea", "allowed", true },
 	{ "alice", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "alice", "allowed", true },
 	/* per-session MFA and device trust: only a session through Teleport (TELEPORT_USERNAME) proves them */
-	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "mia", "role 'mfa' allows login 'mfa-login' but requires per-session MFA (require_session_mfa), which only a session through Teleport proves" },
+	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "mia", "role 'mfa' allows login 'mfa-login' but requires per-session MFA (require_session_mfa), which this login does not prove" },
 	{ "mfa-login", "", NULL, 1, 0, HU, "mia", NULL, NULL, TU_VERDICT_ALLOW, "mia", "allowed by role 'mfa' (logins 'mfa-login')" },
 	{ "mfa-login", "", NULL, 0, 0, HU, "mia", NULL, NULL, TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* env not trusted */
 	{ "mfa-login", "", NULL, 0, 1, HU, NULL, "mia", NULL, TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* a key id proves no MFA */
@@ -452,7 +556,7 @@ static const struct decide_case decide_cases[] = {
 	{ "mfa-login", "", NULL, 0, 0, HU, NULL, NULL, "mia", TU_VERDICT_DENY, "mia", "requires per-session MFA" },     /* check USER LOGIN */
 	{ "both", "", NULL, 1, 0, HU, "bo", NULL, NULL, TU_VERDICT_ALLOW, "bo", "allowed by role 'mfa-both'" },
 	{ "hw-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "hal", "role 'hwkey' allows login 'hw-login' but requires per-session MFA" },
-	{ "dt-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "dan", "role 'devtrust' allows login 'dt-login' but requires a trusted device (device_trust_mode: required), which only a session through Teleport proves" },
+	{ "dt-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "dan", "role 'devtrust' allows login 'dt-login' but requires a trusted device (device_trust_mode: required), which this login does not prove" },
 	{ "dth-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "dana", "requires a trusted device (device_trust_mode: required-for-humans)" },
 	{ "dtx-login", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "dex", "requires a trusted device (device_trust_mode: some-future-mode)" },
 	{ "dt-login", "", NULL, 1, 0, HU, "dan", NULL, NULL, TU_VERDICT_ALLOW, "dan", "allowed by role 'devtrust'" },
@@ -514,7 +618,7 @@ static const struct pref_case {
 } pref_cases[] = {
 #define P(...) { .known = true, __VA_ARGS__ }
 	{ P(.require_mfa_type = 1), "alice", NULL, false, TU_VERDICT_DENY, "alice",
-	  "login 'alice' is allowed by role but the cluster requires per-session MFA (auth_preference require_session_mfa), which only a session through Teleport proves" },
+	  "login 'alice' is allowed by role but the cluster requires per-session MFA (auth_preference require_session_mfa), which this login does not prove" },
 	{ P(.require_mfa_type = 1), "alice", "alice", false, TU_VERDICT_ALLOW, "alice", "allowed by role 'access'" },
 	{ P(.require_mfa_type = 1), "alice", NULL, true, TU_VERDICT_DENY, "alice", "the cluster requires per-session MFA" },
 	{ P(.require_mfa_type = 3), "mfa-login", NULL, false, TU_VERDICT_DENY, "mia", "the cluster requires per-session MFA" },
@@ -561,6 +665,61 @@ static void test_decide_cluster_pref(void **state)
 		if (v.kind != c->want || strcmp(v.user, c->user) != 0 || !strstr(v.reason, c->reason))
 			fail_msg("case %zu (%s): want %d '%s' '%s' got %d '%s' '%s'", i, c->login, c->want, c->user,
 				 c->reason, v.kind, v.user, v.reason);
+		d.auth_pref = (struct tu_auth_pref){ 0 };
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
+/* MFA and device requirements met by what a trusted Teleport certificate says. */
+static void test_decide_cert_proof(void **state)
+{
+	static const struct {
+		const char *login, *key_id;
+		const char *ext[10];
+		bool trust_cert;
+		struct tu_auth_pref pref;
+		enum tu_verdict_kind want;
+		const char *reason;
+	} cases[] = {
+		{ "mfa-login", "mia", { "mfa-verified", "dev", NULL }, true, { 0 }, TU_VERDICT_ALLOW, "allowed by role 'mfa'" },
+		{ "mfa-login", "mia", { NULL }, true, { 0 }, TU_VERDICT_DENY, "requires per-session MFA" },
+		{ "mfa-login", "mia", { "mfa-verified", "dev", NULL }, false, { 0 }, TU_VERDICT_DENY, "requires per-session MFA" },
+		{ "mfa-login", "mia", { DEVICE_EXTS, NULL }, true, { 0 }, TU_VERDICT_DENY, "requires per-session MFA" },
+		{ "dt-login", "dan", { DEVICE_EXTS, NULL }, true, { 0 }, TU_VERDICT_ALLOW, "allowed by role 'devtrust'" },
+		{ "dt-login", "dan", { "mfa-verified", "dev", NULL }, true, { 0 }, TU_VERDICT_DENY, "requires a trusted device" },
+		{ "alice", "alice", { "mfa-verified", "dev", NULL }, true, { .known = true, .require_mfa_type = 1 },
+		  TU_VERDICT_ALLOW, "allowed" },
+		{ "alice", "alice", { NULL }, true, { .known = true, .require_mfa_type = 1 }, TU_VERDICT_DENY,
+		  "the cluster requires per-session MFA" },
+		{ "alice", "alice", { "mfa-verified", "dev", NULL }, true,
+		  { .known = true, .require_mfa_type = 1, .device_trust_mode = (char *) "required" }, TU_VERDICT_DENY,
+		  "the cluster requires a trusted device" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { false, cases[i].trust_cert, HU, false };
+		_cleanup_free_ char *info = auth_info_ext(cases[i].key_id, cases[i].ext);
+		struct tu_login_req req = { .login = cases[i].login, .service = "sshd", .ssh_auth_info = info };
+		struct tu_verdict v;
+		struct tu_err e = { 0 };
+
+		fx_dataset_build(&d, users, roles, locks);
+		d.auth_pref = cases[i].pref;
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, &e), 0);
+		if (v.kind != cases[i].want || !strstr(v.reason, cases[i].reason))
+			fail_msg("case %zu (%s): want %d '%s' got %d '%s'", i, cases[i].login, cases[i].want,
+				 cases[i].reason, v.kind, v.reason);
+		/* The same through `check`'s explicit user (the online path passes the identity on). */
+		req.explicit_user = cases[i].key_id;
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, &e), 0);
+		if (v.kind != cases[i].want)
+			fail_msg("case %zu (%s, explicit): want %d got %d '%s'", i, cases[i].login, cases[i].want, v.kind,
+				 v.reason);
 		d.auth_pref = (struct tu_auth_pref){ 0 };
 		fx_dataset_free(&d);
 		fx_labels_free(&hl);
@@ -691,6 +850,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ssh_cert_key_id),
+		cmocka_unit_test(test_ssh_cert_extensions),
+		cmocka_unit_test(test_decide_cert_proof),
 		cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_decide_pure),
 		cmocka_unit_test(test_decide_cluster_pref),
