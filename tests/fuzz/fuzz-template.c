@@ -81,6 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < n; i++)
 				if ((unsigned char) id[i] < 0x20 || id[i] == 0x7f)
 					abort();
+			/* The extension reader sees the same certificate and the same key id. */
+			struct tu_ssh_cert c;
+			if (tu_decide_ssh_cert(s, &c, NULL) != 0 || strcmp(c.key_id, id) != 0)
+				abort();
 		} else if (k != -ENOENT && k != -EBADMSG && k != -EMSGSIZE && k != -ENOMEM) {
 			abort();
 		}
