@@ -494,10 +494,6 @@ static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const
 
 /* ---- the decision ---- */
 
-/*
- * Whether Teleport's own SSH service authorized this session (and so checked per-session MFA
- * and the device): it runs PAM's account phase with TELEPORT_USERNAME after its own RBAC.
- */
 /* What this login proves about how its user authenticated. */
 struct proof {
 	bool mfa;
@@ -506,7 +502,8 @@ struct proof {
 
 /*
  * A session Teleport's own SSH service opened (trusted TELEPORT_USERNAME
- * naming the user) was checked by Teleport: both.  A trusted certificate
+ * naming the user: it runs PAM's account phase after its own RBAC, MFA and
+ * device checks) proves both.  A trusted certificate
  * whose key id names the user (pam.trust_ssh_cert: sshd verified it against
  * Teleport's user CA) proves what its extensions say: a per-session MFA
  * certificate the MFA, a device-bound one the device.  Else nothing.
