@@ -49,9 +49,9 @@ static void view_done(struct view *v)
 }
 
 /*
- * Which of the logins here an OpenSSH, console or su login is refused, and
- * why (a lock, per-session MFA or a trusted device that only a session
- * through Teleport proves): the decision `check NAME LOGIN` would give.
+ * Which of the logins here a login without Teleport's proofs (a password,
+ * plain key, console or su login) is refused, and why (a lock, per-session
+ * MFA or a trusted device): the decision `check NAME LOGIN` would give.
  * Caller has put the user in v->d.
  */
 static int find_refused(struct view *v, int64_t now, struct tu_err *e)
@@ -83,8 +83,7 @@ static void cluster_line(const struct tu_auth_pref *p, char *buf, size_t size)
 		return;
 	if (p->require_mfa_type != 0)
 		snprintf(buf, size, "per-session MFA");
-	if (p->device_trust_mode && p->device_trust_mode[0] && strcmp(p->device_trust_mode, "off") != 0 &&
-	    strcmp(p->device_trust_mode, "optional") != 0)
+	if (tu_decide_device_required(p->device_trust_mode))
 		snprintf(buf + strlen(buf), size - strlen(buf), "%sa trusted device (%s)", buf[0] ? ", " : "",
 			 tu_sanitize(p->device_trust_mode, b, sizeof(b)));
 	if (p->locking_mode && p->locking_mode[0])

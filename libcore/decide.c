@@ -521,13 +521,8 @@ static struct proof proof_of(const struct tu_decide_opts *o, const struct tu_log
 	return (struct proof){ false, false };
 }
 
-/*
- * Whether a device trust mode asks for a trusted device: "required", and
- * "required-for-humans" (Teleport 17; every Teleport user here is a human
- * logging in) and any mode we do not know, as Teleport itself assumes an
- * unknown mode requires one.  Only "", "off" and "optional" do not.
- */
-static bool device_required(const char *mode)
+/* "required-for-humans" (Teleport 17) counts: every Teleport user logging in here is a human. */
+bool tu_decide_device_required(const char *mode)
 {
 	return mode && mode[0] && strcmp(mode, "off") != 0 && strcmp(mode, "optional") != 0;
 }
@@ -542,7 +537,7 @@ static bool unmet(int32_t mfa_type, const char *device_mode, const struct proof 
 		snprintf(buf, size, "per-session MFA (%s)", mfa_what);
 		return true;
 	}
-	if (device_required(device_mode) && !pr->device) {
+	if (tu_decide_device_required(device_mode) && !pr->device) {
 		snprintf(buf, size, "a trusted device (%s: %s)", device_what, tu_sanitize(device_mode, mode, sizeof(mode)));
 		return true;
 	}

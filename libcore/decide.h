@@ -78,6 +78,14 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, str
  * teleport-device-* extensions (issued to a trusted device).  Extensions are
  * read only from a complete, well-formed tail; otherwise both are false.
  */
+/*
+ * Whether a device trust mode (a role's device_trust_mode, the auth
+ * preference's device_trust.mode) asks for a trusted device: every mode but
+ * "", "off" and "optional" ("required", "required-for-humans", and any mode
+ * we do not know, as Teleport assumes).
+ */
+bool tu_decide_device_required(const char *mode);
+
 struct tu_ssh_cert {
 	char key_id[256];
 	bool mfa_verified;

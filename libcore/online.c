@@ -139,8 +139,9 @@ static int put_user(struct tu_dataset *d, struct tu_user *u)
 
 /*
  * The cheap refresh for a name: user `name`, all roles and locks and the
- * auth preference, merged into the state snapshot.  -ENODATA when there is no usable state (the
- * caller does a full sync), -ENOENT when Auth has no such user.
+ * auth preference, merged into the state snapshot.  -ENODATA when there is
+ * no usable state (the caller does a full sync), -ENOENT when Auth has no
+ * such user.
  */
 static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const char *name,
 			const struct tu_host *host, int64_t now, struct tu_err *e)
