@@ -431,3 +431,24 @@ def test_pam_cluster_device_trust_and_locking_mode(pam, auth_server, write_confi
     assert outcome(res) == "deny" and "the cluster's locking_mode is strict" in res.stderr, res
     r = run_cli("check", "--offline", "frank", "frank", config=cfg)
     assert r.rc == 1 and "locking_mode is strict" in r.stdout, r
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "delay=5"])
+def test_pam_auth_preference_failure_never_allows(pam, auth_server, write_config, run_cli, tmp_path, fault):
+    """When GetAuthPreference fails or hangs mid-decision, the login is decided as if Auth were
+    unreachable (from the cache, which holds the cluster's requirement), never as if the cluster
+    required nothing."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={"auth_preference.txtpb": _auth_pref("SESSION")})
+    srv = auth_server(dataset=ds)
+    write_config()
+    assert run_cli("sync").rc == 0
+    srv.stop()
+    v1 = "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
+    auth_server(dataset=ds, faults=[f"{v1}={fault}", f"/proto.AuthService/GetAuthPreference={fault}"])
+    cfg = write_config(auth={"timeouts": {"connect": "1s", "request": "1s"}}, name="faulty.yaml")
+    res = pam(cfg, "frank")
+    assert outcome(res) == "deny", res
+    assert "the cluster requires per-session MFA" in res.stderr and "offline" in res.stderr, res
+    strict = write_config(auth={"timeouts": {"connect": "1s", "request": "1s"}}, pam={"offline": "deny"},
+                          name="strict.yaml")
+    assert outcome(pam(strict, "frank")) == "unavail"
