@@ -778,6 +778,12 @@ static int cond_from_pb(const Types__RoleConditions *c, struct tu_role_cond *rc,
 	return 0;
 }
 
+/* RequireMFAType, or the pre-v11 boolean RequireSessionMFA (roles and the auth preference) as SESSION. */
+static int32_t mfa_type(Types__RequireMFAType type, protobuf_c_boolean legacy)
+{
+	return type == TYPES__REQUIRE_MFATYPE__OFF && legacy ? TYPES__REQUIRE_MFATYPE__SESSION : (int32_t) type;
+}
+
 static int role_from_pb(const Types__RoleV6 *m, struct tu_role *ro, struct tu_err *reterr)
 {
 	const Types__RoleSpecV6 *spec = m->spec;
@@ -806,9 +812,7 @@ static int role_from_pb(const Types__RoleV6 *m, struct tu_role *ro, struct tu_er
 		    dup_opt(o->createhostuserdefaultshell, &ro->create_host_user_default_shell));
 		ENOMEM_IF(dup_opt(o->lock, &ro->lock_mode));
 		ENOMEM_IF(dup_opt(o->devicetrustmode, &ro->device_trust_mode));
-		ro->require_mfa_type = (int32_t) o->requiremfatype;
-		if (ro->require_mfa_type == 0 && o->requiresessionmfa)
-			ro->require_mfa_type = TYPES__REQUIRE_MFATYPE__SESSION;
+		ro->require_mfa_type = mfa_type(o->requiremfatype, o->requiresessionmfa);
 		ro->max_session_ttl_nsec = o->maxsessionttl;
 	}
 	return 0;
@@ -858,9 +862,7 @@ static int auth_pref_from_pb(const Types__AuthPreferenceV2 *m, struct tu_auth_pr
 	p->known = true;
 	if (!spec)
 		return 0;
-	p->require_mfa_type = (int32_t) spec->requiremfatype;
-	if (p->require_mfa_type == 0 && spec->requiresessionmfa)
-		p->require_mfa_type = TYPES__REQUIRE_MFATYPE__SESSION;
+	p->require_mfa_type = mfa_type(spec->requiremfatype, spec->requiresessionmfa);
 	ENOMEM_IF(dup_opt(spec->lockingmode, &p->locking_mode));
 	if (spec->devicetrust)
 		ENOMEM_IF(dup_opt(spec->devicetrust->mode, &p->device_trust_mode));
