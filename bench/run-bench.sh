@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # run-bench.sh - `make bench`: NSS lookup cost at 1k, 10k and 100k accounts
 # for glibc's nss_files, the reference floor module
-# (/work/shared/bench/nss-floor.c) and libnss_teleport.so.2 (cached mapping,
+# (bench/nss-floor.c, copied from the brief's shared/bench) and libnss_teleport.so.2 (cached mapping,
 # and with TELEPORT_UNIX_NSS_RECHECK_MSEC=0: a stat() on every call).  Each
 # configuration runs in a private mount namespace (unshare --mount) with
 # generated /etc/passwd, /etc/group and /etc/nsswitch.conf bind-mounted over
@@ -14,7 +14,7 @@ shift 2
 sizes=${*:-1000 10000 100000}
 bench="$builddir/bench/bench-nss"
 mksnap="$builddir/tests/nss/mksnap"
-floor_src="$srcdir/../shared/bench/nss-floor.c"
+floor_src="$srcdir/bench/nss-floor.c"
 work=$(mktemp -d /tmp/tu-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lib" "$work/cache"

@@ -54,8 +54,7 @@ SIMPLE_MODES = ("stall_tls", "blackhole", "http1", "no_alpn", "close", "syn_drop
 MODES = H2_MODES + SIMPLE_MODES
 
 VECTORS = os.environ.get("TU_VECTORS_DIR") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-    "shared", "vectors", "teleport")
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "teleport")
 
 
 def log(msg):

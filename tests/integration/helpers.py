@@ -27,7 +27,7 @@ TOP_SRCDIR = os.path.dirname(os.path.dirname(HERE))
 FAKE_AUTH = os.path.join(TOP_SRCDIR, "tests", "fake_auth")
 FIXTURES = os.path.join(TOP_SRCDIR, "tests", "fixtures")
 VECTORS = os.environ.get("TU_VECTORS_DIR") or os.path.normpath(
-    os.path.join(TOP_SRCDIR, "..", "shared", "vectors", "teleport"))
+    os.path.join(TOP_SRCDIR, "tests", "vectors", "teleport"))
 PY = "/usr/bin/python3"
 # The session certificates' host UUID (client CN = HOST_UUID.example.com), fixed
 # so a test can write a lock whose ServerID targets "this host".

@@ -764,7 +764,7 @@ static int read_vector(const char *name, uint8_t **ret, size_t *ret_len)
 {
 	const char *dir = getenv("TU_VECTORS_DIR");
 	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/work/shared/vectors/teleport", name);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/vectors/teleport", name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
