@@ -19,8 +19,13 @@
 struct tu_pw_view;
 struct tu_gr_view;
 
-/* The password field we serve (no password lives in our snapshots). */
-#define TU_PACK_PASSWD "x"
+/*
+ * The password field we serve, in passwd and group lines: "*", no password
+ * and no shadow entry claimed ("x" would send pam_unix's account check to
+ * look for a shadow entry that does not exist: PAM_AUTHINFO_UNAVAIL, and
+ * every Teleport login refused by common-account).  docs/accounts.md.
+ */
+#define TU_PACK_PASSWD "*"
 
 /* Bytes of buffer tu_pack_passwd / tu_pack_group need for v (0 on size_t overflow). */
 size_t tu_pack_passwd_size(const struct tu_pw_view *v);

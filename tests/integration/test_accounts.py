@@ -141,7 +141,7 @@ def test_getent_hides_skipped_names(auth_server, dataset, write_config, run_cli,
         g = helpers.run_getent(builddir, "passwd", name, workdir=wd, env=env)
         assert g.rc == 2 and g.stdout == "", (name, g)
     g = helpers.run_getent(builddir, "passwd", "amy", workdir=wd, env=env)
-    assert g.stdout == "amy:x:300123:300500:amy@example.com:/home/amy:/bin/bash\n", g
+    assert g.stdout == "amy:*:300123:300500:amy@example.com:/home/amy:/bin/bash\n", g
 
 
 def test_no_accounts(auth_server, tmp_path, write_config, run_cli):

@@ -150,7 +150,7 @@ def test_passwd_one_and_exit_codes(synced, run_cli):
     r = run_cli("passwd", "bob")
     assert r.rc == 0, r
     uid = home_id("bob")
-    assert r.stdout == f"bob:x:{uid}:{uid}:bob:/home/bob:/bin/bash\n"
+    assert r.stdout == f"bob:*:{uid}:{uid}:bob:/home/bob:/bin/bash\n"
     r2 = run_cli("passwd", str(uid))
     assert (r2.rc, r2.stdout) == (0, r.stdout)
     for missing in ("nobody-here", "root", "carol", "erin", "alice", "bad:name", "12"):
@@ -179,7 +179,7 @@ def test_group_output(synced, run_cli):
     gids = [e["gid"] for e in gr.values()]
     assert len(set(gids)) == len(gids)
     one = run_cli("group", "deploy")
-    assert one.rc == 0 and one.stdout == f"deploy:x:{gr['deploy']['gid']}:\n", one
+    assert one.rc == 0 and one.stdout == f"deploy:*:{gr['deploy']['gid']}:\n", one
     assert run_cli("group", str(gr["deploy"]["gid"])).stdout == one.stdout
     assert run_cli("group", "nope").rc == 1
 
@@ -499,7 +499,7 @@ def test_nss_miss_goes_online_through_the_core(auth_server, dataset, write_confi
     try:
         g = helpers.run_getent(builddir, "passwd", "bob", workdir=wd, env=env)
         assert g.rc == 0, g
-        assert g.stdout == f"bob:x:{home_id('bob')}:{home_id('bob')}:bob:/home/bob:/bin/bash\n"
+        assert g.stdout == f"bob:*:{home_id('bob')}:{home_id('bob')}:bob:/home/bob:/bin/bash\n"
         assert srv.calls("/teleport.users.v1.UsersService/ListUsers")
         assert sorted(files_in(cache_dir)) == ["accounts.db", "state.db"]
         # A miss right after: answered from the fresh snapshot, no RPC.

@@ -20,16 +20,16 @@ fail=0
 
 # What we serve (initgroups is derived from the member lists).
 cat >"$tmp/tp.passwd" <<'X'
-alice:x:300000:300000:alice@example.com:/home/alice:/bin/bash
-bob:x:300001:300001::/home/bob:/bin/sh
-carol.d-x_9:x:300002:5000:Carol, the third:/srv/home/carol:/usr/bin/zsh
+alice:*:300000:300000:alice@example.com:/home/alice:/bin/bash
+bob:*:300001:300001::/home/bob:/bin/sh
+carol.d-x_9:*:300002:5000:Carol, the third:/srv/home/carol:/usr/bin/zsh
 X
 cat >"$tmp/tp.group" <<'X'
-alice:x:300000:
-bob:x:300001:
-devs:x:5000:alice,bob
-ops:x:5001:alice
-docker-users:x:5002:bob,carol.d-x_9,alice
+alice:*:300000:
+bob:*:300001:
+devs:*:5000:alice,bob
+ops:*:5001:alice
+docker-users:*:5002:bob,carol.d-x_9,alice
 X
 # The local files nss_wrapper serves first.
 printf 'root:x:0:0:root:/root:/bin/bash\nlocal:x:1000:1000:Local:/home/local:/bin/sh\n' >"$tmp/passwd"

@@ -120,7 +120,7 @@ static void test_lines(void **state)
 
 	assert_int_equal(tu_pack_passwd(&v, &pw, buf, sizeof(buf)), 0);
 	assert_int_equal(tu_format_passwd_line(&pw, line, sizeof(line)), 0);
-	assert_string_equal(line, "alice:x:300000:300001:Alice A:/home/alice:/bin/bash");
+	assert_string_equal(line, "alice:*:300000:300001:Alice A:/home/alice:/bin/bash");
 	need = strlen(line) + 1;
 	for (size_t n = 0; n < need; n++) {
 		line[0] = 'Z';
@@ -130,7 +130,7 @@ static void test_lines(void **state)
 	}
 	assert_int_equal(tu_pack_group(&g, &gr, buf, sizeof(buf)), 0);
 	assert_int_equal(tu_format_group_line(&gr, line, sizeof(line)), 0);
-	assert_string_equal(line, "devs:x:5000:alice,bob,carol-the-long-name");
+	assert_string_equal(line, "devs:*:5000:alice,bob,carol-the-long-name");
 	need = strlen(line) + 1;
 	for (size_t n = 0; n < need; n++) {
 		assert_int_equal(tu_format_group_line(&gr, line, n), -ERANGE);
@@ -140,7 +140,7 @@ static void test_lines(void **state)
 	assert_int_equal(tu_format_group_line(&gr, line, need), 0);
 	assert_int_equal(tu_pack_group(&g0, &gr, buf, sizeof(buf)), 0);
 	assert_int_equal(tu_format_group_line(&gr, line, sizeof(line)), 0);
-	assert_string_equal(line, "devs:x:5000:");
+	assert_string_equal(line, "devs:*:5000:");
 }
 
 int main(void)
