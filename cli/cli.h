@@ -33,7 +33,9 @@ int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_passwd(struct cli *c, int argc, char **argv);
 int cmd_group(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_doctor(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
+int cmd_ssh_principals(struct cli *c, int argc, char **argv);
 
 /* Opens the context for c (config + flags); on failure prints the error line and returns 2. */
 int cli_open_ctx(struct cli *c, struct tu_ctx **ret);

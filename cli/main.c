@@ -24,7 +24,10 @@ static const struct command {
 	{ "passwd", cmd_passwd, "passwd [LOGIN]           what NSS serves, getent-style" },
 	{ "group", cmd_group, "group [NAME]             what NSS serves, getent-style" },
 	{ "status", cmd_status, "status                   config, credentials, Auth reachability, cache" },
+	{ "doctor", cmd_doctor, "doctor [--root DIR] [--offline]  check this host's NSS, PAM, sshd, files, cache, Auth" },
 	{ "cache", cmd_cache, "cache clear              remove the cache" },
+	{ "ssh-principals", cmd_ssh_principals,
+	  "ssh-principals LOGIN CERT-TYPE CERT  sshd AuthorizedPrincipalsCommand (%u %t %k): prints LOGIN if allowed" },
 };
 
 static void usage(FILE *f)

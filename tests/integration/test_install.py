@@ -47,6 +47,7 @@ def test_install_layout(builddir, installed):
         f"{rel['docdir']}/examples/teleport-unix.yaml",
         f"{rel['docdir']}/examples/nsswitch.conf.snippet",
         f"{rel['docdir']}/examples/pam.d/teleport",
+        f"{rel['docdir']}/examples/sshd_config.d/teleport-unix.conf",
         f"{rel['mandir']}/man8/teleport-unix.8",
         f"{rel['mandir']}/man8/pam_teleport.8",
     }
@@ -86,6 +87,14 @@ def test_install_layout(builddir, installed):
         man = open(os.path.join(installed, rel["mandir"], "man8", page)).read()
         assert f"{v['sysconfdir']}/teleport-unix.yaml" in man, page
         assert not re.search(r"@[a-z_]+@", man), page  # every @var@ substituted
+
+    # The sshd drop-in names the installed CLI by its absolute path.
+    dropin = open(os.path.join(installed, rel["docdir"], "examples", "sshd_config.d", "teleport-unix.conf")).read()
+    assert re.search(rf"^AuthorizedPrincipalsCommand {re.escape(v['bindir'])}/teleport-unix ssh-principals %u %t %k$",
+                     dropin, re.M), dropin
+    assert re.search(r"^AuthorizedPrincipalsCommandUser root$", dropin, re.M)
+    assert re.search(r"^ExposeAuthInfo yes$", dropin, re.M)
+    assert not re.search(r"@[a-z_]+@", dropin)
 
     # The unit runs sync and the timer starts that unit.
     unit = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.service")).read()
