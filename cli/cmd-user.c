@@ -120,8 +120,6 @@ static bool set(const char *s)
 static bool lock_applies(const struct tu_lock *l, const struct view *v)
 {
 	const struct tu_lock_target *t = &l->target;
-	const char *id = v->host.id;
-	const char *cl = v->host.cluster;
 
 	if (set(t->user) && strcmp(t->user, v->user.name) == 0)
 		return true;
@@ -129,16 +127,7 @@ static bool lock_applies(const struct tu_lock *l, const struct view *v)
 		return true;
 	if (set(t->login) && strv_has(&v->logins, t->login))
 		return true;
-	for (int k = 0; k < 2 && set(id); k++) {
-		const char *s = k ? t->node : t->server_id;
-		if (!set(s))
-			continue;
-		size_t n = strlen(id);
-		if (strcmp(s, id) == 0 || (set(cl) && strncmp(s, id, n) == 0 && s[n] == '.' &&
-					   strcmp(s + n + 1, cl) == 0))
-			return true;
-	}
-	return false;
+	return tu_decide_lock_names_host(t->server_id, &v->host) || tu_decide_lock_names_host(t->node, &v->host);
 }
 
 static const char *mode_name(int32_t m)

@@ -179,13 +179,14 @@ int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struc
 			ctx->host_id = strdup(ctx->conf->host_id);
 			if (!ctx->host_id)
 				return tu_err_set(reterr, -ENOMEM, "out of memory");
-		} else {
-			/* Without readable credentials the host id stays unknown: host locks
-			 * then cannot match, which is why PAM insists on credentials online. */
-			struct tu_err e;
-			tu_err_clear(&e);
-			(void) host_from_creds(ctx, now_usec, &e);
 		}
+		/* The cluster (host locks name "<id>.<cluster>") and, without host.id, the id:
+		 * from the credential.  Without readable credentials and no host.id the id stays
+		 * unknown: host locks then cannot match, which is why PAM insists on credentials
+		 * online; with host.id but no cluster, any "<id>.<...>" lock counts (decide.c). */
+		struct tu_err e;
+		tu_err_clear(&e);
+		(void) host_from_creds(ctx, now_usec, &e);
 		ctx->host_done = true;
 	}
 	*ret = (struct tu_host){

@@ -300,8 +300,8 @@ static int cert_key_fields(const char *type)
 	return -1;
 }
 
-/* Whether name is among the extension names that carry a non-empty value. */
-static bool ext_has(const uint8_t *exts, size_t n, const char *name)
+/* The non-empty value of extension name (borrowed from exts), false when it has none. */
+static bool ext_value(const uint8_t *exts, size_t n, const char *name, const uint8_t **ret, size_t *ret_len)
 {
 	struct sshbuf_rd b = { exts, n, 0 };
 
@@ -315,9 +315,39 @@ static bool ext_has(const uint8_t *exts, size_t n, const char *name)
 			continue;
 		/* A value is itself an SSH string inside the data (empty data: no value). */
 		struct sshbuf_rd in = { d, dl, 0 };
-		return dl > 0 && rd_string(&in, &v, &vl) == 0 && vl > 0 && in.off == in.n;
+		if (dl > 0 && rd_string(&in, &v, &vl) == 0 && vl > 0 && in.off == in.n) {
+			*ret = v;
+			*ret_len = vl;
+			return true;
+		}
+		return false;
 	}
 	return false;
+}
+
+/* Whether name is among the extension names that carry a non-empty value. */
+static bool ext_has(const uint8_t *exts, size_t n, const char *name)
+{
+	const uint8_t *v;
+	size_t vl;
+
+	return ext_value(exts, n, name, &v, &vl);
+}
+
+/* Copies the value of extension name into buf ("" when absent); false when it cannot be held. */
+static bool ext_copy(const uint8_t *exts, size_t n, const char *name, char *buf, size_t size)
+{
+	const uint8_t *v;
+	size_t vl;
+
+	buf[0] = '\0';
+	if (!ext_value(exts, n, name, &v, &vl))
+		return true;
+	if (vl >= size || memchr(v, '\0', vl))
+		return false;
+	memcpy(buf, v, vl);
+	buf[vl] = '\0';
+	return true;
 }
 
 /*
@@ -343,6 +373,9 @@ static void cert_proof(struct sshbuf_rd *b, struct tu_ssh_cert *ret)
 	ret->mfa_verified = ext_has(exts, el, "mfa-verified");
 	ret->device_verified = ext_has(exts, el, "teleport-device-id") && ext_has(exts, el, "teleport-device-asset-tag") &&
 			       ext_has(exts, el, "teleport-device-credential-id");
+	if (!ext_copy(exts, el, "mfa-verified", ret->mfa_device, sizeof(ret->mfa_device)) ||
+	    !ext_copy(exts, el, "teleport-device-id", ret->device_id, sizeof(ret->device_id)))
+		ret->ids_unreadable = true;
 }
 
 int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr)
@@ -453,20 +486,40 @@ static bool set(const char *s)
 	return s && s[0];
 }
 
-static bool host_target(const char *t, const struct tu_host *h)
+bool tu_decide_lock_names_host(const char *t, const struct tu_host *h)
 {
-	size_t n;
+	size_t n, tl;
+
 	if (!set(t) || !h || !set(h->id))
 		return false;
-	if (strcmp(t, h->id) == 0)
-		return true;
 	n = strlen(h->id);
-	return set(h->cluster) && strncmp(t, h->id, n) == 0 && t[n] == '.' && strcmp(t + n + 1, h->cluster) == 0;
+	tl = strlen(t);
+	if (set(h->cluster)) {
+		size_t cl = strlen(h->cluster);
+		/* host.id given as "<id>.<cluster>": its bare part is the id. */
+		if (n > cl + 1 && h->id[n - cl - 1] == '.' && strcmp(h->id + n - cl, h->cluster) == 0)
+			n -= cl + 1;
+		if (tl == n && strncmp(t, h->id, n) == 0)
+			return true;
+		return tl == n + 1 + cl && strncmp(t, h->id, n) == 0 && t[n] == '.' && strcmp(t + n + 1, h->cluster) == 0;
+	}
+	/* Cluster unknown: the id, or "<id>.<anything>" (fail closed). */
+	return strncmp(t, h->id, n) == 0 && (t[n] == '\0' || (t[n] == '.' && t[n + 1] != '\0'));
 }
 
-/* Whether l targets this login; *what gets "user=bob" etc. */
+static bool host_target(const char *t, const struct tu_host *h)
+{
+	return tu_decide_lock_names_host(t, h);
+}
+
+/*
+ * Whether l targets this login (Teleport's ComputeLockTargets: the user, its
+ * roles, the login, this host, and the MFA device and trusted device of the
+ * certificate the session came with); *what gets "user=bob" etc.  cert is
+ * NULL without a certificate.
+ */
 static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const char *login, const struct tu_host *h,
-			 char *what, size_t size)
+			 const struct tu_ssh_cert *cert, char *what, size_t size)
 {
 	const struct tu_lock_target *t = &l->target;
 	if (set(t->user) && u->name && strcmp(t->user, u->name) == 0) {
@@ -487,6 +540,14 @@ static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const
 	}
 	if (host_target(t->node, h)) {
 		snprintf(what, size, "node=%s", t->node);
+		return true;
+	}
+	if (cert && set(t->mfa_device) && (cert->ids_unreadable || strcmp(t->mfa_device, cert->mfa_device) == 0)) {
+		snprintf(what, size, "mfa_device=%s", t->mfa_device);
+		return true;
+	}
+	if (cert && set(t->device) && (cert->ids_unreadable || strcmp(t->device, cert->device_id) == 0)) {
+		snprintf(what, size, "device=%s", t->device);
 		return true;
 	}
 	return false;
@@ -671,9 +732,15 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		*ret = v;
 		return 0;
 	}
+	/* The session's certificate, when it came with one: its MFA device and trusted device are
+	 * lock targets too.  Read whether or not pam.trust_ssh_cert is set: a lock only refuses. */
+	struct tu_ssh_cert cert;
+	const struct tu_ssh_cert *certp = NULL;
+	if (req->ssh_auth_info && tu_decide_ssh_cert(req->ssh_auth_info, &cert, NULL) == 0)
+		certp = &cert;
 	for (size_t i = 0; i < d->n_locks; i++) {
 		const struct tu_lock *l = &d->locks[i];
-		if (!lock_in_force(l, now_usec) || !lock_matches(l, u, req->login, h, what, sizeof(what)))
+		if (!lock_in_force(l, now_usec) || !lock_matches(l, u, req->login, h, certp, what, sizeof(what)))
 			continue;
 		char name[128], msg[256], swhat[300];
 		tu_sanitize(l->name ? l->name : "", name, sizeof(name));
@@ -780,7 +847,7 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 		struct tu_role r = { 0 };
 		k = tu_auth_get_role(a, d.users[0].roles.v[i], &r, reterr);
 		if (k == -ENOENT)
-			continue; /* a missing role grants nothing, as in Teleport */
+			continue; /* missing from the dataset: it refuses the login (rbac.c), as in Teleport */
 		if (k < 0) {
 			tu_dataset_done(&d);
 			return k;

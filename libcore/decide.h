@@ -90,8 +90,25 @@ struct tu_ssh_cert {
 	char key_id[256];
 	bool mfa_verified;
 	bool device_verified;
+	/* The values Teleport's ComputeLockTargets turns into lock targets: "mfa-verified"
+	 * (the MFA device, target MFADevice) and "teleport-device-id" (target Device); ""
+	 * when absent.  ids_unreadable: one of them is present but too long or holds a NUL
+	 * byte, so a lock on it cannot be told apart (every MFADevice/Device lock applies). */
+	char mfa_device[256];
+	char device_id[256];
+	bool ids_unreadable;
 };
 int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr);
+
+/*
+ * Whether the lock target value t (ServerID or the legacy Node) names host h:
+ * its id, or Teleport's HostFQDN "<id>.<cluster>" (the host certificate's CN;
+ * ComputeLockTargets adds both).  An id configured in the FQDN form counts by
+ * its bare part too.  When the cluster is not known here, "<id>.<anything>"
+ * counts: a host id is a UUID, so that form can only mean this host (fail
+ * closed).
+ */
+bool tu_decide_lock_names_host(const char *t, const struct tu_host *h);
 
 /*
  * The decision for req on h from dataset d at now_usec (SPEC §5): who

@@ -433,7 +433,7 @@ static const struct owner_case owner_cases[] = {
 	{ "ubuntu", TU_SOURCE_HOST_USER_CREATION, "env=prod", "alice,kim" },       /* step 2: shared */
 	{ "al", TU_SOURCE_HOST_USER_CREATION, "env=staging", "alice" },            /* step 3 */
 	{ "al", TU_SOURCE_HOST_USER_CREATION, "env=prod", "" },                    /* dev does not match prod */
-	{ "dev", TU_SOURCE_HOST_USER_CREATION, "env=staging", "alice,bob,mallory,plain" },
+	{ "dev", TU_SOURCE_HOST_USER_CREATION, "env=staging", "alice,bob,plain" },  /* mallory: a role is missing */
 	{ "deploy", TU_SOURCE_HOST_USER_CREATION, "", "gina,hank" },
 	{ "plain", TU_SOURCE_HOST_USER_CREATION, "", "" },                        /* role has no host users */
 	{ "plain", TU_SOURCE_ALL_LOGINS, "", "plain" },                           /* step 1 once it is an account */
@@ -448,7 +448,8 @@ static const struct owner_case owner_cases[] = {
 	{ "robert", TU_SOURCE_ALL_LOGINS, "env=dev-1", "bob" },                    /* locked users still own */
 	{ "frank", TU_SOURCE_HOST_USER_CREATION, "env=staging", "frank@example.com" },
 	{ "frank", TU_SOURCE_HOST_USER_CREATION, "env=prod", "" },                 /* denied here */
-	{ "mal", TU_SOURCE_HOST_USER_CREATION, "", "mallory" },
+	{ "mal", TU_SOURCE_HOST_USER_CREATION, "", "" },                          /* a role is missing: no account */
+	{ "mal", TU_SOURCE_ALL_LOGINS, "", "" },
 };
 
 static void test_owners(void **state)
@@ -530,7 +531,11 @@ static const struct decide_case decide_cases[] = {
 	{ "dave", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "dave", "allowed" },                 /* lock over */
 	{ "erin", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "erin", "allowed" },                 /* no LockExpires */
 	{ "judy", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "judy", "locked by lock 'lock-judy-later' (user=judy): until tomorrow" },
-	{ "mal", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "mallory", "allowed" },               /* missing role ignored */
+	/* a role that does not exist refuses the login (Teleport's FetchRoles fails) */
+	{ "mal", "", NULL, 0, 0, HU, NULL, NULL, "mallory", TU_VERDICT_DENY, "mallory", "role 'nonexistent-role' does not exist or cannot be used" },
+	{ "mal", "", NULL, 1, 0, HU, "mallory", NULL, NULL, TU_VERDICT_DENY, "mallory", "role 'nonexistent-role' does not exist" },
+	{ "mal", "", NULL, 0, 0, HU, NULL, NULL, "mallory", TU_VERDICT_DENY, "mallory", "role 'nonexistent-role' does not exist", true },
+	{ "mal", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_UNKNOWN, "", "not a Teleport login" },      /* owns nothing */
 	/* locks */
 	{ "bob", "", NULL, 0, 0, HU, NULL, NULL, "bob", TU_VERDICT_DENY, "bob", "locked" },
 	{ "frank", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_ALLOW, "frank@example.com", "allowed" },    /* expired lock */
@@ -637,7 +642,7 @@ static const struct pref_case {
 	{ P(.locking_mode = (char *) "strict"), "alice", NULL, false, TU_VERDICT_ALLOW, "alice", "allowed" },
 	{ P(.locking_mode = (char *) "strict"), "alice", NULL, true, TU_VERDICT_DENY, "alice",
 	  "the cluster's locking_mode is strict (no role overrides it) and the lock list is not current (offline)" },
-	{ P(.locking_mode = (char *) "strict"), "mal", NULL, true, TU_VERDICT_DENY, "mallory", "locking_mode is strict" },
+	{ P(.locking_mode = (char *) "strict"), "mal", "mallory", true, TU_VERDICT_DENY, "mallory", "locking_mode is strict" },
 	{ P(.locking_mode = (char *) "strict"), "best", NULL, true, TU_VERDICT_ALLOW, "bea", "allowed by role 'best'" },
 	{ P(.locking_mode = (char *) "best_effort"), "strict", NULL, true, TU_VERDICT_DENY, "sid", "role 'strict' sets options.lock: strict" },
 	{ P(.locking_mode = (char *) "best_effort"), "alice", NULL, true, TU_VERDICT_ALLOW, "alice", "allowed" },
@@ -723,6 +728,96 @@ static void test_decide_cert_proof(void **state)
 		d.auth_pref = (struct tu_auth_pref){ 0 };
 		fx_dataset_free(&d);
 		fx_labels_free(&hl);
+	}
+}
+
+/*
+ * Teleport's ComputeLockTargets (lib/srv/ctx.go) for an SSH login: the
+ * host's id and its FQDN "<id>.<cluster>" as ServerID (and the legacy Node),
+ * and the certificate's "mfa-verified" value (MFADevice) and
+ * "teleport-device-id" (Device).  The world's locks hold mfa_device=dev-1 and
+ * device=d-1.
+ */
+static void test_compute_lock_targets(void **state)
+{
+	static const struct fx_lock fqdn[] = { { "lock-fqdn", "server_id=host-uuid.example.com", NULL }, { 0 } };
+	static const struct fx_lock fqdn_node[] = { { "lock-fqdn-node", "node=host-uuid.example.com", NULL }, { 0 } };
+	static const struct fx_lock bare[] = { { "lock-bare", "server_id=host-uuid", NULL }, { 0 } };
+	static const struct fx_lock other[] = { { "lock-other", "server_id=host-uuid.other.com", NULL },
+						{ "lock-prefix", "server_id=host-uuid2.example.com", NULL },
+						{ "lock-dot", "server_id=host-uuid.", NULL },
+						{ 0 } };
+	static const struct {
+		const char *name;
+		const char *id, *cluster;
+		const struct fx_lock *extra;
+		const char *ext[10];
+		enum tu_verdict_kind want;
+		const char *reason;
+	} cases[] = {
+		{ "host FQDN", "host-uuid", "example.com", fqdn, { NULL }, TU_VERDICT_DENY, "(server_id=host-uuid.example.com)" },
+		{ "host FQDN, legacy Node", "host-uuid", "example.com", fqdn_node, { NULL }, TU_VERDICT_DENY, "(node=host-uuid.example.com)" },
+		{ "host FQDN, cluster unknown (fail closed)", "host-uuid", NULL, fqdn, { NULL }, TU_VERDICT_DENY, "lock-fqdn" },
+		{ "host FQDN, host.id given as FQDN", "host-uuid.example.com", "example.com", fqdn, { NULL }, TU_VERDICT_DENY, "lock-fqdn" },
+		{ "bare id, host.id given as FQDN", "host-uuid.example.com", "example.com", bare, { NULL }, TU_VERDICT_DENY, "lock-bare" },
+		{ "other hosts and clusters", "host-uuid", "example.com", other, { NULL }, TU_VERDICT_ALLOW, "allowed" },
+		{ "other hosts, cluster unknown", "host-uuid", NULL, other, { NULL }, TU_VERDICT_DENY, "lock-other" },
+		{ "MFA device", "host-uuid", "example.com", NULL, { "mfa-verified", "dev-1", NULL }, TU_VERDICT_DENY,
+		  "locked by lock 'lock-mfa' (mfa_device=dev-1)" },
+		{ "other MFA device", "host-uuid", "example.com", NULL, { "mfa-verified", "dev-2", NULL }, TU_VERDICT_ALLOW, "allowed" },
+		{ "trusted device", "host-uuid", "example.com", NULL,
+		  { "teleport-device-id", "d-1", "teleport-device-asset-tag", "C02X", "teleport-device-credential-id", "c", NULL },
+		  TU_VERDICT_DENY, "locked by lock 'lock-device' (device=d-1)" },
+		{ "device id alone", "host-uuid", "example.com", NULL, { "teleport-device-id", "d-1", NULL }, TU_VERDICT_DENY,
+		  "(device=d-1)" },
+		{ "other device", "host-uuid", "example.com", NULL, { "teleport-device-id", "d-2", NULL }, TU_VERDICT_ALLOW, "allowed" },
+		{ "no certificate", "host-uuid", "example.com", NULL, { NULL }, TU_VERDICT_ALLOW, "allowed" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", cases[i].id, cases[i].cluster, &hl };
+		/* The certificate is not trusted for the identity: locks apply all the same. */
+		struct tu_decide_opts o = { false, false, HU, false };
+		_cleanup_free_ char *info = auth_info_ext("alice", cases[i].ext);
+		struct tu_login_req req = { .login = "alice", .service = "sshd", .ssh_auth_info = info };
+		struct tu_verdict v;
+
+		fx_dataset_build(&d, users, roles, locks);
+		for (size_t j = 0; cases[i].extra && cases[i].extra[j].name; j++) {
+			d.locks = realloc(d.locks, (d.n_locks + 1) * sizeof(*d.locks));
+			fx_lock_build(&cases[i].extra[j], &d.locks[d.n_locks++]);
+		}
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+		if (v.kind != cases[i].want || !strstr(v.reason, cases[i].reason))
+			fail_msg("ComputeLockTargets '%s': want %d '%s' got %d '%s'", cases[i].name, cases[i].want,
+				 cases[i].reason, v.kind, v.reason);
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+	/* A certificate whose device id cannot be held (NUL byte): every device lock applies. */
+	{
+		static const char type[] = "ssh-ed25519-cert-v01@openssh.com";
+		struct tu_ssh_cert c;
+		struct blob b, e = { 0 }, v = { 0 };
+		char line[8192];
+
+		make_cert(&b, type, 1, "alice");
+		b.n -= 12;
+		put_str(&b, "", 0);
+		for (int i = 0; i < 4; i++)
+			put_u32(&b, 0);
+		put_str(&b, "", 0);
+		put_str(&e, "teleport-device-id", 18);
+		put_str(&v, "d-\0x", 4);
+		put_str(&e, (const char *) v.b, v.n);
+		put_str(&b, (const char *) e.b, e.n);
+		int n = snprintf(line, sizeof(line), "publickey %s ", type);
+		b64(&b, line + n);
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_true(c.ids_unreadable);
 	}
 }
 
@@ -855,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_decide_pure),
 		cmocka_unit_test(test_decide_cluster_pref),
+		cmocka_unit_test(test_compute_lock_targets),
 		cmocka_unit_test(test_decide_bad_input),
 		cmocka_unit_test(test_vectors),
 	};
