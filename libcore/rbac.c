@@ -1842,6 +1842,7 @@ struct roleset {
 	const struct tu_role **r;
 	const struct role_info **info; /* parallel to r; NULL without an index */
 	size_t n;
+	const char *missing;           /* the first of the user's roles not in the data, or NULL */
 };
 
 struct tu_rbac_index {
@@ -1971,11 +1972,17 @@ static const struct tu_role *find_role_linear(const struct tu_dataset *d, const 
 	return NULL;
 }
 
-/* The user's roles present in the dataset, in the user's order, without duplicates. */
+/*
+ * The user's roles present in the dataset, in the user's order, without
+ * duplicates.  A role that is not there (it does not exist, or its record
+ * could not be used) is noted in ret->missing: Teleport's FetchRoles fails
+ * when any role of the user cannot be fetched, and the login with it.
+ */
 static int roleset_build(const struct tu_dataset *d, const struct tu_rbac_index *ix, const struct tu_user *u,
 			 struct roleset *ret)
 {
 	ret->n = 0;
+	ret->missing = NULL;
 	ret->r = calloc(u->roles.n + 1, sizeof(*ret->r));
 	ret->info = ix ? calloc(u->roles.n + 1, sizeof(*ret->info)) : NULL;
 	if (!ret->r || (ix && !ret->info)) {
@@ -1998,8 +2005,11 @@ static int roleset_build(const struct tu_dataset *d, const struct tu_rbac_index 
 		} else {
 			r = find_role_linear(d, name);
 		}
-		if (!r)
+		if (!r) {
+			if (!ret->missing)
+				ret->missing = name;
 			continue;
+		}
 		for (size_t j = 0; j < ret->n; j++)
 			if (ret->r[j] == r)
 				dup = true;
@@ -2035,6 +2045,14 @@ static int check_login(struct rx_cache *rx, const struct roleset *rs, const stru
 	int k;
 
 	tu_sanitize(login, slogin, sizeof(slogin));
+	if (rs->missing) {
+		char srole[128];
+		tu_sanitize(rs->missing, srole, sizeof(srole));
+		access_set(ret, false, rs->missing,
+			   "role '%s' does not exist or cannot be used (Teleport refuses every login of a user whose roles cannot all be fetched)",
+			   srole);
+		return 0;
+	}
 	/* Deny pass: any role whose deny labels match, or whose deny logins hold login. */
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct tu_role *r = rs->r[i];
@@ -2149,6 +2167,8 @@ static int user_logins(const struct tu_dataset *d, const struct tu_rbac_index *i
 	int k;
 
 	k = roleset_build(d, ix, u, &rs);
+	if (rs.missing)
+		denied_all = true; /* a role that cannot be fetched: no login at all */
 	for (size_t i = 0; k >= 0 && i < rs.n && !denied_all; i++) {
 		bool m = false;
 		k = role_matches_safe(rx, rs.r[i], true, u, h, &m, NULL, 0);
@@ -2235,6 +2255,8 @@ static int host_user(const struct tu_dataset *d, const struct tu_rbac_index *ix,
 	int k;
 
 	k = roleset_build(d, ix, u, &rs);
+	if (rs.missing)
+		rs.n = 0; /* a role that cannot be fetched: no host user (and no login) */
 	for (size_t i = 0; k >= 0 && i < rs.n; i++) {
 		const struct tu_role *r = rs.r[i];
 		bool m = false;

@@ -51,18 +51,21 @@ struct tu_access {
 };
 
 /*
- * Node access for user u as login on host h, across u's roles found in d
- * (missing roles are ignored).  Deny wins over allow.  Never fails open:
- * errors leave ret->allowed false.
+ * Node access for user u as login on host h, across u's roles found in d.
+ * A role of u that is not in d (it does not exist, or could not be used)
+ * refuses every login, naming the role in ret->role and ret->reason
+ * (Teleport's FetchRoles fails the login).  Deny wins over allow.  Never
+ * fails open: errors leave ret->allowed false.
  */
 int tu_rbac_check_login(const struct tu_dataset *d, const struct tu_user *u, const char *login, const struct tu_host *h,
 			struct tu_access *ret, struct tu_err *reterr);
 
-/* The logins u gets on h (allowed minus denied, valid Unix names), sorted, unique. */
+/* The logins u gets on h (allowed minus denied, valid Unix names), sorted, unique; none when a
+ * role of u is missing from d. */
 int tu_rbac_user_logins(const struct tu_dataset *d, const struct tu_user *u, const struct tu_host *h,
 			struct tu_strv *ret, struct tu_err *reterr);
 
-/* Host user creation for u on h (API.md §5). */
+/* Host user creation for u on h (API.md §5); disabled when a role of u is missing from d. */
 struct tu_host_user {
 	bool enabled;          /* some matching role enables it and none says off */
 	int32_t mode;          /* enum tu_host_user_mode resolved */

@@ -552,7 +552,10 @@ static const struct login_case login_cases[] = {
 	{ "wide,expr-deny-unsupported", "", "env=prod", "ops", false, "expr-deny-unsupported", "could not be evaluated" },
 	{ "bad-template", "", "", "good", true, "bad-template", "allowed" },
 	{ "bad-template", "nope=x", "", "x", false, "", "no role allows" },
-	{ "missing-role", "", "", "x", false, "", "no role allows" },
+	/* FetchRoles: a role of the user that cannot be fetched refuses every login, naming it */
+	{ "missing-role", "", "", "x", false, "missing-role", "role 'missing-role' does not exist or cannot be used" },
+	{ "access,missing-role", "logins=a", "", "a", false, "missing-role", "role 'missing-role' does not exist" },
+	{ "missing-role,access", "logins=a", "", "a", false, "missing-role", "role 'missing-role' does not exist" },
 	{ "", "", "", "x", false, "", "no role allows" },
 	{ "access,access", "logins=a", "", "a", true, "access", "allowed" },
 	{ "access", "logins=a\x01" "b", "", "a\x01" "b", false, "", "no role allows login 'a?b'" },  /* sanitized */
@@ -612,6 +615,8 @@ static const struct logins_case logins_cases[] = {
 	{ "expr-allow", "", "env=staging", "exp" },
 	{ "expr-allow,expr-unsupported", "", "env=staging", "exp" },
 	{ "nonexistent", "", "", "" },
+	{ "access,nonexistent", "logins=alice", "", "" },
+	{ "wide,nonexistent", "", "", "" },
 };
 
 static void test_user_logins(void **state)
@@ -771,6 +776,7 @@ static const struct hu_case hu_cases[] = {
 	{ "keep-no-logins", "", "", true, TU_HOST_USER_MODE_KEEP, "", NULL },
 	{ "", "", "", false, TU_HOST_USER_MODE_UNSPECIFIED, "", NULL },
 	{ "missing", "", "", false, TU_HOST_USER_MODE_UNSPECIFIED, "", NULL },
+	{ "keep,missing", "", "", false, TU_HOST_USER_MODE_UNSPECIFIED, "", NULL },
 	{ "off-elsewhere", "", "", false, TU_HOST_USER_MODE_UNSPECIFIED, "", NULL },
 };
 
