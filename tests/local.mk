@@ -15,5 +15,6 @@ include tests/unit/conf.mk
 include tests/unit/decide.mk
 include tests/unit/accounts.mk
 include tests/unit/cli.mk
+include tests/unit/doctor.mk
 include tests/fuzz/local.mk
 include tests/safety/local.mk
