@@ -34,7 +34,6 @@ int cmd_passwd(struct cli *c, int argc, char **argv);
 int cmd_group(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_doctor(struct cli *c, int argc, char **argv);
-int cmd_doctor(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
 int cmd_ssh_principals(struct cli *c, int argc, char **argv);
 

@@ -13,13 +13,8 @@ teleport_unix_SOURCES = \
 	%reldir%/cmd-doctor.c \
 	%reldir%/doctor-parse.c \
 	%reldir%/doctor.h \
-	%reldir%/cmd-doctor.c \
-	%reldir%/doctor-parse.c \
-	%reldir%/doctor.h \
 	%reldir%/cmd-cache.c \
 	%reldir%/cmd-ssh-principals.c
 teleport_unix_LDADD = libteleport-unix.la
-# doctor dlopen()s the installed NSS and PAM modules, as glibc and libpam would.
-teleport_unix_LDADD += -ldl
 # doctor dlopen()s the installed NSS and PAM modules, as glibc and libpam would.
 teleport_unix_LDADD += -ldl

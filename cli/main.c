@@ -25,7 +25,6 @@ static const struct command {
 	{ "group", cmd_group, "group [NAME]             what NSS serves, getent-style" },
 	{ "status", cmd_status, "status                   config, credentials, Auth reachability, cache" },
 	{ "doctor", cmd_doctor, "doctor [--root DIR] [--offline]  check this host's NSS, PAM, sshd, files, cache, Auth" },
-	{ "doctor", cmd_doctor, "doctor [--root DIR] [--offline]  check this host's NSS, PAM, sshd, files, cache, Auth" },
 	{ "cache", cmd_cache, "cache clear              remove the cache" },
 	{ "ssh-principals", cmd_ssh_principals,
 	  "ssh-principals LOGIN CERT-TYPE CERT  sshd AuthorizedPrincipalsCommand (%u %t %k): prints LOGIN if allowed" },
