@@ -38,6 +38,7 @@
 #define RPC_GET_LOCKS     "/proto.AuthService/GetLocks"
 #define RPC_GET_PREF_V1   "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
 #define RPC_GET_PREF      "/proto.AuthService/GetAuthPreference"
+#define RPC_GET_CA        "/teleport.trust.v1.TrustService/GetCertAuthority"
 
 #define PAGE_SIZE             1000    /* the Go client's default; halved on RESOURCE_EXHAUSTED */
 #define MAX_PAGES             100000u /* a server that never ends paging is an error */
@@ -59,6 +60,7 @@ struct tu_auth {
 	enum rpc_support users_v1;
 	enum rpc_support list_roles;
 	enum rpc_support pref_v1;
+	char *cluster; /* the local cluster's name (for its user CA); NULL = ask Ping */
 };
 
 int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec,
@@ -88,9 +90,29 @@ int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct
 		return r;
 	/* A blackholed Auth may cost the connect timeout and then the request timeout, never more.
 	 */
-	return tu_auth_new_with_transport(
-	    t, conf->connect_timeout_usec + conf->request_timeout_usec,
-	    conf->max_message_size ? (size_t) conf->max_message_size : 0, ret, reterr);
+	r = tu_auth_new_with_transport(t, conf->connect_timeout_usec + conf->request_timeout_usec,
+				       conf->max_message_size ? (size_t) conf->max_message_size : 0, ret,
+				       reterr);
+	if (r < 0)
+		return r;
+	/* The cluster our host certificate belongs to: its user CA signs its users' certificates. */
+	r = tu_auth_set_cluster(*ret, conf->cluster_name ? conf->cluster_name : tu_creds_cluster(creds));
+	if (r < 0) {
+		*ret = tu_auth_free(*ret);
+		return tu_err_set(reterr, r, "out of memory");
+	}
+	return 0;
+}
+
+int tu_auth_set_cluster(struct tu_auth *a, const char *cluster)
+{
+	char *c = NULL;
+
+	if (cluster && *cluster && !(c = strdup(cluster)))
+		return -ENOMEM;
+	free(a->cluster);
+	a->cluster = c;
+	return 0;
 }
 
 struct tu_auth *tu_auth_free(struct tu_auth *a)
@@ -98,6 +120,7 @@ struct tu_auth *tu_auth_free(struct tu_auth *a)
 	if (!a)
 		return NULL;
 	tu_transport_free(a->t);
+	free(a->cluster);
 	free(a);
 	return NULL;
 }
@@ -550,6 +573,61 @@ int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu
 	return 0;
 }
 
+int tu_auth_get_user_ca(struct tu_auth *a, struct tu_user_ca *ret, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *req = NULL, *msg = NULL;
+	struct tu_user_ca ca = {0};
+	struct tu_err e;
+	size_t req_len = 0, len = 0;
+	char cl[128];
+	int r;
+
+	tu_err_clear(&e);
+	if (!a->cluster) {
+		struct tu_ping p = {0};
+		r = tu_auth_ping(a, &p, &e);
+		if (r < 0)
+			return done(reterr, &e, r);
+		r = tu_auth_set_cluster(a, p.cluster_name);
+		tu_ping_done(&p);
+		if (r < 0)
+			return tu_err_set(reterr, r, "out of memory");
+		if (!a->cluster)
+			return tu_err_set(reterr, -EBADMSG, "Auth's Ping names no cluster: cannot ask for its user CA");
+	}
+	r = tu_model_encode_get_cert_authority_request("user", a->cluster, &req, &req_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "encoding GetCertAuthorityRequest: %s", strerror(-r));
+	r = unary(a, RPC_GET_CA, req, req_len, &msg, &len, &e);
+	if (r == -EOPNOTSUPP) {
+		/* Teleport before 13 has no TrustService (its Go client then used the HTTP API,
+		 * which we do not speak): no CA known, so SSH certificates prove nothing. */
+		tu_log(LOG_NOTICE, "Auth serves no TrustService.GetCertAuthority: Teleport's user CA is unknown, SSH certificates prove no identity");
+		*ret = (struct tu_user_ca){0};
+		return 0;
+	}
+	if (r == -ENOENT) {
+		/* A real answer: this cluster has no user CA.  Nothing can match it. */
+		tu_log(LOG_WARNING, "Auth has no user CA for cluster '%s': SSH certificates prove no identity",
+		       tu_sanitize(a->cluster, cl, sizeof(cl)));
+		*ret = (struct tu_user_ca){.known = true};
+		return 0;
+	}
+	if (r < 0)
+		return done(reterr, &e, r);
+	r = tu_model_parse_user_ca(msg, len, &ca, &e);
+	if (r >= 0 && ca.cluster && strcmp(ca.cluster, a->cluster) != 0) {
+		char got[128];
+		r = tu_err_set(&e, -EBADMSG, "asked for the user CA of cluster '%s', got cluster '%s'",
+			       tu_sanitize(a->cluster, cl, sizeof(cl)), tu_sanitize(ca.cluster, got, sizeof(got)));
+		tu_user_ca_done(&ca);
+	}
+	if (r < 0)
+		return done(reterr, &e, malformed(&e, RPC_GET_CA, r));
+	*ret = ca;
+	return 0;
+}
+
 int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = {0};
@@ -562,6 +640,20 @@ int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *
 		r = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
 	if (r >= 0)
 		r = tu_auth_get_auth_pref(a, &d.auth_pref, reterr);
+	if (r >= 0) {
+		/* The user CA is not worth losing users, roles and locks for: on failure it stays
+		 * unknown and the cache keeps the previous snapshot's keys (cache.c). */
+		struct tu_err e;
+		char why[TU_ERR_MSG_MAX + 64];
+
+		tu_err_clear(&e);
+		int k = tu_auth_get_user_ca(a, &d.user_ca, &e);
+		if (k == -ENOMEM)
+			r = tu_err_set(reterr, k, "out of memory");
+		else if (k < 0)
+			tu_log(LOG_WARNING, "fetching Teleport's user CA failed, keeping the previous one: %s",
+			       tu_err_format(&e, why, sizeof(why)));
+	}
 	if (r < 0) {
 		tu_dataset_done(&d);
 		return r;

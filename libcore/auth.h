@@ -84,5 +84,23 @@ int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, st
  */
 int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu_err *reterr);
 
-/* Everything for a sync: users, roles, locks, the auth preference. */
+/*
+ * The local cluster's SSH user CA, public keys only:
+ * TrustService.GetCertAuthority {type "user", domain <cluster>, include_key
+ * false} (Node role: cert_authority readnosecrets).  The cluster is
+ * auth.cluster_name, else the credential's, else Ping's.  A server without
+ * TrustService (UNIMPLEMENTED, Teleport < 13) gives 0 with ret->known =
+ * false; NOT_FOUND gives 0 with a known CA without keys.  An answer for
+ * another cluster is -EBADMSG.
+ */
+int tu_auth_get_user_ca(struct tu_auth *a, struct tu_user_ca *ret, struct tu_err *reterr);
+
+/* Which cluster's user CA to ask for (tu_auth_new sets it; tests with a fake transport). -ENOMEM. */
+int tu_auth_set_cluster(struct tu_auth *a, const char *cluster);
+
+/*
+ * Everything for a sync: users, roles, locks, the auth preference, the user
+ * CA.  A failed CA fetch (other than -ENOMEM) is logged and leaves
+ * ret->user_ca unknown; it never fails the rest.
+ */
 int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *reterr);

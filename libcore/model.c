@@ -29,6 +29,7 @@
 #include "authservice.pb-c.h"
 #include "cleanup.h"
 #include "err.h"
+#include "trust_service.pb-c.h"
 #include "types.pb-c.h"
 #include "users_service.pb-c.h"
 #include "wrappers.pb-c.h"
@@ -147,6 +148,32 @@ void tu_auth_pref_done(struct tu_auth_pref *p)
 	*p = (struct tu_auth_pref){0};
 }
 
+void tu_user_ca_done(struct tu_user_ca *ca)
+{
+	if (!ca)
+		return;
+	free(ca->cluster);
+	tu_strv_done(&ca->keys);
+	*ca = (struct tu_user_ca){0};
+}
+
+int tu_user_ca_copy(const struct tu_user_ca *src, struct tu_user_ca *ret)
+{
+	struct tu_user_ca c = {.known = src->known};
+
+	if (src->cluster && !(c.cluster = strdup(src->cluster)))
+		return -ENOMEM;
+	for (size_t i = 0; i < src->keys.n; i++) {
+		int r = tu_strv_push(&c.keys, src->keys.v[i]);
+		if (r < 0) {
+			tu_user_ca_done(&c);
+			return r;
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
 void tu_users_free(struct tu_user *v, size_t n)
 {
 	if (!v)
@@ -182,6 +209,7 @@ void tu_dataset_done(struct tu_dataset *d)
 	tu_roles_free(d->roles, d->n_roles);
 	tu_locks_free(d->locks, d->n_locks);
 	tu_auth_pref_done(&d->auth_pref);
+	tu_user_ca_done(&d->user_ca);
 	*d = (struct tu_dataset){0};
 }
 
@@ -869,6 +897,100 @@ static int auth_pref_from_pb(const Types__AuthPreferenceV2 *m, struct tu_auth_pr
 	return 0;
 }
 
+static bool ca_type_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.' || c == '@';
+}
+
+static bool b64_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+	       c == '/' || c == '=';
+}
+
+/*
+ * One SSHKeyPair.PublicKey / CheckingKeys entry, authorized_keys form
+ * ("<type> <base64>[ <comment>]\n"), appended to ca->keys as "<type> <base64>"
+ * unless already there.
+ */
+static int ca_key_add(const ProtobufCBinaryData *k, struct tu_user_ca *ca, struct tu_err *reterr)
+{
+	const char *p, *end, *t, *te, *b, *be;
+	char *line;
+	int r;
+
+	if (!k->data || k->len == 0)
+		return tu_err_set(reterr, -EBADMSG, "an empty CA public key");
+	p = (const char *) k->data;
+	end = p + k->len;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	for (t = te = p; te < end && ca_type_char(*te); te++)
+		;
+	for (b = te; b < end && (*b == ' ' || *b == '\t'); b++)
+		;
+	for (be = b; be < end && b64_char(*be); be++)
+		;
+	if (te == t || te - t > 64 || b == te || be == b || (be < end && *be != ' ' && *be != '\t' &&
+							      *be != '\n' && *be != '\r'))
+		return tu_err_set(reterr, -EBADMSG, "a CA public key is not \"<type> <base64>\"");
+	if ((size_t) (be - t) > TU_MODEL_MAX_CA_KEY_LEN)
+		return tu_err_set(reterr, -EMSGSIZE, "a CA public key is longer than %u bytes",
+				  TU_MODEL_MAX_CA_KEY_LEN);
+	line = malloc((size_t) (te - t) + 1 + (size_t) (be - b) + 1);
+	if (!line)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	memcpy(line, t, (size_t) (te - t));
+	line[te - t] = ' ';
+	memcpy(line + (te - t) + 1, b, (size_t) (be - b));
+	line[(te - t) + 1 + (be - b)] = '\0';
+	for (size_t i = 0; i < ca->keys.n; i++)
+		if (strcmp(ca->keys.v[i], line) == 0) {
+			free(line);
+			return 0;
+		}
+	if (ca->keys.n >= TU_MODEL_MAX_CA_KEYS) {
+		free(line);
+		return tu_err_set(reterr, -EMSGSIZE, "more than %u CA public keys", TU_MODEL_MAX_CA_KEYS);
+	}
+	r = tu_strv_push(&ca->keys, line);
+	free(line);
+	if (r < 0)
+		return conv_err(r, reterr);
+	return 0;
+}
+
+static int ca_keyset_add(const Types__CAKeySet *ks, struct tu_user_ca *ca, struct tu_err *reterr)
+{
+	for (size_t i = 0; ks && i < ks->n_ssh; i++) {
+		int r = ks->ssh[i] ? ca_key_add(&ks->ssh[i]->publickey, ca, reterr) : 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int user_ca_from_pb(const Types__CertAuthorityV2 *m, struct tu_user_ca *ca, struct tu_err *reterr)
+{
+	const Types__CertAuthoritySpecV2 *spec = m->spec;
+	int r;
+
+	ca->known = true;
+	if (!spec)
+		return 0;
+	if (spec->type && *spec->type && strcmp(spec->type, "user") != 0)
+		return tu_err_set(reterr, -EBADMSG, "Spec.Type is '%.32s', not 'user'", spec->type);
+	ENOMEM_IF(dup_opt(spec->clustername, &ca->cluster));
+	r = ca_keyset_add(spec->activekeys, ca, reterr);
+	if (r >= 0)
+		r = ca_keyset_add(spec->additionaltrustedkeys, ca, reterr);
+	/* Teleport <= 9 sent only CheckingKeys (reserved since). */
+	for (size_t i = 0; r >= 0 && ca->keys.n == 0 && i < spec->n_checkingkeys; i++)
+		r = ca_key_add(&spec->checkingkeys[i], ca, reterr);
+	return r;
+}
+
 /* T and pbtype are type names: they cannot be parenthesized. */
 /* NOLINTBEGIN(bugprone-macro-parentheses) */
 /* Defines tu_model_parse_<kind>(): unpack, convert, free, hand out on success. */
@@ -904,6 +1026,8 @@ DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__de
 	     ping_from_pb, tu_ping_done)
 DEFINE_PARSE(auth_pref, struct tu_auth_pref, Types__AuthPreferenceV2, types__auth_preference_v2__descriptor,
 	     auth_pref_from_pb, tu_auth_pref_done)
+DEFINE_PARSE(user_ca, struct tu_user_ca, Types__CertAuthorityV2, types__cert_authority_v2__descriptor,
+	     user_ca_from_pb, tu_user_ca_done)
 /* NOLINTEND(bugprone-macro-parentheses) */
 
 int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_user *ret,
@@ -1347,6 +1471,54 @@ int tu_model_encode_auth_pref(const struct tu_auth_pref *p, uint8_t **ret_buf, s
 		dt.mode = p->device_trust_mode;
 		spec.devicetrust = &dt;
 	}
+	return pack(&m.base, ret_buf, ret_len);
+}
+
+int tu_model_encode_user_ca(const struct tu_user_ca *ca, uint8_t **ret_buf, size_t *ret_len)
+{
+	Types__CertAuthorityV2 m = TYPES__CERT_AUTHORITY_V2__INIT;
+	Types__Metadata md = TYPES__METADATA__INIT;
+	Types__CertAuthoritySpecV2 spec = TYPES__CERT_AUTHORITY_SPEC_V2__INIT;
+	Types__CAKeySet ks = TYPES__CAKEY_SET__INIT;
+	_cleanup_free_ Types__SSHKeyPair *pairs = NULL;
+	_cleanup_free_ Types__SSHKeyPair **pp = NULL;
+
+	if (!ca || !ca->known || ca->keys.n > TU_MODEL_MAX_CA_KEYS)
+		return -EINVAL;
+	pairs = calloc(ca->keys.n + 1, sizeof(*pairs));
+	pp = calloc(ca->keys.n + 1, sizeof(*pp));
+	if (!pairs || !pp)
+		return -ENOMEM;
+	for (size_t i = 0; i < ca->keys.n; i++) {
+		Types__SSHKeyPair init = TYPES__SSHKEY_PAIR__INIT;
+		pairs[i] = init;
+		pairs[i].publickey.data = (uint8_t *) ca->keys.v[i];
+		pairs[i].publickey.len = strlen(ca->keys.v[i]);
+		pp[i] = &pairs[i];
+	}
+	m.kind = (char *) "cert_authority";
+	m.version = (char *) "v2";
+	m.metadata = &md;
+	m.spec = &spec;
+	md.name = ca->cluster ? ca->cluster : (char *) "";
+	spec.type = (char *) "user";
+	spec.clustername = ca->cluster;
+	ks.n_ssh = ca->keys.n;
+	ks.ssh = pp;
+	spec.activekeys = &ks;
+	return pack(&m.base, ret_buf, ret_len);
+}
+
+int tu_model_encode_get_cert_authority_request(const char *type, const char *domain, uint8_t **ret_buf,
+					       size_t *ret_len)
+{
+	Teleport__Trust__V1__GetCertAuthorityRequest m = TELEPORT__TRUST__V1__GET_CERT_AUTHORITY_REQUEST__INIT;
+
+	if (!type || !*type || !domain || !*domain)
+		return -EINVAL;
+	m.type = (char *) type;
+	m.domain = (char *) domain;
+	m.include_key = false;
 	return pack(&m.base, ret_buf, ret_len);
 }
 

@@ -133,6 +133,24 @@ struct tu_auth_pref {
 	                              "required-for-humans"; NULL = "" */
 };
 
+/*
+ * The cluster's SSH user certificate authority (types.CertAuthorityV2 of
+ * type "user", public keys only): the keys that sign Teleport's SSH user
+ * certificates.  keys holds one "<key type> <base64>" per key (the
+ * authorized_keys form without options or comment): ActiveKeys.SSH, then
+ * AdditionalTrustedKeys.SSH (the other key during a rotation), else the
+ * legacy CheckingKeys; duplicates dropped.
+ */
+struct tu_user_ca {
+	bool known;                /* false: not fetched (a server without TrustService, a
+	                              failed fetch, an older cache); known with no keys: none */
+	char *cluster;             /* Spec.ClusterName, NULL when absent */
+	struct tu_strv keys;
+};
+
+#define TU_MODEL_MAX_CA_KEYS    64    /* keys in one user CA */
+#define TU_MODEL_MAX_CA_KEY_LEN 16384 /* one "<type> <base64>" */
+
 /* Everything a sync fetches. */
 struct tu_dataset {
 	struct tu_user *users;
@@ -142,6 +160,7 @@ struct tu_dataset {
 	struct tu_lock *locks;
 	size_t n_locks;
 	struct tu_auth_pref auth_pref;
+	struct tu_user_ca user_ca;
 };
 
 void tu_strv_done(struct tu_strv *v);
@@ -151,6 +170,9 @@ void tu_role_done(struct tu_role *r);
 void tu_lock_done(struct tu_lock *l);
 void tu_ping_done(struct tu_ping *p);
 void tu_auth_pref_done(struct tu_auth_pref *p);
+void tu_user_ca_done(struct tu_user_ca *ca);
+/* A deep copy of src into *ret (-ENOMEM). */
+int tu_user_ca_copy(const struct tu_user_ca *src, struct tu_user_ca *ret);
 void tu_dataset_done(struct tu_dataset *d);
 
 /* Appends a copy of s to v. -EINVAL (NULL), -EMSGSIZE (TU_MODEL_MAX_REPEATED reached), -ENOMEM. */
@@ -209,6 +231,13 @@ int tu_model_parse_lock(const uint8_t *buf, size_t len, struct tu_lock *ret, str
 int tu_model_parse_ping(const uint8_t *buf, size_t len, struct tu_ping *ret, struct tu_err *reterr);   /* proto.PingResponse */
 /* types.AuthPreferenceV2; sets ret->known. */
 int tu_model_parse_auth_pref(const uint8_t *buf, size_t len, struct tu_auth_pref *ret, struct tu_err *reterr);
+/*
+ * types.CertAuthorityV2; sets ret->known.  -EBADMSG when Spec.Type is set and
+ * not "user", or a public key is not "<type> <base64>[ comment]" (printable,
+ * type and base64 alphabet, at most TU_MODEL_MAX_CA_KEY_LEN); -EMSGSIZE over
+ * TU_MODEL_MAX_CA_KEYS keys.
+ */
+int tu_model_parse_user_ca(const uint8_t *buf, size_t len, struct tu_user_ca *ret, struct tu_err *reterr);
 
 /*
  * Wire encoding of the fields we keep, as the same Teleport messages
@@ -226,6 +255,11 @@ int tu_model_encode_role(const struct tu_role *r, uint8_t **ret_buf, size_t *ret
 int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret_len);
 /* -EINVAL when !p->known (an unknown preference is stored as no record at all). */
 int tu_model_encode_auth_pref(const struct tu_auth_pref *p, uint8_t **ret_buf, size_t *ret_len);
+/* As types.CertAuthorityV2 (every key in ActiveKeys); -EINVAL when !ca->known. */
+int tu_model_encode_user_ca(const struct tu_user_ca *ca, uint8_t **ret_buf, size_t *ret_len);
+/* teleport.trust.v1.GetCertAuthorityRequest {type, domain, include_key = false}. */
+int tu_model_encode_get_cert_authority_request(const char *type, const char *domain, uint8_t **ret_buf,
+					       size_t *ret_len);
 
 /*
  * Whole RPC messages, so auth.c never needs protobuf-c types.

@@ -8,17 +8,20 @@ tu_proto_files = \
 	%reldir%/wrappers.proto \
 	%reldir%/types.proto \
 	%reldir%/authservice.proto \
-	%reldir%/users_service.proto
+	%reldir%/users_service.proto \
+	%reldir%/trust_service.proto
 tu_proto_sources = \
 	proto/wrappers.pb-c.c \
 	proto/types.pb-c.c \
 	proto/authservice.pb-c.c \
-	proto/users_service.pb-c.c
+	proto/users_service.pb-c.c \
+	proto/trust_service.pb-c.c
 tu_proto_headers = \
 	proto/wrappers.pb-c.h \
 	proto/types.pb-c.h \
 	proto/authservice.pb-c.h \
-	proto/users_service.pb-c.h
+	proto/users_service.pb-c.h \
+	proto/trust_service.pb-c.h
 
 EXTRA_DIST += $(tu_proto_files)
 BUILT_SOURCES += $(tu_proto_sources) $(tu_proto_headers)
@@ -34,6 +37,7 @@ proto/%.pb-c.c proto/%.pb-c.h: $(srcdir)/%reldir%/%.proto
 proto/types.pb-c.c proto/types.pb-c.h: $(srcdir)/%reldir%/wrappers.proto
 proto/authservice.pb-c.c proto/authservice.pb-c.h: $(srcdir)/%reldir%/types.proto
 proto/users_service.pb-c.c proto/users_service.pb-c.h: $(srcdir)/%reldir%/types.proto
+proto/trust_service.pb-c.c proto/trust_service.pb-c.h: $(srcdir)/%reldir%/types.proto
 
 # The only users of the generated headers: make sure they exist before the
 # first compile even when a single target is built (BUILT_SOURCES only

@@ -75,7 +75,7 @@ if [ ! -f "$B/config.h" ] || [ ! -f "$B/Makefile" ]; then
 fi
 B=$(cd "$B" && pwd)
 cd "$B"   # AM_CPPFLAGS names $(top_builddir) as "."
-protos=(proto/wrappers.pb-c.c proto/types.pb-c.c proto/authservice.pb-c.c proto/users_service.pb-c.c)
+protos=(proto/wrappers.pb-c.c proto/types.pb-c.c proto/authservice.pb-c.c proto/users_service.pb-c.c proto/trust_service.pb-c.c)
 make -C "$B" -s "${protos[@]}" "${protos[@]/%.c/.h}" >/dev/null || die "protoc-c generation failed"
 
 # 2. The core compiled once with coverage instrumentation (fuzzer-no-link),

@@ -55,6 +55,8 @@ GET_LOCKS = "/proto.AuthService/GetLocks"
 GET_LOCK = "/proto.AuthService/GetLock"
 V1_GET_AUTH_PREF = "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
 GET_AUTH_PREF = "/proto.AuthService/GetAuthPreference"
+GET_CA = "/teleport.trust.v1.TrustService/GetCertAuthority"
+GET_CAS = "/teleport.trust.v1.TrustService/GetCertAuthorities"
 
 # path -> (request type, response type, server streaming?)
 METHODS = {
@@ -71,6 +73,8 @@ METHODS = {
     # GetAuthPreferenceRequest {} is wire-identical to Empty
     V1_GET_AUTH_PREF: ("proto.Empty", "types.AuthPreferenceV2", False),
     GET_AUTH_PREF: ("proto.Empty", "types.AuthPreferenceV2", False),
+    GET_CA: ("teleport.trust.v1.GetCertAuthorityRequest", "types.CertAuthorityV2", False),
+    GET_CAS: ("teleport.trust.v1.GetCertAuthoritiesRequest", "teleport.trust.v1.GetCertAuthoritiesResponse", False),
 }
 
 # Server "profiles": which RPCs answer UNIMPLEMENTED, like real releases.
@@ -79,6 +83,8 @@ PROFILES = {
     "v14": (V1_GET_USER, V1_LIST_USERS, V1_GET_AUTH_PREF),  # before teleport.users.v1
     "v13": (V1_GET_USER, V1_LIST_USERS, LIST_ROLES, V1_GET_AUTH_PREF),
     "v19": (GET_ROLES,),                         # GetRoles removed
+    # before teleport.trust.v1 (its Go client read CAs over the HTTP API)
+    "v12": (V1_GET_USER, V1_LIST_USERS, LIST_ROLES, V1_GET_AUTH_PREF, GET_CA, GET_CAS),
 }
 
 DEFAULT_PAGE_SIZE = 1000
@@ -437,6 +443,30 @@ class Reply:
         return str(self.code)
 
 
+def load_ssh_user_ca(path):
+    """OpenSSH public key lines ("[options] <type> <base64> [comment]", '#' comments) -> list of
+    "<type> <base64>".  None for no path; DatasetError when the file has no key."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise DatasetError(f"ssh_user_ca {path}: {e.strerror}") from e
+    keys = []
+    for ln in lines:
+        words = ln.split()
+        if not words or words[0].startswith("#"):
+            continue
+        for i, w in enumerate(words[:-1]):   # skip authorized_keys options such as cert-authority
+            if w.startswith(("ssh-", "ecdsa-", "sk-")):
+                keys.append(f"{w} {words[i + 1]}")
+                break
+    if not keys:
+        raise DatasetError(f"ssh_user_ca {path}: no OpenSSH public key in it")
+    return keys
+
+
 def _err(code, msg):
     return Reply(CODES[code], msg)
 
@@ -465,6 +495,9 @@ class Backend:
         self.clock = clock
         self._sorted_users = self._sorted_roles = None  # the dataset never changes under a Backend
         self._ser_cache = {}
+        # The cluster's SSH user CA: "<type> <base64>" public keys (load_ssh_user_ca); None = the
+        # cluster has none to show (GetCertAuthority answers NOT_FOUND).
+        self.ssh_user_ca = None
 
     # -- helpers --
     def _ser(self, msg):
@@ -541,6 +574,21 @@ class Backend:
         p.Metadata.Name = p.Metadata.Name or "cluster-auth-preference"
         p.Spec.Type = p.Spec.Type or "local"
         return p
+
+    def user_ca(self):
+        """types.CertAuthorityV2 of type user for this cluster, public keys only (as with include_key
+        false): the first key active, the others additional trusted keys (a rotation)."""
+        ca = self.schema.new("types.CertAuthorityV2")
+        ca.Kind = "cert_authority"
+        ca.SubKind = "user"
+        ca.Version = "v2"
+        ca.Metadata.Name = self.cluster
+        ca.Spec.Type = "user"
+        ca.Spec.ClusterName = self.cluster
+        for i, key in enumerate(self.ssh_user_ca or ()):
+            ks = ca.Spec.ActiveKeys if i == 0 else ca.Spec.AdditionalTrustedKeys
+            ks.SSH.add().PublicKey = (key + "\n").encode()
+        return ca
 
     # -- dispatch --
     def handle(self, path, req_bytes, peer=""):
@@ -629,6 +677,20 @@ class Backend:
             return Reply(payloads=[self._ser(r)])
         if path in (V1_GET_AUTH_PREF, GET_AUTH_PREF):
             return Reply(payloads=[self._ser(self.auth_pref())])
+        if path == GET_CA:
+            if req.include_key:
+                # The Node role holds cert_authority readnosecrets only.
+                return _err("permission_denied", "access denied to perform action \"read\" on \"cert_authority\"")
+            if req.type != "user" or req.domain != self.cluster or self.ssh_user_ca is None:
+                return _err("not_found", f"key \"/authorities/{req.type}/{req.domain}\" is not found")
+            return Reply(payloads=[self._ser(self.user_ca())])
+        if path == GET_CAS:
+            if req.include_key:
+                return _err("permission_denied", "access denied to perform action \"read\" on \"cert_authority\"")
+            r = s.new("teleport.trust.v1.GetCertAuthoritiesResponse")
+            if req.type == "user" and self.ssh_user_ca is not None:
+                r.cert_authorities_v2.add().CopyFrom(self.user_ca())
+            return Reply(payloads=[self._ser(r)])
         return _err("unimplemented", f"method {path} not implemented by the fake")
 
     def lock_in_force(self, lock):

@@ -372,6 +372,7 @@ def make_answer(args):
         schema = backend.Schema(args.proto_dir)
         ds = backend.load_dataset(schema, args.dataset, args.vectors)
         be = backend.Backend(schema, ds, cluster=args.cluster or "example.com")
+        be.ssh_user_ca = backend.load_ssh_user_ca(args.ssh_user_ca)
 
         def answer(path, body, peer=""):
             r = be.handle(path, body, peer=peer)
@@ -409,6 +410,7 @@ def main(argv=None):
     ap.add_argument("--vectors")
     ap.add_argument("--cluster")
     ap.add_argument("--proto-dir")
+    ap.add_argument("--ssh-user-ca", metavar="FILE", help="the cluster's SSH user CA (see server.py)")
     ap.add_argument("--trickle-interval", type=float, default=1.0)
     ap.add_argument("--no-client-auth", action="store_true")
     ap.add_argument("--call-log", help="one JSON line per request: path, headers, body, SNI, ALPN, TLS version, peer CN")

@@ -41,7 +41,7 @@ class Control:
     Sources: --fault options (fixed) and an optional JSON control file, re-read
     whenever its mtime/size changes:  {"faults": {"/proto.AuthService/Ping":
     "unimplemented", "*": "delay=1"}, "dataset": "demo" | "/dir", "vectors":
-    "/dir", "server_version": "15.0.0"}.  A fault from the file replaces a
+    "/dir", "server_version": "15.0.0", "ssh_user_ca": "/path/ca.pub"}.  A fault from the file replaces a
     command-line fault for the same path; its count= restarts when the file
     changes.
     """
@@ -61,6 +61,7 @@ class Control:
         self.data_key = None
         self.backend = None
         self._load_data(args.dataset, args.vectors, args.server_version)
+        self.backend.ssh_user_ca = backend.load_ssh_user_ca(args.ssh_user_ca)
         self.refresh()
 
     def _load_data(self, dataset, vectors, server_version):
@@ -98,8 +99,10 @@ class Control:
                 return
         try:
             faults = {p: Fault(s) for p, s in (doc.get("faults") or {}).items()}
+            ca = backend.load_ssh_user_ca(doc.get("ssh_user_ca", self.args.ssh_user_ca))
             self._load_data(doc.get("dataset", self.args.dataset), doc.get("vectors", self.args.vectors),
                             doc.get("server_version", self.args.server_version))
+            self.backend.ssh_user_ca = ca
         except (FaultError, backend.DatasetError) as e:
             log(f"control file {path}: {e}; keeping the previous settings")
             return
@@ -282,6 +285,9 @@ def build_parser():
     ap.add_argument("--fault", action="append", metavar="PATH=SPEC",
                     help="e.g. /proto.AuthService/Ping=unimplemented, '*=delay=2', "
                          "/teleport.users.v1.UsersService/ListUsers=unavailable,count=1")
+    ap.add_argument("--ssh-user-ca", metavar="FILE",
+                    help="serve this cluster's SSH user CA (TrustService.GetCertAuthority): OpenSSH public key "
+                         "lines, the first active, the others additional trusted keys; default none (NOT_FOUND)")
     ap.add_argument("--control", help="JSON control file re-read on every call (faults, dataset)")
     ap.add_argument("--call-log", help="append one JSON line per call (path, request, metadata, code)")
     ap.add_argument("--proto-dir", help="directory of the .proto files (default: <top>/proto)")

@@ -409,6 +409,7 @@ static void test_locks_and_fetch_all(void **state)
 	    {"/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL},
 	    {"/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference", NULL, 0, 12, "unknown service", 0, NULL},
 	    {"/proto.AuthService/GetAuthPreference", NULL, 0, 12, "unknown method", 0, NULL},
+	    {"/teleport.trust.v1.TrustService/GetCertAuthority", NULL, 0, 12, "unknown service", 0, NULL},
 	    /* fetch_all failing half way returns nothing */
 	    {"/teleport.users.v1.UsersService/ListUsers", page2, lp2, 0, NULL, 0, NULL},
 	    {"/proto.AuthService/ListRoles", NULL, 0, 14, "connection reset", 0, NULL},
@@ -422,6 +423,7 @@ static void test_locks_and_fetch_all(void **state)
 
 	(void) state;
 	tu_auth_set_progress(a, on_progress, NULL);
+	assert_int_equal(tu_auth_set_cluster(a, "example.com"), 0);
 	assert_int_equal(tu_auth_get_locks(a, &l, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_request(f, 0, "get_locks_request_in_force.bin");
@@ -433,6 +435,7 @@ static void test_locks_and_fetch_all(void **state)
 	assert_int_equal(d.n_roles, 1);
 	assert_int_equal(d.n_locks, 2);
 	assert_false(d.auth_pref.known); /* neither RPC: not a Teleport server, roles decide */
+	assert_false(d.user_ca.known);   /* no TrustService: certificates prove nothing */
 	assert_true(progress_calls >= 3);
 	assert_int_equal(progress_last, 2);
 	tu_dataset_done(&d);
@@ -522,6 +525,100 @@ static void test_auth_pref(void **state)
 	tu_auth_free(a);
 	free(bs);
 	free(bp);
+}
+
+/* One CertAuthorityV2 (user, public keys) as a gRPC frame. */
+static uint8_t *framed_ca(const char *cluster, const char *const *keys, size_t n_keys, size_t *ret_len)
+{
+	uint8_t *m = NULL, *b = NULL;
+	size_t n = 0;
+	struct tu_user_ca ca = {.known = true, .cluster = (char *) cluster};
+
+	for (size_t i = 0; i < n_keys; i++)
+		assert_int_equal(tu_strv_push(&ca.keys, keys[i]), 0);
+	assert_int_equal(tu_model_encode_user_ca(&ca, &m, &n), 0);
+	tu_strv_done(&ca.keys);
+	assert_int_equal(tu_grpc_frame(m, n, &b, ret_len), 0);
+	free(m);
+	return b;
+}
+
+/*
+ * Teleport's user CA: TrustService.GetCertAuthority {user, <cluster>, no keys}; the cluster from
+ * Ping when not known; UNIMPLEMENTED (before Teleport 13) and NOT_FOUND are answers, not errors;
+ * an answer for another cluster is refused; a failed fetch never fails a sync's fetch_all.
+ */
+static void test_user_ca(void **state)
+{
+	static const char rpc[] = "/teleport.trust.v1.TrustService/GetCertAuthority";
+	static const char *const keys[] = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk=",
+					   "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQC7"};
+	size_t lc, lo, lp, lu, lr, ll;
+	uint8_t *good = framed_ca("example.com", keys, 2, &lc), *other = framed_ca("other.com", keys, 1, &lo);
+	uint8_t *ping = read_vector("ping_response.grpc", &lp);
+	uint8_t *users = framed_vector("users_v1_list_users_response_page2.bin", &lu); /* the last page */
+	uint8_t *roles = framed_vector("list_roles_response_page2.bin", &lr);
+	uint8_t *locks = read_vector("get_locks_response.grpc", &ll);
+	const struct fake_step steps[] = {
+	    {"/proto.AuthService/Ping", ping, lp, 0, NULL, 0, NULL},
+	    {rpc, good, lc, 0, NULL, 0, NULL},
+	    {rpc, NULL, 0, 5, "key \"/authorities/user/example.com\" is not found", 0, NULL},
+	    {rpc, NULL, 0, 12, "unknown service teleport.trust.v1.TrustService", 0, NULL},
+	    {rpc, other, lo, 0, NULL, 0, NULL},
+	    {rpc, NULL, 0, 7, "access denied", 0, NULL},
+	    /* a sync whose CA fetch fails keeps users, roles and locks */
+	    {"/teleport.users.v1.UsersService/ListUsers", users, lu, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/ListRoles", roles, lr, 0, NULL, 0, NULL},
+	    {"/proto.AuthService/GetLocks", locks, ll, 0, NULL, 0, NULL},
+	    {"/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference", NULL, 0, 12, "x", 0, NULL},
+	    {"/proto.AuthService/GetAuthPreference", NULL, 0, 12, "x", 0, NULL},
+	    {rpc, NULL, 0, 14, "connection reset", 0, NULL},
+	};
+	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
+	struct tu_auth *a = auth_over(f, 0);
+	struct tu_user_ca ca = {0};
+	struct tu_dataset d = {0};
+	uint8_t *want = NULL;
+	size_t want_len = 0;
+	struct tu_err e;
+
+	(void) state;
+	assert_int_equal(tu_auth_get_user_ca(a, &ca, &e), 0);
+	assert_true(ca.known);
+	assert_string_equal(ca.cluster, "example.com");
+	assert_int_equal(ca.keys.n, 2);
+	assert_string_equal(ca.keys.v[0], keys[0]);
+	assert_string_equal(ca.keys.v[1], keys[1]);
+	tu_user_ca_done(&ca);
+	/* the request: type user, the cluster Ping named, include_key false */
+	assert_int_equal(tu_model_encode_get_cert_authority_request("user", "example.com", &want, &want_len), 0);
+	assert_int_equal(f->req_lens[1], want_len);
+	assert_memory_equal(f->reqs[1], want, want_len);
+	free(want);
+
+	assert_int_equal(tu_auth_get_user_ca(a, &ca, &e), 0); /* NOT_FOUND: known, no keys */
+	assert_true(ca.known);
+	assert_int_equal(ca.keys.n, 0);
+	tu_user_ca_done(&ca);
+	assert_int_equal(tu_auth_get_user_ca(a, &ca, &e), 0); /* UNIMPLEMENTED: unknown */
+	assert_false(ca.known);
+	assert_int_equal(tu_auth_get_user_ca(a, &ca, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "got cluster 'other.com'"));
+	assert_int_equal(tu_auth_get_user_ca(a, &ca, &e), -EACCES);
+	assert_false(ca.known);
+
+	assert_int_equal(tu_auth_fetch_all(a, &d, &e), 0);
+	assert_true(d.n_users > 0 && d.n_roles > 0 && d.n_locks > 0);
+	assert_false(d.user_ca.known);
+	tu_dataset_done(&d);
+	assert_false(f->unexpected);
+	tu_auth_free(a);
+	free(good);
+	free(other);
+	free(ping);
+	free(users);
+	free(roles);
+	free(locks);
 }
 
 static void test_malformed_answers(void **state)
@@ -636,6 +733,7 @@ int main(void)
 	    cmocka_unit_test(test_roles),
 	    cmocka_unit_test(test_locks_and_fetch_all),
 	    cmocka_unit_test(test_auth_pref),
+	    cmocka_unit_test(test_user_ca),
 	    cmocka_unit_test(test_malformed_answers),
 	    cmocka_unit_test(test_budget),
 	};

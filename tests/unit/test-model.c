@@ -1659,6 +1659,121 @@ static void test_role_mfa_options(void **state)
 	}
 }
 
+/* Appends field num (wire type LEN) holding n bytes of p to buf at *off (all small here). */
+static void put_len_field(uint8_t *buf, size_t *off, unsigned num, const void *p, size_t n)
+{
+	buf[(*off)++] = (uint8_t) (num << 3 | 2);
+	assert_true(n < 16384);
+	if (n < 128) {
+		buf[(*off)++] = (uint8_t) n;
+	} else {
+		buf[(*off)++] = (uint8_t) (0x80 | (n & 0x7f));
+		buf[(*off)++] = (uint8_t) (n >> 7);
+	}
+	memcpy(buf + *off, p, n);
+	*off += n;
+}
+
+/* types.CertAuthorityV2 {Spec {Type, CheckingKeys..., ActiveKeys {SSH {PublicKey}}...}} by hand. */
+static size_t ca_bytes(uint8_t *out, const char *type, const char *const *checking, const char *const *active)
+{
+	uint8_t spec[8192], ks[4096], pair[1024];
+	size_t so = 0, ko = 0, o = 0;
+
+	if (type)
+		put_len_field(spec, &so, 1, type, strlen(type));
+	for (size_t i = 0; checking && checking[i]; i++)
+		put_len_field(spec, &so, 3, checking[i], strlen(checking[i]));
+	for (size_t i = 0; active && active[i]; i++) {
+		size_t po = 0;
+		put_len_field(pair, &po, 1, active[i], strlen(active[i]));
+		put_len_field(ks, &ko, 1, pair, po);
+	}
+	if (ko)
+		put_len_field(spec, &so, 11, ks, ko);
+	put_len_field(out, &o, 5, spec, so);
+	return o;
+}
+
+static void test_user_ca(void **state)
+{
+	static const char k1[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk=";
+	static const char *const active[] = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk= teleport\n",
+					     "  ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk=\n", NULL};
+	static const char *const legacy[] = {"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQC7 old\n", NULL};
+	uint8_t buf[16384], *enc = NULL;
+	size_t n, enc_len = 0;
+	struct tu_user_ca ca = {0}, back = {0};
+	struct tu_err e;
+
+	(void) state;
+	/* ActiveKeys, comment and duplicate dropped; CheckingKeys ignored when ActiveKeys has keys */
+	n = ca_bytes(buf, "user", legacy, active);
+	assert_int_equal(tu_model_parse_user_ca(buf, n, &ca, NULL), 0);
+	assert_true(ca.known);
+	assert_int_equal(ca.keys.n, 1);
+	assert_string_equal(ca.keys.v[0], k1);
+	/* round trip through the cache's encoding */
+	assert_int_equal(tu_model_encode_user_ca(&ca, &enc, &enc_len), 0);
+	assert_int_equal(tu_model_parse_user_ca(enc, enc_len, &back, NULL), 0);
+	assert_int_equal(back.keys.n, 1);
+	assert_string_equal(back.keys.v[0], k1);
+	free(enc);
+	tu_user_ca_done(&back);
+	tu_user_ca_done(&ca);
+	/* Teleport <= 9: only CheckingKeys */
+	n = ca_bytes(buf, "user", legacy, NULL);
+	assert_int_equal(tu_model_parse_user_ca(buf, n, &ca, NULL), 0);
+	assert_int_equal(ca.keys.n, 1);
+	assert_string_equal(ca.keys.v[0], "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQC7");
+	tu_user_ca_done(&ca);
+	/* an empty message: known, no keys */
+	assert_int_equal(tu_model_parse_user_ca(buf, 0, &ca, NULL), 0);
+	assert_true(ca.known);
+	assert_int_equal(ca.keys.n, 0);
+	tu_user_ca_done(&ca);
+	/* not a user CA, not a key, too many keys: refused, *ret untouched */
+	static const struct {
+		const char *type;
+		const char *key;
+		const char *msg;
+	} bad[] = {
+		{"host", NULL, "not 'user'"},
+		{"user", "ssh-ed25519", "not \"<type> <base64>\""},
+		{"user", "ssh-ed25519 AAAA!x", "not \"<type> <base64>\""},
+		{"user", "", "an empty CA public key"},
+		{"user", "\x01 AAAA", "not \"<type> <base64>\""},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		const char *keys[] = {bad[i].key, NULL};
+		n = ca_bytes(buf, bad[i].type, NULL, bad[i].key ? keys : NULL);
+		tu_err_clear(&e);
+		struct tu_user_ca untouched = {.known = false, .cluster = (char *) "x"};
+		int r = tu_model_parse_user_ca(buf, n, &untouched, &e);
+		if (r != -EBADMSG || !strstr(e.msg, bad[i].msg) || strcmp(untouched.cluster, "x") != 0)
+			fail_msg("bad CA %zu: %d '%s'", i, r, e.msg);
+	}
+	{
+		static char many[70][64];
+		const char *keys[71];
+		for (int i = 0; i < 70; i++) {
+			snprintf(many[i], sizeof(many[i]), "ssh-ed25519 AAAA%04d", i);
+			keys[i] = many[i];
+		}
+		keys[70] = NULL;
+		n = ca_bytes(buf, "user", NULL, keys);
+		tu_err_clear(&e);
+		assert_int_equal(tu_model_parse_user_ca(buf, n, &ca, &e), -EMSGSIZE);
+		assert_non_null(strstr(e.msg, "more than 64 CA public keys"));
+	}
+	/* the request: type, domain, include_key false; both needed */
+	assert_int_equal(tu_model_encode_get_cert_authority_request("user", "", &enc, &enc_len), -EINVAL);
+	assert_int_equal(tu_model_encode_get_cert_authority_request("user", "c", &enc, &enc_len), 0);
+	assert_int_equal(enc_len, 9); /* 0a 04 "user" 12 01 "c" */
+	assert_memory_equal(enc, "\x0a\x04user\x12\x01" "c", 9);
+	free(enc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1676,6 +1791,7 @@ int main(void)
 	    cmocka_unit_test(test_big_maps_and_merges),
 	    cmocka_unit_test(test_append_untouched_on_failure),
 	    cmocka_unit_test(test_request_encoders_reject),
+	    cmocka_unit_test(test_user_ca),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
