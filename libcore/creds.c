@@ -406,6 +406,11 @@ static char *block_dup(const struct tu_pem_block *b, size_t *ret_len)
 	return s;
 }
 
+void tu_creds_init_openssl(void)
+{
+	(void) OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
+
 /*
  * The checks and the object common to both credential forms.  cert_path /
  * key_path / ca_path name the files for messages (the same path for an
@@ -424,6 +429,7 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	char t1[64];
 	int r;
 
+	tu_creds_init_openssl(); /* before the first OpenSSL call: no openssl.cnf */
 	/* key first: in an identity file it is the first block, so a file in the
 	 * wrong order is reported at line 1 */
 	r = parse_key(key_b, &key, reterr);

@@ -29,6 +29,17 @@ struct tu_creds;
 #define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
 #define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */
 
+/*
+ * Initialises OpenSSL for libcore without reading openssl.cnf
+ * (OPENSSL_INIT_NO_LOAD_CONFIG): OpenSSL would open it without O_CLOEXEC
+ * inside sshd, cron or any NSS caller, and our TLS settings are all
+ * explicit (h2.h).  Must run before the first OpenSSL call of the process
+ * to have an effect; in a process that loaded the config already (sshd) it
+ * changes nothing.  Every libcore unit that calls OpenSSL calls this first
+ * (creds.c, h2.c).  Idempotent, thread-safe.
+ */
+void tu_creds_init_openssl(void);
+
 enum {
 	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it
 	 * files are read like the config (base/fsutil.h tu_fs_read_file): not a

@@ -4,14 +4,28 @@
  * a deadline, byte limits and fail-over across Auth addresses (see h2.h).
  * Layer: libcore.  The only file that includes <curl/curl.h>.
  *
- * Connection reuse: one CURL easy handle per transport keeps its connection
- * cache, and the same CONNECT_TO entry for the address that last worked lets
- * curl pick the open connection again.  The URL always names server_name
- * (SNI + verified name); CONNECT_TO sends the bytes to the dialled address.
+ * Connection reuse: one CURL easy handle in one multi handle per transport
+ * keeps its connection cache, and the same CONNECT_TO entry for the address
+ * that last worked lets curl pick the open connection again.  The URL always
+ * names server_name (SNI + verified name); CONNECT_TO sends the bytes to the
+ * dialled address.
+ *
+ * Names: curl never resolves anything.  We resolve each Auth host ourselves
+ * (resolve.c: numeric, /etc/hosts, our own bounded DNS client; no NSS, no
+ * thread) and hand curl the numbers through CURLOPT_RESOLVE for the very
+ * name CONNECT_TO points at, so curl finds them in its DNS cache; a
+ * resolver-start callback that aborts catches any lookup curl would still
+ * start (that would be its threaded getaddrinfo, unbounded by our deadline).
+ *
+ * Descriptors: curl's sockets are made by our open-socket callback with
+ * SOCK_CLOEXEC; the socket pair curl 7.88 makes in curl_multi_init() is
+ * marked close-on-exec right after (mark_new_pair_cloexec()); OpenSSL is
+ * told never to load openssl.cnf, which it would open without O_CLOEXEC.
  */
 #include "h2.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,6 +34,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -29,6 +45,7 @@
 #include "creds.h"
 #include "err.h"
 #include "grpc.h"
+#include "resolve.h"
 #include "transport.h"
 
 #define MAX_HEADER_BYTES \
@@ -40,11 +57,16 @@
 struct h2_addr {
 	char *host;
 	uint16_t port;
+	char curl_name[TU_RESOLVE_MAX_NAME + 1]; /* the name CONNECT_TO and RESOLVE use */
+	struct tu_resolve_result res;           /* valid while now < res_until */
+	uint64_t res_until;
 };
 
 struct h2 {
 	struct tu_transport t; /* first: the vtable the callers see */
 	CURL *curl;
+	CURLM *multi;       /* ours, so its socket pair is made where we can mark it */
+	bool curl_resolved; /* curl tried to resolve a name itself (aborted) */
 	const struct tu_creds *creds;
 	char *server_name;
 	struct h2_addr addr[TU_MAX_AUTH_ADDRESSES];
@@ -105,6 +127,12 @@ static void global_init(void)
 		global_refused = true;
 		return;
 	}
+	/* libcurl asks OpenSSL to load openssl.cnf (OPENSSL_INIT_LOAD_CONFIG), which
+	 * OpenSSL opens without O_CLOEXEC, in sshd, cron or any NSS caller.  Our TLS
+	 * settings are all explicit (h2.h), so the config has nothing to give us:
+	 * ask first for no config.  A process that already loaded it (sshd does at
+	 * start-up) keeps it; this call is then a no-op. */
+	tu_creds_init_openssl();
 	/* CURL_GLOBAL_DEFAULT: SSL init only; nothing that touches signals. */
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
@@ -404,6 +432,103 @@ static void addr_string(const struct h2_addr *a, char *buf, size_t size)
 		snprintf(buf, size, "%s:%u", a->host, a->port);
 }
 
+/* curl's sockets: close-on-exec from birth (a fork+exec in another thread of
+ * sshd or cron must not inherit our connection to Auth). */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void) clientp;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Called only when curl would resolve a name itself: never let it. */
+static int on_resolver_start(void *resolver_state, void *reserved, void *userdata)
+{
+	struct h2 *h = userdata;
+
+	(void) resolver_state;
+	(void) reserved;
+	h->curl_resolved = true;
+	return 1;
+}
+
+#define MAX_PAIR_SCAN 4096 /* descriptors looked at for the lowest free ones */
+
+/* The lowest free descriptor numbers (where socketpair() puts its two). */
+static size_t lowest_free_fds(int *ret, size_t max)
+{
+	struct rlimit rl;
+	size_t n = 0;
+	int limit = MAX_PAIR_SCAN;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t) limit)
+		limit = (int) rl.rlim_cur;
+	for (int fd = 0; fd < limit && n < max; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			ret[n++] = fd;
+	return n;
+}
+
+/*
+ * libcurl 7.88 makes a socket pair (its wake-up channel) in curl_multi_init()
+ * with plain socketpair(), no close-on-exec, and offers no option for it.
+ * socketpair() takes the lowest free numbers, so those noted just before are
+ * where it is: an AF_UNIX stream socket there without FD_CLOEXEC is curl's.
+ * (A descriptor another thread opened at that very instant could take one of
+ * the numbers; only one without FD_CLOEXEC that is also an AF_UNIX stream
+ * socket would be touched, and it would merely become close-on-exec.)
+ */
+static void mark_new_pair_cloexec(const int *cand, size_t n)
+{
+	unsigned marked = 0;
+
+	for (size_t i = 0; i < n && marked < 2; i++) {
+		int fl = fcntl(cand[i], F_GETFD), v = 0;
+		socklen_t vl = sizeof(v);
+		if (fl < 0 || (fl & FD_CLOEXEC))
+			continue;
+		if (getsockopt(cand[i], SOL_SOCKET, SO_DOMAIN, &v, &vl) < 0 || v != AF_UNIX)
+			continue;
+		vl = sizeof(v);
+		if (getsockopt(cand[i], SOL_SOCKET, SO_TYPE, &v, &vl) < 0 || v != SOCK_STREAM)
+			continue;
+		if (fcntl(cand[i], F_SETFD, fl | FD_CLOEXEC) == 0)
+			marked++;
+	}
+}
+
+/*
+ * Addresses of h->addr[i] by conn_deadline (resolve.c), reused while the
+ * answer's TTL lasts.  Fills *ret_list with curl's CURLOPT_RESOLVE entry
+ * "<curl_name>:<port>:<addresses>".
+ */
+static int resolve_addr(struct h2 *h, size_t i, const char *what, uint64_t now,
+			uint64_t conn_deadline, char *list, size_t list_size, struct tu_err *reterr)
+{
+	struct h2_addr *a = &h->addr[i];
+	char addrs[TU_RESOLVE_MAX_ADDRS * 50];
+	int r;
+
+	if (now >= a->res_until || a->res.n == 0) {
+		struct tu_resolve_result res;
+		r = tu_resolve(a->host, conn_deadline, NULL, &res, reterr);
+		if (r < 0) {
+			if (reterr && r == -ETIMEDOUT)
+				tu_err_prefix(reterr, "connecting to %s", what);
+			return r;
+		}
+		a->res = res;
+		a->res_until = tu_transport_now_usec() + (uint64_t) res.ttl_sec * 1000000u;
+	}
+	if (tu_resolve_format_list(&a->res, addrs, sizeof(addrs)) < 0)
+		return tu_err_set(reterr, -EIO, "cannot format the addresses of %s", what);
+	r = snprintf(list, list_size, "%s:%u:%s", a->curl_name, a->port, addrs);
+	if (r < 0 || (size_t) r >= list_size)
+		return tu_err_set(reterr, -EIO, "cannot format the addresses of %s", what);
+	return 0;
+}
+
 static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body,
 		      size_t body_len, struct curl_slist *headers)
 {
@@ -430,14 +555,55 @@ static int setup_call(struct h2 *h, struct exchange *x, const char *url, const u
 	return rc == CURLE_OK ? 0 : -EIO;
 }
 
+/* Appends the reason address `what` failed to the fail-over summary. */
+static void note_tried(char *tried, size_t size, size_t *len, const struct tu_err *e)
+{
+	if (!e)
+		return;
+	int n = snprintf(tried + *len, size - *len, "%s%s", *len ? "; " : "", e->msg);
+	if (n > 0 && (size_t) n < size - *len)
+		*len += (size_t) n;
+}
+
+/* One transfer on our multi handle; curl's own timeouts (set by the caller) end it. */
+static CURLcode perform(struct h2 *h)
+{
+	CURLMcode mc = curl_multi_add_handle(h->multi, h->curl);
+	CURLcode rc = CURLE_FAILED_INIT;
+	int running = 1;
+
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+	while (running) {
+		mc = curl_multi_perform(h->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+		if (mc != CURLM_OK)
+			break;
+	}
+	for (;;) {
+		int left = 0;
+		CURLMsg *m = curl_multi_info_read(h->multi, &left);
+		if (!m)
+			break;
+		if (m->msg == CURLMSG_DONE && m->easy_handle == h->curl)
+			rc = m->data.result;
+	}
+	if (mc == CURLM_OUT_OF_MEMORY)
+		rc = CURLE_OUT_OF_MEMORY;
+	(void) curl_multi_remove_handle(h->multi, h->curl);
+	return rc;
+}
+
 static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
 		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
 		   struct tu_transport_status *ret_status, struct tu_err *reterr)
 {
 	struct h2 *h = (struct h2 *) t;
-	struct curl_slist *headers = NULL, *connect_to = NULL;
+	struct curl_slist *headers = NULL, *connect_to = NULL, *resolve = NULL;
 	char url[16 + MAX_SERVER_NAME + MAX_PATH_LEN], tmo[32], hdr[64];
 	char addr[TU_MAX_AUTH_ADDRESSES][300];
+	char entry[TU_RESOLVE_MAX_NAME + 16 + TU_RESOLVE_MAX_ADDRS * 50];
 	char tried[1024] = "";
 	size_t tried_len = 0;
 	int r = -EIO;
@@ -471,6 +637,28 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 				       ? h->connect_timeout_usec
 				       : remaining;
 
+		/* The name first, inside this address's connect time (as curl counts it). */
+		r = resolve_addr(h, i, addr[i], now, now + connect, entry, sizeof(entry), reterr);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			if (h->n_addr > 1)
+				note_tried(tried, sizeof(tried), &tried_len, reterr);
+			continue;
+		}
+		uint64_t after = tu_transport_now_usec();
+		if (after >= now + connect) {
+			r = tu_err_set(reterr, -ETIMEDOUT,
+				       "connecting to %s timed out after %" PRIu64
+				       " ms (resolving its name)",
+				       addr[i], (after - now) / 1000);
+			if (h->n_addr > 1)
+				note_tried(tried, sizeof(tried), &tried_len, reterr);
+			continue;
+		}
+		connect = now + connect - after;
+		remaining = deadline_usec - after;
+
 		/* grpc-timeout: what is left; the server gives up when we do. */
 		if (tu_grpc_format_timeout(remaining, tmo, sizeof(tmo)) < 0)
 			return tu_err_set(reterr, -EIO, "cannot format grpc-timeout");
@@ -492,40 +680,50 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			else
 				headers = n;
 		}
-		/* Empty host and port: every URL goes to this address. */
-		snprintf(ct, sizeof(ct), "::%s%s%s:%u", strchr(h->addr[i].host, ':') ? "[" : "",
-			 h->addr[i].host, strchr(h->addr[i].host, ':') ? "]" : "", h->addr[i].port);
+		/* Empty host and port: every URL goes to this name, which RESOLVE maps
+		 * to the numbers we found. */
+		snprintf(ct, sizeof(ct), "::%s:%u", h->addr[i].curl_name, h->addr[i].port);
 		connect_to = oom ? NULL : curl_slist_append(NULL, ct);
-		if (!connect_to) {
+		resolve = connect_to ? curl_slist_append(NULL, entry) : NULL;
+		if (!resolve) {
 			curl_slist_free_all(headers);
+			curl_slist_free_all(connect_to);
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		}
 
 		h->errbuf[0] = '\0';
+		h->curl_resolved = false;
 		int sr = setup_call(h, &x, url, body, body_len, headers);
 		if (sr == 0 &&
-		    (curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
+		    (curl_easy_setopt(h->curl, CURLOPT_RESOLVE, resolve) != CURLE_OK ||
+		     curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
 		     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
 				      (long) ceil_ms(connect)) != CURLE_OK ||
 		     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) !=
 			 CURLE_OK))
 			sr = -EIO;
-		CURLcode rc = sr == 0 ? curl_easy_perform(h->curl) : CURLE_FAILED_INIT;
+		CURLcode rc = sr == 0 ? perform(h) : CURLE_FAILED_INIT;
 		uint64_t elapsed = tu_transport_now_usec() - now;
 
 		/* The handle must not keep pointers to our stack or lists past this call. */
 		(void) curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, NULL);
+		(void) curl_easy_setopt(h->curl, CURLOPT_RESOLVE, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_PREREQDATA, NULL);
 		(void) curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
 		curl_slist_free_all(headers);
 		curl_slist_free_all(connect_to);
-		headers = connect_to = NULL;
+		curl_slist_free_all(resolve);
+		headers = connect_to = resolve = NULL;
 
 		if (sr < 0)
 			return tu_err_set(reterr, -EIO, "cannot set up libcurl for the call");
+		if (h->curl_resolved)
+			return tu_err_set(reterr, -EIO,
+					  "internal error: libcurl tried to resolve a name for %s itself",
+					  addr[i]);
 		if (rc == CURLE_OK) {
 			long v = 0;
 			(void) curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &v);
@@ -547,12 +745,8 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		 * reaching one. */
 		if (x.connected)
 			return r;
-		if (h->n_addr > 1 && reterr) {
-			int n = snprintf(tried + tried_len, sizeof(tried) - tried_len, "%s%s",
-					 tried_len ? "; " : "", reterr->msg);
-			if (n > 0 && (size_t) n < sizeof(tried) - tried_len)
-				tried_len += (size_t) n;
-		}
+		if (h->n_addr > 1)
+			note_tried(tried, sizeof(tried), &tried_len, reterr);
 	}
 	if (h->n_addr > 1 && tried_len && reterr) {
 		int code = reterr->code ? reterr->code : r;
@@ -568,7 +762,9 @@ static void h2_close(struct tu_transport *t)
 	if (!h)
 		return;
 	if (h->curl)
-		curl_easy_cleanup(h->curl); /* closes the cached connection */
+		curl_easy_cleanup(h->curl);
+	if (h->multi)
+		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
 	for (size_t i = 0; i < h->n_addr; i++)
 		free(h->addr[i].host);
 	free(h->server_name);
@@ -626,6 +822,14 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 			goto oom;
 		h->addr[i].port =
 		    conf->addresses[i].port ? conf->addresses[i].port : TU_DEFAULT_AUTH_PORT;
+		/* CURLOPT_RESOLVE cannot name a host with ':' (an IPv6 literal): a
+		 * private stand-in name then (never resolved, .invalid). */
+		if (strchr(h->addr[i].host, ':') || strlen(h->addr[i].host) > TU_RESOLVE_MAX_NAME)
+			snprintf(h->addr[i].curl_name, sizeof(h->addr[i].curl_name),
+				 "auth-address-%zu.invalid", i + 1);
+		else
+			snprintf(h->addr[i].curl_name, sizeof(h->addr[i].curl_name), "%s",
+				 h->addr[i].host);
 		h->n_addr++;
 	}
 
@@ -634,6 +838,14 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		h2_close(&h->t);
 		return tu_err_set(reterr, -ENOMEM, "cannot create a libcurl handle");
 	}
+	int pair[4];
+	size_t n_pair = lowest_free_fds(pair, ELEMENTSOF(pair));
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		h2_close(&h->t);
+		return tu_err_set(reterr, -ENOMEM, "cannot create a libcurl multi handle");
+	}
+	mark_new_pair_cloexec(pair, n_pair);
 	/* The blobs point into creds (NOCOPY), so the key is not copied into curl's heap. */
 	cert.data = (void *) tu_creds_cert_pem(creds, &cert.len);
 	key.data = (void *) tu_creds_key_pem(creds, &key.len);
@@ -665,6 +877,9 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_SSLKEY_BLOB, &key);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
+	SET(CURLOPT_RESOLVER_START_DATA, h);
 #undef SET
 	if (rc != CURLE_OK) {
 		h2_close(&h->t);

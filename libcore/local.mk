@@ -8,6 +8,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/conf.c %reldir%/conf.h \
 	%reldir%/creds.c %reldir%/creds.h \
 	%reldir%/transport.h \
+	%reldir%/resolve.c %reldir%/resolve.h \
 	%reldir%/h2.c %reldir%/h2.h \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \

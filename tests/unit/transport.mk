@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Transport: gRPC framing (libcore/grpc.c), the Auth client over a fake
 # transport (libcore/auth.c), credential loading (libcore/creds.c) and the
-# libcurl transport's failure paths (libcore/h2.c).
+# libcurl transport's failure paths (libcore/h2.c), and the Auth name
+# resolver (libcore/resolve.c).
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2
-TESTS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2
+check_PROGRAMS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2 \
+	tests/unit/test-resolve
+TESTS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2 \
+	tests/unit/test-resolve
 
 tests_unit_test_grpc_SOURCES = tests/unit/test-grpc.c tests/unit/fake-transport.h
 tests_unit_test_grpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -21,4 +24,8 @@ tests_unit_test_creds_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 tests_unit_test_h2_SOURCES = tests/unit/test-h2.c
 tests_unit_test_h2_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_h2_LDADD = libteleport-unix.la $(CMOCKA_LIBS) -lpthread
+
+tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c
+tests_unit_test_resolve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_resolve_LDADD = libteleport-unix.la $(CMOCKA_LIBS) -lpthread
 endif
