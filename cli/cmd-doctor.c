@@ -61,6 +61,7 @@ struct doc {
 	struct check *v;
 	size_t n, cap;
 	char libdir[256];  /* where glibc loaded libc from, e.g. /lib/x86_64-linux-gnu */
+	const struct doctor_sshd_conf *sshd_files; /* sshd_config as read by us, beside `sshd -T` */
 	bool oom;
 };
 
@@ -757,9 +758,24 @@ static void check_pam_session(struct doc *d, const struct tu_conf *conf)
 		return;
 	}
 	doctor_pam_judge_control(e, "session", &f);
-	if (f.status == DOCTOR_OK)
+	if (f.status == DOCTOR_OK) {
+		/* A refused session must not have made a home or read the user's files first. */
+		for (const struct doctor_pam_entry *b = s->entries; b < e; b++) {
+			const char *m = doctor_pam_module_base(b);
+			if (strcmp(m, "pam_mkhomedir.so") != 0 &&
+			    !(strcmp(m, "pam_env.so") == 0 && strstr(b->args, "user_readenv=1")))
+				continue;
+			char where[700];
+			snprintf(where, sizeof(where), "%s:%u", b->file, b->line);
+			snprintf(f.fix, sizeof(f.fix), "move %s before %s", e->top, b->top);
+			add(d, "pam.sshd.session", DOCTOR_WARNING, where, f.fix,
+			    "%s runs before pam_teleport.so in the session phase of sshd: it acts for a login that pam_teleport.so may still refuse",
+			    m);
+			return;
+		}
 		snprintf(f.msg, sizeof(f.msg),
 			 "pam_teleport.so runs in the session phase of sshd with control '%s'", e->control);
+	}
 	add_finding(d, "pam.sshd.session", &f);
 }
 
@@ -849,12 +865,18 @@ static int run_sshd_t(const char *sshd, char **ret, char *why, size_t size)
 	return 0;
 }
 
-static const char *kv_where(const struct doctor_sshd_kv *kv, char *buf, size_t size)
+/* Where kv was set: its file:line, or for `sshd -T` output the file:line found by reading the
+ * files ourselves (d->sshd_files). */
+static const char *kv_where(const struct doc *d, const struct doctor_sshd_kv *kv, char *buf,
+			    size_t size)
 {
-	if (kv && kv->file[0])
-		snprintf(buf, size, "%s:%u", kv->file, kv->line);
+	const struct doctor_sshd_kv *f = kv && !kv->file[0] && d->sshd_files
+						 ? doctor_sshd_get(d->sshd_files, kv->key)
+						 : kv;
+	if (f && f->file[0])
+		snprintf(buf, size, "%s:%u", f->file, f->line);
 	else
-		snprintf(buf, size, "%s", kv ? "sshd -T" : "/etc/ssh/sshd_config");
+		snprintf(buf, size, "%s", kv ? "sshd -T (the default)" : "/etc/ssh/sshd_config (not set)");
 	return buf;
 }
 
@@ -879,9 +901,77 @@ static int count_keys(const char *full, unsigned *ret)
 	return 0;
 }
 
+/* AuthorizedPrincipalsCommand as etc/sshd_config.d/teleport-unix.conf sets it: sshd asks
+ * `teleport-unix ssh-principals %u %t %k`, as root, about every certificate it verified. */
+static void check_principals_command(struct doc *d, const struct doctor_sshd_conf *c)
+{
+	const char *dropin = "/etc/ssh/sshd_config.d/teleport-unix.conf";
+	const struct doctor_sshd_kv *kv = doctor_sshd_get(c, "authorizedprincipalscommand");
+	char w[600], fix[1200], prog[1100], full[4200];
+	struct stat st;
+
+	if (!kv || strcasecmp(kv->value, "none") == 0) {
+		snprintf(fix, sizeof(fix),
+			 "install %s from the teleport-unix examples (AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k, AuthorizedPrincipalsCommandUser root) and reload sshd",
+			 dropin, TU_BINDIR);
+		add(d, "sshd.principals-command", DOCTOR_WARNING, kv_where(d, kv, w, sizeof(w)), fix,
+		    "AuthorizedPrincipalsCommand is not set: a refused certificate gets a session that pam_teleport.so then closes, instead of 'Permission denied (publickey)'");
+		return;
+	}
+	kv_where(d, kv, w, sizeof(w));
+	size_t plen = strcspn(kv->value, " \t");
+	snprintf(prog, sizeof(prog), "%.*s", (int) plen, kv->value);
+	const char *base = strrchr(prog, '/');
+	base = base ? base + 1 : prog;
+	const char *args = kv->value + plen;
+	snprintf(fix, sizeof(fix), "write 'AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k' (as %s does) and reload sshd",
+		 TU_BINDIR, dropin);
+	if (strcmp(base, "teleport-unix") != 0 || !strstr(args, "ssh-principals")) {
+		add(d, "sshd.principals-command", DOCTOR_WARNING, w, fix,
+		    "AuthorizedPrincipalsCommand is '%s', not teleport-unix ssh-principals: certificates are not judged by Teleport's roles before the session",
+		    kv->value);
+		return;
+	}
+	if (!strstr(args, "%u") || !strstr(args, "%t") || !strstr(args, "%k")) {
+		add(d, "sshd.principals-command", DOCTOR_ERROR, w, fix,
+		    "AuthorizedPrincipalsCommand '%s' does not pass %%u %%t %%k: ssh-principals cannot see the login and the certificate, so every certificate login is refused",
+		    kv->value);
+		return;
+	}
+	/* sshd runs it only from an absolute path owned by root and writable by nobody else. */
+	if (prog[0] != '/' || stat(rooted(d, prog, full, sizeof(full)), &st) < 0 ||
+	    !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		add(d, "sshd.principals-command", DOCTOR_ERROR, w, fix,
+		    "AuthorizedPrincipalsCommand names %s, which is not an executable file%s: sshd refuses every certificate",
+		    prog, prog[0] == '/' ? "" : " given by an absolute path");
+		return;
+	}
+	if (!d->insecure_perms && (st.st_uid != 0 || (st.st_mode & 0022))) {
+		snprintf(fix, sizeof(fix), "chown root:root %s && chmod 0755 %s", prog, prog);
+		add(d, "sshd.principals-command", DOCTOR_ERROR, prog, fix,
+		    "%s is owned by uid %u with mode %04o: sshd runs an AuthorizedPrincipalsCommand only when root owns it and nobody else may write it",
+		    prog, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+		return;
+	}
+	add(d, "sshd.principals-command", DOCTOR_OK, w, NULL, "AuthorizedPrincipalsCommand %s", kv->value);
+
+	kv = doctor_sshd_get(c, "authorizedprincipalscommanduser");
+	if (kv && strcmp(kv->value, "root") == 0) {
+		add(d, "sshd.principals-command-user", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
+		    "AuthorizedPrincipalsCommandUser root");
+		return;
+	}
+	add(d, "sshd.principals-command-user", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
+	    "set 'AuthorizedPrincipalsCommandUser root' (as /etc/ssh/sshd_config.d/teleport-unix.conf does) and reload sshd",
+	    kv ? "AuthorizedPrincipalsCommandUser is '%s': ssh-principals cannot read the 0600 state snapshot and the host's credential as that user, so every certificate login is refused"
+	       : "AuthorizedPrincipalsCommandUser is not set%s: sshd refuses to run the command",
+	    kv ? kv->value : "");
+}
+
 static void check_sshd(struct doc *d, const struct tu_conf *conf)
 {
 	_cleanup_free_ struct doctor_sshd_conf *c = calloc(1, sizeof(*c));
+	_cleanup_free_ struct doctor_sshd_conf *files = calloc(1, sizeof(*files));
 	_cleanup_free_ char *out = NULL;
 	char full[4200], why[1200], w[600], fix[1200];
 	const char *sshd = "/usr/sbin/sshd";
@@ -900,10 +990,15 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 		r = run_sshd_t(sshd, &out, why, sizeof(why));
 		if (r >= 0)
 			r = doctor_sshd_parse_t(out, c, NULL);
+		else if (strstr(why, "privilege separation directory"))
+			/* /run/sshd is made by the service when it starts: sshd is just not running. */
+			add(d, "sshd.config", DOCTOR_OK, sshd, NULL, "%s; read %s instead", why, cfg);
 		else
 			add(d, "sshd.config", DOCTOR_WARNING, sshd,
 			    "run 'sshd -t' as root to see what sshd refuses",
-			    "%s; reading %s instead", why, cfg);
+			    "%s; read %s instead", why, cfg);
+		if (r >= 0 && have_cfg && files && doctor_sshd_load(d->root, cfg, files, NULL) >= 0)
+			d->sshd_files = files;
 	}
 	if (r < 0) {
 		if (!have_cfg) {
@@ -925,9 +1020,9 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 	/* UsePAM: without it sshd never runs the PAM stack, so nothing of Teleport is enforced. */
 	const struct doctor_sshd_kv *kv = doctor_sshd_get(c, "usepam");
 	if (kv && strcasecmp(kv->value, "yes") == 0)
-		add(d, "sshd.usepam", DOCTOR_OK, kv_where(kv, w, sizeof(w)), NULL, "UsePAM yes");
+		add(d, "sshd.usepam", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL, "UsePAM yes");
 	else
-		add(d, "sshd.usepam", DOCTOR_ERROR, kv_where(kv, w, sizeof(w)),
+		add(d, "sshd.usepam", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
 		    "set 'UsePAM yes' in /etc/ssh/sshd_config and reload sshd (systemctl reload ssh)",
 		    "UsePAM is %s: sshd never runs the PAM stack, so pam_teleport.so decides nothing for SSH logins",
 		    kv ? kv->value : "not set (default no)");
@@ -936,11 +1031,11 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 	kv = doctor_sshd_get(c, "trustedusercakeys");
 	if (!kv || strcasecmp(kv->value, "none") == 0) {
 		if (trust)
-			add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR, kv_where(kv, w, sizeof(w)),
+			add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
 			    "export Teleport's user CA (tctl auth export --type=user | sed 's/^cert-authority //' > /etc/ssh/teleport_user_ca.pub) and add 'TrustedUserCAKeys /etc/ssh/teleport_user_ca.pub' to /etc/ssh/sshd_config",
 			    "TrustedUserCAKeys is not set although pam.trust_ssh_cert is on: sshd accepts no Teleport certificate");
 		else
-			add(d, "sshd.trusted-user-ca-keys", DOCTOR_SKIPPED, kv_where(kv, w, sizeof(w)), NULL,
+			add(d, "sshd.trusted-user-ca-keys", DOCTOR_SKIPPED, kv_where(d, kv, w, sizeof(w)), NULL,
 			    "TrustedUserCAKeys is not set (needed only for Teleport user certificates, with pam.trust_ssh_cert)");
 	} else {
 		char kp[1100];
@@ -958,7 +1053,7 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 					  : "TrustedUserCAKeys %s holds no public key%s: sshd accepts no certificate",
 				    kp, r < 0 ? strerror(-r) : "");
 			} else if ((int) d->n == before) {
-				add(d, "sshd.trusted-user-ca-keys", DOCTOR_OK, kv_where(kv, w, sizeof(w)), NULL,
+				add(d, "sshd.trusted-user-ca-keys", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
 				    "TrustedUserCAKeys %s: %u key%s, owned by root", kp, nkeys,
 				    nkeys == 1 ? "" : "s");
 			}
@@ -970,15 +1065,19 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 	kv = doctor_sshd_get(c, "exposeauthinfo");
 	bool expose = kv && strcasecmp(kv->value, "yes") == 0;
 	if (!trust)
-		add(d, "sshd.expose-auth-info", DOCTOR_SKIPPED, kv_where(kv, w, sizeof(w)), NULL,
+		add(d, "sshd.expose-auth-info", DOCTOR_SKIPPED, kv_where(d, kv, w, sizeof(w)), NULL,
 		    "pam.trust_ssh_cert is off: the Teleport user is not taken from the certificate");
 	else if (!expose)
-		add(d, "sshd.expose-auth-info", DOCTOR_ERROR, kv_where(kv, w, sizeof(w)),
+		add(d, "sshd.expose-auth-info", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
 		    "set 'ExposeAuthInfo yes' (the drop-in /etc/ssh/sshd_config.d/teleport-unix.conf shipped with teleport-unix does) and reload sshd",
 		    "ExposeAuthInfo is %s although pam.trust_ssh_cert is on: pam_teleport.so never sees the certificate sshd verified",
 		    kv ? kv->value : "not set (default no)");
 	else
-		add(d, "sshd.expose-auth-info", DOCTOR_OK, kv_where(kv, w, sizeof(w)), NULL, "ExposeAuthInfo yes");
+		add(d, "sshd.expose-auth-info", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL, "ExposeAuthInfo yes");
+
+	if (trust)
+		check_principals_command(d, c);
+	d->sshd_files = NULL;
 }
 
 /* ------------------------------------------------------------- output */

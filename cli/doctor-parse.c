@@ -713,9 +713,14 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 	}
 	const struct doctor_pam_entry *t = &s->entries[itele];
 	entry_where(t, ret->where, sizeof(ret->where));
-	/* Is pam_teleport.so reachable?  A line before it that ends the stack on success (done,
-	 * sufficient) or jumps over it lets a login through without Teleport's verdict. */
-	for (size_t i = 0; i < itele; i++) {
+	/* Is pam_teleport.so reachable?  A line before it that ends the stack (done, sufficient) or
+	 * jumps over it lets a login through without Teleport's verdict: an error, except when only
+	 * new_authtok_reqd does it (Debian's pam_unix.so line): that concerns only accounts with an
+	 * expired local password, which the NSS module never serves (no shadow entry), so a
+	 * warning. */
+	const struct doctor_pam_entry *skipper = NULL;
+	int skip_rc = -1;
+	for (size_t i = 0; i < itele && (skip_rc < 0 || skip_rc == DOCTOR_RC_NEW_AUTHTOK_REQD); i++) {
 		const struct doctor_pam_entry *e = &s->entries[i];
 		struct doctor_pam_control c;
 		if (doctor_pam_control_parse(e->control, &c, NULL) < 0)
@@ -723,24 +728,32 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 		for (int rc = 0; rc < DOCTOR_RC_N; rc++) {
 			bool skips = c.action[rc] == DOCTOR_PAM_DONE ||
 				     (c.action[rc] == DOCTOR_PAM_JUMP && i + c.jump[rc] >= itele);
-			if (!skips)
+			if (!skips || (skip_rc >= 0 && rc == DOCTOR_RC_NEW_AUTHTOK_REQD))
 				continue;
-			entry_where(e, w1, sizeof(w1));
-			ret->status = DOCTOR_ERROR;
-			snprintf(ret->msg, sizeof(ret->msg),
-				 "pam_teleport.so is skipped in the account phase of %s whenever %s (%s) returns %s (control '%s')",
-				 s->service, doctor_pam_module_base(e), w1,
-				 rc_names[rc], e->control);
-			if (strcmp(t->top, e->top) == 0)
-				snprintf(ret->fix, sizeof(ret->fix),
-					 "in %s, move the pam_teleport.so line (%u) above line %u, or change that line's control so it cannot end or jump over the stack",
-					 t->file, t->line, e->line);
-			else
-				snprintf(ret->fix, sizeof(ret->fix),
-					 "move %s before %s, or change the control of %s:%u so it cannot end or jump over the stack",
-					 t->top, e->top, e->file, e->line);
-			return;
+			skipper = e;
+			skip_rc = rc;
+			if (rc != DOCTOR_RC_NEW_AUTHTOK_REQD)
+				break;
 		}
+	}
+	if (skipper) {
+		const struct doctor_pam_entry *e = skipper;
+		bool aging = skip_rc == DOCTOR_RC_NEW_AUTHTOK_REQD;
+		entry_where(e, w1, sizeof(w1));
+		ret->status = aging ? DOCTOR_WARNING : DOCTOR_ERROR;
+		snprintf(ret->msg, sizeof(ret->msg),
+			 "pam_teleport.so is skipped in the account phase of %s whenever %s (%s) returns %s (control '%s')%s",
+			 s->service, doctor_pam_module_base(e), w1, rc_names[skip_rc], e->control,
+			 aging ? ": local accounts whose password expired are not judged by Teleport" : "");
+		if (strcmp(t->top, e->top) == 0)
+			snprintf(ret->fix, sizeof(ret->fix),
+				 "in %s, move the pam_teleport.so line (%u) above line %u, or change that line's control so it cannot end or jump over the stack",
+				 t->file, t->line, e->line);
+		else
+			snprintf(ret->fix, sizeof(ret->fix),
+				 "move %s before %s, or change the control of %s:%u so it cannot end or jump over the stack",
+				 t->top, e->top, e->file, e->line);
+		return;
 	}
 	if (iunix != SIZE_MAX && iunix < itele) {
 		entry_where(&s->entries[iunix], w2, sizeof(w2));

@@ -18,3 +18,5 @@ teleport_unix_SOURCES = \
 teleport_unix_LDADD = libteleport-unix.la
 # doctor dlopen()s the installed NSS and PAM modules, as glibc and libpam would.
 teleport_unix_LDADD += -ldl
+# doctor: the path the sshd drop-in names the installed CLI by.
+teleport_unix_CPPFLAGS = $(AM_CPPFLAGS) -DTU_BINDIR=\"$(bindir)\"

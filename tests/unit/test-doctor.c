@@ -280,8 +280,9 @@ static void test_pam_judge_account(void **state)
 		{ "account required pam_nologin.so\n@include common-account\n", common_account, DOCTOR_ERROR,
 		  "not in the account phase of sshd",
 		  "right before '@include common-account' (/etc/pam.d/sshd:2)" },
-		/* After Debian's common-account: pam_unix's new_authtok_reqd=done skips it. */
-		{ "@include common-account\n@include teleport\n", common_account, DOCTOR_ERROR,
+		/* After Debian's common-account: pam_unix's new_authtok_reqd=done skips it (expired
+		 * local passwords only: a warning). */
+		{ "@include common-account\n@include teleport\n", common_account, DOCTOR_WARNING,
 		  "skipped in the account phase of sshd whenever pam_unix.so",
 		  "move '@include teleport' (/etc/pam.d/sshd:2) before '@include common-account' (/etc/pam.d/sshd:1)" },
 		/* pam-auth-update "Additional" block: same, inside common-account. */
@@ -289,7 +290,10 @@ static void test_pam_judge_account(void **state)
 		  "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\n"
 		  "account requisite pam_deny.so\naccount required pam_permit.so\n"
 		  "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n",
-		  DOCTOR_ERROR, "new_authtok_reqd", "move the pam_teleport.so line (4) above line 1" },
+		  DOCTOR_WARNING, "new_authtok_reqd", "move the pam_teleport.so line (4) above line 1" },
+		/* pam_unix "sufficient": skipped on success, an error (even after an aging skip). */
+		{ "account [success=ok new_authtok_reqd=done default=bad] pam_nologin.so\naccount sufficient pam_unix.so\n@include teleport\n",
+		  "", DOCTOR_ERROR, "whenever pam_unix.so", NULL },
 		/* After a plain required pam_unix: reached, but a warning. */
 		{ "account required pam_unix.so\n@include teleport\n", "", DOCTOR_WARNING,
 		  "runs after pam_unix.so", "move '@include teleport' (/etc/pam.d/sshd:2) so that it comes before 'account required pam_unix.so' (/etc/pam.d/sshd:1)" },
