@@ -20,14 +20,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "cleanup.h"
+#include "conf.h"
 #include "ctx.h"
 #include "decide.h"
 #include "err.h"
 #include "log.h"
+#include "snapshot.h"
 
 #define PAM_EXPORT __attribute__((visibility("default")))
 
@@ -77,6 +81,32 @@ static const char *item(pam_handle_t *pamh, int type)
 	return v;
 }
 
+/*
+ * Not configured yet (the package is installed, /etc/teleport-unix.yaml not
+ * written): the default configuration file does not exist and the public
+ * snapshot that NSS serves does not name this login.  Such a login is none of
+ * ours (PAM_USER_UNKNOWN), so installing the module locks nobody out.  A
+ * configuration named by config= or TELEPORT_UNIX_CONFIG that is missing, a
+ * dangling symlink, or a login the snapshot still serves stays a
+ * configuration error: fail closed.
+ */
+static bool not_configured(const struct args *a, const char *login)
+{
+	_cleanup_(tu_snapshot_closep) struct tu_snapshot *s = NULL;
+	const char *path = tu_conf_path(a->config);
+	struct tu_pw_view pv;
+	struct stat st;
+	int k;
+
+	if (strcmp(path, TU_CONF_DEFAULT_PATH) != 0 || lstat(path, &st) == 0 || errno != ENOENT)
+		return false;
+	k = tu_snapshot_open(TU_SNAPSHOT_DEFAULT_DIR "/" TU_SNAPSHOT_PUBLIC_FILE, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s,
+			     NULL);
+	if (k == -ENOENT)
+		return true;
+	return k == 0 && tu_snapshot_find_login(s, login, &pv, NULL) == -ENOENT;
+}
+
 PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct args a = { 0 };
@@ -105,6 +135,12 @@ PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	if (a.insecure_perms)
 		pam_syslog(pamh, LOG_WARNING, "insecure_perms: not checking the owner and mode of the configuration");
 	k = tu_ctx_new(a.config, a.insecure_perms ? TU_CTX_RELAXED_PERMS : 0, &ctx, &e);
+	if (k == -ENOENT && not_configured(&a, req.login)) {
+		pam_syslog(pamh, LOG_DEBUG, "login '%s': %s does not exist and no Teleport account has this name: "
+			   "not configured, not a Teleport login", slogin, TU_CONF_DEFAULT_PATH);
+		tu_log_set_sink(NULL, NULL, false);
+		return PAM_USER_UNKNOWN;
+	}
 	if (k < 0) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': configuration error, failing closed: %s", slogin,
 			   tu_err_format(&e, err, sizeof(err)));
