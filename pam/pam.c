@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pam.c - pam_teleport.so: the account-phase shim (STYLE §2.4, SPEC §5).
+ * pam.c - pam_teleport.so: the account- and session-phase shim (STYLE §2.4, SPEC §5).
  * Parses the module arguments, reads PAM_USER / PAM_SERVICE / PAM_RHOST and
  * TELEPORT_USERNAME / SSH_AUTH_INFO_0 from the PAM environment, calls
  * tu_decide() and maps the verdict to a PAM code from one table.  No
  * decision logic here, no signal or environment changes, no fd kept.
  *
- *   account required pam_teleport.so [config=PATH] [debug] [insecure_perms]
+ *   account [success=ok ignore=ignore user_unknown=ignore default=bad] pam_teleport.so [ARGS]
+ *   session [success=ok ignore=ignore user_unknown=ignore default=die] pam_teleport.so [ARGS]
+ *   ARGS: [config=PATH] [debug] [insecure_perms]
+ *
+ * The session line decides the OpenSSH logins whose identity comes from a
+ * certificate (see identity_from_cert()); the account line all others.
  *
  * Failure policy (docs/errors.md): a configuration that cannot be loaded
  * fails closed with PAM_PERM_DENIED and a log line naming the problem --
@@ -20,18 +25,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/stat.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
-#include "cleanup.h"
 #include "conf.h"
 #include "ctx.h"
 #include "decide.h"
 #include "err.h"
 #include "log.h"
-#include "snapshot.h"
 
 #define PAM_EXPORT __attribute__((visibility("default")))
 
@@ -82,32 +84,30 @@ static const char *item(pam_handle_t *pamh, int type)
 }
 
 /*
- * Not configured yet (the package is installed, /etc/teleport-unix.yaml not
- * written): the default configuration file does not exist and the public
- * snapshot that NSS serves does not name this login.  Such a login is none of
- * ours (PAM_USER_UNKNOWN), so installing the module locks nobody out.  A
- * configuration named by config= or TELEPORT_UNIX_CONFIG that is missing, a
- * dangling symlink, or a login the snapshot still serves stays a
- * configuration error: fail closed.
+ * Whether this login's identity is to come from the SSH certificate that sshd
+ * verified (pam.trust_ssh_cert, an sshd login: SSH_AUTH_INFO_0 in the PAM
+ * environment, even empty, or service "sshd"), and not from Teleport's own
+ * SSH service (trusted TELEPORT_USERNAME).  OpenSSH fills SSH_AUTH_INFO_0
+ * only for the session phase (its privilege separation leaves it empty
+ * during pam_acct_mgmt), so such a login is decided in pam_sm_open_session.
  */
-static bool not_configured(const struct args *a, const char *login)
+static bool identity_from_cert(const struct tu_conf *conf, const struct tu_login_req *req)
 {
-	_cleanup_(tu_snapshot_closep) struct tu_snapshot *s = NULL;
-	const char *path = tu_conf_path(a->config);
-	struct tu_pw_view pv;
-	struct stat st;
-	int k;
-
-	if (strcmp(path, TU_CONF_DEFAULT_PATH) != 0 || lstat(path, &st) == 0 || errno != ENOENT)
+	if (!conf->trust_ssh_cert)
 		return false;
-	k = tu_snapshot_open(TU_SNAPSHOT_DEFAULT_DIR "/" TU_SNAPSHOT_PUBLIC_FILE, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s,
-			     NULL);
-	if (k == -ENOENT)
-		return true;
-	return k == 0 && tu_snapshot_find_login(s, login, &pv, NULL) == -ENOENT;
+	if (conf->trust_teleport_env && req->teleport_username && req->teleport_username[0])
+		return false;
+	return req->ssh_auth_info || (req->service && strcmp(req->service, "sshd") == 0);
 }
 
-PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/*
+ * The decision for one phase.  Account: every login except those of
+ * identity_from_cert() with an empty SSH_AUTH_INFO_0, which get PAM_IGNORE
+ * (never a guessed owner).  Session: exactly those, now with the identity
+ * sshd verified (or, without a Teleport certificate, the login's owner);
+ * every other login was decided in the account phase: PAM_IGNORE.
+ */
+static int check(pam_handle_t *pamh, int flags, int argc, const char **argv, bool session)
 {
 	struct args a = { 0 };
 	struct tu_ctx *ctx = NULL;
@@ -135,12 +135,6 @@ PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 	if (a.insecure_perms)
 		pam_syslog(pamh, LOG_WARNING, "insecure_perms: not checking the owner and mode of the configuration");
 	k = tu_ctx_new(a.config, a.insecure_perms ? TU_CTX_RELAXED_PERMS : 0, &ctx, &e);
-	if (k == -ENOENT && not_configured(&a, req.login)) {
-		pam_syslog(pamh, LOG_DEBUG, "login '%s': %s does not exist and no Teleport account has this name: "
-			   "not configured, not a Teleport login", slogin, TU_CONF_DEFAULT_PATH);
-		tu_log_set_sink(NULL, NULL, false);
-		return PAM_USER_UNKNOWN;
-	}
 	if (k < 0) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': configuration error, failing closed: %s", slogin,
 			   tu_err_format(&e, err, sizeof(err)));
@@ -148,6 +142,17 @@ PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
 		if (!(flags & PAM_SILENT))
 			pam_error(pamh, "Teleport: access denied (configuration error)");
 		return PAM_PERM_DENIED;
+	}
+	bool from_cert = identity_from_cert(tu_ctx_conf(ctx), &req);
+	if (session ? !from_cert : (from_cert && !(req.ssh_auth_info && req.ssh_auth_info[0]))) {
+		if (from_cert)
+			pam_syslog(pamh, LOG_INFO,
+				   "login '%s': the identity comes from the SSH certificate, which sshd shows only to the "
+				   "session phase: deciding there (pam_teleport.so must be in the session stack)",
+				   slogin);
+		tu_ctx_free(ctx);
+		tu_log_set_sink(NULL, NULL, false);
+		return PAM_IGNORE;
 	}
 	k = tu_decide(ctx, &req, tu_now_usec(), false, &v, &e);
 	tu_ctx_free(ctx);
@@ -186,9 +191,14 @@ PAM_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 	return PAM_IGNORE;
 }
 
+PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return check(pamh, flags, argc, argv, false);
+}
+
 PAM_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	return PAM_IGNORE;
+	return check(pamh, flags, argc, argv, true);
 }
 
 PAM_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
