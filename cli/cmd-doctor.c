@@ -880,12 +880,14 @@ static const char *kv_where(const struct doc *d, const struct doctor_sshd_kv *kv
 	return buf;
 }
 
-/* Whether a TrustedUserCAKeys file holds at least one public key line. */
-static int count_keys(const char *full, unsigned *ret)
+/* Counts the public key lines of a TrustedUserCAKeys file (*ret_n) and those that are one of
+ * ca's keys ("<type> <base64>", comment ignored; ca may be NULL). */
+static int count_keys(const char *full, const struct tu_user_ca *ca, unsigned *ret_n,
+		      unsigned *ret_teleport)
 {
 	_cleanup_fclose_ FILE *f = fopen(full, "re");
 	char line[16384];
-	unsigned n = 0;
+	unsigned n = 0, t = 0;
 
 	if (!f)
 		return -errno;
@@ -893,11 +895,26 @@ static int count_keys(const char *full, unsigned *ret)
 		const char *p = line;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (strncmp(p, "ssh-", 4) == 0 || strncmp(p, "ecdsa-", 6) == 0 ||
-		    strncmp(p, "sk-", 3) == 0)
-			n++;
+		if (strncmp(p, "ssh-", 4) != 0 && strncmp(p, "ecdsa-", 6) != 0 &&
+		    strncmp(p, "sk-", 3) != 0)
+			continue;
+		n++;
+		size_t l1 = strcspn(p, " \t\r\n");
+		const char *b = p + l1;
+		while (*b == ' ' || *b == '\t')
+			b++;
+		size_t l2 = strcspn(b, " \t\r\n");
+		for (size_t i = 0; ca && i < ca->keys.n; i++) {
+			const char *k = ca->keys.v[i];
+			if (strlen(k) == l1 + 1 + l2 && strncmp(k, p, l1) == 0 && k[l1] == ' ' &&
+			    strncmp(k + l1 + 1, b, l2) == 0) {
+				t++;
+				break;
+			}
+		}
 	}
-	*ret = n;
+	*ret_n = n;
+	*ret_teleport = t;
 	return 0;
 }
 
@@ -968,7 +985,8 @@ static void check_principals_command(struct doc *d, const struct doctor_sshd_con
 	    kv ? kv->value : "");
 }
 
-static void check_sshd(struct doc *d, const struct tu_conf *conf)
+/* ca: Teleport's user CA from the last sync (NULL or !known: not compared). */
+static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct tu_user_ca *ca)
 {
 	_cleanup_free_ struct doctor_sshd_conf *c = calloc(1, sizeof(*c));
 	_cleanup_free_ struct doctor_sshd_conf *files = calloc(1, sizeof(*files));
@@ -1043,19 +1061,34 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf)
 		snprintf(kp, sizeof(kp), "%s", kv->value);
 		int before = (int) d->n;
 		if (check_trusted(d, "sshd.trusted-user-ca-keys", kp, false) >= 0) {
-			r = count_keys(rooted(d, kp, full, sizeof(full)), &nkeys);
+			unsigned ntele = 0;
+			bool know = ca && ca->known && ca->keys.n > 0;
+			r = count_keys(rooted(d, kp, full, sizeof(full)), know ? ca : NULL, &nkeys, &ntele);
+			snprintf(fix, sizeof(fix),
+				 "write Teleport's user CA into %s (tctl auth export --type=user, without the 'cert-authority ' prefix) and reload sshd",
+				 kp);
 			if (r < 0 || nkeys == 0) {
-				snprintf(fix, sizeof(fix),
-					 "write Teleport's user CA into %s (tctl auth export --type=user, without the 'cert-authority ' prefix)",
-					 kp);
 				add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR, kp, fix,
 				    r < 0 ? "TrustedUserCAKeys %s cannot be read: %s"
 					  : "TrustedUserCAKeys %s holds no public key%s: sshd accepts no certificate",
 				    kp, r < 0 ? strerror(-r) : "");
+			} else if (know && ntele == 0) {
+				add(d, "sshd.trusted-user-ca-keys", trust ? DOCTOR_ERROR : DOCTOR_WARNING, kp, fix,
+				    "TrustedUserCAKeys %s holds %u key%s but none of the %zu of cluster %s's user CA (from the last sync): sshd accepts no Teleport certificate",
+				    kp, nkeys, nkeys == 1 ? "" : "s", ca->keys.n, ca->cluster ? ca->cluster : "?");
+			} else if (know && nkeys > ntele && trust) {
+				snprintf(fix, sizeof(fix),
+					 "keep only Teleport's user CA in %s (tctl auth export --type=user); trust other CAs for other logins with cert-authority lines in authorized_keys",
+					 kp);
+				add(d, "sshd.trusted-user-ca-keys", DOCTOR_WARNING, kp, fix,
+				    "TrustedUserCAKeys %s also trusts %u key%s that %s not Teleport's user CA: with pam.trust_ssh_cert, certificates of other CAs get logins sshd lets through on their principals alone",
+				    kp, nkeys - ntele, nkeys - ntele == 1 ? "" : "s",
+				    nkeys - ntele == 1 ? "is" : "are");
 			} else if ((int) d->n == before) {
 				add(d, "sshd.trusted-user-ca-keys", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
-				    "TrustedUserCAKeys %s: %u key%s, owned by root", kp, nkeys,
-				    nkeys == 1 ? "" : "s");
+				    "TrustedUserCAKeys %s: %u key%s, owned by root%s", kp, nkeys,
+				    nkeys == 1 ? "" : "s",
+				    know ? ", Teleport's user CA among them" : "");
 			}
 		}
 	}
@@ -1223,7 +1256,20 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 	check_pam_session(&d, conf);
 	check_pam_service(&d, "login");
 	check_pam_service(&d, "su");
-	check_sshd(&d, conf);
+	/* Teleport's user CA as the last sync saw it, to compare with TrustedUserCAKeys. */
+	struct tu_dataset ds = { 0 };
+	bool have_ds = false;
+	if (conf) {
+		char dir[4200];
+		char *saved = conf->cache_dir;
+		conf->cache_dir = (char *) rooted(&d, saved, dir, sizeof(dir));
+		have_ds = tu_cache_load_state(conf, now, UINT64_C(3650) * 24 * 3600 * 1000000, &ds, NULL,
+					      NULL) >= 0;
+		conf->cache_dir = saved;
+	}
+	check_sshd(&d, conf, have_ds ? &ds.user_ca : NULL);
+	if (have_ds)
+		tu_dataset_done(&ds);
 
 	int rc = report(c, &d, shown);
 	doc_done(&d);
