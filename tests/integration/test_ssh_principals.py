@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_ssh_principals.py - `teleport-unix ssh-principals LOGIN CERT-TYPE CERT`, sshd's
+AuthorizedPrincipalsCommand (issue 10 B), run the way sshd runs it (%u %t %k), against the
+stand-in Auth and the `test` dataset: prints LOGIN when the certificate's Teleport user may log
+in as it, nothing otherwise; exit 0/1/2; bad certificates refused with a clear line; online
+within the budget, else the cache.  The real-sshd test is test_sshd.py."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import helpers
+
+pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="ssh-keygen (openssh-client) is missing")
+
+CERT_TYPE = "ssh-ed25519-cert-v01@openssh.com"
+_HAS_CA = "ssh-user-ca" in open(os.path.join(helpers.FAKE_AUTH, "server.py")).read()
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("sshca"))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, "ca")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, "user")], check=True)
+    return d
+
+
+def cert_b64(ca, key_id, principals, extensions=(), n=[0]):  # noqa: B006 (a counter)
+    n[0] += 1
+    pub = os.path.join(ca, f"user{n[0]}.pub")
+    shutil.copy(os.path.join(ca, "user.pub"), pub)
+    argv = ["ssh-keygen", "-q", "-s", os.path.join(ca, "ca"), "-I", key_id, "-n", ",".join(principals),
+            "-V", "-5m:+1h"]
+    for e in extensions:
+        argv += ["-O", f"extension:{e}"]
+    subprocess.run(argv + [pub], check=True)
+    with open(pub[:-4] + "-cert.pub", encoding="ascii") as f:
+        typ, b64 = f.read().split()[:2]
+    assert typ == CERT_TYPE
+    return b64
+
+
+@pytest.fixture
+def setup(auth_server, write_config, ca):
+    srv = auth_server(extra=["--ssh-user-ca", os.path.join(ca, "ca.pub")] if _HAS_CA else [])
+    return srv, write_config(pam={"trust_ssh_cert": True})
+
+
+def test_allowed_prints_login(setup, run_cli, ca):
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]))
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    assert "Teleport user 'frank': allow" in r.stderr, r
+
+
+def test_denied_root_prints_nothing(setup, run_cli, ca):
+    r = run_cli("ssh-principals", "root", CERT_TYPE, cert_b64(ca, "frank", ["frank", "root"]))
+    assert r.rc == 1 and r.stdout == "", r
+    assert "deny" in r.stderr and "root" in r.stderr, r
+
+
+def test_locked_and_unknown_users(setup, run_cli, ca):
+    r = run_cli("ssh-principals", "bob", CERT_TYPE, cert_b64(ca, "bob", ["bob"]))
+    assert r.rc == 1 and r.stdout == "" and "locked" in r.stderr, r
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "nobody-here", ["frank"]))
+    assert r.rc == 1 and r.stdout == "" and "does not exist" in r.stderr, r
+
+
+@pytest.mark.parametrize("typ,blob,why", [
+    ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIA==", "not an OpenSSH certificate"),
+    (CERT_TYPE, "!!!not base64!!!", "unreadable certificate"),
+    (CERT_TYPE, "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t", "unreadable certificate"),  # truncated
+    (CERT_TYPE, "A" * (64 * 1024 + 4), "over 65536 bytes"),
+])
+def test_bad_certificates_refused(setup, run_cli, typ, blob, why):
+    r = run_cli("ssh-principals", "frank", typ, blob)
+    assert r.rc == 1 and r.stdout == "", r
+    assert why in r.stderr, r
+
+
+def test_usage_and_trust_off(auth_server, write_config, run_cli, ca):
+    auth_server()
+    write_config(pam={"trust_ssh_cert": True})
+    r = run_cli("ssh-principals", "frank", CERT_TYPE)
+    assert r.rc == 2 and r.stdout == "" and "usage" in r.stderr, r
+    write_config(pam={"trust_ssh_cert": False})
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]))
+    assert r.rc == 2 and r.stdout == "" and "trust_ssh_cert" in r.stderr, r
+
+
+def test_offline_from_cache_within_budget(auth_server, write_config, run_cli, ca, certs, tmp_path):
+    """Auth stops answering: the decision comes from the cache, within connect + request."""
+    auth_server(extra=["--ssh-user-ca", os.path.join(ca, "ca.pub")] if _HAS_CA else [])
+    write_config(pam={"trust_ssh_cert": True})
+    assert run_cli("sync").rc == 0
+    hole = helpers.start_blackhole(certs.dir, str(tmp_path / "hole"))
+    write_config(addresses=hole.address, pam={"trust_ssh_cert": True, "offline": "cached"})
+    b64 = cert_b64(ca, "frank", ["frank"])
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, b64, timeout=30)
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    assert "offline" in r.stderr, r
+    assert r.elapsed < (1 + 3) * helpers.SLOW + 3, r.elapsed
+    write_config(addresses=hole.address, pam={"trust_ssh_cert": True, "offline": "deny"})
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, b64, timeout=30)
+    assert r.rc == 2 and r.stdout == "", r
+    assert r.elapsed < (1 + 3) * helpers.SLOW + 3, r.elapsed
+    hole.stop()
