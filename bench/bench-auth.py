@@ -6,6 +6,8 @@ server on loopback (real mTLS + HTTP/2 + gRPC, a fresh TLS handshake each run):
   * `teleport-unix ping`          p50/p90 of RUNS runs   (goal <= 20 ms p50)
   * `teleport-unix check U L`     p50/p90                (GetUser + roles + locks + auth preference)
   * pamtester acct_mgmt           p50/p90 through pam_teleport.so (goal <= 25 ms p50)
+  * `teleport-unix ssh-principals` offline (sshd's AuthorizedPrincipalsCommand, once per
+    OpenSSH certificate login), next to `check --offline` and a bare /bin/true
   * `teleport-unix sync` of USERS generated users: wall time and the CLI's peak
     RSS (the "list 10,000 users" goal: <= 1 s, <= 100 MB; sync also maps and
     writes both snapshots, so it is an upper bound for the listing alone).
@@ -50,6 +52,38 @@ def real_binary(build, name):
     return p if os.access(p, os.X_OK) else os.path.join(build, name)
 
 
+def ssh_certificate_path(tmp, certs, srv, cli, env, runs):
+    """What an OpenSSH login with a Teleport certificate adds (issue 10): sshd runs
+    `teleport-unix ssh-principals %u %t %k` once per login; offline (Auth's port closed,
+    the cache synced) that is a whole process deciding from the snapshot.  The PAM session
+    check replaces the account check for such logins, so it adds nothing of its own."""
+    import shutil  # noqa: PLC0415
+    if not shutil.which("ssh-keygen"):
+        print("ssh-principals: skipped (no ssh-keygen)")
+        return
+    d = os.path.join(tmp, "sshca")
+    os.makedirs(d)
+    for k in ("ca", "user"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, k)], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-s", os.path.join(d, "ca"), "-I", "frank", "-n", "frank",
+                    os.path.join(d, "user.pub")], check=True)
+    with open(os.path.join(d, "user-cert.pub"), encoding="ascii") as f:
+        typ, b64 = f.read().split()[:2]
+    doc = helpers.build_config(certs, srv.address, os.path.join(tmp, "cache-ssh"))
+    doc["pam"]["trust_ssh_cert"] = True
+    cfg = helpers.write_yaml(os.path.join(tmp, "tu-ssh.yaml"), doc)
+    subprocess.run([cli, "--insecure-perms", "-c", cfg, "sync"], capture_output=True, env=env, check=True)
+    doc["auth"]["addresses"] = ["127.0.0.1:1"]  # closed: the decision is offline
+    cfg = helpers.write_yaml(os.path.join(tmp, "tu-ssh-off.yaml"), doc)
+    base = [cli, "--insecure-perms", "-c", cfg]
+    t50, _ = timed(["/bin/true"], env, runs)
+    c50, c90 = timed(base + ["check", "--offline", "frank", "frank"], env, runs, ok=(0, 1))
+    p50, p90 = timed(base + ["ssh-principals", "frank", typ, b64], env, runs, ok=(0, 1))
+    print(f"ssh-principals (AuthorizedPrincipalsCommand, offline, whole process): p50 {p50:.1f} ms, "
+          f"p90 {p90:.1f} ms; `check --offline` p50 {c50:.1f} ms; a bare /bin/true {t50:.1f} ms "
+          f"(goal: the identity path adds <= 5 ms p50 to a login)")
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
@@ -84,6 +118,7 @@ def main():
             p50, p90 = timed(["pamtester", "bench", "alice", "acct_mgmt"], penv, runs, ok=(0, 1))
             print(f"pamtester acct_mgmt through pam_teleport.so: p50 {p50:.1f} ms, p90 {p90:.1f} ms "
                   f"(goal <= 25 ms p50)")
+            ssh_certificate_path(tmp, certs, srv, cli, env, runs)
         finally:
             srv.stop()
 
