@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -565,6 +566,23 @@ static void check_nss_module(struct doc *d)
 	const char *file = "libnss_teleport.so.2";
 
 	if (find_module(d, "", file, p, sizeof(p)) < 0) {
+		/* On the host itself, glibc also finds it through ld.so.cache (ldconfig's directories,
+		 * e.g. /usr/local/lib): ask the loader the way NSS does, by name. */
+		void *h = d->root[0] || secure_getenv("LD_LIBRARY_PATH") ? NULL : dlopen(file, RTLD_NOW | RTLD_LOCAL);
+		if (h) {
+			struct link_map *lm = NULL;
+			bool sym = dlsym(h, "_nss_teleport_getpwnam_r") != NULL;
+			if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name)
+				snprintf(p, sizeof(p), "%s", lm->l_name);
+			else
+				snprintf(p, sizeof(p), "%s", file);
+			dlclose(h);
+			if (sym) {
+				add(d, "nss.module", DOCTOR_OK, p, NULL,
+				    "%s loads (found through ld.so.cache) and provides the passwd and group lookups", p);
+				return;
+			}
+		}
 		snprintf(p, sizeof(p), "%s/%s", d->libdir, file);
 		snprintf(fix, sizeof(fix),
 			 "install the module there (the Debian package does; from source: ./configure --with-nss-libdir=%s && make install)",
@@ -670,6 +688,35 @@ static void check_nsswitch(struct doc *d)
 	}
 }
 
+/* ------------------------------------------------------------ systemd */
+
+/* The sync timer keeps the cache fresh; without it the cache ages until a login goes online. */
+static void check_timer(struct doc *d)
+{
+	const char *unit = "teleport-unix-sync.timer";
+	const char *dirs[] = { "/etc/systemd/system/timers.target.wants",
+			       "/etc/systemd/system/multi-user.target.wants" };
+	char p[600], full[4200];
+	struct stat st;
+
+	if (stat(rooted(d, "/etc/systemd/system", full, sizeof(full)), &st) < 0) {
+		add(d, "sync.timer", DOCTOR_SKIPPED, "/etc/systemd/system", NULL,
+		    "no systemd here: run 'teleport-unix sync' regularly some other way (e.g. cron, every 5 minutes)");
+		return;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dirs[i], unit);
+		if (lstat(rooted(d, p, full, sizeof(full)), &st) == 0) {
+			add(d, "sync.timer", DOCTOR_OK, p, NULL, "%s is enabled", unit);
+			return;
+		}
+	}
+	snprintf(p, sizeof(p), "%s/%s", dirs[0], unit);
+	add(d, "sync.timer", DOCTOR_WARNING, p, "systemctl enable --now teleport-unix-sync.timer",
+	    "%s is not enabled: the cache is refreshed only when a login or lookup goes online, and offline logins stop once it is older than cache.offline_max_age",
+	    unit);
+}
+
 /* ---------------------------------------------------------------- PAM */
 
 static void check_pam_service(struct doc *d, const char *svc)
@@ -702,6 +749,16 @@ static void check_pam_service(struct doc *d, const char *svc)
 		snprintf(id, sizeof(id), "pam.%s.account", svc);
 	}
 	doctor_pam_judge_account(s, &f);
+	char inc[4200];
+	struct stat ist;
+	if (f.status == DOCTOR_ERROR && strstr(f.fix, "@include teleport") &&
+	    stat(rooted(d, "/etc/pam.d/teleport", inc, sizeof(inc)), &ist) < 0) {
+		char fix2[sizeof(f.fix)];
+		snprintf(fix2, sizeof(fix2),
+			 "copy pam.d/teleport from the teleport-unix examples to /etc/pam.d/teleport, then %s",
+			 f.fix);
+		snprintf(f.fix, sizeof(f.fix), "%s", fix2);
+	}
 	add_finding(d, id, &f);
 
 	snprintf(id, sizeof(id), "pam.%s.control", svc);
@@ -710,6 +767,17 @@ static void check_pam_service(struct doc *d, const char *svc)
 		if (strcmp(doctor_pam_module_base(&s->entries[i]), "pam_teleport.so") != 0)
 			continue;
 		any = true;
+		/* A module named by absolute path is loaded from there, not from the module dir. */
+		const struct doctor_pam_entry *m = &s->entries[i];
+		char full[4200], w[700];
+		struct stat st;
+		if (m->module[0] == '/' && stat(rooted(d, m->module, full, sizeof(full)), &st) < 0) {
+			snprintf(w, sizeof(w), "%s:%u", m->file, m->line);
+			snprintf(buf, sizeof(buf), "write 'pam_teleport.so' without a directory at %s", w);
+			add(d, "pam.module", DOCTOR_ERROR, w, buf,
+			    "%s names %s, which does not exist: libpam fails that line (module_unknown)", w,
+			    m->module);
+		}
 		doctor_pam_judge_control(&s->entries[i], "account", &f);
 		if (f.status != DOCTOR_OK) {
 			add_finding(d, id, &f);
@@ -1248,6 +1316,7 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 		creds = check_creds(&d, conf, now);
 		offline_ok = check_cache(&d, conf, now) && conf->pam_offline == TU_OFFLINE_CACHED;
 		check_auth(&d, conf, creds, offline_ok);
+		check_timer(&d);
 	}
 	check_nsswitch(&d);
 	check_nss_module(&d);

@@ -159,6 +159,9 @@ def host(tmp_path, cli, builddir, certs, auth_server):
     shutil.copy(dropin, h.p("/etc/ssh/sshd_config.d/teleport-unix.conf"))
     h.write("/etc/ssh/sshd_config.d/teleport-ca.conf", "TrustedUserCAKeys /etc/ssh/teleport_user_ca.pub\n")
     h.write("/etc/ssh/teleport_user_ca.pub", CA_PUB)
+    os.makedirs(h.p("/etc/systemd/system/timers.target.wants"))
+    os.symlink("/lib/systemd/system/teleport-unix-sync.timer",
+               h.p("/etc/systemd/system/timers.target.wants/teleport-unix-sync.timer"))
     bindir = helpers.make_vars(builddir, "bindir")["bindir"]
     h.write(bindir + "/teleport-unix", "#!/bin/sh\nexit 1\n", 0o755)
 
@@ -199,7 +202,8 @@ def test_good_host(host):
                 "cache.state", "auth.ping", "nss.passwd", "nss.group", "nss.initgroups", "nss.module",
                 "pam.module", "pam.sshd.account", "pam.sshd.control", "pam.sshd.session",
                 "pam.login.account", "pam.su.account", "sshd.usepam", "sshd.trusted-user-ca-keys",
-                "sshd.expose-auth-info", "sshd.principals-command", "sshd.principals-command-user"):
+                "sshd.expose-auth-info", "sshd.principals-command", "sshd.principals-command-user",
+                "sync.timer"):
         assert c[cid]["status"] == "ok", (cid, c.get(cid))
         assert c[cid]["fix"] is None
     assert "before pam_unix.so" in c["pam.sshd.account"]["message"]
@@ -429,6 +433,9 @@ def test_cache_problems(host):
     c = checks(host.doctor(json=True))
     assert c["cache.dir"]["status"] == "error"
     assert "teleport-unix sync" in c["cache.dir"]["fix"]
+    os.unlink(host.p("/etc/systemd/system/timers.target.wants/teleport-unix-sync.timer"))
+    c = checks(host.doctor(json=True))["sync.timer"]
+    assert c["status"] == "warning" and c["fix"] == "systemctl enable --now teleport-unix-sync.timer", c
 
 
 def test_json_shape_and_usage(host, cli):
@@ -447,3 +454,14 @@ def test_json_shape_and_usage(host, cli):
     assert bad.rc == 2 and "unknown option" in bad.stderr
     st = os.stat(host.p("/etc/nsswitch.conf"))
     assert stat.S_IMODE(st.st_mode) == 0o644  # doctor changes nothing
+
+
+def test_pam_module_by_absolute_path(host):
+    host.write("/etc/pam.d/teleport",
+               "account [success=ok user_unknown=ignore default=bad] /lib/nowhere/security/pam_teleport.so\n")
+    r = host.doctor(json=True)
+    bad = [c for c in r.json()["checks"] if c["id"] == "pam.module" and c["status"] == "error"]
+    assert bad, r.stdout
+    assert "names /lib/nowhere/security/pam_teleport.so, which does not exist" in bad[0]["message"]
+    assert bad[0]["where"] == "/etc/pam.d/teleport:1"
+    assert r.rc == 2
