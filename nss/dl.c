@@ -11,7 +11,8 @@
  * each attempt at LOG_DEBUG (attempts are throttled, so the log is too).
  *
  * Conditions: the core loaded the last time we tried (or that was more than
- * 10 s ago); euid 0; not AT_SECURE (never in setuid/setgid programs);
+ * 10 s ago); real and effective uid 0; not AT_SECURE (never in setuid/setgid
+ * programs);
  * TELEPORT_UNIX_NSS_ONLINE is not "0"; no other thread of this process is
  * online right now (we do not queue behind it: the miss stands); the same
  * name or id was not tried by this process in the last second.  The core
@@ -106,7 +107,9 @@ bool tu_nss_online_allowed(void)
 	/* Cheapest first: a core that would not load a moment ago is not tried again yet. */
 	if (failed && mono_nsec() - failed < LOAD_RETRY_NSEC)
 		return false;
-	if (geteuid() != 0 || getauxval(AT_SECURE) != 0)
+	/* Going online writes root's cache: never for a process that runs on someone else's
+	 * behalf (real uid not root, setuid/setgid), who could stop or starve the writer. */
+	if (geteuid() != 0 || getuid() != 0 || getauxval(AT_SECURE) != 0)
 		return false;
 	e = secure_getenv(ONLINE_ENV);
 	return !(e && strcmp(e, "0") == 0);
