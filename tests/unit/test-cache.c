@@ -515,81 +515,6 @@ static void test_auth_pref(void **state)
 	free(pref);
 }
 
-/* Teleport's user CA (blob type 5): stored, kept when a sync could not fetch it, counted. */
-static void test_user_ca(void **state)
-{
-	struct env *e = *state;
-	char st[256];
-	struct tu_dataset d = {0};
-	struct tu_user_ca ca = {0};
-	struct tu_cache_counts c;
-	struct tu_cache_info info;
-	struct tu_err err;
-	uint8_t *blob = NULL;
-	size_t blob_len = 0;
-	static char k1[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk=";
-	static char k2[] = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQC7";
-	char *keys[] = {k1, k2, NULL};
-
-	/* Stored and read back (also by tu_cache_load_user_ca and tu_cache_info). */
-	e->d.user_ca = (struct tu_user_ca){.known = true, .cluster = (char *) "example.com", .keys = {keys, 2}};
-	save_ok(e, NOW, &c);
-	assert_true(c.user_ca_known && !c.user_ca_kept);
-	assert_int_equal(c.n_user_ca_keys, 2);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
-	assert_true(d.user_ca.known);
-	assert_int_equal(d.user_ca.keys.n, 2);
-	assert_string_equal(d.user_ca.keys.v[0], k1);
-	assert_string_equal(d.user_ca.cluster, "example.com");
-	tu_dataset_done(&d);
-	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW, &ca, NULL), 0);
-	assert_true(ca.known);
-	assert_int_equal(ca.keys.n, 2);
-	tu_user_ca_done(&ca);
-	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
-	assert_true(info.has_user_ca);
-	assert_int_equal(info.n_user_ca_keys, 2);
-
-	/* A sync that could not fetch it keeps the previous keys. */
-	e->d.user_ca = (struct tu_user_ca){0};
-	save_ok(e, NOW + SEC, &c);
-	assert_true(c.user_ca_known && c.user_ca_kept);
-	assert_int_equal(c.n_user_ca_keys, 2);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, 0, &d, NULL, NULL), 0);
-	assert_true(d.user_ca.known);
-	assert_int_equal(d.user_ca.keys.n, 2);
-	tu_dataset_done(&d);
-
-	/* An answer without keys replaces them: nothing matches any more. */
-	e->d.user_ca = (struct tu_user_ca){.known = true};
-	save_ok(e, NOW + 2 * SEC, &c);
-	e->d.user_ca = (struct tu_user_ca){0};
-	assert_true(c.user_ca_known && !c.user_ca_kept);
-	assert_int_equal(c.n_user_ca_keys, 0);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW + 2 * SEC, 0, &d, NULL, NULL), 0);
-	assert_true(d.user_ca.known);
-	assert_int_equal(d.user_ca.keys.n, 0);
-	tu_dataset_done(&d);
-
-	/* Too old for a decision: refused like the rest of the state. */
-	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW + 400 * 24 * 3600 * SEC, &ca, NULL), -ESTALE);
-
-	/* Two CAs: refused. */
-	struct tu_user_ca one = {.known = true, .keys = {keys, 1}};
-	assert_int_equal(tu_model_encode_user_ca(&one, &blob, &blob_len), 0);
-	struct tu_blob blobs[] = {
-	    {.type = 5, .data = blob, .size = blob_len},
-	    {.type = 5, .data = blob, .size = blob_len},
-	};
-	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
-	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, NULL), 0);
-	tu_err_clear(&err);
-	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EBADMSG);
-	assert_non_null(strstr(err.msg, "record 1: a second user CA"));
-	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW, &ca, NULL), -EBADMSG);
-	free(blob);
-}
-
 static void test_clear(void **state)
 {
 	struct env *e = *state;
@@ -722,6 +647,81 @@ static void test_lock(void **state)
 	tu_conf_free(bad);
 }
 
+static void test_unwritable_dir(void **state)
+{
+	struct env *e = *state;
+	struct tu_err err;
+	char blocker[256];
+
+	/* cache.dir's parent is a regular file: mkdir fails with a message naming the path. */
+	snprintf(blocker, sizeof(blocker), "%s/cache", e->root);
+	write_file(blocker, "x", 0644);
+	tu_err_clear(&err);
+	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err);
+	assert_true(r < 0);
+	assert_non_null(strstr(err.msg, "cache"));
+}
+
+/* ---- online.h: the table NSS dlopens --------------------------------------------------- */
+
+struct logged {
+	int n;
+	char last[700];
+};
+
+static void log_collect(void *userdata, int priority, const char *msg)
+{
+	struct logged *l = userdata;
+	(void) priority;
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+}
+
+/* A config file for tu_ctx_new (root-owned, 0644), Auth on a port nobody listens on. */
+static void write_online_config(struct env *e, char *path, size_t size)
+{
+	char yaml[1024];
+	snprintf(path, size, "%s/online.yaml", e->root);
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n"
+		 "  addresses: [\"127.0.0.1:1\"]\n"
+		 "  credentials:\n"
+		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
+		 "  timeouts: { connect: 1s, request: 1s }\n"
+		 "host:\n"
+		 "  id: 5a9f3c0e-0000-4000-8000-000000000001\n"
+		 "  labels: { env: prod }\n"
+		 "cache:\n"
+		 "  dir: %s\n"
+		 "  negative_ttl: 1m\n",
+		 e->root, e->root, e->root, e->dir);
+	write_file(path, yaml, 0644);
+}
+
+static void test_online_table(void **state)
+{
+	struct env *e = *state;
+	const struct tu_online_v1 *t = tu_online_v1_get();
+	struct logged lg = {0};
+	char cfg[256];
+
+	assert_non_null(t);
+	assert_int_equal(t->version, TU_ONLINE_VERSION);
+	assert_int_equal(t->size, sizeof(struct tu_online_v1));
+	assert_non_null(t->refresh_for_name);
+	assert_non_null(t->refresh_for_id);
+
+	/* A request from an older/smaller caller struct is refused, not misread. */
+	struct tu_online_req small = {.size = 8};
+	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
+	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
+
+	if (geteuid() != 0) {
+		struct tu_online_req req = {.size = sizeof(req), .now_usec = NOW};
+		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
+		skip();
+	}
+	write_online_config(e, cfg, sizeof(cfg));
 /* Issue 14 F7: a lock file that is not root's regular file is refused, never trusted. */
 static void test_lock_file_trust(void **state)
 {
@@ -806,81 +806,6 @@ static void test_save_merged_keeps_oldest(void **state)
 	assert_true(created == NOW);
 }
 
-static void test_unwritable_dir(void **state)
-{
-	struct env *e = *state;
-	struct tu_err err;
-	char blocker[256];
-
-	/* cache.dir's parent is a regular file: mkdir fails with a message naming the path. */
-	snprintf(blocker, sizeof(blocker), "%s/cache", e->root);
-	write_file(blocker, "x", 0644);
-	tu_err_clear(&err);
-	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err);
-	assert_true(r < 0);
-	assert_non_null(strstr(err.msg, "cache"));
-}
-
-/* ---- online.h: the table NSS dlopens --------------------------------------------------- */
-
-struct logged {
-	int n;
-	char last[700];
-};
-
-static void log_collect(void *userdata, int priority, const char *msg)
-{
-	struct logged *l = userdata;
-	(void) priority;
-	l->n++;
-	snprintf(l->last, sizeof(l->last), "%s", msg);
-}
-
-/* A config file for tu_ctx_new (root-owned, 0644), Auth on a port nobody listens on. */
-static void write_online_config(struct env *e, char *path, size_t size)
-{
-	char yaml[1024];
-	snprintf(path, size, "%s/online.yaml", e->root);
-	snprintf(yaml, sizeof(yaml),
-		 "auth:\n"
-		 "  addresses: [\"127.0.0.1:1\"]\n"
-		 "  credentials:\n"
-		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
-		 "  timeouts: { connect: 1s, request: 1s }\n"
-		 "host:\n"
-		 "  id: 5a9f3c0e-0000-4000-8000-000000000001\n"
-		 "  labels: { env: prod }\n"
-		 "cache:\n"
-		 "  dir: %s\n"
-		 "  negative_ttl: 1m\n",
-		 e->root, e->root, e->root, e->dir);
-	write_file(path, yaml, 0644);
-}
-
-static void test_online_table(void **state)
-{
-	struct env *e = *state;
-	const struct tu_online_v1 *t = tu_online_v1_get();
-	struct logged lg = {0};
-	char cfg[256];
-
-	assert_non_null(t);
-	assert_int_equal(t->version, TU_ONLINE_VERSION);
-	assert_int_equal(t->size, sizeof(struct tu_online_v1));
-	assert_non_null(t->refresh_for_name);
-	assert_non_null(t->refresh_for_id);
-
-	/* A request from an older/smaller caller struct is refused, not misread. */
-	struct tu_online_req small = {.size = 8};
-	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
-	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
-
-	if (geteuid() != 0) {
-		struct tu_online_req req = {.size = sizeof(req), .now_usec = NOW};
-		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
-		skip();
-	}
-	write_online_config(e, cfg, sizeof(cfg));
 	struct tu_online_req req = {
 	    .size = sizeof(req),
 	    .config_path = cfg,
@@ -935,13 +860,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_pref, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_user_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
+	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
