@@ -61,7 +61,7 @@ struct doc {
 	bool insecure_perms;
 	struct check *v;
 	size_t n, cap;
-	char libdir[256];  /* where glibc loaded libc from, e.g. /lib/x86_64-linux-gnu */
+	char libdir[256]; /* where glibc loaded libc from, e.g. /lib/x86_64-linux-gnu */
 	const struct doctor_sshd_conf *sshd_files; /* sshd_config as read by us, beside `sshd -T` */
 	bool oom;
 };
@@ -139,7 +139,8 @@ static int check_trusted(struct doc *d, const char *id, const char *p, bool secr
 	struct stat st;
 
 	rooted(d, p, full, sizeof(full));
-	_cleanup_close_ int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	_cleanup_close_ int fd =
+	    open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		int r = -errno;
 		if (r == -ELOOP)
@@ -148,7 +149,9 @@ static int check_trusted(struct doc *d, const char *id, const char *p, bool secr
 			    "%s is a symbolic link: teleport-unix refuses to follow it", p);
 		else
 			add(d, id, DOCTOR_ERROR, p,
-			    r == -ENOENT ? "create the file, or correct the path in the configuration" : "",
+			    r == -ENOENT
+				? "create the file, or correct the path in the configuration"
+				: "",
 			    "cannot open %s: %s", p, strerror(-r));
 		return r;
 	}
@@ -199,18 +202,21 @@ static struct tu_conf *check_config(struct doc *d, const char *path, const char 
 		else
 			snprintf(where, sizeof(where), "%s", shown);
 		if (e.key[0])
-			snprintf(fix, sizeof(fix),
-				 "correct '%s' at %s (every key, its type and default are described in the example teleport-unix.yaml)",
-				 e.key, where);
+			snprintf(
+			    fix, sizeof(fix),
+			    "correct '%s' at %s (every key, its type and default are described in the example teleport-unix.yaml)",
+			    e.key, where);
 		else
-			snprintf(fix, sizeof(fix), "correct %s (see the example teleport-unix.yaml)", where);
+			snprintf(fix, sizeof(fix),
+				 "correct %s (see the example teleport-unix.yaml)", where);
 		add(d, "config.file", DOCTOR_ERROR, where, fix, "%s",
 		    tu_err_format(&e, buf, sizeof(buf)));
 		return NULL;
 	}
 	/* The owner and mode with the loader's own rule (what PAM and NSS enforce). */
 	if (d->insecure_perms) {
-		add(d, "config.file", DOCTOR_OK, shown, NULL, "%s is valid (owner and mode not checked: --insecure-perms)", shown);
+		add(d, "config.file", DOCTOR_OK, shown, NULL,
+		    "%s is valid (owner and mode not checked: --insecure-perms)", shown);
 		return conf;
 	}
 	struct tu_err e2;
@@ -224,12 +230,15 @@ static struct tu_conf *check_config(struct doc *d, const char *path, const char 
 	}
 	r = tu_fs_check_trusted(fd, shown, 0, &e2);
 	if (r < 0) {
-		snprintf(fix, sizeof(fix), r == -EPERM ? "chown root:root %s" : "chmod go-w %s", shown);
-		add(d, "config.file", DOCTOR_ERROR, shown, fix, "%s (the PAM module and every command refuse it)",
+		snprintf(fix, sizeof(fix), r == -EPERM ? "chown root:root %s" : "chmod go-w %s",
+			 shown);
+		add(d, "config.file", DOCTOR_ERROR, shown, fix,
+		    "%s (the PAM module and every command refuse it)",
 		    tu_err_format(&e2, buf, sizeof(buf)));
 		return conf;
 	}
-	add(d, "config.file", DOCTOR_OK, shown, NULL, "%s is valid, owned by root and not writable by others", shown);
+	add(d, "config.file", DOCTOR_OK, shown, NULL,
+	    "%s is valid, owned by root and not writable by others", shown);
 	return conf;
 }
 
@@ -256,8 +265,9 @@ static struct tu_creds *check_creds(struct doc *d, const struct tu_conf *conf, i
 	if (bad == 0)
 		add(d, "credentials.perms", d->insecure_perms ? DOCTOR_SKIPPED : DOCTOR_OK,
 		    conf->identity_file ? conf->identity_file : conf->key_path, NULL,
-		    d->insecure_perms ? "owner and mode not checked (--insecure-perms)"
-				      : "credential files are owned by root, not writable by others, the key not readable by others");
+		    d->insecure_perms
+			? "owner and mode not checked (--insecure-perms)"
+			: "credential files are owned by root, not writable by others, the key not readable by others");
 
 	tu_err_clear(&e);
 	if (conf->identity_file)
@@ -266,8 +276,8 @@ static struct tu_creds *check_creds(struct doc *d, const struct tu_conf *conf, i
 	else
 		r = tu_creds_load_key_pair(rooted(d, conf->cert_path, a, sizeof(a)),
 					   rooted(d, conf->key_path, b, sizeof(b)),
-					   rooted(d, conf->ca_path, c, sizeof(c)), now, TU_CREDS_RELAXED_PERMS,
-					   &creds, &e);
+					   rooted(d, conf->ca_path, c, sizeof(c)), now,
+					   TU_CREDS_RELAXED_PERMS, &creds, &e);
 	const char *src = conf->identity_file ? conf->identity_file : conf->cert_path;
 	if (r == -EKEYEXPIRED) {
 		add(d, "credentials.valid", DOCTOR_ERROR, src,
@@ -290,11 +300,11 @@ static struct tu_creds *check_creds(struct doc *d, const struct tu_conf *conf, i
 	if (tu_creds_expiring_soon(creds, now))
 		add(d, "credentials.valid", DOCTOR_WARNING, src,
 		    "issue a new credential (tctl auth sign) before it expires and replace the files",
-		    "the credential of %s expires at %s, in less than 7 days", tu_creds_subject_cn(creds),
-		    t);
-	else
-		add(d, "credentials.valid", DOCTOR_OK, src, NULL, "credential of %s, valid until %s",
+		    "the credential of %s expires at %s, in less than 7 days",
 		    tu_creds_subject_cn(creds), t);
+	else
+		add(d, "credentials.valid", DOCTOR_OK, src, NULL,
+		    "credential of %s, valid until %s", tu_creds_subject_cn(creds), t);
 	return creds;
 }
 
@@ -336,8 +346,8 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 	if (!d->insecure_perms && st.st_uid != 0) {
 		snprintf(fix, sizeof(fix), "chown root:root %s", dir);
 		add(d, "cache.dir", DOCTOR_ERROR, dir, fix,
-		    "cache.dir %s is owned by uid %u: whoever owns it can replace the snapshots", dir,
-		    (unsigned) st.st_uid);
+		    "cache.dir %s is owned by uid %u: whoever owns it can replace the snapshots",
+		    dir, (unsigned) st.st_uid);
 	} else if (!d->insecure_perms && (st.st_mode & 0022)) {
 		snprintf(fix, sizeof(fix), "chmod 0755 %s", dir);
 		add(d, "cache.dir", DOCTOR_ERROR, dir, fix,
@@ -350,7 +360,7 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 
 	/* The files' modes: the public one must be readable by every process (NSS runs in them),
 	 * the private one by root only. */
-	struct tu_cache_info ci = { 0 };
+	struct tu_cache_info ci = {0};
 	struct tu_err e;
 	char *saved = conf->cache_dir;
 	conf->cache_dir = full;
@@ -359,7 +369,8 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 	conf->cache_dir = saved;
 	if (r < 0) {
 		char buf[1200];
-		add(d, "cache.accounts", DOCTOR_ERROR, dir, "", "%s", tu_err_format(&e, buf, sizeof(buf)));
+		add(d, "cache.accounts", DOCTOR_ERROR, dir, "", "%s",
+		    tu_err_format(&e, buf, sizeof(buf)));
 		return false;
 	}
 	snprintf(p, sizeof(p), "%s/%s", dir, TU_CACHE_PUBLIC_FILE);
@@ -377,7 +388,8 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 		add(d, "cache.accounts", DOCTOR_ERROR, p, fix,
 		    "%s is not readable by everyone (mode %04o): processes that are not root cannot resolve Teleport accounts",
 		    p, (unsigned) (st.st_mode & 07777));
-	} else if (!d->insecure_perms && stat(fp, &st) == 0 && (st.st_uid != 0 || (st.st_mode & 0022))) {
+	} else if (!d->insecure_perms && stat(fp, &st) == 0 &&
+		   (st.st_uid != 0 || (st.st_mode & 0022))) {
 		snprintf(fix, sizeof(fix), "chown root:root %s && chmod 0644 %s", p, p);
 		add(d, "cache.accounts", DOCTOR_ERROR, p, fix,
 		    "%s is owned by uid %u with mode %04o: only root may write what NSS serves", p,
@@ -387,16 +399,18 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 		    "%s is unusable: %s", p, strerror(-ci.public_error));
 	} else {
 		fmt_dur(now - ci.public_created_usec, a1, sizeof(a1));
-		add(d, "cache.accounts", DOCTOR_OK, p, NULL, "%zu accounts, %zu groups, written %s ago",
-		    ci.n_accounts, ci.n_groups, a1);
+		add(d, "cache.accounts", DOCTOR_OK, p, NULL,
+		    "%zu accounts, %zu groups, written %s ago", ci.n_accounts, ci.n_groups, a1);
 	}
 
 	snprintf(p, sizeof(p), "%s/%s", dir, TU_CACHE_STATE_FILE);
 	rooted(d, p, fp, sizeof(fp));
 	if (!ci.has_state) {
-		add(d, "cache.state", conf->pam_offline == TU_OFFLINE_CACHED ? DOCTOR_ERROR : DOCTOR_WARNING, p,
+		add(d, "cache.state",
+		    conf->pam_offline == TU_OFFLINE_CACHED ? DOCTOR_ERROR : DOCTOR_WARNING, p,
 		    "run 'teleport-unix sync', and enable the timer: systemctl enable --now teleport-unix-sync.timer",
-		    "no private snapshot %s: logins cannot be decided while Auth is unreachable", p);
+		    "no private snapshot %s: logins cannot be decided while Auth is unreachable",
+		    p);
 	} else if (stat(fp, &st) == 0 && (st.st_mode & 0077) && !d->insecure_perms) {
 		snprintf(fix, sizeof(fix), "chmod 0600 %s", p);
 		add(d, "cache.state", DOCTOR_ERROR, p, fix,
@@ -422,8 +436,9 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 			    a1, a2);
 			usable = true;
 		} else {
-			add(d, "cache.state", DOCTOR_OK, p, NULL, "%zu users, %zu roles, %zu locks, synced %s ago",
-			    ci.n_users, ci.n_roles, ci.n_locks, a1);
+			add(d, "cache.state", DOCTOR_OK, p, NULL,
+			    "%zu users, %zu roles, %zu locks, synced %s ago", ci.n_users,
+			    ci.n_roles, ci.n_locks, a1);
 			usable = true;
 		}
 	}
@@ -441,10 +456,12 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 			add(d, "cache.nss-link", DOCTOR_OK, p, NULL, "%s leads NSS to %s", p, want);
 		} else {
 			snprintf(fix, sizeof(fix),
-				 "run 'teleport-unix sync' (it makes the link), or: ln -sfn %s %s", want, p);
+				 "run 'teleport-unix sync' (it makes the link), or: ln -sfn %s %s",
+				 want, p);
 			add(d, "cache.nss-link", DOCTOR_ERROR, p, fix,
-			    k >= 0 ? "%s points to '%s', not to cache.dir's snapshot: NSS serves other data"
-				   : "%s is not a link to cache.dir's snapshot: NSS reads only %s, so it serves no Teleport account",
+			    k >= 0
+				? "%s points to '%s', not to cache.dir's snapshot: NSS serves other data"
+				: "%s is not a link to cache.dir's snapshot: NSS reads only %s, so it serves no Teleport account",
 			    p, k >= 0 ? got : TU_SNAPSHOT_DEFAULT_DIR);
 		}
 	}
@@ -457,7 +474,7 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const struct t
 		       bool offline_ok)
 {
 	struct tu_auth *auth = NULL;
-	struct tu_ping ping = { 0 };
+	struct tu_ping ping = {0};
 	struct tu_err e;
 	char buf[1200], fix[1200], where[600];
 	int r;
@@ -481,23 +498,28 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const struct t
 		r = tu_auth_ping(auth, &ping, &e);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long long ms = (long long) (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	long long ms =
+	    (long long) (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	if (r >= 0) {
-		add(d, "auth.ping", DOCTOR_OK, where, NULL, "Auth answered in %lld ms: cluster %s, Teleport %s",
-		    ms, ping.cluster_name ? ping.cluster_name : "?",
+		add(d, "auth.ping", DOCTOR_OK, where, NULL,
+		    "Auth answered in %lld ms: cluster %s, Teleport %s", ms,
+		    ping.cluster_name ? ping.cluster_name : "?",
 		    ping.server_version ? ping.server_version : "?");
 	} else {
 		char addrs[600] = "";
 		for (size_t i = 0; i < conf->n_addresses; i++)
 			snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs), "%s%s:%u",
 				 i ? ", " : "", conf->addresses[i].host, conf->addresses[i].port);
-		snprintf(fix, sizeof(fix),
-			 "check auth.addresses (%s): Auth must accept TLS from this host there; test with 'teleport-unix ping'",
-			 addrs);
+		snprintf(
+		    fix, sizeof(fix),
+		    "check auth.addresses (%s): Auth must accept TLS from this host there; test with 'teleport-unix ping'",
+		    addrs);
 		add(d, "auth.ping", offline_ok ? DOCTOR_WARNING : DOCTOR_ERROR, where, fix,
-		    "Auth did not answer within %lld ms (%s)%s", ms, tu_err_format(&e, buf, sizeof(buf)),
-		    offline_ok ? ": logins are decided from the cache until it is older than cache.offline_max_age"
-			       : ": Teleport logins are refused (no usable cache to fall back on)");
+		    "Auth did not answer within %lld ms (%s)%s", ms,
+		    tu_err_format(&e, buf, sizeof(buf)),
+		    offline_ok
+			? ": logins are decided from the cache until it is older than cache.offline_max_age"
+			: ": Teleport logins are refused (no usable cache to fall back on)");
 	}
 	tu_ping_done(&ping);
 	tu_auth_free(auth);
@@ -526,7 +548,7 @@ static void find_libdir(struct doc *d)
 /* Looks for file in libdir (and its /usr twin); returns the host path found in ret, or -ENOENT. */
 static int find_module(struct doc *d, const char *sub, const char *file, char *ret, size_t size)
 {
-	const char *prefixes[] = { "", "/usr" };
+	const char *prefixes[] = {"", "/usr"};
 	char p[600], full[4200];
 	struct stat st;
 
@@ -566,9 +588,11 @@ static void check_nss_module(struct doc *d)
 	const char *file = "libnss_teleport.so.2";
 
 	if (find_module(d, "", file, p, sizeof(p)) < 0) {
-		/* On the host itself, glibc also finds it through ld.so.cache (ldconfig's directories,
-		 * e.g. /usr/local/lib): ask the loader the way NSS does, by name. */
-		void *h = d->root[0] || secure_getenv("LD_LIBRARY_PATH") ? NULL : dlopen(file, RTLD_NOW | RTLD_LOCAL);
+		/* On the host itself, glibc also finds it through ld.so.cache (ldconfig's
+		 * directories, e.g. /usr/local/lib): ask the loader the way NSS does, by name. */
+		void *h = d->root[0] || secure_getenv("LD_LIBRARY_PATH")
+			      ? NULL
+			      : dlopen(file, RTLD_NOW | RTLD_LOCAL);
 		if (h) {
 			struct link_map *lm = NULL;
 			bool sym = dlsym(h, "_nss_teleport_getpwnam_r") != NULL;
@@ -579,14 +603,16 @@ static void check_nss_module(struct doc *d)
 			dlclose(h);
 			if (sym) {
 				add(d, "nss.module", DOCTOR_OK, p, NULL,
-				    "%s loads (found through ld.so.cache) and provides the passwd and group lookups", p);
+				    "%s loads (found through ld.so.cache) and provides the passwd and group lookups",
+				    p);
 				return;
 			}
 		}
 		snprintf(p, sizeof(p), "%s/%s", d->libdir, file);
-		snprintf(fix, sizeof(fix),
-			 "install the module there (the Debian package does; from source: ./configure --with-nss-libdir=%s && make install)",
-			 d->libdir);
+		snprintf(
+		    fix, sizeof(fix),
+		    "install the module there (the Debian package does; from source: ./configure --with-nss-libdir=%s && make install)",
+		    d->libdir);
 		add(d, "nss.module", DOCTOR_ERROR, p, fix,
 		    "%s is not in %s (nor /usr%s), where glibc loads NSS modules from: 'teleport' in nsswitch.conf does nothing",
 		    file, d->libdir, d->libdir);
@@ -598,7 +624,8 @@ static void check_nss_module(struct doc *d)
 		    "%s cannot be loaded: %s", p, why);
 		return;
 	}
-	add(d, "nss.module", DOCTOR_OK, p, NULL, "%s loads and provides the passwd and group lookups", p);
+	add(d, "nss.module", DOCTOR_OK, p, NULL,
+	    "%s loads and provides the passwd and group lookups", p);
 }
 
 static void check_pam_module(struct doc *d)
@@ -608,9 +635,10 @@ static void check_pam_module(struct doc *d)
 
 	if (find_module(d, "/security", file, p, sizeof(p)) < 0) {
 		snprintf(p, sizeof(p), "%s/security/%s", d->libdir, file);
-		snprintf(fix, sizeof(fix),
-			 "install the module there (the Debian package does; from source: ./configure --with-pam-moduledir=%s/security && make install)",
-			 d->libdir);
+		snprintf(
+		    fix, sizeof(fix),
+		    "install the module there (the Debian package does; from source: ./configure --with-pam-moduledir=%s/security && make install)",
+		    d->libdir);
 		add(d, "pam.module", DOCTOR_ERROR, p, fix,
 		    "%s is not in %s/security, where libpam loads modules named without a path: every stack naming it fails",
 		    file, d->libdir);
@@ -632,19 +660,22 @@ static void check_nsswitch(struct doc *d)
 	static const struct {
 		const char *db;
 		bool required;
-	} dbs[] = { { "passwd", true }, { "group", true }, { "initgroups", false } };
+	} dbs[] = {{"passwd", true}, {"group", true}, {"initgroups", false}};
+
 	const char *path = "/etc/nsswitch.conf";
 	char full[4200], id[64], buf[1200];
 	struct doctor_nss_line lines[ELEMENTSOF(dbs)];
-	bool found[ELEMENTSOF(dbs)] = { false };
+	bool found[ELEMENTSOF(dbs)] = {false};
 	struct stat st;
 
 	rooted(d, path, full, sizeof(full));
 	_cleanup_fclose_ FILE *f = fopen(full, "re");
-	if (!f || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > DOCTOR_MAX_FILE) {
+	if (!f || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > DOCTOR_MAX_FILE) {
 		add(d, "nss.passwd", DOCTOR_ERROR, path,
 		    "create /etc/nsswitch.conf with at least the lines 'passwd: files teleport' and 'group: files teleport'",
-		    "cannot read %s: %s", path, f ? "not a regular file of at most 256 KiB" : strerror(errno));
+		    "cannot read %s: %s", path,
+		    f ? "not a regular file of at most 256 KiB" : strerror(errno));
 		return;
 	}
 	char line[4096];
@@ -657,8 +688,8 @@ static void check_nsswitch(struct doc *d)
 		int r = doctor_nss_parse_line(line, lineno, &l, &e);
 		if (r < 0) {
 			snprintf(buf, sizeof(buf), "%s:%u", path, lineno);
-			add(d, "nss.syntax", DOCTOR_WARNING, buf, "correct or remove the line", "%s: %s",
-			    path, e.msg);
+			add(d, "nss.syntax", DOCTOR_WARNING, buf, "correct or remove the line",
+			    "%s: %s", path, e.msg);
 			continue;
 		}
 		if (r == 0)
@@ -670,10 +701,12 @@ static void check_nsswitch(struct doc *d)
 				snprintf(id, sizeof(id), "nss.%s", dbs[i].db);
 				snprintf(buf, sizeof(buf), "%s:%u", path, lineno);
 				char fix[600];
-				snprintf(fix, sizeof(fix), "keep one '%s:' line in %s (lines %u and %u)",
-					 dbs[i].db, path, lines[i].line, lineno);
+				snprintf(fix, sizeof(fix),
+					 "keep one '%s:' line in %s (lines %u and %u)", dbs[i].db,
+					 path, lines[i].line, lineno);
 				add(d, id, DOCTOR_WARNING, buf, fix,
-				    "a second '%s:' line: glibc honours only one of them", dbs[i].db);
+				    "a second '%s:' line: glibc honours only one of them",
+				    dbs[i].db);
 				continue;
 			}
 			found[i] = true;
@@ -683,7 +716,8 @@ static void check_nsswitch(struct doc *d)
 	for (size_t i = 0; i < ELEMENTSOF(dbs); i++) {
 		struct doctor_finding fd;
 		snprintf(id, sizeof(id), "nss.%s", dbs[i].db);
-		doctor_nss_judge(dbs[i].db, found[i] ? &lines[i] : NULL, dbs[i].required, path, &fd);
+		doctor_nss_judge(dbs[i].db, found[i] ? &lines[i] : NULL, dbs[i].required, path,
+				 &fd);
 		add_finding(d, id, &fd);
 	}
 }
@@ -694,8 +728,8 @@ static void check_nsswitch(struct doc *d)
 static void check_timer(struct doc *d)
 {
 	const char *unit = "teleport-unix-sync.timer";
-	const char *dirs[] = { "/etc/systemd/system/timers.target.wants",
-			       "/etc/systemd/system/multi-user.target.wants" };
+	const char *dirs[] = {"/etc/systemd/system/timers.target.wants",
+			      "/etc/systemd/system/multi-user.target.wants"};
 	char p[600], full[4200];
 	struct stat st;
 
@@ -735,7 +769,8 @@ static void check_pam_service(struct doc *d, const char *svc)
 	tu_err_clear(&e);
 	int r = doctor_pam_load(d->root, svc, "account", s, &e);
 	if (r == -ENOENT) {
-		add(d, id, DOCTOR_SKIPPED, path, NULL, "no %s: the %s service is not installed", path, svc);
+		add(d, id, DOCTOR_SKIPPED, path, NULL, "no %s: the %s service is not installed",
+		    path, svc);
 		return;
 	}
 	if (r < 0) {
@@ -744,8 +779,8 @@ static void check_pam_service(struct doc *d, const char *svc)
 	}
 	if (s->problem[0]) {
 		snprintf(id, sizeof(id), "pam.%s.syntax", svc);
-		add(d, id, DOCTOR_WARNING, s->problem, "correct the line (libpam refuses or skips it)",
-		    "%s", s->problem);
+		add(d, id, DOCTOR_WARNING, s->problem,
+		    "correct the line (libpam refuses or skips it)", "%s", s->problem);
 		snprintf(id, sizeof(id), "pam.%s.account", svc);
 	}
 	doctor_pam_judge_account(s, &f);
@@ -754,9 +789,10 @@ static void check_pam_service(struct doc *d, const char *svc)
 	if (f.status == DOCTOR_ERROR && strstr(f.fix, "@include teleport") &&
 	    stat(rooted(d, "/etc/pam.d/teleport", inc, sizeof(inc)), &ist) < 0) {
 		char fix2[sizeof(f.fix)];
-		snprintf(fix2, sizeof(fix2),
-			 "copy pam.d/teleport from the teleport-unix examples to /etc/pam.d/teleport, then %s",
-			 f.fix);
+		snprintf(
+		    fix2, sizeof(fix2),
+		    "copy pam.d/teleport from the teleport-unix examples to /etc/pam.d/teleport, then %s",
+		    f.fix);
 		snprintf(f.fix, sizeof(f.fix), "%s", fix2);
 	}
 	add_finding(d, id, &f);
@@ -771,12 +807,14 @@ static void check_pam_service(struct doc *d, const char *svc)
 		const struct doctor_pam_entry *m = &s->entries[i];
 		char full[4200], w[700];
 		struct stat st;
-		if (m->module[0] == '/' && stat(rooted(d, m->module, full, sizeof(full)), &st) < 0) {
+		if (m->module[0] == '/' &&
+		    stat(rooted(d, m->module, full, sizeof(full)), &st) < 0) {
 			snprintf(w, sizeof(w), "%s:%u", m->file, m->line);
-			snprintf(buf, sizeof(buf), "write 'pam_teleport.so' without a directory at %s", w);
+			snprintf(buf, sizeof(buf),
+				 "write 'pam_teleport.so' without a directory at %s", w);
 			add(d, "pam.module", DOCTOR_ERROR, w, buf,
-			    "%s names %s, which does not exist: libpam fails that line (module_unknown)", w,
-			    m->module);
+			    "%s names %s, which does not exist: libpam fails that line (module_unknown)",
+			    w, m->module);
 		}
 		doctor_pam_judge_control(&s->entries[i], "account", &f);
 		if (f.status != DOCTOR_OK) {
@@ -820,9 +858,10 @@ static void check_pam_session(struct doc *d, const struct tu_conf *conf)
 		bool need = conf && conf->trust_ssh_cert;
 		add(d, "pam.sshd.session", need ? DOCTOR_ERROR : DOCTOR_WARNING, "/etc/pam.d/sshd",
 		    "add '@include teleport' to /etc/pam.d/sshd before '@include common-session' (one include brings in the account and the session lines), or run 'pam-auth-update --enable teleport'",
-		    "pam_teleport.so is not in the session phase of sshd%s", need
-			    ? ": with pam.trust_ssh_cert the certificate sshd verified is checked only there, so such logins are not judged by it"
-			    : "");
+		    "pam_teleport.so is not in the session phase of sshd%s",
+		    need
+			? ": with pam.trust_ssh_cert the certificate sshd verified is checked only there, so such logins are not judged by it"
+			: "");
 		return;
 	}
 	doctor_pam_judge_control(e, "session", &f);
@@ -842,7 +881,8 @@ static void check_pam_session(struct doc *d, const struct tu_conf *conf)
 			return;
 		}
 		snprintf(f.msg, sizeof(f.msg),
-			 "pam_teleport.so runs in the session phase of sshd with control '%s'", e->control);
+			 "pam_teleport.so runs in the session phase of sshd with control '%s'",
+			 e->control);
 	}
 	add_finding(d, "pam.sshd.session", &f);
 }
@@ -884,12 +924,13 @@ static int run_sshd_t(const char *sshd, char **ret, char *why, size_t size)
 	bool timed_out = false;
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long ms = (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		long ms =
+		    (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 		if (ms >= SSHD_T_TIMEOUT_MS) {
 			timed_out = true;
 			break;
 		}
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
 		int n = poll(&p, 1, (int) (SSHD_T_TIMEOUT_MS - ms));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -938,13 +979,13 @@ static int run_sshd_t(const char *sshd, char **ret, char *why, size_t size)
 static const char *kv_where(const struct doc *d, const struct doctor_sshd_kv *kv, char *buf,
 			    size_t size)
 {
-	const struct doctor_sshd_kv *f = kv && !kv->file[0] && d->sshd_files
-						 ? doctor_sshd_get(d->sshd_files, kv->key)
-						 : kv;
+	const struct doctor_sshd_kv *f =
+	    kv && !kv->file[0] && d->sshd_files ? doctor_sshd_get(d->sshd_files, kv->key) : kv;
 	if (f && f->file[0])
 		snprintf(buf, size, "%s:%u", f->file, f->line);
 	else
-		snprintf(buf, size, "%s", kv ? "sshd -T (the default)" : "/etc/ssh/sshd_config (not set)");
+		snprintf(buf, size, "%s",
+			 kv ? "sshd -T (the default)" : "/etc/ssh/sshd_config (not set)");
 	return buf;
 }
 
@@ -996,10 +1037,12 @@ static void check_principals_command(struct doc *d, const struct doctor_sshd_con
 	struct stat st;
 
 	if (!kv || strcasecmp(kv->value, "none") == 0) {
-		snprintf(fix, sizeof(fix),
-			 "install %s from the teleport-unix examples (AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k, AuthorizedPrincipalsCommandUser root) and reload sshd",
-			 dropin, TU_BINDIR);
-		add(d, "sshd.principals-command", DOCTOR_WARNING, kv_where(d, kv, w, sizeof(w)), fix,
+		snprintf(
+		    fix, sizeof(fix),
+		    "install %s from the teleport-unix examples (AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k, AuthorizedPrincipalsCommandUser root) and reload sshd",
+		    dropin, TU_BINDIR);
+		add(d, "sshd.principals-command", DOCTOR_WARNING, kv_where(d, kv, w, sizeof(w)),
+		    fix,
 		    "AuthorizedPrincipalsCommand is not set: a refused certificate gets a session that pam_teleport.so then closes, instead of 'Permission denied (publickey)'");
 		return;
 	}
@@ -1009,8 +1052,10 @@ static void check_principals_command(struct doc *d, const struct doctor_sshd_con
 	const char *base = strrchr(prog, '/');
 	base = base ? base + 1 : prog;
 	const char *args = kv->value + plen;
-	snprintf(fix, sizeof(fix), "write 'AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k' (as %s does) and reload sshd",
-		 TU_BINDIR, dropin);
+	snprintf(
+	    fix, sizeof(fix),
+	    "write 'AuthorizedPrincipalsCommand %s/teleport-unix ssh-principals %%u %%t %%k' (as %s does) and reload sshd",
+	    TU_BINDIR, dropin);
 	if (strcmp(base, "teleport-unix") != 0 || !strstr(args, "ssh-principals")) {
 		add(d, "sshd.principals-command", DOCTOR_WARNING, w, fix,
 		    "AuthorizedPrincipalsCommand is '%s', not teleport-unix ssh-principals: certificates are not judged by Teleport's roles before the session",
@@ -1038,12 +1083,13 @@ static void check_principals_command(struct doc *d, const struct doctor_sshd_con
 		    prog, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
 		return;
 	}
-	add(d, "sshd.principals-command", DOCTOR_OK, w, NULL, "AuthorizedPrincipalsCommand %s", kv->value);
+	add(d, "sshd.principals-command", DOCTOR_OK, w, NULL, "AuthorizedPrincipalsCommand %s",
+	    kv->value);
 
 	kv = doctor_sshd_get(c, "authorizedprincipalscommanduser");
 	if (kv && strcmp(kv->value, "root") == 0) {
-		add(d, "sshd.principals-command-user", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
-		    "AuthorizedPrincipalsCommandUser root");
+		add(d, "sshd.principals-command-user", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)),
+		    NULL, "AuthorizedPrincipalsCommandUser root");
 		return;
 	}
 	add(d, "sshd.principals-command-user", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
@@ -1077,12 +1123,14 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 		if (r >= 0)
 			r = doctor_sshd_parse_t(out, c, NULL);
 		else if (strstr(why, "privilege separation directory"))
-			/* /run/sshd is made by the service when it starts: sshd is just not running. */
-			add(d, "sshd.config", DOCTOR_OK, sshd, NULL, "%s; read %s instead", why, cfg);
+			/* /run/sshd is made by the service when it starts: sshd is just not
+			 * running. */
+			add(d, "sshd.config", DOCTOR_OK, sshd, NULL, "%s; read %s instead", why,
+			    cfg);
 		else
 			add(d, "sshd.config", DOCTOR_WARNING, sshd,
-			    "run 'sshd -t' as root to see what sshd refuses",
-			    "%s; read %s instead", why, cfg);
+			    "run 'sshd -t' as root to see what sshd refuses", "%s; read %s instead",
+			    why, cfg);
 		if (r >= 0 && have_cfg && files && doctor_sshd_load(d->root, cfg, files, NULL) >= 0)
 			d->sshd_files = files;
 	}
@@ -1095,12 +1143,13 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 		tu_err_clear(&e);
 		r = doctor_sshd_load(d->root, cfg, c, &e);
 		if (r < 0) {
-			add(d, "sshd.config", DOCTOR_ERROR, cfg, "", "%s", tu_err_format(&e, why, sizeof(why)));
+			add(d, "sshd.config", DOCTOR_ERROR, cfg, "", "%s",
+			    tu_err_format(&e, why, sizeof(why)));
 			return;
 		}
 		if (c->problem[0])
-			add(d, "sshd.config", DOCTOR_WARNING, cfg, "correct the Include line",
-			    "%s", c->problem);
+			add(d, "sshd.config", DOCTOR_WARNING, cfg, "correct the Include line", "%s",
+			    c->problem);
 	}
 
 	/* UsePAM: without it sshd never runs the PAM stack, so nothing of Teleport is enforced. */
@@ -1117,11 +1166,13 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 	kv = doctor_sshd_get(c, "trustedusercakeys");
 	if (!kv || strcasecmp(kv->value, "none") == 0) {
 		if (trust)
-			add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR, kv_where(d, kv, w, sizeof(w)),
+			add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR,
+			    kv_where(d, kv, w, sizeof(w)),
 			    "export Teleport's user CA (tctl auth export --type=user | sed 's/^cert-authority //' > /etc/ssh/teleport_user_ca.pub) and add 'TrustedUserCAKeys /etc/ssh/teleport_user_ca.pub' to /etc/ssh/sshd_config",
 			    "TrustedUserCAKeys is not set although pam.trust_ssh_cert is on: sshd accepts no Teleport certificate");
 		else
-			add(d, "sshd.trusted-user-ca-keys", DOCTOR_SKIPPED, kv_where(d, kv, w, sizeof(w)), NULL,
+			add(d, "sshd.trusted-user-ca-keys", DOCTOR_SKIPPED,
+			    kv_where(d, kv, w, sizeof(w)), NULL,
 			    "TrustedUserCAKeys is not set (needed only for Teleport user certificates, with pam.trust_ssh_cert)");
 	} else {
 		char kp[1100];
@@ -1131,29 +1182,36 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 		if (check_trusted(d, "sshd.trusted-user-ca-keys", kp, false) >= 0) {
 			unsigned ntele = 0;
 			bool know = ca && ca->known && ca->keys.n > 0;
-			r = count_keys(rooted(d, kp, full, sizeof(full)), know ? ca : NULL, &nkeys, &ntele);
-			snprintf(fix, sizeof(fix),
-				 "write Teleport's user CA into %s (tctl auth export --type=user, without the 'cert-authority ' prefix) and reload sshd",
-				 kp);
+			r = count_keys(rooted(d, kp, full, sizeof(full)), know ? ca : NULL, &nkeys,
+				       &ntele);
+			snprintf(
+			    fix, sizeof(fix),
+			    "write Teleport's user CA into %s (tctl auth export --type=user, without the 'cert-authority ' prefix) and reload sshd",
+			    kp);
 			if (r < 0 || nkeys == 0) {
 				add(d, "sshd.trusted-user-ca-keys", DOCTOR_ERROR, kp, fix,
-				    r < 0 ? "TrustedUserCAKeys %s cannot be read: %s"
-					  : "TrustedUserCAKeys %s holds no public key%s: sshd accepts no certificate",
+				    r < 0
+					? "TrustedUserCAKeys %s cannot be read: %s"
+					: "TrustedUserCAKeys %s holds no public key%s: sshd accepts no certificate",
 				    kp, r < 0 ? strerror(-r) : "");
 			} else if (know && ntele == 0) {
-				add(d, "sshd.trusted-user-ca-keys", trust ? DOCTOR_ERROR : DOCTOR_WARNING, kp, fix,
+				add(d, "sshd.trusted-user-ca-keys",
+				    trust ? DOCTOR_ERROR : DOCTOR_WARNING, kp, fix,
 				    "TrustedUserCAKeys %s holds %u key%s but none of the %zu of cluster %s's user CA (from the last sync): sshd accepts no Teleport certificate",
-				    kp, nkeys, nkeys == 1 ? "" : "s", ca->keys.n, ca->cluster ? ca->cluster : "?");
+				    kp, nkeys, nkeys == 1 ? "" : "s", ca->keys.n,
+				    ca->cluster ? ca->cluster : "?");
 			} else if (know && nkeys > ntele && trust) {
-				snprintf(fix, sizeof(fix),
-					 "keep only Teleport's user CA in %s (tctl auth export --type=user); trust other CAs for other logins with cert-authority lines in authorized_keys",
-					 kp);
+				snprintf(
+				    fix, sizeof(fix),
+				    "keep only Teleport's user CA in %s (tctl auth export --type=user); trust other CAs for other logins with cert-authority lines in authorized_keys",
+				    kp);
 				add(d, "sshd.trusted-user-ca-keys", DOCTOR_WARNING, kp, fix,
 				    "TrustedUserCAKeys %s also trusts %u key%s that %s not Teleport's user CA: with pam.trust_ssh_cert, certificates of other CAs get logins sshd lets through on their principals alone",
 				    kp, nkeys - ntele, nkeys - ntele == 1 ? "" : "s",
 				    nkeys - ntele == 1 ? "is" : "are");
 			} else if ((int) d->n == before) {
-				add(d, "sshd.trusted-user-ca-keys", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
+				add(d, "sshd.trusted-user-ca-keys", DOCTOR_OK,
+				    kv_where(d, kv, w, sizeof(w)), NULL,
 				    "TrustedUserCAKeys %s: %u key%s, owned by root%s", kp, nkeys,
 				    nkeys == 1 ? "" : "s",
 				    know ? ", Teleport's user CA among them" : "");
@@ -1174,7 +1232,8 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 		    "ExposeAuthInfo is %s although pam.trust_ssh_cert is on: pam_teleport.so never sees the certificate sshd verified",
 		    kv ? kv->value : "not set (default no)");
 	else
-		add(d, "sshd.expose-auth-info", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL, "ExposeAuthInfo yes");
+		add(d, "sshd.expose-auth-info", DOCTOR_OK, kv_where(d, kv, w, sizeof(w)), NULL,
+		    "ExposeAuthInfo yes");
 
 	if (trust)
 		check_principals_command(d, c);
@@ -1200,7 +1259,7 @@ static const char *label(enum doctor_status s)
 
 static int report(struct cli *c, struct doc *d, const char *config_path)
 {
-	size_t count[4] = { 0 };
+	size_t count[4] = {0};
 	enum doctor_status worst = DOCTOR_OK;
 
 	for (size_t i = 0; i < d->n; i++) {
@@ -1253,22 +1312,25 @@ static int report(struct cli *c, struct doc *d, const char *config_path)
 			}
 		}
 		printf("\n%zu ok, %zu warning%s, %zu error%s, %zu skipped%s\n", count[DOCTOR_OK],
-		       count[DOCTOR_WARNING], count[DOCTOR_WARNING] == 1 ? "" : "s", count[DOCTOR_ERROR],
-		       count[DOCTOR_ERROR] == 1 ? "" : "s", count[DOCTOR_SKIPPED],
+		       count[DOCTOR_WARNING], count[DOCTOR_WARNING] == 1 ? "" : "s",
+		       count[DOCTOR_ERROR], count[DOCTOR_ERROR] == 1 ? "" : "s",
+		       count[DOCTOR_SKIPPED],
 		       d->oom ? " (out of memory: some checks are missing)" : "");
 	}
-	return worst == DOCTOR_ERROR ? CLI_EXIT_ERROR : worst == DOCTOR_WARNING ? CLI_EXIT_NO : CLI_EXIT_OK;
+	return worst == DOCTOR_ERROR     ? CLI_EXIT_ERROR
+	       : worst == DOCTOR_WARNING ? CLI_EXIT_NO
+					 : CLI_EXIT_OK;
 }
 
 int cmd_doctor(struct cli *c, int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x100, OPT_OFFLINE };
 	static const struct option opts[] = {
-		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "offline", no_argument, NULL, OPT_OFFLINE },
-		{ 0 },
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"offline", no_argument, NULL, OPT_OFFLINE},
+	    {0},
 	};
-	struct doc d = { .root = "", .insecure_perms = c->insecure_perms };
+	struct doc d = {.root = "", .insecure_perms = c->insecure_perms};
 	char root[4096], cfg[4200];
 	int o;
 
@@ -1277,7 +1339,9 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 		switch (o) {
 		case OPT_ROOT:
 			if (optarg[0] != '/')
-				return cli_errorf(c, "doctor: --root needs an absolute directory, not '%s'", optarg);
+				return cli_errorf(
+				    c, "doctor: --root needs an absolute directory, not '%s'",
+				    optarg);
 			snprintf(root, sizeof(root), "%s", optarg);
 			for (size_t k = strlen(root); k > 1 && root[k - 1] == '/'; k--)
 				root[k - 1] = '\0';
@@ -1287,8 +1351,10 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 			d.offline = true;
 			break;
 		default:
-			return cli_errorf(c, "doctor: unknown option '%s' (usage: doctor [--root DIR] [--offline])",
-					  argv[optind - 1]);
+			return cli_errorf(
+			    c,
+			    "doctor: unknown option '%s' (usage: doctor [--root DIR] [--offline])",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -1302,7 +1368,8 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 
 	/* The config: -c as given; otherwise the default path, below the root. */
 	const char *shown = c->config_path ? c->config_path
-					   : d.root[0] ? TU_CONF_DEFAULT_PATH : tu_conf_path(NULL);
+			    : d.root[0]    ? TU_CONF_DEFAULT_PATH
+					   : tu_conf_path(NULL);
 	if (c->config_path || !d.root[0])
 		snprintf(cfg, sizeof(cfg), "%s", shown);
 	else
@@ -1326,14 +1393,14 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 	check_pam_service(&d, "login");
 	check_pam_service(&d, "su");
 	/* Teleport's user CA as the last sync saw it, to compare with TrustedUserCAKeys. */
-	struct tu_dataset ds = { 0 };
+	struct tu_dataset ds = {0};
 	bool have_ds = false;
 	if (conf) {
 		char dir[4200];
 		char *saved = conf->cache_dir;
 		conf->cache_dir = (char *) rooted(&d, saved, dir, sizeof(dir));
-		have_ds = tu_cache_load_state(conf, now, UINT64_C(3650) * 24 * 3600 * 1000000, &ds, NULL,
-					      NULL) >= 0;
+		have_ds = tu_cache_load_state(conf, now, UINT64_C(3650) * 24 * 3600 * 1000000, &ds,
+					      NULL, NULL) >= 0;
 		conf->cache_dir = saved;
 	}
 	check_sshd(&d, conf, have_ds ? &ds.user_ca : NULL);

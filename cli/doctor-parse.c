@@ -73,7 +73,8 @@ static int read_text(const char *path, char **ret, struct tu_err *reterr)
 	if (!S_ISREG(st.st_mode))
 		return tu_err_set(reterr, -EINVAL, "%s is not a regular file", path);
 	if (st.st_size > DOCTOR_MAX_FILE)
-		return tu_err_set(reterr, -EMSGSIZE, "%s is larger than %d bytes", path, DOCTOR_MAX_FILE);
+		return tu_err_set(reterr, -EMSGSIZE, "%s is larger than %d bytes", path,
+				  DOCTOR_MAX_FILE);
 	buf = malloc((size_t) DOCTOR_MAX_FILE + 1);
 	if (!buf)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -82,7 +83,8 @@ static int read_text(const char *path, char **ret, struct tu_err *reterr)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return tu_err_set(reterr, -errno, "cannot read %s: %s", path, strerror(errno));
+			return tu_err_set(reterr, -errno, "cannot read %s: %s", path,
+					  strerror(errno));
 		if (k == 0)
 			break;
 		len += (size_t) k;
@@ -115,7 +117,7 @@ static const char *skip_ws(const char *p)
 int doctor_nss_parse_line(const char *line, unsigned lineno, struct doctor_nss_line *ret,
 			  struct tu_err *reterr)
 {
-	struct doctor_nss_line l = { .line = lineno };
+	struct doctor_nss_line l = {.line = lineno};
 	const char *p = skip_ws(line), *colon;
 	size_t dblen;
 
@@ -124,7 +126,8 @@ int doctor_nss_parse_line(const char *line, unsigned lineno, struct doctor_nss_l
 	colon = strchr(p, ':');
 	const char *hash = strchr(p, '#');
 	if (!colon || (hash && hash < colon))
-		return tu_err_set(reterr, -EBADMSG, "line %u: no ':' after the database name", lineno);
+		return tu_err_set(reterr, -EBADMSG, "line %u: no ':' after the database name",
+				  lineno);
 	dblen = (size_t) (colon - p);
 	while (dblen > 0 && (p[dblen - 1] == ' ' || p[dblen - 1] == '\t'))
 		dblen--;
@@ -148,21 +151,22 @@ int doctor_nss_parse_line(const char *line, unsigned lineno, struct doctor_nss_l
 				if (*p == ' ' || *p == '\t')
 					continue;
 				if (k + 2 >= sizeof(it->text))
-					return tu_err_set(reterr, -EMSGSIZE, "line %u: action too long",
-							  lineno);
+					return tu_err_set(reterr, -EMSGSIZE,
+							  "line %u: action too long", lineno);
 				it->text[k++] = *p;
 			}
 			if (*p != ']')
-				return tu_err_set(reterr, -EBADMSG, "line %u: '[' without ']'", lineno);
+				return tu_err_set(reterr, -EBADMSG, "line %u: '[' without ']'",
+						  lineno);
 			it->text[k++] = *p++;
 			it->is_action = true;
 		} else {
-			for (; *p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '[' &&
-			       *p != '#';
+			for (; *p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' &&
+			       *p != '[' && *p != '#';
 			     p++) {
 				if (k + 1 >= sizeof(it->text))
-					return tu_err_set(reterr, -EMSGSIZE, "line %u: service name too long",
-							  lineno);
+					return tu_err_set(reterr, -EMSGSIZE,
+							  "line %u: service name too long", lineno);
 				it->text[k++] = *p;
 			}
 		}
@@ -196,11 +200,15 @@ static bool action_returns_on_notfound(const char *a)
 		size_t slen = (size_t) (eq - p);
 		const char *act = eq + 1;
 		bool is_return = strncasecmp(act, "return", 6) == 0;
-		size_t alen = is_return ? 6 : strncasecmp(act, "continue", 8) == 0 ? 8 : strncasecmp(act, "merge", 5) == 0 ? 5 : 0;
+		size_t alen = is_return                              ? 6
+			      : strncasecmp(act, "continue", 8) == 0 ? 8
+			      : strncasecmp(act, "merge", 5) == 0    ? 5
+								     : 0;
 		if (alen == 0)
 			break;
 		bool notfound = slen == 8 && strncasecmp(p, "NOTFOUND", 8) == 0;
-		/* "!X=return" returns on every status but X: NOTFOUND included unless X is NOTFOUND. */
+		/* "!X=return" returns on every status but X: NOTFOUND included unless X is
+		 * NOTFOUND. */
 		if (is_return && (neg ? !notfound : notfound))
 			ret = true;
 		p = act + alen;
@@ -222,9 +230,11 @@ void doctor_nss_judge(const char *db, const struct doctor_nss_line *l, bool requ
 		}
 		ret->status = DOCTOR_ERROR;
 		snprintf(ret->msg, sizeof(ret->msg),
-			 "no '%s:' line: glibc uses its built-in default and never asks teleport", db);
+			 "no '%s:' line: glibc uses its built-in default and never asks teleport",
+			 db);
 		snprintf(ret->where, sizeof(ret->where), "%s", path);
-		snprintf(ret->fix, sizeof(ret->fix), "add the line '%s: files teleport' to %s", db, path);
+		snprintf(ret->fix, sizeof(ret->fix), "add the line '%s: files teleport' to %s", db,
+			 path);
 		return;
 	}
 	snprintf(ret->where, sizeof(ret->where), "%s:%u", path, l->line);
@@ -241,7 +251,8 @@ void doctor_nss_judge(const char *db, const struct doctor_nss_line *l, bool requ
 			nteleport++;
 			if (itele == SIZE_MAX)
 				itele = i;
-		} else if ((strcmp(t, "files") == 0 || strcmp(t, "compat") == 0) && ifiles == SIZE_MAX) {
+		} else if ((strcmp(t, "files") == 0 || strcmp(t, "compat") == 0) &&
+			   ifiles == SIZE_MAX) {
 			ifiles = i;
 		}
 	}
@@ -264,51 +275,56 @@ void doctor_nss_judge(const char *db, const struct doctor_nss_line *l, bool requ
 
 	if (nteleport == 0) {
 		ret->status = required ? DOCTOR_ERROR : DOCTOR_WARNING;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 required ? "'teleport' is missing from the %s line: Teleport accounts do not exist on this host"
-				  : "'teleport' is missing from the %s line: Teleport users get no supplementary groups at login",
-			 db);
-		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line, path, db,
-			 want);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    required
+			? "'teleport' is missing from the %s line: Teleport accounts do not exist on this host"
+			: "'teleport' is missing from the %s line: Teleport users get no supplementary groups at login",
+		    db);
+		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line,
+			 path, db, want);
 		return;
 	}
 	if (ifiles == SIZE_MAX) {
 		ret->status = DOCTOR_ERROR;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "the %s line has no 'files' before 'teleport': local accounts (root included) are not looked up first",
-			 db);
-		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line, path, db,
-			 want);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "the %s line has no 'files' before 'teleport': local accounts (root included) are not looked up first",
+		    db);
+		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line,
+			 path, db, want);
 		return;
 	}
 	if (itele < ifiles) {
 		ret->status = DOCTOR_ERROR;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "'teleport' comes before '%s' on the %s line: a Teleport login would shadow a local account of the same name",
-			 l->items[ifiles].text, db);
-		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line, path, db,
-			 want);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "'teleport' comes before '%s' on the %s line: a Teleport login would shadow a local account of the same name",
+		    l->items[ifiles].text, db);
+		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line,
+			 path, db, want);
 		return;
 	}
 	for (size_t i = 0; i < itele; i++) {
 		if (l->items[i].is_action && action_returns_on_notfound(l->items[i].text)) {
 			ret->status = DOCTOR_ERROR;
-			snprintf(ret->msg, sizeof(ret->msg),
-				 "'%s' on the %s line stops the lookup before 'teleport' for every name the services before it do not know",
-				 l->items[i].text, db);
+			snprintf(
+			    ret->msg, sizeof(ret->msg),
+			    "'%s' on the %s line stops the lookup before 'teleport' for every name the services before it do not know",
+			    l->items[i].text, db);
 			snprintf(ret->fix, sizeof(ret->fix),
-				 "remove '%s' or move 'teleport' before it on line %u of %s", l->items[i].text,
-				 l->line, path);
+				 "remove '%s' or move 'teleport' before it on line %u of %s",
+				 l->items[i].text, l->line, path);
 			return;
 		}
 	}
 	if (nteleport > 1) {
 		ret->status = DOCTOR_WARNING;
 		snprintf(ret->msg, sizeof(ret->msg),
-			 "'teleport' is listed %zu times on the %s line: every miss asks it again", nteleport,
-			 db);
-		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line, path, db,
-			 want);
+			 "'teleport' is listed %zu times on the %s line: every miss asks it again",
+			 nteleport, db);
+		snprintf(ret->fix, sizeof(ret->fix), "change line %u of %s to '%s:%s'", l->line,
+			 path, db, want);
 		return;
 	}
 	ret->status = DOCTOR_OK;
@@ -321,22 +337,39 @@ static const struct {
 	const char *name;
 	int rc; /* enum doctor_pam_rc, or -1 for a value we do not track */
 } pam_values[] = {
-	{ "success", DOCTOR_RC_SUCCESS },
-	{ "perm_denied", DOCTOR_RC_PERM_DENIED },
-	{ "user_unknown", DOCTOR_RC_USER_UNKNOWN },
-	{ "authinfo_unavail", DOCTOR_RC_AUTHINFO_UNAVAIL },
-	{ "system_err", DOCTOR_RC_SYSTEM_ERR },
-	{ "module_unknown", DOCTOR_RC_MODULE_UNKNOWN },
-	{ "session_err", DOCTOR_RC_SESSION_ERR },
-	{ "new_authtok_reqd", DOCTOR_RC_NEW_AUTHTOK_REQD },
-	/* The rest of Linux-PAM's list: known, not tracked. */
-	{ "open_err", -1 }, { "symbol_err", -1 }, { "service_err", -1 }, { "buf_err", -1 },
-	{ "auth_err", -1 }, { "cred_insufficient", -1 }, { "maxtries", -1 },
-	{ "acct_expired", -1 }, { "cred_unavail", -1 },
-	{ "cred_expired", -1 }, { "cred_err", -1 }, { "no_module_data", -1 }, { "conv_err", -1 },
-	{ "authtok_err", -1 }, { "authtok_recover_err", -1 }, { "authtok_lock_busy", -1 },
-	{ "authtok_disable_aging", -1 }, { "try_again", -1 }, { "ignore", -1 }, { "abort", -1 },
-	{ "authtok_expired", -1 }, { "bad_item", -1 }, { "conv_again", -1 }, { "incomplete", -1 },
+    {"success", DOCTOR_RC_SUCCESS},
+    {"perm_denied", DOCTOR_RC_PERM_DENIED},
+    {"user_unknown", DOCTOR_RC_USER_UNKNOWN},
+    {"authinfo_unavail", DOCTOR_RC_AUTHINFO_UNAVAIL},
+    {"system_err", DOCTOR_RC_SYSTEM_ERR},
+    {"module_unknown", DOCTOR_RC_MODULE_UNKNOWN},
+    {"session_err", DOCTOR_RC_SESSION_ERR},
+    {"new_authtok_reqd", DOCTOR_RC_NEW_AUTHTOK_REQD},
+    /* The rest of Linux-PAM's list: known, not tracked. */
+    {"open_err", -1},
+    {"symbol_err", -1},
+    {"service_err", -1},
+    {"buf_err", -1},
+    {"auth_err", -1},
+    {"cred_insufficient", -1},
+    {"maxtries", -1},
+    {"acct_expired", -1},
+    {"cred_unavail", -1},
+    {"cred_expired", -1},
+    {"cred_err", -1},
+    {"no_module_data", -1},
+    {"conv_err", -1},
+    {"authtok_err", -1},
+    {"authtok_recover_err", -1},
+    {"authtok_lock_busy", -1},
+    {"authtok_disable_aging", -1},
+    {"try_again", -1},
+    {"ignore", -1},
+    {"abort", -1},
+    {"authtok_expired", -1},
+    {"bad_item", -1},
+    {"conv_again", -1},
+    {"incomplete", -1},
 };
 
 static int parse_action(const char *a, size_t len, enum doctor_pam_action *ret_act,
@@ -346,9 +379,10 @@ static int parse_action(const char *a, size_t len, enum doctor_pam_action *ret_a
 		const char *name;
 		enum doctor_pam_action act;
 	} acts[] = {
-		{ "ignore", DOCTOR_PAM_IGNORE }, { "ok", DOCTOR_PAM_OK },   { "done", DOCTOR_PAM_DONE },
-		{ "bad", DOCTOR_PAM_BAD },       { "die", DOCTOR_PAM_DIE }, { "reset", DOCTOR_PAM_RESET },
+	    {"ignore", DOCTOR_PAM_IGNORE}, {"ok", DOCTOR_PAM_OK},   {"done", DOCTOR_PAM_DONE},
+	    {"bad", DOCTOR_PAM_BAD},       {"die", DOCTOR_PAM_DIE}, {"reset", DOCTOR_PAM_RESET},
 	};
+
 	for (size_t i = 0; i < ELEMENTSOF(acts); i++) {
 		if (strlen(acts[i].name) == len && strncasecmp(a, acts[i].name, len) == 0) {
 			*ret_act = acts[i].act;
@@ -377,7 +411,7 @@ int doctor_pam_control_parse(const char *control, struct doctor_pam_control *ret
 	struct doctor_pam_control c;
 	enum doctor_pam_action def = DOCTOR_PAM_BAD;
 	unsigned defjump = 0;
-	bool set[DOCTOR_RC_N] = { false };
+	bool set[DOCTOR_RC_N] = {false};
 
 	memset(&c, 0, sizeof(c));
 	if (control[0] != '[') {
@@ -419,14 +453,15 @@ int doctor_pam_control_parse(const char *control, struct doctor_pam_control *ret
 			p++;
 		const char *eq = memchr(tok, '=', (size_t) (p - tok));
 		if (!eq)
-			return tu_err_set(reterr, -EBADMSG, "control '%s': '%.*s' is not value=action",
-					  control, (int) (p - tok), tok);
+			return tu_err_set(reterr, -EBADMSG,
+					  "control '%s': '%.*s' is not value=action", control,
+					  (int) (p - tok), tok);
 		size_t vlen = (size_t) (eq - tok);
 		enum doctor_pam_action act;
 		unsigned jump;
 		if (parse_action(eq + 1, (size_t) (p - eq - 1), &act, &jump) < 0)
-			return tu_err_set(reterr, -EBADMSG, "control '%s': unknown action '%.*s'", control,
-					  (int) (p - eq - 1), eq + 1);
+			return tu_err_set(reterr, -EBADMSG, "control '%s': unknown action '%.*s'",
+					  control, (int) (p - eq - 1), eq + 1);
 		if (vlen == 7 && strncasecmp(tok, "default", 7) == 0) {
 			def = act;
 			defjump = jump;
@@ -434,7 +469,8 @@ int doctor_pam_control_parse(const char *control, struct doctor_pam_control *ret
 		}
 		for (size_t i = 0; i < ELEMENTSOF(pam_values); i++) {
 			if (strlen(pam_values[i].name) == vlen &&
-			    strncasecmp(tok, pam_values[i].name, vlen) == 0 && pam_values[i].rc >= 0) {
+			    strncasecmp(tok, pam_values[i].name, vlen) == 0 &&
+			    pam_values[i].rc >= 0) {
 				c.action[pam_values[i].rc] = act;
 				c.jump[pam_values[i].rc] = jump;
 				set[pam_values[i].rc] = true;
@@ -478,7 +514,7 @@ static size_t next_token(const char **p, const char **ret_tok)
 }
 
 static void set_problem(char *problem, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_problem(char *problem, size_t size, const char *fmt, ...)
 {
@@ -492,7 +528,8 @@ static void set_problem(char *problem, size_t size, const char *fmt, ...)
 }
 
 static int pam_load_file(const char *root, const char *name, const char *type, const char *via,
-			 const char *top, int depth, struct doctor_pam_stack *s, struct tu_err *reterr)
+			 const char *top, int depth, struct doctor_pam_stack *s,
+			 struct tu_err *reterr)
 {
 	_cleanup_free_ char *text = NULL;
 	char rel[256], full[4096];
@@ -553,24 +590,27 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 			size_t ilen = next_token(&p, &inc);
 			char incname[256], nvia[512];
 			if (ilen == 0 || ilen >= sizeof(incname)) {
-				set_problem(s->problem, sizeof(s->problem), "%s: @include without a file", here);
+				set_problem(s->problem, sizeof(s->problem),
+					    "%s: @include without a file", here);
 				continue;
 			}
 			copy(incname, sizeof(incname), inc, ilen);
 			if (depth + 1 >= DOCTOR_MAX_DEPTH) {
 				set_problem(s->problem, sizeof(s->problem),
-					    "%s: includes nested deeper than %d", here, DOCTOR_MAX_DEPTH);
+					    "%s: includes nested deeper than %d", here,
+					    DOCTOR_MAX_DEPTH);
 				continue;
 			}
-			snprintf(nvia, sizeof(nvia), "included from %s%s%s", here, via[0] ? ", " : "", via);
+			snprintf(nvia, sizeof(nvia), "included from %s%s%s", here,
+				 via[0] ? ", " : "", via);
 			struct tu_err e2;
 			tu_err_clear(&e2);
 			r = pam_load_file(root, incname, type, nvia, mytop, depth + 1, s, &e2);
 			if (r == -EMSGSIZE)
 				return tu_err_set(reterr, r, "%s", e2.msg);
 			if (r < 0)
-				set_problem(s->problem, sizeof(s->problem), "%s: @include %s: %s", here,
-					    incname, e2.msg);
+				set_problem(s->problem, sizeof(s->problem), "%s: @include %s: %s",
+					    here, incname, e2.msg);
 			continue;
 		}
 		char t[16];
@@ -588,8 +628,8 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 		copy(t, sizeof(t), tp, tl);
 		for (char *c = t; *c; c++)
 			*c = (char) tolower((unsigned char) *c);
-		if (strcmp(t, "account") != 0 && strcmp(t, "auth") != 0 && strcmp(t, "password") != 0 &&
-		    strcmp(t, "session") != 0) {
+		if (strcmp(t, "account") != 0 && strcmp(t, "auth") != 0 &&
+		    strcmp(t, "password") != 0 && strcmp(t, "session") != 0) {
 			set_problem(s->problem, sizeof(s->problem), "%s: unknown type '%.*s'", here,
 				    (int) tlen, tok);
 			continue;
@@ -598,8 +638,8 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 		size_t clen = next_token(&p, &ctl);
 		size_t mlen = next_token(&p, &mod);
 		if (clen == 0 || mlen == 0) {
-			set_problem(s->problem, sizeof(s->problem), "%s: a '%s' line needs a control and a module",
-				    here, t);
+			set_problem(s->problem, sizeof(s->problem),
+				    "%s: a '%s' line needs a control and a module", here, t);
 			continue;
 		}
 		if (strcmp(t, type) != 0)
@@ -610,22 +650,25 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 			copy(incname, sizeof(incname), mod, mlen);
 			if (depth + 1 >= DOCTOR_MAX_DEPTH) {
 				set_problem(s->problem, sizeof(s->problem),
-					    "%s: includes nested deeper than %d", here, DOCTOR_MAX_DEPTH);
+					    "%s: includes nested deeper than %d", here,
+					    DOCTOR_MAX_DEPTH);
 				continue;
 			}
-			snprintf(nvia, sizeof(nvia), "included from %s%s%s", here, via[0] ? ", " : "", via);
+			snprintf(nvia, sizeof(nvia), "included from %s%s%s", here,
+				 via[0] ? ", " : "", via);
 			struct tu_err e2;
 			tu_err_clear(&e2);
 			r = pam_load_file(root, incname, type, nvia, mytop, depth + 1, s, &e2);
 			if (r == -EMSGSIZE)
 				return tu_err_set(reterr, r, "%s", e2.msg);
 			if (r < 0)
-				set_problem(s->problem, sizeof(s->problem), "%s: %s %s: %s", here, t,
-					    incname, e2.msg);
+				set_problem(s->problem, sizeof(s->problem), "%s: %s %s: %s", here,
+					    t, incname, e2.msg);
 			continue;
 		}
 		if (s->n >= DOCTOR_MAX_ENTRIES)
-			return tu_err_set(reterr, -EMSGSIZE, "more than %d %s lines in the %s stack",
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "more than %d %s lines in the %s stack",
 					  DOCTOR_MAX_ENTRIES, type, s->service);
 		struct doctor_pam_entry *e = &s->entries[s->n++];
 		memset(e, 0, sizeof(*e));
@@ -634,7 +677,8 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 		copy(e->module, sizeof(e->module), mod, mlen);
 		p = skip_ws(p);
 		copy(e->args, sizeof(e->args), p, strlen(p));
-		for (size_t k = strlen(e->args); k > 0 && isspace((unsigned char) e->args[k - 1]); k--)
+		for (size_t k = strlen(e->args); k > 0 && isspace((unsigned char) e->args[k - 1]);
+		     k--)
 			e->args[k - 1] = '\0';
 		copy(e->file, sizeof(e->file), rel, strlen(rel));
 		e->line = lineno;
@@ -665,14 +709,14 @@ static bool is_teleport(const struct doctor_pam_entry *e)
 }
 
 static const char *const rc_names[DOCTOR_RC_N] = {
-	[DOCTOR_RC_SUCCESS] = "success",
-	[DOCTOR_RC_PERM_DENIED] = "perm_denied",
-	[DOCTOR_RC_USER_UNKNOWN] = "user_unknown",
-	[DOCTOR_RC_AUTHINFO_UNAVAIL] = "authinfo_unavail",
-	[DOCTOR_RC_SYSTEM_ERR] = "an error",
-	[DOCTOR_RC_MODULE_UNKNOWN] = "module_unknown",
-	[DOCTOR_RC_SESSION_ERR] = "session_err",
-	[DOCTOR_RC_NEW_AUTHTOK_REQD] = "new_authtok_reqd (an expired password)",
+    [DOCTOR_RC_SUCCESS] = "success",
+    [DOCTOR_RC_PERM_DENIED] = "perm_denied",
+    [DOCTOR_RC_USER_UNKNOWN] = "user_unknown",
+    [DOCTOR_RC_AUTHINFO_UNAVAIL] = "authinfo_unavail",
+    [DOCTOR_RC_SYSTEM_ERR] = "an error",
+    [DOCTOR_RC_MODULE_UNKNOWN] = "module_unknown",
+    [DOCTOR_RC_SESSION_ERR] = "session_err",
+    [DOCTOR_RC_NEW_AUTHTOK_REQD] = "new_authtok_reqd (an expired password)",
 };
 
 void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_finding *ret)
@@ -697,18 +741,21 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 
 	if (itele == SIZE_MAX) {
 		ret->status = DOCTOR_ERROR;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "pam_teleport.so is not in the account phase of %s: Teleport's roles, locks and MFA rules are not enforced for this service",
-			 s->service);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "pam_teleport.so is not in the account phase of %s: Teleport's roles, locks and MFA rules are not enforced for this service",
+		    s->service);
 		snprintf(ret->where, sizeof(ret->where), "%s", s->path);
 		if (anchor[0])
-			snprintf(ret->fix, sizeof(ret->fix),
-				 "add the line '@include teleport' to %s right before %s, which brings in pam_unix.so; or run 'pam-auth-update --enable teleport'",
-				 s->path, anchor);
+			snprintf(
+			    ret->fix, sizeof(ret->fix),
+			    "add the line '@include teleport' to %s right before %s, which brings in pam_unix.so; or run 'pam-auth-update --enable teleport'",
+			    s->path, anchor);
 		else
-			snprintf(ret->fix, sizeof(ret->fix),
-				 "add the line '@include teleport' to %s before its other account lines, or run 'pam-auth-update --enable teleport'",
-				 s->path);
+			snprintf(
+			    ret->fix, sizeof(ret->fix),
+			    "add the line '@include teleport' to %s before its other account lines, or run 'pam-auth-update --enable teleport'",
+			    s->path);
 		return;
 	}
 	const struct doctor_pam_entry *t = &s->entries[itele];
@@ -720,7 +767,8 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 	 * warning. */
 	const struct doctor_pam_entry *skipper = NULL;
 	int skip_rc = -1;
-	for (size_t i = 0; i < itele && (skip_rc < 0 || skip_rc == DOCTOR_RC_NEW_AUTHTOK_REQD); i++) {
+	for (size_t i = 0; i < itele && (skip_rc < 0 || skip_rc == DOCTOR_RC_NEW_AUTHTOK_REQD);
+	     i++) {
 		const struct doctor_pam_entry *e = &s->entries[i];
 		struct doctor_pam_control c;
 		if (doctor_pam_control_parse(e->control, &c, NULL) < 0)
@@ -741,34 +789,40 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 		bool aging = skip_rc == DOCTOR_RC_NEW_AUTHTOK_REQD;
 		entry_where(e, w1, sizeof(w1));
 		ret->status = aging ? DOCTOR_WARNING : DOCTOR_ERROR;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "pam_teleport.so is skipped in the account phase of %s whenever %s (%s) returns %s (control '%s')%s",
-			 s->service, doctor_pam_module_base(e), w1, rc_names[skip_rc], e->control,
-			 aging ? ": local accounts whose password expired are not judged by Teleport" : "");
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "pam_teleport.so is skipped in the account phase of %s whenever %s (%s) returns %s (control '%s')%s",
+		    s->service, doctor_pam_module_base(e), w1, rc_names[skip_rc], e->control,
+		    aging ? ": local accounts whose password expired are not judged by Teleport"
+			  : "");
 		if (strcmp(t->top, e->top) == 0)
-			snprintf(ret->fix, sizeof(ret->fix),
-				 "in %s, move the pam_teleport.so line (%u) above line %u, or change that line's control so it cannot end or jump over the stack",
-				 t->file, t->line, e->line);
+			snprintf(
+			    ret->fix, sizeof(ret->fix),
+			    "in %s, move the pam_teleport.so line (%u) above line %u, or change that line's control so it cannot end or jump over the stack",
+			    t->file, t->line, e->line);
 		else
-			snprintf(ret->fix, sizeof(ret->fix),
-				 "move %s before %s, or change the control of %s:%u so it cannot end or jump over the stack",
-				 t->top, e->top, e->file, e->line);
+			snprintf(
+			    ret->fix, sizeof(ret->fix),
+			    "move %s before %s, or change the control of %s:%u so it cannot end or jump over the stack",
+			    t->top, e->top, e->file, e->line);
 		return;
 	}
 	if (iunix != SIZE_MAX && iunix < itele) {
 		entry_where(&s->entries[iunix], w2, sizeof(w2));
 		const char *tline = t->top;
 		ret->status = DOCTOR_WARNING;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "pam_teleport.so runs after pam_unix.so (%s) in the account phase of %s: it is reached today, but pam_unix.so's line decides whether it runs, so keep it before",
-			 w2, s->service);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "pam_teleport.so runs after pam_unix.so (%s) in the account phase of %s: it is reached today, but pam_unix.so's line decides whether it runs, so keep it before",
+		    w2, s->service);
 		if (strcmp(tline, anchor) == 0)
-			snprintf(ret->fix, sizeof(ret->fix),
-				 "in %s, move the pam_teleport.so line (%u) above the pam_unix.so line (%u); with pam-auth-update, give the teleport profile a higher Priority than unix",
-				 t->file, t->line, s->entries[iunix].line);
+			snprintf(
+			    ret->fix, sizeof(ret->fix),
+			    "in %s, move the pam_teleport.so line (%u) above the pam_unix.so line (%u); with pam-auth-update, give the teleport profile a higher Priority than unix",
+			    t->file, t->line, s->entries[iunix].line);
 		else
-			snprintf(ret->fix, sizeof(ret->fix), "move %s so that it comes before %s", tline,
-				 anchor);
+			snprintf(ret->fix, sizeof(ret->fix), "move %s so that it comes before %s",
+				 tline, anchor);
 		return;
 	}
 	if (nteleport > 1) {
@@ -778,21 +832,24 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 			if (is_teleport(&s->entries[i]))
 				t2 = &s->entries[i];
 		entry_where(t2, w2, sizeof(w2));
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "pam_teleport.so is in the account phase of %s %zu times (again at %s): every login is decided twice",
-			 s->service, nteleport, w2);
-		snprintf(ret->fix, sizeof(ret->fix),
-			 "keep one: either '@include teleport' in %s or the pam-auth-update profile in common-account",
-			 s->path);
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "pam_teleport.so is in the account phase of %s %zu times (again at %s): every login is decided twice",
+		    s->service, nteleport, w2);
+		snprintf(
+		    ret->fix, sizeof(ret->fix),
+		    "keep one: either '@include teleport' in %s or the pam-auth-update profile in common-account",
+		    s->path);
 		return;
 	}
 	ret->status = DOCTOR_OK;
 	if (iunix != SIZE_MAX)
 		snprintf(ret->msg, sizeof(ret->msg),
-			 "pam_teleport.so runs in the account phase of %s before pam_unix.so", s->service);
-	else
-		snprintf(ret->msg, sizeof(ret->msg), "pam_teleport.so runs in the account phase of %s",
+			 "pam_teleport.so runs in the account phase of %s before pam_unix.so",
 			 s->service);
+	else
+		snprintf(ret->msg, sizeof(ret->msg),
+			 "pam_teleport.so runs in the account phase of %s", s->service);
 }
 
 static const char *action_name(enum doctor_pam_action a)
@@ -840,15 +897,20 @@ void doctor_pam_judge_control(const struct doctor_pam_entry *e, const char *type
 		snprintf(ret->msg, sizeof(ret->msg), "%s", err.msg);
 		return;
 	}
+
 	static const struct {
 		int rc;
 		const char *name, *why;
 	} must_fail[] = {
-		{ DOCTOR_RC_PERM_DENIED, "perm_denied", "a refusal by Teleport (role, lock, MFA) lets the login through" },
-		{ DOCTOR_RC_SYSTEM_ERR, "system_err", "an internal error (e.g. a broken configuration) lets the login through" },
-		{ DOCTOR_RC_MODULE_UNKNOWN, "module_unknown", "a missing or unloadable pam_teleport.so lets every login through" },
-		{ DOCTOR_RC_SESSION_ERR, "session_err", "a refused session opens anyway" },
+	    {DOCTOR_RC_PERM_DENIED, "perm_denied",
+	     "a refusal by Teleport (role, lock, MFA) lets the login through"},
+	    {DOCTOR_RC_SYSTEM_ERR, "system_err",
+	     "an internal error (e.g. a broken configuration) lets the login through"},
+	    {DOCTOR_RC_MODULE_UNKNOWN, "module_unknown",
+	     "a missing or unloadable pam_teleport.so lets every login through"},
+	    {DOCTOR_RC_SESSION_ERR, "session_err", "a refused session opens anyway"},
 	};
+
 	for (size_t i = 0; i < ELEMENTSOF(must_fail); i++) {
 		if (must_fail[i].rc == DOCTOR_RC_SESSION_ERR && account)
 			continue;
@@ -856,18 +918,19 @@ void doctor_pam_judge_control(const struct doctor_pam_entry *e, const char *type
 			ret->status = DOCTOR_ERROR;
 			snprintf(ret->msg, sizeof(ret->msg),
 				 "pam_teleport.so fails open: with control '%s' %s is %s, so %s",
-				 e->control, must_fail[i].name, action_name(c.action[must_fail[i].rc]),
-				 must_fail[i].why);
+				 e->control, must_fail[i].name,
+				 action_name(c.action[must_fail[i].rc]), must_fail[i].why);
 			return;
 		}
 	}
 	if (!fails(c.action[DOCTOR_RC_AUTHINFO_UNAVAIL])) {
 		bool ign = c.action[DOCTOR_RC_AUTHINFO_UNAVAIL] == DOCTOR_PAM_IGNORE;
 		ret->status = ign ? DOCTOR_WARNING : DOCTOR_ERROR;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "with control '%s' authinfo_unavail is %s: Teleport logins are %s while Auth and the cache are both unusable",
-			 e->control, action_name(c.action[DOCTOR_RC_AUTHINFO_UNAVAIL]),
-			 ign ? "left to the rest of the stack" : "accepted");
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "with control '%s' authinfo_unavail is %s: Teleport logins are %s while Auth and the cache are both unusable",
+		    e->control, action_name(c.action[DOCTOR_RC_AUTHINFO_UNAVAIL]),
+		    ign ? "left to the rest of the stack" : "accepted");
 		return;
 	}
 	if (fails(c.action[DOCTOR_RC_SUCCESS])) {
@@ -879,9 +942,10 @@ void doctor_pam_judge_control(const struct doctor_pam_entry *e, const char *type
 	}
 	if (account && fails(c.action[DOCTOR_RC_USER_UNKNOWN])) {
 		ret->status = DOCTOR_WARNING;
-		snprintf(ret->msg, sizeof(ret->msg),
-			 "with control '%s' user_unknown is %s: every account that is not a Teleport login (root and other local accounts) is refused",
-			 e->control, action_name(c.action[DOCTOR_RC_USER_UNKNOWN]));
+		snprintf(
+		    ret->msg, sizeof(ret->msg),
+		    "with control '%s' user_unknown is %s: every account that is not a Teleport login (root and other local accounts) is refused",
+		    e->control, action_name(c.action[DOCTOR_RC_USER_UNKNOWN]));
 		return;
 	}
 	ret->status = DOCTOR_OK;
@@ -913,7 +977,8 @@ static int sshd_add(struct doctor_sshd_conf *c, const char *key, size_t klen, co
 	if (doctor_sshd_get(c, k))
 		return 0;
 	if (c->n >= DOCTOR_MAX_ENTRIES)
-		return tu_err_set(reterr, -EMSGSIZE, "more than %d sshd keywords", DOCTOR_MAX_ENTRIES);
+		return tu_err_set(reterr, -EMSGSIZE, "more than %d sshd keywords",
+				  DOCTOR_MAX_ENTRIES);
 	struct doctor_sshd_kv *kv = &c->kv[c->n++];
 	memset(kv, 0, sizeof(*kv));
 	memcpy(kv->key, k, klen + 1);
@@ -1004,8 +1069,8 @@ static int sshd_load_file(const char *root, const char *path, int depth, bool in
 					continue;
 				if (depth + 1 >= DOCTOR_MAX_DEPTH) {
 					set_problem(c->problem, sizeof(c->problem),
-						    "%s:%u: Include nested deeper than %d", path, lineno,
-						    DOCTOR_MAX_DEPTH);
+						    "%s:%u: Include nested deeper than %d", path,
+						    lineno, DOCTOR_MAX_DEPTH);
 					continue;
 				}
 				glob_t gl;
@@ -1018,8 +1083,8 @@ static int sshd_load_file(const char *root, const char *path, int depth, bool in
 				for (size_t i = 0; i < gl.gl_pathc; i++) {
 					struct tu_err e2;
 					tu_err_clear(&e2);
-					r = sshd_load_file(root, gl.gl_pathv[i] + rootlen, depth + 1,
-							   in_match, c, &e2);
+					r = sshd_load_file(root, gl.gl_pathv[i] + rootlen,
+							   depth + 1, in_match, c, &e2);
 					if (r == -EMSGSIZE) {
 						globfree(&gl);
 						return tu_err_set(reterr, r, "%s", e2.msg);

@@ -19,8 +19,8 @@
 
 struct tu_err;
 
-#define DOCTOR_MAX_DEPTH     8    /* nested includes */
-#define DOCTOR_MAX_ENTRIES   256  /* PAM lines in one flattened stack, sshd keywords */
+#define DOCTOR_MAX_DEPTH     8   /* nested includes */
+#define DOCTOR_MAX_ENTRIES   256 /* PAM lines in one flattened stack, sshd keywords */
 #define DOCTOR_MAX_FILE      (256 * 1024)
 #define DOCTOR_MAX_NSS_ITEMS 32
 
@@ -45,12 +45,12 @@ struct doctor_finding {
 /* ------------------------------------------------------------ nsswitch */
 
 struct doctor_nss_item {
-	char text[64];  /* a service name, or an action without spaces, e.g. "[NOTFOUND=return]" */
+	char text[64]; /* a service name, or an action without spaces, e.g. "[NOTFOUND=return]" */
 	bool is_action;
 };
 
 struct doctor_nss_line {
-	unsigned line;  /* 1-based */
+	unsigned line; /* 1-based */
 	char db[32];
 	size_t n;
 	struct doctor_nss_item items[DOCTOR_MAX_NSS_ITEMS];
@@ -124,16 +124,16 @@ struct doctor_pam_entry {
 	char control[256]; /* as written */
 	char module[256];  /* as written: a name or an absolute path */
 	char args[512];
-	char file[256];    /* the file the line is in (the root prefix removed) */
+	char file[256]; /* the file the line is in (the root prefix removed) */
 	unsigned line;
-	char via[512];     /* "" or "included from /etc/pam.d/sshd:15" (innermost first) */
-	char top[400];     /* the line of the service file that brings this one in:
-			    * "'@include common-account' (/etc/pam.d/sshd:15)" */
+	char via[512]; /* "" or "included from /etc/pam.d/sshd:15" (innermost first) */
+	char top[400]; /* the line of the service file that brings this one in:
+			* "'@include common-account' (/etc/pam.d/sshd:15)" */
 };
 
 struct doctor_pam_stack {
 	char service[64];
-	char path[256];    /* /etc/pam.d/<service> (without the root) */
+	char path[256]; /* /etc/pam.d/<service> (without the root) */
 	size_t n;
 	struct doctor_pam_entry entries[DOCTOR_MAX_ENTRIES];
 	char problem[512]; /* "" or the first include or syntax problem met (with file:line) */
@@ -175,9 +175,9 @@ void doctor_pam_judge_control(const struct doctor_pam_entry *e, const char *type
 /* ---------------------------------------------------------------- sshd */
 
 struct doctor_sshd_kv {
-	char key[48];      /* lower case */
-	char value[1024];  /* the rest of the line, one level of surrounding quotes removed */
-	char file[256];    /* "" for `sshd -T` */
+	char key[48];     /* lower case */
+	char value[1024]; /* the rest of the line, one level of surrounding quotes removed */
+	char file[256];   /* "" for `sshd -T` */
 	unsigned line;
 };
 
@@ -211,6 +211,6 @@ const struct doctor_sshd_kv *doctor_sshd_get(const struct doctor_sshd_conf *c, c
 
 /* ---------------------------------------------------------------- util */
 
-/* Joins root and an absolute path p into buf: "/r" + "/etc/x" -> "/r/etc/x"; root "" or "/" gives p.
- * -ENAMETOOLONG when it does not fit. */
+/* Joins root and an absolute path p into buf: "/r" + "/etc/x" -> "/r/etc/x"; root "" or "/" gives
+ * p. -ENAMETOOLONG when it does not fit. */
 int doctor_path(const char *root, const char *p, char *buf, size_t size);

@@ -19,7 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above first. */
+/* clang-format off */
 #include <cmocka.h>
+/* clang-format on */
 
 #include "doctor.h"
 #include "err.h"
@@ -79,12 +82,14 @@ static void test_nss_parse(void **state)
 	assert_string_equal(l.items[1].text, "teleport");
 	assert_false(l.items[1].is_action);
 
-	assert_int_equal(doctor_nss_parse_line("group: files [ NOTFOUND = return ] teleport\n", 1, &l, NULL), 1);
+	assert_int_equal(
+	    doctor_nss_parse_line("group: files [ NOTFOUND = return ] teleport\n", 1, &l, NULL), 1);
 	assert_int_equal(l.n, 3);
 	assert_true(l.items[1].is_action);
 	assert_string_equal(l.items[1].text, "[NOTFOUND=return]");
 	/* An action glued to a service name. */
-	assert_int_equal(doctor_nss_parse_line("hosts: files[!UNAVAIL=return] dns\n", 1, &l, NULL), 1);
+	assert_int_equal(doctor_nss_parse_line("hosts: files[!UNAVAIL=return] dns\n", 1, &l, NULL),
+			 1);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.items[0].text, "files");
 	assert_string_equal(l.items[1].text, "[!UNAVAIL=return]");
@@ -93,7 +98,8 @@ static void test_nss_parse(void **state)
 	assert_int_equal(doctor_nss_parse_line("passwd files\n", 9, &l, &e), -EBADMSG);
 	assert_non_null(strstr(e.msg, "line 9"));
 	tu_err_clear(&e);
-	assert_int_equal(doctor_nss_parse_line("passwd: files [NOTFOUND=return\n", 2, &l, &e), -EBADMSG);
+	assert_int_equal(doctor_nss_parse_line("passwd: files [NOTFOUND=return\n", 2, &l, &e),
+			 -EBADMSG);
 	assert_non_null(strstr(e.msg, "without ']'"));
 	char big[2048] = "passwd:";
 	for (int i = 0; i < 40; i++)
@@ -113,25 +119,26 @@ struct nss_case {
 static void test_nss_judge(void **state)
 {
 	static const struct nss_case cases[] = {
-		{ "passwd: files teleport", true, DOCTOR_OK, "files teleport", NULL },
-		{ "passwd: files systemd teleport", true, DOCTOR_OK, "", NULL },
-		{ "passwd: compat teleport", true, DOCTOR_OK, "", NULL },
-		{ "passwd: files [UNAVAIL=return] teleport", true, DOCTOR_OK, "", NULL },
-		{ "passwd: files systemd", true, DOCTOR_ERROR, "'teleport' is missing",
-		  "'passwd: files teleport systemd'" },
-		{ "passwd: teleport files", true, DOCTOR_ERROR, "comes before 'files'",
-		  "'passwd: files teleport'" },
-		{ "passwd: teleport", true, DOCTOR_ERROR, "no 'files'", "'passwd: files teleport'" },
-		{ "passwd: files teleport teleport", true, DOCTOR_WARNING, "listed 2 times",
-		  "'passwd: files teleport'" },
-		{ "passwd: files [NOTFOUND=return] teleport", true, DOCTOR_ERROR, "stops the lookup",
-		  "remove '[NOTFOUND=return]'" },
-		{ "passwd: files [!SUCCESS=return] teleport", true, DOCTOR_ERROR, "stops the lookup", NULL },
-		{ "passwd: files [!NOTFOUND=return] teleport", true, DOCTOR_OK, "", NULL },
-		{ "passwd: files teleport [NOTFOUND=return] systemd", true, DOCTOR_OK, "", NULL },
-		{ NULL, true, DOCTOR_ERROR, "no 'passwd:' line", "'passwd: files teleport'" },
-		{ NULL, false, DOCTOR_OK, "takes the group line", NULL },
-		{ "passwd: files", false, DOCTOR_WARNING, "supplementary groups", NULL },
+	    {"passwd: files teleport", true, DOCTOR_OK, "files teleport", NULL},
+	    {"passwd: files systemd teleport", true, DOCTOR_OK, "", NULL},
+	    {"passwd: compat teleport", true, DOCTOR_OK, "", NULL},
+	    {"passwd: files [UNAVAIL=return] teleport", true, DOCTOR_OK, "", NULL},
+	    {"passwd: files systemd", true, DOCTOR_ERROR, "'teleport' is missing",
+	     "'passwd: files teleport systemd'"},
+	    {"passwd: teleport files", true, DOCTOR_ERROR, "comes before 'files'",
+	     "'passwd: files teleport'"},
+	    {"passwd: teleport", true, DOCTOR_ERROR, "no 'files'", "'passwd: files teleport'"},
+	    {"passwd: files teleport teleport", true, DOCTOR_WARNING, "listed 2 times",
+	     "'passwd: files teleport'"},
+	    {"passwd: files [NOTFOUND=return] teleport", true, DOCTOR_ERROR, "stops the lookup",
+	     "remove '[NOTFOUND=return]'"},
+	    {"passwd: files [!SUCCESS=return] teleport", true, DOCTOR_ERROR, "stops the lookup",
+	     NULL},
+	    {"passwd: files [!NOTFOUND=return] teleport", true, DOCTOR_OK, "", NULL},
+	    {"passwd: files teleport [NOTFOUND=return] systemd", true, DOCTOR_OK, "", NULL},
+	    {NULL, true, DOCTOR_ERROR, "no 'passwd:' line", "'passwd: files teleport'"},
+	    {NULL, false, DOCTOR_OK, "takes the group line", NULL},
+	    {"passwd: files", false, DOCTOR_WARNING, "supplementary groups", NULL},
 	};
 	(void) state;
 
@@ -145,8 +152,8 @@ static void test_nss_judge(void **state)
 		if (f.status != cases[i].st || !strstr(f.msg, cases[i].msg) ||
 		    (cases[i].fix && !strstr(f.fix, cases[i].fix)))
 			fail_msg("case %zu '%s': status %s msg '%s' fix '%s'", i,
-				 cases[i].line ? cases[i].line : "(none)", doctor_status_name(f.status),
-				 f.msg, f.fix);
+				 cases[i].line ? cases[i].line : "(none)",
+				 doctor_status_name(f.status), f.msg, f.fix);
 		if (cases[i].line)
 			assert_string_equal(f.where, "/etc/nsswitch.conf:7");
 	}
@@ -173,13 +180,15 @@ static void test_pam_control(void **state)
 	assert_int_equal(doctor_pam_control_parse("optional", &c, NULL), 0);
 	assert_int_equal(c.action[DOCTOR_RC_SYSTEM_ERR], DOCTOR_PAM_IGNORE);
 
-	assert_int_equal(doctor_pam_control_parse("[success=ok user_unknown=ignore default=bad]", &c, NULL), 0);
+	assert_int_equal(
+	    doctor_pam_control_parse("[success=ok user_unknown=ignore default=bad]", &c, NULL), 0);
 	assert_int_equal(c.action[DOCTOR_RC_SUCCESS], DOCTOR_PAM_OK);
 	assert_int_equal(c.action[DOCTOR_RC_USER_UNKNOWN], DOCTOR_PAM_IGNORE);
 	assert_int_equal(c.action[DOCTOR_RC_PERM_DENIED], DOCTOR_PAM_BAD);
 	assert_int_equal(c.action[DOCTOR_RC_MODULE_UNKNOWN], DOCTOR_PAM_BAD);
 	/* Without default= the default is bad; jumps; case-insensitive; unknown values ignored. */
-	assert_int_equal(doctor_pam_control_parse("[SUCCESS=2 new_authtok_reqd=done bogus=ok]", &c, NULL), 0);
+	assert_int_equal(
+	    doctor_pam_control_parse("[SUCCESS=2 new_authtok_reqd=done bogus=ok]", &c, NULL), 0);
 	assert_int_equal(c.action[DOCTOR_RC_SUCCESS], DOCTOR_PAM_JUMP);
 	assert_int_equal(c.jump[DOCTOR_RC_SUCCESS], 2);
 	assert_int_equal(c.action[DOCTOR_RC_NEW_AUTHTOK_REQD], DOCTOR_PAM_DONE);
@@ -187,8 +196,9 @@ static void test_pam_control(void **state)
 	assert_int_equal(doctor_pam_control_parse("[default=ignore success=ok]", &c, NULL), 0);
 	assert_int_equal(c.action[DOCTOR_RC_PERM_DENIED], DOCTOR_PAM_IGNORE);
 
-	static const char *const bad[] = { "requried", "[success=ok", "[success]", "[success=maybe]",
-					   "[success=0]", "[success=-1]", "include" };
+	static const char *const bad[] = {"requried",        "[success=ok", "[success]",
+					  "[success=maybe]", "[success=0]", "[success=-1]",
+					  "include"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		tu_err_clear(&e);
 		if (doctor_pam_control_parse(bad[i], &c, &e) != -EBADMSG || e.msg[0] == '\0')
@@ -197,15 +207,15 @@ static void test_pam_control(void **state)
 }
 
 static const char common_account[] =
-	"# Debian 12 shape\n"
-	"account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so \n"
-	"account\trequisite\t\t\tpam_deny.so\n"
-	"account\trequired\t\t\tpam_permit.so\n";
+    "# Debian 12 shape\n"
+    "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so \n"
+    "account\trequisite\t\t\tpam_deny.so\n"
+    "account\trequired\t\t\tpam_permit.so\n";
 
 static const char teleport_include[] =
-	"# our include\n"
-	"account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n"
-	"session [success=ok ignore=ignore default=bad] pam_teleport.so\n";
+    "# our include\n"
+    "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n"
+    "session [success=ok ignore=ignore default=bad] pam_teleport.so\n";
 
 static void test_pam_load_include(void **state)
 {
@@ -232,8 +242,10 @@ static void test_pam_load_include(void **state)
 	assert_int_equal(s->entries[1].line, 2);
 	assert_string_equal(s->entries[1].via, "included from /etc/pam.d/sshd:3");
 	assert_string_equal(s->entries[1].top, "'@include teleport' (/etc/pam.d/sshd:3)");
-	assert_string_equal(s->entries[2].control, "[success=1 new_authtok_reqd=done default=ignore]");
-	assert_string_equal(s->entries[0].top, "'account    required     pam_nologin.so' (/etc/pam.d/sshd:2)");
+	assert_string_equal(s->entries[2].control,
+			    "[success=1 new_authtok_reqd=done default=ignore]");
+	assert_string_equal(s->entries[0].top,
+			    "'account    required     pam_nologin.so' (/etc/pam.d/sshd:2)");
 	assert_string_equal(s->problem, "");
 
 	/* The session phase, with a continued line and a "-" type. */
@@ -274,42 +286,45 @@ struct placement_case {
 static void test_pam_judge_account(void **state)
 {
 	static const struct placement_case cases[] = {
-		/* The documented layout. */
-		{ "@include teleport\n@include common-account\n", common_account, DOCTOR_OK, "before pam_unix.so", NULL },
-		/* Not there at all: the fix names the include that brings in pam_unix. */
-		{ "account required pam_nologin.so\n@include common-account\n", common_account, DOCTOR_ERROR,
-		  "not in the account phase of sshd",
-		  "right before '@include common-account' (/etc/pam.d/sshd:2)" },
-		/* After Debian's common-account: pam_unix's new_authtok_reqd=done skips it (expired
-		 * local passwords only: a warning). */
-		{ "@include common-account\n@include teleport\n", common_account, DOCTOR_WARNING,
-		  "skipped in the account phase of sshd whenever pam_unix.so",
-		  "move '@include teleport' (/etc/pam.d/sshd:2) before '@include common-account' (/etc/pam.d/sshd:1)" },
-		/* pam-auth-update "Additional" block: same, inside common-account. */
-		{ "@include common-account\n",
-		  "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\n"
-		  "account requisite pam_deny.so\naccount required pam_permit.so\n"
-		  "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n",
-		  DOCTOR_WARNING, "new_authtok_reqd", "move the pam_teleport.so line (4) above line 1" },
-		/* pam_unix "sufficient": skipped on success, an error (even after an aging skip). */
-		{ "account [success=ok new_authtok_reqd=done default=bad] pam_nologin.so\naccount sufficient pam_unix.so\n@include teleport\n",
-		  "", DOCTOR_ERROR, "whenever pam_unix.so", NULL },
-		/* After a plain required pam_unix: reached, but a warning. */
-		{ "account required pam_unix.so\n@include teleport\n", "", DOCTOR_WARNING,
-		  "runs after pam_unix.so", "move '@include teleport' (/etc/pam.d/sshd:2) so that it comes before 'account required pam_unix.so' (/etc/pam.d/sshd:1)" },
-		/* RHEL: pam_localuser sufficient before it. */
-		{ "account sufficient pam_localuser.so\n@include teleport\naccount required pam_unix.so\n", "",
-		  DOCTOR_ERROR, "whenever pam_localuser.so", NULL },
-		/* A jump over it. */
-		{ "account [success=2 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
-		  "", DOCTOR_ERROR, "pam_succeed_if.so", NULL },
-		/* A jump that lands on it is fine. */
-		{ "account [success=1 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
-		  "", DOCTOR_OK, "", NULL },
-		/* Twice: include and pam-auth-update. */
-		{ "@include teleport\n@include common-account\n",
-		  "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n"
-		  "account required pam_unix.so\n", DOCTOR_WARNING, "2 times", NULL },
+	    /* The documented layout. */
+	    {"@include teleport\n@include common-account\n", common_account, DOCTOR_OK,
+	     "before pam_unix.so", NULL},
+	    /* Not there at all: the fix names the include that brings in pam_unix. */
+	    {"account required pam_nologin.so\n@include common-account\n", common_account,
+	     DOCTOR_ERROR, "not in the account phase of sshd",
+	     "right before '@include common-account' (/etc/pam.d/sshd:2)"},
+	    /* After Debian's common-account: pam_unix's new_authtok_reqd=done skips it (expired
+	     * local passwords only: a warning). */
+	    {"@include common-account\n@include teleport\n", common_account, DOCTOR_WARNING,
+	     "skipped in the account phase of sshd whenever pam_unix.so",
+	     "move '@include teleport' (/etc/pam.d/sshd:2) before '@include common-account' (/etc/pam.d/sshd:1)"},
+	    /* pam-auth-update "Additional" block: same, inside common-account. */
+	    {"@include common-account\n",
+	     "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\n"
+	     "account requisite pam_deny.so\naccount required pam_permit.so\n"
+	     "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n",
+	     DOCTOR_WARNING, "new_authtok_reqd", "move the pam_teleport.so line (4) above line 1"},
+	    /* pam_unix "sufficient": skipped on success, an error (even after an aging skip). */
+	    {"account [success=ok new_authtok_reqd=done default=bad] pam_nologin.so\naccount sufficient pam_unix.so\n@include teleport\n",
+	     "", DOCTOR_ERROR, "whenever pam_unix.so", NULL},
+	    /* After a plain required pam_unix: reached, but a warning. */
+	    {"account required pam_unix.so\n@include teleport\n", "", DOCTOR_WARNING,
+	     "runs after pam_unix.so",
+	     "move '@include teleport' (/etc/pam.d/sshd:2) so that it comes before 'account required pam_unix.so' (/etc/pam.d/sshd:1)"},
+	    /* RHEL: pam_localuser sufficient before it. */
+	    {"account sufficient pam_localuser.so\n@include teleport\naccount required pam_unix.so\n",
+	     "", DOCTOR_ERROR, "whenever pam_localuser.so", NULL},
+	    /* A jump over it. */
+	    {"account [success=2 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
+	     "", DOCTOR_ERROR, "pam_succeed_if.so", NULL},
+	    /* A jump that lands on it is fine. */
+	    {"account [success=1 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
+	     "", DOCTOR_OK, "", NULL},
+	    /* Twice: include and pam-auth-update. */
+	    {"@include teleport\n@include common-account\n",
+	     "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n"
+	     "account required pam_unix.so\n",
+	     DOCTOR_WARNING, "2 times", NULL},
 	};
 	struct doctor_pam_stack *s = calloc(1, sizeof(*s));
 	(void) state;
@@ -324,8 +339,8 @@ static void test_pam_judge_account(void **state)
 		doctor_pam_judge_account(s, &f);
 		if (f.status != cases[i].st || !strstr(f.msg, cases[i].msg) ||
 		    (cases[i].fix && !strstr(f.fix, cases[i].fix)))
-			fail_msg("case %zu: status %s msg '%s' fix '%s'", i, doctor_status_name(f.status),
-				 f.msg, f.fix);
+			fail_msg("case %zu: status %s msg '%s' fix '%s'", i,
+				 doctor_status_name(f.status), f.msg, f.fix);
 	}
 	free(s);
 }
@@ -340,25 +355,27 @@ struct control_case {
 static void test_pam_judge_control(void **state)
 {
 	static const struct control_case cases[] = {
-		{ "[success=ok user_unknown=ignore default=bad]", "account", DOCTOR_OK, "fails closed" },
-		{ "[success=ok user_unknown=ignore default=die]", "account", DOCTOR_OK, "" },
-		{ "requisite", "account", DOCTOR_WARNING, "user_unknown is die" },
-		{ "required", "account", DOCTOR_WARNING, "root and other local accounts" },
-		{ "optional", "account", DOCTOR_ERROR, "fails open" },
-		{ "sufficient", "account", DOCTOR_ERROR, "perm_denied is ignore" },
-		{ "[success=ok user_unknown=ignore authinfo_unavail=ignore default=bad]", "account",
-		  DOCTOR_WARNING, "authinfo_unavail is ignore" },
-		{ "[success=ok user_unknown=ignore authinfo_unavail=ok default=bad]", "account",
-		  DOCTOR_ERROR, "authinfo_unavail is ok" },
-		{ "[success=ok user_unknown=ignore perm_denied=ignore default=bad]", "account",
-		  DOCTOR_ERROR, "perm_denied is ignore" },
-		{ "[success=ok user_unknown=ignore module_unknown=ignore default=bad]", "account",
-		  DOCTOR_ERROR, "module_unknown" },
-		{ "[success=ok user_unknown=ignore default=ignore]", "account", DOCTOR_ERROR, "fails open" },
-		{ "[success=bad user_unknown=ignore default=bad]", "account", DOCTOR_ERROR, "every login Teleport allows" },
-		{ "[success=ok ignore=ignore default=bad]", "session", DOCTOR_OK, "" },
-		{ "[success=ok session_err=ignore default=bad]", "session", DOCTOR_ERROR, "session_err" },
-		{ "[success=ok user_unknown=ignore default=bad", "account", DOCTOR_ERROR, "without ']'" },
+	    {"[success=ok user_unknown=ignore default=bad]", "account", DOCTOR_OK, "fails closed"},
+	    {"[success=ok user_unknown=ignore default=die]", "account", DOCTOR_OK, ""},
+	    {"requisite", "account", DOCTOR_WARNING, "user_unknown is die"},
+	    {"required", "account", DOCTOR_WARNING, "root and other local accounts"},
+	    {"optional", "account", DOCTOR_ERROR, "fails open"},
+	    {"sufficient", "account", DOCTOR_ERROR, "perm_denied is ignore"},
+	    {"[success=ok user_unknown=ignore authinfo_unavail=ignore default=bad]", "account",
+	     DOCTOR_WARNING, "authinfo_unavail is ignore"},
+	    {"[success=ok user_unknown=ignore authinfo_unavail=ok default=bad]", "account",
+	     DOCTOR_ERROR, "authinfo_unavail is ok"},
+	    {"[success=ok user_unknown=ignore perm_denied=ignore default=bad]", "account",
+	     DOCTOR_ERROR, "perm_denied is ignore"},
+	    {"[success=ok user_unknown=ignore module_unknown=ignore default=bad]", "account",
+	     DOCTOR_ERROR, "module_unknown"},
+	    {"[success=ok user_unknown=ignore default=ignore]", "account", DOCTOR_ERROR,
+	     "fails open"},
+	    {"[success=bad user_unknown=ignore default=bad]", "account", DOCTOR_ERROR,
+	     "every login Teleport allows"},
+	    {"[success=ok ignore=ignore default=bad]", "session", DOCTOR_OK, ""},
+	    {"[success=ok session_err=ignore default=bad]", "session", DOCTOR_ERROR, "session_err"},
+	    {"[success=ok user_unknown=ignore default=bad", "account", DOCTOR_ERROR, "without ']'"},
 	};
 	(void) state;
 
@@ -387,11 +404,13 @@ static void test_sshd_t(void **state)
 	(void) state;
 
 	assert_non_null(c);
-	assert_int_equal(doctor_sshd_parse_t("port 22\nusepam yes\nhostkey /a\nhostkey /b\n"
-					     "authorizedprincipalscommand /usr/bin/teleport-unix ssh-principals %u %t %k\n"
-					     "trustedusercakeys none\n\n",
-					     c, NULL),
-			 0);
+	assert_int_equal(
+	    doctor_sshd_parse_t(
+		"port 22\nusepam yes\nhostkey /a\nhostkey /b\n"
+		"authorizedprincipalscommand /usr/bin/teleport-unix ssh-principals %u %t %k\n"
+		"trustedusercakeys none\n\n",
+		c, NULL),
+	    0);
 	assert_true(c->from_sshd_t);
 	assert_string_equal(doctor_sshd_get(c, "usepam")->value, "yes");
 	assert_string_equal(doctor_sshd_get(c, "hostkey")->value, "/a");
@@ -469,15 +488,15 @@ static void test_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nss_parse),
-		cmocka_unit_test(test_nss_judge),
-		cmocka_unit_test(test_pam_control),
-		cmocka_unit_test(test_pam_load_include),
-		cmocka_unit_test(test_pam_judge_account),
-		cmocka_unit_test(test_pam_judge_control),
-		cmocka_unit_test(test_sshd_t),
-		cmocka_unit_test(test_sshd_load),
-		cmocka_unit_test(test_path),
+	    cmocka_unit_test(test_nss_parse),
+	    cmocka_unit_test(test_nss_judge),
+	    cmocka_unit_test(test_pam_control),
+	    cmocka_unit_test(test_pam_load_include),
+	    cmocka_unit_test(test_pam_judge_account),
+	    cmocka_unit_test(test_pam_judge_control),
+	    cmocka_unit_test(test_sshd_t),
+	    cmocka_unit_test(test_sshd_load),
+	    cmocka_unit_test(test_path),
 	};
 	return cmocka_run_group_tests(tests, setup_root, teardown_root);
 }
