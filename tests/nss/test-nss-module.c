@@ -172,7 +172,7 @@ static void test_getpwnam_sizes(void **state)
 	assert_int_equal(errno, 4242); /* errno preserved on success */
 	assert_int_equal(err, 0);      /* errnop untouched on success */
 	assert_string_equal(pw.pw_name, "alice");
-	assert_string_equal(pw.pw_passwd, "x");
+	assert_string_equal(pw.pw_passwd, "*"); /* no shadow entry claimed (pack.h) */
 	assert_string_equal(pw.pw_gecos, "Alice A");
 	assert_string_equal(pw.pw_dir, "/home/alice");
 	assert_string_equal(pw.pw_shell, "/bin/bash");
@@ -693,7 +693,8 @@ static int online_calls(void)
 
 static void test_online(void **state)
 {
-	char buf[512];
+	char buf[512], conf[600];
+	FILE *f;
 	struct passwd pw;
 	struct group gr;
 	int err = 0, calls;
@@ -703,6 +704,12 @@ static void test_online(void **state)
 	assert_int_equal(write_sample(), 0);
 	setenv("TELEPORT_UNIX_NSS_ONLINE", "1", 1);
 	setenv("FAKE_ONLINE_MODE", "write", 1);
+	/* The module goes online only when the configuration file exists (the fake core reads none). */
+	snprintf(conf, sizeof(conf), "%s/teleport-unix.yaml", dir);
+	f = fopen(conf, "we");
+	assert_non_null(f);
+	fclose(f);
+	setenv("TELEPORT_UNIX_CONFIG", conf, 1);
 	calls = online_calls();
 
 	/* A miss refreshes the snapshot through the core and is answered at once. */
@@ -739,6 +746,13 @@ static void test_online(void **state)
 	assert_int_equal(p_getpwnam("ghost3", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
 	assert_int_equal(online_calls(), calls + 4);
 	setenv("TELEPORT_UNIX_NSS_ONLINE", "1", 1);
+	/* Not configured (no configuration file, e.g. a package just installed): never. */
+	unlink(conf);
+	assert_int_equal(p_getpwnam("ghost3b", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(online_calls(), calls + 4);
+	f = fopen(conf, "we");
+	assert_non_null(f);
+	fclose(f);
 	/* Not root: never. */
 	assert_int_equal(seteuid(65534), 0);
 	assert_int_equal(p_getpwnam("ghost4", &pw, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
@@ -756,7 +770,6 @@ static void test_online(void **state)
 		const struct tu_snapshot_meta meta = { .negative_ttl_usec = 3600000000ull };
 		struct timespec ts;
 		char lock[200];
-		FILE *f;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		assert_int_equal(tu_snapshot_write_accounts_meta(path, &one, 1, NULL, 0, &meta, 3,
@@ -780,6 +793,8 @@ static void test_online(void **state)
 
 	setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
 	unsetenv("FAKE_ONLINE_MODE");
+	unsetenv("TELEPORT_UNIX_CONFIG");
+	unlink(conf);
 	assert_int_equal(write_sample(), 0);
 }
 
