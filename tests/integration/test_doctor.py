@@ -108,6 +108,11 @@ class Host:
 
     def doctor(self, *args, json=False, insecure=False, timeout=30):
         argv = [self.cli]
+        if os.environ.get("TU_VALGRIND") == "1":  # as conftest's run_cli: errors or leaks exit 99
+            argv = [os.path.join(self.builddir, "libtool"), "--mode=execute", "valgrind", "-q",
+                    "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    self.cli]
+            timeout *= 10
         if insecure:
             argv.append("--insecure-perms")
         if json:
