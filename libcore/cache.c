@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -66,10 +67,13 @@ static int path_or_err(const struct tu_conf *conf, const char *file, char *buf, 
 }
 
 /*
- * The directory holding the cache must not let anyone else swap files in it
- * (a hard link to an older root-owned state.db would roll decisions back):
- * owned by root (or our euid when we are not root), not writable by group or
- * others unless sticky.  -EPERM / -EACCES with the reason.
+ * The directory holding the cache must not let anyone else put files in it:
+ * a hard link to an older root-owned state.db would roll decisions back, and
+ * in a sticky world-writable directory (/tmp-like) anyone may still create
+ * the lock file first and block every writer, or create names we are about
+ * to use.  So: owned by root (or our euid when we are not root), not
+ * writable by group or others, sticky or not.  -EPERM / -EACCES with the
+ * reason.
  */
 static int check_dir(const char *dir, struct tu_err *reterr)
 {
@@ -83,10 +87,27 @@ static int check_dir(const char *dir, struct tu_err *reterr)
 		return tu_err_set(reterr, -EPERM,
 				  "refusing cache.dir %s: owned by uid %u, must be root", dir,
 				  (unsigned) st.st_uid);
-	if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
+	if (st.st_mode & 0022)
 		return tu_err_set(reterr, -EACCES,
-				  "refusing cache.dir %s: writable by group or others (mode 0%o)",
-				  dir, (unsigned) (st.st_mode & 07777));
+				  "refusing cache.dir %s: writable by group or others (mode 0%o%s), must be 0755 and root's",
+				  dir, (unsigned) (st.st_mode & 07777),
+				  (st.st_mode & S_ISVTX) ? ", sticky" : "");
+	return 0;
+}
+
+int tu_cache_may_write(struct tu_err *reterr)
+{
+	/* A setuid/setgid program (su, polkit helpers, AT_SECURE) or a process whose real uid is
+	 * not its effective one runs for someone who may stop it (SIGSTOP while it holds the
+	 * lock), shrink its limits (ulimit -f: a writer killed half-way, a temp file left) or
+	 * time it: such a process only reads the cache. */
+	if (getauxval(AT_SECURE) != 0)
+		return tu_err_set(reterr, -EPERM,
+				  "not writing the cache from a setuid/setgid program (AT_SECURE)");
+	if (getuid() != geteuid())
+		return tu_err_set(reterr, -EPERM,
+				  "not writing the cache: real uid %u is not the effective uid %u",
+				  (unsigned) getuid(), (unsigned) geteuid());
 	return 0;
 }
 
@@ -223,9 +244,9 @@ static int write_public(const struct tu_conf *conf, const char *path, const stru
 					       next_generation(path), now_usec, reterr);
 }
 
-int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
-		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
+		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		      int64_t as_of_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
 	struct tu_etcgroup eg = {0};
@@ -250,6 +271,9 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 	}
 	if (r < 0)
 		goto out;
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	lg = calloc(eg.n ? eg.n : 1, sizeof(*lg));
 	if (!lg) {
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -288,11 +312,13 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 
 	/* State first: a crash in between leaves an older public file, never accounts without
 	 * state. */
-	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, now_usec,
+	/* Stamped with the age of the oldest data in them, not the time of writing: the offline
+	 * age limit counts from there. */
+	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, as_of_usec,
 				    reterr);
 	if (r < 0)
 		goto out;
-	r = write_public(conf, pub, &acc, now_usec, reterr);
+	r = write_public(conf, pub, &acc, as_of_usec, reterr);
 	if (r < 0)
 		goto out;
 
@@ -317,7 +343,15 @@ out:
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return tu_cache_save_full(conf, NULL, d, h, now_usec, ret_counts, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, ret_counts, reterr);
+}
+
+int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
+			 const struct tu_host *h, int64_t now_usec, int64_t as_of_usec,
+			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+{
+	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
+			  ret_counts, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */
@@ -343,6 +377,13 @@ static void mapping_done(struct mapping *m)
  */
 static int map_trusted(const char *path, struct mapping *ret, struct tu_err *reterr)
 {
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
+		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+{
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, ret_counts, reterr);
+}
+
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
@@ -646,7 +687,10 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 		_cleanup_close_ int fd =
 		    open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == ELOOP)
+				return tu_err_set(reterr, -EPERM,
+						  "refusing lock file %s: is a symbolic link", path);
 			return tu_err_set(reterr, -errno, "opening %s: %s", path, strerror(errno));
 		for (;;) {
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -662,6 +706,9 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 				    reterr, -ETIMEDOUT,
 				    "%s still held by another refresh after %llu ms", path,
 				    (unsigned long long) (budget_usec / 1000));
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 			waited = true;
 			struct timespec ts = {.tv_nsec = LOCK_POLL_USEC * 1000};
 			(void) nanosleep(&ts, NULL);
@@ -712,6 +759,27 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	}
 	return 0;
 }
+int tu_cache_check_lock_fd(int fd, const char *path, struct tu_err *reterr)
+{
+	struct stat st;
+
+	/* Whoever owns the lock file can hold it for ever (every sync times out) or set its mtime
+	 * (the time of the last online attempt) to stop online refreshes. */
+	if (fstat(fd, &st) < 0)
+		return tu_err_set(reterr, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return tu_err_set(reterr, -EPERM, "refusing lock file %s: not a regular file", path);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return tu_err_set(reterr, -EPERM,
+				  "refusing lock file %s: owned by uid %u, must be root's (remove it)",
+				  path, (unsigned) st.st_uid);
+	if (st.st_mode & 0022)
+		return tu_err_set(reterr, -EACCES,
+				  "refusing lock file %s: writable by group or others (mode 0%o)", path,
+				  (unsigned) (st.st_mode & 07777));
+	return 0;
+}
+
 
 int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr)
 {
@@ -729,6 +797,9 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 		return r;
 
 	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL);
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	if (r == -ENOMEM)
 		return tu_err_set(reterr, r, "out of memory");
 	if (r >= 0) {
@@ -737,12 +808,19 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 		info.n_accounts = tu_snapshot_passwd_count(s);
 		info.n_groups = tu_snapshot_group_count(s);
 		s = tu_snapshot_close(s);
+	r = check_dir(cache_dir(conf), reterr);
+	if (r < 0)
+		return r;
 	} else if (r != -ENOENT) {
 		info.has_public = true;
 		info.public_error = r;
 	}
 
 	r = check_dir(cache_dir(conf), NULL);
+		}
+		r = tu_cache_check_lock_fd(fd, path, reterr);
+		if (r < 0)
+			return r;
 	if (r >= 0)
 		r = map_trusted(state, &m, NULL);
 	if (r >= 0)
@@ -773,3 +851,6 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 	*ret = info;
 	return 0;
 }
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;

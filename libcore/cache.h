@@ -53,7 +53,8 @@ struct tu_cache_counts {
  * first, so a crash between the two leaves the older public file (still
  * consistent with itself).  The caller holds the lock (tu_cache_lock) or
  * has no other writer (tests).  ret_counts may be NULL.
- * Errors: -EACCES/-EPERM (cannot create or write cache.dir), -ENOMEM,
+ * Errors: -EACCES/-EPERM (cannot create or write cache.dir, or
+ * tu_cache_may_write refuses this process), -ENOMEM,
  * -EMSGSIZE (over the snapshot limits), other -errno from the file system;
  * detail (path) in reterr.
  */
@@ -63,6 +64,34 @@ int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const 
 /*
  * Same with /etc/group taken from etc_group_path (NULL = "/etc/group"); for
  * tests and for callers that already hold the accounts options.
+/*
+ * Same for a state merged from an older snapshot and a few fresh records
+ * (the NSS name refresh, online.c): accounts are computed at now_usec, but
+ * both snapshots are stamped as_of_usec (the older snapshot's creation time;
+ * clamped to now_usec), so cache.offline_max_age keeps counting from the
+ * last full sync and stale users stop being used while full syncs fail.
+ */
+int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
+			 const struct tu_host *h, int64_t now_usec, int64_t as_of_usec,
+			 struct tu_cache_counts *ret_counts, struct tu_err *reterr);
+
+/*
+ * Whether this process may write the cache: not in a setuid/setgid program
+ * (AT_SECURE) and only when the real uid is the effective uid (root for a
+ * root-owned cache.dir).  Every writer below checks it first (tu_cache_save*,
+ * tu_cache_lock, tu_cache_clear, tu_cache_link_default), so PAM inside `su`
+ * or a polkit helper decides from the cache but never writes it.
+ * Errors: -EPERM with the reason in reterr.  Thread-safe.
+ */
+int tu_cache_may_write(struct tu_err *reterr);
+
+/*
+ * The trust rule for an open lock file: a regular file owned by root (or by
+ * the euid of an unprivileged caller, for tests), not writable by group or
+ * others.  -EPERM/-EACCES with the path and reason in reterr.
+ */
+int tu_cache_check_lock_fd(int fd, const char *path, struct tu_err *reterr);
+
  */
 int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
@@ -131,12 +160,16 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr);
 /*
  * Takes the cache's refresh lock, creating cache.dir (0755) and the lock
  * file (0600) when needed; waits (polling) at most budget_usec, 0 = try
- * once.  On success *ret_fd holds the lock until closed, and *ret_waited
+ * once.  Refuses (before creating anything) where tu_cache_may_write says
+ * no, a cache.dir that group or others can write (sticky or not), and a
+ * lock file that is not a regular file of root's (tu_cache_check_lock_fd).
+ * On success *ret_fd holds the lock until closed, and *ret_waited
  * (may be NULL) tells whether another writer held it first (its result may
  * already answer the caller).  The lock file's mtime is the time of the last
  * online attempt (online.c), so this does not touch it.
  * Errors: -EWOULDBLOCK (busy, budget 0), -ETIMEDOUT (still busy after the
- * budget), -errno from mkdir/open/flock; detail (path) in reterr.
+ * budget), -EPERM/-EACCES (refused as above), -errno from mkdir/open/flock;
+ * detail (path) in reterr.
  */
 int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd, bool *ret_waited,
 		  struct tu_err *reterr);

@@ -82,14 +82,16 @@ static int64_t public_created(const struct tu_conf *conf)
 	return t;
 }
 
-/* Time of the last online attempt (the lock file's mtime), or INT64_MIN. */
+/* Time of the last online attempt (the lock file's mtime), or INT64_MIN.  Only a lock file of
+ * root's counts: anyone else's could be touched to stop refreshes (tu_cache_lock refuses it). */
 static int64_t last_attempt(const struct tu_conf *conf)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
 	if (tu_cache_path(conf, LOCK_FILE, path, sizeof(path)) < 0 || lstat(path, &st) < 0 ||
-	    !S_ISREG(st.st_mode))
+	    !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & 0022))
 		return INT64_MIN;
 	return (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
@@ -152,9 +154,10 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 	struct tu_lock *locks = NULL;
 	struct tu_auth_pref pref = {0};
 	size_t n_roles = 0, n_locks = 0;
+	int64_t created = 0;
 	int r;
 
-	if (tu_cache_load_state(conf, now, 0, &d, NULL, NULL) < 0)
+	if (tu_cache_load_state(conf, now, 0, &d, &created, NULL) < 0)
 		return -ENODATA;
 	r = tu_auth_get_user(auth, name, &u, e);
 	if (r >= 0)
@@ -178,7 +181,9 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 		tu_auth_pref_done(&d.auth_pref);
 		d.auth_pref = pref;
 		pref = (struct tu_auth_pref){0};
-		r = tu_cache_save(conf, &d, host, now, NULL, e);
+		/* The other users are as old as the state they came from: the merged state keeps
+		 * that time, so offline_max_age still ends their use while full syncs fail. */
+		r = tu_cache_save_merged(conf, &d, host, now, created, NULL, e);
 	}
 	tu_auth_pref_done(&pref);
 	tu_user_done(&u);
@@ -205,7 +210,7 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	/* The NSS side checks these too; a second look costs nothing. */
 	if (getauxval(AT_SECURE) != 0)
 		return -EPERM;
-	if (geteuid() != 0)
+	if (geteuid() != 0 || tu_cache_may_write(NULL) < 0)
 		return -EPERM;
 
 	tu_err_clear(&e);

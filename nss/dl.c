@@ -11,8 +11,10 @@
  * each attempt at LOG_DEBUG (attempts are throttled, so the log is too).
  *
  * Conditions: the core loaded the last time we tried (or that was more than
- * 10 s ago); euid 0; not AT_SECURE (never in setuid/setgid programs);
- * TELEPORT_UNIX_NSS_ONLINE is not "0"; no other thread of this process is
+ * 10 s ago); real and effective uid 0; not AT_SECURE (never in setuid/setgid
+ * programs);
+ * TELEPORT_UNIX_NSS_ONLINE is not "0"; the configuration file exists (else
+ * there is nothing to fetch); no other thread of this process is
  * online right now (we do not queue behind it: the miss stands); the same
  * name or id was not tried by this process in the last second.  The core
  * applies cache.negative_ttl across processes (the snapshot's age) and the
@@ -45,6 +47,7 @@
 #define LIB_ENV         "TELEPORT_UNIX_CORE_LIB"
 #define DEBUG_ENV       "TELEPORT_UNIX_NSS_DEBUG"
 #define ONLINE_ENV      "TELEPORT_UNIX_NSS_ONLINE"
+#define CONFIG_ENV      "TELEPORT_UNIX_CONFIG"
 #define LIB_NAME        "libteleport-unix.so.0"
 #define RETRY_NSEC      1000000000ull
 #define RECENT_KEYS     16
@@ -98,6 +101,22 @@ static void log_syslog(void *userdata, int priority, const char *msg)
 	syslog(LOG_AUTHPRIV | (priority & LOG_PRIMASK), "teleport-unix nss: %s", msg);
 }
 
+/*
+ * Not configured (no configuration file: a package installed, nothing set up
+ * yet): the core would find nothing to fetch, so a miss stays a miss without
+ * loading it, and an unconfigured host pays nothing for the module.  The
+ * same path the core reads: TELEPORT_UNIX_CONFIG (secure_getenv) or the
+ * default.  Any answer but "no such file" lets the core decide.
+ */
+static bool configured(void)
+{
+	const char *p = secure_getenv(CONFIG_ENV);
+
+	if (!p || !*p)
+		p = TU_SYSCONFDIR "/teleport-unix.yaml";
+	return access(p, F_OK) == 0 || errno != ENOENT;
+}
+
 bool tu_nss_online_allowed(void)
 {
 	uint64_t failed = atomic_load(&load_failed_nsec);
@@ -106,10 +125,14 @@ bool tu_nss_online_allowed(void)
 	/* Cheapest first: a core that would not load a moment ago is not tried again yet. */
 	if (failed && mono_nsec() - failed < LOAD_RETRY_NSEC)
 		return false;
-	if (geteuid() != 0 || getauxval(AT_SECURE) != 0)
+	/* Going online writes root's cache: never for a process that runs on someone else's
+	 * behalf (real uid not root, setuid/setgid), who could stop or starve the writer. */
+	if (geteuid() != 0 || getuid() != 0 || getauxval(AT_SECURE) != 0)
 		return false;
 	e = secure_getenv(ONLINE_ENV);
-	return !(e && strcmp(e, "0") == 0);
+	if (e && strcmp(e, "0") == 0)
+		return false;
+	return configured();
 }
 
 /* Loads the core once.  Caller holds online_lock.  NULL when it cannot be used. */

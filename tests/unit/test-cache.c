@@ -304,7 +304,8 @@ static void test_trust_rule(void **state)
 	assert_int_equal(chmod(st, 0600), 0);
 
 	/* A cache.dir others may write to (no sticky bit): anyone could swap state.db (or hard-link
-	 * an older root-owned copy): refused for reading and writing.  Sticky is fine. */
+	 * an older root-owned copy): refused for reading and writing.  Sticky too (issue 14 F7):
+	 * anyone could still create the lock file first and block every writer. */
 	assert_int_equal(chmod(e->dir, 0777), 0);
 	tu_err_clear(&err);
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EACCES);
@@ -314,9 +315,22 @@ static void test_trust_rule(void **state)
 			 -EACCES);
 	assert_non_null(strstr(err.msg, "refusing cache.dir"));
 	assert_int_equal(chmod(e->dir, 01777), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "sticky"));
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err),
+			 -EACCES);
+	assert_non_null(strstr(err.msg, "refusing cache.dir"));
+	int lfd = -1;
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &lfd, NULL, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "sticky"));
+	assert_int_equal(chmod(e->dir, 0775), 0); /* group-writable: the same */
+	assert_int_equal(tu_cache_lock(e->conf, 0, &lfd, NULL, NULL), -EACCES);
+	assert_int_equal(chmod(e->dir, 0755), 0);
 	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
 	tu_dataset_done(&d);
-	assert_int_equal(chmod(e->dir, 0755), 0);
 
 	/* A symlink is refused even when it points at a good file. */
 	snprintf(link, sizeof(link), "%s/real.db", e->root);
@@ -708,6 +722,90 @@ static void test_online_table(void **state)
 		skip();
 	}
 	write_online_config(e, cfg, sizeof(cfg));
+/* Issue 14 F7: a lock file that is not root's regular file is refused, never trusted. */
+static void test_lock_file_trust(void **state)
+{
+	struct env *e = *state;
+	char lock[256], other[256];
+	struct tu_err err;
+	int fd = -1;
+
+	/* cache.dir exists (a first lock creates it), then the lock file is replaced. */
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, NULL), 0);
+	close(fd);
+	fd = -1;
+	path_of(e, TU_SNAPSHOT_ONLINE_LOCK_FILE, lock, sizeof(lock));
+
+	/* A symbolic link (to a file we may lock): refused, not followed. */
+	assert_int_equal(unlink(lock), 0);
+	snprintf(other, sizeof(other), "%s/other-lock", e->root);
+	write_file(other, "", 0600);
+	assert_int_equal(symlink(other, lock), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	assert_int_equal(fd, -1);
+
+	/* Not a regular file. */
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(mkfifo(lock, 0600), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+
+	/* Writable by others. */
+	assert_int_equal(unlink(lock), 0);
+	write_file(lock, "", 0666);
+	assert_int_equal(chmod(lock, 0666), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "writable by group or others"));
+
+	/* Created by another user (root only: chown). */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(lock, 0600), 0);
+		assert_int_equal(chown(lock, 65534, 65534), 0);
+		tu_err_clear(&err);
+		assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "owned by uid 65534"));
+		tu_err_clear(&err);
+		assert_int_equal(tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err), 0);
+	} else {
+		print_message("note: not root, the lock file of another user was not tried\n");
+	}
+	/* Removed: a fresh one of ours works again. */
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(tu_cache_lock(e->conf, 0, &fd, NULL, NULL), 0);
+	close(fd);
+}
+
+/* Issue 14 F5: a merged state keeps its oldest time, so the offline age limit still ends it. */
+static void test_save_merged_keeps_oldest(void **state)
+{
+	struct env *e = *state;
+	struct tu_dataset d;
+	struct tu_cache_info info;
+	int64_t created = 0;
+
+	assert_int_equal(tu_cache_save_merged(e->conf, &e->d, &e->host, NOW, NOW - 3600 * SEC, NULL, NULL),
+			 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, &created, NULL), 0);
+	tu_dataset_done(&d);
+	assert_true(created == NOW - 3600 * SEC);
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_true(info.public_created_usec == NOW - 3600 * SEC);
+	/* Past offline_max_age counted from the oldest part: stale, whatever was merged since. */
+	assert_int_equal(tu_cache_save_merged(e->conf, &e->d, &e->host, NOW, NOW - MAXAGE - SEC, NULL, NULL),
+			 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), -ESTALE);
+	/* A time in the future is clamped to now. */
+	assert_int_equal(tu_cache_save_merged(e->conf, &e->d, &e->host, NOW, NOW + 3600 * SEC, NULL, NULL),
+			 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, &created, NULL), 0);
+	tu_dataset_done(&d);
+	assert_true(created == NOW);
+}
+
 	struct tu_online_req req = {
 	    .size = sizeof(req),
 	    .config_path = cfg,
@@ -769,3 +867,5 @@ int main(void)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
+	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
