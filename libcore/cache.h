@@ -62,9 +62,6 @@ int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const 
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
 /*
- * Same with /etc/group taken from etc_group_path (NULL = "/etc/group"); for
- * tests and for callers that already hold the accounts options.
-/*
  * Same for a state merged from an older snapshot and a few fresh records
  * (the NSS name refresh, online.c): accounts are computed at now_usec, but
  * both snapshots are stamped as_of_usec (the older snapshot's creation time;
@@ -92,6 +89,9 @@ int tu_cache_may_write(struct tu_err *reterr);
  */
 int tu_cache_check_lock_fd(int fd, const char *path, struct tu_err *reterr);
 
+/*
+ * Same with /etc/group taken from etc_group_path (NULL = "/etc/group"); for
+ * tests and for callers that already hold the accounts options.
  */
 int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
