@@ -29,19 +29,19 @@
 #include "cleanup.h"
 #include "err.h"
 
-#define HOSTS_PATH        "/etc/hosts"
-#define RESOLV_CONF_PATH  "/etc/resolv.conf"
-#define MAX_RESOLV_CONF   (64 * 1024) /* bytes of resolv.conf read */
-#define MAX_HOSTS_LINE    4096
-#define DNS_QTYPE_A       1
-#define DNS_QTYPE_CNAME   5
-#define DNS_QTYPE_AAAA    28
-#define DNS_CLASS_IN      1
-#define DNS_MAX_UDP       1232 /* what we read of one datagram (no EDNS: servers send <= 512) */
-#define MAX_CNAME_CHAIN   8
-#define MAX_ANSWER_RR     256 /* answer records looked at in one message */
-#define GRACE_USEC        200000 /* wait for the other family once one answered */
-#define MIN_TRY_USEC      50000
+#define HOSTS_PATH       "/etc/hosts"
+#define RESOLV_CONF_PATH "/etc/resolv.conf"
+#define MAX_RESOLV_CONF  (64 * 1024) /* bytes of resolv.conf read */
+#define MAX_HOSTS_LINE   4096
+#define DNS_QTYPE_A      1
+#define DNS_QTYPE_CNAME  5
+#define DNS_QTYPE_AAAA   28
+#define DNS_CLASS_IN     1
+#define DNS_MAX_UDP      1232 /* what we read of one datagram (no EDNS: servers send <= 512) */
+#define MAX_CNAME_CHAIN  8
+#define MAX_ANSWER_RR    256    /* answer records looked at in one message */
+#define GRACE_USEC       200000 /* wait for the other family once one answered */
+#define MIN_TRY_USEC     50000
 
 static char ascii_lower(char c)
 {
@@ -123,8 +123,7 @@ static bool parse_numeric(const char *s, struct tu_resolve_addr *ret)
 
 static bool addr_eq(const struct tu_resolve_addr *x, const struct tu_resolve_addr *y)
 {
-	return x->family == y->family &&
-	       memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
+	return x->family == y->family && memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
 }
 
 static bool add_addr(struct tu_resolve_result *r, const struct tu_resolve_addr *a)
@@ -572,17 +571,17 @@ struct query {
 	uint16_t qtype, id;
 	uint8_t pkt[12 + TU_RESOLVE_MAX_NAME + 2 + 4];
 	size_t len;
-	bool done;          /* an answer (NOERROR or NXDOMAIN) arrived */
-	bool failed_here;   /* the server of the current try refused it */
+	bool done;        /* an answer (NOERROR or NXDOMAIN) arrived */
+	bool failed_here; /* the server of the current try refused it */
 	struct tu_resolve_result res;
 };
 
 struct dns {
 	const struct tu_resolv_conf *conf;
 	uint16_t port;
-	int fd[2]; /* AF_INET, AF_INET6; -1 when none */
-	int last_rcode;      /* last failure code from a server, 0 none */
-	int last_errno;      /* last sendto() failure, 0 none */
+	int fd[2];      /* AF_INET, AF_INET6; -1 when none */
+	int last_rcode; /* last failure code from a server, 0 none */
+	int last_errno; /* last sendto() failure, 0 none */
 	char last_server[INET6_ADDRSTRLEN];
 	bool truncated;
 	bool nxdomain; /* of the name being looked up */
@@ -678,8 +677,8 @@ static void receive(struct dns *d, int fd, const char *name, struct query *q, si
 	for (;;) {
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *) &from,
-				     &fl);
+		ssize_t n =
+		    recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *) &from, &fl);
 		if (n < 0)
 			return; /* EAGAIN, or an ICMP error for an earlier send: poll again */
 		if (!from_nameserver(d, &from))
@@ -837,8 +836,7 @@ static int resolve_dns(const char *host, uint64_t start, uint64_t deadline,
 	int r = -ENOENT;
 	bool absolute = host[strlen(host) - 1] == '.';
 
-	read_resolv_conf(opts && opts->resolv_conf_path ? opts->resolv_conf_path
-							 : RESOLV_CONF_PATH,
+	read_resolv_conf(opts && opts->resolv_conf_path ? opts->resolv_conf_path : RESOLV_CONF_PATH,
 			 &conf);
 	d.port = opts && opts->dns_port ? opts->dns_port : 53;
 	normalize(host, h);
@@ -863,15 +861,16 @@ static int resolve_dns(const char *host, uint64_t start, uint64_t deadline,
 	for (size_t i = 0; i < conf.n_ns; i++) {
 		int f = conf.ns[i].family == AF_INET ? 0 : 1;
 		if (d.fd[f] < 0) {
-			d.fd[f] = socket(conf.ns[i].family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-					 0);
+			d.fd[f] =
+			    socket(conf.ns[i].family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			if (d.fd[f] < 0)
 				d.last_errno = errno;
 		}
 	}
 	if (d.fd[0] < 0 && d.fd[1] < 0) {
 		int e = d.last_errno ? d.last_errno : EAFNOSUPPORT;
-		return tu_err_set(reterr, e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -EHOSTUNREACH,
+		return tu_err_set(reterr,
+				  e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -EHOSTUNREACH,
 				  "cannot resolve %s: no socket for DNS: %s", host, strerror(e));
 	}
 
@@ -901,19 +900,21 @@ static int resolve_dns(const char *host, uint64_t start, uint64_t deadline,
 	uint64_t ms = (now_usec() - start) / 1000;
 	switch (worst) {
 	case -ETIMEDOUT:
-		return tu_err_set(reterr, -ETIMEDOUT,
-				  "cannot resolve %s: no answer from the DNS server%s (%s%s) within %llu ms",
-				  host, conf.n_ns > 1 ? "s" : "", d.last_server,
-				  conf.n_ns > 1 ? " and others in resolv.conf" : "",
-				  (unsigned long long) ms);
+		return tu_err_set(
+		    reterr, -ETIMEDOUT,
+		    "cannot resolve %s: no answer from the DNS server%s (%s%s) within %llu ms",
+		    host, conf.n_ns > 1 ? "s" : "", d.last_server,
+		    conf.n_ns > 1 ? " and others in resolv.conf" : "", (unsigned long long) ms);
 	case -ENODATA:
 		return tu_err_set(reterr, -EHOSTUNREACH,
-				  "cannot resolve %s: the name has no address (A/AAAA) record", host);
+				  "cannot resolve %s: the name has no address (A/AAAA) record",
+				  host);
 	case -EHOSTUNREACH:
 		if (d.truncated)
-			return tu_err_set(reterr, -EHOSTUNREACH,
-					  "cannot resolve %s: the DNS answer was truncated and held no address",
-					  host);
+			return tu_err_set(
+			    reterr, -EHOSTUNREACH,
+			    "cannot resolve %s: the DNS answer was truncated and held no address",
+			    host);
 		if (d.last_rcode)
 			return tu_err_set(reterr, -EHOSTUNREACH,
 					  "cannot resolve %s: DNS server %s answered %s", host,
@@ -922,8 +923,8 @@ static int resolve_dns(const char *host, uint64_t start, uint64_t deadline,
 				  host, d.last_server, strerror(d.last_errno ? d.last_errno : EIO));
 	default:
 		return tu_err_set(reterr, -EHOSTUNREACH,
-				  "cannot resolve %s: no such host (not in %s, DNS: NXDOMAIN)", host,
-				  opts && opts->hosts_path ? opts->hosts_path : HOSTS_PATH);
+				  "cannot resolve %s: no such host (not in %s, DNS: NXDOMAIN)",
+				  host, opts && opts->hosts_path ? opts->hosts_path : HOSTS_PATH);
 	}
 }
 

@@ -27,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* clang-format off: cmocka.h needs setjmp.h, stdarg.h and stddef.h first */
 #include <cmocka.h>
+/* clang-format on */
 
 #include "err.h"
 #include "resolve.h"
@@ -204,7 +206,7 @@ static void put_rr(struct msg *m, unsigned ptr, const char *owner, unsigned type
 static void test_query_bytes(void **state)
 {
 	uint8_t q[300];
-	static const uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+	static const uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0,   1, 0,   0,   0,   0,   0,   0,
 				       4,    'a',  'u',  't',  'h', 7, 'e', 'x', 'a', 'm', 'p', 'l',
 				       'e',  3,    'c',  'o',  'm', 0, 0,   28,  0,   1};
 
@@ -268,8 +270,8 @@ static void test_answer_parse(void **state)
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tu_dns_parse_answer(m.b, m.n, "auth.example.com", 1, 0xBEEE, &r, &tc),
 			 -EBADMSG);
-	assert_int_equal(tu_dns_parse_answer(q, (size_t) ql, "auth.example.com", 1, 0xBEEF, &r, &tc),
-			 -EBADMSG);
+	assert_int_equal(
+	    tu_dns_parse_answer(q, (size_t) ql, "auth.example.com", 1, 0xBEEF, &r, &tc), -EBADMSG);
 	assert_int_equal(tu_dns_parse_answer(m.b, m.n, "other.example.com", 1, 0xBEEF, &r, &tc),
 			 -EBADMSG);
 	assert_int_equal(tu_dns_parse_answer(m.b, m.n, "auth.example.com", 28, 0xBEEF, &r, &tc),
@@ -400,8 +402,7 @@ static void *responder_main(void *arg)
 	}
 }
 
-static void responder_start(struct responder *s, enum dns_mode mode, const char *ip,
-			    uint16_t port)
+static void responder_start(struct responder *s, enum dns_mode mode, const char *ip, uint16_t port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	socklen_t sl = sizeof(sa);
@@ -551,9 +552,9 @@ static void test_live(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_resolv_conf),  cmocka_unit_test(test_hosts),
-	    cmocka_unit_test(test_query_bytes),  cmocka_unit_test(test_answer_parse),
-	    cmocka_unit_test(test_format_list),  cmocka_unit_test(test_live),
+	    cmocka_unit_test(test_resolv_conf), cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_query_bytes), cmocka_unit_test(test_answer_parse),
+	    cmocka_unit_test(test_format_list), cmocka_unit_test(test_live),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
