@@ -500,7 +500,15 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const struct t
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long long ms =
 	    (long long) (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	if (r >= 0) {
+	if (r >= 0 && conf->cluster_name &&
+	    (!ping.cluster_name || strcmp(ping.cluster_name, conf->cluster_name) != 0)) {
+		snprintf(fix, sizeof(fix),
+			 "point auth.addresses at cluster %s's Auth, or correct auth.cluster_name",
+			 conf->cluster_name);
+		add(d, "auth.ping", DOCTOR_ERROR, where, fix,
+		    "Auth answered for cluster '%s', but auth.cluster_name is '%s': every online decision is refused",
+		    ping.cluster_name ? ping.cluster_name : "", conf->cluster_name);
+	} else if (r >= 0) {
 		add(d, "auth.ping", DOCTOR_OK, where, NULL,
 		    "Auth answered in %lld ms: cluster %s, Teleport %s", ms,
 		    ping.cluster_name ? ping.cluster_name : "?",
@@ -1365,6 +1373,10 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 			return cli_errorf(c, "doctor: --root %s: not a directory", d.root);
 	}
 	find_libdir(&d);
+	if (geteuid() != 0)
+		add(&d, "doctor.privileges", DOCTOR_WARNING, NULL,
+		    "run it as root: sudo teleport-unix doctor",
+		    "not run as root: files only root may read (the key, the private snapshot) are reported as unreadable, and sshd -T may fail");
 
 	/* The config: -c as given; otherwise the default path, below the root. */
 	const char *shown = c->config_path ? c->config_path

@@ -417,6 +417,11 @@ def test_auth_closed_port_offline_deny(host):
     c = checks(r)["auth.ping"]
     assert c["status"] == "error"
     assert "Teleport logins are refused" in c["message"]
+    # A server of another cluster than auth.cluster_name.
+    host.config(host.server.address, auth={"cluster_name": "other.example.com"})
+    c = checks(host.doctor(json=True))["auth.ping"]
+    assert c["status"] == "error" and "auth.cluster_name is 'other.example.com'" in c["message"], c
+    host.config("127.0.0.1:1", pam={"offline": "deny"})
     # --offline skips it.
     r = host.doctor("--offline", json=True)
     assert checks(r)["auth.ping"]["status"] == "skipped"
