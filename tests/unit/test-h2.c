@@ -5,17 +5,20 @@
  * errors (refused port, a listener that never answers the TLS handshake, a
  * peer that talks garbage or resets, fail-over across all of them, a
  * deadline already past), with no file descriptor left behind and no
- * SIGPIPE.  The TLS/HTTP/2 success paths are covered end to end by
+ * SIGPIPE; a host name (from /etc/hosts) and an IPv6 literal reach curl as
+ * numbers, and the transport's descriptors are close-on-exec.  The TLS/HTTP/2 success paths are covered end to end by
  * tests/integration/test_transport.py.  Credentials are made at test time
  * with the openssl CLI.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -336,6 +339,57 @@ static void test_failover_reports_every_address(void **state)
 	close(lfd);
 }
 
+/* Issue 14 F1/F8: names are resolved by libcore (hosts file here), IPv6 literals reach curl
+ * through a stand-in name, curl never resolves (an error would say "internal error"), and
+ * every descriptor the transport holds is close-on-exec (curl's socket pair included). */
+static void test_names_and_cloexec(void **state)
+{
+	char *hosts[] = {(char *) "localhost"};
+	char *v6[] = {(char *) "::1"};
+	uint16_t ports[] = {refused_port()};
+	struct tu_transport *t = NULL;
+	struct tu_conf c;
+	struct tu_err e;
+	char want[128];
+	double el;
+	bool before[1024] = {false};
+	int fds = count_fds();
+
+	(void) state;
+	conf_init(&c, hosts, ports, 1);
+	int r = ping_once(&c, 1300000, &e, &el);
+	assert_true(r == -ECONNREFUSED || r == -EHOSTUNREACH);
+	snprintf(want, sizeof(want), "cannot connect to localhost:%u: ", ports[0]);
+	assert_non_null(strstr(e.msg, want));
+	assert_null(strstr(e.msg, "internal error"));
+	assert_true(el < 1.0);
+
+	conf_init(&c, v6, ports, 1);
+	r = ping_once(&c, 1300000, &e, &el);
+	assert_true(r == -ECONNREFUSED || r == -EHOSTUNREACH);
+	snprintf(want, sizeof(want), "cannot connect to [::1]:%u: ", ports[0]);
+	assert_non_null(strstr(e.msg, want));
+	assert_null(strstr(e.msg, "internal error"));
+	assert_int_equal(count_fds(), fds);
+
+	for (int fd = 0; fd < 1024; fd++)
+		before[fd] = fcntl(fd, F_GETFD) >= 0;
+	conf_init(&c, hosts, ports, 1);
+	tu_err_clear(&e);
+	assert_int_equal(tu_h2_new(&c, creds, 0, &t, &e), 0);
+	int added = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		int fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || before[fd])
+			continue;
+		added++;
+		assert_true(fl & FD_CLOEXEC);
+	}
+	assert_int_equal(added, 2); /* libcurl 7.88's wake-up socket pair */
+	tu_transport_free(t);
+	assert_int_equal(count_fds(), fds);
+}
+
 static void test_env_check(void **state)
 {
 	char *clean[] = { (char *) "PATH=/usr/bin", (char *) "SSLKEYLOGFILEX=1", NULL };
@@ -360,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_tls_never_answered),
 	    cmocka_unit_test(test_bad_peers),
 	    cmocka_unit_test(test_failover_reports_every_address),
+	    cmocka_unit_test(test_names_and_cloexec),
 	    cmocka_unit_test(test_env_check),
 	};
 
