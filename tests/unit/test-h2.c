@@ -6,7 +6,8 @@
  * peer that talks garbage or resets, fail-over across all of them, a
  * deadline already past), with no file descriptor left behind and no
  * SIGPIPE; a host name (from /etc/hosts) and an IPv6 literal reach curl as
- * numbers, and the transport's descriptors are close-on-exec.  The TLS/HTTP/2 success paths are covered end to end by
+ * numbers, and the transport's descriptors are close-on-exec.  The
+ * TLS/HTTP/2 success paths are covered end to end by
  * tests/integration/test_transport.py.  Credentials are made at test time
  * with the openssl CLI.
  */
