@@ -256,6 +256,9 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	struct tu_local_group *lg = NULL;
 	int r;
 
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub), reterr);
 	if (r < 0)
 		return r;
@@ -271,9 +274,6 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	}
 	if (r < 0)
 		goto out;
-	r = tu_cache_may_write(reterr);
-	if (r < 0)
-		return r;
 	lg = calloc(eg.n ? eg.n : 1, sizeof(*lg));
 	if (!lg) {
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -340,6 +340,13 @@ out:
 	return r;
 }
 
+int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
+		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
+		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+{
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, ret_counts, reterr);
+}
+
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
@@ -377,13 +384,6 @@ static void mapping_done(struct mapping *m)
  */
 static int map_trusted(const char *path, struct mapping *ret, struct tu_err *reterr)
 {
-int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
-		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
-{
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, ret_counts, reterr);
-}
-
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
@@ -608,6 +608,9 @@ int tu_cache_link_default(const struct tu_conf *conf, struct tu_err *reterr)
 
 	if (same_dir(cache_dir(conf), TU_SNAPSHOT_DEFAULT_DIR))
 		return 0;
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	r = path_or_err(conf, TU_CACHE_PUBLIC_FILE, target, sizeof(target), reterr);
 	if (r < 0)
 		return r;
@@ -658,6 +661,27 @@ uint64_t tu_cache_lock_budget(const struct tu_conf *conf)
 	return 4 * (conf->connect_timeout_usec + conf->request_timeout_usec) + 5000000;
 }
 
+int tu_cache_check_lock_fd(int fd, const char *path, struct tu_err *reterr)
+{
+	struct stat st;
+
+	/* Whoever owns the lock file can hold it for ever (every sync times out) or set its mtime
+	 * (the time of the last online attempt) to stop online refreshes. */
+	if (fstat(fd, &st) < 0)
+		return tu_err_set(reterr, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return tu_err_set(reterr, -EPERM, "refusing lock file %s: not a regular file", path);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return tu_err_set(reterr, -EPERM,
+				  "refusing lock file %s: owned by uid %u, must be root's (remove it)",
+				  path, (unsigned) st.st_uid);
+	if (st.st_mode & 0022)
+		return tu_err_set(reterr, -EACCES,
+				  "refusing lock file %s: writable by group or others (mode 0%o)", path,
+				  (unsigned) (st.st_mode & 07777));
+	return 0;
+}
+
 /* Whether fd is still the file at path (cache clear may have removed it meanwhile). */
 static bool still_linked(int fd, const char *path)
 {
@@ -675,6 +699,9 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 	uint64_t spent = 0;
 	int r;
 
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	r = path_or_err(conf, TU_SNAPSHOT_ONLINE_LOCK_FILE, path, sizeof(path), reterr);
 	if (r < 0)
 		return r;
@@ -683,6 +710,9 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 		tu_err_prefix(reterr, "cache.dir");
 		return r;
 	}
+	r = check_dir(cache_dir(conf), reterr);
+	if (r < 0)
+		return r;
 	for (;;) {
 		_cleanup_close_ int fd =
 		    open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -692,6 +722,10 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 				return tu_err_set(reterr, -EPERM,
 						  "refusing lock file %s: is a symbolic link", path);
 			return tu_err_set(reterr, -errno, "opening %s: %s", path, strerror(errno));
+		}
+		r = tu_cache_check_lock_fd(fd, path, reterr);
+		if (r < 0)
+			return r;
 		for (;;) {
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 				break;
@@ -706,9 +740,6 @@ int tu_cache_lock(const struct tu_conf *conf, uint64_t budget_usec, int *ret_fd,
 				    reterr, -ETIMEDOUT,
 				    "%s still held by another refresh after %llu ms", path,
 				    (unsigned long long) (budget_usec / 1000));
-	r = tu_cache_may_write(reterr);
-	if (r < 0)
-		return r;
 			waited = true;
 			struct timespec ts = {.tv_nsec = LOCK_POLL_USEC * 1000};
 			(void) nanosleep(&ts, NULL);
@@ -735,6 +766,9 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
 	int r;
 
+	r = tu_cache_may_write(reterr);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		r = path_or_err(conf, files[i], path, sizeof(path), reterr);
 		if (r < 0)
@@ -759,27 +793,6 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	}
 	return 0;
 }
-int tu_cache_check_lock_fd(int fd, const char *path, struct tu_err *reterr)
-{
-	struct stat st;
-
-	/* Whoever owns the lock file can hold it for ever (every sync times out) or set its mtime
-	 * (the time of the last online attempt) to stop online refreshes. */
-	if (fstat(fd, &st) < 0)
-		return tu_err_set(reterr, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return tu_err_set(reterr, -EPERM, "refusing lock file %s: not a regular file", path);
-	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return tu_err_set(reterr, -EPERM,
-				  "refusing lock file %s: owned by uid %u, must be root's (remove it)",
-				  path, (unsigned) st.st_uid);
-	if (st.st_mode & 0022)
-		return tu_err_set(reterr, -EACCES,
-				  "refusing lock file %s: writable by group or others (mode 0%o)", path,
-				  (unsigned) (st.st_mode & 07777));
-	return 0;
-}
-
 
 int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct tu_err *reterr)
 {
@@ -797,9 +810,6 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 		return r;
 
 	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL);
-	r = tu_cache_may_write(reterr);
-	if (r < 0)
-		return r;
 	if (r == -ENOMEM)
 		return tu_err_set(reterr, r, "out of memory");
 	if (r >= 0) {
@@ -808,19 +818,12 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 		info.n_accounts = tu_snapshot_passwd_count(s);
 		info.n_groups = tu_snapshot_group_count(s);
 		s = tu_snapshot_close(s);
-	r = check_dir(cache_dir(conf), reterr);
-	if (r < 0)
-		return r;
 	} else if (r != -ENOENT) {
 		info.has_public = true;
 		info.public_error = r;
 	}
 
 	r = check_dir(cache_dir(conf), NULL);
-		}
-		r = tu_cache_check_lock_fd(fd, path, reterr);
-		if (r < 0)
-			return r;
 	if (r >= 0)
 		r = map_trusted(state, &m, NULL);
 	if (r >= 0)
@@ -851,6 +854,3 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 	*ret = info;
 	return 0;
 }
-	r = tu_cache_may_write(reterr);
-	if (r < 0)
-		return r;

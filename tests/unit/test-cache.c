@@ -647,81 +647,6 @@ static void test_lock(void **state)
 	tu_conf_free(bad);
 }
 
-static void test_unwritable_dir(void **state)
-{
-	struct env *e = *state;
-	struct tu_err err;
-	char blocker[256];
-
-	/* cache.dir's parent is a regular file: mkdir fails with a message naming the path. */
-	snprintf(blocker, sizeof(blocker), "%s/cache", e->root);
-	write_file(blocker, "x", 0644);
-	tu_err_clear(&err);
-	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err);
-	assert_true(r < 0);
-	assert_non_null(strstr(err.msg, "cache"));
-}
-
-/* ---- online.h: the table NSS dlopens --------------------------------------------------- */
-
-struct logged {
-	int n;
-	char last[700];
-};
-
-static void log_collect(void *userdata, int priority, const char *msg)
-{
-	struct logged *l = userdata;
-	(void) priority;
-	l->n++;
-	snprintf(l->last, sizeof(l->last), "%s", msg);
-}
-
-/* A config file for tu_ctx_new (root-owned, 0644), Auth on a port nobody listens on. */
-static void write_online_config(struct env *e, char *path, size_t size)
-{
-	char yaml[1024];
-	snprintf(path, size, "%s/online.yaml", e->root);
-	snprintf(yaml, sizeof(yaml),
-		 "auth:\n"
-		 "  addresses: [\"127.0.0.1:1\"]\n"
-		 "  credentials:\n"
-		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
-		 "  timeouts: { connect: 1s, request: 1s }\n"
-		 "host:\n"
-		 "  id: 5a9f3c0e-0000-4000-8000-000000000001\n"
-		 "  labels: { env: prod }\n"
-		 "cache:\n"
-		 "  dir: %s\n"
-		 "  negative_ttl: 1m\n",
-		 e->root, e->root, e->root, e->dir);
-	write_file(path, yaml, 0644);
-}
-
-static void test_online_table(void **state)
-{
-	struct env *e = *state;
-	const struct tu_online_v1 *t = tu_online_v1_get();
-	struct logged lg = {0};
-	char cfg[256];
-
-	assert_non_null(t);
-	assert_int_equal(t->version, TU_ONLINE_VERSION);
-	assert_int_equal(t->size, sizeof(struct tu_online_v1));
-	assert_non_null(t->refresh_for_name);
-	assert_non_null(t->refresh_for_id);
-
-	/* A request from an older/smaller caller struct is refused, not misread. */
-	struct tu_online_req small = {.size = 8};
-	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
-	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
-
-	if (geteuid() != 0) {
-		struct tu_online_req req = {.size = sizeof(req), .now_usec = NOW};
-		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
-		skip();
-	}
-	write_online_config(e, cfg, sizeof(cfg));
 /* Issue 14 F7: a lock file that is not root's regular file is refused, never trusted. */
 static void test_lock_file_trust(void **state)
 {
@@ -806,6 +731,81 @@ static void test_save_merged_keeps_oldest(void **state)
 	assert_true(created == NOW);
 }
 
+static void test_unwritable_dir(void **state)
+{
+	struct env *e = *state;
+	struct tu_err err;
+	char blocker[256];
+
+	/* cache.dir's parent is a regular file: mkdir fails with a message naming the path. */
+	snprintf(blocker, sizeof(blocker), "%s/cache", e->root);
+	write_file(blocker, "x", 0644);
+	tu_err_clear(&err);
+	int r = tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, &err);
+	assert_true(r < 0);
+	assert_non_null(strstr(err.msg, "cache"));
+}
+
+/* ---- online.h: the table NSS dlopens --------------------------------------------------- */
+
+struct logged {
+	int n;
+	char last[700];
+};
+
+static void log_collect(void *userdata, int priority, const char *msg)
+{
+	struct logged *l = userdata;
+	(void) priority;
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+}
+
+/* A config file for tu_ctx_new (root-owned, 0644), Auth on a port nobody listens on. */
+static void write_online_config(struct env *e, char *path, size_t size)
+{
+	char yaml[1024];
+	snprintf(path, size, "%s/online.yaml", e->root);
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n"
+		 "  addresses: [\"127.0.0.1:1\"]\n"
+		 "  credentials:\n"
+		 "    key_pair: { cert: %s/none.crt, key: %s/none.key, ca: %s/none.ca }\n"
+		 "  timeouts: { connect: 1s, request: 1s }\n"
+		 "host:\n"
+		 "  id: 5a9f3c0e-0000-4000-8000-000000000001\n"
+		 "  labels: { env: prod }\n"
+		 "cache:\n"
+		 "  dir: %s\n"
+		 "  negative_ttl: 1m\n",
+		 e->root, e->root, e->root, e->dir);
+	write_file(path, yaml, 0644);
+}
+
+static void test_online_table(void **state)
+{
+	struct env *e = *state;
+	const struct tu_online_v1 *t = tu_online_v1_get();
+	struct logged lg = {0};
+	char cfg[256];
+
+	assert_non_null(t);
+	assert_int_equal(t->version, TU_ONLINE_VERSION);
+	assert_int_equal(t->size, sizeof(struct tu_online_v1));
+	assert_non_null(t->refresh_for_name);
+	assert_non_null(t->refresh_for_id);
+
+	/* A request from an older/smaller caller struct is refused, not misread. */
+	struct tu_online_req small = {.size = 8};
+	assert_int_equal(t->refresh_for_name(&small, "x"), -EINVAL);
+	assert_int_equal(t->refresh_for_name(NULL, "x"), -EINVAL);
+
+	if (geteuid() != 0) {
+		struct tu_online_req req = {.size = sizeof(req), .now_usec = NOW};
+		assert_int_equal(t->refresh_for_id(&req, 1), -EPERM);
+		skip();
+	}
+	write_online_config(e, cfg, sizeof(cfg));
 	struct tu_online_req req = {
 	    .size = sizeof(req),
 	    .config_path = cfg,
@@ -863,9 +863,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
-	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
