@@ -156,6 +156,8 @@ static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *
 	size_t n = strlen(cn), cl_len = cl ? strlen(cl) : 0;
 	if (cl_len && n > cl_len + 1 && cn[n - cl_len - 1] == '.' && strcmp(cn + n - cl_len, cl) == 0)
 		n -= cl_len + 1;
+	if (n == 0)
+		return tu_err_set(reterr, -EBADMSG, "the credential's subject CN holds no host id");
 	ctx->host_id = strndup(cn, n);
 	if (!ctx->host_id)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -181,12 +183,19 @@ int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struc
 				return tu_err_set(reterr, -ENOMEM, "out of memory");
 		}
 		/* The cluster (host locks name "<id>.<cluster>") and, without host.id, the id:
-		 * from the credential.  Without readable credentials and no host.id the id stays
-		 * unknown: host locks then cannot match, which is why PAM insists on credentials
-		 * online; with host.id but no cluster, any "<id>.<...>" lock counts (decide.c). */
+		 * from the credential.  With host.id but no cluster, any "<id>.<...>" lock counts
+		 * (decide.c).  Without host.id a credential that cannot be read is an error, never
+		 * an empty id: locks on this host would then silently not match offline. */
 		struct tu_err e;
 		tu_err_clear(&e);
-		(void) host_from_creds(ctx, now_usec, &e);
+		int r = host_from_creds(ctx, now_usec, &e);
+		if (r < 0 && !ctx->conf->host_id) {
+			if (r == -ENOMEM)
+				return tu_err_set(reterr, r, "out of memory");
+			return tu_err_set(reterr, r,
+					  "this host's id is unknown (host.id is not set and the credential cannot be read: %s)",
+					  e.msg[0] ? e.msg : strerror(-r));
+		}
 		ctx->host_done = true;
 	}
 	*ret = (struct tu_host){

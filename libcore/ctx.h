@@ -41,7 +41,11 @@ int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, stru
  * This host: name (config or gethostname), id (config or the credential's
  * CN without ".<cluster>"), cluster (config cluster_name or the credential's),
  * labels (config).  Needs the credentials only when host.id is not set;
- * without readable credentials id is "" and cluster NULL.  Strings borrowed from ctx.
+ * then a credential that cannot be loaded (missing, expired, wrong owner or
+ * mode, no host id in its CN) is an error, never an empty id (offline
+ * decisions would ignore locks on this host); with host.id set it only
+ * leaves the cluster NULL.  Strings borrowed from ctx.
+ * Errors: -ENOMEM, or tu_creds_load's errno with the reason in reterr.
  */
 int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr);
 
