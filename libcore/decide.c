@@ -8,6 +8,7 @@
  * (online from Auth, else the private cache snapshot as pam.offline says).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "err.h"
 #include "grpc.h"
 #include "log.h"
+#include "snapshot.h"
 
 #define AUTH_INFO_MAX   16384 /* SSH_AUTH_INFO_0 we look at */
 #define CERT_BLOB_MAX   12288 /* decoded certificate */
@@ -194,6 +196,24 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
 		return k;
 	k = owners_ix(ix, h, source, login, 0, false, ret, reterr);
 	tu_rbac_index_free(ix);
+	return k;
+}
+
+/*
+ * The owners of login at now_usec for a decision.  Expired users own nothing
+ * while someone else still grants the login; a login that only expired users
+ * grant is still theirs (its account stays in the public snapshot until the
+ * next sync), so the decision says "expired" and denies instead of "not a
+ * Teleport login", which the shipped stack lets through (a key the user left
+ * in ~/.ssh/authorized_keys would then log in).
+ */
+static int login_owners(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
+			int64_t now_usec, struct tu_strv *ret, struct tu_err *reterr)
+{
+	int k = owners_ix(ix, h, source, login, now_usec, true, ret, reterr);
+
+	if (k >= 0 && ret->n == 0)
+		k = owners_ix(ix, h, source, login, now_usec, false, ret, reterr);
 	return k;
 }
 
@@ -683,8 +703,8 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };
-		k = owners_ix(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, true, &owners,
-			      reterr);
+		k = login_owners(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, &owners,
+				 reterr);
 		if (k < 0)
 			return k;
 		if (owners.n == 0) {
@@ -917,7 +937,7 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 			struct tu_strv owners = { 0 };
 			k = tu_rbac_index_new(&snap, &ix, reterr);
 			if (k >= 0)
-				k = owners_ix(ix, h, o->source, req->login, now_usec, true, &owners, reterr);
+				k = login_owners(ix, h, o->source, req->login, now_usec, &owners, reterr);
 			if (k >= 0 && owners.n != 1) {
 				/* Not a login, or shared: the snapshot is fresh enough to say so. */
 				k = decide_ix(ix, h, o, req, now_usec, ret, reterr);
@@ -953,6 +973,46 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 	return k < 0 ? k : 0;
 }
 
+/*
+ * Whether the public snapshot serves login: then it is a Teleport account
+ * here (NSS answers for it, so sshd, cron and su found it before asking
+ * us).  Looked at before deciding: a decision that refreshes the cache may
+ * drop the account, but the host process already has it.
+ */
+static bool served_by_cache(const struct tu_conf *conf, const char *login)
+{
+	char path[PATH_MAX];
+	struct tu_snapshot *s = NULL;
+	struct tu_pw_view pv;
+	bool served;
+
+	if (!tu_rbac_valid_login(login) || strcmp(login, "root") == 0)
+		return false;
+	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path)) < 0 ||
+	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+		return false;
+	served = tu_snapshot_find_login(s, login, &pv, NULL) == 0 && pv.uid != 0 && pv.gid != 0;
+	tu_snapshot_close(s);
+	return served;
+}
+
+/*
+ * When no current Teleport user owns a login the cache serves (expired or
+ * deleted since that snapshot, and no sync has replaced it, e.g. while Auth
+ * is unreachable), "not a Teleport login" would let the shipped stack fall
+ * through to the next module and a key left in ~/.ssh/authorized_keys: deny
+ * instead, until a sync drops the account.
+ */
+static void deny_if_served(bool served, const char *login, struct tu_verdict *v)
+{
+	char slogin[128];
+
+	if (served && v->kind == TU_VERDICT_UNKNOWN)
+		verdict_set(v, TU_VERDICT_DENY, "", "",
+			    "'%s' is a Teleport account in the cache, but no current Teleport user grants it here (expired or deleted since the last sync)",
+			    tu_sanitize(login, slogin, sizeof(slogin)));
+}
+
 int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,
 	      struct tu_verdict *ret, struct tu_err *reterr)
 {
@@ -971,16 +1031,20 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	o.trust_ssh_cert = conf->trust_ssh_cert;
 	o.source = conf->source;
 	k = tu_ctx_host(ctx, now_usec, &h, &e);
+	if (k == -ENOMEM)
+		return tu_err_set(reterr, k, "out of memory");
 	if (k < 0) {
 		verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "cannot tell which host this is: %s", e.msg);
 		*ret = v;
 		return 0;
 	}
+	const bool served = served_by_cache(conf, req->login);
 	if (!offline_only) {
 		k = decide_online(ctx, conf, &h, &o, req, now_usec, &v, &e);
 		if (k == -ENOMEM || k == -EINVAL)
 			return tu_err_set(reterr, k, "%s", e.msg);
 		if (k == 0) {
+			deny_if_served(served, req->login, &v);
 			*ret = v;
 			return 0;
 		}
@@ -1003,6 +1067,8 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	}
 	tu_err_clear(&e);
 	k = tu_cache_load_state(conf, now_usec, 0, &d, NULL, &e);
+	if (k == -ENOMEM)
+		return tu_err_set(reterr, k, "out of memory");
 	if (k < 0) {
 		if (online_why[0])
 			verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "Auth unreachable (%s) and no usable cache (%s)",
@@ -1017,6 +1083,7 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	tu_dataset_done(&d);
 	if (k < 0)
 		return k;
+	deny_if_served(served, req->login, &v);
 	v.offline = true;
 	*ret = v;
 	return 0;

@@ -506,7 +506,8 @@ static const struct decide_case decide_cases[] = {
 	{ "deploy", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "", "the login is shared, an identity is needed" },
 	{ "plain", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_UNKNOWN, "", "not a Teleport login" },
 	{ "plain", "", NULL, 0, 0, AL, NULL, NULL, NULL, TU_VERDICT_DENY, "plain", "no role allows login 'plain' on this host" },
-	{ "carol", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_UNKNOWN, "", "not a Teleport login" },
+	/* a login only an expired user grants is still theirs: denied, never "unknown" (issue 14 F2) */
+	{ "carol", "", NULL, 0, 0, HU, NULL, NULL, NULL, TU_VERDICT_DENY, "carol", "Teleport user 'carol' has expired" },
 	/* trusted identities */
 	{ "deploy", "", NULL, 1, 0, HU, "gina", NULL, NULL, TU_VERDICT_ALLOW, "gina", "allowed by role 'shared'" },
 	{ "deploy", "", NULL, 0, 0, HU, "gina", NULL, NULL, TU_VERDICT_DENY, "", "shared" },                  /* env not trusted */
@@ -913,7 +914,7 @@ static void test_vectors(void **state)
 		{ "env=prod", "alice", NULL, NOW, AL, TU_VERDICT_DENY, "alice", "locked by lock '66fa42a2-61b4-5933-944b-93171f68dcae' (role=dev): Change freeze for role dev (INC-4211)" },
 		{ "env=prod", "robert", "bob", NOW, AL, TU_VERDICT_DENY, "bob", "Teleport user 'bob' is locked: user has exceeded maximum failed login attempts" },
 		{ "env=prod", "carol", "carol", NOW, AL, TU_VERDICT_DENY, "carol", "has expired" },
-		{ "env=prod", "carol", NULL, NOW, AL, TU_VERDICT_UNKNOWN, "", "not a Teleport login" },
+		{ "env=prod", "carol", NULL, NOW, AL, TU_VERDICT_DENY, "carol", "has expired" }, /* issue 14 F2 */
 		{ "env=prod", "alice", NULL, NOW, HU, TU_VERDICT_UNKNOWN, "", "not a Teleport login" }, /* access: no host users */
 		{ "env=staging;team=infra", "dev", NULL, NOW, HU, TU_VERDICT_DENY, "bob", "is locked" }, /* alice has access (host users off) */
 		/* 2031: the dev lock is over */
