@@ -17,8 +17,9 @@
  * fails closed with PAM_PERM_DENIED and a log line naming the problem --
  * not PAM_AUTHINFO_UNAVAIL, so that a stack written with
  * authinfo_unavail=ignore (to ride out Auth outages) never turns a broken
- * config into an open door.  Internal errors (-ENOMEM) are
- * PAM_AUTHINFO_UNAVAIL, which the recommended stacking also treats as bad.
+ * config into an open door.  Out of memory is PAM_BUF_ERR (docs/errors.md),
+ * other internal errors PAM_AUTHINFO_UNAVAIL; the recommended stacking treats
+ * both as bad.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -135,6 +136,11 @@ static int check(pam_handle_t *pamh, int flags, int argc, const char **argv, boo
 	if (a.insecure_perms)
 		pam_syslog(pamh, LOG_WARNING, "insecure_perms: not checking the owner and mode of the configuration");
 	k = tu_ctx_new(a.config, a.insecure_perms ? TU_CTX_RELAXED_PERMS : 0, &ctx, &e);
+	if (k == -ENOMEM) {
+		pam_syslog(pamh, LOG_ERR, "login '%s': out of memory loading the configuration, failing", slogin);
+		tu_log_set_sink(NULL, NULL, false);
+		return PAM_BUF_ERR;
+	}
 	if (k < 0) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': configuration error, failing closed: %s", slogin,
 			   tu_err_format(&e, err, sizeof(err)));
@@ -160,7 +166,7 @@ static int check(pam_handle_t *pamh, int flags, int argc, const char **argv, boo
 	if (k < 0) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': decision failed, failing closed: %s", slogin,
 			   tu_err_format(&e, err, sizeof(err)));
-		return PAM_AUTHINFO_UNAVAIL;
+		return k == -ENOMEM ? PAM_BUF_ERR : PAM_AUTHINFO_UNAVAIL; /* docs/errors.md */
 	}
 	if ((size_t) v.kind >= sizeof(verdict_map) / sizeof(verdict_map[0]) || !verdict_map[v.kind].word) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': unexpected verdict %d, failing closed", slogin, (int) v.kind);

@@ -19,6 +19,19 @@ EXTRA_tests_safety_test_host_safety_DEPENDENCIES = pam_teleport.la libnss_telepo
 	tests/safety/secure-probe
 endif
 
+# pam_teleport.so in the real libpam while the Nth allocation fails: out of
+# memory is PAM_BUF_ERR, never an allow.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/safety/test-pam-oom
+TESTS += tests/safety/test-pam-oom
+tests_safety_test_pam_oom_SOURCES = tests/safety/test-pam-oom.c tests/unit/rbac-fixture.h
+tests_safety_test_pam_oom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(PAM_CFLAGS) \
+	-Wno-missing-field-initializers -I$(top_srcdir)/tests/unit
+tests_safety_test_pam_oom_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+tests_safety_test_pam_oom_LDADD = libteleport-unix.la $(CMOCKA_LIBS) $(PAM_LIBS)
+EXTRA_tests_safety_test_pam_oom_DEPENDENCIES = pam_teleport.la
+endif
+
 # Plain program (no libtool wrapper, nothing linked but libc/libdl): copied
 # setuid-nobody by the test to check AT_SECURE handling.
 check_PROGRAMS += tests/safety/secure-probe
