@@ -20,13 +20,20 @@
  *
  * Reclamation without a lock on the hot path: readers increment `active`
  * before loading `current` and decrement it when done.  A replaced mapping
- * goes to a retired list (under refresh_lock) and is unmapped only once
+ * goes to a retired list (under the refresh lock) and is unmapped only once
  * `active` has been seen at zero (or one: the refresher itself) after the
  * swap: any reader that starts later loads the new pointer.  The lock is
  * only ever try-locked on paths that already have a mapping to fall back
  * on, so a fork() while another thread held it cannot hang the child; with
  * no mapping and the lock busy, the call opens the file privately
- * (stateless, slow, correct).  No fd is kept; every fd is O_CLOEXEC.
+ * (stateless, slow, correct).  It is not a pthread mutex but the pid of
+ * the holder's process: a child forked while another thread held a mutex
+ * would inherit it locked for ever and keep its old snapshot; a holder pid
+ * that is not ours belongs to the parent, whose thread does not exist
+ * here, so the child takes the lock over (refresh_trylock).  Such a child
+ * may also have inherited `active` counts of readers that do not exist in
+ * it: it then never unmaps the mappings it retires (memory only; correct
+ * answers).  No fd is kept; every fd is O_CLOEXEC.
  */
 #include <errno.h>
 #include <grp.h>
@@ -43,6 +50,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "dl.h"
@@ -91,8 +99,8 @@ static _Atomic(struct cached *) current;
 static atomic_uint active;
 static _Atomic uint64_t next_check_nsec;
 static atomic_bool have_retired;
-static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cached *retired; /* under refresh_lock */
+static _Atomic pid_t refresh_owner; /* the refresh lock: holder's pid, 0 = free */
+static struct cached *retired;      /* under the refresh lock */
 
 /* Recursion guard: we never call NSS ourselves, but a future online path might. */
 static _Thread_local bool in_module;
@@ -172,7 +180,27 @@ static void log_unusable(const char *path, const struct tu_err *e)
 	syslog(LOG_AUTHPRIV | LOG_WARNING, "teleport-unix nss: %s: %s, ignoring", path, msg);
 }
 
-/* Looks at the path and swaps `current` when the file changed.  Caller holds refresh_lock. */
+/*
+ * Try-locks the refresh lock.  A holder pid other than ours was written in
+ * the process we were forked from (memory is copied, threads are not): that
+ * holder will never unlock here, so we take over from it.  Two threads of
+ * this process racing for the take-over: one compare-exchange wins.
+ */
+static bool refresh_trylock(void)
+{
+	pid_t self = getpid(), cur = 0;
+
+	if (atomic_compare_exchange_strong(&refresh_owner, &cur, self))
+		return true;
+	return cur != self && atomic_compare_exchange_strong(&refresh_owner, &cur, self);
+}
+
+static void refresh_unlock(void)
+{
+	atomic_store(&refresh_owner, 0);
+}
+
+/* Looks at the path and swaps `current` when the file changed.  Caller holds the refresh lock. */
 static void refresh_locked(uint64_t now)
 {
 	struct cached *old = atomic_load(&current), *c;
@@ -228,10 +256,10 @@ static int lease_get(struct lease *l)
 	c = atomic_load(&current);
 	now = mono_nsec();
 	if (!c || now >= atomic_load(&next_check_nsec)) {
-		if (pthread_mutex_trylock(&refresh_lock) == 0) {
+		if (refresh_trylock()) {
 			refresh_locked(now);
 			reclaim_locked(1);
-			(void) pthread_mutex_unlock(&refresh_lock);
+			refresh_unlock();
 			c = atomic_load(&current);
 		}
 	}
@@ -267,9 +295,9 @@ static void lease_put(struct lease *l)
 		return;
 	}
 	if (atomic_fetch_sub(&active, 1) == 1 && atomic_load(&have_retired) &&
-	    pthread_mutex_trylock(&refresh_lock) == 0) {
+	    refresh_trylock()) {
 		reclaim_locked(0);
-		(void) pthread_mutex_unlock(&refresh_lock);
+		refresh_unlock();
 	}
 	l->snap = NULL;
 }
@@ -388,7 +416,9 @@ static bool miss_is_recent(const struct miss_info *info)
 	if ((size_t) (slash - real) + sizeof("/" TU_SNAPSHOT_ONLINE_LOCK_FILE) > sizeof(real))
 		return false;
 	memcpy(slash + 1, TU_SNAPSHOT_ONLINE_LOCK_FILE, sizeof(TU_SNAPSHOT_ONLINE_LOCK_FILE));
-	if (stat(real, &st) < 0)
+	/* Only root's lock file tells the time of the last attempt: anyone else's could be touched
+	 * to stop every refresh (the core refuses such a file too). */
+	if (lstat(real, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0022))
 		return false;
 	{
 		int64_t m = (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;

@@ -13,8 +13,9 @@
  *   - no NSS recursion: getpw* / getgr* / initgroups / getgrouplist are
  *     interposed here (the program is linked with --export-dynamic) and must
  *     not be called from inside an _nss_teleport_* call, online path included;
- *   - fork() (also while another thread is inside the module) and 8 threads
- *     doing PAM and NSS calls at once;
+ *   - fork() (also while another thread is inside the module, and while one
+ *     holds the NSS refresh lock: the child still sees a new snapshot) and 8
+ *     threads doing PAM and NSS calls at once;
  *   - RLIMIT_NOFILE exhausted: clean errors, never a wrong allow, no crash;
  *   - a setuid program (AT_SECURE) ignores TELEPORT_UNIX_CONFIG and
  *     TELEPORT_UNIX_CACHE_DIR (root only: a setuid-nobody copy of
@@ -98,8 +99,11 @@ static void note_recursion(const char *what)
 		snprintf(recursion_what, sizeof(recursion_what), "%s", what);
 }
 
-/* Interposers: the NSS module must never end up here (it would recurse). */
+/* Interposers: the NSS module must never end up here (it would recurse).  Default visibility:
+ * AM_CFLAGS has -fvisibility=hidden, and a hidden definition is not exported by --export-dynamic,
+ * so the module would bind to libc's and the check would see nothing. */
 #define REAL(name) ((__typeof__(&name)) dlsym(RTLD_NEXT, #name))
+#pragma GCC visibility push(default)
 int getpwnam_r(const char *n, struct passwd *p, char *b, size_t s, struct passwd **r)
 {
 	note_recursion("getpwnam_r");
@@ -159,6 +163,26 @@ int getgrouplist(const char *u, gid_t g, gid_t *gs, int *n)
 {
 	note_recursion("getgrouplist");
 	return REAL(getgrouplist)(u, g, gs, n);
+}
+#pragma GCC visibility pop
+
+/*
+ * stat() interposer: the NSS module stats the snapshot path while it holds
+ * its refresh lock.  While stall_armed is set, the first such call from
+ * inside the module parks until stall_release, so a fork() can happen
+ * exactly while another thread holds that lock (test_fork_while_refreshing).
+ */
+static atomic_bool stall_armed, stall_entered, stall_release;
+
+__attribute__((visibility("default"))) int stat(const char *restrict path, struct stat *restrict st)
+{
+	if (in_module && atomic_load(&stall_armed) && strstr(path, "accounts.db") &&
+	    atomic_exchange(&stall_armed, false)) {
+		atomic_store(&stall_entered, true);
+		while (!atomic_load(&stall_release))
+			usleep(1000);
+	}
+	return REAL(stat)(path, st);
 }
 
 static int load_nss(void)
@@ -688,6 +712,69 @@ static void test_fork(void **state)
 #endif
 }
 
+static void *refresher(void *arg)
+{
+	(void) arg;
+	(void) nss_pwnam("alice", NULL);
+	return NULL;
+}
+
+static int forge_snapshot(const char *d, const char *name, uid_t id);
+
+/*
+ * Issue 14: a child forked while another thread holds the NSS module's
+ * refresh lock must still pick up a new snapshot.  With a pthread mutex the
+ * child inherited it locked for ever (nobody in the child can unlock it)
+ * and kept its old mapping; the lock now names the holder's process.
+ */
+static void test_fork_while_refreshing(void **state)
+{
+	(void) state;
+	char other[600];
+	pthread_t t;
+	int status = 0;
+
+	snprintf(other, sizeof(other), "%s/forked", dir);
+	(void) mkdir(other, 0755);
+	assert_int_equal(forge_snapshot(other, "forkling", 4343), 0);
+	assert_int_equal(nss_pwnam("alice", NULL), NSS_STATUS_SUCCESS); /* a mapping to keep */
+
+	atomic_store(&stall_release, false);
+	atomic_store(&stall_entered, false);
+	atomic_store(&stall_armed, true);
+	assert_int_equal(pthread_create(&t, NULL, refresher, NULL), 0);
+	for (int i = 0; i < 1000 && !atomic_load(&stall_entered); i++)
+		usleep(10000);
+	if (!atomic_load(&stall_entered)) {
+		atomic_store(&stall_armed, false);
+		atomic_store(&stall_release, true);
+		pthread_join(t, NULL);
+		fail_msg("the refresher never reached stat() under the refresh lock");
+	}
+	pid_t pid = fork(); /* the refresher thread holds the lock right now */
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child's snapshot moves: it must see the new one within the recheck time. */
+		setenv("TELEPORT_UNIX_CACHE_DIR", other, 1);
+		setenv("TELEPORT_UNIX_NSS_ONLINE", "0", 1);
+		for (int i = 0; i < 200; i++) {
+			uid_t uid = 0;
+
+			if (nss_pwnam("forkling", &uid) == NSS_STATUS_SUCCESS && uid == 4343)
+				_exit(0);
+			usleep(10000);
+		}
+		_exit(3);
+	}
+	atomic_store(&stall_release, true);
+	pthread_join(t, NULL);
+	if (!wait_child(pid, &status, 20))
+		fail_msg("the child did not finish within 20 s");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the child kept its old snapshot: the refresh lock was inherited held (status 0x%x)", status);
+	assert_int_equal(nss_pwnam("alice", NULL), NSS_STATUS_SUCCESS); /* the parent is unaffected */
+}
+
 static atomic_int thread_failures;
 static char first_failure[256];
 
@@ -948,6 +1035,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_many_calls_change_nothing),
 		cmocka_unit_test(test_no_nss_recursion_online),
 		cmocka_unit_test(test_fork),
+		cmocka_unit_test(test_fork_while_refreshing),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_rlimit_nofile),
 		cmocka_unit_test(test_setuid_ignores_environment),
