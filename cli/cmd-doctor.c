@@ -853,7 +853,9 @@ static void check_pam_session(struct doc *d, const struct tu_conf *conf)
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		if (strcmp(doctor_pam_module_base(&t->entries[i]), "pam_teleport.so") == 0)
 			shipped = true;
-	if (!shipped)
+	/* With pam.trust_ssh_cert the session line is needed whatever brought it in (the include,
+	 * or pam-auth-update's common-session). */
+	if (!shipped && !(conf && conf->trust_ssh_cert))
 		return;
 	r = doctor_pam_load(d->root, "sshd", "session", s, NULL);
 	if (r < 0)

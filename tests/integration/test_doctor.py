@@ -466,6 +466,20 @@ def test_json_shape_and_usage(host, cli):
     assert stat.S_IMODE(st.st_mode) == 0o644  # doctor changes nothing
 
 
+def test_pam_session_line(host):
+    # An include without the session line (an older copy), pam.trust_ssh_cert on: an error.
+    host.write("/etc/pam.d/teleport", "account [success=ok user_unknown=ignore default=bad] pam_teleport.so\n")
+    c = checks(host.doctor(json=True))["pam.sshd.session"]
+    assert c["status"] == "error", c
+    assert "checked only there" in c["message"]
+    # The session line after pam_env user_readenv=1: a warning naming both.
+    host.write("/etc/pam.d/sshd", PAM_FILES["sshd"] + "session [success=ok ignore=ignore default=die] pam_teleport.so\n")
+    c = checks(host.doctor(json=True))["pam.sshd.session"]
+    assert c["status"] == "warning", c
+    assert c["message"].startswith("pam_env.so runs before pam_teleport.so")
+    assert c["where"] == "/etc/pam.d/sshd:7"
+
+
 def test_pam_module_by_absolute_path(host):
     host.write("/etc/pam.d/teleport",
                "account [success=ok user_unknown=ignore default=bad] /lib/nowhere/security/pam_teleport.so\n")
