@@ -63,6 +63,7 @@ struct doc {
 	size_t n, cap;
 	char libdir[256]; /* where glibc loaded libc from, e.g. /lib/x86_64-linux-gnu */
 	const struct doctor_sshd_conf *sshd_files; /* sshd_config as read by us, beside `sshd -T` */
+	const char *sshd;                          /* --sshd: the sshd whose -T output to use */
 	bool oom;
 };
 
@@ -1116,7 +1117,7 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 	_cleanup_free_ struct doctor_sshd_conf *files = calloc(1, sizeof(*files));
 	_cleanup_free_ char *out = NULL;
 	char full[4200], why[1200], w[600], fix[1200];
-	const char *sshd = "/usr/sbin/sshd";
+	const char *sshd = d->sshd ? d->sshd : "/usr/sbin/sshd";
 	const char *cfg = "/etc/ssh/sshd_config";
 	struct stat st;
 	struct tu_err e;
@@ -1128,10 +1129,17 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 		return;
 	}
 	bool have_cfg = stat(rooted(d, cfg, full, sizeof(full)), &st) == 0;
-	if (!d->root[0] && access(sshd, X_OK) == 0) {
+	/* sshd -T reads the host's files: not with --root unless --sshd says which to run. */
+	if (d->sshd && access(sshd, X_OK) < 0)
+		add(d, "sshd.config", DOCTOR_WARNING, sshd, "give --sshd an executable sshd",
+		    "--sshd %s: %s; read %s instead", sshd, strerror(errno), cfg);
+	if ((d->sshd || !d->root[0]) && access(sshd, X_OK) == 0) {
 		r = run_sshd_t(sshd, &out, why, sizeof(why));
 		if (r >= 0)
 			r = doctor_sshd_parse_t(out, c, NULL);
+		if (r >= 0)
+			add(d, "sshd.config", DOCTOR_OK, sshd, NULL,
+			    "the settings sshd uses, from %s -T", sshd);
 		else if (strstr(why, "privilege separation directory"))
 			/* /run/sshd is made by the service when it starts: sshd is just not
 			 * running. */
@@ -1334,10 +1342,11 @@ static int report(struct cli *c, struct doc *d, const char *config_path)
 
 int cmd_doctor(struct cli *c, int argc, char **argv)
 {
-	enum { OPT_ROOT = 0x100, OPT_OFFLINE };
+	enum { OPT_ROOT = 0x100, OPT_OFFLINE, OPT_SSHD };
 	static const struct option opts[] = {
 	    {"root", required_argument, NULL, OPT_ROOT},
 	    {"offline", no_argument, NULL, OPT_OFFLINE},
+	    {"sshd", required_argument, NULL, OPT_SSHD},
 	    {0},
 	};
 	struct doc d = {.root = "", .insecure_perms = c->insecure_perms};
@@ -1360,10 +1369,16 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 		case OPT_OFFLINE:
 			d.offline = true;
 			break;
+		case OPT_SSHD:
+			if (optarg[0] != '/')
+				return cli_errorf(
+				    c, "doctor: --sshd needs an absolute path, not '%s'", optarg);
+			d.sshd = optarg;
+			break;
 		default:
 			return cli_errorf(
 			    c,
-			    "doctor: unknown option '%s' (usage: doctor [--root DIR] [--offline])",
+			    "doctor: unknown option '%s' (usage: doctor [--root DIR] [--offline] [--sshd PATH])",
 			    argv[optind - 1]);
 		}
 	}

@@ -489,3 +489,33 @@ def test_pam_module_by_absolute_path(host):
     assert "names /lib/nowhere/security/pam_teleport.so, which does not exist" in bad[0]["message"]
     assert bad[0]["where"] == "/etc/pam.d/teleport:1"
     assert r.rc == 2
+
+
+def test_sshd_t(host, tmp_path):
+    """--sshd runs that program's -T for the effective settings; their file:line still come
+    from reading the files; a failing or hanging sshd -T is a warning and the files are read."""
+    bindir = helpers.make_vars(host.builddir, "bindir")["bindir"]
+    fake = str(tmp_path / "sshd")
+    write(fake, "#!/bin/sh\n[ \"$1\" = -T ] || exit 2\ncat <<EOF\nport 22\nusepam no\nexposeauthinfo yes\n"
+          "trustedusercakeys /etc/ssh/teleport_user_ca.pub\n"
+          f"authorizedprincipalscommand {bindir}/teleport-unix ssh-principals %u %t %k\n"
+          "authorizedprincipalscommanduser root\nEOF\n", 0o755)
+    r = host.doctor("--sshd", fake, json=True)
+    c = checks(r)
+    assert c["sshd.config"]["status"] == "ok" and fake + " -T" in c["sshd.config"]["message"], c["sshd.config"]
+    assert c["sshd.usepam"]["status"] == "error"
+    assert c["sshd.usepam"]["where"].startswith("/etc/ssh/sshd_config"), c["sshd.usepam"]
+    assert c["sshd.expose-auth-info"]["status"] == "ok"
+    assert c["sshd.principals-command-user"]["status"] == "ok"
+
+    write(fake, "#!/bin/sh\necho 'line 3: Bad configuration option: Bogus' >&2\nexit 255\n", 0o755)
+    c = checks(host.doctor("--sshd", fake, json=True))
+    assert c["sshd.config"]["status"] == "warning"
+    assert "-T failed: line 3: Bad configuration option: Bogus" in c["sshd.config"]["message"]
+    assert c["sshd.usepam"]["status"] == "ok"  # from the files
+
+    write(fake, "#!/bin/sh\nexec sleep 30\n", 0o755)
+    r = host.doctor("--sshd", fake, json=True)
+    c = checks(r)["sshd.config"]
+    assert c["status"] == "warning" and "did not finish within 5000 ms" in c["message"], c
+    assert r.elapsed < 5 + 4 * helpers.SLOW, r
