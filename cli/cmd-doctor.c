@@ -64,6 +64,8 @@ struct doc {
 	char libdir[256]; /* where glibc loaded libc from, e.g. /lib/x86_64-linux-gnu */
 	const struct doctor_sshd_conf *sshd_files; /* sshd_config as read by us, beside `sshd -T` */
 	const char *sshd;                          /* --sshd: the sshd whose -T output to use */
+	char **seen; /* files whose owner and mode were checked (check_system_file) */
+	size_t n_seen;
 	bool oom;
 };
 
@@ -118,6 +120,9 @@ static void doc_done(struct doc *d)
 		free(d->v[i].fix);
 	}
 	free(d->v);
+	for (size_t i = 0; i < d->n_seen; i++)
+		free(d->seen[i]);
+	free(d->seen);
 }
 
 /* root + p (p absolute) into buf; on overflow buf holds "" (every later open then fails). */
@@ -175,6 +180,44 @@ static int check_trusted(struct doc *d, const char *id, const char *p, bool secr
 	return r;
 }
 
+/* A file that decides who logs in (nsswitch.conf, a PAM stack, sshd_config, a module): whoever
+ * may write it owns the host.  Checked once per path; adds a check only on a problem. */
+static void check_system_file(struct doc *d, const char *p)
+{
+	char full[4200], fix[1200];
+	struct stat st;
+
+	if (d->insecure_perms || !p || p[0] != '/')
+		return;
+	for (size_t i = 0; i < d->n_seen; i++)
+		if (strcmp(d->seen[i], p) == 0)
+			return;
+	char **ns = reallocarray(d->seen, d->n_seen + 1, sizeof(*ns));
+	if (!ns) {
+		d->oom = true;
+		return;
+	}
+	d->seen = ns;
+	d->seen[d->n_seen] = strdup(p);
+	if (!d->seen[d->n_seen]) {
+		d->oom = true;
+		return;
+	}
+	d->n_seen++;
+	if (stat(rooted(d, p, full, sizeof(full)), &st) < 0)
+		return;
+	if (st.st_uid == 0 && !(st.st_mode & 0022))
+		return;
+	if (st.st_uid != 0)
+		snprintf(fix, sizeof(fix), "chown root:root %s", p);
+	else
+		snprintf(fix, sizeof(fix), "chmod go-w %s", p);
+	add(d, "files.perms", DOCTOR_ERROR, p, fix,
+	    "%s is %s (mode %04o): whoever can change it decides who logs in here", p,
+	    st.st_uid != 0 ? "not owned by root" : "writable by group or others",
+	    (unsigned) (st.st_mode & 07777));
+}
+
 /* ------------------------------------------------------------ config */
 
 static void conf_freep(struct tu_conf **p)
@@ -202,7 +245,12 @@ static struct tu_conf *check_config(struct doc *d, const char *path, const char 
 			snprintf(where, sizeof(where), "%s:%u", shown, e.line);
 		else
 			snprintf(where, sizeof(where), "%s", shown);
-		if (e.key[0])
+		if (r == -ELOOP)
+			snprintf(
+			    fix, sizeof(fix),
+			    "replace the symlink %s by the file itself (the modules open it with O_NOFOLLOW)",
+			    shown);
+		else if (e.key[0])
 			snprintf(
 			    fix, sizeof(fix),
 			    "correct '%s' at %s (every key, its type and default are described in the example teleport-unix.yaml)",
@@ -633,6 +681,7 @@ static void check_nss_module(struct doc *d)
 		    "%s cannot be loaded: %s", p, why);
 		return;
 	}
+	check_system_file(d, p);
 	add(d, "nss.module", DOCTOR_OK, p, NULL,
 	    "%s loads and provides the passwd and group lookups", p);
 }
@@ -659,6 +708,7 @@ static void check_pam_module(struct doc *d)
 		    "%s cannot be loaded: %s", p, why);
 		return;
 	}
+	check_system_file(d, p);
 	add(d, "pam.module", DOCTOR_OK, p, NULL, "%s loads", p);
 }
 
@@ -687,6 +737,7 @@ static void check_nsswitch(struct doc *d)
 		    f ? "not a regular file of at most 256 KiB" : strerror(errno));
 		return;
 	}
+	check_system_file(d, path);
 	char line[4096];
 	unsigned lineno = 0;
 	while (fgets(line, sizeof(line), f)) {
@@ -792,6 +843,9 @@ static void check_pam_service(struct doc *d, const char *svc)
 		    "correct the line (libpam refuses or skips it)", "%s", s->problem);
 		snprintf(id, sizeof(id), "pam.%s.account", svc);
 	}
+	check_system_file(d, s->path);
+	for (size_t i = 0; i < s->n; i++)
+		check_system_file(d, s->entries[i].file);
 	doctor_pam_judge_account(s, &f);
 	char inc[4200];
 	struct stat ist;
@@ -1169,6 +1223,11 @@ static void check_sshd(struct doc *d, const struct tu_conf *conf, const struct t
 			add(d, "sshd.config", DOCTOR_WARNING, cfg, "correct the Include line", "%s",
 			    c->problem);
 	}
+
+	check_system_file(d, cfg);
+	const struct doctor_sshd_conf *fc = d->sshd_files ? d->sshd_files : c;
+	for (size_t i = 0; i < fc->n; i++)
+		check_system_file(d, fc->kv[i].file);
 
 	/* UsePAM: without it sshd never runs the PAM stack, so nothing of Teleport is enforced. */
 	const struct doctor_sshd_kv *kv = doctor_sshd_get(c, "usepam");

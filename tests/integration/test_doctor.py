@@ -519,3 +519,18 @@ def test_sshd_t(host, tmp_path):
     c = checks(r)["sshd.config"]
     assert c["status"] == "warning" and "did not finish within 5000 ms" in c["message"], c
     assert r.elapsed < 5 + 4 * helpers.SLOW, r
+
+
+def test_writable_system_files(host):
+    """A PAM include, nsswitch.conf or an sshd drop-in that others may write decides who logs in."""
+    os.chmod(host.p("/etc/pam.d/common-account"), 0o666)
+    os.chmod(host.p("/etc/ssh/sshd_config.d/teleport-unix.conf"), 0o664)
+    os.chown(host.p("/etc/nsswitch.conf"), 1000, 0)
+    r = host.doctor(json=True)
+    assert r.rc == 2
+    bad = {c["where"]: c for c in r.json()["checks"] if c["id"] == "files.perms"}
+    assert set(bad) == {"/etc/pam.d/common-account", "/etc/ssh/sshd_config.d/teleport-unix.conf",
+                        "/etc/nsswitch.conf"}, bad
+    assert bad["/etc/pam.d/common-account"]["fix"] == "chmod go-w /etc/pam.d/common-account"
+    assert bad["/etc/nsswitch.conf"]["fix"] == "chown root:root /etc/nsswitch.conf"
+    assert "whoever can change it decides who logs in here" in bad["/etc/nsswitch.conf"]["message"]
