@@ -471,6 +471,86 @@ static void test_sshd_load(void **state)
 	free(c);
 }
 
+/* Hostile files: random bytes, long lines, unterminated brackets and quotes, NULs.  Every
+ * parser must return (an error or a result), never crash or read out of bounds (run under
+ * ASan/valgrind by the suite). */
+static void test_garbage(void **state)
+{
+	static const char *const pieces[] = {
+	    "@include ",
+	    "account ",
+	    "-session ",
+	    "[",
+	    "]",
+	    "success=",
+	    "default=bad ",
+	    "1 ",
+	    "pam_teleport.so ",
+	    "\\\n",
+	    "\n",
+	    "#",
+	    " ",
+	    "\t",
+	    "Include ",
+	    "Match ",
+	    "=",
+	    "\"",
+	    "UsePAM yes",
+	    "passwd:",
+	    "files",
+	    "[NOTFOUND=return",
+	    "teleport",
+	    "*",
+	    "/etc/ssh/sshd_config",
+	    "common-account",
+	    "include ",
+	    "substack ",
+	    "\x01\xff",
+	};
+	struct doctor_pam_stack *s = calloc(1, sizeof(*s));
+	struct doctor_sshd_conf *c = calloc(1, sizeof(*c));
+	unsigned seed = 12345;
+	char *buf = malloc(70000);
+	(void) state;
+
+	assert_non_null(s);
+	assert_non_null(c);
+	assert_non_null(buf);
+	for (int round = 0; round < 300; round++) {
+		size_t len = 0;
+		int n = (int) ((seed = seed * 1103515245u + 12345u) >> 16) % 200;
+		for (int i = 0; i < n && len < 60000; i++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *p = pieces[(seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]))];
+			size_t l = strlen(p);
+			memcpy(buf + len, p, l);
+			len += l;
+			if ((seed >> 8) % 17 == 0) { /* a run of junk bytes or a very long token */
+				size_t k = (seed >> 4) % 5000;
+				for (size_t j = 0; j < k && len < 65000; j++)
+					buf[len++] = (char) ('a' + (j % 26));
+			}
+		}
+		buf[len] = '\0';
+		put("/etc/pam.d/g", buf);
+		put("/etc/pam.d/common-account", buf);
+		put("/etc/ssh/sshd_config", buf);
+		(void) doctor_pam_load(root, "g", "account", s, NULL);
+		struct doctor_finding f;
+		doctor_pam_judge_account(s, &f);
+		for (size_t i = 0; i < s->n; i++)
+			doctor_pam_judge_control(&s->entries[i], "account", &f);
+		(void) doctor_sshd_load(root, "/etc/ssh/sshd_config", c, NULL);
+		(void) doctor_sshd_parse_t(buf, c, NULL);
+		struct doctor_nss_line l;
+		if (doctor_nss_parse_line(buf, 1, &l, NULL) == 1)
+			doctor_nss_judge("passwd", &l, true, "/etc/nsswitch.conf", &f);
+	}
+	free(buf);
+	free(s);
+	free(c);
+}
+
 static void test_path(void **state)
 {
 	char b[16];
@@ -496,6 +576,7 @@ int main(void)
 	    cmocka_unit_test(test_pam_judge_control),
 	    cmocka_unit_test(test_sshd_t),
 	    cmocka_unit_test(test_sshd_load),
+	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_path),
 	};
 	return cmocka_run_group_tests(tests, setup_root, teardown_root);
