@@ -319,9 +319,10 @@ def test_locked_user_planted_key_refused_in_session(host):
     """A plain key in the locked user's authorized_keys: sshd accepts the key, PAM's session
     phase judges the login's owner (lou, locked) and refuses: no command runs."""
     rc, out, err, log = host.ssh("lou", "lou-planted")
-    assert rc != 0 and "uid=" not in out, (rc, out, err, log)
+    # sshd runs nothing without an open PAM session: exit 254 (session.c), PAM's message shown
+    assert rc == 254 and "uid=" not in out and "Teleport: access denied" in out, (rc, out, err, log)
     assert "Accepted publickey for lou" in log, log
-    assert "pam_open_session" in log, log
+    assert "PAM: pam_open_session(): Permission denied" in log, log
 
 
 def test_mfa_role_plain_cert_refused_mfa_cert_allowed(host):
@@ -340,8 +341,9 @@ def test_self_made_ca_proves_nothing(host):
     so it carries no Teleport identity and no MFA: the session is refused (issue 14 F3)."""
     own = host.cert("mia-own", host.own_ca, "mia", ["mia"], extensions=["mfa-verified=5f3c2b9e-mfa-device"])
     rc, out, err, log = host.ssh("mia", "mia-own", own)
-    assert rc != 0 and "uid=" not in out, (rc, out, err, log)
-    assert "Accepted publickey for mia" in log and "pam_open_session" in log, log
+    assert rc == 254 and "uid=" not in out and "Teleport: access denied" in out, (rc, out, err, log)
+    assert "Accepted publickey for mia" in log, log
+    assert "PAM: pam_open_session(): Permission denied" in log, log
 
 
 def test_deny_rule_on_root(host):
