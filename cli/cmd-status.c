@@ -131,6 +131,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			json_key_int(&j, "users", (long long) ci.n_users);
 			json_key_int(&j, "roles", (long long) ci.n_roles);
 			json_key_int(&j, "locks", (long long) ci.n_locks);
+			json_key_bool(&j, "user_ca_known", ci.has_user_ca);
+			json_key_int(&j, "user_ca_keys", (long long) ci.n_user_ca_keys);
 			json_key_int(&j, "state_age_seconds", (long long) ((now - ci.state_created_usec) / 1000000));
 		}
 		json_obj_end(&j);
@@ -168,6 +170,11 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			       now - ci.state_created_usec > (int64_t) conf->offline_max_age_usec
 				       ? ", older than cache.offline_max_age"
 				       : "");
+			if (ci.has_user_ca)
+				printf("  user CA:    %zu key%s (SSH certificates it signed are Teleport identities)\n",
+				       ci.n_user_ca_keys, ci.n_user_ca_keys == 1 ? "" : "s");
+			else
+				printf("  user CA:    unknown (SSH certificates prove no identity)\n");
 		} else if (ci.has_state) {
 			printf("  state:      unusable: %s\n", strerror(-ci.state_error));
 		} else {

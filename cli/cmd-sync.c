@@ -118,12 +118,21 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		json_key_int(&j, "accounts", (long long) counts.n_accounts);
 		json_key_int(&j, "groups", (long long) counts.n_groups);
 		json_key_int(&j, "skipped", (long long) counts.n_skipped);
+		json_key_bool(&j, "user_ca_known", counts.user_ca_known);
+		json_key_bool(&j, "user_ca_kept", counts.user_ca_kept);
+		json_key_int(&j, "user_ca_keys", (long long) counts.n_user_ca_keys);
 		json_key_str(&j, "cache_dir", tu_ctx_conf(ctx)->cache_dir);
 		json_end(&j);
 	} else {
 		printf("users %zu, roles %zu, locks %zu, accounts %zu, groups %zu\n",
 		       counts.n_users, counts.n_roles, counts.n_locks, counts.n_accounts,
 		       counts.n_groups);
+		/* Teleport's user CA decides whether an SSH certificate proves anything (docs/rbac.md). */
+		if (!counts.user_ca_known)
+			printf("user CA: unknown (Auth did not answer it): SSH certificates prove no identity\n");
+		else
+			printf("user CA: %zu key%s%s\n", counts.n_user_ca_keys, counts.n_user_ca_keys == 1 ? "" : "s",
+			       counts.user_ca_kept ? " (kept from the previous sync: fetching it failed)" : "");
 	}
 	ret = CLI_EXIT_OK;
 out:

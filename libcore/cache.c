@@ -37,6 +37,7 @@ enum {
 	STATE_BLOB_ROLE = 2, /* types.RoleV6 */
 	STATE_BLOB_LOCK = 3, /* types.LockV2 */
 	STATE_BLOB_AUTH_PREF = 4, /* types.AuthPreferenceV2, at most one; absent = not known */
+	STATE_BLOB_USER_CA = 5, /* types.CertAuthorityV2 (user, public keys), at most one; absent = not known */
 };
 
 /* A state file claiming to be from further in the future than this is not trusted to be fresh. */
@@ -134,12 +135,12 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 
 	if (__builtin_add_overflow(d->n_users, d->n_roles, &total) ||
 	    __builtin_add_overflow(total, d->n_locks, &total) ||
-	    total + (d->auth_pref.known ? 1 : 0) > TU_SNAPSHOT_MAX_RECORDS)
+	    total + (d->auth_pref.known ? 1 : 0) + (d->user_ca.known ? 1 : 0) > TU_SNAPSHOT_MAX_RECORDS)
 		return tu_err_set(
 		    reterr, -EMSGSIZE,
 		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
 		    d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
-	bl.b = calloc(total + 1, sizeof(*bl.b)); /* + the auth preference */
+	bl.b = calloc(total + 2, sizeof(*bl.b)); /* + the auth preference and the user CA */
 	if (!bl.b)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 
@@ -174,6 +175,14 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		if (r >= 0)
 			bl.b[bl.n++] =
 			    (struct tu_blob){.type = STATE_BLOB_AUTH_PREF, .data = buf, .size = len};
+	}
+	if (r >= 0 && d->user_ca.known) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_user_ca(&d->user_ca, &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_USER_CA, .data = buf, .size = len};
 	}
 	if (r < 0) {
 		blobs_done(&bl);
@@ -244,6 +253,9 @@ static int write_public(const struct tu_conf *conf, const char *path, const stru
 					       next_generation(path), now_usec, reterr);
 }
 
+static int state_file_user_ca(const char *dir, const char *path, int64_t now_usec, uint64_t max_age_usec,
+			      struct tu_user_ca *ret, struct tu_err *reterr);
+
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		      int64_t as_of_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
@@ -254,6 +266,9 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	struct tu_accounts_opts opts;
 	struct blobs bl = {0};
 	struct tu_local_group *lg = NULL;
+	struct tu_user_ca carried = {0};
+	struct tu_dataset dd;
+	struct tu_err ce;
 	int r;
 
 	r = tu_cache_may_write(reterr);
@@ -289,7 +304,17 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		goto out;
 
-	r = encode_state(d, &bl, reterr);
+	/* A sync that could not fetch the user CA keeps the previous snapshot's keys, so a
+	 * failing CA fetch never turns Teleport certificates into nothing (nor back on). */
+	dd = *d; /* shallow: only user_ca may differ */
+	tu_err_clear(&ce);
+	if (!d->user_ca.known &&
+	    state_file_user_ca(cache_dir(conf), state, now_usec, 0, &carried, &ce) == 0 && carried.known) {
+		tu_log(LOG_NOTICE, "cache: Teleport's user CA not fetched this time, keeping the %zu key(s) of the previous state",
+		       carried.keys.n);
+		dd.user_ca = carried;
+	}
+	r = encode_state(&dd, &bl, reterr);
 	if (r < 0)
 		goto out;
 
@@ -330,9 +355,13 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		    .n_accounts = acc.n_accounts,
 		    .n_groups = acc.n_groups,
 		    .n_skipped = acc.n_skipped,
+		    .user_ca_known = dd.user_ca.known,
+		    .user_ca_kept = dd.user_ca.known && !d->user_ca.known,
+		    .n_user_ca_keys = dd.user_ca.keys.n,
 		};
 	r = 0;
 out:
+	tu_user_ca_done(&carried);
 	blobs_done(&bl);
 	tu_accounts_done(&acc);
 	free(lg);
@@ -473,6 +502,13 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 			}
 			r = tu_model_parse_auth_pref(data, size, &d.auth_pref, reterr);
 			break;
+		case STATE_BLOB_USER_CA:
+			if (d.user_ca.known) {
+				r = tu_err_set(reterr, -EBADMSG, "a second user CA");
+				break;
+			}
+			r = tu_model_parse_user_ca(data, size, &d.user_ca, reterr);
+			break;
 		default:
 			break; /* a newer writer's extra data */
 		}
@@ -585,6 +621,65 @@ out:
 	tu_snapshot_close(s);
 	mapping_done(&m);
 	return r;
+}
+
+/* ---- the user CA ---------------------------------------------------------------------------- */
+
+/*
+ * Only the user CA of the state file at path (in dir), trusted like any state
+ * file; max_age_usec 0: any age.  ret->known false when the file has none.
+ */
+static int state_file_user_ca(const char *dir, const char *path, int64_t now_usec, uint64_t max_age_usec,
+			      struct tu_user_ca *ret, struct tu_err *reterr)
+{
+	struct mapping m = {0};
+	struct tu_snapshot *s = NULL;
+	struct tu_user_ca ca = {0};
+	int r;
+
+	r = check_dir(dir, reterr);
+	if (r >= 0)
+		r = map_trusted(path, &m, reterr);
+	if (r >= 0)
+		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s,
+					    reterr);
+	if (r >= 0 && max_age_usec) {
+		int64_t created = tu_snapshot_created_usec(s);
+		if ((created > now_usec && created - now_usec > FUTURE_SLACK_USEC) ||
+		    (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec))
+			r = tu_err_set(reterr, -ESTALE, "%s: too old or from the future for its user CA", path);
+	}
+	for (size_t i = 0; r >= 0 && s && i < tu_snapshot_blob_count(s); i++) {
+		uint32_t type;
+		const void *data;
+		size_t size;
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0 || type != STATE_BLOB_USER_CA)
+			continue;
+		if (ca.known) {
+			r = tu_err_set(reterr, -EBADMSG, "%s: a second user CA", path);
+			break;
+		}
+		r = tu_model_parse_user_ca(data, size, &ca, reterr);
+	}
+	tu_snapshot_close(s);
+	mapping_done(&m);
+	if (r < 0) {
+		tu_user_ca_done(&ca);
+		return r;
+	}
+	*ret = ca;
+	return 0;
+}
+
+int tu_cache_load_user_ca(const struct tu_conf *conf, int64_t now_usec, struct tu_user_ca *ret,
+			  struct tu_err *reterr)
+{
+	char path[PATH_MAX];
+	int r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), reterr);
+
+	if (r < 0)
+		return r;
+	return state_file_user_ca(cache_dir(conf), path, now_usec, conf->offline_max_age_usec, ret, reterr);
 }
 
 /* ---- the link NSS follows --------------------------------------------------------------- */
@@ -844,6 +939,14 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 			info.n_users += type == STATE_BLOB_USER;
 			info.n_roles += type == STATE_BLOB_ROLE;
 			info.n_locks += type == STATE_BLOB_LOCK;
+			if (type == STATE_BLOB_USER_CA && !info.has_user_ca) {
+				struct tu_user_ca ca = {0};
+				if (tu_model_parse_user_ca(data, size, &ca, NULL) >= 0) {
+					info.has_user_ca = true;
+					info.n_user_ca_keys = ca.keys.n;
+				}
+				tu_user_ca_done(&ca);
+			}
 		}
 		tu_snapshot_close(s);
 	} else if (r != -ENOENT) {

@@ -44,6 +44,9 @@ struct tu_cache_counts {
 	size_t n_accounts;
 	size_t n_groups;
 	size_t n_skipped;
+	bool user_ca_known;    /* the state holds Teleport's user CA (fetched now or kept) */
+	bool user_ca_kept;     /* not fetched this time: the previous state's keys were kept */
+	size_t n_user_ca_keys;
 };
 
 /*
@@ -119,6 +122,15 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 			 int64_t *ret_created_usec, struct tu_err *reterr);
 
+/*
+ * Only Teleport's user CA from the private state snapshot (same trust rule
+ * and cache.offline_max_age as tu_cache_load_state, without parsing users,
+ * roles and locks): for an online decision when Auth did not answer the CA.
+ * ret->known false when the snapshot has none.  Errors as tu_cache_load_state.
+ */
+int tu_cache_load_user_ca(const struct tu_conf *conf, int64_t now_usec, struct tu_user_ca *ret,
+			  struct tu_err *reterr);
+
 /* Removes both snapshot files, the online lock file (so the next miss may go online) and the
  * default dir's link when it points here; a missing file is fine.  The caller holds the lock
  * (tu_cache_lock); whoever waits for it meanwhile notices the file is gone and locks anew.
@@ -138,6 +150,8 @@ struct tu_cache_info {
 	size_t n_roles;
 	size_t n_locks;
 	int state_error; /* 0, or -errno (e.g. -EACCES when not readable by us, -EBADMSG) */
+	bool has_user_ca;      /* the state holds Teleport's user CA */
+	size_t n_user_ca_keys;
 };
 
 /* Fills *ret; fails only for -ENOMEM or an unusable cache.dir path. */

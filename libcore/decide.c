@@ -25,8 +25,8 @@
 #include "log.h"
 #include "snapshot.h"
 
-#define AUTH_INFO_MAX   16384 /* SSH_AUTH_INFO_0 we look at */
-#define CERT_BLOB_MAX   12288 /* decoded certificate */
+#define AUTH_INFO_MAX   65536 /* SSH_AUTH_INFO_0 we look at */
+#define CERT_BLOB_MAX   49152 /* decoded certificate (what 64 KiB of base64 holds) */
 #define KEY_ID_MAX      255
 _Static_assert(sizeof(((struct tu_ssh_cert *) 0)->key_id) == KEY_ID_MAX + 1, "key id buffer");
 
@@ -260,7 +260,8 @@ static int b64_decode(const char *s, size_t n, uint8_t *out, size_t size, size_t
 			out[o++] = (uint8_t) (acc >> bits);
 		}
 	}
-	if (pad > 2)
+	/* A lone sixth-bit group cannot end base64; padding completes a quantum. */
+	if (pad > 2 || bits >= 6 || (pad && (n % 4) != 0))
 		return -EBADMSG;
 	*ret_len = o;
 	return 0;
@@ -302,22 +303,74 @@ static bool str_eq(const uint8_t *p, size_t n, const char *s)
 	return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
-/* Public key fields between the nonce and the serial, per certificate type. */
+/*
+ * Public key fields between the nonce and the serial, per certificate type
+ * (PROTOCOL.certkeys): -1 for a type we do not know.
+ */
 static int cert_key_fields(const char *type)
 {
-	if (strcmp(type, "ssh-rsa-cert-v01@openssh.com") == 0)
-		return 2;
-	if (strcmp(type, "ssh-dss-cert-v01@openssh.com") == 0)
-		return 4;
-	if (strncmp(type, "ecdsa-sha2-nistp", 16) == 0)
-		return 2;
-	if (strcmp(type, "ssh-ed25519-cert-v01@openssh.com") == 0)
-		return 1;
-	if (strcmp(type, "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com") == 0)
-		return 3;
-	if (strcmp(type, "sk-ssh-ed25519-cert-v01@openssh.com") == 0)
-		return 2;
+	static const struct {
+		const char *type;
+		int fields;
+	} types[] = {
+		{ "ssh-rsa-cert-v01@openssh.com", 2 },                /* e, n */
+		{ "ssh-dss-cert-v01@openssh.com", 4 },                /* p, q, g, y */
+		{ "ecdsa-sha2-nistp256-cert-v01@openssh.com", 2 },    /* curve, point */
+		{ "ecdsa-sha2-nistp384-cert-v01@openssh.com", 2 },
+		{ "ecdsa-sha2-nistp521-cert-v01@openssh.com", 2 },
+		{ "ssh-ed25519-cert-v01@openssh.com", 1 },            /* pk */
+		{ "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com", 3 }, /* curve, point, application */
+		{ "sk-ssh-ed25519-cert-v01@openssh.com", 2 },         /* pk, application */
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(type, types[i].type) == 0)
+			return types[i].fields;
 	return -1;
+}
+
+static int rd_u64(struct sshbuf_rd *b, uint64_t *v)
+{
+	uint32_t hi, lo;
+	int k = rd_u32(b, &hi);
+
+	if (k >= 0)
+		k = rd_u32(b, &lo);
+	if (k >= 0)
+		*v = (uint64_t) hi << 32 | lo;
+	return k;
+}
+
+/* Whether p[0..n) is a whole sequence of SSH strings (principals). */
+static bool strings_whole(const uint8_t *p, size_t n)
+{
+	struct sshbuf_rd b = { p, n, 0 };
+
+	while (b.off < b.n)
+		if (rd_string(&b, NULL, NULL) < 0)
+			return false;
+	return true;
+}
+
+/*
+ * Whether p[0..n) is a whole list of options or extensions: (name, data)
+ * pairs, the name non-empty, the data empty or exactly one SSH string.
+ */
+static bool options_whole(const uint8_t *p, size_t n)
+{
+	struct sshbuf_rd b = { p, n, 0 };
+
+	while (b.off < b.n) {
+		const uint8_t *k, *d;
+		size_t kl, dl;
+
+		if (rd_string(&b, &k, &kl) < 0 || kl == 0 || rd_string(&b, &d, &dl) < 0)
+			return false;
+		struct sshbuf_rd in = { d, dl, 0 };
+		if (dl > 0 && (rd_string(&in, NULL, NULL) < 0 || in.off != in.n))
+			return false;
+	}
+	return true;
 }
 
 /* The non-empty value of extension name (borrowed from exts), false when it has none. */
@@ -371,25 +424,13 @@ static bool ext_copy(const uint8_t *exts, size_t n, const char *name, char *buf,
 }
 
 /*
- * After the key id: principals, validity, critical options, extensions.
  * Teleport marks a per-session MFA certificate with "mfa-verified" and a
  * trusted device with all three teleport-device-* extensions
- * (dtauthz.IsSSHDeviceVerified).  Anything missing or malformed proves
- * nothing.
+ * (dtauthz.IsSSHDeviceVerified).  What they prove counts only for a
+ * certificate from Teleport's user CA (tu_decide_ssh_cert_trusted).
  */
-static void cert_proof(struct sshbuf_rd *b, struct tu_ssh_cert *ret)
+static void cert_proof(const uint8_t *exts, size_t el, struct tu_ssh_cert *ret)
 {
-	const uint8_t *exts;
-	size_t el;
-	uint32_t skip;
-
-	if (rd_string(b, NULL, NULL) < 0) /* valid principals */
-		return;
-	for (int i = 0; i < 4; i++) /* valid after, valid before */
-		if (rd_u32(b, &skip) < 0)
-			return;
-	if (rd_string(b, NULL, NULL) < 0 || rd_string(b, &exts, &el) < 0)
-		return;
 	ret->mfa_verified = ext_has(exts, el, "mfa-verified");
 	ret->device_verified = ext_has(exts, el, "teleport-device-id") && ext_has(exts, el, "teleport-device-asset-tag") &&
 			       ext_has(exts, el, "teleport-device-credential-id");
@@ -398,16 +439,65 @@ static void cert_proof(struct sshbuf_rd *b, struct tu_ssh_cert *ret)
 		ret->ids_unreadable = true;
 }
 
-int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr)
-{
-	struct tu_ssh_cert c;
-	int k = tu_decide_ssh_cert(auth_info, &c, reterr);
+#define CERT_BAD(...) tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: " __VA_ARGS__)
 
-	if (k < 0)
-		return k;
-	if (strlen(c.key_id) >= size)
-		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
-	memcpy(ret, c.key_id, strlen(c.key_id) + 1);
+/* The whole certificate blob (type already matched), strictly, into *c. */
+static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, struct tu_ssh_cert *c,
+			   struct tu_err *reterr)
+{
+	struct sshbuf_rd b = { blob, blen, 0 };
+	const uint8_t *s, *exts, *opts, *princ, *sigkey, *sig;
+	size_t sl, el, ol, pl, skl, sgl;
+	uint32_t ctype;
+
+	if (rd_string(&b, &s, &sl) < 0 || !str_eq(s, sl, type))
+		return CERT_BAD("certificate type does not match '%s'", type);
+	if (rd_string(&b, NULL, NULL) < 0) /* nonce */
+		return CERT_BAD("truncated certificate (nonce)");
+	for (int f = 0; f < fields; f++)
+		if (rd_string(&b, NULL, NULL) < 0)
+			return CERT_BAD("truncated certificate (public key)");
+	if (rd_u64(&b, &c->serial) < 0 || rd_u32(&b, &ctype) < 0)
+		return CERT_BAD("truncated certificate (serial, type)");
+	if (ctype != 1)
+		return CERT_BAD("not a user certificate (type %u)", ctype);
+	if (rd_string(&b, &s, &sl) < 0)
+		return CERT_BAD("truncated certificate (key id)");
+	if (sl == 0 || sl > KEY_ID_MAX)
+		return CERT_BAD("certificate key id is empty or too long");
+	for (size_t i = 0; i < sl; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return CERT_BAD("certificate key id has control characters");
+	memcpy(c->key_id, s, sl);
+	c->key_id[sl] = '\0';
+	if (rd_string(&b, &princ, &pl) < 0 || !strings_whole(princ, pl))
+		return CERT_BAD("bad principals in the certificate");
+	if (rd_u64(&b, &c->valid_after) < 0 || rd_u64(&b, &c->valid_before) < 0)
+		return CERT_BAD("truncated certificate (validity)");
+	if (rd_string(&b, &opts, &ol) < 0 || !options_whole(opts, ol))
+		return CERT_BAD("bad critical options in the certificate");
+	if (rd_string(&b, &exts, &el) < 0 || !options_whole(exts, el))
+		return CERT_BAD("bad extensions in the certificate");
+	if (rd_string(&b, NULL, NULL) < 0) /* reserved */
+		return CERT_BAD("truncated certificate (reserved)");
+	if (rd_string(&b, &sigkey, &skl) < 0)
+		return CERT_BAD("truncated certificate (signature key)");
+	struct sshbuf_rd kb = { sigkey, skl, 0 };
+	if (skl == 0 || rd_string(&kb, &s, &sl) < 0 || sl == 0 || kb.off == kb.n)
+		return CERT_BAD("bad signature key in the certificate");
+	if (skl > sizeof(c->ca_key))
+		return tu_err_set(reterr, -EMSGSIZE, "SSH_AUTH_INFO_0: certificate signature key larger than %zu bytes",
+				  sizeof(c->ca_key));
+	if (rd_string(&b, &sig, &sgl) < 0)
+		return CERT_BAD("truncated certificate (signature)");
+	struct sshbuf_rd sb = { sig, sgl, 0 };
+	if (sgl == 0 || rd_string(&sb, NULL, &sl) < 0 || sl == 0 || rd_string(&sb, NULL, NULL) < 0)
+		return CERT_BAD("bad signature in the certificate");
+	if (b.off != b.n)
+		return CERT_BAD("%zu bytes of trailing garbage after the certificate", b.n - b.off);
+	memcpy(c->ca_key, sigkey, skl);
+	c->ca_key_len = skl;
+	cert_proof(exts, el, c);
 	return 0;
 }
 
@@ -426,8 +516,9 @@ int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu
 		const char *eol = strchr(line, '\n');
 		size_t len = eol ? (size_t) (eol - line) : strlen(line);
 		const char *sp1, *sp2, *end = line + len;
-		char type[64];
+		char type[64], stype[64];
 		_cleanup_free_ uint8_t *blob = NULL;
+		_cleanup_free_ struct tu_ssh_cert *c = NULL;
 		size_t blen = 0;
 		int k;
 
@@ -445,53 +536,79 @@ int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu
 			continue; /* a plain key: no identity in it */
 		int fields = cert_key_fields(type);
 		if (fields < 0)
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: unknown certificate type '%s'", type);
+			return CERT_BAD("unknown certificate type '%s'", tu_sanitize(type, stype, sizeof(stype)));
 		/* sshd writes "<method> <key type> <base64>[ <extra info>]". */
 		const char *b64 = sp2 + 1, *b64e = b64;
 		while (b64e < end && *b64e != ' ' && *b64e != '\r')
 			b64e++;
 		blob = malloc(CERT_BLOB_MAX);
-		if (!blob)
-			return -ENOMEM;
+		c = calloc(1, sizeof(*c));
+		if (!blob || !c)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		k = b64_decode(b64, (size_t) (b64e - b64), blob, CERT_BLOB_MAX, &blen);
 		if (k == -EMSGSIZE)
 			return tu_err_set(reterr, k, "SSH_AUTH_INFO_0: certificate larger than %d bytes", CERT_BLOB_MAX);
 		if (k < 0)
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate is not valid base64");
-
-		struct sshbuf_rd b = { blob, blen, 0 };
-		const uint8_t *s;
-		size_t sl;
-		uint32_t hi, lo, ctype;
-		if (rd_string(&b, &s, &sl) < 0 || !str_eq(s, sl, type))
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate type does not match '%s'", type);
-		k = rd_string(&b, NULL, NULL); /* nonce */
-		for (int f = 0; k >= 0 && f < fields; f++)
-			k = rd_string(&b, NULL, NULL);
-		if (k >= 0)
-			k = rd_u32(&b, &hi); /* serial */
-		if (k >= 0)
-			k = rd_u32(&b, &lo);
-		if (k >= 0)
-			k = rd_u32(&b, &ctype);
-		if (k >= 0)
-			k = rd_string(&b, &s, &sl);
+			return CERT_BAD("certificate is not valid base64");
+		k = cert_parse_blob(blob, blen, type, fields, c, reterr);
 		if (k < 0)
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: truncated certificate");
-		if (ctype != 1)
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: not a user certificate (type %u)", ctype);
-		if (sl == 0 || sl > KEY_ID_MAX)
-			return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
-		for (size_t i = 0; i < sl; i++)
-			if (s[i] < 0x20 || s[i] == 0x7f)
-				return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id has control characters");
-		*ret = (struct tu_ssh_cert){ 0 };
-		memcpy(ret->key_id, s, sl);
-		ret->key_id[sl] = '\0';
-		cert_proof(&b, ret);
+			return k;
+		memcpy(ret, c, sizeof(*c));
 		return 0;
 	}
 	return tu_err_set(reterr, -ENOENT, "SSH_AUTH_INFO_0 holds no certificate");
+}
+
+/* Decodes a "<type> <base64>" CA key into buf; false when it does not fit or is not base64. */
+static bool ca_key_blob(const char *key, uint8_t *buf, size_t size, size_t *ret_len)
+{
+	const char *sp = strchr(key, ' ');
+
+	return sp && b64_decode(sp + 1, strlen(sp + 1), buf, size, ret_len) == 0;
+}
+
+int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user_ca *ca, int64_t now_usec,
+			       struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	bool signed_by_ca = false;
+	int64_t now_sec = now_usec / 1000000;
+
+	if (!ca || !ca->known || ca->keys.n == 0)
+		return tu_err_set(reterr, -ENOKEY, "Teleport's user CA is not known here (no sync fetched it yet)");
+	buf = malloc(sizeof(c->ca_key));
+	if (!buf)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; !signed_by_ca && i < ca->keys.n; i++) {
+		size_t n = 0;
+		if (ca->keys.v[i] && ca_key_blob(ca->keys.v[i], buf, sizeof(c->ca_key), &n))
+			signed_by_ca = n == c->ca_key_len && memcmp(buf, c->ca_key, n) == 0;
+	}
+	if (!signed_by_ca)
+		return tu_err_set(reterr, -EKEYREJECTED, "the certificate is signed by a CA that is not Teleport's user CA");
+	/* valid_before is exclusive (OpenSSH: valid while after <= now < before). */
+	if (now_sec < 0 || (uint64_t) now_sec < c->valid_after || (uint64_t) now_sec >= c->valid_before)
+		return tu_err_set(reterr, -EKEYEXPIRED, "the certificate is not valid now (outside its validity window)");
+	return 0;
+}
+
+int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+			      size_t size, struct tu_err *reterr)
+{
+	_cleanup_free_ struct tu_ssh_cert *c = calloc(1, sizeof(*c));
+	int k;
+
+	if (!c)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	k = tu_decide_ssh_cert(auth_info, c, reterr);
+	if (k >= 0)
+		k = tu_decide_ssh_cert_trusted(c, ca, now_usec, reterr);
+	if (k < 0)
+		return k;
+	if (strlen(c->key_id) >= size)
+		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
+	memcpy(ret, c->key_id, strlen(c->key_id) + 1);
+	return 0;
 }
 
 /* ---- locks ---- */
@@ -582,23 +699,55 @@ struct proof {
 };
 
 /*
+ * The certificate req carries when pam.trust_ssh_cert is on and it is a
+ * Teleport identity: parsed whole, signed by one of Teleport's user CA keys
+ * in ca, valid at now_usec (tu_decide_ssh_cert_trusted).  Anything else
+ * proves nothing (false), and a log line says why: a certificate from another
+ * CA (e.g. a cert-authority line a user wrote in their own authorized_keys),
+ * no CA known, expired, malformed.
+ */
+static bool teleport_cert(const struct tu_decide_opts *o, const struct tu_login_req *req, const struct tu_user_ca *ca,
+			  int64_t now_usec, struct tu_ssh_cert *ret)
+{
+	struct tu_err e = { 0 };
+	char msg[TU_ERR_MSG_MAX], kid[128];
+	int k;
+
+	if (!o || !o->trust_ssh_cert || !req->ssh_auth_info)
+		return false;
+	k = tu_decide_ssh_cert(req->ssh_auth_info, ret, &e);
+	if (k == -ENOENT)
+		return false;
+	if (k < 0) {
+		tu_log(LOG_WARNING, "ignoring the SSH certificate, no identity from it: %s",
+		       tu_sanitize(e.msg, msg, sizeof(msg)));
+		return false;
+	}
+	k = tu_decide_ssh_cert_trusted(ret, ca, now_usec, &e);
+	if (k == 0)
+		return true;
+	tu_log(LOG_NOTICE,
+	       "SSH certificate with key id '%s' proves nothing (key id, mfa-verified and teleport-device-* ignored): %s",
+	       tu_sanitize(ret->key_id, kid, sizeof(kid)), tu_sanitize(e.msg, msg, sizeof(msg)));
+	return false;
+}
+
+/*
  * A session Teleport's own SSH service opened (trusted TELEPORT_USERNAME
  * naming the user: it runs PAM's account phase after its own RBAC, MFA and
- * device checks) proves both.  A trusted certificate
- * whose key id names the user (pam.trust_ssh_cert: sshd verified it against
- * Teleport's user CA) proves what its extensions say: a per-session MFA
- * certificate the MFA, a device-bound one the device.  Else nothing.
+ * device checks) proves both.  A Teleport certificate (teleport_cert: from
+ * Teleport's user CA) whose key id names the user proves what its
+ * extensions say: a per-session MFA certificate the MFA, a device-bound one
+ * the device.  Else nothing.
  */
-static struct proof proof_of(const struct tu_decide_opts *o, const struct tu_login_req *req, const char *who)
+static struct proof proof_of(const struct tu_decide_opts *o, const struct tu_login_req *req, const char *who,
+			     const struct tu_ssh_cert *tcert)
 {
-	struct tu_ssh_cert c;
-
 	if (o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0] &&
 	    strcmp(req->teleport_username, who) == 0)
 		return (struct proof){ true, true };
-	if (o && o->trust_ssh_cert && req->ssh_auth_info && tu_decide_ssh_cert(req->ssh_auth_info, &c, NULL) == 0 &&
-	    strcmp(c.key_id, who) == 0)
-		return (struct proof){ c.mfa_verified, c.device_verified };
+	if (tcert && strcmp(tcert->key_id, who) == 0)
+		return (struct proof){ tcert->mfa_verified, tcert->device_verified };
 	return (struct proof){ false, false };
 }
 
@@ -678,11 +827,22 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	char who[KEY_ID_MAX + 1] = "";
 	char slogin[128], suser[300], what[300];
 	const char *source = NULL;
+	_cleanup_free_ struct tu_ssh_cert *tcert = NULL;
 	int k;
 
 	if (!req || !req->login || !req->login[0])
 		return tu_err_set(reterr, -EINVAL, "no login given");
 	tu_sanitize(req->login, slogin, sizeof(slogin));
+	/* A certificate counts only when it comes from Teleport's user CA (issue 14 F3). */
+	if (o && o->trust_ssh_cert && req->ssh_auth_info) {
+		tcert = calloc(1, sizeof(*tcert));
+		if (!tcert)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		if (!teleport_cert(o, req, &d->user_ca, now_usec, tcert)) {
+			free(tcert);
+			tcert = NULL;
+		}
+	}
 
 	/* Who is logging in (SPEC §5). */
 	if (req->explicit_user && req->explicit_user[0]) {
@@ -691,15 +851,9 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	} else if (o && o->trust_teleport_env && req->teleport_username && req->teleport_username[0]) {
 		snprintf(who, sizeof(who), "%s", req->teleport_username);
 		source = "TELEPORT_USERNAME";
-	} else if (o && o->trust_ssh_cert && req->ssh_auth_info) {
-		struct tu_err e = { 0 };
-		k = tu_decide_ssh_cert_key_id(req->ssh_auth_info, who, sizeof(who), &e);
-		if (k == 0)
-			source = "SSH certificate";
-		else if (k != -ENOENT)
-			tu_log(LOG_DEBUG, "%s, ignoring", e.msg);
-		if (k < 0)
-			who[0] = '\0';
+	} else if (tcert) {
+		snprintf(who, sizeof(who), "%s", tcert->key_id);
+		source = "Teleport SSH certificate";
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };
@@ -735,7 +889,11 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 
 	const struct tu_user *u = tu_rbac_index_user(ix, who);
 	if (!u) {
-		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' (%s) does not exist", suser, source);
+		if (tcert && strcmp(source, "Teleport SSH certificate") == 0)
+			verdict_set(&v, TU_VERDICT_DENY, who, "",
+				    "the Teleport SSH certificate's key id '%s' names no Teleport user", suser);
+		else
+			verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' (%s) does not exist", suser, source);
 		*ret = v;
 		return 0;
 	}
@@ -789,7 +947,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	k = tu_rbac_check_login_ix(ix, u, req->login, h, &a, reterr);
 	if (k < 0)
 		return k;
-	const struct proof pr = a.allowed ? proof_of(o, req, who) : (struct proof){ false, false };
+	const struct proof pr = a.allowed ? proof_of(o, req, who, tcert) : (struct proof){ false, false };
 	char missing[160];
 	if (a.allowed && unmet_cluster_requirement(&d->auth_pref, &pr, missing, sizeof(missing))) {
 		verdict_set(&v, TU_VERDICT_DENY, who, "",
@@ -885,8 +1043,9 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 	return 0;
 }
 
-/* The identity the request carries when it is trusted, else "". */
-static void trusted_identity(const struct tu_decide_opts *o, const struct tu_login_req *req, char *who, size_t size)
+/* The identity the request carries when it is trusted (a certificate: from Teleport's user CA ca), else "". */
+static void trusted_identity(const struct tu_decide_opts *o, const struct tu_login_req *req, const struct tu_user_ca *ca,
+			     int64_t now_usec, char *who, size_t size)
 {
 	who[0] = '\0';
 	if (req->explicit_user && req->explicit_user[0])
@@ -894,8 +1053,34 @@ static void trusted_identity(const struct tu_decide_opts *o, const struct tu_log
 	else if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
 		snprintf(who, size, "%s", req->teleport_username);
 	else if (o->trust_ssh_cert && req->ssh_auth_info &&
-		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, who, size, NULL) < 0)
+		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, ca, now_usec, who, size, NULL) < 0)
 		who[0] = '\0';
+}
+
+/*
+ * Teleport's user CA for a login with a certificate: from Auth, else (Auth
+ * did not answer it) the state snapshot's; unknown when neither has it.
+ */
+static int online_user_ca(struct tu_auth *a, const struct tu_conf *conf, int64_t now_usec, struct tu_user_ca *ret)
+{
+	struct tu_err e = { 0 };
+	char why[TU_ERR_MSG_MAX + 64];
+	int k = tu_auth_get_user_ca(a, ret, &e);
+
+	if (k == -ENOMEM)
+		return k;
+	if (k == 0 && ret->known)
+		return 0;
+	if (k < 0)
+		tu_log(LOG_NOTICE, "fetching Teleport's user CA failed, using the cache's: %s",
+		       tu_err_format(&e, why, sizeof(why)));
+	tu_user_ca_done(ret);
+	k = tu_cache_load_user_ca(conf, now_usec, ret, NULL);
+	if (k == -ENOMEM)
+		return k;
+	if (k < 0)
+		*ret = (struct tu_user_ca){ 0 };
+	return 0;
 }
 
 /*
@@ -912,29 +1097,31 @@ static void save_if_unlocked(const struct tu_conf *conf, const struct tu_dataset
 		tu_log(LOG_DEBUG, "not refreshing the cache: %s", e.msg);
 }
 
-/* Online: 0 with a verdict, or a negative errno meaning "Auth did not answer". */
-static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const struct tu_host *h,
-			 const struct tu_decide_opts *o, const struct tu_login_req *req, int64_t now_usec,
-			 struct tu_verdict *ret, struct tu_err *reterr)
+/* decide_online with a, and ca: the user CA when the login comes with a certificate (else unknown). */
+static int decide_online_ca(struct tu_auth *a, const struct tu_conf *conf, const struct tu_host *h,
+			    const struct tu_decide_opts *o, const struct tu_login_req *req, struct tu_user_ca *ca,
+			    int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
 {
-	struct tu_auth *a = NULL;
 	struct tu_dataset d = { 0 };
 	struct tu_login_req r = *req;
 	char who[KEY_ID_MAX + 1];
+	bool from_req;
 	int k;
 
-	k = tu_ctx_auth(ctx, now_usec, &a, reterr);
-	if (k < 0)
-		return k;
-	/* A login waits at most connect + request for Auth, whatever number of RPCs it takes. */
-	tu_auth_set_budget(a, conf->connect_timeout_usec + conf->request_timeout_usec);
-	trusted_identity(o, req, who, sizeof(who));
+	trusted_identity(o, req, ca, now_usec, who, sizeof(who));
+	from_req = who[0] != '\0';
 	if (!who[0]) {
 		/* The owner: from a fresh snapshot when there is one, else everything online. */
 		struct tu_dataset snap = { 0 };
 		if (tu_cache_load_state(conf, now_usec, conf->refresh_after_usec, &snap, NULL, NULL) == 0) {
 			struct tu_rbac_index *ix = NULL;
 			struct tu_strv owners = { 0 };
+			if (ca->known) {
+				/* One CA for the whole decision: the one Auth just answered. */
+				tu_user_ca_done(&snap.user_ca);
+				snap.user_ca = *ca;
+				*ca = (struct tu_user_ca){ 0 };
+			}
 			k = tu_rbac_index_new(&snap, &ix, reterr);
 			if (k >= 0)
 				k = login_owners(ix, h, o->source, req->login, now_usec, &owners, reterr);
@@ -967,10 +1154,39 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
 	k = fetch_user_online(a, who, &d, reterr);
 	if (k < 0)
 		return k;
-	r.explicit_user = who;
+	/* The decision finds the same identity in req again (same CA, same now), so its reason
+	 * names where it came from; an owner found above is given explicitly. */
+	d.user_ca = *ca;
+	*ca = (struct tu_user_ca){ 0 };
+	if (!from_req)
+		r.explicit_user = who;
 	k = tu_decide_pure(&d, h, o, &r, now_usec, ret, reterr);
 	tu_dataset_done(&d);
 	return k < 0 ? k : 0;
+}
+
+/* Online: 0 with a verdict, or a negative errno meaning "Auth did not answer". */
+static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const struct tu_host *h,
+			 const struct tu_decide_opts *o, const struct tu_login_req *req, int64_t now_usec,
+			 struct tu_verdict *ret, struct tu_err *reterr)
+{
+	struct tu_auth *a = NULL;
+	struct tu_user_ca ca = { 0 };
+	int k;
+
+	k = tu_ctx_auth(ctx, now_usec, &a, reterr);
+	if (k < 0)
+		return k;
+	/* A login waits at most connect + request for Auth, whatever number of RPCs it takes. */
+	tu_auth_set_budget(a, conf->connect_timeout_usec + conf->request_timeout_usec);
+	if (o->trust_ssh_cert && req->ssh_auth_info && req->ssh_auth_info[0]) {
+		k = online_user_ca(a, conf, now_usec, &ca);
+		if (k < 0)
+			return tu_err_set(reterr, k, "out of memory");
+	}
+	k = decide_online_ca(a, conf, h, o, req, &ca, now_usec, ret, reterr);
+	tu_user_ca_done(&ca);
+	return k;
 }
 
 /*

@@ -63,22 +63,6 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
 		     struct tu_strv *ret, struct tu_err *reterr);
 
 /*
- * The key id of the first OpenSSH user certificate in an SSH_AUTH_INFO_0
- * value ("publickey <type>-cert-v01@openssh.com <base64>" lines, as sshd
- * writes with ExposeAuthInfo).  sshd has verified the certificate; we only
- * read it, bounded: -ENOENT (no certificate line), -EBADMSG (malformed,
- * not a user certificate, bad key id), -EMSGSIZE (over 16 KiB).  ret gets
- * the key id, NUL-terminated (size >= 256 recommended).
- */
-int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, struct tu_err *reterr);
-
-/*
- * The same certificate, with what Teleport's extensions say about how it was
- * issued: "mfa-verified" (a per-session MFA certificate) and the three
- * teleport-device-* extensions (issued to a trusted device).  Extensions are
- * read only from a complete, well-formed tail; otherwise both are false.
- */
-/*
  * Whether a device trust mode (a role's device_trust_mode, the auth
  * preference's device_trust.mode) asks for a trusted device: every mode but
  * "", "off" and "optional" ("required", "required-for-humans", and any mode
@@ -86,10 +70,31 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, char *ret, size_t size, str
  */
 bool tu_decide_device_required(const char *mode);
 
+/*
+ * The first OpenSSH user certificate in an SSH_AUTH_INFO_0 value
+ * ("publickey <type>-cert-v01@openssh.com <base64>" lines, as sshd writes
+ * with ExposeAuthInfo, or one line built from AuthorizedPrincipalsCommand's
+ * %t %k), parsed whole and strictly (PROTOCOL.certkeys: nonce, public key,
+ * serial, type = user, key id, principals, validity, critical options,
+ * extensions, reserved, signature key, signature, nothing after).  sshd has
+ * verified the signature; this only reads.  Parsing proves nothing by
+ * itself: a certificate is an identity only when tu_decide_ssh_cert_trusted
+ * says so.  -ENOENT (no certificate line), -EBADMSG (malformed: truncated,
+ * not base64, bad lengths, not a user certificate, bad key id, trailing
+ * bytes), -EMSGSIZE (SSH_AUTH_INFO_0 over 64 KiB), -ENOMEM.  *ret is written
+ * only on success; reterr says what and where.
+ */
+#define TU_SSH_CERT_CA_KEY_MAX 4096
+
 struct tu_ssh_cert {
 	char key_id[256];
-	bool mfa_verified;
-	bool device_verified;
+	bool mfa_verified;             /* "mfa-verified" */
+	bool device_verified;          /* the three teleport-device-* extensions */
+	uint64_t serial;
+	uint64_t valid_after;          /* seconds since the epoch, as in the certificate */
+	uint64_t valid_before;         /* exclusive */
+	uint8_t ca_key[TU_SSH_CERT_CA_KEY_MAX]; /* the signature key (the CA), wire format */
+	size_t ca_key_len;
 	/* The values Teleport's ComputeLockTargets turns into lock targets: "mfa-verified"
 	 * (the MFA device, target MFADevice) and "teleport-device-id" (target Device); ""
 	 * when absent.  ids_unreadable: one of them is present but too long or holds a NUL
@@ -99,6 +104,24 @@ struct tu_ssh_cert {
 	bool ids_unreadable;
 };
 int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr);
+
+/*
+ * Whether c is a Teleport identity: its signature key equals (wire-format
+ * blob) one of Teleport's user CA keys in ca, and now_usec is within its
+ * validity window.  A certificate from any other CA proves nothing: not its
+ * key id, not its mfa-verified or teleport-device-* extensions.
+ * 0 yes; -ENOKEY no user CA known (never fetched, or no keys); -EKEYREJECTED
+ * signed by another CA; -EKEYEXPIRED outside its validity; -ENOMEM.
+ */
+int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user_ca *ca, int64_t now_usec,
+			       struct tu_err *reterr);
+
+/*
+ * tu_decide_ssh_cert + tu_decide_ssh_cert_trusted: the key id of a Teleport
+ * certificate into ret (size >= 256 recommended), errors of both.
+ */
+int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+			      size_t size, struct tu_err *reterr);
 
 /*
  * Whether the lock target value t (ServerID or the legacy Node) names host h:

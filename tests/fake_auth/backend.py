@@ -443,10 +443,18 @@ class Reply:
         return str(self.code)
 
 
+# What a fresh cluster has: a user CA (public half only; its private key was thrown away, so no
+# certificate matches it).  Tests serve their own with --ssh-user-ca / ssh_user_ca.
+DEFAULT_SSH_USER_CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_user_ca.pub")
+
+
 def load_ssh_user_ca(path):
     """OpenSSH public key lines ("[options] <type> <base64> [comment]", '#' comments) -> list of
-    "<type> <base64>".  None for no path; DatasetError when the file has no key."""
-    if not path:
+    "<type> <base64>".  None (no user CA: GetCertAuthority answers NOT_FOUND) for "none" or "";
+    the default CA for None; DatasetError when the file has no key."""
+    if path is None:
+        path = DEFAULT_SSH_USER_CA
+    if path in ("", "none"):
         return None
     try:
         with open(path, encoding="utf-8") as f:

@@ -287,7 +287,8 @@ def build_parser():
                          "/teleport.users.v1.UsersService/ListUsers=unavailable,count=1")
     ap.add_argument("--ssh-user-ca", metavar="FILE",
                     help="serve this cluster's SSH user CA (TrustService.GetCertAuthority): OpenSSH public key "
-                         "lines, the first active, the others additional trusted keys; default none (NOT_FOUND)")
+                         "lines, the first active, the others additional trusted keys; 'none': no user CA (NOT_FOUND); "
+                         "default tests/fake_auth/default_user_ca.pub (no certificate matches it)")
     ap.add_argument("--control", help="JSON control file re-read on every call (faults, dataset)")
     ap.add_argument("--call-log", help="append one JSON line per call (path, request, metadata, code)")
     ap.add_argument("--proto-dir", help="directory of the .proto files (default: <top>/proto)")

@@ -3,9 +3,12 @@
  * fuzz-template.c - libFuzzer target for the trait-template engine
  * (tu_rbac_interpolate), the node_labels_expression evaluator (through
  * tu_rbac_role_matches_host) and the SSH_AUTH_INFO_0 certificate reader
- * (tu_decide_ssh_cert_key_id).  The first byte picks the target.
- * Contract checks: results are 0 or a negative errno with a message; no
- * empty interpolated value; the key id is NUL-terminated and printable.
+ * (tu_decide_ssh_cert, tu_decide_ssh_cert_trusted, tu_decide_ssh_cert_key_id).
+ * The first byte picks the target.  Contract checks: results are 0 or a
+ * negative errno with a message; no empty interpolated value; the key id is
+ * NUL-terminated and printable; a parsed certificate is an identity for a
+ * CA holding its own signature key (inside its validity) and for no other
+ * (no CA known: -ENOKEY; another key: -EKEYREJECTED).
  *
  * Replayed by `make check` (tests/fuzz/local.mk).  libFuzzer build by hand,
  * from a build dir "build" (decide.c needs the rest of libcore):
@@ -25,9 +28,81 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void b64_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0, i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+		out[o++] = t[v >> 18];
+		out[o++] = t[(v >> 12) & 63];
+		out[o++] = t[(v >> 6) & 63];
+		out[o++] = t[v & 63];
+	}
+	if (n - i == 1) {
+		out[o++] = t[p[i] >> 2];
+		out[o++] = t[(p[i] & 3) << 4];
+		out[o++] = '=';
+		out[o++] = '=';
+	} else if (n - i == 2) {
+		out[o++] = t[p[i] >> 2];
+		out[o++] = t[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		out[o++] = t[(p[i + 1] & 15) << 2];
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+}
+
+/* The certificate target: parser, CA match and key id agree. */
+static void cert_target(const char *s)
+{
+	static struct tu_ssh_cert c;
+	static char line[TU_SSH_CERT_CA_KEY_MAX * 2];
+	struct tu_err e = { 0 };
+	char id[256];
+	int k;
+
+	memset(id, 0x7e, sizeof(id));
+	k = tu_decide_ssh_cert(s, &c, &e);
+	if (k != 0) {
+		if ((k != -ENOENT && k != -EBADMSG && k != -EMSGSIZE && k != -ENOMEM) || !e.msg[0])
+			abort();
+		return;
+	}
+	if (c.ca_key_len == 0 || c.ca_key_len > sizeof(c.ca_key))
+		abort();
+	/* A CA holding exactly the certificate's signature key ("x <base64>"). */
+	char *keys[1] = { line };
+	struct tu_user_ca ca = { .known = true, .keys = { keys, 1 } }, none = { 0 };
+	line[0] = 'x';
+	line[1] = ' ';
+	b64_encode(c.ca_key, c.ca_key_len, line + 2);
+	int64_t inside = c.valid_after < (uint64_t) INT64_MAX / 1000000 ? (int64_t) c.valid_after * 1000000 : -1;
+	k = tu_decide_ssh_cert_key_id(s, &ca, inside, id, sizeof(id), &e);
+	if (inside >= 0 && c.valid_after < c.valid_before) {
+		if (k != 0 || strcmp(id, c.key_id) != 0)
+			abort();
+		size_t n = strnlen(id, sizeof(id));
+		if (n == 0 || n >= sizeof(id))
+			abort();
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char) id[i] < 0x20 || id[i] == 0x7f)
+				abort();
+	} else if (k != 0 && k != -EKEYEXPIRED) {
+		abort();
+	}
+	if (tu_decide_ssh_cert_trusted(&c, &none, inside, NULL) != -ENOKEY)
+		abort();
+	line[2] = line[2] == 'A' ? 'B' : 'A'; /* another key */
+	k = tu_decide_ssh_cert_trusted(&c, &ca, inside, NULL);
+	if (k == 0 || (k != -EKEYREJECTED && k != -EKEYEXPIRED))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char s[20000];
+	static char s[70000];
 	struct tu_err e = { 0 };
 	int k;
 
@@ -70,26 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fx_labels_free(&hl);
 		break;
 	}
-	default: {
-		char id[256];
-		memset(id, 0x7e, sizeof(id));
-		k = tu_decide_ssh_cert_key_id(s, id, sizeof(id), &e);
-		if (k == 0) {
-			size_t n = strnlen(id, sizeof(id));
-			if (n == 0 || n >= sizeof(id))
-				abort();
-			for (size_t i = 0; i < n; i++)
-				if ((unsigned char) id[i] < 0x20 || id[i] == 0x7f)
-					abort();
-			/* The extension reader sees the same certificate and the same key id. */
-			struct tu_ssh_cert c;
-			if (tu_decide_ssh_cert(s, &c, NULL) != 0 || strcmp(c.key_id, id) != 0)
-				abort();
-		} else if (k != -ENOENT && k != -EBADMSG && k != -EMSGSIZE && k != -ENOMEM) {
-			abort();
-		}
+	default:
+		cert_target(s);
 		break;
-	}
 	}
 	return 0;
 }

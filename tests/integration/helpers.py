@@ -197,10 +197,13 @@ def kill_all():
 
 
 def start_auth_server(certs_dir, workdir, name="auth", dataset="test", vectors=None, faults=None,
-                      profile=None, server_cert="server", extra=(), control=True):
-    """Starts server.py.  faults: dict {path: spec} or list of 'PATH=SPEC'."""
+                      profile=None, server_cert="server", extra=(), control=True, ssh_user_ca=None):
+    """Starts server.py.  faults: dict {path: spec} or list of 'PATH=SPEC'.  ssh_user_ca: a file
+    of OpenSSH public key lines served as the cluster's SSH user CA (see ssh_ca())."""
     argv = [PY, os.path.join(FAKE_AUTH, "server.py"), "--certs", certs_dir,
             "--server-cert-name", server_cert]
+    if ssh_user_ca:
+        argv += ["--ssh-user-ca", str(ssh_user_ca)]
     if dataset:
         argv += ["--dataset", dataset]
     if vectors:
@@ -501,3 +504,61 @@ def make_vars(builddir, *names):
         return v
 
     return {n: expand(raw[n]) for n in names}
+
+
+# ---- SSH user certificates (issue 14 F3) ----
+
+class SshCA:
+    """An OpenSSH CA made with ssh-keygen in a private temporary directory.
+
+    pub: the public key file (serve it as Teleport's user CA with
+    start_auth_server(ssh_user_ca=ca.pub), or keep it away to play a self-made CA).
+    auth_info(key_id, ...) -> an SSH_AUTH_INFO_0 line ("publickey <type> <base64>") holding a
+    real certificate signed by this CA for a throwaway user key."""
+
+    _made = {}
+
+    def __init__(self, name, key_type="ed25519"):
+        import atexit  # noqa: PLC0415
+        import shutil  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+        self.dir = tempfile.mkdtemp(prefix=f"tu-sshca-{name}-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.key = os.path.join(self.dir, "ca")
+        self.pub = self.key + ".pub"
+        self.n = 0
+        subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"{name}-ca", "-f", self.key],
+                       check=True, capture_output=True, timeout=60)
+
+    @classmethod
+    def named(cls, name="teleport"):
+        """One CA per name for the whole test session."""
+        if name not in cls._made:
+            cls._made[name] = cls(name)
+        return cls._made[name]
+
+    def cert(self, key_id, extensions=None, validity="-5m:+1h", host=False, principals="root"):
+        """(type, base64) of a certificate for key_id.  extensions {name: value}; value "" adds
+        the extension without data (ssh-keygen writes a non-empty value as a string inside)."""
+        self.n += 1
+        user = os.path.join(self.dir, f"user{self.n}")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", user],
+                       check=True, capture_output=True, timeout=60)
+        argv = ["ssh-keygen", "-q", "-s", self.key, "-I", key_id, "-n", principals, "-V", validity, "-O", "clear"]
+        if host:
+            argv.append("-h")
+        for k, v in sorted((extensions or {}).items()):
+            argv += ["-O", f"extension:{k}={v}" if v else f"extension:{k}"]
+        subprocess.run(argv + [user + ".pub"], check=True, capture_output=True, timeout=60)
+        with open(user + "-cert.pub", encoding="ascii") as f:
+            t, b64 = f.read().split()[:2]
+        return t, b64
+
+    def auth_info(self, key_id, extensions=None, **kw):
+        t, b64 = self.cert(key_id, extensions, **kw)
+        return f"publickey {t} {b64}"
+
+
+def ssh_ca(name="teleport"):
+    """The session's SSH CA called name ("teleport": what the tests serve as Teleport's user CA)."""
+    return SshCA.named(name)

@@ -793,10 +793,11 @@ def test_cli_sends_what_grpc_expects(raw_h2_server, write_config, run_cli, certs
 
 
 @pytest.mark.parametrize("profile,expect", [
-    ("v16", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
-    ("v14", ["ListUsers", "GetUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
-    ("v13", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks", "GetAuthPreference"]),
-    ("v19", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference"]),
+    ("v16", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference", "GetCertAuthority"]),
+    ("v14", ["ListUsers", "GetUsers", "ListRoles", "GetLocks", "GetAuthPreference", "GetCertAuthority"]),
+    ("v13", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks", "GetAuthPreference", "GetCertAuthority"]),
+    ("v12", ["ListUsers", "GetUsers", "ListRoles", "GetRoles", "GetLocks", "GetAuthPreference", "GetCertAuthority"]),
+    ("v19", ["ListUsers", "ListRoles", "GetLocks", "GetAuthPreference", "GetCertAuthority"]),
 ])
 def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli, profile, expect):
     srv = auth_server(profile=profile, extra=["--max-page-size", "4"])
@@ -819,6 +820,12 @@ def test_cli_sync_falls_back_on_older_servers(auth_server, write_config, run_cli
     # paging really happened where the server capped the page size
     if profile in ("v16", "v19"):
         assert len(srv.calls(B.V1_LIST_USERS)) == 4   # 13 users, 4 per page
+    # Teleport's user CA: TrustService (13 and later) for the local cluster, public keys only;
+    # before it, unknown (the sync still succeeds and says so)
+    ca = [(c["path"], c["code"], c["request"]) for c in srv.calls(B.GET_CA)]
+    assert ca == [(B.GET_CA, "UNIMPLEMENTED" if profile == "v12" else "OK",
+                   'type: "user"\ndomain: "example.com"')], ca
+    assert ("user CA: unknown" if profile == "v12" else "user CA: 1 key") in r.stdout, r
     assert all(c["metadata"].get("version") is None for c in srv.calls())
 
 

@@ -208,24 +208,17 @@ def test_pam_other_phases_ignore(pam_module, tmp_path):
     assert res.rc == 0, res
 
 
-def _cert_auth_info(key_id, cert_type=1, extensions=None):
-    """An SSH_AUTH_INFO_0 line with an ed25519 user certificate (only the
-    fields we read are meaningful).  extensions {name: value} makes the tail
-    complete, encoded as OpenSSH (and Go's x/crypto/ssh) do: a non-empty value
-    is itself a string inside the extension's data."""
-    import base64  # noqa: PLC0415
-    import struct  # noqa: PLC0415
+def _cert_auth_info(key_id, cert_type=1, extensions=None, ca="teleport", **kw):
+    """An SSH_AUTH_INFO_0 line with a real ed25519 user certificate (cert_type 2: a host
+    certificate) made by ssh-keygen, signed by the session's SSH CA called ca: "teleport" is the
+    one tests serve as Teleport's user CA (auth_server(ssh_user_ca=TELEPORT_CA)), any other name
+    a self-made CA.  extensions {name: value} ("" = no value)."""
+    return helpers.ssh_ca(ca).auth_info(key_id, extensions, host=cert_type == 2, **kw)
 
-    def s(b):
-        b = b.encode() if isinstance(b, str) else b
-        return struct.pack(">I", len(b)) + b
-    t = "ssh-ed25519-cert-v01@openssh.com"
-    blob = (s(t) + s(b"n" * 32) + s(b"k" * 32) + struct.pack(">Q", 1) + struct.pack(">I", cert_type)
-            + s(key_id) + s(b"") + struct.pack(">QQ", 0, 2**64 - 1))
-    if extensions is not None:
-        ext = b"".join(s(k) + s(s(v) if v else b"") for k, v in sorted(extensions.items()))
-        blob += s(b"") + s(ext) + s(b"") + s(b"signature-key") + s(b"signature")
-    return f"publickey {t} {base64.b64encode(blob).decode()}"
+
+def teleport_ca():
+    """The public key file of the CA served as Teleport's user CA."""
+    return helpers.ssh_ca("teleport").pub
 
 
 @pytest.mark.parametrize("key_id,trust,want", [
@@ -235,8 +228,9 @@ def _cert_auth_info(key_id, cert_type=1, extensions=None):
     ("nobody", True, "deny"),      # no such Teleport user
 ])
 def test_pam_trusted_ssh_certificate(pam, auth_server, write_config, tmp_path, key_id, trust, want):
-    """SSH_AUTH_INFO_0 in the PAM environment (sshd ExposeAuthInfo; pam_env here)."""
-    auth_server()
+    """SSH_AUTH_INFO_0 in the PAM environment (sshd ExposeAuthInfo; pam_env here), with a
+    certificate from Teleport's user CA (served by Auth)."""
+    auth_server(ssh_user_ca=teleport_ca())
     envconf = tmp_path / "pam_env.conf"
     envconf.write_text(f'SSH_AUTH_INFO_0 DEFAULT="{_cert_auth_info(key_id)}"\n')
     pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]
@@ -245,6 +239,8 @@ def test_pam_trusted_ssh_certificate(pam, auth_server, write_config, tmp_path, k
     assert outcome(res) == want, res
     if trust:
         assert f"Teleport user '{key_id}'" in res.stderr, res
+    if trust and key_id == "nobody":
+        assert "the Teleport SSH certificate's key id 'nobody' names no Teleport user" in res.stderr, res
 
 
 @pytest.mark.parametrize("tp_user,login,want,reason", [
@@ -352,7 +348,7 @@ def test_pam_ssh_certificate_proves_mfa_or_device(pam, auth_server, write_config
     reads the same certificate; without them the login is refused."""
     ds = helpers.make_dataset(str(tmp_path / "ds"), files={
         "roles/ops-mfa.txtpb": MFA_ROLE, "roles/ops-device.txtpb": DEVICE_ROLE, "users/mona.txtpb": MONA})
-    auth_server(dataset=ds)
+    auth_server(dataset=ds, ssh_user_ca=teleport_ca())
     envconf = tmp_path / "pam_env.conf"
     envconf.write_text(f'SSH_AUTH_INFO_0 DEFAULT="{_cert_auth_info("mona", extensions=extensions)}"\n')
     pre = [f"auth optional pam_env.so conffile={envconf} envfile=/dev/null readenv=0"]

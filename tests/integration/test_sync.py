@@ -86,7 +86,7 @@ def synced(auth_server, dataset, write_config, run_cli, cache_dir):
 
 
 def test_sync_writes_both_files_with_modes(synced, cache_dir):
-    assert re.fullmatch(r"users 12, roles 7, locks 2, accounts 9, groups \d+\n", synced.stdout), synced
+    assert re.fullmatch(r"users 12, roles 7, locks 2, accounts 9, groups \d+\nuser CA: 1 key\n", synced.stdout), synced
     assert synced.stderr == "" or "skipping" in synced.stderr, synced
     st = files_in(cache_dir)
     assert stat.S_IMODE(st["accounts.db"].st_mode) == 0o644

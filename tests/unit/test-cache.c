@@ -515,6 +515,81 @@ static void test_auth_pref(void **state)
 	free(pref);
 }
 
+/* Teleport's user CA (blob type 5): stored, kept when a sync could not fetch it, counted. */
+static void test_user_ca(void **state)
+{
+	struct env *e = *state;
+	char st[256];
+	struct tu_dataset d = {0};
+	struct tu_user_ca ca = {0};
+	struct tu_cache_counts c;
+	struct tu_cache_info info;
+	struct tu_err err;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	static char k1[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlbGVwb3J0LXVzZXItY2EtdGVzdC1rZXk=";
+	static char k2[] = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQC7";
+	char *keys[] = {k1, k2, NULL};
+
+	/* Stored and read back (also by tu_cache_load_user_ca and tu_cache_info). */
+	e->d.user_ca = (struct tu_user_ca){.known = true, .cluster = (char *) "example.com", .keys = {keys, 2}};
+	save_ok(e, NOW, &c);
+	assert_true(c.user_ca_known && !c.user_ca_kept);
+	assert_int_equal(c.n_user_ca_keys, 2);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, NULL), 0);
+	assert_true(d.user_ca.known);
+	assert_int_equal(d.user_ca.keys.n, 2);
+	assert_string_equal(d.user_ca.keys.v[0], k1);
+	assert_string_equal(d.user_ca.cluster, "example.com");
+	tu_dataset_done(&d);
+	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW, &ca, NULL), 0);
+	assert_true(ca.known);
+	assert_int_equal(ca.keys.n, 2);
+	tu_user_ca_done(&ca);
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_true(info.has_user_ca);
+	assert_int_equal(info.n_user_ca_keys, 2);
+
+	/* A sync that could not fetch it keeps the previous keys. */
+	e->d.user_ca = (struct tu_user_ca){0};
+	save_ok(e, NOW + SEC, &c);
+	assert_true(c.user_ca_known && c.user_ca_kept);
+	assert_int_equal(c.n_user_ca_keys, 2);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, 0, &d, NULL, NULL), 0);
+	assert_true(d.user_ca.known);
+	assert_int_equal(d.user_ca.keys.n, 2);
+	tu_dataset_done(&d);
+
+	/* An answer without keys replaces them: nothing matches any more. */
+	e->d.user_ca = (struct tu_user_ca){.known = true};
+	save_ok(e, NOW + 2 * SEC, &c);
+	e->d.user_ca = (struct tu_user_ca){0};
+	assert_true(c.user_ca_known && !c.user_ca_kept);
+	assert_int_equal(c.n_user_ca_keys, 0);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW + 2 * SEC, 0, &d, NULL, NULL), 0);
+	assert_true(d.user_ca.known);
+	assert_int_equal(d.user_ca.keys.n, 0);
+	tu_dataset_done(&d);
+
+	/* Too old for a decision: refused like the rest of the state. */
+	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW + 400 * 24 * 3600 * SEC, &ca, NULL), -ESTALE);
+
+	/* Two CAs: refused. */
+	struct tu_user_ca one = {.known = true, .keys = {keys, 1}};
+	assert_int_equal(tu_model_encode_user_ca(&one, &blob, &blob_len), 0);
+	struct tu_blob blobs[] = {
+	    {.type = 5, .data = blob, .size = blob_len},
+	    {.type = 5, .data = blob, .size = blob_len},
+	};
+	path_of(e, TU_CACHE_STATE_FILE, st, sizeof(st));
+	assert_int_equal(tu_snapshot_write_blobs(st, 0600, TU_SNAPSHOT_KIND_STATE, blobs, 2, 1, NOW, NULL), 0);
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_load_state(e->conf, NOW, 0, &d, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "record 1: a second user CA"));
+	assert_int_equal(tu_cache_load_user_ca(e->conf, NOW, &ca, NULL), -EBADMSG);
+	free(blob);
+}
+
 static void test_clear(void **state)
 {
 	struct env *e = *state;
@@ -860,6 +935,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_pref, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),

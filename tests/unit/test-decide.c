@@ -50,7 +50,47 @@ static void put_str(struct blob *b, const char *s, size_t n)
 	b->n += n;
 }
 
-/* An ed25519 user certificate up to the key id (what we parse) plus a tail. */
+/*
+ * Who signs the certificates built below: 'T' the test's Teleport user CA, any other letter
+ * another CA; and their validity window (seconds).  Each is an ed25519 public key blob of 32
+ * bytes of that letter.
+ */
+static char cert_ca = 'T';
+static uint64_t cert_after = 0, cert_before = UINT64_MAX;
+
+static void put_u64(struct blob *b, uint64_t v)
+{
+	put_u32(b, (uint32_t) (v >> 32));
+	put_u32(b, (uint32_t) v);
+}
+
+static void ca_blob(struct blob *b, char which)
+{
+	char pk[32];
+
+	memset(pk, which, sizeof(pk));
+	b->n = 0;
+	put_str(b, "ssh-ed25519", 11);
+	put_str(b, pk, sizeof(pk));
+}
+
+static void b64(const struct blob *b, char *out);
+
+/* The test's Teleport user CA as a dataset holds it ("ssh-ed25519 <base64>"). */
+static char test_ca_line[128];
+static char *test_ca_keys[2] = { test_ca_line, NULL };
+static const struct tu_user_ca test_ca = { .known = true, .keys = { test_ca_keys, 1 } };
+
+static void test_ca_init(void)
+{
+	struct blob b;
+
+	ca_blob(&b, 'T');
+	memcpy(test_ca_line, "ssh-ed25519 ", 12);
+	b64(&b, test_ca_line + 12);
+}
+
+/* An ed25519 user certificate up to and including the key id; put_tail adds the rest. */
 static void make_cert(struct blob *b, const char *type, uint32_t cert_type, const char *key_id)
 {
 	b->n = 0;
@@ -65,9 +105,19 @@ static void make_cert(struct blob *b, const char *type, uint32_t cert_type, cons
 	put_u32(b, 42); /* serial */
 	put_u32(b, cert_type);
 	put_str(b, key_id, strlen(key_id));
-	put_str(b, "", 0); /* principals */
-	put_u32(b, 0);
-	put_u32(b, 0);
+}
+
+/* Appends reserved, the signature key (cert_ca) and a signature (never checked: sshd did). */
+static void put_sig(struct blob *b)
+{
+	struct blob k, sig = { 0 };
+
+	put_str(b, "", 0); /* reserved */
+	ca_blob(&k, cert_ca);
+	put_str(b, (const char *) k.b, k.n);
+	put_str(&sig, "ssh-ed25519", 11);
+	put_str(&sig, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 64);
+	put_str(b, (const char *) sig.b, sig.n);
 }
 
 /* Appends the rest of a certificate after the key id: principals, validity, critical options,
@@ -77,9 +127,9 @@ static void put_tail(struct blob *b, const char *const *ext)
 {
 	struct blob e = { 0 }, v;
 
-	put_str(b, "", 0); /* principals */
-	for (int i = 0; i < 4; i++)
-		put_u32(b, i < 2 ? 0 : 0xffffffffu);
+	put_str(b, "\0\0\0\x04root", 8); /* principals: "root" */
+	put_u64(b, cert_after);
+	put_u64(b, cert_before);
 	put_str(b, "", 0); /* critical options */
 	for (size_t i = 0; ext && ext[i]; i += 2) {
 		put_str(&e, ext[i], strlen(ext[i]));
@@ -92,9 +142,7 @@ static void put_tail(struct blob *b, const char *const *ext)
 		}
 	}
 	put_str(b, (const char *) e.b, e.n);
-	put_str(b, "", 0);                      /* reserved */
-	put_str(b, "signature-key", 13);
-	put_str(b, "signature", 9);
+	put_sig(b);
 }
 
 static void b64(const struct blob *b, char *out)
@@ -129,6 +177,7 @@ static char *auth_info_line(const char *type, uint32_t cert_type, const char *ke
 	struct blob b;
 	char *s = malloc(8192);
 	make_cert(&b, type, cert_type, key_id);
+	put_tail(&b, NULL);
 	int n = snprintf(s, 8192, "publickey %s ", type);
 	b64(&b, s + n);
 	return s;
@@ -142,7 +191,6 @@ static char *auth_info_ext(const char *key_id, const char *const *ext)
 	char *s = malloc(8192);
 
 	make_cert(&b, type, 1, key_id);
-	b.n -= 8 + 4; /* make_cert's own short tail: principals and one u64 */
 	put_tail(&b, ext);
 	int n = snprintf(s, 8192, "publickey %s ", type);
 	b64(&b, s + n);
@@ -188,15 +236,15 @@ static void test_ssh_cert_extensions(void **state)
 		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
 		assert_false(c.mfa_verified || c.device_verified);
 	}
-	/* An extension whose data is not one SSH string proves nothing. */
+	/* An extension whose data is not one SSH string: the certificate is malformed. */
 	{
 		static const char type[] = "ssh-ed25519-cert-v01@openssh.com";
 		struct blob b, e = { 0 };
 		struct tu_ssh_cert c;
+		struct tu_err err = { 0 };
 		char line[8192];
 
 		make_cert(&b, type, 1, "mia");
-		b.n -= 12;
 		put_str(&b, "", 0);
 		for (int i = 0; i < 4; i++)
 			put_u32(&b, 0);
@@ -206,9 +254,15 @@ static void test_ssh_cert_extensions(void **state)
 		put_str(&b, (const char *) e.b, e.n);
 		int n = snprintf(line, sizeof(line), "publickey %s ", type);
 		b64(&b, line + n);
-		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
-		assert_false(c.mfa_verified);
+		assert_int_equal(tu_decide_ssh_cert(line, &c, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "bad extensions"));
 	}
+}
+
+/* The key id of a certificate from the test's Teleport CA, valid at NOW. */
+static int key_id_of(const char *info, char *id, size_t size, struct tu_err *e)
+{
+	return tu_decide_ssh_cert_key_id(info, &test_ca, NOW, id, size, e);
 }
 
 static void test_ssh_cert_key_id(void **state)
@@ -224,7 +278,7 @@ static void test_ssh_cert_key_id(void **state)
 
 	for (size_t i = 0; i < ELEMENTSOF(types); i++) {
 		_cleanup_free_ char *s = auth_info_line(types[i], 1, "alice@example.com");
-		assert_int_equal(tu_decide_ssh_cert_key_id(s, id, sizeof(id), NULL), 0);
+		assert_int_equal(key_id_of(s, id, sizeof(id), NULL), 0);
 		assert_string_equal(id, "alice@example.com");
 	}
 	/* sshd may append information after the key */
@@ -232,7 +286,7 @@ static void test_ssh_cert_key_id(void **state)
 		_cleanup_free_ char *c = auth_info_line(types[0], 1, "carol");
 		char buf[9000];
 		snprintf(buf, sizeof(buf), "%s some extra info\r\n", c);
-		assert_int_equal(tu_decide_ssh_cert_key_id(buf, id, sizeof(id), NULL), 0);
+		assert_int_equal(key_id_of(buf, id, sizeof(id), NULL), 0);
 		assert_string_equal(id, "carol");
 	}
 	/* several methods: the certificate line is found */
@@ -240,7 +294,7 @@ static void test_ssh_cert_key_id(void **state)
 		_cleanup_free_ char *c = auth_info_line(types[0], 1, "bob");
 		char buf[9000];
 		snprintf(buf, sizeof(buf), "password\npublickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n%s\n", c);
-		assert_int_equal(tu_decide_ssh_cert_key_id(buf, id, sizeof(id), NULL), 0);
+		assert_int_equal(key_id_of(buf, id, sizeof(id), NULL), 0);
 		assert_string_equal(id, "bob");
 	}
 	struct {
@@ -259,32 +313,32 @@ static void test_ssh_cert_key_id(void **state)
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		memset(&e, 0, sizeof(e));
-		int k = tu_decide_ssh_cert_key_id(bad[i].info, id, sizeof(id), &e);
+		int k = key_id_of(bad[i].info, id, sizeof(id), &e);
 		if (k != bad[i].want || !strstr(e.msg, bad[i].msg))
 			fail_msg("bad case %zu: want %d '%s' got %d '%s'", i, bad[i].want, bad[i].msg, k, e.msg);
 	}
-	assert_int_equal(tu_decide_ssh_cert_key_id(NULL, id, sizeof(id), NULL), -ENOENT);
+	assert_int_equal(key_id_of(NULL, id, sizeof(id), NULL), -ENOENT);
 	/* host certificate, type mismatch, empty / control / long key ids */
 	{
 		_cleanup_free_ char *s = auth_info_line(types[0], 2, "host");
 		memset(&e, 0, sizeof(e));
-		assert_int_equal(tu_decide_ssh_cert_key_id(s, id, sizeof(id), &e), -EBADMSG);
+		assert_int_equal(key_id_of(s, id, sizeof(id), &e), -EBADMSG);
 		assert_non_null(strstr(e.msg, "not a user certificate"));
 	}
 	{
 		_cleanup_free_ char *s = auth_info_line(types[0], 1, "");
-		assert_int_equal(tu_decide_ssh_cert_key_id(s, id, sizeof(id), &e), -EBADMSG);
+		assert_int_equal(key_id_of(s, id, sizeof(id), &e), -EBADMSG);
 		_cleanup_free_ char *s2 = auth_info_line(types[0], 1, "a\nb");
-		assert_int_equal(tu_decide_ssh_cert_key_id(s2, id, sizeof(id), &e), -EBADMSG);
+		assert_int_equal(key_id_of(s2, id, sizeof(id), &e), -EBADMSG);
 		char longid[300];
 		memset(longid, 'x', sizeof(longid) - 1);
 		longid[sizeof(longid) - 1] = '\0';
 		_cleanup_free_ char *s3 = auth_info_line(types[0], 1, longid);
-		assert_int_equal(tu_decide_ssh_cert_key_id(s3, id, sizeof(id), &e), -EBADMSG);
+		assert_int_equal(key_id_of(s3, id, sizeof(id), &e), -EBADMSG);
 		/* a small caller buffer is respected */
 		_cleanup_free_ char *s4 = auth_info_line(types[0], 1, "abcdefgh");
-		assert_int_equal(tu_decide_ssh_cert_key_id(s4, id, 8, &e), -EBADMSG);
-		assert_int_equal(tu_decide_ssh_cert_key_id(s4, id, 9, &e), 0);
+		assert_int_equal(key_id_of(s4, id, 8, &e), -EBADMSG);
+		assert_int_equal(key_id_of(s4, id, 9, &e), 0);
 	}
 	{
 		/* blob type differs from the line's type */
@@ -293,17 +347,17 @@ static void test_ssh_cert_key_id(void **state)
 		make_cert(&b, "ssh-rsa-cert-v01@openssh.com", 1, "x");
 		int n = snprintf(s, sizeof(s), "publickey ssh-ed25519-cert-v01@openssh.com ");
 		b64(&b, s + n);
-		assert_int_equal(tu_decide_ssh_cert_key_id(s, id, sizeof(id), &e), -EBADMSG);
+		assert_int_equal(key_id_of(s, id, sizeof(id), &e), -EBADMSG);
 	}
 	{
 		/* oversize input */
-		char *big = malloc(20000);
-		memset(big, 'A', 19999);
-		big[19999] = '\0';
-		assert_int_equal(tu_decide_ssh_cert_key_id(big, id, sizeof(id), &e), -EMSGSIZE);
+		char *big = malloc(70000);
+		memset(big, 'A', 69999);
+		big[69999] = '\0';
+		assert_int_equal(key_id_of(big, id, sizeof(id), &e), -EMSGSIZE);
 		memcpy(big, "publickey ssh-ed25519-cert-v01@openssh.com ", 43);
-		big[16000] = '\0';
-		assert_int_equal(tu_decide_ssh_cert_key_id(big, id, sizeof(id), &e), -EBADMSG);
+		big[65000] = '\0';
+		assert_int_equal(key_id_of(big, id, sizeof(id), &e), -EBADMSG);
 		free(big);
 	}
 	/* every truncation of a good line is a clean error */
@@ -312,7 +366,7 @@ static void test_ssh_cert_key_id(void **state)
 		size_t n = strlen(s);
 		for (size_t cut = 0; cut < n; cut++) {
 			char *t = strndup(s, cut);
-			int k = tu_decide_ssh_cert_key_id(t, id, sizeof(id), NULL);
+			int k = key_id_of(t, id, sizeof(id), NULL);
 			assert_true(k == -ENOENT || k == -EBADMSG || (k == 0 && strcmp(id, "alice") == 0));
 			free(t);
 		}
@@ -592,6 +646,7 @@ static void test_decide_pure(void **state)
 		struct tu_err e = { 0 };
 
 		fx_dataset_build(&d, users, roles, locks);
+		d.user_ca = test_ca; /* borrowed, not freed by fx_dataset_free */
 		for (size_t j = 0; c->extra_locks && c->extra_locks[j].name; j++) {
 			d.locks = realloc(d.locks, (d.n_locks + 1) * sizeof(*d.locks));
 			fx_lock_build(&c->extra_locks[j], &d.locks[d.n_locks++]);
@@ -715,6 +770,7 @@ static void test_decide_cert_proof(void **state)
 		struct tu_err e = { 0 };
 
 		fx_dataset_build(&d, users, roles, locks);
+		d.user_ca = test_ca;
 		d.auth_pref = cases[i].pref;
 		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, &e), 0);
 		if (v.kind != cases[i].want || !strstr(v.reason, cases[i].reason))
@@ -806,7 +862,6 @@ static void test_compute_lock_targets(void **state)
 		char line[8192];
 
 		make_cert(&b, type, 1, "alice");
-		b.n -= 12;
 		put_str(&b, "", 0);
 		for (int i = 0; i < 4; i++)
 			put_u32(&b, 0);
@@ -815,6 +870,7 @@ static void test_compute_lock_targets(void **state)
 		put_str(&v, "d-\0x", 4);
 		put_str(&e, (const char *) v.b, v.n);
 		put_str(&b, (const char *) e.b, e.n);
+		put_sig(&b);
 		int n = snprintf(line, sizeof(line), "publickey %s ", type);
 		b64(&b, line + n);
 		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
@@ -942,10 +998,212 @@ static void test_vectors(void **state)
 	tu_dataset_done(&d);
 }
 
+/* Reads tests/fixtures/ssh-cert/<name> (made by gen.sh there with ssh-keygen) into buf. */
+static void ssh_fixture(const char *name, char *buf, size_t size)
+{
+	const char *top = getenv("top_srcdir");
+	char path[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/ssh-cert/%s", top && *top ? top : "..", name);
+	f = fopen(path, "re");
+	if (!f)
+		fail_msg("%s: cannot open", path);
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}
+
+/* A user CA holding the public key line of fixture name (comment dropped). */
+static void fixture_ca(const char *name, char *line, size_t size, char **keys, struct tu_user_ca *ca)
+{
+	ssh_fixture(name, line, size);
+	char *sp = strchr(line, ' ');
+	sp = sp ? strchr(sp + 1, ' ') : NULL;
+	if (sp)
+		*sp = '\0';
+	keys[0] = line;
+	*ca = (struct tu_user_ca){ .known = true, .keys = { keys, 1 } };
+}
+
+/*
+ * Certificates made by ssh-keygen (tests/fixtures/ssh-cert/gen.sh): the one
+ * from "Teleport's" CA is an identity, the same one from a self-made CA is
+ * not, whatever its key id and extensions say; validity window; no CA known.
+ */
+static void test_ssh_cert_fixtures(void **state)
+{
+	char cert_t[4096], cert_o[4096], info[4200], ca_t_line[1024], ca_o_line[1024], id[256];
+	char *keys_t[1], *keys_o[1];
+	struct tu_user_ca ca_t, ca_o, both;
+	char *keys_both[2];
+	struct tu_ssh_cert c;
+	struct tu_err e;
+
+	(void) state;
+	ssh_fixture("mia-teleport-cert.pub", cert_t, sizeof(cert_t));
+	ssh_fixture("mia-other-cert.pub", cert_o, sizeof(cert_o));
+	fixture_ca("teleport_ca.pub", ca_t_line, sizeof(ca_t_line), keys_t, &ca_t);
+	fixture_ca("other_ca.pub", ca_o_line, sizeof(ca_o_line), keys_o, &ca_o);
+
+	snprintf(info, sizeof(info), "publickey %s", cert_t);
+	assert_int_equal(tu_decide_ssh_cert(info, &c, NULL), 0);
+	assert_string_equal(c.key_id, "mia");
+	assert_true(c.mfa_verified);
+	assert_string_equal(c.mfa_device, "webauthn-1");
+	assert_true(c.serial == 7);
+	assert_true(c.valid_after < (uint64_t) (NOW / SEC) && (uint64_t) (NOW / SEC) < c.valid_before);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_t, NOW, NULL), 0);
+	assert_int_equal(key_id_of(info, id, sizeof(id), NULL), -EKEYREJECTED); /* not the hand-made test CA */
+	assert_int_equal(tu_decide_ssh_cert_key_id(info, &ca_t, NOW, id, sizeof(id), NULL), 0);
+	assert_string_equal(id, "mia");
+	/* outside its validity window (2026-01-01 .. 2030-01-01) */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_t, 1700000000LL * SEC, &e), -EKEYEXPIRED);
+	assert_non_null(strstr(e.msg, "validity"));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_t, 1900000000LL * SEC, NULL), -EKEYEXPIRED);
+	/* the other CA's certificate: same key id, same extensions, proves nothing */
+	snprintf(info, sizeof(info), "publickey %s", cert_o);
+	assert_int_equal(tu_decide_ssh_cert(info, &c, NULL), 0);
+	assert_string_equal(c.key_id, "mia");
+	assert_true(c.mfa_verified);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_t, NOW, &e), -EKEYREJECTED);
+	assert_non_null(strstr(e.msg, "not Teleport's user CA"));
+	assert_int_equal(tu_decide_ssh_cert_key_id(info, &ca_t, NOW, id, sizeof(id), NULL), -EKEYREJECTED);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_o, NOW, NULL), 0); /* an RSA CA matches as well */
+	/* no CA known, or one without keys */
+	struct tu_user_ca none = { 0 }, empty = { .known = true };
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &none, NOW, NULL), -ENOKEY);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &empty, NOW, NULL), -ENOKEY);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, NULL, NOW, NULL), -ENOKEY);
+	/* a rotation: two keys, the second signed it */
+	keys_both[0] = ca_t_line;
+	keys_both[1] = ca_o_line;
+	both = (struct tu_user_ca){ .known = true, .keys = { keys_both, 2 } };
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &both, NOW, NULL), 0);
+	/* every truncation and one-byte change of the base64 is a clean answer, never a crash */
+	snprintf(info, sizeof(info), "publickey %s", cert_t);
+	size_t n = (size_t) (strrchr(info, ' ') - info); /* up to the comment ssh-keygen wrote */
+	for (size_t cut = 0; cut < n; cut += 3) {
+		char saved = info[cut];
+		if (saved == '=')
+			continue; /* only the padding cut: the same bytes (padding is optional) */
+		info[cut] = '\0';
+		int k = tu_decide_ssh_cert(info, &c, NULL);
+		if (k != -ENOENT && k != -EBADMSG)
+			fail_msg("cut at %zu: %d", cut, k);
+		info[cut] = saved;
+		info[cut] = saved == 'A' ? 'B' : 'A';
+		k = tu_decide_ssh_cert(info, &c, NULL);
+		assert_true(k == 0 || k == -ENOENT || k == -EBADMSG);
+		info[cut] = saved;
+	}
+	/* trailing garbage after the certificate */
+	{
+		struct blob b;
+		char line[8192];
+		make_cert(&b, "ssh-ed25519-cert-v01@openssh.com", 1, "mia");
+		put_tail(&b, NULL);
+		put_u32(&b, 0);
+		int k = snprintf(line, sizeof(line), "publickey ssh-ed25519-cert-v01@openssh.com ");
+		b64(&b, line + k);
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(tu_decide_ssh_cert(line, &c, &e), -EBADMSG);
+		assert_non_null(strstr(e.msg, "trailing garbage"));
+	}
+}
+
+/*
+ * The decision with certificates (issue 14 F3): one from Teleport's user CA
+ * is the identity and proves its extensions; one from any other CA (or with
+ * no CA known) proves nothing and the login is decided as without it; a
+ * Teleport certificate naming no Teleport user is refused.
+ */
+static void test_decide_cert_ca(void **state)
+{
+	static const struct {
+		const char *name, *login, *key_id;
+		char ca;                    /* who signed: 'T' Teleport's, else another CA */
+		bool ca_known;
+		const char *ext[4];
+		enum tu_verdict_kind want;
+		const char *user, *reason;
+	} cases[] = {
+		{ "Teleport cert, MFA", "mfa-login", "mia", 'T', true, { "mfa-verified", "dev", NULL }, TU_VERDICT_ALLOW, "mia",
+		  "allowed by role 'mfa'" },
+		{ "self-made cert, MFA bypass refused", "mfa-login", "mia", 'X', true, { "mfa-verified", "dev", NULL },
+		  TU_VERDICT_DENY, "mia", "requires per-session MFA" },
+		{ "no CA known, MFA bypass refused", "mfa-login", "mia", 'T', false, { "mfa-verified", "dev", NULL },
+		  TU_VERDICT_DENY, "mia", "requires per-session MFA" },
+		{ "locked bob's self-made cert naming gina on a shared login", "deploy", "gina", 'X', true, { NULL },
+		  TU_VERDICT_DENY, "", "the login is shared" },
+		{ "Teleport cert on a shared login", "deploy", "gina", 'T', true, { NULL }, TU_VERDICT_ALLOW, "gina",
+		  "allowed" },
+		{ "Teleport cert, unknown key id", "alice", "nobody", 'T', true, { NULL }, TU_VERDICT_DENY, "nobody",
+		  "key id 'nobody' names no Teleport user" },
+		{ "self-made cert, unknown key id: the owner decides", "alice", "nobody", 'X', true, { NULL },
+		  TU_VERDICT_ALLOW, "alice", "allowed" },
+		{ "self-made cert for root: not a Teleport login", "root", "alice", 'X', true, { NULL }, TU_VERDICT_UNKNOWN,
+		  "", "not a Teleport login" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { false, true, HU, false };
+		struct tu_verdict v;
+
+		cert_ca = cases[i].ca;
+		_cleanup_free_ char *info = auth_info_ext(cases[i].key_id, cases[i].ext);
+		cert_ca = 'T';
+		struct tu_login_req req = { .login = cases[i].login, .service = "sshd", .ssh_auth_info = info };
+
+		fx_dataset_build(&d, users, roles, locks);
+		if (cases[i].ca_known)
+			d.user_ca = test_ca;
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+		if (v.kind != cases[i].want || strcmp(v.user, cases[i].user) != 0 || !strstr(v.reason, cases[i].reason))
+			fail_msg("'%s': want %d '%s' '%s' got %d '%s' '%s'", cases[i].name, cases[i].want, cases[i].user,
+				 cases[i].reason, v.kind, v.user, v.reason);
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+	/* An expired Teleport certificate proves nothing either. */
+	{
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { false, true, HU, false };
+		static const char *const mfa[] = { "mfa-verified", "dev", NULL };
+		struct tu_verdict v;
+
+		cert_before = (uint64_t) (NOW / SEC);
+		_cleanup_free_ char *info = auth_info_ext("mia", mfa);
+		cert_before = UINT64_MAX;
+		struct tu_login_req req = { .login = "mfa-login", .service = "sshd", .ssh_auth_info = info };
+		fx_dataset_build(&d, users, roles, locks);
+		d.user_ca = test_ca;
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+		assert_int_equal(v.kind, TU_VERDICT_DENY);
+		assert_non_null(strstr(v.reason, "requires per-session MFA"));
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 int main(void)
 {
+	test_ca_init();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ssh_cert_key_id),
+		cmocka_unit_test(test_ssh_cert_fixtures),
+		cmocka_unit_test(test_decide_cert_ca),
 		cmocka_unit_test(test_ssh_cert_extensions),
 		cmocka_unit_test(test_decide_cert_proof),
 		cmocka_unit_test(test_owners),
