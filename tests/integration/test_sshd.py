@@ -385,6 +385,23 @@ def test_local_account_with_own_key(host):
     assert f"Accepted publickey for {LOCAL_USER}" in log, log
 
 
+def test_offline_from_cache(host):
+    """Auth goes away (runs last but one): ssh-principals and the session phase decide from the
+    cache that the setup's sync wrote (pam.offline: cached), the same way."""
+    host.srv.stop()
+    rc, out, err, log = host.ssh("ana", "ana", host.cert("ana", host.tca, "ana", ["ana"]))
+    assert rc == 0 and "(ana)" in out, (rc, out, err, log)
+    rc, out, err, log = host.ssh("lou", "lou", host.cert("lou", host.tca, "lou", ["lou"]))
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    rc, out, err, log = host.ssh("root", "fred", host.cert("fred", host.tca, "fred", ["fred", "root"]))
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    mfa = host.cert("mia", host.tca, "mia", ["mia"], extensions=["mfa-verified=5f3c2b9e-mfa-device"])
+    rc, out, err, log = host.ssh("mia", "mia", mfa)
+    assert rc == 0 and "(mia)" in out, (rc, out, err, log)
+    rc, out, err, log = host.ssh("lou", "lou-planted")
+    assert rc == 254 and "PAM: pam_open_session(): Permission denied" in log, (rc, out, err, log)
+
+
 def test_host_unchanged(host):
     """The namespace kept everything away from the host."""
     assert _host_state() == host.before
