@@ -139,9 +139,10 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 	tu_sanitize(cert.key_id, skeyid, sizeof(skeyid));
 
 	tu_log_set_sink(both_sink, NULL, false);
-	r = cli_open_ctx(c, &ctx);
-	if (r != 0) {
-		say(LOG_ERR, "login '%s' certificate '%s': configuration error, refusing", slogin, skeyid);
+	r = tu_ctx_new(c->config_path, c->insecure_perms ? TU_CTX_RELAXED_PERMS : 0, &ctx, &e);
+	if (r < 0) {
+		say(LOG_ERR, "login '%s' certificate '%s': configuration error, refusing: %s", slogin, skeyid,
+		    tu_err_format(&e, err, sizeof(err)));
 		return CLI_EXIT_ERROR;
 	}
 	const struct tu_conf *conf = tu_ctx_conf(ctx);

@@ -80,7 +80,7 @@ def test_bad_certificates_refused(setup, run_cli, typ, blob, why):
     assert why in r.stderr, r
 
 
-def test_usage_and_trust_off(auth_server, write_config, run_cli, ca):
+def test_usage_and_trust_off(auth_server, write_config, run_cli, ca, tmp_path):
     auth_server()
     write_config(pam={"trust_ssh_cert": True})
     r = run_cli("ssh-principals", "frank", CERT_TYPE)
@@ -88,6 +88,9 @@ def test_usage_and_trust_off(auth_server, write_config, run_cli, ca):
     write_config(pam={"trust_ssh_cert": False})
     r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]))
     assert r.rc == 2 and r.stdout == "" and "trust_ssh_cert" in r.stderr, r
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]),
+                config=str(tmp_path / "missing.yaml"))
+    assert r.rc == 2 and r.stdout == "" and "configuration error" in r.stderr and "missing.yaml" in r.stderr, r
 
 
 def test_offline_from_cache_within_budget(auth_server, write_config, run_cli, ca, certs, tmp_path):
