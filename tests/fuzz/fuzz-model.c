@@ -118,6 +118,32 @@ static void auth_pref_round_trip(const struct tu_auth_pref *p)
 	free(buf);
 }
 
+/* The user CA survives the cache's encoding: same keys, in order; each "<type> <base64>". */
+static void user_ca_round_trip(const struct tu_user_ca *ca)
+{
+	struct tu_user_ca b = {0};
+	struct tu_err e;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!ca->known || ca->keys.n > TU_MODEL_MAX_CA_KEYS)
+		abort();
+	for (size_t i = 0; i < ca->keys.n; i++) {
+		const char *k = ca->keys.v[i], *sp = k ? strchr(k, ' ') : NULL;
+		if (!sp || sp == k || !sp[1] || strchr(sp + 1, ' ') || strlen(k) > TU_MODEL_MAX_CA_KEY_LEN)
+			abort();
+	}
+	if (tu_model_encode_user_ca(ca, &buf, &len) < 0)
+		abort();
+	if (tu_model_parse_user_ca(buf, len, &b, &e) < 0 || !b.known || b.keys.n != ca->keys.n)
+		abort();
+	for (size_t i = 0; i < ca->keys.n; i++)
+		if (strcmp(ca->keys.v[i], b.keys.v[i]) != 0)
+			abort();
+	tu_user_ca_done(&b);
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tu_err e;
@@ -139,6 +165,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 0)
 			auth_pref_round_trip(&p);
 		tu_auth_pref_done(&p);
+		check_err(r, &e);
+		return 0;
+	}
+	/* 0xfe: types.CertAuthorityV2 (the SSH user CA; issue 14 F3). */
+	if (data[0] == 0xfe) {
+		struct tu_user_ca ca = {0};
+		r = tu_model_parse_user_ca(m, len, &ca, &e);
+		if (r == 0)
+			user_ca_round_trip(&ca);
+		tu_user_ca_done(&ca);
 		check_err(r, &e);
 		return 0;
 	}
