@@ -858,6 +858,16 @@ static void check_pam_service(struct doc *d, const char *svc)
 		    f.fix);
 		snprintf(f.fix, sizeof(f.fix), "%s", fix2);
 	}
+	/* A Teleport account has no password ('*'): login and su open it only for root or through
+	 * another auth module, so there a missing pam_teleport.so is a warning; sshd (keys,
+	 * certificates) is where it decides. */
+	if (f.status == DOCTOR_ERROR && strcmp(svc, "sshd") != 0 &&
+	    strstr(f.msg, "is not in the account phase")) {
+		f.status = DOCTOR_WARNING;
+		snprintf(
+		    f.msg + strlen(f.msg), sizeof(f.msg) - strlen(f.msg),
+		    " (Teleport accounts have no password, so only root or another auth module opens them here)");
+	}
 	add_finding(d, id, &f);
 
 	snprintf(id, sizeof(id), "pam.%s.control", svc);
