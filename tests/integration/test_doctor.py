@@ -534,3 +534,26 @@ def test_writable_system_files(host):
     assert bad["/etc/pam.d/common-account"]["fix"] == "chmod go-w /etc/pam.d/common-account"
     assert bad["/etc/nsswitch.conf"]["fix"] == "chown root:root /etc/nsswitch.conf"
     assert "whoever can change it decides who logs in here" in bad["/etc/nsswitch.conf"]["message"]
+
+
+def test_rhel_stacks(host):
+    """RHEL's sshd includes password-auth (authselect profile sssd: pam_localuser and pam_usertype
+    "sufficient" after pam_unix; tests/fixtures/pam-rhel): pam_teleport.so must come before it."""
+    shutil.copy(os.path.join(TOP, "tests/fixtures/pam-rhel/sssd/password-auth"), host.p("/etc/pam.d/password-auth"))
+    host.write("/etc/pam.d/sshd", "auth substack password-auth\naccount required pam_nologin.so\n"
+               "account include teleport\naccount include password-auth\n"
+               "session include teleport\nsession include password-auth\n")
+    c = checks(host.doctor(json=True))
+    assert c["pam.sshd.account"]["status"] == "ok", c["pam.sshd.account"]
+    assert c["pam.sshd.session"]["status"] == "ok", c["pam.sshd.session"]
+
+    host.write("/etc/pam.d/sshd", "auth substack password-auth\naccount required pam_nologin.so\n"
+               "account include password-auth\naccount include teleport\n"
+               "session include teleport\nsession include password-auth\n")
+    r = host.doctor(json=True)
+    assert r.rc == 2
+    c = checks(r)["pam.sshd.account"]
+    assert c["status"] == "error", c
+    assert "whenever pam_localuser.so (/etc/pam.d/password-auth:" in c["message"]
+    assert c["fix"].startswith("move 'account include teleport' (/etc/pam.d/sshd:4) before "
+                               "'account include password-auth' (/etc/pam.d/sshd:3)"), c["fix"]
