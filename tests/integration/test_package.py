@@ -24,6 +24,11 @@ it, with no wrapper, no LD_PRELOAD, glibc's own NSS and Debian's own PAM stacks:
   tools        passwd/chage on a Teleport login fail as root without writing shadow;
                su from an unprivileged user fails (no password exists); `su -` as root
                works when RBAC allows and is refused for a locked user
+  sshd         Debian's real sshd inside the root, the stock /etc/pam.d/sshd (pam_teleport only
+               through pam-auth-update's common-account/common-session), the package's sshd
+               drop-in from its examples plus TrustedUserCAKeys: allowed certificate, locked
+               user (certificate and planted key), deny on root, unknown key id, local key
+  remove       dpkg -r / --purge restore nsswitch.conf (keeping later edits) and the stacks
 
 Skipped with the reason when not root, without dpkg-buildpackage/debhelper, or when an
 overlay mount namespace cannot be made; skipped in the sanitizer pass (the package is
@@ -45,7 +50,8 @@ TOP = helpers.TOP_SRCDIR
 FIXTURES_RHEL = os.path.join(TOP, "tests", "fixtures", "pam-rhel")
 SUCCESS = "account management done"
 PKGS = ("teleport-unix", "libnss-teleport", "libpam-teleport")
-HOST_FILES = ("/etc/nsswitch.conf", "/etc/pam.d/common-account", "/etc/pam.d/common-session",
+HOST_FILES = ("/etc/nsswitch.conf", "/etc/pam.d/common-account", "/etc/pam.d/common-session", "/etc/pam.d/sshd",
+              "/etc/ssh/sshd_config", "/etc/teleport-unix.yaml",
               "/etc/passwd", "/etc/shadow", "/etc/group")
 
 # The `test` dataset on the test host (env: dev, host_user_creation): frank is allowed,
@@ -194,9 +200,16 @@ def test_lintian_reports_no_errors(debs):
     assert tags == [], "\n".join(tags)
 
 
-def test_install_edits_nsswitch_once_and_pam_stack(root, debs):
+@pytest.fixture(scope="module")
+def installed(root, debs):
+    """dpkg -i of the three packages (once; the removal test at the end takes them out)."""
     r = root.run("dpkg -i " + " ".join(f"/tmp/debs/{os.path.basename(debs[p])}" for p in PKGS), timeout=120)
     assert r.rc == 0, r
+    return root
+
+
+def test_install_edits_nsswitch_once_and_pam_stack(installed, debs):
+    root = installed
     root.ok("test -e /lib/x86_64-linux-gnu/libnss_teleport.so.2 -o -e /lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)/libnss_teleport.so.2")
     multiarch = root.ok("ls -d /lib/*/security/pam_teleport.so").stdout.split("/")[2]
     root.ok(f"test -f /lib/{multiarch}/libnss_teleport.so.2 && test -f /usr/share/pam-configs/teleport "
@@ -260,8 +273,9 @@ def test_install_edits_nsswitch_once_and_pam_stack(root, debs):
     assert "ConditionPathExists=/etc/teleport-unix.yaml" in unit
 
 
-def test_unconfigured_modules_are_harmless(root):
+def test_unconfigured_modules_are_harmless(installed):
     """Installed, no /etc/teleport-unix.yaml, no snapshot: nothing is refused or slowed."""
+    root = installed
     root.ok("test ! -e /etc/teleport-unix.yaml && test ! -e /var/cache/teleport-unix/accounts.db")
     t0 = time.monotonic()
     r = root.run("getent passwd no-such-user-xyz")
@@ -280,7 +294,8 @@ def test_unconfigured_modules_are_harmless(root):
 # ------------------------------------------------------------------ configured
 
 @pytest.fixture(scope="module")
-def configured(root, certs, tmp_path_factory):
+def configured(installed, certs, tmp_path_factory):
+    root = installed
     srv = helpers.start_auth_server(certs.dir, str(tmp_path_factory.mktemp("pkg-auth")), name="pkg-auth",
                                     control=False)
     try:
@@ -375,9 +390,159 @@ def test_su(root, configured):
     assert "Teleport: access denied" in r.stdout + r.stderr, r
 
 
+# ------------------------------------------------------------------ OpenSSH
+
+SSHD = "/usr/sbin/sshd"
+LOCAL_SSH_USER, LOCAL_SSH_UID = "localu", 4711
+
+
+def _keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", os.path.basename(path), "-f", path],
+                   check=True, capture_output=True, timeout=60)
+    return path
+
+
+class Sshd:
+    """Debian's sshd running inside the throwaway root (package installed, stock /etc/pam.d/sshd,
+    pam-auth-update's common-account/common-session), and an ssh client outside it."""
+
+    def __init__(self, root, keys, port):
+        self.root, self.keys, self.port, self.n = root, keys, port, 0
+        self.log = "/var/log/sshd-tu.log"
+
+    def log_text(self):
+        return self.root.run(f"cat {self.log}").stdout
+
+    def key(self, name):
+        path = os.path.join(self.keys, name)
+        return path if os.path.exists(path) else _keygen(path)
+
+    def cert(self, name, key_id, principals):
+        self.n += 1
+        pub = os.path.join(self.keys, f"{name}.{self.n}.pub")
+        shutil.copy(self.key(name) + ".pub", pub)
+        subprocess.run(["ssh-keygen", "-q", "-s", os.path.join(self.keys, "teleport_user_ca"), "-I", key_id,
+                        "-n", ",".join(principals), "-V", "-5m:+1h", pub], check=True, capture_output=True)
+        return pub[:-4] + "-cert.pub"
+
+    def ssh(self, login, key, cert=None):
+        start = len(self.log_text())
+        argv = ["ssh", "-F", "/dev/null", "-p", str(self.port), "-i", self.key(key), "-o", "IdentitiesOnly=yes",
+                "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR"]
+        if cert:
+            argv += ["-o", f"CertificateFile={cert}"]
+        r = subprocess.run(argv + [f"{login}@127.0.0.1", "id"], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        time.sleep(0.3)  # sshd logs the end of a connection just after the client left
+        return r.returncode, r.stdout, r.stderr, self.log_text()[start:]
+
+
+@pytest.fixture(scope="module")
+def sshd(installed, certs, tmp_path_factory):
+    """Switches the installed host to the `sshd` dataset with pam.trust_ssh_cert, installs the
+    package's sshd drop-in (from its examples) plus one TrustedUserCAKeys line, and starts sshd."""
+    root = installed
+    if not os.path.exists(SSHD) or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
+        pytest.skip("Debian's openssh-server and openssh-client are not installed (tools/debian-packages.txt)")
+    work = str(tmp_path_factory.mktemp("pkg-sshd"))
+    keys = os.path.join(work, "keys")
+    os.makedirs(keys)
+    tca = _keygen(os.path.join(keys, "teleport_user_ca"))
+    srv = helpers.start_auth_server(certs.dir, os.path.join(work, "srv"), name="pkg-auth-sshd", control=False,
+                                    dataset=os.path.join(helpers.FIXTURES, "sshd"),
+                                    extra=["--ssh-user-ca", tca + ".pub"])
+    proc = None
+    try:
+        doc = helpers.build_config(certs, srv.address, "/var/cache/teleport-unix")
+        doc["auth"]["credentials"] = {"key_pair": {"cert": "/var/lib/teleport-unix/host.crt",
+                                                   "key": "/var/lib/teleport-unix/host.key",
+                                                   "ca": "/var/lib/teleport-unix/ca.crt"}}
+        doc["pam"]["trust_ssh_cert"] = True
+        for src, dst in ((certs.cert("client"), "host.crt"), (certs.key("client"), "host.key"), (certs.ca, "ca.crt")):
+            with open(src, encoding="ascii") as f:
+                root.write(f"/var/lib/teleport-unix/{dst}", f.read(), mode=0o600)
+        root.write("/etc/teleport-unix.yaml", helpers.yaml_text(doc), mode=0o644)
+        r = root.run("teleport-unix cache clear && teleport-unix sync", timeout=60)
+        assert r.rc == 0, r
+        with open(tca + ".pub", encoding="ascii") as f:
+            root.write("/etc/ssh/teleport_user_ca.pub", f.read(), mode=0o644)
+        root.ok("cp /usr/share/openssh/sshd_config /etc/ssh/sshd_config && mkdir -p /etc/ssh/sshd_config.d "
+                "&& cp /usr/share/doc/teleport-unix/examples/sshd_config.d/teleport-unix.conf /etc/ssh/sshd_config.d/ "
+                "&& echo 'TrustedUserCAKeys /etc/ssh/teleport_user_ca.pub' >/etc/ssh/sshd_config.d/teleport-ca.conf "
+                "&& rm -f /etc/ssh/tu_hostkey* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/tu_hostkey "
+                "&& mkdir -p -m 0755 /run/sshd /var/log")
+        # The stock /etc/pam.d/sshd, untouched: pam_teleport comes from common-account/-session.
+        assert "teleport" not in root.read("/etc/pam.d/sshd")
+        # Homes: a local account with its own key; Teleport accounts get theirs (pam_mkhomedir
+        # is the administrator's choice); lou (locked) has planted a plain key.
+        root.ok(f"id -u {LOCAL_SSH_USER} >/dev/null 2>&1 || useradd -m -u {LOCAL_SSH_UID} -s /bin/sh {LOCAL_SSH_USER}")
+        h = Sshd(root, keys, _free_port())
+        for user, key in ((LOCAL_SSH_USER, "local"), ("lou", "lou-planted"), ("ana", None), ("fred", None)):
+            root.ok(f"pw=$(getent passwd {user}) && uid=$(echo \"$pw\" | cut -d: -f3) && "
+                    f"gid=$(echo \"$pw\" | cut -d: -f4) && install -d -m 0700 -o $uid -g $gid /home/{user} "
+                    f"/home/{user}/.ssh")
+            if key:
+                with open(h.key(key) + ".pub", encoding="ascii") as f:
+                    root.write(f"/home/{user}/.ssh/authorized_keys", f.read(), mode=0o600)
+                root.ok(f"chown {user} /home/{user}/.ssh/authorized_keys")
+        root.ok(f": > {h.log}")
+        argv = ["nsenter", f"--target={root.p.pid}", "--mount", "chroot", root.merged, "/usr/bin/env", "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin", SSHD, "-D", "-E", h.log, "-o", f"Port={h.port}",
+                "-o", "ListenAddress=127.0.0.1", "-o", "HostKey=/etc/ssh/tu_hostkey", "-o", "PidFile=none",
+                "-o", "LogLevel=VERBOSE"]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while "Server listening on 127.0.0.1" not in h.log_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"sshd did not start (rc {proc.poll()}): {h.log_text()}")
+            time.sleep(0.1)
+        yield h
+    finally:
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, 15)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+        srv.stop()
+
+
+def _free_port():
+    import socket  # noqa: PLC0415
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sshd_with_the_installed_package(sshd):
+    """Issue 10 D: part C's main cases against the installed package and pam-auth-update's stacks."""
+    # An allowed Teleport user with a Teleport certificate: logged in, with the host groups.
+    rc, out, err, log = sshd.ssh("ana", "ana", sshd.cert("ana", "ana", ["ana"]))
+    assert rc == 0 and "(ana)" in out and "developers" in out, (rc, out, err, log)
+    # A locked user's certificate: refused by ssh-principals at authentication.
+    rc, out, err, log = sshd.ssh("lou", "lou", sshd.cert("lou", "lou", ["lou"]))
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    # The locked user's planted plain key: sshd accepts the key, the session line that
+    # pam-auth-update put into common-session refuses: no command runs.
+    rc, out, err, log = sshd.ssh("lou", "lou-planted")
+    assert rc == 254 and "uid=" not in out and "Teleport: access denied" in out, (rc, out, err, log)
+    assert "PAM: pam_open_session(): Permission denied" in log, log
+    # A deny rule on a local login (root) and a key id that names no Teleport user.
+    rc, out, err, log = sshd.ssh("root", "fred", sshd.cert("fred", "fred", ["fred", "root"]))
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    rc, out, err, log = sshd.ssh("ana", "ghost", sshd.cert("ghost", "ghost", ["ana"]))
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    # A local account with its own key keeps working.
+    rc, out, err, log = sshd.ssh(LOCAL_SSH_USER, "local")
+    assert rc == 0 and out.startswith(f"uid={LOCAL_SSH_UID}({LOCAL_SSH_USER})"), (rc, out, err, log)
+
+
 # ------------------------------------------------------------------ removal
 
-def test_remove_and_purge_restore_nsswitch_and_pam(root, debs):
+def test_remove_and_purge_restore_nsswitch_and_pam(installed):
+    root = installed
     # The administrator edits nsswitch.conf after installation: kept.
     nss = root.read("/etc/nsswitch.conf") + "# admin: added after install\n"
     root.write("/etc/nsswitch.conf", nss)
