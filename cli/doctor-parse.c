@@ -528,7 +528,7 @@ static void set_problem(char *problem, size_t size, const char *fmt, ...)
 }
 
 static int pam_load_file(const char *root, const char *name, const char *type, const char *via,
-			 const char *top, int depth, struct doctor_pam_stack *s,
+			 const char *top, const char *scope, int depth, struct doctor_pam_stack *s,
 			 struct tu_err *reterr)
 {
 	_cleanup_free_ char *text = NULL;
@@ -605,7 +605,8 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 				 via[0] ? ", " : "", via);
 			struct tu_err e2;
 			tu_err_clear(&e2);
-			r = pam_load_file(root, incname, type, nvia, mytop, depth + 1, s, &e2);
+			r = pam_load_file(root, incname, type, nvia, mytop, scope, depth + 1, s,
+					  &e2);
 			if (r == -EMSGSIZE)
 				return tu_err_set(reterr, r, "%s", e2.msg);
 			if (r < 0)
@@ -656,9 +657,16 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 			}
 			snprintf(nvia, sizeof(nvia), "included from %s%s%s", here,
 				 via[0] ? ", " : "", via);
+			/* A substack is its own scope: what ends or jumps in it stays in it. */
+			char nscope[64];
+			if (clen == 8)
+				snprintf(nscope, sizeof(nscope), "%s/%u", scope, ++s->n_scopes);
+			else
+				snprintf(nscope, sizeof(nscope), "%s", scope);
 			struct tu_err e2;
 			tu_err_clear(&e2);
-			r = pam_load_file(root, incname, type, nvia, mytop, depth + 1, s, &e2);
+			r = pam_load_file(root, incname, type, nvia, mytop, nscope, depth + 1, s,
+					  &e2);
 			if (r == -EMSGSIZE)
 				return tu_err_set(reterr, r, "%s", e2.msg);
 			if (r < 0)
@@ -684,6 +692,7 @@ static int pam_load_file(const char *root, const char *name, const char *type, c
 		e->line = lineno;
 		copy(e->via, sizeof(e->via), via, strlen(via));
 		copy(e->top, sizeof(e->top), mytop, strlen(mytop));
+		copy(e->scope, sizeof(e->scope), scope, strlen(scope));
 	}
 	return 0;
 }
@@ -694,7 +703,7 @@ int doctor_pam_load(const char *root, const char *service, const char *type,
 	memset(ret, 0, sizeof(*ret));
 	snprintf(ret->service, sizeof(ret->service), "%s", service);
 	snprintf(ret->path, sizeof(ret->path), "/etc/pam.d/%s", service);
-	return pam_load_file(root, service, type, "", "", 0, ret, reterr);
+	return pam_load_file(root, service, type, "", "", "", 0, ret, reterr);
 }
 
 static void entry_where(const struct doctor_pam_entry *e, char *buf, size_t size)
@@ -772,6 +781,10 @@ void doctor_pam_judge_account(const struct doctor_pam_stack *s, struct doctor_fi
 		const struct doctor_pam_entry *e = &s->entries[i];
 		struct doctor_pam_control c;
 		if (doctor_pam_control_parse(e->control, &c, NULL) < 0)
+			continue;
+		/* e ends or jumps within its substack only: t must be in that scope (or deeper). */
+		size_t sl = strlen(e->scope);
+		if (strncmp(t->scope, e->scope, sl) != 0 || (t->scope[sl] && t->scope[sl] != '/'))
 			continue;
 		for (int rc = 0; rc < DOCTOR_RC_N; rc++) {
 			bool skips = c.action[rc] == DOCTOR_PAM_DONE ||

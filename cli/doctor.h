@@ -126,9 +126,11 @@ struct doctor_pam_entry {
 	char args[512];
 	char file[256]; /* the file the line is in (the root prefix removed) */
 	unsigned line;
-	char via[512]; /* "" or "included from /etc/pam.d/sshd:15" (innermost first) */
-	char top[400]; /* the line of the service file that brings this one in:
-			* "'@include common-account' (/etc/pam.d/sshd:15)" */
+	char via[512];  /* "" or "included from /etc/pam.d/sshd:15" (innermost first) */
+	char top[400];  /* the line of the service file that brings this one in:
+			 * "'@include common-account' (/etc/pam.d/sshd:15)" */
+	char scope[64]; /* "" at the top, "/1", "/1/2" inside substacks: done, die and jumps
+			 * end or skip only within their own substack */
 };
 
 struct doctor_pam_stack {
@@ -137,6 +139,7 @@ struct doctor_pam_stack {
 	size_t n;
 	struct doctor_pam_entry entries[DOCTOR_MAX_ENTRIES];
 	char problem[512]; /* "" or the first include or syntax problem met (with file:line) */
+	unsigned n_scopes; /* substacks met so far */
 };
 
 /*

@@ -317,6 +317,18 @@ static void test_pam_judge_account(void **state)
 	    /* A jump over it. */
 	    {"account [success=2 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
 	     "", DOCTOR_ERROR, "pam_succeed_if.so", NULL},
+	    /* "sufficient" inside a substack ends only the substack: reached (after pam_unix). */
+	    {"account substack common-account\n@include teleport\n",
+	     "account required pam_unix.so\naccount sufficient pam_localuser.so\n", DOCTOR_WARNING,
+	     "runs after pam_unix.so", NULL},
+	    /* The same lines included: skipped. */
+	    {"account include common-account\n@include teleport\n",
+	     "account required pam_unix.so\naccount sufficient pam_localuser.so\n", DOCTOR_ERROR,
+	     "whenever pam_localuser.so", NULL},
+	    /* Both in the same substack: skipped there. */
+	    {"account substack common-account\n",
+	     "account sufficient pam_localuser.so\naccount [success=ok user_unknown=ignore default=bad] pam_teleport.so\n",
+	     DOCTOR_ERROR, "whenever pam_localuser.so", NULL},
 	    /* A jump that lands on it is fine. */
 	    {"account [success=1 default=ignore] pam_succeed_if.so uid < 1000\naccount required pam_permit.so\n@include teleport\n",
 	     "", DOCTOR_OK, "", NULL},
