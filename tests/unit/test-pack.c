@@ -61,7 +61,7 @@ static void test_passwd(void **state)
 	memset(buf, 0xAA, sizeof(buf));
 	assert_int_equal(tu_pack_passwd(&v, &pw, buf, need), 0);
 	assert_string_equal(pw.pw_name, "alice");
-	assert_string_equal(pw.pw_passwd, "x");
+	assert_string_equal(pw.pw_passwd, "*");
 	assert_string_equal(pw.pw_gecos, "Alice A");
 	assert_string_equal(pw.pw_dir, "/home/alice");
 	assert_string_equal(pw.pw_shell, "/bin/bash");
@@ -94,7 +94,7 @@ static void test_group(void **state)
 			assert_true(n <= tu_pack_group_size(&v));
 			assert_int_equal((uintptr_t) gr.gr_mem % sizeof(char *), 0);
 			assert_string_equal(gr.gr_name, "devs");
-			assert_string_equal(gr.gr_passwd, "x");
+			assert_string_equal(gr.gr_passwd, "*");
 			assert_int_equal(gr.gr_gid, 5000);
 			if (nm >= 1)
 				assert_string_equal(gr.gr_mem[0], "alice");
