@@ -3,7 +3,9 @@
  * cmd-sync.c - `teleport-unix sync` (SPEC §7): fetch users, roles and locks
  * from Auth, map them to accounts, write both cache snapshots, print the
  * counts.  Progress goes to stderr only when stderr is a terminal (and not
- * with --json).  Exit 0, or 2 on any error (the cache is then untouched).
+ * with --json).  Exit 0, or 2 on any error (the cache is then untouched,
+ * except that when Auth cannot be asked, users who expired since the last
+ * sync are dropped from the cache: drop_expired_offline).
  * The refresh lock (tu_cache_lock) is held from before the fetch until both
  * files are written: a concurrent online refresh or second sync waits or
  * gives up, and never replaces newer data with older.
@@ -11,8 +13,11 @@
  * the NSS module (tu_cache_link_default), except with --insecure-perms
  * (test mode), which never touches system directories.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -30,6 +35,43 @@ static void progress(void *userdata, const char *what, size_t count)
 	(void) userdata;
 	fprintf(stderr, "\rfetching %s: %zu ", what, count);
 	fflush(stderr);
+}
+
+/*
+ * Auth cannot be asked: the accounts of users who expired since the cache
+ * was written must not be served for as long as the outage lasts (issue 14
+ * F2; PAM refuses them anyway).  When someone in the private state expired
+ * after both its sync and the last write of the public file, recompute the
+ * cache from that state at now, keeping the state's time (nothing looks
+ * fresher than it is: offline_max_age still counts from the last full
+ * sync).  The caller holds the lock.  Returns how many expired, or -errno.
+ */
+static int drop_expired_offline(const struct tu_conf *conf, const struct tu_host *host, int64_t now,
+				struct tu_err *e)
+{
+	char pub[4096];
+	struct tu_dataset d = {0};
+	struct stat st;
+	int64_t created = 0, since;
+	int n = 0, r;
+
+	r = tu_cache_load_state(conf, now, UINT64_MAX, &d, &created, e);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	since = created;
+	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub)) == 0 && stat(pub, &st) == 0) {
+		int64_t written = (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+		if (written > since)
+			since = written;
+	}
+	for (size_t i = 0; i < d.n_users; i++) {
+		const struct tu_user *u = &d.users[i];
+		n += u->has_expires && u->expires_usec > since && u->expires_usec <= now;
+	}
+	if (n > 0)
+		r = tu_cache_save_merged(conf, &d, host, now, created, NULL, e);
+	tu_dataset_done(&d);
+	return r < 0 ? r : n;
 }
 
 int cmd_sync(struct cli *c, int argc, char **argv)
@@ -75,7 +117,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	r = tu_ctx_auth(ctx, now, &auth, &e);
 	if (r < 0) {
 		ret = cli_error(c, "sync: auth", &e);
-		goto out;
+		goto expired;
 	}
 	if (show_progress)
 		tu_auth_set_progress(auth, progress, NULL);
@@ -87,7 +129,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	}
 	if (r < 0) {
 		ret = cli_error(c, "sync: fetching from Auth", &e);
-		goto out;
+		goto expired;
 	}
 
 	/* The mapping's time is the time of the data, not of the start of the fetch. */
@@ -118,6 +160,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		json_key_int(&j, "accounts", (long long) counts.n_accounts);
 		json_key_int(&j, "groups", (long long) counts.n_groups);
 		json_key_int(&j, "skipped", (long long) counts.n_skipped);
+		json_key_int(&j, "users_left_out", (long long) d.n_users_left_out);
+		json_key_int(&j, "roles_left_out", (long long) d.n_roles_left_out);
 		json_key_bool(&j, "user_ca_known", counts.user_ca_known);
 		json_key_bool(&j, "user_ca_kept", counts.user_ca_kept);
 		json_key_int(&j, "user_ca_keys", (long long) counts.n_user_ca_keys);
@@ -127,6 +171,9 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		printf("users %zu, roles %zu, locks %zu, accounts %zu, groups %zu\n",
 		       counts.n_users, counts.n_roles, counts.n_locks, counts.n_accounts,
 		       counts.n_groups);
+		if (d.n_users_left_out || d.n_roles_left_out)
+			printf("left out: %zu users, %zu roles (their records cannot be used; see the log)\n",
+			       d.n_users_left_out, d.n_roles_left_out);
 		/* Teleport's user CA decides whether an SSH certificate proves anything (docs/rbac.md). */
 		if (!counts.user_ca_known)
 			printf("user CA: unknown (Auth did not answer it): SSH certificates prove no identity\n");
@@ -135,6 +182,19 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 			       counts.user_ca_kept ? " (kept from the previous sync: fetching it failed)" : "");
 	}
 	ret = CLI_EXIT_OK;
+	goto out;
+expired:
+	tu_err_clear(&e);
+	r = drop_expired_offline(tu_ctx_conf(ctx), &host, tu_now_usec(), &e);
+	if (r > 0)
+		tu_log(LOG_NOTICE,
+		       "sync: the cache no longer serves the account(s) of %d Teleport user(s) who expired since the last sync",
+		       r);
+	else if (r < 0) {
+		char why[600];
+		tu_log(LOG_WARNING, "sync: dropping expired users from the cache: %s",
+		       tu_err_format(&e, why, sizeof(why)));
+	}
 out:
 	tu_dataset_done(&d);
 	tu_ctx_free(ctx);

@@ -5,7 +5,7 @@ F6, F7), end to end against the stand-in Auth server.
   F2  a Teleport user who expires after the sync is denied ("has expired"),
       online and offline, through the shipped stacking (never "unknown",
       which the stack lets through to a key left in authorized_keys); a sync
-      then drops the account from NSS.
+      drops the account from NSS, even one that cannot reach Auth.
   F4  `su` run by an unprivileged user (setuid root: AT_SECURE) with
       pam_teleport.so in its stack, in a mount namespace with a private
       /etc/pam.d/su and /etc/passwd: decides (online and from the cache) and
@@ -143,15 +143,24 @@ def test_expired_user_is_denied_online_and_offline(builddir, auth_server, write_
     c = run_cli("check", "--offline", "xena", "xena", config=down)
     assert c.rc == 1 and "has expired" in c.stdout, c
 
-    # NSS serves the account until a sync drops it (as sssd does offline); PAM denies meanwhile.
+    # NSS: even a sync that cannot reach Auth drops the accounts of users who expired since the
+    # last one (recomputed from the cached state, which keeps its time), so an outage does not
+    # keep an expired user's account served.  Others are untouched.
     g = helpers.run_getent(builddir, "passwd", "xena", workdir=str(tmp_path / "g"), env=env)
     assert g.rc == 0, g
-    assert run_cli("sync", config=cfg).rc == 0
+    s = run_cli("sync", config=down)
+    assert s.rc == 2 and "expired since the last sync" in s.stderr, s
     g = helpers.run_getent(builddir, "passwd", "xena", workdir=str(tmp_path / "g"), env=env)
     assert g.rc == 2 and g.stdout == "", g
-    # The stand-in still lists xena (real Auth deletes an expired user): still "has expired".
+    g = helpers.run_getent(builddir, "passwd", "frank", workdir=str(tmp_path / "g"), env=env)
+    assert g.rc == 0, g
     res = pamtester(builddir, tmp_path, down, "xena")
     assert outcome(res) == "deny" and "has expired" in res.stderr, res
+    assert outcome(pamtester(builddir, tmp_path, down, "frank")) == "allow"
+    # Nothing more to drop: the next failing sync writes nothing.
+    before = files_state(cache_dir)
+    assert run_cli("sync", config=down).rc == 2
+    assert files_state(cache_dir) == before
 
 
 def test_deleted_user_still_served_is_denied(builddir, auth_server, write_config, run_cli, cache_dir, tmp_path):
