@@ -519,8 +519,8 @@ static bool check_cache(struct doc *d, struct tu_conf *conf, int64_t now)
 
 /* --------------------------------------------------------------- Auth */
 
-static void check_auth(struct doc *d, const struct tu_conf *conf, const struct tu_creds *creds,
-		       bool offline_ok)
+static void check_auth(struct doc *d, const struct tu_conf *conf, const char *shown,
+		       const struct tu_creds *creds, bool offline_ok)
 {
 	struct tu_auth *auth = NULL;
 	struct tu_ping ping = {0};
@@ -528,7 +528,7 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const struct t
 	char buf[1200], fix[1200], where[600];
 	int r;
 
-	snprintf(where, sizeof(where), "%s (auth.addresses)", conf->path ? conf->path : "config");
+	snprintf(where, sizeof(where), "%s (auth.addresses)", shown);
 	if (d->offline) {
 		add(d, "auth.ping", DOCTOR_SKIPPED, where, NULL, "not tried (--offline)");
 		return;
@@ -1480,7 +1480,7 @@ int cmd_doctor(struct cli *c, int argc, char **argv)
 	if (conf) {
 		creds = check_creds(&d, conf, now);
 		offline_ok = check_cache(&d, conf, now) && conf->pam_offline == TU_OFFLINE_CACHED;
-		check_auth(&d, conf, creds, offline_ok);
+		check_auth(&d, conf, shown, creds, offline_ok);
 		check_timer(&d);
 	}
 	check_nsswitch(&d);

@@ -68,6 +68,11 @@ def write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
+def install(src, dst, mode=0o644):
+    shutil.copy(src, dst)
+    os.chmod(dst, mode)
+
+
 def libc_dir():
     """Where this process's libc came from (the directory glibc and libpam use)."""
     with open("/proc/self/maps", encoding="utf-8") as f:
@@ -143,10 +148,11 @@ def host(tmp_path, cli, builddir, certs, auth_server):
             "group:          files teleport systemd\nshadow:         files\nhosts: files dns\n")
     for name, text in PAM_FILES.items():
         h.write("/etc/pam.d/" + name, text)
-    shutil.copy(os.path.join(TOP, "etc/pam.d/teleport"), h.p("/etc/pam.d/teleport"))
+    # Copies get the modes an install gives them, whatever the checkout's umask was.
+    install(os.path.join(TOP, "etc/pam.d/teleport"), h.p("/etc/pam.d/teleport"))
     os.makedirs(h.p(libdir + "/security"), exist_ok=True)
-    shutil.copy(helpers.module_path(builddir, "libnss_teleport.so.2"), h.p(libdir + "/libnss_teleport.so.2"))
-    shutil.copy(helpers.module_path(builddir, "pam_teleport.so"), h.p(libdir + "/security/pam_teleport.so"))
+    install(helpers.module_path(builddir, "libnss_teleport.so.2"), h.p(libdir + "/libnss_teleport.so.2"))
+    install(helpers.module_path(builddir, "pam_teleport.so"), h.p(libdir + "/security/pam_teleport.so"))
 
     # The credential, as an admin installs it.
     for src, dst, mode in ((certs.cert("client"), "host.crt", 0o644), (certs.key("client"), "host.key", 0o600),
@@ -161,7 +167,7 @@ def host(tmp_path, cli, builddir, certs, auth_server):
     if not os.path.exists(dropin):
         helpers.run(["make", "-C", builddir, "etc/sshd_config.d/teleport-unix.conf"], timeout=60)
     os.makedirs(h.p("/etc/ssh/sshd_config.d"), exist_ok=True)
-    shutil.copy(dropin, h.p("/etc/ssh/sshd_config.d/teleport-unix.conf"))
+    install(dropin, h.p("/etc/ssh/sshd_config.d/teleport-unix.conf"))
     h.write("/etc/ssh/sshd_config.d/teleport-ca.conf", "TrustedUserCAKeys /etc/ssh/teleport_user_ca.pub\n")
     h.write("/etc/ssh/teleport_user_ca.pub", CA_PUB)
     os.makedirs(h.p("/etc/systemd/system/timers.target.wants"))
@@ -213,6 +219,7 @@ def test_good_host(host):
         assert c[cid]["fix"] is None
     assert "before pam_unix.so" in c["pam.sshd.account"]["message"]
     assert "cluster example.com" in c["auth.ping"]["message"]
+    assert c["auth.ping"]["where"] == host.layout["config"] + " (auth.addresses)"
     assert doc["counts"]["error"] == 0 and doc["counts"]["warning"] == 0
 
     t = host.doctor()
@@ -539,7 +546,7 @@ def test_writable_system_files(host):
 def test_rhel_stacks(host):
     """RHEL's sshd includes password-auth (authselect profile sssd: pam_localuser and pam_usertype
     "sufficient" after pam_unix; tests/fixtures/pam-rhel): pam_teleport.so must come before it."""
-    shutil.copy(os.path.join(TOP, "tests/fixtures/pam-rhel/sssd/password-auth"), host.p("/etc/pam.d/password-auth"))
+    install(os.path.join(TOP, "tests/fixtures/pam-rhel/sssd/password-auth"), host.p("/etc/pam.d/password-auth"))
     host.write("/etc/pam.d/sshd", "auth substack password-auth\naccount required pam_nologin.so\n"
                "account include teleport\naccount include password-auth\n"
                "session include teleport\nsession include password-auth\n")
