@@ -30,7 +30,8 @@ it, with no wrapper, no LD_PRELOAD, glibc's own NSS and Debian's own PAM stacks:
                user (certificate and planted key), deny on root, unknown key id, local key
   remove       dpkg -r / --purge restore nsswitch.conf (keeping later edits) and the stacks
 
-Skipped with the reason when not root, without dpkg-buildpackage/debhelper, or when an
+TU_PACKAGE_DEBS=DIR uses the packages already in DIR (e.g. from ./run package) instead of
+building them.  Skipped with the reason when not root, without dpkg-buildpackage/debhelper, or when an
 overlay mount namespace cannot be made; skipped in the sanitizer pass (the package is
 built without sanitizers, so the second run would test the same thing).
 """
@@ -77,6 +78,10 @@ def debs(tmp_path_factory):
     for tool in ("dpkg-buildpackage", "dh", "unshare", "nsenter"):
         if not shutil.which(tool):
             pytest.skip(f"{tool} not found (tools/debian-packages.txt: debhelper, dpkg-dev)")
+    out = os.environ.get("TU_PACKAGE_DEBS")
+    if out:  # packages built before (./run package): for iterating on these tests only
+        return {p: os.path.join(out, f) for f in os.listdir(out) for p in PKGS
+                if f.startswith(p + "_") and f.endswith(".deb")} | {"dir": out}
     out = str(tmp_path_factory.mktemp("debs"))
     # No -dbgsym packages: not installed here, and skipping them saves time.
     env = {**os.environ, "DEB_BUILD_OPTIONS": "noddebs"}
@@ -320,6 +325,19 @@ def test_getent_through_glibc(root, configured):
     assert f[0] == ALLOWED and f[1] == "*" and int(f[2]) >= 200000, line
     assert root.run(f"getent shadow {ALLOWED}").rc == 2  # no shadow entry is claimed
     assert root.ok(f"id -un {ALLOWED}").stdout.strip() == ALLOWED
+
+
+def test_password_field_star_passes_pam_unix_x_does_not(root, configured):
+    """Why NSS serves '*' (docs/accounts.md): the same kind of entry with 'x' and no shadow
+    entry fails pam_unix's account check in common-account; with '*' it passes."""
+    root.ok("grep -q '^tunoshadow:' /etc/passwd || echo 'tunoshadow:x:4712:4712::/nonexistent:/bin/sh' >>/etc/passwd")
+    res = pamtester(root, "login", "tunoshadow")
+    # pam_unix: PAM_AUTHINFO_UNAVAIL (default=ignore), so the stack falls to pam_deny
+    assert not allowed(res) and "Authentication failure" in res.stdout + res.stderr, res
+    root.ok("sed -i 's/^tunoshadow:x:/tunoshadow:*:/' /etc/passwd")
+    res = pamtester(root, "login", "tunoshadow")
+    assert allowed(res), res
+    root.ok("sed -i '/^tunoshadow:/d' /etc/passwd")
 
 
 def test_login_stack_decides_teleport_users(root, configured):
