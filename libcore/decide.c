@@ -14,6 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+
 #include "auth.h"
 #include "cache.h"
 #include "cleanup.h"
@@ -439,6 +446,145 @@ static void cert_proof(const uint8_t *exts, size_t el, struct tu_ssh_cert *ret)
 		ret->ids_unreadable = true;
 }
 
+/* An SSH mpint as a positive BIGNUM (NULL: negative, empty or no memory). */
+static BIGNUM *mpint_bn(const uint8_t *p, size_t n)
+{
+	if (n == 0 || (p[0] & 0x80))
+		return NULL;
+	return BN_bin2bn(p, (int) n, NULL);
+}
+
+/* The CA public key in SSH wire format as an OpenSSL key; *ret_md the hash its signature uses. */
+static EVP_PKEY *ssh_pubkey(const uint8_t *key, size_t klen, const char *sig_alg, const EVP_MD **ret_md)
+{
+	struct sshbuf_rd b = { key, klen, 0 };
+	const uint8_t *t, *x, *y;
+	size_t tl, xl, yl;
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	BIGNUM *e = NULL, *n = NULL;
+	const char *kind = NULL;
+
+	if (rd_string(&b, &t, &tl) < 0)
+		return NULL;
+	if (str_eq(t, tl, "ssh-ed25519")) {
+		*ret_md = NULL;
+		if (strcmp(sig_alg, "ssh-ed25519") != 0 || rd_string(&b, &x, &xl) < 0 || b.off != b.n || xl != 32)
+			return NULL;
+		return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xl);
+	}
+	bld = OSSL_PARAM_BLD_new();
+	if (!bld)
+		return NULL;
+	if (str_eq(t, tl, "ssh-rsa")) {
+		/* rsa-sha2-256/512 only: OpenSSH refuses SHA-1 (ssh-rsa) CA signatures. */
+		*ret_md = strcmp(sig_alg, "rsa-sha2-256") == 0 ? EVP_sha256() :
+			  strcmp(sig_alg, "rsa-sha2-512") == 0 ? EVP_sha512() : NULL;
+		if (*ret_md && rd_string(&b, &x, &xl) == 0 && rd_string(&b, &y, &yl) == 0 && b.off == b.n &&
+		    (e = mpint_bn(x, xl)) && (n = mpint_bn(y, yl)) && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			kind = "RSA";
+	} else {
+		static const struct {
+			const char *type, *curve, *group;
+		} curves[] = {
+			{ "ecdsa-sha2-nistp256", "nistp256", "P-256" },
+			{ "ecdsa-sha2-nistp384", "nistp384", "P-384" },
+			{ "ecdsa-sha2-nistp521", "nistp521", "P-521" },
+		};
+		for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+			if (!str_eq(t, tl, curves[i].type) || strcmp(sig_alg, curves[i].type) != 0)
+				continue;
+			*ret_md = i == 0 ? EVP_sha256() : i == 1 ? EVP_sha384() : EVP_sha512();
+			if (rd_string(&b, &x, &xl) == 0 && str_eq(x, xl, curves[i].curve) && rd_string(&b, &y, &yl) == 0 &&
+			    b.off == b.n && yl > 0 &&
+			    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[i].group, 0) &&
+			    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, y, yl))
+				kind = "EC";
+			break;
+		}
+	}
+	if (kind && (params = OSSL_PARAM_BLD_to_param(bld)) && (ctx = EVP_PKEY_CTX_new_from_name(NULL, kind, NULL)) &&
+	    EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(e);
+	BN_free(n);
+	return pkey;
+}
+
+/* An SSH ECDSA signature blob (mpint r, mpint s) in DER; NULL when malformed. */
+static unsigned char *ecdsa_der(const uint8_t *p, size_t n, int *ret_len)
+{
+	struct sshbuf_rd b = { p, n, 0 };
+	const uint8_t *r, *s;
+	size_t rl, sl;
+	ECDSA_SIG *sig = NULL;
+	BIGNUM *br = NULL, *bs = NULL;
+	unsigned char *der = NULL;
+
+	if (rd_string(&b, &r, &rl) < 0 || rd_string(&b, &s, &sl) < 0 || b.off != b.n)
+		return NULL;
+	br = mpint_bn(r, rl);
+	bs = mpint_bn(s, sl);
+	sig = ECDSA_SIG_new();
+	if (br && bs && sig && ECDSA_SIG_set0(sig, br, bs) == 1) {
+		br = bs = NULL; /* owned by sig */
+		*ret_len = i2d_ECDSA_SIG(sig, &der);
+		if (*ret_len <= 0)
+			der = NULL;
+	}
+	BN_free(br);
+	BN_free(bs);
+	ECDSA_SIG_free(sig);
+	return der;
+}
+
+/*
+ * Whether sig (the certificate's signature field: string algorithm, string
+ * blob) is the CA key's signature over data (the certificate up to the
+ * signature).  sshd verified it already; checking again means a forged
+ * SSH_AUTH_INFO_0 (the PAM environment can be written by other modules,
+ * e.g. pam_env with user_readenv) cannot borrow the CA's public key.
+ */
+static bool cert_signature_ok(const uint8_t *key, size_t klen, const uint8_t *sig, size_t slen, const uint8_t *data,
+			      size_t dlen)
+{
+	struct sshbuf_rd b = { sig, slen, 0 };
+	const uint8_t *a, *blob;
+	size_t al, bl;
+	char alg[32];
+	const EVP_MD *md = NULL;
+	EVP_PKEY *pkey = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	unsigned char *der = NULL;
+	bool ok = false;
+
+	if (rd_string(&b, &a, &al) < 0 || rd_string(&b, &blob, &bl) < 0 || b.off != b.n || al == 0 ||
+	    al >= sizeof(alg))
+		return false;
+	memcpy(alg, a, al);
+	alg[al] = '\0';
+	pkey = ssh_pubkey(key, klen, alg, &md);
+	if (pkey && strncmp(alg, "ecdsa-", 6) == 0) {
+		int dl = 0;
+		der = ecdsa_der(blob, bl, &dl);
+		blob = der;
+		bl = der ? (size_t) dl : 0;
+	}
+	if (pkey && blob && bl > 0 && (mctx = EVP_MD_CTX_new()) && EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) == 1)
+		ok = EVP_DigestVerify(mctx, blob, bl, data, dlen) == 1;
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pkey);
+	OPENSSL_free(der);
+	ERR_clear_error(); /* leave nothing in the host process's error queue */
+	return ok;
+}
+
 #define CERT_BAD(...) tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: " __VA_ARGS__)
 
 /* The whole certificate blob (type already matched), strictly, into *c. */
@@ -488,6 +634,7 @@ static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, i
 	if (skl > sizeof(c->ca_key))
 		return tu_err_set(reterr, -EMSGSIZE, "SSH_AUTH_INFO_0: certificate signature key larger than %zu bytes",
 				  sizeof(c->ca_key));
+	size_t signed_len = b.off; /* the signature covers everything before it */
 	if (rd_string(&b, &sig, &sgl) < 0)
 		return CERT_BAD("truncated certificate (signature)");
 	struct sshbuf_rd sb = { sig, sgl, 0 };
@@ -497,6 +644,7 @@ static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, i
 		return CERT_BAD("%zu bytes of trailing garbage after the certificate", b.n - b.off);
 	memcpy(c->ca_key, sigkey, skl);
 	c->ca_key_len = skl;
+	c->signature_ok = cert_signature_ok(sigkey, skl, sig, sgl, blob, signed_len);
 	cert_proof(exts, el, c);
 	return 0;
 }
@@ -586,6 +734,9 @@ int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user
 	}
 	if (!signed_by_ca)
 		return tu_err_set(reterr, -EKEYREJECTED, "the certificate is signed by a CA that is not Teleport's user CA");
+	if (!c->signature_ok)
+		return tu_err_set(reterr, -EKEYREJECTED,
+				  "the certificate names Teleport's user CA but its signature does not verify (forged?)");
 	/* valid_before is exclusive (OpenSSH: valid while after <= now < before). */
 	if (now_sec < 0 || (uint64_t) now_sec < c->valid_after || (uint64_t) now_sec >= c->valid_before)
 		return tu_err_set(reterr, -EKEYEXPIRED, "the certificate is not valid now (outside its validity window)");

@@ -76,8 +76,10 @@ bool tu_decide_device_required(const char *mode);
  * with ExposeAuthInfo, or one line built from AuthorizedPrincipalsCommand's
  * %t %k), parsed whole and strictly (PROTOCOL.certkeys: nonce, public key,
  * serial, type = user, key id, principals, validity, critical options,
- * extensions, reserved, signature key, signature, nothing after).  sshd has
- * verified the signature; this only reads.  Parsing proves nothing by
+ * extensions, reserved, signature key, signature, nothing after), and the
+ * signature checked with the signature key (signature_ok; sshd checked it
+ * too, but the PAM environment may have been written by someone else).
+ * Parsing proves nothing by
  * itself: a certificate is an identity only when tu_decide_ssh_cert_trusted
  * says so.  -ENOENT (no certificate line), -EBADMSG (malformed: truncated,
  * not base64, bad lengths, not a user certificate, bad key id, trailing
@@ -95,6 +97,8 @@ struct tu_ssh_cert {
 	uint64_t valid_before;         /* exclusive */
 	uint8_t ca_key[TU_SSH_CERT_CA_KEY_MAX]; /* the signature key (the CA), wire format */
 	size_t ca_key_len;
+	bool signature_ok;             /* the signature verifies with ca_key (ed25519, ECDSA
+	                                  P-256/384/521, RSA with SHA-2; anything else: false) */
 	/* The values Teleport's ComputeLockTargets turns into lock targets: "mfa-verified"
 	 * (the MFA device, target MFADevice) and "teleport-device-id" (target Device); ""
 	 * when absent.  ids_unreadable: one of them is present but too long or holds a NUL
@@ -107,8 +111,9 @@ int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu
 
 /*
  * Whether c is a Teleport identity: its signature key equals (wire-format
- * blob) one of Teleport's user CA keys in ca, and now_usec is within its
- * validity window.  A certificate from any other CA proves nothing: not its
+ * blob) one of Teleport's user CA keys in ca, the signature verifies with
+ * it (sshd checked it too; this defeats a forged SSH_AUTH_INFO_0 that names
+ * the public CA key), and now_usec is within its validity window.  A certificate from any other CA proves nothing: not its
  * key id, not its mfa-verified or teleport-device-* extensions.
  * 0 yes; -ENOKEY no user CA known (never fetched, or no keys); -EKEYREJECTED
  * signed by another CA; -EKEYEXPIRED outside its validity; -ENOMEM.

@@ -6,9 +6,10 @@
  * (tu_decide_ssh_cert, tu_decide_ssh_cert_trusted, tu_decide_ssh_cert_key_id).
  * The first byte picks the target.  Contract checks: results are 0 or a
  * negative errno with a message; no empty interpolated value; the key id is
- * NUL-terminated and printable; a parsed certificate is an identity for a
- * CA holding its own signature key (inside its validity) and for no other
- * (no CA known: -ENOKEY; another key: -EKEYREJECTED).
+ * NUL-terminated and printable; a parsed certificate whose signature
+ * verifies is an identity for a CA holding its own signature key (inside its
+ * validity) and for no other (no CA known: -ENOKEY; another key:
+ * -EKEYREJECTED); one whose signature does not verify is never one.
  *
  * Replayed by `make check` (tests/fuzz/local.mk).  libFuzzer build by hand,
  * from a build dir "build" (decide.c needs the rest of libcore):
@@ -80,7 +81,10 @@ static void cert_target(const char *s)
 	b64_encode(c.ca_key, c.ca_key_len, line + 2);
 	int64_t inside = c.valid_after < (uint64_t) INT64_MAX / 1000000 ? (int64_t) c.valid_after * 1000000 : -1;
 	k = tu_decide_ssh_cert_key_id(s, &ca, inside, id, sizeof(id), &e);
-	if (inside >= 0 && c.valid_after < c.valid_before) {
+	if (!c.signature_ok) {
+		if (k != -EKEYREJECTED) /* the right key, a signature that does not verify */
+			abort();
+	} else if (inside >= 0 && c.valid_after < c.valid_before) {
 		if (k != 0 || strcmp(id, c.key_id) != 0)
 			abort();
 		size_t n = strnlen(id, sizeof(id));

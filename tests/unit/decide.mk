@@ -11,8 +11,8 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-decide
 TESTS += tests/unit/test-decide
 tests_unit_test_decide_SOURCES = tests/unit/test-decide.c tests/unit/rbac-fixture.h
-tests_unit_test_decide_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
-tests_unit_test_decide_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+tests_unit_test_decide_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS) -Wno-missing-field-initializers
+tests_unit_test_decide_LDADD = libteleport-unix.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
 endif
 
 # pam_teleport.so in a real Linux-PAM stack (pam_start_confdir), offline from a snapshot.

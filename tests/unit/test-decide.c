@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "cleanup.h"
 #include "conf.h"
 #include "decide.h"
@@ -52,8 +54,8 @@ static void put_str(struct blob *b, const char *s, size_t n)
 
 /*
  * Who signs the certificates built below: 'T' the test's Teleport user CA, any other letter
- * another CA; and their validity window (seconds).  Each is an ed25519 public key blob of 32
- * bytes of that letter.
+ * another CA; and their validity window (seconds).  Each CA is an ed25519 key whose private seed
+ * is 32 bytes of that letter; put_sig really signs (the parser verifies signatures).
  */
 static char cert_ca = 'T';
 static uint64_t cert_after = 0, cert_before = UINT64_MAX;
@@ -64,14 +66,28 @@ static void put_u64(struct blob *b, uint64_t v)
 	put_u32(b, (uint32_t) v);
 }
 
+static EVP_PKEY *ca_key(char which)
+{
+	unsigned char seed[32];
+	EVP_PKEY *k;
+
+	memset(seed, which, sizeof(seed));
+	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
+	assert_non_null(k);
+	return k;
+}
+
 static void ca_blob(struct blob *b, char which)
 {
-	char pk[32];
+	EVP_PKEY *k = ca_key(which);
+	unsigned char pk[32];
+	size_t n = sizeof(pk);
 
-	memset(pk, which, sizeof(pk));
+	assert_int_equal(EVP_PKEY_get_raw_public_key(k, pk, &n), 1);
+	EVP_PKEY_free(k);
 	b->n = 0;
 	put_str(b, "ssh-ed25519", 11);
-	put_str(b, pk, sizeof(pk));
+	put_str(b, (const char *) pk, n);
 }
 
 static void b64(const struct blob *b, char *out);
@@ -112,11 +128,21 @@ static void put_sig(struct blob *b)
 {
 	struct blob k, sig = { 0 };
 
+	EVP_PKEY *key = ca_key(cert_ca);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	unsigned char raw[64];
+	size_t rl = sizeof(raw);
+
 	put_str(b, "", 0); /* reserved */
 	ca_blob(&k, cert_ca);
 	put_str(b, (const char *) k.b, k.n);
+	assert_non_null(m);
+	assert_int_equal(EVP_DigestSignInit(m, NULL, NULL, NULL, key), 1);
+	assert_int_equal(EVP_DigestSign(m, raw, &rl, b->b, b->n), 1);
+	EVP_MD_CTX_free(m);
+	EVP_PKEY_free(key);
 	put_str(&sig, "ssh-ed25519", 11);
-	put_str(&sig, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 64);
+	put_str(&sig, (const char *) raw, rl);
 	put_str(b, (const char *) sig.b, sig.n);
 }
 
@@ -1085,6 +1111,47 @@ static void test_ssh_cert_fixtures(void **state)
 	keys_both[1] = ca_o_line;
 	both = (struct tu_user_ca){ .known = true, .keys = { keys_both, 2 } };
 	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &both, NOW, NULL), 0);
+	/* an ECDSA P-384 CA's certificate verifies with its key, not with the others */
+	{
+		char cert_e[4096], ca_e_line[1024];
+		char *keys_e[1];
+		struct tu_user_ca ca_e;
+
+		ssh_fixture("mia-ecdsa-cert.pub", cert_e, sizeof(cert_e));
+		fixture_ca("ecdsa_ca.pub", ca_e_line, sizeof(ca_e_line), keys_e, &ca_e);
+		snprintf(info, sizeof(info), "publickey %s", cert_e);
+		assert_int_equal(tu_decide_ssh_cert(info, &c, NULL), 0);
+		assert_true(c.signature_ok);
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_e, NOW, NULL), 0);
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &ca_t, NOW, NULL), -EKEYREJECTED);
+	}
+	/*
+	 * A forged certificate: Teleport's CA public key (public: anyone may copy it) as its
+	 * signature key, any key id and extensions, a signature that does not verify.  sshd would
+	 * never pass it; a forged SSH_AUTH_INFO_0 (pam_env with user_readenv) could.  Refused.
+	 */
+	{
+		struct blob b;
+		char line[8192];
+		static const char *const mfa[] = { "mfa-verified", "x", NULL };
+
+		make_cert(&b, "ssh-ed25519-cert-v01@openssh.com", 1, "mia");
+		put_tail(&b, mfa);
+		b.b[b.n - 1] ^= 1; /* the last signature byte */
+		int k0 = snprintf(line, sizeof(line), "publickey ssh-ed25519-cert-v01@openssh.com ");
+		b64(&b, line + k0);
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_false(c.signature_ok);
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, &e), -EKEYREJECTED);
+		assert_non_null(strstr(e.msg, "signature does not verify"));
+		/* the same certificate unmodified verifies */
+		b.b[b.n - 1] ^= 1;
+		b64(&b, line + k0);
+		assert_int_equal(tu_decide_ssh_cert(line, &c, NULL), 0);
+		assert_true(c.signature_ok);
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, NULL), 0);
+	}
 	/* every truncation and one-byte change of the base64 is a clean answer, never a crash */
 	snprintf(info, sizeof(info), "publickey %s", cert_t);
 	size_t n = (size_t) (strrchr(info, ' ') - info); /* up to the comment ssh-keygen wrote */
