@@ -18,7 +18,6 @@ import pytest
 import helpers
 
 PERM_DENIED = "Permission denied"
-_HAS_CA = "ssh-user-ca" in open(os.path.join(helpers.FAKE_AUTH, "server.py")).read()
 
 
 def include_lines():
@@ -96,7 +95,7 @@ def test_session_uses_the_certificate(stack, auth_server, write_config, tmp_path
                     str(tmp_path / "user.pub")], check=True)
     cert = open(str(tmp_path / "user-cert.pub")).read().split()
     key = open(str(tmp_path / "user.pub")).read().split()
-    auth_server(extra=["--ssh-user-ca", ca + ".pub"] if _HAS_CA else [])
+    auth_server(ssh_user_ca=ca + ".pub")
     cfg = write_config(pam={"trust_ssh_cert": True})
     cert_info = f"publickey {cert[0]} {cert[1]}"
     res = stack("sshd", cfg, "root", "open_session", auth_info=cert_info)

@@ -16,7 +16,6 @@ import helpers
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="ssh-keygen (openssh-client) is missing")
 
 CERT_TYPE = "ssh-ed25519-cert-v01@openssh.com"
-_HAS_CA = "ssh-user-ca" in open(os.path.join(helpers.FAKE_AUTH, "server.py")).read()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def cert_b64(ca, key_id, principals, extensions=(), n=[0]):  # noqa: B006 (a cou
 
 @pytest.fixture
 def setup(auth_server, write_config, ca):
-    srv = auth_server(extra=["--ssh-user-ca", os.path.join(ca, "ca.pub")] if _HAS_CA else [])
+    srv = auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
     return srv, write_config(pam={"trust_ssh_cert": True})
 
 
@@ -66,6 +65,18 @@ def test_locked_and_unknown_users(setup, run_cli, ca):
     r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "nobody-here", ["frank"]))
     assert r.rc == 1 and r.stdout == "", r
     assert "does not exist" in r.stderr or "names no Teleport user" in r.stderr, r
+
+
+def test_certificate_from_another_ca_is_no_identity(setup, run_cli, tmp_path):
+    """A CA that sshd may trust but that is not Teleport's user CA names nobody (issue 14 F3),
+    even a user who is allowed the login: nothing printed."""
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    for k in ("ca", "user"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(other, k)], check=True)
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(other, "frank", ["frank"]))
+    assert r.rc == 1 and r.stdout == "", r
+    assert "carries no Teleport identity" in r.stderr, r
 
 
 @pytest.mark.parametrize("typ,blob,why", [
@@ -95,7 +106,7 @@ def test_usage_and_trust_off(auth_server, write_config, run_cli, ca, tmp_path):
 
 def test_offline_from_cache_within_budget(auth_server, write_config, run_cli, ca, certs, tmp_path):
     """Auth stops answering: the decision comes from the cache, within connect + request."""
-    auth_server(extra=["--ssh-user-ca", os.path.join(ca, "ca.pub")] if _HAS_CA else [])
+    auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
     write_config(pam={"trust_ssh_cert": True})
     assert run_cli("sync").rc == 0
     hole = helpers.start_blackhole(certs.dir, str(tmp_path / "hole"))

@@ -50,9 +50,6 @@ pytestmark = [
 ]
 
 
-# The stand-in Auth serves Teleport's user CA (--ssh-user-ca) once the core checks certificates
-# against it (issue 14 F3); until then a certificate from any CA is believed.
-_HAS_CA = "ssh-user-ca" in open(os.path.join(helpers.FAKE_AUTH, "server.py")).read()
 
 
 def _run(argv, timeout=600, **kw):
@@ -210,7 +207,7 @@ def host(debian_stage, certs, tmp_path_factory):
 
     srv = helpers.start_auth_server(certs.dir, os.path.join(work, "servers"), name="auth-sshd",
                                     dataset=os.path.join(helpers.FIXTURES, "sshd"),
-                                    extra=["--ssh-user-ca", tca + ".pub"] if _HAS_CA else [])
+                                    ssh_user_ca=tca + ".pub")
 
     etc = os.path.join(work, "etc")
     os.makedirs(os.path.join(etc, "ssh", "sshd_config.d"))
@@ -334,7 +331,6 @@ def test_mfa_role_plain_cert_refused_mfa_cert_allowed(host):
     assert rc == 0 and "(mia)" in out, (rc, out, err, log)
 
 
-@pytest.mark.xfail(not _HAS_CA, strict=True, reason="the core does not check the certificate's CA yet (issue 14 F3)")
 def test_self_made_ca_proves_nothing(host):
     """mia writes `cert-authority <own CA>` in her authorized_keys and signs herself an
     mfa-verified certificate: sshd accepts it (authorized_keys), but it is not Teleport's CA,
