@@ -11,7 +11,7 @@ it, with no wrapper, no LD_PRELOAD, glibc's own NSS and Debian's own PAM stacks:
   install      modules in the multiarch paths, nsswitch.conf gets `teleport` once after
                `files` on passwd/group (a second configure adds nothing, purge takes it
                out and keeps the administrator's other edits), pam-auth-update puts
-               pam_teleport.so into common-account after pam_unix's block
+               pam_teleport.so into common-account before pam_unix
   unconfigured before /etc/teleport-unix.yaml exists: getent of an unknown name answers
                at once, root and local accounts pass `login`'s account stack
   configured   with a config pointing at the stand-in Auth server and a `teleport-unix
@@ -241,14 +241,16 @@ def test_install_edits_nsswitch_once_and_pam_stack(installed, debs):
     assert r.rc == 0, r
     assert root.read("/etc/nsswitch.conf") == nss
 
-    # pam-auth-update: pam_teleport in common-account after pam_unix's primary block
-    # (pam_unix, pam_deny, pam_permit), so pam_unix's success=1 still skips exactly pam_deny.
+    # pam-auth-update: pam_teleport first in common-account, before pam_unix (whose
+    # new_authtok_reqd=done would otherwise end the stack before it), never jumping; pam_unix's
+    # success=1 still skips exactly pam_deny.
     acct = [ln for ln in root.read("/etc/pam.d/common-account").splitlines()
             if ln.strip() and not ln.lstrip().startswith("#")]
     mods = [ln.split()[-1] if ln.split()[-1].endswith(".so") else
             next(w for w in ln.split() if w.endswith(".so")) for ln in acct]
     assert mods.count("pam_teleport.so") == 1, acct
-    assert mods.index("pam_unix.so") < mods.index("pam_deny.so") < mods.index("pam_teleport.so"), acct
+    assert mods.index("pam_teleport.so") < mods.index("pam_unix.so") < mods.index("pam_deny.so"), acct
+    assert mods.index("pam_deny.so") == mods.index("pam_unix.so") + 1, acct
     assert re.search(r"\[success=1 ", acct[mods.index("pam_unix.so")]), acct
     # The same control words as etc/pam.d/teleport (the include for hand-written stacks).
     include = {}
@@ -338,6 +340,17 @@ def test_password_field_star_passes_pam_unix_x_does_not(root, configured):
     res = pamtester(root, "login", "tunoshadow")
     assert allowed(res), res
     root.ok("sed -i '/^tunoshadow:/d' /etc/passwd")
+
+
+def test_doctor_accepts_the_package_setup(root, configured):
+    """`teleport-unix doctor` (issue 10 F) finds nothing to fix in the NSS and PAM wiring that the
+    packages set up (nsswitch.conf, the modules, pam_teleport's place in login/su/sshd)."""
+    r = root.run("teleport-unix doctor", timeout=60)
+    assert r.rc in (0, 1, 2), r
+    bad = [ln for ln in r.stdout.splitlines()
+           if re.match(r"^(WARNING|ERROR)\s+(nss|pam)\.", ln)]
+    assert bad == [], r.stdout
+    assert re.search(r"^ok\s+pam\.login\.account", r.stdout, re.M) or "pam.login" not in r.stdout, r.stdout
 
 
 def test_login_stack_decides_teleport_users(root, configured):
