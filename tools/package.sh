@@ -35,7 +35,9 @@ if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		done |
 		tar -C "$SRC" --null -T - -cf - | tar -C "$tree" -xf -
 else
-	tar -C "$SRC" --exclude='./build*' --exclude='./_build*' --exclude=./.git -cf - . | tar -C "$tree" -xf -
+	# (build-aux/ is source: only the build trees ./run makes are left out)
+	tar -C "$SRC" --exclude=./build --exclude=./build-asan --exclude='./_build*' --exclude=./.git -cf - . |
+		tar -C "$tree" -xf -
 fi
 # Generated files of an in-tree build would confuse dh_autoreconf's clean-up.
 rm -rf "$tree/autom4te.cache"
