@@ -131,6 +131,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			json_key_int(&j, "users", (long long) ci.n_users);
 			json_key_int(&j, "roles", (long long) ci.n_roles);
 			json_key_int(&j, "locks", (long long) ci.n_locks);
+			json_key_int(&j, "users_left_out", (long long) ci.n_users_left_out);
+			json_key_int(&j, "roles_left_out", (long long) ci.n_roles_left_out);
 			json_key_bool(&j, "user_ca_known", ci.has_user_ca);
 			json_key_int(&j, "user_ca_keys", (long long) ci.n_user_ca_keys);
 			json_key_int(&j, "state_age_seconds", (long long) ((now - ci.state_created_usec) / 1000000));
@@ -175,6 +177,9 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				       ci.n_user_ca_keys, ci.n_user_ca_keys == 1 ? "" : "s");
 			else
 				printf("  user CA:    unknown (SSH certificates prove no identity)\n");
+			if (ci.n_users_left_out || ci.n_roles_left_out)
+				printf("  left out:   %zu users, %zu roles (their records cannot be used; see the sync log)\n",
+				       ci.n_users_left_out, ci.n_roles_left_out);
 		} else if (ci.has_state) {
 			printf("  state:      unusable: %s\n", strerror(-ci.state_error));
 		} else {

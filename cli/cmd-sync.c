@@ -160,6 +160,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		json_key_int(&j, "accounts", (long long) counts.n_accounts);
 		json_key_int(&j, "groups", (long long) counts.n_groups);
 		json_key_int(&j, "skipped", (long long) counts.n_skipped);
+		json_key_int(&j, "users_left_out", (long long) d.n_users_left_out);
+		json_key_int(&j, "roles_left_out", (long long) d.n_roles_left_out);
 		json_key_bool(&j, "user_ca_known", counts.user_ca_known);
 		json_key_bool(&j, "user_ca_kept", counts.user_ca_kept);
 		json_key_int(&j, "user_ca_keys", (long long) counts.n_user_ca_keys);
@@ -169,6 +171,9 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		printf("users %zu, roles %zu, locks %zu, accounts %zu, groups %zu\n",
 		       counts.n_users, counts.n_roles, counts.n_locks, counts.n_accounts,
 		       counts.n_groups);
+		if (d.n_users_left_out || d.n_roles_left_out)
+			printf("left out: %zu users, %zu roles (their records cannot be used; see the log)\n",
+			       d.n_users_left_out, d.n_roles_left_out);
 		/* Teleport's user CA decides whether an SSH certificate proves anything (docs/rbac.md). */
 		if (!counts.user_ca_known)
 			printf("user CA: unknown (Auth did not answer it): SSH certificates prove no identity\n");

@@ -121,6 +121,8 @@ static bool lock_applies(const struct tu_lock *l, const struct view *v)
 {
 	const struct tu_lock_target *t = &l->target;
 
+	if (l->unreadable)
+		return true; /* whom it targets cannot be told: everyone (decide.c) */
 	if (set(t->user) && strcmp(t->user, v->user.name) == 0)
 		return true;
 	if (set(t->role) && strv_has(&v->user.roles, t->role))

@@ -279,7 +279,9 @@ bool tu_accounts_user_ignored(const struct tu_user *u, int64_t now_usec, const c
 {
 	const char *why = NULL;
 
-	if (u->is_bot)
+	if (u->unusable)
+		why = "its record cannot be used";
+	else if (u->is_bot)
 		why = "bot user";
 	else if (u->has_expires && u->expires_usec <= now_usec)
 		why = "user expired";

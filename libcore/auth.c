@@ -636,6 +636,13 @@ int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *
 	r = tu_auth_list_users(a, &d.users, &d.n_users, reterr);
 	if (r >= 0)
 		r = tu_auth_list_roles(a, &d.roles, &d.n_roles, reterr);
+	if (r >= 0) {
+		/* One record that cannot be represented never stops the others (model.h):
+		 * users are left out, roles too (their holders are then refused, rbac.c),
+		 * and counted; locks are kept, unreadable ones applying to everyone. */
+		d.n_users_left_out = tu_users_drop_unusable(d.users, &d.n_users);
+		d.n_roles_left_out = tu_roles_drop_unusable(d.roles, &d.n_roles);
+	}
 	if (r >= 0)
 		r = tu_auth_get_locks(a, &d.locks, &d.n_locks, reterr);
 	if (r >= 0)

@@ -37,6 +37,7 @@ enum {
 	STATE_BLOB_ROLE = 2, /* types.RoleV6 */
 	STATE_BLOB_LOCK = 3, /* types.LockV2 */
 	STATE_BLOB_AUTH_PREF = 4, /* types.AuthPreferenceV2, at most one; absent = not known */
+	STATE_BLOB_LEFT_OUT = 6, /* at most one: users, roles left out of the last listing (u64 LE each) */
 	STATE_BLOB_USER_CA = 5, /* types.CertAuthorityV2 (user, public keys), at most one; absent = not known */
 };
 
@@ -127,6 +128,23 @@ static void blobs_done(struct blobs *bl)
 	*bl = (struct blobs){0};
 }
 
+/* The STATE_BLOB_LEFT_OUT record: users, roles (u64 little-endian each); -EBADMSG when not 16 bytes. */
+static int left_out_parse(const void *data, size_t size, size_t *ret_users, size_t *ret_roles)
+{
+	const uint8_t *p = data;
+	uint64_t u = 0, r = 0;
+
+	if (size != 16)
+		return -EBADMSG;
+	for (int k = 7; k >= 0; k--) {
+		u = (u << 8) | p[k];
+		r = (r << 8) | p[8 + k];
+	}
+	*ret_users = u > SIZE_MAX ? SIZE_MAX : (size_t) u;
+	*ret_roles = r > SIZE_MAX ? SIZE_MAX : (size_t) r;
+	return 0;
+}
+
 static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu_err *reterr)
 {
 	size_t total;
@@ -140,13 +158,15 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		    reterr, -EMSGSIZE,
 		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
 		    d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
-	bl.b = calloc(total + 2, sizeof(*bl.b)); /* + the auth preference and the user CA */
+	bl.b = calloc(total + 1 /* the left-out counts */ + 2, sizeof(*bl.b)); /* + the auth preference and the user CA */
 	if (!bl.b)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 
 	for (size_t i = 0; r >= 0 && i < d->n_users; i++) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
+		if (d->users[i].unusable)
+			continue; /* never stored (fetch drops them already) */
 		r = tu_model_encode_user(&d->users[i], &buf, &len);
 		if (r >= 0)
 			bl.b[bl.n++] =
@@ -155,6 +175,8 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
+		if (d->roles[i].unusable)
+			continue; /* it counts as missing */
 		r = tu_model_encode_role(&d->roles[i], &buf, &len);
 		if (r >= 0)
 			bl.b[bl.n++] =
@@ -175,6 +197,18 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		if (r >= 0)
 			bl.b[bl.n++] =
 			    (struct tu_blob){.type = STATE_BLOB_AUTH_PREF, .data = buf, .size = len};
+	}
+	if (r >= 0 && (d->n_users_left_out || d->n_roles_left_out)) {
+		uint8_t *buf = malloc(16);
+		if (!buf) {
+			r = -ENOMEM;
+		} else {
+			for (int k = 0; k < 8; k++) {
+				buf[k] = (uint8_t) ((uint64_t) d->n_users_left_out >> (8 * k));
+				buf[8 + k] = (uint8_t) ((uint64_t) d->n_roles_left_out >> (8 * k));
+			}
+			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_LEFT_OUT, .data = buf, .size = 16};
+		}
 	}
 	if (r >= 0 && d->user_ca.known) {
 		uint8_t *buf = NULL;
@@ -494,6 +528,11 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 			r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
 			if (r >= 0)
 				d.n_locks++;
+			break;
+		case STATE_BLOB_LEFT_OUT:
+			r = left_out_parse(data, size, &d.n_users_left_out, &d.n_roles_left_out);
+			if (r < 0)
+				tu_err_set(reterr, r, "left-out counts of %zu bytes, expected 16", size);
 			break;
 		case STATE_BLOB_AUTH_PREF:
 			if (d.auth_pref.known) {
@@ -939,6 +978,8 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 			info.n_users += type == STATE_BLOB_USER;
 			info.n_roles += type == STATE_BLOB_ROLE;
 			info.n_locks += type == STATE_BLOB_LOCK;
+			if (type == STATE_BLOB_LEFT_OUT)
+				(void) left_out_parse(data, size, &info.n_users_left_out, &info.n_roles_left_out);
 			if (type == STATE_BLOB_USER_CA && !info.has_user_ca) {
 				struct tu_user_ca ca = {0};
 				if (tu_model_parse_user_ca(data, size, &ca, NULL) >= 0) {

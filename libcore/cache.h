@@ -149,6 +149,8 @@ struct tu_cache_info {
 	size_t n_users;
 	size_t n_roles;
 	size_t n_locks;
+	size_t n_users_left_out; /* left out of the last sync: their records cannot be used */
+	size_t n_roles_left_out;
 	int state_error; /* 0, or -errno (e.g. -EACCES when not readable by us, -EBADMSG) */
 	bool has_user_ca;      /* the state holds Teleport's user CA */
 	size_t n_user_ca_keys;

@@ -70,8 +70,9 @@ static bool strv_contains(const struct tu_strv *v, const char *s)
 
 static bool user_ignored(const struct tu_user *u, int64_t now_usec, bool use_now)
 {
-	/* Expired users and bots own and grant nothing (accounts.h rules). */
-	if (u->is_bot)
+	/* Expired users, bots and users whose record cannot be used own and grant nothing
+	 * (accounts.h rules). */
+	if (u->is_bot || u->unusable)
 		return true;
 	return use_now && u->has_expires && u->expires_usec <= now_usec;
 }
@@ -810,6 +811,11 @@ static bool lock_matches(const struct tu_lock *l, const struct tu_user *u, const
 			 const struct tu_ssh_cert *cert, char *what, size_t size)
 {
 	const struct tu_lock_target *t = &l->target;
+	if (l->unreadable) {
+		/* Whom it targets cannot be told: it applies to everyone (fail closed). */
+		snprintf(what, size, "its content cannot be read: %s", l->unreadable);
+		return true;
+	}
 	if (set(t->user) && u->name && strcmp(t->user, u->name) == 0) {
 		snprintf(what, size, "user=%s", t->user);
 		return true;
@@ -1048,6 +1054,13 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		*ret = v;
 		return 0;
 	}
+	if (u->unusable) {
+		char why[256];
+		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' cannot be used here (%s)", suser,
+			    tu_sanitize(u->unusable, why, sizeof(why)));
+		*ret = v;
+		return 0;
+	}
 	if (u->has_expires && u->expires_usec <= now_usec) {
 		verdict_set(&v, TU_VERDICT_DENY, who, "", "Teleport user '%s' has expired", suser);
 		*ret = v;
@@ -1180,6 +1193,12 @@ static int fetch_user_online(struct tu_auth *a, const char *name, struct tu_data
 		if (k < 0) {
 			tu_dataset_done(&d);
 			return k;
+		}
+		if (r.unusable) {
+			/* Left out, it counts as missing: the login is refused, naming it. */
+			size_t one = 1;
+			(void) tu_roles_drop_unusable(&r, &one);
+			continue;
 		}
 		push_role(&d, &r);
 	}

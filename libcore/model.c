@@ -29,6 +29,7 @@
 #include "authservice.pb-c.h"
 #include "cleanup.h"
 #include "err.h"
+#include "log.h"
 #include "trust_service.pb-c.h"
 #include "types.pb-c.h"
 #include "users_service.pb-c.h"
@@ -76,6 +77,7 @@ void tu_user_done(struct tu_user *u)
 	tu_strv_done(&u->roles);
 	tu_labels_done(&u->traits);
 	free(u->locked_message);
+	free(u->unusable);
 	*u = (struct tu_user){0};
 }
 
@@ -100,6 +102,7 @@ void tu_role_done(struct tu_role *r)
 	free(r->create_host_user_default_shell);
 	free(r->lock_mode);
 	free(r->device_trust_mode);
+	free(r->unusable);
 	*r = (struct tu_role){0};
 	r->create_host_user = TU_BOOL_UNSET;
 }
@@ -125,6 +128,7 @@ void tu_lock_done(struct tu_lock *l)
 	free(l->name);
 	lock_target_done(&l->target);
 	free(l->message);
+	free(l->unreadable);
 	*l = (struct tu_lock){0};
 }
 
@@ -329,10 +333,57 @@ static void unpacked_done(struct unpacked *u)
 /* ---------------------------------------------------------------------- */
 /* wire walk                                                              */
 
+/* A record whose content cannot be represented (see walk). */
+struct bad_record {
+	size_t index;       /* among the occurrences of the record field */
+	char why[192];
+};
+
+/*
+ * Per-record content judging: the records are the occurrences of field
+ * record_field of the top-level message (WALK_WHOLE: the message itself, 0:
+ * none).  Inside one, a string with a NUL byte or invalid UTF-8 marks the
+ * record (bad[], first problem only) instead of failing the walk; framing
+ * errors fail it wherever they are.
+ */
+#define WALK_WHOLE UINT32_MAX
+
 struct walk {
 	size_t elements;
 	struct tu_err *err;
+	uint32_t record_field;
+	bool in_record;
+	bool rec_bad;
+	char rec_why[192];
+	size_t n_records;
+	struct bad_record *bad;
+	size_t n_bad;
+	struct { size_t off, len; } *fix; /* invalid UTF-8 strings inside records */
+	size_t n_fix;
 };
+
+static void walk_done(struct walk *w)
+{
+	free(w->bad);
+	w->bad = NULL;
+	w->n_bad = 0;
+	free(w->fix);
+	w->fix = NULL;
+	w->n_fix = 0;
+}
+
+static int note_bad_record(struct walk *w)
+{
+	struct bad_record *b = realloc(w->bad, (w->n_bad + 1) * sizeof(*b));
+
+	if (!b)
+		return tu_err_set(w->err, -ENOMEM, "out of memory");
+	w->bad = b;
+	b[w->n_bad].index = w->n_records;
+	snprintf(b[w->n_bad].why, sizeof(b[w->n_bad].why), "%s", w->rec_why);
+	w->n_bad++;
+	return 0;
+}
 
 /* Reads a varint of at most 10 bytes at buf[*pos]. */
 static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *ret)
@@ -528,20 +579,57 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 			if (wt == 2 && f->type == PROTOBUF_C_TYPE_STRING) {
 				size_t bad = 0;
 				r = check_text(buf + pos, flen, &bad);
-				if (r == TEXT_NUL)
+				if (r != 0 && w->in_record) {
+					/* Content: this record cannot be represented, the rest can. */
+					if (!w->rec_bad)
+						snprintf(w->rec_why, sizeof(w->rec_why), "%s: %s at offset %zu",
+							 f->name,
+							 r == TEXT_NUL ? "embedded NUL byte" : "invalid UTF-8",
+							 base + pos + bad);
+					w->rec_bad = true;
+					if (r == TEXT_BAD_UTF8) {
+						void *nf = realloc(w->fix, (w->n_fix + 1) * sizeof(*w->fix));
+						if (!nf)
+							return tu_err_set(w->err, -ENOMEM, "out of memory");
+						w->fix = nf;
+						w->fix[w->n_fix].off = base + pos;
+						w->fix[w->n_fix].len = flen;
+						w->n_fix++;
+					}
+				} else if (r == TEXT_NUL)
 					return tu_err_set(w->err, -EBADMSG,
 							  "%s: embedded NUL byte at offset %zu",
 							  f->name, base + pos + bad);
-				if (r == TEXT_BAD_UTF8)
+				else if (r == TEXT_BAD_UTF8)
 					return tu_err_set(w->err, -EBADMSG,
 							  "%s: invalid UTF-8 at offset %zu",
 							  f->name, base + pos + bad);
 			} else if (wt == 2 && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				bool rec = depth == 0 && w->record_field == num;
+				bool was_bad = w->rec_bad;
+
+				if (rec) {
+					w->in_record = true;
+					w->rec_bad = was_bad = false;
+				}
 				r = walk_message(w, f->descriptor, buf + pos, flen, base + pos,
 						 depth + 1);
 				if (r < 0) {
 					tu_err_prefix(w->err, "%s", f->name);
 					return r;
+				}
+				if (w->in_record && !rec && !was_bad && w->rec_bad) {
+					char path[sizeof(w->rec_why) + 128];
+					snprintf(path, sizeof(path), "%s.%s", f->name, w->rec_why);
+					memcpy(w->rec_why, path, sizeof(w->rec_why) - 1);
+					w->rec_why[sizeof(w->rec_why) - 1] = '\0';
+				}
+				if (rec) {
+					w->in_record = false;
+					if (w->rec_bad && note_bad_record(w) < 0)
+						return -ENOMEM;
+					w->rec_bad = false;
+					w->n_records++;
 				}
 			}
 		}
@@ -553,12 +641,13 @@ static int walk_message(struct walk *w, const ProtobufCMessageDescriptor *d, con
 /*
  * Checks and unpacks buf as a message of type d into u (u->msg is set on
  * success; release with unpacked_done()).  Error messages start with the
- * message's full name.
+ * message's full name.  w (its err and record_field set by the caller, see
+ * struct walk) gets the records whose content cannot be represented.
  */
-static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-		  struct unpacked *u, struct tu_err *reterr)
+static int unpack_records(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+			  struct unpacked *u, struct walk *w)
 {
-	struct walk w = {.err = reterr};
+	struct tu_err *reterr = w->err;
 	int r;
 
 	if (!buf && len > 0)
@@ -567,12 +656,27 @@ static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 		return tu_err_set(reterr, -EMSGSIZE,
 				  "%s: message of %zu bytes exceeds the %u byte limit", d->name,
 				  len, TU_MODEL_MAX_MESSAGE);
-	r = walk_message(&w, d, len ? buf : (const uint8_t *) "", len, 0, 0);
+	w->in_record = w->record_field == WALK_WHOLE;
+	r = walk_message(w, d, len ? buf : (const uint8_t *) "", len, 0, 0);
+	if (r >= 0 && w->record_field == WALK_WHOLE && w->rec_bad)
+		r = note_bad_record(w);
 	if (r < 0) {
 		tu_err_prefix(reterr, "%s", d->name);
 		return r;
 	}
 
+	_cleanup_free_ uint8_t *copy = NULL;
+	if (w->n_fix > 0) {
+		copy = malloc(len);
+		if (!copy)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		memcpy(copy, buf, len);
+		for (size_t i = 0; i < w->n_fix; i++)
+			for (size_t j = 0; j < w->fix[i].len; j++)
+				if (copy[w->fix[i].off + j] >= 0x80)
+					copy[w->fix[i].off + j] = '?';
+		buf = copy;
+	}
 	u->cap = (struct cap_alloc){.limit = TU_MODEL_MAX_ALLOC};
 	u->alloc = (ProtobufCAllocator){
 	    .alloc = cap_alloc_fn, .free = cap_free_fn, .allocator_data = &u->cap};
@@ -588,6 +692,15 @@ static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 				  "%s: malformed message (rejected by protobuf-c)", d->name);
 	}
 	return 0;
+}
+
+/* The same without records: every content problem fails the call. */
+static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+		  struct unpacked *u, struct tu_err *reterr)
+{
+	_cleanup_(walk_done) struct walk w = {.err = reterr};
+
+	return unpack_records(d, buf, len, u, &w);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -854,6 +967,10 @@ static int lock_from_pb(const Types__LockV2 *m, struct tu_lock *l, struct tu_err
 	r = need_name(m->metadata, "types.LockV2", &l->name, reterr);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < m->metadata->n_labels; i++)
+		if (m->metadata->labels[i]->key &&
+		    strcmp(m->metadata->labels[i]->key, TU_MODEL_UNREADABLE_LABEL) == 0)
+			ENOMEM_IF(dup_str(m->metadata->labels[i]->value, &l->unreadable));
 	if (!spec)
 		return 0;
 	if (spec->target) {
@@ -1016,12 +1133,99 @@ static int user_ca_from_pb(const Types__CertAuthorityV2 *m, struct tu_user_ca *c
 		return 0;                                                                        \
 	}
 
-DEFINE_PARSE(user, struct tu_user, Types__UserV2, types__user_v2__descriptor, user_from_pb,
-	     tu_user_done)
-DEFINE_PARSE(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, role_from_pb,
-	     tu_role_done)
-DEFINE_PARSE(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_from_pb,
-	     tu_lock_done)
+/*
+ * A record whose content cannot be represented is marked (why), not refused:
+ * the callers (auth.c, decide.c, accounts.c, rbac.c) leave it out, refuse it,
+ * or for a lock apply it to everyone.
+ */
+static int mark_why(char **field, const char *why)
+{
+	char *c = strdup(why && *why ? why : "content cannot be read");
+
+	if (!c)
+		return -ENOMEM;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+static int user_mark(struct tu_user *u, const char *why)
+{
+	return mark_why(&u->unusable, why);
+}
+
+static int role_mark(struct tu_role *r, const char *why)
+{
+	return mark_why(&r->unusable, why);
+}
+
+static int lock_mark(struct tu_lock *l, const char *why)
+{
+	return mark_why(&l->unreadable, why);
+}
+
+/*
+ * Converts one record with conv into *it (zeroed): bad (may be NULL) says its
+ * content could not be represented on the wire; a conversion that fails for
+ * the record's content (-EBADMSG: no name, bad timestamp) marks it the same
+ * way, keeping what converted.  Other errors (-ENOMEM, -EMSGSIZE) fail, with
+ * *it cleaned up.
+ */
+#define DEFINE_RECORD(name, T, pbtype, conv, done, mark)                                          \
+	static int name(const pbtype *pb, const char *bad, T *it, struct tu_err *reterr)          \
+	{                                                                                         \
+		struct tu_err ce;                                                                 \
+		int r;                                                                            \
+                                                                                                  \
+		tu_err_clear(&ce);                                                                \
+		r = conv(pb, it, &ce);                                                            \
+		if (r < 0 && r != -EBADMSG) {                                                     \
+			done(it);                                                                 \
+			return tu_err_set(reterr, r, "%s", ce.msg);                               \
+		}                                                                                 \
+		if (bad || r < 0) {                                                               \
+			r = mark(it, bad ? bad : ce.msg);                                         \
+			if (r < 0) {                                                              \
+				done(it);                                                         \
+				return tu_err_set(reterr, r, "out of memory");                    \
+			}                                                                         \
+		}                                                                                 \
+		return 0;                                                                         \
+	}
+
+DEFINE_RECORD(user_record, struct tu_user, Types__UserV2, user_from_pb, tu_user_done, user_mark)
+DEFINE_RECORD(role_record, struct tu_role, Types__RoleV6, role_from_pb, tu_role_done, role_mark)
+DEFINE_RECORD(lock_record, struct tu_lock, Types__LockV2, lock_from_pb, tu_lock_done, lock_mark)
+
+/* Defines tu_model_parse_<kind>() for one record (the message itself). */
+#define DEFINE_PARSE_RECORD(kind, T, pbtype, desc, record, done)                                  \
+	int tu_model_parse_##kind(const uint8_t *buf, size_t len, T *ret, struct tu_err *reterr)  \
+	{                                                                                         \
+		_cleanup_(unpacked_done) struct unpacked u = {0};                                 \
+		_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = WALK_WHOLE}; \
+		T tmp = {0};                                                                      \
+		int r;                                                                            \
+                                                                                                  \
+		if (!ret)                                                                         \
+			return -EINVAL;                                                           \
+		r = unpack_records(&desc, buf, len, &u, &w);                                      \
+		if (r < 0)                                                                        \
+			return r;                                                                 \
+		r = record((const pbtype *) u.msg, w.n_bad ? w.bad[0].why : NULL, &tmp, reterr);  \
+		if (r < 0) {                                                                      \
+			tu_err_prefix(reterr, "%s", desc.name);                                   \
+			return r;                                                                 \
+		}                                                                                 \
+		*ret = tmp;                                                                       \
+		return 0;                                                                         \
+	}
+
+DEFINE_PARSE_RECORD(user, struct tu_user, Types__UserV2, types__user_v2__descriptor, user_record,
+		    tu_user_done)
+DEFINE_PARSE_RECORD(role, struct tu_role, Types__RoleV6, types__role_v6__descriptor, role_record,
+		    tu_role_done)
+DEFINE_PARSE_RECORD(lock, struct tu_lock, Types__LockV2, types__lock_v2__descriptor, lock_record,
+		    tu_lock_done)
 DEFINE_PARSE(ping, struct tu_ping, Proto__PingResponse, proto__ping_response__descriptor,
 	     ping_from_pb, tu_ping_done)
 DEFINE_PARSE(auth_pref, struct tu_auth_pref, Types__AuthPreferenceV2, types__auth_preference_v2__descriptor,
@@ -1034,22 +1238,23 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 				     struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = 1 /* user */};
 	const Teleport__Users__V1__GetUserResponse *m;
 	struct tu_user tmp = {0};
 	int r;
 
 	if (!ret)
 		return -EINVAL;
-	r = unpack(&teleport__users__v1__get_user_response__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&teleport__users__v1__get_user_response__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	m = (const Teleport__Users__V1__GetUserResponse *) u.msg;
 	if (!m->user)
 		return tu_err_set(reterr, -EBADMSG,
 				  "teleport.users.v1.GetUserResponse without user");
-	r = user_from_pb(m->user, &tmp, reterr);
+	/* A field sent twice is merged into one user: any bad occurrence makes it bad. */
+	r = user_record(m->user, w.n_bad ? w.bad[0].why : NULL, &tmp, reterr);
 	if (r < 0) {
-		tu_user_done(&tmp);
 		tu_err_prefix(reterr, "teleport.users.v1.GetUserResponse: user");
 		return r;
 	}
@@ -1062,11 +1267,11 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
  * Converts n pb items with conv into a new array appended to *items.  On
  * failure frees what it made and leaves *items and *n_items alone.
  */
-#define DEFINE_APPEND(name, T, pbtype, conv, done, what)                                          \
-	static int name(pbtype *const *pb, size_t n, T **items, size_t *n_items,                  \
-			struct tu_err *reterr)                                                    \
+#define DEFINE_APPEND(name, T, pbtype, record, done, what)                                        \
+	static int name(pbtype *const *pb, size_t n, const struct walk *w, T **items,             \
+			size_t *n_items, struct tu_err *reterr)                                   \
 	{                                                                                         \
-		size_t total, bytes;                                                              \
+		size_t total, bytes, b = 0;                                                       \
 		T *v;                                                                             \
 		int r;                                                                            \
                                                                                                   \
@@ -1083,10 +1288,15 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 		*items = v; /* same n_items: still consistent if we fail below */                 \
 		for (size_t i = 0; i < n; i++) {                                                  \
 			T *it = &v[*n_items + i];                                                 \
+			const char *bad = NULL;                                                   \
 			*it = (T){0};                                                             \
-			r = conv(pb[i], it, reterr);                                              \
+			while (w && b < w->n_bad && w->bad[b].index < i)                          \
+				b++;                                                              \
+			if (w && b < w->n_bad && w->bad[b].index == i)                            \
+				bad = w->bad[b].why;                                              \
+			r = record(pb[i], bad, it, reterr);                                       \
 			if (r < 0) {                                                              \
-				for (size_t j = 0; j <= i; j++)                                   \
+				for (size_t j = 0; j < i; j++)                                    \
 					done(&v[*n_items + j]);                                   \
 				tu_err_prefix(reterr, "%s[%zu]", what, i);                        \
 				return r;                                                         \
@@ -1096,28 +1306,29 @@ int tu_model_parse_get_user_response(const uint8_t *buf, size_t len, struct tu_u
 		return 0;                                                                         \
 	}
 
-DEFINE_APPEND(append_users, struct tu_user, Types__UserV2, user_from_pb, tu_user_done, "users")
-DEFINE_APPEND(append_roles, struct tu_role, Types__RoleV6, role_from_pb, tu_role_done, "roles")
-DEFINE_APPEND(append_locks, struct tu_lock, Types__LockV2, lock_from_pb, tu_lock_done, "locks")
+DEFINE_APPEND(append_users, struct tu_user, Types__UserV2, user_record, tu_user_done, "users")
+DEFINE_APPEND(append_roles, struct tu_role, Types__RoleV6, role_record, tu_role_done, "roles")
+DEFINE_APPEND(append_locks, struct tu_lock, Types__LockV2, lock_record, tu_lock_done, "locks")
 /* NOLINTEND(bugprone-macro-parentheses) */
 
 int tu_model_parse_list_users_append(const uint8_t *buf, size_t len, struct tu_user **users,
 				     size_t *n_users, char **ret_next, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = 1 /* users */};
 	const Teleport__Users__V1__ListUsersResponse *m;
 	_cleanup_free_ char *next = NULL;
 	int r;
 
 	if (!users || !n_users)
 		return -EINVAL;
-	r = unpack(&teleport__users__v1__list_users_response__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&teleport__users__v1__list_users_response__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	m = (const Teleport__Users__V1__ListUsersResponse *) u.msg;
 	if (dup_opt(m->next_page_token, &next) < 0)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	r = append_users(m->users, m->n_users, users, n_users, reterr);
+	r = append_users(m->users, m->n_users, &w, users, n_users, reterr);
 	if (r < 0) {
 		tu_err_prefix(reterr, "teleport.users.v1.ListUsersResponse");
 		return r;
@@ -1131,16 +1342,17 @@ int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **
 			       size_t *n_users, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = WALK_WHOLE};
 	Types__UserV2 *one[1];
 	int r;
 
 	if (!users || !n_users)
 		return -EINVAL;
-	r = unpack(&types__user_v2__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&types__user_v2__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	one[0] = (Types__UserV2 *) u.msg;
-	r = append_users(one, 1, users, n_users, reterr);
+	r = append_users(one, 1, &w, users, n_users, reterr);
 	if (r < 0)
 		tu_err_prefix(reterr, "types.UserV2");
 	return r;
@@ -1150,19 +1362,20 @@ int tu_model_parse_list_roles_append(const uint8_t *buf, size_t len, struct tu_r
 				     size_t *n_roles, char **ret_next, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = 1 /* Roles */};
 	const Proto__ListRolesResponse *m;
 	_cleanup_free_ char *next = NULL;
 	int r;
 
 	if (!roles || !n_roles)
 		return -EINVAL;
-	r = unpack(&proto__list_roles_response__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&proto__list_roles_response__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	m = (const Proto__ListRolesResponse *) u.msg;
 	if (dup_opt(m->nextkey, &next) < 0)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	r = append_roles(m->roles, m->n_roles, roles, n_roles, reterr);
+	r = append_roles(m->roles, m->n_roles, &w, roles, n_roles, reterr);
 	if (r < 0) {
 		tu_err_prefix(reterr, "proto.ListRolesResponse");
 		return r;
@@ -1176,16 +1389,17 @@ int tu_model_parse_get_roles_append(const uint8_t *buf, size_t len, struct tu_ro
 				    size_t *n_roles, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = 1 /* Roles */};
 	const Proto__GetRolesResponse *m;
 	int r;
 
 	if (!roles || !n_roles)
 		return -EINVAL;
-	r = unpack(&proto__get_roles_response__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&proto__get_roles_response__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	m = (const Proto__GetRolesResponse *) u.msg;
-	r = append_roles(m->roles, m->n_roles, roles, n_roles, reterr);
+	r = append_roles(m->roles, m->n_roles, &w, roles, n_roles, reterr);
 	if (r < 0)
 		tu_err_prefix(reterr, "proto.GetRolesResponse");
 	return r;
@@ -1195,20 +1409,47 @@ int tu_model_parse_get_locks_append(const uint8_t *buf, size_t len, struct tu_lo
 				    size_t *n_locks, struct tu_err *reterr)
 {
 	_cleanup_(unpacked_done) struct unpacked u = {0};
+	_cleanup_(walk_done) struct walk w = {.err = reterr, .record_field = 1 /* Locks */};
 	const Proto__GetLocksResponse *m;
 	int r;
 
 	if (!locks || !n_locks)
 		return -EINVAL;
-	r = unpack(&proto__get_locks_response__descriptor, buf, len, &u, reterr);
+	r = unpack_records(&proto__get_locks_response__descriptor, buf, len, &u, &w);
 	if (r < 0)
 		return r;
 	m = (const Proto__GetLocksResponse *) u.msg;
-	r = append_locks(m->locks, m->n_locks, locks, n_locks, reterr);
+	r = append_locks(m->locks, m->n_locks, &w, locks, n_locks, reterr);
 	if (r < 0)
 		tu_err_prefix(reterr, "proto.GetLocksResponse");
 	return r;
 }
+
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
+#define DEFINE_DROP(fn, T, done, what)                                                          \
+	size_t fn(T *v, size_t *n)                                                                \
+	{                                                                                         \
+		size_t w = 0, dropped = 0;                                                        \
+		char sname[128];                                                                  \
+                                                                                                  \
+		for (size_t i = 0; v && i < *n; i++) {                                            \
+			if (!v[i].unusable) {                                                     \
+				v[w++] = v[i];                                                    \
+				continue;                                                         \
+			}                                                                         \
+			tu_log(LOG_WARNING, "leaving out Teleport %s '%s': %s", what,             \
+			       tu_sanitize(v[i].name ? v[i].name : "", sname, sizeof(sname)),     \
+			       v[i].unusable);                                                    \
+			done(&v[i]);                                                              \
+			dropped++;                                                                \
+		}                                                                                 \
+		*n = w;                                                                           \
+		return dropped;                                                                   \
+	}
+
+DEFINE_DROP(tu_users_drop_unusable, struct tu_user, tu_user_done, "user")
+DEFINE_DROP(tu_roles_drop_unusable, struct tu_role, tu_role_done, "role")
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* ---------------------------------------------------------------------- */
 /* model -> protobuf                                                      */
@@ -1432,6 +1673,8 @@ int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret
 	Types__LockSpecV2 spec = TYPES__LOCK_SPEC_V2__INIT;
 	Types__LockTarget target;
 	Types__Timestamp exp = TYPES__TIMESTAMP__INIT;
+	Types__Metadata__LabelsEntry unreadable = TYPES__METADATA__LABELS_ENTRY__INIT;
+	Types__Metadata__LabelsEntry *unreadablep[1] = {&unreadable};
 
 	if (!l || !l->name || !*l->name)
 		return -EINVAL;
@@ -1440,6 +1683,12 @@ int tu_model_encode_lock(const struct tu_lock *l, uint8_t **ret_buf, size_t *ret
 	m.metadata = &md;
 	m.spec = &spec;
 	md.name = l->name;
+	if (l->unreadable) {
+		unreadable.key = (char *) TU_MODEL_UNREADABLE_LABEL;
+		unreadable.value = l->unreadable;
+		md.n_labels = 1;
+		md.labels = unreadablep;
+	}
 	lock_target_to_pb(&l->target, &target);
 	spec.target = &target;
 	spec.message = l->message;

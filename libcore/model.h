@@ -36,7 +36,7 @@ struct tu_labels {
 };
 
 struct tu_user {
-	char *name;
+	char *name;                    /* with unusable set: as far as it could be read */
 	struct tu_strv roles;
 	struct tu_labels traits;       /* logins, host_user_uid, ... */
 	bool is_bot;                   /* Metadata.Labels has teleport.internal/bot */
@@ -48,6 +48,11 @@ struct tu_user {
 	/* Expiry() = Metadata.Expires if set and non-zero, else Spec.Expires */
 	bool has_expires;
 	int64_t expires_usec;
+	/* Not NULL: this record's content cannot be represented safely (a string with a NUL
+	 * byte or invalid UTF-8, a field that does not convert); why, for the log.  Such a
+	 * user is left out of a listing (tu_users_drop_unusable), owns nothing and is
+	 * refused (decide.c, accounts.c). */
+	char *unusable;
 };
 
 /* Role conditions (allow or deny) we act on. */
@@ -89,6 +94,8 @@ struct tu_role {
 	char *device_trust_mode;       /* Options 24: "", "off", "optional", "required",
 	                                  "required-for-humans"; NULL = "" */
 	int64_t max_session_ttl_nsec;
+	char *unusable;                /* as for tu_user: such a role counts as missing (rbac.c),
+	                                  so its holders are refused */
 };
 
 struct tu_lock_target {
@@ -110,7 +117,14 @@ struct tu_lock {
 	char *message;
 	bool has_expires;      /* Spec.Expires */
 	int64_t expires_usec;
+	/* Not NULL: the lock's content cannot be read (why).  It is never dropped: while in
+	 * force (a lock whose expiry cannot be read is in force) it refuses every login here,
+	 * since whom it targets cannot be told (decide.c).  Stored in the private snapshot as
+	 * the Metadata label TU_MODEL_UNREADABLE_LABEL, and read back from it. */
+	char *unreadable;
 };
+
+#define TU_MODEL_UNREADABLE_LABEL "teleport-unix.internal/unreadable"
 
 struct tu_ping {
 	char *cluster_name;
@@ -155,6 +169,8 @@ struct tu_user_ca {
 struct tu_dataset {
 	struct tu_user *users;
 	size_t n_users;
+	size_t n_users_left_out;       /* users of the listing left out (unusable) */
+	size_t n_roles_left_out;       /* roles of the listing left out (unusable: they count as missing) */
 	struct tu_role *roles;
 	size_t n_roles;
 	struct tu_lock *locks;
@@ -174,6 +190,14 @@ void tu_user_ca_done(struct tu_user_ca *ca);
 /* A deep copy of src into *ret (-ENOMEM). */
 int tu_user_ca_copy(const struct tu_user_ca *src, struct tu_user_ca *ret);
 void tu_dataset_done(struct tu_dataset *d);
+
+/*
+ * Removes the users (roles) marked unusable from v[0..*n), keeping the order,
+ * and logs each at LOG_WARNING with its name sanitized and why.  Returns how
+ * many were removed.
+ */
+size_t tu_users_drop_unusable(struct tu_user *v, size_t *n);
+size_t tu_roles_drop_unusable(struct tu_role *v, size_t *n);
 
 /* Appends a copy of s to v. -EINVAL (NULL), -EMSGSIZE (TU_MODEL_MAX_REPEATED reached), -ENOMEM. */
 int tu_strv_push(struct tu_strv *v, const char *s);
@@ -213,8 +237,14 @@ void tu_locks_free(struct tu_lock *v, size_t n);
  * not freed).
  * Errors: -EBADMSG (malformed, with detail in reterr), -EMSGSIZE (over limits), -ENOMEM.
  *
- * Every declared string field is checked on the wire: an embedded NUL byte
- * or invalid UTF-8 is -EBADMSG naming the field.  Unknown fields (any wire
+ * Framing is checked on the wire (a malformed frame or message is -EBADMSG).
+ * Content is judged per record (a user, role or lock, whether alone or in a
+ * list): a declared string with an embedded NUL byte or invalid UTF-8, or a
+ * record field that does not convert (empty name, bad timestamp), marks that
+ * record (tu_user.unusable, tu_role.unusable, tu_lock.unreadable, with why
+ * naming the field) instead of failing the call; one hostile record never
+ * stops a listing.  Outside records (page tokens, ping, the auth preference)
+ * the same problems are -EBADMSG naming the field.  Unknown fields (any wire
  * type except the deprecated groups) are skipped.  Conversions:
  *  - names (Metadata.Name) must be non-empty (-EBADMSG otherwise);
  *  - optional strings are NULL when absent or "" (tu_ping: never NULL);

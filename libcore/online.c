@@ -166,6 +166,14 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 		r = tu_auth_get_locks(auth, &locks, &n_locks, e);
 	if (r >= 0)
 		r = tu_auth_get_auth_pref(auth, &pref, e);
+	if (r >= 0 && u.unusable) {
+		/* Never stored: as if Auth had no such user (the next sync leaves it out too). */
+		size_t one = 1;
+		(void) tu_users_drop_unusable(&u, &one);
+		r = tu_err_set(e, -ENOENT, "the Teleport user's record cannot be used here");
+	}
+	if (r >= 0)
+		(void) tu_roles_drop_unusable(roles, &n_roles); /* they count as missing */
 	if (r >= 0) {
 		r = put_user(&d, &u);
 		if (r < 0)

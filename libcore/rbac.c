@@ -2005,7 +2005,7 @@ static int roleset_build(const struct tu_dataset *d, const struct tu_rbac_index 
 		} else {
 			r = find_role_linear(d, name);
 		}
-		if (!r) {
+		if (!r || r->unusable) {
 			if (!ret->missing)
 				ret->missing = name;
 			continue;

@@ -76,3 +76,87 @@ def test_certificate_lock_targets(pam, auth_server, write_config, tmp_path, targ
     assert outcome(res) == want, res
     if want == "deny":
         assert "locked by lock 'lock-dev'" in res.stderr, res
+
+
+# ---- 2. a role that does not exist ---------------------------------------
+
+ZOE = ('Kind: "user"\nVersion: "v2"\nMetadata { Name: "zoe" }\n'
+       'Spec { Roles: ["dev", "%s"] Traits { Values { key: "logins" value { Values: ["zoe"] } } } }\n')
+
+
+def test_missing_role_refuses_everywhere(auth_server, write_config, run_cli, tmp_path):
+    """zoe holds dev (which gives her zoe here) and a role that does not exist: refused online,
+    offline, in `user`, and she owns no account."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={"users/zoe.txtpb": ZOE % "ghost-role"})
+    auth_server(dataset=ds)
+    write_config()
+    res = run_cli("check", "zoe", "zoe")
+    assert res.rc == 1 and "role 'ghost-role' does not exist or cannot be used" in res.stdout, res
+    assert run_cli("sync").rc == 0
+    res = run_cli("check", "--offline", "zoe", "zoe")
+    assert res.rc == 1 and "role 'ghost-role' does not exist" in res.stdout, res
+    assert "zoe:" not in run_cli("passwd").stdout
+    user = run_cli("user", "zoe", json=True)
+    assert user.rc in (0, 1), user
+    assert "zoe" not in json.dumps(user.json().get("logins", [])), user
+    # without the role she is an account again (the test can fail)
+    ds2 = helpers.make_dataset(str(tmp_path / "ds2"), files={"users/zoe.txtpb": ZOE % "dev"})
+    auth_server(dataset=ds2)
+    write_config()
+    assert run_cli("check", "zoe", "zoe").rc == 0
+
+
+# ---- 3. one hostile record never stops a sync -----------------------------
+
+HOSTILE_USER = ('Kind: "user"\nVersion: "v2"\nMetadata { Name: "zed" }\n'
+                'Spec { Roles: ["dev"] Traits { Values { key: "logins" value { Values: ["zed\\000root"] } } } }\n')
+HOSTILE_ROLE = ('Kind: "role"\nVersion: "v7"\nMetadata { Name: "odd-role" }\n'
+                'Spec { Allow { Logins: ["x\\000y"] NodeLabels { Values { key: "*" value { Values: ["*"] } } } } }\n')
+ODD_NAMES = ('Kind: "user"\nVersion: "v2"\nMetadata { Name: "ev:il\\nname\\033[31m" }\n'
+             'Spec { Roles: ["dev"] Traits { Values { key: "logins" value { Values: ["evil", "a:b", "c\\nd", "e\\001f"] } } } }\n')
+
+
+def test_hostile_records_are_left_out(auth_server, write_config, run_cli, tmp_path):
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={
+        "users/zed.txtpb": HOSTILE_USER, "roles/odd-role.txtpb": HOSTILE_ROLE,
+        "users/zoe.txtpb": ZOE % "odd-role", "users/evil.txtpb": ODD_NAMES})
+    auth_server(dataset=ds)
+    write_config()
+    res = run_cli("sync")
+    assert res.rc == 0, res
+    assert "left out: 1 users, 1 roles" in res.stdout, res
+    doc = run_cli("sync", json=True).json()
+    assert doc["users_left_out"] == 1 and doc["roles_left_out"] == 1, doc
+    st = run_cli("status", json=True)
+    assert '"users_left_out":1' in st.stdout and '"roles_left_out":1' in st.stdout, st
+    assert "left out:   1 users, 1 roles" in run_cli("status").stdout
+    # everyone else was refreshed
+    pw = run_cli("passwd").stdout
+    assert "bob:" in pw and "zed" not in pw, pw
+    # no control byte, ':' or newline of a hostile name reaches an NSS line
+    for line in pw.splitlines():
+        assert len(line.split(":")) == 7, line
+        assert all(c >= " " and c != "\x7f" for c in line), repr(line)
+    assert "evil:" in pw
+    # the user and the role holders are refused, naming why
+    res = run_cli("check", "zed", "zed")
+    assert res.rc == 1 and "cannot be used" in res.stdout, res
+    res = run_cli("check", "zoe", "zoe")
+    assert res.rc == 1 and "role 'odd-role' does not exist or cannot be used" in res.stdout, res
+
+
+HOSTILE_LOCK = ('Kind: "lock"\nVersion: "v2"\nMetadata { Name: "lock-odd" }\n'
+                'Spec { Target { User: "nobody\\000x" } Message: "m" }\n')
+
+
+def test_unreadable_lock_fails_closed(auth_server, write_config, run_cli, tmp_path):
+    """A lock whose target cannot be read is never dropped: it refuses every login here,
+    online and offline (it is kept in the snapshot)."""
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={"locks/odd.txtpb": HOSTILE_LOCK})
+    auth_server(dataset=ds)
+    write_config()
+    res = run_cli("check", "frank", "frank")
+    assert res.rc == 1 and "locked by lock 'lock-odd' (its content cannot be read" in res.stdout, res
+    assert run_cli("sync").rc == 0
+    res = run_cli("check", "--offline", "frank", "frank")
+    assert res.rc == 1 and "lock-odd" in res.stdout, res

@@ -904,6 +904,68 @@ static void test_compute_lock_targets(void **state)
 	}
 }
 
+/*
+ * Records whose content cannot be represented (model.h): a user is refused
+ * and owns nothing, a role counts as missing (its holders are refused, naming
+ * it), a lock applies to everyone while in force.
+ */
+static void test_unusable_records(void **state)
+{
+	static const struct {
+		const char *mark; /* "user:NAME", "role:NAME" or "lock:NAME" */
+		const char *login, *explicit_user;
+		enum tu_verdict_kind want;
+		const char *reason;
+	} cases[] = {
+		{ "user:alice", "alice", "alice", TU_VERDICT_DENY, "Teleport user 'alice' cannot be used here (Spec.Traits: embedded NUL byte)" },
+		{ "user:alice", "alice", NULL, TU_VERDICT_UNKNOWN, "not a Teleport login" },
+		{ "user:alice", "ubuntu", NULL, TU_VERDICT_DENY, "lock 'lock-login-ubuntu'" }, /* kim alone owns it now (not shared) */
+		{ "role:dev", "al", "alice", TU_VERDICT_DENY, "role 'dev' does not exist or cannot be used" },
+		{ "role:dev", "alice", "alice", TU_VERDICT_DENY, "role 'dev' does not exist or cannot be used" },
+		{ "lock:lock-bob", "alice", "alice", TU_VERDICT_DENY, "locked by lock 'lock-bob' (its content cannot be read: Spec.Target.User: embedded NUL byte)" },
+		{ "lock:lock-judy-later", "kim-login", "kim", TU_VERDICT_DENY, "lock 'lock-judy-later'" },
+		{ "lock:lock-frank-expired", "alice", "alice", TU_VERDICT_ALLOW, "allowed" }, /* no longer in force */
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { false, false, HU, false };
+		struct tu_login_req req = { .login = cases[i].login, .explicit_user = cases[i].explicit_user };
+		struct tu_verdict v;
+		const char *name = strchr(cases[i].mark, ':') + 1;
+
+		fx_dataset_build(&d, users, roles, locks);
+		if (strncmp(cases[i].mark, "user:", 5) == 0) {
+			for (size_t j = 0; j < d.n_users; j++)
+				if (strcmp(d.users[j].name, name) == 0)
+					d.users[j].unusable = strdup("Spec.Traits: embedded NUL byte");
+		} else if (strncmp(cases[i].mark, "role:", 5) == 0) {
+			for (size_t j = 0; j < d.n_roles; j++)
+				if (strcmp(d.roles[j].name, name) == 0)
+					d.roles[j].unusable = strdup("Spec.Allow.Logins: invalid UTF-8");
+		} else {
+			for (size_t j = 0; j < d.n_locks; j++)
+				if (strcmp(d.locks[j].name, name) == 0)
+					d.locks[j].unreadable = strdup("Spec.Target.User: embedded NUL byte");
+		}
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+		if (v.kind != cases[i].want || !strstr(v.reason, cases[i].reason))
+			fail_msg("case %zu (%s, %s): want %d '%s' got %d '%s'", i, cases[i].mark, cases[i].login,
+				 cases[i].want, cases[i].reason, v.kind, v.reason);
+		for (size_t j = 0; j < d.n_users; j++)
+			free(d.users[j].unusable), d.users[j].unusable = NULL;
+		for (size_t j = 0; j < d.n_roles; j++)
+			free(d.roles[j].unusable), d.roles[j].unusable = NULL;
+		for (size_t j = 0; j < d.n_locks; j++)
+			free(d.locks[j].unreadable), d.locks[j].unreadable = NULL;
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 static void test_decide_bad_input(void **state)
 {
 	(void) state;
@@ -1277,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(test_decide_pure),
 		cmocka_unit_test(test_decide_cluster_pref),
 		cmocka_unit_test(test_compute_lock_targets),
+		cmocka_unit_test(test_unusable_records),
 		cmocka_unit_test(test_decide_bad_input),
 		cmocka_unit_test(test_vectors),
 	};

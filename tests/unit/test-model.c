@@ -843,11 +843,12 @@ static void test_errors_name_the_problem(void **state)
 		wb_len(&w, 4, md.b, md.n);
 		free(md.b);
 	}
+	/* Content of one record: the record is marked (model.h), the call succeeds. */
 	r = tu_model_parse_user(w.b, w.n, &u, &err);
-	assert_int_equal(r, -EBADMSG);
-	assert_non_null(
-	    strstr(err.msg, "types.UserV2: Metadata: Name: embedded NUL byte at offset 6"));
-	assert_null(u.name); /* ret untouched */
+	assert_int_equal(r, 0);
+	assert_non_null(u.unusable);
+	assert_string_equal(u.unusable, "Metadata.Name: embedded NUL byte at offset 6");
+	tu_user_done(&u);
 
 	/* Invalid UTF-8 (overlong '/'). */
 	w.n = 0;
@@ -858,8 +859,9 @@ static void test_errors_name_the_problem(void **state)
 		free(md.b);
 	}
 	r = tu_model_parse_role(w.b, w.n, &ro, &err);
-	assert_int_equal(r, -EBADMSG);
-	assert_non_null(strstr(err.msg, "types.RoleV6: Metadata: Name: invalid UTF-8 at offset 5"));
+	assert_int_equal(r, 0);
+	assert_string_equal(ro.unusable, "Metadata.Name: invalid UTF-8 at offset 5");
+	tu_role_done(&ro);
 
 	/* Known field with the wrong wire type (Kind as varint). */
 	w.n = 0;
@@ -904,8 +906,10 @@ static void test_errors_name_the_problem(void **state)
 	w.n = 0;
 	wb_str(&w, 1, "user");
 	r = tu_model_parse_user(w.b, w.n, &u, &err);
-	assert_int_equal(r, -EBADMSG);
-	assert_string_equal(err.msg, "types.UserV2: types.UserV2 without Metadata.Name");
+	assert_int_equal(r, 0);
+	assert_string_equal(u.unusable, "types.UserV2 without Metadata.Name");
+	assert_null(u.name);
+	tu_user_done(&u);
 
 	/* Timestamp nanos out of range. */
 	w.n = 0;
@@ -921,9 +925,23 @@ static void test_errors_name_the_problem(void **state)
 		free(spec.b);
 		free(ts.b);
 	}
+	/* A lock is never dropped: unreadable, and with no readable expiry in force. */
 	r = tu_model_parse_lock(w.b, w.n, &l, &err);
-	assert_int_equal(r, -EBADMSG);
-	assert_non_null(strstr(err.msg, "Spec.Expires: nanos 1000000000 out of range"));
+	assert_int_equal(r, 0);
+	assert_non_null(strstr(l.unreadable, "Spec.Expires: nanos 1000000000 out of range"));
+	assert_string_equal(l.name, "x");
+	assert_false(l.has_expires);
+	tu_lock_done(&l);
+
+	/* Outside a record the same content is an error naming the field. */
+	w.n = 0;
+	wb_str(&w, 1, "clu");
+	w.b[w.n - 1] = '\0';
+	{
+		struct tu_ping p = {0};
+		assert_int_equal(tu_model_parse_ping(w.b, w.n, &p, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "embedded NUL byte"));
+	}
 
 	/* GetUserResponse without user. */
 	assert_int_equal(tu_model_parse_get_user_response((const uint8_t *) "", 0, &u, &err),
@@ -1469,25 +1487,135 @@ static void test_append_untouched_on_failure(void **state)
 	free(next);
 	next = NULL;
 
-	/* Second page: one good user, then a nameless one -> nothing appended. */
+	/* Second page: one good user, then a nameless one: appended, the second marked. */
 	wb_len(&bad, 1, user.b, user.n);
 	wb_len(&bad, 1, "", 0);
+	assert_int_equal(tu_model_parse_list_users_append(bad.b, bad.n, &v, &n, &next, &err), 0);
+	assert_int_equal(n, 3);
+	assert_null(v[1].unusable);
+	assert_string_equal(v[2].unusable, "types.UserV2 without Metadata.Name");
+	assert_int_equal(tu_users_drop_unusable(v, &n), 1);
+	assert_int_equal(n, 2);
+
+	/* Third page: a good user, then a frame cut short -> nothing appended. */
+	bad.n = 0;
+	wb_len(&bad, 1, user.b, user.n);
+	wb_tag(&bad, 1, 2);
+	wb_varint(&bad, 50);
 	assert_int_equal(tu_model_parse_list_users_append(bad.b, bad.n, &v, &n, &next, &err),
 			 -EBADMSG);
-	assert_non_null(strstr(
-	    err.msg,
-	    "teleport.users.v1.ListUsersResponse: users[1]: types.UserV2 without Metadata.Name"));
-	assert_int_equal(n, 1);
+	assert_non_null(strstr(err.msg, "runs past the end"));
+	assert_int_equal(n, 2);
 	assert_null(next);
 	assert_string_equal(v[0].name, "u1");
 
 	/* Legacy stream frame appended. */
 	assert_int_equal(tu_model_parse_user_append(user.b, user.n, &v, &n, &err), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	tu_users_free(v, n);
 	free(good.b);
 	free(bad.b);
 	free(user.b);
+}
+
+/* A user with a trait holding a NUL byte (a valid proto3 string). */
+static void wb_user_with_trait(struct wb *w, const char *name, const char *value, size_t value_len)
+{
+	struct wb spec = {0}, traits = {0}, entry = {0}, sv = {0};
+
+	wb_len(&sv, 1, value, value_len);    /* StringValues.Values */
+	wb_str(&entry, 1, "logins");         /* map key */
+	wb_len(&entry, 2, sv.b, sv.n);       /* map value */
+	wb_len(&traits, 1, entry.b, entry.n);
+	wb_str(&spec, 1, "access");          /* Roles */
+	wb_len(&spec, 5, traits.b, traits.n);
+	wb_resource_name(w, name);
+	wb_len(w, 5, spec.b, spec.n);
+	free(spec.b);
+	free(traits.b);
+	free(entry.b);
+	free(sv.b);
+}
+
+/*
+ * Issue 11: one hostile record never stops a listing.  A user whose trait
+ * holds a NUL byte is marked and left out; the others are kept; a framing
+ * error anywhere still fails the call.  A lock that cannot be read is kept,
+ * marked, and stays marked through the private snapshot's encoding.
+ */
+static void test_records_judged_one_by_one(void **state)
+{
+	struct wb page = {0}, u1 = {0}, bad = {0}, u3 = {0}, lk = {0}, lpage = {0};
+	struct tu_user *v = NULL;
+	struct tu_lock *locks = NULL;
+	size_t n = 0, n_locks = 0;
+	struct tu_err err;
+
+	wb_user_with_trait(&u1, "alice", "alice", 5);
+	wb_user_with_trait(&bad, "mallory", "mal\0root", 8);
+	wb_user_with_trait(&u3, "zoe", "zoe", 3);
+	wb_len(&page, 1, u1.b, u1.n);
+	wb_len(&page, 1, bad.b, bad.n);
+	wb_len(&page, 1, u3.b, u3.n);
+	assert_int_equal(tu_model_parse_list_users_append(page.b, page.n, &v, &n, NULL, &err), 0);
+	assert_int_equal(n, 3);
+	assert_null(v[0].unusable);
+	assert_null(v[2].unusable);
+	assert_non_null(v[1].unusable);
+	assert_non_null(strstr(v[1].unusable, "embedded NUL byte"));
+	assert_non_null(strstr(v[1].unusable, "Spec.Traits"));
+	assert_int_equal(tu_users_drop_unusable(v, &n), 1);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "alice");
+	assert_string_equal(v[1].name, "zoe");
+	tu_users_free(v, n);
+
+	/* GetUserResponse: the one user, marked. */
+	{
+		struct wb resp = {0};
+		struct tu_user u = {0};
+		wb_len(&resp, 1, bad.b, bad.n);
+		assert_int_equal(tu_model_parse_get_user_response(resp.b, resp.n, &u, &err), 0);
+		assert_non_null(u.unusable);
+		tu_user_done(&u);
+		free(resp.b);
+	}
+
+	/* A lock whose target user holds a NUL byte. */
+	{
+		struct wb spec = {0}, target = {0};
+		wb_len(&target, 1, "bob\0x", 5); /* LockTarget.User */
+		wb_len(&spec, 1, target.b, target.n);
+		wb_resource_name(&lk, "lock-odd");
+		wb_len(&lk, 5, spec.b, spec.n);
+		free(spec.b);
+		free(target.b);
+	}
+	wb_len(&lpage, 1, lk.b, lk.n);
+	assert_int_equal(tu_model_parse_get_locks_append(lpage.b, lpage.n, &locks, &n_locks, &err), 0);
+	assert_int_equal(n_locks, 1);
+	assert_non_null(locks[0].unreadable);
+	assert_string_equal(locks[0].name, "lock-odd");
+	{
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		struct tu_lock back = {0};
+		assert_int_equal(tu_model_encode_lock(&locks[0], &buf, &len), 0);
+		assert_int_equal(tu_model_parse_lock(buf, len, &back, &err), 0);
+		assert_non_null(back.unreadable);
+		assert_string_equal(back.unreadable, locks[0].unreadable);
+		tu_lock_done(&back);
+		free(buf);
+	}
+	tu_locks_free(locks, n_locks);
+
+	free(page.b);
+	free(u1.b);
+	free(bad.b);
+	free(u3.b);
+	free(lk.b);
+	free(lpage.b);
+	(void) state;
 }
 
 static void test_request_encoders_reject(void **state)
@@ -1790,6 +1918,7 @@ int main(void)
 	    cmocka_unit_test(test_duplicate_map_key),
 	    cmocka_unit_test(test_big_maps_and_merges),
 	    cmocka_unit_test(test_append_untouched_on_failure),
+	    cmocka_unit_test(test_records_judged_one_by_one),
 	    cmocka_unit_test(test_request_encoders_reject),
 	    cmocka_unit_test(test_user_ca),
 	};
