@@ -131,6 +131,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		ret = cli_error(c, "sync: fetching from Auth", &e);
 		goto expired;
 	}
+	tu_auth_note_auth_pref(&d.auth_pref);
 
 	/* The mapping's time is the time of the data, not of the start of the fetch. */
 	now = tu_now_usec();

@@ -537,6 +537,12 @@ int tu_auth_get_locks(struct tu_auth *a, struct tu_lock **ret, size_t *ret_n, st
 	return 0;
 }
 
+void tu_auth_note_auth_pref(const struct tu_auth_pref *p)
+{
+	if (!p->known)
+		tu_log(LOG_NOTICE, "Auth serves no GetAuthPreference: cluster-wide MFA, device trust and locking mode unknown, roles decide");
+}
+
 int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu_err *reterr)
 {
 	_cleanup_free_ uint8_t *msg = NULL;
@@ -559,8 +565,9 @@ int tu_auth_get_auth_pref(struct tu_auth *a, struct tu_auth_pref *ret, struct tu
 		r = unary(a, path, NULL, 0, &msg, &len, &e);
 	}
 	if (r == -EOPNOTSUPP) {
-		/* Neither: a server that is not Teleport.  Roles still decide. */
-		tu_log(LOG_NOTICE, "Auth serves no GetAuthPreference: cluster-wide MFA, device trust and locking mode unknown, roles decide");
+		/* Neither: a server that is not Teleport.  Roles still decide.  Said once per
+		 * sync / refresh (tu_auth_note_auth_pref), not with every login's decision. */
+		tu_log(LOG_DEBUG, "Auth serves no GetAuthPreference");
 		*ret = (struct tu_auth_pref){0};
 		return 0;
 	}

@@ -99,6 +99,14 @@ int tu_auth_get_user_ca(struct tu_auth *a, struct tu_user_ca *ret, struct tu_err
 int tu_auth_set_cluster(struct tu_auth *a, const char *cluster);
 
 /*
+ * The NOTICE that the cluster-wide settings are unknown (p->known false: Auth
+ * serves neither GetAuthPreference), for a sync or refresh (cmd-sync.c,
+ * online.c) to log once; tu_auth_get_auth_pref and tu_auth_fetch_all only
+ * log it at LOG_DEBUG, so a login's decision does not repeat it.
+ */
+void tu_auth_note_auth_pref(const struct tu_auth_pref *p);
+
+/*
  * Everything for a sync: users, roles, locks, the auth preference, the user
  * CA.  A failed CA fetch (other than -ENOMEM) is logged and leaves
  * ret->user_ca unknown; it never fails the rest.

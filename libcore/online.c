@@ -166,6 +166,8 @@ static int refresh_name(const struct tu_conf *conf, struct tu_auth *auth, const 
 		r = tu_auth_get_locks(auth, &locks, &n_locks, e);
 	if (r >= 0)
 		r = tu_auth_get_auth_pref(auth, &pref, e);
+	if (r >= 0)
+		tu_auth_note_auth_pref(&pref);
 	if (r >= 0 && u.unusable) {
 		/* Never stored: as if Auth had no such user (the next sync leaves it out too). */
 		size_t one = 1;
@@ -281,6 +283,8 @@ static int refresh(const struct tu_online_req *req, const char *name, const char
 	if ((r >= 0 && !name) || r == -ENODATA) {
 		tu_err_clear(&e);
 		r = tu_auth_fetch_all(auth, &d, &e);
+		if (r >= 0)
+			tu_auth_note_auth_pref(&d.auth_pref);
 		if (r >= 0)
 			r = tu_cache_save(conf, &d, &host, now, NULL, &e);
 		if (r >= 0)

@@ -160,3 +160,21 @@ def test_unreadable_lock_fails_closed(auth_server, write_config, run_cli, tmp_pa
     assert run_cli("sync").rc == 0
     res = run_cli("check", "--offline", "frank", "frank")
     assert res.rc == 1 and "lock-odd" in res.stdout, res
+
+
+# ---- 5. the auth-preference NOTICE once per sync, not per login -----------
+
+NO_PREF = {"/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference": "unimplemented",
+           "/proto.AuthService/GetAuthPreference": "unimplemented"}
+NOTICE = "cluster-wide MFA, device trust and locking mode unknown, roles decide"
+
+
+def test_auth_pref_notice_once_per_sync(pam, auth_server, write_config, run_cli):
+    auth_server(faults=NO_PREF)
+    cfg = write_config()
+    res = pam(cfg, "frank")
+    assert outcome(res) == "allow", res
+    assert NOTICE not in res.stdout + res.stderr, res
+    res = run_cli("sync")
+    assert res.rc == 0, res
+    assert (res.stdout + res.stderr).count(NOTICE) == 1, res
