@@ -296,6 +296,8 @@ void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_o
 	    .source = conf->source,
 	    .uid_min = conf->uid_min,
 	    .uid_max = conf->uid_max,
+	    .trait_id_min = conf->trait_id_min,
+	    .trait_id_max = conf->trait_id_max,
 	    .home_template = conf->home_template,
 	    .shell = conf->shell,
 	};
@@ -540,16 +542,40 @@ static int push_id(uint32_t **arr, size_t *n, size_t *cap, uint32_t id)
 	return 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	return x < y ? -1 : x > y;
+}
+
 /*
- * A usable host_user_gid trait value: a plain decimal inside uid_range.  The
- * range is a fence as for uids: traits may come from an identity provider,
- * and a gid like 27 (sudo) or 0 must not become anyone's primary group.
+ * Why a host_user_uid / host_user_gid trait id cannot be used, or NULL: the
+ * fence accounts.trait_id_range (traits may come from an identity provider),
+ * never 0, 65534 (nobody) or 65535 (the 16-bit -1), never an id a local
+ * account or group holds (it would hand over their files).
  */
+static const char *trait_id_refused(const struct state *s, uint32_t id)
+{
+	uint32_t lo = s->o->trait_id_min ? s->o->trait_id_min : s->o->uid_min;
+	uint32_t hi = s->o->trait_id_max ? s->o->trait_id_max : s->o->uid_max;
+
+	if (id == 0 || id == 65534 || id == 65535)
+		return "a reserved id";
+	if (id < lo || id > hi)
+		return "outside accounts.trait_id_range";
+	if (s->o->n_local_uids && bsearch(&id, s->o->local_uids, s->o->n_local_uids, sizeof(id), cmp_id))
+		return "held by a local account";
+	if (idset_has(&s->local_gids, id))
+		return "held by a local group";
+	return NULL;
+}
+
+/* A usable host_user_gid trait value (trait_id_refused). */
 static bool trait_gid(const struct state *s, const struct tu_user *u, uint32_t *ret)
 {
 	const char *tv = first_trait(u, "host_user_gid");
 	uint32_t gid;
-	if (!tv || !parse_id(tv, &gid) || gid < s->o->uid_min || gid > s->o->uid_max)
+	if (!tv || !parse_id(tv, &gid) || trait_id_refused(s, gid))
 		return false;
 	*ret = gid;
 	return true;
@@ -662,11 +688,9 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 			    LOG_INFO,
 			    "accounts: login '%s': host_user_uid '%s' is not a number, using a hashed uid",
 			    san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
-		else if (uid < s->o->uid_min || uid > s->o->uid_max)
-			tu_log(
-			    LOG_INFO,
-			    "accounts: login '%s': host_user_uid %u outside uid_range [%u, %u], using a hashed uid",
-			    san(a->login, b1, sizeof(b1)), uid, s->o->uid_min, s->o->uid_max);
+		else if (trait_id_refused(s, uid))
+			tu_log(LOG_INFO, "accounts: login '%s': host_user_uid %u is %s, using a hashed uid",
+			       san(a->login, b1, sizeof(b1)), uid, trait_id_refused(s, uid));
 		else if (idset_has(&s->taken, uid))
 			tu_log(
 			    LOG_INFO,
@@ -747,9 +771,8 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 		if (tv)
 			tu_log(
 			    LOG_INFO,
-			    "accounts: login '%s': host_user_gid '%s' is not a number in uid_range [%u, %u], using the user-private group",
-			    san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)), s->o->uid_min,
-			    s->o->uid_max);
+			    "accounts: login '%s': host_user_gid '%s' cannot be used (not a number, outside accounts.trait_id_range, reserved or held locally), using the user-private group",
+			    san(a->login, b1, sizeof(b1)), san(tv, b2, sizeof(b2)));
 		a->gid = a->uid;
 		if (namemap_get(&s->local_by_name, a->login, &gi)) {
 			tu_log(

@@ -21,15 +21,19 @@
  *    n_owners counts that step's candidates (> 1 = shared account).
  *  - gecos = the owner's Teleport name (':' and control characters become '_').
  *  - uid: the owner's first `host_user_uid` trait value when it is a plain
- *    decimal in [uid_min, uid_max] (a uid outside the range, e.g. 0, is never
- *    taken from a trait), not taken by a locally defined group gid
- *    and not already claimed (logins are processed in bytewise order, so the
- *    smallest login wins a contested trait uid); else the deterministic hash of
+ *    decimal in [trait_id_min, trait_id_max] (accounts.trait_id_range, its
+ *    own fence: sites match existing file ownership, e.g. NFS homes at
+ *    1000-60000, as Teleport's `useradd --uid` does), never 0, 65534 or
+ *    65535, never a uid a local account (/etc/passwd) or a gid a local group
+ *    holds, and not already claimed (logins are processed in bytewise order,
+ *    so the smallest login wins a contested trait uid, on every host alike);
+ *    else the deterministic hash of
  *    L (tu_idhash) probed past every taken id.  Accounts are processed in
  *    bytewise login order, so the result does not depend on input order.
- *  - gid: the owner's first `host_user_gid` trait value when it is a plain
- *    decimal in [uid_min, uid_max] (the range fences traits, which may come
- *    from an identity provider, away from system ids such as 0 or sudo's);
+ *  - gid: the owner's first `host_user_gid` trait value under the same rules
+ *    (trait_id_range, never 0/65534/65535 nor an id a local account or group
+ *    holds: traits may come from an identity provider, and a gid like 27
+ *    (sudo) must never become anyone's primary group);
  *    else the user-private group: a group named L with gid = uid.  With a
  *    trait gid that a local group (or another of our groups) already has,
  *    that group is the primary group; otherwise a group named L with that gid
@@ -63,8 +67,12 @@ struct tu_local_group {
 
 struct tu_accounts_opts {
 	int source;       /* enum tu_accounts_source (conf.h) */
-	uint32_t uid_min; /* inclusive range for hashed and trait uids/gids */
+	uint32_t uid_min; /* inclusive range for hashed uids/gids */
 	uint32_t uid_max;
+	uint32_t trait_id_min; /* inclusive fence for host_user_uid/gid traits; 0/0 = uid_range */
+	uint32_t trait_id_max;
+	const uint32_t *local_uids; /* /etc/passwd uids, sorted; may be NULL when n_local_uids = 0 */
+	size_t n_local_uids;
 	const char *home_template; /* "{login}" is replaced; NULL = "/home/{login}" */
 	const char *shell;         /* NULL = "/bin/bash" */
 	const struct tu_local_group *local_groups; /* may be NULL when n_local_groups = 0 */

@@ -300,6 +300,7 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	struct tu_accounts_opts opts;
 	struct blobs bl = {0};
 	struct tu_local_group *lg = NULL;
+	_cleanup_free_ uint32_t *local_uids = NULL;
 	struct tu_user_ca carried = {0};
 	struct tu_dataset dd;
 	struct tu_err ce;
@@ -334,6 +335,10 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	tu_accounts_opts_from_conf(conf, &opts);
 	opts.local_groups = lg;
 	opts.n_local_groups = eg.n;
+	/* Trait ids never take a local account's uid (accounts.h); unreadable = none known. */
+	if (tu_etcpasswd_load_uids(NULL, &local_uids, &opts.n_local_uids, NULL) < 0)
+		opts.n_local_uids = 0;
+	opts.local_uids = local_uids;
 	r = tu_accounts_compute(d, h, &opts, now_usec, &acc, reterr);
 	if (r < 0)
 		goto out;

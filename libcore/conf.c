@@ -893,6 +893,40 @@ static int f_uid_range(struct walker *w, const struct node *n, const char *path)
 	return 0;
 }
 
+/*
+ * accounts.trait_id_range: the fence for host_user_uid / host_user_gid
+ * traits (accounts.h).  Never 0 (root); 65534 and 65535 inside it are never
+ * taken anyway.
+ */
+static int f_trait_id_range(struct walker *w, const struct node *n, const char *path)
+{
+	uint32_t ids[2];
+
+	if (n->type != NODE_SEQ)
+		return fail(w, n, path, "expected a list of two ids [min, max], found %s",
+			    type_name(n->type));
+	if (n->n != 2)
+		return fail(w, n, path, "expected a list of two ids [min, max], found %zu item(s)",
+			    n->n);
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = NULL;
+		int r = want_scalar(w, n->items[i], path, "an id", &v);
+		if (r < 0)
+			return r;
+		r = tu_parse_u32(v, &ids[i]);
+		if (r < 0 || ids[i] > CONF_UID_MAX_CEIL)
+			return fail(w, n->items[i], path, "invalid id '%s' (expected a number up to %u)",
+				    show(v).s, CONF_UID_MAX_CEIL);
+	}
+	if (ids[0] == 0)
+		return fail(w, n, path, "minimum id 0 (root) is never taken from a trait");
+	if (ids[0] > ids[1])
+		return fail(w, n, path, "minimum id %u is above maximum %u", ids[0], ids[1]);
+	w->c->trait_id_min = ids[0];
+	w->c->trait_id_max = ids[1];
+	return 0;
+}
+
 static int f_home(struct walker *w, const struct node *n, const char *path)
 {
 	const char *v = NULL;
@@ -923,6 +957,7 @@ static int f_shell(struct walker *w, const struct node *n, const char *path)
 static const struct field accounts_fields[] = {
 	{ "source", f_source, false },
 	{ "uid_range", f_uid_range, false },
+	{ "trait_id_range", f_trait_id_range, false },
 	{ "home", f_home, false },
 	{ "shell", f_shell, false },
 };
@@ -1068,6 +1103,8 @@ static struct tu_conf *conf_new_defaults(void)
 	c->source = TU_SOURCE_HOST_USER_CREATION;
 	c->uid_min = 200000;
 	c->uid_max = 899999999;
+	c->trait_id_min = 1000;
+	c->trait_id_max = 2147483647;
 	c->refresh_after_usec = 5 * USEC_PER_MIN;
 	c->offline_max_age_usec = 72 * 60 * USEC_PER_MIN;
 	c->negative_ttl_usec = 1 * USEC_PER_MIN;

@@ -75,6 +75,7 @@ struct tu_conf {
 	/* accounts */
 	enum tu_accounts_source source;
 	uint32_t uid_min, uid_max;     /* default 200000..899999999 */
+	uint32_t trait_id_min, trait_id_max; /* accounts.trait_id_range, default 1000..2147483647 */
 	char *home_template;           /* default /home/{login} */
 	char *shell;                   /* default /bin/bash */
 

@@ -205,6 +205,69 @@ int tu_etcgroup_load(const char *path, struct tu_etcgroup *ret, struct tu_err *r
 	return 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	return x < y ? -1 : x > y;
+}
+
+int tu_etcpasswd_load_uids(const char *path, uint32_t **ret, size_t *ret_n, struct tu_err *reterr)
+{
+	_cleanup_free_ char *buf = NULL;
+	uint32_t *ids = NULL;
+	size_t len = 0, n = 0, cap = 0, w = 0;
+	int r;
+
+	if (!path)
+		path = TU_ETCPASSWD_PATH;
+	r = read_file(path, &buf, &len, reterr);
+	if (r < 0)
+		return r;
+	for (char *line = buf, *end = buf + len; line < end;) {
+		char *nl = memchr(line, '\n', (size_t) (end - line));
+		size_t l = nl ? (size_t) (nl - line) : (size_t) (end - line);
+		const char *f = NULL;
+		size_t fl = 0, nf = 0;
+		char *p = line;
+		uint32_t uid;
+
+		line += l + (nl ? 1 : 0);
+		if (l == 0 || l > TU_ETCGROUP_MAX_LINE || p[0] == '#' || p[0] == '+' || p[0] == '-')
+			continue;
+		for (size_t i = 0, start = 0; i <= l; i++) {
+			if (i < l && p[i] != ':')
+				continue;
+			if (nf == 2) {
+				f = p + start;
+				fl = i - start;
+			}
+			nf++;
+			start = i + 1;
+		}
+		if (nf != 7 || !parse_gid(f, fl, &uid))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			uint32_t *ni = realloc(ids, ncap * sizeof(*ni));
+			if (!ni) {
+				free(ids);
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+			}
+			ids = ni;
+			cap = ncap;
+		}
+		ids[n++] = uid;
+	}
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (w == 0 || ids[w - 1] != ids[i])
+			ids[w++] = ids[i];
+	*ret = ids;
+	*ret_n = w;
+	return 0;
+}
+
 int tu_etcgroup_find(const struct tu_etcgroup *g, const char *name, uint32_t *ret_gid)
 {
 	size_t lo = 0, hi = g->n;

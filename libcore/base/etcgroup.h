@@ -43,6 +43,16 @@ int tu_etcgroup_load(const char *path, struct tu_etcgroup *ret, struct tu_err *r
 /* Frees the contents; safe on a zeroed struct; leaves it zeroed. */
 void tu_etcgroup_done(struct tu_etcgroup *g);
 
+#define TU_ETCPASSWD_PATH "/etc/passwd"
+
+/*
+ * The uids of path (NULL = TU_ETCPASSWD_PATH), read directly as nss_files
+ * would ("name:passwd:uid:gid:gecos:home:shell"; comments, NIS compat and
+ * malformed lines skipped), sorted and unique, into *ret (malloc'ed, free
+ * it) and *ret_n; untouched on failure.  Errors as tu_etcgroup_load.
+ */
+int tu_etcpasswd_load_uids(const char *path, uint32_t **ret, size_t *ret_n, struct tu_err *reterr);
+
 /* Binary search by name: 0 and *ret_gid, or -ENOENT. */
 int tu_etcgroup_find(const struct tu_etcgroup *g, const char *name, uint32_t *ret_gid);
 

@@ -55,7 +55,7 @@ def user(name, roles, logins, traits=None, labels=None, expires=None):
 USERS = {
     "users/amy.txtpb": user("amy@example.com", ["keep"], ["amy"], {"host_user_uid": "300123", "host_user_gid": "300500"}),
     "users/ben.txtpb": user("ben@example.com", ["keep", "plain"], ["ben"]),
-    "users/cat.txtpb": user("cat@example.com", ["keep"], ["cat"], {"host_user_uid": "1000"}),  # out of range
+    "users/cat.txtpb": user("cat@example.com", ["keep"], ["cat"], {"host_user_uid": "999"}),  # below trait_id_range
     "users/dan.txtpb": user("dan@example.com", ["plain"], ["dan"]),
     "users/eve.txtpb": user("eve@example.com", ["keep"], ["eve"], expires=1700000000),  # expired 2023
     "users/bot.txtpb": user("bot-ci", ["keep"], ["botlogin"], labels={"teleport.internal/bot": "ci"}),
@@ -91,7 +91,7 @@ def test_host_user_creation_mode(auth_server, dataset, write_config, run_cli):
     assert sorted(pw) == ["amy", "cat", "shared", "zed"], pw
     assert doc["accounts"] == 4
     assert doc["skipped"] >= 1
-    # uid/gid from traits inside uid_range; outside (1000) the hash is used.
+    # uid/gid from traits inside accounts.trait_id_range; below it (999) the hash is used.
     assert (pw["amy"]["uid"], pw["amy"]["gid"]) == (300123, 300500)
     assert pw["cat"]["uid"] == home_id("cat") and pw["cat"]["gid"] == pw["cat"]["uid"]
     # shared: granted to amy, cat and zed (no user named shared, no logins trait): smallest name owns.

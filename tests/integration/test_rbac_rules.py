@@ -178,3 +178,54 @@ def test_auth_pref_notice_once_per_sync(pam, auth_server, write_config, run_cli)
     res = run_cli("sync")
     assert res.rc == 0, res
     assert (res.stdout + res.stderr).count(NOTICE) == 1, res
+
+
+# ---- 4. trait ids: accounts.trait_id_range --------------------------------
+
+def _free_id(start):
+    """An id no local account or group holds (trait ids never take those)."""
+    import grp  # noqa: PLC0415
+    import pwd  # noqa: PLC0415
+    i = start
+    while True:
+        try:
+            pwd.getpwuid(i)
+        except KeyError:
+            try:
+                grp.getgrgid(i)
+            except KeyError:
+                return i
+        i += 1
+
+
+def _trait_user(name, login, uid):
+    return (f'Kind: "user"\nVersion: "v2"\nMetadata {{ Name: "{name}" }}\n'
+            f'Spec {{ Roles: ["dev"] Traits {{ Values {{ key: "logins" value {{ Values: ["{login}"] }} }}'
+            f' Values {{ key: "host_user_uid" value {{ Values: ["{uid}"] }} }}'
+            f' Values {{ key: "host_user_gid" value {{ Values: ["{uid}"] }} }} }} }}\n')
+
+
+def test_trait_id_range(auth_server, write_config, run_cli, tmp_path):
+    """host_user_uid/gid outside uid_range are honoured inside accounts.trait_id_range
+    (NFS homes at 1000-60000), the first login wins a clash, 65534 never."""
+    nfs = _free_id(43210)
+    ds = helpers.make_dataset(str(tmp_path / "ds"), files={
+        "users/ann.txtpb": _trait_user("ann", "ann", nfs),
+        "users/zak.txtpb": _trait_user("zak", "zak", nfs),      # clash: ann (first login) wins
+        "users/nob.txtpb": _trait_user("nob", "nob", 65534)})   # never
+    auth_server(dataset=ds)
+    write_config()
+    assert run_cli("sync").rc == 0
+    pw = {ln.split(":")[0]: ln.split(":") for ln in run_cli("passwd").stdout.splitlines()}
+    assert int(pw["ann"][2]) == nfs and int(pw["ann"][3]) == nfs, pw["ann"]
+    assert 200000 <= int(pw["zak"][2]) <= 899999999, pw["zak"]
+    assert 200000 <= int(pw["nob"][2]) <= 899999999, pw["nob"]
+    # a narrower fence: the same trait is now outside it
+    write_config(accounts={"trait_id_range": [1000, nfs - 1]})
+    assert run_cli("sync").rc == 0
+    pw = {ln.split(":")[0]: ln.split(":") for ln in run_cli("passwd").stdout.splitlines()}
+    assert 200000 <= int(pw["ann"][2]) <= 899999999, pw["ann"]
+    # 0 is never a trait id
+    write_config(accounts={"trait_id_range": [0, 5000]})
+    res = run_cli("sync")
+    assert res.rc != 0 and "accounts.trait_id_range" in res.stderr and "root" in res.stderr, res

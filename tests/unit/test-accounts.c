@@ -405,6 +405,76 @@ static void test_uid_trait_collisions(void **state)
 	fixture_done(&f);
 }
 
+/*
+ * accounts.trait_id_range (issue 11 item 4): host_user_uid / host_user_gid
+ * honoured inside their own fence, outside uid_range too (Teleport's
+ * `useradd --uid`), never 0, 65534 or 65535, never an id a local account or
+ * group holds, first login wins a clash; hashing stays inside uid_range.
+ */
+static void test_trait_id_range(void **state)
+{
+	static const struct fx_role roles[] = {
+	    {.name = "r", .allow_logins = "{{internal.logins}}", .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
+	};
+	static const struct {
+		const char *trait; /* host_user_uid */
+		uint32_t want;     /* 0 = hashed */
+	} cases[] = {
+	    {"2001", 2001},       {"1000", 0} /* local account */, {"5000", 0} /* local group */,
+	    {"65534", 0},         {"65535", 0},  {"0", 0},  {"999", 0} /* below the fence */,
+	    {"60000", 60000},     {"300000", 300000} /* inside uid_range too */,
+	    {"2147483647", 2147483647}, {"70000", 0} /* above this test's fence */,
+	};
+	static const uint32_t local_uids[] = {0, 1000, 1001, 65534};
+	static const struct tu_local_group local[] = {{"nfs", 5000}};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char traits[128];
+		struct fixture f;
+		struct tu_accounts a = {0};
+
+		snprintf(traits, sizeof(traits), "logins=acct;host_user_uid=%s;host_user_gid=%s", cases[i].trait,
+			 cases[i].trait);
+		struct fx_user u = {.name = "someone", .roles = "r", .traits = traits};
+		fixture_build(&f, &u, 1, roles, ELEMENTSOF(roles));
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+		o.trait_id_min = 1000;
+		o.trait_id_max = strcmp(cases[i].trait, "70000") == 0 ? 65000 : 2147483647;
+		o.local_uids = local_uids;
+		o.n_local_uids = ELEMENTSOF(local_uids);
+		o.local_groups = local;
+		o.n_local_groups = ELEMENTSOF(local);
+		compute_ok(&f, &o, &a);
+		const struct tu_account *x = must_find(&a, "acct");
+		uint32_t want = cases[i].want ? cases[i].want : tu_idhash_home("acct", UID_MIN, UID_MAX);
+		if (x->uid != want || x->gid != want)
+			fail_msg("trait '%s': uid %u gid %u, want %u", cases[i].trait, x->uid, x->gid, want);
+		tu_accounts_done(&a);
+		fixture_done(&f);
+	}
+	/* A clash: the first login (bytewise) wins, whatever the input order. */
+	{
+		static const struct fx_user users[] = {
+		    {.name = "u-zed", .roles = "r", .traits = "logins=zed;host_user_uid=3000"},
+		    {.name = "u-amy", .roles = "r", .traits = "logins=amy;host_user_uid=3000"},
+		};
+		struct fixture f;
+		struct tu_accounts a = {0};
+
+		fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+		o.trait_id_min = 1000;
+		o.trait_id_max = 2147483647;
+		compute_ok(&f, &o, &a);
+		assert_int_equal(must_find(&a, "amy")->uid, 3000);
+		assert_int_equal(must_find(&a, "zed")->uid, tu_idhash_home("zed", UID_MIN, UID_MAX));
+		tu_accounts_done(&a);
+		fixture_done(&f);
+	}
+}
+
 /* Builds n users u0000..: each with login l<i>, in the given order permutation. */
 static void build_many(struct fixture *f, size_t n, const size_t *perm, const char *host_name)
 {
@@ -581,9 +651,10 @@ static void test_gid_and_groups(void **state)
 	assert_non_null(g);
 	assert_int_equal(g->gid, 400000);
 
+	/* A gid a local group holds is never taken from a trait (issue 11): user-private. */
 	const struct tu_account *carl = must_find(&a, "carl");
-	assert_int_equal(carl->gid, 300777);
-	assert_null(tu_accounts_find_group(&a, "carl"));
+	assert_int_equal(carl->gid, carl->uid);
+	assert_non_null(tu_accounts_find_group(&a, "carl"));
 	assert_true(has_gid(carl, 999));
 
 	const struct tu_account *gus = must_find(&a, "gus");
@@ -846,6 +917,7 @@ int main(void)
 	    cmocka_unit_test(test_owner_rules),          cmocka_unit_test(test_owners_match_decide),
 	    cmocka_unit_test(test_ignored_users),        cmocka_unit_test(test_uid_from_trait),
 	    cmocka_unit_test(test_uid_trait_collisions), cmocka_unit_test(test_order_independent),
+	    cmocka_unit_test(test_trait_id_range),
 	    cmocka_unit_test(test_range_exhausted),      cmocka_unit_test(test_gid_and_groups),
 	    cmocka_unit_test(test_fields_and_skips),     cmocka_unit_test(test_bad_opts),
 	    cmocka_unit_test(test_random_invariants),    cmocka_unit_test(test_empty),
