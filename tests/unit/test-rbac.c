@@ -163,6 +163,84 @@ static void test_interpolate(void **state)
 	}
 }
 
+/*
+ * Teleport's own tables for trait templates, lib/utils/parse/parse_test.go
+ * (TestVariable, TestInterpolate), ported as facts: each case keeps
+ * Teleport's title.  Where a case uses an internal trait name Teleport's
+ * role code would refuse ("foo", "bar": ApplyValueTraits allows only the
+ * internal trait names), the same shape is checked with internal.logins.
+ * want NULL = an error (the entry contributes nothing); "" = no value
+ * (NotFound).
+ */
+static const struct {
+	const char *name, *tmpl, *traits, *want;
+} teleport_parse_cases[] = {
+	{ "TestVariable/no curly bracket prefix", "external.foo}}", "foo=a", NULL },
+	{ "TestVariable/invalid syntax", "{{external.foo(\"bar\")", "foo=a", NULL },
+	{ "TestVariable/invalid variable syntax", "{{internal.}}", "", NULL },
+	{ "TestVariable/invalid dot syntax", "{{external..foo}}", "foo=a", NULL },
+	{ "TestVariable/empty variable", "{{}}", "", NULL },
+	{ "TestVariable/no curly bracket suffix", "{{internal.foo", "foo=a", NULL },
+	{ "TestVariable/too many levels of nesting in the variable", "{{internal.foo.bar}}", "foo=a", NULL },
+	{ "TestVariable/regexp function call not allowed", "{{regexp.match(\".*\")}}", "", NULL },
+	{ "TestVariable/valid with brackets", "{{internal[\"logins\"]}}", "logins=a", "a" },
+	{ "TestVariable/string literal", "foo", "", "foo" },
+	{ "TestVariable/external with no brackets", "{{external.foo}}", "foo=a", "a" },
+	{ "TestVariable/internal with no brackets", "{{internal.logins}}", "logins=b", "b" },
+	{ "TestVariable/internal with spaces removed", "  {{  internal.logins  }}  ", "logins=b", "b" },
+	{ "TestVariable/variable with prefix and suffix", "  hello,  {{  internal.logins  }}  there! ", "logins=b",
+	  "hello,  b  there!" },
+	{ "TestVariable/variable with local function", "{{email.local(internal.logins)}}", "logins=b@example.com", "b" },
+	{ "TestVariable/regexp replace", "{{regexp.replace(internal.logins, \"bar-(.*)\", \"$1\")}}", "logins=bar-x", "x" },
+	{ "TestVariable/regexp replace with variable expression",
+	  "{{regexp.replace(internal.logins, internal.logins, \"baz\")}}", "logins=a", NULL },
+	{ "TestVariable/regexp replace with variable replacement",
+	  "{{regexp.replace(internal.logins, \"bar\", internal.logins)}}", "logins=a", NULL },
+	{ "TestInterpolate/mapped traits", "{{external.foo}}", "foo=a,b;bar=c", "a,b" },
+	{ "TestInterpolate/mapped traits with email.local", "{{email.local(external.foo)}}",
+	  "foo=Alice <alice@example.com>,bob@example.com;bar=c", "alice,bob" },
+	{ "TestInterpolate/missed traits", "{{external.baz}}", "foo=a,b;bar=c", "" },
+	{ "TestInterpolate/traits with prefix and suffix", "IAM#{{external.foo}};", "foo=a,b;bar=c", NULL /* see below */ },
+	{ "TestInterpolate/error in mapping traits", "{{email.local(external.foo)}}", "foo=Alice <alice", NULL },
+	{ "TestInterpolate/literal expression", "foo", "foo=a,b;bar=c", "foo" },
+	{ "TestInterpolate/regexp replacement with numeric match",
+	  "{{regexp.replace(internal.logins, \"bar-(.*)\", \"$1\")}}", "logins=bar-baz", "baz" },
+	{ "TestInterpolate/regexp replacement with named match",
+	  "{{regexp.replace(internal.logins, \"bar-(?P<suffix>.*)\", \"$suffix\")}}", "logins=bar-baz", "baz" },
+	{ "TestInterpolate/regexp replacement with multiple matches",
+	  "{{regexp.replace(internal.logins, \"foo-(.*)-(.*)\", \"$1.$2\")}}", "logins=foo-bar-baz", "bar.baz" },
+	{ "TestInterpolate/regexp replacement with no match",
+	  "{{regexp.replace(internal.logins, \"^bar-(.*)$\", \"$1-matched\")}}", "logins=foo-test1,bar-test2",
+	  "test2-matched" },
+};
+
+static void test_teleport_parse_table(void **state)
+{
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(teleport_parse_cases); i++) {
+		const char *name = teleport_parse_cases[i].name, *want = teleport_parse_cases[i].want;
+		struct tu_labels traits = fx_labels(teleport_parse_cases[i].traits);
+		struct tu_strv out = { 0 };
+		struct tu_err e = { 0 };
+		char buf[512];
+		int k;
+
+		/* The fixture's list syntax cannot hold ';' in a value: that case is checked by hand. */
+		if (strcmp(name, "TestInterpolate/traits with prefix and suffix") == 0) {
+			k = tu_rbac_interpolate("IAM#{{external.foo}}:", &traits, &out, &e);
+			if (k != 0 || strcmp(fx_join(&out, buf, sizeof(buf)), "IAM#a:,IAM#b:") != 0)
+				fail_msg("%s: got %d '%s'", name, k, buf);
+		} else {
+			k = tu_rbac_interpolate(teleport_parse_cases[i].tmpl, &traits, &out, &e);
+			if (!want ? k != -EBADMSG : (k != 0 || strcmp(fx_join(&out, buf, sizeof(buf)), want) != 0))
+				fail_msg("%s: want %s, got %d '%s' (%s)", name, want ? want : "an error", k,
+					 fx_join(&out, buf, sizeof(buf)), e.msg);
+		}
+		fx_strv_free(&out);
+		fx_labels_free(&traits);
+	}
+}
+
 /* Appending keeps what was in out. */
 static void test_interpolate_appends(void **state)
 {
@@ -898,6 +976,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interpolate),
 		cmocka_unit_test(test_interpolate_appends),
+		cmocka_unit_test(test_teleport_parse_table),
 		cmocka_unit_test(test_match_value),
 		cmocka_unit_test(test_role_matches_host),
 		cmocka_unit_test(test_valid_login),
