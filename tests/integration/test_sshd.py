@@ -258,7 +258,7 @@ def host(debian_stage, certs, tmp_path_factory):
             f.write(line)
 
     env = dict(os.environ, STAGE=debian_stage, ETC=etc, PAMD=pamd, WORK=work, LOG=h.log, PORT=str(h.port),
-               HOMES=f"{LOCAL_USER} ana lou mia fred otto")
+               HOMES=f"{LOCAL_USER} ana lou mia fred otto dee")
     script = os.path.join(work, "setup.sh")
     with open(script, "w", encoding="utf-8") as f:
         f.write(SETUP)
@@ -329,6 +329,19 @@ def test_mfa_role_plain_cert_refused_mfa_cert_allowed(host):
     mfa = host.cert("mia", host.tca, "mia", ["mia"], extensions=["mfa-verified=5f3c2b9e-mfa-device"])
     rc, out, err, log = host.ssh("mia", "mia", mfa)
     assert rc == 0 and "(mia)" in out, (rc, out, err, log)
+
+
+def test_device_role_needs_device_extensions(host):
+    """Role ssh-device requires a trusted device: a certificate with Teleport's three
+    teleport-device-* extensions proves it, a plain one does not."""
+    plain = host.cert("dee", host.tca, "dee", ["dee"])
+    rc, out, err, log = host.ssh("dee", "dee", plain)
+    assert rc == 255 and "Permission denied" in err, (rc, out, err, log)
+    dev = host.cert("dee", host.tca, "dee", ["dee"], extensions=[
+        "teleport-device-id=7f1c3d2e-device", "teleport-device-asset-tag=C02XYZ",
+        "teleport-device-credential-id=cred-1"])
+    rc, out, err, log = host.ssh("dee", "dee", dev)
+    assert rc == 0 and "(dee)" in out, (rc, out, err, log)
 
 
 def test_self_made_ca_proves_nothing(host):
