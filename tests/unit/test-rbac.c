@@ -241,6 +241,94 @@ static void test_teleport_parse_table(void **state)
 	}
 }
 
+/*
+ * Teleport's TestCheckAccessToServer (lib/services/role_test.go), the
+ * node-access checks ported as facts under their Teleport titles.  Teleport's
+ * test role allows every node label ("*": "*") unless the case sets labels.
+ * Hosts: "a" no labels, "b" role=worker status=follower, "c" role=db
+ * status=follower, "c2" role=db01 status=follower01.  Namespaces are not
+ * modelled (every node is in "default"), so the checks that differ only by
+ * namespace are left out; the MFA cases are in test-decide
+ * (per-session MFA), since the decision, not RBAC, applies them here.
+ */
+static void test_teleport_check_access_to_server(void **state)
+{
+	static const char *const hosts[] = { "", "role=worker;status=follower", "role=db;status=follower",
+					     "role=db01;status=follower01" };
+	static const struct {
+		const char *name;
+		struct fx_role roles[3];
+		const char *checks; /* per host a, b, c, c2: login=1/0 pairs, "|" between hosts */
+	} cases[] = {
+		{ "empty role set has access to nothing", { { 0 } }, "root=0|root=0|root=0|root=0" },
+		{ "role is limited to default namespace",
+		  { { "r1", .allow_logins = "admin", .allow_labels = "*=*" }, { 0 } },
+		  "root=0,admin=1|root=0,admin=1|root=0|root=0" },
+		{ "role is limited to labels in default namespace",
+		  { { "r1", .allow_logins = "admin", .allow_labels = "role=worker" }, { 0 } },
+		  "root=0,admin=0|root=0,admin=1|root=0,admin=0|admin=0" },
+		{ "role matches any label out of multiple labels",
+		  { { "r1", .allow_logins = "admin", .allow_labels = "role=worker2,worker" }, { 0 } },
+		  "root=0,admin=0|root=0,admin=1|root=0,admin=0|admin=0" },
+		{ "node_labels with empty list value matches nothing",
+		  { { "empty-values", .allow_logins = "admin", .allow_labels = "role=x" }, { 0 } },
+		  "root=0,admin=0|root=0,admin=0|root=0,admin=0|admin=0" },
+		{ "one role is more permissive than another",
+		  { { "r1", .allow_logins = "admin", .allow_labels = "role=worker" },
+		    { "r2", .allow_logins = "root,admin", .allow_labels = "*=*" }, { 0 } },
+		  "root=1,admin=1|root=1,admin=1|root=1,admin=1|root=1" },
+		{ "one role needs to access servers sharing the partially same label value",
+		  { { "r1", .allow_logins = "admin", .allow_labels = "role=^db(.*)$;status=follow*" }, { 0 } },
+		  "root=0,admin=0|root=0,admin=0|root=0,admin=1|root=0,admin=1" },
+		{ "no logins means no access", { { "r1", .allow_labels = "*=*" }, { 0 } },
+		  "root=0,admin=0|root=0,admin=0|root=0,admin=0|admin=0" },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char roles[64] = "";
+		for (size_t j = 0; cases[i].roles[j].name; j++)
+			snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles), "%s%s", j ? "," : "",
+				 cases[i].roles[j].name);
+		struct fx_user us[] = { { "u", roles, "" }, { 0 } };
+		struct tu_dataset d;
+		char checks[256];
+
+		fx_dataset_build(&d, us, cases[i].roles, NULL);
+		for (size_t j = 0; j < d.n_roles; j++)
+			if (strcmp(d.roles[j].name, "empty-values") == 0) {
+				struct tu_strv *v = &d.roles[j].allow.node_labels.e[0].values;
+				for (size_t k = 0; k < v->n; k++)
+					free(v->v[k]);
+				v->n = 0;
+			}
+		snprintf(checks, sizeof(checks), "%s", cases[i].checks);
+		size_t host = 0;
+		for (char *hs = checks, *bar; hs; hs = bar ? bar + 1 : NULL, host++) {
+			bar = strchr(hs, '|');
+			if (bar)
+				*bar = '\0';
+			struct tu_labels hl = fx_labels(hosts[host]);
+			struct tu_host h = { "n", "id", "example.com", &hl };
+			for (char *c = hs; c && *c;) {
+				char *comma = strchr(c, ',');
+				char *eq = strchr(c, '=');
+				char login[32];
+				struct tu_access a;
+				snprintf(login, sizeof(login), "%.*s", (int) (eq - c), c);
+				bool want = eq[1] == '1';
+				assert_int_equal(tu_rbac_check_login(&d, &d.users[0], login, &h, &a, NULL), 0);
+				if (a.allowed != want)
+					fail_msg("TestCheckAccessToServer/%s: host %zu login %s: want %d got %d (%s)",
+						 cases[i].name, host, login, want, a.allowed, a.reason);
+				c = comma ? comma + 1 : NULL;
+			}
+			fx_labels_free(&hl);
+		}
+		fx_dataset_free(&d);
+	}
+}
+
 /* Appending keeps what was in out. */
 static void test_interpolate_appends(void **state)
 {
@@ -977,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_interpolate),
 		cmocka_unit_test(test_interpolate_appends),
 		cmocka_unit_test(test_teleport_parse_table),
+		cmocka_unit_test(test_teleport_check_access_to_server),
 		cmocka_unit_test(test_match_value),
 		cmocka_unit_test(test_role_matches_host),
 		cmocka_unit_test(test_valid_login),
