@@ -13,6 +13,10 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/rbac.c %reldir%/rbac.h \
+	%reldir%/rbac-internal.h \
+	%reldir%/rx.c %reldir%/rx.h \
+	%reldir%/template.c %reldir%/template.h \
+	%reldir%/labelexpr.c %reldir%/labelexpr.h \
 	%reldir%/decide.c %reldir%/decide.h \
 	%reldir%/accounts.c %reldir%/accounts.h \
 	%reldir%/cache.c %reldir%/cache.h \
