@@ -16,7 +16,8 @@ struct tu_rx_cache;
 
 /*
  * Evaluates expr against the user's traits and the host's labels into
- * *ret_match.  -EBADMSG for a malformed or unsupported expression (the
- * caller fails closed), -ENOMEM.
+ * *ret_match.  -EBADMSG for a malformed expression, -EOPNOTSUPP for a
+ * function or form outside the subset (the caller fails closed on both),
+ * -ENOMEM.
  */
 int tu_labelexpr_eval(struct tu_rx_cache *rx, const char *expr, const struct tu_labels *traits, const struct tu_labels *host, bool *ret, struct tu_err *reterr);

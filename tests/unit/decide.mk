@@ -15,6 +15,21 @@ tests_unit_test_decide_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS) 
 tests_unit_test_decide_LDADD = libteleport-unix.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
 endif
 
+# The three languages beside rbac.c, each on its own (rx.c, template.c, labelexpr.c).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-rx tests/unit/test-template tests/unit/test-labelexpr
+TESTS += tests/unit/test-rx tests/unit/test-template tests/unit/test-labelexpr
+tests_unit_test_rx_SOURCES = tests/unit/test-rx.c
+tests_unit_test_rx_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_rx_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+tests_unit_test_template_SOURCES = tests/unit/test-template.c tests/unit/rbac-fixture.h
+tests_unit_test_template_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
+tests_unit_test_template_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+tests_unit_test_labelexpr_SOURCES = tests/unit/test-labelexpr.c tests/unit/rbac-fixture.h
+tests_unit_test_labelexpr_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-field-initializers
+tests_unit_test_labelexpr_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
+endif
+
 # pam_teleport.so in a real Linux-PAM stack (pam_start_confdir), offline from a snapshot.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/pam/test-pam-module
