@@ -909,6 +909,47 @@ static void test_compute_lock_targets(void **state)
  * and owns nothing, a role counts as missing (its holders are refused, naming
  * it), a lock applies to everyone while in force.
  */
+/*
+ * Teleport's lib/services/lock_test.go TestLockTargetsFromTLSIdentity "all
+ * locks", as facts for an SSH login: the identity llama (roles access,
+ * editor, MFA device mfa-device-id, trusted device trusted-device-id) is
+ * refused by a lock on any one of those targets.  (Access requests, join
+ * tokens and bot instances do not reach a PAM login here.)
+ */
+static void test_lock_targets_from_identity(void **state)
+{
+	static const struct fx_role rs[] = {
+		{ "access", .allow_logins = "llama", .allow_labels = "*=*", .mode = TU_HOST_USER_MODE_KEEP },
+		{ "editor" },
+		{ 0 },
+	};
+	static const struct fx_user us[] = { { "llama", "access,editor", "" }, { 0 } };
+	static const char *const targets[] = { "user=llama", "role=access", "role=editor", "mfa_device=mfa-device-id",
+					       "device=trusted-device-id", NULL /* no lock: allowed */ };
+	static const char *const ext[] = { "mfa-verified", "mfa-device-id", "teleport-device-id", "trusted-device-id",
+					   "teleport-device-asset-tag", "A", "teleport-device-credential-id", "c", NULL };
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(targets); i++) {
+		struct fx_lock ls[] = { { "lock", targets[i] ? targets[i] : "user=somebody-else", NULL }, { 0 } };
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { false, false, HU, false };
+		_cleanup_free_ char *info = auth_info_ext("llama", ext);
+		struct tu_login_req req = { .login = "llama", .ssh_auth_info = info, .explicit_user = "llama" };
+		struct tu_verdict v;
+
+		fx_dataset_build(&d, us, rs, ls);
+		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+		if (targets[i] ? v.kind != TU_VERDICT_DENY || !strstr(v.reason, targets[i]) : v.kind != TU_VERDICT_ALLOW)
+			fail_msg("TestLockTargetsFromTLSIdentity/all locks: target %s: got %d '%s'",
+				 targets[i] ? targets[i] : "(none)", v.kind, v.reason);
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 static void test_unusable_records(void **state)
 {
 	static const struct {
@@ -1340,6 +1381,7 @@ int main(void)
 		cmocka_unit_test(test_decide_cluster_pref),
 		cmocka_unit_test(test_compute_lock_targets),
 		cmocka_unit_test(test_unusable_records),
+		cmocka_unit_test(test_lock_targets_from_identity),
 		cmocka_unit_test(test_decide_bad_input),
 		cmocka_unit_test(test_vectors),
 	};
