@@ -1161,6 +1161,12 @@ static int role_mark(struct tu_role *r, const char *why)
 
 static int lock_mark(struct tu_lock *l, const char *why)
 {
+	/* Kept and stored: a lock without a readable name still needs one. */
+	if (!l->name) {
+		l->name = strdup("(unnamed)");
+		if (!l->name)
+			return -ENOMEM;
+	}
 	return mark_why(&l->unreadable, why);
 }
 
