@@ -329,6 +329,109 @@ static void test_teleport_check_access_to_server(void **state)
 	}
 }
 
+/*
+ * Teleport's TestApplyTraits (lib/services/role_test.go), the cases about
+ * node access (logins, node_labels), ported as facts under their titles:
+ * the logins a role gives on a host that matches, and which hosts the
+ * interpolated labels match.
+ */
+static void test_teleport_apply_traits(void **state)
+{
+	static const struct {
+		const char *name, *traits;
+		const char *allow[3]; /* allow logins (templates), NULL-terminated */
+		const char *deny;     /* one deny login template, or NULL */
+		const char *want;     /* the logins the user gets (sorted) */
+	} logins[] = {
+		{ "logins substitute in allow rule", "foo=bar", { "{{external.foo}}", "root" }, NULL, "bar,root" },
+		{ "logins substitute in allow rule with function", "foo=Bar <bar@example.com>",
+		  { "{{email.local(external.foo)}}", "root" }, NULL, "bar,root" },
+		{ "logins substitute in allow rule with regexp", "foo=bar-baz",
+		  { "{{regexp.replace(external.foo, \"^bar-(.*)$\", \"$1\")}}", "root" }, NULL, "baz,root" },
+		{ "logins substitute in deny rule", "foo=bar", { "bar", "other" }, "{{external.foo}}", "other" },
+		{ "no variable in logins", "foo=bar", { "root" }, NULL, "root" },
+		{ "invalid variable in logins does not get passed along", "foo=bar", { "external.foo}}" }, NULL, "" },
+		{ "invalid function call in logins does not get passed along", "foo=bar",
+		  { "{{email.local(external.foo, 1)}}", "{{email.local()}}" }, NULL, "" },
+		{ "invalid function call in logins does not get passed along (nested)", "foo=bar",
+		  { "{{email.local(email.local)}}", "{{email.local(email.local())}}" }, NULL, "" },
+		{ "invalid regexp in logins does not get passed along", "foo=bar",
+		  { "{{regexp.replace(external.foo, \"(()\", \"baz\")}}" }, NULL, "" },
+		{ "logins which to not match regexp get filtered out", "foo=dev-alice,dev-bob,prod-charlie",
+		  { "{{regexp.replace(external.foo, \"^dev-([a-zA-Z]+)$\", \"$1-admin\")}}" }, NULL,
+		  "alice-admin,bob-admin" },
+		{ "variable in logins, none in traits", "foo=bar", { "{{internal.bar}}", "root" }, NULL, "root" },
+		{ "multiple variables in traits", "logins=bar,baz", { "{{internal.logins}}", "root" }, NULL, "bar,baz,root" },
+		{ "deduplicate", "foo=bar", { "{{external.foo}}", "bar" }, NULL, "bar" },
+		{ "invalid unix login", "foo=-foo", { "{{external.foo}}", "bar" }, NULL, "bar" },
+	};
+	static const struct {
+		const char *name, *traits, *allow_labels, *deny_labels, *host;
+		bool allow_match, deny_match;
+	} labels[] = {
+		{ "label substitute in allow and deny rule", "foo=bar;hello=there", "{{external.foo}}={{external.hello}}",
+		  "{{external.hello}}={{external.foo}}", "bar=there", true, false },
+		{ "label substitute in allow and deny rule (deny side)", "foo=bar;hello=there",
+		  "{{external.foo}}={{external.hello}}", "{{external.hello}}={{external.foo}}", "there=bar", false, true },
+		{ "missing node variables are set to empty during substitution", "foo=bar",
+		  "{{external.foo}}=value;{{external.missing}}=missing;missing={{external.missing}},othervalue", NULL,
+		  "bar=value;missing=othervalue", false, false }, /* key "" never exists on a host */
+		{ "the first variable value is picked for label keys", "foo=bar,baz", "{{external.foo}}=value", NULL,
+		  "bar=value", true, false },
+		{ "the first variable value is picked for label keys (second value)", "foo=bar,baz",
+		  "{{external.foo}}=value", NULL, "baz=value", false, false },
+		{ "all values are expanded for label values", "foo=bar,baz", "key={{external.foo}}", NULL, "key=baz", true,
+		  false },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF(logins); i++) {
+		struct fx_role rs[] = { { "r", .allow_labels = "*=*" }, { 0 } };
+		struct fx_user us[] = { { "u", "r", logins[i].traits }, { 0 } };
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("");
+		struct tu_host h = { "n", "id", "example.com", &hl };
+		struct tu_strv out = { 0 };
+		char buf[256];
+
+		fx_dataset_build(&d, us, rs, NULL);
+		for (size_t j = 0; j < 3 && logins[i].allow[j]; j++)
+			assert_int_equal(tu_strv_push(&d.roles[0].allow.logins, logins[i].allow[j]), 0);
+		if (logins[i].deny)
+			assert_int_equal(tu_strv_push(&d.roles[0].deny.logins, logins[i].deny), 0);
+		assert_int_equal(tu_rbac_user_logins(&d, &d.users[0], &h, &out, NULL), 0);
+		if (strcmp(fx_join(&out, buf, sizeof(buf)), logins[i].want) != 0)
+			fail_msg("TestApplyTraits/%s: want '%s' got '%s'", logins[i].name, logins[i].want, buf);
+		fx_strv_free(&out);
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(labels); i++) {
+		struct fx_role rs[] = { { "r", .allow_logins = "x", .allow_labels = labels[i].allow_labels,
+					  .deny_labels = labels[i].deny_labels },
+					{ 0 } };
+		struct fx_user us[] = { { "u", "r", labels[i].traits }, { 0 } };
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels(labels[i].host);
+		struct tu_host h = { "n", "id", "example.com", &hl };
+		bool m = false;
+
+		fx_dataset_build(&d, us, rs, NULL);
+		assert_int_equal(tu_rbac_role_matches_host(&d.roles[0], false, &d.users[0], &h, &m, NULL, NULL), 0);
+		if (m != labels[i].allow_match)
+			fail_msg("TestApplyTraits/%s: allow labels match %d, want %d", labels[i].name, m,
+				 labels[i].allow_match);
+		if (labels[i].deny_labels) {
+			assert_int_equal(tu_rbac_role_matches_host(&d.roles[0], true, &d.users[0], &h, &m, NULL, NULL), 0);
+			if (m != labels[i].deny_match)
+				fail_msg("TestApplyTraits/%s: deny labels match %d, want %d", labels[i].name, m,
+					 labels[i].deny_match);
+		}
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+}
+
 /* Appending keeps what was in out. */
 static void test_interpolate_appends(void **state)
 {
@@ -1066,6 +1169,7 @@ int main(void)
 		cmocka_unit_test(test_interpolate_appends),
 		cmocka_unit_test(test_teleport_parse_table),
 		cmocka_unit_test(test_teleport_check_access_to_server),
+		cmocka_unit_test(test_teleport_apply_traits),
 		cmocka_unit_test(test_match_value),
 		cmocka_unit_test(test_role_matches_host),
 		cmocka_unit_test(test_valid_login),
