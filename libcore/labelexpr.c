@@ -76,10 +76,25 @@ static int ep_or(struct eparse *p, struct ev *out);
  * list do not take a string (labels["k"] is a string), and a type error
  * fails the expression, which fails closed.
  */
+/*
+ * A list argument; a single string is taken as a list of one, as Teleport's
+ * parser does (label_expressions_test.go: regexp.match(labels["owner"], ...),
+ * strings.upper(labels["env"]), regexp.replace on a label).
+ */
 static int ev_as_list(struct ev *v, struct tu_err *err, const char *fn)
 {
 	if (v->t == EV_LIST)
 		return 0;
+	if (v->t == EV_STR) {
+		struct tu_strv l = { 0 };
+		if (strv_add(&l, v->s ? v->s : "") < 0)
+			return tu_err_set(err, -ENOMEM, "out of memory");
+		free(v->s);
+		v->s = NULL;
+		v->l = l;
+		v->t = EV_LIST;
+		return 0;
+	}
 	return tu_err_set(err, -EBADMSG, "%s: expected a list", fn);
 }
 
