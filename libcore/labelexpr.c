@@ -36,6 +36,7 @@ static void ev_done(struct ev *v)
 struct eparse {
 	const char *s;
 	size_t i, n;
+	const char *user_name;
 	const struct tu_labels *traits;
 	const struct tu_labels *host;
 	struct tu_rx_cache *rx;
@@ -293,6 +294,11 @@ static int ep_primary(struct eparse *p, struct ev *out)
 		out->b = path[0] == 't';
 		return 0;
 	}
+	if (strcmp(path, "user.metadata.name") == 0) {
+		out->t = EV_STR;
+		out->s = strdup(p->user_name ? p->user_name : "");
+		return out->s ? 0 : -ENOMEM;
+	}
 	if (strcmp(path, "labels") == 0 || strcmp(path, "user.spec.traits") == 0) {
 		_cleanup_free_ char *key = NULL;
 		if (ep_eat(p, "[")) {
@@ -414,11 +420,12 @@ static int ep_or(struct eparse *p, struct ev *out)
 }
 
 /* Evaluates expr: -EBADMSG (malformed), -EOPNOTSUPP (beyond our subset). */
-int tu_labelexpr_eval(struct tu_rx_cache *rx, const char *expr, const struct tu_labels *traits,
-			   const struct tu_labels *host, bool *ret, struct tu_err *reterr)
+int tu_labelexpr_eval(struct tu_rx_cache *rx, const char *expr, const char *user_name, const struct tu_labels *traits,
+		      const struct tu_labels *host, bool *ret, struct tu_err *reterr)
 {
 	struct ev v = { 0 };
-	struct eparse p = { .s = expr, .n = strlen(expr), .traits = traits, .host = host, .rx = rx, .err = reterr };
+	struct eparse p = { .s = expr, .n = strlen(expr), .user_name = user_name, .traits = traits, .host = host,
+			    .rx = rx, .err = reterr };
 	int k;
 
 	if (p.n > TEMPLATE_MAX)

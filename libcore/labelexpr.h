@@ -15,9 +15,11 @@ struct tu_err;
 struct tu_rx_cache;
 
 /*
- * Evaluates expr against the user's traits and the host's labels into
+ * Evaluates expr against the user (user.metadata.name = user_name, may be
+ * NULL; user.spec.traits = traits) and the host's labels into
  * *ret_match.  -EBADMSG for a malformed expression, -EOPNOTSUPP for a
  * function or form outside the subset (the caller fails closed on both),
  * -ENOMEM.
  */
-int tu_labelexpr_eval(struct tu_rx_cache *rx, const char *expr, const struct tu_labels *traits, const struct tu_labels *host, bool *ret, struct tu_err *reterr);
+int tu_labelexpr_eval(struct tu_rx_cache *rx, const char *expr, const char *user_name, const struct tu_labels *traits,
+		      const struct tu_labels *host, bool *ret, struct tu_err *reterr);

@@ -195,7 +195,7 @@ static int role_matches_host(struct tu_rx_cache *rx, const struct tu_role *role,
 		*ret_match = !deny && lm;
 		return 0;
 	}
-	k = tu_labelexpr_eval(rx, expr, traits, h ? h->labels : NULL, &em, reterr);
+	k = tu_labelexpr_eval(rx, expr, u ? u->name : NULL, traits, h ? h->labels : NULL, &em, reterr);
 	if (k == -EOPNOTSUPP || k == -EBADMSG) {
 		/* Fail closed: no allow, and a deny that applies. */
 		if (ret_why)

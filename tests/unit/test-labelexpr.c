@@ -54,7 +54,7 @@ static void test_labelexpr_eval(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct tu_err e = { 0 };
 		bool m = false;
-		int k = tu_labelexpr_eval(&c, cases[i].expr, &traits, &host, &m, &e);
+		int k = tu_labelexpr_eval(&c, cases[i].expr, "alice", &traits, &host, &m, &e);
 		int got = k == -ENOMEM ? -2 : k < 0 ? -1 : m; /* any other error: rbac.c fails closed */
 		if (got != cases[i].want)
 			fail_msg("'%s': want %d got %d (%s)", cases[i].expr, cases[i].want, got, e.msg);
@@ -67,8 +67,8 @@ static void test_labelexpr_eval(void **state)
 /*
  * Teleport's TestLabelExpressions (lib/services/label_expressions_test.go),
  * ported as facts under their titles.  want is Teleport's answer: 1 match,
- * 0 no match, -1 an error.  Forms outside our subset (user.metadata.name,
- * set(...), comments) are errors here, on which rbac.c fails closed; they
+ * 0 no match, -1 an error.  Forms outside our subset (set(...), comments)
+ * are errors here, on which rbac.c fails closed; they
  * are listed with want -1 and the reason.
  */
 static void test_teleport_label_expressions(void **state)
@@ -79,7 +79,7 @@ static void test_teleport_label_expressions(void **state)
 	} cases[] = {
 		{ "label equality", "labels[\"env\"] == \"staging\"", "env=staging", "", 1 },
 		{ "label inequality", "labels[\"env\"] != \"production\"", "env=production", "", 0 },
-		{ "username match (not in our subset: fails closed)", "user.metadata.name == \"alice\"", "", "", -1 },
+		{ "username match", "user.metadata.name == \"alice\"", "", "", 1 },
 		{ "wrong type", "user.spec.traits[\"allow-env\"] == \"staging\"", "", "allow-env=staging", -1 },
 		{ "contains match", "contains(user.spec.traits[\"allow-env\"], labels[\"env\"])", "env=staging",
 		  "allow-env=dev,staging", 1 },
@@ -148,7 +148,7 @@ static void test_teleport_label_expressions(void **state)
 		struct tu_labels host = fx_labels(cases[i].labels);
 		struct tu_err e = { 0 };
 		bool m = false;
-		int k = tu_labelexpr_eval(&c, cases[i].expr, &traits, &host, &m, &e);
+		int k = tu_labelexpr_eval(&c, cases[i].expr, "alice", &traits, &host, &m, &e);
 		int got = k == -ENOMEM ? -2 : k < 0 ? -1 : m;
 		if (got != cases[i].want)
 			fail_msg("TestLabelExpressions/%s: want %d got %d (%s)", cases[i].name, cases[i].want, got, e.msg);
