@@ -26,15 +26,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "cleanup.h"
 #include "conf.h"
 #include "ctx.h"
 #include "decide.h"
 #include "err.h"
 #include "log.h"
+#include "snapshot.h"
 
 #define PAM_EXPORT __attribute__((visibility("default")))
 
@@ -82,6 +85,32 @@ static const char *item(pam_handle_t *pamh, int type)
 	if (pam_get_item(pamh, type, &v) != PAM_SUCCESS)
 		return NULL;
 	return v;
+}
+
+/*
+ * Not configured yet (the package is installed, /etc/teleport-unix.yaml not
+ * written): the default configuration file does not exist and the public
+ * snapshot that NSS serves does not name this login.  Such a login is none of
+ * ours (PAM_USER_UNKNOWN), so installing the module locks nobody out.  A
+ * configuration named by config= or TELEPORT_UNIX_CONFIG that is missing, a
+ * dangling symlink, or a login the snapshot still serves stays a
+ * configuration error: fail closed.
+ */
+static bool not_configured(const struct args *a, const char *login)
+{
+	_cleanup_(tu_snapshot_closep) struct tu_snapshot *s = NULL;
+	const char *path = tu_conf_path(a->config);
+	struct tu_pw_view pv;
+	struct stat st;
+	int k;
+
+	if (strcmp(path, TU_CONF_DEFAULT_PATH) != 0 || lstat(path, &st) == 0 || errno != ENOENT)
+		return false;
+	k = tu_snapshot_open(TU_SNAPSHOT_DEFAULT_DIR "/" TU_SNAPSHOT_PUBLIC_FILE, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s,
+			     NULL);
+	if (k == -ENOENT)
+		return true;
+	return k == 0 && tu_snapshot_find_login(s, login, &pv, NULL) == -ENOENT;
 }
 
 /*
@@ -140,6 +169,12 @@ static int check(pam_handle_t *pamh, int flags, int argc, const char **argv, boo
 		pam_syslog(pamh, LOG_ERR, "login '%s': out of memory loading the configuration, failing", slogin);
 		tu_log_set_sink(NULL, NULL, false);
 		return PAM_BUF_ERR;
+	}
+	if (k == -ENOENT && not_configured(&a, req.login)) {
+		pam_syslog(pamh, LOG_DEBUG, "login '%s': %s does not exist and no Teleport account has this name: "
+			   "not configured, not a Teleport login", slogin, TU_CONF_DEFAULT_PATH);
+		tu_log_set_sink(NULL, NULL, false);
+		return PAM_USER_UNKNOWN;
 	}
 	if (k < 0) {
 		pam_syslog(pamh, LOG_ERR, "login '%s': configuration error, failing closed: %s", slogin,
