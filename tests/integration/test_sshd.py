@@ -322,6 +322,25 @@ def test_locked_user_planted_key_refused_in_session(host):
     assert "PAM: pam_open_session(): Permission denied" in log, log
 
 
+def test_refused_session_gets_no_forwarding(host):
+    """The account phase answers PAM_IGNORE for sshd logins and the session phase refuses; sshd
+    keeps the connection after a failed pam_open_session but restricts it.  No command runs
+    (above), and no forwarding either: `ssh -N -W` to sshd's own port must not reach it (its
+    banner would come back on stdout)."""
+    start = len(host.log_text())
+    argv = ["ssh", "-F", "/dev/null", "-p", str(host.port), "-i", host.key("lou-planted"),
+            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "-o", "ExitOnForwardFailure=yes",
+            "-N", "-W", f"127.0.0.1:{host.port}", "lou@127.0.0.1"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    time.sleep(0.3)
+    log = host.log_text()[start:]
+    assert "Accepted publickey for lou" in log, log
+    assert "PAM: pam_open_session(): Permission denied" in log, log
+    assert r.returncode != 0 and "SSH-2.0" not in r.stdout, (r.returncode, r.stdout, r.stderr, log)
+
+
 def test_mfa_role_plain_cert_refused_mfa_cert_allowed(host):
     plain = host.cert("mia", host.tca, "mia", ["mia"])
     rc, out, err, log = host.ssh("mia", "mia", plain)
