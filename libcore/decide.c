@@ -14,12 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
 
 #include "auth.h"
 #include "cache.h"
@@ -31,6 +25,8 @@
 #include "grpc.h"
 #include "log.h"
 #include "snapshot.h"
+#include "sshsig.h"
+#include "sshwire.h"
 
 #define AUTH_INFO_MAX   65536 /* SSH_AUTH_INFO_0 we look at */
 #define CERT_BLOB_MAX   49152 /* decoded certificate (what 64 KiB of base64 holds) */
@@ -275,41 +271,6 @@ static int b64_decode(const char *s, size_t n, uint8_t *out, size_t size, size_t
 	return 0;
 }
 
-struct sshbuf_rd {
-	const uint8_t *p;
-	size_t n, off;
-};
-
-static int rd_u32(struct sshbuf_rd *b, uint32_t *v)
-{
-	if (b->n - b->off < 4)
-		return -EBADMSG;
-	*v = (uint32_t) b->p[b->off] << 24 | (uint32_t) b->p[b->off + 1] << 16 | (uint32_t) b->p[b->off + 2] << 8 |
-	     b->p[b->off + 3];
-	b->off += 4;
-	return 0;
-}
-
-static int rd_string(struct sshbuf_rd *b, const uint8_t **ret, size_t *ret_len)
-{
-	uint32_t len;
-	int k = rd_u32(b, &len);
-	if (k < 0)
-		return k;
-	if (len > b->n - b->off)
-		return -EBADMSG;
-	if (ret)
-		*ret = b->p + b->off;
-	if (ret_len)
-		*ret_len = len;
-	b->off += len;
-	return 0;
-}
-
-static bool str_eq(const uint8_t *p, size_t n, const char *s)
-{
-	return strlen(s) == n && memcmp(p, s, n) == 0;
-}
 
 /*
  * Public key fields between the nonce and the serial, per certificate type
@@ -337,25 +298,13 @@ static int cert_key_fields(const char *type)
 	return -1;
 }
 
-static int rd_u64(struct sshbuf_rd *b, uint64_t *v)
-{
-	uint32_t hi, lo;
-	int k = rd_u32(b, &hi);
-
-	if (k >= 0)
-		k = rd_u32(b, &lo);
-	if (k >= 0)
-		*v = (uint64_t) hi << 32 | lo;
-	return k;
-}
-
 /* Whether p[0..n) is a whole sequence of SSH strings (principals). */
 static bool strings_whole(const uint8_t *p, size_t n)
 {
-	struct sshbuf_rd b = { p, n, 0 };
+	struct tu_sshwire b = { p, n, 0 };
 
 	while (b.off < b.n)
-		if (rd_string(&b, NULL, NULL) < 0)
+		if (tu_sshwire_string(&b, NULL, NULL) < 0)
 			return false;
 	return true;
 }
@@ -366,16 +315,16 @@ static bool strings_whole(const uint8_t *p, size_t n)
  */
 static bool options_whole(const uint8_t *p, size_t n)
 {
-	struct sshbuf_rd b = { p, n, 0 };
+	struct tu_sshwire b = { p, n, 0 };
 
 	while (b.off < b.n) {
 		const uint8_t *k, *d;
 		size_t kl, dl;
 
-		if (rd_string(&b, &k, &kl) < 0 || kl == 0 || rd_string(&b, &d, &dl) < 0)
+		if (tu_sshwire_string(&b, &k, &kl) < 0 || kl == 0 || tu_sshwire_string(&b, &d, &dl) < 0)
 			return false;
-		struct sshbuf_rd in = { d, dl, 0 };
-		if (dl > 0 && (rd_string(&in, NULL, NULL) < 0 || in.off != in.n))
+		struct tu_sshwire in = { d, dl, 0 };
+		if (dl > 0 && (tu_sshwire_string(&in, NULL, NULL) < 0 || in.off != in.n))
 			return false;
 	}
 	return true;
@@ -384,19 +333,19 @@ static bool options_whole(const uint8_t *p, size_t n)
 /* The non-empty value of extension name (borrowed from exts), false when it has none. */
 static bool ext_value(const uint8_t *exts, size_t n, const char *name, const uint8_t **ret, size_t *ret_len)
 {
-	struct sshbuf_rd b = { exts, n, 0 };
+	struct tu_sshwire b = { exts, n, 0 };
 
 	while (b.off < b.n) {
 		const uint8_t *k, *d, *v;
 		size_t kl, dl, vl;
 
-		if (rd_string(&b, &k, &kl) < 0 || rd_string(&b, &d, &dl) < 0)
+		if (tu_sshwire_string(&b, &k, &kl) < 0 || tu_sshwire_string(&b, &d, &dl) < 0)
 			return false;
-		if (!str_eq(k, kl, name))
+		if (!tu_sshwire_eq(k, kl, name))
 			continue;
 		/* A value is itself an SSH string inside the data (empty data: no value). */
-		struct sshbuf_rd in = { d, dl, 0 };
-		if (dl > 0 && rd_string(&in, &v, &vl) == 0 && vl > 0 && in.off == in.n) {
+		struct tu_sshwire in = { d, dl, 0 };
+		if (dl > 0 && tu_sshwire_string(&in, &v, &vl) == 0 && vl > 0 && in.off == in.n) {
 			*ret = v;
 			*ret_len = vl;
 			return true;
@@ -447,168 +396,29 @@ static void cert_proof(const uint8_t *exts, size_t el, struct tu_ssh_cert *ret)
 		ret->ids_unreadable = true;
 }
 
-/* An SSH mpint as a positive BIGNUM (NULL: negative, empty or no memory). */
-static BIGNUM *mpint_bn(const uint8_t *p, size_t n)
-{
-	if (n == 0 || (p[0] & 0x80))
-		return NULL;
-	return BN_bin2bn(p, (int) n, NULL);
-}
-
-/* The CA public key in SSH wire format as an OpenSSL key; *ret_md the hash its signature uses. */
-static EVP_PKEY *ssh_pubkey(const uint8_t *key, size_t klen, const char *sig_alg, const EVP_MD **ret_md)
-{
-	struct sshbuf_rd b = { key, klen, 0 };
-	const uint8_t *t, *x, *y;
-	size_t tl, xl, yl;
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	BIGNUM *e = NULL, *n = NULL;
-	const char *kind = NULL;
-
-	if (rd_string(&b, &t, &tl) < 0)
-		return NULL;
-	if (str_eq(t, tl, "ssh-ed25519")) {
-		*ret_md = NULL;
-		if (strcmp(sig_alg, "ssh-ed25519") != 0 || rd_string(&b, &x, &xl) < 0 || b.off != b.n || xl != 32)
-			return NULL;
-		return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xl);
-	}
-	bld = OSSL_PARAM_BLD_new();
-	if (!bld)
-		return NULL;
-	if (str_eq(t, tl, "ssh-rsa")) {
-		/* rsa-sha2-256/512 only: OpenSSH refuses SHA-1 (ssh-rsa) CA signatures. */
-		*ret_md = strcmp(sig_alg, "rsa-sha2-256") == 0 ? EVP_sha256() :
-			  strcmp(sig_alg, "rsa-sha2-512") == 0 ? EVP_sha512() : NULL;
-		if (*ret_md && rd_string(&b, &x, &xl) == 0 && rd_string(&b, &y, &yl) == 0 && b.off == b.n &&
-		    (e = mpint_bn(x, xl)) && (n = mpint_bn(y, yl)) && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-			kind = "RSA";
-	} else {
-		static const struct {
-			const char *type, *curve, *group;
-		} curves[] = {
-			{ "ecdsa-sha2-nistp256", "nistp256", "P-256" },
-			{ "ecdsa-sha2-nistp384", "nistp384", "P-384" },
-			{ "ecdsa-sha2-nistp521", "nistp521", "P-521" },
-		};
-		for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
-			if (!str_eq(t, tl, curves[i].type) || strcmp(sig_alg, curves[i].type) != 0)
-				continue;
-			*ret_md = i == 0 ? EVP_sha256() : i == 1 ? EVP_sha384() : EVP_sha512();
-			if (rd_string(&b, &x, &xl) == 0 && str_eq(x, xl, curves[i].curve) && rd_string(&b, &y, &yl) == 0 &&
-			    b.off == b.n && yl > 0 &&
-			    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[i].group, 0) &&
-			    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, y, yl))
-				kind = "EC";
-			break;
-		}
-	}
-	if (kind && (params = OSSL_PARAM_BLD_to_param(bld)) && (ctx = EVP_PKEY_CTX_new_from_name(NULL, kind, NULL)) &&
-	    EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pkey = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(e);
-	BN_free(n);
-	return pkey;
-}
-
-/* An SSH ECDSA signature blob (mpint r, mpint s) in DER; NULL when malformed. */
-static unsigned char *ecdsa_der(const uint8_t *p, size_t n, int *ret_len)
-{
-	struct sshbuf_rd b = { p, n, 0 };
-	const uint8_t *r, *s;
-	size_t rl, sl;
-	ECDSA_SIG *sig = NULL;
-	BIGNUM *br = NULL, *bs = NULL;
-	unsigned char *der = NULL;
-
-	if (rd_string(&b, &r, &rl) < 0 || rd_string(&b, &s, &sl) < 0 || b.off != b.n)
-		return NULL;
-	br = mpint_bn(r, rl);
-	bs = mpint_bn(s, sl);
-	sig = ECDSA_SIG_new();
-	if (br && bs && sig && ECDSA_SIG_set0(sig, br, bs) == 1) {
-		br = bs = NULL; /* owned by sig */
-		*ret_len = i2d_ECDSA_SIG(sig, &der);
-		if (*ret_len <= 0)
-			der = NULL;
-	}
-	BN_free(br);
-	BN_free(bs);
-	ECDSA_SIG_free(sig);
-	return der;
-}
-
-/*
- * Whether sig (the certificate's signature field: string algorithm, string
- * blob) is the CA key's signature over data (the certificate up to the
- * signature).  sshd verified it already; checking again means a forged
- * SSH_AUTH_INFO_0 (the PAM environment can be written by other modules,
- * e.g. pam_env with user_readenv) cannot borrow the CA's public key.
- */
-static bool cert_signature_ok(const uint8_t *key, size_t klen, const uint8_t *sig, size_t slen, const uint8_t *data,
-			      size_t dlen)
-{
-	struct sshbuf_rd b = { sig, slen, 0 };
-	const uint8_t *a, *blob;
-	size_t al, bl;
-	char alg[32];
-	const EVP_MD *md = NULL;
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	unsigned char *der = NULL;
-	bool ok = false;
-
-	if (rd_string(&b, &a, &al) < 0 || rd_string(&b, &blob, &bl) < 0 || b.off != b.n || al == 0 ||
-	    al >= sizeof(alg))
-		return false;
-	memcpy(alg, a, al);
-	alg[al] = '\0';
-	pkey = ssh_pubkey(key, klen, alg, &md);
-	if (pkey && strncmp(alg, "ecdsa-", 6) == 0) {
-		int dl = 0;
-		der = ecdsa_der(blob, bl, &dl);
-		blob = der;
-		bl = der ? (size_t) dl : 0;
-	}
-	if (pkey && blob && bl > 0 && (mctx = EVP_MD_CTX_new()) && EVP_DigestVerifyInit(mctx, NULL, md, NULL, pkey) == 1)
-		ok = EVP_DigestVerify(mctx, blob, bl, data, dlen) == 1;
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_free(pkey);
-	OPENSSL_free(der);
-	ERR_clear_error(); /* leave nothing in the host process's error queue */
-	return ok;
-}
-
 #define CERT_BAD(...) tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: " __VA_ARGS__)
 
 /* The whole certificate blob (type already matched), strictly, into *c. */
 static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, struct tu_ssh_cert *c,
 			   struct tu_err *reterr)
 {
-	struct sshbuf_rd b = { blob, blen, 0 };
+	struct tu_sshwire b = { blob, blen, 0 };
 	const uint8_t *s, *exts, *opts, *princ, *sigkey, *sig;
 	size_t sl, el, ol, pl, skl, sgl;
 	uint32_t ctype;
 
-	if (rd_string(&b, &s, &sl) < 0 || !str_eq(s, sl, type))
+	if (tu_sshwire_string(&b, &s, &sl) < 0 || !tu_sshwire_eq(s, sl, type))
 		return CERT_BAD("certificate type does not match '%s'", type);
-	if (rd_string(&b, NULL, NULL) < 0) /* nonce */
+	if (tu_sshwire_string(&b, NULL, NULL) < 0) /* nonce */
 		return CERT_BAD("truncated certificate (nonce)");
 	for (int f = 0; f < fields; f++)
-		if (rd_string(&b, NULL, NULL) < 0)
+		if (tu_sshwire_string(&b, NULL, NULL) < 0)
 			return CERT_BAD("truncated certificate (public key)");
-	if (rd_u64(&b, &c->serial) < 0 || rd_u32(&b, &ctype) < 0)
+	if (tu_sshwire_u64(&b, &c->serial) < 0 || tu_sshwire_u32(&b, &ctype) < 0)
 		return CERT_BAD("truncated certificate (serial, type)");
 	if (ctype != 1)
 		return CERT_BAD("not a user certificate (type %u)", ctype);
-	if (rd_string(&b, &s, &sl) < 0)
+	if (tu_sshwire_string(&b, &s, &sl) < 0)
 		return CERT_BAD("truncated certificate (key id)");
 	if (sl == 0 || sl > KEY_ID_MAX)
 		return CERT_BAD("certificate key id is empty or too long");
@@ -617,35 +427,35 @@ static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, i
 			return CERT_BAD("certificate key id has control characters");
 	memcpy(c->key_id, s, sl);
 	c->key_id[sl] = '\0';
-	if (rd_string(&b, &princ, &pl) < 0 || !strings_whole(princ, pl))
+	if (tu_sshwire_string(&b, &princ, &pl) < 0 || !strings_whole(princ, pl))
 		return CERT_BAD("bad principals in the certificate");
-	if (rd_u64(&b, &c->valid_after) < 0 || rd_u64(&b, &c->valid_before) < 0)
+	if (tu_sshwire_u64(&b, &c->valid_after) < 0 || tu_sshwire_u64(&b, &c->valid_before) < 0)
 		return CERT_BAD("truncated certificate (validity)");
-	if (rd_string(&b, &opts, &ol) < 0 || !options_whole(opts, ol))
+	if (tu_sshwire_string(&b, &opts, &ol) < 0 || !options_whole(opts, ol))
 		return CERT_BAD("bad critical options in the certificate");
-	if (rd_string(&b, &exts, &el) < 0 || !options_whole(exts, el))
+	if (tu_sshwire_string(&b, &exts, &el) < 0 || !options_whole(exts, el))
 		return CERT_BAD("bad extensions in the certificate");
-	if (rd_string(&b, NULL, NULL) < 0) /* reserved */
+	if (tu_sshwire_string(&b, NULL, NULL) < 0) /* reserved */
 		return CERT_BAD("truncated certificate (reserved)");
-	if (rd_string(&b, &sigkey, &skl) < 0)
+	if (tu_sshwire_string(&b, &sigkey, &skl) < 0)
 		return CERT_BAD("truncated certificate (signature key)");
-	struct sshbuf_rd kb = { sigkey, skl, 0 };
-	if (skl == 0 || rd_string(&kb, &s, &sl) < 0 || sl == 0 || kb.off == kb.n)
+	struct tu_sshwire kb = { sigkey, skl, 0 };
+	if (skl == 0 || tu_sshwire_string(&kb, &s, &sl) < 0 || sl == 0 || kb.off == kb.n)
 		return CERT_BAD("bad signature key in the certificate");
 	if (skl > sizeof(c->ca_key))
 		return tu_err_set(reterr, -EMSGSIZE, "SSH_AUTH_INFO_0: certificate signature key larger than %zu bytes",
 				  sizeof(c->ca_key));
 	size_t signed_len = b.off; /* the signature covers everything before it */
-	if (rd_string(&b, &sig, &sgl) < 0)
+	if (tu_sshwire_string(&b, &sig, &sgl) < 0)
 		return CERT_BAD("truncated certificate (signature)");
-	struct sshbuf_rd sb = { sig, sgl, 0 };
-	if (sgl == 0 || rd_string(&sb, NULL, &sl) < 0 || sl == 0 || rd_string(&sb, NULL, NULL) < 0)
+	struct tu_sshwire sb = { sig, sgl, 0 };
+	if (sgl == 0 || tu_sshwire_string(&sb, NULL, &sl) < 0 || sl == 0 || tu_sshwire_string(&sb, NULL, NULL) < 0)
 		return CERT_BAD("bad signature in the certificate");
 	if (b.off != b.n)
 		return CERT_BAD("%zu bytes of trailing garbage after the certificate", b.n - b.off);
 	memcpy(c->ca_key, sigkey, skl);
 	c->ca_key_len = skl;
-	c->signature_ok = cert_signature_ok(sigkey, skl, sig, sgl, blob, signed_len);
+	c->signature_ok = tu_sshsig_verify(sigkey, skl, sig, sgl, blob, signed_len);
 	cert_proof(exts, el, c);
 	return 0;
 }

@@ -18,6 +18,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/template.c %reldir%/template.h \
 	%reldir%/labelexpr.c %reldir%/labelexpr.h \
 	%reldir%/decide.c %reldir%/decide.h \
+	%reldir%/sshsig.c %reldir%/sshsig.h \
 	%reldir%/accounts.c %reldir%/accounts.h \
 	%reldir%/cache.c %reldir%/cache.h \
 	%reldir%/ctx.c %reldir%/ctx.h \

@@ -12,7 +12,8 @@ tu_base_sources = \
 	%reldir%/snapshot.c %reldir%/snapshot.h %reldir%/snapshot-internal.h \
 	%reldir%/pack.c %reldir%/pack.h \
 	%reldir%/idhash.c %reldir%/idhash.h \
-	%reldir%/etcgroup.c %reldir%/etcgroup.h
+	%reldir%/etcgroup.c %reldir%/etcgroup.h \
+	%reldir%/sshwire.h
 
 noinst_LTLIBRARIES += libtu-base.la
 libtu_base_la_SOURCES = $(tu_base_sources)
