@@ -218,6 +218,7 @@ def run_su(builddir, tmp_path, cfg, logins):
     return dict(line.split(" ", 1) for line in p.stdout.split("\n") if line), p
 
 
+@helpers.plain_pass_only("setuid su ignores the sanitizer preload")
 def test_su_decides_but_never_writes_the_cache(builddir, auth_server, write_config, run_cli, cache_dir, tmp_path):
     need_root()
     for tool in ("unshare", "setpriv", "su"):
