@@ -14,7 +14,8 @@
  * 10 s ago); real and effective uid 0; not AT_SECURE (never in setuid/setgid
  * programs);
  * TELEPORT_UNIX_NSS_ONLINE is not "0"; the configuration file exists (else
- * there is nothing to fetch); no other thread of this process is
+ * there is nothing to fetch; "absent" is believed for 100 ms by misses the
+ * snapshot answered, tu_nss_unconfigured_lately); no other thread of this process is
  * online right now (we do not queue behind it: the miss stands); the same
  * name or id was not tried by this process in the last second.  The core
  * applies cache.negative_ttl across processes (the snapshot's age) and the
@@ -53,6 +54,9 @@
 #define RECENT_KEYS     16
 #define LOAD_RETRY_NSEC 10000000000ull
 
+/* How long "no configuration file" is believed for a miss the snapshot answered. */
+#define UNCONFIGURED_RECHECK_NSEC 100000000ull
+
 /*
  * Tells packagers that this module may dlopen the core (systemd's ".note.dlopen"
  * convention: owner "FDO", type 0x407c0c0a, a JSON list as descriptor).
@@ -86,11 +90,24 @@ static struct {
 
 static size_t recent_next;
 
+/* CLOCK_MONOTONIC_COARSE when configured() last found no configuration file, 0 otherwise.
+ * A fact about the file system, not about this process: a forked child may keep it. */
+static _Atomic uint64_t unconfigured_nsec;
+
 static uint64_t mono_nsec(void)
 {
 	struct timespec ts;
 
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t coarse_nsec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
 		return 0;
 	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
@@ -111,10 +128,21 @@ static void log_syslog(void *userdata, int priority, const char *msg)
 static bool configured(void)
 {
 	const char *p = secure_getenv(CONFIG_ENV);
+	bool yes;
 
 	if (!p || !*p)
 		p = TU_SYSCONFDIR "/teleport-unix.yaml";
-	return access(p, F_OK) == 0 || errno != ENOENT;
+	yes = access(p, F_OK) == 0 || errno != ENOENT;
+	atomic_store_explicit(&unconfigured_nsec, yes ? 0 : (coarse_nsec() | 1),
+			      memory_order_relaxed);
+	return yes;
+}
+
+bool tu_nss_unconfigured_lately(void)
+{
+	uint64_t t = atomic_load_explicit(&unconfigured_nsec, memory_order_relaxed);
+
+	return t && coarse_nsec() - t < UNCONFIGURED_RECHECK_NSEC;
 }
 
 bool tu_nss_online_allowed(void)

@@ -13,6 +13,12 @@
  * TELEPORT_UNIX_NSS_ONLINE=0.  Cheap; thread-safe. */
 bool tu_nss_online_allowed(void);
 
+/* Whether tu_nss_online_allowed() found no configuration file in the last
+ * 100 ms (so it would say no again).  No system call: one coarse clock read.
+ * For misses the snapshot answered; a lookup without any snapshot asks
+ * tu_nss_online_allowed() itself.  Thread-safe. */
+bool tu_nss_unconfigured_lately(void);
+
 /*
  * Asks libteleport-unix.so.0 (dlopen'ed on first use, from TU_PKGLIBDIR or
  * $TELEPORT_UNIX_CORE_LIB) to refresh the snapshot for name (non-NULL) or id.

@@ -393,11 +393,25 @@ static int lookup_once(enum lookup_kind kind, const char *name, uint32_t id, voi
 
 /*
  * Whether the core would refuse to go online anyway, so we need not load it:
- * the snapshot, or the core's last attempt (the mtime of its lock file next
- * to the real snapshot), is younger than the cache.negative_ttl the writer
- * recorded.  Without a recorded TTL the core decides.
+ * the snapshot (snapshot_is_recent: a clock read, checked before anything
+ * else), or the core's last attempt (attempt_is_recent: the mtime of its
+ * lock file next to the real snapshot, system calls, checked only where
+ * going online is allowed), is younger than the cache.negative_ttl the
+ * writer recorded.  Without a recorded TTL the core decides.
  */
-static bool miss_is_recent(const struct miss_info *info)
+static bool snapshot_is_recent(const struct miss_info *info)
+{
+	struct timespec ts;
+	int64_t now;
+
+	if (!info->have || info->negative_ttl_usec == 0 || clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return false;
+	now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return info->created_usec <= now &&
+	       (uint64_t) (now - info->created_usec) < info->negative_ttl_usec;
+}
+
+static bool attempt_is_recent(const struct miss_info *info)
 {
 	char path[PATH_MAX], real[PATH_MAX], *slash;
 	struct timespec ts;
@@ -407,9 +421,6 @@ static bool miss_is_recent(const struct miss_info *info)
 	if (!info->have || info->negative_ttl_usec == 0 || clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		return false;
 	now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	if (info->created_usec <= now &&
-	    (uint64_t) (now - info->created_usec) < info->negative_ttl_usec)
-		return true;
 	if (snapshot_path(path, sizeof(path)) < 0 || !realpath(path, real) ||
 	    !(slash = strrchr(real, '/')))
 		return false;
@@ -451,8 +462,12 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 	}
 	in_module = true;
 	r = lookup_once(kind, name, id, result, buf, buflen, ret_avail, &info);
-	if (r == -ENOENT && tu_nss_online_allowed() && !miss_is_recent(&info) &&
-	    tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
+	/* Cheapest first: the snapshot's own answer and "no configuration file lately" cost a
+	 * clock read; the uid checks, access() of the config and the lock file's lstat() come
+	 * only when those leave the question open (docs/PERFORMANCE.md, NSS miss). */
+	if (r == -ENOENT && !snapshot_is_recent(&info) &&
+	    !(info.have && tu_nss_unconfigured_lately()) && tu_nss_online_allowed() &&
+	    !attempt_is_recent(&info) && tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
 		/* A new snapshot was written: look at the path now, not in 100 ms. */
 		atomic_store(&next_check_nsec, 0);
 		r = lookup_once(kind, name, id, result, buf, buflen, ret_avail, &info);
