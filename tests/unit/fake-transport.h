@@ -128,7 +128,7 @@ static inline uint8_t *read_vector(const char *name, size_t *ret_len)
 	uint8_t *buf;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/vectors/teleport", name);
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/vectors/teleport", name);
 	fp = fopen(path, "rbe");
 	if (!fp) {
 		fprintf(stderr, "cannot open vector %s\n", path);
