@@ -104,6 +104,13 @@ int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct
 	return 0;
 }
 
+const char *tu_auth_via(struct tu_auth *a, char *what, size_t size)
+{
+	if (what && size)
+		what[0] = '\0';
+	return a->t->via ? a->t->via(a->t, what, size) : NULL;
+}
+
 int tu_auth_set_cluster(struct tu_auth *a, const char *cluster)
 {
 	char *c = NULL;

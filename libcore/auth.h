@@ -60,6 +60,14 @@ void tu_auth_set_progress(struct tu_auth *a, tu_progress_fn fn, void *userdata);
  */
 void tu_auth_set_budget(struct tu_auth *a, uint64_t budget_usec);
 
+/*
+ * The path the last successful call took ("direct", "proxy tls-routing",
+ * "proxy tls-routing+upgrade", "reverse tunnel": dial/dial.h) and its address
+ * into what (may be NULL); NULL before any call succeeded or with a test
+ * transport that does not say.
+ */
+const char *tu_auth_via(struct tu_auth *a, char *what, size_t size);
+
 int tu_auth_ping(struct tu_auth *a, struct tu_ping *ret, struct tu_err *reterr);
 
 /* -ENOENT when the user does not exist. */

@@ -609,6 +609,37 @@ static int f_addresses(struct walker *w, const struct node *n, const char *path)
 	return 0;
 }
 
+/* auth.proxy: the Proxy's web address, HOST[:PORT] (443 by default). */
+static int f_proxy(struct walker *w, const struct node *n, const char *path)
+{
+	const char *v = NULL;
+	char *host;
+	uint16_t port;
+	int r = want_scalar(w, n, path, "the Proxy's web address (host:port)", &v);
+
+	if (r < 0)
+		return r;
+	r = tu_parse_hostport(v, TU_DEFAULT_PROXY_PORT, &host, &port);
+	if (r == -ENOMEM)
+		return oom(w);
+	if (r == -ERANGE)
+		return fail(w, n, path, "invalid port in address '%s' (must be 1-65535)", show(v).s);
+	if (r < 0)
+		return fail(w, n, path,
+			    "invalid address '%s' (expected host, host:port or [ipv6]:port)",
+			    show(v).s);
+	free(w->c->proxy.host);
+	w->c->proxy.host = host;
+	w->c->proxy.port = port;
+	return 0;
+}
+
+/* auth.proxy_ca: CA bundle for the Proxy's web certificate (else the system roots). */
+static int f_proxy_ca(struct walker *w, const struct node *n, const char *path)
+{
+	return set_abs_path(w, n, path, &w->c->proxy_ca, false);
+}
+
 static int f_server_name(struct walker *w, const struct node *n, const char *path)
 {
 	const char *v = NULL;
@@ -725,7 +756,9 @@ static int f_max_message_size(struct walker *w, const struct node *n, const char
 }
 
 static const struct field auth_fields[] = {
-	{ "addresses", f_addresses, true },
+	{ "addresses", f_addresses, false },
+	{ "proxy", f_proxy, false },
+	{ "proxy_ca", f_proxy_ca, false },
 	{ "server_name", f_server_name, false },
 	{ "cluster_name", f_cluster_name, false },
 	{ "credentials", f_credentials, true },
@@ -735,7 +768,18 @@ static const struct field auth_fields[] = {
 
 static int f_auth(struct walker *w, const struct node *n, const char *path)
 {
-	return walk_map(w, n, path, auth_fields, ELEMENTSOF(auth_fields), NULL);
+	int r = walk_map(w, n, path, auth_fields, ELEMENTSOF(auth_fields), NULL);
+	char cp[128];
+
+	if (r < 0)
+		return r;
+	/* One of them says where Auth is: its own addresses, or the Proxy in front of it. */
+	if (w->c->n_addresses == 0 && !w->c->proxy.host) {
+		child_path(cp, sizeof(cp), path, "addresses");
+		return fail(w, n, cp,
+			    "missing required key 'addresses' (or 'proxy': the Proxy's web address)");
+	}
+	return 0;
 }
 
 /* -- host -- */
@@ -1073,6 +1117,8 @@ struct tu_conf *tu_conf_free(struct tu_conf *c)
 	free(c->path);
 	for (size_t i = 0; i < c->n_addresses; i++)
 		free(c->addresses[i].host);
+	free(c->proxy.host);
+	free(c->proxy_ca);
 	free(c->server_name);
 	free(c->cluster_name);
 	free(c->cert_path);

@@ -36,6 +36,7 @@ struct tu_err;
 #define TU_CONF_DEFAULT_PATH  TU_SYSCONFDIR "/teleport-unix.yaml"
 #define TU_DEFAULT_SERVER_NAME "teleport.cluster.local"
 #define TU_DEFAULT_AUTH_PORT  3025
+#define TU_DEFAULT_PROXY_PORT 443 /* auth.proxy without a port (Teleport's StandardHTTPSPort) */
 #define TU_MAX_AUTH_ADDRESSES 16
 
 enum tu_accounts_source {
@@ -59,6 +60,9 @@ struct tu_conf {
 	/* auth */
 	struct tu_addr addresses[TU_MAX_AUTH_ADDRESSES];
 	size_t n_addresses;
+	struct tu_addr proxy;          /* auth.proxy; host NULL = none (libcore/dial/) */
+	char *proxy_ca;                /* auth.proxy_ca: PEM bundle for the Proxy's web
+					* certificate; NULL = the system roots */
 	char *server_name;             /* default teleport.cluster.local */
 	char *cluster_name;            /* NULL = not checked */
 	char *cert_path, *key_path, *ca_path; /* key_pair; all NULL when identity_file */

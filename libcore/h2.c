@@ -36,6 +36,7 @@
 #include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -43,8 +44,10 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
+#include "dial/dial.h"
 #include "err.h"
 #include "grpc.h"
+#include "h2-curl.h"
 #include "resolve.h"
 #include "transport.h"
 
@@ -54,8 +57,10 @@
 #define MAX_SERVER_NAME 253u
 #define MAX_PATH_LEN    256u
 
+/* One way to Auth (a dialer of dial/dial.h) and what h2 keeps about it. */
 struct h2_addr {
-	char *host;
+	struct tu_dialer *d;
+	char *host;    /* d->host (socket dialers); NULL for stream dialers */
 	uint16_t port;
 	char curl_name[TU_RESOLVE_MAX_NAME + 1]; /* the name CONNECT_TO and RESOLVE use */
 	struct tu_resolve_result res;           /* valid while now < res_until */
@@ -68,10 +73,25 @@ struct h2 {
 	CURLM *multi;       /* ours, so its socket pair is made where we can mark it */
 	bool curl_resolved; /* curl tried to resolve a name itself (aborted) */
 	const struct tu_creds *creds;
+	const struct tu_conf *conf;
 	char *server_name;
-	struct h2_addr addr[TU_MAX_AUTH_ADDRESSES];
+	struct tu_dial_plan plan; /* owns the dialers addr[i].d */
+	struct h2_addr addr[TU_DIAL_MAX];
 	size_t n_addr;
-	size_t cur; /* the address that worked last: tried first */
+	size_t cur; /* the path that worked last: tried first */
+	bool worked;              /* some call succeeded on addr[cur] */
+	struct tu_dial_memo memo; /* what find said and the path that worked (dial.memo) */
+	bool need_find;           /* auth.proxy set and the memo holds no find answer */
+	/* The inner TLS's ALPN list for the connection being made (CTX callback). */
+	uint8_t alpn[TU_DIAL_ALPN_MAX];
+	size_t alpn_len;
+	/* Stream dialers: the socketpair end waiting for curl's open-socket callback, and
+	 * the one curl holds (with its pump) while that connection lives. */
+	int pending_fd;
+	struct tu_dial_pump *pending_pump;
+	int live_fd;
+	size_t live_route;
+	struct tu_dial_pump *live_pump;
 	uint64_t connect_timeout_usec;
 	uint64_t max_body;
 	char errbuf[CURL_ERROR_SIZE];
@@ -99,6 +119,7 @@ struct exchange {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 static bool global_refused;
+static int global_ctx_index = -1; /* SSL_CTX ex_data slot: the struct h2 making the connection */
 
 extern char **environ;
 
@@ -135,6 +156,58 @@ static void global_init(void)
 	tu_creds_init_openssl();
 	/* CURL_GLOBAL_DEFAULT: SSL init only; nothing that touches signals. */
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	global_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+int tu_h2_curl_init(struct tu_err *reterr)
+{
+	(void) pthread_once(&global_once, global_init);
+	if (global_refused)
+		return tu_h2_check_env(true, environ, reterr) < 0
+			   ? -EPERM
+			   : tu_err_set(reterr, -EPERM,
+					"refusing to go online (unsafe environment)");
+	if (global_rc != CURLE_OK)
+		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s",
+				  curl_easy_strerror(global_rc));
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	if (!vi || !(vi->features & CURL_VERSION_HTTP2) || !(vi->features & CURL_VERSION_SSL))
+		return tu_err_set(reterr, -EPROTO,
+				  "libcurl %s was built without HTTP/2 or TLS support",
+				  vi ? vi->version : "?");
+	return 0;
+}
+
+/*
+ * The ALPN list of TLS routing ([teleport-auth@<hex>..., h2]).  libcurl 7.88
+ * sets its own list on the SSL object (SSL_set_alpn_protos, "h2,http/1.1")
+ * after our CTX callback ran, so a list set on the SSL_CTX would be
+ * overridden.  OpenSSL calls the info callback with SSL_CB_HANDSHAKE_START
+ * inside SSL_connect, before the ClientHello is built: setting the list
+ * there puts exactly ours on the wire while curl still reads the selected
+ * protocol ("h2") as usual (tests/integration/test_proxy.py checks both).
+ */
+static void alpn_info_cb(const SSL *ssl, int where, int ret)
+{
+	(void) ret;
+	if (!(where & SSL_CB_HANDSHAKE_START) || global_ctx_index < 0)
+		return;
+	struct h2 *h = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), global_ctx_index);
+	if (h && h->alpn_len)
+		(void) SSL_set_alpn_protos((SSL *) ssl, h->alpn, (unsigned) h->alpn_len);
+}
+
+static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *userdata)
+{
+	struct h2 *h = userdata;
+
+	(void) curl;
+	if (!h->alpn_len)
+		return CURLE_OK;
+	if (global_ctx_index < 0 || !SSL_CTX_set_ex_data(sslctx, global_ctx_index, h))
+		return CURLE_SSL_CERTPROBLEM;
+	SSL_CTX_set_info_callback(sslctx, alpn_info_cb);
+	return CURLE_OK;
 }
 
 static int fail_cb(struct exchange *x, int code, const char *fmt, ...)
@@ -424,17 +497,19 @@ static bool valid_path(const char *p)
 	return true;
 }
 
+/* "host:port" for a direct address (messages as before issue 12); "<path> via host:port"
+ * for the others, so the user sees which way failed. */
 static void addr_string(const struct h2_addr *a, char *buf, size_t size)
 {
-	if (strchr(a->host, ':'))
-		snprintf(buf, size, "[%s]:%u", a->host, a->port);
+	if (a->d->path == TU_DIAL_DIRECT)
+		snprintf(buf, size, "%s", a->d->what);
 	else
-		snprintf(buf, size, "%s:%u", a->host, a->port);
+		snprintf(buf, size, "%s (%s)", a->d->what, tu_dial_path_name(a->d->path));
 }
 
 /* curl's sockets: close-on-exec from birth (a fork+exec in another thread of
  * sshd or cron must not inherit our connection to Auth). */
-static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+curl_socket_t tu_h2_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	(void) clientp;
 	if (purpose != CURLSOCKTYPE_IPCXN)
@@ -442,15 +517,61 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+static struct tu_dial_pump *tu_h2_pump_take(struct h2 *h);
+
+/* h2's: a stream dialer's socketpair end when one waits (dial.h), else a new socket. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct h2 *h = clientp;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && h->pending_fd >= 0) {
+		int fd = h->pending_fd;
+		h->pending_fd = -1;
+		h->live_pump = tu_h2_pump_take(h);
+		h->live_fd = fd;
+		return fd;
+	}
+	return tu_h2_open_socket(NULL, purpose, a);
+}
+
+/* A stream's socket is connected already: curl must not connect() it. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	struct h2 *h = clientp;
+
+	(void) purpose;
+	return fd == h->live_fd ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
+}
+
+/* curl closes a connection: a stream's pump goes with it. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct h2 *h = clientp;
+
+	if (fd == h->live_fd && h->live_fd >= 0) {
+		if (h->live_pump)
+			h->live_pump->free(h->live_pump);
+		h->live_pump = NULL;
+		h->live_fd = -1;
+	}
+	return close(fd);
+}
+
 /* Called only when curl would resolve a name itself: never let it. */
+int tu_h2_refuse_resolver(void *resolver_state, void *reserved, void *userdata)
+{
+	(void) resolver_state;
+	(void) reserved;
+	(void) userdata;
+	return 1;
+}
+
 static int on_resolver_start(void *resolver_state, void *reserved, void *userdata)
 {
 	struct h2 *h = userdata;
 
-	(void) resolver_state;
-	(void) reserved;
 	h->curl_resolved = true;
-	return 1;
+	return tu_h2_refuse_resolver(resolver_state, reserved, NULL);
 }
 
 #define MAX_PAIR_SCAN 4096 /* descriptors looked at for the lowest free ones */
@@ -498,10 +619,22 @@ static void mark_new_pair_cloexec(const int *cand, size_t n)
 	}
 }
 
+CURLM *tu_h2_multi_new(void)
+{
+	int pair[4];
+	size_t n_pair = lowest_free_fds(pair, ELEMENTSOF(pair));
+	CURLM *m = curl_multi_init();
+
+	if (m)
+		mark_new_pair_cloexec(pair, n_pair);
+	return m;
+}
+
 /*
  * Addresses of h->addr[i] by conn_deadline (resolve.c), reused while the
  * answer's TTL lasts.  Fills *ret_list with curl's CURLOPT_RESOLVE entry
- * "<curl_name>:<port>:<addresses>".
+ * "<curl_name>:<port>:<addresses>".  A stream dialer's connection needs no
+ * name: its stand-in name maps to 127.0.0.1 and is never connected to.
  */
 static int resolve_addr(struct h2 *h, size_t i, const char *what, uint64_t now,
 			uint64_t conn_deadline, char *list, size_t list_size, struct tu_err *reterr)
@@ -510,6 +643,10 @@ static int resolve_addr(struct h2 *h, size_t i, const char *what, uint64_t now,
 	char addrs[TU_RESOLVE_MAX_ADDRS * 50];
 	int r;
 
+	if (!a->host) {
+		r = snprintf(list, list_size, "%s:%u:127.0.0.1", a->curl_name, a->port);
+		return r < 0 || (size_t) r >= list_size ? -EIO : 0;
+	}
 	if (now >= a->res_until || a->res.n == 0) {
 		struct tu_resolve_result res;
 		r = tu_resolve(a->host, conn_deadline, NULL, &res, reterr);
@@ -565,34 +702,178 @@ static void note_tried(char *tried, size_t size, size_t *len, const struct tu_er
 		*len += (size_t) n;
 }
 
-/* One transfer on our multi handle; curl's own timeouts (set by the caller) end it. */
-static CURLcode perform(struct h2 *h)
+#define MAX_PUMP_FDS 8
+
+CURLcode tu_h2_perform(CURLM *multi, CURL *easy, struct tu_h2_pumping *pumping)
 {
-	CURLMcode mc = curl_multi_add_handle(h->multi, h->curl);
+	CURLMcode mc = curl_multi_add_handle(multi, easy);
 	CURLcode rc = CURLE_FAILED_INIT;
 	int running = 1;
 
 	if (mc != CURLM_OK)
 		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 	while (running) {
-		mc = curl_multi_perform(h->multi, &running);
-		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+		struct pollfd pfd[MAX_PUMP_FDS];
+		struct curl_waitfd wfd[MAX_PUMP_FDS];
+		int n = 0;
+
+		mc = curl_multi_perform(multi, &running);
+		if (mc != CURLM_OK || !running)
+			break;
+		struct tu_dial_pump *pump = pumping ? pumping->pump : NULL;
+		if (pump) {
+			n = pump->fds(pump, pfd, MAX_PUMP_FDS);
+			if (n < 0) {
+				pumping->err = tu_err_set(pumping->reterr, n,
+							  "the stream to Auth failed (%s)",
+							  strerror(-n));
+				break;
+			}
+			for (int i = 0; i < n; i++)
+				wfd[i] = (struct curl_waitfd){
+				    .fd = pfd[i].fd,
+				    .events = (short) ((pfd[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+						       (pfd[i].events & POLLOUT ? CURL_WAIT_POLLOUT
+										: 0)),
+				};
+		}
+		/* Short waits while a pump runs: it may hold bytes it could not write yet. */
+		mc = curl_multi_poll(multi, n ? wfd : NULL, (unsigned) n, pump ? 100 : 1000, NULL);
 		if (mc != CURLM_OK)
 			break;
+		if (pump) {
+			for (int i = 0; i < n; i++) {
+				pfd[i].revents = (short) ((wfd[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
+							  (wfd[i].revents & CURL_WAIT_POLLOUT ? POLLOUT
+											      : 0) |
+							  (wfd[i].revents & CURL_WAIT_POLLPRI ? POLLPRI
+											      : 0));
+			}
+			int r = pump->run(pump, pfd, (size_t) n, pumping->reterr);
+			if (r < 0) {
+				pumping->err = r;
+				break;
+			}
+		}
 	}
 	for (;;) {
 		int left = 0;
-		CURLMsg *m = curl_multi_info_read(h->multi, &left);
+		CURLMsg *m = curl_multi_info_read(multi, &left);
 		if (!m)
 			break;
-		if (m->msg == CURLMSG_DONE && m->easy_handle == h->curl)
+		if (m->msg == CURLMSG_DONE && m->easy_handle == easy)
 			rc = m->data.result;
 	}
 	if (mc == CURLM_OUT_OF_MEMORY)
 		rc = CURLE_OUT_OF_MEMORY;
-	(void) curl_multi_remove_handle(h->multi, h->curl);
+	if (pumping && pumping->err && rc == CURLE_FAILED_INIT)
+		rc = CURLE_RECV_ERROR;
+	(void) curl_multi_remove_handle(multi, easy);
 	return rc;
+}
+
+/* Drops a stream whose socketpair end curl never took. */
+static void drop_pending(struct h2 *h)
+{
+	if (h->pending_fd >= 0)
+		close(h->pending_fd);
+	h->pending_fd = -1;
+	if (h->pending_pump)
+		h->pending_pump->free(h->pending_pump);
+	h->pending_pump = NULL;
+}
+
+static struct tu_dial_pump *tu_h2_pump_take(struct h2 *h)
+{
+	struct tu_dial_pump *p = h->pending_pump;
+
+	h->pending_pump = NULL;
+	return p;
+}
+
+/* (Re)builds h->addr from the dialers of a plan (taking them over). */
+static void adopt_plan(struct h2 *h, struct tu_dial_plan *plan)
+{
+	tu_dial_plan_done(&h->plan);
+	h->plan = *plan;
+	*plan = (struct tu_dial_plan){.n = 0};
+	memset(h->addr, 0, sizeof(h->addr));
+	h->n_addr = 0;
+	for (size_t i = 0; i < h->plan.n; i++) {
+		struct h2_addr *a = &h->addr[h->n_addr++];
+		struct tu_dialer *d = h->plan.d[i];
+		a->d = d;
+		if (d->open) {
+			/* never resolved, never connected to: curl gets the socketpair end */
+			a->host = NULL;
+			a->port = 1;
+			snprintf(a->curl_name, sizeof(a->curl_name), "auth-stream-%zu.invalid", i + 1);
+			continue;
+		}
+		a->host = d->host;
+		a->port = d->port;
+		/* CURLOPT_RESOLVE cannot name a host with ':' (an IPv6 literal): a
+		 * private stand-in name then (never resolved, .invalid). */
+		if (strchr(d->host, ':') || strlen(d->host) > TU_RESOLVE_MAX_NAME)
+			snprintf(a->curl_name, sizeof(a->curl_name), "auth-address-%zu.invalid",
+				 i + 1);
+		else
+			snprintf(a->curl_name, sizeof(a->curl_name), "%s", d->host);
+	}
+	h->cur = 0;
+	/* A live stream belongs to a dialer of the old plan: curl may keep the connection, but
+	 * it is never chosen again (its CONNECT_TO name is not used by the new plan's index). */
+	h->live_route = SIZE_MAX;
+}
+
+/* Discovery through /webapi/find, then the plan it picks; the memo is saved for the
+ * next process (a PAM login goes straight to the path). */
+static int discover(struct h2 *h, uint64_t deadline_usec, struct tu_err *reterr)
+{
+	struct tu_dial_memo m = {.upgrade = -1};
+	struct tu_dial_plan plan;
+	struct tu_err e;
+	int r;
+
+	r = tu_dial_find(h->conf, deadline_usec, &m, reterr);
+	if (r < 0)
+		return r;
+	m.updated_usec = 0;
+	r = tu_dial_plan_new(h->conf, h->creds, &m, &plan, reterr);
+	if (r < 0)
+		return r;
+	h->memo = m;
+	h->need_find = false;
+	adopt_plan(h, &plan);
+	/* Best effort: a process that may not write the cache (su, a user's CLI) still works,
+	 * it only asks again next time.  No log: the NSS path must not touch the sink. */
+	(void) tu_dial_memo_save(h->conf, &h->memo, &e);
+	return 0;
+}
+
+/* After a success on addr[i]: remember the path when it is not the one remembered. */
+static void remember(struct h2 *h, size_t i)
+{
+	const struct tu_dialer *d = h->addr[i].d;
+	struct tu_err e;
+
+	h->cur = i;
+	h->worked = true;
+	if (h->memo.valid && h->memo.has_path && h->memo.path == d->path &&
+	    strcmp(h->memo.path_what, d->what) == 0)
+		return;
+	if (!h->memo.valid) {
+		h->memo = (struct tu_dial_memo){.valid = true, .upgrade = -1};
+		if (h->conf->proxy.host)
+			snprintf(h->memo.proxy, sizeof(h->memo.proxy), "%s%s%s:%u",
+				 strchr(h->conf->proxy.host, ':') ? "[" : "", h->conf->proxy.host,
+				 strchr(h->conf->proxy.host, ':') ? "]" : "",
+				 h->conf->proxy.port ? h->conf->proxy.port : TU_DEFAULT_PROXY_PORT);
+	}
+	h->memo.has_path = true;
+	h->memo.path = d->path;
+	snprintf(h->memo.path_what, sizeof(h->memo.path_what), "%s", d->what);
+	(void) tu_dial_memo_save(h->conf, &h->memo, &e);
 }
 
 static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
@@ -602,18 +883,52 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	struct h2 *h = (struct h2 *) t;
 	struct curl_slist *headers = NULL, *connect_to = NULL, *resolve = NULL;
 	char url[16 + MAX_SERVER_NAME + MAX_PATH_LEN], tmo[32], hdr[64];
-	char addr[TU_MAX_AUTH_ADDRESSES][300];
+	char addr[TU_DIAL_MAX][TU_DIAL_WHAT_MAX + 40];
 	char entry[TU_RESOLVE_MAX_NAME + 16 + TU_RESOLVE_MAX_ADDRS * 50];
 	char tried[1024] = "";
 	size_t tried_len = 0;
+	bool skip_direct = false;
 	int r = -EIO;
 
 	if (!valid_path(path))
 		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
 	snprintf(url, sizeof(url), "https://%s%s", h->server_name, path);
 
+	/* No find answer yet: ask first when the Proxy is the only way, or the way to try
+	 * first; with direct addresses first, only once those failed (below). */
+	if (h->need_find && (h->n_addr == 0 || h->addr[h->cur].d->path != TU_DIAL_DIRECT)) {
+		r = discover(h, deadline_usec, reterr);
+		if (r < 0 && (h->n_addr == 0 || h->addr[0].d->path != TU_DIAL_DIRECT))
+			return r;
+		if (r < 0)
+			note_tried(tried, sizeof(tried), &tried_len, reterr);
+	}
+
 	for (size_t k = 0; k < h->n_addr; k++) {
 		size_t i = (h->cur + k) % h->n_addr;
+
+		/* Reaching the Proxy's paths without a find answer: discover now, then go on
+		 * with the paths it picks (the direct ones already failed). */
+		if (h->need_find && h->addr[i].d->path != TU_DIAL_DIRECT) {
+			size_t n_direct = 0;
+			r = discover(h, deadline_usec, reterr);
+			if (r < 0) {
+				if (h->n_addr > 1)
+					note_tried(tried, sizeof(tried), &tried_len, reterr);
+				break;
+			}
+			while (n_direct < h->n_addr && h->addr[n_direct].d->path == TU_DIAL_DIRECT)
+				n_direct++;
+			if (n_direct >= h->n_addr)
+				break;
+			skip_direct = true; /* they failed already */
+			h->cur = n_direct;
+			k = 0;
+			i = n_direct;
+		}
+		if (skip_direct && h->addr[i].d->path == TU_DIAL_DIRECT)
+			continue;
+		struct h2_addr *a = &h->addr[i];
 		struct exchange x = {
 		    .h = h,
 		    .on_data = on_data,
@@ -622,10 +937,11 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		    .addr = addr[i],
 		    .grpc_status = -1,
 		};
+		struct tu_h2_pumping pumping = {.reterr = reterr};
 		char ct[340];
 		uint64_t now = tu_transport_now_usec();
 
-		addr_string(&h->addr[i], addr[i], sizeof(addr[i]));
+		addr_string(a, addr[i], sizeof(addr[i]));
 		if (now >= deadline_usec) {
 			if (k == 0)
 				r = tu_err_set(reterr, -ETIMEDOUT,
@@ -646,12 +962,30 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 				note_tried(tried, sizeof(tried), &tried_len, reterr);
 			continue;
 		}
+		/* A stream dialer opens its stream now, unless curl still holds it. */
+		if (a->d->open && !(h->live_fd >= 0 && h->live_route == i)) {
+			struct tu_dial_stream st = {.fd = -1};
+			r = a->d->open(a->d, now + connect, &st, reterr);
+			if (r == -ENOMEM)
+				return r;
+			if (r < 0) {
+				if (h->n_addr > 1)
+					note_tried(tried, sizeof(tried), &tried_len, reterr);
+				continue;
+			}
+			drop_pending(h);
+			h->pending_fd = st.fd;
+			h->pending_pump = st.pump;
+			h->live_route = i;
+		}
+		pumping.pump = a->d->open ? (h->pending_pump ? h->pending_pump : h->live_pump) : NULL;
 		uint64_t after = tu_transport_now_usec();
 		if (after >= now + connect) {
 			r = tu_err_set(reterr, -ETIMEDOUT,
 				       "connecting to %s timed out after %" PRIu64
-				       " ms (resolving its name)",
+				       " ms (resolving its name or opening the stream)",
 				       addr[i], (after - now) / 1000);
+			drop_pending(h);
 			if (h->n_addr > 1)
 				note_tried(tried, sizeof(tried), &tried_len, reterr);
 			continue;
@@ -682,14 +1016,18 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		}
 		/* Empty host and port: every URL goes to this name, which RESOLVE maps
 		 * to the numbers we found. */
-		snprintf(ct, sizeof(ct), "::%s:%u", h->addr[i].curl_name, h->addr[i].port);
+		snprintf(ct, sizeof(ct), "::%s:%u", a->curl_name, a->port);
 		connect_to = oom ? NULL : curl_slist_append(NULL, ct);
 		resolve = connect_to ? curl_slist_append(NULL, entry) : NULL;
 		if (!resolve) {
 			curl_slist_free_all(headers);
 			curl_slist_free_all(connect_to);
+			drop_pending(h);
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		}
+		/* The inner TLS's ALPN for a connection made now (on_ssl_ctx). */
+		memcpy(h->alpn, a->d->alpn, a->d->alpn_len);
+		h->alpn_len = a->d->alpn_len;
 
 		h->errbuf[0] = '\0';
 		h->curl_resolved = false;
@@ -702,7 +1040,8 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) !=
 			 CURLE_OK))
 			sr = -EIO;
-		CURLcode rc = sr == 0 ? perform(h) : CURLE_FAILED_INIT;
+		CURLcode rc = sr == 0 ? tu_h2_perform(h->multi, h->curl, &pumping)
+				      : CURLE_FAILED_INIT;
 		uint64_t elapsed = tu_transport_now_usec() - now;
 
 		/* The handle must not keep pointers to our stack or lists past this call. */
@@ -717,6 +1056,7 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		curl_slist_free_all(connect_to);
 		curl_slist_free_all(resolve);
 		headers = connect_to = resolve = NULL;
+		drop_pending(h); /* a stream curl did not take (it failed before) */
 
 		if (sr < 0)
 			return tu_err_set(reterr, -EIO, "cannot set up libcurl for the call");
@@ -724,7 +1064,7 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			return tu_err_set(reterr, -EIO,
 					  "internal error: libcurl tried to resolve a name for %s itself",
 					  addr[i]);
-		if (rc == CURLE_OK) {
+		if (rc == CURLE_OK && !pumping.err) {
 			long v = 0;
 			(void) curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &v);
 			if (v != CURL_HTTP_VERSION_2_0)
@@ -733,14 +1073,18 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			r = check_response(&x);
 			if (r < 0)
 				return r;
-			h->cur = i;
+			remember(h, i);
 			ret_status->grpc_status = x.grpc_status;
 			tu_grpc_percent_decode(x.grpc_message, x.grpc_message_len,
 					       ret_status->grpc_message,
 					       sizeof(ret_status->grpc_message));
 			return 0;
 		}
-		r = map_curl_error(&x, rc, elapsed);
+		if (pumping.err && !x.err) {
+			x.err = pumping.err; /* the pump filled reterr */
+			r = pumping.err;
+		} else
+			r = map_curl_error(&x, rc, elapsed);
 		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
 		 * reaching one. */
 		if (x.connected)
@@ -750,9 +1094,28 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	}
 	if (h->n_addr > 1 && tried_len && reterr) {
 		int code = reterr->code ? reterr->code : r;
-		tu_err_set(reterr, code, "no Auth address answered: %s", tried);
+		bool all_direct = true;
+		for (size_t i = 0; i < h->n_addr; i++)
+			all_direct = all_direct && h->addr[i].d->path == TU_DIAL_DIRECT;
+		tu_err_set(reterr, code, "%s: %s",
+			   all_direct ? "no Auth address answered" : "no path to Auth answered",
+			   tried);
 	}
 	return r;
+}
+
+static const char *h2_via(struct tu_transport *t, char *what, size_t size)
+{
+	struct h2 *h = (struct h2 *) t;
+
+	if (!h->worked || h->cur >= h->n_addr) {
+		if (what && size)
+			what[0] = '\0';
+		return NULL;
+	}
+	if (what && size)
+		snprintf(what, size, "%s", h->addr[h->cur].d->what);
+	return tu_dial_path_name(h->addr[h->cur].d->path);
 }
 
 static void h2_close(struct tu_transport *t)
@@ -765,8 +1128,10 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
-	for (size_t i = 0; i < h->n_addr; i++)
-		free(h->addr[i].host);
+	drop_pending(h);
+	if (h->live_pump)
+		h->live_pump->free(h->live_pump);
+	tu_dial_plan_done(&h->plan);
 	free(h->server_name);
 	free(h);
 }
@@ -776,10 +1141,14 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 {
 	struct h2 *h;
 	struct curl_blob cert = {0}, key = {0}, ca = {0};
+	struct tu_dial_plan plan = {.n = 0};
+	struct tu_err e;
 	CURLcode rc = CURLE_OK;
 	CURL *c;
+	int r;
 
-	if (conf->n_addresses == 0 || conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
+	if ((conf->n_addresses == 0 && !conf->proxy.host) ||
+	    conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
 		tu_err_key(reterr, "auth.addresses");
 		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
 	}
@@ -788,27 +1157,20 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		tu_err_key(reterr, "auth.server_name");
 		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
 	}
-	(void) pthread_once(&global_once, global_init);
-	if (global_refused)
-		return tu_h2_check_env(true, environ, reterr) < 0
-			   ? -EPERM
-			   : tu_err_set(reterr, -EPERM,
-					"refusing to go online (unsafe environment)");
-	if (global_rc != CURLE_OK)
-		return tu_err_set(reterr, -EIO, "libcurl initialisation failed: %s",
-				  curl_easy_strerror(global_rc));
-	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-	if (!vi || !(vi->features & CURL_VERSION_HTTP2) || !(vi->features & CURL_VERSION_SSL))
-		return tu_err_set(reterr, -EPROTO,
-				  "libcurl %s was built without HTTP/2 or TLS support",
-				  vi ? vi->version : "?");
+	r = tu_h2_curl_init(reterr);
+	if (r < 0)
+		return r;
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	h->t.call = h2_call;
 	h->t.close = h2_close;
+	h->t.via = h2_via;
 	h->creds = creds;
+	h->conf = conf;
+	h->pending_fd = h->live_fd = -1;
+	h->live_route = SIZE_MAX;
 	h->connect_timeout_usec = conf->connect_timeout_usec;
 	uint64_t max_msg =
 	    conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
@@ -816,21 +1178,26 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	h->server_name = strdup(sn);
 	if (!h->server_name)
 		goto oom;
-	for (size_t i = 0; i < conf->n_addresses; i++) {
-		h->addr[i].host = strdup(conf->addresses[i].host);
-		if (!h->addr[i].host)
-			goto oom;
-		h->addr[i].port =
-		    conf->addresses[i].port ? conf->addresses[i].port : TU_DEFAULT_AUTH_PORT;
-		/* CURLOPT_RESOLVE cannot name a host with ':' (an IPv6 literal): a
-		 * private stand-in name then (never resolved, .invalid). */
-		if (strchr(h->addr[i].host, ':') || strlen(h->addr[i].host) > TU_RESOLVE_MAX_NAME)
-			snprintf(h->addr[i].curl_name, sizeof(h->addr[i].curl_name),
-				 "auth-address-%zu.invalid", i + 1);
-		else
-			snprintf(h->addr[i].curl_name, sizeof(h->addr[i].curl_name), "%s",
-				 h->addr[i].host);
-		h->n_addr++;
+
+	/* The paths to Auth (dial/dial.c), the one that worked last first. */
+	tu_err_clear(&e);
+	h->memo = (struct tu_dial_memo){.upgrade = -1};
+	if (tu_dial_memo_load(conf, &h->memo, &e) < 0) /* none, untrusted or bad: discover */
+		h->memo = (struct tu_dial_memo){.upgrade = -1};
+	r = tu_dial_plan_new(conf, creds, &h->memo, &plan, reterr);
+	if (r < 0) {
+		h2_close(&h->t);
+		return r;
+	}
+	adopt_plan(h, &plan);
+	if (conf->proxy.host) {
+		char want[TU_DIAL_WHAT_MAX];
+		const char *ph = conf->proxy.host;
+		snprintf(want, sizeof(want), strchr(ph, ':') ? "[%s]:%u" : "%s:%u", ph,
+			 conf->proxy.port ? conf->proxy.port : TU_DEFAULT_PROXY_PORT);
+		h->need_find = !(h->memo.valid && h->memo.found && strcmp(h->memo.proxy, want) == 0);
+		if (h->memo.valid && strcmp(h->memo.proxy, want) != 0)
+			h->memo = (struct tu_dial_memo){.upgrade = -1};
 	}
 
 	h->curl = curl_easy_init();
@@ -838,14 +1205,11 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		h2_close(&h->t);
 		return tu_err_set(reterr, -ENOMEM, "cannot create a libcurl handle");
 	}
-	int pair[4];
-	size_t n_pair = lowest_free_fds(pair, ELEMENTSOF(pair));
-	h->multi = curl_multi_init();
+	h->multi = tu_h2_multi_new();
 	if (!h->multi) {
 		h2_close(&h->t);
 		return tu_err_set(reterr, -ENOMEM, "cannot create a libcurl multi handle");
 	}
-	mark_new_pair_cloexec(pair, n_pair);
 	/* The blobs point into creds (NOCOPY), so the key is not copied into curl's heap. */
 	cert.data = (void *) tu_creds_cert_pem(creds, &cert.len);
 	key.data = (void *) tu_creds_key_pem(creds, &key.len);
@@ -878,6 +1242,13 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, h);
+	SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	SET(CURLOPT_SOCKOPTDATA, h);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, h);
+	SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	SET(CURLOPT_SSL_CTX_DATA, h);
 	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
 	SET(CURLOPT_RESOLVER_START_DATA, h);
 #undef SET

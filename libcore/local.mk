@@ -9,7 +9,9 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/creds.c %reldir%/creds.h \
 	%reldir%/transport.h \
 	%reldir%/resolve.c %reldir%/resolve.h \
-	%reldir%/h2.c %reldir%/h2.h \
+	%reldir%/h2.c %reldir%/h2.h %reldir%/h2-curl.h \
+	%reldir%/dial/dial.c %reldir%/dial/dial.h \
+	%reldir%/dial/find.c \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/rbac.c %reldir%/rbac.h \

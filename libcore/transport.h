@@ -65,6 +65,12 @@ struct tu_transport {
 
 	/* Frees the transport and everything it holds (connections closed, no fd left). */
 	void (*close)(struct tu_transport *t);
+
+	/* Optional (NULL in fakes): the path the last successful call took, as
+	 * `teleport-unix ping` shows it ("direct", "proxy tls-routing", ...; see
+	 * dial/dial.h), and its address into what (may be NULL); NULL when no call
+	 * succeeded yet. */
+	const char *(*via)(struct tu_transport *t, char *what, size_t size);
 };
 
 /* Frees t via its close(); accepts NULL; returns NULL. */
