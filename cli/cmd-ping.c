@@ -3,7 +3,8 @@
  * cmd-ping.c - `teleport-unix ping` (SPEC §7): connect to Auth with the
  * configured credential, print the cluster name and server version, our
  * identity (certificate CN and cluster) and the certificate's expiry, with
- * a warning when fewer than 7 days are left.  When auth.cluster_name is
+ * a warning when fewer than 7 days are left, and the path the call took
+ * (`Via: direct | proxy tls-routing | ...`, libcore/dial/dial.h).  When auth.cluster_name is
  * set, Ping must agree.  Exit 0 ok, 2 error.
  */
 #include <inttypes.h>
@@ -90,6 +91,11 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 
+	char via_addr[300];
+	const char *via = tu_auth_via(auth, via_addr, sizeof(via_addr));
+	char via_s[64];
+	tu_sanitize(via ? via : "unknown", via_s, sizeof(via_s));
+
 	int64_t not_after = tu_creds_not_after_usec(creds);
 	bool soon = tu_creds_expiring_soon(creds, now);
 	fmt_utc(not_after, t, sizeof(t));
@@ -101,6 +107,8 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 		json_key_str(&j, "server_version", p.server_version);
 		json_key_str(&j, "proxy_public_addr", p.proxy_public_addr);
 		json_key_str(&j, "remote_addr", p.remote_addr);
+		json_key_str(&j, "via", via_s);
+		json_key_str(&j, "via_addr", via_addr);
 		json_key_obj_begin(&j, "identity");
 		json_key_str(&j, "subject_cn", tu_creds_subject_cn(creds));
 		json_key_str(&j, "cluster", tu_creds_cluster(creds));
@@ -117,6 +125,8 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 		if (p.remote_addr)
 			printf("Seen from Auth:  %s\n",
 			       tu_sanitize(p.remote_addr, name, sizeof(name)));
+		printf("Via:             %s (%s)\n", via_s,
+		       tu_sanitize(via_addr, name, sizeof(name)));
 		printf("Identity:        %s",
 		       tu_sanitize(tu_creds_subject_cn(creds), name, sizeof(name)));
 		if (tu_creds_cluster(creds))

@@ -353,6 +353,8 @@ int tu_dial_memo_load(const struct tu_conf *conf, struct tu_dial_memo *ret,
 	struct tu_dial_memo m;
 	int r;
 
+	if (!conf->cache_dir)
+		return tu_err_set(reterr, -ENOENT, "no cache.dir");
 	if (tu_cache_path(conf, MEMO_FILE, path, sizeof(path)) < 0)
 		return tu_err_set(reterr, -ENAMETOOLONG, "cache.dir too long");
 	/* Root's and not writable by others, like the snapshots: it picks where we connect. */
@@ -372,6 +374,8 @@ int tu_dial_memo_save(const struct tu_conf *conf, const struct tu_dial_memo *m,
 	char path[PATH_MAX], text[MEMO_MAX_SIZE];
 	int r, n;
 
+	if (!conf->cache_dir)
+		return tu_err_set(reterr, -ENOENT, "no cache.dir");
 	r = tu_cache_may_write(reterr);
 	if (r < 0)
 		return r;

@@ -5,9 +5,9 @@
 # resolver (libcore/resolve.c).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2 \
-	tests/unit/test-resolve
+	tests/unit/test-resolve tests/unit/test-dial
 TESTS += tests/unit/test-grpc tests/unit/test-auth tests/unit/test-creds tests/unit/test-h2 \
-	tests/unit/test-resolve
+	tests/unit/test-resolve tests/unit/test-dial
 
 tests_unit_test_grpc_SOURCES = tests/unit/test-grpc.c tests/unit/fake-transport.h
 tests_unit_test_grpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -28,4 +28,8 @@ tests_unit_test_h2_LDADD = libteleport-unix.la $(CMOCKA_LIBS) -lpthread
 tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c
 tests_unit_test_resolve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_resolve_LDADD = libteleport-unix.la $(CMOCKA_LIBS) -lpthread
+
+tests_unit_test_dial_SOURCES = tests/unit/test-dial.c
+tests_unit_test_dial_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dial_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
