@@ -1085,6 +1085,20 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			r = pumping.err;
 		} else
 			r = map_curl_error(&x, rc, elapsed);
+		/* A Proxy that cuts the TLS routing handshake refused the route (Teleport closes
+		 * the connection for a cluster it does not serve): say so. */
+		if (a->d->path == TU_DIAL_TLS_ROUTING && !x.connected && reterr &&
+		    (r == -EPROTO || r == -ECONNRESET || r == -EHOSTUNREACH)) {
+			char was[TU_ERR_MSG_MAX];
+			snprintf(was, sizeof(was), "%s", reterr->msg);
+			const char *cl = h->conf->cluster_name ? h->conf->cluster_name
+							       : tu_creds_cluster(h->creds);
+			char cls[128];
+			tu_err_set(reterr, r,
+				   "the Proxy %s did not route us to Auth of cluster '%s' (is "
+				   "auth.cluster_name right? is TLS routing on?): %s",
+				   a->d->what, tu_sanitize(cl ? cl : "", cls, sizeof(cls)), was);
+		}
 		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
 		 * reaching one. */
 		if (x.connected)

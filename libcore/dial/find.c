@@ -489,8 +489,15 @@ int tu_dial_find(const struct tu_conf *conf, uint64_t deadline_usec, struct tu_d
 	case CURLE_COULDNT_CONNECT: {
 		long os_errno = 0;
 		(void) curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-		r = tu_err_set(reterr, os_errno == ECONNREFUSED ? -ECONNREFUSED : -EHOSTUNREACH,
-			       "cannot connect to the Proxy %s: %s", what, d);
+		if (os_errno == ECONNREFUSED)
+			r = tu_err_set(reterr, -ECONNREFUSED,
+				       "cannot connect to the Proxy %s: connection refused", what);
+		else if (os_errno == ETIMEDOUT)
+			r = tu_err_set(reterr, -ETIMEDOUT, "cannot connect to the Proxy %s: timed out",
+				       what);
+		else
+			r = tu_err_set(reterr, -EHOSTUNREACH, "cannot connect to the Proxy %s: %s",
+				       what, d);
 		goto out;
 	}
 	case CURLE_PEER_FAILED_VERIFICATION:

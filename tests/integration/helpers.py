@@ -239,6 +239,26 @@ def start_raw_h2(certs_dir, workdir, mode, name=None, only_path=None, dataset="t
     return proc.start()
 
 
+def start_proxy(workdir, auth_address, web_cert, web_key, mode="ok", cluster=CLUSTER,
+                name="proxy"):
+    """Starts tests/fake_auth/proxy.py, the stand-in Proxy web port (ALPN routing to
+    auth_address without terminating TLS, /webapi/find).  .log_path: its JSON-lines log."""
+    argv = [PY, os.path.join(FAKE_AUTH, "proxy.py"), "--auth", auth_address, "--cluster", cluster,
+            "--web-cert", web_cert, "--web-key", web_key, "--mode", mode]
+    proc = Proc(argv, workdir, name)
+    proc.log_path = os.path.join(workdir, f"{name}.log.jsonl")
+    proc.argv = argv + ["--log", proc.log_path]
+    return proc.start()
+
+
+def proxy_log(proc):
+    """The stand-in Proxy's connections so far (list of dicts)."""
+    if not os.path.exists(proc.log_path):
+        return []
+    with open(proc.log_path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def start_blackhole(certs_dir, workdir, name="blackhole"):
     argv = [PY, os.path.join(FAKE_AUTH, "server.py"), "--certs", certs_dir, "--blackhole"]
     return Proc(argv, workdir, name).start()

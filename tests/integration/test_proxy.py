@@ -1,0 +1,265 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_proxy.py - reaching Auth through the Proxy web port (issue 12 items 1 and 4):
+`auth.proxy` with TLS routing (ALPN teleport-auth@<hex(cluster)>.teleport.cluster.local
++ h2, SNI teleport.cluster.local, TLS end to end with Auth), discovery through
+/webapi/find, `ping`'s Via line, the remembered path (<cache.dir>/dial.memo: a second
+process goes straight to the path, no find), and the faults: the Proxy refuses the
+route (wrong cluster), find answers 404 or garbage, the Proxy is unreachable or a
+black hole, its web certificate is not trusted.  Each fault is exit 2 with one clear
+`teleport-unix: ...` line within the deadline.
+
+The stand-in Proxy is tests/fake_auth/proxy.py: it peeks at the ClientHello, forwards
+teleport-auth@ connections byte for byte to the stand-in Auth and terminates TLS
+itself (web certificate made here) for everything else."""
+
+import datetime
+import ipaddress
+import os
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import helpers
+
+SLOW = helpers.SLOW
+BUDGET = 4.0 * SLOW  # connect 1s + request 3s
+ALPN_EXAMPLE = "teleport-auth@6578616d706c652e636f6d.teleport.cluster.local"  # PROXY.md §0
+
+
+def _pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def web_pki(tmp_path_factory):
+    """A web CA and the Proxy's web certificate for 127.0.0.1 (IP SAN), plus an
+    unrelated CA (for the untrusted-certificate fault)."""
+    d = tmp_path_factory.mktemp("web-pki")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out = {}
+    for name in ("web-ca", "other-ca"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        cert = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        out[name] = (key, cert)
+        (d / f"{name}.pem").write_bytes(_pem(cert))
+    ca_key, ca_cert = out["web-ca"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (d / "web.pem").write_bytes(_pem(cert))
+    (d / "web.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                  serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return {"dir": str(d), "ca": str(d / "web-ca.pem"), "other_ca": str(d / "other-ca.pem"),
+            "cert": str(d / "web.pem"), "key": str(d / "web.key")}
+
+
+@pytest.fixture
+def proxy_server(web_pki, tmp_path):
+    started = []
+
+    def start(auth_address, mode="ok", cluster=helpers.CLUSTER):
+        p = helpers.start_proxy(str(tmp_path / "servers"), auth_address, web_pki["cert"],
+                                web_pki["key"], mode=mode, cluster=cluster,
+                                name=f"proxy{len(started)}")
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def proxy_config(write_config, web_pki, proxy_addr, addresses=None, **auth):
+    """A config with auth.proxy (and no auth.addresses unless given)."""
+    a = {"addresses": addresses, "proxy": proxy_addr, "proxy_ca": web_pki["ca"]}
+    a.update(auth)
+    return write_config(addresses=addresses or ["127.0.0.1:1"], auth=a)
+
+
+def one_error_line(r, *needles):
+    assert r.rc == 2, r
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("teleport-unix: "), r
+    for n in needles:
+        assert n in lines[0], (n, r)
+    return lines[0]
+
+
+def routes(proxy, route):
+    return [c for c in helpers.proxy_log(proxy) if c.get("route") == route]
+
+
+# ---------------------------------------------------------------- success
+
+def test_ping_through_proxy_tls_routing(auth_server, proxy_server, write_config, run_cli, certs,
+                                        web_pki, cache_dir):
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address)
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert r.stderr == "", r
+    assert f"Via:             proxy tls-routing ({proxy.address})" in r.stdout, r
+    assert "Cluster:         example.com" in r.stdout, r
+
+    # Discovery first: find over the Proxy's own TLS (ALPN http/1.1, SNI = the host).
+    web = routes(proxy, "web")
+    assert [c["path"] for c in web] == ["/webapi/find"], web
+    # Then exactly Teleport's ALPN list, SNI teleport.cluster.local, forwarded untouched.
+    fwd = routes(proxy, "auth")
+    assert len(fwd) == 1, helpers.proxy_log(proxy)
+    assert fwd[0]["alpn"] == [ALPN_EXAMPLE, "h2"], fwd
+    assert fwd[0]["sni"] == "teleport.cluster.local", fwd
+    # mTLS end to end: Auth saw our host certificate (the Proxy holds no key of ours).
+    calls = auth.calls("/proto.AuthService/Ping")
+    assert len(calls) == 1 and calls[0]["peer_cn"] == f"{certs.host_uuid}.example.com", calls
+
+    # The path is remembered: the next process goes straight there, no find.
+    memo = open(os.path.join(cache_dir, "dial.memo"), encoding="ascii").read()
+    assert "path proxy tls-routing\n" in memo and "tls_routing true\n" in memo, memo
+    assert os.stat(os.path.join(cache_dir, "dial.memo")).st_mode & 0o777 == 0o644
+    r = run_cli("ping", json=True)
+    assert r.rc == 0, r
+    assert r.json()["via"] == "proxy tls-routing", r
+    assert r.json()["via_addr"] == proxy.address, r
+    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(routes(proxy, "auth")) == 2
+
+
+def test_cluster_from_the_credential(auth_server, proxy_server, write_config, run_cli, web_pki):
+    """Without auth.cluster_name the ALPN names the credential's cluster."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address, cluster_name=None)
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert routes(proxy, "auth")[0]["alpn"][0] == ALPN_EXAMPLE
+
+
+def test_direct_first_then_proxy(auth_server, proxy_server, write_config, run_cli, web_pki):
+    """auth.addresses and auth.proxy: direct is tried first; when it is down the Proxy
+    answers within the same deadline, and the next run starts with the Proxy."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address, addresses=["127.0.0.1:1"])
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert "Via:             proxy tls-routing" in r.stdout, r
+    t0 = time.monotonic()
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert "Via:             proxy tls-routing" in r.stdout, r
+    assert len(routes(proxy, "web")) == 1  # discovery once
+
+
+def test_check_and_sync_through_proxy(auth_server, proxy_server, write_config, run_cli, web_pki,
+                                      cache_dir):
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address)
+    r = run_cli("sync")
+    assert r.rc == 0, r
+    assert os.path.exists(os.path.join(cache_dir, "accounts.db"))
+    r = run_cli("check", "alice", "alice")
+    assert r.rc in (0, 1), r  # a decision was made online (allow or deny), not an error
+    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(routes(proxy, "auth")) >= 2
+
+
+# ---------------------------------------------------------------- faults
+
+def test_wrong_cluster_route_refused(auth_server, proxy_server, write_config, run_cli, web_pki):
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address, cluster_name="other.example")
+    r = run_cli("ping", timeout=BUDGET + 10)
+    line = one_error_line(r, proxy.address, "did not route us to Auth of cluster 'other.example'")
+    assert r.elapsed < BUDGET + 2, r
+    assert routes(proxy, "refused"), helpers.proxy_log(proxy)
+    assert not auth.calls(), line
+
+
+@pytest.mark.parametrize("mode,needle", [
+    ("find-404", "answered HTTP 404"),
+    ("find-garbage", "not a JSON object"),
+])
+def test_find_faults(auth_server, proxy_server, write_config, run_cli, web_pki, mode, needle):
+    auth = auth_server()
+    proxy = proxy_server(auth.address, mode=mode)
+    proxy_config(write_config, web_pki, proxy.address)
+    r = run_cli("ping", timeout=BUDGET + 10)
+    one_error_line(r, "/webapi/find", needle, proxy.address)
+    assert r.elapsed < BUDGET + 2, r
+    assert not auth.calls()
+
+
+def test_find_no_tls_routing(auth_server, proxy_server, write_config, run_cli, web_pki):
+    """find says TLS routing is off: the TLS routing path is not tried; without the
+    reverse tunnel nothing is left, and the error says why."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address, mode="no-routing")
+    proxy_config(write_config, web_pki, proxy.address)
+    r = run_cli("ping", timeout=BUDGET + 10)
+    assert r.rc == 2, r
+    assert not routes(proxy, "auth") and not routes(proxy, "refused"), helpers.proxy_log(proxy)
+
+
+def test_proxy_unreachable(write_config, run_cli, web_pki):
+    proxy_config(write_config, web_pki, "127.0.0.1:1")
+    r = run_cli("ping", timeout=BUDGET + 10)
+    one_error_line(r, "127.0.0.1:1", "refused")
+    assert r.elapsed < 2, r
+
+
+def test_proxy_blackhole(blackhole_server, write_config, run_cli, web_pki):
+    proxy_config(write_config, web_pki, blackhole_server.address)
+    r = run_cli("ping", timeout=BUDGET + 10)
+    one_error_line(r, blackhole_server.address, "timed out")
+    assert r.elapsed < BUDGET + 2, r
+
+
+def test_proxy_web_cert_untrusted(auth_server, proxy_server, write_config, run_cli, web_pki):
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address, proxy_ca=web_pki["other_ca"])
+    r = run_cli("ping", timeout=BUDGET + 10)
+    one_error_line(r, proxy.address, "TLS", web_pki["other_ca"])
+    assert not auth.calls()
+
+
+def test_auth_cert_checked_end_to_end(auth_server, proxy_server, write_config, run_cli, web_pki):
+    """The Proxy forwards the TLS: Auth's certificate is verified against our CA (the
+    credential's), whatever the Proxy's web certificate is.  An Auth server whose
+    certificate comes from another CA is refused (fail closed)."""
+    auth = auth_server(server_cert="server-otherca")
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address)
+    r = run_cli("ping", timeout=BUDGET + 10)
+    one_error_line(r, "TLS")
+    assert not auth.calls()
+
+
+def test_config_needs_addresses_or_proxy(write_config, run_cli):
+    write_config(auth={"addresses": None})
+    r = run_cli("ping")
+    one_error_line(r, "auth.addresses", "'proxy'")
