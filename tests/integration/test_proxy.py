@@ -263,3 +263,79 @@ def test_config_needs_addresses_or_proxy(write_config, run_cli):
     write_config(auth={"addresses": None})
     r = run_cli("ping")
     one_error_line(r, "auth.addresses", "'proxy'")
+
+
+# ---------------------------------------------------------------- PAM and NSS
+
+@pytest.fixture
+def pam_through(builddir, tmp_path):
+    import shutil
+    if not shutil.which("pamtester"):
+        pytest.skip("pamtester is not installed")
+    if not helpers.find_lib("libpam_wrapper.so"):
+        pytest.skip("libpam_wrapper is not installed")
+    module = helpers.module_path(builddir, "pam_teleport.so")
+    service_dir = str(tmp_path / "pam.d")
+
+    def run(config, login):
+        helpers.write_pam_service(service_dir, "tu-proxy", [
+            f"account required {module} config={config} insecure_perms"])
+        env = {"PAM_WRAPPER_DEBUGLEVEL": "4"}
+        if os.environ.get("TU_PRELOAD"):
+            env["LD_PRELOAD"] = os.environ["TU_PRELOAD"] + " " + helpers.find_lib("libpam_wrapper.so")
+        return helpers.run_pamtester(service_dir, "tu-proxy", login, "acct_mgmt", env=env)
+
+    return run
+
+
+def test_pam_through_proxy_uses_the_remembered_path(auth_server, proxy_server, write_config,
+                                                   run_cli, web_pki, pam_through):
+    """`sync` discovers and remembers; a PAM login then decides online through the Proxy
+    without asking /webapi/find again."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    cfg = proxy_config(write_config, web_pki, proxy.address)
+    assert run_cli("sync").rc == 0
+    assert len(routes(proxy, "web")) == 1
+    n_auth = len(routes(proxy, "auth"))
+    res = pam_through(cfg, "frank")
+    assert res.rc == 0 and "account management done" in res.stdout + res.stderr, res
+    res = pam_through(cfg, "dave")  # lock-user-dave
+    assert "Permission denied" in res.stdout + res.stderr, res
+    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(routes(proxy, "auth")) >= n_auth + 2, helpers.proxy_log(proxy)
+
+
+@pytest.fixture
+def default_link(builddir):
+    """The online refresh links the default NSS directory to cache.dir: put it back afterwards."""
+    d = helpers.make_vars(builddir, "localstatedir")["localstatedir"] + "/cache/teleport-unix"
+    link = os.path.join(d, "accounts.db")
+    if os.path.exists(link) and not os.path.islink(link):
+        pytest.skip(f"{link} is a real cache here")
+    saved = os.readlink(link) if os.path.islink(link) else None
+    yield
+    if os.path.islink(link):
+        os.unlink(link)
+    if saved is not None:
+        os.symlink(saved, link)
+
+
+def test_nss_refresh_through_proxy(builddir, auth_server, proxy_server, write_config, web_pki,
+                                   cache_dir, tmp_path, default_link):
+    """A getpwnam miss (no cache yet) refreshes online through the Proxy."""
+    if os.geteuid() != 0:
+        pytest.skip("the NSS online refresh runs for root only")
+    if not helpers.find_lib("libnss_wrapper.so"):
+        pytest.skip("nss_wrapper not installed")
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    cfg = proxy_config(write_config, web_pki, proxy.address)
+    so = os.path.join(builddir, ".libs", "libteleport-unix.so.0")
+    env = {"TELEPORT_UNIX_CONFIG": cfg, "TELEPORT_UNIX_CACHE_DIR": cache_dir,
+           "TELEPORT_UNIX_CORE_LIB": so}
+    g = helpers.run_getent(builddir, "passwd", "frank", workdir=str(tmp_path / "getent"),
+                           env=env, timeout=60)
+    assert g.rc == 0 and g.stdout.startswith("frank:*:"), g
+    assert routes(proxy, "auth"), helpers.proxy_log(proxy)
+    assert os.path.exists(os.path.join(cache_dir, "dial.memo"))
