@@ -5,6 +5,8 @@ server on loopback (real mTLS + HTTP/2 + gRPC, a fresh TLS handshake each run):
 
   * `teleport-unix ping`          p50/p90 of RUNS runs   (goal <= 20 ms p50)
   * `teleport-unix check U L`     p50/p90                (GetUser + roles + locks + auth preference)
+  * the same `check` through the stand-in Proxy's web port (TLS routing, issue 12),
+    next to direct (goal <= 1.3x the direct median)
   * pamtester acct_mgmt           p50/p90 through pam_teleport.so (goal <= 25 ms p50)
   * `teleport-unix ssh-principals` offline (sshd's AuthorizedPrincipalsCommand, once per
     OpenSSH certificate login), next to `check --offline` and a bare /bin/true
@@ -84,6 +86,81 @@ def ssh_certificate_path(tmp, certs, srv, cli, env, runs):
           f"(goal: the identity path adds <= 5 ms p50 to a login)")
 
 
+def web_pki(d):
+    """A throwaway web CA + the stand-in Proxy's certificate for 127.0.0.1."""
+    import datetime  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+    os.makedirs(d, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench web CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {n: os.path.join(d, n) for n in ("ca.pem", "web.pem", "web.key")}
+    pem = serialization.Encoding.PEM
+    with open(paths["ca.pem"], "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(paths["web.pem"], "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(paths["web.key"], "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return paths
+
+
+def proxy_path(tmp, certs, srv, cli, env, runs, direct_cfg):
+    """`check` through the stand-in Proxy's web port (TLS routing: ALPN teleport-auth@,
+    forwarded byte for byte to the same Auth), next to direct (issue 12: goal <= 1.3x the
+    direct median).  The first run discovers (/webapi/find) and remembers the path in
+    <cache.dir>/dial.memo; the timed runs go straight to it, as a PAM login does."""
+    try:
+        pki = web_pki(os.path.join(tmp, "web-pki"))
+    except ImportError as e:
+        print(f"check through the Proxy: skipped ({e})")
+        return
+    proxy = helpers.start_proxy(os.path.join(tmp, "proxy"), srv.address, pki["web.pem"], pki["web.key"])
+    try:
+        doc = helpers.build_config(certs, srv.address, os.path.join(tmp, "cache-proxy"))
+        del doc["auth"]["addresses"]
+        doc["auth"]["proxy"] = proxy.address
+        doc["auth"]["proxy_ca"] = pki["ca.pem"]
+        cfg = helpers.write_yaml(os.path.join(tmp, "tu-proxy.yaml"), doc)
+        base = [cli, "--insecure-perms", "-c", cfg]
+        t0 = time.monotonic()
+        p = subprocess.run(base + ["ping"], capture_output=True, text=True, env=env, timeout=60)
+        first = (time.monotonic() - t0) * 1000
+        if p.returncode != 0 or "proxy tls-routing" not in p.stdout:
+            print(f"check through the Proxy: ping failed: {p.stderr.strip()[:300]}")
+            return
+        # Interleaved with direct runs, so the load of a shared machine weighs on both alike.
+        dbase = [cli, "--insecure-perms", "-c", direct_cfg]
+        ds, ps = [], []
+        for _ in range(runs):
+            ds.append(timed(dbase + ["check", "alice@example.com", "alice"], env, 1, ok=(0, 1))[0])
+            ps.append(timed(base + ["check", "alice@example.com", "alice"], env, 1, ok=(0, 1))[0])
+        d50, p50 = statistics.median(ds), statistics.median(ps)
+        p90 = sorted(ps)[int(len(ps) * 0.9) - 1]
+        print(f"check through the Proxy (TLS routing, path remembered, whole process): p50 {p50:.1f} ms, "
+              f"p90 {p90:.1f} ms = {p50 / d50:.2f}x direct p50 {d50:.1f} ms of the same interleaved runs "
+              f"(goal <= 1.3x); first run with discovery (find + ping): {first:.1f} ms")
+    finally:
+        proxy.stop()
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
@@ -119,6 +196,7 @@ def main():
             print(f"pamtester acct_mgmt through pam_teleport.so: p50 {p50:.1f} ms, p90 {p90:.1f} ms "
                   f"(goal <= 25 ms p50)")
             ssh_certificate_path(tmp, certs, srv, cli, env, runs)
+            proxy_path(tmp, certs, srv, cli, env, runs, cfg)
         finally:
             srv.stop()
 

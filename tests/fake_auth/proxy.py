@@ -189,6 +189,9 @@ def handle(args, conn):
             log(args, rec)
             host, port = args.auth.rsplit(":", 1)
             up = socket.create_connection((host, int(port)), timeout=5)
+            # No Nagle on either leg: a relay must not hold small TLS records back.
+            for s in (conn, up):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             up.settimeout(None)
             conn.settimeout(None)
             pipe(conn, up)
