@@ -82,6 +82,8 @@ struct h2 {
 	bool worked;              /* some call succeeded on addr[cur] */
 	struct tu_dial_memo memo; /* what find said and the path that worked (dial.memo) */
 	bool need_find;           /* auth.proxy set and the memo holds no find answer */
+	bool found_here;          /* find was asked by this process (not from the memo) */
+	bool reached;             /* the last call got TLS + ALPN h2 from a server */
 	/* The inner TLS's ALPN list for the connection being made (CTX callback). */
 	uint8_t alpn[TU_DIAL_ALPN_MAX];
 	size_t alpn_len;
@@ -839,11 +841,14 @@ static int discover(struct h2 *h, uint64_t deadline_usec, struct tu_err *reterr)
 	if (r < 0)
 		return r;
 	m.updated_usec = 0;
-	r = tu_dial_plan_new(h->conf, h->creds, &m, &plan, reterr);
-	if (r < 0)
-		return r;
 	h->memo = m;
 	h->need_find = false;
+	h->found_here = true;
+	r = tu_dial_plan_new(h->conf, h->creds, &m, &plan, reterr);
+	if (r < 0) {
+		(void) tu_dial_memo_save(h->conf, &h->memo, &e); /* what the Proxy said still holds */
+		return r;
+	}
 	adopt_plan(h, &plan);
 	/* Best effort: a process that may not write the cache (su, a user's CLI) still works,
 	 * it only asks again next time.  No log: the NSS path must not touch the sink. */
@@ -876,9 +881,9 @@ static void remember(struct h2 *h, size_t i)
 	(void) tu_dial_memo_save(h->conf, &h->memo, &e);
 }
 
-static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
-		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
-		   struct tu_transport_status *ret_status, struct tu_err *reterr)
+static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		  uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+		  struct tu_transport_status *ret_status, struct tu_err *reterr)
 {
 	struct h2 *h = (struct h2 *) t;
 	struct curl_slist *headers = NULL, *connect_to = NULL, *resolve = NULL;
@@ -1101,8 +1106,10 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		}
 		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
 		 * reaching one. */
-		if (x.connected)
+		if (x.connected) {
+			h->reached = true;
 			return r;
+		}
 		if (h->n_addr > 1)
 			note_tried(tried, sizeof(tried), &tried_len, reterr);
 	}
@@ -1116,6 +1123,35 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			   tried);
 	}
 	return r;
+}
+
+/*
+ * One call over the plan.  When every path failed before reaching a server and
+ * the Proxy's answer came from the memo (another process asked /webapi/find,
+ * maybe long ago: TLS routing may have been turned off since), ask again once
+ * in what is left of the deadline and try the paths it picks.
+ */
+static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+		   struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct h2 *h = (struct h2 *) t;
+	int r;
+
+	h->reached = false;
+	r = h2_try(t, path, body, body_len, deadline_usec, on_data, userdata, ret_status, reterr);
+	if (r == 0 || r == -ENOMEM || r == -EINVAL || h->reached || !h->conf->proxy.host ||
+	    h->found_here || h->need_find || tu_transport_now_usec() >= deadline_usec)
+		return r;
+	struct tu_dial_memo old = h->memo;
+	struct tu_err e;
+	tu_err_clear(&e);
+	if (discover(h, deadline_usec, &e) < 0)
+		return r; /* the first error says more */
+	if (old.found == h->memo.found && old.tls_routing == h->memo.tls_routing &&
+	    strcmp(old.tunnel_addr, h->memo.tunnel_addr) == 0)
+		return r; /* nothing changed: the same paths would fail the same way */
+	return h2_try(t, path, body, body_len, deadline_usec, on_data, userdata, ret_status, reterr);
 }
 
 static const char *h2_via(struct tu_transport *t, char *what, size_t size)
@@ -1199,6 +1235,13 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	if (tu_dial_memo_load(conf, &h->memo, &e) < 0) /* none, untrusted or bad: discover */
 		h->memo = (struct tu_dial_memo){.upgrade = -1};
 	r = tu_dial_plan_new(conf, creds, &h->memo, &plan, reterr);
+	if (r == -EINVAL && h->memo.valid && conf->proxy.host) {
+		/* The memo leaves no path (e.g. it says TLS routing is off): forget it and
+		 * discover again at the first call. */
+		h->memo = (struct tu_dial_memo){.upgrade = -1};
+		tu_err_clear(reterr);
+		r = tu_dial_plan_new(conf, creds, NULL, &plan, reterr);
+	}
 	if (r < 0) {
 		h2_close(&h->t);
 		return r;

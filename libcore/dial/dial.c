@@ -250,6 +250,12 @@ int tu_dial_plan_new(const struct tu_conf *conf, const struct tu_creds *creds,
 			return r;
 		}
 	}
+	if (p.n == 0 && memo && memo->found && !memo->tls_routing)
+		return tu_err_set(reterr, -EINVAL,
+				  "the Proxy %s says TLS routing is off (/webapi/find) and no other "
+				  "path to Auth applies (the reverse tunnel needs a credential with an "
+				  "SSH certificate)",
+				  memo->proxy);
 	if (p.n == 0)
 		return tu_err_set(reterr, -EINVAL,
 				  "no way to reach Auth: auth.addresses is empty and no path through "

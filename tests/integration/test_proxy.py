@@ -220,7 +220,7 @@ def test_find_no_tls_routing(auth_server, proxy_server, write_config, run_cli, w
     proxy = proxy_server(auth.address, mode="no-routing")
     proxy_config(write_config, web_pki, proxy.address)
     r = run_cli("ping", timeout=BUDGET + 10)
-    assert r.rc == 2, r
+    one_error_line(r, proxy.address, "says TLS routing is off")
     assert not routes(proxy, "auth") and not routes(proxy, "refused"), helpers.proxy_log(proxy)
 
 
@@ -339,3 +339,50 @@ def test_nss_refresh_through_proxy(builddir, auth_server, proxy_server, write_co
     assert g.rc == 0 and g.stdout.startswith("frank:*:"), g
     assert routes(proxy, "auth"), helpers.proxy_log(proxy)
     assert os.path.exists(os.path.join(cache_dir, "dial.memo"))
+
+
+def test_stale_memo_is_rediscovered(auth_server, proxy_server, write_config, run_cli, web_pki,
+                                    cache_dir):
+    """A memo saying TLS routing is off (the Proxy changed since) does not lock us out:
+    find is asked again and the path it picks works; the memo is corrected."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address)
+    memo = os.path.join(cache_dir, "dial.memo")
+    with open(memo, "w", encoding="ascii") as f:
+        f.write(f"version 1\nproxy {proxy.address}\nfound true\ntls_routing false\n"
+                f"tunnel_addr {proxy.address}\ncluster example.com\nupgrade unknown\n"
+                f"path_addr \nupdated 0\n")
+    os.chmod(memo, 0o644)
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert "Via:             proxy tls-routing" in r.stdout, r
+    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert "tls_routing true\n" in open(memo, encoding="ascii").read()
+
+
+def test_remembered_path_gone_rediscovers(auth_server, proxy_server, write_config, run_cli,
+                                          web_pki, cache_dir):
+    """The remembered path fails before reaching Auth (the Proxy turned TLS routing off):
+    /webapi/find is asked again within the same deadline, and the error is the path's."""
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    proxy_config(write_config, web_pki, proxy.address)
+    assert run_cli("ping").rc == 0
+    proxy.stop()
+    proxy2 = helpers.start_proxy(os.path.dirname(proxy.log_path), auth.address, web_pki["cert"],
+                                 web_pki["key"], mode="no-routing", name="proxy-again")
+    proxy_config(write_config, web_pki, proxy2.address)
+    memo = os.path.join(cache_dir, "dial.memo")
+    text = open(memo, encoding="ascii").read().replace(proxy.address, proxy2.address)
+    with open(memo, "w", encoding="ascii") as f:
+        f.write(text)
+    try:
+        r = run_cli("ping", timeout=BUDGET + 10)
+        one_error_line(r, proxy2.address)
+        assert r.elapsed < BUDGET + 2, r
+        assert routes(proxy2, "refused"), helpers.proxy_log(proxy2)
+        assert len(routes(proxy2, "web")) == 1, helpers.proxy_log(proxy2)  # asked again
+        assert "tls_routing false\n" in open(memo, encoding="ascii").read()
+    finally:
+        proxy2.stop()
