@@ -528,7 +528,8 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const char *sh
 	char buf[1200], fix[1200], where[600];
 	int r;
 
-	snprintf(where, sizeof(where), "%s (auth.addresses)", shown);
+	snprintf(where, sizeof(where), "%s (%s)", shown,
+		 conf->n_addresses ? "auth.addresses" : "auth.proxy");
 	if (d->offline) {
 		add(d, "auth.ping", DOCTOR_SKIPPED, where, NULL, "not tried (--offline)");
 		return;
@@ -558,18 +559,25 @@ static void check_auth(struct doc *d, const struct tu_conf *conf, const char *sh
 		    "Auth answered for cluster '%s', but auth.cluster_name is '%s': every online decision is refused",
 		    ping.cluster_name ? ping.cluster_name : "", conf->cluster_name);
 	} else if (r >= 0) {
+		char via_addr[300];
+		const char *via = tu_auth_via(auth, via_addr, sizeof(via_addr));
 		add(d, "auth.ping", DOCTOR_OK, where, NULL,
-		    "Auth answered in %lld ms: cluster %s, Teleport %s", ms,
+		    "Auth answered in %lld ms: cluster %s, Teleport %s, via %s%s%s%s", ms,
 		    ping.cluster_name ? ping.cluster_name : "?",
-		    ping.server_version ? ping.server_version : "?");
+		    ping.server_version ? ping.server_version : "?", via ? via : "?",
+		    via_addr[0] ? " (" : "", via_addr, via_addr[0] ? ")" : "");
 	} else {
 		char addrs[600] = "";
 		for (size_t i = 0; i < conf->n_addresses; i++)
 			snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs), "%s%s:%u",
 				 i ? ", " : "", conf->addresses[i].host, conf->addresses[i].port);
+		if (conf->proxy.host)
+			snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs),
+				 "%sauth.proxy %s:%u", conf->n_addresses ? ", " : "",
+				 conf->proxy.host, conf->proxy.port);
 		snprintf(
 		    fix, sizeof(fix),
-		    "check auth.addresses (%s): Auth must accept TLS from this host there; test with 'teleport-unix ping'",
+		    "check auth.addresses / auth.proxy (%s): Auth (or the Proxy's web port) must accept TLS from this host there; test with 'teleport-unix ping'",
 		    addrs);
 		add(d, "auth.ping", offline_ok ? DOCTOR_WARNING : DOCTOR_ERROR, where, fix,
 		    "Auth did not answer within %lld ms (%s)%s", ms,
