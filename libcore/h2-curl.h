@@ -4,14 +4,14 @@
  * libcore (dial/find.c; the connection upgrade in dial/ws*.c may use it):
  * one global initialisation, close-on-exec sockets, no resolver thread, a
  * multi handle whose wake-up pair is close-on-exec, and one transfer driven
- * on the caller's thread with an optional pump (dial.h).  Layer: libcore.
+ * on the caller's thread with the stream dialers' pumps (dial.h).  Layer: libcore.
  */
 #pragma once
 
 #include <curl/curl.h>
 
 struct tu_err;
-struct tu_dial_pump;
+struct tu_dialer;
 
 /* curl_global_init once per process (pthread_once), refusing unsafe environments
  * (tu_h2_check_env).  0, -EPERM, -EIO, -EPROTO (no HTTP/2 or TLS). */
@@ -27,14 +27,12 @@ curl_socket_t tu_h2_open_socket(void *clientp, curlsocktype purpose, struct curl
 int tu_h2_refuse_resolver(void *resolver_state, void *reserved, void *userdata);
 
 /*
- * One transfer of easy on multi; curl's own timeouts end it.  pump may be
- * NULL; otherwise its fds join each wait and run() follows each wait.  A pump
- * error ends the transfer: *ret_pump_err (may be NULL when pump is NULL) gets
- * its code, reterr_pump its message.
+ * One transfer of easy on multi; curl's own timeouts end it.  pumping may be
+ * NULL; otherwise the stream dialers' (dial.h) descriptors join each wait and
+ * their step() runs before and after it.
  */
 struct tu_h2_pumping {
-	struct tu_dial_pump *pump;
-	int err;              /* 0, or the pump's -errno */
-	struct tu_err *reterr; /* where the pump's message goes */
+	struct tu_dialer *const *d;
+	size_t n;
 };
-CURLcode tu_h2_perform(CURLM *multi, CURL *easy, struct tu_h2_pumping *pumping);
+CURLcode tu_h2_perform(CURLM *multi, CURL *easy, const struct tu_h2_pumping *pumping);

@@ -36,6 +36,7 @@
 #include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -87,13 +88,14 @@ struct h2 {
 	/* The inner TLS's ALPN list for the connection being made (CTX callback). */
 	uint8_t alpn[TU_DIAL_ALPN_MAX];
 	size_t alpn_len;
-	/* Stream dialers: the socketpair end waiting for curl's open-socket callback, and
-	 * the one curl holds (with its pump) while that connection lives. */
-	int pending_fd;
-	struct tu_dial_pump *pending_pump;
-	int live_fd;
-	size_t live_route;
-	struct tu_dial_pump *live_pump;
+	/* Stream dialers: the one curl's open-socket callback asks for a connection in
+	 * this transfer (NULL: a socket dialer), by dial_deadline; its failure. */
+	struct tu_dialer *opening;
+	struct tu_dialer *streams[TU_DIAL_MAX]; /* the plan's stream dialers (their pumps) */
+	size_t n_streams;
+	uint64_t dial_deadline;
+	int dial_code;
+	struct tu_err dial_err;
 	uint64_t connect_timeout_usec;
 	uint64_t max_body;
 	char errbuf[CURL_ERROR_SIZE];
@@ -519,44 +521,37 @@ curl_socket_t tu_h2_open_socket(void *clientp, curlsocktype purpose, struct curl
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-static struct tu_dial_pump *tu_h2_pump_take(struct h2 *h);
-
-/* h2's: a stream dialer's socketpair end when one waits (dial.h), else a new socket. */
+/*
+ * h2's: for a stream dialer (dial.h), its open() runs here, when curl needs a
+ * connection (not when it reuses one), and curl's AF_UNIX socket connects to
+ * the private address it returns; curl's storage behind a curl_sockaddr is a
+ * sockaddr_storage.  Otherwise a new TCP socket.
+ */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct h2 *h = clientp;
 
-	if (purpose == CURLSOCKTYPE_IPCXN && h->pending_fd >= 0) {
-		int fd = h->pending_fd;
-		h->pending_fd = -1;
-		h->live_pump = tu_h2_pump_take(h);
-		h->live_fd = fd;
-		return fd;
+	if (purpose == CURLSOCKTYPE_IPCXN && h && h->opening) {
+		struct sockaddr_un sa;
+		socklen_t len = 0;
+
+		tu_err_clear(&h->dial_err);
+		int r = h->opening->open(h->opening, h->dial_deadline, &sa, &len, &h->dial_err);
+		if (r < 0) {
+			h->dial_code = r;
+			return CURL_SOCKET_BAD;
+		}
+		if (len > sizeof(sa) || len > sizeof(a->addr)) {
+			h->dial_code = tu_err_set(&h->dial_err, -EIO, "stream address too long");
+			return CURL_SOCKET_BAD;
+		}
+		a->family = AF_UNIX;
+		a->protocol = 0;
+		a->addrlen = len;
+		memcpy(&a->addr, &sa, len);
+		return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	}
 	return tu_h2_open_socket(NULL, purpose, a);
-}
-
-/* A stream's socket is connected already: curl must not connect() it. */
-static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-	struct h2 *h = clientp;
-
-	(void) purpose;
-	return fd == h->live_fd ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
-}
-
-/* curl closes a connection: a stream's pump goes with it. */
-static int on_close_socket(void *clientp, curl_socket_t fd)
-{
-	struct h2 *h = clientp;
-
-	if (fd == h->live_fd && h->live_fd >= 0) {
-		if (h->live_pump)
-			h->live_pump->free(h->live_pump);
-		h->live_pump = NULL;
-		h->live_fd = -1;
-	}
-	return close(fd);
 }
 
 /* Called only when curl would resolve a name itself: never let it. */
@@ -704,9 +699,16 @@ static void note_tried(char *tried, size_t size, size_t *len, const struct tu_er
 		*len += (size_t) n;
 }
 
-#define MAX_PUMP_FDS 8
+#define MAX_PUMP_FDS 16
 
-CURLcode tu_h2_perform(CURLM *multi, CURL *easy, struct tu_h2_pumping *pumping)
+/* Every stream dialer's pumps, in and around each wait (dial.h). */
+static void pumps_step(const struct tu_h2_pumping *p)
+{
+	for (size_t i = 0; p && i < p->n; i++)
+		p->d[i]->step(p->d[i]);
+}
+
+CURLcode tu_h2_perform(CURLM *multi, CURL *easy, const struct tu_h2_pumping *pumping)
 {
 	CURLMcode mc = curl_multi_add_handle(multi, easy);
 	CURLcode rc = CURLE_FAILED_INIT;
@@ -717,46 +719,24 @@ CURLcode tu_h2_perform(CURLM *multi, CURL *easy, struct tu_h2_pumping *pumping)
 	while (running) {
 		struct pollfd pfd[MAX_PUMP_FDS];
 		struct curl_waitfd wfd[MAX_PUMP_FDS];
-		int n = 0;
+		size_t n = 0;
 
 		mc = curl_multi_perform(multi, &running);
 		if (mc != CURLM_OK || !running)
 			break;
-		struct tu_dial_pump *pump = pumping ? pumping->pump : NULL;
-		if (pump) {
-			n = pump->fds(pump, pfd, MAX_PUMP_FDS);
-			if (n < 0) {
-				pumping->err = tu_err_set(pumping->reterr, n,
-							  "the stream to Auth failed (%s)",
-							  strerror(-n));
-				break;
-			}
-			for (int i = 0; i < n; i++)
-				wfd[i] = (struct curl_waitfd){
-				    .fd = pfd[i].fd,
-				    .events = (short) ((pfd[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
-						       (pfd[i].events & POLLOUT ? CURL_WAIT_POLLOUT
-										: 0)),
-				};
-		}
-		/* Short waits while a pump runs: it may hold bytes it could not write yet. */
-		mc = curl_multi_poll(multi, n ? wfd : NULL, (unsigned) n, pump ? 100 : 1000, NULL);
+		pumps_step(pumping);
+		for (size_t i = 0; pumping && i < pumping->n && n < MAX_PUMP_FDS; i++)
+			n += pumping->d[i]->pollfds(pumping->d[i], pfd + n, MAX_PUMP_FDS - n);
+		for (size_t i = 0; i < n; i++)
+			wfd[i] = (struct curl_waitfd){
+			    .fd = pfd[i].fd,
+			    .events = (short) ((pfd[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+					       (pfd[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0)),
+			};
+		mc = curl_multi_poll(multi, n ? wfd : NULL, (unsigned) n, 1000, NULL);
 		if (mc != CURLM_OK)
 			break;
-		if (pump) {
-			for (int i = 0; i < n; i++) {
-				pfd[i].revents = (short) ((wfd[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
-							  (wfd[i].revents & CURL_WAIT_POLLOUT ? POLLOUT
-											      : 0) |
-							  (wfd[i].revents & CURL_WAIT_POLLPRI ? POLLPRI
-											      : 0));
-			}
-			int r = pump->run(pump, pfd, (size_t) n, pumping->reterr);
-			if (r < 0) {
-				pumping->err = r;
-				break;
-			}
-		}
+		pumps_step(pumping);
 	}
 	for (;;) {
 		int left = 0;
@@ -768,29 +748,8 @@ CURLcode tu_h2_perform(CURLM *multi, CURL *easy, struct tu_h2_pumping *pumping)
 	}
 	if (mc == CURLM_OUT_OF_MEMORY)
 		rc = CURLE_OUT_OF_MEMORY;
-	if (pumping && pumping->err && rc == CURLE_FAILED_INIT)
-		rc = CURLE_RECV_ERROR;
 	(void) curl_multi_remove_handle(multi, easy);
 	return rc;
-}
-
-/* Drops a stream whose socketpair end curl never took. */
-static void drop_pending(struct h2 *h)
-{
-	if (h->pending_fd >= 0)
-		close(h->pending_fd);
-	h->pending_fd = -1;
-	if (h->pending_pump)
-		h->pending_pump->free(h->pending_pump);
-	h->pending_pump = NULL;
-}
-
-static struct tu_dial_pump *tu_h2_pump_take(struct h2 *h)
-{
-	struct tu_dial_pump *p = h->pending_pump;
-
-	h->pending_pump = NULL;
-	return p;
 }
 
 /* (Re)builds h->addr from the dialers of a plan (taking them over). */
@@ -823,9 +782,10 @@ static void adopt_plan(struct h2 *h, struct tu_dial_plan *plan)
 			snprintf(a->curl_name, sizeof(a->curl_name), "%s", d->host);
 	}
 	h->cur = 0;
-	/* A live stream belongs to a dialer of the old plan: curl may keep the connection, but
-	 * it is never chosen again (its CONNECT_TO name is not used by the new plan's index). */
-	h->live_route = SIZE_MAX;
+	h->n_streams = 0;
+	for (size_t i = 0; i < h->n_addr; i++)
+		if (h->addr[i].d->open)
+			h->streams[h->n_streams++] = h->addr[i].d;
 }
 
 /* Discovery through /webapi/find, then the plan it picks; the memo is saved for the
@@ -942,7 +902,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 		    .addr = addr[i],
 		    .grpc_status = -1,
 		};
-		struct tu_h2_pumping pumping = {.reterr = reterr};
+		struct tu_h2_pumping pumping = {.d = h->streams, .n = h->n_streams};
 		char ct[340];
 		uint64_t now = tu_transport_now_usec();
 
@@ -967,30 +927,15 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 				note_tried(tried, sizeof(tried), &tried_len, reterr);
 			continue;
 		}
-		/* A stream dialer opens its stream now, unless curl still holds it. */
-		if (a->d->open && !(h->live_fd >= 0 && h->live_route == i)) {
-			struct tu_dial_stream st = {.fd = -1};
-			r = a->d->open(a->d, now + connect, &st, reterr);
-			if (r == -ENOMEM)
-				return r;
-			if (r < 0) {
-				if (h->n_addr > 1)
-					note_tried(tried, sizeof(tried), &tried_len, reterr);
-				continue;
-			}
-			drop_pending(h);
-			h->pending_fd = st.fd;
-			h->pending_pump = st.pump;
-			h->live_route = i;
-		}
-		pumping.pump = a->d->open ? (h->pending_pump ? h->pending_pump : h->live_pump) : NULL;
+		/* A stream dialer opens its stream in curl's open-socket callback. */
+		h->opening = a->d->open ? a->d : NULL;
+		h->dial_code = 0;
 		uint64_t after = tu_transport_now_usec();
 		if (after >= now + connect) {
 			r = tu_err_set(reterr, -ETIMEDOUT,
 				       "connecting to %s timed out after %" PRIu64
-				       " ms (resolving its name or opening the stream)",
+				       " ms (resolving its name)",
 				       addr[i], (after - now) / 1000);
-			drop_pending(h);
 			if (h->n_addr > 1)
 				note_tried(tried, sizeof(tried), &tried_len, reterr);
 			continue;
@@ -1027,7 +972,6 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 		if (!resolve) {
 			curl_slist_free_all(headers);
 			curl_slist_free_all(connect_to);
-			drop_pending(h);
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		}
 		/* The inner TLS's ALPN for a connection made now (on_ssl_ctx). */
@@ -1036,6 +980,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 
 		h->errbuf[0] = '\0';
 		h->curl_resolved = false;
+		h->dial_deadline = now + connect;
 		int sr = setup_call(h, &x, url, body, body_len, headers);
 		if (sr == 0 &&
 		    (curl_easy_setopt(h->curl, CURLOPT_RESOLVE, resolve) != CURLE_OK ||
@@ -1061,7 +1006,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 		curl_slist_free_all(connect_to);
 		curl_slist_free_all(resolve);
 		headers = connect_to = resolve = NULL;
-		drop_pending(h); /* a stream curl did not take (it failed before) */
+		h->opening = NULL;
 
 		if (sr < 0)
 			return tu_err_set(reterr, -EIO, "cannot set up libcurl for the call");
@@ -1069,7 +1014,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 			return tu_err_set(reterr, -EIO,
 					  "internal error: libcurl tried to resolve a name for %s itself",
 					  addr[i]);
-		if (rc == CURLE_OK && !pumping.err) {
+		if (rc == CURLE_OK) {
 			long v = 0;
 			(void) curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &v);
 			if (v != CURL_HTTP_VERSION_2_0)
@@ -1085,9 +1030,17 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 					       sizeof(ret_status->grpc_message));
 			return 0;
 		}
-		if (pumping.err && !x.err) {
-			x.err = pumping.err; /* the pump filled reterr */
-			r = pumping.err;
+		struct tu_err de;
+		if (h->dial_code < 0 && !x.err) {
+			/* The stream dialer could not open: its message names the hop. */
+			if (reterr)
+				*reterr = h->dial_err;
+			r = x.err = h->dial_code;
+		} else if (a->d->open && !x.err && !x.connected && a->d->last_error(a->d, &de)) {
+			/* The stream ended with an error: the carrier knows better than curl. */
+			if (reterr)
+				*reterr = de;
+			r = x.err = de.code ? de.code : -ECONNRESET;
 		} else
 			r = map_curl_error(&x, rc, elapsed);
 		/* A Proxy that cuts the TLS routing handshake refused the route (Teleport closes
@@ -1178,9 +1131,6 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
-	drop_pending(h);
-	if (h->live_pump)
-		h->live_pump->free(h->live_pump);
 	tu_dial_plan_done(&h->plan);
 	free(h->server_name);
 	free(h);
@@ -1219,8 +1169,6 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	h->t.via = h2_via;
 	h->creds = creds;
 	h->conf = conf;
-	h->pending_fd = h->live_fd = -1;
-	h->live_route = SIZE_MAX;
 	h->connect_timeout_usec = conf->connect_timeout_usec;
 	uint64_t max_msg =
 	    conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
@@ -1300,10 +1248,6 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	SET(CURLOPT_OPENSOCKETDATA, h);
-	SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-	SET(CURLOPT_SOCKOPTDATA, h);
-	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-	SET(CURLOPT_CLOSESOCKETDATA, h);
 	SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	SET(CURLOPT_SSL_CTX_DATA, h);
 	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
@@ -1320,3 +1264,31 @@ oom:
 	h2_close(&h->t);
 	return tu_err_set(reterr, -ENOMEM, "out of memory");
 }
+
+#if __has_include("dial/tunnel-pump.h")
+#include "dial/tunnel-pump.h"
+
+/*
+ * Every connection through one stream dialer (the connection-upgrade work's
+ * entry point, kept for auth.c's tu_tunnel_select()): the plan becomes that
+ * single path.  With auth.proxy the plan has the upgrade as a path of its own
+ * (dial/stream.c) and this is not needed.
+ */
+void tu_h2_set_dialer(struct tu_transport *t, struct tu_stream_dialer *d)
+{
+	struct h2 *h = (struct h2 *) t;
+	struct tu_dial_plan plan = {.n = 0};
+	struct tu_dialer *dd = NULL;
+	char what[TU_DIAL_WHAT_MAX];
+
+	if (!d)
+		return;
+	snprintf(what, sizeof(what), "%s", h->n_addr ? h->addr[0].d->what : tu_stream_dialer_via(d));
+	if (tu_dial_wrap_stream(TU_DIAL_TLS_ROUTING_UPGRADE, what, d, &dd, NULL) < 0)
+		return;
+	plan.d[plan.n++] = dd;
+	adopt_plan(h, &plan);
+	h->need_find = false;
+	h->memo.has_path = false;
+}
+#endif

@@ -11,7 +11,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/resolve.c %reldir%/resolve.h \
 	%reldir%/h2.c %reldir%/h2.h %reldir%/h2-curl.h \
 	%reldir%/dial/dial.c %reldir%/dial/dial.h \
-	%reldir%/dial/find.c \
+	%reldir%/dial/find.c %reldir%/dial/stream.c \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/rbac.c %reldir%/rbac.h \

@@ -83,7 +83,8 @@ struct tu_dialer *tu_dialer_free(struct tu_dialer *d)
 	return NULL;
 }
 
-/* Until dial/ws.c and dial/tunnel.c define them: those paths are not available. */
+/* Until dial/stream.c (over ws.h) and dial/tunnel*.c define them: those paths are not
+ * available. */
 __attribute__((weak)) int tu_dial_upgrade_new(const struct tu_conf *conf,
 					      const struct tu_creds *creds,
 					      const struct tu_dial_memo *memo,
@@ -235,6 +236,16 @@ int tu_dial_plan_new(const struct tu_conf *conf, const struct tu_creds *creds,
 			struct tu_dialer *d = NULL;
 			tu_err_clear(&e);
 			r = tu_dial_upgrade_new(conf, creds, memo, &d, &e);
+			if (r == 0 && d->alpn_len == 0 && cluster) {
+				int n = tu_dial_alpn_auth(cluster, d->alpn, sizeof(d->alpn));
+				d->alpn_len = n > 0 ? (size_t) n : 0;
+			}
+			/* Required (always): plain TLS routing cannot pass the load balancer. */
+			if (r == 0 && d->replaces_tls_routing && p.n > 0 &&
+			    p.d[p.n - 1]->path == TU_DIAL_TLS_ROUTING) {
+				p.n--;
+				p.d[p.n] = tu_dialer_free(p.d[p.n]);
+			}
 			r = add_made(&p, r, d, &e, reterr);
 			if (r < 0) {
 				tu_dial_plan_done(&p);

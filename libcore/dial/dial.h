@@ -25,20 +25,20 @@
  *    socket itself (names resolved by resolve.c, CURLOPT_RESOLVE/CONNECT_TO),
  *    so the connection is reused across calls like today.  `alpn` is the
  *    inner TLS's ALPN list (wire format); empty = just "h2".
- *  - stream dialers (upgrade, tunnel): open() does the whole set-up by the
- *    deadline (TCP, outer TLS, HTTP upgrade or SSH handshake + channel), then
- *    returns one end of a connected AF_UNIX socketpair (SOCK_STREAM,
- *    SOCK_CLOEXEC|SOCK_NONBLOCK) plus a pump.  h2.c hands the fd to curl
- *    (CURLOPT_OPENSOCKETFUNCTION returns it, CURLOPT_SOCKOPTFUNCTION says
- *    CURL_SOCKOPT_ALREADY_CONNECTED; curl closes it through
- *    CURLOPT_CLOSESOCKETFUNCTION, where h2.c frees the pump), and drives the
- *    pump from its curl_multi_poll() loop: before each wait it asks
- *    pump->fds() for the descriptors to add (extra_fds), after each wait it
- *    calls pump->run() with their revents.  No thread, no signal: the pump
- *    runs on the caller's thread only while a call is in progress; between
- *    calls nothing runs (pings from the Proxy are answered at the next call;
- *    a stream that died meanwhile fails that call like a closed socket and the
- *    next path/attempt is taken).
+ *  - stream dialers (upgrade, tunnel; the shape of dial/tunnel-pump.h's
+ *    struct tu_stream_dialer): when curl needs a connection, h2.c's
+ *    open-socket callback calls open(), which does the whole set-up by the
+ *    deadline (TCP, outer TLS, HTTP upgrade or SSH handshake + channel) and
+ *    returns the address of a private AF_UNIX listening socket; curl's own
+ *    AF_UNIX socket (SOCK_CLOEXEC) connects there, and the dialer's pump
+ *    copies bytes between that connection and the carrier.  (libcurl 7.88
+ *    connect()s even a socket its socket-option callback calls connected, so
+ *    it cannot be handed one end of a socketpair.)  h2.c drives every stream
+ *    dialer of the plan from its curl_multi_poll() loop: pollfds() gives the
+ *    descriptors to add (extra_fds), step() moves what can move before and
+ *    after each wait.  No thread, no signal: the pumps run on the caller's
+ *    thread only while a call is in progress.  A pump that dies closes its
+ *    end, curl sees the connection end, and last_error() names why.
  *
  * Path order, one deadline (dial.c, tu_dial_plan_new): the remembered path
  * first (struct tu_dial_memo, stored in <cache.dir>/dial.memo so a PAM login
@@ -52,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct tu_conf;
 struct tu_creds;
@@ -76,49 +77,45 @@ int tu_dial_path_from_name(const char *name, enum tu_dial_path *ret);
 #define TU_DIAL_WHAT_MAX 300 /* "host:port" (or a longer description) for messages */
 #define TU_DIAL_MAX      (16 + 3) /* auth.addresses + proxy paths */
 
-/*
- * Moves bytes between the socketpair end curl does not see and the network
- * (WebSocket frames, SSH channel data).  Owned by the stream; freed by h2.c
- * when curl closes the connection (or the transport).
- */
-struct tu_dial_pump {
-	/* The descriptors to wait on now (fd + events); returns how many (<= max), or -errno. */
-	int (*fds)(struct tu_dial_pump *p, struct pollfd *fds, size_t max);
-	/* After a wait: fds/n as fds() filled them with revents set (all 0 on a timeout).
-	 * Moves what can move without blocking.  0, or -errno with reterr filled when the
-	 * stream is dead (h2.c fails the call with that error and drops the connection). */
-	int (*run)(struct tu_dial_pump *p, const struct pollfd *fds, size_t n,
-		   struct tu_err *reterr);
-	/* Frees the pump and closes every descriptor it holds (not the fd given to curl). */
-	void (*free)(struct tu_dial_pump *p);
-};
-
-/* What a stream dialer's open() returns. */
-struct tu_dial_stream {
-	int fd;                    /* given to curl, which closes it */
-	struct tu_dial_pump *pump; /* may be NULL (nothing to pump) */
-};
+struct sockaddr_un;
+struct tu_stream_dialer;
 
 /* One way to Auth (see the top of this file). */
 struct tu_dialer {
 	enum tu_dial_path path;
 	char what[TU_DIAL_WHAT_MAX]; /* "proxy.example.com:443" for messages and `ping` */
-	/* Socket dialers: where curl connects (host without brackets).  Stream
-	 * dialers: host may still name the Proxy (messages) and port 0. */
+	/* Socket dialers: where curl connects (host without brackets).  NULL for
+	 * stream dialers. */
 	char *host;
 	uint16_t port;
 	/* Inner TLS ALPN list in wire format (1-byte length + name ...); 0 = "h2" only. */
 	uint8_t alpn[TU_DIAL_ALPN_MAX];
 	size_t alpn_len;
-	/* Stream dialers only (NULL for socket dialers): opens a stream by
-	 * deadline_usec (CLOCK_MONOTONIC, tu_transport_now_usec()).  Errors as
-	 * transport.h (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EPROTO ...)
-	 * with a message naming the path and the address. */
-	int (*open)(struct tu_dialer *d, uint64_t deadline_usec, struct tu_dial_stream *ret,
-		    struct tu_err *reterr);
-	void *state;                  /* open()'s own, freed by free_state */
+	/* Stream dialers only (NULL for socket dialers).  open(): a carrier by
+	 * deadline_usec (CLOCK_MONOTONIC, tu_transport_now_usec()) and the address
+	 * curl's AF_UNIX socket connects to; errors as transport.h (-ETIMEDOUT,
+	 * -ECONNREFUSED, -EHOSTUNREACH, -EPROTO ...) with a message naming the path
+	 * and the hop. */
+	int (*open)(struct tu_dialer *d, uint64_t deadline_usec, struct sockaddr_un *ret_addr,
+		    socklen_t *ret_len, struct tu_err *reterr);
+	size_t (*pollfds)(struct tu_dialer *d, struct pollfd *fds, size_t max);
+	void (*step)(struct tu_dialer *d);
+	/* Why the last stream ended, when it ended with an error (false: none). */
+	bool (*last_error)(const struct tu_dialer *d, struct tu_err *ret);
+	void *state;                  /* the stream dialer's own, freed by free_state */
 	void (*free_state)(void *state);
+	/* Set by the upgrade's constructor when the upgrade is required
+	 * (auth.proxy_conn_upgrade: always): the plan leaves plain TLS routing out. */
+	bool replaces_tls_routing;
 };
+
+/*
+ * A stream dialer of dial/tunnel-pump.h as a path (taken: freed with the
+ * dialer, also on failure).  Defined in dial/stream.c when tunnel-pump.h is
+ * built in.  -ENOMEM, -EOPNOTSUPP (not built in).
+ */
+int tu_dial_wrap_stream(enum tu_dial_path path, const char *what, struct tu_stream_dialer *sd,
+			struct tu_dialer **ret, struct tu_err *reterr);
 
 /* Frees d (host, state); accepts NULL; returns NULL. */
 struct tu_dialer *tu_dialer_free(struct tu_dialer *d);
@@ -152,8 +149,9 @@ struct tu_dial_memo {
 int tu_dial_alpn_auth(const char *cluster, uint8_t *buf, size_t size);
 
 /*
- * Constructors of the stream dialers, defined in dial/ws.c and dial/tunnel.c
- * (weak stand-ins in dial.c answer -EOPNOTSUPP until those land).  conf,
+ * Constructors of the stream dialers: the upgrade in dial/stream.c (over
+ * dial/ws.h when it is built in), the tunnel in dial/tunnel*.c (weak
+ * stand-ins in dial.c answer -EOPNOTSUPP until those land).  conf,
  * creds and memo are borrowed for the call only.  -EOPNOTSUPP: the path does
  * not apply (no SSH certificate, upgrade not needed, ...): the plan skips it.
  */
