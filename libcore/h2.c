@@ -522,7 +522,7 @@ curl_socket_t tu_h2_open_socket(void *clientp, curlsocktype purpose, struct curl
 }
 
 /*
- * h2's: for a stream dialer (dial.h), its open() runs here, when curl needs a
+ * h2's: for a stream dialer (dial.h), its dial() runs here, when curl needs a
  * connection (not when it reuses one), and curl's AF_UNIX socket connects to
  * the private address it returns; curl's storage behind a curl_sockaddr is a
  * sockaddr_storage.  Otherwise a new TCP socket.
@@ -536,7 +536,7 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		socklen_t len = 0;
 
 		tu_err_clear(&h->dial_err);
-		int r = h->opening->open(h->opening, h->dial_deadline, &sa, &len, &h->dial_err);
+		int r = h->opening->dial(h->opening, h->dial_deadline, &sa, &len, &h->dial_err);
 		if (r < 0) {
 			h->dial_code = r;
 			return CURL_SOCKET_BAD;
@@ -764,7 +764,7 @@ static void adopt_plan(struct h2 *h, struct tu_dial_plan *plan)
 		struct h2_addr *a = &h->addr[h->n_addr++];
 		struct tu_dialer *d = h->plan.d[i];
 		a->d = d;
-		if (d->open) {
+		if (d->dial) {
 			/* never resolved, never connected to: curl gets the socketpair end */
 			a->host = NULL;
 			a->port = 1;
@@ -784,7 +784,7 @@ static void adopt_plan(struct h2 *h, struct tu_dial_plan *plan)
 	h->cur = 0;
 	h->n_streams = 0;
 	for (size_t i = 0; i < h->n_addr; i++)
-		if (h->addr[i].d->open)
+		if (h->addr[i].d->dial)
 			h->streams[h->n_streams++] = h->addr[i].d;
 }
 
@@ -928,7 +928,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 			continue;
 		}
 		/* A stream dialer opens its stream in curl's open-socket callback. */
-		h->opening = a->d->open ? a->d : NULL;
+		h->opening = a->d->dial ? a->d : NULL;
 		h->dial_code = 0;
 		uint64_t after = tu_transport_now_usec();
 		if (after >= now + connect) {
@@ -1036,7 +1036,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 			if (reterr)
 				*reterr = h->dial_err;
 			r = x.err = h->dial_code;
-		} else if (a->d->open && !x.err && !x.connected && a->d->last_error(a->d, &de)) {
+		} else if (a->d->dial && !x.err && !x.connected && a->d->last_error(a->d, &de)) {
 			/* The stream ended with an error: the carrier knows better than curl. */
 			if (reterr)
 				*reterr = de;

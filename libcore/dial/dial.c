@@ -299,9 +299,11 @@ static bool memo_value_ok(const char *v)
 
 static int memo_str(char *dst, size_t size, const char *v)
 {
-	if (strlen(v) >= size || !memo_value_ok(v))
+	size_t n = strlen(v);
+
+	if (n >= size || !memo_value_ok(v))
 		return -EBADMSG;
-	strcpy(dst, v);
+	memcpy(dst, v, n + 1);
 	return 0;
 }
 
@@ -319,10 +321,15 @@ static int memo_bool(bool *dst, const char *v)
 /* Parses the memo text (NUL-terminated); unknown keys are ignored (a newer writer). */
 static int memo_parse(char *text, struct tu_dial_memo *m)
 {
-	char *save = NULL;
+	char *next;
 
 	*m = (struct tu_dial_memo){.upgrade = -1};
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = text; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!*line)
+			continue;
 		char *sp = strchr(line, ' ');
 		const char *k = line, *v;
 		int r = 0;

@@ -27,7 +27,7 @@
  *    inner TLS's ALPN list (wire format); empty = just "h2".
  *  - stream dialers (upgrade, tunnel; the shape of dial/tunnel-pump.h's
  *    struct tu_stream_dialer): when curl needs a connection, h2.c's
- *    open-socket callback calls open(), which does the whole set-up by the
+ *    open-socket callback calls dial(), which does the whole set-up by the
  *    deadline (TCP, outer TLS, HTTP upgrade or SSH handshake + channel) and
  *    returns the address of a private AF_UNIX listening socket; curl's own
  *    AF_UNIX socket (SOCK_CLOEXEC) connects there, and the dialer's pump
@@ -91,12 +91,12 @@ struct tu_dialer {
 	/* Inner TLS ALPN list in wire format (1-byte length + name ...); 0 = "h2" only. */
 	uint8_t alpn[TU_DIAL_ALPN_MAX];
 	size_t alpn_len;
-	/* Stream dialers only (NULL for socket dialers).  open(): a carrier by
+	/* Stream dialers only (NULL for socket dialers).  dial(): a carrier by
 	 * deadline_usec (CLOCK_MONOTONIC, tu_transport_now_usec()) and the address
 	 * curl's AF_UNIX socket connects to; errors as transport.h (-ETIMEDOUT,
 	 * -ECONNREFUSED, -EHOSTUNREACH, -EPROTO ...) with a message naming the path
 	 * and the hop. */
-	int (*open)(struct tu_dialer *d, uint64_t deadline_usec, struct sockaddr_un *ret_addr,
+	int (*dial)(struct tu_dialer *d, uint64_t deadline_usec, struct sockaddr_un *ret_addr,
 		    socklen_t *ret_len, struct tu_err *reterr);
 	size_t (*pollfds)(struct tu_dialer *d, struct pollfd *fds, size_t max);
 	void (*step)(struct tu_dialer *d);

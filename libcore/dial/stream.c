@@ -69,7 +69,7 @@ int tu_dial_wrap_stream(enum tu_dial_path path, const char *what, struct tu_stre
 	}
 	d->path = path;
 	snprintf(d->what, sizeof(d->what), "%s", what);
-	d->open = s_open;
+	d->dial = s_open;
 	d->pollfds = s_pollfds;
 	d->step = s_step;
 	d->last_error = s_last_error;
