@@ -541,7 +541,7 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 			h->dial_code = r;
 			return CURL_SOCKET_BAD;
 		}
-		if (len > sizeof(sa) || len > sizeof(a->addr)) {
+		if (len > sizeof(sa) || len > sizeof(struct sockaddr_storage)) {
 			h->dial_code = tu_err_set(&h->dial_err, -EIO, "stream address too long");
 			return CURL_SOCKET_BAD;
 		}
@@ -837,6 +837,8 @@ static void remember(struct h2 *h, size_t i)
 	}
 	h->memo.has_path = true;
 	h->memo.path = d->path;
+	if (d->path == TU_DIAL_TLS_ROUTING || d->path == TU_DIAL_TLS_ROUTING_UPGRADE)
+		h->memo.upgrade = d->path == TU_DIAL_TLS_ROUTING_UPGRADE;
 	snprintf(h->memo.path_what, sizeof(h->memo.path_what), "%s", d->what);
 	(void) tu_dial_memo_save(h->conf, &h->memo, &e);
 }

@@ -109,6 +109,12 @@ def routes(proxy, route):
     return [c for c in helpers.proxy_log(proxy) if c.get("route") == route]
 
 
+def finds(proxy):
+    """The /webapi/find requests the stand-in Proxy served (with the connection upgrade
+    built in, a refused TLS routing path is followed by an upgrade attempt: 404 here)."""
+    return [c for c in routes(proxy, "web") if c.get("path") == "/webapi/find"]
+
+
 # ---------------------------------------------------------------- success
 
 def test_ping_through_proxy_tls_routing(auth_server, proxy_server, write_config, run_cli, certs,
@@ -124,7 +130,7 @@ def test_ping_through_proxy_tls_routing(auth_server, proxy_server, write_config,
 
     # Discovery first: find over the Proxy's own TLS (ALPN http/1.1, SNI = the host).
     web = routes(proxy, "web")
-    assert [c["path"] for c in web] == ["/webapi/find"], web
+    assert [c["path"] for c in web] == ["/webapi/find"], web  # and no upgrade attempt
     # Then exactly Teleport's ALPN list, SNI teleport.cluster.local, forwarded untouched.
     fwd = routes(proxy, "auth")
     assert len(fwd) == 1, helpers.proxy_log(proxy)
@@ -142,7 +148,7 @@ def test_ping_through_proxy_tls_routing(auth_server, proxy_server, write_config,
     assert r.rc == 0, r
     assert r.json()["via"] == "proxy tls-routing", r
     assert r.json()["via_addr"] == proxy.address, r
-    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(finds(proxy)) == 1, helpers.proxy_log(proxy)
     assert len(routes(proxy, "auth")) == 2
 
 
@@ -169,7 +175,7 @@ def test_direct_first_then_proxy(auth_server, proxy_server, write_config, run_cl
     r = run_cli("ping")
     assert r.rc == 0, r
     assert "Via:             proxy tls-routing" in r.stdout, r
-    assert len(routes(proxy, "web")) == 1  # discovery once
+    assert len(finds(proxy)) == 1  # discovery once
 
 
 def test_check_and_sync_through_proxy(auth_server, proxy_server, write_config, run_cli, web_pki,
@@ -182,7 +188,7 @@ def test_check_and_sync_through_proxy(auth_server, proxy_server, write_config, r
     assert os.path.exists(os.path.join(cache_dir, "accounts.db"))
     r = run_cli("check", "alice", "alice")
     assert r.rc in (0, 1), r  # a decision was made online (allow or deny), not an error
-    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(finds(proxy)) == 1, helpers.proxy_log(proxy)
     assert len(routes(proxy, "auth")) >= 2
 
 
@@ -296,13 +302,13 @@ def test_pam_through_proxy_uses_the_remembered_path(auth_server, proxy_server, w
     proxy = proxy_server(auth.address)
     cfg = proxy_config(write_config, web_pki, proxy.address)
     assert run_cli("sync").rc == 0
-    assert len(routes(proxy, "web")) == 1
+    assert len(finds(proxy)) == 1
     n_auth = len(routes(proxy, "auth"))
     res = pam_through(cfg, "frank")
     assert res.rc == 0 and "account management done" in res.stdout + res.stderr, res
     res = pam_through(cfg, "dave")  # lock-user-dave
     assert "Permission denied" in res.stdout + res.stderr, res
-    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(finds(proxy)) == 1, helpers.proxy_log(proxy)
     assert len(routes(proxy, "auth")) >= n_auth + 2, helpers.proxy_log(proxy)
 
 
@@ -357,7 +363,7 @@ def test_stale_memo_is_rediscovered(auth_server, proxy_server, write_config, run
     r = run_cli("ping")
     assert r.rc == 0, r
     assert "Via:             proxy tls-routing" in r.stdout, r
-    assert len(routes(proxy, "web")) == 1, helpers.proxy_log(proxy)
+    assert len(finds(proxy)) == 1, helpers.proxy_log(proxy)
     assert "tls_routing true\n" in open(memo, encoding="ascii").read()
 
 
@@ -382,7 +388,47 @@ def test_remembered_path_gone_rediscovers(auth_server, proxy_server, write_confi
         one_error_line(r, proxy2.address)
         assert r.elapsed < BUDGET + 2, r
         assert routes(proxy2, "refused"), helpers.proxy_log(proxy2)
-        assert len(routes(proxy2, "web")) == 1, helpers.proxy_log(proxy2)  # asked again
+        assert len(finds(proxy2)) == 1, helpers.proxy_log(proxy2)  # asked again
         assert "tls_routing false\n" in open(memo, encoding="ascii").read()
     finally:
         proxy2.stop()
+
+
+def test_proxy_behind_l7_balancer(auth_server, write_config, run_cli, cache_dir, tmp_path):
+    """auth.proxy behind an L7 load balancer that allows only the WebSocket upgrade
+    (tests/fake_auth/l7_proxy.py of the connection-upgrade work): plain TLS routing fails
+    before reaching Auth (the balancer's certificate is not Auth's), the upgrade path is
+    tried within the same deadline and remembered; the next run goes straight to it."""
+    l7 = os.path.join(helpers.FAKE_AUTH, "l7_proxy.py")
+    if not os.path.exists(l7) or "/webapi/find" not in open(l7, encoding="utf-8").read():
+        pytest.skip("the stand-in L7 balancer (with /webapi/find) is not in this tree")
+    import l7_proxy  # noqa: PLC0415  (tests/fake_auth)
+    web = l7_proxy.generate_web_certs(str(tmp_path / "l7-web"))
+    srv = auth_server()
+    log = str(tmp_path / "l7.jsonl")
+    p = helpers.Proc([helpers.PY, l7, "--cert", web["cert"], "--key", web["key"],
+                      "--auth", srv.address, "--log", log], str(tmp_path / "servers"), "l7").start()
+    try:
+        write_config(auth={"addresses": None, "proxy": p.address, "proxy_ca": web["ca"]})
+        r = run_cli("ping")
+        assert r.rc == 0, r
+        assert f"Via:             proxy tls-routing+upgrade ({p.address})" in r.stdout, r
+        memo = open(os.path.join(cache_dir, "dial.memo"), encoding="ascii").read()
+        assert "path proxy tls-routing+upgrade\n" in memo and "upgrade true\n" in memo, memo
+        r = run_cli("ping")
+        assert r.rc == 0 and "tls-routing+upgrade" in r.stdout, r
+
+        def entries():  # the balancer logs a connection when it ends
+            with open(log, encoding="utf-8") as f:
+                return f.read()
+        end = time.monotonic() + 3
+        while entries().count("/webapi/connectionupgrade") < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        text = entries()
+        # One find and one failed plain TLS routing attempt in all: the second run went
+        # straight to the upgrade.
+        assert text.count("/webapi/connectionupgrade") == 2, text
+        assert text.count("/webapi/find") == 1, text
+        assert text.count("tls_error") == 1, text
+    finally:
+        p.stop()
