@@ -39,6 +39,7 @@
 
 #include "cleanup.h"
 #include "conf.h"
+#include "creds.h"
 #include "err.h"
 #include "resolve.h"
 #include "transport.h"
@@ -293,6 +294,13 @@ static int lazy_call(struct tu_transport *t, const char *path, const uint8_t *bo
 	r = predial(l->conf, deadline_usec, &pre, reterr);
 	if (r < 0)
 		return r;
+	/* Auth is there: now the credential's key must parse and match (a load for an offline
+	 * decision skipped that, TU_CREDS_DEFER_KEY_CHECK). */
+	r = tu_creds_check_key(l->creds, reterr);
+	if (r < 0) {
+		close(pre.fd);
+		return r;
+	}
 	(void) pthread_once(&load_once, load_module);
 	if (!module_new) {
 		close(pre.fd);
