@@ -35,6 +35,7 @@
 #include <strings.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -90,6 +91,11 @@ struct h2 {
 	size_t alpn_len;
 	/* Stream dialers: the one curl's open-socket callback asks for a connection in
 	 * this transfer (NULL: a socket dialer), by dial_deadline; its failure. */
+	/* The loader's connection to a direct address (h2-load.c), adopted by curl at the
+	 * first call when it asks for that peer (pre.fd -1 once curl has it). */
+	struct tu_h2_predial pre;
+	int adopted_fd; /* handed to curl, not yet told "already connected" (-1: none) */
+	bool pre_pending; /* the first call after adopting has not run yet */
 	struct tu_dialer *opening;
 	struct tu_dialer *streams[TU_DIAL_MAX]; /* the plan's stream dialers (their pumps) */
 	size_t n_streams;
@@ -127,20 +133,6 @@ static int global_ctx_index = -1; /* SSL_CTX ex_data slot: the struct h2 making 
 
 extern char **environ;
 
-int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr)
-{
-	static const char keylog[] = "SSLKEYLOGFILE=";
-
-	if (!at_secure || !envp)
-		return 0;
-	for (char *const *e = envp; *e; e++)
-		if (strncmp(*e, keylog, sizeof(keylog) - 1) == 0)
-			return tu_err_set(
-			    reterr, -EPERM,
-			    "refusing to go online: SSLKEYLOGFILE is set in a setuid/setgid program "
-			    "(libcurl would write TLS secrets to that file with our privileges)");
-	return 0;
-}
 
 static void global_init(void)
 {
@@ -471,35 +463,6 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 	}
 }
 
-static bool valid_server_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > MAX_SERVER_NAME || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static bool valid_path(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (n < 2 || n > MAX_PATH_LEN || p[0] != '/')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '/' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 /* "host:port" for a direct address (messages as before issue 12); "<path> via host:port"
  * for the others, so the user sees which way failed. */
@@ -527,10 +490,47 @@ curl_socket_t tu_h2_open_socket(void *clientp, curlsocktype purpose, struct curl
  * the private address it returns; curl's storage behind a curl_sockaddr is a
  * sockaddr_storage.  Otherwise a new TCP socket.
  */
+/* Whether curl asks for the very peer the loader connected to. */
+static bool is_pre_peer(const struct h2 *h, const struct curl_sockaddr *a)
+{
+	const struct sockaddr *p = (const struct sockaddr *) &h->pre.peer;
+
+	if (h->pre.fd < 0 || a->family != p->sa_family || a->socktype != SOCK_STREAM)
+		return false;
+	if (p->sa_family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *x = (const void *) &a->addr, *y = (const void *) p;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (p->sa_family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *x = (const void *) &a->addr, *y = (const void *) p;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* Tells curl not to connect() the adopted descriptor again. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	struct h2 *h = clientp;
+
+	(void) purpose;
+	if (h && h->adopted_fd >= 0 && fd == h->adopted_fd) {
+		h->adopted_fd = -1;
+		return CURL_SOCKOPT_ALREADY_CONNECTED;
+	}
+	return CURL_SOCKOPT_OK;
+}
+
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct h2 *h = clientp;
 
+	if (purpose == CURLSOCKTYPE_IPCXN && h && !h->opening && is_pre_peer(h, a)) {
+		h->adopted_fd = h->pre.fd;
+		h->pre.fd = -1; /* curl's now: it closes it */
+		return h->adopted_fd;
+	}
 	if (purpose == CURLSOCKTYPE_IPCXN && h && h->opening) {
 		struct sockaddr_un sa;
 		socklen_t len = 0;
@@ -855,9 +855,27 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 	char tried[1024] = "";
 	size_t tried_len = 0;
 	bool skip_direct = false;
+	bool skip[TU_DIAL_MAX] = {false};
 	int r = -EIO;
 
-	if (!valid_path(path))
+	/* The first call after the loader's dial: the addresses before the one it reached
+	 * failed a moment ago (their reasons start the summary); not again in this call. */
+	if (h->pre_pending) {
+		h->pre_pending = false;
+		snprintf(tried, sizeof(tried), "%s", h->pre.tried);
+		tried_len = strlen(tried);
+		for (size_t i = 0; i < h->n_addr; i++)
+			for (size_t j = 0; j < h->pre.index && j < h->conf->n_addresses; j++) {
+				char w[TU_DIAL_WHAT_MAX];
+				const struct tu_addr *ca = &h->conf->addresses[j];
+				tu_h2_addr_string(ca->host, ca->port ? ca->port : TU_DEFAULT_AUTH_PORT, w,
+						  sizeof(w));
+				if (h->addr[i].d->path == TU_DIAL_DIRECT && strcmp(h->addr[i].d->what, w) == 0)
+					skip[i] = true;
+			}
+	}
+
+	if (!tu_h2_valid_path(path))
 		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
 	snprintf(url, sizeof(url), "https://%s%s", h->server_name, path);
 
@@ -893,7 +911,7 @@ static int h2_try(struct tu_transport *t, const char *path, const uint8_t *body,
 			k = 0;
 			i = n_direct;
 		}
-		if (skip_direct && h->addr[i].d->path == TU_DIAL_DIRECT)
+		if ((skip_direct && h->addr[i].d->path == TU_DIAL_DIRECT) || skip[i])
 			continue;
 		struct h2_addr *a = &h->addr[i];
 		struct exchange x = {
@@ -1133,13 +1151,15 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
+	if (h->pre.fd >= 0)
+		close(h->pre.fd);
 	tu_dial_plan_done(&h->plan);
 	free(h->server_name);
 	free(h);
 }
 
-int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
-	      struct tu_transport **ret, struct tu_err *reterr)
+static int h2_create(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
+		     struct tu_transport **ret, struct tu_err *reterr)
 {
 	struct h2 *h;
 	struct curl_blob cert = {0}, key = {0}, ca = {0};
@@ -1155,7 +1175,7 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
 	}
 	const char *sn = conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME;
-	if (!valid_server_name(sn)) {
+	if (!tu_h2_valid_server_name(sn)) {
 		tu_err_key(reterr, "auth.server_name");
 		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
 	}
@@ -1171,6 +1191,7 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	h->t.via = h2_via;
 	h->creds = creds;
 	h->conf = conf;
+	h->pre.fd = h->adopted_fd = -1;
 	h->connect_timeout_usec = conf->connect_timeout_usec;
 	uint64_t max_msg =
 	    conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
@@ -1250,6 +1271,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	SET(CURLOPT_OPENSOCKETDATA, h);
+	SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	SET(CURLOPT_SOCKOPTDATA, h);
 	SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	SET(CURLOPT_SSL_CTX_DATA, h);
 	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
@@ -1267,30 +1290,50 @@ oom:
 	return tu_err_set(reterr, -ENOMEM, "out of memory");
 }
 
-#if __has_include("dial/tunnel-pump.h")
-#include "dial/tunnel-pump.h"
-
 /*
- * Every connection through one stream dialer (the connection-upgrade work's
- * entry point, kept for auth.c's tu_tunnel_select()): the plan becomes that
- * single path.  With auth.proxy the plan has the upgrade as a path of its own
- * (dial/stream.c) and this is not needed.
+ * The module's one export (h2-module.map), its entry point (h2.h).  pre:
+ * the connection the core's loader made to conf->addresses[pre->index] for
+ * the first call (fd -1 with auth.proxy: the plan decides there).  The first
+ * call starts with that address's path, its name answer reused, and curl
+ * adopts the socket when it asks for that peer (no second TCP handshake);
+ * a connection curl never asked for is closed with the transport.
  */
-void tu_h2_set_dialer(struct tu_transport *t, struct tu_stream_dialer *d)
+__attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf *conf,
+							    const struct tu_creds *creds,
+							    uint64_t max_body_bytes,
+							    struct tu_h2_predial *pre,
+							    struct tu_transport **ret,
+							    struct tu_err *reterr)
 {
-	struct h2 *h = (struct h2 *) t;
-	struct tu_dial_plan plan = {.n = 0};
-	struct tu_dialer *dd = NULL;
-	char what[TU_DIAL_WHAT_MAX];
+	int pre_fd = pre ? pre->fd : -1;
+	int r;
 
-	if (!d)
-		return;
-	snprintf(what, sizeof(what), "%s", h->n_addr ? h->addr[0].d->what : tu_stream_dialer_via(d));
-	if (tu_dial_wrap_stream(TU_DIAL_TLS_ROUTING_UPGRADE, what, d, &dd, NULL) < 0)
-		return;
-	plan.d[plan.n++] = dd;
-	adopt_plan(h, &plan);
-	h->need_find = false;
-	h->memo.has_path = false;
+	if (pre)
+		pre->fd = -1; /* ours from now on, whatever happens */
+	r = h2_create(conf, creds, max_body_bytes, ret, reterr);
+	if (r < 0 || pre_fd < 0) {
+		if (pre_fd >= 0)
+			close(pre_fd);
+		return r;
+	}
+	struct h2 *h = (struct h2 *) *ret;
+	char want[TU_DIAL_WHAT_MAX];
+	if (pre->index < conf->n_addresses)
+		tu_h2_addr_string(conf->addresses[pre->index].host,
+				  conf->addresses[pre->index].port ? conf->addresses[pre->index].port
+								   : TU_DEFAULT_AUTH_PORT,
+				  want, sizeof(want));
+	for (size_t i = 0; i < h->n_addr && pre->index < conf->n_addresses; i++) {
+		if (h->addr[i].d->path != TU_DIAL_DIRECT || strcmp(h->addr[i].d->what, want) != 0)
+			continue;
+		h->pre = *pre;
+		h->pre.fd = pre_fd;
+		h->addr[i].res = pre->res;
+		h->addr[i].res_until = pre->res_until;
+		h->cur = i;
+		h->pre_pending = true;
+		return 0;
+	}
+	close(pre_fd);
+	return 0;
 }
-#endif

@@ -29,7 +29,8 @@ tests_unit_test_resolve_SOURCES = tests/unit/test-resolve.c
 tests_unit_test_resolve_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_resolve_LDADD = libteleport-unix.la $(CMOCKA_LIBS) -lpthread
 
-tests_unit_test_dial_SOURCES = tests/unit/test-dial.c
+# dial.c and find-parse.c live in the transport module (not exported): compiled in here.
+tests_unit_test_dial_SOURCES = tests/unit/test-dial.c libcore/dial/dial.c libcore/dial/find-parse.c
 tests_unit_test_dial_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_dial_LDADD = libteleport-unix.la $(CMOCKA_LIBS)
 endif
