@@ -35,6 +35,7 @@ struct tu_err;
 
 #define TU_CACHE_PUBLIC_FILE "accounts.db"
 #define TU_CACHE_STATE_FILE  "state.db"
+#define TU_CACHE_DIAL_MEMO_FILE "dial.memo" /* the path to Auth that worked (dial/dial.h) */
 
 /* What a save wrote (for `sync` output). */
 struct tu_cache_counts {
@@ -131,7 +132,7 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 int tu_cache_load_user_ca(const struct tu_conf *conf, int64_t now_usec, struct tu_user_ca *ret,
 			  struct tu_err *reterr);
 
-/* Removes both snapshot files, the online lock file (so the next miss may go online) and the
+/* Removes both snapshot files, the online lock file (so the next miss may go online), the path memo (dial.memo) and the
  * default dir's link when it points here; a missing file is fine.  The caller holds the lock
  * (tu_cache_lock); whoever waits for it meanwhile notices the file is gone and locks anew.
  * Errors: -EACCES/-EPERM, other -errno, with the path in reterr. */

@@ -824,6 +824,10 @@ static void remember(struct h2 *h, size_t i)
 
 	h->cur = i;
 	h->worked = true;
+	/* Only a Proxy's paths are worth a file: without auth.proxy the addresses are tried in
+	 * their configured order from the first, as before issue 12. */
+	if (!h->conf->proxy.host)
+		return;
 	if (h->memo.valid && h->memo.has_path && h->memo.path == d->path &&
 	    strcmp(h->memo.path_what, d->what) == 0)
 		return;

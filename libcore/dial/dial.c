@@ -21,7 +21,7 @@
 #include "fsutil.h"
 #include "parse.h"
 
-#define MEMO_FILE     "dial.memo"
+#define MEMO_FILE     TU_CACHE_DIAL_MEMO_FILE
 #define MEMO_MAX_SIZE 4096
 
 static const char *const path_names[TU_DIAL_N_PATHS] = {
