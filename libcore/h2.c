@@ -1,8 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * h2.c - struct tu_transport over libcurl: gRPC's HTTP/2 exchange with mTLS,
- * a deadline, byte limits and fail-over across Auth addresses (see h2.h).
- * Layer: libcore.  The only file that includes <curl/curl.h>.
+ * a deadline, byte limits and fail-over across the paths to Auth (see h2.h;
+ * the paths are dial/'s plan: direct addresses, Proxy TLS routing, the
+ * upgrade, the tunnel, the remembered one first, one deadline).
+ * Layer: libcore, built as the module teleport-unix-h2.so (with dial/, the
+ * only objects that link libcurl and libssl), loaded by h2-load.c.  With
+ * curl, only dial/find.c includes <curl/curl.h> (h2-curl.h).
+ *
+ * The loader's connection: without auth.proxy the core dials the first
+ * address that answers TCP (h2-load.c); the open-socket callback hands curl
+ * that descriptor when curl asks for exactly that peer, the socket-option
+ * callback tells curl it is already connected, and that first call starts at
+ * that address with the loader's fail-over summary.
  *
  * Connection reuse: one CURL easy handle in one multi handle per transport
  * keeps its connection cache, and the same CONNECT_TO entry for the address

@@ -13,7 +13,7 @@
 #
 # Usage: tools/fuzz.sh [-m] [-j JOBS] [SECONDS] [TARGET...]
 #   SECONDS   per fuzzer (default 60); 0 = build only
-#   TARGET    conf, grpc, labels, model, parse, pem, snapshot, template
+#   TARGET    conf, dns, find, grpc, labels, model, parse, pem, snapshot, template
 #             (default: every tests/fuzz/fuzz-*.c)
 #   -m        afterwards merge (libFuzzer -merge=1) the new coverage-increasing
 #             inputs into the committed corpus (off by default: review first)
@@ -93,7 +93,7 @@ O=$B/fuzz-obj
 mkdir -p "$O" "$B/fuzz-bin" "$B/work" "$B/artifacts" "$B/logs"
 newest_hdr=$(find "$ROOT/libcore" "$B/proto" "$B/config.h" -name '*.h' -printf '%T@\n' | sort -n | tail -1)
 objs=()
-for src in "$ROOT"/libcore/base/*.c "$ROOT"/libcore/*.c "$B"/proto/*.pb-c.c; do
+for src in "$ROOT"/libcore/base/*.c "$ROOT"/libcore/*.c "$ROOT"/libcore/dial/*.c "$B"/proto/*.pb-c.c; do
 	obj=$O/$(basename "$(dirname "$src")")-$(basename "${src%.c}").o
 	objs+=("$obj")
 	if [ -f "$obj" ] && [ "$obj" -nt "$src" ] &&
