@@ -432,3 +432,29 @@ def test_proxy_behind_l7_balancer(auth_server, write_config, run_cli, cache_dir,
         assert text.count("tls_error") == 1, text
     finally:
         p.stop()
+
+
+@helpers.plain_pass_only("strace of an ASan process sees the runtime")
+def test_proxy_path_host_safety(builddir, auth_server, proxy_server, write_config, web_pki):
+    """Discovery and TLS routing keep the host-process rules: every socket close-on-exec
+    from birth (curl's wake-up pairs are marked right after, see test_cloexec.py), no
+    thread, openssl.cnf never opened."""
+    import shutil  # noqa: PLC0415
+    if not shutil.which("strace"):
+        pytest.skip("strace not installed")
+    auth = auth_server()
+    proxy = proxy_server(auth.address)
+    cfg = proxy_config(write_config, web_pki, proxy.address)
+    trace = os.path.join(os.path.dirname(cfg), "proxy.trace")
+    r = helpers.run([os.path.join(builddir, "libtool"), "--mode=execute", "strace", "-f", "-o", trace,
+                     "-e", "trace=open,openat,socket,socketpair,clone,clone3,fork,vfork",
+                     os.path.join(builddir, "teleport-unix"), "--insecure-perms", "-c", cfg, "ping"],
+                    timeout=60 * SLOW)
+    assert r.rc == 0 and "proxy tls-routing" in r.stdout, r
+    assert len(finds(proxy)) == 1 and routes(proxy, "auth"), helpers.proxy_log(proxy)
+    with open(trace, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert not [x for x in lines if "openssl.cnf" in x], "openssl.cnf was opened"
+    sockets = [x for x in lines if " socket(" in x and "= -1" not in x]
+    assert len(sockets) >= 2 and all("SOCK_CLOEXEC" in x for x in sockets), sockets
+    assert not [x for x in lines if "clone" in x or "fork(" in x], "a thread or child was started"
