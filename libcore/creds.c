@@ -27,8 +27,10 @@
 
 #include "cleanup.h"
 #include "conf.h"
+#include "decide.h"
 #include "err.h"
 #include "fsutil.h"
+#include "strbuf.h"
 
 #define TELEPORT_CLUSTER_OID "1.3.9999.1.7"
 #define MAX_NAME_LEN         255
@@ -46,6 +48,17 @@ struct tu_creds {
 	char *cluster;
 	int64_t not_before_usec;
 	int64_t not_after_usec;
+	/* SSH side (identity file, tsh profile), for the reverse tunnel: the
+	 * certificate line and the @cert-authority lines, each ending in "\n";
+	 * NULL when absent.  ssh_problem says why a certificate present in the
+	 * source is not offered (malformed, expired): the TLS side stays usable. */
+	char *ssh_cert;
+	size_t ssh_cert_len;
+	char *ssh_known_hosts;
+	size_t ssh_known_hosts_len;
+	char *ssh_problem;
+	char *ssh_key_pem; /* secret; NULL = the TLS key (key_pem) */
+	size_t ssh_key_len;
 };
 
 /* ---- PEM splitting ---- */
@@ -381,6 +394,13 @@ struct tu_creds *tu_creds_free(struct tu_creds *c)
 	free(c->ca_pem);
 	free(c->cn);
 	free(c->cluster);
+	free(c->ssh_cert);
+	free(c->ssh_known_hosts);
+	free(c->ssh_problem);
+	if (c->ssh_key_pem) {
+		OPENSSL_cleanse(c->ssh_key_pem, c->ssh_key_len);
+		free(c->ssh_key_pem);
+	}
 	free(c);
 	return NULL;
 }
@@ -622,14 +642,163 @@ out:
 	return r;
 }
 
-int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
-			    struct tu_creds **ret, struct tu_err *reterr)
+/* ---- SSH lines (identity files, tsh profiles) ---- */
+
+#define SSH_LINES_MAX ((size_t) 256 * 1024) /* the SSH certificate, or all @cert-authority lines */
+
+static bool lower_digit_dash(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+}
+
+/* Whether t[0..n) is an OpenSSH certificate type, [a-z0-9-]+-cert-v[0-9]{2}@openssh.com
+ * (the test Teleport's identity file reader applies to a line's first token). */
+static bool ssh_cert_type(const char *t, size_t n)
+{
+	static const char suffix[] = "@openssh.com", cert[] = "-cert-v";
+	const size_t sl = sizeof(suffix) - 1, cl = sizeof(cert) - 1;
+
+	if (n < sl + cl + 3 || memcmp(t + n - sl, suffix, sl) != 0)
+		return false;
+	n -= sl;
+	if (t[n - 1] < '0' || t[n - 1] > '9' || t[n - 2] < '0' || t[n - 2] > '9' ||
+	    memcmp(t + n - 2 - cl, cert, cl) != 0)
+		return false;
+	n -= 2 + cl;
+	for (size_t i = 0; i < n; i++)
+		if (!lower_digit_dash(t[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Collects the SSH lines of buf (outside or between PEM blocks; a base64
+ * line can hold neither '@' nor a space): the first OpenSSH certificate
+ * line into cert and every "@cert-authority" line into kh, each with "\n"
+ * and without a trailing CR.  -EMSGSIZE past SSH_LINES_MAX, -ENOMEM.
+ */
+static int ssh_lines(const char *buf, size_t len, struct tu_strbuf *cert, struct tu_strbuf *kh)
+{
+	size_t pos = 0;
+	int r = 0;
+
+	while (pos < len && r >= 0) {
+		const char *l = buf + pos;
+		const char *nl = memchr(l, '\n', len - pos);
+		size_t llen = nl ? (size_t) (nl - l) : len - pos;
+
+		pos += llen + (nl ? 1 : 0);
+		while (llen > 0 && (l[llen - 1] == '\r' || l[llen - 1] == ' ' || l[llen - 1] == '\t'))
+			llen--;
+		const char *sp = memchr(l, ' ', llen);
+		size_t tok = sp ? (size_t) (sp - l) : llen;
+		if (cert->len == 0 && sp && ssh_cert_type(l, tok)) {
+			r = tu_strbuf_add(cert, l, llen);
+			if (r >= 0)
+				r = tu_strbuf_addc(cert, '\n');
+		} else if (tok == 15 && memcmp(l, "@cert-authority", 15) == 0 && sp) {
+			r = tu_strbuf_add(kh, l, llen);
+			if (r >= 0)
+				r = tu_strbuf_addc(kh, '\n');
+		}
+	}
+	return r;
+}
+
+/*
+ * Checks the OpenSSH certificate line (strictly parsed by decide.c's reader)
+ * against now: NULL when usable, else a new message saying why not.
+ */
+static char *ssh_cert_problem(const char *line, size_t len, const char *where, int64_t now_usec,
+			      int *ret_code)
+{
+	struct tu_strbuf b;
+	struct tu_ssh_cert *sc = NULL;
+	struct tu_err e;
+	char *msg = NULL, t1[64];
+	int r;
+
+	tu_err_clear(&e);
+	tu_strbuf_init(&b, SSH_LINES_MAX + 16);
+	*ret_code = -ENOMEM;
+	sc = calloc(1, sizeof(*sc));
+	if (!sc || tu_strbuf_adds(&b, "publickey ") < 0 || tu_strbuf_add(&b, line, len) < 0)
+		goto out;
+	r = tu_decide_ssh_cert(b.buf, sc, &e);
+	if (r == -ENOMEM)
+		goto out;
+	*ret_code = r < 0 ? -EBADMSG : 0;
+	if (r < 0) {
+		const char *m = e.msg;
+		if (strncmp(m, "SSH_AUTH_INFO_0: ", 17) == 0)
+			m += 17;
+		if (asprintf(&msg, "the SSH certificate in %s is unusable: %s", where, m) < 0)
+			msg = NULL;
+	} else if (now_usec / 1000000 >= 0 && (uint64_t) (now_usec / 1000000) >= sc->valid_before) {
+		*ret_code = -EKEYEXPIRED;
+		if (asprintf(&msg, "the SSH certificate in %s expired on %s (run tsh login)", where,
+			     fmt_time(sc->valid_before >= (uint64_t) INT64_MAX / 1000000
+					  ? INT64_MAX
+					  : (int64_t) sc->valid_before * 1000000,
+				      t1, sizeof(t1))) < 0)
+			msg = NULL;
+	}
+out:
+	free(sc);
+	tu_strbuf_done(&b);
+	return msg;
+}
+
+/*
+ * Attaches the SSH side to c: the certificate line (checked; when unusable
+ * it is left out and c->ssh_problem says why, the TLS side stays usable)
+ * and the @cert-authority lines.  Either may be empty.  -ENOMEM only.
+ */
+static int attach_ssh(struct tu_creds *c, struct tu_strbuf *cert, struct tu_strbuf *kh,
+		      const char *where, int64_t now_usec, struct tu_err *reterr)
+{
+	if (cert->len > 0) {
+		int code = 0;
+		char *problem = ssh_cert_problem(cert->buf, cert->len - 1, where, now_usec, &code);
+		if (code == -ENOMEM)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		if (problem) {
+			free(c->ssh_problem);
+			c->ssh_problem = problem;
+		} else {
+			c->ssh_cert = tu_strbuf_steal(cert, &c->ssh_cert_len);
+			if (!c->ssh_cert)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+	}
+	if (kh->len > 0) {
+		c->ssh_known_hosts = tu_strbuf_steal(kh, &c->ssh_known_hosts_len);
+		if (!c->ssh_known_hosts)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * An identity file: PEM blocks by position, the SSH lines beside them.  When
+ * the file has no SSH certificate line and cert_pub_path is set, the
+ * certificate is read from there (`tctl auth sign` writes <path>-cert.pub
+ * beside some identity files); a missing file is not an error.
+ */
+static int parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
+			  const char *cert_pub_path, unsigned flags, struct tu_creds **ret,
+			  struct tu_err *reterr)
 {
 	struct tu_pem_block *b = NULL;
 	struct file f = {.buf = (char *) buf, .len = len};
+	struct tu_creds *c = NULL;
+	struct tu_strbuf cert, kh;
+	const char *where = name;
 	size_t n = 0;
 	int r;
 
+	tu_strbuf_init(&cert, SSH_LINES_MAX);
+	tu_strbuf_init(&kh, SSH_LINES_MAX);
 	b = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*b));
 	if (!b)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -642,22 +811,70 @@ int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64
 		    n);
 	}
 	if (r >= 0)
-		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, ret,
+		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, &c,
 			  reterr);
+	if (r >= 0) {
+		r = ssh_lines(buf, len, &cert, &kh);
+		if (r < 0) {
+			tu_err_at(reterr, name, 0);
+			r = tu_err_set(reterr, r,
+				       r == -ENOMEM ? "out of memory"
+						    : "SSH lines of the identity file over %zu bytes",
+				       SSH_LINES_MAX);
+		}
+	}
+	if (r >= 0 && cert.len == 0 && cert_pub_path) {
+		struct file pf = {0};
+		struct tu_err pe;
+		struct tu_strbuf unused;
+
+		tu_err_clear(&pe);
+		tu_strbuf_init(&unused, SSH_LINES_MAX);
+		int k = read_file(cert_pub_path, false, flags, &pf, &pe);
+		if (k >= 0) {
+			k = ssh_lines(pf.buf, pf.len, &cert, &unused);
+			where = cert_pub_path;
+		}
+		else if (k != -ENOENT && !(c->ssh_problem = strdup(pe.msg)))
+			k = -ENOMEM;
+		if (k == -ENOMEM)
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		file_done(&pf);
+		tu_strbuf_done(&unused);
+	}
+	if (r >= 0)
+		r = attach_ssh(c, &cert, &kh, where, now_usec, reterr);
+	if (r >= 0)
+		*ret = TAKE_PTR(c);
+	tu_creds_free(c);
+	tu_strbuf_done(&cert);
+	tu_strbuf_done(&kh);
 	free(b);
 	return r;
+}
+
+int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
+			    struct tu_creds **ret, struct tu_err *reterr)
+{
+	return parse_identity(buf, len, name, now_usec, NULL, 0, ret, reterr);
 }
 
 int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 			   struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct file f = {0};
+	char *pub = NULL;
 	int r;
 
 	r = read_file(path, true, flags, &f, reterr);
 	if (r < 0)
 		return r;
-	r = tu_creds_parse_identity(f.buf, f.len, path, now_usec, ret, reterr);
+	if (asprintf(&pub, "%s-cert.pub", path) < 0) {
+		file_done(&f);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	r = parse_identity(f.buf, f.len, path, now_usec, pub, flags, ret, reterr);
+	free(pub);
 	file_done(&f);
 	return r;
 }
@@ -728,4 +945,33 @@ const char *tu_creds_ca_pem(const struct tu_creds *c, size_t *ret_len)
 size_t tu_creds_n_ca(const struct tu_creds *c)
 {
 	return c->n_ca;
+}
+
+const char *tu_creds_ssh_cert(const struct tu_creds *c, size_t *ret_len)
+{
+	if (ret_len)
+		*ret_len = c->ssh_cert ? c->ssh_cert_len : 0;
+	return c->ssh_cert;
+}
+
+const char *tu_creds_ssh_known_hosts(const struct tu_creds *c, size_t *ret_len)
+{
+	if (ret_len)
+		*ret_len = c->ssh_known_hosts ? c->ssh_known_hosts_len : 0;
+	return c->ssh_known_hosts;
+}
+
+const char *tu_creds_ssh_key_pem(const struct tu_creds *c, size_t *ret_len)
+{
+	if (c->ssh_key_pem) {
+		if (ret_len)
+			*ret_len = c->ssh_key_len;
+		return c->ssh_key_pem;
+	}
+	return tu_creds_key_pem(c, ret_len);
+}
+
+const char *tu_creds_ssh_problem(const struct tu_creds *c)
+{
+	return c->ssh_problem;
 }

@@ -117,6 +117,34 @@ const char *tu_creds_key_pem(const struct tu_creds *c, size_t *ret_len);
 const char *tu_creds_ca_pem(const struct tu_creds *c, size_t *ret_len);
 size_t tu_creds_n_ca(const struct tu_creds *c);
 
+/*
+ * The SSH side of the credential, for the reverse tunnel (PROXY.md §4):
+ * identity files (the certificate line, else the one in "<path>-cert.pub";
+ * the "@cert-authority" lines) and tsh profiles ("keys/<proxy>/<user>-ssh/
+ * <cluster>-cert.pub"; the "@cert-authority" lines of "<dir>/known_hosts").
+ * The private key is tu_creds_key_pem(): Teleport uses the same key for SSH
+ * and TLS in identity files and v16 profiles; a v17+ profile's SSH key
+ * "keys/<proxy>/<user>" is loaded instead when it differs (see
+ * tu_creds_ssh_key_pem()).
+ *
+ * tu_creds_ssh_cert: the OpenSSH certificate line ("<type>-cert-v01@openssh.com
+ * <base64> [comment]\n"), parsed and not expired at load; NULL when the
+ * source has none or it is unusable (then tu_creds_ssh_problem() says why).
+ * tu_creds_ssh_known_hosts: every "@cert-authority ..." line, each ending in
+ * "\n"; NULL when none.  Borrowed from c, NUL-terminated, *ret_len (may be
+ * NULL) excludes the NUL.
+ */
+const char *tu_creds_ssh_cert(const struct tu_creds *c, size_t *ret_len);
+const char *tu_creds_ssh_known_hosts(const struct tu_creds *c, size_t *ret_len);
+
+/* The private key that goes with tu_creds_ssh_cert() (PEM): the TLS key
+ * except for a v17+ tsh profile with a separate SSH key.  Borrowed. */
+const char *tu_creds_ssh_key_pem(const struct tu_creds *c, size_t *ret_len);
+
+/* Why the source's SSH certificate is not offered (malformed, expired,
+ * unreadable "-cert.pub"), or NULL.  Borrowed. */
+const char *tu_creds_ssh_problem(const struct tu_creds *c);
+
 /* One PEM block found by tu_pem_split(), pointing into the caller's buffer. */
 struct tu_pem_block {
 	const char *label; /* e.g. "CERTIFICATE", "PRIVATE KEY"; not NUL-terminated */

@@ -154,6 +154,30 @@ static int setup(void **state)
 		write_file("identity-crlf", crlf, (size_t) (o - crlf) - 2, 0600);
 		free(crlf);
 	}
+	/* a real OpenSSH user certificate for the same key, and an expired one */
+	if (sh("cd %s && ssh-keygen -q -t ed25519 -N '' -f sshca %s && ssh-keygen -y -f c.key > c.pub && "
+	       "ssh-keygen -q -s sshca -I alice -n alice -V -1h:+1d c.pub %s && mv c-cert.pub good-cert.pub && "
+	       "ssh-keygen -q -s sshca -I alice -n alice -V 20200101:20200102 c.pub %s && "
+	       "mv c-cert.pub old-cert.pub",
+	       dir, q, q, q))
+		return -1;
+	{
+		size_t gl, ol, sl;
+		char *g = slurp("good-cert.pub", &gl), *o = slurp("old-cert.pub", &ol);
+		char *sca = slurp("sshca.pub", &sl);
+		char *buf = malloc(kl + cl + al + gl + ol + sl + 512);
+		n = sprintf(buf, "%s%s%s@cert-authority example.com,*.example.com %s%s", k, g, c, sca, a);
+		write_file("identity-ssh", buf, (size_t) n, 0600);
+		n = sprintf(buf, "%s%s%s%s", k, o, c, a);
+		write_file("identity-sshold", buf, (size_t) n, 0600);
+		n = sprintf(buf, "%s%s%s", k, c, a);
+		write_file("identity-nossh", buf, (size_t) n, 0600);
+		write_file("identity-nossh-cert.pub", g, gl, 0644);
+		free(g);
+		free(o);
+		free(sca);
+		free(buf);
+	}
 	free(k);
 	free(c);
 	free(a);
@@ -381,11 +405,22 @@ static void test_identity(void **state)
 	/* the SSH lines are not part of any blob */
 	assert_null(strstr(tu_creds_cert_pem(c, NULL), "ssh-"));
 	assert_null(strstr(tu_creds_ca_pem(c, NULL), "cert-authority"));
+	/* its SSH line is a truncated certificate: left out, with the reason; CA lines kept */
+	assert_null(tu_creds_ssh_cert(c, &n));
+	assert_int_equal(n, 0);
+	assert_non_null(tu_creds_ssh_problem(c));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "SSH certificate in"));
+	assert_string_equal(tu_creds_ssh_known_hosts(c, &n),
+			    "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG\n");
+	assert_int_equal(n, strlen(tu_creds_ssh_known_hosts(c, NULL)));
 	c = tu_creds_free(c);
 
 	assert_int_equal(
 	    tu_creds_load_identity(p("identity-crlf"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
 	assert_int_equal(tu_creds_n_ca(c), 1);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	assert_null(tu_creds_ssh_problem(c));
 	c = tu_creds_free(c);
 
 	assert_int_equal(
@@ -407,6 +442,52 @@ static void test_identity(void **state)
 						TU_CREDS_RELAXED_PERMS, &c, &e),
 			 -EKEYEXPIRED);
 	assert_string_equal(e.file, p("identity"));
+}
+
+/* The SSH certificate and @cert-authority lines of identity files (the reverse tunnel's input). */
+static void test_identity_ssh(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t n, gl;
+	char *good = slurp("good-cert.pub", &gl);
+
+	(void) state;
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-ssh"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_ssh_cert(c, &n), good);
+	assert_int_equal(n, gl);
+	assert_null(tu_creds_ssh_problem(c));
+	assert_non_null(tu_creds_ssh_known_hosts(c, NULL));
+	assert_int_equal(strncmp(tu_creds_ssh_known_hosts(c, NULL),
+				 "@cert-authority example.com,*.example.com ssh-ed25519 ", 54),
+			 0);
+	assert_ptr_equal(tu_creds_ssh_key_pem(c, &n), tu_creds_key_pem(c, NULL));
+	c = tu_creds_free(c);
+
+	/* an expired SSH certificate: the TLS side loads, the SSH one is left out with why */
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-sshold"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "expired on 2020-01-02"));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "run tsh login"));
+	c = tu_creds_free(c);
+
+	/* no certificate line in the file: "<path>-cert.pub" beside it */
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-nossh"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_ssh_cert(c, NULL), good);
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+	/* the in-memory parser never looks beside */
+	size_t il;
+	char *id = slurp("identity-nossh", &il);
+	assert_int_equal(tu_creds_parse_identity(id, il, "mem", now, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	c = tu_creds_free(c);
+	free(id);
+	free(good);
 }
 
 struct split_case {
@@ -545,7 +626,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_pair),          cmocka_unit_test(test_bad_pairs),
 	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
-	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_split_table),
+	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_identity_ssh),
+	    cmocka_unit_test(test_split_table),
 	    cmocka_unit_test(test_identity_mutations),
 	};
 
