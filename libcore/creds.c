@@ -10,12 +10,15 @@
  */
 #include "creds.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -30,6 +33,7 @@
 #include "decide.h"
 #include "err.h"
 #include "fsutil.h"
+#include "profile.h"
 #include "strbuf.h"
 
 #define TELEPORT_CLUSTER_OID "1.3.9999.1.7"
@@ -59,6 +63,13 @@ struct tu_creds {
 	char *ssh_problem;
 	char *ssh_key_pem; /* secret; NULL = the TLS key (key_pem) */
 	size_t ssh_key_len;
+	/* tsh profile only (NULL / false otherwise) */
+	char *profile_name;
+	char *proxy_addr; /* web_proxy_addr */
+	char *proxy_host;
+	uint16_t proxy_port;
+	bool tls_routing;
+	bool conn_upgrade;
 };
 
 /* ---- PEM splitting ---- */
@@ -189,6 +200,9 @@ int tu_pem_split(const char *buf, size_t len, struct tu_pem_block *blocks, size_
 
 /* ---- files ---- */
 
+/* Internal flag: files may also belong to the effective uid (tsh profiles). */
+#define CREDS_OWNER_SELF (1u << 30)
+
 struct file {
 	char *buf;
 	size_t len;
@@ -219,8 +233,9 @@ static int err_file(struct tu_err *reterr, const char *path, int r)
 static int read_file(const char *path, bool secret, unsigned flags, struct file *ret,
 		     struct tu_err *reterr)
 {
-	unsigned fs =
-	    (secret ? TU_FS_SECRET : 0) | ((flags & TU_CREDS_RELAXED_PERMS) ? TU_FS_RELAXED : 0);
+	unsigned fs = (secret ? TU_FS_SECRET : 0) |
+		      ((flags & TU_CREDS_RELAXED_PERMS) ? TU_FS_RELAXED : 0) |
+		      ((flags & CREDS_OWNER_SELF) ? TU_FS_OWNER_SELF : 0);
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -397,6 +412,9 @@ struct tu_creds *tu_creds_free(struct tu_creds *c)
 	free(c->ssh_cert);
 	free(c->ssh_known_hosts);
 	free(c->ssh_problem);
+	free(c->profile_name);
+	free(c->proxy_addr);
+	free(c->proxy_host);
 	if (c->ssh_key_pem) {
 		OPENSSL_cleanse(c->ssh_key_pem, c->ssh_key_len);
 		free(c->ssh_key_pem);
@@ -642,6 +660,8 @@ out:
 	return r;
 }
 
+static int expired_hint(struct tu_err *reterr, int r);
+
 /* ---- SSH lines (identity files, tsh profiles) ---- */
 
 #define SSH_LINES_MAX ((size_t) 256 * 1024) /* the SSH certificate, or all @cert-authority lines */
@@ -874,21 +894,439 @@ int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	}
 	r = parse_identity(f.buf, f.len, path, now_usec, pub, flags, ret, reterr);
+	expired_hint(reterr, r); /* tsh login --out (or tctl auth sign) writes a new one */
 	free(pub);
 	file_done(&f);
+	return r;
+}
+
+/* ---- tsh profiles ---- */
+
+/* Appends " (run tsh login)" to an expiry message: the fix an administrator needs. */
+static int expired_hint(struct tu_err *reterr, int r)
+{
+	if (r == -EKEYEXPIRED && reterr && !strstr(reterr->msg, "tsh login")) {
+		char msg[sizeof(reterr->msg)];
+		snprintf(msg, sizeof(msg), "%s", reterr->msg);
+		tu_err_set(reterr, r, "%s (run tsh login)", msg);
+	}
+	return r;
+}
+
+static char *path_join(const char *a, const char *b, const char *c)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s/%s%s", a, b, c ? c : "") < 0)
+		return NULL;
+	return s;
+}
+
+static int profile_dir_ok(const char *dir, unsigned flags, struct tu_err *reterr)
+{
+	int fd, r;
+
+	if (flags & TU_CREDS_RELAXED_PERMS)
+		return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return tu_err_set(reterr, r, "cannot open %s: %s%s", dir, strerror(-r),
+				  r == -ENOENT ? " (run tsh login)" : "");
+	}
+	r = tu_fs_check_trusted(fd, dir, TU_FS_OWNER_SELF, reterr);
+	close(fd);
+	return r;
+}
+
+/* Validates every PEM block of one CA file (naming the file) and appends it to all. */
+static int profile_add_ca(const char *path, unsigned flags, struct tu_strbuf *all,
+			  struct tu_pem_block *blocks, struct tu_err *reterr)
+{
+	struct file f = {0};
+	size_t n = 0;
+	int r;
+
+	r = read_file(path, false, flags, &f, reterr);
+	if (r < 0)
+		return r;
+	r = split_file(&f, path, blocks, &n, reterr);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		X509 *x = NULL;
+		r = parse_cert(&blocks[i], "a CA", &x, reterr);
+		if (r < 0)
+			err_file(reterr, path, r);
+		X509_free(x);
+		if (r >= 0)
+			r = tu_strbuf_add(all, blocks[i].text, blocks[i].len);
+		if (r >= 0 && blocks[i].text[blocks[i].len - 1] != '\n')
+			r = tu_strbuf_addc(all, '\n');
+		if (r == -EMSGSIZE || r == -ENOMEM)
+			r = tu_err_set(reterr, r, r == -ENOMEM ? "out of memory"
+							       : "CA certificates over %zu bytes",
+				       TU_CREDS_MAX_FILE);
+	}
+	file_done(&f);
+	return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The CA certificates: every regular file in "<keydir>/cas" (sorted by
+ * name), else the older "<keydir>/certs.pem".
+ */
+static int profile_cas(const char *keydir, unsigned flags, struct tu_strbuf *all,
+		       char **ret_where, struct tu_err *reterr)
+{
+	_cleanup_free_ char *cas = path_join(keydir, "cas", NULL);
+	struct tu_pem_block *blocks = NULL;
+	char *names[256];
+	size_t nn = 0;
+	DIR *d;
+	int r = 0;
+
+	if (!cas)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	blocks = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*blocks));
+	if (!blocks)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	d = opendir(cas);
+	if (!d && errno == ENOENT) {
+		char *legacy = path_join(keydir, "certs.pem", NULL);
+		if (!legacy) {
+			free(blocks);
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+		r = profile_add_ca(legacy, flags, all, blocks, reterr);
+		if (r == -ENOENT)
+			r = tu_err_set(reterr, r,
+				       "no CA certificates in the tsh profile: neither %s nor %s exists (run tsh login)",
+				       cas, legacy);
+		if (r >= 0)
+			*ret_where = legacy;
+		else
+			free(legacy);
+		free(blocks);
+		return r;
+	}
+	if (!d) {
+		r = -errno;
+		free(blocks);
+		return tu_err_set(reterr, r, "cannot open %s: %s", cas, strerror(-r));
+	}
+	r = profile_dir_ok(cas, flags, reterr);
+	for (struct dirent *de; r >= 0 && (de = readdir(d));) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		if (nn == sizeof(names) / sizeof(names[0])) {
+			r = tu_err_set(reterr, -EMSGSIZE, "more than %zu files in %s", nn, cas);
+			break;
+		}
+		if (!(names[nn] = strdup(de->d_name)))
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		else
+			nn++;
+	}
+	closedir(d);
+	if (r >= 0 && nn == 0) {
+		tu_err_at(reterr, cas, 0);
+		r = tu_err_set(reterr, -EBADMSG, "no CA certificate in %s (run tsh login)", cas);
+	}
+	qsort(names, nn, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; r >= 0 && i < nn; i++) {
+		char *path = path_join(cas, names[i], NULL);
+		r = path ? profile_add_ca(path, flags, all, blocks, reterr)
+			 : tu_err_set(reterr, -ENOMEM, "out of memory");
+		free(path);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(blocks);
+	if (r >= 0)
+		*ret_where = TAKE_PTR(cas);
+	return r;
+}
+
+/*
+ * The SSH side of a profile: "<keydir>/<user>-ssh/<cluster>-cert.pub", the
+ * @cert-authority lines of "<dir>/known_hosts" and, for v17+ profiles, the
+ * SSH key "<keydir>/<user>" when it is not the TLS key.  Nothing here is
+ * fatal for the TLS side: a missing or bad piece is c->ssh_problem.
+ */
+static int profile_ssh(struct tu_creds *c, const struct tu_profile *p, const char *keydir,
+		       const char *tls_key_path, unsigned flags, int64_t now_usec,
+		       struct tu_err *reterr)
+{
+	_cleanup_free_ char *certdir = NULL, *certname = NULL, *certpath = NULL, *khpath = NULL,
+			    *sshkey = NULL;
+	struct tu_strbuf cert, kh, unused;
+	struct file f = {0};
+	struct tu_err e;
+	int r = 0, k;
+
+	tu_strbuf_init(&cert, SSH_LINES_MAX);
+	tu_strbuf_init(&kh, SSH_LINES_MAX);
+	tu_strbuf_init(&unused, SSH_LINES_MAX);
+	if (asprintf(&certdir, "%s/%s-ssh", keydir, p->user) < 0)
+		certdir = NULL;
+	certname = certdir ? path_join(certdir, p->cluster, "-cert.pub") : NULL;
+	certpath = certname;
+	certname = NULL;
+	khpath = path_join(p->dir, "known_hosts", NULL);
+	sshkey = path_join(keydir, p->user, NULL);
+	if (!certdir || !certpath || !khpath || !sshkey) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+
+	tu_err_clear(&e);
+	k = read_file(certpath, false, flags, &f, &e);
+	if (k >= 0)
+		k = ssh_lines(f.buf, f.len, &cert, &unused);
+	file_done(&f);
+	if (k == -ENOMEM) {
+		r = tu_err_set(reterr, k, "out of memory");
+		goto out;
+	}
+	if (k < 0 || cert.len == 0) {
+		if (asprintf(&c->ssh_problem, "no usable SSH certificate in the tsh profile (%s: %s)",
+			     certpath, k < 0 ? e.msg : "no certificate line") < 0)
+			c->ssh_problem = NULL;
+	}
+
+	tu_err_clear(&e);
+	k = read_file(khpath, false, flags, &f, &e);
+	if (k >= 0)
+		k = ssh_lines(f.buf, f.len, &unused, &kh);
+	file_done(&f);
+	if (k == -ENOMEM) {
+		r = tu_err_set(reterr, k, "out of memory");
+		goto out;
+	}
+
+	if (strcmp(sshkey, tls_key_path) != 0) {
+		struct tu_pem_block b[2];
+		size_t n = 0;
+		EVP_PKEY *pk = NULL;
+
+		tu_err_clear(&e);
+		k = read_file(sshkey, true, flags, &f, &e);
+		if (k >= 0)
+			k = tu_pem_split(f.buf, f.len, b, 2, &n, NULL, &e);
+		if (k >= 0 && n != 1)
+			k = tu_err_set(&e, -EBADMSG, "expected one PEM private key");
+		if (k >= 0)
+			k = parse_key(&b[0], &pk, &e);
+		EVP_PKEY_free(pk);
+		if (k >= 0 && (f.len != c->key_len || memcmp(f.buf, c->key_pem, f.len) != 0)) {
+			c->ssh_key_pem = block_dup(&b[0], &c->ssh_key_len);
+			if (!c->ssh_key_pem)
+				k = -ENOMEM;
+		}
+		file_done(&f);
+		if (k == -ENOMEM) {
+			r = tu_err_set(reterr, k, "out of memory");
+			goto out;
+		}
+		if (k < 0 && k != -ENOENT && !c->ssh_problem &&
+		    asprintf(&c->ssh_problem, "the SSH key of the tsh profile is unusable: %s: %s",
+			     sshkey, e.msg) < 0)
+			c->ssh_problem = NULL;
+	}
+	if (!c->ssh_problem)
+		r = attach_ssh(c, &cert, &kh, certpath, now_usec, reterr);
+	else
+		r = attach_ssh(c, &unused, &kh, certpath, now_usec, reterr);
+out:
+	tu_strbuf_done(&cert);
+	tu_strbuf_done(&kh);
+	tu_strbuf_done(&unused);
+	return r;
+}
+
+int tu_creds_load_profile(const char *dir, const char *name, int64_t now_usec, unsigned flags,
+			  struct tu_creds **ret, struct tu_err *reterr)
+{
+	struct tu_profile p = {0};
+	struct tu_creds *c = NULL;
+	struct file cf = {0}, kf = {0};
+	struct tu_strbuf cas;
+	struct tu_pem_block *cb = NULL, *kb = NULL, *ab = NULL;
+	char *keydir = NULL, *certpath = NULL, *keypath = NULL, *legacy = NULL, *cawhere = NULL;
+	size_t nc = 0, nk = 0, na = 0;
+	int r;
+
+	flags |= CREDS_OWNER_SELF;
+	tu_strbuf_init(&cas, TU_CREDS_MAX_FILE);
+	r = tu_profile_load(dir, name, flags & TU_CREDS_RELAXED_PERMS, &p, reterr);
+	if (r < 0)
+		return r;
+	cb = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*cb));
+	kb = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*kb));
+	ab = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*ab));
+	if (asprintf(&keydir, "%s/keys/%s", p.dir, p.proxy_host) < 0)
+		keydir = NULL;
+	if (!cb || !kb || !ab || !keydir) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = profile_dir_ok(keydir, flags, reterr);
+	if (r < 0)
+		goto out;
+
+	/* v17+: <user>.crt (+ <user>.key); v16 and older: <user>-x509.pem (+ <user>) */
+	certpath = path_join(keydir, p.user, ".crt");
+	legacy = path_join(keydir, p.user, "-x509.pem");
+	if (!certpath || !legacy) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = read_file(certpath, false, flags, &cf, reterr);
+	if (r == -ENOENT) {
+		r = read_file(legacy, false, flags, &cf, reterr);
+		if (r == -ENOENT)
+			r = tu_err_set(reterr, r,
+				       "no TLS certificate in the tsh profile: neither %s nor %s exists (run tsh login)",
+				       certpath, legacy);
+		if (r >= 0) {
+			free(certpath);
+			certpath = TAKE_PTR(legacy);
+			keypath = path_join(keydir, p.user, NULL);
+		}
+	} else if (r >= 0) {
+		keypath = path_join(keydir, p.user, ".key");
+	}
+	if (r < 0)
+		goto out;
+	if (!keypath) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = read_file(keypath, true, flags, &kf, reterr);
+	if (r == -ENOENT && has_suffix(keypath, strlen(keypath), ".key")) {
+		/* a v17 certificate next to the one older key */
+		char *older = path_join(keydir, p.user, NULL);
+		if (!older) {
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+		r = read_file(older, true, flags, &kf, reterr);
+		if (r == -ENOENT)
+			r = tu_err_set(reterr, r,
+				       "no private key in the tsh profile: neither %s nor %s exists (run tsh login)",
+				       keypath, older);
+		if (r >= 0) {
+			free(keypath);
+			keypath = older;
+		} else {
+			free(older);
+		}
+	} else if (r == -ENOENT) {
+		r = tu_err_set(reterr, r, "the tsh profile's private key %s is missing (run tsh login)",
+			       keypath);
+	}
+	if (r < 0)
+		goto out;
+	r = profile_cas(keydir, flags, &cas, &cawhere, reterr);
+	if (r < 0)
+		goto out;
+
+	r = split_file(&cf, certpath, cb, &nc, reterr);
+	if (r >= 0)
+		r = split_file(&kf, keypath, kb, &nk, reterr);
+	if (r >= 0 && nk != 1) {
+		tu_err_at(reterr, keypath, kb[nk > 1 ? 1 : 0].line);
+		r = tu_err_set(reterr, -EBADMSG,
+			       "%zu PEM blocks where exactly one private key is expected", nk);
+	}
+	if (r >= 0)
+		r = tu_pem_split(cas.buf, cas.len, ab, TU_CREDS_MAX_PEM_BLOCKS, &na, NULL, reterr);
+	if (r >= 0)
+		r = build(certpath, certpath, &cb[0], keypath, &kb[0], cawhere, ab, na, now_usec, &c,
+			  reterr);
+	if (r < 0) {
+		expired_hint(reterr, r);
+		goto out;
+	}
+	r = profile_ssh(c, &p, keydir, keypath, flags, now_usec, reterr);
+	if (r < 0)
+		goto out;
+	c->profile_name = strdup(p.name);
+	c->proxy_addr = strdup(p.web_proxy_addr);
+	c->proxy_host = strdup(p.proxy_host);
+	c->proxy_port = p.proxy_port;
+	c->tls_routing = p.tls_routing_enabled;
+	c->conn_upgrade = p.tls_routing_conn_upgrade_required;
+	if (!c->profile_name || !c->proxy_addr || !c->proxy_host) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	*ret = TAKE_PTR(c);
+	r = 0;
+out:
+	tu_creds_free(c);
+	tu_profile_done(&p);
+	file_done(&cf);
+	file_done(&kf);
+	tu_strbuf_done(&cas);
+	free(cb);
+	free(kb);
+	free(ab);
+	free(keydir);
+	free(certpath);
+	free(keypath);
+	free(legacy);
+	free(cawhere);
 	return r;
 }
 
 int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
 		  struct tu_creds **ret, struct tu_err *reterr)
 {
+	if (conf->profile_dir)
+		return tu_creds_load_profile(conf->profile_dir, conf->profile_name, now_usec, flags,
+					     ret, reterr);
 	if (conf->identity_file)
 		return tu_creds_load_identity(conf->identity_file, now_usec, flags, ret, reterr);
 	if (conf->cert_path && conf->key_path && conf->ca_path)
 		return tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path,
 					      now_usec, flags, ret, reterr);
 	tu_err_key(reterr, "auth.credentials");
-	return tu_err_set(reterr, -EINVAL, "no credentials configured (key_pair or identity_file)");
+	return tu_err_set(reterr, -EINVAL,
+			  "no credentials configured (key_pair, identity_file or profile)");
+}
+
+const char *tu_creds_profile_name(const struct tu_creds *c)
+{
+	return c->profile_name;
+}
+
+const char *tu_creds_proxy_addr(const struct tu_creds *c)
+{
+	return c->proxy_addr;
+}
+
+const char *tu_creds_proxy_host(const struct tu_creds *c, uint16_t *ret_port)
+{
+	if (ret_port)
+		*ret_port = c->proxy_host ? c->proxy_port : 0;
+	return c->proxy_host;
+}
+
+bool tu_creds_tls_routing(const struct tu_creds *c)
+{
+	return c->tls_routing;
+}
+
+bool tu_creds_conn_upgrade_required(const struct tu_creds *c)
+{
+	return c->conn_upgrade;
 }
 
 const char *tu_creds_subject_cn(const struct tu_creds *c)

@@ -7,6 +7,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/model.c %reldir%/model.h \
 	%reldir%/conf.c %reldir%/conf.h \
 	%reldir%/creds.c %reldir%/creds.h \
+	%reldir%/profile.c %reldir%/profile.h \
 	%reldir%/transport.h \
 	%reldir%/resolve.c %reldir%/resolve.h \
 	%reldir%/h2.c %reldir%/h2.h \
