@@ -163,6 +163,10 @@ int tu_profile_parse(const char *text, size_t len, const char *file, const char 
 		case YAML_MAPPING_START_EVENT:
 			in_map = true;
 			break;
+		case YAML_STREAM_END_EVENT:
+		case YAML_DOCUMENT_END_EVENT:
+			done = true;
+			break;
 		default:
 			r = bad(&s, (unsigned) ev.start_mark.line + 1, NULL,
 				"not a tsh profile: expected a mapping of keys (web_proxy_addr, user, ...)");

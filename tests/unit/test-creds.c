@@ -27,6 +27,7 @@
 #include "cleanup.h"
 #include "creds.h"
 #include "err.h"
+#include "profile.h"
 
 #define DAY_USEC (INT64_C(86400) * 1000000)
 
@@ -182,6 +183,20 @@ static int setup(void **state)
 	free(c);
 	free(a);
 	free(id);
+
+	/* tsh profiles: v17 (separate TLS and SSH keys, cas/) and v16 (one key, -x509.pem, certs.pem) */
+	if (sh("cd %s && K=prof/keys/proxy.test && mkdir -p $K/cas $K/alice-ssh && "
+	       "printf 'proxy.test\\n' > prof/current-profile && "
+	       "printf 'web_proxy_addr: proxy.test:3080\\nuser: alice\\ncluster: example.com\\n"
+	       "tls_routing_enabled: true\\ndynamic_forward_ports: []\\n' > prof/proxy.test.yaml && "
+	       "cp c.crt $K/alice.crt && cp c.key $K/alice.key && cp other.key $K/alice && "
+	       "cp ca.crt $K/cas/example.com.pem && cp ca2.crt $K/cas/leaf.example.pem && "
+	       "cp good-cert.pub $K/alice-ssh/example.com-cert.pub && "
+	       "printf '@cert-authority proxy.test,example.com ssh-ed25519 AAAAC3Nz type=host\\n' > prof/known_hosts && "
+	       "K=prof16/keys/proxy.test && mkdir -p $K && cp prof/proxy.test.yaml prof16/ && "
+	       "cp c.crt $K/alice-x509.pem && cp c.key $K/alice && cp ca.crt $K/certs.pem",
+	       dir))
+		return -1;
 
 	static const char garbage[] =
 	    "-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n";
@@ -490,6 +505,119 @@ static void test_identity_ssh(void **state)
 	free(good);
 }
 
+static void test_profile(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t n, gl;
+	uint16_t port = 0;
+	char *good = slurp("good-cert.pub", &gl);
+
+	(void) state;
+	tu_err_clear(&e);
+	assert_int_equal(
+	    tu_creds_load_profile(p("prof"), NULL, now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_source(c), p("prof/keys/proxy.test/alice.crt"));
+	assert_string_equal(tu_creds_profile_name(c), "proxy.test");
+	assert_string_equal(tu_creds_proxy_addr(c), "proxy.test:3080");
+	assert_string_equal(tu_creds_proxy_host(c, &port), "proxy.test");
+	assert_int_equal(port, 3080);
+	assert_true(tu_creds_tls_routing(c));
+	assert_false(tu_creds_conn_upgrade_required(c));
+	assert_int_equal(tu_creds_n_ca(c), 2); /* every file in cas/ */
+	assert_string_equal(tu_creds_ssh_cert(c, &n), good);
+	assert_null(tu_creds_ssh_problem(c));
+	assert_string_equal(tu_creds_ssh_known_hosts(c, NULL),
+			    "@cert-authority proxy.test,example.com ssh-ed25519 AAAAC3Nz type=host\n");
+	/* v17: the SSH key is its own file */
+	assert_ptr_not_equal(tu_creds_ssh_key_pem(c, &n), tu_creds_key_pem(c, NULL));
+	assert_int_equal(strncmp(tu_creds_ssh_key_pem(c, NULL), "-----BEGIN PRIVATE KEY-----", 27), 0);
+	c = tu_creds_free(c);
+
+	/* named explicitly; v16 layout */
+	assert_int_equal(tu_creds_load_profile(p("prof16"), "proxy.test", now,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 0);
+	assert_string_equal(tu_creds_source(c), p("prof16/keys/proxy.test/alice-x509.pem"));
+	assert_int_equal(tu_creds_n_ca(c), 1); /* certs.pem */
+	assert_ptr_equal(tu_creds_ssh_key_pem(c, NULL), tu_creds_key_pem(c, NULL));
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "alice-ssh/example.com-cert.pub"));
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+
+	/* expired: the file and the fix */
+	assert_int_equal(tu_creds_load_profile(p("prof"), NULL, now + 30 * DAY_USEC,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 -EKEYEXPIRED);
+	assert_string_equal(e.file, p("prof/keys/proxy.test/alice.crt"));
+	assert_non_null(strstr(e.msg, "(run tsh login)"));
+	assert_null(c);
+	/* an SSH certificate that expired before the TLS one: left out, TLS still loads */
+	assert_int_equal(tu_creds_load_profile(p("prof"), NULL, now + 2 * DAY_USEC,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "expired"));
+	c = tu_creds_free(c);
+	/* no such profile, no such directory */
+	assert_int_equal(tu_creds_load_profile(p("prof"), "nope.test", now,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 -ENOENT);
+	assert_non_null(strstr(e.msg, "nope.test.yaml is missing (run tsh login)"));
+	assert_int_equal(tu_creds_load_profile(p("nodir"), NULL, now, 0, &c, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "does not exist (run tsh login)"));
+	assert_int_equal(tu_creds_load_profile("relative", NULL, now, 0, &c, &e), -EINVAL);
+	free(good);
+}
+
+/* The profile YAML reader: tsh's extra keys ignored, ours strict. */
+static void test_profile_yaml(void **state)
+{
+	static const struct {
+		const char *text;
+		int want;
+		const char *msg;
+	} cases[] = {
+	    {"web_proxy_addr: a.example:443\nuser: bob\n", 0, NULL},
+	    {"web_proxy_addr: a.example\nuser: bob\nkube: {x: [1, {y: [2]}]}\n? [complex]\n: 1\n", 0, NULL},
+	    {"web_proxy_addr: '[::1]:3080'\nuser: bob\n", 0, NULL},
+	    {"", -EBADMSG, "the file is empty"},
+	    {"user: bob\n", -EBADMSG, "missing web_proxy_addr"},
+	    {"web_proxy_addr: a.example\n", -EBADMSG, "missing user"},
+	    {"web_proxy_addr: a.example\nuser: ..\n", -EBADMSG, "invalid user name"},
+	    {"web_proxy_addr: a.example\nuser: a/b\n", -EBADMSG, "invalid user name"},
+	    {"web_proxy_addr: a.example\nuser: bob\ncluster: x/y\n", -EBADMSG, "invalid cluster"},
+	    {"web_proxy_addr: a.example\nuser: bob\ntls_routing_enabled: maybe\n", -EBADMSG,
+	     "invalid boolean"},
+	    {"web_proxy_addr: a.example\nuser: [bob]\n", -EBADMSG, "expected a string, found a list"},
+	    {"web_proxy_addr: 'a b'\nuser: bob\n", -EBADMSG, "invalid Proxy address"},
+	    {"web_proxy_addr: &x a.example\nuser: *x\n", -EBADMSG, "aliases"},
+	    {"[1, 2]\n", -EBADMSG, "expected a mapping"},
+	    {"a: 'open\n", -EBADMSG, "YAML syntax error"},
+	};
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tu_profile pr = {0};
+		struct tu_err e;
+		tu_err_clear(&e);
+		int r = tu_profile_parse(cases[i].text, strlen(cases[i].text), "f.yaml", "nm", &pr, &e);
+		if (r != cases[i].want)
+			fail_msg("case %zu: got %d want %d (%s)", i, r, cases[i].want, e.msg);
+		if (cases[i].msg && !strstr(e.msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, cases[i].msg);
+		if (r == 0) {
+			assert_string_equal(pr.user, "bob");
+			assert_string_equal(pr.cluster, "nm"); /* no cluster: the profile name */
+			assert_true(pr.proxy_port == 443 || pr.proxy_port == 3080);
+		} else {
+			assert_string_equal(e.file, "f.yaml");
+		}
+		tu_profile_done(&pr);
+	}
+}
+
 struct split_case {
 	const char *name;
 	const char *text;
@@ -627,7 +755,8 @@ int main(void)
 	    cmocka_unit_test(test_good_pair),          cmocka_unit_test(test_bad_pairs),
 	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
 	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_identity_ssh),
-	    cmocka_unit_test(test_split_table),
+	    cmocka_unit_test(test_split_table),        cmocka_unit_test(test_profile),
+	    cmocka_unit_test(test_profile_yaml),
 	    cmocka_unit_test(test_identity_mutations),
 	};
 
