@@ -900,6 +900,60 @@ int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 	return r;
 }
 
+/* ---- PEM in memory (the public API, include/teleport-unix/teleport-unix.h) ---- */
+
+int tu_creds_parse_pem(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+		       const char *ca_pem, size_t ca_len, int64_t now_usec, struct tu_creds **ret,
+		       struct tu_err *reterr)
+{
+	struct file cf = {.buf = (char *) cert_pem, .len = cert_len};
+	struct file kf = {.buf = (char *) key_pem, .len = key_len};
+	struct file af = {.buf = (char *) ca_pem, .len = ca_len};
+	struct tu_pem_block *cb = NULL, *kb = NULL, *ab = NULL;
+	size_t nc = 0, nk = 0, na = 0;
+	int r;
+
+	if (!cert_pem || !key_pem || !ca_pem || !ret)
+		return tu_err_set(reterr, -EINVAL, "certificate, key and CA PEM are all required");
+	if (cert_len > TU_CREDS_MAX_FILE || key_len > TU_CREDS_MAX_FILE || ca_len > TU_CREDS_MAX_FILE)
+		return tu_err_set(reterr, -EMSGSIZE, "a PEM input is larger than %zu bytes",
+				  TU_CREDS_MAX_FILE);
+	cb = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*cb));
+	kb = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*kb));
+	ab = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*ab));
+	if (!cb || !kb || !ab) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* the names "cert", "key", "ca" stand for the files in every message */
+	r = split_file(&cf, "cert", cb, &nc, reterr);
+	if (r >= 0)
+		r = split_file(&kf, "key", kb, &nk, reterr);
+	if (r >= 0)
+		r = split_file(&af, "ca", ab, &na, reterr);
+	for (size_t i = 0; r >= 0 && i < nc; i++) {
+		if (!label_is(&cb[i], "CERTIFICATE")) {
+			tu_err_at(reterr, "cert", cb[i].line);
+			r = tu_err_set(reterr, -EBADMSG,
+				       "PEM block '%.*s' where only certificates are expected",
+				       (int) cb[i].label_len, cb[i].label);
+		}
+	}
+	if (r >= 0 && nk != 1) {
+		tu_err_at(reterr, "key", kb[1].line);
+		r = tu_err_set(reterr, -EBADMSG,
+			       "%zu PEM blocks where exactly one private key is expected", nk);
+	}
+	if (r >= 0)
+		r = build("PEM in memory", "cert", &cb[0], "key", &kb[0], "ca", ab, na, now_usec, ret,
+			  reterr);
+out:
+	free(cb);
+	free(kb);
+	free(ab);
+	return r;
+}
+
 /* ---- tsh profiles ---- */
 
 /* Appends " (run tsh login)" to an expiry message: the fix an administrator needs. */

@@ -95,6 +95,15 @@ int tu_creds_load_profile(const char *dir, const char *name, int64_t now_usec, u
 			  struct tu_creds **ret, struct tu_err *reterr);
 
 /*
+ * Certificate, key and CA PEM text in memory (the public API,
+ * include/teleport-unix/teleport-unix.h, documents it).  Messages name the
+ * inputs "cert", "key" and "ca" as if they were files.
+ */
+int tu_creds_parse_pem(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+		       const char *ca_pem, size_t ca_len, int64_t now_usec, struct tu_creds **ret,
+		       struct tu_err *reterr);
+
+/*
  * Identity file content already in memory (buf, len bytes; name is used in
  * messages as the file name).  Same checks and errors as
  * tu_creds_load_identity() minus the file ones.  The fuzzers' entry point.
