@@ -11,14 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "teleport-unix/teleport-unix.h"
-
 #include "auth.h"
 #include "conf.h"
 #include "creds.h"
 #include "err.h"
 #include "model.h"
 #include "parse.h"
+#include "teleport-unix/teleport-unix.h"
 
 #define USEC_PER_MSEC UINT64_C(1000)
 #define TIMEOUT_MAX   (UINT64_C(10) * 60 * 1000000)

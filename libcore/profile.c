@@ -24,9 +24,9 @@
 #include "fsutil.h"
 #include "parse.h"
 
-#define MAX_DEPTH       64
-#define MAX_NAME        255
-#define MAX_CURRENT     4096
+#define MAX_DEPTH   64
+#define MAX_NAME    255
+#define MAX_CURRENT 4096
 
 bool tu_profile_name_ok(const char *s)
 {
@@ -168,8 +168,9 @@ int tu_profile_parse(const char *text, size_t len, const char *file, const char 
 			done = true;
 			break;
 		default:
-			r = bad(&s, (unsigned) ev.start_mark.line + 1, NULL,
-				"not a tsh profile: expected a mapping of keys (web_proxy_addr, user, ...)");
+			r = bad(
+			    &s, (unsigned) ev.start_mark.line + 1, NULL,
+			    "not a tsh profile: expected a mapping of keys (web_proxy_addr, user, ...)");
 		}
 		yaml_event_delete(&ev);
 	}
@@ -190,7 +191,8 @@ int tu_profile_parse(const char *text, size_t len, const char *file, const char 
 			key = strndup((const char *) kev.data.scalar.value, kev.data.scalar.length);
 			if (!key)
 				r = tu_err_set(reterr, -ENOMEM, "out of memory");
-		} else if (kev.type == YAML_SEQUENCE_START_EVENT || kev.type == YAML_MAPPING_START_EVENT) {
+		} else if (kev.type == YAML_SEQUENCE_START_EVENT ||
+			   kev.type == YAML_MAPPING_START_EVENT) {
 			r = skip_nested(&s); /* a complex key: not one of ours */
 		}
 		yaml_event_delete(&kev);
@@ -213,7 +215,8 @@ int tu_profile_parse(const char *text, size_t len, const char *file, const char 
 				r = skip_nested(&s);
 		} else if (ev.type == YAML_SCALAR_EVENT && f != F_N) {
 			if (vals[f])
-				r = bad(&s, line, field_names[f], "duplicate key '%s'", field_names[f]);
+				r = bad(&s, line, field_names[f], "duplicate key '%s'",
+					field_names[f]);
 			else if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length))
 				r = bad(&s, line, field_names[f], "NUL byte in the value");
 			else if (!(vals[f] = strndup((const char *) ev.data.scalar.value,
@@ -255,17 +258,17 @@ int tu_profile_parse(const char *text, size_t len, const char *file, const char 
 	}
 	if (!vals[F_USER] || !tu_profile_name_ok(vals[F_USER])) {
 		r = bad(&s, lines[F_USER] ? lines[F_USER] : 1, "user",
-			vals[F_USER] ? "invalid user name (empty, '/', '.', '..' or control characters)"
-				     : "missing user (the Teleport user tsh logged in as)");
+			vals[F_USER]
+			    ? "invalid user name (empty, '/', '.', '..' or control characters)"
+			    : "missing user (the Teleport user tsh logged in as)");
 		goto out;
 	}
 	if (vals[F_CLUSTER] && *vals[F_CLUSTER] && !tu_profile_name_ok(vals[F_CLUSTER])) {
 		r = bad(&s, lines[F_CLUSTER], "cluster", "invalid cluster name");
 		goto out;
 	}
-	if (vals[F_ROUTING] &&
-	    (r = parse_bool(&s, vals[F_ROUTING], lines[F_ROUTING], field_names[F_ROUTING],
-			    &p.tls_routing_enabled)) < 0)
+	if (vals[F_ROUTING] && (r = parse_bool(&s, vals[F_ROUTING], lines[F_ROUTING],
+					       field_names[F_ROUTING], &p.tls_routing_enabled)) < 0)
 		goto out;
 	if (vals[F_UPGRADE] &&
 	    (r = parse_bool(&s, vals[F_UPGRADE], lines[F_UPGRADE], field_names[F_UPGRADE],
@@ -327,7 +330,8 @@ int tu_profile_load(const char *dir, const char *name, bool relaxed, struct tu_p
 	int r;
 
 	if (!dir || dir[0] != '/')
-		return tu_err_set(reterr, -EINVAL, "the tsh profile directory must be an absolute path");
+		return tu_err_set(reterr, -EINVAL,
+				  "the tsh profile directory must be an absolute path");
 	r = check_dir(dir, relaxed, reterr);
 	if (r < 0)
 		return r;
@@ -336,9 +340,10 @@ int tu_profile_load(const char *dir, const char *name, bool relaxed, struct tu_p
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		r = tu_fs_read_file(path, MAX_CURRENT, fs, &cur, &len, reterr);
 		if (r == -ENOENT)
-			r = tu_err_set(reterr, r,
-				       "no current tsh profile in %s (%s is missing; run tsh login)",
-				       dir, path);
+			r = tu_err_set(
+			    reterr, r,
+			    "no current tsh profile in %s (%s is missing; run tsh login)", dir,
+			    path);
 		if (r < 0)
 			goto out;
 		/* tsh writes the name and a newline; surrounding white space is trimmed */
@@ -349,8 +354,8 @@ int tu_profile_load(const char *dir, const char *name, bool relaxed, struct tu_p
 			e--;
 		if (b == e) {
 			tu_err_at(reterr, path, 1);
-			r = tu_err_set(reterr, -ENOENT, "no current tsh profile: %s is empty (run tsh login)",
-				       path);
+			r = tu_err_set(reterr, -ENOENT,
+				       "no current tsh profile: %s is empty (run tsh login)", path);
 			goto out;
 		}
 		chosen = strndup(b, (size_t) (e - b));
@@ -361,7 +366,8 @@ int tu_profile_load(const char *dir, const char *name, bool relaxed, struct tu_p
 		if (!tu_profile_name_ok(chosen) || strchr(chosen, '\n')) {
 			tu_err_at(reterr, path, 1);
 			r = tu_err_set(reterr, -EBADMSG,
-				       "%s does not hold a profile name (one Proxy host name)", path);
+				       "%s does not hold a profile name (one Proxy host name)",
+				       path);
 			goto out;
 		}
 		name = chosen;

@@ -20,17 +20,17 @@
 
 struct tu_err;
 
-#define TU_PROFILE_MAX_YAML ((size_t) 64 * 1024)
+#define TU_PROFILE_MAX_YAML         ((size_t) 64 * 1024)
 #define TU_PROFILE_DEFAULT_WEB_PORT 443
 
 struct tu_profile {
-	char *dir;             /* the profile directory, as given */
-	char *name;            /* the profile: "<dir>/<name>.yaml" */
-	char *web_proxy_addr;  /* web_proxy_addr as written, "host:port" */
-	char *proxy_host;      /* its host: the "keys/<proxy_host>" directory */
-	uint16_t proxy_port;   /* its port, 443 when absent */
-	char *user;            /* the Teleport user: "<user>.crt", "<user>.key", ... */
-	char *cluster;         /* the cluster ("<cluster>-cert.pub"): `cluster`, else the name */
+	char *dir;            /* the profile directory, as given */
+	char *name;           /* the profile: "<dir>/<name>.yaml" */
+	char *web_proxy_addr; /* web_proxy_addr as written, "host:port" */
+	char *proxy_host;     /* its host: the "keys/<proxy_host>" directory */
+	uint16_t proxy_port;  /* its port, 443 when absent */
+	char *user;           /* the Teleport user: "<user>.crt", "<user>.key", ... */
+	char *cluster;        /* the cluster ("<cluster>-cert.pub"): `cluster`, else the name */
 	bool tls_routing_enabled;
 	bool tls_routing_conn_upgrade_required;
 };

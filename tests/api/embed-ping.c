@@ -16,9 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include <teleport-unix/teleport-unix.h>
+#include <time.h>
 
 static char *slurp(const char *path, size_t *ret_len)
 {
@@ -72,13 +71,17 @@ int main(int argc, char **argv)
 	}
 	char *cert = slurp(argv[1], &cl), *key = slurp(argv[2], &kl), *ca = slurp(argv[3], &al);
 	if (!cert || !key || !ca) {
-		fprintf(stderr, "embed-ping: cannot read %s\n", !cert ? argv[1] : !key ? argv[2] : argv[3]);
+		fprintf(stderr, "embed-ping: cannot read %s\n",
+			!cert  ? argv[1]
+			: !key ? argv[2]
+			       : argv[3]);
 		goto out;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	tu_err_clear(&e);
 	if (tu_creds_parse_pem(cert, cl, key, kl, ca, al,
-			       (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000, &creds, &e) < 0) {
+			       (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000, &creds,
+			       &e) < 0) {
 		ret = fail(&e);
 		goto out;
 	}
