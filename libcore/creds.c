@@ -1090,7 +1090,7 @@ static int profile_cas(const char *keydir, unsigned flags, struct tu_strbuf *all
 	closedir(d);
 	if (r >= 0 && nn == 0) {
 		tu_err_at(reterr, cas, 0);
-		r = tu_err_set(reterr, -EBADMSG, "no CA certificate in %s (run tsh login)", cas);
+		r = tu_err_set(reterr, -EBADMSG, "no CA certificate file in the directory (run tsh login)");
 	}
 	qsort(names, nn, sizeof(names[0]), name_cmp);
 	for (size_t i = 0; r >= 0 && i < nn; i++) {

@@ -181,7 +181,7 @@ BROKEN = [
     ("corrupt-cert", "v17", _garbage, "cert", ["alice.crt", "does not parse"]),
     ("corrupt-key", "v17", _garbage, "key", ["alice.key", "PRIVATE KEY was expected"]),
     ("corrupt-ca", "v17", _garbage, "cas", ["cas/example.com.pem", "does not parse"]),
-    ("no-ca", "v17", _unlink, "cas", ["no CA certificate in", "cas"]),
+    ("no-ca", "v17", _unlink, "cas", ["keys/192.0.2.1/cas: no CA certificate file", "run tsh login"]),
     ("no-yaml", "v17", _unlink, "yaml", ["192.0.2.1.yaml", "missing", "run tsh login"]),
 ]
 
