@@ -73,6 +73,26 @@ def test_profile_in_config_ping(auth_server, write_config, run_cli, certs, tmp_p
     assert j["identity"]["profile_proxy"] == "proxy.example.test:443"
 
 
+def test_profile_check_and_host_id(auth_server, write_config, run_cli, certs, tmp_path):
+    """A user's certificate does not name this host: in the configuration (what PAM reads) a
+    profile needs host.id; the administrator's --profile decides without it."""
+    auth_server()
+    d = str(tmp_path / "tsh")
+    tsh_profile.make_profile(d, certs)
+    write_config(auth={"credentials": {"key_pair": None, "profile": d}})
+    r = run_cli("check", "alice", "alice")
+    assert r.rc == 2, r
+    assert "host.id must be set with a tsh profile credential" in r.stdout + r.stderr, r
+    write_config(auth={"credentials": {"key_pair": None, "profile": d}}, host={"id": certs.host_uuid})
+    r = run_cli("check", "alice", "alice")
+    assert r.rc == 0 and r.stdout.startswith("allow: "), r
+    r = run_cli("check", "frank", "root")
+    assert r.rc == 1 and r.stdout.startswith("deny: "), r
+    write_config()
+    r = run_cli(f"--profile={d}", "check", "alice", "alice")
+    assert r.rc == 0 and r.stdout.startswith("allow: "), r
+
+
 def test_profile_named_and_legacy_cas(auth_server, write_config, run_cli, certs, tmp_path):
     """{dir, name} needs no current-profile; CAs from the pre-cas/ certs.pem."""
     auth_server()
