@@ -1230,7 +1230,13 @@ int tu_creds_load_profile(const char *dir, const char *name, int64_t now_usec, u
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
 		goto out;
 	}
+	/* "keys" and "keys/<proxy>" as the profile directory itself: a writable one would let
+	 * someone swap in another root-owned key directory */
+	keydir[strlen(keydir) - strlen(p.proxy_host) - 1] = '\0';
 	r = profile_dir_ok(keydir, flags, reterr);
+	keydir[strlen(keydir)] = '/';
+	if (r >= 0)
+		r = profile_dir_ok(keydir, flags, reterr);
 	if (r < 0)
 		goto out;
 

@@ -135,6 +135,10 @@ def test_profile_option_default_dir(auth_server, write_config, run_cli, certs, t
     r = run_cli("--profile", "ping", env={"HOME": str(home), "TELEPORT_HOME": str(other)})
     assert r.rc == 0, r
     assert f"{other}/keys/proxy.example.test/alice-x509.pem" in r.stdout, r
+    # a relative DIR is taken from the working directory (run_cli runs in tmp_path)
+    r = run_cli("--profile=elsewhere", "ping", env={"HOME": str(home)})
+    assert r.rc == 0, r
+    assert f"{other}/keys/proxy.example.test/alice-x509.pem" in r.stdout, r
 
 
 def test_profile_without_configuration_file(no_config, run_cli, certs, tmp_path):
@@ -261,6 +265,10 @@ def test_profile_permissions(no_config, run_cli, certs, tmp_path):
     os.chmod(p["keydir"], 0o777)
     one_error_line(run_cli(f"--profile={d}", "ping", insecure_perms=False), p["keydir"], "writable by others")
     os.chmod(p["keydir"], 0o700)
+    keys = os.path.dirname(p["keydir"])
+    os.chmod(keys, 0o777)
+    one_error_line(run_cli(f"--profile={d}", "ping", insecure_perms=False), keys, "writable by others")
+    os.chmod(keys, 0o700)
     os.chmod(d, 0o770)
     one_error_line(run_cli(f"--profile={d}", "ping", insecure_perms=False), d, "writable by group")
     os.chmod(d, 0o700)
