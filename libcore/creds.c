@@ -1188,15 +1188,13 @@ static int profile_ssh(struct tu_creds *c, const struct tu_profile *p, const cha
 			r = tu_err_set(reterr, k, "out of memory");
 			goto out;
 		}
-		if (k < 0 && k != -ENOENT && !c->ssh_problem &&
+		if (k < 0 && !c->ssh_problem &&
 		    asprintf(&c->ssh_problem, "the SSH key of the tsh profile is unusable: %s: %s",
 			     sshkey, e.msg) < 0)
 			c->ssh_problem = NULL;
 	}
-	if (!c->ssh_problem)
-		r = attach_ssh(c, &cert, &kh, certpath, now_usec, reterr);
-	else
-		r = attach_ssh(c, &unused, &kh, certpath, now_usec, reterr);
+	tu_strbuf_reset(&unused); /* a certificate line in known_hosts is not ours */
+	r = attach_ssh(c, c->ssh_problem ? &unused : &cert, &kh, certpath, now_usec, reterr);
 out:
 	tu_strbuf_done(&cert);
 	tu_strbuf_done(&kh);

@@ -535,6 +535,17 @@ static void test_profile(void **state)
 	assert_int_equal(strncmp(tu_creds_ssh_key_pem(c, NULL), "-----BEGIN PRIVATE KEY-----", 27), 0);
 	c = tu_creds_free(c);
 
+	/* v17 without its SSH key: the certificate is not offered with the TLS key */
+	assert_int_equal(sh("mv %s %s", p("prof/keys/proxy.test/alice"), p("prof/alice.bak")), 0);
+	assert_int_equal(
+	    tu_creds_load_profile(p("prof"), NULL, now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "SSH key"));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "keys/proxy.test/alice"));
+	assert_non_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+	assert_int_equal(sh("mv %s %s", p("prof/alice.bak"), p("prof/keys/proxy.test/alice")), 0);
+
 	/* named explicitly; v16 layout */
 	assert_int_equal(tu_creds_load_profile(p("prof16"), "proxy.test", now,
 					       TU_CREDS_RELAXED_PERMS, &c, &e),
