@@ -278,3 +278,68 @@ def test_profile_permissions(no_config, run_cli, certs, tmp_path):
     # all good again: the failure is now about reaching the (unreachable) Proxy, not the files
     r = run_cli(f"--profile={d}", "ping", insecure_perms=False)
     assert r.rc == 2 and "ping: credentials" not in r.stderr, r
+
+
+# ---------------------------------------------------------------- through the Proxy
+
+def _web_pki(d):
+    """A web CA and a Proxy web certificate for 127.0.0.1 (as test_proxy.py makes them)."""
+    import datetime  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "web-ca")])
+    ca = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+            .issuer_name(subj).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    os.makedirs(d, exist_ok=True)
+    out = {"ca": os.path.join(d, "web-ca.pem"), "cert": os.path.join(d, "web.pem"), "key": os.path.join(d, "web.key")}
+    with open(out["ca"], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(out["cert"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(out["key"], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return out
+
+
+def test_profile_names_the_proxy(auth_server, write_config, run_cli, certs, tmp_path):
+    """The Proxy comes from the profile's web_proxy_addr: a configuration with neither
+    auth.addresses nor auth.proxy reaches Auth through the profile's Proxy (TLS routing).
+    Needs the stand-in Proxy of the TLS-routing work (tests/fake_auth/proxy.py)."""
+    if not hasattr(helpers, "start_proxy"):
+        pytest.skip("the stand-in Proxy (helpers.start_proxy, issue 12 item 1) is not in this tree")
+    auth = auth_server()
+    pki = _web_pki(str(tmp_path / "web"))
+    proxy = helpers.start_proxy(str(tmp_path / "servers"), auth.address, pki["cert"], pki["key"])
+    try:
+        d = str(tmp_path / "tsh")
+        tsh_profile.make_profile(d, certs, proxy=proxy.address)
+        write_config(auth={"addresses": None, "proxy_ca": pki["ca"],
+                           "credentials": {"key_pair": None, "profile": d}},
+                     host={"id": certs.host_uuid})
+        r = run_cli("ping")
+        assert r.rc == 0, r
+        assert re.search(r"^Via: +proxy tls-routing", r.stdout, re.M), r
+        assert auth.calls(PING)[0]["peer_cn"] == f"{certs.host_uuid}.example.com"
+        r = run_cli("check", "alice", "alice")
+        assert r.rc == 0 and r.stdout.startswith("allow: "), r
+    finally:
+        proxy.stop()
