@@ -45,6 +45,7 @@ def test_install_layout(builddir, installed):
         f"{rel['nsslibdir']}/libnss_teleport.so.2.0.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0.0.0",
+        f"{rel['pkglibdir']}/teleport-unix-h2.so",  # the online transport, loaded on demand (issue 10)
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
         f"{rel['docdir']}/examples/teleport-unix.yaml",
