@@ -141,6 +141,11 @@ int main(int argc, char **argv)
 		tu_log_set_sink(tu_log_stderr_sink, NULL, false);
 
 	const char *name = argv[optind];
+	/* doctor judges this host's own files; sshd runs ssh-principals with the host's
+	 * configuration: a person's tsh login has no place in either */
+	if (c.profile_dir && (strcmp(name, "doctor") == 0 || strcmp(name, "ssh-principals") == 0))
+		return cli_errorf(&c, "%s: --profile does not apply (it checks this host's configuration)",
+				  name);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) == 0) {
 			/* Commands parse their own arguments with getopt from their argv[0]. */

@@ -152,6 +152,9 @@ def test_profile_without_configuration_file(no_config, run_cli, certs, tmp_path)
     line = one_error_line(r, "ping")
     assert time.monotonic() - t < 5.0 * helpers.SLOW, r
     assert "credentials" not in line and "config" not in line.split(":")[1], r
+    # not for the host's own checks
+    for cmd in (["doctor"], ["ssh-principals", "alice", "t", "k"]):
+        one_error_line(run_cli(f"--profile={d}", *cmd), "--profile does not apply")
     # an explicitly named configuration file must exist
     r = run_cli(f"--profile={d}", "ping", config=str(tmp_path / "nope.yaml"))
     one_error_line(r, "nope.yaml")
