@@ -35,7 +35,9 @@
 #include <strings.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -43,6 +45,7 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
+#include "dial/tunnel-pump.h"
 #include "err.h"
 #include "grpc.h"
 #include "resolve.h"
@@ -75,6 +78,12 @@ struct h2 {
 	uint64_t connect_timeout_usec;
 	uint64_t max_body;
 	char errbuf[CURL_ERROR_SIZE];
+	/* A path curl cannot open itself (dial/tunnel-pump.h): its sockets come from the
+	 * dialer, and perform() pumps its bytes.  NULL: plain TCP. */
+	struct tu_stream_dialer *dialer;
+	uint64_t dial_deadline; /* for the dialer, set before each transfer */
+	int dial_code;          /* the dialer's failure in this transfer, 0 none */
+	struct tu_err dial_err;
 };
 
 /* State of one perform(). */
@@ -436,9 +445,28 @@ static void addr_string(const struct h2_addr *a, char *buf, size_t size)
  * sshd or cron must not inherit our connection to Auth). */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	(void) clientp;
+	struct h2 *h = clientp;
+
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
+	if (h && h->dialer) {
+		/* The dialer reaches Auth's TLS its own way (bounded by the connect
+		 * deadline) and has curl connect to its private local socket instead.
+		 * curl's storage behind a curl_sockaddr is a sockaddr_storage. */
+		struct sockaddr_un sa;
+		socklen_t len = 0;
+		tu_err_clear(&h->dial_err);
+		int r = tu_stream_dialer_open(h->dialer, h->dial_deadline, &sa, &len, &h->dial_err);
+		if (r < 0) {
+			h->dial_code = r;
+			return CURL_SOCKET_BAD;
+		}
+		a->family = AF_UNIX;
+		a->protocol = 0;
+		a->addrlen = len;
+		memcpy(&a->addr, &sa, len);
+		return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -575,9 +603,26 @@ static CURLcode perform(struct h2 *h)
 	if (mc != CURLM_OK)
 		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 	while (running) {
+		struct pollfd pfd[TU_STREAM_MAX_FDS];
+		struct curl_waitfd wfd[TU_STREAM_MAX_FDS];
+		unsigned n = 0;
+
 		mc = curl_multi_perform(h->multi, &running);
+		if (h->dialer) {
+			/* The dialer's pumps run in this loop, on this thread. */
+			tu_stream_dialer_step(h->dialer);
+			n = (unsigned) tu_stream_dialer_pollfds(h->dialer, pfd, TU_STREAM_MAX_FDS);
+			for (unsigned i = 0; i < n; i++) {
+				wfd[i].fd = pfd[i].fd;
+				wfd[i].events = (short) ((pfd[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+							 (pfd[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
+				wfd[i].revents = 0;
+			}
+		}
 		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+			mc = curl_multi_poll(h->multi, n ? wfd : NULL, n, 1000, NULL);
+		if (h->dialer)
+			tu_stream_dialer_step(h->dialer);
 		if (mc != CURLM_OK)
 			break;
 	}
@@ -637,8 +682,18 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 				       ? h->connect_timeout_usec
 				       : remaining;
 
-		/* The name first, inside this address's connect time (as curl counts it). */
-		r = resolve_addr(h, i, addr[i], now, now + connect, entry, sizeof(entry), reterr);
+		/* The name first, inside this address's connect time (as curl counts it).
+		 * A dialer resolves its own hops: curl gets a number it never dials. */
+		h->dial_deadline = now + connect;
+		h->dial_code = 0;
+		if (h->dialer)
+			r = snprintf(entry, sizeof(entry), "%s:%u:127.0.0.1", h->addr[i].curl_name,
+				     h->addr[i].port) < (int) sizeof(entry)
+				? 0
+				: tu_err_set(reterr, -EIO, "address too long");
+		else
+			r = resolve_addr(h, i, addr[i], now, now + connect, entry, sizeof(entry),
+					 reterr);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
@@ -740,6 +795,20 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 					       sizeof(ret_status->grpc_message));
 			return 0;
 		}
+		if (h->dialer && !x.err) {
+			/* The dialer knows better than curl why the stream failed. */
+			struct tu_err de;
+			if (h->dial_code < 0) {
+				if (reterr)
+					*reterr = h->dial_err;
+				return h->dial_code;
+			}
+			if (!x.connected && tu_stream_dialer_last_error(h->dialer, &de)) {
+				if (reterr)
+					*reterr = de;
+				return de.code;
+			}
+		}
 		r = map_curl_error(&x, rc, elapsed);
 		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
 		 * reaching one. */
@@ -765,6 +834,7 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
+	tu_stream_dialer_free(h->dialer);
 	for (size_t i = 0; i < h->n_addr; i++)
 		free(h->addr[i].host);
 	free(h->server_name);
@@ -878,6 +948,7 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, h);
 	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
 	SET(CURLOPT_RESOLVER_START_DATA, h);
 #undef SET
@@ -891,4 +962,12 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 oom:
 	h2_close(&h->t);
 	return tu_err_set(reterr, -ENOMEM, "out of memory");
+}
+
+void tu_h2_set_dialer(struct tu_transport *t, struct tu_stream_dialer *d)
+{
+	struct h2 *h = (struct h2 *) t;
+
+	tu_stream_dialer_free(h->dialer);
+	h->dialer = d;
 }

@@ -21,6 +21,7 @@ struct tu_conf;
 struct tu_creds;
 struct tu_err;
 struct tu_transport;
+struct tu_stream_dialer;
 
 /*
  * The environment check made once before libcurl is initialised: in a
@@ -42,3 +43,12 @@ int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr);
  */
 int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
 	      struct tu_transport **ret, struct tu_err *reterr);
+
+/*
+ * Hands the transport a stream dialer (dial/tunnel-pump.h), taken: from now
+ * on every connection curl opens is a stream from d (the WebSocket upgrade,
+ * the reverse tunnel) instead of TCP to the Auth address, which then only
+ * names the connection; d's pumps run inside each call's poll loop.  The
+ * TLS, HTTP/2 and gRPC on top are unchanged.  Replaces (frees) an earlier one.
+ */
+void tu_h2_set_dialer(struct tu_transport *t, struct tu_stream_dialer *d);

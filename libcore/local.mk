@@ -10,6 +10,10 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/transport.h \
 	%reldir%/resolve.c %reldir%/resolve.h \
 	%reldir%/h2.c %reldir%/h2.h \
+	%reldir%/dial/tunnel-pump.c %reldir%/dial/tunnel-pump.h \
+	%reldir%/dial/ws-tls.c %reldir%/dial/ws-tls.h \
+	%reldir%/dial/ws.c %reldir%/dial/ws.h \
+	%reldir%/dial/tunnel-select.c %reldir%/dial/tunnel-select.h \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/rbac.c %reldir%/rbac.h \

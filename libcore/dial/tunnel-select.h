@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tunnel-select.h - which stream dialer (if any) carries the connection to
+ * Auth for a configuration: the WebSocket upgrade (dial/ws.h) or the SSH
+ * reverse tunnel (dial/tunnel.h).  Layer: libcore.
+ *
+ * Until the Proxy path list (dial/dial.h) decides among every path, this
+ * applies the keys this folder owns:
+ *   - auth.tunnel_address set: the reverse tunnel to that address (the
+ *     credential must carry an SSH certificate);
+ *   - auth.proxy_conn_upgrade: always: the WebSocket upgrade to the first
+ *     auth.addresses entry (Teleport's authConnect with
+ *     ALPNConnUpgradeRequired: that address is the Proxy's web address);
+ *   - otherwise none (plain TCP, h2.c's own dial).
+ */
+#pragma once
+
+struct tu_conf;
+struct tu_creds;
+struct tu_err;
+struct tu_stream_dialer;
+
+/* 0 with *ret a new dialer or NULL (none); -ENOMEM, -EINVAL (reterr names the key). */
+int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds,
+		     struct tu_stream_dialer **ret, struct tu_err *reterr);

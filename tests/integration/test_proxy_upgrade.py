@@ -1,0 +1,371 @@
+# SPDX-License-Identifier: Apache-2.0
+"""test_proxy_upgrade.py - the ALPN connection upgrade through an L7 load
+balancer (issue 12 item 2; PROXY.md §3) end to end with the real CLI:
+TLS to the stand-in Proxy (tests/fake_auth/l7_proxy.py) with its web
+certificate checked against auth.proxy_ca (or the system roots), the
+WebSocket upgrade on /webapi/connectionupgrade with sub-protocol alpn-ping,
+every frame we send masked with a zero key, the Proxy's pings answered, and
+inside, the same mTLS + HTTP/2 + gRPC to the stand-in Auth as the direct
+path (the Auth server sees our client certificate: TLS end to end).
+
+Faults: 404, a wrong Sec-WebSocket-Accept, the legacy upgrade, a web
+certificate from another CA or not in the system roots, a Proxy that never
+answers the upgrade, nothing listening.  Each is exit 2 with one clear
+`teleport-unix:` line within the connect budget.
+
+Also Teleport's test dial (a TLS handshake offering teleport-reversetunnel)
+and the memory of its answer in cache.dir, through tests/unit/ws-probe."""
+
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import socket
+import threading
+import time
+
+import pytest
+
+import helpers
+
+PING = "/proto.AuthService/Ping"
+BUDGET = 4.0 * helpers.SLOW
+
+
+@pytest.fixture(scope="session")
+def web_certs(tmp_path_factory):
+    """A web CA and the Proxy's web certificate for 127.0.0.1 / localhost (an ACME-like
+    public certificate stands in as a private CA given with auth.proxy_ca)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    d = tmp_path_factory.mktemp("web")
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def write(name, data):
+        p = str(d / name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def ca(cn):
+        k = ec.generate_private_key(ec.SECP256R1())
+        n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        return k, c
+
+    ca_key, ca_cert = ca("web test CA")
+    _, other_cert = ca("another web CA")
+    k = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+            .issuer_name(ca_cert.subject).public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    return {
+        "ca": write("web-ca.crt", ca_cert.public_bytes(pem)),
+        "other_ca": write("other-web-ca.crt", other_cert.public_bytes(pem)),
+        "cert": write("proxy.crt", leaf.public_bytes(pem)),
+        "key": write("proxy.key", k.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption())),
+    }
+
+
+@pytest.fixture
+def l7_proxy(web_certs, tmp_path):
+    """Factory: l7_proxy(auth_address, mode="ok") -> Proc with .log() (one dict per
+    connection)."""
+    started = []
+
+    def start(auth_address, mode="ok", name=None):
+        name = name or f"l7-{mode}-{len(started)}"
+        log = str(tmp_path / f"{name}.jsonl")
+        argv = [helpers.PY, os.path.join(helpers.FAKE_AUTH, "l7_proxy.py"),
+                "--cert", web_certs["cert"], "--key", web_certs["key"],
+                "--auth", auth_address, "--mode", mode, "--log", log]
+        p = helpers.Proc(argv, str(tmp_path / "servers"), name).start()
+
+        def read_log():
+            if not os.path.exists(log):
+                return []
+            with open(log, encoding="utf-8") as f:
+                return [json.loads(x) for x in f if x.strip()]
+        p.log = read_log
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def one_error_line(r, *needles):
+    assert r.rc == 2, r
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("teleport-unix: "), r
+    for n in needles:
+        assert n in lines[0], (n, r)
+    return lines[0]
+
+
+def upgrade_config(write_config, proxy, web_certs, ca="ca", **auth):
+    a = {"proxy_conn_upgrade": "always"}
+    if ca:
+        a["proxy_ca"] = web_certs[ca]
+    a.update(auth)
+    return write_config(addresses=proxy.address, auth=a)
+
+
+def wait_for(pred, timeout=3.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    return pred()
+
+
+# ---------------------------------------------------------------- success
+
+def test_ping_through_upgrade(auth_server, l7_proxy, web_certs, write_config, run_cli, certs):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    upgrade_config(write_config, proxy, web_certs)
+    r = run_cli("ping")
+    assert r.rc == 0, r
+    assert "Cluster:" in r.stdout and "example.com" in r.stdout, r
+    calls = srv.calls(PING)
+    assert len(calls) == 1
+    # mTLS end to end: Auth itself saw our client certificate through the Proxy.
+    assert calls[0]["peer_cn"] == f"{certs.host_uuid}.example.com"
+    log = wait_for(proxy.log)
+    assert len(log) == 1, log
+    c = log[0]
+    assert "error" not in c, c
+    assert c["request"] == "GET /webapi/connectionupgrade HTTP/1.1", c
+    h = c["headers"]
+    assert h["upgrade"] == "websocket" and h["connection"] == "Upgrade", h
+    assert h["sec-websocket-protocol"] == "alpn-ping" and h["sec-websocket-version"] == "13", h
+    assert h["host"] == proxy.address, h
+    # Teleport's client masks every frame with an all-zero key.
+    assert c["masks"] == ["00000000"], c
+    # The Proxy's first ping came before any data: answered with its payload.
+    assert c["pongs"] >= 1 and c["pong_payloads"][0] == "teleport", c
+    assert c["up"] > 0 and c["down"] > 0, c
+
+
+def test_many_calls_one_connection(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    """sync makes many RPCs (users, roles, locks, ...) with pings in between: one upgraded
+    connection carries all of them."""
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    upgrade_config(write_config, proxy, web_certs)
+    r = run_cli("sync")
+    assert r.rc == 0, r
+    assert len(srv.calls()) > 3
+    log = wait_for(proxy.log)
+    assert len(log) == 1, log
+    assert "error" not in log[0], log
+
+
+def test_system_roots_refuse_private_ca(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    upgrade_config(write_config, proxy, web_certs, ca=None)
+    t0 = time.monotonic()
+    r = run_cli("ping")
+    one_error_line(r, "the Proxy 127.0.0.1:", "certificate is not trusted")
+    assert time.monotonic() - t0 < BUDGET
+    assert srv.calls() == []
+
+
+def test_other_ca_refused(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    upgrade_config(write_config, proxy, web_certs, ca="other_ca")
+    r = run_cli("ping")
+    one_error_line(r, "certificate is not trusted")
+    assert srv.calls() == []
+
+
+def test_proxy_ca_missing_file(auth_server, l7_proxy, web_certs, write_config, run_cli, tmp_path):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    write_config(addresses=proxy.address,
+                 auth={"proxy_conn_upgrade": "always", "proxy_ca": str(tmp_path / "nope.pem")})
+    r = run_cli("ping")
+    one_error_line(r, "auth.proxy_ca", "nope.pem")
+
+
+# ---------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("mode,needles", [
+    ("notfound", ["has no /webapi/connectionupgrade (HTTP 404)"]),
+    ("badaccept", ["wrong Sec-WebSocket-Accept"]),
+    ("legacy", ["legacy connection upgrade"]),
+])
+def test_upgrade_refused(auth_server, l7_proxy, web_certs, write_config, run_cli, mode, needles):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address, mode=mode)
+    upgrade_config(write_config, proxy, web_certs)
+    t0 = time.monotonic()
+    r = run_cli("ping")
+    one_error_line(r, *needles)
+    assert time.monotonic() - t0 < BUDGET
+    assert srv.calls() == []
+
+
+def test_blackhole_upgrade(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    """TLS up, then no answer to the upgrade: the connect timeout (1 s) ends it."""
+    srv = auth_server()
+    proxy = l7_proxy(srv.address, mode="blackhole")
+    upgrade_config(write_config, proxy, web_certs)
+    t0 = time.monotonic()
+    r = run_cli("ping", timeout=20)
+    elapsed = time.monotonic() - t0
+    one_error_line(r, "did not answer the connection upgrade in time")
+    assert elapsed < 1.0 * helpers.SLOW + 1.5, elapsed
+
+
+def test_blackhole_tcp(blackhole_server, web_certs, write_config, run_cli):
+    """A listener that never answers TLS: the handshake is bounded too."""
+    write_config(addresses=blackhole_server.address,
+                 auth={"proxy_conn_upgrade": "always", "proxy_ca": web_certs["ca"]})
+    t0 = time.monotonic()
+    r = run_cli("ping")
+    one_error_line(r, "TLS handshake with the Proxy", "in time")
+    assert time.monotonic() - t0 < 1.0 * helpers.SLOW + 1.5
+
+
+def test_nothing_listening(web_certs, write_config, run_cli):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    write_config(addresses=f"127.0.0.1:{port}",
+                 auth={"proxy_conn_upgrade": "always", "proxy_ca": web_certs["ca"]})
+    r = run_cli("ping")
+    one_error_line(r, f"the Proxy 127.0.0.1:{port} refused the connection")
+
+
+def test_config_values(write_config, run_cli):
+    write_config(auth={"proxy_conn_upgrade": "sometimes"})
+    r = run_cli("ping")
+    assert r.rc != 0, r
+    assert "auth.proxy_conn_upgrade" in r.stderr and "expected auto, always or never" in r.stderr, r
+    write_config(auth={"proxy_ca": "relative.pem"})
+    r = run_cli("ping")
+    assert r.rc != 0 and "auth.proxy_ca" in r.stderr and "absolute" in r.stderr, r
+
+
+def test_never_dials_directly(auth_server, write_config, run_cli):
+    """never (and auto with auth.addresses): the direct path, no upgrade."""
+    auth_server()
+    write_config(auth={"proxy_conn_upgrade": "never"})
+    assert run_cli("ping").rc == 0
+    write_config(auth={"proxy_conn_upgrade": "auto"})
+    assert run_cli("ping").rc == 0
+
+
+# ---------------------------------------------------------------- detection
+
+def tls_server(web_certs, alpn=None):
+    """A TLS listener that selects alpn (a Proxy with TLS routing) or none; serves forever."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(web_certs["cert"], web_certs["key"])
+    if alpn:
+        ctx.set_alpn_protocols([alpn])
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(3)
+                t = ctx.wrap_socket(c, server_side=True)
+                t.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return ls
+
+
+def probe(builddir, *args):
+    return helpers.run([os.path.join(builddir, "tests", "unit", "ws-probe"), *map(str, args)],
+                       timeout=20)
+
+
+def test_detection(builddir, web_certs, auth_server, l7_proxy):
+    """Teleport's test dial: a Proxy with TLS routing selects teleport-reversetunnel (no
+    upgrade); an L7 load balancer selects nothing (upgrade); untrusted or unreachable
+    answers 'not required' (the path then fails with its own error)."""
+    if not os.access(os.path.join(builddir, "tests", "unit", "ws-probe"), os.X_OK):
+        pytest.skip("ws-probe not built (make check builds it)")
+    routing = tls_server(web_certs, alpn="teleport-reversetunnel")
+    plain = tls_server(web_certs)
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    try:
+        port = routing.getsockname()[1]
+        assert probe(builddir, "detect", "127.0.0.1", port, web_certs["ca"]).stdout == "not-required\n"
+        port = plain.getsockname()[1]
+        assert probe(builddir, "detect", "127.0.0.1", port, web_certs["ca"]).stdout == "required\n"
+        assert probe(builddir, "detect", "127.0.0.1", proxy.port, web_certs["ca"]).stdout == "required\n"
+        # untrusted: not required (Teleport's rule for any other failure)
+        assert probe(builddir, "detect", "127.0.0.1", proxy.port, web_certs["other_ca"]).stdout \
+            == "not-required\n"
+    finally:
+        routing.close()
+        plain.close()
+
+
+def test_detection_remembered(builddir, web_certs, auth_server, l7_proxy, write_config, cache_dir):
+    if not os.access(os.path.join(builddir, "tests", "unit", "ws-probe"), os.X_OK):
+        pytest.skip("ws-probe not built (make check builds it)")
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    cfg = write_config(auth={"proxy_ca": web_certs["ca"]})
+    r = probe(builddir, "decide", cfg, "127.0.0.1", proxy.port)
+    assert r.stdout == "upgrade tested\n", r
+    n = len(wait_for(proxy.log))
+    assert n == 1
+    mem = os.path.join(cache_dir, "proxy-upgrade")
+    with open(mem, encoding="ascii") as f:
+        text = f.read()
+    assert text.startswith(f"teleport-unix proxy-upgrade 1\n127.0.0.1:{proxy.port} 1 "), text
+    # the second decision costs no test dial
+    r = probe(builddir, "decide", cfg, "127.0.0.1", proxy.port)
+    assert r.stdout == "upgrade remembered\n", r
+    time.sleep(0.2)
+    assert len(proxy.log()) == n
+    # another address is tested anew; always/never need no test at all
+    cfg2 = write_config(name="never.yaml", auth={"proxy_ca": web_certs["ca"], "proxy_conn_upgrade": "never"})
+    assert probe(builddir, "decide", cfg2, "127.0.0.1", proxy.port).stdout == "direct tested\n"
+    assert len(proxy.log()) == n
+    # a stale or foreign memory is not trusted
+    with open(mem, "w", encoding="ascii") as f:
+        f.write(f"teleport-unix proxy-upgrade 1\n127.0.0.1:{proxy.port} 0 1\n")
+    assert probe(builddir, "decide", cfg, "127.0.0.1", proxy.port).stdout == "upgrade tested\n"

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-ws.c - unit tests of libcore/dial: the WebSocket upgrade's response
+ * check (RFC 6455's Sec-WebSocket-Accept example, every way a Proxy or load
+ * balancer can answer wrong, with errno and message), and the socket-pair
+ * pump (tunnel-pump.c) over a fake carrier: bytes both ways in order, a
+ * carrier's end closing curl's end, a carrier's error kept for the caller,
+ * an open that fails, and no descriptor left behind.  The framing against
+ * a Proxy is tested end to end in tests/integration/test_proxy_upgrade.py.
+ */
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dial/tunnel-pump.h"
+#include "dial/ws.h"
+#include "err.h"
+#include "transport.h"
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void test_accept_key(void **state)
+{
+	char out[29];
+
+	(void) state;
+	/* RFC 6455 §1.3 */
+	tu_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out);
+	assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+#define KEY    "dGhlIHNhbXBsZSBub25jZQ=="
+#define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+static int check(const char *head, struct tu_err *e)
+{
+	tu_err_clear(e);
+	return tu_ws_check_response(head, strlen(head), KEY, "the Proxy p:443", e);
+}
+
+static void test_check_response(void **state)
+{
+	struct tu_err e;
+
+	(void) state;
+	assert_int_equal(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			       "Connection: Upgrade\r\nSec-WebSocket-Accept: " ACCEPT "\r\n"
+			       "Sec-WebSocket-Protocol: alpn-ping",
+			       &e),
+			 0);
+	/* header names in any case, values trimmed, Upgrade value case-insensitive */
+	assert_int_equal(check("HTTP/1.1 101 x\r\nupgrade:  WebSocket \r\n"
+			       "sec-websocket-accept:" ACCEPT
+			       "\r\nSEC-WEBSOCKET-PROTOCOL: alpn-ping",
+			       &e),
+			 0);
+	assert_int_equal(check("HTTP/1.1 404 Not Found\r\nContent-Length: 0", &e), -EOPNOTSUPP);
+	assert_non_null(
+	    strstr(e.msg, "the Proxy p:443 has no /webapi/connectionupgrade (HTTP 404)"));
+	assert_int_equal(check("HTTP/1.1 502 Bad Gateway", &e), -EPROTO);
+	assert_non_null(strstr(e.msg, "refused the connection upgrade with HTTP status 502"));
+	assert_int_equal(
+	    check("HTTP/1.1 101 x\r\nUpgrade: alpn-ping\r\nX-Teleport-Upgrade: alpn-ping", &e),
+	    -EPROTO);
+	assert_non_null(strstr(e.msg, "legacy connection upgrade"));
+	assert_int_equal(
+	    check("HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: " ACCEPT
+		  "\r\nSec-WebSocket-Protocol: alpn",
+		  &e),
+	    -EPROTO);
+	assert_non_null(strstr(e.msg, "sub-protocol 'alpn', not alpn-ping"));
+	assert_int_equal(check("HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: "
+			       "alpn-ping\r\nSec-WebSocket-Accept: AAAAPLMBiTxaQ9kYGzzhZRbK+xOo=",
+			       &e),
+			 -EPROTO);
+	assert_non_null(strstr(e.msg, "wrong Sec-WebSocket-Accept"));
+	assert_int_equal(check("HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: "
+			       "alpn-ping",
+			       &e),
+			 -EPROTO);
+	assert_non_null(strstr(e.msg, "wrong Sec-WebSocket-Accept"));
+	assert_int_equal(check("SSH-2.0-OpenSSH_9.2", &e), -EPROTO);
+	assert_non_null(strstr(e.msg, "not HTTP"));
+	assert_int_equal(check("HTTP/1.1 1x1 nope", &e), -EPROTO);
+	assert_int_equal(check("", &e), -EPROTO);
+}
+
+/* -- a fake carrier over a socket pair: the test plays the far side -- */
+
+struct fake {
+	struct tu_carrier c;
+	int fd;
+	int fail_read; /* an error to return from read, 0 none */
+};
+
+static int fake_read(struct tu_carrier *c, uint8_t *buf, size_t size, size_t *ret_n,
+		     struct tu_err *e)
+{
+	struct fake *f = (struct fake *) c;
+	ssize_t k;
+
+	*ret_n = 0;
+	if (f->fail_read)
+		return tu_err_set(e, f->fail_read, "the far side said no: reason text");
+	k = recv(f->fd, buf, size, MSG_DONTWAIT);
+	if (k == 0)
+		return -EPIPE;
+	if (k < 0)
+		return errno == EAGAIN ? 0 : tu_err_set(e, -errno, "recv");
+	*ret_n = (size_t) k;
+	return 0;
+}
+
+static int fake_write(struct tu_carrier *c, const uint8_t *buf, size_t len, size_t *ret_n,
+		      struct tu_err *e)
+{
+	struct fake *f = (struct fake *) c;
+	ssize_t k = send(f->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	*ret_n = 0;
+	if (k < 0)
+		return errno == EAGAIN ? 0 : tu_err_set(e, -errno, "send");
+	*ret_n = (size_t) k;
+	return 0;
+}
+
+static int fake_flush(struct tu_carrier *c, struct tu_err *e)
+{
+	(void) c;
+	(void) e;
+	return 0;
+}
+
+static void fake_poll(struct tu_carrier *c, int *fd, short *ev)
+{
+	*fd = ((struct fake *) c)->fd;
+	*ev = POLLIN;
+}
+
+static void fake_free(struct tu_carrier *c)
+{
+	close(((struct fake *) c)->fd);
+	free(c);
+}
+
+static const struct tu_carrier_ops fake_ops = {fake_read, fake_write, fake_flush, fake_poll,
+					       fake_free};
+
+struct opener {
+	int far; /* the test's end of the last carrier */
+	struct fake *last;
+	int fail; /* the open fails with this */
+};
+
+static int fake_open(void *userdata, uint64_t deadline, struct tu_carrier **ret, struct tu_err *e)
+{
+	struct opener *o = userdata;
+	int sp[2];
+
+	(void) deadline;
+	if (o->fail)
+		return tu_err_set(e, o->fail, "cannot reach the far side");
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	struct fake *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->c.ops = &fake_ops;
+	f->fd = sp[0];
+	o->far = sp[1];
+	o->last = f;
+	*ret = &f->c;
+	return 0;
+}
+
+/* Plays curl: a socket connected to the dialer's listener (the pump accepts it on a step). */
+static int open_as_curl(struct tu_stream_dialer *d, struct tu_err *e)
+{
+	struct sockaddr_un sa;
+	socklen_t len = 0;
+	int r = tu_stream_dialer_open(d, tu_transport_now_usec() + 1000000, &sa, &len, e);
+
+	if (r < 0)
+		return r;
+	assert_int_equal(sa.sun_family, AF_UNIX);
+	assert_int_equal(sa.sun_path[0], '\0'); /* abstract: nothing on disk */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *) &sa, len), 0);
+	return fd;
+}
+
+/* Steps the dialer until fd has n bytes to read (or 2 s pass). */
+static ssize_t pump_read(struct tu_stream_dialer *d, int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+	uint64_t end = tu_transport_now_usec() + 2000000;
+
+	while (got < n && tu_transport_now_usec() < end) {
+		tu_stream_dialer_step(d);
+		ssize_t k = recv(fd, buf + got, n - got, MSG_DONTWAIT);
+		if (k == 0)
+			return (ssize_t) got;
+		if (k > 0)
+			got += (size_t) k;
+		else
+			usleep(1000);
+	}
+	return (ssize_t) got;
+}
+
+static void test_pump(void **state)
+{
+	struct opener o = {0};
+	struct tu_stream_dialer *d = NULL;
+	struct tu_err e = {0};
+	struct pollfd pfd[TU_STREAM_MAX_FDS];
+	char buf[64];
+	int before = count_fds();
+
+	(void) state;
+	assert_int_equal(tu_stream_dialer_new("test path", fake_open, &o, NULL, &d, &e), 0);
+	assert_string_equal(tu_stream_dialer_via(d), "test path");
+	int curl_fd = open_as_curl(d, &e);
+	assert_true(curl_fd >= 0);
+	/* before the accept: the listener; after: curl's connection and the carrier */
+	assert_int_equal(tu_stream_dialer_pollfds(d, pfd, TU_STREAM_MAX_FDS), 1);
+	tu_stream_dialer_step(d);
+	assert_int_equal(tu_stream_dialer_pollfds(d, pfd, TU_STREAM_MAX_FDS), 2);
+	assert_true(fcntl(pfd[0].fd, F_GETFD) & FD_CLOEXEC);
+
+	/* curl -> far side */
+	assert_int_equal(send(curl_fd, "hello auth", 10, 0), 10);
+	assert_int_equal(pump_read(d, o.far, buf, 10), 10);
+	assert_memory_equal(buf, "hello auth", 10);
+	/* far side -> curl */
+	assert_int_equal(send(o.far, "hello curl", 10, 0), 10);
+	assert_int_equal(pump_read(d, curl_fd, buf, 10), 10);
+	assert_memory_equal(buf, "hello curl", 10);
+	/* the far side ends: curl's end sees EOF after the last bytes */
+	assert_int_equal(send(o.far, "bye", 3, 0), 3);
+	close(o.far);
+	assert_int_equal(pump_read(d, curl_fd, buf, 10), 3);
+	assert_false(tu_stream_dialer_last_error(d, NULL));
+	assert_int_equal(tu_stream_dialer_pollfds(d, pfd, TU_STREAM_MAX_FDS), 0);
+	close(curl_fd);
+
+	/* a carrier error ends the pump and is kept for the caller */
+	curl_fd = open_as_curl(d, &e);
+	assert_true(curl_fd >= 0);
+	o.last->fail_read = -EPROTO;
+	assert_int_equal(pump_read(d, curl_fd, buf, 10), 0);
+	assert_true(tu_stream_dialer_last_error(d, &e));
+	assert_int_equal(e.code, -EPROTO);
+	assert_string_equal(e.msg, "the far side said no: reason text");
+	close(o.far);
+	close(curl_fd);
+
+	/* curl closing its end ends the carrier */
+	curl_fd = open_as_curl(d, &e);
+	assert_true(curl_fd >= 0);
+	tu_stream_dialer_step(d);
+	close(curl_fd);
+	assert_int_equal(pump_read(d, o.far, buf, 10), 0);
+	close(o.far);
+
+	/* an open that fails says why */
+	o.fail = -ECONNREFUSED;
+	assert_int_equal(open_as_curl(d, &e), -ECONNREFUSED);
+	assert_string_equal(e.msg, "cannot reach the far side");
+	d = tu_stream_dialer_free(d);
+	assert_int_equal(count_fds(), before);
+}
+
+/* Only this process may take the place of curl: another process's connection is refused. */
+static void test_pump_foreign_peer(void **state)
+{
+	struct opener o = {0};
+	struct tu_stream_dialer *d = NULL;
+	struct tu_err e = {0};
+	struct sockaddr_un sa;
+	socklen_t len = 0;
+	char buf[8];
+	int before = count_fds();
+
+	(void) state;
+	assert_int_equal(tu_stream_dialer_new("test path", fake_open, &o, NULL, &d, &e), 0);
+	assert_int_equal(tu_stream_dialer_open(d, tu_transport_now_usec() + 1000000, &sa, &len, &e),
+			 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *) &sa, len) < 0)
+			_exit(1);
+		(void) !write(fd, "evil", 4);
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	tu_stream_dialer_step(d);
+	/* the foreign connection was dropped; nothing reached the far side */
+	assert_int_equal(recv(o.far, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	/* ours still gets through */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *) &sa, len), 0);
+	assert_int_equal(send(fd, "mine", 4, 0), 4);
+	assert_int_equal(pump_read(d, o.far, buf, 4), 4);
+	assert_memory_equal(buf, "mine", 4);
+	close(fd);
+	close(o.far);
+	d = tu_stream_dialer_free(d);
+	assert_int_equal(count_fds(), before);
+}
+
+static void test_dial_tcp(void **state)
+{
+	struct tu_err e = {0};
+	int fd = -1, before = count_fds();
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	socklen_t sl = sizeof(sa);
+
+	(void) state;
+	assert_int_equal(bind(ls, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *) &sa, &sl), 0);
+	uint16_t port = ntohs(sa.sin_port);
+	/* bound, not listening: refused */
+	assert_int_equal(
+	    tu_dial_tcp("127.0.0.1", port, "the Proxy", tu_transport_now_usec() + 1000000, &fd, &e),
+	    -ECONNREFUSED);
+	assert_non_null(strstr(e.msg, "the Proxy 127.0.0.1:"));
+	assert_int_equal(listen(ls, 1), 0);
+	assert_int_equal(
+	    tu_dial_tcp("127.0.0.1", port, "the Proxy", tu_transport_now_usec() + 1000000, &fd, &e),
+	    0);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	close(fd);
+	close(ls);
+	/* a deadline already past */
+	assert_int_equal(
+	    tu_dial_tcp("127.0.0.1", port, "the Proxy", tu_transport_now_usec(), &fd, &e),
+	    -ETIMEDOUT);
+	assert_int_equal(count_fds(), before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_accept_key), cmocka_unit_test(test_check_response),
+	    cmocka_unit_test(test_pump),       cmocka_unit_test(test_pump_foreign_peer),
+	    cmocka_unit_test(test_dial_tcp),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
