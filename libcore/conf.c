@@ -748,30 +748,6 @@ static int f_proxy_ca(struct walker *w, const struct node *n, const char *path)
 	return set_abs_path(w, n, path, &w->c->proxy_ca, false);
 }
 
-static int f_tunnel_address(struct walker *w, const struct node *n, const char *path)
-{
-	const char *v = NULL;
-	char *host;
-	uint16_t port;
-	int r = want_scalar(w, n, path, "an address (host:port)", &v);
-
-	if (r < 0)
-		return r;
-	r = tu_parse_hostport(v, TU_DEFAULT_TUNNEL_PORT, &host, &port);
-	if (r == -ENOMEM)
-		return oom(w);
-	if (r == -ERANGE)
-		return fail(w, n, path, "invalid port in address '%s' (must be 1-65535)", show(v).s);
-	if (r < 0)
-		return fail(w, n, path,
-			    "invalid address '%s' (expected host, host:port or [ipv6]:port)",
-			    show(v).s);
-	free(w->c->tunnel_address.host);
-	w->c->tunnel_address.host = host;
-	w->c->tunnel_address.port = port;
-	return 0;
-}
-
 static const struct field auth_fields[] = {
 	{ "addresses", f_addresses, true },
 	{ "server_name", f_server_name, false },
@@ -781,7 +757,6 @@ static const struct field auth_fields[] = {
 	{ "max_message_size", f_max_message_size, false },
 	{ "proxy_conn_upgrade", f_proxy_conn_upgrade, false },
 	{ "proxy_ca", f_proxy_ca, false },
-	{ "tunnel_address", f_tunnel_address, false },
 };
 
 static int f_auth(struct walker *w, const struct node *n, const char *path)
@@ -1131,7 +1106,6 @@ struct tu_conf *tu_conf_free(struct tu_conf *c)
 	free(c->ca_path);
 	free(c->identity_file);
 	free(c->proxy_ca);
-	free(c->tunnel_address.host);
 	free(c->host_name);
 	free(c->host_id);
 	labels_clear(&c->host_labels);

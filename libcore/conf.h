@@ -36,7 +36,6 @@ struct tu_err;
 #define TU_CONF_DEFAULT_PATH  TU_SYSCONFDIR "/teleport-unix.yaml"
 #define TU_DEFAULT_SERVER_NAME "teleport.cluster.local"
 #define TU_DEFAULT_AUTH_PORT  3025
-#define TU_DEFAULT_TUNNEL_PORT 3024 /* the Proxy's reverse tunnel listener */
 #define TU_MAX_AUTH_ADDRESSES 16
 
 enum tu_accounts_source {
@@ -73,12 +72,10 @@ struct tu_conf {
 	uint64_t connect_timeout_usec; /* default 1s */
 	uint64_t request_timeout_usec; /* default 3s */
 	uint64_t max_message_size;     /* auth.max_message_size, default 64 MiB */
-	/* the Proxy's WebSocket upgrade and reverse tunnel (dial/ws.c, dial/tunnel.c) */
+	/* the Proxy's WebSocket upgrade (dial/ws.c) */
 	enum tu_conn_upgrade proxy_conn_upgrade; /* auth.proxy_conn_upgrade, default auto */
 	char *proxy_ca;                /* auth.proxy_ca: PEM CAs for the Proxy's web certificate;
 	                                  NULL = the system roots */
-	struct tu_addr tunnel_address; /* auth.tunnel_address: the reverse tunnel's SSH address;
-	                                  host NULL = from /webapi/find, else port 3024 */
 
 	/* host */
 	char *host_name;               /* default gethostname(); never NULL after a successful load */

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tunnel-select.h - which stream dialer (if any) carries the connection to
- * Auth for a configuration: the WebSocket upgrade (dial/ws.h) or the SSH
- * reverse tunnel (dial/tunnel.h).  Layer: libcore.
+ * Auth for a configuration: today the WebSocket upgrade (dial/ws.h); the
+ * SSH reverse tunnel is not implemented (docs/transport.md says why).
+ * Layer: libcore.
  *
  * Until the Proxy path list (dial/dial.h) decides among every path, this
  * applies the keys this folder owns:
- *   - auth.tunnel_address set: the reverse tunnel to that address (the
- *     credential must carry an SSH certificate);
  *   - auth.proxy_conn_upgrade: always: the WebSocket upgrade to the first
  *     auth.addresses entry (Teleport's authConnect with
  *     ALPNConnUpgradeRequired: that address is the Proxy's web address);

@@ -9,7 +9,6 @@
  * a Proxy is tested end to end in tests/integration/test_proxy_upgrade.py.
  */
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +26,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "dial/tunnel-pump.h"
 #include "dial/ws.h"
