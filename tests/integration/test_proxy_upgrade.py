@@ -369,3 +369,53 @@ def test_detection_remembered(builddir, web_certs, auth_server, l7_proxy, write_
     with open(mem, "w", encoding="ascii") as f:
         f.write(f"teleport-unix proxy-upgrade 1\n127.0.0.1:{proxy.port} 0 1\n")
     assert probe(builddir, "decide", cfg, "127.0.0.1", proxy.port).stdout == "upgrade tested\n"
+
+
+# ---------------------------------------------------------------- host-process rules
+
+@helpers.plain_pass_only("the ASan runtime opens descriptors of its own (LeakSanitizer reads /proc/PID/task)")
+def test_descriptors_cloexec_through_upgrade(builddir, auth_server, l7_proxy, web_certs, write_config):
+    """While a call waits inside the upgraded connection, every descriptor of the CLI (the
+    Proxy socket, the private listener or curl's connection to it, the accepted end) is
+    close-on-exec (test_cloexec.py's rule, on this path)."""
+    import test_cloexec  # noqa: PLC0415
+    srv = auth_server(faults=[f"*=delay={1.5 * helpers.SLOW}"])
+    proxy = l7_proxy(srv.address)
+    cfg = write_config(addresses=proxy.address,
+                       auth={"proxy_conn_upgrade": "always", "proxy_ca": web_certs["ca"],
+                             "timeouts": {"connect": f"{2 * helpers.SLOW}s",
+                                          "request": f"{4 * helpers.SLOW}s"}})
+    argv = [os.path.join(builddir, "teleport-unix"), "--insecure-perms", "-c", cfg, "ping"]
+    rc, out, seen, saw_socket = test_cloexec.watch(argv, dict(os.environ), "teleport-unix")
+    assert rc == 0, out
+    assert saw_socket, f"the call was never seen in flight: {seen}"
+    assert test_cloexec.leaky(seen) == {}, seen
+    # the Proxy TCP socket, curl's AF_UNIX socket and our accepted end were all seen
+    assert sum(1 for (_, t) in seen if t.startswith("socket:")) >= 3, seen
+
+
+@helpers.plain_pass_only("strace of an ASan process sees the runtime")
+def test_no_thread_no_openssl_cnf(builddir, auth_server, l7_proxy, web_certs, write_config):
+    """The upgrade path starts no thread (the pump runs in the call's poll loop) and, like the
+    direct path, never opens openssl.cnf; the CA bundle is opened close-on-exec."""
+    import shutil  # noqa: PLC0415
+    if not shutil.which("strace"):
+        pytest.skip("strace not installed")
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    cfg = upgrade_config(write_config, proxy, web_certs)
+    trace = os.path.join(os.path.dirname(cfg), "upgrade.trace")
+    r = helpers.run([os.path.join(builddir, "libtool"), "--mode=execute", "strace", "-f", "-o", trace,
+                     "-e", "trace=open,openat,socket,clone,clone3",
+                     os.path.join(builddir, "teleport-unix"), "--insecure-perms", "-c", cfg, "ping"],
+                    timeout=60 * helpers.SLOW)
+    assert r.rc == 0, r
+    with open(trace, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert not [x for x in lines if "openssl.cnf" in x], "openssl.cnf was opened"
+    assert not [x for x in lines if "CLONE_THREAD" in x], [x for x in lines if "clone" in x]
+    ca = [x for x in lines if web_certs["ca"] in x]
+    assert ca and all("O_CLOEXEC" in x for x in ca), ca
+    sockets = [x for x in lines if " socket(" in x and "= -1" not in x]
+    assert any("AF_UNIX" in x for x in sockets), sockets
+    assert all("SOCK_CLOEXEC" in x for x in sockets), sockets
