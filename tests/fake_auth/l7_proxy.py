@@ -65,10 +65,11 @@ def read_frame(s):
     elif n == 127:
         n = struct.unpack(">Q", recv_exact(s, 8))[0]
     mask = recv_exact(s, 4) if masked else b"\0\0\0\0"
-    data = bytearray(recv_exact(s, n))
-    for i in range(n):
-        data[i] ^= mask[i & 3]
-    return op, masked, mask, bytes(data)
+    data = recv_exact(s, n)
+    if mask != b"\0\0\0\0":
+        key = (mask * (n // 4 + 1))[:n]
+        data = (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    return op, masked, mask, data
 
 
 def make_frame(op, payload):
@@ -187,6 +188,61 @@ def handle(conn, args):
             conn.close()
         except OSError:
             pass
+
+
+def generate_web_certs(out):
+    """A web CA, another unrelated CA and the Proxy's web certificate for 127.0.0.1 /
+    localhost, written into out; returns {"ca", "other_ca", "cert", "key"} paths (an
+    ACME-like public certificate, played by a private CA given with auth.proxy_ca)."""
+    import datetime  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    os.makedirs(out, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def write(name, data):
+        p = os.path.join(out, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def ca(cn):
+        k = ec.generate_private_key(ec.SECP256R1())
+        n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - day).not_valid_after(now + 30 * day)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(k, hashes.SHA256()))
+        return k, c
+
+    ca_key, ca_cert = ca("web test CA")
+    _, other_cert = ca("another web CA")
+    k = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
+            .issuer_name(ca_cert.subject).public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + 30 * day)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    key = write("proxy.key", k.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+    os.chmod(key, 0o600)
+    return {
+        "ca": write("web-ca.crt", ca_cert.public_bytes(pem)),
+        "other_ca": write("other-web-ca.crt", other_cert.public_bytes(pem)),
+        "cert": write("proxy.crt", leaf.public_bytes(pem)),
+        "key": key,
+    }
 
 
 def main():

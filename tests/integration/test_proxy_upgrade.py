@@ -16,8 +16,6 @@ answers the upgrade, nothing listening.  Each is exit 2 with one clear
 Also Teleport's test dial (a TLS handshake offering teleport-reversetunnel)
 and the memory of its answer in cache.dir, through tests/unit/ws-probe."""
 
-import datetime
-import ipaddress
 import json
 import os
 import ssl
@@ -35,54 +33,8 @@ BUDGET = 4.0 * helpers.SLOW
 
 @pytest.fixture(scope="session")
 def web_certs(tmp_path_factory):
-    """A web CA and the Proxy's web certificate for 127.0.0.1 / localhost (an ACME-like
-    public certificate stands in as a private CA given with auth.proxy_ca)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    d = tmp_path_factory.mktemp("web")
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def write(name, data):
-        p = str(d / name)
-        with open(p, "wb") as f:
-            f.write(data)
-        return p
-
-    def ca(cn):
-        k = ec.generate_private_key(ec.SECP256R1())
-        n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())
-             .serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(days=1))
-             .not_valid_after(now + datetime.timedelta(days=30))
-             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-             .sign(k, hashes.SHA256()))
-        return k, c
-
-    ca_key, ca_cert = ca("web test CA")
-    _, other_cert = ca("another web CA")
-    k = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")]))
-            .issuer_name(ca_cert.subject).public_key(k.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return {
-        "ca": write("web-ca.crt", ca_cert.public_bytes(pem)),
-        "other_ca": write("other-web-ca.crt", other_cert.public_bytes(pem)),
-        "cert": write("proxy.crt", leaf.public_bytes(pem)),
-        "key": write("proxy.key", k.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption())),
-    }
+    import l7_proxy as l7  # tests/fake_auth  # noqa: PLC0415
+    return l7.generate_web_certs(str(tmp_path_factory.mktemp("web")))
 
 
 @pytest.fixture
