@@ -12,7 +12,9 @@ sends a ping (payload "teleport") right after the 101 and then every
 
 Faults (--mode): ok, notfound (404 for every request), badaccept (a wrong
 Sec-WebSocket-Accept), legacy (101 without WebSocket headers), blackhole
-(TLS, then never answers the upgrade).
+(TLS, then never answers the upgrade), tricky (legal but unusual framing:
+text frames, fragments of a few bytes, masked server frames, the 64-bit
+length form, pings between fragments), badframe (reserved bits set).
 
 Every finished connection appends a JSON line to --log: request headers,
 pongs counted, bytes each way, and whether each frame from the client was
@@ -72,15 +74,45 @@ def read_frame(s):
     return op, masked, mask, data
 
 
-def make_frame(op, payload):
+def make_frame(op, payload, fin=True, mask=None, long_len=False, rsv=0):
+    """One frame; mask: 4 bytes to mask with (servers normally do not); long_len: the
+    64-bit length form even for a short payload."""
     n = len(payload)
-    if n <= 125:
-        h = bytes([0x80 | op, n])
-    elif n <= 65535:
-        h = bytes([0x80 | op, 126]) + struct.pack(">H", n)
+    b0 = (0x80 if fin else 0) | rsv | op
+    m = 0x80 if mask else 0
+    if long_len or n > 65535:
+        h = bytes([b0, m | 127]) + struct.pack(">Q", n)
+    elif n > 125:
+        h = bytes([b0, m | 126]) + struct.pack(">H", n)
     else:
-        h = bytes([0x80 | op, 127]) + struct.pack(">Q", n)
+        h = bytes([b0, m | n])
+    if mask:
+        key = (mask * (n // 4 + 1))[:n]
+        payload = bytes(a ^ b for a, b in zip(payload, key))
+        h += mask
     return h + payload
+
+
+def tricky_frames(b):
+    """Auth's bytes b as a legal but unusual frame sequence: a text frame (to be skipped),
+    then b fragmented into a binary frame and continuation frames of 1..7 bytes and the
+    rest, masked with a random key, one with the 64-bit length form, a ping between
+    fragments (control frames may interleave)."""
+    out = [make_frame(0x1, b"ignore me")]
+    parts, i, k = [], 0, 1
+    while i < len(b) and len(parts) < 6:
+        parts.append(b[i:i + k])
+        i += k
+        k += 1
+    if i < len(b):
+        parts.append(b[i:])
+    for j, part in enumerate(parts):
+        op = 0x2 if j == 0 else 0x0
+        out.append(make_frame(op, part, fin=j == len(parts) - 1, mask=os.urandom(4),
+                              long_len=j == 1))
+        if j == 0:
+            out.append(make_frame(0x9, b"mid-message"))
+    return b"".join(out)
 
 
 def handle(conn, args):
@@ -143,8 +175,14 @@ def handle(conn, args):
                     if not b:
                         break
                     rec["down"] += len(b)
+                    if args.mode == "tricky":
+                        data = tricky_frames(b)
+                    elif args.mode == "badframe":
+                        data = make_frame(0x2, b, rsv=0x40)
+                    else:
+                        data = make_frame(0x2, b)
                     with wlock:
-                        conn.sendall(make_frame(0x2, b))
+                        conn.sendall(data)
             except OSError:
                 pass
             finally:
@@ -251,7 +289,8 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--auth", required=True, help="HOST:PORT of the stand-in Auth")
     ap.add_argument("--mode", default="ok",
-                    choices=["ok", "notfound", "badaccept", "legacy", "blackhole"])
+                    choices=["ok", "notfound", "badaccept", "legacy", "blackhole", "tricky",
+                             "badframe"])
     ap.add_argument("--ping-interval", type=float, default=0.05)
     ap.add_argument("--log")
     ap.add_argument("--port-file")

@@ -136,6 +136,29 @@ def test_many_calls_one_connection(auth_server, l7_proxy, web_certs, write_confi
     assert "error" not in log[0], log
 
 
+def test_tricky_framing(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    """Legal framing a client must handle: skipped text frames, fragments down to one byte,
+    masked frames from the server, the 64-bit length form, pings between fragments."""
+    srv = auth_server()
+    proxy = l7_proxy(srv.address, mode="tricky")
+    upgrade_config(write_config, proxy, web_certs)
+    r = run_cli("sync")
+    assert r.rc == 0, r
+    log = wait_for(proxy.log)
+    assert len(log) == 1 and "error" not in log[0], log
+    assert "mid-message" in log[0]["pong_payloads"], log
+
+
+def test_reserved_bits_refused(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    srv = auth_server()
+    proxy = l7_proxy(srv.address, mode="badframe")
+    upgrade_config(write_config, proxy, web_certs)
+    t0 = time.monotonic()
+    r = run_cli("ping")
+    one_error_line(r, "WebSocket frame with reserved bits set")
+    assert time.monotonic() - t0 < BUDGET
+
+
 def test_system_roots_refuse_private_ca(auth_server, l7_proxy, web_certs, write_config, run_cli):
     srv = auth_server()
     proxy = l7_proxy(srv.address)
