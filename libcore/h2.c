@@ -606,11 +606,13 @@ static CURLcode perform(struct h2 *h)
 		struct pollfd pfd[TU_STREAM_MAX_FDS];
 		struct curl_waitfd wfd[TU_STREAM_MAX_FDS];
 		unsigned n = 0;
+		int wait_ms = 1000;
 
 		mc = curl_multi_perform(h->multi, &running);
 		if (h->dialer) {
 			/* The dialer's pumps run in this loop, on this thread. */
-			tu_stream_dialer_step(h->dialer);
+			if (tu_stream_dialer_step(h->dialer))
+				wait_ms = 0;
 			n = (unsigned) tu_stream_dialer_pollfds(h->dialer, pfd, TU_STREAM_MAX_FDS);
 			for (unsigned i = 0; i < n; i++) {
 				wfd[i].fd = pfd[i].fd;
@@ -620,9 +622,9 @@ static CURLcode perform(struct h2 *h)
 			}
 		}
 		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(h->multi, n ? wfd : NULL, n, 1000, NULL);
+			mc = curl_multi_poll(h->multi, n ? wfd : NULL, n, wait_ms, NULL);
 		if (h->dialer)
-			tu_stream_dialer_step(h->dialer);
+			(void) tu_stream_dialer_step(h->dialer);
 		if (mc != CURLM_OK)
 			break;
 	}

@@ -281,13 +281,16 @@ static int pump_round(struct pump *p, struct tu_err *e)
 	return moved;
 }
 
-void tu_stream_dialer_step(struct tu_stream_dialer *d)
+bool tu_stream_dialer_step(struct tu_stream_dialer *d)
 {
+	bool more = false;
+
 	for (size_t i = 0; i < MAX_PUMPS; i++) {
 		struct tu_err e = {0};
+		unsigned k;
 		if (!d->p[i])
 			continue;
-		for (unsigned k = 0; k < MAX_ROUNDS; k++) {
+		for (k = 0; k < MAX_ROUNDS; k++) {
 			int r = pump_round(d->p[i], &e);
 			if (r < 0) {
 				pump_fail(d, i, &e);
@@ -296,7 +299,12 @@ void tu_stream_dialer_step(struct tu_stream_dialer *d)
 			if (r == 0)
 				break;
 		}
+		/* Still moving when the rounds ran out: bytes may wait in buffers that
+		 * poll() cannot see (OpenSSL's, the carrier's). */
+		if (k == MAX_ROUNDS)
+			more = true;
 	}
+	return more;
 }
 
 size_t tu_stream_dialer_pollfds(struct tu_stream_dialer *d, struct pollfd *fds, size_t max)

@@ -95,8 +95,12 @@ int tu_stream_dialer_open(struct tu_stream_dialer *d, uint64_t deadline_usec,
 /* The descriptors to poll for the pumps (at most max; returns how many). */
 size_t tu_stream_dialer_pollfds(struct tu_stream_dialer *d, struct pollfd *fds, size_t max);
 
-/* Moves what can be moved without blocking.  Never fails: a dead pump closes its end. */
-void tu_stream_dialer_step(struct tu_stream_dialer *d);
+/*
+ * Moves what can be moved without blocking.  Never fails: a dead pump closes
+ * its end.  Returns true when it stopped with bytes still moving (the caller
+ * should poll with a zero timeout before waiting).
+ */
+bool tu_stream_dialer_step(struct tu_stream_dialer *d);
 
 /* The name given at creation.  Borrowed. */
 const char *tu_stream_dialer_via(const struct tu_stream_dialer *d);

@@ -66,6 +66,11 @@ struct ws {
 	uint8_t ctrl[125];
 	size_t ctrl_len;
 	bool closed;
+	/* tu_ws_carrier_test_new(): no connection; input from src, output to sink */
+	const uint8_t *src;
+	size_t src_len, src_pos, src_chunk;
+	uint8_t *sink;
+	size_t sink_len, sink_cap;
 };
 
 void tu_ws_accept_key(const char *key, char out[29])
@@ -187,6 +192,15 @@ static int ws_flush(struct tu_carrier *c, struct tu_err *reterr)
 {
 	struct ws *w = (struct ws *) c;
 
+	if (!w->tls) {
+		size_t n =
+		    w->out_len < w->sink_cap - w->sink_len ? w->out_len : w->sink_cap - w->sink_len;
+		if (n)
+			memcpy(w->sink + w->sink_len, w->out + w->out_off, n);
+		w->sink_len += n;
+		w->out_off = w->out_len = 0;
+		return 0;
+	}
 	while (w->out_len > 0) {
 		size_t n = 0;
 		int r = tu_tls_write(w->tls, w->out + w->out_off, w->out_len, &n, reterr);
@@ -231,7 +245,19 @@ static int fill(struct ws *w, struct tu_err *reterr)
 	w->in_off = 0;
 	if (w->in_len == IN_BUF)
 		return 0;
-	r = tu_tls_read(w->tls, w->in + w->in_len, IN_BUF - w->in_len, &n, reterr);
+	if (!w->tls) {
+		n = w->src_len - w->src_pos;
+		if (n > w->src_chunk)
+			n = w->src_chunk;
+		if (n > IN_BUF - w->in_len)
+			n = IN_BUF - w->in_len;
+		if (n)
+			memcpy(w->in + w->in_len, w->src + w->src_pos, n);
+		w->src_pos += n;
+		r = n == 0 && w->src_pos == w->src_len ? -EPIPE : 0;
+	} else {
+		r = tu_tls_read(w->tls, w->in + w->in_len, IN_BUF - w->in_len, &n, reterr);
+	}
 	if (r == -EPIPE)
 		return tu_err_set(reterr, -ECONNRESET,
 				  "%s ended the WebSocket stream without a close frame", w->what);
@@ -330,45 +356,45 @@ static int ws_read(struct tu_carrier *c, uint8_t *buf, size_t size, size_t *ret_
 	*ret_n = 0;
 	if (w->closed)
 		return -EPIPE;
-	for (unsigned rounds = 0; rounds < 256 && got < size; rounds++) {
-		if (w->in_len == 0 || (w->st == DEC_HEADER && rounds > 0)) {
-			/* Try for more input; a header may need it. */
-			r = fill(w, reterr);
-			if (r < 0)
-				return r;
-			if (r == 0 && w->in_len == 0)
-				break;
-		}
+	for (unsigned rounds = 0; rounds < 1024 && got < size; rounds++) {
 		if (w->st == DEC_HEADER) {
 			r = parse_header(w, reterr);
-			if (r < 0)
-				return r;
 			if (r == 0) {
+				/* More bytes needed: only now is an end of input an error. */
 				r = fill(w, reterr);
-				if (r < 0)
-					return r;
 				if (r == 0)
 					break;
-				continue;
+				if (r > 0)
+					continue;
 			}
-			if (w->remain == 0 && w->st == DEC_CONTROL) {
-				r = control_done(w, reterr);
+			if (r < 0) {
+				*ret_n = got;
+				return got ? 0 : r; /* the bytes first; the error again next time */
+			}
+			if (w->remain == 0) {
+				r = w->st == DEC_CONTROL ? control_done(w, reterr) : 0;
+				w->st = DEC_HEADER;
 				if (r < 0) {
 					*ret_n = got;
 					return got ? 0 : r;
 				}
-			} else if (w->remain == 0) {
-				w->st = DEC_HEADER;
 			}
 			continue;
+		}
+		if (w->in_len == 0) {
+			r = fill(w, reterr);
+			if (r < 0) {
+				*ret_n = got;
+				return got ? 0 : r;
+			}
+			if (r == 0)
+				break;
 		}
 		size_t n = w->in_len;
 		if (n > w->remain)
 			n = (size_t) w->remain;
 		if (w->st == DEC_DATA && n > size - got)
 			n = size - got;
-		if (n == 0)
-			continue;
 		uint8_t *src = w->in + w->in_off;
 		if (w->st == DEC_DATA) {
 			memcpy(buf + got, src, n);
@@ -386,14 +412,11 @@ static int ws_read(struct tu_carrier *c, uint8_t *buf, size_t size, size_t *ret_
 		if (w->in_len == 0)
 			w->in_off = 0;
 		if (w->remain == 0) {
-			if (w->st == DEC_CONTROL) {
-				r = control_done(w, reterr);
-				if (r < 0) {
-					*ret_n = got;
-					return got ? 0 : r;
-				}
-			} else {
-				w->st = DEC_HEADER;
+			r = w->st == DEC_CONTROL ? control_done(w, reterr) : 0;
+			w->st = DEC_HEADER;
+			if (r < 0) {
+				*ret_n = got;
+				return got ? 0 : r;
 			}
 		}
 	}
@@ -405,6 +428,11 @@ static void ws_poll(struct tu_carrier *c, int *ret_fd, short *ret_events)
 {
 	struct ws *w = (struct ws *) c;
 
+	if (!w->tls) {
+		*ret_fd = -1;
+		*ret_events = 0;
+		return;
+	}
 	*ret_fd = tu_tls_fd(w->tls);
 	*ret_events =
 	    (short) (POLLIN | (w->out_len > 0 || tu_tls_wants_write(w->tls) ? POLLOUT : 0));
@@ -417,6 +445,7 @@ static void ws_free(struct tu_carrier *c)
 	if (!w)
 		return;
 	tu_tls_free(w->tls);
+	free(w->sink);
 	free(w);
 }
 
@@ -524,6 +553,36 @@ int tu_ws_connect(const struct tu_ws_target *t, uint64_t deadline_usec, struct t
 fail:
 	ws_free(&w->c);
 	return r;
+}
+
+int tu_ws_carrier_test_new(const uint8_t *in, size_t len, size_t chunk, struct tu_carrier **ret)
+{
+	struct ws *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->sink_cap = 4096;
+	w->sink = malloc(w->sink_cap);
+	if (!w->sink) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->c.ops = &ws_ops;
+	snprintf(w->what, sizeof(w->what), "the test input");
+	w->src = in;
+	w->src_len = len;
+	w->src_chunk = chunk ? chunk : IN_BUF;
+	*ret = &w->c;
+	return 0;
+}
+
+const uint8_t *tu_ws_carrier_test_output(struct tu_carrier *c, size_t *ret_len)
+{
+	struct ws *w = (struct ws *) c;
+
+	ws_flush(c, NULL);
+	*ret_len = w->sink_len;
+	return w->sink;
 }
 
 /* -- the dialer -- */

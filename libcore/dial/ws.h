@@ -69,6 +69,16 @@ void tu_ws_decide(const struct tu_conf *conf, const struct tu_ws_target *t, int6
 /* Drops the remembered answer (after the path it chose failed). */
 void tu_ws_forget(const struct tu_conf *conf);
 
+/*
+ * Tests and fuzzers: a carrier with no connection that decodes in (len bytes,
+ * borrowed while it lives) as frames from the Proxy, handed over chunk bytes
+ * at a time (0 = as much as fits), ending like a connection closed without a
+ * close frame.  What it sends (frames, pongs) is kept, up to 4 KiB, for
+ * tu_ws_carrier_test_output().  Free with its ops->free.  -ENOMEM.
+ */
+int tu_ws_carrier_test_new(const uint8_t *in, size_t len, size_t chunk, struct tu_carrier **ret);
+const uint8_t *tu_ws_carrier_test_output(struct tu_carrier *c, size_t *ret_len);
+
 /* base64(SHA-1(key + the RFC 6455 GUID)) into out (29 bytes with the NUL). Exposed for tests. */
 void tu_ws_accept_key(const char *key, char out[29]);
 

@@ -34,6 +34,8 @@
 #include "err.h"
 #include "transport.h"
 
+#define ELEMENTSOF_(a) (sizeof(a) / sizeof((a)[0]))
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -110,6 +112,117 @@ static void test_check_response(void **state)
 	assert_non_null(strstr(e.msg, "not HTTP"));
 	assert_int_equal(check("HTTP/1.1 1x1 nope", &e), -EPROTO);
 	assert_int_equal(check("", &e), -EPROTO);
+}
+
+/* -- the frame decoder (tu_ws_carrier_test_new) -- */
+
+/* Decodes in (handed over chunk bytes at a time) into out; returns the last code. */
+static int decode(const uint8_t *in, size_t len, size_t chunk, uint8_t *out, size_t size,
+		  size_t *ret_len, struct tu_carrier **ret_c, struct tu_err *e)
+{
+	struct tu_carrier *c = NULL;
+	size_t got = 0;
+	int r = 0;
+
+	assert_int_equal(tu_ws_carrier_test_new(in, len, chunk, &c), 0);
+	for (unsigned i = 0; i < 100000 && r == 0; i++) {
+		size_t n = 0;
+		tu_err_clear(e);
+		r = c->ops->read(c, out + got, size - got, &n, e);
+		got += n;
+		if (got == size)
+			break;
+	}
+	*ret_len = got;
+	if (ret_c)
+		*ret_c = c;
+	else
+		c->ops->free(c);
+	return r;
+}
+
+static void test_decoder(void **state)
+{
+	static const uint8_t frames[] = {
+	    0x81, 0x02, 'h', 'i',                         /* text: skipped */
+	    0x02, 0x03, 'a', 'b', 'c',                    /* binary, not FIN */
+	    0x89, 0x04, 't', 'e', 's', 't',               /* ping between fragments */
+	    0x00, 0x7e, 0x00, 0x02, 'd', 'e',             /* continuation, 16-bit length */
+	    0x80, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x01,        /* continuation, 64-bit length, */
+	    0x01, 0x02, 0x03, 0x04, 'f' ^ 0x01,           /* masked (from a server!) */
+	    0x8a, 0x00,                                   /* an unsolicited pong: ignored */
+	    0x82, 0x00,                                   /* an empty binary frame */
+	    0x88, 0x02, 0x03, 0xe8,                       /* close */
+	    0x82, 0x01, 'X',                              /* after the close: never read */
+	};
+	uint8_t out[64];
+	size_t n = 0, olen = 0;
+	struct tu_err e;
+	struct tu_carrier *c;
+
+	(void) state;
+	/* whole, and one byte at a time: the same bytes, then a clean end */
+	for (size_t chunk = 0; chunk <= 1; chunk++) {
+		assert_int_equal(decode(frames, sizeof(frames), chunk, out, sizeof(out), &n, &c, &e),
+				 -EPIPE);
+		assert_int_equal(n, 6);
+		assert_memory_equal(out, "abcdef", 6);
+		/* the ping was answered: a FIN pong, masked with a zero key, same payload */
+		const uint8_t *o = tu_ws_carrier_test_output(c, &olen);
+		static const uint8_t pong[] = {0x8a, 0x84, 0, 0, 0, 0, 't', 'e', 's', 't'};
+		assert_int_equal(olen, sizeof(pong));
+		assert_memory_equal(o, pong, sizeof(pong));
+		c->ops->free(c);
+	}
+}
+
+static void test_decoder_errors(void **state)
+{
+	static const struct {
+		const char *what;
+		uint8_t in[16];
+		size_t len;
+		int r;
+		const char *msg;
+	} cases[] = {
+	    {"reserved bit", {0xc2, 0x01, 'a'}, 3, -EPROTO, "reserved bits set"},
+	    {"control over 125", {0x89, 0x7e, 0x00, 0x7e}, 4, -EPROTO, "over 125 bytes"},
+	    {"fragmented control", {0x09, 0x00}, 2, -EPROTO, "fragmented"},
+	    {"64-bit length, top bit", {0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, -EPROTO,
+	     "bad length"},
+	    {"truncated header", {0x82}, 1, -ECONNRESET, "without a close frame"},
+	    {"truncated payload", {0x82, 0x05, 'a', 'b'}, 4, -ECONNRESET, "without a close frame"},
+	    {"no close frame", {0x82, 0x01, 'a'}, 3, -ECONNRESET, "without a close frame"},
+	    {"empty", {0}, 0, -ECONNRESET, "without a close frame"},
+	};
+	uint8_t out[64];
+	size_t n;
+	struct tu_err e;
+
+	(void) state;
+	for (size_t i = 0; i < ELEMENTSOF_(cases); i++) {
+		int r = decode(cases[i].in, cases[i].len, 0, out, sizeof(out), &n, NULL, &e);
+		if (r != cases[i].r || !strstr(e.msg, cases[i].msg))
+			fail_msg("%s: got %d '%s'", cases[i].what, r, e.msg);
+	}
+}
+
+/* Pings without end: answered until the output is full, then a clear error, never a hang. */
+static void test_decoder_ping_flood(void **state)
+{
+	uint8_t in[2 * 20000];
+	uint8_t out[16];
+	size_t n;
+	struct tu_err e;
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(in); i += 2) {
+		in[i] = 0x89;
+		in[i + 1] = 0x00;
+	}
+	/* the test sink keeps 4 KiB, then the carrier's own 40 KiB buffer fills */
+	int r = decode(in, sizeof(in), 0, out, sizeof(out), &n, NULL, &e);
+	assert_true(r == -ECONNRESET || r == -EPROTO);
 }
 
 /* -- a fake carrier over a socket pair: the test plays the far side -- */
@@ -375,6 +488,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_accept_key), cmocka_unit_test(test_check_response),
+	    cmocka_unit_test(test_decoder),
+	    cmocka_unit_test(test_decoder_errors),
+	    cmocka_unit_test(test_decoder_ping_flood),
 	    cmocka_unit_test(test_pump),       cmocka_unit_test(test_pump_foreign_peer),
 	    cmocka_unit_test(test_dial_tcp),
 	};
