@@ -394,3 +394,52 @@ def test_no_thread_no_openssl_cnf(builddir, auth_server, l7_proxy, web_certs, wr
     sockets = [x for x in lines if " socket(" in x and "= -1" not in x]
     assert any("AF_UNIX" in x for x in sockets), sockets
     assert all("SOCK_CLOEXEC" in x for x in sockets), sockets
+
+
+# ---------------------------------------------------------------- PAM and NSS
+
+def test_pam_through_upgrade(builddir, auth_server, l7_proxy, web_certs, write_config, tmp_path):
+    """pam_teleport decides online through the upgrade (frank is allowed on this host, SPEC §5),
+    and an upgrade the Proxy refuses makes the login unavailable, never allowed."""
+    import shutil  # noqa: PLC0415
+    if not shutil.which("pamtester") or not helpers.find_lib("libpam_wrapper.so"):
+        pytest.skip("pamtester / libpam_wrapper not installed")
+    mod = helpers.module_path(builddir, "pam_teleport.so")
+    srv = auth_server()
+    sdir = str(tmp_path / "pam.d")
+    for mode in ("ok", "notfound"):
+        proxy = l7_proxy(srv.address, mode=mode)
+        cfg = write_config(name=f"pam-{mode}.yaml", addresses=proxy.address,
+                           auth={"proxy_conn_upgrade": "always", "proxy_ca": web_certs["ca"]},
+                           pam={"offline": "deny"})
+        helpers.write_pam_service(sdir, "tu-up", [f"account required {mod} config={cfg} insecure_perms"])
+        r = helpers.run_pamtester(sdir, "tu-up", "frank", env={"PAM_WRAPPER_DEBUGLEVEL": "4"})
+        text = r.stdout + r.stderr
+        if mode == "ok":
+            assert r.rc == 0 and "account management done" in text, r
+            assert any("User" in c["path"] for c in srv.calls()), [c["path"] for c in srv.calls()]
+        else:
+            assert r.rc != 0 and "account management done" not in text, r
+            assert "Authentication service cannot retrieve authentication info" in text, r
+            assert "connectionupgrade (HTTP 404)" in text, r
+
+
+def test_nss_refresh_through_upgrade(builddir, auth_server, l7_proxy, web_certs, write_config,
+                                     cache_dir, tmp_path):
+    """A root miss on an empty cache goes online through the dlopened core, and that core
+    reaches Auth through the upgrade: frank is served and the snapshot written."""
+    if not helpers.find_lib("libnss_wrapper.so"):
+        pytest.skip("libnss_wrapper not installed")
+    srv = auth_server()
+    proxy = l7_proxy(srv.address)
+    cfg = upgrade_config(write_config, proxy, web_certs)
+    env = {"TELEPORT_UNIX_CONFIG": cfg, "TELEPORT_UNIX_CACHE_DIR": cache_dir,
+           "TELEPORT_UNIX_CORE_LIB": os.path.join(builddir, ".libs", "libteleport-unix.so.0")}
+    if os.geteuid() != 0:
+        if not helpers.find_lib("libuid_wrapper.so"):
+            pytest.skip("not root and no uid_wrapper")
+        env = helpers.uid_wrapper_env(env)
+    r = helpers.run_getent(builddir, "passwd", "frank", workdir=str(tmp_path / "getent"), env=env)
+    assert r.rc == 0 and r.stdout.startswith("frank:"), r
+    assert len(wait_for(proxy.log)) >= 1
+    assert srv.calls(), "Auth was not asked"
