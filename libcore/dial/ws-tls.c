@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -116,6 +119,68 @@ static int make_ctx(const struct tu_tls_opts *o, SSL_CTX **ret, struct tu_err *r
 	return 0;
 }
 
+/*
+ * OpenSSL's socket BIO writes with write(2): to a peer that has gone, that
+ * raises SIGPIPE, which would kill a host process (sshd, cron, any getpwnam
+ * caller) that did not ignore it.  This BIO is the socket BIO with
+ * send(MSG_NOSIGNAL) and recv(), as curl does for its own TLS.
+ */
+static int nosig_write(BIO *b, const char *in, int inl)
+{
+	ssize_t n = send(BIO_get_fd(b, NULL), in, (size_t) inl, MSG_NOSIGNAL);
+
+	BIO_clear_retry_flags(b);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int) n;
+}
+
+static int nosig_read(BIO *b, char *out, int outl)
+{
+	ssize_t n = recv(BIO_get_fd(b, NULL), out, (size_t) outl, 0);
+
+	BIO_clear_retry_flags(b);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int) n;
+}
+
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static void nosig_init(void)
+{
+	const BIO_METHOD *sock = BIO_s_socket();
+	BIO_METHOD *m =
+	    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+			 "teleport-unix socket");
+
+	/* Everything but the I/O from OpenSSL's own socket BIO (fd get/set, close flag). */
+	if (m && BIO_meth_set_write(m, nosig_write) == 1 && BIO_meth_set_read(m, nosig_read) == 1 &&
+	    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) == 1 &&
+	    BIO_meth_set_create(m, BIO_meth_get_create(sock)) == 1 &&
+	    BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)) == 1 &&
+	    BIO_meth_set_puts(m, BIO_meth_get_puts(sock)) == 1) {
+		nosig_method = m;
+		return;
+	}
+	BIO_meth_free(m);
+}
+
+/* A BIO on fd that never raises SIGPIPE; the fd stays ours (BIO_NOCLOSE). */
+static BIO *nosig_bio(int fd)
+{
+	BIO *b;
+
+	(void) pthread_once(&nosig_once, nosig_init);
+	if (!nosig_method)
+		return NULL;
+	b = BIO_new(nosig_method);
+	if (b)
+		BIO_set_fd(b, fd, BIO_NOCLOSE);
+	return b;
+}
+
 static void describe_ssl_error(struct tu_tls *t, const char *during, struct tu_err *reterr,
 			       int *code)
 {
@@ -162,10 +227,12 @@ int tu_tls_connect(int fd, const struct tu_tls_opts *o, uint64_t deadline_usec, 
 	if (r < 0)
 		goto fail;
 	t->ssl = SSL_new(t->ctx);
-	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+	BIO *bio = t->ssl ? nosig_bio(fd) : NULL;
+	if (!bio) {
 		r = tu_err_set(reterr, -ENOMEM, "cannot create a TLS connection");
 		goto fail;
 	}
+	SSL_set_bio(t->ssl, bio, bio); /* the SSL owns the BIO now */
 	is_ip = inet_pton(AF_INET, o->host, in6) == 1 || inet_pton(AF_INET6, o->host, in6) == 1;
 	X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
 	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, o->host) != 1

@@ -14,7 +14,8 @@ Faults (--mode): ok, notfound (404 for every request), badaccept (a wrong
 Sec-WebSocket-Accept), legacy (101 without WebSocket headers), blackhole
 (TLS, then never answers the upgrade), tricky (legal but unusual framing:
 text frames, fragments of a few bytes, masked server frames, the 64-bit
-length form, pings between fragments), badframe (reserved bits set).
+length form, pings between fragments), badframe (reserved bits set),
+reset (the connection reset right after the 101 and a ping).
 
 Every finished connection appends a JSON line to --log: request headers,
 pongs counted, bytes each way, and whether each frame from the client was
@@ -161,6 +162,13 @@ def handle(conn, args):
                       "Sec-WebSocket-Protocol: alpn-ping\r\n\r\n").encode())
         # A ping before any data: the client must answer it while its TLS starts.
         conn.sendall(make_frame(0x9, b"teleport"))
+        if args.mode == "reset":
+            # Gone at once, with a TCP reset: the client's next writes fail (EPIPE).
+            time.sleep(0.05)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            rec["reset"] = True
+            return
         host, _, port = args.auth.rpartition(":")
         up = socket.create_connection((host, int(port)), timeout=10)
         up.settimeout(None)
@@ -290,7 +298,7 @@ def main():
     ap.add_argument("--auth", required=True, help="HOST:PORT of the stand-in Auth")
     ap.add_argument("--mode", default="ok",
                     choices=["ok", "notfound", "badaccept", "legacy", "blackhole", "tricky",
-                             "badframe"])
+                             "badframe", "reset"])
     ap.add_argument("--ping-interval", type=float, default=0.05)
     ap.add_argument("--log")
     ap.add_argument("--port-file")

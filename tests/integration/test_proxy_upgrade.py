@@ -159,6 +159,18 @@ def test_reserved_bits_refused(auth_server, l7_proxy, web_certs, write_config, r
     assert time.monotonic() - t0 < BUDGET
 
 
+def test_reset_after_upgrade(auth_server, l7_proxy, web_certs, write_config, run_cli):
+    """The Proxy resets the connection right after the 101: one clean error line (exit 2,
+    not a signal).  Writing to a peer that is gone never raises SIGPIPE: test-ws.c
+    test_tls_no_sigpipe proves that deterministically."""
+    srv = auth_server()
+    proxy = l7_proxy(srv.address, mode="reset")
+    upgrade_config(write_config, proxy, web_certs)
+    r = run_cli("ping")
+    assert r.rc == 2, r  # not -13 (SIGPIPE)
+    one_error_line(r)
+
+
 def test_system_roots_refuse_private_ca(auth_server, l7_proxy, web_certs, write_config, run_cli):
     srv = auth_server()
     proxy = l7_proxy(srv.address)

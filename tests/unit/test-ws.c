@@ -9,12 +9,14 @@
  * a Proxy is tested end to end in tests/integration/test_proxy_upgrade.py.
  */
 #include <arpa/inet.h>
+#include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,9 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include "dial/tunnel-pump.h"
+#include "dial/ws-tls.h"
 #include "dial/ws.h"
 #include "err.h"
 #include "transport.h"
@@ -144,16 +145,17 @@ static int decode(const uint8_t *in, size_t len, size_t chunk, uint8_t *out, siz
 static void test_decoder(void **state)
 {
 	static const uint8_t frames[] = {
-	    0x81, 0x02, 'h', 'i',                         /* text: skipped */
-	    0x02, 0x03, 'a', 'b', 'c',                    /* binary, not FIN */
-	    0x89, 0x04, 't', 'e', 's', 't',               /* ping between fragments */
-	    0x00, 0x7e, 0x00, 0x02, 'd', 'e',             /* continuation, 16-bit length */
-	    0x80, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x01,        /* continuation, 64-bit length, */
-	    0x01, 0x02, 0x03, 0x04, 'f' ^ 0x01,           /* masked (from a server!) */
-	    0x8a, 0x00,                                   /* an unsolicited pong: ignored */
-	    0x82, 0x00,                                   /* an empty binary frame */
-	    0x88, 0x02, 0x03, 0xe8,                       /* close */
-	    0x82, 0x01, 'X',                              /* after the close: never read */
+	    0x81, 0x02, 'h',  'i',                   /* text: skipped */
+	    0x02, 0x03, 'a',  'b',  'c',             /* binary, not FIN */
+	    0x89, 0x04, 't',  'e',  's',        't', /* ping between fragments */
+	    0x00, 0x7e, 0x00, 0x02, 'd',        'e', /* continuation, 16-bit length */
+	    0x80, 0xff, 0,    0,    0,          0,
+	    0,    0,    0,    0x01,             /* continuation, 64-bit length, */
+	    0x01, 0x02, 0x03, 0x04, 'f' ^ 0x01, /* masked (from a server!) */
+	    0x8a, 0x00,                         /* an unsolicited pong: ignored */
+	    0x82, 0x00,                         /* an empty binary frame */
+	    0x88, 0x02, 0x03, 0xe8,             /* close */
+	    0x82, 0x01, 'X',                    /* after the close: never read */
 	};
 	uint8_t out[64];
 	size_t n = 0, olen = 0;
@@ -163,8 +165,8 @@ static void test_decoder(void **state)
 	(void) state;
 	/* whole, and one byte at a time: the same bytes, then a clean end */
 	for (size_t chunk = 0; chunk <= 1; chunk++) {
-		assert_int_equal(decode(frames, sizeof(frames), chunk, out, sizeof(out), &n, &c, &e),
-				 -EPIPE);
+		assert_int_equal(
+		    decode(frames, sizeof(frames), chunk, out, sizeof(out), &n, &c, &e), -EPIPE);
 		assert_int_equal(n, 6);
 		assert_memory_equal(out, "abcdef", 6);
 		/* the ping was answered: a FIN pong, masked with a zero key, same payload */
@@ -188,13 +190,17 @@ static void test_decoder_errors(void **state)
 	    {"reserved bit", {0xc2, 0x01, 'a'}, 3, -EPROTO, "reserved bits set"},
 	    {"control over 125", {0x89, 0x7e, 0x00, 0x7e}, 4, -EPROTO, "over 125 bytes"},
 	    {"fragmented control", {0x09, 0x00}, 2, -EPROTO, "fragmented"},
-	    {"64-bit length, top bit", {0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, -EPROTO,
+	    {"64-bit length, top bit",
+	     {0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0},
+	     10,
+	     -EPROTO,
 	     "bad length"},
 	    {"truncated header", {0x82}, 1, -ECONNRESET, "without a close frame"},
 	    {"truncated payload", {0x82, 0x05, 'a', 'b'}, 4, -ECONNRESET, "without a close frame"},
 	    {"no close frame", {0x82, 0x01, 'a'}, 3, -ECONNRESET, "without a close frame"},
 	    {"empty", {0}, 0, -ECONNRESET, "without a close frame"},
 	};
+
 	uint8_t out[64];
 	size_t n;
 	struct tu_err e;
@@ -452,6 +458,25 @@ static void test_pump_foreign_peer(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* A peer that is gone: the TLS write fails with an error, never SIGPIPE (which is left at
+ * its default here, so without MSG_NOSIGNAL this test process dies). */
+static void test_tls_no_sigpipe(void **state)
+{
+	struct tu_tls_opts o = {.host = "127.0.0.1", .port = 1, .what = "the Proxy"};
+	struct tu_tls *t = NULL;
+	struct tu_err e = {0};
+	int sp[2];
+
+	(void) state;
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), 0);
+	close(sp[1]);
+	int r = tu_tls_connect(sp[0], &o, tu_transport_now_usec() + 1000000, &t, &e);
+	assert_true(r == -ECONNRESET || r == -EPROTO);
+	assert_null(t);
+	assert_true(e.msg[0] != '\0');
+}
+
 static void test_dial_tcp(void **state)
 {
 	struct tu_err e = {0};
@@ -487,11 +512,14 @@ static void test_dial_tcp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_accept_key), cmocka_unit_test(test_check_response),
+	    cmocka_unit_test(test_accept_key),
+	    cmocka_unit_test(test_check_response),
 	    cmocka_unit_test(test_decoder),
 	    cmocka_unit_test(test_decoder_errors),
 	    cmocka_unit_test(test_decoder_ping_flood),
-	    cmocka_unit_test(test_pump),       cmocka_unit_test(test_pump_foreign_peer),
+	    cmocka_unit_test(test_pump),
+	    cmocka_unit_test(test_pump_foreign_peer),
+	    cmocka_unit_test(test_tls_no_sigpipe),
 	    cmocka_unit_test(test_dial_tcp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
