@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """l7_proxy.py - a stand-in for a Teleport Proxy behind an L7 load balancer
 (PROXY.md §3): it terminates TLS with a web certificate, negotiates no ALPN
-protocol (so Teleport's test dial says "upgrade required"), and only serves
-the WebSocket connection upgrade on /webapi/connectionupgrade with
-sub-protocol alpn-ping.  After the 101 it forwards the unmasked payload of
+protocol (so Teleport's test dial says "upgrade required"), answers
+GET /webapi/find (TLS routing on; plain HTTP passes a load balancer), and
+otherwise only serves the WebSocket connection upgrade on
+/webapi/connectionupgrade with sub-protocol alpn-ping.  After the 101 it forwards the unmasked payload of
 the client's binary frames to the stand-in Auth (--auth HOST:PORT) untouched
 (the inner TLS is end to end) and wraps Auth's bytes in binary frames.  It
 sends a ping (payload "teleport") right after the 101 and then every
 --ping-interval seconds, and counts the pongs it gets back.
 
-Faults (--mode): ok, notfound (404 for every request), badaccept (a wrong
+Faults (--mode): ok, notfound (404 for the upgrade), badaccept (a wrong
 Sec-WebSocket-Accept), legacy (101 without WebSocket headers), blackhole
 (TLS, then never answers the upgrade), tricky (legal but unusual framing:
 text frames, fragments of a few bytes, masked server frames, the 64-bit
@@ -140,6 +141,19 @@ def handle(conn, args):
             time.sleep(3600)
             return
         path = lines[0].split(" ")[1] if " " in lines[0] else ""
+        if path == "/webapi/find" and lines[0].startswith("GET "):
+            # Plain HTTP passes the load balancer: discovery works as it does in front of
+            # any Proxy with TLS routing (PROXY.md §5).
+            port = conn.getsockname()[1]
+            body = json.dumps({
+                "proxy": {"tls_routing_enabled": True,
+                          "ssh": {"public_addr": f"127.0.0.1:{port}",
+                                  "web_listen_addr": f"127.0.0.1:{port}"}},
+                "cluster_name": args.cluster, "server_version": "16.4.0"}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            rec["find"] = True
+            return
         if args.mode == "notfound" or path != "/webapi/connectionupgrade":
             conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return
@@ -300,6 +314,7 @@ def main():
                     choices=["ok", "notfound", "badaccept", "legacy", "blackhole", "tricky",
                              "badframe", "reset"])
     ap.add_argument("--ping-interval", type=float, default=0.05)
+    ap.add_argument("--cluster", default="example.com", help="cluster_name in /webapi/find")
     ap.add_argument("--log")
     ap.add_argument("--port-file")
     ap.add_argument("--die-with-parent", action="store_true")
