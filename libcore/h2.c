@@ -451,14 +451,18 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		return CURL_SOCKET_BAD;
 	if (h && h->dialer) {
 		/* The dialer reaches Auth's TLS its own way (bounded by the connect
-		 * deadline) and has curl connect to its private local socket instead.
-		 * curl's storage behind a curl_sockaddr is a sockaddr_storage. */
+		 * deadline) and has curl connect to its private local socket instead
+		 * (an address that fits curl_sockaddr's struct sockaddr). */
 		struct sockaddr_un sa;
 		socklen_t len = 0;
 		tu_err_clear(&h->dial_err);
 		int r = tu_stream_dialer_open(h->dialer, h->dial_deadline, &sa, &len, &h->dial_err);
 		if (r < 0) {
 			h->dial_code = r;
+			return CURL_SOCKET_BAD;
+		}
+		if (len > sizeof(a->addr)) {
+			h->dial_code = tu_err_set(&h->dial_err, -EIO, "stream address too long");
 			return CURL_SOCKET_BAD;
 		}
 		a->family = AF_UNIX;

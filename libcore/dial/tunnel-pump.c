@@ -28,6 +28,10 @@
 #define PUMP_BUF   ((size_t) 32 * 1024) /* bytes in flight each way, per pump */
 #define MAX_PUMPS  2u                   /* curl holds one connection; one being replaced */
 #define MAX_ROUNDS 64u                  /* copy rounds per step before polling again */
+#define NAME_LEN   13u                  /* random characters of the abstract socket name */
+
+_Static_assert(offsetof(struct sockaddr_un, sun_path) + 1 + NAME_LEN <= sizeof(struct sockaddr),
+	       "the listener's address must fit in a struct sockaddr");
 
 struct pump {
 	struct tu_carrier *c;
@@ -121,25 +125,28 @@ static void pump_fail(struct tu_stream_dialer *d, size_t i, const struct tu_err 
 	d->p[i] = NULL;
 }
 
-/* A listener on a fresh random abstract name, close-on-exec and non-blocking. */
+/*
+ * A listener on a fresh random abstract name, close-on-exec and non-blocking.
+ * The whole address fits in a struct sockaddr (16 bytes: family, the
+ * abstract namespace's NUL, 13 random characters, 78 bits), the size curl's
+ * curl_sockaddr declares, so rewriting curl's address never relies on the
+ * storage behind it.  Guessing the name gains nothing anyway: only a
+ * connection from this process is accepted (SO_PEERCRED).
+ */
 static int make_listener(struct sockaddr_un *ret_addr, socklen_t *ret_len, struct tu_err *reterr)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	unsigned char rnd[16];
-	size_t n = 0;
+	unsigned char rnd[NAME_LEN];
 	int fd, r;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
 		return tu_err_set(reterr, -EIO, "no random bytes for a socket name");
-	sa.sun_path[n++] = '\0';
-	memcpy(sa.sun_path + n, "teleport-unix/", 14);
-	n += 14;
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		sa.sun_path[n++] = hex[rnd[i] >> 4];
-		sa.sun_path[n++] = hex[rnd[i] & 15];
-	}
-	socklen_t len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n);
+	sa.sun_path[0] = '\0';
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		sa.sun_path[1 + i] = alphabet[rnd[i] & 63];
+	socklen_t len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + sizeof(rnd));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *) &sa, len) < 0 || listen(fd, 4) < 0) {
 		r = -errno;

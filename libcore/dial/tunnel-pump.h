@@ -81,7 +81,8 @@ int tu_stream_dialer_new(const char *via, tu_carrier_open_fn open_fn, void *user
 
 /*
  * Opens a carrier and a private listening socket for curl: *ret_addr /
- * *ret_len is the address (AF_UNIX, abstract namespace, random name) that
+ * *ret_len is the address (AF_UNIX, abstract namespace, random name; at
+ * most sizeof(struct sockaddr) = 16 bytes, so it fits curl_sockaddr) that
  * curl's own AF_UNIX socket must connect to; the pump accepts that one
  * connection only from this very process (SO_PEERCRED pid and uid) and
  * closes the listener.  (libcurl 7.88 connect()s even a socket marked as
