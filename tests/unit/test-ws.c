@@ -9,7 +9,6 @@
  * a Proxy is tested end to end in tests/integration/test_proxy_upgrade.py.
  */
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +27,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* clang-format off: cmocka needs the headers above first */
+#include <cmocka.h>
+/* clang-format on */
 
 #include "dial/tunnel-pump.h"
 #include "dial/ws-tls.h"
