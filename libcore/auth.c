@@ -20,7 +20,6 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
-#include "dial/tunnel-select.h"
 #include "err.h"
 #include "grpc.h"
 #include "h2.h"
@@ -89,14 +88,6 @@ int tu_auth_new(const struct tu_conf *conf, const struct tu_creds *creds, struct
 	r = tu_h2_new(conf, creds, 0, &t, reterr);
 	if (r < 0)
 		return r;
-	struct tu_stream_dialer *d = NULL;
-	r = tu_tunnel_select(conf, creds, &d, reterr);
-	if (r < 0) {
-		tu_transport_free(t);
-		return r;
-	}
-	if (d)
-		tu_h2_set_dialer(t, d);
 	/* A blackholed Auth may cost the connect timeout and then the request timeout, never more.
 	 */
 	r = tu_auth_new_with_transport(t, conf->connect_timeout_usec + conf->request_timeout_usec,

@@ -13,7 +13,7 @@
 #include "tunnel-pump.h"
 #include "ws.h"
 
-int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds,
+int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds, int *pre_fd,
 		     struct tu_stream_dialer **ret, struct tu_err *reterr)
 {
 	(void) creds;
@@ -24,7 +24,9 @@ int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds,
 		    .port = conf->addresses[0].port,
 		    .ca_path = conf->proxy_ca,
 		};
-		return tu_ws_dialer_new(&t, ret, reterr);
+		int fd = *pre_fd;
+		*pre_fd = -1;
+		return tu_ws_dialer_new(&t, fd, ret, reterr);
 	}
 	return 0;
 }

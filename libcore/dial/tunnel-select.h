@@ -19,6 +19,10 @@ struct tu_creds;
 struct tu_err;
 struct tu_stream_dialer;
 
-/* 0 with *ret a new dialer or NULL (none); -ENOMEM, -EINVAL (reterr names the key). */
-int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds,
+/*
+ * 0 with *ret a new dialer or NULL (none); -ENOMEM.  *pre_fd: a TCP
+ * connection the loader made to the first Auth address (h2-load.c), or -1:
+ * a dialer that can use it takes it (and sets *pre_fd to -1).
+ */
+int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds, int *pre_fd,
 		     struct tu_stream_dialer **ret, struct tu_err *reterr);

@@ -468,6 +468,17 @@ static void host_header(const struct tu_ws_target *t, char *buf, size_t size)
 int tu_ws_connect(const struct tu_ws_target *t, uint64_t deadline_usec, struct tu_carrier **ret,
 		  struct tu_err *reterr)
 {
+	int fd = -1;
+	int r = tu_dial_tcp(t->host, t->port, "the Proxy", deadline_usec, &fd, reterr);
+
+	if (r < 0)
+		return r;
+	return tu_ws_connect_fd(t, fd, deadline_usec, ret, reterr);
+}
+
+int tu_ws_connect_fd(const struct tu_ws_target *t, int fd, uint64_t deadline_usec,
+		     struct tu_carrier **ret, struct tu_err *reterr)
+{
 	struct tu_tls_opts o = {
 	    .host = t->host, .port = t->port, .ca_path = t->ca_path, .what = "the Proxy"};
 	unsigned char rnd[16];
@@ -475,11 +486,8 @@ int tu_ws_connect(const struct tu_ws_target *t, uint64_t deadline_usec, struct t
 	char head[MAX_HEAD + 1];
 	size_t hlen = 0;
 	struct ws *w;
-	int fd = -1, r;
+	int r;
 
-	r = tu_dial_tcp(t->host, t->port, "the Proxy", deadline_usec, &fd, reterr);
-	if (r < 0)
-		return r;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		close(fd);
@@ -591,6 +599,7 @@ struct ws_dial {
 	char *host;
 	uint16_t port;
 	char *ca_path;
+	int first_fd; /* the loader's connection, for the first carrier; -1 none */
 };
 
 static void ws_dial_free(void *p)
@@ -599,6 +608,8 @@ static void ws_dial_free(void *p)
 
 	if (!d)
 		return;
+	if (d->first_fd >= 0)
+		close(d->first_fd);
 	free(d->host);
 	free(d->ca_path);
 	free(d);
@@ -610,15 +621,23 @@ static int ws_dial_open(void *userdata, uint64_t deadline_usec, struct tu_carrie
 	struct ws_dial *d = userdata;
 	struct tu_ws_target t = {.host = d->host, .port = d->port, .ca_path = d->ca_path};
 
+	if (d->first_fd >= 0) {
+		int fd = d->first_fd;
+		d->first_fd = -1;
+		return tu_ws_connect_fd(&t, fd, deadline_usec, ret, reterr);
+	}
 	return tu_ws_connect(&t, deadline_usec, ret, reterr);
 }
 
-int tu_ws_dialer_new(const struct tu_ws_target *t, struct tu_stream_dialer **ret,
+int tu_ws_dialer_new(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
 		     struct tu_err *reterr)
 {
 	struct ws_dial *d = calloc(1, sizeof(*d));
 
+	if (!d && first_fd >= 0)
+		close(first_fd);
 	if (d) {
+		d->first_fd = first_fd;
 		d->host = strdup(t->host);
 		d->port = t->port;
 		d->ca_path = t->ca_path ? strdup(t->ca_path) : NULL;

@@ -42,8 +42,16 @@ struct tu_ws_target {
 int tu_ws_connect(const struct tu_ws_target *t, uint64_t deadline_usec, struct tu_carrier **ret,
 		  struct tu_err *reterr);
 
-/* A stream dialer (tunnel-pump.h) that opens tu_ws_connect() carriers; t is copied. */
-int tu_ws_dialer_new(const struct tu_ws_target *t, struct tu_stream_dialer **ret,
+/* The same over fd, a TCP connection to t's address already made (taken, closed on failure). */
+int tu_ws_connect_fd(const struct tu_ws_target *t, int fd, uint64_t deadline_usec,
+		     struct tu_carrier **ret, struct tu_err *reterr);
+
+/*
+ * A stream dialer (tunnel-pump.h) that opens tu_ws_connect() carriers; t is
+ * copied.  first_fd: a TCP connection to t's address already made (the
+ * loader's, h2-load.c), taken and used for the first carrier; -1 none.
+ */
+int tu_ws_dialer_new(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
 		     struct tu_err *reterr);
 
 /*

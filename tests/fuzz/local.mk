@@ -32,9 +32,10 @@ tests_fuzz_replay_labels_LDADD = $(tu_fuzz_replay_ldadd)
 tests_fuzz_replay_dns_SOURCES = tests/fuzz/fuzz-dns.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_dns_CFLAGS = $(tu_fuzz_replay_cflags)
 tests_fuzz_replay_dns_LDADD = $(tu_fuzz_replay_ldadd)
-tests_fuzz_replay_ws_SOURCES = tests/fuzz/fuzz-ws.c tests/fuzz/fuzz-main.c
-tests_fuzz_replay_ws_CFLAGS = $(tu_fuzz_replay_cflags)
-tests_fuzz_replay_ws_LDADD = $(tu_fuzz_replay_ldadd)
+tests_fuzz_replay_ws_SOURCES = tests/fuzz/fuzz-ws.c tests/fuzz/fuzz-main.c \
+	libcore/dial/tunnel-pump.c libcore/dial/ws-tls.c libcore/dial/ws.c
+tests_fuzz_replay_ws_CFLAGS = $(tu_fuzz_replay_cflags) $(OPENSSL_CFLAGS)
+tests_fuzz_replay_ws_LDADD = $(tu_fuzz_replay_ldadd) $(OPENSSL_LIBS)
 
 TESTS += tests/fuzz/replay.sh
 EXTRA_DIST += tests/fuzz/replay.sh tests/fuzz/fuzz-main.c

@@ -13,6 +13,9 @@ import pytest
 
 import helpers
 
+# pytest-xdist: tests that run make in the build dir share one worker (test_doctor.py, test_sshd.py).
+pytestmark = pytest.mark.xdist_group("buildtree")
+
 
 def files_under(root):
     out = set()
@@ -42,6 +45,7 @@ def test_install_layout(builddir, installed):
         f"{rel['nsslibdir']}/libnss_teleport.so.2.0.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0.0.0",
+        f"{rel['pkglibdir']}/teleport-unix-h2.so",  # the online transport, loaded on demand (issue 10)
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
         f"{rel['docdir']}/examples/teleport-unix.yaml",
