@@ -26,7 +26,7 @@ int tu_tunnel_select(const struct tu_conf *conf, const struct tu_creds *creds, i
 		};
 		int fd = *pre_fd;
 		*pre_fd = -1;
-		return tu_ws_dialer_new(&t, fd, ret, reterr);
+		return tu_ws_dialer_new_fd(&t, fd, ret, reterr);
 	}
 	return 0;
 }

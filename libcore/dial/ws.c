@@ -629,8 +629,14 @@ static int ws_dial_open(void *userdata, uint64_t deadline_usec, struct tu_carrie
 	return tu_ws_connect(&t, deadline_usec, ret, reterr);
 }
 
-int tu_ws_dialer_new(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
+int tu_ws_dialer_new(const struct tu_ws_target *t, struct tu_stream_dialer **ret,
 		     struct tu_err *reterr)
+{
+	return tu_ws_dialer_new_fd(t, -1, ret, reterr);
+}
+
+int tu_ws_dialer_new_fd(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
+			struct tu_err *reterr)
 {
 	struct ws_dial *d = calloc(1, sizeof(*d));
 

@@ -46,13 +46,14 @@ int tu_ws_connect(const struct tu_ws_target *t, uint64_t deadline_usec, struct t
 int tu_ws_connect_fd(const struct tu_ws_target *t, int fd, uint64_t deadline_usec,
 		     struct tu_carrier **ret, struct tu_err *reterr);
 
-/*
- * A stream dialer (tunnel-pump.h) that opens tu_ws_connect() carriers; t is
- * copied.  first_fd: a TCP connection to t's address already made (the
- * loader's, h2-load.c), taken and used for the first carrier; -1 none.
- */
-int tu_ws_dialer_new(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
+/* A stream dialer (tunnel-pump.h) that opens tu_ws_connect() carriers; t is copied. */
+int tu_ws_dialer_new(const struct tu_ws_target *t, struct tu_stream_dialer **ret,
 		     struct tu_err *reterr);
+
+/* The same, starting on first_fd: a TCP connection to t's address already made (the
+ * loader's, h2-load.c), taken (closed on failure too) and used for the first carrier. */
+int tu_ws_dialer_new_fd(const struct tu_ws_target *t, int first_fd, struct tu_stream_dialer **ret,
+			struct tu_err *reterr);
 
 /*
  * Teleport's test (IsALPNConnUpgradeRequired): a TLS handshake offering only
