@@ -859,6 +859,11 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	size_t start = h->cur, n_try = h->n_addr;
 	bool first = h->pre_pending;
 	h->pre_pending = false;
+	if (h->dialer) {
+		/* The stream dialer reaches its one address (the first): no fail-over. */
+		start = 0;
+		n_try = 1;
+	}
 	if (first) {
 		start = h->pre.index;
 		n_try = h->n_addr - h->pre.index;
