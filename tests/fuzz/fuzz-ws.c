@@ -8,12 +8,14 @@
  * buffers of 1..64 bytes, and the pongs it queues.  Never a crash, never a
  * loop without end.  Seeds: tests/fuzz/corpus/ws/.
  *
- * Build by hand, from the source dir with a configured build dir B:
+ * Build by hand, from the source dir with a configured build dir B (the
+ * dialers live in the transport module, which exports nothing else: compile
+ * them in, with the core library for the rest):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -include B/config.h \
  *     -Ilibcore -Ilibcore/base tests/fuzz/fuzz-ws.c libcore/dial/ws.c \
- *     libcore/dial/ws-tls.c libcore/dial/tunnel-pump.c libcore/resolve.c \
- *     libcore/cache.c ... -lssl -lcrypto -o fuzz-ws
- * (or link B/.libs/libteleport-unix.so: tu_ws_* are exported).
+ *     libcore/dial/ws-tls.c libcore/dial/tunnel-pump.c \
+ *     -LB/.libs -lteleport-unix -lssl -lcrypto -o fuzz-ws
+ *   LD_LIBRARY_PATH=B/.libs ./fuzz-ws tests/fuzz/corpus/ws
  */
 #include <stddef.h>
 #include <stdint.h>
