@@ -628,6 +628,50 @@ static void test_profile(void **state)
 	free(good);
 }
 
+/* The public API's credential from PEM text in memory: the key pair checks, inputs named cert/key/ca. */
+static void test_pem_in_memory(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t cl, kl, al, ol;
+	char *crt = slurp("c.crt", &cl), *key = slurp("c.key", &kl), *ca = slurp("cas.crt", &al);
+	char *other = slurp("other.key", &ol);
+
+	(void) state;
+	tu_err_clear(&e);
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, ca, al, now, &c, &e), 0);
+	assert_string_equal(tu_creds_subject_cn(c), "5a9f3c0e-host.example.com");
+	assert_int_equal(tu_creds_n_ca(c), 2);
+	assert_string_equal(tu_creds_source(c), "PEM in memory");
+	/* the caller's buffers are copied: wiping them changes nothing */
+	memset(key, 0, kl);
+	assert_int_equal(strncmp(tu_creds_key_pem(c, NULL), "-----BEGIN PRIVATE KEY-----", 27), 0);
+	c = tu_creds_free(c);
+	free(key);
+	key = slurp("c.key", &kl);
+
+	assert_int_equal(tu_creds_parse_pem(key, kl, key, kl, ca, al, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "cert");
+	assert_non_null(strstr(e.msg, "only certificates are expected"));
+	assert_int_equal(tu_creds_parse_pem(crt, cl, other, ol, ca, al, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "key");
+	assert_non_null(strstr(e.msg, "does not match"));
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, key, kl, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "ca");
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, ca, al, now + 30 * DAY_USEC, &c, &e),
+			 -EKEYEXPIRED);
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, "", 0, now, &c, &e), -EBADMSG);
+	assert_int_equal(tu_creds_parse_pem(NULL, 0, key, kl, ca, al, now, &c, &e), -EINVAL);
+	assert_int_equal(tu_creds_parse_pem(crt, (size_t) 2 << 20, key, kl, ca, al, now, &c, &e),
+			 -EMSGSIZE);
+	assert_null(c);
+	free(crt);
+	free(key);
+	free(ca);
+	free(other);
+}
+
 /* The profile YAML reader: tsh's extra keys ignored, ours strict. */
 static void test_profile_yaml(void **state)
 {
@@ -812,7 +856,7 @@ int main(void)
 	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
 	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_identity_ssh),
 	    cmocka_unit_test(test_split_table),        cmocka_unit_test(test_profile),
-	    cmocka_unit_test(test_profile_yaml),
+	    cmocka_unit_test(test_profile_yaml),        cmocka_unit_test(test_pem_in_memory),
 	    cmocka_unit_test(test_identity_mutations), cmocka_unit_test(test_deferred_key_check),
 	};
 
