@@ -798,6 +798,25 @@ static int f_max_message_size(struct walker *w, const struct node *n, const char
 	return 0;
 }
 
+static int f_proxy_conn_upgrade(struct walker *w, const struct node *n, const char *path)
+{
+	const char *v = NULL;
+	int r = want_scalar(w, n, path, "auto, always or never", &v);
+
+	if (r < 0)
+		return r;
+	if (!strcmp(v, "auto"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_AUTO;
+	else if (!strcmp(v, "always"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_ALWAYS;
+	else if (!strcmp(v, "never"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_NEVER;
+	else
+		return fail(w, n, path, "invalid value '%s' (expected auto, always or never)",
+			    show(v).s);
+	return 0;
+}
+
 static const struct field auth_fields[] = {
 	{ "addresses", f_addresses, false }, /* required unless proxy or a tsh profile */
 	{ "proxy", f_proxy, false },
@@ -807,6 +826,7 @@ static const struct field auth_fields[] = {
 	{ "credentials", f_credentials, true },
 	{ "timeouts", f_timeouts, false },
 	{ "max_message_size", f_max_message_size, false },
+	{ "proxy_conn_upgrade", f_proxy_conn_upgrade, false },
 };
 
 static int f_auth(struct walker *w, const struct node *n, const char *path)

@@ -57,6 +57,7 @@
 #include "conf.h"
 #include "creds.h"
 #include "dial/dial.h"
+#include "dial/tunnel-select.h"
 #include "err.h"
 #include "grpc.h"
 #include "h2-curl.h"
@@ -1305,6 +1306,49 @@ oom:
 }
 
 /*
+ * auth.proxy_conn_upgrade: always with auth.addresses (no auth.proxy): every
+ * connection goes through the upgrade to the first address
+ * (dial/tunnel-select.h), which starts on the loader's connection when that
+ * went there; the plan becomes that one path.  With auth.proxy the plan has
+ * the upgrade as a path of its own (dial/stream.c).
+ */
+static int upgrade_addresses(struct h2 *h, const struct tu_conf *conf, const struct tu_creds *creds,
+			     struct tu_transport **ret, struct tu_err *reterr)
+{
+	struct tu_stream_dialer *sd = NULL;
+	struct tu_dial_plan plan = {.n = 0};
+	struct tu_dialer *dd = NULL;
+	bool first = h->pre_pending && h->pre.fd >= 0 && h->n_addr &&
+		     h->addr[h->cur].d->path == TU_DIAL_DIRECT && h->pre.index == 0;
+	int pfd = first ? h->pre.fd : -1;
+	int r = tu_tunnel_select(conf, creds, &pfd, &sd, reterr);
+
+	if (first && pfd < 0)
+		h->pre.fd = -1; /* the dialer took it */
+	if (r < 0 || !sd) {
+		if (r < 0)
+			*ret = tu_transport_free(&h->t);
+		return r;
+	}
+	char what[TU_DIAL_WHAT_MAX];
+	tu_h2_addr_string(conf->addresses[0].host,
+			  conf->addresses[0].port ? conf->addresses[0].port : TU_DEFAULT_AUTH_PORT,
+			  what, sizeof(what));
+	r = tu_dial_wrap_stream(TU_DIAL_TLS_ROUTING_UPGRADE, what, sd, &dd, reterr);
+	if (r < 0) {
+		*ret = tu_transport_free(&h->t);
+		return r;
+	}
+	if (h->pre.fd >= 0)
+		close(h->pre.fd);
+	h->pre.fd = -1;
+	h->pre_pending = false;
+	plan.d[plan.n++] = dd;
+	adopt_plan(h, &plan);
+	return 0;
+}
+
+/*
  * The module's one export (h2-module.map), its entry point (h2.h).  pre:
  * the connection the core's loader made to conf->addresses[pre->index] for
  * the first call (fd -1 with auth.proxy: the plan decides there).  The first
@@ -1328,7 +1372,7 @@ __attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf
 	if (r < 0 || pre_fd < 0) {
 		if (pre_fd >= 0)
 			close(pre_fd);
-		return r;
+		return r < 0 ? r : upgrade_addresses((struct h2 *) *ret, conf, creds, ret, reterr);
 	}
 	struct h2 *h = (struct h2 *) *ret;
 	char want[TU_DIAL_WHAT_MAX];
@@ -1342,12 +1386,14 @@ __attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf
 			continue;
 		h->pre = *pre;
 		h->pre.fd = pre_fd;
+		pre_fd = -1;
 		h->addr[i].res = pre->res;
 		h->addr[i].res_until = pre->res_until;
 		h->cur = i;
 		h->pre_pending = true;
-		return 0;
+		break;
 	}
-	close(pre_fd);
-	return 0;
+	if (pre_fd >= 0)
+		close(pre_fd);
+	return upgrade_addresses(h, conf, creds, ret, reterr);
 }

@@ -54,9 +54,15 @@ teleport-unix.pc: %reldir%/teleport-unix.pc.in Makefile
 # teleport-unix-h2.so: the libcurl/OpenSSL transport (h2.c), dlopen()ed by the core from its
 # own directory (h2-load.c) once a TCP connection to Auth is up.  Exports one symbol.
 pkglib_LTLIBRARIES += teleport-unix-h2.la
+# The paths to Auth (libcore/dial: the plan, /webapi/find, the WebSocket upgrade through an
+# L7 load balancer) live here too: find needs libcurl, the upgrade's outer TLS libssl.
 teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h %reldir%/h2-curl.h \
 	%reldir%/dial/dial.c %reldir%/dial/dial.h \
-	%reldir%/dial/find.c %reldir%/dial/find-parse.c %reldir%/dial/stream.c
+	%reldir%/dial/find.c %reldir%/dial/find-parse.c %reldir%/dial/stream.c \
+	%reldir%/dial/tunnel-pump.c %reldir%/dial/tunnel-pump.h \
+	%reldir%/dial/ws-tls.c %reldir%/dial/ws-tls.h \
+	%reldir%/dial/ws.c %reldir%/dial/ws.h \
+	%reldir%/dial/tunnel-select.c %reldir%/dial/tunnel-select.h
 teleport_unix_h2_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
 teleport_unix_h2_la_LIBADD = libteleport-unix.la $(CURL_LIBS) $(OPENSSL_LIBS) -lpthread
 teleport_unix_h2_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -Wl,-z,defs \

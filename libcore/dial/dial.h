@@ -111,8 +111,7 @@ struct tu_dialer {
 
 /*
  * A stream dialer of dial/tunnel-pump.h as a path (taken: freed with the
- * dialer, also on failure).  Defined in dial/stream.c when tunnel-pump.h is
- * built in.  -ENOMEM, -EOPNOTSUPP (not built in).
+ * dialer, also on failure).  Defined in dial/stream.c.  -ENOMEM.
  */
 int tu_dial_wrap_stream(enum tu_dial_path path, const char *what, struct tu_stream_dialer *sd,
 			struct tu_dialer **ret, struct tu_err *reterr);
@@ -150,8 +149,8 @@ int tu_dial_alpn_auth(const char *cluster, uint8_t *buf, size_t size);
 
 /*
  * Constructors of the stream dialers: the upgrade in dial/stream.c (over
- * dial/ws.h when it is built in), the tunnel in dial/tunnel*.c (weak
- * stand-ins in dial.c answer -EOPNOTSUPP until those land).  conf,
+ * dial/ws.h), the reverse tunnel not written yet (a weak stand-in in dial.c
+ * answers -EOPNOTSUPP; a tunnel*.c defining it plugs in).  conf,
  * creds and memo are borrowed for the call only.  -EOPNOTSUPP: the path does
  * not apply (no SSH certificate, upgrade not needed, ...): the plan skips it.
  */

@@ -2,9 +2,9 @@
 /*
  * dial/stream.c - the stream dialers of dial/tunnel-pump.h (the WebSocket
  * upgrade of dial/ws.h; the reverse tunnel) as paths of the plan (dial.h).
- * Layer: libcore.  Built empty until tunnel-pump.h and ws.h are in the tree
- * (they come from the connection-upgrade work of issue 12): the weak
- * stand-ins in dial.c then say the path is not built in.
+ * Layer: libcore, in the transport module (the upgrade's outer TLS needs
+ * libssl).  The reverse tunnel has no dialer yet: dial.c's weak stand-in
+ * tu_dial_tunnel_new() says so and the plan leaves it out.
  *
  * The upgrade is a path of its own, after plain TLS routing, whatever
  * auth.proxy_conn_upgrade says except `never`: behind an L7 load balancer the
@@ -15,12 +15,6 @@
  * plain TLS routing is left out.
  */
 #include "dial.h"
-
-#include <errno.h>
-
-#include "err.h"
-
-#if __has_include("tunnel-pump.h") && __has_include("ws.h")
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,17 +100,3 @@ int tu_dial_upgrade_new(const struct tu_conf *conf, const struct tu_creds *creds
 	(*ret)->replaces_tls_routing = conf->proxy_conn_upgrade == TU_CONN_UPGRADE_ALWAYS;
 	return 0;
 }
-
-#else
-
-int tu_dial_wrap_stream(enum tu_dial_path path, const char *what, struct tu_stream_dialer *sd,
-			struct tu_dialer **ret, struct tu_err *reterr)
-{
-	(void) path;
-	(void) what;
-	(void) sd;
-	(void) ret;
-	return tu_err_set(reterr, -EOPNOTSUPP, "stream dialers are not built in");
-}
-
-#endif

@@ -7,7 +7,7 @@ tu_fuzz_replay_ldadd = libteleport-unix.la
 check_PROGRAMS += \
 	tests/fuzz/replay-conf tests/fuzz/replay-parse tests/fuzz/replay-grpc tests/fuzz/replay-pem \
 	tests/fuzz/replay-model tests/fuzz/replay-template tests/fuzz/replay-labels \
-	tests/fuzz/replay-dns tests/fuzz/replay-find tests/fuzz/replay-profile
+	tests/fuzz/replay-dns tests/fuzz/replay-find tests/fuzz/replay-ws tests/fuzz/replay-profile
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_conf_CFLAGS = $(tu_fuzz_replay_cflags)
 tests_fuzz_replay_conf_LDADD = $(tu_fuzz_replay_ldadd)
@@ -37,6 +37,10 @@ tests_fuzz_replay_find_SOURCES = tests/fuzz/fuzz-find.c tests/fuzz/fuzz-main.c \
 	libcore/dial/find-parse.c
 tests_fuzz_replay_find_CFLAGS = $(tu_fuzz_replay_cflags)
 tests_fuzz_replay_find_LDADD = $(tu_fuzz_replay_ldadd)
+tests_fuzz_replay_ws_SOURCES = tests/fuzz/fuzz-ws.c tests/fuzz/fuzz-main.c \
+	libcore/dial/tunnel-pump.c libcore/dial/ws-tls.c libcore/dial/ws.c
+tests_fuzz_replay_ws_CFLAGS = $(tu_fuzz_replay_cflags) $(OPENSSL_CFLAGS)
+tests_fuzz_replay_ws_LDADD = $(tu_fuzz_replay_ldadd) $(OPENSSL_LIBS)
 
 tests_fuzz_replay_profile_SOURCES = tests/fuzz/fuzz-profile.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_profile_CFLAGS = $(tu_fuzz_replay_cflags)
