@@ -48,6 +48,8 @@
 #include "transport.h"
 #include "watch.h"
 
+#define REWRITE_QUIET_USEC (INT64_C(3600) * 1000000)
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -256,8 +258,13 @@ static int on_tick(void *userdata, struct tu_err *e)
 	if (!w->init_seen && mono - w->stream_start > w->init_timeout_usec)
 		return tu_err_set(e, -ETIMEDOUT, "no INIT event within %" PRIu64 " s",
 				  w->init_timeout_usec / 1000000);
-	if (w->init_seen && !w->dirty && tu_now_usec() >= w->next_expiry_usec)
-		w->dirty = true; /* a user expired: the accounts change without an event */
+	if (w->init_seen && !w->dirty &&
+	    (tu_now_usec() >= w->next_expiry_usec ||
+	     tu_now_usec() - w->st.last_write_usec > REWRITE_QUIET_USEC))
+		/* A user expired: the accounts change without an event.  Or an hour passed
+		 * without a change: the snapshots' time says how current they are, and
+		 * cache.offline_max_age counts from it once the stream is gone. */
+		w->dirty = true;
 	if (w->dirty) {
 		r = flush(w, e);
 		if (r < 0)

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "watch.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "ctx.h"
@@ -1235,6 +1236,28 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		return 0;
 	}
 	const bool served = served_by_cache(conf, req->login);
+	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
+	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
+	 * decide from the snapshot as Teleport's nodes decide from their watch-fed caches: the
+	 * locks are current, so no strict-mode stale-lock denial, and offline_max_age does not
+	 * apply.  Anything wrong with the snapshot: ask Auth as usual. */
+	if (!offline_only && tu_watch_is_current(conf, now_usec)) {
+		k = tu_cache_load_state(conf, now_usec, UINT64_MAX, &d, NULL, &e);
+		if (k == -ENOMEM)
+			return tu_err_set(reterr, k, "out of memory");
+		if (k == 0) {
+			k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
+			tu_dataset_done(&d);
+			if (k < 0)
+				return k;
+			deny_if_served(served, req->login, &v);
+			v.offline = true;
+			v.watched = true;
+			*ret = v;
+			return 0;
+		}
+		tu_err_clear(&e);
+	}
 	if (!offline_only) {
 		k = decide_online(ctx, conf, &h, &o, req, now_usec, &v, &e);
 		if (k == -ENOMEM || k == -EINVAL)
