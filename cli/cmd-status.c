@@ -242,7 +242,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			       (unsigned long long) ws.reconnects, (unsigned long long) ws.attempt,
 			       (unsigned long long) ws.relists);
 			if (ws.last_error[0])
-				printf("  last error: %s\n", ws.last_error);
+				printf("  last end:   %s\n", ws.last_error);
 		}
 		printf("status:       %s\n", verdict);
 	}

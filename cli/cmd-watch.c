@@ -211,7 +211,6 @@ static int on_init(struct watcher *w, const struct tu_event *ev, struct tu_err *
 	w->st.phase = TU_WATCH_CURRENT;
 	w->st.connected_since_usec = tu_now_usec();
 	w->st.attempt = 0;
-	w->st.last_error[0] = '\0';
 	write_state(w);
 	notify_status(w);
 	tu_log(LOG_INFO, "watch: current (%zu users, %zu roles, %zu locks listed after INIT)",

@@ -163,8 +163,7 @@ class Hub:
         if style == "put":
             ev = schema.new("proto.Event")
             ev.Type = 1  # a broken server: the first event is not INIT
-            ev.ResourceHeader.Kind = "user"
-            ev.ResourceHeader.Metadata.Name = "x"
+            ev.User.Metadata.Name = "x"
             return ev.SerializeToString()
         ev = schema.new("proto.Event")
         st = ev.WatchStatus
