@@ -75,12 +75,18 @@ if ! make -C "$B" -j"$JOBS" check >"$B/check.log" 2>&1; then
 fi
 grep -E '^# (TOTAL|PASS|FAIL|SKIP|ERROR):' "$B/check.log" >&2 || true
 
+# pytest-xdist when installed, as ./run test does (TU_TEST_JOBS=0: serially).
+XDIST=
+if [ "${TU_TEST_JOBS:-2}" != 0 ] && $PY -c 'import xdist' 2>/dev/null; then
+	XDIST="-n ${TU_TEST_JOBS:-2} --dist loadgroup"
+fi
 log "pytest under ASan+UBSan (sanitizer runtime preloaded into getent/pamtester)"
 pylog=$B/pytest.log
 # Uninstrumented hosts (getent, pamtester, python) leak on their own: leak
 # detection stays on only where we own main() (TU_PRELOAD users turn it off).
+# shellcheck disable=SC2086 # word splitting of the arguments is wanted
 TU_BUILDDIR=$B TU_SANITIZED=1 \
-	timeout 1500 $PY -m pytest -q -rfEs -p no:cacheprovider ${PYTEST_ARGS:-} "$ROOT/tests/integration" >"$pylog" 2>&1
+	timeout 1500 $PY -m pytest -q -rfEs -p no:cacheprovider $XDIST ${PYTEST_ARGS:-} "$ROOT/tests/integration" >"$pylog" 2>&1
 prc=$?
 tail -30 "$pylog"
 if [ $prc -ne 0 ] && [ $prc -ne 5 ]; then rc=1; fi

@@ -53,6 +53,21 @@ def pytest_runtest_makereport(item, call):
 _test_servers = []
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist runs a group's tests on one worker")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`./run test` uses `-n 2 --dist loadgroup` when it is
+    installed) a module's tests stay on one worker, in order, sharing their
+    module fixtures: each module is its own group unless it names one
+    (the modules that run make in the build dir share "buildtree")."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def builddir():
     d = os.environ.get("TU_BUILDDIR")

@@ -22,8 +22,12 @@ import helpers
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="doctor's owner/mode checks need root-owned files (run as root)")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0,
+                       reason="doctor's owner/mode checks need root-owned files (run as root)"),
+    # pytest-xdist: tests that run make in the build dir share one worker (test_install.py).
+    pytest.mark.xdist_group("buildtree"),
+]
 
 # Debian 12 shapes (written for these tests, not copied): common-account as pam-auth-update
 # writes it, sshd/login/su including it the way the distribution does.

@@ -13,6 +13,9 @@ import pytest
 
 import helpers
 
+# pytest-xdist: tests that run make in the build dir share one worker (test_doctor.py, test_sshd.py).
+pytestmark = pytest.mark.xdist_group("buildtree")
+
 
 def files_under(root):
     out = set()

@@ -47,6 +47,8 @@ pytestmark = [
     # tools/harden.sh runs the suite again under ASan: this test uses its own plain build,
     # which the first pass already ran, and sshd cannot load ASan-built modules.
     pytest.mark.skipif(bool(os.environ.get("TU_PRELOAD")), reason="sanitizer pass: covered by the plain pass"),
+    # pytest-xdist: tests that run make in (or beside) the build dir share one worker.
+    pytest.mark.xdist_group("buildtree"),
 ]
 
 
