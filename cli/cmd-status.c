@@ -166,6 +166,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				json_key_str(&j, "last_event", NULL);
 			json_key_int(&j, "heartbeat_age_seconds", (long long) ((now - ws.heartbeat_usec) / 1000000));
 			json_key_int(&j, "events", (long long) ws.events);
+			json_key_int(&j, "last_write_ms", (long long) (ws.write_duration_usec / 1000));
 			json_key_int(&j, "relists", (long long) ws.relists);
 			json_key_int(&j, "reconnects", (long long) ws.reconnects);
 			json_key_int(&j, "reconnect_attempt", (long long) ws.attempt);
@@ -238,6 +239,9 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				printf("  events:     %llu applied, last %s\n", (unsigned long long) ws.events, t2);
 			} else
 				printf("  events:     none yet\n");
+			if (ws.last_write_usec)
+				printf("  writes:     last took %.1f ms (both snapshots)\n",
+				       (double) ws.write_duration_usec / 1000.0);
 			printf("  reconnects: %llu (current attempt %llu), %llu full lists\n",
 			       (unsigned long long) ws.reconnects, (unsigned long long) ws.attempt,
 			       (unsigned long long) ws.relists);

@@ -146,6 +146,7 @@ static int flush(struct watcher *w, struct tu_err *e)
 {
 	const struct tu_conf *conf = tu_ctx_conf(w->ctx);
 	_cleanup_close_ int lock_fd = -1;
+	uint64_t t0 = tu_transport_now_usec();
 	int64_t now;
 	int r;
 
@@ -162,6 +163,7 @@ static int flush(struct watcher *w, struct tu_err *e)
 	}
 	w->dirty = false;
 	w->st.last_write_usec = now;
+	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
 	w->next_expiry_usec = next_expiry(&w->d, now);
 	if (!w->linked && !w->c->insecure_perms) {
 		struct tu_err le;

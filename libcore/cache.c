@@ -485,7 +485,8 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
-static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, struct tu_err *reterr)
+static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filter, void *userdata,
+		       struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = {0};
 	size_t n = tu_snapshot_blob_count(s), nu = 0, nr = 0, nl = 0;
@@ -520,6 +521,8 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 		 * return. */
 		switch (type) {
 		case STATE_BLOB_USER:
+			if (filter)
+				break; /* after everything else, below */
 			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
 			if (r >= 0)
 				d.n_users++;
@@ -561,6 +564,26 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 			r = -EBADMSG;
 		}
 	}
+	/* The users the filter wants, judged on their serialized bytes with the roles, locks
+	 * and settings above already parsed. */
+	for (size_t i = 0; filter && r >= 0 && i < n; i++) {
+		uint32_t type;
+		const void *data;
+		size_t size;
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
+			break;
+		}
+		if (type != STATE_BLOB_USER || !filter(&d, data, size, userdata))
+			continue;
+		r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
+		if (r >= 0)
+			d.n_users++;
+		else if (r != -ENOMEM) {
+			tu_err_prefix(reterr, "record %zu", i);
+			r = -EBADMSG;
+		}
+	}
 	if (r < 0) {
 		tu_dataset_done(&d);
 		if (r == -ENOMEM)
@@ -582,7 +605,7 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 				    &s, reterr);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
-	r = parse_state(s, &d, reterr);
+	r = parse_state(s, NULL, NULL, &d, reterr);
 	if (r >= 0) {
 		if (ret_created_usec)
 			*ret_created_usec = tu_snapshot_created_usec(s);
@@ -594,6 +617,15 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	return tu_cache_load_state_filtered(conf, now_usec, max_age_usec, NULL, NULL, ret,
+					    ret_created_usec, reterr);
+}
+
+int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
+				 uint64_t max_age_usec, tu_cache_user_filter_fn filter,
+				 void *userdata, struct tu_dataset *ret, int64_t *ret_created_usec,
+				 struct tu_err *reterr)
 {
 	char path[PATH_MAX], why[600];
 	struct mapping m = {0};
@@ -646,7 +678,17 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 		goto out;
 	}
 
-	r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
+	if (filter) {
+		struct tu_snapshot *sr = NULL;
+		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
+					    TU_SNAPSHOT_CHECK_RECORDS, &sr, &e);
+		if (r < 0 && r != -ENOMEM)
+			r = -EBADMSG;
+		if (r >= 0)
+			r = parse_state(sr, filter, userdata, &d, &e);
+		tu_snapshot_close(sr);
+	} else
+		r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			tu_err_prefix(&e, "%s", path);

@@ -114,6 +114,20 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr);
 
 /*
+ * tu_cache_load_state, parsing only the users filter accepts: filter sees
+ * the dataset with everything but the users already parsed (roles, locks,
+ * auth preference, user CA) and one user's serialized record (types.UserV2
+ * bytes); true parses it.  For a login decision that needs a few users of
+ * many (decide.c); the filter must accept a superset of the users that can
+ * matter.  Same errors as tu_cache_load_state.
+ */
+typedef bool (*tu_cache_user_filter_fn)(const struct tu_dataset *d, const void *user, size_t size,
+					void *userdata);
+int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+				 tu_cache_user_filter_fn filter, void *userdata, struct tu_dataset *ret,
+				 int64_t *ret_created_usec, struct tu_err *reterr);
+
+/*
  * Validates and parses a private state snapshot held in memory (no trust or
  * age checks: tu_cache_load_state does those).  Same outputs and errors as
  * tu_cache_load_state minus -ENOENT/-ESTALE/-EACCES.  For tests and the

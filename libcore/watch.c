@@ -194,11 +194,12 @@ int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state
 	n = snprintf(buf, sizeof(buf),
 		     "version=1\nphase=%s\npid=%" PRId64 "\nstarted=%" PRId64
 		     "\nconnected_since=%" PRId64 "\nlast_event=%" PRId64 "\nlast_write=%" PRId64
+		     "\nwrite_duration=%" PRId64
 		     "\nheartbeat=%" PRId64 "\nnext_attempt=%" PRId64 "\nevents=%" PRIu64
 		     "\nrelists=%" PRIu64 "\nreconnects=%" PRIu64 "\nattempt=%" PRIu64
 		     "\nlast_error=%s\n",
 		     tu_watch_phase_name(s->phase), s->pid, s->started_usec, s->connected_since_usec,
-		     s->last_event_usec, s->last_write_usec, s->heartbeat_usec, s->next_attempt_usec,
+		     s->last_event_usec, s->last_write_usec, s->write_duration_usec, s->heartbeat_usec, s->next_attempt_usec,
 		     s->events, s->relists, s->reconnects, s->attempt, err);
 	if (n < 0 || (size_t) n >= sizeof(buf))
 		return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
@@ -308,6 +309,8 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 			s.last_event_usec = v;
 		else if (strcmp(key, "last_write") == 0)
 			s.last_write_usec = v;
+		else if (strcmp(key, "write_duration") == 0)
+			s.write_duration_usec = v;
 		else if (strcmp(key, "heartbeat") == 0)
 			s.heartbeat_usec = v;
 		else if (strcmp(key, "next_attempt") == 0)

@@ -60,6 +60,7 @@ struct tu_watch_state {
 	int64_t connected_since_usec; /* INIT of the current stream (0: none) */
 	int64_t last_event_usec;      /* last PUT/DELETE applied (0: none yet) */
 	int64_t last_write_usec;      /* last snapshot write */
+	int64_t write_duration_usec;  /* how long it took (accounts + both files, lock included) */
 	int64_t heartbeat_usec;       /* last rewrite of this file */
 	int64_t next_attempt_usec;    /* BACKOFF: when the next attempt starts */
 	uint64_t events;              /* PUT/DELETE applied since start */
