@@ -33,6 +33,7 @@ class Watcher:
     def __init__(self, cli, config, cache_dir, workdir, env=None, args=()):
         self.cache_dir = cache_dir
         self.stderr_path = os.path.join(workdir, "watch.stderr")
+        self.config = config
         argv = [cli, "--insecure-perms", "-c", config, "watch", "--backoff-max", "2s", *args]
         e = dict(os.environ)
         e.pop("TELEPORT_UNIX_CONFIG", None)
@@ -350,3 +351,55 @@ def test_sigterm_and_sd_notify(watched, tmp_path):
             msgs.append(s.recv(4096).decode())
     finally:
         s.close()
+
+
+def test_fast_path_decides_like_the_full_cache(watched, run_cli, builddir, tmp_path):
+    """The watch-fed fast path parses only the users a decision can need (decide.c user_want):
+    it must decide exactly as the full snapshot does (check --offline) for every user and
+    login of the `test` dataset, and as Auth does (the watcher stopped) for PAM's owner
+    lookup, where no Teleport user is named."""
+    srv, spool, w = watched()
+    users = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy",
+             "mallory", "olga", "sam@example.com"]
+    logins = ["alice", "bob", "ubuntu", "deploy", "root", "dave", "svc", "nobody", "gina", "sam"]
+
+    def strip(r):
+        d = dict(r.json())
+        d.pop("offline", None)
+        d.pop("watched", None)
+        return r.rc, d
+
+    for user in users[::2]:
+        for login in logins[:6]:
+            full = run_cli("check", "--offline", user, login, json=True)
+            fast = run_cli("check", user, login, json=True)
+            assert fast.json()["watched"] is True, fast
+            assert strip(full) == strip(fast), (user, login, full, fast)
+
+    pam_module = helpers.module_path(builddir, "pam_teleport.so")
+    if not (os.path.exists(pam_module) and helpers.find_lib("libpam_wrapper.so")
+            and subprocess.run(["which", "pamtester"], capture_output=True).returncode == 0):
+        pytest.skip("pamtester, pam_wrapper or pam_teleport.so missing")
+    service_dir = str(tmp_path / "pam.d")
+    helpers.write_pam_service(service_dir, "tu-watch", [
+        f"account required {pam_module} config={w.config} insecure_perms"])
+
+    def pam_all():
+        out = {}
+        for login in logins:
+            r = helpers.run_pamtester(service_dir, "tu-watch", login, "acct_mgmt",
+                                      env={"PAM_WRAPPER_DEBUGLEVEL": "4"})
+            text = r.stdout + r.stderr
+            out[login] = (r.rc, "watch-fed" in text,
+                          [ln.split(": ", 2)[-1] for ln in text.splitlines() if "login '" in ln])
+        return out
+
+    srv.clear_calls()
+    fast = pam_all()
+    assert all(v[1] for v in fast.values()), fast
+    assert srv.calls() == []
+    w.stop()
+    online = pam_all()
+    assert srv.calls(), "without the watcher PAM asks Auth"
+    for login in logins:
+        assert fast[login][0] == online[login][0], (login, fast[login], online[login])
