@@ -10,7 +10,7 @@ check_PROGRAMS += bench/bench-pam-decide
 bench_bench_pam_decide_SOURCES = bench/bench-pam-decide.c
 bench_bench_pam_decide_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_pam_decide_LDADD = libteleport-unix.la
-EXTRA_DIST += bench/bench-watch.py
+EXTRA_DIST += bench/bench-watch.py bench/bench-fleet.py
 
 bench: bench-online
 bench-online: bench/bench-decide bench/bench-pam-decide teleport-unix pam_teleport.la
@@ -20,4 +20,6 @@ bench-online: bench/bench-decide bench/bench-pam-decide teleport-unix pam_telepo
 	/usr/bin/python3 $(top_srcdir)/bench/bench-auth.py $(abs_top_builddir) 30 10000 || test $$? = 77
 	@echo "== teleport-unix watch (issue 13): change-to-getent latency, write cost, idle cost, PAM decision"
 	/usr/bin/python3 $(top_srcdir)/bench/bench-watch.py $(abs_top_builddir) $${BENCH_WATCH_USERS:-1000 10000} || test $$? = 77
+	@echo "== a fleet of watchers against one stand-in Auth (issue 13 item 5)"
+	/usr/bin/python3 $(top_srcdir)/bench/bench-fleet.py $(abs_top_builddir) $${BENCH_FLEET_HOSTS:-20} || test $$? = 77
 .PHONY: bench-online

@@ -299,7 +299,8 @@ static int usage(void)
 	printf("Usage: teleport-unix [-c CONFIG] watch [--backoff-max DURATION] [--init-timeout DURATION]\n"
 	       "Holds a WatchEvents stream to Auth and keeps the cache current (runs until stopped).\n"
 	       "  --backoff-max   cap of the jittered exponential reconnect backoff (default 256s)\n"
-	       "  --init-timeout  how long to wait for Auth's INIT event (default: the backoff cap)\n");
+	       "  --init-timeout  how long to wait for Auth's INIT event (default: the backoff cap)\n"
+	       "  --no-jitter     every retry waits the mean delay (benchmarks: shows the herd)\n");
 	return CLI_EXIT_OK;
 }
 
@@ -307,6 +308,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 {
 	struct watcher w = {.c = c};
 	uint64_t backoff_max = TU_WATCH_DEFAULT_BACKOFF, init_timeout = 0, first;
+	bool jitter = true;
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct tu_err e;
 	char why[600];
@@ -315,6 +317,11 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
 			return usage();
+		if (strcmp(argv[i], "--no-jitter") == 0) {
+			/* For the fleet benchmark only: every host waits the same, in lockstep. */
+			jitter = false;
+			continue;
+		}
 		if ((strcmp(argv[i], "--backoff-max") == 0 || strcmp(argv[i], "--init-timeout") == 0) &&
 		    i + 1 < argc) {
 			uint64_t v = 0;
@@ -361,7 +368,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 	w.st.pid = getpid();
 	w.st.started_usec = tu_now_usec();
 	w.next_expiry_usec = INT64_MAX;
-	first = tu_watch_backoff_first_usec(backoff_max, random01());
+	first = tu_watch_backoff_first_usec(backoff_max, jitter ? random01() : 0.5);
 	notify("READY=1");
 
 	while (!stop_requested) {
@@ -400,7 +407,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 			break;
 		tu_err_format(&e, why, sizeof(why));
 		uint64_t delay = tu_watch_backoff_usec(backoff_max, first, (unsigned) w.st.attempt,
-						       random01());
+						       jitter ? random01() : 0.5);
 		w.st.phase = TU_WATCH_BACKOFF;
 		w.st.reconnects++;
 		w.st.attempt++;
