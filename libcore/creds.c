@@ -46,6 +46,11 @@ struct tu_creds {
 	char *cluster;
 	int64_t not_before_usec;
 	int64_t not_after_usec;
+	/* TU_CREDS_DEFER_KEY_CHECK: what tu_creds_check_key() needs for the same messages. */
+	bool key_checked;
+	char *cert_path, *key_path, *ca_path;
+	unsigned cert_line, key_line;
+	unsigned ca_lines[TU_CREDS_MAX_PEM_BLOCKS];
 };
 
 /* ---- PEM splitting ---- */
@@ -381,6 +386,9 @@ struct tu_creds *tu_creds_free(struct tu_creds *c)
 	free(c->ca_pem);
 	free(c->cn);
 	free(c->cluster);
+	free(c->cert_path);
+	free(c->key_path);
+	free(c->ca_path);
 	free(c);
 	return NULL;
 }
@@ -416,9 +424,84 @@ void tu_creds_init_openssl(void)
  * key_path / ca_path name the files for messages (the same path for an
  * identity file).
  */
+/*
+ * The private key parses, every CA block is a certificate, and the key
+ * matches the certificate: the expensive part of a load (OpenSSL's key
+ * decoder is ~5 M instructions), deferred by TU_CREDS_DEFER_KEY_CHECK.
+ */
+static int check_key(const char *cert_path, const struct tu_pem_block *cert_b, const char *key_path,
+		     const struct tu_pem_block *key_b, const char *ca_path, const struct tu_pem_block *ca_b,
+		     size_t n_ca, struct tu_err *reterr)
+{
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r;
+
+	tu_creds_init_openssl();
+	r = parse_key(key_b, &key, reterr);
+	if (r < 0)
+		return err_file(reterr, key_path, r);
+	r = parse_cert(cert_b, "the client", &cert, reterr);
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		return err_file(reterr, cert_path, r);
+	}
+	for (size_t i = 0; i < n_ca && r >= 0; i++) {
+		X509 *x = NULL;
+		r = parse_cert(&ca_b[i], "a CA", &x, reterr);
+		if (r < 0)
+			err_file(reterr, ca_path, r);
+		X509_free(x);
+	}
+	if (r >= 0 && X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		tu_err_at(reterr, key_path, key_b->line);
+		r = tu_err_set(reterr, -EBADMSG, "the private key does not match the certificate%s%s",
+			       strcmp(key_path, cert_path) ? " in " : "", strcmp(key_path, cert_path) ? cert_path : "");
+	}
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r < 0 ? r : 0;
+}
+
+int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr)
+{
+	struct tu_pem_block kb[2], cb[2], *ab = NULL;
+	size_t nk = 0, nc = 0, na = 0;
+	int r;
+
+	if (c->key_checked)
+		return 0;
+	ab = calloc(TU_CREDS_MAX_PEM_BLOCKS, sizeof(*ab));
+	if (!ab)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	/* The object holds exactly the blocks the load split out: split them again and give
+	 * them back their lines in the files, so messages are those of a full load. */
+	r = tu_pem_split(c->key_pem, c->key_len, kb, 2, &nk, NULL, reterr);
+	if (r >= 0)
+		r = tu_pem_split(c->cert_pem, c->cert_len, cb, 2, &nc, NULL, reterr);
+	if (r >= 0)
+		r = tu_pem_split(c->ca_pem, c->ca_len, ab, TU_CREDS_MAX_PEM_BLOCKS, &na, NULL, reterr);
+	if (r >= 0 && (nk != 1 || nc != 1 || na != c->n_ca))
+		r = tu_err_set(reterr, -EIO, "internal error: the credential changed in memory");
+	if (r >= 0) {
+		kb[0].line = c->key_line;
+		cb[0].line = c->cert_line;
+		for (size_t i = 0; i < na; i++)
+			ab[i].line = c->ca_lines[i];
+		r = check_key(c->cert_path, &cb[0], c->key_path, &kb[0], c->ca_path, ab, na, reterr);
+	}
+	free(ab);
+	if (r < 0)
+		return r;
+	/* Only ever set from false to true, by the one thread that owns the object. */
+	((struct tu_creds *) c)->key_checked = true;
+	return 0;
+}
+
 static int build(const char *source, const char *cert_path, const struct tu_pem_block *cert_b,
 		 const char *key_path, const struct tu_pem_block *key_b, const char *ca_path,
-		 const struct tu_pem_block *ca_b, size_t n_ca, int64_t now_usec,
+		 const struct tu_pem_block *ca_b, size_t n_ca, int64_t now_usec, bool defer,
 		 struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_creds *c = NULL;
@@ -432,9 +515,11 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	tu_creds_init_openssl(); /* before the first OpenSSL call: no openssl.cnf */
 	/* key first: in an identity file it is the first block, so a file in the
 	 * wrong order is reported at line 1 */
-	r = parse_key(key_b, &key, reterr);
-	if (r < 0)
-		return err_file(reterr, key_path, r);
+	if (!defer) {
+		r = parse_key(key_b, &key, reterr);
+		if (r < 0)
+			return err_file(reterr, key_path, r);
+	}
 	r = parse_cert(cert_b, "the client", &cert, reterr);
 	if (r < 0) {
 		EVP_PKEY_free(key);
@@ -446,8 +531,16 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
 		goto out;
 	}
+	if (n_ca > TU_CREDS_MAX_PEM_BLOCKS) {
+		r = tu_err_set(reterr, -EMSGSIZE, "too many CA certificates");
+		goto out;
+	}
 	/* Every CA block must be a certificate that parses. */
 	for (size_t i = 0; i < n_ca; i++) {
+		c->ca_lines[i] = ca_b[i].line;
+		ca_total += ca_b[i].len + 1;
+		if (defer)
+			continue;
 		X509 *x = NULL;
 		r = parse_cert(&ca_b[i], "a CA", &x, reterr);
 		if (r < 0) {
@@ -455,7 +548,6 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 			goto out;
 		}
 		X509_free(x);
-		ca_total += ca_b[i].len + 1;
 	}
 	if (n_ca == 0) {
 		tu_err_at(reterr, ca_path, 0);
@@ -464,7 +556,7 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 		goto out;
 	}
 
-	if (X509_check_private_key(cert, key) != 1) {
+	if (!defer && X509_check_private_key(cert, key) != 1) {
 		ERR_clear_error();
 		tu_err_at(reterr, key_path, key_b->line);
 		r = tu_err_set(reterr, -EBADMSG,
@@ -524,7 +616,14 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	c->cert_pem = block_dup(cert_b, &c->cert_len);
 	c->key_pem = block_dup(key_b, &c->key_len);
 	c->ca_pem = malloc(ca_total + 1);
-	if (!c->source || !c->cert_pem || !c->key_pem || !c->ca_pem) {
+	c->cert_path = strdup(cert_path);
+	c->key_path = strdup(key_path);
+	c->ca_path = strdup(ca_path);
+	c->cert_line = cert_b->line;
+	c->key_line = key_b->line;
+	c->key_checked = !defer;
+	if (!c->source || !c->cert_pem || !c->key_pem || !c->ca_pem || !c->cert_path || !c->key_path ||
+	    !c->ca_path) {
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -610,8 +709,8 @@ int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const ch
 			       "%zu PEM blocks where exactly one private key is expected", nk);
 		goto out;
 	}
-	r = build(cert_path, cert_path, &cb[0], key_path, &kb[0], ca_path, ab, na, now_usec, ret,
-		  reterr);
+	r = build(cert_path, cert_path, &cb[0], key_path, &kb[0], ca_path, ab, na, now_usec,
+		  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, ret, reterr);
 out:
 	file_done(&cf);
 	file_done(&kf);
@@ -622,8 +721,8 @@ out:
 	return r;
 }
 
-int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
-			    struct tu_creds **ret, struct tu_err *reterr)
+static int parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec, bool defer,
+			  struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_pem_block *b = NULL;
 	struct file f = {.buf = (char *) buf, .len = len};
@@ -642,10 +741,16 @@ int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64
 		    n);
 	}
 	if (r >= 0)
-		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, ret,
+		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec, defer, ret,
 			  reterr);
 	free(b);
 	return r;
+}
+
+int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
+			    struct tu_creds **ret, struct tu_err *reterr)
+{
+	return parse_identity(buf, len, name, now_usec, false, ret, reterr);
 }
 
 int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
@@ -657,7 +762,7 @@ int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 	r = read_file(path, true, flags, &f, reterr);
 	if (r < 0)
 		return r;
-	r = tu_creds_parse_identity(f.buf, f.len, path, now_usec, ret, reterr);
+	r = parse_identity(f.buf, f.len, path, now_usec, (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, ret, reterr);
 	file_done(&f);
 	return r;
 }

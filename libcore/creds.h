@@ -46,7 +46,20 @@ enum {
 	 * symlink, a regular file owned by root, not writable by group or
 	 * others, and a file holding a private key not readable by others. */
 	TU_CREDS_RELAXED_PERMS = 1 << 0,
+	/* Read every file with the same checks and parse the certificate (validity, CN,
+	 * cluster), but leave the private key's parse, the CA certificates' parse and the
+	 * key/certificate match to tu_creds_check_key(): an offline decision needs only the
+	 * certificate, and OpenSSL's key decoder alone costs ~5 M instructions (issue 10).
+	 * The transport checks the key before it loads libcurl (h2-load.c). */
+	TU_CREDS_DEFER_KEY_CHECK = 1 << 1,
 };
+
+/*
+ * The checks TU_CREDS_DEFER_KEY_CHECK left out, with the messages a full load
+ * gives (file and line); 0 at once for a credential loaded without that flag
+ * or already checked.  The result is remembered in the object (one thread).
+ */
+int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr);
 
 /*
  * Loads the credential named by conf (key pair: conf->cert_path, key_path,

@@ -82,16 +82,27 @@ const struct tu_conf *tu_ctx_conf(const struct tu_ctx *ctx)
 	return ctx->conf;
 }
 
-int tu_ctx_creds(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret, struct tu_err *reterr)
+/* The credential, its private key not parsed yet (host identity, Auth client: the
+ * transport checks the key once Auth took a connection, h2-load.c). */
+static int ctx_creds_deferred(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret,
+			      struct tu_err *reterr)
 {
 	if (!ctx->creds) {
-		unsigned f = (ctx->flags & TU_CTX_RELAXED_PERMS) ? TU_CREDS_RELAXED_PERMS : 0;
+		unsigned f = ((ctx->flags & TU_CTX_RELAXED_PERMS) ? TU_CREDS_RELAXED_PERMS : 0) |
+			     TU_CREDS_DEFER_KEY_CHECK;
 		int r = tu_creds_load(ctx->conf, now_usec, f, &ctx->creds, reterr);
 		if (r < 0)
 			return r;
 	}
 	*ret = ctx->creds;
 	return 0;
+}
+
+int tu_ctx_creds(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret, struct tu_err *reterr)
+{
+	int r = ctx_creds_deferred(ctx, now_usec, ret, reterr);
+
+	return r < 0 ? r : tu_creds_check_key(*ret, reterr);
 }
 
 int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, struct tu_err *reterr)
@@ -104,7 +115,7 @@ int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, stru
 		*ret = ctx->auth;
 		return 0;
 	}
-	r = tu_ctx_creds(ctx, now_usec, &creds, reterr);
+	r = ctx_creds_deferred(ctx, now_usec, &creds, reterr);
 	if (r < 0)
 		return r;
 	r = tu_auth_new(ctx->conf, creds, &a, reterr);
@@ -138,7 +149,7 @@ static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *
 	const char *cn, *cl;
 	int r;
 
-	r = tu_ctx_creds(ctx, now_usec, &creds, reterr);
+	r = ctx_creds_deferred(ctx, now_usec, &creds, reterr);
 	if (r < 0)
 		return r;
 	cl = ctx->conf->cluster_name ? ctx->conf->cluster_name : tu_creds_cluster(creds);

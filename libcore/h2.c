@@ -2,7 +2,16 @@
 /*
  * h2.c - struct tu_transport over libcurl: gRPC's HTTP/2 exchange with mTLS,
  * a deadline, byte limits and fail-over across Auth addresses (see h2.h).
- * Layer: libcore.  The only file that includes <curl/curl.h>.
+ * Layer: libcore, built as the module teleport-unix-h2.so (the only object
+ * that links libcurl and libssl), loaded by h2-load.c once the core has a
+ * TCP connection to Auth.  The only file that includes <curl/curl.h>.
+ *
+ * The first call adopts that connection (struct tu_h2_predial): the
+ * open-socket callback hands curl the connected descriptor when curl asks
+ * for exactly that peer, and the socket-option callback tells curl it is
+ * already connected.  That call starts at the dialled address with the
+ * connect time already spent, and its fail-over summary continues the
+ * loader's, so messages, order and time bounds are those of one dial.
  *
  * Connection reuse: one CURL easy handle in one multi handle per transport
  * keeps its connection cache, and the same CONNECT_TO entry for the address
@@ -38,6 +47,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -79,6 +90,10 @@ struct h2 {
 	tu_transport_tick_fn tick; /* set during h2_stream() only */
 	void *tick_userdata;
 	char errbuf[CURL_ERROR_SIZE];
+	/* The loader's connection, until the first call is over (pre.fd -1 once curl has it). */
+	struct tu_h2_predial pre;
+	bool pre_pending; /* the first call has not run yet */
+	int adopted_fd;   /* handed to curl, not yet told "already connected" (-1: none) */
 };
 
 /* State of one perform(). */
@@ -105,21 +120,6 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 static bool global_refused;
 
 extern char **environ;
-
-int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr)
-{
-	static const char keylog[] = "SSLKEYLOGFILE=";
-
-	if (!at_secure || !envp)
-		return 0;
-	for (char *const *e = envp; *e; e++)
-		if (strncmp(*e, keylog, sizeof(keylog) - 1) == 0)
-			return tu_err_set(
-			    reterr, -EPERM,
-			    "refusing to go online: SSLKEYLOGFILE is set in a setuid/setgid program "
-			    "(libcurl would write TLS secrets to that file with our privileges)");
-	return 0;
-}
 
 static void global_init(void)
 {
@@ -398,52 +398,78 @@ static int map_curl_error(struct exchange *x, CURLcode rc, uint64_t elapsed_usec
 	}
 }
 
-static bool valid_server_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > MAX_SERVER_NAME || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static bool valid_path(const char *p)
-{
-	size_t n = strlen(p);
-
-	if (n < 2 || n > MAX_PATH_LEN || p[0] != '/')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '/' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
+#define valid_server_name tu_h2_valid_server_name
+#define valid_path        tu_h2_valid_path
 
 static void addr_string(const struct h2_addr *a, char *buf, size_t size)
 {
-	if (strchr(a->host, ':'))
-		snprintf(buf, size, "[%s]:%u", a->host, a->port);
-	else
-		snprintf(buf, size, "%s:%u", a->host, a->port);
+	tu_h2_addr_string(a->host, a->port, buf, size);
+}
+
+/* Whether curl asks for the very peer the loader connected to. */
+static bool is_pre_peer(const struct h2 *h, const struct curl_sockaddr *a)
+{
+	const struct sockaddr *p = (const struct sockaddr *) &h->pre.peer;
+
+	if (h->pre.fd < 0 || a->family != p->sa_family || a->socktype != SOCK_STREAM)
+		return false;
+	if (p->sa_family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *x = (const void *) &a->addr, *y = (const void *) p;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (p->sa_family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *x = (const void *) &a->addr, *y = (const void *) p;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
 }
 
 /* curl's sockets: close-on-exec from birth (a fork+exec in another thread of
- * sshd or cron must not inherit our connection to Auth). */
+ * sshd or cron must not inherit our connection to Auth); the loader's
+ * connection (close-on-exec too) when curl asks for its peer. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	(void) clientp;
+	struct h2 *h = clientp;
+
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
+	if (h && is_pre_peer(h, a)) {
+		h->adopted_fd = h->pre.fd;
+		h->pre.fd = -1; /* curl's now: it closes it */
+		return h->adopted_fd;
+	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* TCP keepalive on every connection (main's on_sockopt calls it): a stream idle for hours
+ * notices a dead peer within about a minute (30 s idle, then 3 probes 10 s apart), without
+ * HTTP/2 PINGs (transport.h). */
+static void set_keepalive(curl_socket_t fd)
+{
+	int on = 1, idle = 30, intvl = 10, cnt = 3;
+	unsigned int user_timeout_ms = 60000;
+
+	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+			  sizeof(user_timeout_ms));
+}
+
+/* Tells curl not to connect() the adopted descriptor again; keepalive on every connection. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	struct h2 *h = clientp;
+
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		set_keepalive(fd);
+	if (h && h->adopted_fd >= 0 && fd == h->adopted_fd) {
+		h->adopted_fd = -1;
+		return CURL_SOCKOPT_ALREADY_CONNECTED;
+	}
+	return CURL_SOCKOPT_OK;
 }
 
 /* Called only when curl would resolve a name itself: never let it. */
@@ -555,25 +581,6 @@ static int on_xferinfo(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 	return 0;
 }
 
-/* TCP keepalive on every connection: a stream idle for hours notices a dead peer within about a
- * minute (30 s idle, then 3 probes 10 s apart), without HTTP/2 PINGs (transport.h). */
-static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-	int on = 1, idle = 30, intvl = 10, cnt = 3;
-	unsigned int user_timeout_ms = 60000;
-
-	(void) clientp;
-	if (purpose != CURLSOCKTYPE_IPCXN)
-		return CURL_SOCKOPT_OK;
-	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
-			  sizeof(user_timeout_ms));
-	return CURL_SOCKOPT_OK;
-}
-
 static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body,
 		      size_t body_len, struct curl_slist *headers)
 {
@@ -643,25 +650,21 @@ static CURLcode perform(struct h2 *h)
 	return rc;
 }
 
-static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
-		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
-		   struct tu_transport_status *ret_status, struct tu_err *reterr)
+static int h2_call_loop(struct h2 *h, const char *url, const char *path, const uint8_t *body, size_t body_len,
+			uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+			struct tu_transport_status *ret_status, struct tu_err *reterr, size_t start, size_t n_try,
+			bool first, char *tried, size_t tried_size, size_t *tried_lenp)
 {
-	struct h2 *h = (struct h2 *) t;
 	struct curl_slist *headers = NULL, *connect_to = NULL, *resolve = NULL;
-	char url[16 + MAX_SERVER_NAME + MAX_PATH_LEN], tmo[32], hdr[64];
+	char tmo[32], hdr[64];
 	char addr[TU_MAX_AUTH_ADDRESSES][300];
 	char entry[TU_RESOLVE_MAX_NAME + 16 + TU_RESOLVE_MAX_ADDRS * 50];
-	char tried[1024] = "";
-	size_t tried_len = 0;
+	size_t tried_len = *tried_lenp;
 	int r = -EIO;
 
-	if (!valid_path(path))
-		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
-	snprintf(url, sizeof(url), "https://%s%s", h->server_name, path);
-
-	for (size_t k = 0; k < h->n_addr; k++) {
-		size_t i = (h->cur + k) % h->n_addr;
+	(void) path;
+	for (size_t k = 0; k < n_try; k++) {
+		size_t i = (start + k) % h->n_addr;
 		struct exchange x = {
 		    .h = h,
 		    .on_data = on_data,
@@ -674,6 +677,9 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		uint64_t now = tu_transport_now_usec();
 
 		addr_string(&h->addr[i], addr[i], sizeof(addr[i]));
+		if (first && k == 0 && h->pre.started_usec && h->pre.started_usec <= now &&
+		    h->pre.started_usec < deadline_usec)
+			now = h->pre.started_usec; /* the loader's dial of this address */
 		if (now >= deadline_usec) {
 			if (k == 0)
 				r = tu_err_set(reterr, -ETIMEDOUT,
@@ -691,7 +697,7 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 			return r;
 		if (r < 0) {
 			if (h->n_addr > 1)
-				note_tried(tried, sizeof(tried), &tried_len, reterr);
+				note_tried(tried, tried_size, &tried_len, reterr);
 			continue;
 		}
 		uint64_t after = tu_transport_now_usec();
@@ -701,7 +707,7 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 				       " ms (resolving its name)",
 				       addr[i], (after - now) / 1000);
 			if (h->n_addr > 1)
-				note_tried(tried, sizeof(tried), &tried_len, reterr);
+				note_tried(tried, tried_size, &tried_len, reterr);
 			continue;
 		}
 		connect = now + connect - after;
@@ -797,11 +803,48 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 		if (x.connected)
 			return r;
 		if (h->n_addr > 1)
-			note_tried(tried, sizeof(tried), &tried_len, reterr);
+			note_tried(tried, tried_size, &tried_len, reterr);
 	}
+	*tried_lenp = tried_len;
 	if (h->n_addr > 1 && tried_len && reterr) {
 		int code = reterr->code ? reterr->code : r;
 		tu_err_set(reterr, code, "no Auth address answered: %s", tried);
+	}
+	return r;
+}
+
+static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		   uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+		   struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct h2 *h = (struct h2 *) t;
+	char url[16 + MAX_SERVER_NAME + MAX_PATH_LEN];
+	char tried[1024] = "";
+	size_t tried_len = 0;
+	int r;
+
+	if (!valid_path(path))
+		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
+	snprintf(url, sizeof(url), "https://%s%s", h->server_name, path);
+
+	/* The first call goes on where the loader's dial stopped: the addresses before
+	 * pre.index failed already (their reasons start the summary), and the connect time
+	 * of pre.index counts from when the loader began dialling it. */
+	size_t start = h->cur, n_try = h->n_addr;
+	bool first = h->pre_pending;
+	h->pre_pending = false;
+	if (first) {
+		start = h->pre.index;
+		n_try = h->n_addr - h->pre.index;
+		snprintf(tried, sizeof(tried), "%s", h->pre.tried);
+		tried_len = strlen(tried);
+	}
+	r = h2_call_loop(h, url, path, body, body_len, deadline_usec, on_data, userdata, ret_status, reterr,
+			 start, n_try, first, tried, sizeof(tried), &tried_len);
+	if (h->pre.fd >= 0) {
+		/* curl dialled another address of that name: the loader's connection is unused */
+		close(h->pre.fd);
+		h->pre.fd = -1;
 	}
 	return r;
 }
@@ -836,20 +879,31 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
+	if (h->pre.fd >= 0)
+		close(h->pre.fd);
 	for (size_t i = 0; i < h->n_addr; i++)
 		free(h->addr[i].host);
 	free(h->server_name);
 	free(h);
 }
 
-int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
-	      struct tu_transport **ret, struct tu_err *reterr)
+/* The module's one export (h2-module.map); the core finds it with dlsym(). */
+__attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf *conf,
+							    const struct tu_creds *creds,
+							    uint64_t max_body_bytes,
+							    struct tu_h2_predial *pre,
+							    struct tu_transport **ret,
+							    struct tu_err *reterr)
 {
 	struct h2 *h;
 	struct curl_blob cert = {0}, key = {0}, ca = {0};
 	CURLcode rc = CURLE_OK;
 	CURL *c;
+	/* The loader's connection is ours from here: closed on every error path. */
+	_cleanup_close_ int pre_fd = pre ? pre->fd : -1;
 
+	if (pre)
+		pre->fd = -1;
 	if (conf->n_addresses == 0 || conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
 		tu_err_key(reterr, "auth.addresses");
 		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
@@ -880,6 +934,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	h->t.call = h2_call;
 	h->t.close = h2_close;
 	h->t.stream = h2_stream;
+	h->pre.fd = -1;
+	h->adopted_fd = -1;
 	h->creds = creds;
 	h->connect_timeout_usec = conf->connect_timeout_usec;
 	uint64_t max_msg =
@@ -903,6 +959,17 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 			snprintf(h->addr[i].curl_name, sizeof(h->addr[i].curl_name), "%s",
 				 h->addr[i].host);
 		h->n_addr++;
+	}
+	if (pre && pre_fd >= 0 && pre->index < h->n_addr) {
+		h->pre = *pre;
+		h->pre.fd = TAKE_FD(pre_fd);
+		h->pre.tried[sizeof(h->pre.tried) - 1] = '\0';
+		h->pre_pending = true;
+		h->cur = pre->index;
+		/* The loader's answer for that name, the connected address first (curl tries
+		 * the addresses of a name in order). */
+		h->addr[pre->index].res = pre->res;
+		h->addr[pre->index].res_until = pre->res_until;
 	}
 
 	h->curl = curl_easy_init();
@@ -950,7 +1017,9 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, h);
 	SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	SET(CURLOPT_SOCKOPTDATA, h);
 	SET(CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
 	SET(CURLOPT_RESOLVER_START_DATA, h);
 #undef SET

@@ -2,7 +2,9 @@
 /*
  * h2.h - the production struct tu_transport: HTTP/2 over mTLS with libcurl,
  * one easy handle (so one reused connection) per transport, fail-over
- * across the configured Auth addresses.  Layer: libcore (libcurl, OpenSSL).
+ * across the configured Auth addresses.  Layer: libcore; h2.c (libcurl,
+ * libssl) is built as the module teleport-unix-h2.so, which the core loads
+ * lazily through h2-load.c (libc only).
  *
  * TLS: client certificate, key and CA from the credential's in-memory PEM
  * (never the system trust store); the name sent as SNI and verified in the
@@ -16,6 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolve.h"
 
 struct tu_conf;
 struct tu_creds;
@@ -36,9 +41,50 @@ int tu_h2_check_env(bool at_secure, char *const *envp, struct tu_err *reterr);
  * Creates the transport.  conf and creds are borrowed and must outlive it
  * (the key is handed to curl without a copy).  max_body_bytes bounds the
  * whole response body of one call (0 = 4 x conf->max_message_size).
- * Errors: -EINVAL (no address, bad server_name), -ENOMEM, -EIO (libcurl
- * initialisation failed), -EPERM (see tu_h2_check_env), -EPROTO (libcurl
- * without HTTP/2).  Free with tu_transport_free().
+ * Errors: -EINVAL (no address, bad server_name), -ENOMEM, -EPERM (see
+ * tu_h2_check_env).  Free with tu_transport_free().
+ *
+ * Lazy (h2-load.c, in the core): nothing is loaded and no descriptor opened
+ * here.  The first call dials TCP itself, address after address as the
+ * transport would (same order, connect timeouts, deadline and messages);
+ * when no address takes the connection it fails like the transport without
+ * ever loading libcurl or libssl (an offline decision stays cheap).  Once
+ * one does, it loads teleport-unix-h2.so from the core's own directory and
+ * hands it the connected socket, which libcurl adopts (no second dial); the
+ * module's failures (-EIO: cannot load it or initialise libcurl, -EPROTO:
+ * libcurl without HTTP/2) then come from that call.
  */
 int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
 	      struct tu_transport **ret, struct tu_err *reterr);
+
+/* ---- between the core's loader (h2-load.c) and the module (h2.c) ---- */
+
+#define TU_H2_MODULE_FILE   "teleport-unix-h2.so"
+#define TU_H2_MODULE_SYMBOL "tu_h2_module_new"
+
+/* A TCP connection the loader made to conf->addresses[index] for the first call. */
+struct tu_h2_predial {
+	int fd;                /* connected, non-blocking, close-on-exec; the module owns it */
+	size_t index;          /* every address before it failed (in order, from 0) */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	struct tu_resolve_result res; /* the address's answer, the connected address first */
+	uint64_t res_until;           /* CLOCK_MONOTONIC usec while res may be reused */
+	uint64_t started_usec;        /* when dialling that address began (connect timeout) */
+	char tried[1024];             /* the fail-over summary of the addresses before it */
+};
+
+/* The module's entry point: tu_h2_new's contract, plus pre (consumed: its fd is the
+ * module's whatever the result). */
+typedef int (*tu_h2_module_new_fn)(const struct tu_conf *conf, const struct tu_creds *creds,
+				   uint64_t max_body_bytes, struct tu_h2_predial *pre,
+				   struct tu_transport **ret, struct tu_err *reterr);
+int tu_h2_module_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
+		     struct tu_h2_predial *pre, struct tu_transport **ret, struct tu_err *reterr);
+
+/* The checks both sides make: conf's server_name, an RPC path. */
+bool tu_h2_valid_server_name(const char *s);
+bool tu_h2_valid_path(const char *p);
+
+/* "host:port" or "[v6]:port" of an Auth address, as messages name it. */
+void tu_h2_addr_string(const char *host, uint16_t port, char *buf, size_t size);

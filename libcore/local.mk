@@ -9,7 +9,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/creds.c %reldir%/creds.h \
 	%reldir%/transport.h \
 	%reldir%/resolve.c %reldir%/resolve.h \
-	%reldir%/h2.c %reldir%/h2.h \
+	%reldir%/h2.h %reldir%/h2-load.c \
 	%reldir%/grpc.c %reldir%/grpc.h \
 	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/rbac.c %reldir%/rbac.h \
@@ -28,9 +28,22 @@ libteleport_unix_la_SOURCES = \
 nodist_libteleport_unix_la_SOURCES = $(tu_proto_sources) $(tu_proto_headers)
 # Default visibility here: the version script decides what is exported.
 libteleport_unix_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default \
-	$(CURL_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_C_CFLAGS) $(YAML_CFLAGS)
-libteleport_unix_la_LIBADD = $(CURL_LIBS) $(OPENSSL_LIBS) $(PROTOBUF_C_LIBS) $(YAML_LIBS) -lpthread
+	$(LIBCRYPTO_CFLAGS) $(PROTOBUF_C_CFLAGS) $(YAML_CFLAGS)
+# No libcurl, no libssl: the HTTP/2 transport is a module of its own, loaded on the first
+# call that reached Auth (h2-load.c), so an offline decision never loads that stack.
+libteleport_unix_la_LIBADD = $(LIBCRYPTO_LIBS) $(PROTOBUF_C_LIBS) $(YAML_LIBS) -ldl -lpthread
 libteleport_unix_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -Wl,-z,defs \
 	-Wl,--version-script=$(top_srcdir)/%reldir%/libteleport-unix.map
 EXTRA_libteleport_unix_la_DEPENDENCIES = %reldir%/libteleport-unix.map
 EXTRA_DIST += %reldir%/libteleport-unix.map
+
+# teleport-unix-h2.so: the libcurl/OpenSSL transport (h2.c), dlopen()ed by the core from its
+# own directory (h2-load.c) once a TCP connection to Auth is up.  Exports one symbol.
+pkglib_LTLIBRARIES += teleport-unix-h2.la
+teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h
+teleport_unix_h2_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
+teleport_unix_h2_la_LIBADD = libteleport-unix.la $(CURL_LIBS) $(OPENSSL_LIBS) -lpthread
+teleport_unix_h2_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -Wl,-z,defs \
+	-Wl,--version-script=$(top_srcdir)/%reldir%/h2-module.map
+EXTRA_teleport_unix_h2_la_DEPENDENCIES = %reldir%/h2-module.map
+EXTRA_DIST += %reldir%/h2-module.map

@@ -14,10 +14,18 @@
  * 10 s ago); real and effective uid 0; not AT_SECURE (never in setuid/setgid
  * programs);
  * TELEPORT_UNIX_NSS_ONLINE is not "0"; the configuration file exists (else
- * there is nothing to fetch; "absent" is believed for 100 ms by misses the
- * snapshot answered, tu_nss_unconfigured_lately); no other thread of this process is
+ * there is nothing to fetch); no other thread of this process is
  * online right now (we do not queue behind it: the miss stands); the same
- * name or id was not tried by this process in the last second.  The core
+ * name or id was not tried by this process in the last second.
+ *
+ * Every "no" above but the last two, and the lock file's "the last attempt is
+ * recent" (nss.c), is remembered for up to 100 ms (never past the end of
+ * cache.negative_ttl) in one atomic coarse-clock deadline, so that a stream
+ * of misses the snapshot answered costs a clock read each instead of a
+ * dozen system calls (tu_nss_offline_lately).  Only "stay offline" is ever
+ * remembered: going online always re-checks everything with fresh system
+ * calls, so the memo can delay a refresh by at most 100 ms and never allow
+ * one; a child forked within those 100 ms inherits the same facts.  The core
  * applies cache.negative_ttl across processes (the snapshot's age) and the
  * config's connect + request timeouts, and logs through our syslog function.
  * The library stays loaded once loaded: OpenSSL and libcurl do not support
@@ -54,8 +62,8 @@
 #define RECENT_KEYS     16
 #define LOAD_RETRY_NSEC 10000000000ull
 
-/* How long "no configuration file" is believed for a miss the snapshot answered. */
-#define UNCONFIGURED_RECHECK_NSEC 100000000ull
+/* How long a "stay offline" answer is believed for a miss the snapshot answered. */
+#define OFFLINE_MEMO_NSEC 100000000ull
 
 /*
  * Tells packagers that this module may dlopen the core (systemd's ".note.dlopen"
@@ -90,9 +98,12 @@ static struct {
 
 static size_t recent_next;
 
-/* CLOCK_MONOTONIC_COARSE when configured() last found no configuration file, 0 otherwise.
- * A fact about the file system, not about this process: a forked child may keep it. */
-static _Atomic uint64_t unconfigured_nsec;
+/* CLOCK_MONOTONIC_COARSE time before which a miss the snapshot answered stays a miss
+ * without asking again (0: nothing known).  Facts about the file system and this
+ * process's credentials: a forked child may keep them (see the header comment). */
+static _Atomic uint64_t offline_until_nsec;
+/* The coarse clock's resolution (ns), read once; 0 until then. */
+static _Atomic uint64_t coarse_res_nsec;
 
 static uint64_t mono_nsec(void)
 {
@@ -110,6 +121,35 @@ static uint64_t coarse_nsec(void)
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
 		return 0;
 	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+void tu_nss_remember_offline(uint64_t for_nsec)
+{
+	uint64_t res = atomic_load_explicit(&coarse_res_nsec, memory_order_relaxed);
+
+	if (!res) {
+		struct timespec ts;
+
+		/* A coarse reading lags the true time by up to one tick: keep a tick in hand. */
+		res = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0 && ts.tv_sec == 0 && ts.tv_nsec > 0
+			  ? (uint64_t) ts.tv_nsec
+			  : OFFLINE_MEMO_NSEC;
+		atomic_store_explicit(&coarse_res_nsec, res, memory_order_relaxed);
+	}
+	if (for_nsec > OFFLINE_MEMO_NSEC)
+		for_nsec = OFFLINE_MEMO_NSEC;
+	if (for_nsec <= res)
+		return;
+	uint64_t now = coarse_nsec();
+	if (now)
+		atomic_store_explicit(&offline_until_nsec, now + for_nsec - res, memory_order_relaxed);
+}
+
+bool tu_nss_offline_lately(void)
+{
+	uint64_t until = atomic_load_explicit(&offline_until_nsec, memory_order_relaxed);
+
+	return until && coarse_nsec() < until;
 }
 
 static void log_syslog(void *userdata, int priority, const char *msg)
@@ -133,16 +173,7 @@ static bool configured(void)
 	if (!p || !*p)
 		p = TU_SYSCONFDIR "/teleport-unix.yaml";
 	yes = access(p, F_OK) == 0 || errno != ENOENT;
-	atomic_store_explicit(&unconfigured_nsec, yes ? 0 : (coarse_nsec() | 1),
-			      memory_order_relaxed);
 	return yes;
-}
-
-bool tu_nss_unconfigured_lately(void)
-{
-	uint64_t t = atomic_load_explicit(&unconfigured_nsec, memory_order_relaxed);
-
-	return t && coarse_nsec() - t < UNCONFIGURED_RECHECK_NSEC;
 }
 
 bool tu_nss_online_allowed(void)
@@ -156,11 +187,15 @@ bool tu_nss_online_allowed(void)
 	/* Going online writes root's cache: never for a process that runs on someone else's
 	 * behalf (real uid not root, setuid/setgid), who could stop or starve the writer. */
 	if (geteuid() != 0 || getuid() != 0 || getauxval(AT_SECURE) != 0)
-		return false;
+		goto no;
 	e = secure_getenv(ONLINE_ENV);
 	if (e && strcmp(e, "0") == 0)
-		return false;
-	return configured();
+		goto no;
+	if (configured())
+		return true;
+no:
+	tu_nss_remember_offline(OFFLINE_MEMO_NSEC);
+	return false;
 }
 
 /* Loads the core once.  Caller holds online_lock.  NULL when it cannot be used. */

@@ -434,7 +434,11 @@ static bool attempt_is_recent(const struct miss_info *info)
 	{
 		int64_t m = (int64_t) st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 
-		return m <= now && (uint64_t) (now - m) < info->negative_ttl_usec;
+		if (m > now || (uint64_t) (now - m) >= info->negative_ttl_usec)
+			return false;
+		/* Believed by the next misses until it runs out (at most 100 ms). */
+		tu_nss_remember_offline((info->negative_ttl_usec - (uint64_t) (now - m)) * 1000u);
+		return true;
 	}
 }
 
@@ -462,11 +466,12 @@ static int lookup(enum lookup_kind kind, const char *name, uint32_t id, void *re
 	}
 	in_module = true;
 	r = lookup_once(kind, name, id, result, buf, buflen, ret_avail, &info);
-	/* Cheapest first: the snapshot's own answer and "no configuration file lately" cost a
-	 * clock read; the uid checks, access() of the config and the lock file's lstat() come
-	 * only when those leave the question open (docs/PERFORMANCE.md, NSS miss). */
+	/* Cheapest first: the snapshot's own answer and "stayed offline lately" (the answer of
+	 * the checks below, remembered for at most 100 ms) cost a clock read each; the uid
+	 * checks, access() of the config and the lock file's lstat() come only when those leave
+	 * the question open (docs/PERFORMANCE.md, NSS miss). */
 	if (r == -ENOENT && !snapshot_is_recent(&info) &&
-	    !(info.have && tu_nss_unconfigured_lately()) && tu_nss_online_allowed() &&
+	    !(info.have && tu_nss_offline_lately()) && tu_nss_online_allowed() &&
 	    !attempt_is_recent(&info) && tu_nss_online_refresh(by_name ? name : NULL, id) == 0) {
 		/* A new snapshot was written: look at the path now, not in 100 ms. */
 		atomic_store(&next_check_nsec, 0);

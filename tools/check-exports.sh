@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # check-exports.sh - each shared object exports exactly its allow-list
 # (STYLE §2.10): _nss_teleport_* from the NSS module, pam_sm_* from the PAM
-# module, tu_* (version node TU_0) from libteleport-unix.so.0.  The NSS
+# module, tu_* (version node TU_0) from libteleport-unix.so.0, tu_h2_module_new
+# from the online transport teleport-unix-h2.so.  The NSS
 # module must exist; the others are checked when built.
 # Usage: check-exports.sh [BUILDDIR]   (default: $top_builddir, else .)
 set -u
@@ -32,4 +33,5 @@ check() {
 check "$builddir/.libs/libnss_teleport.so.2" '^_nss_teleport_' required
 check "$builddir/.libs/pam_teleport.so" '^pam_sm_'
 check "$builddir/.libs/libteleport-unix.so.0" '^tu_'
+check "$builddir/.libs/teleport-unix-h2.so" '^tu_h2_module_new$'
 exit $bad

@@ -3,6 +3,10 @@
 # check-needed.sh - libnss_teleport.so.2 is loaded into every process that
 # resolves a user: it may depend on libc only (STYLE §2.3).  Fails when
 # `readelf -d` lists any NEEDED entry besides libc, libpthread or ld.so.
+# Also (issue 10): the core libteleport-unix.so.0, the CLI and pam_teleport.so
+# never need libcurl, libssl or nghttp2: the online transport is the module
+# teleport-unix-h2.so, loaded only once Auth took a TCP connection, so an
+# offline decision (sshd's AuthorizedPrincipalsCommand) does not load them.
 # Usage: check-needed.sh [BUILDDIR]   (default: $top_builddir, else .)
 set -u
 builddir=${1:-${top_builddir:-.}}
@@ -26,4 +30,15 @@ for lib in $needed; do
 	esac
 done
 [ -n "$needed" ] || { echo "FAIL: no NEEDED entries at all (not a dynamic library?)"; exit 1; }
+
+for obj in "$builddir/.libs/libteleport-unix.so.0" "$builddir/.libs/teleport-unix" "$builddir/.libs/pam_teleport.so"; do
+	[ -f "$obj" ] || { echo "skip: $obj not built"; continue; }
+	online=$(readelf -d "$obj" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p' | grep -E '^lib(curl|ssl|nghttp2|gnutls)[.-]' || true)
+	if [ -n "$online" ]; then
+		echo "FAIL: $obj needs $(echo $online) (the online stack belongs in teleport-unix-h2.so)"
+		bad=1
+	else
+		echo "ok: $obj loads no online stack"
+	fi
+done
 exit $bad

@@ -6,7 +6,9 @@
  *       N accounts u0..u{N-1} (uid = gid = 200000 + i, user-private group),
  *       plus groups g0..g9 (gid 100000 + k) with every account i where
  *       i % 10 == k as member (and as a supplementary gid); optionally the
- *       same accounts in /etc/passwd and /etc/group format.
+ *       same accounts in /etc/passwd and /etc/group format.  The snapshot's
+ *       creation time is the epoch (old); MKSNAP_NEGATIVE_TTL_SEC=S records
+ *       cache.negative_ttl = S seconds (default: none recorded).
  *   mksnap files PASSWD GROUP OUT.db
  *       the entries of passwd/group-format files (initgroups from members).
  *
@@ -66,7 +68,9 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 		gr[n + k] = (struct tu_gr_rec){gnames[k], (gid_t) (100000 + k), members + first,
 					       nm - first};
 	}
-	if (tu_snapshot_write_accounts(out, pw, n, gr, n + 10, 1, 0, &e) < 0) {
+	const char *ttl = getenv("MKSNAP_NEGATIVE_TTL_SEC");
+	const struct tu_snapshot_meta meta = { .negative_ttl_usec = ttl ? strtoull(ttl, NULL, 10) * 1000000u : 0 };
+	if (tu_snapshot_write_accounts_meta(out, pw, n, gr, n + 10, &meta, 1, 0, &e) < 0) {
 		fprintf(stderr, "mksnap: %s\n", e.msg);
 		return 2;
 	}

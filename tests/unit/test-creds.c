@@ -271,6 +271,51 @@ static void test_bad_pairs(void **state)
 	}
 }
 
+/* Issue 10: TU_CREDS_DEFER_KEY_CHECK loads what an offline decision needs (the certificate)
+ * and leaves the key, the CAs and their match to tu_creds_check_key(), which then fails exactly
+ * as a full load does: same code, file, line and message. */
+static void deferred_same_as_full(const char *crt, const char *key, const char *ca, int64_t now)
+{
+	struct tu_creds *full = NULL, *lazy = NULL;
+	struct tu_err ef, el;
+
+	tu_err_clear(&ef);
+	tu_err_clear(&el);
+	int rf = tu_creds_load_key_pair(p(crt), p(key), p(ca), now, TU_CREDS_RELAXED_PERMS, &full, &ef);
+	int rl = tu_creds_load_key_pair(p(crt), p(key), p(ca), now, TU_CREDS_RELAXED_PERMS | TU_CREDS_DEFER_KEY_CHECK,
+					&lazy, &el);
+	assert_int_equal(rl, 0);
+	assert_non_null(lazy);
+	assert_string_equal(tu_creds_subject_cn(lazy), "5a9f3c0e-host.example.com");
+	rl = tu_creds_check_key(lazy, &el);
+	if (rl != rf || strcmp(el.msg, ef.msg) != 0 || strcmp(el.file, ef.file) != 0 || el.line != ef.line)
+		fail_msg("%s/%s/%s: deferred %d '%s' %s:%u, full %d '%s' %s:%u", crt, key, ca, rl, el.msg, el.file,
+			 el.line, rf, ef.msg, ef.file, ef.line);
+	if (rf == 0)
+		assert_int_equal(tu_creds_check_key(lazy, &el), 0); /* remembered */
+	tu_creds_free(full);
+	tu_creds_free(lazy);
+}
+
+static void test_deferred_key_check(void **state)
+{
+	int64_t now = now_usec();
+
+	(void) state;
+	deferred_same_as_full("c.crt", "c.key", "ca.crt", now);
+	deferred_same_as_full("c.crt", "other.key", "ca.crt", now);
+	deferred_same_as_full("c.crt", "rsa.key", "ca.crt", now);
+	deferred_same_as_full("c.crt", "c.key", "garbage.crt", now);
+	deferred_same_as_full("c.crt", "c.key", "c.key", now);
+	deferred_same_as_full("c.crt", "c.crt", "ca.crt", now);
+	deferred_same_as_full("c.crt", "enc.key", "ca.crt", now);
+	/* a full load has nothing left to check */
+	struct tu_creds *c = load_pair("c.crt", "c.key", "ca.crt", now, 0, NULL, NULL);
+	struct tu_err e;
+	assert_int_equal(tu_creds_check_key(c, &e), 0);
+	tu_creds_free(c);
+}
+
 static void test_validity(void **state)
 {
 	struct tu_creds *c;
@@ -546,7 +591,7 @@ int main(void)
 	    cmocka_unit_test(test_good_pair),          cmocka_unit_test(test_bad_pairs),
 	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
 	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_split_table),
-	    cmocka_unit_test(test_identity_mutations),
+	    cmocka_unit_test(test_identity_mutations), cmocka_unit_test(test_deferred_key_check),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -373,12 +373,26 @@ static void test_names_and_cloexec(void **state)
 	assert_null(strstr(e.msg, "internal error"));
 	assert_int_equal(count_fds(), fds);
 
+	/* Issue 10: creating the transport opens and loads nothing; the first call that got a
+	 * TCP connection loads libcurl, whose descriptors are all close-on-exec too. */
+	uint16_t bh;
+	int lfd = listener(&bh); /* takes TCP, never speaks TLS */
+	uint16_t bh_ports[] = {bh};
 	for (int fd = 0; fd < 1024; fd++)
 		before[fd] = fcntl(fd, F_GETFD) >= 0;
-	conf_init(&c, hosts, ports, 1);
+	conf_init(&c, hosts, bh_ports, 1);
 	tu_err_clear(&e);
 	assert_int_equal(tu_h2_new(&c, creds, 0, &t, &e), 0);
 	int added = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		added += fcntl(fd, F_GETFD) >= 0 && !before[fd];
+	assert_int_equal(added, 0);
+	struct tu_transport_status st = {.grpc_status = -1};
+	static const uint8_t frame[5];
+	uint64_t t0 = tu_transport_now_usec();
+	assert_int_equal(t->call(t, "/proto.AuthService/Ping", frame, sizeof(frame), t0 + 400000, nop_data,
+				 NULL, &st, &e),
+			 -ETIMEDOUT);
 	for (int fd = 0; fd < 1024; fd++) {
 		int fl = fcntl(fd, F_GETFD);
 		if (fl < 0 || before[fd])
@@ -386,8 +400,9 @@ static void test_names_and_cloexec(void **state)
 		added++;
 		assert_true(fl & FD_CLOEXEC);
 	}
-	assert_int_equal(added, 2); /* libcurl 7.88's wake-up socket pair */
+	assert_true(added >= 2); /* libcurl 7.88's wake-up socket pair, at least */
 	tu_transport_free(t);
+	close(lfd);
 	assert_int_equal(count_fds(), fds);
 }
 
