@@ -651,8 +651,11 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 	if (r < 0)
 		goto out;
 
-	/* The header first: a stale file is refused before its records are parsed. */
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, &e);
+	/* The header first: a stale file is refused before its records are parsed.  With a
+	 * filter (a login decision) the payload is checksummed chunk by chunk as records are
+	 * read, once, instead of whole at open and again with every record walked. */
+	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
+				    filter ? TU_SNAPSHOT_LAZY : 0, &s, &e);
 	if (r < 0) {
 		if (r != -ENOMEM) {
 			tu_err_prefix(&e, "%s", path);
@@ -679,14 +682,9 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 	}
 
 	if (filter) {
-		struct tu_snapshot *sr = NULL;
-		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
-					    TU_SNAPSHOT_CHECK_RECORDS, &sr, &e);
+		r = parse_state(s, filter, userdata, &d, &e);
 		if (r < 0 && r != -ENOMEM)
 			r = -EBADMSG;
-		if (r >= 0)
-			r = parse_state(sr, filter, userdata, &d, &e);
-		tu_snapshot_close(sr);
 	} else
 		r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
 	if (r < 0) {
