@@ -403,3 +403,16 @@ def test_fast_path_decides_like_the_full_cache(watched, run_cli, builddir, tmp_p
     assert srv.calls(), "without the watcher PAM asks Auth"
     for login in logins:
         assert fast[login][0] == online[login][0], (login, fast[login], online[login])
+
+
+def test_keepalive_policy_no_goaway(watched, run_cli):
+    """Auth pings idle clients every keepalive period and sends GOAWAY too_many_pings to a client
+    pinging more often than that (WATCH.md §3); the stand-in does the same with a 1 s period.
+    The watcher sends no HTTP/2 PING (TCP keepalive only) and answers Auth's: the stream stays."""
+    srv, spool, w = watched(server_extra=["--keepalive", "1"])
+    time.sleep(5)
+    st = w.state()
+    assert st["phase"] == "current" and st["reconnects"] == "0", st
+    assert len(srv.calls(WATCH)) == 1
+    spool.send(op="put", kind="user", txtpb=ZED)
+    w.wait(lambda: visible(run_cli, "zed"), 1.0, "zed after 5 s of pings")
