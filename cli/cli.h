@@ -17,6 +17,7 @@ struct cli {
 	bool json;               /* --json */
 	bool insecure_perms;     /* --insecure-perms: skip owner/mode checks (tests) */
 	bool tty;                /* stdout is a terminal (progress output) */
+	const char *profile_dir; /* --profile[=DIR]: a tsh profile directory (absolute), NULL = none */
 };
 
 enum {

@@ -108,6 +108,8 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 		json_key_str(&j, "not_after", t);
 		json_key_int(&j, "expires_in_seconds", (long long) ((not_after - now) / 1000000));
 		json_key_bool(&j, "expiring_soon", soon);
+		json_key_str(&j, "profile", tu_creds_profile_name(creds));
+		json_key_str(&j, "profile_proxy", tu_creds_proxy_addr(creds));
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
@@ -124,6 +126,10 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 			       tu_sanitize(tu_creds_cluster(creds), name, sizeof(name)));
 		printf("\nCredential:      %s\n",
 		       tu_sanitize(tu_creds_source(creds), name, sizeof(name)));
+		if (tu_creds_profile_name(creds))
+			printf("tsh profile:     %s (Proxy %s)\n",
+			       tu_sanitize(tu_creds_profile_name(creds), name, sizeof(name)),
+			       tu_sanitize(tu_creds_proxy_addr(creds), want, sizeof(want)));
 		printf("Certificate:     valid until %s (%s left)\n", t, left);
 	}
 	if (soon)

@@ -177,7 +177,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
-		printf("config:       %s\n", conf->path);
+		printf("config:       %s\n", conf->path ? conf->path : "(none: defaults, --profile)");
 		if (rc >= 0) {
 			fmt_time(tu_creds_not_after_usec(creds), t1, sizeof(t1));
 			printf("credentials:  %s (cluster %s), expires %s%s\n", tu_creds_subject_cn(creds),

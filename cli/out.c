@@ -16,7 +16,9 @@ int cli_open_ctx(struct cli *c, struct tu_ctx **ret)
 	struct tu_err e;
 
 	tu_err_clear(&e);
-	int r = tu_ctx_new(c->config_path, c->insecure_perms ? TU_CTX_RELAXED_PERMS : 0, ret, &e);
+	unsigned f = c->insecure_perms ? TU_CTX_RELAXED_PERMS : 0;
+	int r = c->profile_dir ? tu_ctx_new_profile(c->config_path, c->profile_dir, f, ret, &e)
+			       : tu_ctx_new(c->config_path, f, ret, &e);
 	if (r < 0)
 		return cli_error(c, "config", &e);
 	return 0;

@@ -658,28 +658,71 @@ static int f_identity_file(struct walker *w, const struct node *n, const char *p
 	return set_abs_path(w, n, path, &w->c->identity_file, false);
 }
 
+/* A tsh profile name: a file name (the Proxy host), never a path. */
+static int f_profile_name(struct walker *w, const struct node *n, const char *path)
+{
+	const char *v = NULL;
+	int r = want_scalar(w, n, path, "a profile name (the Proxy host, e.g. example.teleport.sh)",
+			    &v);
+
+	if (r < 0)
+		return r;
+	if (!*v || strlen(v) > CONF_MAX_NAME || !printable(v) || strchr(v, '/') || strchr(v, ' ') ||
+	    !strcmp(v, ".") || !strcmp(v, ".."))
+		return fail(w, n, path,
+			    "invalid profile name '%s' (a Proxy host name such as example.teleport.sh)",
+			    show(v).s);
+	return replace_str(w, &w->c->profile_name, v);
+}
+
+static int f_profile_dir(struct walker *w, const struct node *n, const char *path)
+{
+	return set_abs_path(w, n, path, &w->c->profile_dir, false);
+}
+
+static const struct field profile_fields[] = {
+	{ "dir", f_profile_dir, true },
+	{ "name", f_profile_name, false },
+};
+
+/* profile: DIR (its current profile) or { dir: DIR, name: PROXY-HOST }. */
+static int f_profile(struct walker *w, const struct node *n, const char *path)
+{
+	if (n->type == NODE_SCALAR)
+		return set_abs_path(w, n, path, &w->c->profile_dir, false);
+	return walk_map(w, n, path, profile_fields, ELEMENTSOF(profile_fields), NULL);
+}
+
 static const struct field credentials_fields[] = {
 	{ "key_pair", f_key_pair, false },
 	{ "identity_file", f_identity_file, false },
+	{ "profile", f_profile, false },
 };
 
 static int f_credentials(struct walker *w, const struct node *n, const char *path)
 {
 	const struct node *seen[ELEMENTSOF(credentials_fields)];
+	size_t first = ELEMENTSOF(credentials_fields);
 	char cp[128];
 	int r;
 
 	r = walk_map(w, n, path, credentials_fields, ELEMENTSOF(credentials_fields), seen);
 	if (r < 0)
 		return r;
-	if (seen[0] && seen[1]) {
-		child_path(cp, sizeof(cp), path, "identity_file");
-		return fail(w, seen[1], cp,
-			    "key_pair and identity_file are mutually exclusive (key_pair at line %u)",
-			    seen[0]->line);
+	for (size_t i = 0; i < ELEMENTSOF(credentials_fields); i++) {
+		if (!seen[i])
+			continue;
+		if (first == ELEMENTSOF(credentials_fields)) {
+			first = i;
+			continue;
+		}
+		child_path(cp, sizeof(cp), path, credentials_fields[i].name);
+		return fail(w, seen[i], cp, "%s and %s are mutually exclusive (%s at line %u)",
+			    credentials_fields[first].name, credentials_fields[i].name,
+			    credentials_fields[first].name, seen[first]->line);
 	}
-	if (!seen[0] && !seen[1])
-		return fail(w, n, path, "one of key_pair or identity_file is required");
+	if (first == ELEMENTSOF(credentials_fields))
+		return fail(w, n, path, "one of key_pair, identity_file or profile is required");
 	return 0;
 }
 
@@ -725,7 +768,7 @@ static int f_max_message_size(struct walker *w, const struct node *n, const char
 }
 
 static const struct field auth_fields[] = {
-	{ "addresses", f_addresses, true },
+	{ "addresses", f_addresses, false }, /* required unless the credential is a tsh profile */
 	{ "server_name", f_server_name, false },
 	{ "cluster_name", f_cluster_name, false },
 	{ "credentials", f_credentials, true },
@@ -735,7 +778,17 @@ static const struct field auth_fields[] = {
 
 static int f_auth(struct walker *w, const struct node *n, const char *path)
 {
-	return walk_map(w, n, path, auth_fields, ELEMENTSOF(auth_fields), NULL);
+	char cp[128];
+	int r = walk_map(w, n, path, auth_fields, ELEMENTSOF(auth_fields), NULL);
+
+	if (r < 0)
+		return r;
+	/* A tsh profile names its Proxy (web_proxy_addr): no address is needed. */
+	if (w->c->n_addresses == 0 && !w->c->proxy.host && !w->c->profile_dir) {
+		child_path(cp, sizeof(cp), path, "addresses");
+		return fail(w, n, cp, "missing required key 'addresses'");
+	}
+	return 0;
 }
 
 /* -- host -- */
@@ -1079,6 +1132,9 @@ struct tu_conf *tu_conf_free(struct tu_conf *c)
 	free(c->key_path);
 	free(c->ca_path);
 	free(c->identity_file);
+	free(c->proxy.host);
+	free(c->profile_dir);
+	free(c->profile_name);
 	free(c->host_name);
 	free(c->host_id);
 	labels_clear(&c->host_labels);
@@ -1170,6 +1226,25 @@ int tu_conf_parse(const char *text, size_t len, const char *name, struct tu_conf
 		if (!c->host_name)
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 	}
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int tu_conf_new_default(struct tu_conf **ret, struct tu_err *reterr)
+{
+	_cleanup_(tu_conf_freep) struct tu_conf *c = conf_new_defaults();
+	char hn[HOST_NAME_MAX + 1];
+
+	if (!c)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (gethostname(hn, sizeof(hn)) < 0) {
+		int r = -errno;
+		return tu_err_set(reterr, r, "gethostname() failed: %s", strerror(-r));
+	}
+	hn[sizeof(hn) - 1] = '\0';
+	c->host_name = strdup(hn);
+	if (!c->host_name)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	*ret = TAKE_PTR(c);
 	return 0;
 }

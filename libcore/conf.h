@@ -58,11 +58,14 @@ struct tu_conf {
 
 	/* auth */
 	struct tu_addr addresses[TU_MAX_AUTH_ADDRESSES];
-	size_t n_addresses;
+	size_t n_addresses;            /* 0 only with a proxy or a tsh profile */
+	struct tu_addr proxy;          /* auth.proxy; host NULL = none (a tsh profile fills it) */
 	char *server_name;             /* default teleport.cluster.local */
 	char *cluster_name;            /* NULL = not checked */
 	char *cert_path, *key_path, *ca_path; /* key_pair; all NULL when identity_file */
 	char *identity_file;           /* NULL when key_pair */
+	char *profile_dir;             /* auth.credentials.profile (.dir): a ~/.tsh-style directory */
+	char *profile_name;            /* profile.name; NULL = the dir's current-profile */
 	uint64_t connect_timeout_usec; /* default 1s */
 	uint64_t request_timeout_usec; /* default 3s */
 	uint64_t max_message_size;     /* auth.max_message_size, default 64 MiB */
@@ -115,6 +118,14 @@ int tu_conf_load(const char *path, unsigned flags, struct tu_conf **ret, struct 
  * len > 1 MiB.
  */
 int tu_conf_parse(const char *text, size_t len, const char *name, struct tu_conf **ret, struct tu_err *reterr);
+
+/*
+ * A configuration with every default and no credential or address (the
+ * CLI's --profile with no configuration file; the caller fills in
+ * profile_dir).  host_name from gethostname().  -ENOMEM, or gethostname's
+ * errno.
+ */
+int tu_conf_new_default(struct tu_conf **ret, struct tu_err *reterr);
 
 /* Frees; accepts NULL; returns NULL. */
 struct tu_conf *tu_conf_free(struct tu_conf *c);

@@ -62,8 +62,9 @@ enum {
 int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr);
 
 /*
- * Loads the credential named by conf (key pair: conf->cert_path, key_path,
- * ca_path; else conf->identity_file) and checks it against now_usec
+ * Loads the credential named by conf (a tsh profile: conf->profile_dir,
+ * profile_name; key pair: conf->cert_path, key_path, ca_path; else
+ * conf->identity_file) and checks it against now_usec
  * (microseconds since the epoch).  On success *ret is a new object (free
  * with tu_creds_free).  Errors (reterr names the file, and the line for PEM
  * problems):
@@ -88,6 +89,32 @@ int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const ch
 			   struct tu_err *reterr);
 int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 			   struct tu_creds **ret, struct tu_err *reterr);
+
+/*
+ * A tsh profile (PROXY.md §6): dir is a ~/.tsh-style directory, name the
+ * profile (the Proxy host; NULL = the one "<dir>/current-profile" names).
+ * Read from "<dir>/<name>.yaml" (web_proxy_addr, user, cluster) and
+ * "<dir>/keys/<proxy-host>/": the TLS certificate "<user>.crt" with the key
+ * "<user>.key" (tsh v17+), else "<user>-x509.pem" with the key "<user>"
+ * (v16 and older); the CAs: every file in "cas/", else "certs.pem".  The
+ * SSH side as in tu_creds_ssh_cert().  Files and the directories walked may
+ * belong to root or to the effective uid (the user who ran tsh login), and
+ * must not be writable by group or others (unless TU_CREDS_RELAXED_PERMS).
+ * Errors as tu_creds_load_key_pair(), each naming the file; a missing file
+ * is -ENOENT and an expired certificate -EKEYEXPIRED, both saying "run tsh
+ * login".
+ */
+int tu_creds_load_profile(const char *dir, const char *name, int64_t now_usec, unsigned flags,
+			  struct tu_creds **ret, struct tu_err *reterr);
+
+/*
+ * Certificate, key and CA PEM text in memory (the public API,
+ * include/teleport-unix/teleport-unix.h, documents it).  Messages name the
+ * inputs "cert", "key" and "ca" as if they were files.
+ */
+int tu_creds_parse_pem(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+		       const char *ca_pem, size_t ca_len, int64_t now_usec, struct tu_creds **ret,
+		       struct tu_err *reterr);
 
 /*
  * Identity file content already in memory (buf, len bytes; name is used in
@@ -129,6 +156,46 @@ const char *tu_creds_cert_pem(const struct tu_creds *c, size_t *ret_len);
 const char *tu_creds_key_pem(const struct tu_creds *c, size_t *ret_len);
 const char *tu_creds_ca_pem(const struct tu_creds *c, size_t *ret_len);
 size_t tu_creds_n_ca(const struct tu_creds *c);
+
+/*
+ * The SSH side of the credential, for the reverse tunnel (PROXY.md §4):
+ * identity files (the certificate line, else the one in "<path>-cert.pub";
+ * the "@cert-authority" lines) and tsh profiles ("keys/<proxy>/<user>-ssh/
+ * <cluster>-cert.pub"; the "@cert-authority" lines of "<dir>/known_hosts").
+ * The private key is tu_creds_key_pem(): Teleport uses the same key for SSH
+ * and TLS in identity files and v16 profiles; a v17+ profile's SSH key
+ * "keys/<proxy>/<user>" is loaded instead when it differs (see
+ * tu_creds_ssh_key_pem()).
+ *
+ * tu_creds_ssh_cert: the OpenSSH certificate line ("<type>-cert-v01@openssh.com
+ * <base64> [comment]\n"), parsed and not expired at load; NULL when the
+ * source has none or it is unusable (then tu_creds_ssh_problem() says why).
+ * tu_creds_ssh_known_hosts: every "@cert-authority ..." line, each ending in
+ * "\n"; NULL when none.  Borrowed from c, NUL-terminated, *ret_len (may be
+ * NULL) excludes the NUL.
+ */
+const char *tu_creds_ssh_cert(const struct tu_creds *c, size_t *ret_len);
+const char *tu_creds_ssh_known_hosts(const struct tu_creds *c, size_t *ret_len);
+
+/* The private key that goes with tu_creds_ssh_cert() (PEM): the TLS key
+ * except for a v17+ tsh profile with a separate SSH key.  Borrowed. */
+const char *tu_creds_ssh_key_pem(const struct tu_creds *c, size_t *ret_len);
+
+/* Why the source's SSH certificate is not offered (malformed, expired,
+ * unreadable "-cert.pub"), or NULL.  Borrowed. */
+const char *tu_creds_ssh_problem(const struct tu_creds *c);
+
+/*
+ * For a tsh profile (NULL / 0 / false for other credentials): the profile
+ * name, its web_proxy_addr as written, the Proxy host and port (443 when
+ * the address has none), and what tsh recorded about TLS routing and the
+ * ALPN connection upgrade.  Borrowed.
+ */
+const char *tu_creds_profile_name(const struct tu_creds *c);
+const char *tu_creds_proxy_addr(const struct tu_creds *c);
+const char *tu_creds_proxy_host(const struct tu_creds *c, uint16_t *ret_port);
+bool tu_creds_tls_routing(const struct tu_creds *c);
+bool tu_creds_conn_upgrade_required(const struct tu_creds *c);
 
 /* One PEM block found by tu_pem_split(), pointing into the caller's buffer. */
 struct tu_pem_block {

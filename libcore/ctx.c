@@ -28,6 +28,7 @@ struct tu_ctx {
 	char *host_id;
 	char *cluster;
 	bool host_done;
+	bool profile_option; /* tu_ctx_new_profile: an administrator's CLI, not PAM/NSS */
 };
 
 int64_t tu_now_usec(void)
@@ -55,6 +56,46 @@ int tu_ctx_new(const char *config_path, unsigned flags, struct tu_ctx **ret, str
 	}
 	ctx->conf = conf;
 	ctx->flags = flags;
+	*ret = ctx;
+	return 0;
+}
+
+int tu_ctx_new_profile(const char *config_path, const char *profile_dir, unsigned flags,
+		       struct tu_ctx **ret, struct tu_err *reterr)
+{
+	struct tu_ctx *ctx = NULL;
+	struct tu_conf *conf = NULL;
+	const char *path = tu_conf_path(config_path);
+	int r;
+
+	if (!profile_dir || profile_dir[0] != '/')
+		return tu_err_set(reterr, -EINVAL, "the tsh profile directory must be an absolute path");
+	r = tu_conf_load(path, (flags & TU_CTX_RELAXED_PERMS) ? TU_CONF_RELAXED_PERMS : 0, &conf,
+			 reterr);
+	/* No configuration file at the default place: every default, the profile names the
+	 * Proxy.  A file named explicitly (-c, TELEPORT_UNIX_CONFIG) must exist. */
+	if (r == -ENOENT && strcmp(path, TU_CONF_DEFAULT_PATH) == 0)
+		r = tu_conf_new_default(&conf, reterr);
+	if (r < 0)
+		return r;
+	free(conf->cert_path);
+	free(conf->key_path);
+	free(conf->ca_path);
+	free(conf->identity_file);
+	free(conf->profile_dir);
+	free(conf->profile_name);
+	conf->cert_path = conf->key_path = conf->ca_path = conf->identity_file = NULL;
+	conf->profile_name = NULL;
+	conf->profile_dir = strdup(profile_dir);
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx || !conf->profile_dir) {
+		free(ctx);
+		tu_conf_free(conf);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	ctx->conf = conf;
+	ctx->flags = flags;
+	ctx->profile_option = true;
 	*ret = ctx;
 	return 0;
 }
@@ -93,6 +134,17 @@ static int ctx_creds_deferred(struct tu_ctx *ctx, int64_t now_usec, const struct
 		int r = tu_creds_load(ctx->conf, now_usec, f, &ctx->creds, reterr);
 		if (r < 0)
 			return r;
+		/* A tsh profile names its Proxy: the one to reach Auth through, unless
+		 * auth.proxy says otherwise (PROXY.md §1a, DefaultAddrs). */
+		const char *host = tu_creds_proxy_host(ctx->creds, NULL);
+		if (host && !ctx->conf->proxy.host) {
+			ctx->conf->proxy.host = strdup(host);
+			if (!ctx->conf->proxy.host) {
+				ctx->creds = tu_creds_free(ctx->creds);
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+			}
+			(void) tu_creds_proxy_host(ctx->creds, &ctx->conf->proxy.port);
+		}
 	}
 	*ret = ctx->creds;
 	return 0;
@@ -160,6 +212,14 @@ static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *
 	}
 	if (ctx->conf->host_id)
 		return 0;
+	/* A tsh profile holds a user's certificate: its CN names a person, not this host. */
+	if (tu_creds_profile_name(creds)) {
+		if (ctx->profile_option)
+			return 0; /* an administrator's CLI check: host-id locks cannot be matched */
+		tu_err_key(reterr, "host.id");
+		return tu_err_set(reterr, -EINVAL,
+				  "host.id must be set with a tsh profile credential (a user's certificate does not name this host)");
+	}
 	cn = tu_creds_subject_cn(creds);
 	if (!cn)
 		cn = "";
@@ -203,6 +263,12 @@ int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struc
 		if (r < 0 && !ctx->conf->host_id) {
 			if (r == -ENOMEM)
 				return tu_err_set(reterr, r, "out of memory");
+			if (e.file[0] && reterr) {
+				/* keep the file and line the credential's error names */
+				*reterr = e;
+				tu_err_prefix(reterr, "this host's id is unknown (host.id is not set and the credential cannot be read)");
+				return r;
+			}
 			return tu_err_set(reterr, r,
 					  "this host's id is unknown (host.id is not set and the credential cannot be read: %s)",
 					  e.msg[0] ? e.msg : strerror(-r));

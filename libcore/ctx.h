@@ -24,6 +24,16 @@ enum {
 
 /* Loads the config (path: see tu_conf_path()). Errors as tu_conf_load(). */
 int tu_ctx_new(const char *config_path, unsigned flags, struct tu_ctx **ret, struct tu_err *reterr);
+/*
+ * The same with the credential replaced by the tsh profile directory
+ * profile_dir (absolute; its current profile): the CLI's --profile.  When
+ * config_path is NULL and no file is named by TELEPORT_UNIX_CONFIG, a
+ * missing default configuration file is not an error: every setting takes
+ * its default and the Proxy address comes from the profile (conf->proxy is
+ * filled when the credential is loaded, unless auth.proxy is set).
+ */
+int tu_ctx_new_profile(const char *config_path, const char *profile_dir, unsigned flags,
+		       struct tu_ctx **ret, struct tu_err *reterr);
 struct tu_ctx *tu_ctx_free(struct tu_ctx *ctx);
 
 /* For _cleanup_(tu_ctx_freep). */
@@ -31,7 +41,8 @@ void tu_ctx_freep(struct tu_ctx **ctx);
 
 const struct tu_conf *tu_ctx_conf(const struct tu_ctx *ctx);
 
-/* Loads the credentials on first call (checked against now_usec). Borrowed. */
+/* Loads the credentials on first call (checked against now_usec). Borrowed.
+ * With a tsh profile and no auth.proxy, fills conf->proxy from the profile. */
 int tu_ctx_creds(struct tu_ctx *ctx, int64_t now_usec, const struct tu_creds **ret, struct tu_err *reterr);
 
 /* Creates the Auth client on first call (loads creds). Borrowed; connection reused. */

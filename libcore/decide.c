@@ -1324,7 +1324,10 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	if (k == -ENOMEM)
 		return tu_err_set(reterr, k, "out of memory");
 	if (k < 0) {
-		verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "cannot tell which host this is: %s", e.msg);
+		char why[sizeof(e.msg) + sizeof(e.file) + 16];
+		/* with the file the credential's problem is in (an expired profile certificate) */
+		verdict_set(&v, TU_VERDICT_UNAVAIL, "", "", "cannot tell which host this is: %s",
+			    tu_err_format(&e, why, sizeof(why)));
 		*ret = v;
 		return 0;
 	}

@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -152,7 +153,7 @@ static int dial_one(const struct sockaddr_storage *ss, socklen_t len, uint64_t u
 
 	if (fd < 0)
 		return -errno;
-	(void) setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* as curl sets it */
 	if (connect(fd, (const struct sockaddr *) ss, len) < 0) {
 		if (errno != EINPROGRESS)
 			return -errno;

@@ -19,3 +19,4 @@ include tests/unit/doctor.mk
 include tests/unit/watch.mk
 include tests/fuzz/local.mk
 include tests/safety/local.mk
+include tests/api/local.mk

@@ -13,7 +13,7 @@
 #
 # Usage: tools/fuzz.sh [-m] [-j JOBS] [SECONDS] [TARGET...]
 #   SECONDS   per fuzzer (default 60); 0 = build only
-#   TARGET    conf, grpc, labels, model, parse, pem, snapshot, template
+#   TARGET    conf, grpc, labels, model, parse, pem, profile, snapshot, template
 #             (default: every tests/fuzz/fuzz-*.c)
 #   -m        afterwards merge (libFuzzer -merge=1) the new coverage-increasing
 #             inputs into the committed corpus (off by default: review first)

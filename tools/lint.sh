@@ -173,7 +173,7 @@ if [ $TIDY -eq 1 ]; then
 	fi
 	if command -v cppcheck >/dev/null; then
 		cppcheck -q --enable=warning,portability,performance --std=c11 --inline-suppr \
-			--suppress=missingIncludeSystem -Ilibcore -Ilibcore/base libcore nss pam cli 2>&1 |
+			--suppress=missingIncludeSystem -Iinclude -Ilibcore -Ilibcore/base libcore nss pam cli 2>&1 |
 			sed 's/^/  cppcheck: /' | head -60
 	fi
 fi

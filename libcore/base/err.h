@@ -13,19 +13,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define TU_ERR_MSG_MAX 512
-
-struct tu_err {
-	int code;                 /* negative errno, 0 when unset */
-	int grpc_status;          /* gRPC status code, -1 when none */
-	unsigned line;            /* 1-based line in .file, 0 when none */
-	char file[256];           /* file the problem is in, "" when none */
-	char key[128];            /* config key path (e.g. "auth.timeouts.connect"), "" when none */
-	char msg[TU_ERR_MSG_MAX]; /* human readable, no trailing newline */
-};
-
-/* Resets e to "no error". Accepts NULL. */
-void tu_err_clear(struct tu_err *e);
+/* struct tu_err, TU_ERR_MSG_MAX, tu_err_clear() and tu_err_format() are part of the
+ * public API: defined once, in the installed header. */
+#include "teleport-unix/err.h"
 
 /*
  * Sets the message (printf-style) and code; returns code so callers can
@@ -43,13 +33,6 @@ void tu_err_key(struct tu_err *e, const char *key);
 
 /* Prepends "<prefix>: " to the message. Accepts NULL. */
 void tu_err_prefix(struct tu_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/*
- * Formats the whole error as one line "<file>:<line>: <key>: <msg>" leaving
- * out the parts that are unset, into buf (always NUL-terminated).
- * Returns buf.  When e->msg is empty, uses strerror(-e->code).
- */
-const char *tu_err_format(const struct tu_err *e, char *buf, size_t size);
 
 /*
  * Copies s into out (size bytes, NUL-terminated), replacing control

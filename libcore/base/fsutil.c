@@ -33,9 +33,14 @@ static int check_stat(const struct stat *st, const char *path, unsigned flags, s
 
 	if (flags & TU_FS_RELAXED)
 		return 0;
-	if (st->st_uid != 0)
+	if (st->st_uid != 0 && !((flags & TU_FS_OWNER_SELF) && st->st_uid == geteuid())) {
+		if (flags & TU_FS_OWNER_SELF)
+			return tu_err_set(reterr, -EPERM,
+					  "refusing %s: owned by uid %u, must be root or uid %u",
+					  shown(path, b), (unsigned) st->st_uid, (unsigned) geteuid());
 		return tu_err_set(reterr, -EPERM, "refusing %s: owned by uid %u, must be root",
 				  shown(path, b), (unsigned) st->st_uid);
+	}
 	if (st->st_mode & S_IWOTH)
 		return tu_err_set(reterr, -EACCES, "refusing %s: writable by others (mode %04o)",
 				  shown(path, b), mode);

@@ -21,6 +21,9 @@ enum {
 	TU_FS_SECRET = 1 << 0,
 	/* Skip the owner and mode checks entirely (tests; CLI --insecure-perms). */
 	TU_FS_RELAXED = 1 << 1,
+	/* The owner may also be the effective uid (a tsh profile read by the user who logged
+	 * in; for root this is the root-only rule). */
+	TU_FS_OWNER_SELF = 1 << 2,
 };
 
 /* Upper bound used by callers that have no better idea (1 MiB). */

@@ -61,6 +61,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t l;
 		if (strlen(tu_creds_key_pem(c, &l)) != l || strlen(tu_creds_cert_pem(c, &l)) != l)
 			abort();
+		/* the SSH side: whole lines, lengths right, a certificate or a reason */
+		const char *sc = tu_creds_ssh_cert(c, &l);
+		if (sc && (strlen(sc) != l || l == 0 || sc[l - 1] != '\n' || tu_creds_ssh_problem(c)))
+			abort();
+		const char *kh = tu_creds_ssh_known_hosts(c, &l);
+		if (kh && (strlen(kh) != l || strncmp(kh, "@cert-authority ", 16) != 0 ||
+			   kh[l - 1] != '\n'))
+			abort();
 		tu_creds_free(c);
 	} else {
 		if (c || e.msg[0] == '\0')

@@ -36,7 +36,7 @@ def installed(builddir, tmp_path):
 
 def test_install_layout(builddir, installed):
     v = helpers.make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
-                  "systemdsystemunitdir", "mandir", "sysconfdir")
+                  "systemdsystemunitdir", "mandir", "sysconfdir", "includedir", "libdir")
     rel = {k: val.lstrip("/") for k, val in v.items()}
     want = {
         f"{rel['bindir']}/teleport-unix",
@@ -45,6 +45,7 @@ def test_install_layout(builddir, installed):
         f"{rel['nsslibdir']}/libnss_teleport.so.2.0.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0.0.0",
+        f"{rel['pkglibdir']}/teleport-unix-h2.so",  # the online transport, loaded on demand (issue 10)
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
         f"{rel['systemdsystemunitdir']}/teleport-unix-watch.service",
@@ -54,6 +55,10 @@ def test_install_layout(builddir, installed):
         f"{rel['docdir']}/examples/sshd_config.d/teleport-unix.conf",
         f"{rel['mandir']}/man8/teleport-unix.8",
         f"{rel['mandir']}/man8/pam_teleport.8",
+        # the public C API for other programs (docs/embedding.md)
+        f"{rel['includedir']}/teleport-unix/teleport-unix.h",
+        f"{rel['includedir']}/teleport-unix/err.h",
+        f"{rel['libdir']}/pkgconfig/teleport-unix.pc",
     }
     got = files_under(installed)
     assert want <= got, sorted(want - got)
@@ -91,6 +96,12 @@ def test_install_layout(builddir, installed):
         man = open(os.path.join(installed, rel["mandir"], "man8", page)).read()
         assert f"{v['sysconfdir']}/teleport-unix.yaml" in man, page
         assert not re.search(r"@[a-z_]+@", man), page  # every @var@ substituted
+
+    # pkg-config points a program at the public header and the private library directory.
+    pc = open(os.path.join(installed, rel["libdir"], "pkgconfig", "teleport-unix.pc")).read()
+    assert f"pkglibdir={v['pkglibdir']}\n" in pc, pc
+    assert "Libs: -L${pkglibdir} -Wl,-rpath,${pkglibdir} -lteleport-unix" in pc, pc
+    assert not re.search(r"@[A-Za-z_]+@", pc), pc
 
     # The sshd drop-in names the installed CLI by its absolute path.
     dropin = open(os.path.join(installed, rel["docdir"], "examples", "sshd_config.d", "teleport-unix.conf")).read()

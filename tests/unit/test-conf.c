@@ -215,6 +215,40 @@ static void test_full(void **state)
 	tu_conf_free(c);
 }
 
+/* auth.credentials.profile: a directory (its current profile) or { dir, name }; no address needed. */
+static void test_profile(void **state)
+{
+	struct tu_conf *c = NULL;
+	struct tu_err e;
+	char p[512];
+
+	(void) state;
+	fixture(p, sizeof(p), "good-profile.yaml");
+	assert_int_equal(tu_conf_load(p, TU_CONF_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(c->profile_dir, "/root/.tsh");
+	assert_null(c->profile_name);
+	assert_int_equal(c->n_addresses, 0);
+	assert_null(c->proxy.host);
+	assert_null(c->identity_file);
+	assert_null(c->cert_path);
+	c = tu_conf_free(c);
+
+	fixture(p, sizeof(p), "good-profile-named.yaml");
+	assert_int_equal(tu_conf_load(p, TU_CONF_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(c->profile_dir, "/root/.tsh");
+	assert_string_equal(c->profile_name, "example.teleport.sh");
+	assert_int_equal(c->n_addresses, 1);
+	c = tu_conf_free(c);
+
+	assert_int_equal(tu_conf_new_default(&c, &e), 0);
+	assert_null(c->profile_dir);
+	assert_int_equal(c->n_addresses, 0);
+	assert_non_null(c->host_name);
+	assert_string_equal(c->server_name, "teleport.cluster.local");
+	assert_int_equal(c->connect_timeout_usec, 1000000);
+	c = tu_conf_free(c);
+}
+
 struct bad_case {
 	const char *file;
 	const char *key;
@@ -233,7 +267,12 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-no-addresses.yaml", "auth.addresses", 2, "at least one address is required" },
 	{ "bad-duplicate-key.yaml", "pam.offline", 8, "duplicate key 'offline' (first at line 6)" },
 	{ "bad-both-credentials.yaml", "auth.credentials.identity_file", 5, "key_pair and identity_file are mutually exclusive" },
-	{ "bad-no-credentials.yaml", "auth.credentials", 3, "one of key_pair or identity_file is required" },
+	{ "bad-no-credentials.yaml", "auth.credentials", 3, "one of key_pair, identity_file or profile is required" },
+	{ "bad-profile-and-identity.yaml", "auth.credentials.profile", 5, "identity_file and profile are mutually exclusive (identity_file at line 4)" },
+	{ "bad-profile-name.yaml", "auth.credentials.profile.name", 5, "invalid profile name '../etc'" },
+	{ "bad-profile-relative.yaml", "auth.credentials.profile", 3, "invalid path '.tsh' (must be absolute" },
+	{ "bad-profile-no-dir.yaml", "auth.credentials.profile.dir", 3, "missing required key 'dir'" },
+	{ "bad-missing-addresses.yaml", "auth.addresses", 2, "missing required key 'addresses'" },
 	{ "bad-missing-credentials.yaml", "auth.credentials", 2, "missing required key 'credentials'" },
 	{ "bad-missing-auth.yaml", "auth", 1, "missing required key 'auth'" },
 	{ "bad-empty.yaml", "auth", 1, "missing required key 'auth' (the file is empty)" },
@@ -615,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_profile),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_inline),

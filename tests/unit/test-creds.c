@@ -27,6 +27,7 @@
 #include "cleanup.h"
 #include "creds.h"
 #include "err.h"
+#include "profile.h"
 
 #define DAY_USEC (INT64_C(86400) * 1000000)
 
@@ -154,10 +155,48 @@ static int setup(void **state)
 		write_file("identity-crlf", crlf, (size_t) (o - crlf) - 2, 0600);
 		free(crlf);
 	}
+	/* a real OpenSSH user certificate for the same key, and an expired one */
+	if (sh("cd %s && ssh-keygen -q -t ed25519 -N '' -f sshca %s && ssh-keygen -y -f c.key > c.pub && "
+	       "ssh-keygen -q -s sshca -I alice -n alice -V -1h:+1d c.pub %s && mv c-cert.pub good-cert.pub && "
+	       "ssh-keygen -q -s sshca -I alice -n alice -V 20200101:20200102 c.pub %s && "
+	       "mv c-cert.pub old-cert.pub",
+	       dir, q, q, q))
+		return -1;
+	{
+		size_t gl, ol, sl;
+		char *g = slurp("good-cert.pub", &gl), *o = slurp("old-cert.pub", &ol);
+		char *sca = slurp("sshca.pub", &sl);
+		char *buf = malloc(kl + cl + al + gl + ol + sl + 512);
+		n = sprintf(buf, "%s%s%s@cert-authority example.com,*.example.com %s%s", k, g, c, sca, a);
+		write_file("identity-ssh", buf, (size_t) n, 0600);
+		n = sprintf(buf, "%s%s%s%s", k, o, c, a);
+		write_file("identity-sshold", buf, (size_t) n, 0600);
+		n = sprintf(buf, "%s%s%s", k, c, a);
+		write_file("identity-nossh", buf, (size_t) n, 0600);
+		write_file("identity-nossh-cert.pub", g, gl, 0644);
+		free(g);
+		free(o);
+		free(sca);
+		free(buf);
+	}
 	free(k);
 	free(c);
 	free(a);
 	free(id);
+
+	/* tsh profiles: v17 (separate TLS and SSH keys, cas/) and v16 (one key, -x509.pem, certs.pem) */
+	if (sh("cd %s && K=prof/keys/proxy.test && mkdir -p $K/cas $K/alice-ssh && "
+	       "printf 'proxy.test\\n' > prof/current-profile && "
+	       "printf 'web_proxy_addr: proxy.test:3080\\nuser: alice\\ncluster: example.com\\n"
+	       "tls_routing_enabled: true\\ndynamic_forward_ports: []\\n' > prof/proxy.test.yaml && "
+	       "cp c.crt $K/alice.crt && cp c.key $K/alice.key && cp other.key $K/alice && "
+	       "cp ca.crt $K/cas/example.com.pem && cp ca2.crt $K/cas/leaf.example.pem && "
+	       "cp good-cert.pub $K/alice-ssh/example.com-cert.pub && "
+	       "printf '@cert-authority proxy.test,example.com ssh-ed25519 AAAAC3Nz type=host\\n' > prof/known_hosts && "
+	       "K=prof16/keys/proxy.test && mkdir -p $K && cp prof/proxy.test.yaml prof16/ && "
+	       "cp c.crt $K/alice-x509.pem && cp c.key $K/alice && cp ca.crt $K/certs.pem",
+	       dir))
+		return -1;
 
 	static const char garbage[] =
 	    "-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n";
@@ -426,11 +465,22 @@ static void test_identity(void **state)
 	/* the SSH lines are not part of any blob */
 	assert_null(strstr(tu_creds_cert_pem(c, NULL), "ssh-"));
 	assert_null(strstr(tu_creds_ca_pem(c, NULL), "cert-authority"));
+	/* its SSH line is a truncated certificate: left out, with the reason; CA lines kept */
+	assert_null(tu_creds_ssh_cert(c, &n));
+	assert_int_equal(n, 0);
+	assert_non_null(tu_creds_ssh_problem(c));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "SSH certificate in"));
+	assert_string_equal(tu_creds_ssh_known_hosts(c, &n),
+			    "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG\n");
+	assert_int_equal(n, strlen(tu_creds_ssh_known_hosts(c, NULL)));
 	c = tu_creds_free(c);
 
 	assert_int_equal(
 	    tu_creds_load_identity(p("identity-crlf"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
 	assert_int_equal(tu_creds_n_ca(c), 1);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	assert_null(tu_creds_ssh_problem(c));
 	c = tu_creds_free(c);
 
 	assert_int_equal(
@@ -452,6 +502,220 @@ static void test_identity(void **state)
 						TU_CREDS_RELAXED_PERMS, &c, &e),
 			 -EKEYEXPIRED);
 	assert_string_equal(e.file, p("identity"));
+}
+
+/* The SSH certificate and @cert-authority lines of identity files (the reverse tunnel's input). */
+static void test_identity_ssh(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t n, gl;
+	char *good = slurp("good-cert.pub", &gl);
+
+	(void) state;
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-ssh"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_ssh_cert(c, &n), good);
+	assert_int_equal(n, gl);
+	assert_null(tu_creds_ssh_problem(c));
+	assert_non_null(tu_creds_ssh_known_hosts(c, NULL));
+	assert_int_equal(strncmp(tu_creds_ssh_known_hosts(c, NULL),
+				 "@cert-authority example.com,*.example.com ssh-ed25519 ", 54),
+			 0);
+	assert_ptr_equal(tu_creds_ssh_key_pem(c, &n), tu_creds_key_pem(c, NULL));
+	c = tu_creds_free(c);
+
+	/* an expired SSH certificate: the TLS side loads, the SSH one is left out with why */
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-sshold"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "expired on 2020-01-02"));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "run tsh login"));
+	c = tu_creds_free(c);
+
+	/* no certificate line in the file: "<path>-cert.pub" beside it */
+	assert_int_equal(
+	    tu_creds_load_identity(p("identity-nossh"), now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_ssh_cert(c, NULL), good);
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+	/* the in-memory parser never looks beside */
+	size_t il;
+	char *id = slurp("identity-nossh", &il);
+	assert_int_equal(tu_creds_parse_identity(id, il, "mem", now, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	c = tu_creds_free(c);
+	free(id);
+	free(good);
+}
+
+static void test_profile(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t n, gl;
+	uint16_t port = 0;
+	char *good = slurp("good-cert.pub", &gl);
+
+	(void) state;
+	tu_err_clear(&e);
+	assert_int_equal(
+	    tu_creds_load_profile(p("prof"), NULL, now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_string_equal(tu_creds_source(c), p("prof/keys/proxy.test/alice.crt"));
+	assert_string_equal(tu_creds_profile_name(c), "proxy.test");
+	assert_string_equal(tu_creds_proxy_addr(c), "proxy.test:3080");
+	assert_string_equal(tu_creds_proxy_host(c, &port), "proxy.test");
+	assert_int_equal(port, 3080);
+	assert_true(tu_creds_tls_routing(c));
+	assert_false(tu_creds_conn_upgrade_required(c));
+	assert_int_equal(tu_creds_n_ca(c), 2); /* every file in cas/ */
+	assert_string_equal(tu_creds_ssh_cert(c, &n), good);
+	assert_null(tu_creds_ssh_problem(c));
+	assert_string_equal(tu_creds_ssh_known_hosts(c, NULL),
+			    "@cert-authority proxy.test,example.com ssh-ed25519 AAAAC3Nz type=host\n");
+	/* v17: the SSH key is its own file */
+	assert_ptr_not_equal(tu_creds_ssh_key_pem(c, &n), tu_creds_key_pem(c, NULL));
+	assert_int_equal(strncmp(tu_creds_ssh_key_pem(c, NULL), "-----BEGIN PRIVATE KEY-----", 27), 0);
+	c = tu_creds_free(c);
+
+	/* v17 without its SSH key: the certificate is not offered with the TLS key */
+	assert_int_equal(sh("mv %s %s", p("prof/keys/proxy.test/alice"), p("prof/alice.bak")), 0);
+	assert_int_equal(
+	    tu_creds_load_profile(p("prof"), NULL, now, TU_CREDS_RELAXED_PERMS, &c, &e), 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "SSH key"));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "keys/proxy.test/alice"));
+	assert_non_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+	assert_int_equal(sh("mv %s %s", p("prof/alice.bak"), p("prof/keys/proxy.test/alice")), 0);
+
+	/* named explicitly; v16 layout */
+	assert_int_equal(tu_creds_load_profile(p("prof16"), "proxy.test", now,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 0);
+	assert_string_equal(tu_creds_source(c), p("prof16/keys/proxy.test/alice-x509.pem"));
+	assert_int_equal(tu_creds_n_ca(c), 1); /* certs.pem */
+	assert_ptr_equal(tu_creds_ssh_key_pem(c, NULL), tu_creds_key_pem(c, NULL));
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "alice-ssh/example.com-cert.pub"));
+	assert_null(tu_creds_ssh_known_hosts(c, NULL));
+	c = tu_creds_free(c);
+
+	/* expired: the file and the fix */
+	assert_int_equal(tu_creds_load_profile(p("prof"), NULL, now + 30 * DAY_USEC,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 -EKEYEXPIRED);
+	assert_string_equal(e.file, p("prof/keys/proxy.test/alice.crt"));
+	assert_non_null(strstr(e.msg, "(run tsh login)"));
+	assert_null(c);
+	/* an SSH certificate that expired before the TLS one: left out, TLS still loads */
+	assert_int_equal(tu_creds_load_profile(p("prof"), NULL, now + 2 * DAY_USEC,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 0);
+	assert_null(tu_creds_ssh_cert(c, NULL));
+	assert_non_null(strstr(tu_creds_ssh_problem(c), "expired"));
+	c = tu_creds_free(c);
+	/* no such profile, no such directory */
+	assert_int_equal(tu_creds_load_profile(p("prof"), "nope.test", now,
+					       TU_CREDS_RELAXED_PERMS, &c, &e),
+			 -ENOENT);
+	assert_non_null(strstr(e.msg, "nope.test.yaml is missing (run tsh login)"));
+	assert_int_equal(tu_creds_load_profile(p("nodir"), NULL, now, 0, &c, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "does not exist (run tsh login)"));
+	assert_int_equal(tu_creds_load_profile("relative", NULL, now, 0, &c, &e), -EINVAL);
+	free(good);
+}
+
+/* The public API's credential from PEM text in memory: the key pair checks, inputs named cert/key/ca. */
+static void test_pem_in_memory(void **state)
+{
+	struct tu_creds *c = NULL;
+	struct tu_err e;
+	int64_t now = now_usec();
+	size_t cl, kl, al, ol;
+	char *crt = slurp("c.crt", &cl), *key = slurp("c.key", &kl), *ca = slurp("cas.crt", &al);
+	char *other = slurp("other.key", &ol);
+
+	(void) state;
+	tu_err_clear(&e);
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, ca, al, now, &c, &e), 0);
+	assert_string_equal(tu_creds_subject_cn(c), "5a9f3c0e-host.example.com");
+	assert_int_equal(tu_creds_n_ca(c), 2);
+	assert_string_equal(tu_creds_source(c), "PEM in memory");
+	/* the caller's buffers are copied: wiping them changes nothing */
+	memset(key, 0, kl);
+	assert_int_equal(strncmp(tu_creds_key_pem(c, NULL), "-----BEGIN PRIVATE KEY-----", 27), 0);
+	c = tu_creds_free(c);
+	free(key);
+	key = slurp("c.key", &kl);
+
+	assert_int_equal(tu_creds_parse_pem(key, kl, key, kl, ca, al, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "cert");
+	assert_non_null(strstr(e.msg, "only certificates are expected"));
+	assert_int_equal(tu_creds_parse_pem(crt, cl, other, ol, ca, al, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "key");
+	assert_non_null(strstr(e.msg, "does not match"));
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, key, kl, now, &c, &e), -EBADMSG);
+	assert_string_equal(e.file, "ca");
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, ca, al, now + 30 * DAY_USEC, &c, &e),
+			 -EKEYEXPIRED);
+	assert_int_equal(tu_creds_parse_pem(crt, cl, key, kl, "", 0, now, &c, &e), -EBADMSG);
+	assert_int_equal(tu_creds_parse_pem(NULL, 0, key, kl, ca, al, now, &c, &e), -EINVAL);
+	assert_int_equal(tu_creds_parse_pem(crt, (size_t) 2 << 20, key, kl, ca, al, now, &c, &e),
+			 -EMSGSIZE);
+	assert_null(c);
+	free(crt);
+	free(key);
+	free(ca);
+	free(other);
+}
+
+/* The profile YAML reader: tsh's extra keys ignored, ours strict. */
+static void test_profile_yaml(void **state)
+{
+	static const struct {
+		const char *text;
+		int want;
+		const char *msg;
+	} cases[] = {
+	    {"web_proxy_addr: a.example:443\nuser: bob\n", 0, NULL},
+	    {"web_proxy_addr: a.example\nuser: bob\nkube: {x: [1, {y: [2]}]}\n? [complex]\n: 1\n", 0, NULL},
+	    {"web_proxy_addr: '[::1]:3080'\nuser: bob\n", 0, NULL},
+	    {"", -EBADMSG, "the file is empty"},
+	    {"user: bob\n", -EBADMSG, "missing web_proxy_addr"},
+	    {"web_proxy_addr: a.example\n", -EBADMSG, "missing user"},
+	    {"web_proxy_addr: a.example\nuser: ..\n", -EBADMSG, "invalid user name"},
+	    {"web_proxy_addr: a.example\nuser: a/b\n", -EBADMSG, "invalid user name"},
+	    {"web_proxy_addr: a.example\nuser: bob\ncluster: x/y\n", -EBADMSG, "invalid cluster"},
+	    {"web_proxy_addr: a.example\nuser: bob\ntls_routing_enabled: maybe\n", -EBADMSG,
+	     "invalid boolean"},
+	    {"web_proxy_addr: a.example\nuser: [bob]\n", -EBADMSG, "expected a string, found a list"},
+	    {"web_proxy_addr: 'a b'\nuser: bob\n", -EBADMSG, "invalid Proxy address"},
+	    {"web_proxy_addr: &x a.example\nuser: *x\n", -EBADMSG, "aliases"},
+	    {"[1, 2]\n", -EBADMSG, "expected a mapping"},
+	    {"a: 'open\n", -EBADMSG, "YAML syntax error"},
+	};
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tu_profile pr = {0};
+		struct tu_err e;
+		tu_err_clear(&e);
+		int r = tu_profile_parse(cases[i].text, strlen(cases[i].text), "f.yaml", "nm", &pr, &e);
+		if (r != cases[i].want)
+			fail_msg("case %zu: got %d want %d (%s)", i, r, cases[i].want, e.msg);
+		if (cases[i].msg && !strstr(e.msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, cases[i].msg);
+		if (r == 0) {
+			assert_string_equal(pr.user, "bob");
+			assert_string_equal(pr.cluster, "nm"); /* no cluster: the profile name */
+			assert_true(pr.proxy_port == 443 || pr.proxy_port == 3080);
+		} else {
+			assert_string_equal(e.file, "f.yaml");
+		}
+		tu_profile_done(&pr);
+	}
 }
 
 struct split_case {
@@ -590,7 +854,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_pair),          cmocka_unit_test(test_bad_pairs),
 	    cmocka_unit_test(test_validity),           cmocka_unit_test(test_permissions),
-	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_split_table),
+	    cmocka_unit_test(test_identity),           cmocka_unit_test(test_identity_ssh),
+	    cmocka_unit_test(test_split_table),        cmocka_unit_test(test_profile),
+	    cmocka_unit_test(test_profile_yaml),        cmocka_unit_test(test_pem_in_memory),
 	    cmocka_unit_test(test_identity_mutations), cmocka_unit_test(test_deferred_key_check),
 	};
 
