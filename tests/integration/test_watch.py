@@ -394,8 +394,17 @@ def test_fast_path_decides_like_the_full_cache(watched, run_cli, builddir, tmp_p
                           [ln.split(": ", 2)[-1] for ln in text.splitlines() if "login '" in ln])
         return out
 
+    # an owner by role only: zed-ops's record never names the login svc-deploy, its role does
+    spool.send(op="put", kind="role", txtpb='Metadata { Name: "ops" } Spec { Options { CreateHostUserMode: '
+               'HOST_USER_MODE_KEEP } Allow { Logins: "svc-deploy" NodeLabels { Values { key: "env" '
+               'value { Values: "dev" } } } } }')
+    spool.send(op="put", kind="user", txtpb='Metadata { Name: "zed-ops" } Spec { Roles: "ops" }')
+    logins.append("svc-deploy")
+    w.wait(lambda: int(w.state()["events"]) >= 2 and w.state()["last_write"] >= w.state()["last_event"],
+           2.0, "both events written")
     srv.clear_calls()
     fast = pam_all()
+    assert fast["svc-deploy"][0] == 0, fast["svc-deploy"]
     assert all(v[1] for v in fast.values()), fast
     assert srv.calls() == []
     w.stop()
