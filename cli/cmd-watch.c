@@ -49,6 +49,10 @@
 #include "watch.h"
 
 #define REWRITE_QUIET_USEC (INT64_C(3600) * 1000000)
+/* Another writer (a forced sync) may hold the cache lock for a while: retry on the next ticks,
+ * but not longer than this with changes only in memory (PAM would decide from an older file). */
+#define MAX_UNWRITTEN_USEC (UINT64_C(10) * 1000000)
+#define LOCK_WAIT_USEC     (UINT64_C(1) * 1000000)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -100,6 +104,7 @@ struct watcher {
 	bool have_d;
 	bool init_seen;
 	bool dirty;
+	uint64_t dirty_since; /* CLOCK_MONOTONIC: the first change not yet written */
 	bool linked;
 	int64_t next_expiry_usec; /* a user expires then: recompute the accounts */
 	uint64_t stream_start;    /* CLOCK_MONOTONIC */
@@ -150,7 +155,8 @@ static int flush(struct watcher *w, struct tu_err *e)
 	int64_t now;
 	int r;
 
-	r = tu_cache_lock(conf, tu_cache_lock_budget(conf), &lock_fd, NULL, e);
+	/* A short wait: the tick keeps the stream read and the heartbeat going, and retries. */
+	r = tu_cache_lock(conf, LOCK_WAIT_USEC, &lock_fd, NULL, e);
 	if (r < 0) {
 		tu_err_prefix(e, "waiting for the cache lock");
 		return r;
@@ -240,8 +246,10 @@ static int on_event(void *userdata, struct tu_event *ev, struct tu_err *e)
 		return r;
 	w->st.events++;
 	w->st.last_event_usec = tu_now_usec();
-	if (changed)
+	if (changed && !w->dirty) {
 		w->dirty = true;
+		w->dirty_since = tu_transport_now_usec();
+	}
 	tu_log(LOG_DEBUG, "watch: %s %s '%s'%s", tu_event_op_name(ev->op),
 	       tu_event_kind_name(ev->kind), tu_sanitize(ev->name, name, sizeof(name)),
 	       changed ? "" : " (no change)");
@@ -265,9 +273,16 @@ static int on_tick(void *userdata, struct tu_err *e)
 		/* A user expired: the accounts change without an event.  Or an hour passed
 		 * without a change: the snapshots' time says how current they are, and
 		 * cache.offline_max_age counts from it once the stream is gone. */
-		w->dirty = true;
+		w->dirty = true, w->dirty_since = mono;
 	if (w->dirty) {
 		r = flush(w, e);
+		if ((r == -ETIMEDOUT || r == -EWOULDBLOCK) &&
+		    tu_transport_now_usec() - w->dirty_since < MAX_UNWRITTEN_USEC) {
+			char why[600];
+			tu_log(LOG_NOTICE, "watch: %s; retrying", tu_err_format(e, why, sizeof(why)));
+			tu_err_clear(e);
+			return 0; /* still dirty: the next tick tries again */
+		}
 		if (r < 0)
 			return r;
 		write_state(w);

@@ -425,3 +425,21 @@ def test_keepalive_policy_no_goaway(watched, run_cli):
     assert len(srv.calls(WATCH)) == 1
     spool.send(op="put", kind="user", txtpb=ZED)
     w.wait(lambda: visible(run_cli, "zed"), 1.0, "zed after 5 s of pings")
+
+
+def test_busy_cache_lock_is_retried(watched, run_cli, cache_dir):
+    """Another writer (a forced sync) holding the cache lock delays the write, without dropping
+    the stream; the change lands once the lock is free."""
+    import fcntl  # noqa: PLC0415
+    srv, spool, w = watched()
+    fd = os.open(os.path.join(cache_dir, ".online.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        spool.send(op="put", kind="user", txtpb=ZED)
+        time.sleep(2.5)
+        assert not visible(run_cli, "zed")
+    finally:
+        os.close(fd)
+    w.wait(lambda: visible(run_cli, "zed"), 3.0, "zed once the lock is free")
+    assert w.state()["reconnects"] == "0" and w.state()["phase"] == "current"
+    assert "retrying" in w.stderr()
