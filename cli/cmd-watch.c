@@ -105,6 +105,7 @@ struct watcher {
 	bool init_seen;
 	bool dirty;
 	uint64_t dirty_since; /* CLOCK_MONOTONIC: the first change not yet written */
+	bool accounts_dirty;  /* a user or role changed: accounts.db too, not only state.db */
 	bool linked;
 	int64_t next_expiry_usec; /* a user expires then: recompute the accounts */
 	uint64_t stream_start;    /* CLOCK_MONOTONIC */
@@ -162,12 +163,16 @@ static int flush(struct watcher *w, struct tu_err *e)
 		return r;
 	}
 	now = tu_now_usec();
-	r = tu_cache_save(conf, &w->d, &w->host, now, NULL, e);
+	/* A lock or the auth preference cannot change the accounts: state.db alone is a fraction
+	 * of the work (no accounts to compute, one file). */
+	r = w->accounts_dirty ? tu_cache_save(conf, &w->d, &w->host, now, NULL, e)
+			      : tu_cache_save_state_only(conf, &w->d, now, e);
 	if (r < 0) {
 		tu_err_prefix(e, "writing the cache");
 		return r;
 	}
 	w->dirty = false;
+	w->accounts_dirty = false;
 	w->st.last_write_usec = now;
 	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
 	w->next_expiry_usec = next_expiry(&w->d, now);
@@ -211,6 +216,7 @@ static int on_init(struct watcher *w, const struct tu_event *ev, struct tu_err *
 	tu_dataset_done(&w->d);
 	w->d = d;
 	w->have_d = true;
+	w->accounts_dirty = true;
 	r = flush(w, e);
 	if (r < 0)
 		return r;
@@ -250,6 +256,8 @@ static int on_event(void *userdata, struct tu_event *ev, struct tu_err *e)
 		w->dirty = true;
 		w->dirty_since = tu_transport_now_usec();
 	}
+	if (changed && (ev->kind == TU_EVENT_KIND_USER || ev->kind == TU_EVENT_KIND_ROLE))
+		w->accounts_dirty = true;
 	tu_log(LOG_DEBUG, "watch: %s %s '%s'%s", tu_event_op_name(ev->op),
 	       tu_event_kind_name(ev->kind), tu_sanitize(ev->name, name, sizeof(name)),
 	       changed ? "" : " (no change)");
@@ -273,7 +281,7 @@ static int on_tick(void *userdata, struct tu_err *e)
 		/* A user expired: the accounts change without an event.  Or an hour passed
 		 * without a change: the snapshots' time says how current they are, and
 		 * cache.offline_max_age counts from it once the stream is gone. */
-		w->dirty = true, w->dirty_since = mono;
+		w->dirty = true, w->accounts_dirty = true, w->dirty_since = mono;
 	if (w->dirty) {
 		r = flush(w, e);
 		if ((r == -ETIMEDOUT || r == -EWOULDBLOCK) &&

@@ -292,7 +292,8 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		      int64_t as_of_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+		      int64_t as_of_usec, bool state_only, struct tu_cache_counts *ret_counts,
+		      struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
 	struct tu_etcgroup eg = {0};
@@ -316,6 +317,8 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		return r;
 
+	if (state_only)
+		goto state; /* the accounts depend on users and roles only: accounts.db stays */
 	r = tu_etcgroup_load(etc_group_path, &eg, reterr);
 	if (r == -ENOENT) {
 		tu_log(LOG_DEBUG, "cache: %s missing, no local groups",
@@ -343,6 +346,7 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		goto out;
 
+state:
 	/* A sync that could not fetch the user CA keeps the previous snapshot's keys, so a
 	 * failing CA fetch never turns Teleport certificates into nothing (nor back on). */
 	dd = *d; /* shallow: only user_ca may differ */
@@ -382,9 +386,11 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 				    reterr);
 	if (r < 0)
 		goto out;
-	r = write_public(conf, pub, &acc, as_of_usec, reterr);
-	if (r < 0)
-		goto out;
+	if (!state_only) {
+		r = write_public(conf, pub, &acc, as_of_usec, reterr);
+		if (r < 0)
+			goto out;
+	}
 
 	if (ret_counts)
 		*ret_counts = (struct tu_cache_counts){
@@ -412,13 +418,19 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, ret_counts, reterr);
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, reterr);
 }
 
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, h, now_usec, now_usec, ret_counts, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, reterr);
+}
+
+int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d,
+			     int64_t now_usec, struct tu_err *reterr)
+{
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, reterr);
 }
 
 int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -426,7 +438,7 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
-			  ret_counts, reterr);
+			  false, ret_counts, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */

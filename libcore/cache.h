@@ -65,6 +65,14 @@ int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const 
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
 /*
+ * Only the private state snapshot, for a change that cannot change the
+ * accounts (a lock, the auth preference: `teleport-unix watch`); accounts.db
+ * is left as it is.  Same errors as tu_cache_save.
+ */
+int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d, int64_t now_usec,
+			     struct tu_err *reterr);
+
+/*
  * Same for a state merged from an older snapshot and a few fresh records
  * (the NSS name refresh, online.c): accounts are computed at now_usec, but
  * both snapshots are stamped as_of_usec (the older snapshot's creation time;

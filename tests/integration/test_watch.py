@@ -155,11 +155,15 @@ def test_init_then_one_list_and_propagation_within_1s(watched, run_cli, builddir
 
     r = run_cli("check", "--offline", "zed", "zed")
     assert r.rc == 0 and r.stdout.startswith("allow"), r
+    pub = os.stat(os.path.join(cache_dir, "accounts.db"))
     t0 = spool.send(op="put", kind="lock",
                     txtpb='Metadata { Name: "lock-zed" } Spec { Target { User: "zed" } Message: "incident 7" }')
     w.wait(lambda: "incident 7" in run_cli("check", "--offline", "zed", "zed").stdout, 1.0,
            "the lock within 1 s")
     lock_ms = (time.monotonic() - t0) * 1000
+    # a lock cannot change the accounts: only state.db was rewritten
+    after = os.stat(os.path.join(cache_dir, "accounts.db"))
+    assert (after.st_ino, after.st_mtime_ns) == (pub.st_ino, pub.st_mtime_ns)
 
     t0 = spool.send(op="delete", kind="lock", name="lock-zed")
     w.wait(lambda: run_cli("check", "--offline", "zed", "zed").stdout.startswith("allow"), 1.0,
