@@ -129,6 +129,27 @@ def ssh_certificate_path(tmp, certs, cli, env, runs):
           f"({added_cpu:.1f} ms CPU) over a bare command (goal: <= 5 ms p50)")
 
 
+def upgrade_path(tmp, certs, srv, cli, env, runs, direct_p50):
+    """`check` through the ALPN connection upgrade (issue 12 item 2): TLS to a stand-in
+    L7 Proxy (tests/fake_auth/l7_proxy.py, Python, a thread per connection), the
+    WebSocket upgrade, and the same mTLS inside, against the same Auth (goal: at most
+    1.3x the direct median; the stand-in's own Python relay is part of the figure)."""
+    import l7_proxy  # tests/fake_auth  # noqa: PLC0415
+    web = l7_proxy.generate_web_certs(os.path.join(tmp, "web"))
+    proxy = helpers.Proc([helpers.PY, os.path.join(helpers.FAKE_AUTH, "l7_proxy.py"), "--cert", web["cert"],
+                          "--key", web["key"], "--auth", srv.address], os.path.join(tmp, "l7"), "bench-l7").start()
+    try:
+        doc = helpers.build_config(certs, proxy.address, os.path.join(tmp, "cache-l7"))
+        doc["auth"].update({"proxy_conn_upgrade": "always", "proxy_ca": web["ca"]})
+        cfg = helpers.write_yaml(os.path.join(tmp, "tu-l7.yaml"), doc)
+        p50, p90 = timed([cli, "--insecure-perms", "-c", cfg, "check", "alice@example.com", "alice"], env, runs,
+                         ok=(0, 1))
+        print(f"check through the connection upgrade (L7 stand-in, whole process): p50 {p50:.1f} ms, "
+              f"p90 {p90:.1f} ms = {p50 / direct_p50:.2f}x direct (goal <= 1.3x)")
+    finally:
+        proxy.stop()
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[-3], file=sys.stderr)
@@ -156,6 +177,7 @@ def main():
             print(f"ping (fresh TLS handshake, whole process): p50 {p50:.1f} ms, p90 {p90:.1f} ms (goal <= 20 ms p50)")
             p50, p90 = timed(base + ["check", "alice@example.com", "alice"], env, runs, ok=(0, 1))
             print(f"check (GetUser + roles + locks + auth preference, whole process): p50 {p50:.1f} ms, p90 {p90:.1f} ms")
+            upgrade_path(tmp, certs, srv, cli, env, runs, p50)
             svc = os.path.join(tmp, "pam.d")
             helpers.write_pam_service(svc, "bench", [
                 f"account [success=ok user_unknown=ignore default=bad] "

@@ -767,6 +767,30 @@ static int f_max_message_size(struct walker *w, const struct node *n, const char
 	return 0;
 }
 
+static int f_proxy_conn_upgrade(struct walker *w, const struct node *n, const char *path)
+{
+	const char *v = NULL;
+	int r = want_scalar(w, n, path, "auto, always or never", &v);
+
+	if (r < 0)
+		return r;
+	if (!strcmp(v, "auto"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_AUTO;
+	else if (!strcmp(v, "always"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_ALWAYS;
+	else if (!strcmp(v, "never"))
+		w->c->proxy_conn_upgrade = TU_CONN_UPGRADE_NEVER;
+	else
+		return fail(w, n, path, "invalid value '%s' (expected auto, always or never)",
+			    show(v).s);
+	return 0;
+}
+
+static int f_proxy_ca(struct walker *w, const struct node *n, const char *path)
+{
+	return set_abs_path(w, n, path, &w->c->proxy_ca, false);
+}
+
 static const struct field auth_fields[] = {
 	{ "addresses", f_addresses, false }, /* required unless the credential is a tsh profile */
 	{ "server_name", f_server_name, false },
@@ -774,6 +798,8 @@ static const struct field auth_fields[] = {
 	{ "credentials", f_credentials, true },
 	{ "timeouts", f_timeouts, false },
 	{ "max_message_size", f_max_message_size, false },
+	{ "proxy_conn_upgrade", f_proxy_conn_upgrade, false },
+	{ "proxy_ca", f_proxy_ca, false },
 };
 
 static int f_auth(struct walker *w, const struct node *n, const char *path)
@@ -1132,6 +1158,7 @@ struct tu_conf *tu_conf_free(struct tu_conf *c)
 	free(c->key_path);
 	free(c->ca_path);
 	free(c->identity_file);
+	free(c->proxy_ca);
 	free(c->proxy.host);
 	free(c->profile_dir);
 	free(c->profile_name);

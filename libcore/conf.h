@@ -48,6 +48,12 @@ enum tu_pam_offline {
 	TU_OFFLINE_DENY = 1,
 };
 
+enum tu_conn_upgrade {
+	TU_CONN_UPGRADE_AUTO = 0, /* a test dial decides (dial/ws.h), the answer kept in cache.dir */
+	TU_CONN_UPGRADE_ALWAYS = 1,
+	TU_CONN_UPGRADE_NEVER = 2,
+};
+
 struct tu_addr {
 	char *host;     /* without brackets for IPv6 */
 	uint16_t port;
@@ -69,6 +75,10 @@ struct tu_conf {
 	uint64_t connect_timeout_usec; /* default 1s */
 	uint64_t request_timeout_usec; /* default 3s */
 	uint64_t max_message_size;     /* auth.max_message_size, default 64 MiB */
+	/* the Proxy's WebSocket upgrade (dial/ws.c) */
+	enum tu_conn_upgrade proxy_conn_upgrade; /* auth.proxy_conn_upgrade, default auto */
+	char *proxy_ca;                /* auth.proxy_ca: PEM CAs for the Proxy's web certificate;
+	                                  NULL = the system roots */
 
 	/* host */
 	char *host_name;               /* default gethostname(); never NULL after a successful load */

@@ -44,10 +44,11 @@
 #include <strings.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -56,6 +57,8 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
+#include "dial/tunnel-pump.h"
+#include "dial/tunnel-select.h"
 #include "err.h"
 #include "grpc.h"
 #include "resolve.h"
@@ -90,6 +93,12 @@ struct h2 {
 	tu_transport_tick_fn tick; /* set during h2_stream() only */
 	void *tick_userdata;
 	char errbuf[CURL_ERROR_SIZE];
+	/* A path curl cannot open itself (dial/tunnel-pump.h): its sockets come from the
+	 * dialer, and perform() pumps its bytes.  NULL: plain TCP. */
+	struct tu_stream_dialer *dialer;
+	uint64_t dial_deadline; /* for the dialer, set before each transfer */
+	int dial_code;          /* the dialer's failure in this transfer, 0 none */
+	struct tu_err dial_err;
 	/* The loader's connection, until the first call is over (pre.fd -1 once curl has it). */
 	struct tu_h2_predial pre;
 	bool pre_pending; /* the first call has not run yet */
@@ -439,6 +448,28 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		h->pre.fd = -1; /* curl's now: it closes it */
 		return h->adopted_fd;
 	}
+	if (h && h->dialer) {
+		/* The dialer reaches Auth's TLS its own way (bounded by the connect
+		 * deadline) and has curl connect to its private local socket instead
+		 * (an address that fits curl_sockaddr's struct sockaddr). */
+		struct sockaddr_un sa;
+		socklen_t len = 0;
+		tu_err_clear(&h->dial_err);
+		int r = tu_stream_dialer_open(h->dialer, h->dial_deadline, &sa, &len, &h->dial_err);
+		if (r < 0) {
+			h->dial_code = r;
+			return CURL_SOCKET_BAD;
+		}
+		if (len > sizeof(a->addr)) {
+			h->dial_code = tu_err_set(&h->dial_err, -EIO, "stream address too long");
+			return CURL_SOCKET_BAD;
+		}
+		a->family = AF_UNIX;
+		a->protocol = 0;
+		a->addrlen = len;
+		memcpy(&a->addr, &sa, len);
+		return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -630,9 +661,28 @@ static CURLcode perform(struct h2 *h)
 	if (mc != CURLM_OK)
 		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 	while (running) {
+		struct pollfd pfd[TU_STREAM_MAX_FDS];
+		struct curl_waitfd wfd[TU_STREAM_MAX_FDS];
+		unsigned n = 0;
+		int wait_ms = 1000;
+
 		mc = curl_multi_perform(h->multi, &running);
+		if (h->dialer) {
+			/* The dialer's pumps run in this loop, on this thread. */
+			if (tu_stream_dialer_step(h->dialer))
+				wait_ms = 0;
+			n = (unsigned) tu_stream_dialer_pollfds(h->dialer, pfd, TU_STREAM_MAX_FDS);
+			for (unsigned i = 0; i < n; i++) {
+				wfd[i].fd = pfd[i].fd;
+				wfd[i].events = (short) ((pfd[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+							 (pfd[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
+				wfd[i].revents = 0;
+			}
+		}
 		if (mc == CURLM_OK && running)
-			mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+			mc = curl_multi_poll(h->multi, n ? wfd : NULL, n, wait_ms, NULL);
+		if (h->dialer)
+			(void) tu_stream_dialer_step(h->dialer);
 		if (mc != CURLM_OK)
 			break;
 	}
@@ -691,8 +741,18 @@ static int h2_call_loop(struct h2 *h, const char *url, const char *path, const u
 				       ? h->connect_timeout_usec
 				       : remaining;
 
-		/* The name first, inside this address's connect time (as curl counts it). */
-		r = resolve_addr(h, i, addr[i], now, now + connect, entry, sizeof(entry), reterr);
+		/* The name first, inside this address's connect time (as curl counts it).
+		 * A dialer resolves its own hops: curl gets a number it never dials. */
+		h->dial_deadline = now + connect;
+		h->dial_code = 0;
+		if (h->dialer)
+			r = snprintf(entry, sizeof(entry), "%s:%u:127.0.0.1", h->addr[i].curl_name,
+				     h->addr[i].port) < (int) sizeof(entry)
+				? 0
+				: tu_err_set(reterr, -EIO, "address too long");
+		else
+			r = resolve_addr(h, i, addr[i], now, now + connect, entry, sizeof(entry),
+					 reterr);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
@@ -797,6 +857,20 @@ static int h2_call_loop(struct h2 *h, const char *url, const char *path, const u
 					       sizeof(ret_status->grpc_message));
 			return 0;
 		}
+		if (h->dialer && !x.err) {
+			/* The dialer knows better than curl why the stream failed. */
+			struct tu_err de;
+			if (h->dial_code < 0) {
+				if (reterr)
+					*reterr = h->dial_err;
+				return h->dial_code;
+			}
+			if (!x.connected && tu_stream_dialer_last_error(h->dialer, &de)) {
+				if (reterr)
+					*reterr = de;
+				return de.code;
+			}
+		}
 		r = map_curl_error(&x, rc, elapsed);
 		/* Once a server answered TLS and ALPN, its errors are final: fail-over is for
 		 * reaching one. */
@@ -833,6 +907,11 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	size_t start = h->cur, n_try = h->n_addr;
 	bool first = h->pre_pending;
 	h->pre_pending = false;
+	if (h->dialer) {
+		/* The stream dialer reaches its one address (the first): no fail-over. */
+		start = 0;
+		n_try = 1;
+	}
 	if (first) {
 		start = h->pre.index;
 		n_try = h->n_addr - h->pre.index;
@@ -879,6 +958,7 @@ static void h2_close(struct tu_transport *t)
 		curl_easy_cleanup(h->curl);
 	if (h->multi)
 		curl_multi_cleanup(h->multi); /* closes the cached connection and curl's pair */
+	tu_stream_dialer_free(h->dialer);
 	if (h->pre.fd >= 0)
 		close(h->pre.fd);
 	for (size_t i = 0; i < h->n_addr; i++)
@@ -970,6 +1050,24 @@ __attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf
 		 * the addresses of a name in order). */
 		h->addr[pre->index].res = pre->res;
 		h->addr[pre->index].res_until = pre->res_until;
+	}
+	/* A stream dialer (dial/tunnel-select.h: the connection upgrade) carries every
+	 * connection instead of TCP; it starts on the loader's connection when that went to
+	 * the address it dials. */
+	int pfd = h->pre_pending && h->pre.index == 0 ? h->pre.fd : -1;
+	int sr = tu_tunnel_select(conf, creds, &pfd, &h->dialer, reterr);
+	if (pfd < 0 && h->pre_pending && h->pre.index == 0)
+		h->pre.fd = -1; /* the dialer took it */
+	if (sr < 0) {
+		h2_close(&h->t);
+		return sr;
+	}
+	if (h->dialer) {
+		if (h->pre.fd >= 0)
+			close(h->pre.fd);
+		h->pre.fd = -1;
+		h->pre_pending = false;
+		h->cur = 0;
 	}
 
 	h->curl = curl_easy_init();

@@ -55,7 +55,13 @@ teleport-unix.pc: %reldir%/teleport-unix.pc.in Makefile
 # teleport-unix-h2.so: the libcurl/OpenSSL transport (h2.c), dlopen()ed by the core from its
 # own directory (h2-load.c) once a TCP connection to Auth is up.  Exports one symbol.
 pkglib_LTLIBRARIES += teleport-unix-h2.la
-teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h
+# The stream dialers (libcore/dial: the WebSocket upgrade through an L7 load balancer) live
+# here too: their outer TLS needs libssl.
+teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h \
+	%reldir%/dial/tunnel-pump.c %reldir%/dial/tunnel-pump.h \
+	%reldir%/dial/ws-tls.c %reldir%/dial/ws-tls.h \
+	%reldir%/dial/ws.c %reldir%/dial/ws.h \
+	%reldir%/dial/tunnel-select.c %reldir%/dial/tunnel-select.h
 teleport_unix_h2_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS)
 teleport_unix_h2_la_LIBADD = libteleport-unix.la $(CURL_LIBS) $(OPENSSL_LIBS) -lpthread
 teleport_unix_h2_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -Wl,-z,defs \

@@ -11,6 +11,7 @@ AM_TESTS_ENVIRONMENT = \
 
 include tests/unit/wire.mk
 include tests/unit/transport.mk
+include tests/unit/dial.mk
 include tests/unit/conf.mk
 include tests/unit/decide.mk
 include tests/unit/accounts.mk

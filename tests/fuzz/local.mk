@@ -7,7 +7,7 @@ tu_fuzz_replay_ldadd = libteleport-unix.la
 check_PROGRAMS += \
 	tests/fuzz/replay-conf tests/fuzz/replay-parse tests/fuzz/replay-grpc tests/fuzz/replay-pem \
 	tests/fuzz/replay-model tests/fuzz/replay-template tests/fuzz/replay-labels \
-	tests/fuzz/replay-dns tests/fuzz/replay-profile
+	tests/fuzz/replay-dns tests/fuzz/replay-ws tests/fuzz/replay-profile
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_conf_CFLAGS = $(tu_fuzz_replay_cflags)
 tests_fuzz_replay_conf_LDADD = $(tu_fuzz_replay_ldadd)
@@ -32,6 +32,10 @@ tests_fuzz_replay_labels_LDADD = $(tu_fuzz_replay_ldadd)
 tests_fuzz_replay_dns_SOURCES = tests/fuzz/fuzz-dns.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_dns_CFLAGS = $(tu_fuzz_replay_cflags)
 tests_fuzz_replay_dns_LDADD = $(tu_fuzz_replay_ldadd)
+tests_fuzz_replay_ws_SOURCES = tests/fuzz/fuzz-ws.c tests/fuzz/fuzz-main.c \
+	libcore/dial/tunnel-pump.c libcore/dial/ws-tls.c libcore/dial/ws.c
+tests_fuzz_replay_ws_CFLAGS = $(tu_fuzz_replay_cflags) $(OPENSSL_CFLAGS)
+tests_fuzz_replay_ws_LDADD = $(tu_fuzz_replay_ldadd) $(OPENSSL_LIBS)
 
 tests_fuzz_replay_profile_SOURCES = tests/fuzz/fuzz-profile.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_profile_CFLAGS = $(tu_fuzz_replay_cflags)

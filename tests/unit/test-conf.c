@@ -130,6 +130,8 @@ static void test_example_loads(void **state)
 	assert_int_equal(c->pam_offline, TU_OFFLINE_CACHED);
 	assert_false(c->trust_teleport_env);
 	assert_false(c->trust_ssh_cert);
+	assert_int_equal(c->proxy_conn_upgrade, TU_CONN_UPGRADE_AUTO);
+	assert_null(c->proxy_ca);
 	assert_null(tu_conf_free(c));
 }
 
@@ -168,6 +170,8 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->pam_offline, TU_OFFLINE_CACHED);
 	assert_false(c->trust_teleport_env);
 	assert_false(c->trust_ssh_cert);
+	assert_int_equal(c->proxy_conn_upgrade, TU_CONN_UPGRADE_AUTO);
+	assert_null(c->proxy_ca);
 	tu_conf_free(c);
 }
 
@@ -465,6 +469,11 @@ static void test_inline(void **state)
 		{ "auth:\n  addresses: [a]\n  credentials: {identity_file: /i}\n  timeouts: {connect: 11m}\n", -EBADMSG, "auth.timeouts.connect", "out of range" },
 		{ "auth: {addresses: [a], credentials: {identity_file: /i}}\nfoo: 1\n", -EBADMSG, "foo", "unknown key 'foo' (expected one of: auth, host, accounts, cache, pam)" },
 		{ "auth: {addresses: [a], credentials: {identity_file: /i}}\n[x]: 1\n", -EBADMSG, "", "mapping keys must be strings, found a list" },
+		{ "auth: {addresses: [a], credentials: {identity_file: /i}, proxy_conn_upgrade: always, proxy_ca: /p.pem}\n", 0, NULL, NULL },
+		{ "auth: {addresses: [a], credentials: {identity_file: /i}, proxy_conn_upgrade: never}\n", 0, NULL, NULL },
+		{ "auth: {addresses: [a], credentials: {identity_file: /i}, proxy_conn_upgrade: yes}\n", -EBADMSG, "auth.proxy_conn_upgrade", "invalid value 'yes' (expected auto, always or never)" },
+		{ "auth: {addresses: [a], credentials: {identity_file: /i}, proxy_conn_upgrade: [auto]}\n", -EBADMSG, "auth.proxy_conn_upgrade", "found a list" },
+		{ "auth: {addresses: [a], credentials: {identity_file: /i}, proxy_ca: ca.pem}\n", -EBADMSG, "auth.proxy_ca", "must be absolute" },
 		{ "~\n", -EBADMSG, "auth", "the file is empty" },
 		{ "", -EBADMSG, "auth", "the file is empty" },
 		{ "just text\n", -EBADMSG, "", "expected a mapping at the top level, found a scalar" },
