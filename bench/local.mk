@@ -6,11 +6,20 @@ bench_bench_decide_SOURCES = bench/bench-decide.c
 bench_bench_decide_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_decide_LDADD = libteleport-unix.la
 EXTRA_DIST += bench/bench-auth.py
+check_PROGRAMS += bench/bench-pam-decide
+bench_bench_pam_decide_SOURCES = bench/bench-pam-decide.c
+bench_bench_pam_decide_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_pam_decide_LDADD = libteleport-unix.la
+EXTRA_DIST += bench/bench-watch.py bench/bench-fleet.py
 
 bench: bench-online
-bench-online: bench/bench-decide teleport-unix pam_teleport.la
+bench-online: bench/bench-decide bench/bench-pam-decide teleport-unix pam_teleport.la
 	@echo "== decision engine (in-process)"
 	$(builddir)/bench/bench-decide 2000
 	@echo "== online path against the stand-in Auth server (loopback)"
 	/usr/bin/python3 $(top_srcdir)/bench/bench-auth.py $(abs_top_builddir) 30 10000 || test $$? = 77
+	@echo "== teleport-unix watch (issue 13): change-to-getent latency, write cost, idle cost, PAM decision"
+	/usr/bin/python3 $(top_srcdir)/bench/bench-watch.py $(abs_top_builddir) $${BENCH_WATCH_USERS:-1000 10000} || test $$? = 77
+	@echo "== a fleet of watchers against one stand-in Auth (issue 13 item 5)"
+	/usr/bin/python3 $(top_srcdir)/bench/bench-fleet.py $(abs_top_builddir) $${BENCH_FLEET_HOSTS:-20} || test $$? = 77
 .PHONY: bench-online

@@ -37,6 +37,7 @@ int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_doctor(struct cli *c, int argc, char **argv);
 int cmd_cache(struct cli *c, int argc, char **argv);
 int cmd_ssh_principals(struct cli *c, int argc, char **argv);
+int cmd_watch(struct cli *c, int argc, char **argv);
 
 /* Opens the context for c (config + flags); on failure prints the error line and returns 2. */
 int cli_open_ctx(struct cli *c, struct tu_ctx **ret);

@@ -151,6 +151,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		json_key_str(&j, "role", v.role[0] ? v.role : NULL);
 		json_key_str(&j, "reason", v.reason);
 		json_key_bool(&j, "offline", v.offline);
+		json_key_bool(&j, "watched", v.watched);
 		json_end(&j);
 	} else if (v.kind == TU_VERDICT_UNAVAIL) {
 		fprintf(stderr, "teleport-unix: check: %s\n", v.reason);
@@ -158,7 +159,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		char line[700];
 		tu_sanitize(v.reason, line, sizeof(line));
 		printf("%s: %s%s\n", v.kind == TU_VERDICT_ALLOW ? "allow" : "deny", line,
-		       v.offline ? " (offline)" : "");
+		       v.watched ? " (from the watch-fed cache)" : v.offline ? " (offline)" : "");
 	}
 	switch (v.kind) {
 	case TU_VERDICT_ALLOW:

@@ -18,6 +18,7 @@
 #include "creds.h"
 #include "ctx.h"
 #include "err.h"
+#include "watch.h"
 
 static void fmt_time(int64_t usec, char *buf, size_t size)
 {
@@ -87,6 +88,15 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	} else {
 		degraded = true;
 	}
+	struct tu_watch_state ws = {0};
+	struct tu_err ewatch;
+	tu_err_clear(&ewatch);
+	int wr = tu_watch_state_read(conf, &ws, &ewatch);
+	bool watch_current = wr >= 0 && tu_watch_state_current(&ws, now);
+	/* A watcher that is not stopped but not current either (backoff, dead) needs attention. */
+	if (wr >= 0 && ws.phase != TU_WATCH_STOPPED && !watch_current)
+		degraded = true;
+
 	/* Broken: a login can be decided neither online nor from the cache. */
 	bool broken = !auth_ok && !(cache_ok && conf->pam_offline == TU_OFFLINE_CACHED);
 	const char *verdict = broken ? "broken" : degraded ? "degraded" : "healthy";
@@ -138,6 +148,33 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			json_key_int(&j, "state_age_seconds", (long long) ((now - ci.state_created_usec) / 1000000));
 		}
 		json_obj_end(&j);
+		json_key_obj_begin(&j, "watch");
+		json_key_bool(&j, "running", wr >= 0 && ws.phase != TU_WATCH_STOPPED);
+		json_key_bool(&j, "current", watch_current);
+		if (wr >= 0) {
+			json_key_str(&j, "phase", tu_watch_phase_name(ws.phase));
+			json_key_int(&j, "pid", (long long) ws.pid);
+			if (ws.connected_since_usec) {
+				fmt_time(ws.connected_since_usec, t1, sizeof(t1));
+				json_key_str(&j, "connected_since", t1);
+			} else
+				json_key_str(&j, "connected_since", NULL);
+			if (ws.last_event_usec) {
+				fmt_time(ws.last_event_usec, t1, sizeof(t1));
+				json_key_str(&j, "last_event", t1);
+			} else
+				json_key_str(&j, "last_event", NULL);
+			json_key_int(&j, "heartbeat_age_seconds", (long long) ((now - ws.heartbeat_usec) / 1000000));
+			json_key_int(&j, "events", (long long) ws.events);
+			json_key_int(&j, "last_write_ms", (long long) (ws.write_duration_usec / 1000));
+			json_key_int(&j, "relists", (long long) ws.relists);
+			json_key_int(&j, "reconnects", (long long) ws.reconnects);
+			json_key_int(&j, "reconnect_attempt", (long long) ws.attempt);
+			json_key_str(&j, "last_error", ws.last_error[0] ? ws.last_error : NULL);
+		} else if (wr != -ENOENT) {
+			json_key_str(&j, "error", tu_err_format(&ewatch, buf, sizeof(buf)));
+		}
+		json_obj_end(&j);
 		json_end(&j);
 	} else {
 		printf("config:       %s\n", conf->path ? conf->path : "(none: defaults, --profile)");
@@ -184,6 +221,32 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			printf("  state:      unusable: %s\n", strerror(-ci.state_error));
 		} else {
 			printf("  state:      none (offline logins impossible until a sync)\n");
+		}
+		if (wr == -ENOENT)
+			printf("watch:        not running (the sync timer keeps the cache)\n");
+		else if (wr < 0)
+			printf("watch:        unreadable state: %s\n", tu_err_format(&ewatch, buf, sizeof(buf)));
+		else {
+			printf("watch:        %s%s (pid %lld)\n", tu_watch_phase_name(ws.phase),
+			       ws.phase == TU_WATCH_CURRENT && !watch_current ? ", but no heartbeat: the watcher died or hangs" : "",
+			       (long long) ws.pid);
+			if (ws.connected_since_usec) {
+				fmt_time(ws.connected_since_usec, t1, sizeof(t1));
+				printf("  connected:  since %s\n", t1);
+			}
+			if (ws.last_event_usec) {
+				fmt_age(now - ws.last_event_usec, t2, sizeof(t2));
+				printf("  events:     %llu applied, last %s\n", (unsigned long long) ws.events, t2);
+			} else
+				printf("  events:     none yet\n");
+			if (ws.last_write_usec)
+				printf("  writes:     last took %.1f ms (both snapshots)\n",
+				       (double) ws.write_duration_usec / 1000.0);
+			printf("  reconnects: %llu (current attempt %llu), %llu full lists\n",
+			       (unsigned long long) ws.reconnects, (unsigned long long) ws.attempt,
+			       (unsigned long long) ws.relists);
+			if (ws.last_error[0])
+				printf("  last end:   %s\n", ws.last_error);
 		}
 		printf("status:       %s\n", verdict);
 	}

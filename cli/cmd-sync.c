@@ -29,6 +29,7 @@
 #include "err.h"
 #include "log.h"
 #include "model.h"
+#include "watch.h"
 
 static void progress(void *userdata, const char *what, size_t count)
 {
@@ -86,17 +87,39 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	bool show_progress = !c->json && isatty(STDERR_FILENO) == 1;
 	int r, ret = CLI_EXIT_ERROR;
 
+	bool force = false;
+
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: teleport-unix [-c CONFIG] [--json] sync\n"
-		       "Fetches users, roles and locks from Auth and rewrites the cache.\n");
+		printf("Usage: teleport-unix [-c CONFIG] [--json] sync [--force]\n"
+		       "Fetches users, roles and locks from Auth and rewrites the cache.\n"
+		       "While `teleport-unix watch` keeps the cache current it does nothing\n"
+		       "(no list calls), unless --force.\n");
 		return CLI_EXIT_OK;
 	}
-	if (argc > 1)
-		return cli_errorf(c, "sync: unexpected argument '%s' (usage: teleport-unix sync)",
+	if (argc == 2 && strcmp(argv[1], "--force") == 0)
+		force = true;
+	else if (argc > 1)
+		return cli_errorf(c, "sync: unexpected argument '%s' (usage: teleport-unix sync [--force])",
 				  argv[1]);
 	r = cli_open_ctx(c, &ctx);
 	if (r != 0)
 		return r;
+
+	/* Quiet clusters cost nothing (issue 13): the timer's sync lists nothing while the watch
+	 * stream keeps the cache current. */
+	if (!force && tu_watch_is_current(tu_ctx_conf(ctx), tu_now_usec())) {
+		if (c->json) {
+			struct json j;
+			json_begin(&j, stdout);
+			json_key_bool(&j, "skipped", true);
+			json_key_str(&j, "reason", "teleport-unix watch keeps the cache current");
+			json_key_str(&j, "cache_dir", tu_ctx_conf(ctx)->cache_dir);
+			json_end(&j);
+		} else
+			printf("skipped: teleport-unix watch keeps the cache current (sync --force lists anyway)\n");
+		tu_ctx_free(ctx);
+		return CLI_EXIT_OK;
+	}
 
 	tu_err_clear(&e);
 	r = tu_cache_lock(tu_ctx_conf(ctx), tu_cache_lock_budget(tu_ctx_conf(ctx)), &lock_fd, NULL,

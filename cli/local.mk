@@ -6,6 +6,7 @@ teleport_unix_SOURCES = \
 	%reldir%/out.c \
 	%reldir%/cmd-ping.c \
 	%reldir%/cmd-sync.c \
+	%reldir%/cmd-watch.c \
 	%reldir%/cmd-user.c \
 	%reldir%/cmd-check.c \
 	%reldir%/cmd-passwd.c \

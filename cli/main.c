@@ -21,7 +21,8 @@ static const struct command {
 	const char *usage;
 } commands[] = {
 	{ "ping", cmd_ping, "ping                     connect to Auth: cluster, version, identity, cert expiry" },
-	{ "sync", cmd_sync, "sync                     fetch users, roles, locks and write the cache" },
+	{ "sync", cmd_sync, "sync [--force]           fetch users, roles, locks and write the cache" },
+	{ "watch", cmd_watch, "watch                    keep the cache current from Auth's event stream (a service)" },
 	{ "user", cmd_user, "user NAME                a Teleport user: roles, traits, status, logins here" },
 	{ "check", cmd_check, "check USER LOGIN [--offline]  the PAM decision, with the reason" },
 	{ "passwd", cmd_passwd, "passwd [LOGIN]           what NSS serves, getent-style" },

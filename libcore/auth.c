@@ -39,6 +39,7 @@
 #define RPC_GET_PREF_V1   "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPreference"
 #define RPC_GET_PREF      "/proto.AuthService/GetAuthPreference"
 #define RPC_GET_CA        "/teleport.trust.v1.TrustService/GetCertAuthority"
+#define RPC_WATCH_EVENTS  "/proto.AuthService/WatchEvents"
 
 #define PAGE_SIZE             1000    /* the Go client's default; halved on RESOURCE_EXHAUSTED */
 #define MAX_PAGES             100000u /* a server that never ends paging is an error */
@@ -674,4 +675,51 @@ int tu_auth_fetch_all(struct tu_auth *a, struct tu_dataset *ret, struct tu_err *
 	}
 	*ret = d;
 	return 0;
+}
+
+struct watch_call {
+	tu_auth_event_fn on_event;
+	tu_auth_tick_fn on_tick;
+	void *userdata;
+	uint64_t n;
+};
+
+static int on_watch_tick(void *userdata, struct tu_err *reterr)
+{
+	struct watch_call *w = userdata;
+
+	return w->on_tick ? w->on_tick(w->userdata, reterr) : 0;
+}
+
+static int on_watch_message(void *userdata, const uint8_t *msg, size_t len, struct tu_err *reterr)
+{
+	struct watch_call *w = userdata;
+	struct tu_event ev = {0};
+	int r;
+
+	r = tu_model_parse_event(msg, len, &ev, reterr);
+	if (r < 0) {
+		tu_err_prefix(reterr, "WatchEvents: event #%llu (%zu bytes)",
+			      (unsigned long long) w->n + 1, len);
+		return r;
+	}
+	w->n++;
+	r = w->on_event(w->userdata, &ev, reterr);
+	tu_event_done(&ev);
+	return r;
+}
+
+int tu_auth_watch(struct tu_auth *a, tu_auth_event_fn on_event, tu_auth_tick_fn on_tick, void *userdata,
+		  struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *req = NULL;
+	struct watch_call w = {.on_event = on_event, .on_tick = on_tick, .userdata = userdata};
+	size_t req_len = 0;
+	int r;
+
+	r = tu_model_encode_watch_request(&req, &req_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot encode the WatchEvents request");
+	return tu_grpc_stream(a->t, RPC_WATCH_EVENTS, req, req_len, a->max_message, on_watch_message,
+			      on_watch_tick, &w, reterr);
 }

@@ -107,6 +107,27 @@ int tu_auth_set_cluster(struct tu_auth *a, const char *cluster);
 void tu_auth_note_auth_pref(const struct tu_auth_pref *p);
 
 /*
+ * Receives one event of a WatchEvents stream.  ev belongs to the callee,
+ * which may move records out of it (it is tu_event_done'd after the call).
+ * Returns 0 or a negative errno (reterr filled) to end the stream.
+ */
+typedef int (*tu_auth_event_fn)(void *userdata, struct tu_event *ev, struct tu_err *reterr);
+typedef int (*tu_auth_tick_fn)(void *userdata, struct tu_err *reterr);
+
+/*
+ * Holds one AuthService/WatchEvents stream for user, role, lock and
+ * cluster_auth_preference (WATCH.md), calling on_event per decoded event and
+ * on_tick after each batch of data and about once a second (transport.h),
+ * until a callback fails or the stream ends.  Always returns a negative
+ * errno: the callbacks' code, a malformed event (-EBADMSG: the stream is
+ * dropped, fail closed), or the stream's end (Auth's status mapped as for
+ * every RPC; -EIO "ended the stream" for OK).  Not bounded by the budget or
+ * the request timeout (connecting is bounded by the connect timeout).
+ */
+int tu_auth_watch(struct tu_auth *a, tu_auth_event_fn on_event, tu_auth_tick_fn on_tick, void *userdata,
+		  struct tu_err *reterr);
+
+/*
  * Everything for a sync: users, roles, locks, the auth preference, the user
  * CA.  A failed CA fetch (other than -ENOMEM) is logged and leaves
  * ret->user_ca unknown; it never fails the rest.

@@ -292,7 +292,8 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		      int64_t as_of_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
+		      int64_t as_of_usec, bool state_only, struct tu_cache_counts *ret_counts,
+		      struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
 	struct tu_etcgroup eg = {0};
@@ -316,6 +317,8 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		return r;
 
+	if (state_only)
+		goto state; /* the accounts depend on users and roles only: accounts.db stays */
 	r = tu_etcgroup_load(etc_group_path, &eg, reterr);
 	if (r == -ENOENT) {
 		tu_log(LOG_DEBUG, "cache: %s missing, no local groups",
@@ -343,6 +346,7 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		goto out;
 
+state:
 	/* A sync that could not fetch the user CA keeps the previous snapshot's keys, so a
 	 * failing CA fetch never turns Teleport certificates into nothing (nor back on). */
 	dd = *d; /* shallow: only user_ca may differ */
@@ -382,9 +386,11 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 				    reterr);
 	if (r < 0)
 		goto out;
-	r = write_public(conf, pub, &acc, as_of_usec, reterr);
-	if (r < 0)
-		goto out;
+	if (!state_only) {
+		r = write_public(conf, pub, &acc, as_of_usec, reterr);
+		if (r < 0)
+			goto out;
+	}
 
 	if (ret_counts)
 		*ret_counts = (struct tu_cache_counts){
@@ -412,13 +418,19 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, ret_counts, reterr);
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, reterr);
 }
 
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, h, now_usec, now_usec, ret_counts, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, reterr);
+}
+
+int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d,
+			     int64_t now_usec, struct tu_err *reterr)
+{
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, reterr);
 }
 
 int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -426,7 +438,7 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
-			  ret_counts, reterr);
+			  false, ret_counts, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */
@@ -485,7 +497,8 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
-static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, struct tu_err *reterr)
+static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filter, void *userdata,
+		       struct tu_dataset *ret, struct tu_err *reterr)
 {
 	struct tu_dataset d = {0};
 	size_t n = tu_snapshot_blob_count(s), nu = 0, nr = 0, nl = 0;
@@ -520,6 +533,8 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 		 * return. */
 		switch (type) {
 		case STATE_BLOB_USER:
+			if (filter)
+				break; /* after everything else, below */
 			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
 			if (r >= 0)
 				d.n_users++;
@@ -561,6 +576,26 @@ static int parse_state(const struct tu_snapshot *s, struct tu_dataset *ret, stru
 			r = -EBADMSG;
 		}
 	}
+	/* The users the filter wants, judged on their serialized bytes with the roles, locks
+	 * and settings above already parsed. */
+	for (size_t i = 0; filter && r >= 0 && i < n; i++) {
+		uint32_t type;
+		const void *data;
+		size_t size;
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
+			break;
+		}
+		if (type != STATE_BLOB_USER || !filter(&d, data, size, userdata))
+			continue;
+		r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
+		if (r >= 0)
+			d.n_users++;
+		else if (r != -ENOMEM) {
+			tu_err_prefix(reterr, "record %zu", i);
+			r = -EBADMSG;
+		}
+	}
 	if (r < 0) {
 		tu_dataset_done(&d);
 		if (r == -ENOMEM)
@@ -582,7 +617,7 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 				    &s, reterr);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
-	r = parse_state(s, &d, reterr);
+	r = parse_state(s, NULL, NULL, &d, reterr);
 	if (r >= 0) {
 		if (ret_created_usec)
 			*ret_created_usec = tu_snapshot_created_usec(s);
@@ -594,6 +629,15 @@ int tu_cache_parse_state(const void *data, size_t size, struct tu_dataset *ret,
 
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	return tu_cache_load_state_filtered(conf, now_usec, max_age_usec, NULL, NULL, ret,
+					    ret_created_usec, reterr);
+}
+
+int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
+				 uint64_t max_age_usec, tu_cache_user_filter_fn filter,
+				 void *userdata, struct tu_dataset *ret, int64_t *ret_created_usec,
+				 struct tu_err *reterr)
 {
 	char path[PATH_MAX], why[600];
 	struct mapping m = {0};
@@ -619,8 +663,11 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 	if (r < 0)
 		goto out;
 
-	/* The header first: a stale file is refused before its records are parsed. */
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, &e);
+	/* The header first: a stale file is refused before its records are parsed.  With a
+	 * filter (a login decision) the payload is checksummed chunk by chunk as records are
+	 * read, once, instead of whole at open and again with every record walked. */
+	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
+				    filter ? TU_SNAPSHOT_LAZY : 0, &s, &e);
 	if (r < 0) {
 		if (r != -ENOMEM) {
 			tu_err_prefix(&e, "%s", path);
@@ -646,7 +693,12 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 		goto out;
 	}
 
-	r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
+	if (filter) {
+		r = parse_state(s, filter, userdata, &d, &e);
+		if (r < 0 && r != -ENOMEM)
+			r = -EBADMSG;
+	} else
+		r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			tu_err_prefix(&e, "%s", path);

@@ -65,6 +65,14 @@ int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const 
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
 /*
+ * Only the private state snapshot, for a change that cannot change the
+ * accounts (a lock, the auth preference: `teleport-unix watch`); accounts.db
+ * is left as it is.  Same errors as tu_cache_save.
+ */
+int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d, int64_t now_usec,
+			     struct tu_err *reterr);
+
+/*
  * Same for a state merged from an older snapshot and a few fresh records
  * (the NSS name refresh, online.c): accounts are computed at now_usec, but
  * both snapshots are stamped as_of_usec (the older snapshot's creation time;
@@ -112,6 +120,20 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
  */
 int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
 			struct tu_dataset *ret, int64_t *ret_created_usec, struct tu_err *reterr);
+
+/*
+ * tu_cache_load_state, parsing only the users filter accepts: filter sees
+ * the dataset with everything but the users already parsed (roles, locks,
+ * auth preference, user CA) and one user's serialized record (types.UserV2
+ * bytes); true parses it.  For a login decision that needs a few users of
+ * many (decide.c); the filter must accept a superset of the users that can
+ * matter.  Same errors as tu_cache_load_state.
+ */
+typedef bool (*tu_cache_user_filter_fn)(const struct tu_dataset *d, const void *user, size_t size,
+					void *userdata);
+int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+				 tu_cache_user_filter_fn filter, void *userdata, struct tu_dataset *ret,
+				 int64_t *ret_created_usec, struct tu_err *reterr);
 
 /*
  * Validates and parses a private state snapshot held in memory (no trust or

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "watch.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "ctx.h"
@@ -1175,6 +1176,99 @@ static int decide_online(struct tu_ctx *ctx, const struct tu_conf *conf, const s
  * us).  Looked at before deciding: a decision that refreshes the cache may
  * drop the account, but the host process already has it.
  */
+/*
+ * Which users of the state snapshot a decision for req can need (the watch-fed fast path):
+ * a superset is always right, so a user is parsed when its serialized record contains the
+ * login, a name the request may identify (explicit, TELEPORT_USERNAME, an SSH certificate's
+ * key id), or the name of a role that grants the login literally (owners by role, SPEC §4).
+ * Trait values sit in the record as they are, so "{{internal.logins}}", "{{external.x}}" and
+ * email.local() logins are covered by the login itself; a role login any other template
+ * could produce (regexp.replace, text around a template) makes every user count.
+ */
+struct user_want {
+	const char *names[4];
+	size_t n_names;
+	bool computed;
+	bool all;
+	const char **roles; /* borrowed from the dataset being built */
+	size_t n_roles;
+	char key_id[256];
+};
+
+static bool template_is_plain(const char *l)
+{
+	size_t n = strlen(l);
+
+	return n > 4 && strncmp(l, "{{", 2) == 0 && strcmp(l + n - 2, "}}") == 0 &&
+	       !strstr(l + 2, "{{") && !strstr(l, "regexp");
+}
+
+static void want_roles(struct user_want *w, const struct tu_dataset *d, const char *login)
+{
+	w->computed = true;
+	w->roles = calloc(d->n_roles ? d->n_roles : 1, sizeof(*w->roles));
+	if (!w->roles) {
+		w->all = true;
+		return;
+	}
+	for (size_t i = 0; i < d->n_roles; i++) {
+		const struct tu_role *r = &d->roles[i];
+		bool grants = false;
+		for (size_t j = 0; j < r->allow.logins.n; j++) {
+			const char *l = r->allow.logins.v[j];
+			if (strcmp(l, login) == 0)
+				grants = true;
+			else if (strstr(l, "{{") && !template_is_plain(l))
+				w->all = true;
+		}
+		if (grants && r->name)
+			w->roles[w->n_roles++] = r->name;
+	}
+}
+
+struct want_ctx {
+	struct user_want *w;
+	const char *login;
+};
+
+static bool user_wanted(const struct tu_dataset *d, const void *user, size_t size, void *userdata)
+{
+	struct want_ctx *c = userdata;
+	struct user_want *w = c->w;
+
+	if (!w->computed)
+		want_roles(w, d, c->login);
+	if (w->all)
+		return true;
+	for (size_t i = 0; i < w->n_names; i++)
+		if (memmem(user, size, w->names[i], strlen(w->names[i])))
+			return true;
+	for (size_t i = 0; i < w->n_roles; i++)
+		if (memmem(user, size, w->roles[i], strlen(w->roles[i])))
+			return true;
+	return false;
+}
+
+static void want_names(struct user_want *w, const struct tu_decide_opts *o,
+		       const struct tu_login_req *req)
+{
+	struct tu_ssh_cert *cert;
+
+	w->names[w->n_names++] = req->login;
+	if (req->explicit_user && req->explicit_user[0])
+		w->names[w->n_names++] = req->explicit_user;
+	if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
+		w->names[w->n_names++] = req->teleport_username;
+	if (o->trust_ssh_cert && req->ssh_auth_info && (cert = calloc(1, sizeof(*cert)))) {
+		/* Only a candidate: tu_decide_pure still checks the certificate whole. */
+		if (tu_decide_ssh_cert(req->ssh_auth_info, cert, NULL) == 0 && cert->key_id[0]) {
+			snprintf(w->key_id, sizeof(w->key_id), "%s", cert->key_id);
+			w->names[w->n_names++] = w->key_id;
+		}
+		free(cert);
+	}
+}
+
 static bool served_by_cache(const struct tu_conf *conf, const char *login)
 {
 	char path[PATH_MAX];
@@ -1238,6 +1332,33 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		return 0;
 	}
 	const bool served = served_by_cache(conf, req->login);
+	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
+	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
+	 * decide from the snapshot as Teleport's nodes decide from their watch-fed caches: the
+	 * locks are current, so no strict-mode stale-lock denial, and offline_max_age does not
+	 * apply.  Anything wrong with the snapshot: ask Auth as usual. */
+	if (!offline_only && tu_watch_is_current(conf, now_usec)) {
+		struct user_want want = {0};
+		struct want_ctx wc = {.w = &want, .login = req->login};
+		want_names(&want, &o, req);
+		k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL,
+						 &e);
+		free(want.roles);
+		if (k == -ENOMEM)
+			return tu_err_set(reterr, k, "out of memory");
+		if (k == 0) {
+			k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
+			tu_dataset_done(&d);
+			if (k < 0)
+				return k;
+			deny_if_served(served, req->login, &v);
+			v.offline = true;
+			v.watched = true;
+			*ret = v;
+			return 0;
+		}
+		tu_err_clear(&e);
+	}
 	if (!offline_only) {
 		k = decide_online(ctx, conf, &h, &o, req, now_usec, &v, &e);
 		if (k == -ENOMEM || k == -EINVAL)

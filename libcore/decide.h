@@ -29,6 +29,7 @@ enum tu_verdict_kind {
 struct tu_verdict {
 	enum tu_verdict_kind kind;
 	bool offline;      /* decided from the cache snapshot */
+	bool watched;      /* ... because `teleport-unix watch` keeps it current (no Auth call) */
 	char user[256];    /* the Teleport user decided for ("" when none) */
 	char role[256];    /* role that allowed or denied ("" when n/a) */
 	char reason[512];  /* one line for syslog and `check` */

@@ -382,6 +382,60 @@ int tu_grpc_call(struct tu_transport *t, const char *path, const uint8_t *req, s
 	return 0;
 }
 
+struct stream_state {
+	struct tu_grpc_parser parser;
+	tu_transport_tick_fn tick;
+	void *userdata;
+};
+
+static int on_stream_body(void *userdata, const uint8_t *data, size_t len, struct tu_err *reterr)
+{
+	struct stream_state *s = userdata;
+
+	return tu_grpc_parser_feed(&s->parser, data, len, reterr);
+}
+
+static int on_stream_tick(void *userdata, struct tu_err *reterr)
+{
+	struct stream_state *s = userdata;
+
+	return s->tick ? s->tick(s->userdata, reterr) : 0;
+}
+
+int tu_grpc_stream(struct tu_transport *t, const char *path, const uint8_t *req, size_t req_len,
+		   size_t max_message, tu_grpc_message_fn on_message, tu_transport_tick_fn on_tick,
+		   void *userdata, struct tu_err *reterr)
+{
+	_cleanup_free_ uint8_t *body = NULL;
+	struct tu_transport_status st = {.grpc_status = -1};
+	struct stream_state s = {.tick = on_tick, .userdata = userdata};
+	size_t body_len = 0;
+	char rpc[128];
+	int r;
+
+	if (!t->stream)
+		return tu_err_set(reterr, -EOPNOTSUPP, "this transport cannot hold a stream");
+	if (req_len > max_message)
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "request of %zu bytes over the message limit of %zu bytes",
+				  req_len, max_message);
+	r = tu_grpc_frame(req, req_len, &body, &body_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot frame the request: %s", strerror(-r));
+
+	tu_grpc_parser_init(&s.parser, max_message, on_message, userdata);
+	r = t->stream(t, path, body, body_len, on_stream_body, on_stream_tick, &s, &st, reterr);
+	if (r >= 0)
+		r = tu_grpc_parser_finish(&s.parser, reterr);
+	if (r >= 0)
+		r = tu_grpc_status_to_errno(st.grpc_status, path, st.grpc_message, reterr);
+	if (r >= 0)
+		r = tu_err_set(reterr, -EIO, "%s: the server ended the stream",
+			       tu_grpc_rpc_name(path, rpc, sizeof(rpc)));
+	tu_grpc_parser_done(&s.parser);
+	return r;
+}
+
 struct unary_state {
 	const char *path;
 	uint8_t *msg;

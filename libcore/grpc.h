@@ -149,6 +149,20 @@ int tu_grpc_call(struct tu_transport *t, const char *path, const uint8_t *req, s
 		 void *userdata, size_t *ret_count, struct tu_err *reterr);
 
 /*
+ * A long-lived server-streaming RPC over t->stream (WatchEvents): frames
+ * req, calls on_message for each message as it arrives (each at most
+ * max_message bytes) and on_tick as transport.h describes, until the server
+ * ends the stream or a callback fails.  No overall deadline (connect is
+ * bounded by the transport).  A stream always ends in an error: the
+ * callbacks' code, the transport's, a truncated frame (-EBADMSG), or the
+ * server's status mapped by tu_grpc_status_to_errno (-EIO for OK too: "the
+ * server ended the stream").  -EOPNOTSUPP when t has no stream().
+ */
+int tu_grpc_stream(struct tu_transport *t, const char *path, const uint8_t *req, size_t req_len,
+		   size_t max_message, tu_grpc_message_fn on_message, tu_transport_tick_fn on_tick,
+		   void *userdata, struct tu_err *reterr);
+
+/*
  * A unary RPC: like tu_grpc_call but expects exactly one message, returned
  * as a malloc'ed copy in *ret_msg and *ret_len (ret_msg non-NULL even for 0
  * bytes).  0 or 2+ messages -> -EBADMSG "... answered with N messages,

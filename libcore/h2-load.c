@@ -325,6 +325,46 @@ static int lazy_call(struct tu_transport *t, const char *path, const uint8_t *bo
 	return l->real->call(l->real, path, body, body_len, deadline_usec, on_data, userdata, ret_status, reterr);
 }
 
+/* A stream (transport.h): dialled like a call, with connecting bounded by the connect and
+ * request timeouts, then the module's stream(). */
+static int lazy_stream(struct tu_transport *t, const char *path, const uint8_t *body,
+		       size_t body_len, tu_transport_data_fn on_data, tu_transport_tick_fn on_tick,
+		       void *userdata, struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct lazy *l = (struct lazy *) t;
+	struct tu_h2_predial pre;
+	int r;
+
+	if (!l->real) {
+		uint64_t dial_deadline = tu_transport_now_usec() + l->conf->connect_timeout_usec +
+					 l->conf->request_timeout_usec;
+		if (!tu_h2_valid_path(path))
+			return tu_err_set(reterr, -EINVAL, "invalid RPC path");
+		r = predial(l->conf, dial_deadline, &pre, reterr);
+		if (r < 0)
+			return r;
+		r = tu_creds_check_key(l->creds, reterr);
+		if (r < 0) {
+			close(pre.fd);
+			return r;
+		}
+		(void) pthread_once(&load_once, load_module);
+		if (!module_new) {
+			close(pre.fd);
+			return tu_err_set(reterr, -EIO, "%s", load_error);
+		}
+		r = module_new(l->conf, l->creds, l->max_body, &pre, &l->real, reterr);
+		if (r < 0) {
+			l->real = NULL;
+			return r;
+		}
+	}
+	if (!l->real->stream)
+		return tu_err_set(reterr, -EOPNOTSUPP, "this transport cannot hold a stream");
+	return l->real->stream(l->real, path, body, body_len, on_data, on_tick, userdata, ret_status,
+			       reterr);
+}
+
 static void lazy_close(struct tu_transport *t)
 {
 	struct lazy *l = (struct lazy *) t;
@@ -387,6 +427,7 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	l->t.call = lazy_call;
 	l->t.close = lazy_close;
+	l->t.stream = lazy_stream;
 	l->conf = conf;
 	l->creds = creds;
 	l->max_body = max_body_bytes;

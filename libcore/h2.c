@@ -44,6 +44,7 @@
 #include <strings.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -89,6 +90,8 @@ struct h2 {
 	size_t cur; /* the address that worked last: tried first */
 	uint64_t connect_timeout_usec;
 	uint64_t max_body;
+	tu_transport_tick_fn tick; /* set during h2_stream() only */
+	void *tick_userdata;
 	char errbuf[CURL_ERROR_SIZE];
 	/* A path curl cannot open itself (dial/tunnel-pump.h): its sockets come from the
 	 * dialer, and perform() pumps its bytes.  NULL: plain TCP. */
@@ -470,12 +473,29 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-/* Tells curl not to connect() the adopted descriptor again. */
+/* TCP keepalive on every connection (main's on_sockopt calls it): a stream idle for hours
+ * notices a dead peer within about a minute (30 s idle, then 3 probes 10 s apart), without
+ * HTTP/2 PINGs (transport.h). */
+static void set_keepalive(curl_socket_t fd)
+{
+	int on = 1, idle = 30, intvl = 10, cnt = 3;
+	unsigned int user_timeout_ms = 60000;
+
+	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+			  sizeof(user_timeout_ms));
+}
+
+/* Tells curl not to connect() the adopted descriptor again; keepalive on every connection. */
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
 	struct h2 *h = clientp;
 
-	(void) purpose;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		set_keepalive(fd);
 	if (h && h->adopted_fd >= 0 && fd == h->adopted_fd) {
 		h->adopted_fd = -1;
 		return CURL_SOCKOPT_ALREADY_CONNECTED;
@@ -570,6 +590,28 @@ static int resolve_addr(struct h2 *h, size_t i, const char *what, uint64_t now,
 	return 0;
 }
 
+/* A stream's tick (h2_stream): libcurl calls this after each read and while idle, about once a
+ * second; a tick that fails ends the transfer with its own error. */
+static int on_xferinfo(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct exchange *x = userdata;
+	int r;
+
+	(void) dltotal;
+	(void) dlnow;
+	(void) ultotal;
+	(void) ulnow;
+	if (!x || !x->h->tick || x->err)
+		return x && x->err ? 1 : 0;
+	r = x->h->tick(x->h->tick_userdata, x->reterr);
+	if (r < 0) {
+		x->err = r; /* the tick filled reterr */
+		return 1;
+	}
+	return 0;
+}
+
 static int setup_call(struct h2 *h, struct exchange *x, const char *url, const uint8_t *body,
 		      size_t body_len, struct curl_slist *headers)
 {
@@ -592,6 +634,9 @@ static int setup_call(struct h2 *h, struct exchange *x, const char *url, const u
 	SET(CURLOPT_WRITEDATA, x);
 	SET(CURLOPT_PREREQFUNCTION, on_prereq);
 	SET(CURLOPT_PREREQDATA, x);
+	SET(CURLOPT_NOPROGRESS, h->tick ? 0L : 1L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+	SET(CURLOPT_XFERINFODATA, x);
 #undef SET
 	return rc == CURLE_OK ? 0 : -EIO;
 }
@@ -728,8 +773,10 @@ static int h2_call_loop(struct h2 *h, const char *url, const char *path, const u
 		connect = now + connect - after;
 		remaining = deadline_usec - after;
 
-		/* grpc-timeout: what is left; the server gives up when we do. */
-		if (tu_grpc_format_timeout(remaining, tmo, sizeof(tmo)) < 0)
+		/* grpc-timeout: what is left; the server gives up when we do.  A stream
+		 * (UINT64_MAX, h2_stream) sends none, as Teleport's own watchers. */
+		const bool open_ended = deadline_usec == UINT64_MAX;
+		if (tu_grpc_format_timeout(open_ended ? 1 : remaining, tmo, sizeof(tmo)) < 0)
 			return tu_err_set(reterr, -EIO, "cannot format grpc-timeout");
 		snprintf(hdr, sizeof(hdr), "grpc-timeout: %s", tmo);
 		headers = NULL;
@@ -741,7 +788,7 @@ static int h2_call_loop(struct h2 *h, const char *url, const char *path, const u
 		    ("User-Agent: teleport-unix/" PACKAGE_VERSION),
 		};
 		bool oom = false;
-		for (size_t j = 0; j < ELEMENTSOF(fixed) + 1 && !oom; j++) {
+		for (size_t j = 0; j < ELEMENTSOF(fixed) + !open_ended && !oom; j++) {
 			struct curl_slist *n =
 			    curl_slist_append(headers, j < ELEMENTSOF(fixed) ? fixed[j] : hdr);
 			if (!n)
@@ -768,7 +815,8 @@ static int h2_call_loop(struct h2 *h, const char *url, const char *path, const u
 		     curl_easy_setopt(h->curl, CURLOPT_CONNECT_TO, connect_to) != CURLE_OK ||
 		     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
 				      (long) ceil_ms(connect)) != CURLE_OK ||
-		     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long) ceil_ms(remaining)) !=
+		     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS,
+				      open_ended ? 0L : (long) ceil_ms(remaining)) !=
 			 CURLE_OK))
 			sr = -EIO;
 		CURLcode rc = sr == 0 ? perform(h) : CURLE_FAILED_INIT;
@@ -880,6 +928,26 @@ static int h2_call(struct tu_transport *t, const char *path, const uint8_t *body
 	return r;
 }
 
+static int h2_stream(struct tu_transport *t, const char *path, const uint8_t *body,
+		     size_t body_len, tu_transport_data_fn on_data, tu_transport_tick_fn on_tick,
+		     void *userdata, struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct h2 *h = (struct h2 *) t;
+	uint64_t max_body = h->max_body;
+	int r;
+
+	h->max_body = UINT64_MAX;
+	h->tick = on_tick;
+	h->tick_userdata = userdata;
+	r = h2_call(t, path, body, body_len, UINT64_MAX, on_data, userdata, ret_status, reterr);
+	h->tick = NULL;
+	h->tick_userdata = NULL;
+	h->max_body = max_body;
+	(void) curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 1L);
+	(void) curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, NULL);
+	return r;
+}
+
 static void h2_close(struct tu_transport *t)
 {
 	struct h2 *h = (struct h2 *) t;
@@ -945,6 +1013,7 @@ __attribute__((visibility("default"))) int tu_h2_module_new(const struct tu_conf
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	h->t.call = h2_call;
 	h->t.close = h2_close;
+	h->t.stream = h2_stream;
 	h->pre.fd = -1;
 	h->adopted_fd = -1;
 	h->creds = creds;

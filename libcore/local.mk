@@ -22,6 +22,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/sshsig.c %reldir%/sshsig.h \
 	%reldir%/accounts.c %reldir%/accounts.h \
 	%reldir%/cache.c %reldir%/cache.h \
+	%reldir%/watch.c %reldir%/watch.h \
 	%reldir%/ctx.c %reldir%/ctx.h \
 	%reldir%/online.c %reldir%/online.h \
 	%reldir%/api.c

@@ -321,6 +321,63 @@ int tu_model_parse_user_append(const uint8_t *buf, size_t len, struct tu_user **
 			       struct tu_err *reterr);
 
 /*
+ * WatchEvents (shared/teleport/WATCH.md): one proto.Event.
+ *   INIT   first on every stream; has_status when it carries a WatchStatus
+ *          (Auth >= 13), confirmed then holds bit (1u << kind) per kind
+ *          it accepted; an old Auth sends an empty INIT (has_status false).
+ *   PUT    kind and name of the resource, the record decoded in user / role /
+ *          lock / auth_pref (as the list RPCs decode them: bad content marks
+ *          the record, tu_user.unusable etc., it does not fail the event).
+ *   DELETE kind and name (from the ResourceHeader, or the resource itself).
+ */
+enum tu_event_op {
+	TU_EVENT_INIT = 0,
+	TU_EVENT_PUT = 1,
+	TU_EVENT_DELETE = 2,
+};
+
+enum tu_event_kind {
+	TU_EVENT_KIND_NONE = 0,
+	TU_EVENT_KIND_USER = 1,
+	TU_EVENT_KIND_ROLE = 2,
+	TU_EVENT_KIND_LOCK = 3,
+	TU_EVENT_KIND_AUTH_PREF = 4,
+};
+#define TU_EVENT_KINDS_ALL 0x1eu /* the four kinds teleport-unix watches, as confirmed bits */
+
+struct tu_event {
+	enum tu_event_op op;
+	enum tu_event_kind kind;
+	char *name;           /* PUT/DELETE: Metadata.Name; NULL for INIT */
+	bool has_status;      /* INIT: a WatchStatus came */
+	unsigned confirmed;   /* INIT with status: accepted kinds, bit (1u << kind) */
+	struct tu_user user;  /* PUT user (moved out by the consumer, or freed by tu_event_done) */
+	struct tu_role role;
+	struct tu_lock lock;
+	struct tu_auth_pref auth_pref;
+};
+
+void tu_event_done(struct tu_event *e);
+/* "user", "role", "lock", "cluster_auth_preference"; "?" otherwise. */
+const char *tu_event_kind_name(enum tu_event_kind k);
+/* "INIT", "PUT", "DELETE"; "?" otherwise. */
+const char *tu_event_op_name(enum tu_event_op op);
+
+/*
+ * Parses one proto.Event.  Fails closed, with what and where in reterr:
+ * -EBADMSG for broken framing, an Operation other than INIT/PUT/DELETE, a
+ * resource of a kind we did not ask for (Teleport's client closes its
+ * watcher on those too), two resources in one event, an INIT carrying a
+ * resource, a PUT without its resource, a DELETE of an unknown kind or
+ * without a name; -EMSGSIZE over the limits; -ENOMEM.  *ret is written
+ * only on success.
+ */
+int tu_model_parse_event(const uint8_t *buf, size_t len, struct tu_event *ret, struct tu_err *reterr);
+
+/* proto.Watch{Kinds: user, role, lock, cluster_auth_preference} (no partial success: all or an error). */
+int tu_model_encode_watch_request(uint8_t **ret_buf, size_t *ret_len);
+
+/*
  * Requests, canonical proto3 encoding (byte-identical to protoc's output).
  * *ret_buf is malloc'ed (a 0-byte message still gets a 1-byte allocation,
  * *ret_len = 0).  -EINVAL on a NULL/empty required name or negative size,

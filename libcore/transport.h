@@ -39,6 +39,14 @@ struct tu_transport_status {
 typedef int (*tu_transport_data_fn)(void *userdata, const uint8_t *data, size_t len,
 				    struct tu_err *reterr);
 
+/*
+ * Called by a stream() after each batch of received data has been handed to
+ * on_data, and at least about once a second while the stream is idle.
+ * Returns 0 to go on or a negative errno (with reterr filled) to end the
+ * stream; stream() then returns that code.
+ */
+typedef int (*tu_transport_tick_fn)(void *userdata, struct tu_err *reterr);
+
 struct tu_transport {
 	/*
 	 * One exchange.  body/body_len: the request body (gRPC frames), borrowed
@@ -65,6 +73,21 @@ struct tu_transport {
 
 	/* Frees the transport and everything it holds (connections closed, no fd left). */
 	void (*close)(struct tu_transport *t);
+
+	/*
+	 * Optional (NULL when the transport cannot): a long-lived server stream
+	 * (WatchEvents).  Like call() but with no overall deadline and no byte
+	 * limit on the whole body (the caller's gRPC parser bounds each message):
+	 * connecting is bounded by the connect timeout; a dead peer on an idle
+	 * stream is noticed by TCP keepalive (never by HTTP/2 PINGs, which Auth
+	 * answers with GOAWAY when they come more often than its keepalive
+	 * period); on_tick runs after each batch of data and about once a second,
+	 * and is how the caller stops the stream.  Same returns as call(); 0 when
+	 * the server ended the stream (its status in *ret_status).
+	 */
+	int (*stream)(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		      tu_transport_data_fn on_data, tu_transport_tick_fn on_tick, void *userdata,
+		      struct tu_transport_status *ret_status, struct tu_err *reterr);
 };
 
 /* Frees t via its close(); accepts NULL; returns NULL. */

@@ -214,7 +214,8 @@ static int check(pam_handle_t *pamh, int flags, int argc, const char **argv, boo
 	tu_sanitize(req.rhost ? req.rhost : "-", srhost, sizeof(srhost));
 	pam_syslog(pamh, v.kind == TU_VERDICT_ALLOW ? LOG_INFO : LOG_NOTICE,
 		   "login '%s' service '%s' rhost '%s' Teleport user '%s': %s%s: %s", slogin, sservice, srhost, suser,
-		   verdict_map[v.kind].word, v.offline ? " (offline, from cache)" : "", sreason);
+		   verdict_map[v.kind].word,
+		   v.watched ? " (from the watch-fed cache)" : v.offline ? " (offline, from cache)" : "", sreason);
 	if (v.kind == TU_VERDICT_DENY && !(flags & PAM_SILENT))
 		pam_error(pamh, "Teleport: access denied");
 	if (v.kind == TU_VERDICT_UNAVAIL && !(flags & PAM_SILENT))

@@ -17,6 +17,7 @@ include tests/unit/decide.mk
 include tests/unit/accounts.mk
 include tests/unit/cli.mk
 include tests/unit/doctor.mk
+include tests/unit/watch.mk
 include tests/fuzz/local.mk
 include tests/safety/local.mk
 include tests/api/local.mk

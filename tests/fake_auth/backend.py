@@ -57,6 +57,7 @@ V1_GET_AUTH_PREF = "/teleport.clusterconfig.v1.ClusterConfigService/GetAuthPrefe
 GET_AUTH_PREF = "/proto.AuthService/GetAuthPreference"
 GET_CA = "/teleport.trust.v1.TrustService/GetCertAuthority"
 GET_CAS = "/teleport.trust.v1.TrustService/GetCertAuthorities"
+WATCH_EVENTS = "/proto.AuthService/WatchEvents"  # served by watch.py (server.py only)
 
 # path -> (request type, response type, server streaming?)
 METHODS = {
@@ -75,6 +76,7 @@ METHODS = {
     GET_AUTH_PREF: ("proto.Empty", "types.AuthPreferenceV2", False),
     GET_CA: ("teleport.trust.v1.GetCertAuthorityRequest", "types.CertAuthorityV2", False),
     GET_CAS: ("teleport.trust.v1.GetCertAuthoritiesRequest", "teleport.trust.v1.GetCertAuthoritiesResponse", False),
+    WATCH_EVENTS: ("proto.Watch", "proto.Event", True),
 }
 
 # Server "profiles": which RPCs answer UNIMPLEMENTED, like real releases.
@@ -501,11 +503,24 @@ class Backend:
         self.max_page_size = max_page_size
         self.hide_expired = hide_expired
         self.clock = clock
-        self._sorted_users = self._sorted_roles = None  # the dataset never changes under a Backend
+        self._sorted_users = self._sorted_roles = None  # reset by put()/delete() (WatchEvents tests)
         self._ser_cache = {}
         # The cluster's SSH user CA: "<type> <base64>" public keys (load_ssh_user_ca); None = the
         # cluster has none to show (GetCertAuthority answers NOT_FOUND).
         self.ssh_user_ca = None
+
+    # -- changes (watch.py: a PUT or DELETE event changes what the lists answer too) --
+    def put(self, kind, msg):
+        table = {"user": self.ds.users, "role": self.ds.roles, "lock": self.ds.locks}[kind]
+        table[msg.Metadata.Name] = msg
+        self._ser_cache.pop((kind, msg.Metadata.Name), None)
+        self._sorted_users = self._sorted_roles = None
+
+    def delete(self, kind, name):
+        table = {"user": self.ds.users, "role": self.ds.roles, "lock": self.ds.locks}[kind]
+        table.pop(name, None)
+        self._ser_cache.pop((kind, name), None)
+        self._sorted_users = self._sorted_roles = None
 
     # -- helpers --
     def _ser(self, msg):

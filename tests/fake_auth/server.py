@@ -28,6 +28,7 @@ import grpc  # noqa: E402
 
 import backend  # noqa: E402
 import raw_h2  # noqa: E402
+import watch  # noqa: E402
 from backend import METHODS, Backend, Fault, FaultError, Schema  # noqa: E402
 
 
@@ -155,14 +156,17 @@ def _peer_cn(context):
 
 
 class Handler(grpc.GenericRpcHandler):
-    def __init__(self, control, calllog):
+    def __init__(self, control, calllog, hub=None):
         self.control = control
         self.calllog = calllog
+        self.hub = hub
 
     def service(self, details):
         path = details.method
         if path not in METHODS:
             return None  # grpcio answers UNIMPLEMENTED, as grpc-go does
+        if path == watch.WATCH and self.hub is not None:
+            return grpc.unary_stream_rpc_method_handler(lambda req, ctx: self._watch(path, req, ctx))
         if METHODS[path][2]:
             return grpc.unary_stream_rpc_method_handler(lambda req, ctx: self._stream(path, req, ctx))
         return grpc.unary_unary_rpc_method_handler(lambda req, ctx: self._unary(path, req, ctx))
@@ -170,6 +174,45 @@ class Handler(grpc.GenericRpcHandler):
     def _unary(self, path, req, ctx):
         payloads = self._serve(path, req, ctx)
         return payloads[0]
+
+    def _watch(self, path, req, ctx):
+        """WatchEvents (watch.py); faults: a status answers before INIT, delay= delays INIT."""
+        t0 = time.time()
+        fault = self.control.fault_for(path)
+        be = self.control.backend
+        md = {k: v for k, v in ctx.invocation_metadata() if not k.endswith("-bin")}
+        rec = {"t": round(t0, 3), "path": path, "request_hex": req.hex(), "metadata": md,
+               "time_remaining": ctx.time_remaining(), "peer": _peer_addr(ctx),
+               "peer_cn": _peer_cn(ctx), "fault": fault.spec if fault else None}
+        try:
+            w = be.schema.parse("proto.Watch", req)
+            rec["request"] = str(w).strip()
+        except Exception as e:  # noqa: BLE001
+            rec["code"] = "INTERNAL"
+            self.calllog.write(rec)
+            ctx.abort(grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {e}")
+
+        def finish(code, msg=""):
+            if code is None:  # the stream starts: log it now (it may last for minutes)
+                rec["ms"] = round((time.time() - t0) * 1000, 1)
+                self.calllog.write(rec)
+                return
+            rec["code"] = code
+            rec["ms"] = round((time.time() - t0) * 1000, 1)
+            self.calllog.write(rec)
+            ctx.abort(_status_code(code), msg)
+
+        if fault and fault.delay:
+            end = time.time() + fault.delay
+            while time.time() < end and ctx.is_active():
+                time.sleep(0.02)
+        if fault and fault.status:
+            finish(fault.status.upper(), fault.message or f"injected {fault.status}")
+        if self.control.args.enforce_caller_locks and rec["peer_cn"]:
+            lk = be.caller_lock(rec["peer_cn"])
+            if lk is not None:
+                finish("PERMISSION_DENIED", f"access denied: {lk.Spec.Message or 'lock in force'}")
+        yield from self.hub.serve(w, ctx, rec, finish)
 
     def _stream(self, path, req, ctx):
         payloads = self._serve(path, req, ctx)
@@ -300,6 +343,19 @@ def build_parser():
     ap.add_argument("--http1-only", action="store_true",
                     help="TLS server offering ALPN http/1.1 only, answering HTTP/1.1")
     ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--keepalive", type=float, default=0.0, metavar="S",
+                    help="server keepalive period and the minimum client ping interval (Auth: 1-5 min)")
+    ap.add_argument("--watch-dir", metavar="DIR",
+                    help="WatchEvents: apply the JSON commands dropped in DIR (see watch.py)")
+    ap.add_argument("--watch-init", default="new", choices=("new", "old", "none", "put"),
+                    help="WatchEvents INIT: new (with WatchStatus), old (empty, Auth < 13), "
+                         "none (never sent), put (a broken first event)")
+    ap.add_argument("--watch-init-delay", type=float, default=0.0, metavar="S",
+                    help="seconds before INIT (Auth's own cache warming up after a restart)")
+    ap.add_argument("--watch-grace", type=float, default=59.0, metavar="S",
+                    help="slow watcher: an event waiting longer than this ends the stream (Auth: 59 s)")
+    ap.add_argument("--watch-capacity", type=int, default=1024, metavar="N",
+                    help="slow watcher: more events waiting than this ends the stream (Auth: 1024)")
     ap.add_argument("--write-config", metavar="PATH",
                     help="write a teleport-unix.yaml pointing at this server (before PORT is printed)")
     ap.add_argument("--config-cache-dir", metavar="DIR",
@@ -337,6 +393,18 @@ cache:
         f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, args.write_config)
+
+
+def keepalive_options(args):
+    """Auth's gRPC keepalive (WATCH.md §3): it pings an idle client every --keepalive seconds and
+    answers a client that pings more often than that with GOAWAY too_many_pings."""
+    if not args.keepalive:
+        return []
+    ms = int(args.keepalive * 1000)
+    return [("grpc.keepalive_time_ms", ms), ("grpc.keepalive_timeout_ms", 3 * ms),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", ms),
+            ("grpc.http2.max_ping_strikes", 2)]
 
 
 def announce(args, port):
@@ -382,10 +450,10 @@ def main(argv=None):
     creds = grpc.ssl_server_credentials([(pems[0], pems[1])], root_certificates=pems[2],
                                         require_client_auth=not args.no_client_auth)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
-                         handlers=[Handler(control, CallLog(args.call_log))],
+                         handlers=[Handler(control, CallLog(args.call_log), watch.Hub(control, args))],
                          options=[("grpc.max_send_message_length", -1),
                                   ("grpc.max_receive_message_length", 16 << 20),
-                                  ("grpc.so_reuseport", 0)])
+                                  ("grpc.so_reuseport", 0)] + keepalive_options(args))
     hostpart = f"[{args.host}]" if ":" in args.host else args.host
     port = server.add_secure_port(f"{hostpart}:{args.port}", creds)
     if port == 0:

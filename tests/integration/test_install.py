@@ -48,6 +48,7 @@ def test_install_layout(builddir, installed):
         f"{rel['pkglibdir']}/teleport-unix-h2.so",  # the online transport, loaded on demand (issue 10)
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
+        f"{rel['systemdsystemunitdir']}/teleport-unix-watch.service",
         f"{rel['docdir']}/examples/teleport-unix.yaml",
         f"{rel['docdir']}/examples/nsswitch.conf.snippet",
         f"{rel['docdir']}/examples/pam.d/teleport",
@@ -115,6 +116,11 @@ def test_install_layout(builddir, installed):
     assert re.search(r"^ExecStart=\S*teleport-unix sync$", unit, re.M), unit
     timer = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-sync.timer")).read()
     assert "[Timer]" in timer and "[Install]" in timer
+    # The watch service (issue 13): sd_notify readiness, restarted on failure.
+    watch = open(os.path.join(installed, rel["systemdsystemunitdir"], "teleport-unix-watch.service")).read()
+    assert re.search(r"^ExecStart=\S*teleport-unix watch$", watch, re.M), watch
+    assert re.search(r"^Type=notify$", watch, re.M) and re.search(r"^Restart=on-failure$", watch, re.M)
+    assert re.search(r"^ProtectSystem=strict$", watch, re.M)
 
 
 def test_uninstall_leaves_nothing(builddir, installed):

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * watch.c - event application, reconnect backoff and the watch state file
+ * for `teleport-unix watch` (see watch.h).  Layer: libcore.
+ *
+ * The state file is "key=value" lines, at most 4 KiB, written by the
+ * watcher only (temp file + rename, mode 0644: it holds no secret) and read
+ * by `status`, `sync`, PAM and `check`.  It is trusted like the lock file:
+ * a regular file of root's (or of the caller's euid, for tests) that group
+ * and others cannot write; anything else reads as "not current", so a
+ * forged file can at worst make a host dial Auth.
+ */
+#include "watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cleanup.h"
+#include "conf.h"
+#include "err.h"
+#include "log.h"
+
+#define STATE_MAX 4096u
+
+/* "<what> <path>: <strerror>" with code (a negative errno). */
+static int errno_fail(struct tu_err *reterr, int code, const char *what, const char *path)
+{
+	return tu_err_set(reterr, code, "%s %s: %s", what, path, strerror(-code));
+}
+
+/* ---------------------------------------------------------------------- */
+/* applying events                                                        */
+
+#define DEFINE_APPLY(fn, T, field, n_field, left_out, done, bad)                                \
+	static int fn(struct tu_dataset *d, T *rec, bool del, const char *key, bool *changed)   \
+	{                                                                                         \
+		size_t i;                                                                         \
+                                                                                                  \
+		for (i = 0; i < d->n_field; i++)                                                  \
+			if (d->field[i].name && strcmp(d->field[i].name, key) == 0)               \
+				break;                                                            \
+		if (del || (rec && (bad))) {                                                      \
+			if (!del)                                                                 \
+				left_out;                                                         \
+			if (i == d->n_field)                                                      \
+				return 0;                                                         \
+			done(&d->field[i]);                                                       \
+			memmove(&d->field[i], &d->field[i + 1],                                   \
+				(d->n_field - i - 1) * sizeof(T));                                \
+			d->n_field--;                                                             \
+			*changed = true;                                                          \
+			return 0;                                                                 \
+		}                                                                                 \
+		if (i < d->n_field) {                                                             \
+			done(&d->field[i]);                                                       \
+			d->field[i] = *rec;                                                       \
+		} else {                                                                          \
+			T *v = realloc(d->field, (d->n_field + 1) * sizeof(T));                   \
+			if (!v)                                                                   \
+				return -ENOMEM;                                                   \
+			d->field = v;                                                             \
+			d->field[d->n_field++] = *rec;                                            \
+		}                                                                                 \
+		*rec = (T){0};                                                                    \
+		*changed = true;                                                                  \
+		return 0;                                                                         \
+	}
+
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
+DEFINE_APPLY(apply_user, struct tu_user, users, n_users, d->n_users_left_out++, tu_user_done,
+	     rec->unusable)
+DEFINE_APPLY(apply_role, struct tu_role, roles, n_roles, d->n_roles_left_out++, tu_role_done,
+	     rec->unusable)
+/* An unreadable lock is kept (it then applies to everyone: rbac.c), never left out. */
+DEFINE_APPLY(apply_lock, struct tu_lock, locks, n_locks, (void) 0, tu_lock_done, false)
+/* NOLINTEND(bugprone-macro-parentheses) */
+
+int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed,
+		   struct tu_err *reterr)
+{
+	bool changed = false, del;
+	int r = 0;
+
+	if (!d || !ev || ev->op == TU_EVENT_INIT || !ev->name)
+		return tu_err_set(reterr, -EINVAL, "not a PUT or DELETE event");
+	del = ev->op == TU_EVENT_DELETE;
+	switch (ev->kind) {
+	case TU_EVENT_KIND_USER:
+		if (!del && ev->user.unusable) {
+			char n[128], why[256];
+			tu_log(LOG_WARNING, "watch: user '%s' left out: %s",
+			       tu_sanitize(ev->name, n, sizeof(n)),
+			       tu_sanitize(ev->user.unusable, why, sizeof(why)));
+		}
+		r = apply_user(d, del ? NULL : &ev->user, del, ev->name, &changed);
+		break;
+	case TU_EVENT_KIND_ROLE:
+		if (!del && ev->role.unusable) {
+			char n[128], why[256];
+			tu_log(LOG_WARNING, "watch: role '%s' left out: %s",
+			       tu_sanitize(ev->name, n, sizeof(n)),
+			       tu_sanitize(ev->role.unusable, why, sizeof(why)));
+		}
+		r = apply_role(d, del ? NULL : &ev->role, del, ev->name, &changed);
+		break;
+	case TU_EVENT_KIND_LOCK:
+		r = apply_lock(d, del ? NULL : &ev->lock, del, ev->name, &changed);
+		break;
+	case TU_EVENT_KIND_AUTH_PREF:
+		tu_auth_pref_done(&d->auth_pref);
+		if (del) {
+			/* Auth puts a default preference back at once: a fresh cluster's. */
+			d->auth_pref = (struct tu_auth_pref){.known = true};
+		} else {
+			d->auth_pref = ev->auth_pref;
+			d->auth_pref.known = true;
+			ev->auth_pref = (struct tu_auth_pref){0};
+		}
+		changed = true;
+		break;
+	default:
+		return tu_err_set(reterr, -EINVAL, "event of an unknown kind");
+	}
+	if (r < 0)
+		return tu_err_set(reterr, r, "out of memory");
+	if (ret_changed)
+		*ret_changed = changed;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* backoff                                                                */
+
+uint64_t tu_watch_backoff_first_usec(uint64_t max_usec, double rnd_first)
+{
+	if (rnd_first < 0 || rnd_first >= 1)
+		rnd_first = 0;
+	return (uint64_t) ((double) (max_usec / 16) * rnd_first);
+}
+
+uint64_t tu_watch_backoff_usec(uint64_t max_usec, uint64_t first_usec, unsigned attempt, double rnd)
+{
+	uint64_t base = max_usec / 16, d = first_usec;
+
+	if (rnd < 0 || rnd >= 1)
+		rnd = 0;
+	if (attempt > 0) {
+		unsigned shift = attempt - 1 > 40 ? 40 : attempt - 1;
+		uint64_t step = base > (UINT64_MAX >> shift) ? UINT64_MAX : base << shift;
+		d = step > UINT64_MAX - d ? UINT64_MAX : d + step;
+	}
+	if (d > max_usec)
+		d = max_usec;
+	/* HalfJitter: [d/2, d). */
+	return d / 2 + (uint64_t) ((double) (d - d / 2) * rnd);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the state file                                                         */
+
+static const char *const phase_names[] = {
+    [TU_WATCH_STOPPED] = "stopped",
+    [TU_WATCH_CONNECTING] = "connecting",
+    [TU_WATCH_CURRENT] = "current",
+    [TU_WATCH_BACKOFF] = "backoff",
+};
+
+const char *tu_watch_phase_name(enum tu_watch_phase p)
+{
+	return (unsigned) p < ELEMENTSOF(phase_names) ? phase_names[p] : "?";
+}
+
+int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state *s,
+			 struct tu_err *reterr)
+{
+	char path[4096], tmp[4200], err[sizeof(s->last_error)], buf[STATE_MAX];
+	int n, fd, r;
+
+	r = tu_cache_path(conf, TU_WATCH_STATE_FILE, path, sizeof(path));
+	if (r < 0)
+		return tu_err_set(reterr, r, "cache.dir too long");
+	tu_sanitize(s->last_error, err, sizeof(err));
+	for (char *p = err; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	n = snprintf(buf, sizeof(buf),
+		     "version=1\nphase=%s\npid=%" PRId64 "\nstarted=%" PRId64
+		     "\nconnected_since=%" PRId64 "\nlast_event=%" PRId64 "\nlast_write=%" PRId64
+		     "\nwrite_duration=%" PRId64
+		     "\nheartbeat=%" PRId64 "\nnext_attempt=%" PRId64 "\nevents=%" PRIu64
+		     "\nrelists=%" PRIu64 "\nreconnects=%" PRIu64 "\nattempt=%" PRIu64
+		     "\nlast_error=%s\n",
+		     tu_watch_phase_name(s->phase), s->pid, s->started_usec, s->connected_since_usec,
+		     s->last_event_usec, s->last_write_usec, s->write_duration_usec, s->heartbeat_usec, s->next_attempt_usec,
+		     s->events, s->relists, s->reconnects, s->attempt, err);
+	if (n < 0 || (size_t) n >= sizeof(buf))
+		return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return errno_fail(reterr, -errno, "cannot write", tmp);
+	if (fchmod(fd, 0644) < 0 || write(fd, buf, (size_t) n) != n) {
+		r = errno ? -errno : -EIO;
+		close(fd);
+		unlink(tmp);
+		return errno_fail(reterr, r, "cannot write", tmp);
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return errno_fail(reterr, r, "cannot replace", path);
+	}
+	return 0;
+}
+
+static int parse_i64(const char *v, int64_t *ret)
+{
+	char *end = NULL;
+	long long x;
+
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (errno || end == v || *end)
+		return -EBADMSG;
+	*ret = x;
+	return 0;
+}
+
+int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
+			struct tu_err *reterr)
+{
+	char path[4096], buf[STATE_MAX + 1];
+	struct tu_watch_state s = {0};
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	ssize_t n;
+	bool have_version = false, have_phase = false;
+	int r;
+
+	r = tu_cache_path(conf, TU_WATCH_STATE_FILE, path, sizeof(path));
+	if (r < 0)
+		return tu_err_set(reterr, r, "cache.dir too long");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return errno_fail(reterr, -errno, "cannot open", path);
+	if (fstat(fd, &st) < 0)
+		return errno_fail(reterr, -errno, "cannot stat", path);
+	if (!S_ISREG(st.st_mode))
+		return tu_err_set(reterr, -EPERM, "refusing %s: not a regular file", path);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return tu_err_set(reterr, -EPERM, "refusing %s: owned by uid %u", path,
+				  (unsigned) st.st_uid);
+	if (st.st_mode & 022)
+		return tu_err_set(reterr, -EACCES, "refusing %s: writable by group or others", path);
+	n = read(fd, buf, STATE_MAX + 1);
+	if (n < 0)
+		return errno_fail(reterr, -errno, "cannot read", path);
+	if ((size_t) n > STATE_MAX)
+		return tu_err_set(reterr, -EBADMSG, "%s: over %u bytes", path, STATE_MAX);
+	buf[n] = '\0';
+	for (char *line = buf, *next; line && *line; line = next) {
+		char *nl = strchr(line, '\n'), *eq;
+		int64_t v = 0;
+		if (!nl)
+			return tu_err_set(reterr, -EBADMSG, "%s: last line not terminated", path);
+		*nl = '\0';
+		next = nl + 1;
+		eq = strchr(line, '=');
+		if (!eq)
+			return tu_err_set(reterr, -EBADMSG, "%s: line without '='", path);
+		*eq = '\0';
+		const char *key = line, *val = eq + 1;
+		if (strcmp(key, "last_error") == 0) {
+			snprintf(s.last_error, sizeof(s.last_error), "%s", val);
+			continue;
+		}
+		if (strcmp(key, "phase") == 0) {
+			size_t p;
+			for (p = 0; p < ELEMENTSOF(phase_names); p++)
+				if (strcmp(val, phase_names[p]) == 0)
+					break;
+			if (p == ELEMENTSOF(phase_names))
+				return tu_err_set(reterr, -EBADMSG, "%s: unknown phase", path);
+			s.phase = (enum tu_watch_phase) p;
+			have_phase = true;
+			continue;
+		}
+		if (parse_i64(val, &v) < 0)
+			return tu_err_set(reterr, -EBADMSG, "%s: %s: not a number", path, key);
+		if (strcmp(key, "version") == 0) {
+			if (v != 1)
+				return tu_err_set(reterr, -EBADMSG, "%s: version %" PRId64, path, v);
+			have_version = true;
+		} else if (strcmp(key, "pid") == 0)
+			s.pid = v;
+		else if (strcmp(key, "started") == 0)
+			s.started_usec = v;
+		else if (strcmp(key, "connected_since") == 0)
+			s.connected_since_usec = v;
+		else if (strcmp(key, "last_event") == 0)
+			s.last_event_usec = v;
+		else if (strcmp(key, "last_write") == 0)
+			s.last_write_usec = v;
+		else if (strcmp(key, "write_duration") == 0)
+			s.write_duration_usec = v;
+		else if (strcmp(key, "heartbeat") == 0)
+			s.heartbeat_usec = v;
+		else if (strcmp(key, "next_attempt") == 0)
+			s.next_attempt_usec = v;
+		else if (strcmp(key, "events") == 0)
+			s.events = (uint64_t) v;
+		else if (strcmp(key, "relists") == 0)
+			s.relists = (uint64_t) v;
+		else if (strcmp(key, "reconnects") == 0)
+			s.reconnects = (uint64_t) v;
+		else if (strcmp(key, "attempt") == 0)
+			s.attempt = (uint64_t) v;
+		/* unknown keys: a newer watcher; ignored */
+	}
+	if (!have_version || !have_phase)
+		return tu_err_set(reterr, -EBADMSG, "%s: no version or phase", path);
+	*ret = s;
+	return 0;
+}
+
+bool tu_watch_state_current(const struct tu_watch_state *s, int64_t now_usec)
+{
+	if (!s || s->phase != TU_WATCH_CURRENT || s->connected_since_usec <= 0)
+		return false;
+	/* A heartbeat from the future (clock stepped back) counts as fresh only within the bound. */
+	int64_t age = now_usec - s->heartbeat_usec;
+	return age <= (int64_t) TU_WATCH_MAX_STALENESS && age >= -(int64_t) TU_WATCH_MAX_STALENESS;
+}
+
+bool tu_watch_is_current(const struct tu_conf *conf, int64_t now_usec)
+{
+	struct tu_watch_state s;
+
+	if (tu_watch_state_read(conf, &s, NULL) < 0)
+		return false;
+	return tu_watch_state_current(&s, now_usec);
+}
