@@ -400,6 +400,9 @@ int tu_dial_memo_save(const struct tu_conf *conf, const struct tu_dial_memo *m,
 
 	if (!conf->cache_dir)
 		return tu_err_set(reterr, -ENOENT, "no cache.dir");
+	/* A person's tsh profile (--profile) never writes the host's cache, this file included. */
+	if (conf->cache_read_only)
+		return tu_err_set(reterr, -EPERM, "the cache is read-only here (a tsh profile)");
 	r = tu_cache_may_write(reterr);
 	if (r < 0)
 		return r;
