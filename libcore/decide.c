@@ -1320,7 +1320,21 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	o.trust_teleport_env = conf->trust_teleport_env;
 	o.trust_ssh_cert = conf->trust_ssh_cert;
 	o.source = conf->source;
-	k = tu_ctx_host(ctx, now_usec, &h, &e);
+	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
+	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
+	 * the host identity comes from what the watcher read from the same, unchanged
+	 * certificate file (ctx.h tu_ctx_host_hinted; anything different: the file is read). */
+	_cleanup_free_ struct tu_watch_state *ws = offline_only ? NULL : malloc(sizeof(*ws));
+	const bool watched = ws && tu_watch_state_read(conf, ws, NULL) == 0 && tu_watch_state_current(ws, now_usec);
+	const struct tu_host_hint hint = {
+		.cert_file = watched && ws->host_cert[0] ? ws->host_cert : NULL,
+		.stamp = watched ? ws->host_cert_stamp : (struct tu_file_stamp){0},
+		.cn = watched ? ws->host_cn : NULL,
+		.cluster = watched ? ws->host_cluster : NULL,
+		.not_before_usec = watched ? ws->host_not_before_usec : 0,
+		.not_after_usec = watched ? ws->host_not_after_usec : 0,
+	};
+	k = tu_ctx_host_hinted(ctx, now_usec, &hint, &h, &e);
 	if (k == -ENOMEM)
 		return tu_err_set(reterr, k, "out of memory");
 	if (k < 0) {
@@ -1332,12 +1346,11 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		return 0;
 	}
 	const bool served = served_by_cache(conf, req->login);
-	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
-	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
-	 * decide from the snapshot as Teleport's nodes decide from their watch-fed caches: the
-	 * locks are current, so no strict-mode stale-lock denial, and offline_max_age does not
-	 * apply.  Anything wrong with the snapshot: ask Auth as usual. */
-	if (!offline_only && tu_watch_is_current(conf, now_usec)) {
+	/* While the watch is current, decide from the snapshot as Teleport's nodes decide from
+	 * their watch-fed caches: the locks are current, so no strict-mode stale-lock denial,
+	 * and offline_max_age does not apply.  Anything wrong with the snapshot: ask Auth as
+	 * usual. */
+	if (watched) {
 		struct user_want want = {0};
 		struct want_ctx wc = {.w = &want, .login = req->login};
 		want_names(&want, &o, req);
