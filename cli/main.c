@@ -147,6 +147,9 @@ int main(int argc, char **argv)
 	if (c.profile_dir && (strcmp(name, "doctor") == 0 || strcmp(name, "ssh-principals") == 0))
 		return cli_errorf(&c, "%s: --profile does not apply (it checks this host's configuration)",
 				  name);
+	/* sync and watch write the cache PAM and NSS decide from: only with the host's credential */
+	if (c.profile_dir && (strcmp(name, "sync") == 0 || strcmp(name, "watch") == 0))
+		return cli_errorf(&c, "%s: --profile does not apply (it writes this host's cache)", name);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) == 0) {
 			/* Commands parse their own arguments with getopt from their argv[0]. */

@@ -8,6 +8,7 @@
  * functions the same way.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,12 @@ int tu_conf_set_timeouts(struct tu_conf *c, uint64_t connect_usec, uint64_t requ
 	return 0;
 }
 
+/* Whether src fits dst with its NUL (NULL or size 0: not wanted, fits). */
+static bool fits(const char *dst, size_t size, const char *src)
+{
+	return !dst || size == 0 || (src ? strlen(src) : 0) < size;
+}
+
 static void copy_out(char *dst, size_t size, const char *src)
 {
 	if (!dst || size == 0)
@@ -80,6 +87,17 @@ int tu_auth_ping_info(struct tu_auth *a, char *cluster, size_t cluster_size, cha
 	r = tu_auth_ping(a, &p, reterr);
 	if (r < 0)
 		return r;
+	/* Never a shorter name: "example" for "example.com" could pass the caller's check. */
+	if (!fits(cluster, cluster_size, p.cluster_name) ||
+	    !fits(version, version_size, p.server_version)) {
+		bool c = !fits(cluster, cluster_size, p.cluster_name);
+		r = tu_err_set(reterr, -ENOSPC, "the %s (%zu bytes) does not fit in %zu bytes",
+			       c ? "cluster name" : "Teleport version",
+			       strlen(c ? p.cluster_name : p.server_version),
+			       c ? cluster_size : version_size);
+		tu_ping_done(&p);
+		return r;
+	}
 	copy_out(cluster, cluster_size, p.cluster_name);
 	copy_out(version, version_size, p.server_version);
 	tu_ping_done(&p);

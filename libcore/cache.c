@@ -307,6 +307,13 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	struct tu_err ce;
 	int r;
 
+	/* PAM and NSS decide from this cache: never from what a person's tsh login could see
+	 * (another cluster, or the records their roles may read: locks left out let people in). */
+	if (conf->cache_read_only)
+		return tu_err_set(reterr, -EPERM,
+				  "not writing the cache in %s: the credential is a tsh profile "
+				  "(--profile), not this host's",
+				  conf->cache_dir ? conf->cache_dir : "(none)");
 	r = tu_cache_may_write(reterr);
 	if (r < 0)
 		return r;

@@ -94,6 +94,7 @@ struct tu_conf {
 
 	/* cache */
 	char *cache_dir;               /* default $(localstatedir)/cache/teleport-unix (NSS looks there) */
+	bool cache_read_only;          /* tu_ctx_new_profile: a person's tsh login never writes it */
 	uint64_t refresh_after_usec;   /* default 5m */
 	uint64_t offline_max_age_usec; /* default 72h */
 	uint64_t negative_ttl_usec;    /* default 1m */

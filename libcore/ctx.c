@@ -87,6 +87,7 @@ int tu_ctx_new_profile(const char *config_path, const char *profile_dir, unsigne
 	conf->cert_path = conf->key_path = conf->ca_path = conf->identity_file = NULL;
 	conf->profile_name = NULL;
 	conf->profile_dir = strdup(profile_dir);
+	conf->cache_read_only = true;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx || !conf->profile_dir) {
 		free(ctx);

@@ -87,20 +87,30 @@ void tu_h2_addr_string(const char *host, uint16_t port, char *buf, size_t size)
 
 /* The module next to this library (the core is found by the loader's rules: the
  * program's RUNPATH, the PAM module's, or the NSS module's fixed path), else the
- * installed one. */
+ * installed one (tu_h2_module_path). */
+void tu_h2_module_path(const char *core_path, char *buf, size_t size)
+{
+	const char *slash;
+
+	/* Only an absolute path: dladdr() names a core linked into the program by its argv[0],
+	 * and a relative name would be resolved from the working directory, where anyone who
+	 * can write would have their file run inside sshd, su or a cron job. */
+	if (core_path && core_path[0] == '/' && (slash = strrchr(core_path, '/')) &&
+	    (size_t) (slash - core_path) + sizeof("/" TU_H2_MODULE_FILE) <= size)
+		snprintf(buf, size, "%.*s/%s", (int) (slash - core_path), core_path,
+			 TU_H2_MODULE_FILE);
+	else
+		snprintf(buf, size, "%s/%s", TU_PKGLIBDIR, TU_H2_MODULE_FILE);
+}
+
 static void load_module(void)
 {
 	char path[PATH_MAX];
-	const char *slash;
 	Dl_info di;
 	void *h;
 
-	if (dladdr((void *) tu_h2_new, &di) && di.dli_fname && (slash = strrchr(di.dli_fname, '/')) &&
-	    (size_t) (slash - di.dli_fname) + sizeof("/" TU_H2_MODULE_FILE) <= sizeof(path))
-		snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - di.dli_fname), di.dli_fname,
-			 TU_H2_MODULE_FILE);
-	else
-		snprintf(path, sizeof(path), "%s/%s", TU_PKGLIBDIR, TU_H2_MODULE_FILE);
+	tu_h2_module_path(dladdr((void *) tu_h2_new, &di) ? di.dli_fname : NULL, path,
+			  sizeof(path));
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		const char *why = dlerror();

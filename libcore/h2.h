@@ -86,5 +86,9 @@ int tu_h2_module_new(const struct tu_conf *conf, const struct tu_creds *creds, u
 bool tu_h2_valid_server_name(const char *s);
 bool tu_h2_valid_path(const char *p);
 
+/* The transport module's path: TU_H2_MODULE_FILE in core_path's directory when
+ * core_path (where dladdr() found the core) is absolute, else in TU_PKGLIBDIR. */
+void tu_h2_module_path(const char *core_path, char *buf, size_t size);
+
 /* "host:port" or "[v6]:port" of an Auth address, as messages name it. */
 void tu_h2_addr_string(const char *host, uint16_t port, char *buf, size_t size);

@@ -117,10 +117,11 @@ struct tu_auth *tu_auth_free(struct tu_auth *a);
 
 /*
  * Ping: connects if needed and asks Auth for its cluster name and Teleport
- * version, copied NUL-terminated into the caller's buffers (truncated to
- * their size; either may be NULL with size 0).  Errors: -ECONNREFUSED,
+ * version, copied NUL-terminated into the caller's buffers (either may be
+ * NULL with size 0; one too small for its answer is -ENOSPC and nothing is
+ * copied, never a truncated name).  Errors: -ECONNREFUSED,
  * -EHOSTUNREACH, -ETIMEDOUT (the deadline passed), -EPROTO (not Teleport,
- * TLS or certificate refused: reterr says which), -EBADMSG, -ENOMEM.
+ * TLS or certificate refused: reterr says which), -EBADMSG, -ENOSPC, -ENOMEM.
  */
 int tu_auth_ping_info(struct tu_auth *a, char *cluster, size_t cluster_size, char *version,
 		      size_t version_size, struct tu_err *reterr);

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -141,8 +143,24 @@ static int make_listener(struct sockaddr_un *ret_addr, socklen_t *ret_len, struc
 	unsigned char rnd[NAME_LEN];
 	int fd, r;
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
-		return tu_err_set(reterr, -EIO, "no random bytes for a socket name");
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t) sizeof(rnd)) {
+		/* No entropy yet (early boot): never wait for it inside sshd or login.  The
+		 * name needs no secrecy (abstract names are listed in /proc/net/unix, and
+		 * SO_PEERCRED decides), only to be free: the clock, the pid and a counter,
+		 * mixed; a name that is taken is bind()'s EADDRINUSE below. */
+		static _Atomic unsigned counter;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t v = ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec) ^
+			     ((uint64_t) getpid() << 32) ^
+			     ((uint64_t) atomic_fetch_add(&counter, 1) << 52);
+		for (size_t i = 0; i < sizeof(rnd); i++) {
+			v += 0x9e3779b97f4a7c15u; /* splitmix64 */
+			uint64_t z = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9u;
+			z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+			rnd[i] = (unsigned char) (z ^ (z >> 31));
+		}
+	}
 	sa.sun_path[0] = '\0';
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		sa.sun_path[1 + i] = alphabet[rnd[i] & 63];

@@ -38,6 +38,20 @@ def test_ping_and_user_from_pem_in_memory(embed, auth_server, certs):
     assert srv.calls("/proto.AuthService/Ping")[0]["peer_cn"] == f"{certs.host_uuid}.example.com"
 
 
+def test_cluster_name_never_truncated(embed, auth_server, certs):
+    """A cluster name that does not fit the caller's buffer is an error, never a
+    shorter name ("example" for "example.com" could pass an embedder's check)."""
+    srv = auth_server()
+    r = helpers.run([embed, certs.cert(), certs.key(), certs.ca, srv.address],
+                    timeout=20 * helpers.SLOW, env={**os.environ, "EMBED_PING_CLUSTER_BUF": "8"})
+    assert r.rc == 2, r
+    assert "cluster=" not in r.stdout, r
+    assert "the cluster name (11 bytes) does not fit in 8 bytes" in r.stderr, r
+    r = helpers.run([embed, certs.cert(), certs.key(), certs.ca, srv.address],
+                    timeout=20 * helpers.SLOW, env={**os.environ, "EMBED_PING_CLUSTER_BUF": "12"})
+    assert r.rc == 0 and "cluster=example.com " in r.stdout, r
+
+
 def test_bad_inputs(embed, auth_server, certs, tmp_path):
     srv = auth_server()
     garbage = tmp_path / "garbage.pem"

@@ -346,3 +346,28 @@ def test_profile_names_the_proxy(auth_server, write_config, run_cli, certs, tmp_
         assert r.rc == 0 and r.stdout.startswith("allow: "), r
     finally:
         proxy.stop()
+
+
+def test_profile_never_writes_the_host_cache(auth_server, write_config, run_cli, certs, tmp_path,
+                                             cache_dir):
+    """A person's tsh login is not the host's view of Teleport (another cluster, or what that
+    user's roles may read: locks left out would let in someone Teleport refuses): with
+    --profile nothing writes the cache PAM and NSS decide from, not an online check, and
+    sync and watch refuse to run."""
+    auth_server()
+    d = str(tmp_path / "tsh")
+    tsh_profile.make_profile(d, certs)
+    write_config()
+    def written():
+        return [f for f in os.listdir(cache_dir) if f.endswith(".db")]
+
+    r = run_cli(f"--profile={d}", "check", "alice", "alice")
+    assert r.rc == 0 and r.stdout.startswith("allow: "), r
+    assert written() == [], r
+    for cmd in (["sync"], ["sync", "--force"], ["watch"]):
+        one_error_line(run_cli(f"--profile={d}", *cmd), "--profile does not apply")
+    assert written() == []
+    # the host's own credential still writes it
+    r = run_cli("sync")
+    assert r.rc == 0, r
+    assert written(), os.listdir(cache_dir)

@@ -211,6 +211,31 @@ static void test_round_trip(void **state)
 	assert_int_equal(info.n_locks, 1);
 }
 
+/* A profile context's settings (tu_ctx_new_profile: a person's tsh login) never write the
+ * cache, by any of the writers; nothing appears on disk. */
+static void test_read_only(void **state)
+{
+	struct env *e = *state;
+	struct tu_cache_info info;
+	struct tu_err err;
+
+	e->conf->cache_read_only = true;
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_save(e->conf, &e->d, &e->host, NOW, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "not writing the cache in "));
+	assert_non_null(strstr(err.msg, "tsh profile (--profile)"));
+	assert_int_equal(tu_cache_save_full(e->conf, e->group, &e->d, &e->host, NOW, NULL, NULL),
+			 -EPERM);
+	assert_int_equal(tu_cache_save_merged(e->conf, &e->d, &e->host, NOW, NOW, NULL, NULL),
+			 -EPERM);
+	assert_int_equal(tu_cache_save_state_only(e->conf, &e->d, NOW, NULL), -EPERM);
+	assert_int_equal(tu_cache_info(e->conf, &info, NULL), 0);
+	assert_false(info.has_public);
+	assert_false(info.has_state);
+	e->conf->cache_read_only = false;
+	save_ok(e, NOW, NULL);
+}
+
 /* The public file holds what getent shows, with local groups honoured. */
 static void test_public_content(void **state)
 {
@@ -929,6 +954,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_public_content, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_and_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trust_rule, setup, teardown),

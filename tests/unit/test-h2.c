@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -422,6 +423,31 @@ static void test_env_check(void **state)
 	assert_int_equal(tu_h2_check_env(true, keylog, NULL), -EPERM);
 }
 
+/* Where the transport module is loaded from: next to the core only when the core's own
+ * path is absolute (dladdr() gives argv[0] for a core linked into the program, and a
+ * relative name would be looked up from the working directory: a file planted there
+ * would run in sshd or a cron job); anything else is the installed module. */
+static void test_module_path(void **state)
+{
+	char p[PATH_MAX];
+
+	(void) state;
+	tu_h2_module_path("/usr/lib/x/teleport-unix/libteleport-unix.so.0", p, sizeof(p));
+	assert_string_equal(p, "/usr/lib/x/teleport-unix/" TU_H2_MODULE_FILE);
+	tu_h2_module_path("/libteleport-unix.so.0", p, sizeof(p));
+	assert_string_equal(p, "/" TU_H2_MODULE_FILE);
+	tu_h2_module_path("bin/teleport-unix", p, sizeof(p));
+	assert_string_equal(p, TU_PKGLIBDIR "/" TU_H2_MODULE_FILE);
+	tu_h2_module_path("./teleport-unix", p, sizeof(p));
+	assert_string_equal(p, TU_PKGLIBDIR "/" TU_H2_MODULE_FILE);
+	tu_h2_module_path("teleport-unix", p, sizeof(p));
+	assert_string_equal(p, TU_PKGLIBDIR "/" TU_H2_MODULE_FILE);
+	tu_h2_module_path("", p, sizeof(p));
+	assert_string_equal(p, TU_PKGLIBDIR "/" TU_H2_MODULE_FILE);
+	tu_h2_module_path(NULL, p, sizeof(p));
+	assert_string_equal(p, TU_PKGLIBDIR "/" TU_H2_MODULE_FILE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +458,7 @@ int main(void)
 	    cmocka_unit_test(test_failover_reports_every_address),
 	    cmocka_unit_test(test_names_and_cloexec),
 	    cmocka_unit_test(test_env_check),
+	    cmocka_unit_test(test_module_path),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

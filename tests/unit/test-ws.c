@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +41,22 @@
 #include "transport.h"
 
 #define ELEMENTSOF_(a) (sizeof(a) / sizeof((a)[0]))
+
+/* getrandom() as the kernel answers before its entropy pool is ready (early boot): a
+ * blocking call would wait there (recorded here, and refused), GRND_NONBLOCK gets EAGAIN.
+ * The dialers are compiled into this program, so this definition is the one they call. */
+static bool entropy_not_ready, blocking_getrandom;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+	if (entropy_not_ready) {
+		if (!(flags & GRND_NONBLOCK))
+			blocking_getrandom = true;
+		errno = EAGAIN;
+		return -1;
+	}
+	return syscall(SYS_getrandom, buf, len, flags);
+}
 
 static int count_fds(void)
 {
@@ -461,6 +479,33 @@ static void test_pump_foreign_peer(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* Early boot (sshd, getty's login before the kernel's pool is ready): the listener's name
+ * never waits for entropy, and the pump still carries curl's bytes. */
+static void test_pump_early_boot(void **state)
+{
+	struct opener o = {0};
+	struct tu_stream_dialer *d = NULL;
+	struct tu_err e = {0};
+	char buf[8];
+	int before = count_fds();
+
+	(void) state;
+	assert_int_equal(tu_stream_dialer_new("test path", fake_open, &o, NULL, &d, &e), 0);
+	entropy_not_ready = true;
+	blocking_getrandom = false;
+	int fd = open_as_curl(d, &e);
+	entropy_not_ready = false;
+	assert_false(blocking_getrandom);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, "boot", 4, 0), 4);
+	assert_int_equal(pump_read(d, o.far, buf, 4), 4);
+	assert_memory_equal(buf, "boot", 4);
+	close(fd);
+	close(o.far);
+	d = tu_stream_dialer_free(d);
+	assert_int_equal(count_fds(), before);
+}
+
 /* A peer that is gone: the TLS write fails with an error, never SIGPIPE (which is left at
  * its default here, so without MSG_NOSIGNAL this test process dies). */
 static void test_tls_no_sigpipe(void **state)
@@ -522,6 +567,7 @@ int main(void)
 	    cmocka_unit_test(test_decoder_ping_flood),
 	    cmocka_unit_test(test_pump),
 	    cmocka_unit_test(test_pump_foreign_peer),
+	    cmocka_unit_test(test_pump_early_boot),
 	    cmocka_unit_test(test_tls_no_sigpipe),
 	    cmocka_unit_test(test_dial_tcp),
 	};
