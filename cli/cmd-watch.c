@@ -114,6 +114,30 @@ struct watcher {
 	struct tu_watch_state st;
 };
 
+/*
+ * The identity of the credential this attempt uses, for PAM and `check` (issue 13 item 6,
+ * ctx.h tu_ctx_host_hinted): the file and its stamp as tu_creds_load read it, so a renewed
+ * or replaced certificate no longer matches.  Nothing for a tsh profile or a file that
+ * changed while it was read.
+ */
+static void record_host(struct tu_watch_state *st, const struct tu_creds *cr)
+{
+	struct tu_file_stamp stamp;
+	const char *file = tu_creds_cert_file(cr, &stamp);
+	const char *cn = tu_creds_subject_cn(cr), *cl = tu_creds_cluster(cr);
+
+	st->host_cert[0] = '\0';
+	if (!file || tu_creds_profile_name(cr) || !cn || strlen(file) >= sizeof(st->host_cert) ||
+	    strlen(cn) >= sizeof(st->host_cn) || (cl && strlen(cl) >= sizeof(st->host_cluster)))
+		return;
+	snprintf(st->host_cn, sizeof(st->host_cn), "%s", cn);
+	snprintf(st->host_cluster, sizeof(st->host_cluster), "%s", cl ? cl : "");
+	st->host_cert_stamp = stamp;
+	st->host_not_before_usec = tu_creds_not_before_usec(cr);
+	st->host_not_after_usec = tu_creds_not_after_usec(cr);
+	snprintf(st->host_cert, sizeof(st->host_cert), "%s", file);
+}
+
 static void write_state(struct watcher *w)
 {
 	struct tu_err e;
@@ -410,6 +434,8 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 		r = tu_ctx_host(w.ctx, now, &w.host, &e);
 		if (r >= 0)
 			r = tu_ctx_creds(w.ctx, now, &cr, &e);
+		if (r >= 0)
+			record_host(&w.st, cr);
 		if (r >= 0)
 			r = tu_auth_new(tu_ctx_conf(w.ctx), cr, &stream, &e);
 		if (r >= 0) {

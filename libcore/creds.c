@@ -11,6 +11,7 @@
 #include "creds.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -73,6 +74,9 @@ struct tu_creds {
 	char *proxy_addr; /* web_proxy_addr */
 	char *proxy_host;
 	uint16_t proxy_port;
+	/* tu_creds_cert_file: the file the certificate came from, its stamp (NULL: none) */
+	char *stamp_path;
+	struct tu_file_stamp stamp;
 	bool tls_routing;
 	bool conn_upgrade;
 };
@@ -415,6 +419,7 @@ struct tu_creds *tu_creds_free(struct tu_creds *c)
 	free(c->cn);
 	free(c->cluster);
 	free(c->cert_path);
+	free(c->stamp_path);
 	free(c->key_path);
 	free(c->ca_path);
 	free(c->ssh_cert);
@@ -1443,20 +1448,72 @@ out:
 	return r;
 }
 
+int tu_file_stamp_get(const char *path, struct tu_file_stamp *ret)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	*ret = (struct tu_file_stamp){
+		.dev = (uint64_t) st.st_dev,
+		.ino = (uint64_t) st.st_ino,
+		.size = (int64_t) st.st_size,
+		.mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+		.ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+	};
+	return 0;
+}
+
+bool tu_file_stamp_equal(const struct tu_file_stamp *a, const struct tu_file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_ns == b->ctime_ns;
+}
+
+const char *tu_creds_cert_file(const struct tu_creds *c, struct tu_file_stamp *ret)
+{
+	if (!c || !c->stamp_path)
+		return NULL;
+	if (ret)
+		*ret = c->stamp;
+	return c->stamp_path;
+}
+
 int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
 		  struct tu_creds **ret, struct tu_err *reterr)
 {
+	struct tu_file_stamp before, after;
+	const char *path = NULL;
+	bool stamped;
+	int r;
+
 	if (conf->profile_dir)
 		return tu_creds_load_profile(conf->profile_dir, conf->profile_name, now_usec, flags,
 					     ret, reterr);
 	if (conf->identity_file)
-		return tu_creds_load_identity(conf->identity_file, now_usec, flags, ret, reterr);
-	if (conf->cert_path && conf->key_path && conf->ca_path)
-		return tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path,
-					      now_usec, flags, ret, reterr);
-	tu_err_key(reterr, "auth.credentials");
-	return tu_err_set(reterr, -EINVAL,
-			  "no credentials configured (key_pair, identity_file or profile)");
+		path = conf->identity_file;
+	else if (conf->cert_path && conf->key_path && conf->ca_path)
+		path = conf->cert_path;
+	if (!path) {
+		tu_err_key(reterr, "auth.credentials");
+		return tu_err_set(reterr, -EINVAL,
+				  "no credentials configured (key_pair, identity_file or profile)");
+	}
+	/* The certificate file's stamp around the read: what was parsed is what it names
+	 * (a file replaced during the read gets no stamp). */
+	stamped = tu_file_stamp_get(path, &before) == 0;
+	if (conf->identity_file)
+		r = tu_creds_load_identity(conf->identity_file, now_usec, flags, ret, reterr);
+	else
+		r = tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path, now_usec,
+					   flags, ret, reterr);
+	if (r < 0 || !stamped || tu_file_stamp_get(path, &after) < 0 || !tu_file_stamp_equal(&before, &after))
+		return r;
+	(*ret)->stamp_path = strdup(path); /* NULL on ENOMEM: no stamp, nothing worse */
+	(*ret)->stamp = before;
+	return r;
 }
 
 const char *tu_creds_profile_name(const struct tu_creds *c)

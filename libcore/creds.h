@@ -136,6 +136,28 @@ const char *tu_creds_subject_cn(const struct tu_creds *c);
  * issuer's first O; NULL when neither exists.  Borrowed from c. */
 const char *tu_creds_cluster(const struct tu_creds *c);
 
+/*
+ * What identifies a credential file's current content without reading it
+ * (issue 13 item 6): lstat's device, inode, size, mtime and ctime (ns).  A
+ * replaced or rewritten file (rename, write, chmod, chown) changes ctime at
+ * least.  tu_file_stamp_get: 0, or -errno; -EPERM when path is not a
+ * regular file (a symlink is refused, as the credential reader does).
+ */
+struct tu_file_stamp {
+	uint64_t dev, ino;
+	int64_t size, mtime_ns, ctime_ns;
+};
+int tu_file_stamp_get(const char *path, struct tu_file_stamp *ret);
+bool tu_file_stamp_equal(const struct tu_file_stamp *a, const struct tu_file_stamp *b);
+
+/*
+ * The file the certificate (host identity) was read from and its stamp taken
+ * around that read (same before and after), for a key pair or an identity
+ * file loaded by tu_creds_load; NULL (a tsh profile, a file that changed
+ * while it was read, creds parsed from memory).  Borrowed from c.
+ */
+const char *tu_creds_cert_file(const struct tu_creds *c, struct tu_file_stamp *ret);
+
 /* Validity period of the certificate, microseconds since the epoch. */
 int64_t tu_creds_not_before_usec(const struct tu_creds *c);
 int64_t tu_creds_not_after_usec(const struct tu_creds *c);

@@ -196,16 +196,11 @@ int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, stru
 	return 0;
 }
 
-static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *reterr)
+/* The id and cluster from a certificate's subject CN and cluster (creds_cluster may be NULL). */
+static int host_derive(struct tu_ctx *ctx, const char *cn, const char *creds_cluster, struct tu_err *reterr)
 {
-	const struct tu_creds *creds;
-	const char *cn, *cl;
-	int r;
+	const char *cl = ctx->conf->cluster_name ? ctx->conf->cluster_name : creds_cluster;
 
-	r = ctx_creds_deferred(ctx, now_usec, &creds, reterr);
-	if (r < 0)
-		return r;
-	cl = ctx->conf->cluster_name ? ctx->conf->cluster_name : tu_creds_cluster(creds);
 	if (cl && !ctx->cluster) {
 		ctx->cluster = strdup(cl);
 		if (!ctx->cluster)
@@ -213,15 +208,6 @@ static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *
 	}
 	if (ctx->conf->host_id)
 		return 0;
-	/* A tsh profile holds a user's certificate: its CN names a person, not this host. */
-	if (tu_creds_profile_name(creds)) {
-		if (ctx->profile_option)
-			return 0; /* an administrator's CLI check: host-id locks cannot be matched */
-		tu_err_key(reterr, "host.id");
-		return tu_err_set(reterr, -EINVAL,
-				  "host.id must be set with a tsh profile credential (a user's certificate does not name this host)");
-	}
-	cn = tu_creds_subject_cn(creds);
 	if (!cn)
 		cn = "";
 	/* Teleport host certificates carry "<host-uuid>.<cluster>" as CN (API.md §1.6). */
@@ -236,7 +222,73 @@ static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *
 	return 0;
 }
 
+static int host_from_creds(struct tu_ctx *ctx, int64_t now_usec, struct tu_err *reterr)
+{
+	const struct tu_creds *creds;
+	int r;
+
+	r = ctx_creds_deferred(ctx, now_usec, &creds, reterr);
+	if (r < 0)
+		return r;
+	/* A tsh profile holds a user's certificate: its CN names a person, not this host. */
+	if (!ctx->conf->host_id && tu_creds_profile_name(creds)) {
+		const char *cl = ctx->conf->cluster_name ? ctx->conf->cluster_name : tu_creds_cluster(creds);
+		if (cl && !ctx->cluster) {
+			ctx->cluster = strdup(cl);
+			if (!ctx->cluster)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+		if (ctx->profile_option)
+			return 0; /* an administrator's CLI check: host-id locks cannot be matched */
+		tu_err_key(reterr, "host.id");
+		return tu_err_set(reterr, -EINVAL,
+				  "host.id must be set with a tsh profile credential (a user's certificate does not name this host)");
+	}
+	return host_derive(ctx, tu_creds_subject_cn(creds), tu_creds_cluster(creds), reterr);
+}
+
+/*
+ * Issue 13 item 6: the CN and cluster the watcher read from this very file, instead of
+ * ~2.4 M instructions of PEM and X.509 parsing per PAM call.  1 when used, 0 when the hint
+ * does not apply (the caller reads the credential), -ENOMEM.
+ */
+static int host_from_hint(struct tu_ctx *ctx, int64_t now_usec, const struct tu_host_hint *hint, struct tu_err *reterr)
+{
+	const struct tu_conf *conf = ctx->conf;
+	const char *file = conf->identity_file ? conf->identity_file : conf->cert_path;
+	struct tu_file_stamp now_stamp;
+
+	if (!hint || !hint->cert_file || !hint->cn || !hint->cn[0] || ctx->creds || ctx->profile_option ||
+	    conf->profile_dir || !file || strcmp(file, hint->cert_file) != 0)
+		return 0;
+	/* what tu_creds_load would refuse (clock skew allowed before, none after) */
+	if (now_usec < hint->not_before_usec - TU_CREDS_CLOCK_SKEW_USEC || now_usec >= hint->not_after_usec)
+		return 0;
+	if (tu_file_stamp_get(file, &now_stamp) < 0 || !tu_file_stamp_equal(&now_stamp, &hint->stamp))
+		return 0;
+	int r = host_derive(ctx, hint->cn, hint->cluster && hint->cluster[0] ? hint->cluster : NULL, reterr);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		/* as if not hinted: the credential's own reading gives the error */
+		free(ctx->host_id);
+		ctx->host_id = NULL;
+		if (!conf->cluster_name) {
+			free(ctx->cluster);
+			ctx->cluster = NULL;
+		}
+		return 0;
+	}
+	return 1;
+}
+
 int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr)
+{
+	return tu_ctx_host_hinted(ctx, now_usec, NULL, ret, reterr);
+}
+
+int tu_ctx_host_hinted(struct tu_ctx *ctx, int64_t now_usec, const struct tu_host_hint *hint, struct tu_host *ret,
+		       struct tu_err *reterr)
 {
 	if (!ctx->host_done) {
 		if (ctx->conf->host_name)
@@ -260,7 +312,13 @@ int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struc
 		 * an empty id: locks on this host would then silently not match offline. */
 		struct tu_err e;
 		tu_err_clear(&e);
-		int r = host_from_creds(ctx, now_usec, &e);
+		int r = 0;
+		if (!ctx->conf->host_id || !ctx->conf->cluster_name) {
+			r = host_from_hint(ctx, now_usec, hint, &e);
+			if (r == -ENOMEM)
+				return tu_err_set(reterr, r, "out of memory");
+			r = r > 0 ? 0 : host_from_creds(ctx, now_usec, &e);
+		}
 		if (r < 0 && !ctx->conf->host_id) {
 			if (r == -ENOMEM)
 				return tu_err_set(reterr, r, "out of memory");

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include "creds.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,6 +61,32 @@ int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, stru
  * Errors: -ENOMEM, or tu_creds_load's errno with the reason in reterr.
  */
 int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr);
+
+/*
+ * What a process that read the credential recorded about it (issue 13 item 6:
+ * `teleport-unix watch` in watch.state): the certificate file and its stamp at
+ * that read, the certificate's subject CN, cluster (NULL or "" none) and
+ * validity.  Borrowed.
+ */
+struct tu_host_hint {
+	const char *cert_file;
+	struct tu_file_stamp stamp;
+	const char *cn;
+	const char *cluster;
+	int64_t not_before_usec, not_after_usec;
+};
+
+/*
+ * tu_ctx_host, taking the CN and cluster from hint instead of parsing the
+ * certificate when the hint still describes this configuration's credential:
+ * same file (key pair cert or identity file, not a tsh profile), the file's
+ * stamp unchanged, the certificate valid at now_usec as tu_creds_load judges
+ * it.  Anything else: the credential is read (tu_ctx_host).  hint may be NULL.
+ * With host.id and auth.cluster_name both set the credential is not needed
+ * at all (neither function reads it).
+ */
+int tu_ctx_host_hinted(struct tu_ctx *ctx, int64_t now_usec, const struct tu_host_hint *hint, struct tu_host *ret,
+		       struct tu_err *reterr);
 
 /* Current time in microseconds (CLOCK_REALTIME); the only clock read in libcore. */
 int64_t tu_now_usec(void);

@@ -1231,6 +1231,28 @@ struct want_ctx {
 	const char *login;
 };
 
+/*
+ * Whether needle occurs in hay: memmem's answer, cheaper for the short needles and records
+ * here (glibc's memmem sets up a 256-entry shift table per call; this is memchr and memcmp).
+ */
+static bool contains(const void *hay, size_t size, const char *needle)
+{
+	const unsigned char *p = hay, *end = p + size;
+	size_t n = strlen(needle);
+
+	if (n == 0)
+		return true;
+	while ((size_t) (end - p) >= n) {
+		p = memchr(p, (unsigned char) needle[0], (size_t) (end - p) - n + 1);
+		if (!p)
+			return false;
+		if (memcmp(p, needle, n) == 0)
+			return true;
+		p++;
+	}
+	return false;
+}
+
 static bool user_wanted(const struct tu_dataset *d, const void *user, size_t size, void *userdata)
 {
 	struct want_ctx *c = userdata;
@@ -1241,10 +1263,10 @@ static bool user_wanted(const struct tu_dataset *d, const void *user, size_t siz
 	if (w->all)
 		return true;
 	for (size_t i = 0; i < w->n_names; i++)
-		if (memmem(user, size, w->names[i], strlen(w->names[i])))
+		if (contains(user, size, w->names[i]))
 			return true;
 	for (size_t i = 0; i < w->n_roles; i++)
-		if (memmem(user, size, w->roles[i], strlen(w->roles[i])))
+		if (contains(user, size, w->roles[i]))
 			return true;
 	return false;
 }
@@ -1320,7 +1342,21 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	o.trust_teleport_env = conf->trust_teleport_env;
 	o.trust_ssh_cert = conf->trust_ssh_cert;
 	o.source = conf->source;
-	k = tu_ctx_host(ctx, now_usec, &h, &e);
+	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
+	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
+	 * the host identity comes from what the watcher read from the same, unchanged
+	 * certificate file (ctx.h tu_ctx_host_hinted; anything different: the file is read). */
+	_cleanup_free_ struct tu_watch_state *ws = offline_only ? NULL : malloc(sizeof(*ws));
+	const bool watched = ws && tu_watch_state_read(conf, ws, NULL) == 0 && tu_watch_state_current(ws, now_usec);
+	const struct tu_host_hint hint = {
+		.cert_file = watched && ws->host_cert[0] ? ws->host_cert : NULL,
+		.stamp = watched ? ws->host_cert_stamp : (struct tu_file_stamp){0},
+		.cn = watched ? ws->host_cn : NULL,
+		.cluster = watched ? ws->host_cluster : NULL,
+		.not_before_usec = watched ? ws->host_not_before_usec : 0,
+		.not_after_usec = watched ? ws->host_not_after_usec : 0,
+	};
+	k = tu_ctx_host_hinted(ctx, now_usec, &hint, &h, &e);
 	if (k == -ENOMEM)
 		return tu_err_set(reterr, k, "out of memory");
 	if (k < 0) {
@@ -1332,12 +1368,11 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		return 0;
 	}
 	const bool served = served_by_cache(conf, req->login);
-	/* Issue 13 item 6: while `teleport-unix watch` keeps the cache current (watch.h: INIT
-	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
-	 * decide from the snapshot as Teleport's nodes decide from their watch-fed caches: the
-	 * locks are current, so no strict-mode stale-lock denial, and offline_max_age does not
-	 * apply.  Anything wrong with the snapshot: ask Auth as usual. */
-	if (!offline_only && tu_watch_is_current(conf, now_usec)) {
+	/* While the watch is current, decide from the snapshot as Teleport's nodes decide from
+	 * their watch-fed caches: the locks are current, so no strict-mode stale-lock denial,
+	 * and offline_max_age does not apply.  Anything wrong with the snapshot: ask Auth as
+	 * usual. */
+	if (watched) {
 		struct user_want want = {0};
 		struct want_ctx wc = {.w = &want, .login = req->login};
 		want_names(&want, &o, req);

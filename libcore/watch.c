@@ -28,7 +28,7 @@
 #include "err.h"
 #include "log.h"
 
-#define STATE_MAX 4096u
+#define STATE_MAX 8192u
 
 /* "<what> <path>: <strerror>" with code (a negative errno). */
 static int errno_fail(struct tu_err *reterr, int code, const char *what, const char *path)
@@ -178,6 +178,28 @@ const char *tu_watch_phase_name(enum tu_watch_phase p)
 	return (unsigned) p < ELEMENTSOF(phase_names) ? phase_names[p] : "?";
 }
 
+/* A value that fits one line of the state file as it is (no control character). */
+static bool line_safe(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *) v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int parse_stamp(const char *v, struct tu_file_stamp *ret)
+{
+	unsigned long long dev, ino;
+	long long size, mtime, ctime;
+	int end = -1;
+
+	if (sscanf(v, "%llu:%llu:%lld:%lld:%lld%n", &dev, &ino, &size, &mtime, &ctime, &end) != 5 || end < 0 ||
+	    v[end] != '\0')
+		return -EBADMSG;
+	*ret = (struct tu_file_stamp){.dev = dev, .ino = ino, .size = size, .mtime_ns = mtime, .ctime_ns = ctime};
+	return 0;
+}
+
 int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state *s,
 			 struct tu_err *reterr)
 {
@@ -203,6 +225,19 @@ int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state
 		     s->events, s->relists, s->reconnects, s->attempt, err);
 	if (n < 0 || (size_t) n >= sizeof(buf))
 		return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
+	if (s->host_cert[0] && s->host_cn[0] && line_safe(s->host_cert) && line_safe(s->host_cn) &&
+	    line_safe(s->host_cluster)) {
+		const struct tu_file_stamp *f = &s->host_cert_stamp;
+		int m = snprintf(buf + n, sizeof(buf) - (size_t) n,
+				 "host_cert=%s\nhost_cert_stamp=%" PRIu64 ":%" PRIu64 ":%" PRId64 ":%" PRId64
+				 ":%" PRId64 "\nhost_cn=%s\nhost_cluster=%s\nhost_not_before=%" PRId64
+				 "\nhost_not_after=%" PRId64 "\n",
+				 s->host_cert, f->dev, f->ino, f->size, f->mtime_ns, f->ctime_ns, s->host_cn,
+				 s->host_cluster, s->host_not_before_usec, s->host_not_after_usec);
+		if (m < 0 || (size_t) m >= sizeof(buf) - (size_t) n)
+			return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
+		n += m;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
@@ -242,7 +277,7 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	ssize_t n;
-	bool have_version = false, have_phase = false;
+	bool have_version = false, have_phase = false, have_stamp = false;
 	int r;
 
 	r = tu_cache_path(conf, TU_WATCH_STATE_FILE, path, sizeof(path));
@@ -282,6 +317,28 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 			snprintf(s.last_error, sizeof(s.last_error), "%s", val);
 			continue;
 		}
+		if (strcmp(key, "host_cert") == 0 || strcmp(key, "host_cn") == 0 ||
+		    strcmp(key, "host_cluster") == 0) {
+			char *dst = s.host_cluster;
+			size_t size = sizeof(s.host_cluster);
+			if (strcmp(key, "host_cert") == 0) {
+				dst = s.host_cert;
+				size = sizeof(s.host_cert);
+			} else if (strcmp(key, "host_cn") == 0) {
+				dst = s.host_cn;
+				size = sizeof(s.host_cn);
+			}
+			if (strlen(val) >= size)
+				return tu_err_set(reterr, -EBADMSG, "%s: %s too long", path, key);
+			memcpy(dst, val, strlen(val) + 1);
+			continue;
+		}
+		if (strcmp(key, "host_cert_stamp") == 0) {
+			if (parse_stamp(val, &s.host_cert_stamp) < 0)
+				return tu_err_set(reterr, -EBADMSG, "%s: host_cert_stamp: malformed", path);
+			have_stamp = true;
+			continue;
+		}
 		if (strcmp(key, "phase") == 0) {
 			size_t p;
 			for (p = 0; p < ELEMENTSOF(phase_names); p++)
@@ -293,6 +350,17 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 			have_phase = true;
 			continue;
 		}
+		static const char *const numeric[] = {
+			"version", "pid", "started", "connected_since", "last_event", "last_write", "write_duration",
+			"heartbeat", "next_attempt", "events", "relists", "reconnects", "attempt",
+			"host_not_before", "host_not_after",
+		};
+		size_t i;
+		for (i = 0; i < ELEMENTSOF(numeric); i++)
+			if (strcmp(key, numeric[i]) == 0)
+				break;
+		if (i == ELEMENTSOF(numeric))
+			continue; /* unknown keys: a newer watcher; ignored */
 		if (parse_i64(val, &v) < 0)
 			return tu_err_set(reterr, -EBADMSG, "%s: %s: not a number", path, key);
 		if (strcmp(key, "version") == 0) {
@@ -323,10 +391,16 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 			s.reconnects = (uint64_t) v;
 		else if (strcmp(key, "attempt") == 0)
 			s.attempt = (uint64_t) v;
+		else if (strcmp(key, "host_not_before") == 0)
+			s.host_not_before_usec = v;
+		else if (strcmp(key, "host_not_after") == 0)
+			s.host_not_after_usec = v;
 		/* unknown keys: a newer watcher; ignored */
 	}
 	if (!have_version || !have_phase)
 		return tu_err_set(reterr, -EBADMSG, "%s: no version or phase", path);
+	if (!have_stamp || !s.host_cn[0])
+		s.host_cert[0] = '\0'; /* an incomplete host identity is none */
 	*ret = s;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "creds.h"
 #include "model.h"
 
 struct tu_conf;
@@ -68,6 +69,15 @@ struct tu_watch_state {
 	uint64_t reconnects;          /* failed streams since start */
 	uint64_t attempt;             /* consecutive failures (backoff attempt) */
 	char last_error[256];         /* why the last stream ended ("" none) */
+	/* The host identity the watcher's credential gave (issue 13 item 6: PAM and `check`
+	 * take it from here instead of parsing the certificate; ctx.c tu_ctx_host_hint):
+	 * the certificate file (path and stamp when read), its subject CN, its cluster
+	 * ("" none) and validity.  host_cert "" = not recorded (a tsh profile, too long). */
+	char host_cert[1024];
+	struct tu_file_stamp host_cert_stamp;
+	char host_cn[256];
+	char host_cluster[256];
+	int64_t host_not_before_usec, host_not_after_usec;
 };
 
 const char *tu_watch_phase_name(enum tu_watch_phase p);

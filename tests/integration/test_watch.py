@@ -338,6 +338,39 @@ def test_check_and_pam_decide_without_auth_while_current(watched, run_cli):
     assert srv.calls()
 
 
+def test_fast_path_host_identity_follows_the_certificate_file(watched, run_cli, certs, tmp_path):
+    """The fast path takes this host's id from what the watcher read (watch.state host_cert,
+    host_cn, the file's stamp) instead of parsing the certificate: a certificate replaced
+    since (another host id) must be noticed, so a lock on the new id applies at once."""
+    crt, key = str(tmp_path / "host.crt"), str(tmp_path / "host.key")
+    for src, dst, mode in ((certs.cert(), crt, 0o644), (certs.key(), key, 0o600)):
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            g.write(f.read())
+        os.chmod(dst, mode)
+    new_uuid = "0b5e6c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e"
+    other = certs.issue("client-other-host", 30, host_uuid=new_uuid)
+    srv, spool, w = watched(auth={"credentials": {"key_pair": {"cert": crt, "key": key, "ca": certs.ca}}})
+    st = w.state()
+    assert st["host_cert"] == crt and st["host_cn"].startswith(helpers.HOST_UUID), st
+    srv.clear_calls()
+    spool.send(op="put", kind="lock",
+               txtpb=f'Metadata {{ Name: "l-new-host" }} Spec {{ Target {{ ServerID: "{new_uuid}" }} }}')
+    w.wait(lambda: int(w.state().get("events", 0)) >= 1
+           and int(w.state()["last_write"]) >= int(w.state()["last_event"]), 2.0, "the lock written")
+    r = run_cli("check", "alice", "alice", json=True)
+    assert r.json()["watched"] is True and r.json()["allowed"] is True, r  # the lock names another host
+    # the certificate is renewed for another host id while the watcher keeps its old one
+    for src, dst in ((other["cert"], crt), (other["key"], key)):
+        with open(src, "rb") as f, open(dst + ".new", "wb") as g:
+            g.write(f.read())
+        os.chmod(dst + ".new", 0o600 if dst == key else 0o644)
+        os.replace(dst + ".new", dst)
+    r = run_cli("check", "alice", "alice", json=True)
+    assert r.json()["watched"] is True, r
+    assert r.json()["decision"] == "deny" and "l-new-host" in r.json()["reason"], r
+    assert srv.calls() == [], srv.calls()
+
+
 def test_sigterm_and_sd_notify(watched, tmp_path):
     sock_path = str(tmp_path / "notify.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -340,6 +340,34 @@ static void test_state_file(void **state)
 	assert_false(tu_watch_state_current(&r, 5000000 + TU_WATCH_MAX_STALENESS + 1));
 	r.phase = TU_WATCH_BACKOFF;
 	assert_false(tu_watch_state_current(&r, 5000000));
+	assert_string_equal(r.host_cert, ""); /* no host identity recorded */
+	/* the host identity (issue 13 item 6) round-trips; unknown keys are ignored */
+	snprintf(s.host_cert, sizeof(s.host_cert), "/etc/teleport-unix/host.crt");
+	s.host_cert_stamp = (struct tu_file_stamp){.dev = 2049, .ino = 77, .size = 1234,
+						   .mtime_ns = INT64_C(1796649151077557477), .ctime_ns = 5};
+	snprintf(s.host_cn, sizeof(s.host_cn), "5a9f3c0e.example.com");
+	snprintf(s.host_cluster, sizeof(s.host_cluster), "example.com");
+	s.host_not_before_usec = 100;
+	s.host_not_after_usec = INT64_C(1828185150000000);
+	assert_int_equal(tu_watch_state_write(&conf, &s, &e), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, TU_WATCH_STATE_FILE);
+	FILE *fa = fopen(path, "a");
+	assert_non_null(fa);
+	fputs("some_future_key=a string\n", fa);
+	fclose(fa);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tu_watch_state_read(&conf, &r, &e), 0);
+	assert_string_equal(r.host_cert, "/etc/teleport-unix/host.crt");
+	assert_true(tu_file_stamp_equal(&r.host_cert_stamp, &s.host_cert_stamp));
+	assert_string_equal(r.host_cn, "5a9f3c0e.example.com");
+	assert_string_equal(r.host_cluster, "example.com");
+	assert_int_equal(r.host_not_before_usec, 100);
+	assert_int_equal(r.host_not_after_usec, INT64_C(1828185150000000));
+	/* a CN with a newline is not recorded at all */
+	snprintf(s.host_cn, sizeof(s.host_cn), "evil\nhost_cn=other");
+	assert_int_equal(tu_watch_state_write(&conf, &s, &e), 0);
+	assert_int_equal(tu_watch_state_read(&conf, &r, &e), 0);
+	assert_string_equal(r.host_cert, "");
 	/* a file others can write is not trusted */
 	snprintf(path, sizeof(path), "%s/%s", dir, TU_WATCH_STATE_FILE);
 	assert_int_equal(chmod(path, 0666), 0);
