@@ -288,18 +288,18 @@ static int predial(const struct tu_conf *conf, uint64_t deadline_usec, struct tu
 	return r;
 }
 
-static int lazy_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
-		     uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
-		     struct tu_transport_status *ret_status, struct tu_err *reterr)
+/*
+ * Dials Auth and loads the module the first time a call or a stream needs it (l->real set
+ * on success).  deadline_usec bounds the dial.  The path is checked before dialling, as
+ * the transport does.
+ */
+static int ensure_real(struct lazy *l, const char *path, uint64_t deadline_usec, struct tu_err *reterr)
 {
-	struct lazy *l = (struct lazy *) t;
 	struct tu_h2_predial pre;
 	int r;
 
 	if (l->real)
-		return l->real->call(l->real, path, body, body_len, deadline_usec, on_data, userdata, ret_status,
-				     reterr);
-	/* The path is checked before dialling, as the transport does. */
+		return 0;
 	if (!tu_h2_valid_path(path))
 		return tu_err_set(reterr, -EINVAL, "invalid RPC path");
 	/* With auth.proxy the paths to Auth are the module's plan (dial/: Proxy paths, the
@@ -327,10 +327,20 @@ static int lazy_call(struct tu_transport *t, const char *path, const uint8_t *bo
 		return tu_err_set(reterr, -EIO, "%s", load_error);
 	}
 	r = module_new(l->conf, l->creds, l->max_body, &pre, &l->real, reterr); /* takes pre.fd */
-	if (r < 0) {
+	if (r < 0)
 		l->real = NULL;
+	return r;
+}
+
+static int lazy_call(struct tu_transport *t, const char *path, const uint8_t *body, size_t body_len,
+		     uint64_t deadline_usec, tu_transport_data_fn on_data, void *userdata,
+		     struct tu_transport_status *ret_status, struct tu_err *reterr)
+{
+	struct lazy *l = (struct lazy *) t;
+	int r = ensure_real(l, path, deadline_usec, reterr);
+
+	if (r < 0)
 		return r;
-	}
 	return l->real->call(l->real, path, body, body_len, deadline_usec, on_data, userdata, ret_status, reterr);
 }
 
@@ -352,41 +362,14 @@ static int lazy_stream(struct tu_transport *t, const char *path, const uint8_t *
 		       void *userdata, struct tu_transport_status *ret_status, struct tu_err *reterr)
 {
 	struct lazy *l = (struct lazy *) t;
-	struct tu_h2_predial pre;
-	int r;
+	/* Connecting is bounded by the connect and request timeouts; the stream has no deadline. */
+	int r = ensure_real(l, path,
+			    tu_transport_now_usec() + l->conf->connect_timeout_usec +
+				    l->conf->request_timeout_usec,
+			    reterr);
 
-	if (!l->real) {
-		uint64_t dial_deadline = tu_transport_now_usec() + l->conf->connect_timeout_usec +
-					 l->conf->request_timeout_usec;
-		if (!tu_h2_valid_path(path))
-			return tu_err_set(reterr, -EINVAL, "invalid RPC path");
-		if (l->conf->proxy.host) {
-			/* auth.proxy: the module's plan dials (see lazy_call). */
-			memset(&pre, 0, sizeof(pre));
-			pre.fd = -1;
-		} else {
-			r = predial(l->conf, dial_deadline, &pre, reterr);
-			if (r < 0)
-				return r;
-		}
-		r = tu_creds_check_key(l->creds, reterr);
-		if (r < 0) {
-			if (pre.fd >= 0)
-				close(pre.fd);
-			return r;
-		}
-		(void) pthread_once(&load_once, load_module);
-		if (!module_new) {
-			if (pre.fd >= 0)
-				close(pre.fd);
-			return tu_err_set(reterr, -EIO, "%s", load_error);
-		}
-		r = module_new(l->conf, l->creds, l->max_body, &pre, &l->real, reterr);
-		if (r < 0) {
-			l->real = NULL;
-			return r;
-		}
-	}
+	if (r < 0)
+		return r;
 	if (!l->real->stream)
 		return tu_err_set(reterr, -EOPNOTSUPP, "this transport cannot hold a stream");
 	return l->real->stream(l->real, path, body, body_len, on_data, on_tick, userdata, ret_status,
