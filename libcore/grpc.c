@@ -342,6 +342,22 @@ struct call_state {
 	struct tu_grpc_parser parser;
 };
 
+/* The request as one gRPC frame, refused over the message limit (errors named in reterr). */
+static int frame_request(const uint8_t *req, size_t req_len, size_t max_message, uint8_t **ret_body,
+			 size_t *ret_len, struct tu_err *reterr)
+{
+	int r;
+
+	if (req_len > max_message)
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "request of %zu bytes over the message limit of %zu bytes",
+				  req_len, max_message);
+	r = tu_grpc_frame(req, req_len, ret_body, ret_len);
+	if (r < 0)
+		return tu_err_set(reterr, r, "cannot frame the request: %s", strerror(-r));
+	return 0;
+}
+
 static int on_body(void *userdata, const uint8_t *data, size_t len, struct tu_err *reterr)
 {
 	struct call_state *s = userdata;
@@ -359,13 +375,9 @@ int tu_grpc_call(struct tu_transport *t, const char *path, const uint8_t *req, s
 	size_t body_len = 0;
 	int r;
 
-	if (req_len > max_message)
-		return tu_err_set(reterr, -EMSGSIZE,
-				  "request of %zu bytes over the message limit of %zu bytes",
-				  req_len, max_message);
-	r = tu_grpc_frame(req, req_len, &body, &body_len);
+	r = frame_request(req, req_len, max_message, &body, &body_len, reterr);
 	if (r < 0)
-		return tu_err_set(reterr, r, "cannot frame the request: %s", strerror(-r));
+		return r;
 
 	tu_grpc_parser_init(&s.parser, max_message, on_message, userdata);
 	r = t->call(t, path, body, body_len, deadline_usec, on_body, &s, &st, reterr);
@@ -415,13 +427,9 @@ int tu_grpc_stream(struct tu_transport *t, const char *path, const uint8_t *req,
 
 	if (!t->stream)
 		return tu_err_set(reterr, -EOPNOTSUPP, "this transport cannot hold a stream");
-	if (req_len > max_message)
-		return tu_err_set(reterr, -EMSGSIZE,
-				  "request of %zu bytes over the message limit of %zu bytes",
-				  req_len, max_message);
-	r = tu_grpc_frame(req, req_len, &body, &body_len);
+	r = frame_request(req, req_len, max_message, &body, &body_len, reterr);
 	if (r < 0)
-		return tu_err_set(reterr, r, "cannot frame the request: %s", strerror(-r));
+		return r;
 
 	tu_grpc_parser_init(&s.parser, max_message, on_message, userdata);
 	r = t->stream(t, path, body, body_len, on_stream_body, on_stream_tick, &s, &st, reterr);
