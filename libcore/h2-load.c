@@ -386,6 +386,20 @@ static void lazy_close(struct tu_transport *t)
 	free(l);
 }
 
+int tu_h2_check_conf(const struct tu_conf *conf, struct tu_err *reterr)
+{
+	if ((conf->n_addresses == 0 && !conf->proxy.host) ||
+	    conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
+		tu_err_key(reterr, "auth.addresses");
+		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
+	}
+	if (!tu_h2_valid_server_name(conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME)) {
+		tu_err_key(reterr, "auth.server_name");
+		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
+	}
+	return 0;
+}
+
 bool tu_h2_valid_server_name(const char *s)
 {
 	size_t n = strlen(s);
@@ -421,16 +435,8 @@ int tu_h2_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t
 {
 	struct lazy *l;
 
-	if ((conf->n_addresses == 0 && !conf->proxy.host) ||
-	    conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
-		tu_err_key(reterr, "auth.addresses");
-		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
-	}
-	const char *sn = conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME;
-	if (!tu_h2_valid_server_name(sn)) {
-		tu_err_key(reterr, "auth.server_name");
-		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
-	}
+	if (tu_h2_check_conf(conf, reterr) < 0)
+		return -EINVAL;
 	/* Before anything could load libcurl: a setuid program's SSLKEYLOGFILE. */
 	if (tu_h2_check_env(getauxval(AT_SECURE) != 0, environ, reterr) < 0)
 		return -EPERM;

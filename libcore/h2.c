@@ -1256,16 +1256,9 @@ static int h2_create(const struct tu_conf *conf, const struct tu_creds *creds, u
 	CURL *c;
 	int r;
 
-	if ((conf->n_addresses == 0 && !conf->proxy.host) ||
-	    conf->n_addresses > TU_MAX_AUTH_ADDRESSES) {
-		tu_err_key(reterr, "auth.addresses");
-		return tu_err_set(reterr, -EINVAL, "no Auth address configured");
-	}
-	const char *sn = conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME;
-	if (!tu_h2_valid_server_name(sn)) {
-		tu_err_key(reterr, "auth.server_name");
-		return tu_err_set(reterr, -EINVAL, "not a valid DNS name");
-	}
+	r = tu_h2_check_conf(conf, reterr);
+	if (r < 0)
+		return r;
 	r = tu_h2_curl_init(reterr);
 	if (r < 0)
 		return r;
@@ -1284,7 +1277,7 @@ static int h2_create(const struct tu_conf *conf, const struct tu_creds *creds, u
 	uint64_t max_msg =
 	    conf->max_message_size ? conf->max_message_size : TU_GRPC_DEFAULT_MAX_MESSAGE;
 	h->max_body = max_body_bytes ? max_body_bytes : 4 * (max_msg + TU_GRPC_FRAME_HEADER);
-	h->server_name = strdup(sn);
+	h->server_name = strdup(conf->server_name ? conf->server_name : TU_DEFAULT_SERVER_NAME);
 	if (!h->server_name)
 		goto oom;
 

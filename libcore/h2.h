@@ -82,7 +82,9 @@ typedef int (*tu_h2_module_new_fn)(const struct tu_conf *conf, const struct tu_c
 int tu_h2_module_new(const struct tu_conf *conf, const struct tu_creds *creds, uint64_t max_body_bytes,
 		     struct tu_h2_predial *pre, struct tu_transport **ret, struct tu_err *reterr);
 
-/* The checks both sides make: conf's server_name, an RPC path. */
+/* The checks both sides make: an address to dial (auth.addresses or auth.proxy) and a
+ * valid auth.server_name (-EINVAL, key named in reterr); a server name; an RPC path. */
+int tu_h2_check_conf(const struct tu_conf *conf, struct tu_err *reterr);
 bool tu_h2_valid_server_name(const char *s);
 bool tu_h2_valid_path(const char *p);
 

@@ -414,6 +414,17 @@ def module_path(builddir, soname):
     return os.path.join(builddir, ".libs", soname)
 
 
+def one_error_line(r, *needles):
+    """Exit 2, exactly one stderr line of the house form, containing needles."""
+    assert r.rc == 2, r
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("teleport-unix: "), r
+    for n in needles:
+        assert n in lines[0], (n, r)
+    return lines[0]
+
+
 def plain_pass_only(why):
     """Skips a test in tools/harden.sh's sanitizer pass (TU_PRELOAD set), where
     the ASan/LSan runtime itself starts a thread and opens descriptors, and a

@@ -27,14 +27,7 @@ def profile_config(write_config, d, name=None, addresses=None):
     return write_config(addresses=addresses, auth={"credentials": {"key_pair": None, "profile": cred}})
 
 
-def one_error_line(r, *needles):
-    assert r.rc == 2, r
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("teleport-unix: "), r
-    for n in needles:
-        assert n in lines[0], (n, r)
-    return lines[0]
+one_error_line = helpers.one_error_line
 
 
 def default_config_path(cli):

@@ -95,14 +95,7 @@ def proxy_config(write_config, web_pki, proxy_addr, addresses=None, **auth):
     return write_config(addresses=addresses or ["127.0.0.1:1"], auth=a)
 
 
-def one_error_line(r, *needles):
-    assert r.rc == 2, r
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("teleport-unix: "), r
-    for n in needles:
-        assert n in lines[0], (n, r)
-    return lines[0]
+one_error_line = helpers.one_error_line
 
 
 def routes(proxy, route):

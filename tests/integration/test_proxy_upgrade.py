@@ -65,14 +65,7 @@ def l7_proxy(web_certs, tmp_path):
         p.stop()
 
 
-def one_error_line(r, *needles):
-    assert r.rc == 2, r
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("teleport-unix: "), r
-    for n in needles:
-        assert n in lines[0], (n, r)
-    return lines[0]
+one_error_line = helpers.one_error_line
 
 
 def upgrade_config(write_config, proxy, web_certs, ca="ca", **auth):

@@ -27,15 +27,7 @@ SLOW = helpers.SLOW
 BUDGET = 4.0 * SLOW
 
 
-def one_error_line(r, *needles):
-    """Exit 2, exactly one stderr line of the house form, containing needles."""
-    assert r.rc == 2, r
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("teleport-unix: "), r
-    for n in needles:
-        assert n in lines[0], (n, r)
-    return lines[0]
+one_error_line = helpers.one_error_line
 
 
 # ---------------------------------------------------------------- success
