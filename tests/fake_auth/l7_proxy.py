@@ -185,6 +185,8 @@ def handle(conn, args):
             return
         host, _, port = args.auth.rpartition(":")
         up = socket.create_connection((host, int(port)), timeout=10)
+        # No Nagle on the Auth leg: a relay must not hold small TLS records back.
+        up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         up.settimeout(None)
         if rest:
             raise RuntimeError("client sent frames before the 101")
@@ -347,6 +349,7 @@ def main():
 
     while True:
         raw, _ = ls.accept()
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         threading.Thread(target=serve, args=(raw,), daemon=True).start()
 
 
