@@ -27,6 +27,7 @@
 #include "conf.h"
 #include "err.h"
 #include "log.h"
+#include "parse.h"
 
 #define STATE_MAX 8192u
 
@@ -187,16 +188,33 @@ static bool line_safe(const char *v)
 	return true;
 }
 
+/* "dev:ino:size:mtime_ns:ctime_ns" as tu_watch_state_write() writes it (the last three may be
+ * negative); anything else is -EBADMSG. */
 static int parse_stamp(const char *v, struct tu_file_stamp *ret)
 {
-	unsigned long long dev, ino;
-	long long size, mtime, ctime;
-	int end = -1;
+	const char *p = v, *end = v + strlen(v);
+	uint64_t u[2];
+	int64_t i[3];
 
-	if (sscanf(v, "%llu:%llu:%lld:%lld:%lld%n", &dev, &ino, &size, &mtime, &ctime, &end) != 5 || end < 0 ||
-	    v[end] != '\0')
-		return -EBADMSG;
-	*ret = (struct tu_file_stamp){.dev = dev, .ino = ino, .size = size, .mtime_ns = mtime, .ctime_ns = ctime};
+	for (size_t k = 0; k < 5; k++) {
+		bool neg = k >= 2 && p < end && *p == '-';
+		uint64_t n;
+
+		if (neg)
+			p++;
+		if (tu_parse_digits(&p, end, &n) < 0)
+			return -EBADMSG;
+		if (k < 2)
+			u[k] = n;
+		else if (n > (uint64_t) INT64_MAX)
+			return -EBADMSG;
+		else
+			i[k - 2] = neg ? -(int64_t) n : (int64_t) n;
+		if (k < 4 ? (p == end || *p++ != ':') : p != end)
+			return -EBADMSG;
+	}
+	*ret = (struct tu_file_stamp){
+	    .dev = u[0], .ino = u[1], .size = i[0], .mtime_ns = i[1], .ctime_ns = i[2]};
 	return 0;
 }
 

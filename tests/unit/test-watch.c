@@ -381,6 +381,24 @@ static void test_state_file(void **state)
 	assert_int_equal(chmod(path, 0644), 0);
 	assert_int_equal(tu_watch_state_read(&conf, &r, &e), -EBADMSG);
 	assert_non_null(strstr(e.msg, "unknown phase"));
+	/* the certificate file's stamp: negative times round-trip, anything else is refused */
+	s.host_cert_stamp.mtime_ns = -7;
+	snprintf(s.host_cn, sizeof(s.host_cn), "5a9f3c0e.example.com");
+	assert_int_equal(tu_watch_state_write(&conf, &s, &e), 0);
+	assert_int_equal(tu_watch_state_read(&conf, &r, &e), 0);
+	assert_true(tu_file_stamp_equal(&r.host_cert_stamp, &s.host_cert_stamp));
+	static const char *const bad_stamps[] = {
+	    "", "1:2:3:4", "1:2:3:4:5:6", "1:2:3:4:5x", "-1:2:3:4:5", "1:2:3:4:", "1::3:4:5",
+	    "1:2:3:4:99999999999999999999", "1:2:3:-:5", " 1:2:3:4:5",
+	};
+	for (size_t i = 0; i < sizeof(bad_stamps) / sizeof(bad_stamps[0]); i++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "version=1\nphase=current\nhost_cert_stamp=%s\n", bad_stamps[i]);
+		fclose(f);
+		assert_int_equal(tu_watch_state_read(&conf, &r, &e), -EBADMSG);
+		assert_non_null(strstr(e.msg, "host_cert_stamp"));
+	}
 	unlink(path);
 	rmdir(dir);
 }
