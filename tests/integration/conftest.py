@@ -22,6 +22,8 @@ Every server started here is killed at teardown (process group).
 
 import os
 
+import subprocess
+
 import pytest
 
 import helpers
@@ -78,6 +80,29 @@ def builddir():
     if not os.path.isdir(d):
         pytest.skip(f"TU_BUILDDIR={d} is not a directory")
     return d
+
+
+@pytest.fixture(scope="session")
+def private_build(builddir):
+    """A second build of the tree in <builddir>/sshd-e2e, configured like a Debian host
+    (cached across runs).  Tests that run `make install` install from this one: libtool
+    relinks the transport and PAM modules in place during an install, and a test loading
+    them from the main build dir at that moment (another pytest-xdist worker) would find
+    them half written.  test_install.py and test_sshd.py share it (xdist group buildtree)."""
+    top = helpers.TOP_SRCDIR
+    bdir = os.path.join(builddir, "sshd-e2e")
+    os.makedirs(bdir, exist_ok=True)
+
+    def run(argv, timeout):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=bdir)
+        assert r.returncode == 0, f"{argv}: rc {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+    if not os.path.exists(os.path.join(bdir, "Makefile")):
+        t = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True, check=True).stdout.strip()
+        run([os.path.join(top, "configure"), "-q", "--prefix=/usr", "--sysconfdir=/etc", "--localstatedir=/var",
+             f"--libdir=/usr/lib/{t}", f"--with-pam-moduledir=/usr/lib/{t}/security"], 600)
+    run(["make", "-s", "-j2"], 1200)
+    return bdir
 
 
 @pytest.fixture(scope="session")

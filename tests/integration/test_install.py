@@ -13,8 +13,13 @@ import pytest
 
 import helpers
 
-# pytest-xdist: tests that run make in the build dir share one worker (test_doctor.py, test_sshd.py).
-pytestmark = pytest.mark.xdist_group("buildtree")
+pytestmark = [
+    # pytest-xdist: tests that run make in (or beside) the build dir share one worker
+    # (test_doctor.py, test_sshd.py); the install is made from conftest's private_build.
+    pytest.mark.xdist_group("buildtree"),
+    # The layout does not depend on the sanitizers, and a second private build would cost minutes.
+    helpers.plain_pass_only("the install layout is checked in the plain pass"),
+]
 
 
 def files_under(root):
@@ -26,16 +31,16 @@ def files_under(root):
 
 
 @pytest.fixture
-def installed(builddir, tmp_path):
+def installed(private_build, tmp_path):
     dest = tmp_path / "dest"
-    r = subprocess.run(["make", "-s", "-C", builddir, "install", f"DESTDIR={dest}"],
+    r = subprocess.run(["make", "-s", "-C", private_build, "install", f"DESTDIR={dest}"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     return str(dest)
 
 
-def test_install_layout(builddir, installed):
-    v = helpers.make_vars(builddir, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
+def test_install_layout(private_build, installed):
+    v = helpers.make_vars(private_build, "bindir", "pkglibdir", "pammoduledir", "nsslibdir", "docdir",
                   "systemdsystemunitdir", "mandir", "sysconfdir", "includedir", "libdir")
     rel = {k: val.lstrip("/") for k, val in v.items()}
     want = {
@@ -123,8 +128,8 @@ def test_install_layout(builddir, installed):
     assert re.search(r"^ProtectSystem=strict$", watch, re.M)
 
 
-def test_uninstall_leaves_nothing(builddir, installed):
-    r = subprocess.run(["make", "-s", "-C", builddir, "uninstall", f"DESTDIR={installed}"],
+def test_uninstall_leaves_nothing(private_build, installed):
+    r = subprocess.run(["make", "-s", "-C", private_build, "uninstall", f"DESTDIR={installed}"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert files_under(installed) == set()

@@ -60,24 +60,12 @@ def _run(argv, timeout=600, **kw):
     return r
 
 
-def _triplet():
-    return subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True, check=True).stdout.strip()
-
-
 @pytest.fixture(scope="session")
-def debian_stage(builddir):
-    """`make install DESTDIR=stage` of a build configured like a Debian host (cached)."""
-    top = helpers.TOP_SRCDIR
-    bdir = os.path.join(builddir, "sshd-e2e")
-    os.makedirs(bdir, exist_ok=True)
-    t = _triplet()
-    if not os.path.exists(os.path.join(bdir, "Makefile")):
-        _run([os.path.join(top, "configure"), "-q", "--prefix=/usr", "--sysconfdir=/etc", "--localstatedir=/var",
-              f"--libdir=/usr/lib/{t}", f"--with-pam-moduledir=/usr/lib/{t}/security"], cwd=bdir)
-    _run(["make", "-s", "-j2"], cwd=bdir, timeout=1200)
-    stage = os.path.join(bdir, "stage")
+def debian_stage(private_build):
+    """`make install DESTDIR=stage` of the build configured like a Debian host (conftest.py)."""
+    stage = os.path.join(private_build, "stage")
     shutil.rmtree(stage, ignore_errors=True)
-    _run(["make", "-s", "install", f"DESTDIR={stage}"], cwd=bdir)
+    _run(["make", "-s", "install", f"DESTDIR={stage}"], cwd=private_build)
     return stage
 
 
