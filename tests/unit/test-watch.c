@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test-watch.c - WatchEvents pieces (issue 13): proto.Event decoding with
- * the byte shapes of shared/teleport/WATCH.md §4 and §8 (copied here as
- * hex: no test reads ../shared), malformed events refused with what and
+ * the byte shapes Teleport sends for INIT and DELETE (written out here as
+ * hex from its documented field layout), malformed events refused with what and
  * where, the Watch request bytes, applying PUT/DELETE to a dataset,
  * Teleport's backoff ranges, the watch state file (round trip, trust,
  * staleness) and tu_grpc_stream over a fake streaming transport.
