@@ -186,11 +186,38 @@ static void namemap_done(struct namemap *m)
 
 /* ---- the computation state ---------------------------------------------------------------- */
 
+/* What one user gives here: depends on the user record, its roles, the host and opts->source
+ * only (never on now_usec or other users), so tu_accounts_memo keeps it between calls. */
 struct uinfo {
-	bool eligible; /* not ignored */
+	bool eligible; /* not ignored (per call: expiry depends on now_usec) */
 	bool hu_ok;    /* hu was computed */
 	struct tu_host_user hu;
 	struct tu_strv logins; /* logins this user gets here (counting the source rule) */
+};
+
+/* One user's memoized result, keyed by the user's name. */
+struct memo_entry {
+	char *name;        /* owned: the key of tu_accounts_memo.by_name */
+	bool computed;     /* ui holds the result for the record seen below */
+	struct uinfo ui;   /* ui.eligible unused here */
+	/* The record it was computed from (a guard besides invalidation: a replaced record has
+	 * new strings). */
+	const char *rec_name;
+	const void *rec_roles;
+	const void *rec_traits;
+	uint64_t pass;   /* the last call that saw this user in the dataset */
+	size_t index;    /* its index in d->users in that call */
+	bool eligible;   /* its eligibility in that call */
+};
+
+struct tu_accounts_memo {
+	struct memo_entry *e;
+	size_t n, cap;
+	struct namemap by_name; /* user name -> index into e */
+	uint64_t pass;
+	size_t n_computed; /* users computed by the last call */
+	bool valid_opts;
+	int source; /* opts->source the entries were computed for */
 };
 
 /* A (name, user) pair: a login grant, or a `logins` trait value. Both strings borrowed. */
@@ -212,7 +239,10 @@ struct state {
 	const struct tu_accounts_opts *o;
 	int64_t now_usec;
 	struct tu_rbac_index *ix;
-	struct uinfo *ui;
+	struct tu_accounts_memo *memo; /* NULL: everything computed afresh */
+	struct tu_dataset roles_only;   /* memo: the index only looks roles up */
+	struct uinfo **ui;              /* per d->users index: own_ui's or a memo entry's */
+	struct uinfo *own_ui;
 	struct pair *grants;
 	size_t n_grants;
 	struct pair *traits;
@@ -352,24 +382,145 @@ static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name
 	return 0;
 }
 
+/* The per-user step for u (eligible): its host-user result and, by the source rule, its logins.
+ * Logs like tu_accounts_compute always did; -ENOMEM only. */
+static int compute_uinfo(struct state *s, const struct tu_user *u, struct uinfo *ui,
+			 struct tu_err *reterr)
+{
+	char b1[128], b2[256];
+	struct tu_err e;
+	int r;
+
+	if (!s->ix) {
+		/* The per-user rules look roles up only; with a memo the users are not indexed. */
+		r = tu_rbac_index_new(s->memo ? &s->roles_only : s->d, &s->ix, reterr);
+		if (r < 0)
+			return r;
+	}
+	tu_err_clear(&e);
+	r = tu_rbac_host_user_ix(s->ix, u, s->h, &ui->hu, &e);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r < 0) {
+		tu_log(LOG_INFO, "accounts: host user settings of '%s': %s, ignoring",
+		       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
+	} else
+		ui->hu_ok = true;
+
+	if (s->o->source == TU_SOURCE_HOST_USER_CREATION && !(ui->hu_ok && ui->hu.enabled))
+		return 0;
+
+	tu_err_clear(&e);
+	r = tu_rbac_user_logins_ix(s->ix, u, s->h, &ui->logins, &e);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r < 0) {
+		tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring",
+		       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
+		tu_strv_done(&ui->logins); /* no grants */
+	}
+	return 0;
+}
+
+static void uinfo_done(struct uinfo *ui)
+{
+	tu_host_user_done(&ui->hu);
+	tu_strv_done(&ui->logins);
+	*ui = (struct uinfo){0};
+}
+
+/* Forgets entry k's result (the entry and its key stay). */
+static void entry_forget(struct memo_entry *x)
+{
+	if (x->computed)
+		uinfo_done(&x->ui);
+	x->computed = false;
+}
+
+static const struct uinfo NOT_ELIGIBLE = {0};
+
+/*
+ * The memo's result for eligible user i, computed when it has none (or the record is not the
+ * one it was computed from).  -EEXIST: a second user of the same name in d (the caller then
+ * computes afresh: the memo is keyed by name).
+ */
+static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
+{
+	struct tu_accounts_memo *m = s->memo;
+	const struct tu_user *u = &s->d->users[i];
+	struct memo_entry *x;
+	size_t k;
+	int r;
+
+	if (!namemap_get(&m->by_name, u->name, &k)) {
+		if (m->n == m->cap) {
+			size_t ncap = m->cap ? m->cap * 2 : 256;
+			struct memo_entry *ne = reallocarray(m->e, ncap, sizeof(*ne));
+			if (!ne)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+			m->e = ne;
+			m->cap = ncap;
+		}
+		x = &m->e[m->n];
+		*x = (struct memo_entry){.name = strdup(u->name)};
+		if (!x->name)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		/* The map borrows x->name: the string stays put when m->e moves. */
+		r = namemap_put(&m->by_name, x->name, m->n);
+		if (r < 0) {
+			free(x->name);
+			return tu_err_set(reterr, r, "out of memory");
+		}
+		k = m->n++;
+	}
+	x = &m->e[k];
+	if (x->pass == m->pass)
+		return -EEXIST;
+	x->pass = m->pass;
+	x->index = i;
+	x->eligible = true;
+	if (x->computed && (x->rec_name != u->name || x->rec_roles != (const void *) u->roles.v ||
+			    x->rec_traits != (const void *) u->traits.e))
+		entry_forget(x);
+	if (!x->computed) {
+		r = compute_uinfo(s, u, &x->ui, reterr);
+		if (r < 0) {
+			uinfo_done(&x->ui);
+			return r;
+		}
+		x->computed = true;
+		x->rec_name = u->name;
+		x->rec_roles = u->roles.v;
+		x->rec_traits = u->traits.e;
+		m->n_computed++;
+	}
+	s->ui[i] = &x->ui;
+	return 0;
+}
+
 /* Step 1: per user, the logins it gets and its host-user result. */
 static int collect_users(struct state *s, struct tu_err *reterr)
 {
 	const struct tu_dataset *d = s->d;
 	size_t cap_g = 0, cap_t = 0;
-	char b1[128], b2[256];
+	char b1[128];
 	int r;
 
 	s->ui = calloc(d->n_users ? d->n_users : 1, sizeof(*s->ui));
 	if (!s->ui)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (!s->memo) {
+		s->own_ui = calloc(d->n_users ? d->n_users : 1, sizeof(*s->own_ui));
+		if (!s->own_ui)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
 
 	for (size_t i = 0; i < d->n_users; i++) {
 		const struct tu_user *u = &d->users[i];
-		struct uinfo *ui = &s->ui[i];
+		struct uinfo *ui;
 		const char *why;
-		struct tu_err e;
 
+		s->ui[i] = (struct uinfo *) &NOT_ELIGIBLE;
 		if (!u->name || !*u->name)
 			continue;
 		if (tu_accounts_user_ignored(u, s->now_usec, &why)) {
@@ -377,17 +528,18 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 			       san(u->name, b1, sizeof(b1)), why);
 			continue;
 		}
-		ui->eligible = true;
-
-		tu_err_clear(&e);
-		r = tu_rbac_host_user_ix(s->ix, u, s->h, &ui->hu, &e);
-		if (r == -ENOMEM)
-			return tu_err_set(reterr, r, "out of memory");
-		if (r < 0) {
-			tu_log(LOG_INFO, "accounts: host user settings of '%s': %s, ignoring",
-			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
-		} else
-			ui->hu_ok = true;
+		if (s->memo) {
+			r = memo_uinfo(s, i, reterr);
+			if (r < 0)
+				return r;
+		} else {
+			s->ui[i] = &s->own_ui[i];
+			s->ui[i]->eligible = true;
+			r = compute_uinfo(s, u, s->ui[i], reterr);
+			if (r < 0)
+				return r;
+		}
+		ui = s->ui[i];
 
 		/* The `logins` trait, for the owner rule (step 2), counts even without a grant
 		 * here. */
@@ -398,19 +550,6 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 			r = push_pair(&s->traits, &s->n_traits, &cap_t, tl->v[k], u->name, i);
 			if (r < 0)
 				return tu_err_set(reterr, r, "out of memory");
-		}
-
-		if (s->o->source == TU_SOURCE_HOST_USER_CREATION && !(ui->hu_ok && ui->hu.enabled))
-			continue;
-
-		tu_err_clear(&e);
-		r = tu_rbac_user_logins_ix(s->ix, u, s->h, &ui->logins, &e);
-		if (r == -ENOMEM)
-			return tu_err_set(reterr, r, "out of memory");
-		if (r < 0) {
-			tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring",
-			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
-			continue;
 		}
 		for (size_t k = 0; k < ui->logins.n; k++) {
 			r = push_pair(&s->grants, &s->n_grants, &cap_g, ui->logins.v[k], u->name,
@@ -426,17 +565,38 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 	return 0;
 }
 
+/* The eligible user named name: its index into d->users. */
+static bool eligible_user_named(const struct state *s, const char *name, size_t *ret)
+{
+	size_t k;
+
+	if (s->memo) {
+		if (!namemap_get(&s->memo->by_name, name, &k))
+			return false;
+		const struct memo_entry *x = &s->memo->e[k];
+		if (x->pass != s->memo->pass || !x->eligible)
+			return false;
+		*ret = x->index;
+		return true;
+	}
+	const struct tu_user *named = tu_rbac_index_user(s->ix, name);
+	if (!named)
+		return false;
+	k = (size_t) (named - s->d->users);
+	if (k >= s->d->n_users || !s->ui[k]->eligible)
+		return false;
+	*ret = k;
+	return true;
+}
+
 /* The owner of login (SPEC §4): returns the index into d->users; *ret_n = candidates at that step.
  */
 static size_t find_owner(struct state *s, const char *login, size_t first_grant, size_t *ret_n)
 {
-	const struct tu_user *named = tu_rbac_index_user(s->ix, login);
-	if (named) {
-		size_t i = (size_t) (named - s->d->users);
-		if (i < s->d->n_users && s->ui[i].eligible) {
-			*ret_n = 1;
-			return i;
-		}
+	size_t i;
+	if (eligible_user_named(s, login, &i)) {
+		*ret_n = 1;
+		return i;
 	}
 
 	size_t t = lower_bound(s->traits, s->n_traits, login);
@@ -849,7 +1009,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 
 	/* Collect the names that need a generated gid, then hand gids out in name order. */
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
-		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		const struct uinfo *ui = s->ui[s->work[i].owner];
 		if (!ui->hu_ok)
 			continue;
 		for (size_t k = 0; k < ui->hu.groups.n; k++) {
@@ -930,7 +1090,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	/* Memberships, in login order (so member lists come out sorted). */
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
 		struct tu_account *a = &s->out.accounts[i];
-		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		const struct uinfo *ui = s->ui[s->work[i].owner];
 		if (!ui->hu_ok)
 			continue;
 		for (size_t k = 0; k < ui->hu.groups.n; k++) {
@@ -973,13 +1133,12 @@ static int cmp_group(const void *a, const void *b)
 
 static void state_done(struct state *s)
 {
-	if (s->ui) {
-		for (size_t i = 0; i < s->d->n_users; i++) {
-			tu_host_user_done(&s->ui[i].hu);
-			tu_strv_done(&s->ui[i].logins);
-		}
-		free(s->ui);
+	if (s->own_ui) {
+		for (size_t i = 0; i < s->d->n_users; i++)
+			uinfo_done(&s->own_ui[i]);
+		free(s->own_ui);
 	}
+	free(s->ui);
 	free(s->grants);
 	free(s->traits);
 	free(s->work);
@@ -1001,11 +1160,16 @@ static bool bad_field(const char *s)
 	return false;
 }
 
-int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
-			const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts *ret,
-			struct tu_err *reterr)
+static int compute(const struct tu_dataset *d, const struct tu_host *h,
+		   const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts_memo *memo,
+		   struct tu_accounts *ret, struct tu_err *reterr)
 {
-	struct state s = {.d = d, .h = h, .o = o, .now_usec = now_usec};
+	struct state s = {.d = d,
+			  .h = h,
+			  .o = o,
+			  .now_usec = now_usec,
+			  .memo = memo,
+			  .roles_only = {.roles = d->roles, .n_roles = d->n_roles}};
 	int r;
 
 	if (o->uid_min == 0 || o->uid_min > o->uid_max)
@@ -1021,9 +1185,19 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
 		    reterr, -EINVAL,
 		    "accounts.shell: must be non-empty without ':' or control characters");
 
-	r = tu_rbac_index_new(d, &s.ix, reterr);
-	if (r < 0)
-		goto out;
+	if (!memo) {
+		/* Users by name too (find_owner); the memo has its own map. */
+		r = tu_rbac_index_new(d, &s.ix, reterr);
+		if (r < 0)
+			goto out;
+	} else {
+		if (memo->valid_opts && memo->source != o->source)
+			tu_accounts_memo_clear(memo); /* the logins depend on the source rule */
+		memo->valid_opts = true;
+		memo->source = o->source;
+		memo->pass++;
+		memo->n_computed = 0;
+	}
 
 	for (size_t i = 0; i < o->n_local_groups; i++) {
 		const struct tu_local_group *lg = &o->local_groups[i];
@@ -1062,6 +1236,132 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
 out:
 	state_done(&s);
 	return r;
+}
+
+int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
+			const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts *ret,
+			struct tu_err *reterr)
+{
+	return compute(d, h, o, now_usec, NULL, ret, reterr);
+}
+
+/* ---- the memo ----------------------------------------------------------------------------- */
+
+int tu_accounts_memo_new(struct tu_accounts_memo **ret)
+{
+	struct tu_accounts_memo *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*ret = m;
+	return 0;
+}
+
+void tu_accounts_memo_clear(struct tu_accounts_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		entry_forget(&m->e[i]);
+		free(m->e[i].name);
+	}
+	free(m->e);
+	namemap_done(&m->by_name);
+	*m = (struct tu_accounts_memo){.pass = m->pass};
+}
+
+struct tu_accounts_memo *tu_accounts_memo_free(struct tu_accounts_memo *m)
+{
+	tu_accounts_memo_clear(m);
+	free(m);
+	return NULL;
+}
+
+void tu_accounts_memo_forget_user(struct tu_accounts_memo *m, const char *name)
+{
+	size_t k;
+
+	if (m && name && namemap_get(&m->by_name, name, &k))
+		entry_forget(&m->e[k]);
+}
+
+void tu_accounts_memo_forget_role(struct tu_accounts_memo *m, const struct tu_dataset *d,
+				  const char *role)
+{
+	if (!m || !d || !role)
+		return;
+	for (size_t i = 0; i < d->n_users; i++) {
+		const struct tu_user *u = &d->users[i];
+		for (size_t k = 0; k < u->roles.n; k++)
+			if (u->roles.v[k] && strcmp(u->roles.v[k], role) == 0) {
+				tu_accounts_memo_forget_user(m, u->name);
+				break;
+			}
+	}
+}
+
+size_t tu_accounts_memo_last_computed(const struct tu_accounts_memo *m)
+{
+	return m ? m->n_computed : 0;
+}
+
+/* Drops what the last call did not see (users deleted or renamed); rebuilds the map when most of
+ * it is such names, so a long-running watcher does not grow with churn. */
+static int memo_sweep(struct tu_accounts_memo *m)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i].pass == m->pass)
+			live++;
+		else {
+			entry_forget(&m->e[i]);
+			m->e[i].eligible = false;
+		}
+	}
+	if (m->n - live <= 1024 || m->n - live <= live)
+		return 0;
+	/* The new map first (the names do not move), so a failure leaves the memo as it was. */
+	struct namemap nm = {0};
+	size_t j = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->e[i].pass == m->pass && namemap_put(&nm, m->e[i].name, j++) < 0) {
+			namemap_done(&nm);
+			return -ENOMEM;
+		}
+	j = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i].pass != m->pass)
+			free(m->e[i].name);
+		else
+			m->e[j++] = m->e[i];
+	}
+	m->n = j;
+	namemap_done(&m->by_name);
+	m->by_name = nm;
+	return 0;
+}
+
+int tu_accounts_compute_memo(struct tu_accounts_memo *m, const struct tu_dataset *d,
+			     const struct tu_host *h, const struct tu_accounts_opts *o,
+			     int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr)
+{
+	int r;
+
+	if (!m)
+		return compute(d, h, o, now_usec, NULL, ret, reterr);
+	r = compute(d, h, o, now_usec, m, ret, reterr);
+	if (r == -EEXIST) {
+		/* Two users of one name (Auth never lists that; a hand-made dataset may): the memo
+		 * cannot tell them apart, so this call computes afresh. */
+		tu_accounts_memo_clear(m);
+		return compute(d, h, o, now_usec, NULL, ret, reterr);
+	}
+	if (r < 0) {
+		tu_accounts_memo_clear(m); /* a half-done pass: start over next time */
+		return r;
+	}
+	(void) memo_sweep(m);
+	return 0;
 }
 
 void tu_accounts_done(struct tu_accounts *a)
