@@ -211,7 +211,7 @@ struct memo_entry {
 };
 
 struct tu_accounts_memo {
-	struct memo_entry *e;
+	struct memo_entry **e; /* each allocated alone: s->ui points into them while e grows */
 	size_t n, cap;
 	struct namemap by_name; /* user name -> index into e */
 	uint64_t pass;
@@ -455,25 +455,30 @@ static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
 	if (!namemap_get(&m->by_name, u->name, &k)) {
 		if (m->n == m->cap) {
 			size_t ncap = m->cap ? m->cap * 2 : 256;
-			struct memo_entry *ne = reallocarray(m->e, ncap, sizeof(*ne));
+			struct memo_entry **ne = reallocarray(m->e, ncap, sizeof(*ne));
 			if (!ne)
 				return tu_err_set(reterr, -ENOMEM, "out of memory");
 			m->e = ne;
 			m->cap = ncap;
 		}
-		x = &m->e[m->n];
-		*x = (struct memo_entry){.name = strdup(u->name)};
-		if (!x->name)
+		x = calloc(1, sizeof(*x));
+		if (x)
+			x->name = strdup(u->name);
+		if (!x || !x->name) {
+			free(x);
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
-		/* The map borrows x->name: the string stays put when m->e moves. */
+		}
+		/* The map borrows x->name. */
 		r = namemap_put(&m->by_name, x->name, m->n);
 		if (r < 0) {
 			free(x->name);
+			free(x);
 			return tu_err_set(reterr, r, "out of memory");
 		}
+		m->e[m->n] = x;
 		k = m->n++;
 	}
-	x = &m->e[k];
+	x = m->e[k];
 	if (x->pass == m->pass)
 		return -EEXIST;
 	x->pass = m->pass;
@@ -573,7 +578,7 @@ static bool eligible_user_named(const struct state *s, const char *name, size_t 
 	if (s->memo) {
 		if (!namemap_get(&s->memo->by_name, name, &k))
 			return false;
-		const struct memo_entry *x = &s->memo->e[k];
+		const struct memo_entry *x = s->memo->e[k];
 		if (x->pass != s->memo->pass || !x->eligible)
 			return false;
 		*ret = x->index;
@@ -1261,8 +1266,9 @@ void tu_accounts_memo_clear(struct tu_accounts_memo *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->n; i++) {
-		entry_forget(&m->e[i]);
-		free(m->e[i].name);
+		entry_forget(m->e[i]);
+		free(m->e[i]->name);
+		free(m->e[i]);
 	}
 	free(m->e);
 	namemap_done(&m->by_name);
@@ -1281,7 +1287,7 @@ void tu_accounts_memo_forget_user(struct tu_accounts_memo *m, const char *name)
 	size_t k;
 
 	if (m && name && namemap_get(&m->by_name, name, &k))
-		entry_forget(&m->e[k]);
+		entry_forget(m->e[k]);
 }
 
 void tu_accounts_memo_forget_role(struct tu_accounts_memo *m, const struct tu_dataset *d,
@@ -1311,11 +1317,11 @@ static int memo_sweep(struct tu_accounts_memo *m)
 	size_t live = 0;
 
 	for (size_t i = 0; i < m->n; i++) {
-		if (m->e[i].pass == m->pass)
+		if (m->e[i]->pass == m->pass)
 			live++;
 		else {
-			entry_forget(&m->e[i]);
-			m->e[i].eligible = false;
+			entry_forget(m->e[i]);
+			m->e[i]->eligible = false;
 		}
 	}
 	if (m->n - live <= 1024 || m->n - live <= live)
@@ -1324,15 +1330,16 @@ static int memo_sweep(struct tu_accounts_memo *m)
 	struct namemap nm = {0};
 	size_t j = 0;
 	for (size_t i = 0; i < m->n; i++)
-		if (m->e[i].pass == m->pass && namemap_put(&nm, m->e[i].name, j++) < 0) {
+		if (m->e[i]->pass == m->pass && namemap_put(&nm, m->e[i]->name, j++) < 0) {
 			namemap_done(&nm);
 			return -ENOMEM;
 		}
 	j = 0;
 	for (size_t i = 0; i < m->n; i++) {
-		if (m->e[i].pass != m->pass)
-			free(m->e[i].name);
-		else
+		if (m->e[i]->pass != m->pass) {
+			free(m->e[i]->name);
+			free(m->e[i]);
+		} else
 			m->e[j++] = m->e[i];
 	}
 	m->n = j;

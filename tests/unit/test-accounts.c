@@ -1060,6 +1060,39 @@ static void test_memo_random_events(void **state)
 	assert_true(diverged > 0);
 }
 
+/* Many users in one call (the memo grows while the pass holds results of earlier users), then
+ * one user changed: the same as afresh, one user mapped again. */
+static void test_memo_many(void **state)
+{
+	struct fixture f;
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	struct tu_accounts_memo *m = NULL;
+	struct tu_accounts a = {0}, b = {0};
+
+	build_many(&f, 1500, NULL, "web-1");
+	assert_int_equal(tu_accounts_memo_new(&m), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+		assert_int_equal(tu_accounts_memo_last_computed(m), round == 0 ? 1500 : 1);
+		assert_int_equal(tu_accounts_compute(&f.d, &f.host, &o, NOW, &b, NULL), 0);
+		assert_identical(&a, &b);
+		assert_non_null(tu_accounts_find_login(&a, round == 0 ? "l0700" : "new0700"));
+		tu_accounts_done(&a);
+		tu_accounts_done(&b);
+		/* user0700 now has the login new0700 */
+		struct tu_event ev = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_USER,
+				      .name = "user0700@example.com"};
+		struct fx_user fu = {.name = "user0700@example.com", .roles = "r",
+				     .traits = "logins=new0700"};
+		fx_user_build(&fu, &ev.user);
+		assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+		tu_user_done(&ev.user);
+		tu_accounts_memo_forget_user(m, "user0700@example.com");
+	}
+	tu_accounts_memo_free(m);
+	fixture_done(&f);
+}
+
 /* A role change reaches its holders' logins; a user rename, delete and duplicate names. */
 static void test_memo_roles_and_users(void **state)
 {
@@ -1180,6 +1213,7 @@ int main(void)
 	    cmocka_unit_test(test_fields_and_skips),     cmocka_unit_test(test_bad_opts),
 	    cmocka_unit_test(test_random_invariants),    cmocka_unit_test(test_empty),
 	    cmocka_unit_test(test_memo_random_events), cmocka_unit_test(test_memo_roles_and_users),
+	    cmocka_unit_test(test_memo_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
