@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -522,6 +523,12 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 				  argv[i]);
 	}
 	w.init_timeout_usec = init_timeout ? init_timeout : backoff_max;
+	/* Each write builds the mapping and the snapshot images again (tens of MB at 100k users)
+	 * and frees them: keep that memory in the heap instead of mmap/munmap per write, whose
+	 * page faults cost as much as the work (the process holds the dataset anyway).  32 MiB is
+	 * glibc's ceiling for the mmap threshold. */
+	(void) mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	(void) mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
 	r = cli_open_ctx(c, &w.ctx);
 	if (r != 0)

@@ -66,14 +66,12 @@ static bool idset_has(const struct idset *s, uint32_t id)
 	}
 }
 
-static int idset_add(struct idset *s, uint32_t id)
+static int idset_grow(struct idset *s, size_t want)
 {
-	if (id == 0) {
-		s->has_zero = true;
-		return 0;
-	}
-	if ((s->n + 1) * 2 > s->cap) {
+	if (want * 2 > s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 64;
+		while (want * 2 > ncap)
+			ncap *= 2;
 		uint32_t *ns = calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return -ENOMEM;
@@ -89,6 +87,24 @@ static int idset_add(struct idset *s, uint32_t id)
 		s->slot = ns;
 		s->cap = ncap;
 	}
+	return 0;
+}
+
+/* Room for n ids in all (one allocation instead of doubling and rehashing as it fills). */
+static int idset_reserve(struct idset *s, size_t n)
+{
+	return idset_grow(s, n);
+}
+
+static int idset_add(struct idset *s, uint32_t id)
+{
+	if (id == 0) {
+		s->has_zero = true;
+		return 0;
+	}
+	int r = idset_grow(s, s->n + 1);
+	if (r < 0)
+		return r;
 	size_t k = mix64(id) & (s->cap - 1);
 	while (s->slot[k] != 0) {
 		if (s->slot[k] == id)
@@ -136,11 +152,12 @@ static bool namemap_get(const struct namemap *m, const char *name, size_t *ret)
 	}
 }
 
-/* Sets name -> val (replacing); name must outlive the map. */
-static int namemap_put(struct namemap *m, const char *name, size_t val)
+static int namemap_grow(struct namemap *m, size_t want)
 {
-	if ((m->n + 1) * 2 > m->cap) {
+	if (want * 2 > m->cap) {
 		size_t ncap = m->cap ? m->cap * 2 : 64;
+		while (want * 2 > ncap)
+			ncap *= 2;
 		const char **nk = calloc(ncap, sizeof(*nk));
 		size_t *nv = calloc(ncap, sizeof(*nv));
 		if (!nk || !nv) {
@@ -163,6 +180,21 @@ static int namemap_put(struct namemap *m, const char *name, size_t val)
 		m->val1 = nv;
 		m->cap = ncap;
 	}
+	return 0;
+}
+
+/* Room for n names in all (one allocation instead of doubling and rehashing as it fills). */
+static int namemap_reserve(struct namemap *m, size_t n)
+{
+	return namemap_grow(m, n);
+}
+
+/* Sets name -> val (replacing); name must outlive the map. */
+static int namemap_put(struct namemap *m, const char *name, size_t val)
+{
+	int r = namemap_grow(m, m->n + 1);
+	if (r < 0)
+		return r;
 	size_t k = hash_str(name) & (m->cap - 1);
 	while (m->val1[k] != 0) {
 		if (strcmp(m->key[k], name) == 0) {
@@ -215,6 +247,10 @@ struct tu_accounts_memo {
 	size_t n, cap;
 	struct namemap by_name; /* user name -> index into e */
 	uint64_t pass;
+	/* The entry of each d->users index in the last call (a user at the same index with the
+	 * same name needs no lookup), and the one being filled. */
+	struct memo_entry **by_index, **next_index;
+	size_t n_by_index;
 	size_t n_computed; /* users computed by the last call */
 	bool valid_opts;
 	int source; /* opts->source the entries were computed for */
@@ -452,6 +488,10 @@ static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
 	size_t k;
 	int r;
 
+	if (i < m->n_by_index && m->by_index[i] && strcmp(m->by_index[i]->name, u->name) == 0) {
+		x = m->by_index[i];
+		goto found;
+	}
 	if (!namemap_get(&m->by_name, u->name, &k)) {
 		if (m->n == m->cap) {
 			size_t ncap = m->cap ? m->cap * 2 : 256;
@@ -479,6 +519,7 @@ static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
 		k = m->n++;
 	}
 	x = m->e[k];
+found:
 	if (x->pass == m->pass)
 		return -EEXIST;
 	x->pass = m->pass;
@@ -500,6 +541,8 @@ static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
 		m->n_computed++;
 	}
 	s->ui[i] = &x->ui;
+	if (m->next_index)
+		m->next_index[i] = x;
 	return 0;
 }
 
@@ -833,6 +876,8 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 
 	/* Pass B: uids claimed by trait (in login order, the first claim wins). */
 	size_t n = s->out.n_accounts;
+	if (idset_reserve(&s->taken, 2 * n + s->o->n_local_groups) < 0)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	_cleanup_free_ uint32_t *fixed = calloc(n ? n : 1, sizeof(uint32_t));
 	_cleanup_free_ uint32_t *ids = calloc(n ? n : 1, sizeof(uint32_t));
 	_cleanup_free_ const char **names = calloc(n ? n : 1, sizeof(char *));
@@ -918,6 +963,11 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 	}
 	s->out.n_accounts = j;
 
+	/* Every account has a login and (mostly) a group of that name; ids: uid and gid each. */
+	if (namemap_reserve(&s->acc_by_login, s->out.n_accounts) < 0 ||
+	    namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
+	    idset_reserve(&s->our_gids, s->out.n_accounts) < 0)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
 		r = namemap_put(&s->acc_by_login, s->out.accounts[i].login, i);
 		if (r < 0)
@@ -1002,11 +1052,36 @@ static int add_gid(struct tu_account *a, uint32_t gid)
 }
 
 /* Step 3: supplementary groups from the owners' host_groups. */
+/* Appends a copy of login to g's members; *cap is the room in members.v (doubling: a group
+ * every account joins has 100k members, and growing by one element each time copied them all
+ * again and again). */
+static int member_push(struct tu_group *g, size_t *cap, const char *login)
+{
+	char *copy;
+
+	if (g->members.n >= TU_MODEL_MAX_REPEATED)
+		return -EMSGSIZE;
+	if (g->members.n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **nv = reallocarray(g->members.v, ncap, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		g->members.v = nv;
+		*cap = ncap;
+	}
+	copy = strdup(login);
+	if (!copy)
+		return -ENOMEM;
+	g->members.v[g->members.n++] = copy;
+	return 0;
+}
+
 static int build_groups(struct state *s, struct tu_err *reterr)
 {
 	_cleanup_free_ const char **gen = NULL;
 	_cleanup_free_ uint32_t *avoid = NULL;
 	_cleanup_free_ uint32_t *gids = NULL;
+	_cleanup_free_ size_t *mcap = NULL; /* per group: room in members.v */
 	size_t n_gen = 0, cap_gen = 0, n_avoid = 0, cap_avoid = 0;
 	struct namemap seen_bad = {0}, seen_gen = {0};
 	char b1[128];
@@ -1093,6 +1168,9 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	}
 
 	/* Memberships, in login order (so member lists come out sorted). */
+	mcap = calloc(s->out.n_groups ? s->out.n_groups : 1, sizeof(*mcap));
+	if (!mcap)
+		goto oom;
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
 		struct tu_account *a = &s->out.accounts[i];
 		const struct uinfo *ui = s->ui[s->work[i].owner];
@@ -1116,7 +1194,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 			struct tu_group *grp = &s->out.groups[x];
 			if (grp->gid == a->gid)
 				continue; /* already the primary group */
-			if (add_gid(a, grp->gid) < 0 || tu_strv_push(&grp->members, a->login) < 0)
+			if (add_gid(a, grp->gid) < 0 || member_push(grp, &mcap[x], a->login) < 0)
 				goto oom;
 		}
 		if (a->n_gids > 1)
@@ -1202,6 +1280,13 @@ static int compute(const struct tu_dataset *d, const struct tu_host *h,
 		memo->source = o->source;
 		memo->pass++;
 		memo->n_computed = 0;
+		free(memo->next_index);
+		/* Without it (no memory) every user is looked up by name: slower, same result. */
+		memo->next_index = calloc(d->n_users ? d->n_users : 1, sizeof(*memo->next_index));
+		if (namemap_reserve(&memo->by_name, d->n_users) < 0) {
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 
 	for (size_t i = 0; i < o->n_local_groups; i++) {
@@ -1272,6 +1357,8 @@ void tu_accounts_memo_clear(struct tu_accounts_memo *m)
 	}
 	free(m->e);
 	namemap_done(&m->by_name);
+	free(m->by_index);
+	free(m->next_index);
 	*m = (struct tu_accounts_memo){.pass = m->pass};
 }
 
@@ -1367,6 +1454,10 @@ int tu_accounts_compute_memo(struct tu_accounts_memo *m, const struct tu_dataset
 		tu_accounts_memo_clear(m); /* a half-done pass: start over next time */
 		return r;
 	}
+	free(m->by_index);
+	m->by_index = m->next_index;
+	m->n_by_index = m->by_index ? d->n_users : 0;
+	m->next_index = NULL;
 	(void) memo_sweep(m);
 	return 0;
 }
