@@ -363,7 +363,7 @@ static void write_bytes(const void *data, size_t size, mode_t mode)
 
 static void test_bad_snapshots(void **state)
 {
-	const struct tu_blob blob = { 1, "x", 1 };
+	const struct tu_blob blob = { 1, "x", 1, NULL, 0 };
 	void *data = NULL, *good = NULL;
 	size_t size = 0, gsize = 0;
 	char buf[512];
