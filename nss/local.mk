@@ -15,8 +15,11 @@ EXTRA_DIST += %reldir%/nss.map
 
 # Base units owned here link the libc-only convenience library, as NSS does.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
-TESTS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
+check_PROGRAMS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup tests/unit/test-delta
+TESTS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup tests/unit/test-delta
+tests_unit_test_delta_SOURCES = tests/unit/test-delta.c
+tests_unit_test_delta_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_delta_LDADD = libtu-base.la $(CMOCKA_LIBS)
 tests_unit_test_snapshot_SOURCES = tests/unit/test-snapshot.c
 tests_unit_test_snapshot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_snapshot_LDADD = libtu-base.la $(CMOCKA_LIBS)

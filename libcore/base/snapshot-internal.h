@@ -45,7 +45,12 @@ enum {
 	SEC_BLOB_DATA = 10,
 	SEC_CHUNKS = 11, /* u32 CRC-32C per SNAP_CHUNK bytes of [header end, this section) */
 	SEC_META = 12,   /* optional: u64 negative_ttl_usec, u64 zero */
-	SEC_TYPE_MAX = 12,
+	/* 13: the blob key index (state files) */
+	SEC_DELTA = 14,     /* delta kinds: the base it applies to (DELTA_SIZE bytes) */
+	SEC_HIDE_PW = 15,   /* accounts delta: logins hidden in the base */
+	SEC_HIDE_GR = 16,   /* accounts delta: group names hidden in the base */
+	SEC_HIDE_BLOB = 17, /* state delta: (type, key) pairs hidden in the base */
+	SEC_TYPE_MAX = 17,
 };
 
 /* Record layouts (offsets inside a record). */
@@ -53,6 +58,8 @@ enum {
 #define GR_FIXED   16u /* gid, n_members, members_size, u16 name_len, u16 zero */
 #define BLOB_ENTRY 24u /* type, zero, u64 offset, u64 length */
 #define META_SIZE  16u
+#define DELTA_SIZE 32u /* u64 base file size, u32 base header CRC, u32 zero, u64 zero, u64 zero */
+#define HIDE_FIXED 8u  /* hidden entry: u32 type, u32 key_len, then key, NUL, zero padding to 4 */
 
 static inline uint16_t snap_le16(const unsigned char *p)
 {
@@ -98,6 +105,18 @@ static inline uint32_t snap_hash_name(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char) *s) * 16777619u;
 	return h;
+}
+
+/* The hash of a hidden-set entry: FNV-1a of the key bytes, mixed with the type (0 for names,
+ * so a hidden login hashes like its by-name slot). */
+static inline uint32_t snap_hash_key(uint32_t type, const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint32_t h = 2166136261u, t = type * 0x9E3779B1u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h ^ (t ^ (t >> 15));
 }
 
 /* The id hash of the by-uid / by-gid indexes. */
