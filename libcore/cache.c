@@ -169,8 +169,11 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			continue; /* never stored (fetch drops them already) */
 		r = tu_model_encode_user(&d->users[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_USER, .data = buf, .size = len};
+			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_USER,
+							.data = buf,
+							.size = len,
+							.key = d->users[i].name,
+							.key_len = d->users[i].name ? strlen(d->users[i].name) : 0};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
 		uint8_t *buf = NULL;
@@ -179,8 +182,11 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			continue; /* it counts as missing */
 		r = tu_model_encode_role(&d->roles[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_ROLE, .data = buf, .size = len};
+			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_ROLE,
+							.data = buf,
+							.size = len,
+							.key = d->roles[i].name,
+							.key_len = d->roles[i].name ? strlen(d->roles[i].name) : 0};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_locks; i++) {
 		uint8_t *buf = NULL;
@@ -198,6 +204,14 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			bl.b[bl.n++] =
 			    (struct tu_blob){.type = STATE_BLOB_AUTH_PREF, .data = buf, .size = len};
 	}
+	if (r >= 0 && d->user_ca.known) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_user_ca(&d->user_ca, &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_USER_CA, .data = buf, .size = len};
+	}
 	if (r >= 0 && (d->n_users_left_out || d->n_roles_left_out)) {
 		uint8_t *buf = malloc(16);
 		if (!buf) {
@@ -210,18 +224,19 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_LEFT_OUT, .data = buf, .size = 16};
 		}
 	}
-	if (r >= 0 && d->user_ca.known) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
-		r = tu_model_encode_user_ca(&d->user_ca, &buf, &len);
-		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_USER_CA, .data = buf, .size = len};
-	}
 	if (r < 0) {
 		blobs_done(&bl);
 		return tu_err_set(reterr, r, "state cache: encoding users, roles, locks and the auth preference failed");
 	}
+	/* Users and roles are keyed by name (the key index, docs/cache-format.md: a login
+	 * decision reads the few it needs).  Every named user and role has its key, or the
+	 * file has no index at all (readers then scan): a name over the key limit drops it. */
+	for (size_t i = 0; i < bl.n; i++)
+		if (bl.b[i].key_len > TU_SNAPSHOT_MAX_KEY) {
+			for (size_t j = 0; j < bl.n; j++)
+				bl.b[j].key = NULL, bl.b[j].key_len = 0;
+			break;
+		}
 	*ret = bl;
 	return 0;
 }

@@ -55,6 +55,9 @@ struct tu_snapshot {
 	/* With a delta, computed on first enumeration: the base ORDER positions it hides,
 	 * ascending (0 passwd, 1 group). */
 	_Atomic(struct hidden_pos *) hpos[2];
+	/* BLOB_KEYS (checked at open): where the slots and the key bytes start in the file. */
+	uint32_t key_ranges;
+	size_t key_slots_off, key_bytes_off, key_bytes;
 };
 
 struct hidden_pos {
@@ -490,14 +493,56 @@ static int build_accounts(uint32_t kind, const struct tu_pw_rec *pw, size_t n_pw
 	return 0;
 }
 
+/* Blob order with keys: by type, then by position (a stable sort). */
+static int cmp_blob_pos(const void *a, const void *b, void *base)
+{
+	const struct tu_blob *blobs = base;
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	uint32_t tx = blobs[x].type, ty = blobs[y].type;
+
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Counting the key index's parts; 0 or -EINVAL / -EMSGSIZE. */
+static int plan_keys(const struct tu_blob *blobs, size_t n_blobs, size_t *ret_keyed,
+		     size_t *ret_key_bytes, struct tu_err *reterr)
+{
+	size_t keyed = 0, bytes = 0;
+
+	for (size_t i = 0; i < n_blobs; i++) {
+		if (blobs[i].key_len == 0)
+			continue;
+		if (!blobs[i].key)
+			return tu_err_set(reterr, -EINVAL, "blob %zu: NULL key", i);
+		if (blobs[i].key_len > TU_SNAPSHOT_MAX_KEY)
+			return tu_err_set(reterr, -EMSGSIZE, "blob %zu: key of %zu bytes (limit %u)",
+					  i, blobs[i].key_len, TU_SNAPSHOT_MAX_KEY);
+		keyed++;
+		bytes += blobs[i].key_len;
+		if (bytes > TU_SNAPSHOT_MAX_SIZE)
+			return tu_err_set(reterr, -EMSGSIZE, "blob keys exceed %u bytes",
+					  TU_SNAPSHOT_MAX_SIZE);
+	}
+	*ret_keyed = keyed;
+	*ret_key_bytes = bytes;
+	return 0;
+}
+
 int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
 			    uint64_t generation, int64_t now_usec, void **ret_data,
 			    size_t *ret_size, struct tu_err *reterr)
 {
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[3] = {
-	    {.type = SEC_BLOB_INDEX}, {.type = SEC_BLOB_DATA}, {.type = SEC_CHUNKS}};
-	size_t data = 0, size;
+	_cleanup_free_ uint32_t *order = NULL;
+	struct sec_plan plan[4] = {{.type = SEC_BLOB_INDEX},
+				   {.type = SEC_BLOB_DATA},
+				   {.type = SEC_BLOB_KEYS},
+				   {.type = SEC_CHUNKS}};
+	size_t data = 0, size, keyed = 0, key_bytes = 0, n_ranges = 0, nplan = 3;
+	uint32_t slots = 0;
+	int r;
 
 	if (kind == 0 || kind_is_accounts(kind) || kind_is_delta(kind))
 		return tu_err_set(reterr, -EINVAL, "invalid blob snapshot kind %u", kind);
@@ -515,9 +560,41 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 			return tu_err_set(reterr, -EMSGSIZE, "blobs exceed %u bytes",
 					  TU_SNAPSHOT_MAX_SIZE);
 	}
+	r = plan_keys(blobs, n_blobs, &keyed, &key_bytes, reterr);
+	if (r < 0)
+		return r;
+	order = malloc((n_blobs ? n_blobs : 1) * sizeof(*order));
+	if (!order)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_blobs; i++)
+		order[i] = (uint32_t) i;
+	if (keyed) {
+		/* Grouped by type (stable), so each type is one range of the index; the
+		 * state writer hands them over in that order already. */
+		bool sorted = true;
+
+		for (size_t i = 1; sorted && i < n_blobs; i++)
+			sorted = blobs[i - 1].type <= blobs[i].type;
+		if (!sorted)
+			qsort_r(order, n_blobs, sizeof(*order), cmp_blob_pos, (void *) blobs);
+		for (size_t i = 0; i < n_blobs; i++)
+			if (i == 0 || blobs[order[i]].type != blobs[order[i - 1]].type)
+				n_ranges++;
+		if (n_ranges > KEYS_MAX_RANGES)
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "%zu blob types with a key index (limit %u)", n_ranges,
+					  KEYS_MAX_RANGES);
+		slots = slots_for(keyed);
+		plan[2].count = slots;
+		plan[2].len = KEYS_HEAD + KEYS_RANGE * n_ranges + KEYS_SLOT * (size_t) slots +
+			      key_bytes;
+		nplan = 4;
+	} else {
+		plan[2] = plan[3];
+	}
 	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
 	plan[1].count = 0, plan[1].len = data;
-	size = plan_with_chunks(plan, ELEMENTSOF(plan));
+	size = plan_with_chunks(plan, nplan);
 	if (size == 0)
 		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes",
 				  TU_SNAPSHOT_MAX_SIZE);
@@ -526,16 +603,55 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 		return tu_err_set(reterr, -ENOMEM, "out of memory (%zu bytes)", size);
 	data = 0;
 	for (size_t i = 0; i < n_blobs; i++) {
+		const struct tu_blob *bl = &blobs[order[i]];
 		unsigned char *e = buf + plan[0].off + BLOB_ENTRY * i;
 
-		snap_put32(e, blobs[i].type);
+		snap_put32(e, bl->type);
 		snap_put64(e + 8, data);
-		snap_put64(e + 16, blobs[i].size);
-		if (blobs[i].size)
-			memcpy(buf + plan[1].off + data, blobs[i].data, blobs[i].size);
-		data += blobs[i].size;
+		snap_put64(e + 16, bl->size);
+		if (bl->size)
+			memcpy(buf + plan[1].off + data, bl->data, bl->size);
+		data += bl->size;
 	}
-	finish_header(buf, size, kind, plan, ELEMENTSOF(plan), generation, now_usec);
+	if (keyed) {
+		unsigned char *k = buf + plan[2].off, *rng = k + KEYS_HEAD,
+			      *tab = rng + KEYS_RANGE * n_ranges, *keys = tab + KEYS_SLOT * (size_t) slots;
+		size_t ri = 0, koff = 0;
+
+		snap_put32(k, (uint32_t) n_ranges);
+		snap_put64(k + 8, key_bytes);
+		memset(tab, 0xff, KEYS_SLOT * (size_t) slots);
+		for (size_t i = 0; i < n_blobs; i++) {
+			const struct tu_blob *bl = &blobs[order[i]];
+			uint32_t h;
+
+			if (i == 0 || bl->type != blobs[order[i - 1]].type) {
+				unsigned char *e = rng + KEYS_RANGE * ri++;
+
+				snap_put32(e, bl->type);
+				snap_put32(e + 8, (uint32_t) i);
+			}
+			snap_put32(rng + KEYS_RANGE * (ri - 1) + 12,
+				   snap_le32(rng + KEYS_RANGE * (ri - 1) + 12) + 1);
+			if (bl->key_len == 0)
+				continue;
+			h = snap_hash_key(bl->type, bl->key, bl->key_len);
+			for (uint32_t j = 0; j < slots; j++) {
+				unsigned char *slot = tab + KEYS_SLOT * ((h + j) & (slots - 1));
+
+				if (snap_le32(slot + 4) != SNAP_EMPTY_SLOT)
+					continue;
+				snap_put32(slot, h);
+				snap_put32(slot + 4, (uint32_t) i);
+				snap_put32(slot + 8, (uint32_t) koff);
+				snap_put32(slot + 12, (uint32_t) bl->key_len);
+				break;
+			}
+			memcpy(keys + koff, bl->key, bl->key_len);
+			koff += bl->key_len;
+		}
+	}
+	finish_header(buf, size, kind, plan, nplan, generation, now_usec);
 	*ret_data = TAKE_PTR(buf);
 	*ret_size = size;
 	return 0;
@@ -1078,6 +1194,122 @@ static int hidden_has(const struct tu_snapshot *d, int type, uint32_t etype, con
 	return 0;
 }
 
+static int blob_entry(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+		      const void **ret_data, size_t *ret_size, struct tu_err *reterr);
+
+/*
+ * BLOB_KEYS: the head and the range table always (with LAZY their chunks are checksummed
+ * here); every slot's blob and key bounds and every blob's type against its range unless
+ * LAZY (a lookup checks what it touches); with strict (CHECK_RECORDS) also that every
+ * slot's hash is its blob's type and key, the slot is reachable from its hash without
+ * crossing an empty slot, and no blob has two slots.
+ */
+static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	const size_t n_blobs = s->sec[SEC_BLOB_INDEX].count;
+	const uint32_t nslots = k->count;
+	uint32_t nr;
+	uint64_t kb, next = 0;
+	size_t fixed;
+
+	if (k->len < KEYS_HEAD || verify_range(s, k->off, k->off + KEYS_HEAD, reterr) < 0)
+		return bad(reterr, "blob key index at offset %zu: truncated or corrupt head", k->off);
+	nr = snap_le32(k->p);
+	kb = snap_le64(k->p + 8);
+	if (nr > KEYS_MAX_RANGES || snap_le32(k->p + 4) != 0 || nslots == 0 ||
+	    (nslots & (nslots - 1)) != 0 || nslots > 4 * TU_SNAPSHOT_MAX_RECORDS)
+		return bad(reterr, "blob key index at offset %zu: %u ranges, %u slots", k->off, nr,
+			   nslots);
+	fixed = KEYS_HEAD + KEYS_RANGE * (size_t) nr + KEYS_SLOT * (size_t) nslots;
+	if (kb > k->len || k->len - kb != fixed)
+		return bad(reterr, "blob key index at offset %zu: %zu bytes, its parts make %zu + %llu",
+			   k->off, k->len, fixed, (unsigned long long) kb);
+	if (verify_range(s, k->off, k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr, reterr) < 0)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < nr; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		if (snap_le32(e + 4) != 0 || snap_le32(e + 8) != next || snap_le32(e + 12) == 0 ||
+		    (i > 0 && snap_le32(e) <= snap_le32(e - KEYS_RANGE)))
+			return bad(reterr,
+				   "blob key index range %u (offset %zu): not the next type or blobs",
+				   i, k->off + KEYS_HEAD + KEYS_RANGE * (size_t) i);
+		next += snap_le32(e + 12);
+	}
+	if (next != n_blobs)
+		return bad(reterr, "blob key index at offset %zu: ranges cover %llu of %zu blobs",
+			   k->off, (unsigned long long) next, n_blobs);
+	s->key_ranges = nr;
+	s->key_slots_off = k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr;
+	s->key_bytes_off = s->key_slots_off + KEYS_SLOT * (size_t) nslots;
+	s->key_bytes = (size_t) kb;
+	if (!full)
+		return 0;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		for (uint32_t j = 0; j < snap_le32(e + 12); j++) {
+			size_t b = (size_t) snap_le32(e + 8) + j;
+
+			if (snap_le32(s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * b) != snap_le32(e))
+				return bad(reterr, "blob %zu is not of its key index range's type %u",
+					   b, snap_le32(e));
+		}
+	}
+	const unsigned char *tab = s->base + s->key_slots_off;
+	size_t empty = SIZE_MAX;
+
+	for (uint32_t i = 0; i < nslots; i++) {
+		const unsigned char *slot = tab + KEYS_SLOT * (size_t) i;
+		uint32_t blob = snap_le32(slot + 4), koff = snap_le32(slot + 8),
+			 klen = snap_le32(slot + 12);
+
+		if (blob == SNAP_EMPTY_SLOT) {
+			empty = i;
+			continue;
+		}
+		if (blob >= n_blobs || klen == 0 || klen > TU_SNAPSHOT_MAX_KEY || koff > kb ||
+		    kb - koff < klen)
+			return bad(reterr, "blob key index slot %u (offset %zu) out of range", i,
+				   s->key_slots_off + KEYS_SLOT * (size_t) i);
+	}
+	if (!strict)
+		return 0;
+
+	_cleanup_free_ uint64_t *seen = calloc((n_blobs + 63) / 64 + 1, sizeof(*seen));
+	/* From an empty slot on, run = the non-empty slots just before the one looked at (a
+	 * table without an empty slot: every slot is reachable, the probe takes them all). */
+	uint32_t run = empty == SIZE_MAX ? nslots : 0;
+
+	if (!seen)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (empty == SIZE_MAX)
+		empty = nslots - 1;
+	for (uint32_t n = 0; n < nslots; n++) {
+		uint32_t i = (uint32_t) ((empty + 1 + n) & (nslots - 1));
+		const unsigned char *slot = tab + KEYS_SLOT * (size_t) i;
+		uint32_t blob = snap_le32(slot + 4), h;
+
+		if (blob == SNAP_EMPTY_SLOT) {
+			run = 0;
+			continue;
+		}
+		h = snap_hash_key(snap_le32(s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * (size_t) blob),
+				  s->base + s->key_bytes_off + snap_le32(slot + 8),
+				  snap_le32(slot + 12));
+		if (h != snap_le32(slot) || ((i - h) & (nslots - 1)) > run ||
+		    (seen[blob / 64] & (UINT64_C(1) << (blob % 64))))
+			return bad(reterr,
+				   "blob key index slot %u (offset %zu): wrong hash, unreachable or a second slot for blob %u",
+				   i, s->key_slots_off + KEYS_SLOT * (size_t) i, blob);
+		seen[blob / 64] |= UINT64_C(1) << (blob % 64);
+		run++;
+	}
+	return 0;
+}
+
 static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flags,
 		    struct tu_err *reterr)
 {
@@ -1123,7 +1355,7 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		uint32_t type = snap_le32(e), count = snap_le32(e + 4);
 		uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
 
-		if (type == 0 || type > SEC_TYPE_MAX || type == 13 || s->sec[type].present)
+		if (type == 0 || type > SEC_TYPE_MAX || s->sec[type].present)
 			return bad(reterr, "section %u: unknown or repeated type %u", i, type);
 		if (snap_le64(e + 24) != 0)
 			return bad(reterr, "section %u: reserved field not zero", i);
@@ -1203,7 +1435,8 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 			if (!s->sec[need[i]].present)
 				return bad(reterr, "accounts snapshot without section type %d",
 					   need[i]);
-		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present)
+		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present ||
+		    s->sec[SEC_BLOB_KEYS].present)
 			return bad(reterr, "accounts snapshot with blob sections");
 		if (s->sec[SEC_META].present &&
 		    (s->sec[SEC_META].len != META_SIZE || snap_le64(s->sec[SEC_META].p + 8) != 0 ||
@@ -1250,7 +1483,8 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		    ix->len != BLOB_ENTRY * (size_t) ix->count)
 			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes",
 				   ix->off, ix->count, ix->len);
-		for (uint32_t i = 0; i < ix->count; i++) {
+		/* Lazy: each blob's entry is checked when it is read (blob_at). */
+		for (uint32_t i = 0; !lazy && i < ix->count; i++) {
 			const unsigned char *e = ix->p + BLOB_ENTRY * (size_t) i;
 			uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
 
@@ -1259,6 +1493,12 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 				return bad(reterr,
 					   "blob %u (index offset %zu) outside the data section", i,
 					   ix->off + BLOB_ENTRY * (size_t) i);
+		}
+		if (s->sec[SEC_BLOB_KEYS].present) {
+			int r = check_keys(s, !lazy, flags & TU_SNAPSHOT_CHECK_RECORDS, reterr);
+
+			if (r < 0)
+				return r;
 		}
 	}
 	s->kind = kind;
@@ -1702,23 +1942,116 @@ size_t tu_snapshot_blob_count(const struct tu_snapshot *s)
 	return !kind_is_accounts(s->kind) ? s->sec[SEC_BLOB_INDEX].count : 0;
 }
 
+/* The i-th blob, its index entry and data checked (LAZY: bounds too, and checksummed). */
+static int blob_entry(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+		      const void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
+	const struct section *ix = &s->sec[SEC_BLOB_INDEX], *d = &s->sec[SEC_BLOB_DATA];
+	const unsigned char *e;
+	uint64_t off, len, end;
+
+	if (i >= ix->count)
+		return bad(reterr, "blob %zu of %u", i, ix->count);
+	e = ix->p + BLOB_ENTRY * i;
+	if (verify_range(s, ix->off + BLOB_ENTRY * i, ix->off + BLOB_ENTRY * (i + 1), reterr) < 0)
+		return -EBADMSG;
+	off = snap_le64(e + 8);
+	len = snap_le64(e + 16);
+	if (snap_le32(e + 4) != 0 || __builtin_add_overflow(off, len, &end) || end > d->len)
+		return bad(reterr, "blob %zu (index offset %zu) outside the data section", i,
+			   ix->off + BLOB_ENTRY * i);
+	if (verify_range(s, d->off + off, d->off + end, reterr) < 0)
+		return -EBADMSG;
+	*ret_type = snap_le32(e);
+	*ret_data = d->p + off;
+	*ret_size = (size_t) len;
+	return 0;
+}
+
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 			const void **ret_data, size_t *ret_size)
 {
-	const unsigned char *e;
-
 	if (i >= tu_snapshot_blob_count(s))
 		return -ENOENT;
-	e = s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * i;
-	if (verify_range(s, s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * i,
-			 s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * (i + 1), NULL) < 0 ||
-	    verify_range(s, s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8),
-			 s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8) + snap_le64(e + 16),
-			 NULL) < 0)
-		return -EBADMSG;
-	*ret_type = snap_le32(e);
-	*ret_data = s->sec[SEC_BLOB_DATA].p + snap_le64(e + 8);
-	*ret_size = (size_t) snap_le64(e + 16);
+	return blob_entry(s, i, ret_type, ret_data, ret_size, NULL);
+}
+
+int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			  size_t key_len, const void **ret_data, size_t *ret_size,
+			  struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	const void *found = NULL;
+	size_t found_size = 0;
+	bool have = false;
+	uint32_t h;
+
+	if (s->kind == TU_SNAPSHOT_KIND_ACCOUNTS || !k->present)
+		return -EOPNOTSUPP;
+	if (key_len == 0 || key_len > TU_SNAPSHOT_MAX_KEY || !key)
+		return -ENOENT;
+	h = snap_hash_key(type, key, key_len);
+	for (uint32_t i = 0; i < k->count; i++) {
+		size_t at = s->key_slots_off + KEYS_SLOT * (size_t) ((h + i) & (k->count - 1));
+		const unsigned char *slot = s->base + at;
+		uint32_t blob, koff, t;
+		const void *data;
+		size_t size;
+		int r;
+
+		if (verify_range(s, at, at + KEYS_SLOT, reterr) < 0)
+			return -EBADMSG;
+		blob = snap_le32(slot + 4);
+		if (blob == SNAP_EMPTY_SLOT)
+			break;
+		if (snap_le32(slot) != h || snap_le32(slot + 12) != key_len)
+			continue;
+		koff = snap_le32(slot + 8);
+		if (koff > s->key_bytes || s->key_bytes - koff < key_len)
+			return bad(reterr, "blob key index slot at offset %zu: key outside its section",
+				   at);
+		if (verify_range(s, s->key_bytes_off + koff, s->key_bytes_off + koff + key_len,
+				 reterr) < 0)
+			return -EBADMSG;
+		if (memcmp(s->base + s->key_bytes_off + koff, key, key_len) != 0)
+			continue;
+		r = blob_entry(s, blob, &t, &data, &size, reterr);
+		if (r < 0)
+			return r;
+		if (t != type)
+			continue; /* another type's blob with a colliding hash */
+		if (have)
+			return -ENOTUNIQ;
+		have = true;
+		found = data;
+		found_size = size;
+	}
+	if (!have)
+		return -ENOENT;
+	*ret_data = found;
+	*ret_size = found_size;
+	return 0;
+}
+
+int tu_snapshot_blob_type_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+				size_t *ret_count, struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+
+	(void) reterr; /* the range table was checked (and checksummed) at open */
+	if (s->kind == TU_SNAPSHOT_KIND_ACCOUNTS || !k->present)
+		return -EOPNOTSUPP;
+	for (uint32_t i = 0; i < s->key_ranges; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		if (snap_le32(e) == type) {
+			*ret_first = snap_le32(e + 8);
+			*ret_count = snap_le32(e + 12);
+			return 0;
+		}
+	}
+	*ret_first = 0;
+	*ret_count = 0;
 	return 0;
 }
 
@@ -1948,9 +2281,9 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 /* The delta kind that goes with a base kind, 0 for none. */
 static uint32_t delta_kind_of(uint32_t kind)
 {
-	return kind == TU_SNAPSHOT_KIND_ACCOUNTS ? TU_SNAPSHOT_KIND_ACCOUNTS_DELTA
-	       : kind == TU_SNAPSHOT_KIND_STATE  ? TU_SNAPSHOT_KIND_STATE_DELTA
-						 : 0;
+	/* State deltas (kind 4) have a format (docs/cache-format.md) but no writer and no blob
+	 * overlay yet: a state file is read alone. */
+	return kind == TU_SNAPSHOT_KIND_ACCOUNTS ? TU_SNAPSHOT_KIND_ACCOUNTS_DELTA : 0;
 }
 
 /* 1: d applies to base; 0: stale; -EAGAIN: d names a newer base; -EBADMSG. */

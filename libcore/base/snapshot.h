@@ -95,12 +95,17 @@ struct tu_gr_rec {
 	size_t n_members;
 };
 
-/* One blob of a KIND_STATE (or other non-accounts) snapshot (data borrowed). */
+/* One blob of a KIND_STATE (or other non-accounts) snapshot (data and key borrowed). */
 struct tu_blob {
 	uint32_t type;    /* caller-defined tag */
 	const void *data; /* may be NULL when size = 0 */
 	size_t size;
+	const char *key;  /* NULL / key_len 0: not in the key index; any bytes, at most
+			     TU_SNAPSHOT_MAX_KEY (the state keys users and roles by name) */
+	size_t key_len;
 };
+
+#define TU_SNAPSHOT_MAX_KEY 65535u /* bytes of one blob key */
 
 /*
  * Builds a complete accounts snapshot in memory (for tests and fuzz seeds;
@@ -150,9 +155,15 @@ int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, siz
 
 /*
  * Builds / writes a blob snapshot of the given kind (any value except
- * TU_SNAPSHOT_KIND_ACCOUNTS and 0).  Blobs keep their order.  mode is the
- * file mode (0600 for the private state).  Errors as above; -EINVAL for a
- * bad kind, -EMSGSIZE for too many or too large blobs.
+ * TU_SNAPSHOT_KIND_ACCOUNTS and 0).  Without keys, blobs keep their order.
+ * When any blob has a key, the file gets a key index (docs/cache-format.md,
+ * section BLOB_KEYS): blobs are then stored grouped by type in increasing
+ * type order (keeping their order within a type), with each type's range
+ * and a hash index on (type, key); a key may repeat (the lookup says so).
+ * mode is the file mode (0600 for the private state).  Errors as above;
+ * -EINVAL for a bad kind or a NULL key with a length, -EMSGSIZE for too
+ * many or too large blobs, a key over TU_SNAPSHOT_MAX_KEY or more than 256
+ * blob types with keys.
  */
 int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
 			    uint64_t generation, int64_t now_usec, void **ret_data,
@@ -386,3 +397,28 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s);
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 			const void **ret_data, size_t *ret_size);
+
+/*
+ * Blob snapshots with a key index (written with keys): the blob of this type whose key is
+ * key[0..key_len), O(1) expected, the probe bounded by the index size.  With
+ * TU_SNAPSHOT_LAZY only the chunks holding the slots, the key bytes, the blob's index entry
+ * and its data are checksummed.  Returns 0 (*ret_data, *ret_size set; data borrowed from the
+ * mapping), -ENOENT (no blob of this type has this key; also for key_len 0 or over
+ * TU_SNAPSHOT_MAX_KEY), -ENOTUNIQ (several blobs of this type have it: the caller scans),
+ * -EOPNOTSUPP (the file has no key index: written without keys or by an older version; the
+ * caller scans), -EBADMSG (corrupt; reason in reterr, which may be NULL).  Thread-safe.
+ */
+int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			  size_t key_len, const void **ret_data, size_t *ret_size,
+			  struct tu_err *reterr);
+
+/*
+ * Blob snapshots with a key index: the blobs of this type are the indexes [*ret_first,
+ * *ret_first + *ret_count) of tu_snapshot_blob_at (count 0 when there is none).  The range
+ * table is checked at open (ranges contiguous, covering every blob, types increasing); that
+ * each blob in a range has the range's type is checked at open without TU_SNAPSHOT_LAZY, so
+ * a LAZY reader compares the type tu_snapshot_blob_at returns.  Errors: -EOPNOTSUPP (no key
+ * index), -EBADMSG.
+ */
+int tu_snapshot_blob_type_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+				size_t *ret_count, struct tu_err *reterr);
