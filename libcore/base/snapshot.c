@@ -132,6 +132,28 @@ static int cmp_pw(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* Sorts by name unless already sorted (the accounts arrive sorted: a linear check instead of
+ * ~n log n comparisons). */
+static void sort_pw(const struct tu_pw_rec **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1]->name, v[i]->name) > 0) {
+			qsort(v, n, sizeof(*v), cmp_pw);
+			return;
+		}
+}
+
+static int cmp_gr(const void *a, const void *b);
+
+static void sort_gr(const struct tu_gr_rec **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1]->name, v[i]->name) > 0) {
+			qsort(v, n, sizeof(*v), cmp_gr);
+			return;
+		}
+}
+
 static int cmp_gr(const void *a, const void *b)
 {
 	const struct tu_gr_rec *x = *(const struct tu_gr_rec *const *) a,
@@ -383,8 +405,8 @@ static int build_accounts(uint32_t kind, const struct tu_pw_rec *pw, size_t n_pw
 					  TU_SNAPSHOT_MAX_SIZE);
 	}
 
-	qsort(spw, n_pw, sizeof(*spw), cmp_pw);
-	qsort(sgr, n_gr, sizeof(*sgr), cmp_gr);
+	sort_pw(spw, n_pw);
+	sort_gr(sgr, n_gr);
 	for (size_t i = 1; i < n_pw; i++)
 		if (strcmp(spw[i - 1]->name, spw[i]->name) == 0)
 			return tu_err_set(reterr, -EINVAL, "duplicate login '%s'", spw[i]->name);
@@ -2389,27 +2411,6 @@ uint64_t tu_snapshot_next_generation(const char *base_path)
 	return g + 1;
 }
 
-/* Bytes of a record as the writer lays it out (without the trailing padding). */
-static size_t pw_view_bytes(const struct tu_pw_view *v)
-{
-	return PW_FIXED + 4 * v->n_gids + v->name_len + v->gecos_len + v->dir_len + v->shell_len + 4;
-}
-
-static const unsigned char *pw_view_start(const struct tu_pw_view *v)
-{
-	return (const unsigned char *) v->name - PW_FIXED - 4 * v->n_gids;
-}
-
-static size_t gr_view_bytes(const struct tu_gr_view *v)
-{
-	return GR_FIXED + v->name_len + 1 + v->members_size;
-}
-
-static const unsigned char *gr_view_start(const struct tu_gr_view *v)
-{
-	return (const unsigned char *) v->name - GR_FIXED;
-}
-
 /* A growing list of names (borrowed) for a hidden set. */
 struct name_list {
 	const char **v;
@@ -2460,6 +2461,35 @@ static int build_hidden(const struct name_list *l, unsigned char **ret, size_t *
 	return 0;
 }
 
+/* Whether input record r is exactly base record v (what the builder would write for r). */
+static bool pw_same(const struct tu_pw_rec *r, const struct tu_pw_view *v)
+{
+	if (r->uid != v->uid || r->gid != v->gid || r->n_gids != v->n_gids ||
+	    strcmp(r->gecos, v->gecos) || strcmp(r->dir, v->dir) || strcmp(r->shell, v->shell))
+		return false;
+	for (size_t i = 0; i < r->n_gids; i++)
+		if (r->gids[i] != snap_le32(v->gids_raw + 4 * i))
+			return false;
+	return true;
+}
+
+static bool gr_same(const struct tu_gr_rec *r, const struct tu_gr_view *v)
+{
+	size_t cur = 0;
+
+	if (r->gid != v->gid || r->n_members != v->n_members)
+		return false;
+	/* The view's members are back to back, each NUL-terminated (checked by gr_parse). */
+	for (size_t i = 0; i < r->n_members; i++) {
+		size_t len = strlen(r->members[i]) + 1;
+
+		if (len > v->members_size - cur || memcmp(v->members + cur, r->members[i], len))
+			return false;
+		cur += len;
+	}
+	return cur == v->members_size;
+}
+
 int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struct tu_pw_rec *pw,
 				     size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
 				     const struct tu_snapshot_meta *meta, int64_t now_usec,
@@ -2467,62 +2497,71 @@ int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struc
 				     struct tu_snapshot_delta_stats *ret_stats,
 				     struct tu_err *reterr)
 {
-	_cleanup_free_ void *full = NULL;
+	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
+	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
 	_cleanup_free_ unsigned char *hide_pw = NULL, *hide_gr = NULL;
 	_cleanup_free_ struct tu_pw_rec *cpw = NULL;
 	_cleanup_free_ struct tu_gr_rec *cgr = NULL;
-	_cleanup_free_ uint32_t *gids = NULL;
-	_cleanup_free_ const char **members = NULL;
 	_cleanup_free_ void *out = NULL;
 	struct name_list hpw = {0}, hgr = {0};
 	struct tu_snapshot_delta_stats st = {0};
-	struct tu_snapshot *n = NULL;
+	struct tu_snapshot *d = NULL;
 	unsigned char info[DELTA_SIZE] = {0};
-	size_t full_size = 0, out_size = 0, hpw_len = 0, hgr_len = 0, n_cpw = 0, n_cgr = 0;
-	size_t nb, nn, i, j, total_gids = 0, total_members = 0;
-	int r;
+	size_t out_size = 0, hpw_len = 0, hgr_len = 0, n_cpw = 0, n_cgr = 0, nb, i, j;
+	int r = 0;
 
 	if (!base || base->kind != TU_SNAPSHOT_KIND_ACCOUNTS || base->delta)
 		return tu_err_set(reterr, -EINVAL, "the base of a delta must be a plain accounts snapshot");
+	if (n_pw > TU_SNAPSHOT_MAX_RECORDS || n_gr > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
+				  TU_SNAPSHOT_MAX_RECORDS);
+	if ((n_pw && !pw) || (n_gr && !gr))
+		return tu_err_set(reterr, -EINVAL, "NULL record array");
 	st.base_generation = base->generation;
 	st.max_changes = max_changes ? max_changes : tu_snapshot_delta_max_changes(n_pw + n_gr);
-	/* The new set as a full file would hold it: same checks, same bytes per record. */
-	r = build_accounts(TU_SNAPSHOT_KIND_ACCOUNTS, pw, n_pw, gr, n_gr, meta, NULL, 0,
-			   base->generation, now_usec, &full, &full_size, reterr);
-	if (r < 0)
-		return r;
-	r = tu_snapshot_open_buffer(full, full_size, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &n, reterr);
-	if (r < 0)
-		return r;
-
+	spw = calloc(n_pw ? n_pw : 1, sizeof(*spw));
+	sgr = calloc(n_gr ? n_gr : 1, sizeof(*sgr));
 	cpw = calloc(n_pw ? n_pw : 1, sizeof(*cpw));
 	cgr = calloc(n_gr ? n_gr : 1, sizeof(*cgr));
-	if (!cpw || !cgr) {
-		r = tu_err_set(reterr, -ENOMEM, "out of memory");
-		goto out;
+	if (!spw || !sgr || !cpw || !cgr)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (i = 0; i < n_pw; i++) {
+		if (!pw[i].name || !pw[i].gecos || !pw[i].dir || !pw[i].shell ||
+		    (pw[i].n_gids && !pw[i].gids))
+			return tu_err_set(reterr, -EINVAL, "passwd record %zu: NULL field", i);
+		spw[i] = &pw[i];
 	}
+	for (i = 0; i < n_gr; i++) {
+		if (!gr[i].name || (gr[i].n_members && !gr[i].members))
+			return tu_err_set(reterr, -EINVAL, "group record %zu: NULL field", i);
+		for (size_t m = 0; m < gr[i].n_members; m++)
+			if (!gr[i].members[m])
+				return tu_err_set(reterr, -EINVAL, "group '%.64s': NULL member",
+						  gr[i].name);
+		sgr[i] = &gr[i];
+	}
+	sort_pw(spw, n_pw);
+	sort_gr(sgr, n_gr);
 
-	/* Merge-join in name order: same bytes = unchanged; else hidden and/or written. */
-	nb = one_count(base, SEC_PW_ORDER), nn = one_count(n, SEC_PW_ORDER);
-	for (i = 0, j = 0; r >= 0 && (i < nb || j < nn);) {
-		struct tu_pw_view bv = {0}, nv = {0};
+	/*
+	 * Merge-join in name order with the mapped base: a record equal to the base's is
+	 * unchanged (it was checked when the base was written); the others are written to the
+	 * delta (which checks them as a full write would), and the base's name is hidden.
+	 */
+	nb = one_count(base, SEC_PW_ORDER);
+	for (i = 0, j = 0; r >= 0 && (i < nb || j < n_pw);) {
+		struct tu_pw_view bv = {0};
 		int c;
 
 		if (i < nb && (r = one_passwd_at(base, i, &bv, reterr)) < 0)
 			break;
-		if (j < nn && (r = one_passwd_at(n, j, &nv, reterr)) < 0)
+		if (j > 0 && j < n_pw && strcmp(spw[j - 1]->name, spw[j]->name) == 0) {
+			r = tu_err_set(reterr, -EINVAL, "duplicate login '%s'", spw[j]->name);
 			break;
-		if (i < nb && i > 0) {
-			struct tu_pw_view pv;
-
-			if (one_passwd_at(base, i - 1, &pv, NULL) < 0 || strcmp(pv.name, bv.name) >= 0) {
-				r = bad(reterr, "base passwd record %zu out of order", i);
-				break;
-			}
 		}
-		c = i >= nb ? 1 : j >= nn ? -1 : strcmp(bv.name, nv.name);
-		if (c == 0 && pw_view_bytes(&bv) == pw_view_bytes(&nv) &&
-		    memcmp(pw_view_start(&bv), pw_view_start(&nv), pw_view_bytes(&bv)) == 0) {
+		c = i >= nb ? 1 : j >= n_pw ? -1 : strcmp(bv.name, spw[j]->name);
+		if (c == 0 && pw_same(spw[j], &bv)) {
 			i++, j++;
 			continue;
 		}
@@ -2530,40 +2569,22 @@ int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struc
 			r = name_list_add(&hpw, bv.name);
 			i++;
 		}
-		if (r >= 0 && c >= 0) {
-			cpw[n_cpw++] = (struct tu_pw_rec){.name = nv.name,
-							  .gecos = nv.gecos,
-							  .dir = nv.dir,
-							  .shell = nv.shell,
-							  .uid = nv.uid,
-							  .gid = nv.gid,
-							  .n_gids = nv.n_gids,
-							  /* gids: below, once all are known */
-							  .gids = (const uint32_t *) (const void *) nv.gids_raw};
-			total_gids += nv.n_gids;
-			j++;
-		}
+		if (r >= 0 && c >= 0)
+			cpw[n_cpw++] = *spw[j++];
 	}
-	nb = one_count(base, SEC_GR_ORDER), nn = one_count(n, SEC_GR_ORDER);
-	for (i = 0, j = 0; r >= 0 && (i < nb || j < nn);) {
-		struct tu_gr_view bv = {0}, nv = {0};
+	nb = one_count(base, SEC_GR_ORDER);
+	for (i = 0, j = 0; r >= 0 && (i < nb || j < n_gr);) {
+		struct tu_gr_view bv = {0};
 		int c;
 
 		if (i < nb && (r = one_group_at(base, i, &bv, reterr)) < 0)
 			break;
-		if (j < nn && (r = one_group_at(n, j, &nv, reterr)) < 0)
+		if (j > 0 && j < n_gr && strcmp(sgr[j - 1]->name, sgr[j]->name) == 0) {
+			r = tu_err_set(reterr, -EINVAL, "duplicate group '%s'", sgr[j]->name);
 			break;
-		if (i < nb && i > 0) {
-			struct tu_gr_view pv;
-
-			if (one_group_at(base, i - 1, &pv, NULL) < 0 || strcmp(pv.name, bv.name) >= 0) {
-				r = bad(reterr, "base group record %zu out of order", i);
-				break;
-			}
 		}
-		c = i >= nb ? 1 : j >= nn ? -1 : strcmp(bv.name, nv.name);
-		if (c == 0 && gr_view_bytes(&bv) == gr_view_bytes(&nv) &&
-		    memcmp(gr_view_start(&bv), gr_view_start(&nv), gr_view_bytes(&bv)) == 0) {
+		c = i >= nb ? 1 : j >= n_gr ? -1 : strcmp(bv.name, sgr[j]->name);
+		if (c == 0 && gr_same(sgr[j], &bv)) {
 			i++, j++;
 			continue;
 		}
@@ -2571,20 +2592,24 @@ int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struc
 			r = name_list_add(&hgr, bv.name);
 			i++;
 		}
-		if (r >= 0 && c >= 0) {
-			/* members: below; the view's string block travels in .members for now */
-			cgr[n_cgr++] = (struct tu_gr_rec){.name = nv.name,
-							  .gid = nv.gid,
-							  .members = (const char *const *) (const void *) nv.members,
-							  .n_members = nv.n_members};
-			total_members += nv.n_members;
-			j++;
-		}
+		if (r >= 0 && c >= 0)
+			cgr[n_cgr++] = *sgr[j++];
 	}
 	if (r == -ENOMEM)
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
 	if (r < 0)
 		goto out;
+	/* Both name lists came out in order: a base whose names are not is not ours. */
+	for (i = 1; i < hpw.n; i++)
+		if (strcmp(hpw.v[i - 1], hpw.v[i]) >= 0) {
+			r = bad(reterr, "base passwd records out of order ('%.64s')", hpw.v[i]);
+			goto out;
+		}
+	for (i = 1; i < hgr.n; i++)
+		if (strcmp(hgr.v[i - 1], hgr.v[i]) >= 0) {
+			r = bad(reterr, "base group records out of order ('%.64s')", hgr.v[i]);
+			goto out;
+		}
 
 	st.n_records = n_cpw + n_cgr;
 	st.n_hidden = hpw.n + hgr.n;
@@ -2592,32 +2617,6 @@ int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struc
 		r = tu_err_set(reterr, -E2BIG, "%zu changed records and %zu hidden names, over the delta limit of %zu",
 			       st.n_records, st.n_hidden, st.max_changes);
 		goto out;
-	}
-
-	/* The changed records' arrays, decoded from the new image. */
-	gids = calloc(total_gids ? total_gids : 1, sizeof(*gids));
-	members = calloc(total_members ? total_members : 1, sizeof(*members));
-	if (!gids || !members) {
-		r = tu_err_set(reterr, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t k = 0, g = 0; k < n_cpw; k++) {
-		const unsigned char *raw = (const unsigned char *) (const void *) cpw[k].gids;
-
-		for (size_t x = 0; x < cpw[k].n_gids; x++)
-			gids[g + x] = snap_le32(raw + 4 * x);
-		cpw[k].gids = cpw[k].n_gids ? gids + g : NULL;
-		g += cpw[k].n_gids;
-	}
-	for (size_t k = 0, m = 0; k < n_cgr; k++) {
-		const char *p = (const char *) (const void *) cgr[k].members;
-
-		for (size_t x = 0; x < cgr[k].n_members; x++) {
-			members[m + x] = p;
-			p += strlen(p) + 1;
-		}
-		cgr[k].members = cgr[k].n_members ? members + m : NULL;
-		m += cgr[k].n_members;
 	}
 
 	r = build_hidden(&hpw, &hide_pw, &hpw_len);
@@ -2636,9 +2635,35 @@ int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struc
 		    {.type = SEC_HIDE_GR, .count = (uint32_t) hgr.n, .data = hide_gr, .len = hgr_len},
 		};
 
+		/* Checks the changed records as a full write checks every record. */
 		r = build_accounts(TU_SNAPSHOT_KIND_ACCOUNTS_DELTA, cpw, n_cpw, cgr, n_cgr, meta,
 				   extra, ELEMENTSOF(extra), base->generation, now_usec, &out,
 				   &out_size, reterr);
+	}
+	if (r < 0)
+		goto out;
+	/* A written id must not be one an unchanged base record keeps (the full writer's
+	 * duplicate check, for the records it did not see). */
+	r = tu_snapshot_open_buffer(out, out_size, TU_SNAPSHOT_KIND_ACCOUNTS_DELTA, 0, &d, reterr);
+	for (i = 0; r >= 0 && i < n_cpw; i++) {
+		struct tu_pw_view v;
+
+		r = one_find_uid(base, cpw[i].uid, &v, reterr);
+		if (r == 0 && hidden_has(d, SEC_HIDE_PW, 0, v.name, v.name_len, NULL) == 0)
+			r = tu_err_set(reterr, -EINVAL, "duplicate uid %u ('%s')",
+				       (unsigned) cpw[i].uid, cpw[i].name);
+		else if (r == -ENOENT || r == 0)
+			r = 0;
+	}
+	for (i = 0; r >= 0 && i < n_cgr; i++) {
+		struct tu_gr_view v;
+
+		r = one_find_gid(base, cgr[i].gid, &v, reterr);
+		if (r == 0 && hidden_has(d, SEC_HIDE_GR, 0, v.name, v.name_len, NULL) == 0)
+			r = tu_err_set(reterr, -EINVAL, "duplicate gid %u ('%s')",
+				       (unsigned) cgr[i].gid, cgr[i].name);
+		else if (r == -ENOENT || r == 0)
+			r = 0;
 	}
 	if (r < 0)
 		goto out;
@@ -2657,7 +2682,7 @@ out:
 		*ret_stats = st;
 	free(hpw.v);
 	free(hgr.v);
-	tu_snapshot_close(n);
+	tu_snapshot_close(d);
 	return r;
 }
 
@@ -2674,7 +2699,9 @@ int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_r
 	size_t size = 0;
 	int r;
 
-	r = open_one(base_path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, false, &base, reterr);
+	/* LAZY: the merge-join reads (and so checksums) the records; the slot tables are only
+	 * probed for the few ids written. */
+	r = open_one(base_path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, false, &base, reterr);
 	if (r >= 0) {
 		r = tu_snapshot_delta_path(base_path, dpath, sizeof(dpath));
 		if (r < 0)
