@@ -1392,7 +1392,7 @@ static bool served_by_cache(const struct tu_conf *conf, const char *login)
 	if (!tu_rbac_valid_login(login) || strcmp(login, "root") == 0)
 		return false;
 	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path)) < 0 ||
-	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY | TU_SNAPSHOT_OVERLAY, &s, NULL) < 0)
 		return false;
 	served = tu_snapshot_find_login(s, login, &pv, NULL) == 0 && pv.uid != 0 && pv.gid != 0;
 	tu_snapshot_close(s);
