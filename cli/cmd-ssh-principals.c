@@ -9,7 +9,16 @@
  *
  * sshd runs it after it has checked the certificate's signature against
  * TrustedUserCAKeys, with the login asked for (%u), the certificate's type
- * (%t) and the certificate itself in base64 (%k).  We decide with the same
+ * (%t) and the certificate itself in base64 (%k).  That signature is not
+ * checked again here (issue 10; the argument, with OpenSSH's functions, is
+ * in docs/SECURITY.md): OpenSSH verifies it with the certificate's signature
+ * key whenever it decodes a certificate (sshkey.c cert_parse) and runs this
+ * command only for a signature key listed in TrustedUserCAKeys
+ * (auth2-pubkey.c user_cert_trusted_ca), %k being the blob it verified; and
+ * only sshd reads our answer.  We still parse the whole certificate strictly
+ * and require its signature key's bytes to be one of Teleport's user CA keys
+ * (the state snapshot), a user certificate, valid now, with a key id; so no
+ * OpenSSL is loaded for an offline decision.  We decide with the same
  * tu_decide() as pam_teleport.so, for the identity in that exact certificate
  * (its key id, and the per-session MFA / device extensions it carries), as
  * SSH_AUTH_INFO_0 would carry it: online within auth.timeouts, else from the
@@ -165,7 +174,7 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	snprintf(info, size, "publickey %s %s\n", type, b64);
-	r = tu_decide_ssh_cert(info, &cert, &e);
+	r = tu_decide_ssh_cert_parse(info, TU_SSH_CERT_SSHD_VERIFIED, &cert, &e);
 	if (r < 0) {
 		say(LOG_NOTICE, "login '%s': unreadable certificate, refusing: %s", slogin,
 		    tu_err_format(&e, err, sizeof(err)));
@@ -192,7 +201,9 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 	uint64_t budget = conf->connect_timeout_usec + conf->request_timeout_usec;
 	arm_watchdog((unsigned) (budget / 1000000u) + 3u);
 
-	struct tu_login_req req = { .login = login, .service = "sshd", .ssh_auth_info = info };
+	struct tu_login_req req = {
+		.login = login, .service = "sshd", .ssh_auth_info = info, .ssh_cert_sshd_verified = true,
+	};
 	r = tu_decide(ctx, &req, tu_now_usec(), false, &v, &e);
 	if (r < 0) {
 		tu_ctx_free(ctx);
