@@ -572,15 +572,15 @@ int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user
 	return 0;
 }
 
-int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
-			      size_t size, struct tu_err *reterr)
+static int cert_key_id(const char *auth_info, unsigned flags, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+		       size_t size, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_ssh_cert *c = calloc(1, sizeof(*c));
 	int k;
 
 	if (!c)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	k = tu_decide_ssh_cert(auth_info, c, reterr);
+	k = tu_decide_ssh_cert_parse(auth_info, flags, c, reterr);
 	if (k >= 0)
 		k = tu_decide_ssh_cert_trusted(c, ca, now_usec, reterr);
 	if (k < 0)
@@ -589,6 +589,12 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca
 		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
 	memcpy(ret, c->key_id, strlen(c->key_id) + 1);
 	return 0;
+}
+
+int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+			      size_t size, struct tu_err *reterr)
+{
+	return cert_key_id(auth_info, 0, ca, now_usec, ret, size, reterr);
 }
 
 /* ---- locks ---- */
@@ -1052,7 +1058,8 @@ static void trusted_identity(const struct tu_decide_opts *o, const struct tu_log
 	else if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
 		snprintf(who, size, "%s", req->teleport_username);
 	else if (o->trust_ssh_cert && req->ssh_auth_info &&
-		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, ca, now_usec, who, size, NULL) < 0)
+		 cert_key_id(req->ssh_auth_info, req->ssh_cert_sshd_verified ? TU_SSH_CERT_SSHD_VERIFIED : 0, ca, now_usec,
+			     who, size, NULL) < 0)
 		who[0] = '\0';
 }
 
