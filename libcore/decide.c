@@ -846,6 +846,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	} else if (tcert) {
 		snprintf(who, sizeof(who), "%s", tcert->key_id);
 		source = "Teleport SSH certificate";
+		v.cert_identity = true;
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };

@@ -33,6 +33,9 @@ struct tu_verdict {
 	char user[256];    /* the Teleport user decided for ("" when none) */
 	char role[256];    /* role that allowed or denied ("" when n/a) */
 	char reason[512];  /* one line for syslog and `check` */
+	bool cert_identity; /* user is the key id of the request's certificate, one from Teleport's
+	                       user CA valid now (tu_decide_ssh_cert_trusted), not an owner found
+	                       for the login (issue 10: ssh-principals needs no second look) */
 };
 
 struct tu_login_req {

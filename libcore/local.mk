@@ -36,7 +36,7 @@ libteleport_unix_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default \
 # No libcrypto either: X.509, private keys and SSH signatures are the crypto module's
 # (crypto.h), loaded on first use (crypto-load.c).
 libteleport_unix_la_LIBADD = $(PROTOBUF_C_LIBS) $(YAML_LIBS) -ldl -lpthread
-libteleport_unix_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -Wl,-z,defs \
+libteleport_unix_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -Wl,-z,defs -Wl,-Bsymbolic-functions \
 	-Wl,--version-script=$(top_srcdir)/%reldir%/libteleport-unix.map
 EXTRA_libteleport_unix_la_DEPENDENCIES = %reldir%/libteleport-unix.map
 EXTRA_DIST += %reldir%/libteleport-unix.map
