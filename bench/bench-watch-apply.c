@@ -126,6 +126,12 @@ static void make_user(struct tu_user *u, size_t i, size_t n_roles, const char *l
 	kv(&u->traits, "logins", buf);
 }
 
+/* Where event ev's figures go: user events first, role events after n_events. */
+static size_t slot_of(size_t ev, size_t n_user_ev, size_t n_events)
+{
+	return ev >= n_user_ev ? n_events + (ev - n_user_ev) : ev;
+}
+
 struct split {
 	double map_cpu, map_wall, enc_cpu, write_cpu, total_cpu, total_wall;
 };
@@ -156,7 +162,7 @@ static void same_or_die(const struct tu_accounts *a, const struct tu_accounts *b
 /* One save after an event: "before" (memo NULL, nothing encoded) or "after". */
 static void one(const struct tu_conf *conf, struct tu_dataset *d, const struct tu_host *h,
 		const struct tu_cache_accounts_opts *co, struct tu_accounts_memo *memo,
-		struct tu_cache_blob *enc_users, struct tu_cache_blob *enc_roles, int64_t now,
+		struct tu_cache_blob *enc_users, struct tu_cache_blob *enc_roles, int64_t now, bool delta,
 		struct split *ret, struct tu_accounts *ret_acc)
 {
 	struct tu_cache_write_stats ws;
@@ -177,7 +183,7 @@ static void one(const struct tu_conf *conf, struct tu_dataset *d, const struct t
 	}
 	double c2 = clk(CLOCK_PROCESS_CPUTIME_ID);
 	struct tu_cache_encoded pre = {.users = enc_users, .roles = enc_roles};
-	if (tu_cache_save_prepared(conf, d, ret_acc, enc_users ? &pre : NULL, now, &ws, &e) < 0)
+	if (tu_cache_save_prepared(conf, d, ret_acc, enc_users ? &pre : NULL, now, delta, &ws, &e) < 0)
 		die("save", &e);
 	double c3 = clk(CLOCK_PROCESS_CPUTIME_ID), w3 = clk(CLOCK_MONOTONIC);
 	/* The save's own encoding (everything "before", nothing "after") counts as encoding. */
@@ -243,10 +249,13 @@ int main(int argc, char **argv)
 	/* The state after INIT: everything mapped and encoded once. */
 	struct split first;
 	struct tu_accounts acc = {0}, ref = {0};
-	one(conf, &d, &host, &co, memo, enc_users, enc_roles, now, &first, &acc);
+	one(conf, &d, &host, &co, memo, enc_users, enc_roles, now, false, &first, &acc);
 	tu_accounts_done(&acc);
 
-	double *v[2][6];
+	double *v[2][6], *full_write = calloc(n_events * 2, sizeof(double)),
+			 *delta_bytes = calloc(n_events * 2, sizeof(double));
+	if (!full_write || !delta_bytes)
+		die("calloc", NULL);
 	for (int k = 0; k < 2; k++)
 		for (int f = 0; f < 6; f++)
 			v[k][f] = calloc(n_events * 2, sizeof(double));
@@ -279,8 +288,21 @@ int main(int argc, char **argv)
 		if (getenv("BENCH_AFTER_ONLY"))
 			memset(&b, 0, sizeof(b));
 		else
-			one(conf, &d, &host, &co, NULL, NULL, NULL, now, &b, &ref);
-		one(conf, &d, &host, &co, memo, enc_users, enc_roles, now, &a, &acc);
+			one(conf, &d, &host, &co, NULL, NULL, NULL, now, false, &b, &ref);
+		one(conf, &d, &host, &co, memo, enc_users, enc_roles, now, true, &a, &acc);
+		/* The same accounts written in full (no delta): what the memo alone gives. */
+		{
+			struct tu_cache_encoded pre = {.users = enc_users, .roles = enc_roles};
+			struct tu_cache_write_stats ws;
+			double c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
+			if (tu_cache_save_prepared(conf, &d, &acc, &pre, now, false, &ws, &e) < 0)
+				die("save", &e);
+			full_write[slot_of(ev, n_user_ev, n_events)] = clk(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			/* and the delta again, so the next event starts from a delta as the watcher */
+			if (tu_cache_save_prepared(conf, &d, &acc, &pre, now, true, &ws, &e) < 0)
+				die("save", &e);
+			delta_bytes[slot_of(ev, n_user_ev, n_events)] = (double) ws.accounts_bytes;
+		}
 		if (role)
 			recomputed_role += tu_accounts_memo_last_computed(memo);
 		if (!getenv("BENCH_AFTER_ONLY"))
@@ -289,7 +311,7 @@ int main(int argc, char **argv)
 			die("the event's login is missing", NULL);
 		tu_accounts_done(&acc);
 		tu_accounts_done(&ref);
-		size_t slot = role ? n_events + (ev - n_user_ev) : ev;
+		size_t slot = slot_of(ev, n_user_ev, n_events);
 		const struct split *s2[2] = {&b, &a};
 		for (int k = 0; k < 2; k++) {
 			v[k][0][slot] = s2[k]->map_cpu;
@@ -312,6 +334,9 @@ int main(int argc, char **argv)
 			printf("  %-7s %7.1f / %6.1f / %6.1f = %7.1f   (wall %.1f)\n", k ? "after" : "before",
 			       median(v[k][0] + off, n), median(v[k][1] + off, n), median(v[k][2] + off, n),
 			       median(v[k][3] + off, n), median(v[k][4] + off, n));
+		printf("  (after, with accounts.db written in full instead of a %.0f-byte accounts.delta: "
+		       "build+write %.1f ms CPU)\n",
+		       median(delta_bytes + off, n), median(full_write + off, n));
 		if (kind)
 			printf("  (a role event mapped %zu holders again on average)\n", recomputed_role / n);
 	}
@@ -322,6 +347,11 @@ int main(int argc, char **argv)
 		free(enc_roles[i].data);
 	free(enc_users);
 	free(enc_roles);
+	free(full_write);
+	free(delta_bytes);
+	for (int k = 0; k < 2; k++)
+		for (int f = 0; f < 6; f++)
+			free(v[k][f]);
 	tu_accounts_memo_free(memo);
 	tu_cache_accounts_opts_done(&co);
 	tu_dataset_done(&d);

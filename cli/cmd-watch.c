@@ -206,22 +206,17 @@ static int enc_fill(struct watcher *w)
  * or replaced certificate no longer matches.  Nothing for a tsh profile or a file that
  * changed while it was read.
  */
-static void record_host(struct tu_watch_state *st, const struct tu_creds *cr)
+static void record_host(const struct tu_conf *conf, struct tu_watch_state *st, const struct tu_creds *cr)
 {
-	struct tu_file_stamp stamp;
-	const char *file = tu_creds_cert_file(cr, &stamp);
-	const char *cn = tu_creds_subject_cn(cr), *cl = tu_creds_cluster(cr);
+	struct tu_err e;
+	char why[600];
 
-	st->host_cert[0] = '\0';
-	if (!file || tu_creds_profile_name(cr) || !cn || strlen(file) >= sizeof(st->host_cert) ||
-	    strlen(cn) >= sizeof(st->host_cn) || (cl && strlen(cl) >= sizeof(st->host_cluster)))
-		return;
-	snprintf(st->host_cn, sizeof(st->host_cn), "%s", cn);
-	snprintf(st->host_cluster, sizeof(st->host_cluster), "%s", cl ? cl : "");
-	st->host_cert_stamp = stamp;
-	st->host_not_before_usec = tu_creds_not_before_usec(cr);
-	st->host_not_after_usec = tu_creds_not_after_usec(cr);
-	snprintf(st->host_cert, sizeof(st->host_cert), "%s", file);
+	tu_watch_state_set_host(st, cr);
+	/* The same identity in host.identity, for offline decisions while no watcher runs
+	 * (issue 10, watch.h tu_host_record_write). */
+	tu_err_clear(&e);
+	if (tu_host_record_write(conf, cr, &e) < 0)
+		tu_log(LOG_WARNING, "watch: %s, ignoring", tu_err_format(&e, why, sizeof(why)));
 }
 
 static void write_state(struct watcher *w)
@@ -298,8 +293,10 @@ static int flush(struct watcher *w, struct tu_err *e)
 		    .roles = w->enc_roles.n == w->d.n_roles ? w->enc_roles.v : NULL,
 		    .locks = w->enc_locks.n == w->d.n_locks ? w->enc_locks.v : NULL,
 		};
+		/* The accounts as a delta next to accounts.db when few changed (cache.h
+		 * tu_cache_save_incremental), else accounts.db in full. */
 		r = tu_cache_save_prepared(conf, &w->d, w->accounts_dirty ? &acc : NULL, &pre, now,
-					   &ws, e);
+					   true, &ws, e);
 	}
 	tu_accounts_done(&acc);
 	tu_cache_accounts_opts_done(&co);
@@ -312,13 +309,16 @@ static int flush(struct watcher *w, struct tu_err *e)
 	w->st.last_write_usec = now;
 	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
 	snprintf(w->st.write_kind, sizeof(w->st.write_kind), "%s",
-		 ws.wrote_accounts ? "full" : "state");
+		 !ws.accounts_written ? "state" : ws.accounts_delta ? "delta" : "full");
 	w->st.write_bytes = ws.state_bytes + ws.accounts_bytes;
 	w->st.write_recomputed = recomputed;
 	tu_log(LOG_DEBUG,
 	       "watch: wrote %s (%" PRIu64 " bytes) in %.1f ms: mapping %.1f ms (%zu users mapped), "
 	       "%zu records encoded in %.1f ms, files %.1f ms",
-	       ws.wrote_accounts ? "accounts.db and state.db" : "state.db", w->st.write_bytes,
+	       !ws.accounts_written ? "state.db"
+	       : ws.accounts_delta  ? "accounts.delta and state.db"
+				    : "accounts.db and state.db",
+	       w->st.write_bytes,
 	       (double) w->st.write_duration_usec / 1000.0, (double) ws.compute_usec / 1000.0,
 	       recomputed, ws.encoded, (double) ws.encode_usec / 1000.0,
 	       (double) ws.write_usec / 1000.0);
@@ -583,7 +583,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 		if (r >= 0)
 			r = tu_ctx_creds(w.ctx, now, &cr, &e);
 		if (r >= 0)
-			record_host(&w.st, cr);
+			record_host(tu_ctx_conf(w.ctx), &w.st, cr);
 		if (r >= 0)
 			r = tu_auth_new(tu_ctx_conf(w.ctx), cr, &stream, &e);
 		if (r >= 0) {
