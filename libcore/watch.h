@@ -85,6 +85,7 @@ struct tu_watch_state {
 					 alone: a lock, the auth preference) */
 	uint64_t write_bytes;         /* bytes of the files it wrote */
 	uint64_t write_recomputed;    /* users whose mapping it recomputed (the rest memoized) */
+	int64_t write_cpu_usec;       /* the CPU time it took (the machine's load aside) */
 	int64_t heartbeat_usec;       /* last rewrite of this file */
 	int64_t next_attempt_usec;    /* BACKOFF: when the next attempt starts */
 	uint64_t events;              /* PUT/DELETE applied since start */
