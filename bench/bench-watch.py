@@ -139,12 +139,16 @@ def one_size(build, tmp, certs, users):
             p = os.path.join(spool, f"{k:05d}.json")
             with open(p + ".tmp", "w", encoding="utf-8") as f:
                 json.dump(cmd, f)
+            ev_before = int(state(cache).get("events", 0))
             t0 = time.monotonic()
             os.replace(p + ".tmp", p)
             wait(lambda lg=login: subprocess.run([cli, "--insecure-perms", "-c", cfg, "passwd", lg],
                                                  capture_output=True, env=env).returncode == 0,
                  30, f"{login} in passwd")
             lat.append((time.monotonic() - t0) * 1000)
+            # watch.state follows the files: wait for this event's write to be recorded
+            wait(lambda e0=ev_before: int(state(cache).get("events", 0)) > e0
+                 and int(state(cache)["last_write"]) >= int(state(cache)["last_event"]), 30, "the write recorded")
             st = state(cache)
             writes.append(int(st["write_duration"]) / 1000)
             cpus.append(int(st.get("write_cpu", 0)) / 1000)
