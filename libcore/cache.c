@@ -241,21 +241,20 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 	return 0;
 }
 
-/* The generation after the one in the current public snapshot (1 when there is none). */
-static uint64_t next_generation(const char *public_path)
+/* The generation after the one in the current snapshot and in its delta (1 when there is none):
+ * a full write makes the delta stale (docs/cache-format.md "Delta files"). */
+static uint64_t next_generation(const char *path)
 {
-	struct tu_snapshot *s = NULL;
-	uint64_t g = 0;
-
-	if (tu_snapshot_open(public_path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL) >= 0) {
-		g = tu_snapshot_generation(s);
-		tu_snapshot_close(s);
-	}
-	return g + 1;
+	return tu_snapshot_next_generation(path);
 }
 
+/*
+ * Writes the accounts in full, or with incr (tu_cache_save_incremental) as a delta against the
+ * current accounts.db when that is possible and small enough; any reason it is not (no or
+ * unreadable base, too many changes) falls back to the full write.
+ */
 static int write_public(const struct tu_conf *conf, const char *path, const struct tu_accounts *a,
-			int64_t now_usec, struct tu_err *reterr)
+			int64_t now_usec, struct tu_cache_write_stats *incr, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_pw_rec *pw =
 	    calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
@@ -298,8 +297,38 @@ static int write_public(const struct tu_conf *conf, const char *path, const stru
 	/* NSS cannot read the config: it finds negative_ttl here (no online attempt while younger).
 	 */
 	struct tu_snapshot_meta meta = {.negative_ttl_usec = conf->negative_ttl_usec};
-	return tu_snapshot_write_accounts_meta(path, pw, a->n_accounts, gr, a->n_groups, &meta,
-					       next_generation(path), now_usec, reterr);
+	if (incr) {
+		struct tu_snapshot_delta_stats ds;
+		struct tu_err de;
+		int r;
+
+		tu_err_clear(&de);
+		r = tu_snapshot_write_accounts_delta(path, pw, a->n_accounts, gr, a->n_groups, &meta,
+						     now_usec, 0, &ds, &de);
+		incr->accounts_changes = ds.n_records + ds.n_hidden;
+		if (r >= 0) {
+			incr->accounts_delta = true;
+			incr->accounts_bytes = ds.bytes;
+			return 0;
+		}
+		if (r == -ENOMEM)
+			return tu_err_set(reterr, r, "out of memory");
+		tu_log(r == -E2BIG || r == -ENOENT ? LOG_DEBUG : LOG_NOTICE,
+		       "cache: writing accounts.db in full, not as a delta: %s", de.msg);
+	}
+	{
+		_cleanup_free_ void *data = NULL;
+		size_t size = 0;
+		int r = tu_snapshot_build_accounts_meta(pw, a->n_accounts, gr, a->n_groups, &meta,
+							next_generation(path), now_usec, &data,
+							&size, reterr);
+
+		if (r >= 0)
+			r = tu_snapshot_replace_file(path, 0644, data, size, reterr);
+		if (r >= 0 && incr)
+			incr->accounts_bytes = size;
+		return r;
+	}
 }
 
 static int state_file_user_ca(const char *dir, const char *path, int64_t now_usec, uint64_t max_age_usec,
@@ -308,7 +337,7 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		      int64_t as_of_usec, bool state_only, struct tu_cache_counts *ret_counts,
-		      struct tu_err *reterr)
+		      struct tu_cache_write_stats *incr, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
 	struct tu_etcgroup eg = {0};
@@ -404,14 +433,25 @@ state:
 	 * state. */
 	/* Stamped with the age of the oldest data in them, not the time of writing: the offline
 	 * age limit counts from there. */
-	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, as_of_usec,
-				    reterr);
-	if (r < 0)
-		goto out;
-	if (!state_only) {
-		r = write_public(conf, pub, &acc, as_of_usec, reterr);
+	{
+		_cleanup_free_ void *data = NULL;
+		size_t size = 0;
+
+		r = tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, bl.b, bl.n,
+					    next_generation(state), as_of_usec, &data, &size, reterr);
+		if (r >= 0)
+			r = tu_snapshot_replace_file(state, 0600, data, size, reterr);
 		if (r < 0)
 			goto out;
+		if (incr)
+			incr->state_bytes = size;
+	}
+	if (!state_only) {
+		r = write_public(conf, pub, &acc, as_of_usec, incr, reterr);
+		if (r < 0)
+			goto out;
+		if (incr)
+			incr->accounts_written = true;
 	}
 
 	if (ret_counts)
@@ -440,19 +480,34 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, reterr);
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, NULL,
+			  reterr);
 }
 
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, NULL, reterr);
+}
+
+int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_dataset *d,
+			      const struct tu_host *h, int64_t now_usec,
+			      struct tu_cache_counts *ret_counts, struct tu_cache_write_stats *ret_stats,
+			      struct tu_err *reterr)
+{
+	struct tu_cache_write_stats st = {0};
+	int r = save_as_of(conf, NULL, d, h, now_usec, now_usec, h == NULL, ret_counts, &st,
+			   reterr);
+
+	if (ret_stats)
+		*ret_stats = st;
+	return r;
 }
 
 int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d,
 			     int64_t now_usec, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, reterr);
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, NULL, reterr);
 }
 
 int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -460,7 +515,7 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
-			  false, ret_counts, reterr);
+			  false, ret_counts, NULL, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */
@@ -1253,7 +1308,8 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
 	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh; so
 	 * does the remembered path to Auth (dial.memo: the next call discovers again). */
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE,
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE,
+					    TU_CACHE_PUBLIC_FILE, TU_SNAPSHOT_PUBLIC_DELTA_FILE,
 					    TU_SNAPSHOT_ONLINE_LOCK_FILE, TU_CACHE_DIAL_MEMO_FILE};
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
 	int r;
@@ -1301,7 +1357,7 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 	if (r < 0)
 		return r;
 
-	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL);
+	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, NULL);
 	if (r == -ENOMEM)
 		return tu_err_set(reterr, r, "out of memory");
 	if (r >= 0) {

@@ -429,8 +429,8 @@ static void cert_proof(const uint8_t *exts, size_t el, struct tu_ssh_cert *ret)
 #define CERT_BAD(...) tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: " __VA_ARGS__)
 
 /* The whole certificate blob (type already matched), strictly, into *c. */
-static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, struct tu_ssh_cert *c,
-			   struct tu_err *reterr)
+static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, unsigned flags,
+			   struct tu_ssh_cert *c, struct tu_err *reterr)
 {
 	struct tu_sshwire b = { blob, blen, 0 };
 	const uint8_t *s, *exts, *opts, *princ, *sigkey, *sig;
@@ -485,12 +485,29 @@ static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, i
 		return CERT_BAD("%zu bytes of trailing garbage after the certificate", b.n - b.off);
 	memcpy(c->ca_key, sigkey, skl);
 	c->ca_key_len = skl;
-	c->signature_ok = tu_sshsig_verify(sigkey, skl, sig, sgl, blob, signed_len);
+	if (flags & TU_SSH_CERT_SSHD_VERIFIED) {
+		/* sshd's %k: sshd verified this signature with this key when it decoded the
+		 * certificate (docs/SECURITY.md); the caller still requires the key to be
+		 * Teleport's user CA (tu_decide_ssh_cert_trusted). */
+		c->signature_ok = c->sshd_verified = true;
+	} else if (!(flags & TU_SSH_CERT_NO_VERIFY)) {
+		int k = tu_sshsig_verify(sigkey, skl, sig, sgl, blob, signed_len, reterr);
+		if (k < 0) {
+			tu_err_prefix(reterr, "SSH_AUTH_INFO_0: cannot check the certificate's signature");
+			return k;
+		}
+		c->signature_ok = k > 0;
+	}
 	cert_proof(exts, el, c);
 	return 0;
 }
 
 int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr)
+{
+	return tu_decide_ssh_cert_parse(auth_info, 0, ret, reterr);
+}
+
+int tu_decide_ssh_cert_parse(const char *auth_info, unsigned flags, struct tu_ssh_cert *ret, struct tu_err *reterr)
 {
 	static const char cert_suffix[] = "-cert-v01@openssh.com";
 	const char *line = auth_info;
@@ -539,7 +556,7 @@ int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu
 			return tu_err_set(reterr, k, "SSH_AUTH_INFO_0: certificate larger than %d bytes", CERT_BLOB_MAX);
 		if (k < 0)
 			return CERT_BAD("certificate is not valid base64");
-		k = cert_parse_blob(blob, blen, type, fields, c, reterr);
+		k = cert_parse_blob(blob, blen, type, fields, flags, c, reterr);
 		if (k < 0)
 			return k;
 		memcpy(ret, c, sizeof(*c));
@@ -584,15 +601,15 @@ int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user
 	return 0;
 }
 
-int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
-			      size_t size, struct tu_err *reterr)
+static int cert_key_id(const char *auth_info, unsigned flags, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+		       size_t size, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_ssh_cert *c = calloc(1, sizeof(*c));
 	int k;
 
 	if (!c)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	k = tu_decide_ssh_cert(auth_info, c, reterr);
+	k = tu_decide_ssh_cert_parse(auth_info, flags, c, reterr);
 	if (k >= 0)
 		k = tu_decide_ssh_cert_trusted(c, ca, now_usec, reterr);
 	if (k < 0)
@@ -601,6 +618,12 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca
 		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
 	memcpy(ret, c->key_id, strlen(c->key_id) + 1);
 	return 0;
+}
+
+int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+			      size_t size, struct tu_err *reterr)
+{
+	return cert_key_id(auth_info, 0, ca, now_usec, ret, size, reterr);
 }
 
 /* ---- locks ---- */
@@ -712,7 +735,8 @@ static bool teleport_cert(const struct tu_decide_opts *o, const struct tu_login_
 
 	if (!o || !o->trust_ssh_cert || !req->ssh_auth_info)
 		return false;
-	k = tu_decide_ssh_cert(req->ssh_auth_info, ret, &e);
+	k = tu_decide_ssh_cert_parse(req->ssh_auth_info, req->ssh_cert_sshd_verified ? TU_SSH_CERT_SSHD_VERIFIED : 0,
+				     ret, &e);
 	if (k == -ENOENT)
 		return false;
 	if (k < 0) {
@@ -852,6 +876,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	} else if (tcert) {
 		snprintf(who, sizeof(who), "%s", tcert->key_id);
 		source = "Teleport SSH certificate";
+		v.cert_identity = true;
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };
@@ -921,7 +946,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	 * lock targets too.  Read whether or not pam.trust_ssh_cert is set: a lock only refuses. */
 	struct tu_ssh_cert cert;
 	const struct tu_ssh_cert *certp = NULL;
-	if (req->ssh_auth_info && tu_decide_ssh_cert(req->ssh_auth_info, &cert, NULL) == 0)
+	if (req->ssh_auth_info && tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
 		certp = &cert;
 	for (size_t i = 0; i < d->n_locks; i++) {
 		const struct tu_lock *l = &d->locks[i];
@@ -1066,7 +1091,8 @@ static void trusted_identity(const struct tu_decide_opts *o, const struct tu_log
 	else if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
 		snprintf(who, size, "%s", req->teleport_username);
 	else if (o->trust_ssh_cert && req->ssh_auth_info &&
-		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, ca, now_usec, who, size, NULL) < 0)
+		 cert_key_id(req->ssh_auth_info, req->ssh_cert_sshd_verified ? TU_SSH_CERT_SSHD_VERIFIED : 0, ca, now_usec,
+			     who, size, NULL) < 0)
 		who[0] = '\0';
 }
 
@@ -1315,7 +1341,8 @@ static void want_names(struct user_want *w, const struct tu_decide_opts *o,
 		w->names[w->n_names++] = req->teleport_username;
 	if (o->trust_ssh_cert && req->ssh_auth_info && (cert = calloc(1, sizeof(*cert)))) {
 		/* Only a candidate: tu_decide_pure still checks the certificate whole. */
-		if (tu_decide_ssh_cert(req->ssh_auth_info, cert, NULL) == 0 && cert->key_id[0]) {
+		if (tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, cert, NULL) == 0 &&
+		    cert->key_id[0]) {
 			snprintf(w->key_id, sizeof(w->key_id), "%s", cert->key_id);
 			w->names[w->n_names++] = w->key_id;
 		}
@@ -1392,7 +1419,7 @@ static bool served_by_cache(const struct tu_conf *conf, const char *login)
 	if (!tu_rbac_valid_login(login) || strcmp(login, "root") == 0)
 		return false;
 	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path)) < 0 ||
-	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY | TU_SNAPSHOT_OVERLAY, &s, NULL) < 0)
 		return false;
 	served = tu_snapshot_find_login(s, login, &pv, NULL) == 0 && pv.uid != 0 && pv.gid != 0;
 	tu_snapshot_close(s);
@@ -1437,15 +1464,19 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
 	 * the host identity comes from what the watcher read from the same, unchanged
 	 * certificate file (ctx.h tu_ctx_host_hinted; anything different: the file is read). */
-	_cleanup_free_ struct tu_watch_state *ws = offline_only ? NULL : malloc(sizeof(*ws));
-	const bool watched = ws && tu_watch_state_read(conf, ws, NULL) == 0 && tu_watch_state_current(ws, now_usec);
+	_cleanup_free_ struct tu_watch_state *ws = malloc(sizeof(*ws));
+	const bool watched = ws && !offline_only && tu_watch_state_read(conf, ws, NULL) == 0 &&
+			     tu_watch_state_current(ws, now_usec);
+	/* Issue 10: else the identity `sync` or the watcher recorded in host.identity, on the same
+	 * terms (that file, unchanged), so an offline decision parses no X.509 (no OpenSSL). */
+	const bool hinted = watched || (ws && tu_host_record_read(conf, ws, NULL) == 0);
 	const struct tu_host_hint hint = {
-		.cert_file = watched && ws->host_cert[0] ? ws->host_cert : NULL,
-		.stamp = watched ? ws->host_cert_stamp : (struct tu_file_stamp){0},
-		.cn = watched ? ws->host_cn : NULL,
-		.cluster = watched ? ws->host_cluster : NULL,
-		.not_before_usec = watched ? ws->host_not_before_usec : 0,
-		.not_after_usec = watched ? ws->host_not_after_usec : 0,
+		.cert_file = hinted && ws->host_cert[0] ? ws->host_cert : NULL,
+		.stamp = hinted ? ws->host_cert_stamp : (struct tu_file_stamp){0},
+		.cn = hinted ? ws->host_cn : NULL,
+		.cluster = hinted ? ws->host_cluster : NULL,
+		.not_before_usec = hinted ? ws->host_not_before_usec : 0,
+		.not_after_usec = hinted ? ws->host_not_after_usec : 0,
 	};
 	k = tu_ctx_host_hinted(ctx, now_usec, &hint, &h, &e);
 	if (k == -ENOMEM)

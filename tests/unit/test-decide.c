@@ -1290,6 +1290,77 @@ static void test_ssh_cert_fixtures(void **state)
 }
 
 /*
+ * Issue 10: sshd's %k (ssh-principals) is parsed with TU_SSH_CERT_SSHD_VERIFIED: the
+ * signature is sshd's word (OpenSSH verified it when it decoded the certificate), so a
+ * flipped signature byte is not noticed here; everything else is checked as always: the
+ * signature key's bytes must be Teleport's user CA, the window must hold, the blob must
+ * parse whole.  Without the flag (SSH_AUTH_INFO_0 in PAM) the same certificate is refused,
+ * and TU_SSH_CERT_NO_VERIFY never counts as verified.
+ */
+static void test_ssh_cert_sshd_verified(void **state)
+{
+	struct tu_ssh_cert c;
+	struct tu_err e;
+	struct blob b;
+	char line[8192];
+	static const char *const mfa[] = { "mfa-verified", "x", NULL };
+	(void) state;
+
+	cert_after = 1799999000;
+	cert_before = 1800003600;
+	make_cert(&b, "ssh-ed25519-cert-v01@openssh.com", 1, "mia");
+	put_tail(&b, mfa);
+	cert_after = 0;
+	cert_before = UINT64_MAX;
+	b.b[b.n - 1] ^= 1; /* the last signature byte */
+	int k0 = snprintf(line, sizeof(line), "publickey ssh-ed25519-cert-v01@openssh.com ");
+	b64(&b, line + k0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, TU_SSH_CERT_SSHD_VERIFIED, &c, NULL), 0);
+	assert_true(c.signature_ok);
+	assert_true(c.sshd_verified);
+	assert_true(c.mfa_verified);
+	assert_string_equal(c.key_id, "mia");
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, NULL), 0);
+	/* the window and the CA still count */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, 1700000000LL * SEC, &e), -EKEYEXPIRED);
+	{
+		static char other_line[128];
+		static char *other_keys[2] = { other_line, NULL };
+		const struct tu_user_ca other = { .known = true, .keys = { other_keys, 1 } };
+		struct blob ob;
+		ob.n = 0;
+		ca_blob(&ob, 'O');
+		memcpy(other_line, "ssh-ed25519 ", 12);
+		b64(&ob, other_line + 12);
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &other, NOW, NULL), -EKEYREJECTED);
+	}
+	/* SSH_AUTH_INFO_0's reading (flags 0) checks the signature: refused */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, 0, &c, NULL), 0);
+	assert_false(c.signature_ok);
+	assert_false(c.sshd_verified);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, &e), -EKEYREJECTED);
+	assert_non_null(strstr(e.msg, "signature does not verify"));
+	/* a reader that never trusts it never sees it as verified */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, TU_SSH_CERT_NO_VERIFY, &c, NULL), 0);
+	assert_false(c.signature_ok);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, NULL), -EKEYREJECTED);
+	/* bad input stays a clean refusal with the flag: every truncation of the blob */
+	for (size_t cut = 0; cut < b.n; cut += 5) {
+		struct blob t = b;
+		t.n = cut;
+		b64(&t, line + k0);
+		int k = tu_decide_ssh_cert_parse(line, TU_SSH_CERT_SSHD_VERIFIED, &c, NULL);
+		if (k != -EBADMSG && k != -ENOENT)
+			fail_msg("cut at %zu: %d", cut, k);
+	}
+}
+
+/*
  * The decision with certificates (issue 14 F3): one from Teleport's user CA
  * is the identity and proves its extensions; one from any other CA (or with
  * no CA known) proves nothing and the login is decided as without it; a
@@ -1534,6 +1605,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ssh_cert_key_id),
 		cmocka_unit_test(test_ssh_cert_fixtures),
+		cmocka_unit_test(test_ssh_cert_sshd_verified),
 		cmocka_unit_test(test_decide_cert_ca),
 		cmocka_unit_test(test_ssh_cert_extensions),
 		cmocka_unit_test(test_decide_cert_proof),
