@@ -1114,7 +1114,7 @@ static void test_blob_keys_strict(void **state)
 			koff = (size_t) snap_le64(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 8);
 			slots = snap_le32(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 4);
 		}
-	assert_true(koff > 0 && slots >= 8);
+	assert_true(koff > 0 && slots > 5); /* 5 keys, load <= 3/4 */
 	nr = snap_le32(b + koff);
 	assert_int_equal(nr, 4); /* types 1, 2, 3, 5 */
 	size_t tab = koff + KEYS_HEAD + KEYS_RANGE * nr;
