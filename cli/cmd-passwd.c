@@ -61,7 +61,8 @@ static int open_public(struct cli *c, const char *what, struct tu_snapshot **ret
 	if (r < 0)
 		return cli_errorf(c, "%s: cache.dir: path too long", what);
 	tu_err_clear(&e);
-	r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_CHECK_RECORDS, ret, &e);
+	r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS,
+			     TU_SNAPSHOT_CHECK_RECORDS | TU_SNAPSHOT_OVERLAY, ret, &e);
 	if (r == -ENOENT)
 		return cli_errorf(c, "%s: no accounts cache at %s (run 'teleport-unix sync')", what,
 				  path);

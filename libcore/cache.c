@@ -169,8 +169,11 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			continue; /* never stored (fetch drops them already) */
 		r = tu_model_encode_user(&d->users[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_USER, .data = buf, .size = len};
+			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_USER,
+							.data = buf,
+							.size = len,
+							.key = d->users[i].name,
+							.key_len = d->users[i].name ? strlen(d->users[i].name) : 0};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
 		uint8_t *buf = NULL;
@@ -179,8 +182,11 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			continue; /* it counts as missing */
 		r = tu_model_encode_role(&d->roles[i], &buf, &len);
 		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_ROLE, .data = buf, .size = len};
+			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_ROLE,
+							.data = buf,
+							.size = len,
+							.key = d->roles[i].name,
+							.key_len = d->roles[i].name ? strlen(d->roles[i].name) : 0};
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_locks; i++) {
 		uint8_t *buf = NULL;
@@ -198,6 +204,14 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			bl.b[bl.n++] =
 			    (struct tu_blob){.type = STATE_BLOB_AUTH_PREF, .data = buf, .size = len};
 	}
+	if (r >= 0 && d->user_ca.known) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		r = tu_model_encode_user_ca(&d->user_ca, &buf, &len);
+		if (r >= 0)
+			bl.b[bl.n++] =
+			    (struct tu_blob){.type = STATE_BLOB_USER_CA, .data = buf, .size = len};
+	}
 	if (r >= 0 && (d->n_users_left_out || d->n_roles_left_out)) {
 		uint8_t *buf = malloc(16);
 		if (!buf) {
@@ -210,37 +224,37 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_LEFT_OUT, .data = buf, .size = 16};
 		}
 	}
-	if (r >= 0 && d->user_ca.known) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
-		r = tu_model_encode_user_ca(&d->user_ca, &buf, &len);
-		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_USER_CA, .data = buf, .size = len};
-	}
 	if (r < 0) {
 		blobs_done(&bl);
 		return tu_err_set(reterr, r, "state cache: encoding users, roles, locks and the auth preference failed");
 	}
+	/* Users and roles are keyed by name (the key index, docs/cache-format.md: a login
+	 * decision reads the few it needs).  Every named user and role has its key, or the
+	 * file has no index at all (readers then scan): a name over the key limit drops it. */
+	for (size_t i = 0; i < bl.n; i++)
+		if (bl.b[i].key_len > TU_SNAPSHOT_MAX_KEY) {
+			for (size_t j = 0; j < bl.n; j++)
+				bl.b[j].key = NULL, bl.b[j].key_len = 0;
+			break;
+		}
 	*ret = bl;
 	return 0;
 }
 
-/* The generation after the one in the current public snapshot (1 when there is none). */
-static uint64_t next_generation(const char *public_path)
+/* The generation after the one in the current snapshot and in its delta (1 when there is none):
+ * a full write makes the delta stale (docs/cache-format.md "Delta files"). */
+static uint64_t next_generation(const char *path)
 {
-	struct tu_snapshot *s = NULL;
-	uint64_t g = 0;
-
-	if (tu_snapshot_open(public_path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL) >= 0) {
-		g = tu_snapshot_generation(s);
-		tu_snapshot_close(s);
-	}
-	return g + 1;
+	return tu_snapshot_next_generation(path);
 }
 
+/*
+ * Writes the accounts in full, or with incr (tu_cache_save_incremental) as a delta against the
+ * current accounts.db when that is possible and small enough; any reason it is not (no or
+ * unreadable base, too many changes) falls back to the full write.
+ */
 static int write_public(const struct tu_conf *conf, const char *path, const struct tu_accounts *a,
-			int64_t now_usec, struct tu_err *reterr)
+			int64_t now_usec, struct tu_cache_write_stats *incr, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_pw_rec *pw =
 	    calloc(a->n_accounts ? a->n_accounts : 1, sizeof(*pw));
@@ -283,8 +297,38 @@ static int write_public(const struct tu_conf *conf, const char *path, const stru
 	/* NSS cannot read the config: it finds negative_ttl here (no online attempt while younger).
 	 */
 	struct tu_snapshot_meta meta = {.negative_ttl_usec = conf->negative_ttl_usec};
-	return tu_snapshot_write_accounts_meta(path, pw, a->n_accounts, gr, a->n_groups, &meta,
-					       next_generation(path), now_usec, reterr);
+	if (incr) {
+		struct tu_snapshot_delta_stats ds;
+		struct tu_err de;
+		int r;
+
+		tu_err_clear(&de);
+		r = tu_snapshot_write_accounts_delta(path, pw, a->n_accounts, gr, a->n_groups, &meta,
+						     now_usec, 0, &ds, &de);
+		incr->accounts_changes = ds.n_records + ds.n_hidden;
+		if (r >= 0) {
+			incr->accounts_delta = true;
+			incr->accounts_bytes = ds.bytes;
+			return 0;
+		}
+		if (r == -ENOMEM)
+			return tu_err_set(reterr, r, "out of memory");
+		tu_log(r == -E2BIG || r == -ENOENT ? LOG_DEBUG : LOG_NOTICE,
+		       "cache: writing accounts.db in full, not as a delta: %s", de.msg);
+	}
+	{
+		_cleanup_free_ void *data = NULL;
+		size_t size = 0;
+		int r = tu_snapshot_build_accounts_meta(pw, a->n_accounts, gr, a->n_groups, &meta,
+							next_generation(path), now_usec, &data,
+							&size, reterr);
+
+		if (r >= 0)
+			r = tu_snapshot_replace_file(path, 0644, data, size, reterr);
+		if (r >= 0 && incr)
+			incr->accounts_bytes = size;
+		return r;
+	}
 }
 
 static int state_file_user_ca(const char *dir, const char *path, int64_t now_usec, uint64_t max_age_usec,
@@ -293,7 +337,7 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		      int64_t as_of_usec, bool state_only, struct tu_cache_counts *ret_counts,
-		      struct tu_err *reterr)
+		      struct tu_cache_write_stats *incr, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
 	struct tu_etcgroup eg = {0};
@@ -389,14 +433,25 @@ state:
 	 * state. */
 	/* Stamped with the age of the oldest data in them, not the time of writing: the offline
 	 * age limit counts from there. */
-	r = tu_snapshot_write_blobs(state, 0600, TU_SNAPSHOT_KIND_STATE, bl.b, bl.n, 1, as_of_usec,
-				    reterr);
-	if (r < 0)
-		goto out;
-	if (!state_only) {
-		r = write_public(conf, pub, &acc, as_of_usec, reterr);
+	{
+		_cleanup_free_ void *data = NULL;
+		size_t size = 0;
+
+		r = tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, bl.b, bl.n,
+					    next_generation(state), as_of_usec, &data, &size, reterr);
+		if (r >= 0)
+			r = tu_snapshot_replace_file(state, 0600, data, size, reterr);
 		if (r < 0)
 			goto out;
+		if (incr)
+			incr->state_bytes = size;
+	}
+	if (!state_only) {
+		r = write_public(conf, pub, &acc, as_of_usec, incr, reterr);
+		if (r < 0)
+			goto out;
+		if (incr)
+			incr->accounts_written = true;
 	}
 
 	if (ret_counts)
@@ -425,19 +480,34 @@ int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, reterr);
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, NULL,
+			  reterr);
 }
 
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, NULL, reterr);
+}
+
+int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_dataset *d,
+			      const struct tu_host *h, int64_t now_usec,
+			      struct tu_cache_counts *ret_counts, struct tu_cache_write_stats *ret_stats,
+			      struct tu_err *reterr)
+{
+	struct tu_cache_write_stats st = {0};
+	int r = save_as_of(conf, NULL, d, h, now_usec, now_usec, h == NULL, ret_counts, &st,
+			   reterr);
+
+	if (ret_stats)
+		*ret_stats = st;
+	return r;
 }
 
 int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d,
 			     int64_t now_usec, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, reterr);
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, NULL, reterr);
 }
 
 int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -445,7 +515,7 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
-			  false, ret_counts, reterr);
+			  false, ret_counts, NULL, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */
@@ -504,6 +574,29 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
+/*
+ * A full read checks the key index against the records (a decision through the index relies
+ * on it, tu_cache_load_state_named): a named user or role is the blob its name finds, or its
+ * name is not unique.  data NULL: not checked.  Files without the index pass.
+ */
+static int key_agrees(const struct tu_snapshot *s, uint32_t type, const char *name,
+		      const void *data, struct tu_err *reterr)
+{
+	const void *found;
+	size_t size;
+	int r;
+
+	if (!data || !name || !name[0])
+		return 0;
+	r = tu_snapshot_find_blob(s, type, name, strlen(name), &found, &size, reterr);
+	if (r == -EOPNOTSUPP || r == -ENOTUNIQ || (r == 0 && found == data))
+		return 0;
+	if (r == -EBADMSG)
+		return r;
+	return tu_err_set(reterr, -EBADMSG, "the key index does not find the %s named '%.64s'",
+			  type == STATE_BLOB_USER ? "user" : "role", name);
+}
+
 static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filter, void *userdata,
 		       struct tu_dataset *ret, struct tu_err *reterr)
 {
@@ -547,12 +640,13 @@ static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filt
 				break; /* after everything else, below */
 			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
 			if (r >= 0)
-				d.n_users++;
+				r = key_agrees(s, type, d.users[d.n_users++].name, data, reterr);
 			break;
 		case STATE_BLOB_ROLE:
 			r = tu_model_parse_role(data, size, &d.roles[d.n_roles], reterr);
 			if (r >= 0)
-				d.n_roles++;
+				r = key_agrees(s, type, d.roles[d.n_roles++].name, filter ? NULL : data,
+					       reterr);
 			break;
 		case STATE_BLOB_LOCK:
 			r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
@@ -656,6 +750,59 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 					    ret_created_usec, reterr);
 }
 
+/*
+ * Maps and opens the private state for a decision: trust rule, header, age.  On success *m
+ * and *ret_s are set (the caller closes both).  Logs a corrupt file; errors as
+ * tu_cache_load_state, reason in e.
+ */
+static int open_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+		      unsigned flags, char *path, size_t path_size, struct mapping *m,
+		      struct tu_snapshot **ret_s, int64_t *ret_created, struct tu_err *e)
+{
+	char why[600];
+	int64_t created;
+	int r;
+
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, path_size, e);
+	if (r < 0)
+		return r;
+	if (max_age_usec == 0)
+		max_age_usec = conf->offline_max_age_usec;
+
+	r = check_dir(cache_dir(conf), e);
+	if (r == -ENOENT)
+		r = tu_err_set(e, -ENOENT, "%s: no such file or directory", path);
+	if (r < 0)
+		return r;
+	r = map_trusted(path, m, e);
+	if (r < 0)
+		return r;
+
+	/* The header first: a stale file is refused before its records are parsed. */
+	r = tu_snapshot_open_buffer(m->p, m->size, TU_SNAPSHOT_KIND_STATE, flags, ret_s, e);
+	if (r < 0) {
+		if (r != -ENOMEM) {
+			tu_err_prefix(e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
+			       tu_err_format(e, why, sizeof(why)));
+			r = -EBADMSG;
+		}
+		return r;
+	}
+	created = tu_snapshot_created_usec(*ret_s);
+	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC)
+		return tu_err_set(e, -ESTALE,
+				  "%s: written %lld s in the future (clock skew?), not trusted", path,
+				  (long long) ((created - now_usec) / 1000000));
+	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec)
+		return tu_err_set(
+		    e, -ESTALE, "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)",
+		    path, (long long) ((now_usec - created) / 1000000),
+		    (unsigned long long) (max_age_usec / 1000000));
+	*ret_created = created;
+	return 0;
+}
+
 int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 				 uint64_t max_age_usec, tu_cache_user_filter_fn filter,
 				 void *userdata, struct tu_dataset *ret, int64_t *ret_created_usec,
@@ -666,61 +813,247 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 	struct tu_snapshot *s = NULL;
 	struct tu_dataset d;
 	struct tu_err e; /* our own, so the log line has the reason even when reterr is NULL */
-	int64_t created;
+	int64_t created = 0;
 	int r;
 
 	tu_err_clear(&e);
-	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), &e);
+	/* With a filter (a login decision) the payload is checksummed chunk by chunk as records
+	 * are read, once, instead of whole at open and again with every record walked. */
+	r = open_state(conf, now_usec, max_age_usec, filter ? TU_SNAPSHOT_LAZY : 0, path,
+		       sizeof(path), &m, &s, &created, &e);
 	if (r < 0)
 		goto out;
-	if (max_age_usec == 0)
-		max_age_usec = conf->offline_max_age_usec;
-
-	r = check_dir(cache_dir(conf), &e);
-	if (r == -ENOENT)
-		r = tu_err_set(&e, -ENOENT, "%s: no such file or directory", path);
-	if (r < 0)
-		goto out;
-	r = map_trusted(path, &m, &e);
-	if (r < 0)
-		goto out;
-
-	/* The header first: a stale file is refused before its records are parsed.  With a
-	 * filter (a login decision) the payload is checksummed chunk by chunk as records are
-	 * read, once, instead of whole at open and again with every record walked. */
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
-				    filter ? TU_SNAPSHOT_LAZY : 0, &s, &e);
-	if (r < 0) {
-		if (r != -ENOMEM) {
-			tu_err_prefix(&e, "%s", path);
-			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
-			       tu_err_format(&e, why, sizeof(why)));
-			r = -EBADMSG;
-		}
-		goto out;
-	}
-	created = tu_snapshot_created_usec(s);
-	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC) {
-		r = tu_err_set(&e, -ESTALE,
-			       "%s: written %lld s in the future (clock skew?), not trusted", path,
-			       (long long) ((created - now_usec) / 1000000));
-		goto out;
-	}
-	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec) {
-		r = tu_err_set(
-		    &e, -ESTALE,
-		    "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)", path,
-		    (long long) ((now_usec - created) / 1000000),
-		    (unsigned long long) (max_age_usec / 1000000));
-		goto out;
-	}
-
 	if (filter) {
 		r = parse_state(s, filter, userdata, &d, &e);
 		if (r < 0 && r != -ENOMEM)
 			r = -EBADMSG;
 	} else
 		r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
+	if (r < 0) {
+		if (r == -EBADMSG) {
+			tu_err_prefix(&e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt state file, ignoring: %s",
+			       tu_err_format(&e, why, sizeof(why)));
+		}
+		goto out;
+	}
+	*ret = d;
+	if (ret_created_usec)
+		*ret_created_usec = created;
+	r = 0;
+out:
+	if (r < 0 && reterr)
+		*reterr = e;
+	tu_snapshot_close(s);
+	mapping_done(&m);
+	return r;
+}
+
+/* ---- a decision's records through the key index ----------------------------------------- */
+
+/* Every blob of one type through its range (LAZY: the type of each is checked here). */
+static int parse_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+		       size_t *ret_count, struct tu_err *reterr)
+{
+	int r = tu_snapshot_blob_type_range(s, type, ret_first, ret_count, reterr);
+
+	if (r < 0)
+		return r;
+	for (size_t i = *ret_first; i < *ret_first + *ret_count; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		if (tu_snapshot_blob_at(s, i, &t, &data, &size) < 0 || t != type)
+			return tu_err_set(reterr, -EBADMSG, "record %zu unreadable or not of type %u",
+					  i, type);
+	}
+	return 0;
+}
+
+/* The blob of type keyed name: parsed into *ret by parse and *n incremented (0), absent (0,
+ * *n as it was), -EOPNOTSUPP when the key is not unique (the caller scans), -EBADMSG,
+ * -ENOMEM. */
+static int parse_named(const struct tu_snapshot *s, uint32_t type, const char *name,
+		       int (*parse)(const uint8_t *, size_t, void *, struct tu_err *),
+		       const char *(*name_of)(const void *), void *ret, size_t *n,
+		       struct tu_err *reterr)
+{
+	const void *data;
+	size_t size;
+	int r = tu_snapshot_find_blob(s, type, name, strlen(name), &data, &size, reterr);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r == -ENOTUNIQ)
+		return -EOPNOTSUPP;
+	if (r < 0)
+		return r;
+	r = parse(data, size, ret, reterr);
+	if (r < 0)
+		return r;
+	(*n)++;
+	/* The index must name the record it points at: a decision relies on it. */
+	if (!name_of(ret) || strcmp(name_of(ret), name) != 0)
+		return tu_err_set(reterr, -EBADMSG, "the key index names '%.64s' for a record named '%.64s'",
+				  name, name_of(ret) ? name_of(ret) : "");
+	return 0;
+}
+
+static int parse_user_v(const uint8_t *p, size_t n, void *ret, struct tu_err *e)
+{
+	return tu_model_parse_user(p, n, ret, e);
+}
+
+static int parse_role_v(const uint8_t *p, size_t n, void *ret, struct tu_err *e)
+{
+	return tu_model_parse_role(p, n, ret, e);
+}
+
+static const char *user_name(const void *u)
+{
+	return ((const struct tu_user *) u)->name;
+}
+
+static const char *role_name(const void *r)
+{
+	return ((const struct tu_role *) r)->name;
+}
+
+static bool have_role(const struct tu_dataset *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_roles; i++)
+		if (d->roles[i].name && strcmp(d->roles[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static int parse_state_named(const struct tu_snapshot *s, const char *const *names, size_t n_names,
+			     struct tu_dataset *ret, struct tu_err *reterr)
+{
+	struct tu_dataset d = {0};
+	size_t lf, ln, af, an, cf, cn, role_cap = 0;
+	int r;
+
+	if ((r = parse_range(s, STATE_BLOB_LOCK, &lf, &ln, reterr)) < 0 ||
+	    (r = parse_range(s, STATE_BLOB_AUTH_PREF, &af, &an, reterr)) < 0 ||
+	    (r = parse_range(s, STATE_BLOB_USER_CA, &cf, &cn, reterr)) < 0)
+		return r;
+	if (an > 1 || cn > 1)
+		return tu_err_set(reterr, -EBADMSG, "a second %s", an > 1 ? "auth preference" : "user CA");
+	d.users = calloc(n_names ? n_names : 1, sizeof(*d.users));
+	d.locks = calloc(ln ? ln : 1, sizeof(*d.locks));
+	if (!d.users || !d.locks) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = lf; i < lf + ln; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		if (tu_snapshot_blob_at(s, i, &t, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
+			goto fail;
+		}
+		r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
+		if (r < 0)
+			goto fail;
+		d.n_locks++;
+	}
+	for (size_t i = af; i < af + an; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		r = tu_snapshot_blob_at(s, i, &t, &data, &size) < 0
+			? tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i)
+			: tu_model_parse_auth_pref(data, size, &d.auth_pref, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = cf; i < cf + cn; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		r = tu_snapshot_blob_at(s, i, &t, &data, &size) < 0
+			? tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i)
+			: tu_model_parse_user_ca(data, size, &d.user_ca, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i; j++)
+			dup = dup || strcmp(names[j], names[i]) == 0;
+		if (dup || !names[i][0])
+			continue;
+		r = parse_named(s, STATE_BLOB_USER, names[i], parse_user_v, user_name,
+				&d.users[d.n_users], &d.n_users, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	/* Their roles, by name (a role that is not there stays missing, as in a full read). */
+	for (size_t i = 0; i < d.n_users; i++)
+		for (size_t j = 0; j < d.users[i].roles.n; j++) {
+			const char *name = d.users[i].roles.v[j];
+
+			if (!name || !name[0] || have_role(&d, name))
+				continue;
+			if (d.n_roles == role_cap) {
+				size_t cap = role_cap ? 2 * role_cap : 8;
+				struct tu_role *nr = reallocarray(d.roles, cap, sizeof(*nr));
+
+				if (!nr) {
+					r = -ENOMEM;
+					goto fail;
+				}
+				memset(nr + role_cap, 0, (cap - role_cap) * sizeof(*nr));
+				d.roles = nr;
+				role_cap = cap;
+			}
+			r = parse_named(s, STATE_BLOB_ROLE, name, parse_role_v, role_name,
+					&d.roles[d.n_roles], &d.n_roles, reterr);
+			if (r < 0)
+				goto fail;
+		}
+	if (!d.roles && !(d.roles = calloc(1, sizeof(*d.roles)))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	*ret = d;
+	return 0;
+fail:
+	tu_dataset_done(&d);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r == -EOPNOTSUPP)
+		return r;
+	return -EBADMSG;
+}
+
+int tu_cache_load_state_named(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+			      const char *const *names, size_t n_names, struct tu_dataset *ret,
+			      int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	char path[PATH_MAX], why[600];
+	struct mapping m = {0};
+	struct tu_snapshot *s = NULL;
+	struct tu_dataset d;
+	struct tu_err e;
+	int64_t created = 0;
+	int r;
+
+	tu_err_clear(&e);
+	/* LAZY: only the chunks the lookups below touch are checksummed, and each lookup checks
+	 * the bounds of what it reads (docs/cache-format.md). */
+	r = open_state(conf, now_usec, max_age_usec, TU_SNAPSHOT_LAZY, path, sizeof(path), &m, &s,
+		       &created, &e);
+	if (r < 0)
+		goto out;
+	r = parse_state_named(s, names, n_names, &d, &e);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			tu_err_prefix(&e, "%s", path);
@@ -975,7 +1308,8 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
 	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh; so
 	 * does the remembered path to Auth (dial.memo: the next call discovers again). */
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_CACHE_PUBLIC_FILE,
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE,
+					    TU_CACHE_PUBLIC_FILE, TU_SNAPSHOT_PUBLIC_DELTA_FILE,
 					    TU_SNAPSHOT_ONLINE_LOCK_FILE, TU_CACHE_DIAL_MEMO_FILE};
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
 	int r;
@@ -1023,7 +1357,7 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 	if (r < 0)
 		return r;
 
-	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL);
+	r = tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, NULL);
 	if (r == -ENOMEM)
 		return tu_err_set(reterr, r, "out of memory");
 	if (r >= 0) {

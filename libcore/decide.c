@@ -111,8 +111,29 @@ static int user_grants(const struct tu_rbac_index *ix, const struct tu_user *u, 
 	return 0;
 }
 
+/*
+ * A dataset that holds only some users (read by name through the state file's key index,
+ * tu_cache_load_state_named): the names that were looked up, present or not.  A decision on
+ * it that would need any other user (owners by trait or by role, an identity not looked up)
+ * returns -EAGAIN, and the caller decides on a full read instead, so the answer is always
+ * the one every user would give.
+ */
+struct partial {
+	const char *const *names;
+	size_t n;
+};
+
+static bool looked_up(const struct partial *part, const char *name)
+{
+	for (size_t i = 0; i < part->n; i++)
+		if (strcmp(part->names[i], name) == 0)
+			return true;
+	return false;
+}
+
 static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
-		     int64_t now_usec, bool use_now, struct tu_strv *ret, struct tu_err *reterr)
+		     int64_t now_usec, bool use_now, const struct partial *part, struct tu_strv *ret,
+		     struct tu_err *reterr)
 {
 	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
 	const struct tu_user *named;
@@ -126,11 +147,15 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		return 0;
 	}
 	/* Step 1: the user named login. */
+	if (part && !looked_up(part, login))
+		return -EAGAIN;
 	named = tu_rbac_index_user(ix, login);
 	if (named && !user_ignored(named, now_usec, use_now))
 		k = strv_push(&step, named->name);
 	/* Step 2: users whose logins trait holds login. */
 	by_name = step.n > 0;
+	if (part && k >= 0 && !by_name)
+		return -EAGAIN; /* nothing to free: step is empty */
 	for (size_t i = 0; k >= 0 && !by_name && i < d->n_users; i++) {
 		const struct tu_user *u = &d->users[i];
 		const struct tu_strv *t = NULL;
@@ -149,6 +174,10 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		const struct tu_user *u = tu_rbac_index_user(ix, step.v[i]);
 		if (u)
 			k = user_grants(ix, u, h, source, login, &account);
+	}
+	if (part && k >= 0 && !(account && step.n > 0)) {
+		tu_strv_done(&step);
+		return -EAGAIN;
 	}
 	/* Step 3 (and the account test when steps 1/2 found nobody granting). */
 	for (size_t i = 0; k >= 0 && i < d->n_users && !(account && step.n > 0); i++) {
@@ -199,7 +228,7 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
 	int k = tu_rbac_index_new(d, &ix, reterr);
 	if (k < 0)
 		return k;
-	k = owners_ix(ix, h, source, login, 0, false, ret, reterr);
+	k = owners_ix(ix, h, source, login, 0, false, NULL, ret, reterr);
 	tu_rbac_index_free(ix);
 	return k;
 }
@@ -213,12 +242,12 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
  * in ~/.ssh/authorized_keys would then log in).
  */
 static int login_owners(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
-			int64_t now_usec, struct tu_strv *ret, struct tu_err *reterr)
+			int64_t now_usec, const struct partial *part, struct tu_strv *ret, struct tu_err *reterr)
 {
-	int k = owners_ix(ix, h, source, login, now_usec, true, ret, reterr);
+	int k = owners_ix(ix, h, source, login, now_usec, true, part, ret, reterr);
 
 	if (k >= 0 && ret->n == 0)
-		k = owners_ix(ix, h, source, login, now_usec, false, ret, reterr);
+		k = owners_ix(ix, h, source, login, now_usec, false, part, ret, reterr);
 	return k;
 }
 
@@ -812,7 +841,8 @@ static bool locking_is_strict(const struct tu_rbac_index *ix, const struct tu_us
 }
 
 static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, const struct tu_decide_opts *o,
-		     const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
+		     const struct tu_login_req *req, int64_t now_usec, const struct partial *part,
+		     struct tu_verdict *ret, struct tu_err *reterr)
 {
 	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
 	struct tu_verdict v = { 0 };
@@ -850,8 +880,8 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };
-		k = login_owners(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, &owners,
-				 reterr);
+		k = login_owners(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, part,
+				 &owners, reterr);
 		if (k < 0)
 			return k;
 		if (owners.n == 0) {
@@ -879,6 +909,8 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		}
 	}
 	tu_sanitize(who, suser, sizeof(suser));
+	if (part && !looked_up(part, who))
+		return -EAGAIN;
 
 	const struct tu_user *u = tu_rbac_index_user(ix, who);
 	if (!u) {
@@ -978,7 +1010,7 @@ int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const st
 	int k = tu_rbac_index_new(d, &ix, reterr);
 	if (k < 0)
 		return k;
-	k = decide_ix(ix, h, o, req, now_usec, &v, reterr);
+	k = decide_ix(ix, h, o, req, now_usec, NULL, &v, reterr);
 	tu_rbac_index_free(ix);
 	if (k < 0)
 		return k;
@@ -1131,10 +1163,10 @@ static int decide_online_ca(struct tu_auth *a, const struct tu_conf *conf, const
 			}
 			k = tu_rbac_index_new(&snap, &ix, reterr);
 			if (k >= 0)
-				k = login_owners(ix, h, o->source, req->login, now_usec, &owners, reterr);
+				k = login_owners(ix, h, o->source, req->login, now_usec, NULL, &owners, reterr);
 			if (k >= 0 && owners.n != 1) {
 				/* Not a login, or shared: the snapshot is fresh enough to say so. */
-				k = decide_ix(ix, h, o, req, now_usec, ret, reterr);
+				k = decide_ix(ix, h, o, req, now_usec, NULL, ret, reterr);
 				tu_rbac_index_free(ix);
 				tu_strv_done(&owners);
 				tu_dataset_done(&snap);
@@ -1318,6 +1350,65 @@ static void want_names(struct user_want *w, const struct tu_decide_opts *o,
 	}
 }
 
+int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
+			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
+			 struct tu_err *reterr)
+{
+	struct user_want want = { 0 };
+	struct want_ctx wc = { .w = &want, .login = req->login };
+	struct tu_dataset d = { 0 };
+	struct tu_verdict v = { 0 };
+	int k;
+
+	if (ret_indexed)
+		*ret_indexed = false;
+	if (!req->login || !req->login[0])
+		return tu_err_set(reterr, -EINVAL, "no login given");
+	want_names(&want, o, req);
+	/* First only the users the request names, through the state file's key index. */
+	const struct partial part = { .names = (const char *const *) want.names, .n = want.n_names };
+	k = tu_cache_load_state_named(conf, now_usec, UINT64_MAX, part.names, part.n, &d, NULL, reterr);
+	if (k == 0) {
+		struct tu_rbac_index *ix = NULL;
+
+		k = tu_rbac_index_new(&d, &ix, reterr);
+		if (k >= 0)
+			k = decide_ix(ix, h, o, req, now_usec, &part, &v, reterr);
+		tu_rbac_index_free(ix);
+		tu_dataset_done(&d);
+		if (k >= 0) {
+			if (ret_indexed)
+				*ret_indexed = true;
+			v.offline = true;
+			*ret = v;
+			return 0;
+		}
+		if (k != -EAGAIN)
+			return k;
+	} else if (k == -ENOMEM) {
+		return k;
+	} else if (k != -EOPNOTSUPP) {
+		return -ENODATA;
+	}
+	/* The answer needs other users (owners by trait or role, a shared login), or the file
+	 * has no index: every user record, filtered. */
+	d = (struct tu_dataset){ 0 };
+	tu_err_clear(reterr);
+	k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL, reterr);
+	free(want.roles);
+	if (k == -ENOMEM)
+		return k;
+	if (k < 0)
+		return -ENODATA;
+	k = tu_decide_pure(&d, h, o, req, now_usec, &v, reterr);
+	tu_dataset_done(&d);
+	if (k < 0)
+		return k;
+	v.offline = true;
+	*ret = v;
+	return 0;
+}
+
 static bool served_by_cache(const struct tu_conf *conf, const char *login)
 {
 	char path[PATH_MAX];
@@ -1328,7 +1419,7 @@ static bool served_by_cache(const struct tu_conf *conf, const char *login)
 	if (!tu_rbac_valid_login(login) || strcmp(login, "root") == 0)
 		return false;
 	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path)) < 0 ||
-	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+	    tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY | TU_SNAPSHOT_OVERLAY, &s, NULL) < 0)
 		return false;
 	served = tu_snapshot_find_login(s, login, &pv, NULL) == 0 && pv.uid != 0 && pv.gid != 0;
 	tu_snapshot_close(s);
@@ -1404,25 +1495,15 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	 * and offline_max_age does not apply.  Anything wrong with the snapshot: ask Auth as
 	 * usual. */
 	if (watched) {
-		struct user_want want = {0};
-		struct want_ctx wc = {.w = &want, .login = req->login};
-		want_names(&want, &o, req);
-		k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL,
-						 &e);
-		free(want.roles);
-		if (k == -ENOMEM)
-			return tu_err_set(reterr, k, "out of memory");
+		k = tu_decide_from_state(conf, &h, &o, req, now_usec, &v, NULL, &e);
 		if (k == 0) {
-			k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
-			tu_dataset_done(&d);
-			if (k < 0)
-				return k;
 			deny_if_served(served, req->login, &v);
-			v.offline = true;
 			v.watched = true;
 			*ret = v;
 			return 0;
 		}
+		if (k != -ENODATA)
+			return tu_err_set(reterr, k, "%s", e.msg[0] ? e.msg : strerror(-k));
 		tu_err_clear(&e);
 	}
 	if (!offline_only) {

@@ -16,6 +16,8 @@
 #include "model.h"
 #include "rbac.h"
 
+struct tu_conf;
+
 struct tu_ctx;
 struct tu_err;
 
@@ -173,6 +175,22 @@ bool tu_decide_lock_names_host(const char *t, const struct tu_host *h);
  */
 int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const struct tu_decide_opts *o,
 		   const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr);
+
+/*
+ * The watch-fed decision (issue 13 item 6) from the private state in conf's cache.dir, of any
+ * age: first only the users req names (the login, an explicit user, a trusted
+ * TELEPORT_USERNAME, an SSH certificate's key id) with their roles, every lock, the auth
+ * preference and the user CA, read through the state file's key index
+ * (tu_cache_load_state_named); when the answer needs other users (owners by trait or by
+ * role, a shared login) or the file has no index, every user record is filtered
+ * (tu_cache_load_state_filtered).  Either way the verdict is tu_decide_pure's on the whole
+ * file (opts as given; ret->offline set).  *ret_indexed (may be NULL): the index alone
+ * answered.  Errors: -ENODATA (the state cannot be used: missing, refused, corrupt; the
+ * reason in reterr; the caller asks Auth), -ENOMEM, -EINVAL (no login).
+ */
+int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
+			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
+			 struct tu_err *reterr);
 
 /* offline_only: do not contact Auth (check --offline). */
 int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,

@@ -75,7 +75,7 @@ static int64_t public_created(const struct tu_conf *conf)
 
 	if (tu_cache_path(conf, TU_CACHE_PUBLIC_FILE, path, sizeof(path)) < 0)
 		return t;
-	if (tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s, NULL) >= 0) {
+	if (tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, NULL) >= 0) {
 		t = tu_snapshot_created_usec(s);
 		tu_snapshot_close(s);
 	}

@@ -15,8 +15,11 @@ EXTRA_DIST += %reldir%/nss.map
 
 # Base units owned here link the libc-only convenience library, as NSS does.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
-TESTS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup
+check_PROGRAMS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup tests/unit/test-delta
+TESTS += tests/unit/test-snapshot tests/unit/test-pack tests/unit/test-idhash tests/unit/test-etcgroup tests/unit/test-delta
+tests_unit_test_delta_SOURCES = tests/unit/test-delta.c
+tests_unit_test_delta_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_delta_LDADD = libtu-base.la $(CMOCKA_LIBS)
 tests_unit_test_snapshot_SOURCES = tests/unit/test-snapshot.c
 tests_unit_test_snapshot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_snapshot_LDADD = libtu-base.la $(CMOCKA_LIBS)
@@ -54,9 +57,14 @@ EXTRA_DIST += tests/nss/test-getent.sh tools/check-needed.sh tools/check-exports
 check_PROGRAMS += bench/bench-nss
 bench_bench_nss_SOURCES = bench/bench-nss.c
 bench_bench_nss_CFLAGS = $(AM_CFLAGS) -O2
+check_PROGRAMS += bench/bench-delta
+bench_bench_delta_SOURCES = bench/bench-delta.c
+bench_bench_delta_LDADD = libtu-base.la
 EXTRA_DIST += bench/run-bench.sh bench/bench-sync.sh bench/bench-sync.c bench/bench-sync-e2e.py
-bench: libnss_teleport.la tests/nss/mksnap bench/bench-nss libteleport-unix.la teleport-unix
+bench: libnss_teleport.la tests/nss/mksnap bench/bench-nss bench/bench-delta libteleport-unix.la teleport-unix
 	$(SHELL) $(top_srcdir)/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir) $(BENCH_SIZES)
+	@echo; d=$$(mktemp -d /var/tmp/bench-delta.XXXXXX) && chmod 755 "$$d" && \
+		bench/bench-delta "$$d" $(BENCH_SIZES); rc=$$?; rm -rf "$$d"; exit $$rc
 	@echo; echo "sync: mapping + cache write (in process), then a real sync against the stand-in server"
 	$(SHELL) $(top_srcdir)/bench/bench-sync.sh $(abs_top_builddir)
 	-/usr/bin/python3 $(top_srcdir)/bench/bench-sync-e2e.py $(abs_top_builddir)

@@ -14,7 +14,8 @@
  * So the first lookup maps and validates the file once, and later lookups
  * reuse it; at most once per recheck interval (default 100 ms, env
  * TELEPORT_UNIX_NSS_RECHECK_MSEC) one caller stat()s the path and re-maps
- * when device, inode, size, mtime or ctime changed.  Files are replaced by
+ * when device, inode, size, mtime or ctime of the snapshot or of its delta
+ * (accounts.delta next to the real file: one more stat) changed.  Files are replaced by
  * rename, never modified in place, so an old mapping stays valid until it is
  * unmapped.
  *
@@ -92,6 +93,14 @@ struct cached {
 	off_t size;
 	struct timespec mtim, ctim;
 	char path[PATH_MAX];
+	/* The delta next to the real file (docs/cache-format.md "Delta files"), "" when its path
+	 * could not be made; what stat() said of it before the open (dexists false: absent). */
+	char dpath[PATH_MAX];
+	bool dexists;
+	dev_t ddev;
+	ino_t dino;
+	off_t dsize;
+	struct timespec dmtim, dctim;
 	struct cached *next_retired;
 };
 
@@ -146,6 +155,34 @@ static bool same_file(const struct cached *c, const char *path, const struct sta
 	       c->ino == st->st_ino && c->size == st->st_size &&
 	       c->mtim.tv_sec == st->st_mtim.tv_sec && c->mtim.tv_nsec == st->st_mtim.tv_nsec &&
 	       c->ctim.tv_sec == st->st_ctim.tv_sec && c->ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Records what stat() says of the delta now (before the open: a later change is seen by the
+ * next check). */
+static void delta_stat(struct cached *c)
+{
+	struct stat st;
+
+	c->dexists = c->dpath[0] && lstat(c->dpath, &st) == 0;
+	if (c->dexists) {
+		c->ddev = st.st_dev, c->dino = st.st_ino, c->dsize = st.st_size;
+		c->dmtim = st.st_mtim, c->dctim = st.st_ctim;
+	}
+}
+
+/* Whether the delta is still what was stat()ed before c was opened (one lstat). */
+static bool same_delta(const struct cached *c)
+{
+	struct stat st;
+
+	if (!c->dpath[0])
+		return true; /* no path: the base's own check decides */
+	if (lstat(c->dpath, &st) < 0)
+		return !c->dexists && errno == ENOENT;
+	return c->dexists && c->ddev == st.st_dev && c->dino == st.st_ino &&
+	       c->dsize == st.st_size && c->dmtim.tv_sec == st.st_mtim.tv_sec &&
+	       c->dmtim.tv_nsec == st.st_mtim.tv_nsec && c->dctim.tv_sec == st.st_ctim.tv_sec &&
+	       c->dctim.tv_nsec == st.st_ctim.tv_nsec;
 }
 
 static void cached_free(struct cached *c)
@@ -213,7 +250,7 @@ static void refresh_locked(uint64_t now)
 	r = snapshot_path(path, sizeof(path));
 	if (r == 0 && stat(path, &st) < 0)
 		r = -errno;
-	if (r == 0 && same_file(old, path, &st))
+	if (r == 0 && same_file(old, path, &st) && same_delta(old))
 		return;
 	if (r < 0 && old && !old->have_stat && old->err == r && strcmp(old->path, path) == 0)
 		return;
@@ -226,8 +263,11 @@ static void refresh_locked(uint64_t now)
 		c->have_stat = true;
 		c->dev = st.st_dev, c->ino = st.st_ino, c->size = st.st_size;
 		c->mtim = st.st_mtim, c->ctim = st.st_ctim;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &c->snap,
-				     &e);
+		if (tu_snapshot_delta_path(path, c->dpath, sizeof(c->dpath)) < 0)
+			c->dpath[0] = '\0';
+		delta_stat(c);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS,
+				     TU_SNAPSHOT_LAZY | TU_SNAPSHOT_OVERLAY, &c->snap, &e);
 		if (r < 0 && r != -ENOENT)
 			log_unusable(path, &e);
 	}
@@ -272,8 +312,8 @@ static int lease_get(struct lease *l)
 		r = snapshot_path(path, sizeof(path));
 		if (r < 0)
 			return r;
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, &l->snap,
-				     NULL);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS,
+				     TU_SNAPSHOT_LAZY | TU_SNAPSHOT_OVERLAY, &l->snap, NULL);
 		if (r < 0)
 			return r;
 		l->private_snap = true;
@@ -559,7 +599,8 @@ static int ent_open_locked(struct ent_state *st)
 	r = snapshot_path(path, sizeof(path));
 	/* Enumeration reads every record anyway: validate the whole file up front. */
 	if (r == 0)
-		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &st->snap, NULL);
+		r = tu_snapshot_open(path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY,
+				     &st->snap, NULL);
 	st->err = r;
 	return r;
 }

@@ -106,7 +106,7 @@ static bool not_configured(const struct args *a, const char *login)
 
 	if (strcmp(path, TU_CONF_DEFAULT_PATH) != 0 || lstat(path, &st) == 0 || errno != ENOENT)
 		return false;
-	k = tu_snapshot_open(TU_SNAPSHOT_DEFAULT_DIR "/" TU_SNAPSHOT_PUBLIC_FILE, TU_SNAPSHOT_KIND_ACCOUNTS, 0, &s,
+	k = tu_snapshot_open(TU_SNAPSHOT_DEFAULT_DIR "/" TU_SNAPSHOT_PUBLIC_FILE, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s,
 			     NULL);
 	if (k == -ENOENT)
 		return true;

@@ -45,7 +45,12 @@ enum {
 	SEC_BLOB_DATA = 10,
 	SEC_CHUNKS = 11, /* u32 CRC-32C per SNAP_CHUNK bytes of [header end, this section) */
 	SEC_META = 12,   /* optional: u64 negative_ttl_usec, u64 zero */
-	SEC_TYPE_MAX = 12,
+	SEC_BLOB_KEYS = 13, /* optional in blob kinds: per-type ranges and a (type, key) hash index */
+	SEC_DELTA = 14,     /* delta kinds: the base it applies to (DELTA_SIZE bytes) */
+	SEC_HIDE_PW = 15,   /* accounts delta: logins hidden in the base */
+	SEC_HIDE_GR = 16,   /* accounts delta: group names hidden in the base */
+	SEC_HIDE_BLOB = 17, /* state delta: (type, key) pairs hidden in the base */
+	SEC_TYPE_MAX = 17,
 };
 
 /* Record layouts (offsets inside a record). */
@@ -53,6 +58,28 @@ enum {
 #define GR_FIXED   16u /* gid, n_members, members_size, u16 name_len, u16 zero */
 #define BLOB_ENTRY 24u /* type, zero, u64 offset, u64 length */
 #define META_SIZE  16u
+#define DELTA_SIZE 32u /* u64 base file size, u32 base header CRC, u32 zero, u64 zero, u64 zero */
+#define HIDE_FIXED 8u  /* hidden entry: u32 type, u32 key_len, then key, NUL, zero padding to 4 */
+/* BLOB_KEYS: a 16-byte head (u32 n_ranges, u32 zero, u64 key bytes), n_ranges range entries
+ * (u32 type, u32 zero, u32 first blob, u32 blob count), count slots (u32 hash, u32 blob or
+ * SNAP_EMPTY_SLOT, u32 key offset, u32 key length), then the key bytes. */
+#define KEYS_HEAD        16u
+#define KEYS_RANGE       16u
+#define KEYS_SLOT        16u
+#define KEYS_MAX_RANGES  256u
+
+/* The key index's hash (FNV-1a 32-bit over the type, 4 bytes little-endian, then the key). */
+static inline uint32_t snap_hash_key(uint32_t type, const void *key, size_t len)
+{
+	const unsigned char *k = key;
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 4; i++)
+		h = (h ^ (unsigned char) (type >> (8 * i))) * 16777619u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
 
 static inline uint16_t snap_le16(const unsigned char *p)
 {

@@ -50,7 +50,38 @@ struct tu_snapshot {
 	/* TU_SNAPSHOT_LAZY: one bit per verified chunk of [cover_start, cover_end). */
 	_Atomic uint64_t *verified;
 	size_t cover_start, cover_end;
+	/* TU_SNAPSHOT_OVERLAY: the delta read over this base, or NULL. */
+	struct tu_snapshot *delta;
+	/* With a delta, computed on first enumeration: the base ORDER positions it hides,
+	 * ascending (0 passwd, 1 group). */
+	_Atomic(struct hidden_pos *) hpos[2];
+	/* BLOB_KEYS (checked at open): where the slots and the key bytes start in the file. */
+	uint32_t key_ranges;
+	size_t key_slots_off, key_bytes_off, key_bytes;
 };
+
+struct hidden_pos {
+	size_t n;
+	uint32_t pos[];
+};
+
+/* An extra section the accounts builder copies in (the delta's). */
+struct extra_sec {
+	uint32_t type;
+	uint32_t count;
+	const unsigned char *data;
+	size_t len;
+};
+
+static bool kind_is_accounts(uint32_t kind)
+{
+	return kind == TU_SNAPSHOT_KIND_ACCOUNTS || kind == TU_SNAPSHOT_KIND_ACCOUNTS_DELTA;
+}
+
+static bool kind_is_delta(uint32_t kind)
+{
+	return kind == TU_SNAPSHOT_KIND_ACCOUNTS_DELTA || kind == TU_SNAPSHOT_KIND_STATE_DELTA;
+}
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -99,6 +130,28 @@ static int cmp_pw(const void *a, const void *b)
 			       *y = *(const struct tu_pw_rec *const *) b;
 
 	return strcmp(x->name, y->name);
+}
+
+/* Sorts by name unless already sorted (the accounts arrive sorted: a linear check instead of
+ * ~n log n comparisons). */
+static void sort_pw(const struct tu_pw_rec **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1]->name, v[i]->name) > 0) {
+			qsort(v, n, sizeof(*v), cmp_pw);
+			return;
+		}
+}
+
+static int cmp_gr(const void *a, const void *b);
+
+static void sort_gr(const struct tu_gr_rec **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1]->name, v[i]->name) > 0) {
+			qsort(v, n, sizeof(*v), cmp_gr);
+			return;
+		}
 }
 
 static int cmp_gr(const void *a, const void *b)
@@ -231,6 +284,11 @@ static int slot_insert(unsigned char *tab, uint32_t nslots, uint32_t hash, uint3
 
 /* ---- writing ---------------------------------------------------------- */
 
+static int build_accounts(uint32_t kind, const struct tu_pw_rec *pw, size_t n_pw,
+			  const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
+			  const struct extra_sec *extra, size_t n_extra, uint64_t generation,
+			  int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr);
+
 int tu_snapshot_build_accounts(const struct tu_pw_rec *pw, size_t n_pw, const struct tu_gr_rec *gr,
 			       size_t n_gr, uint64_t generation, int64_t now_usec, void **ret_data,
 			       size_t *ret_size, struct tu_err *reterr)
@@ -245,21 +303,36 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw,
 				    int64_t now_usec, void **ret_data, size_t *ret_size,
 				    struct tu_err *reterr)
 {
+	return build_accounts(TU_SNAPSHOT_KIND_ACCOUNTS, pw, n_pw, gr, n_gr, meta, NULL, 0,
+			      generation, now_usec, ret_data, ret_size, reterr);
+}
+
+/* The accounts layout for a base (kind 1) or a delta (kind 3, with its extra sections). */
+static int build_accounts(uint32_t kind, const struct tu_pw_rec *pw, size_t n_pw,
+			  const struct tu_gr_rec *gr, size_t n_gr, const struct tu_snapshot_meta *meta,
+			  const struct extra_sec *extra, size_t n_extra, uint64_t generation,
+			  int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
 	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
 	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[10] = {
+	struct sec_plan plan[SNAP_MAX_SECS] = {
 	    {.type = SEC_PW_DATA},   {.type = SEC_PW_ORDER}, {.type = SEC_PW_BYNAME},
 	    {.type = SEC_PW_BYUID},  {.type = SEC_GR_DATA},  {.type = SEC_GR_ORDER},
 	    {.type = SEC_GR_BYNAME}, {.type = SEC_GR_BYGID}, {.type = SEC_META, .len = META_SIZE},
-	    {.type = SEC_CHUNKS},
 	};
-	/* Without meta the chunk table takes the meta slot: 9 sections. */
-	size_t nplan = meta ? 10 : 9;
+	/* Without meta the extra sections (then the chunk table) take the meta slot. */
+	size_t nplan = meta ? 9 : 8, first_extra = nplan;
 	size_t pw_data = 0, gr_data = 0, size;
 	uint32_t pw_slots, gr_slots;
 	int r;
 
+	if (n_extra > SNAP_MAX_SECS - 10)
+		return tu_err_set(reterr, -EINVAL, "too many extra sections");
+	for (size_t i = 0; i < n_extra; i++)
+		plan[nplan++] = (struct sec_plan){
+		    .type = extra[i].type, .count = extra[i].count, .len = extra[i].len};
+	nplan++; /* the chunk table */
 	if (n_pw > TU_SNAPSHOT_MAX_RECORDS || n_gr > TU_SNAPSHOT_MAX_RECORDS)
 		return tu_err_set(reterr, -EMSGSIZE,
 				  "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
@@ -332,8 +405,8 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw,
 					  TU_SNAPSHOT_MAX_SIZE);
 	}
 
-	qsort(spw, n_pw, sizeof(*spw), cmp_pw);
-	qsort(sgr, n_gr, sizeof(*sgr), cmp_gr);
+	sort_pw(spw, n_pw);
+	sort_gr(sgr, n_gr);
 	for (size_t i = 1; i < n_pw; i++)
 		if (strcmp(spw[i - 1]->name, spw[i]->name) == 0)
 			return tu_err_set(reterr, -EINVAL, "duplicate login '%s'", spw[i]->name);
@@ -433,9 +506,49 @@ int tu_snapshot_build_accounts_meta(const struct tu_pw_rec *pw, size_t n_pw,
 		snap_put64(buf + plan[8].off, meta->negative_ttl_usec);
 		snap_put64(buf + plan[8].off + 8, 0);
 	}
-	finish_header(buf, size, TU_SNAPSHOT_KIND_ACCOUNTS, plan, nplan, generation, now_usec);
+	for (size_t i = 0; i < n_extra; i++)
+		if (extra[i].len)
+			memcpy(buf + plan[first_extra + i].off, extra[i].data, extra[i].len);
+	finish_header(buf, size, kind, plan, nplan, generation, now_usec);
 	*ret_data = TAKE_PTR(buf);
 	*ret_size = size;
+	return 0;
+}
+
+/* Blob order with keys: by type, then by position (a stable sort). */
+static int cmp_blob_pos(const void *a, const void *b, void *base)
+{
+	const struct tu_blob *blobs = base;
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	uint32_t tx = blobs[x].type, ty = blobs[y].type;
+
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Counting the key index's parts; 0 or -EINVAL / -EMSGSIZE. */
+static int plan_keys(const struct tu_blob *blobs, size_t n_blobs, size_t *ret_keyed,
+		     size_t *ret_key_bytes, struct tu_err *reterr)
+{
+	size_t keyed = 0, bytes = 0;
+
+	for (size_t i = 0; i < n_blobs; i++) {
+		if (blobs[i].key_len == 0)
+			continue;
+		if (!blobs[i].key)
+			return tu_err_set(reterr, -EINVAL, "blob %zu: NULL key", i);
+		if (blobs[i].key_len > TU_SNAPSHOT_MAX_KEY)
+			return tu_err_set(reterr, -EMSGSIZE, "blob %zu: key of %zu bytes (limit %u)",
+					  i, blobs[i].key_len, TU_SNAPSHOT_MAX_KEY);
+		keyed++;
+		bytes += blobs[i].key_len;
+		if (bytes > TU_SNAPSHOT_MAX_SIZE)
+			return tu_err_set(reterr, -EMSGSIZE, "blob keys exceed %u bytes",
+					  TU_SNAPSHOT_MAX_SIZE);
+	}
+	*ret_keyed = keyed;
+	*ret_key_bytes = bytes;
 	return 0;
 }
 
@@ -444,11 +557,16 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 			    size_t *ret_size, struct tu_err *reterr)
 {
 	_cleanup_free_ unsigned char *buf = NULL;
-	struct sec_plan plan[3] = {
-	    {.type = SEC_BLOB_INDEX}, {.type = SEC_BLOB_DATA}, {.type = SEC_CHUNKS}};
-	size_t data = 0, size;
+	_cleanup_free_ uint32_t *order = NULL;
+	struct sec_plan plan[4] = {{.type = SEC_BLOB_INDEX},
+				   {.type = SEC_BLOB_DATA},
+				   {.type = SEC_BLOB_KEYS},
+				   {.type = SEC_CHUNKS}};
+	size_t data = 0, size, keyed = 0, key_bytes = 0, n_ranges = 0, nplan = 3;
+	uint32_t slots = 0;
+	int r;
 
-	if (kind == 0 || kind == TU_SNAPSHOT_KIND_ACCOUNTS)
+	if (kind == 0 || kind_is_accounts(kind) || kind_is_delta(kind))
 		return tu_err_set(reterr, -EINVAL, "invalid blob snapshot kind %u", kind);
 	if (n_blobs > TU_SNAPSHOT_MAX_RECORDS)
 		return tu_err_set(reterr, -EMSGSIZE, "too many blobs (%zu; limit %u)", n_blobs,
@@ -464,9 +582,41 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 			return tu_err_set(reterr, -EMSGSIZE, "blobs exceed %u bytes",
 					  TU_SNAPSHOT_MAX_SIZE);
 	}
+	r = plan_keys(blobs, n_blobs, &keyed, &key_bytes, reterr);
+	if (r < 0)
+		return r;
+	order = malloc((n_blobs ? n_blobs : 1) * sizeof(*order));
+	if (!order)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_blobs; i++)
+		order[i] = (uint32_t) i;
+	if (keyed) {
+		/* Grouped by type (stable), so each type is one range of the index; the
+		 * state writer hands them over in that order already. */
+		bool sorted = true;
+
+		for (size_t i = 1; sorted && i < n_blobs; i++)
+			sorted = blobs[i - 1].type <= blobs[i].type;
+		if (!sorted)
+			qsort_r(order, n_blobs, sizeof(*order), cmp_blob_pos, (void *) blobs);
+		for (size_t i = 0; i < n_blobs; i++)
+			if (i == 0 || blobs[order[i]].type != blobs[order[i - 1]].type)
+				n_ranges++;
+		if (n_ranges > KEYS_MAX_RANGES)
+			return tu_err_set(reterr, -EMSGSIZE,
+					  "%zu blob types with a key index (limit %u)", n_ranges,
+					  KEYS_MAX_RANGES);
+		slots = slots_for(keyed);
+		plan[2].count = slots;
+		plan[2].len = KEYS_HEAD + KEYS_RANGE * n_ranges + KEYS_SLOT * (size_t) slots +
+			      key_bytes;
+		nplan = 4;
+	} else {
+		plan[2] = plan[3];
+	}
 	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
 	plan[1].count = 0, plan[1].len = data;
-	size = plan_with_chunks(plan, ELEMENTSOF(plan));
+	size = plan_with_chunks(plan, nplan);
 	if (size == 0)
 		return tu_err_set(reterr, -EMSGSIZE, "snapshot would exceed %u bytes",
 				  TU_SNAPSHOT_MAX_SIZE);
@@ -475,16 +625,55 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 		return tu_err_set(reterr, -ENOMEM, "out of memory (%zu bytes)", size);
 	data = 0;
 	for (size_t i = 0; i < n_blobs; i++) {
+		const struct tu_blob *bl = &blobs[order[i]];
 		unsigned char *e = buf + plan[0].off + BLOB_ENTRY * i;
 
-		snap_put32(e, blobs[i].type);
+		snap_put32(e, bl->type);
 		snap_put64(e + 8, data);
-		snap_put64(e + 16, blobs[i].size);
-		if (blobs[i].size)
-			memcpy(buf + plan[1].off + data, blobs[i].data, blobs[i].size);
-		data += blobs[i].size;
+		snap_put64(e + 16, bl->size);
+		if (bl->size)
+			memcpy(buf + plan[1].off + data, bl->data, bl->size);
+		data += bl->size;
 	}
-	finish_header(buf, size, kind, plan, ELEMENTSOF(plan), generation, now_usec);
+	if (keyed) {
+		unsigned char *k = buf + plan[2].off, *rng = k + KEYS_HEAD,
+			      *tab = rng + KEYS_RANGE * n_ranges, *keys = tab + KEYS_SLOT * (size_t) slots;
+		size_t ri = 0, koff = 0;
+
+		snap_put32(k, (uint32_t) n_ranges);
+		snap_put64(k + 8, key_bytes);
+		memset(tab, 0xff, KEYS_SLOT * (size_t) slots);
+		for (size_t i = 0; i < n_blobs; i++) {
+			const struct tu_blob *bl = &blobs[order[i]];
+			uint32_t h;
+
+			if (i == 0 || bl->type != blobs[order[i - 1]].type) {
+				unsigned char *e = rng + KEYS_RANGE * ri++;
+
+				snap_put32(e, bl->type);
+				snap_put32(e + 8, (uint32_t) i);
+			}
+			snap_put32(rng + KEYS_RANGE * (ri - 1) + 12,
+				   snap_le32(rng + KEYS_RANGE * (ri - 1) + 12) + 1);
+			if (bl->key_len == 0)
+				continue;
+			h = snap_hash_key(bl->type, bl->key, bl->key_len);
+			for (uint32_t j = 0; j < slots; j++) {
+				unsigned char *slot = tab + KEYS_SLOT * ((h + j) & (slots - 1));
+
+				if (snap_le32(slot + 4) != SNAP_EMPTY_SLOT)
+					continue;
+				snap_put32(slot, h);
+				snap_put32(slot + 4, (uint32_t) i);
+				snap_put32(slot + 8, (uint32_t) koff);
+				snap_put32(slot + 12, (uint32_t) bl->key_len);
+				break;
+			}
+			memcpy(keys + koff, bl->key, bl->key_len);
+			koff += bl->key_len;
+		}
+	}
+	finish_header(buf, size, kind, plan, nplan, generation, now_usec);
 	*ret_data = TAKE_PTR(buf);
 	*ret_size = size;
 	return 0;
@@ -854,6 +1043,295 @@ static int check_all_records(const struct tu_snapshot *s, struct tu_err *reterr)
 	return 0;
 }
 
+/* ---- hidden sets (delta files) --------------------------------------- */
+
+static size_t hide_max_key(int type)
+{
+	return type == SEC_HIDE_BLOB ? TU_SNAPSHOT_MAX_FIELD : TU_SNAPSHOT_MAX_NAME;
+}
+
+/*
+ * One entry of a hidden set at section offset off: type, key (NUL-terminated in
+ * the file, key_len bytes before it), and the offset of the next entry.  Names
+ * (passwd, group) have type 0 and no NUL inside.
+ */
+static int hidden_entry(const struct tu_snapshot *s, int type, size_t off, uint32_t *ret_type,
+			const unsigned char **ret_key, size_t *ret_len, size_t *ret_next,
+			struct tu_err *reterr)
+{
+	const struct section *h = &s->sec[type];
+	size_t len, need;
+
+	if (off > h->len || h->len - off < HIDE_FIXED)
+		return bad(reterr, "hidden entry at offset %zu outside its section", h->off + off);
+	if (verify_range(s, h->off + off, h->off + off + HIDE_FIXED, reterr) < 0)
+		return -EBADMSG;
+	len = snap_le32(h->p + off + 4);
+	if (len == 0 || len > hide_max_key(type))
+		return bad(reterr, "hidden entry at offset %zu: key of %zu bytes", h->off + off, len);
+	need = align_up(HIDE_FIXED + len + 1, 4);
+	if (need > h->len - off)
+		return bad(reterr, "hidden entry at offset %zu: %zu bytes past the end of its section",
+			   h->off + off, need - (h->len - off));
+	if (verify_range(s, h->off + off, h->off + off + need, reterr) < 0)
+		return -EBADMSG;
+	if (h->p[off + HIDE_FIXED + len] != 0 ||
+	    (type != SEC_HIDE_BLOB &&
+	     (snap_le32(h->p + off) != 0 || memchr(h->p + off + HIDE_FIXED, 0, len))))
+		return bad(reterr, "hidden entry at offset %zu: bad name", h->off + off);
+	*ret_type = snap_le32(h->p + off);
+	*ret_key = h->p + off + HIDE_FIXED;
+	*ret_len = len;
+	*ret_next = off + need;
+	return 0;
+}
+
+static int cmp_key(uint32_t ta, const unsigned char *a, size_t la, uint32_t tb,
+		   const unsigned char *b, size_t lb)
+{
+	int c;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	c = memcmp(a, b, la < lb ? la : lb);
+	if (c)
+		return c;
+	return la < lb ? -1 : la > lb;
+}
+
+/* Shape at open; with scan every entry and slot (in order, inside); strict: slots at entries. */
+static int check_hidden(const struct tu_snapshot *s, int type, bool scan, bool strict,
+			struct tu_err *reterr)
+{
+	const struct section *h = &s->sec[type];
+	_cleanup_free_ uint32_t *starts = NULL;
+	size_t slots, off, prev_len = 0, used = 0;
+	const unsigned char *prev = NULL;
+	uint32_t prev_type = 0;
+
+	if (!h->present)
+		return bad(reterr, "delta file without its hidden set (section type %d)", type);
+	if (h->count > TU_SNAPSHOT_MAX_RECORDS)
+		return bad(reterr, "hidden set at offset %zu: %u entries (limit %u)", h->off, h->count,
+			   TU_SNAPSHOT_MAX_RECORDS);
+	slots = slots_for(h->count);
+	if (h->len > UINT32_MAX || h->len % 4 ||
+	    h->len < 8 * slots || (h->len - 8 * slots) / 12 < h->count)
+		return bad(reterr, "hidden set at offset %zu: %u entries in %zu bytes", h->off,
+			   h->count, h->len);
+	if (!scan)
+		return 0;
+	if (strict && !(starts = malloc(sizeof(*starts) * (h->count ? h->count : 1))))
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	off = 8 * slots;
+	for (uint32_t i = 0; i < h->count; i++) {
+		const unsigned char *key;
+		size_t len, next;
+		uint32_t t;
+		int r = hidden_entry(s, type, off, &t, &key, &len, &next, reterr);
+
+		if (r < 0)
+			return r;
+		if (prev && cmp_key(prev_type, prev, prev_len, t, key, len) >= 0)
+			return bad(reterr, "hidden entry at offset %zu out of order", h->off + off);
+		if (strict) {
+			for (size_t k = HIDE_FIXED + len + 1; off + k < next; k++)
+				if (h->p[off + k])
+					return bad(reterr, "hidden entry at offset %zu: padding not zero",
+						   h->off + off);
+			starts[i] = (uint32_t) off;
+		}
+		prev = key, prev_len = len, prev_type = t;
+		off = next;
+	}
+	if (off != h->len)
+		return bad(reterr, "hidden set at offset %zu: %zu bytes after its %u entries", h->off,
+			   h->len - off, h->count);
+	for (size_t i = 0; i < slots; i++) {
+		uint32_t o = snap_le32(h->p + 8 * i + 4);
+		size_t lo = 0, hi = h->count;
+
+		if (o == SNAP_EMPTY_SLOT)
+			continue;
+		if (o < 8 * slots || o >= h->len)
+			return bad(reterr, "hidden set slot at offset %zu points outside its entries",
+				   h->off + 8 * i);
+		if (!strict)
+			continue;
+		used++;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (starts[mid] < o)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == h->count || starts[lo] != o)
+			return bad(reterr, "hidden set slot at offset %zu does not point at an entry",
+				   h->off + 8 * i);
+		{
+			const unsigned char *key;
+			size_t len, next;
+			uint32_t t;
+
+			(void) hidden_entry(s, type, o, &t, &key, &len, &next, NULL);
+			if (snap_le32(h->p + 8 * i) != snap_hash_key(t, key, len))
+				return bad(reterr, "hidden set slot at offset %zu: wrong hash",
+					   h->off + 8 * i);
+		}
+	}
+	if (strict && used != h->count)
+		return bad(reterr, "hidden set at offset %zu: %zu slots for %u entries", h->off, used,
+			   h->count);
+	return 0;
+}
+
+/* 1 when (etype, key) is in the delta's hidden set type, 0 when not, -EBADMSG. */
+static int hidden_has(const struct tu_snapshot *d, int type, uint32_t etype, const void *key,
+		      size_t len, struct tu_err *reterr)
+{
+	const struct section *h = &d->sec[type];
+	uint32_t slots = slots_for(h->count), hash = snap_hash_key(etype, key, len);
+
+	for (uint32_t i = 0; i < slots; i++) {
+		size_t at = 8 * (size_t) ((hash + i) & (slots - 1)), next, l;
+		const unsigned char *k;
+		uint32_t off, t;
+		int r;
+
+		if (verify_range(d, h->off + at, h->off + at + 8, reterr) < 0)
+			return -EBADMSG;
+		off = snap_le32(h->p + at + 4);
+		if (off == SNAP_EMPTY_SLOT)
+			return 0;
+		if (snap_le32(h->p + at) != hash)
+			continue;
+		r = hidden_entry(d, type, off, &t, &k, &l, &next, reterr);
+		if (r < 0)
+			return r;
+		if (t == etype && l == len && memcmp(k, key, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int blob_entry(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+		      const void **ret_data, size_t *ret_size, struct tu_err *reterr);
+
+/*
+ * BLOB_KEYS: the head and the range table always (with LAZY their chunks are checksummed
+ * here); every slot's blob and key bounds and every blob's type against its range unless
+ * LAZY (a lookup checks what it touches); with strict (CHECK_RECORDS) also that every
+ * slot's hash is its blob's type and key, the slot is reachable from its hash without
+ * crossing an empty slot, and no blob has two slots.
+ */
+static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	const size_t n_blobs = s->sec[SEC_BLOB_INDEX].count;
+	const uint32_t nslots = k->count;
+	uint32_t nr;
+	uint64_t kb, next = 0;
+	size_t fixed;
+
+	if (k->len < KEYS_HEAD || verify_range(s, k->off, k->off + KEYS_HEAD, reterr) < 0)
+		return bad(reterr, "blob key index at offset %zu: truncated or corrupt head", k->off);
+	nr = snap_le32(k->p);
+	kb = snap_le64(k->p + 8);
+	if (nr > KEYS_MAX_RANGES || snap_le32(k->p + 4) != 0 || nslots == 0 ||
+	    (nslots & (nslots - 1)) != 0 || nslots > 4 * TU_SNAPSHOT_MAX_RECORDS)
+		return bad(reterr, "blob key index at offset %zu: %u ranges, %u slots", k->off, nr,
+			   nslots);
+	fixed = KEYS_HEAD + KEYS_RANGE * (size_t) nr + KEYS_SLOT * (size_t) nslots;
+	if (kb > k->len || k->len - kb != fixed)
+		return bad(reterr, "blob key index at offset %zu: %zu bytes, its parts make %zu + %llu",
+			   k->off, k->len, fixed, (unsigned long long) kb);
+	if (verify_range(s, k->off, k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr, reterr) < 0)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < nr; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		if (snap_le32(e + 4) != 0 || snap_le32(e + 8) != next || snap_le32(e + 12) == 0 ||
+		    (i > 0 && snap_le32(e) <= snap_le32(e - KEYS_RANGE)))
+			return bad(reterr,
+				   "blob key index range %u (offset %zu): not the next type or blobs",
+				   i, k->off + KEYS_HEAD + KEYS_RANGE * (size_t) i);
+		next += snap_le32(e + 12);
+	}
+	if (next != n_blobs)
+		return bad(reterr, "blob key index at offset %zu: ranges cover %llu of %zu blobs",
+			   k->off, (unsigned long long) next, n_blobs);
+	s->key_ranges = nr;
+	s->key_slots_off = k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr;
+	s->key_bytes_off = s->key_slots_off + KEYS_SLOT * (size_t) nslots;
+	s->key_bytes = (size_t) kb;
+	if (!full)
+		return 0;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		for (uint32_t j = 0; j < snap_le32(e + 12); j++) {
+			size_t b = (size_t) snap_le32(e + 8) + j;
+
+			if (snap_le32(s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * b) != snap_le32(e))
+				return bad(reterr, "blob %zu is not of its key index range's type %u",
+					   b, snap_le32(e));
+		}
+	}
+	const unsigned char *tab = s->base + s->key_slots_off;
+	size_t empty = SIZE_MAX;
+
+	for (uint32_t i = 0; i < nslots; i++) {
+		const unsigned char *slot = tab + KEYS_SLOT * (size_t) i;
+		uint32_t blob = snap_le32(slot + 4), koff = snap_le32(slot + 8),
+			 klen = snap_le32(slot + 12);
+
+		if (blob == SNAP_EMPTY_SLOT) {
+			empty = i;
+			continue;
+		}
+		if (blob >= n_blobs || klen == 0 || klen > TU_SNAPSHOT_MAX_KEY || koff > kb ||
+		    kb - koff < klen)
+			return bad(reterr, "blob key index slot %u (offset %zu) out of range", i,
+				   s->key_slots_off + KEYS_SLOT * (size_t) i);
+	}
+	if (!strict)
+		return 0;
+
+	_cleanup_free_ uint64_t *seen = calloc((n_blobs + 63) / 64 + 1, sizeof(*seen));
+	/* From an empty slot on, run = the non-empty slots just before the one looked at (a
+	 * table without an empty slot: every slot is reachable, the probe takes them all). */
+	uint32_t run = empty == SIZE_MAX ? nslots : 0;
+
+	if (!seen)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (empty == SIZE_MAX)
+		empty = nslots - 1;
+	for (uint32_t n = 0; n < nslots; n++) {
+		uint32_t i = (uint32_t) ((empty + 1 + n) & (nslots - 1));
+		const unsigned char *slot = tab + KEYS_SLOT * (size_t) i;
+		uint32_t blob = snap_le32(slot + 4), h;
+
+		if (blob == SNAP_EMPTY_SLOT) {
+			run = 0;
+			continue;
+		}
+		h = snap_hash_key(snap_le32(s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * (size_t) blob),
+				  s->base + s->key_bytes_off + snap_le32(slot + 8),
+				  snap_le32(slot + 12));
+		if (h != snap_le32(slot) || ((i - h) & (nslots - 1)) > run ||
+		    (seen[blob / 64] & (UINT64_C(1) << (blob % 64))))
+			return bad(reterr,
+				   "blob key index slot %u (offset %zu): wrong hash, unreachable or a second slot for blob %u",
+				   i, s->key_slots_off + KEYS_SLOT * (size_t) i, blob);
+		seen[blob / 64] |= UINT64_C(1) << (blob % 64);
+		run++;
+	}
+	return 0;
+}
+
 static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flags,
 		    struct tu_err *reterr)
 {
@@ -945,16 +1423,42 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 			return tu_err_set(reterr, -ENOMEM, "out of memory");
 	}
 
-	if (kind == TU_SNAPSHOT_KIND_ACCOUNTS) {
+	if (kind_is_delta(kind)) {
+		const struct section *d = &s->sec[SEC_DELTA];
+
+		if (!d->present || d->len != DELTA_SIZE)
+			return bad(reterr, "delta file without its base section (type %d, %u bytes)",
+				   SEC_DELTA, DELTA_SIZE);
+		if (verify_range(s, d->off, d->off + DELTA_SIZE, reterr) < 0)
+			return -EBADMSG;
+		if (snap_le32(d->p + 12) != 0 || snap_le64(d->p + 16) != 0 ||
+		    snap_le64(d->p + 24) != 0)
+			return bad(reterr, "delta base section at offset %zu: reserved field not zero",
+				   d->off);
+	} else if (s->sec[SEC_DELTA].present || s->sec[SEC_HIDE_PW].present ||
+		   s->sec[SEC_HIDE_GR].present || s->sec[SEC_HIDE_BLOB].present)
+		return bad(reterr, "delta sections in a snapshot of kind %u", kind);
+
+	if (kind_is_accounts(kind)) {
 		static const int need[] = {SEC_PW_DATA, SEC_PW_ORDER, SEC_PW_BYNAME, SEC_PW_BYUID,
 					   SEC_GR_DATA, SEC_GR_ORDER, SEC_GR_BYNAME, SEC_GR_BYGID};
 		int r;
+
+		if (s->sec[SEC_HIDE_BLOB].present)
+			return bad(reterr, "accounts snapshot with a hidden blob section");
+		if (kind == TU_SNAPSHOT_KIND_ACCOUNTS_DELTA &&
+		    ((r = check_hidden(s, SEC_HIDE_PW, !lazy, flags & TU_SNAPSHOT_CHECK_RECORDS,
+				       reterr)) < 0 ||
+		     (r = check_hidden(s, SEC_HIDE_GR, !lazy, flags & TU_SNAPSHOT_CHECK_RECORDS,
+				       reterr)) < 0))
+			return r;
 
 		for (size_t i = 0; i < ELEMENTSOF(need); i++)
 			if (!s->sec[need[i]].present)
 				return bad(reterr, "accounts snapshot without section type %d",
 					   need[i]);
-		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present)
+		if (s->sec[SEC_BLOB_INDEX].present || s->sec[SEC_BLOB_DATA].present ||
+		    s->sec[SEC_BLOB_KEYS].present)
 			return bad(reterr, "accounts snapshot with blob sections");
 		if (s->sec[SEC_META].present &&
 		    (s->sec[SEC_META].len != META_SIZE || snap_le64(s->sec[SEC_META].p + 8) != 0 ||
@@ -987,13 +1491,22 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 		if (!ix->present || !d->present)
 			return bad(reterr, "blob snapshot without its index or data section");
 		for (int t = SEC_PW_DATA; t <= SEC_GR_BYGID; t++)
-			if (s->sec[t].present || s->sec[SEC_META].present)
+			if (s->sec[t].present || s->sec[SEC_META].present ||
+			    s->sec[SEC_HIDE_PW].present || s->sec[SEC_HIDE_GR].present)
 				return bad(reterr, "blob snapshot with accounts sections");
+		if (kind == TU_SNAPSHOT_KIND_STATE_DELTA) {
+			int r = check_hidden(s, SEC_HIDE_BLOB, !lazy,
+					     flags & TU_SNAPSHOT_CHECK_RECORDS, reterr);
+
+			if (r < 0)
+				return r;
+		}
 		if (ix->count > TU_SNAPSHOT_MAX_RECORDS ||
 		    ix->len != BLOB_ENTRY * (size_t) ix->count)
 			return bad(reterr, "blob index at offset %zu: %u entries in %zu bytes",
 				   ix->off, ix->count, ix->len);
-		for (uint32_t i = 0; i < ix->count; i++) {
+		/* Lazy: each blob's entry is checked when it is read (blob_at). */
+		for (uint32_t i = 0; !lazy && i < ix->count; i++) {
 			const unsigned char *e = ix->p + BLOB_ENTRY * (size_t) i;
 			uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16), end;
 
@@ -1002,6 +1515,12 @@ static int validate(struct tu_snapshot *s, uint32_t expected_kind, unsigned flag
 				return bad(reterr,
 					   "blob %u (index offset %zu) outside the data section", i,
 					   ix->off + BLOB_ENTRY * (size_t) i);
+		}
+		if (s->sec[SEC_BLOB_KEYS].present) {
+			int r = check_keys(s, !lazy, flags & TU_SNAPSHOT_CHECK_RECORDS, reterr);
+
+			if (r < 0)
+				return r;
 		}
 	}
 	s->kind = kind;
@@ -1066,8 +1585,13 @@ static int check_dir(const char *path, struct tu_err *reterr)
 	return 0;
 }
 
-int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
-		     struct tu_snapshot **ret, struct tu_err *reterr)
+static uint32_t delta_kind_of(uint32_t kind);
+static int delta_applies(const struct tu_snapshot *base, const struct tu_snapshot *d,
+			 struct tu_err *reterr);
+
+/* One file, trusted and validated; nofollow for the delta (never a symlink). */
+static int open_one(const char *path, uint32_t expected_kind, unsigned flags, bool nofollow,
+		    struct tu_snapshot **ret, struct tu_err *reterr)
 {
 	_cleanup_close_ int fd = -1;
 	struct tu_snapshot *s = NULL;
@@ -1075,9 +1599,11 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 	void *map;
 	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
 	if (fd < 0) {
 		r = -errno;
+		if (r == -ELOOP && nofollow)
+			return tu_err_set(reterr, -EPERM, "%s: a symbolic link, refused", path);
 		return tu_err_set(reterr, r, "%s: %s", path, strerror(-r));
 	}
 	if (fstat(fd, &st) < 0) {
@@ -1114,7 +1640,8 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 		r = -errno;
 		return tu_err_set(reterr, r, "%s: mmap: %s", path, strerror(-r));
 	}
-	r = tu_snapshot_open_buffer(map, (size_t) st.st_size, expected_kind, flags, &s, reterr);
+	r = tu_snapshot_open_buffer(map, (size_t) st.st_size, expected_kind,
+				    flags & ~TU_SNAPSHOT_OVERLAY, &s, reterr);
 	if (r < 0 || !s) {
 		(void) munmap(map, (size_t) st.st_size);
 		tu_err_prefix(reterr, "%s", path);
@@ -1125,12 +1652,82 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 	return 0;
 }
 
+#define OVERLAY_ATTEMPTS 4
+
+/*
+ * The base, then its delta.  A writer renames a new delta over the old one and
+ * never removes one, and a full write bumps the base's generation: so a delta
+ * naming a newer base means the base we mapped was replaced meanwhile (open
+ * both again), an older one is already in the base.
+ */
+int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
+		     struct tu_snapshot **ret, struct tu_err *reterr)
+{
+	char dpath[PATH_MAX];
+	unsigned long long dgen = 0, bgen = 0;
+
+	if (!(flags & TU_SNAPSHOT_OVERLAY))
+		return open_one(path, expected_kind, flags, false, ret, reterr);
+	for (int attempt = 0; attempt < OVERLAY_ATTEMPTS; attempt++) {
+		struct tu_snapshot *s = NULL, *d = NULL;
+		struct tu_err de = {};
+		int r = open_one(path, expected_kind, flags, false, &s, reterr);
+
+		if (r < 0)
+			return r;
+		if (!delta_kind_of(s->kind)) {
+			*ret = s;
+			return 0;
+		}
+		r = tu_snapshot_delta_path(path, dpath, sizeof(dpath));
+		if (r < 0) {
+			tu_snapshot_close(s);
+			return tu_err_set(reterr, r, "%s: the delta's path: %s", path, strerror(-r));
+		}
+		r = open_one(dpath, delta_kind_of(s->kind), flags, true, &d, &de);
+		if (r == -ENOENT) {
+			*ret = s;
+			return 0;
+		}
+		if (r >= 0) {
+			r = delta_applies(s, d, &de);
+			if (r == -EAGAIN)
+				dgen = d->generation, bgen = s->generation;
+			else if (r < 0)
+				tu_err_prefix(&de, "%s", dpath);
+		}
+		if (r > 0) {
+			s->delta = d;
+			*ret = s;
+			return 0;
+		}
+		tu_snapshot_close(d);
+		if (r == 0) {
+			*ret = s;
+			return 0;
+		}
+		tu_snapshot_close(s);
+		if (r != -EAGAIN) {
+			if (reterr)
+				*reterr = de;
+			return r;
+		}
+	}
+	return tu_err_set(reterr, -ESTALE,
+			  "%s: its delta %s names base generation %llu, newer than the base's %llu, "
+			  "after %d attempts",
+			  path, dpath, dgen, bgen, OVERLAY_ATTEMPTS);
+}
+
 struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s)
 {
 	if (!s)
 		return NULL;
 	if (s->mapped)
 		(void) munmap((void *) s->base, s->size);
+	tu_snapshot_close(s->delta);
+	for (size_t i = 0; i < ELEMENTSOF(s->hpos); i++)
+		free(atomic_load(&s->hpos[i]));
 	free(s->verified);
 	free(s);
 	return NULL;
@@ -1153,7 +1750,12 @@ uint64_t tu_snapshot_generation(const struct tu_snapshot *s)
 
 int64_t tu_snapshot_created_usec(const struct tu_snapshot *s)
 {
-	return s->created_usec;
+	return s->delta ? s->delta->created_usec : s->created_usec;
+}
+
+bool tu_snapshot_has_delta(const struct tu_snapshot *s)
+{
+	return s && s->delta;
 }
 
 size_t tu_snapshot_size(const struct tu_snapshot *s)
@@ -1163,19 +1765,35 @@ size_t tu_snapshot_size(const struct tu_snapshot *s)
 
 uint64_t tu_snapshot_negative_ttl_usec(const struct tu_snapshot *s)
 {
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !s->sec[SEC_META].present)
+	if (s->delta && s->delta->sec[SEC_META].present)
+		return snap_le64(s->delta->sec[SEC_META].p);
+	if (!kind_is_accounts(s->kind) || !s->sec[SEC_META].present)
 		return 0;
 	return snap_le64(s->sec[SEC_META].p); /* checked at open */
 }
 
+/* Records of one file (base or delta alone). */
+static size_t one_count(const struct tu_snapshot *s, int order)
+{
+	return kind_is_accounts(s->kind) ? s->sec[order].count : 0;
+}
+
+/* With a delta: the base's records minus the hidden ones (all in the base: checked when the
+ * delta was attached and again on enumeration), plus the delta's. */
 size_t tu_snapshot_passwd_count(const struct tu_snapshot *s)
 {
-	return s->kind == TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_PW_ORDER].count : 0;
+	if (s->delta)
+		return one_count(s, SEC_PW_ORDER) - s->delta->sec[SEC_HIDE_PW].count +
+		       one_count(s->delta, SEC_PW_ORDER);
+	return one_count(s, SEC_PW_ORDER);
 }
 
 size_t tu_snapshot_group_count(const struct tu_snapshot *s)
 {
-	return s->kind == TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_GR_ORDER].count : 0;
+	if (s->delta)
+		return one_count(s, SEC_GR_ORDER) - s->delta->sec[SEC_HIDE_GR].count +
+		       one_count(s->delta, SEC_GR_ORDER);
+	return one_count(s, SEC_GR_ORDER);
 }
 
 /* ---- lookups ---------------------------------------------------------- */
@@ -1209,13 +1827,13 @@ static inline int probe_next(const struct tu_snapshot *s, const struct section *
 	return 0;
 }
 
-int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
-			   struct tu_err *reterr)
+static int one_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
+			  uint32_t *ret_off, struct tu_err *reterr)
 {
 	uint32_t h, i = 0, off;
 	int r;
 
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
+	if (!kind_is_accounts(s->kind) || !name)
 		return -ENOENT;
 	h = snap_hash_name(name);
 	while ((r = probe_next(s, &s->sec[SEC_PW_BYNAME], h, h, &i, &off, reterr)) > 0) {
@@ -1226,19 +1844,21 @@ int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct
 			return r;
 		if (strcmp(v.name, name) == 0) {
 			*ret = v;
+			if (ret_off)
+				*ret_off = off;
 			return 0;
 		}
 	}
 	return r < 0 ? r : -ENOENT;
 }
 
-int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
-			 struct tu_err *reterr)
+static int one_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
+			struct tu_err *reterr)
 {
 	uint32_t i = 0, off;
 	int r;
 
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
+	if (!kind_is_accounts(s->kind))
 		return -ENOENT;
 	while ((r = probe_next(s, &s->sec[SEC_PW_BYUID], snap_hash_id((uint32_t) uid), (uint32_t) uid, &i, &off,
 			       reterr)) > 0) {
@@ -1255,13 +1875,13 @@ int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_vi
 	return r < 0 ? r : -ENOENT;
 }
 
-int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
-			   struct tu_err *reterr)
+static int one_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
+			  uint32_t *ret_off, struct tu_err *reterr)
 {
 	uint32_t h, i = 0, off;
 	int r;
 
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS || !name)
+	if (!kind_is_accounts(s->kind) || !name)
 		return -ENOENT;
 	h = snap_hash_name(name);
 	while ((r = probe_next(s, &s->sec[SEC_GR_BYNAME], h, h, &i, &off, reterr)) > 0) {
@@ -1272,19 +1892,21 @@ int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct
 			return r;
 		if (strcmp(v.name, name) == 0) {
 			*ret = v;
+			if (ret_off)
+				*ret_off = off;
 			return 0;
 		}
 	}
 	return r < 0 ? r : -ENOENT;
 }
 
-int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
-			 struct tu_err *reterr)
+static int one_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
+			struct tu_err *reterr)
 {
 	uint32_t i = 0, off;
 	int r;
 
-	if (s->kind != TU_SNAPSHOT_KIND_ACCOUNTS)
+	if (!kind_is_accounts(s->kind))
 		return -ENOENT;
 	while ((r = probe_next(s, &s->sec[SEC_GR_BYGID], snap_hash_id((uint32_t) gid), (uint32_t) gid, &i, &off,
 			       reterr)) > 0) {
@@ -1301,13 +1923,13 @@ int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_vi
 	return r < 0 ? r : -ENOENT;
 }
 
-int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
-			  struct tu_err *reterr)
+static int one_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
+			 struct tu_err *reterr)
 {
 	struct tu_pw_view v;
 	int r;
 
-	if (i >= tu_snapshot_passwd_count(s))
+	if (!kind_is_accounts(s->kind) || i >= s->sec[SEC_PW_ORDER].count)
 		return -ENOENT;
 	if (verify_range(s, s->sec[SEC_PW_ORDER].off + 4 * i, s->sec[SEC_PW_ORDER].off + 4 * i + 4,
 			 reterr) < 0)
@@ -1319,13 +1941,13 @@ int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_vi
 	return 0;
 }
 
-int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret,
-			 struct tu_err *reterr)
+static int one_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret,
+			struct tu_err *reterr)
 {
 	struct tu_gr_view v;
 	int r;
 
-	if (i >= tu_snapshot_group_count(s))
+	if (!kind_is_accounts(s->kind) || i >= s->sec[SEC_GR_ORDER].count)
 		return -ENOENT;
 	if (verify_range(s, s->sec[SEC_GR_ORDER].off + 4 * i, s->sec[SEC_GR_ORDER].off + 4 * i + 4,
 			 reterr) < 0)
@@ -1339,25 +1961,762 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s)
 {
-	return s->kind != TU_SNAPSHOT_KIND_ACCOUNTS ? s->sec[SEC_BLOB_INDEX].count : 0;
+	return !kind_is_accounts(s->kind) ? s->sec[SEC_BLOB_INDEX].count : 0;
+}
+
+/* The i-th blob, its index entry and data checked (LAZY: bounds too, and checksummed). */
+static int blob_entry(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
+		      const void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
+	const struct section *ix = &s->sec[SEC_BLOB_INDEX], *d = &s->sec[SEC_BLOB_DATA];
+	const unsigned char *e;
+	uint64_t off, len, end;
+
+	if (i >= ix->count)
+		return bad(reterr, "blob %zu of %u", i, ix->count);
+	e = ix->p + BLOB_ENTRY * i;
+	if (verify_range(s, ix->off + BLOB_ENTRY * i, ix->off + BLOB_ENTRY * (i + 1), reterr) < 0)
+		return -EBADMSG;
+	off = snap_le64(e + 8);
+	len = snap_le64(e + 16);
+	if (snap_le32(e + 4) != 0 || __builtin_add_overflow(off, len, &end) || end > d->len)
+		return bad(reterr, "blob %zu (index offset %zu) outside the data section", i,
+			   ix->off + BLOB_ENTRY * i);
+	if (verify_range(s, d->off + off, d->off + end, reterr) < 0)
+		return -EBADMSG;
+	*ret_type = snap_le32(e);
+	*ret_data = d->p + off;
+	*ret_size = (size_t) len;
+	return 0;
 }
 
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 			const void **ret_data, size_t *ret_size)
 {
-	const unsigned char *e;
-
 	if (i >= tu_snapshot_blob_count(s))
 		return -ENOENT;
-	e = s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * i;
-	if (verify_range(s, s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * i,
-			 s->sec[SEC_BLOB_INDEX].off + BLOB_ENTRY * (i + 1), NULL) < 0 ||
-	    verify_range(s, s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8),
-			 s->sec[SEC_BLOB_DATA].off + snap_le64(e + 8) + snap_le64(e + 16),
-			 NULL) < 0)
-		return -EBADMSG;
-	*ret_type = snap_le32(e);
-	*ret_data = s->sec[SEC_BLOB_DATA].p + snap_le64(e + 8);
-	*ret_size = (size_t) snap_le64(e + 16);
+	return blob_entry(s, i, ret_type, ret_data, ret_size, NULL);
+}
+
+int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			  size_t key_len, const void **ret_data, size_t *ret_size,
+			  struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	const void *found = NULL;
+	size_t found_size = 0;
+	bool have = false;
+	uint32_t h;
+
+	if (s->kind == TU_SNAPSHOT_KIND_ACCOUNTS || !k->present)
+		return -EOPNOTSUPP;
+	if (key_len == 0 || key_len > TU_SNAPSHOT_MAX_KEY || !key)
+		return -ENOENT;
+	h = snap_hash_key(type, key, key_len);
+	for (uint32_t i = 0; i < k->count; i++) {
+		size_t at = s->key_slots_off + KEYS_SLOT * (size_t) ((h + i) & (k->count - 1));
+		const unsigned char *slot = s->base + at;
+		uint32_t blob, koff, t;
+		const void *data;
+		size_t size;
+		int r;
+
+		if (verify_range(s, at, at + KEYS_SLOT, reterr) < 0)
+			return -EBADMSG;
+		blob = snap_le32(slot + 4);
+		if (blob == SNAP_EMPTY_SLOT)
+			break;
+		if (snap_le32(slot) != h || snap_le32(slot + 12) != key_len)
+			continue;
+		koff = snap_le32(slot + 8);
+		if (koff > s->key_bytes || s->key_bytes - koff < key_len)
+			return bad(reterr, "blob key index slot at offset %zu: key outside its section",
+				   at);
+		if (verify_range(s, s->key_bytes_off + koff, s->key_bytes_off + koff + key_len,
+				 reterr) < 0)
+			return -EBADMSG;
+		if (memcmp(s->base + s->key_bytes_off + koff, key, key_len) != 0)
+			continue;
+		r = blob_entry(s, blob, &t, &data, &size, reterr);
+		if (r < 0)
+			return r;
+		if (t != type)
+			continue; /* another type's blob with a colliding hash */
+		if (have)
+			return -ENOTUNIQ;
+		have = true;
+		found = data;
+		found_size = size;
+	}
+	if (!have)
+		return -ENOENT;
+	*ret_data = found;
+	*ret_size = found_size;
 	return 0;
+}
+
+int tu_snapshot_blob_type_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+				size_t *ret_count, struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+
+	(void) reterr; /* the range table was checked (and checksummed) at open */
+	if (s->kind == TU_SNAPSHOT_KIND_ACCOUNTS || !k->present)
+		return -EOPNOTSUPP;
+	for (uint32_t i = 0; i < s->key_ranges; i++) {
+		const unsigned char *e = k->p + KEYS_HEAD + KEYS_RANGE * (size_t) i;
+
+		if (snap_le32(e) == type) {
+			*ret_first = snap_le32(e + 8);
+			*ret_count = snap_le32(e + 12);
+			return 0;
+		}
+	}
+	*ret_first = 0;
+	*ret_count = 0;
+	return 0;
+}
+
+/* ---- reading through a delta ------------------------------------------ */
+
+/*
+ * Lookups: the delta's records first; then the base, unless the name of the
+ * record found there is hidden by the delta (a uid whose base owner changed
+ * or left, and that no delta record has, is not found).
+ */
+int tu_snapshot_find_login(const struct tu_snapshot *s, const char *name, struct tu_pw_view *ret,
+			   struct tu_err *reterr)
+{
+	int r;
+
+	if (s->delta && name) {
+		r = one_find_login(s->delta, name, ret, NULL, reterr);
+		if (r != -ENOENT)
+			return r;
+		r = hidden_has(s->delta, SEC_HIDE_PW, 0, name, strlen(name), reterr);
+		if (r != 0)
+			return r < 0 ? r : -ENOENT;
+	}
+	return one_find_login(s, name, ret, NULL, reterr);
+}
+
+int tu_snapshot_find_uid(const struct tu_snapshot *s, uid_t uid, struct tu_pw_view *ret,
+			 struct tu_err *reterr)
+{
+	struct tu_pw_view v;
+	int r;
+
+	if (!s->delta)
+		return one_find_uid(s, uid, ret, reterr);
+	r = one_find_uid(s->delta, uid, ret, reterr);
+	if (r != -ENOENT)
+		return r;
+	r = one_find_uid(s, uid, &v, reterr);
+	if (r < 0)
+		return r;
+	r = hidden_has(s->delta, SEC_HIDE_PW, 0, v.name, v.name_len, reterr);
+	if (r != 0)
+		return r < 0 ? r : -ENOENT;
+	*ret = v;
+	return 0;
+}
+
+int tu_snapshot_find_group(const struct tu_snapshot *s, const char *name, struct tu_gr_view *ret,
+			   struct tu_err *reterr)
+{
+	int r;
+
+	if (s->delta && name) {
+		r = one_find_group(s->delta, name, ret, NULL, reterr);
+		if (r != -ENOENT)
+			return r;
+		r = hidden_has(s->delta, SEC_HIDE_GR, 0, name, strlen(name), reterr);
+		if (r != 0)
+			return r < 0 ? r : -ENOENT;
+	}
+	return one_find_group(s, name, ret, NULL, reterr);
+}
+
+int tu_snapshot_find_gid(const struct tu_snapshot *s, gid_t gid, struct tu_gr_view *ret,
+			 struct tu_err *reterr)
+{
+	struct tu_gr_view v;
+	int r;
+
+	if (!s->delta)
+		return one_find_gid(s, gid, ret, reterr);
+	r = one_find_gid(s->delta, gid, ret, reterr);
+	if (r != -ENOENT)
+		return r;
+	r = one_find_gid(s, gid, &v, reterr);
+	if (r < 0)
+		return r;
+	r = hidden_has(s->delta, SEC_HIDE_GR, 0, v.name, v.name_len, reterr);
+	if (r != 0)
+		return r < 0 ? r : -ENOENT;
+	*ret = v;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The base ORDER positions the delta hides (which 0: passwd, 1: group),
+ * ascending, computed once per open snapshot (the first enumeration) and
+ * published with a compare-and-swap, so concurrent readers agree.  Every
+ * hidden name must be a base record: the writer hides only what the base has.
+ */
+static int hidden_positions(const struct tu_snapshot *s, int which, const struct hidden_pos **ret,
+			    struct tu_err *reterr)
+{
+	struct tu_snapshot *w = (struct tu_snapshot *) s; /* only the atomic cache is written */
+	const struct tu_snapshot *d = s->delta;
+	int hsec = which ? SEC_HIDE_GR : SEC_HIDE_PW, osec = which ? SEC_GR_ORDER : SEC_PW_ORDER;
+	const struct section *h = &d->sec[hsec], *o = &s->sec[osec];
+	struct hidden_pos *hp = atomic_load_explicit(&w->hpos[which], memory_order_acquire),
+			  *expect = NULL;
+	size_t off = 8 * (size_t) slots_for(h->count);
+	int r;
+
+	if (hp) {
+		*ret = hp;
+		return 0;
+	}
+	if (verify_range(s, o->off, o->off + o->len, reterr) < 0)
+		return -EBADMSG;
+	hp = malloc(sizeof(*hp) + sizeof(uint32_t) * (h->count ? h->count : 1));
+	if (!hp)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < h->count; i++) {
+		const unsigned char *key;
+		size_t len, next, lo = 0, hi = o->count;
+		uint32_t t, roff = 0;
+
+		r = hidden_entry(d, hsec, off, &t, &key, &len, &next, reterr);
+		if (r >= 0) {
+			if (which == 0) {
+				struct tu_pw_view v;
+
+				r = one_find_login(s, (const char *) key, &v, &roff, reterr);
+			} else {
+				struct tu_gr_view v;
+
+				r = one_find_group(s, (const char *) key, &v, &roff, reterr);
+			}
+		}
+		if (r == -ENOENT)
+			r = bad(reterr, "delta hides '%.64s', which its base does not have",
+				(const char *) key);
+		if (r < 0) {
+			free(hp);
+			return r;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (snap_le32(o->p + 4 * mid) < roff)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == o->count || snap_le32(o->p + 4 * lo) != roff) {
+			free(hp);
+			return bad(reterr, "base record at offset %u is not in its order index", roff);
+		}
+		hp->pos[i] = (uint32_t) lo;
+		off = next;
+	}
+	hp->n = h->count;
+	qsort(hp->pos, hp->n, sizeof(hp->pos[0]), cmp_u32);
+	for (size_t i = 1; i < hp->n; i++)
+		if (hp->pos[i] == hp->pos[i - 1]) {
+			free(hp);
+			return bad(reterr, "delta hides one base record twice");
+		}
+	if (!atomic_compare_exchange_strong(&w->hpos[which], &expect, hp)) {
+		free(hp);
+		hp = expect;
+	}
+	*ret = hp;
+	return 0;
+}
+
+/* The base position of the i-th record the delta does not hide (i < base - hidden). */
+static size_t unhidden_at(const struct hidden_pos *hp, size_t i)
+{
+	size_t lo = 0, hi = hp->n;
+
+	/* Hidden positions p[k] with p[k] - k <= i come before it. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (hp->pos[mid] - mid <= i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return i + lo;
+}
+
+/* Enumeration with a delta: the base's records it does not hide (name order), then its own. */
+int tu_snapshot_passwd_at(const struct tu_snapshot *s, size_t i, struct tu_pw_view *ret,
+			  struct tu_err *reterr)
+{
+	const struct hidden_pos *hp;
+	size_t nb;
+	int r;
+
+	if (!s->delta)
+		return one_passwd_at(s, i, ret, reterr);
+	nb = one_count(s, SEC_PW_ORDER) - s->delta->sec[SEC_HIDE_PW].count;
+	if (i >= nb)
+		return one_passwd_at(s->delta, i - nb, ret, reterr);
+	r = hidden_positions(s, 0, &hp, reterr);
+	if (r < 0)
+		return r;
+	return one_passwd_at(s, unhidden_at(hp, i), ret, reterr);
+}
+
+int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view *ret,
+			 struct tu_err *reterr)
+{
+	const struct hidden_pos *hp;
+	size_t nb;
+	int r;
+
+	if (!s->delta)
+		return one_group_at(s, i, ret, reterr);
+	nb = one_count(s, SEC_GR_ORDER) - s->delta->sec[SEC_HIDE_GR].count;
+	if (i >= nb)
+		return one_group_at(s->delta, i - nb, ret, reterr);
+	r = hidden_positions(s, 1, &hp, reterr);
+	if (r < 0)
+		return r;
+	return one_group_at(s, unhidden_at(hp, i), ret, reterr);
+}
+
+/* The delta kind that goes with a base kind, 0 for none. */
+static uint32_t delta_kind_of(uint32_t kind)
+{
+	/* State deltas (kind 4) have a format (docs/cache-format.md) but no writer and no blob
+	 * overlay yet: a state file is read alone. */
+	return kind == TU_SNAPSHOT_KIND_ACCOUNTS ? TU_SNAPSHOT_KIND_ACCOUNTS_DELTA : 0;
+}
+
+/* 1: d applies to base; 0: stale; -EAGAIN: d names a newer base; -EBADMSG. */
+static int delta_applies(const struct tu_snapshot *base, const struct tu_snapshot *d,
+			 struct tu_err *reterr)
+{
+	const unsigned char *info = d->sec[SEC_DELTA].p;
+
+	if (d->generation > base->generation)
+		return tu_err_set(reterr, -EAGAIN,
+				  "delta for base generation %llu, newer than the base's %llu",
+				  (unsigned long long) d->generation,
+				  (unsigned long long) base->generation);
+	if (d->generation < base->generation || snap_le64(info) != base->size ||
+	    snap_le32(info + 8) != snap_le32(base->base + H_HEADER_CRC))
+		return 0;
+	if (kind_is_accounts(base->kind) &&
+	    (d->sec[SEC_HIDE_PW].count > base->sec[SEC_PW_ORDER].count ||
+	     d->sec[SEC_HIDE_GR].count > base->sec[SEC_GR_ORDER].count))
+		return bad(reterr, "delta hides more records than its base has");
+	if (!kind_is_accounts(base->kind) &&
+	    d->sec[SEC_HIDE_BLOB].count > base->sec[SEC_BLOB_INDEX].count)
+		return bad(reterr, "delta hides more blobs than its base has");
+	return 1;
+}
+
+int tu_snapshot_attach_delta_buffer(struct tu_snapshot *base, const void *data, size_t size,
+				    unsigned flags, struct tu_err *reterr)
+{
+	struct tu_snapshot *d = NULL;
+	uint32_t want;
+	int r;
+
+	if (!base || base->delta || kind_is_delta(base->kind))
+		return tu_err_set(reterr, -EINVAL, "not a base snapshot without a delta");
+	want = delta_kind_of(base->kind);
+	if (!want)
+		return tu_err_set(reterr, -EBADMSG, "snapshots of kind %u have no delta", base->kind);
+	r = tu_snapshot_open_buffer(data, size, want, flags & ~TU_SNAPSHOT_OVERLAY, &d, reterr);
+	if (r < 0)
+		return r;
+	r = delta_applies(base, d, reterr);
+	if (r <= 0) {
+		tu_snapshot_close(d);
+		return r;
+	}
+	base->delta = d;
+	return 1;
+}
+
+int tu_snapshot_delta_path(const char *base_path, char *buf, size_t size)
+{
+	/* The file may be a symlink (the default dir's accounts.db): the delta is next to its
+	 * target, named after it. */
+	_cleanup_free_ char *real = base_path ? realpath(base_path, NULL) : NULL;
+	const char *slash, *name;
+	size_t nlen;
+
+	if (!base_path)
+		return -EINVAL;
+	if (!real)
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -EINVAL;
+	name = slash + 1;
+	nlen = strlen(name);
+	if (nlen > 3 && strcmp(name + nlen - 3, ".db") == 0)
+		nlen -= 3;
+	if ((size_t) (name - real) + nlen + sizeof(".delta") > size)
+		return -ENAMETOOLONG;
+	memcpy(buf, real, (size_t) (name - real) + nlen);
+	memcpy(buf + (name - real) + nlen, ".delta", sizeof(".delta"));
+	return 0;
+}
+
+/* ---- writing a delta -------------------------------------------------- */
+
+#define DELTA_MIN_BYTES_LIMIT (1024u * 1024u) /* a delta may always be this big */
+
+size_t tu_snapshot_delta_max_changes(size_t n_records)
+{
+	return n_records / 16 > 256 ? n_records / 16 : 256;
+}
+
+uint64_t tu_snapshot_next_generation(const char *base_path)
+{
+	struct tu_snapshot *s = NULL;
+	char dpath[PATH_MAX];
+	uint64_t g = 0;
+
+	/* Headers only (LAZY): the generation is in the checksummed header. */
+	if (open_one(base_path, 0, TU_SNAPSHOT_LAZY, false, &s, NULL) >= 0) {
+		g = s->generation;
+		s = tu_snapshot_close(s);
+	}
+	if (tu_snapshot_delta_path(base_path, dpath, sizeof(dpath)) >= 0 &&
+	    open_one(dpath, 0, TU_SNAPSHOT_LAZY, true, &s, NULL) >= 0) {
+		if (kind_is_delta(s->kind) && s->generation > g)
+			g = s->generation;
+		s = tu_snapshot_close(s);
+	}
+	return g + 1;
+}
+
+/* A growing list of names (borrowed) for a hidden set. */
+struct name_list {
+	const char **v;
+	size_t n, cap;
+};
+
+static int name_list_add(struct name_list *l, const char *name)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		const char **v = reallocarray(l->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v, l->cap = cap;
+	}
+	l->v[l->n++] = name;
+	return 0;
+}
+
+/* A hidden-set section for names already in ascending bytewise order. */
+static int build_hidden(const struct name_list *l, unsigned char **ret, size_t *ret_len)
+{
+	size_t slots = slots_for(l->n), len = 8 * slots, off;
+	unsigned char *b;
+
+	for (size_t i = 0; i < l->n; i++)
+		len += align_up(HIDE_FIXED + strlen(l->v[i]) + 1, 4);
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	b = calloc(1, len);
+	if (!b)
+		return -ENOMEM;
+	memset(b, 0xff, 8 * slots);
+	off = 8 * slots;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t nl = strlen(l->v[i]);
+		uint32_t h = snap_hash_key(0, l->v[i], nl);
+
+		snap_put32(b + off, 0);
+		snap_put32(b + off + 4, (uint32_t) nl);
+		memcpy(b + off + HIDE_FIXED, l->v[i], nl);
+		(void) slot_insert(b, (uint32_t) slots, h, h, (uint32_t) off, false);
+		off += align_up(HIDE_FIXED + nl + 1, 4);
+	}
+	*ret = b;
+	*ret_len = len;
+	return 0;
+}
+
+/* Whether input record r is exactly base record v (what the builder would write for r). */
+static bool pw_same(const struct tu_pw_rec *r, const struct tu_pw_view *v)
+{
+	if (r->uid != v->uid || r->gid != v->gid || r->n_gids != v->n_gids ||
+	    strcmp(r->gecos, v->gecos) || strcmp(r->dir, v->dir) || strcmp(r->shell, v->shell))
+		return false;
+	for (size_t i = 0; i < r->n_gids; i++)
+		if (r->gids[i] != snap_le32(v->gids_raw + 4 * i))
+			return false;
+	return true;
+}
+
+static bool gr_same(const struct tu_gr_rec *r, const struct tu_gr_view *v)
+{
+	size_t cur = 0;
+
+	if (r->gid != v->gid || r->n_members != v->n_members)
+		return false;
+	/* The view's members are back to back, each NUL-terminated (checked by gr_parse). */
+	for (size_t i = 0; i < r->n_members; i++) {
+		size_t len = strlen(r->members[i]) + 1;
+
+		if (len > v->members_size - cur || memcmp(v->members + cur, r->members[i], len))
+			return false;
+		cur += len;
+	}
+	return cur == v->members_size;
+}
+
+int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struct tu_pw_rec *pw,
+				     size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				     const struct tu_snapshot_meta *meta, int64_t now_usec,
+				     size_t max_changes, void **ret_data, size_t *ret_size,
+				     struct tu_snapshot_delta_stats *ret_stats,
+				     struct tu_err *reterr)
+{
+	_cleanup_free_ const struct tu_pw_rec **spw = NULL;
+	_cleanup_free_ const struct tu_gr_rec **sgr = NULL;
+	_cleanup_free_ unsigned char *hide_pw = NULL, *hide_gr = NULL;
+	_cleanup_free_ struct tu_pw_rec *cpw = NULL;
+	_cleanup_free_ struct tu_gr_rec *cgr = NULL;
+	_cleanup_free_ void *out = NULL;
+	struct name_list hpw = {0}, hgr = {0};
+	struct tu_snapshot_delta_stats st = {0};
+	struct tu_snapshot *d = NULL;
+	unsigned char info[DELTA_SIZE] = {0};
+	size_t out_size = 0, hpw_len = 0, hgr_len = 0, n_cpw = 0, n_cgr = 0, nb, i, j;
+	int r = 0;
+
+	if (!base || base->kind != TU_SNAPSHOT_KIND_ACCOUNTS || base->delta)
+		return tu_err_set(reterr, -EINVAL, "the base of a delta must be a plain accounts snapshot");
+	if (n_pw > TU_SNAPSHOT_MAX_RECORDS || n_gr > TU_SNAPSHOT_MAX_RECORDS)
+		return tu_err_set(reterr, -EMSGSIZE,
+				  "too many records (%zu passwd, %zu group; limit %u)", n_pw, n_gr,
+				  TU_SNAPSHOT_MAX_RECORDS);
+	if ((n_pw && !pw) || (n_gr && !gr))
+		return tu_err_set(reterr, -EINVAL, "NULL record array");
+	st.base_generation = base->generation;
+	st.max_changes = max_changes ? max_changes : tu_snapshot_delta_max_changes(n_pw + n_gr);
+	spw = calloc(n_pw ? n_pw : 1, sizeof(*spw));
+	sgr = calloc(n_gr ? n_gr : 1, sizeof(*sgr));
+	cpw = calloc(n_pw ? n_pw : 1, sizeof(*cpw));
+	cgr = calloc(n_gr ? n_gr : 1, sizeof(*cgr));
+	if (!spw || !sgr || !cpw || !cgr)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (i = 0; i < n_pw; i++) {
+		if (!pw[i].name || !pw[i].gecos || !pw[i].dir || !pw[i].shell ||
+		    (pw[i].n_gids && !pw[i].gids))
+			return tu_err_set(reterr, -EINVAL, "passwd record %zu: NULL field", i);
+		spw[i] = &pw[i];
+	}
+	for (i = 0; i < n_gr; i++) {
+		if (!gr[i].name || (gr[i].n_members && !gr[i].members))
+			return tu_err_set(reterr, -EINVAL, "group record %zu: NULL field", i);
+		for (size_t m = 0; m < gr[i].n_members; m++)
+			if (!gr[i].members[m])
+				return tu_err_set(reterr, -EINVAL, "group '%.64s': NULL member",
+						  gr[i].name);
+		sgr[i] = &gr[i];
+	}
+	sort_pw(spw, n_pw);
+	sort_gr(sgr, n_gr);
+
+	/*
+	 * Merge-join in name order with the mapped base: a record equal to the base's is
+	 * unchanged (it was checked when the base was written); the others are written to the
+	 * delta (which checks them as a full write would), and the base's name is hidden.
+	 */
+	nb = one_count(base, SEC_PW_ORDER);
+	for (i = 0, j = 0; r >= 0 && (i < nb || j < n_pw);) {
+		struct tu_pw_view bv = {0};
+		int c;
+
+		if (i < nb && (r = one_passwd_at(base, i, &bv, reterr)) < 0)
+			break;
+		if (j > 0 && j < n_pw && strcmp(spw[j - 1]->name, spw[j]->name) == 0) {
+			r = tu_err_set(reterr, -EINVAL, "duplicate login '%s'", spw[j]->name);
+			break;
+		}
+		c = i >= nb ? 1 : j >= n_pw ? -1 : strcmp(bv.name, spw[j]->name);
+		if (c == 0 && pw_same(spw[j], &bv)) {
+			i++, j++;
+			continue;
+		}
+		if (c <= 0) {
+			r = name_list_add(&hpw, bv.name);
+			i++;
+		}
+		if (r >= 0 && c >= 0)
+			cpw[n_cpw++] = *spw[j++];
+	}
+	nb = one_count(base, SEC_GR_ORDER);
+	for (i = 0, j = 0; r >= 0 && (i < nb || j < n_gr);) {
+		struct tu_gr_view bv = {0};
+		int c;
+
+		if (i < nb && (r = one_group_at(base, i, &bv, reterr)) < 0)
+			break;
+		if (j > 0 && j < n_gr && strcmp(sgr[j - 1]->name, sgr[j]->name) == 0) {
+			r = tu_err_set(reterr, -EINVAL, "duplicate group '%s'", sgr[j]->name);
+			break;
+		}
+		c = i >= nb ? 1 : j >= n_gr ? -1 : strcmp(bv.name, sgr[j]->name);
+		if (c == 0 && gr_same(sgr[j], &bv)) {
+			i++, j++;
+			continue;
+		}
+		if (c <= 0) {
+			r = name_list_add(&hgr, bv.name);
+			i++;
+		}
+		if (r >= 0 && c >= 0)
+			cgr[n_cgr++] = *sgr[j++];
+	}
+	if (r == -ENOMEM)
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (r < 0)
+		goto out;
+	/* Both name lists came out in order: a base whose names are not is not ours. */
+	for (i = 1; i < hpw.n; i++)
+		if (strcmp(hpw.v[i - 1], hpw.v[i]) >= 0) {
+			r = bad(reterr, "base passwd records out of order ('%.64s')", hpw.v[i]);
+			goto out;
+		}
+	for (i = 1; i < hgr.n; i++)
+		if (strcmp(hgr.v[i - 1], hgr.v[i]) >= 0) {
+			r = bad(reterr, "base group records out of order ('%.64s')", hgr.v[i]);
+			goto out;
+		}
+
+	st.n_records = n_cpw + n_cgr;
+	st.n_hidden = hpw.n + hgr.n;
+	if (st.n_records + st.n_hidden > st.max_changes) {
+		r = tu_err_set(reterr, -E2BIG, "%zu changed records and %zu hidden names, over the delta limit of %zu",
+			       st.n_records, st.n_hidden, st.max_changes);
+		goto out;
+	}
+
+	r = build_hidden(&hpw, &hide_pw, &hpw_len);
+	if (r >= 0)
+		r = build_hidden(&hgr, &hide_gr, &hgr_len);
+	if (r < 0) {
+		r = tu_err_set(reterr, r, r == -ENOMEM ? "out of memory" : "hidden set too large");
+		goto out;
+	}
+	snap_put64(info, base->size);
+	snap_put32(info + 8, snap_le32(base->base + H_HEADER_CRC));
+	{
+		const struct extra_sec extra[] = {
+		    {.type = SEC_DELTA, .count = 0, .data = info, .len = DELTA_SIZE},
+		    {.type = SEC_HIDE_PW, .count = (uint32_t) hpw.n, .data = hide_pw, .len = hpw_len},
+		    {.type = SEC_HIDE_GR, .count = (uint32_t) hgr.n, .data = hide_gr, .len = hgr_len},
+		};
+
+		/* Checks the changed records as a full write checks every record. */
+		r = build_accounts(TU_SNAPSHOT_KIND_ACCOUNTS_DELTA, cpw, n_cpw, cgr, n_cgr, meta,
+				   extra, ELEMENTSOF(extra), base->generation, now_usec, &out,
+				   &out_size, reterr);
+	}
+	if (r < 0)
+		goto out;
+	/* A written id must not be one an unchanged base record keeps (the full writer's
+	 * duplicate check, for the records it did not see). */
+	r = tu_snapshot_open_buffer(out, out_size, TU_SNAPSHOT_KIND_ACCOUNTS_DELTA, 0, &d, reterr);
+	for (i = 0; r >= 0 && i < n_cpw; i++) {
+		struct tu_pw_view v;
+
+		r = one_find_uid(base, cpw[i].uid, &v, reterr);
+		if (r == 0 && hidden_has(d, SEC_HIDE_PW, 0, v.name, v.name_len, NULL) == 0)
+			r = tu_err_set(reterr, -EINVAL, "duplicate uid %u ('%s')",
+				       (unsigned) cpw[i].uid, cpw[i].name);
+		else if (r == -ENOENT || r == 0)
+			r = 0;
+	}
+	for (i = 0; r >= 0 && i < n_cgr; i++) {
+		struct tu_gr_view v;
+
+		r = one_find_gid(base, cgr[i].gid, &v, reterr);
+		if (r == 0 && hidden_has(d, SEC_HIDE_GR, 0, v.name, v.name_len, NULL) == 0)
+			r = tu_err_set(reterr, -EINVAL, "duplicate gid %u ('%s')",
+				       (unsigned) cgr[i].gid, cgr[i].name);
+		else if (r == -ENOENT || r == 0)
+			r = 0;
+	}
+	if (r < 0)
+		goto out;
+	/* Big records (a group of thousands of members) can make a few changes heavy. */
+	if (out_size > base->size / 2 && out_size > DELTA_MIN_BYTES_LIMIT) {
+		r = tu_err_set(reterr, -E2BIG, "a delta of %zu bytes is not worth it over a base of %zu",
+			       out_size, base->size);
+		goto out;
+	}
+	st.bytes = out_size;
+	*ret_data = TAKE_PTR(out);
+	*ret_size = out_size;
+	r = 0;
+out:
+	if (ret_stats)
+		*ret_stats = st;
+	free(hpw.v);
+	free(hgr.v);
+	tu_snapshot_close(d);
+	return r;
+}
+
+int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_rec *pw,
+				     size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				     const struct tu_snapshot_meta *meta, int64_t now_usec,
+				     size_t max_changes, struct tu_snapshot_delta_stats *ret_stats,
+				     struct tu_err *reterr)
+{
+	_cleanup_free_ void *data = NULL;
+	struct tu_snapshot_delta_stats st = {0};
+	struct tu_snapshot *base = NULL;
+	char dpath[PATH_MAX];
+	size_t size = 0;
+	int r;
+
+	/* LAZY: the merge-join reads (and so checksums) the records; the slot tables are only
+	 * probed for the few ids written. */
+	r = open_one(base_path, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_LAZY, false, &base, reterr);
+	if (r >= 0) {
+		r = tu_snapshot_delta_path(base_path, dpath, sizeof(dpath));
+		if (r < 0)
+			r = tu_err_set(reterr, r, "%s: the delta's path: %s", base_path, strerror(-r));
+	}
+	if (r >= 0)
+		r = tu_snapshot_build_accounts_delta(base, pw, n_pw, gr, n_gr, meta, now_usec,
+						     max_changes, &data, &size, &st, reterr);
+	if (r >= 0) {
+		r = tu_snapshot_replace_file(dpath, 0644, data, size, reterr);
+		if (r < 0)
+			st.bytes = 0;
+	}
+	if (ret_stats)
+		*ret_stats = st;
+	tu_snapshot_close(base);
+	return r;
 }

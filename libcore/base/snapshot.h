@@ -36,10 +36,15 @@ struct tu_snapshot;
 
 #define TU_SNAPSHOT_KIND_ACCOUNTS 1u /* public passwd/group/initgroups snapshot */
 #define TU_SNAPSHOT_KIND_STATE    2u /* private blob snapshot (users, roles, locks) */
+#define TU_SNAPSHOT_KIND_ACCOUNTS_DELTA 3u /* accounts.delta: changes to one accounts.db */
+#define TU_SNAPSHOT_KIND_STATE_DELTA    4u /* state.delta: changes to one state.db */
 
 /* File names inside cache.dir (the same as cache.h's TU_CACHE_*_FILE). */
 #define TU_SNAPSHOT_PUBLIC_FILE      "accounts.db"
 #define TU_SNAPSHOT_STATE_FILE       "state.db"
+/* Delta overlays next to them (docs/cache-format.md "Delta files"): "<name>.db" -> "<name>.delta". */
+#define TU_SNAPSHOT_PUBLIC_DELTA_FILE "accounts.delta"
+#define TU_SNAPSHOT_STATE_DELTA_FILE  "state.delta"
 /* The online refresh's lock file in cache.dir; its mtime is the last attempt (NSS skips the
  * dlopen while it is younger than the recorded negative TTL). */
 #define TU_SNAPSHOT_ONLINE_LOCK_FILE ".online.lock"
@@ -90,12 +95,17 @@ struct tu_gr_rec {
 	size_t n_members;
 };
 
-/* One blob of a KIND_STATE (or other non-accounts) snapshot (data borrowed). */
+/* One blob of a KIND_STATE (or other non-accounts) snapshot (data and key borrowed). */
 struct tu_blob {
 	uint32_t type;    /* caller-defined tag */
 	const void *data; /* may be NULL when size = 0 */
 	size_t size;
+	const char *key;  /* NULL / key_len 0: not in the key index; any bytes, at most
+			     TU_SNAPSHOT_MAX_KEY (the state keys users and roles by name) */
+	size_t key_len;
 };
+
+#define TU_SNAPSHOT_MAX_KEY 65535u /* bytes of one blob key */
 
 /*
  * Builds a complete accounts snapshot in memory (for tests and fuzz seeds;
@@ -145,9 +155,15 @@ int tu_snapshot_write_accounts(const char *path, const struct tu_pw_rec *pw, siz
 
 /*
  * Builds / writes a blob snapshot of the given kind (any value except
- * TU_SNAPSHOT_KIND_ACCOUNTS and 0).  Blobs keep their order.  mode is the
- * file mode (0600 for the private state).  Errors as above; -EINVAL for a
- * bad kind, -EMSGSIZE for too many or too large blobs.
+ * TU_SNAPSHOT_KIND_ACCOUNTS and 0).  Without keys, blobs keep their order.
+ * When any blob has a key, the file gets a key index (docs/cache-format.md,
+ * section BLOB_KEYS): blobs are then stored grouped by type in increasing
+ * type order (keeping their order within a type), with each type's range
+ * and a hash index on (type, key); a key may repeat (the lookup says so).
+ * mode is the file mode (0600 for the private state).  Errors as above;
+ * -EINVAL for a bad kind or a NULL key with a length, -EMSGSIZE for too
+ * many or too large blobs, a key over TU_SNAPSHOT_MAX_KEY or more than 256
+ * blob types with keys.
  */
 int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
 			    uint64_t generation, int64_t now_usec, void **ret_data,
@@ -164,6 +180,81 @@ int tu_snapshot_write_blobs(const char *path, mode_t mode, uint32_t kind,
 int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, size_t size,
 			     struct tu_err *reterr);
 
+/* ---- delta files ------------------------------------------------------ */
+
+/*
+ * A delta file holds the records that changed since one base file (its
+ * generation and header checksum), and the names hidden in that base
+ * (changed or deleted).  Readers that open the base with TU_SNAPSHOT_OVERLAY
+ * see base + delta as if one full file had been written (docs/cache-format.md,
+ * "Delta files").  A writer never modifies a delta in place and never
+ * removes one: a new delta replaces the old one by rename, and a full write
+ * of the base bumps its generation, which makes the old delta stale.
+ */
+
+/* What a delta write did (also filled when it refused with -E2BIG). */
+struct tu_snapshot_delta_stats {
+	size_t n_records;    /* new or changed records in the delta */
+	size_t n_hidden;     /* names hidden in the base (changed or deleted) */
+	size_t max_changes;  /* the limit that applied */
+	size_t bytes;        /* size of the delta file (0 when not written) */
+	uint64_t base_generation;
+};
+
+/*
+ * The default limit on a delta's changes (records written plus names hidden)
+ * for a new set of n records: max(256, n / 16).  Above it a full write is
+ * cheaper for the readers (and compacts).
+ */
+size_t tu_snapshot_delta_max_changes(size_t n_records);
+
+/*
+ * "<dir>/<name>.db" -> "<real dir>/<name>.delta" (any other name: "<name>.delta"),
+ * with the directory resolved by realpath() (the default dir's accounts.db may be a
+ * symlink: the delta is next to the real file).  Errors: -errno from realpath,
+ * -ENAMETOOLONG.
+ */
+int tu_snapshot_delta_path(const char *base_path, char *buf, size_t size);
+
+/*
+ * Builds the accounts delta of the full record set (pw, gr, meta: the same
+ * inputs as tu_snapshot_build_accounts_meta, checked the same way) against
+ * base, an accounts snapshot opened without TU_SNAPSHOT_OVERLAY (the caller
+ * keeps it open).  The result applies to exactly that base (its generation,
+ * size and header checksum).  max_changes 0 = tu_snapshot_delta_max_changes.
+ * Errors: as tu_snapshot_build_accounts; -E2BIG when the change set is over
+ * the limit or the delta would not be smaller than half the base (write a full
+ * file instead); -EBADMSG when base is unusable (not sorted, bad record);
+ * -EINVAL when base is not a plain accounts snapshot.
+ */
+int tu_snapshot_build_accounts_delta(const struct tu_snapshot *base, const struct tu_pw_rec *pw,
+				     size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				     const struct tu_snapshot_meta *meta, int64_t now_usec,
+				     size_t max_changes, void **ret_data, size_t *ret_size,
+				     struct tu_snapshot_delta_stats *ret_stats,
+				     struct tu_err *reterr);
+
+/*
+ * Opens base_path (an accounts snapshot, trusted as tu_snapshot_open does),
+ * builds the delta as above and replaces tu_snapshot_delta_path(base_path)
+ * atomically with it (mode 0644, temp + fsync + rename + directory fsync).
+ * Errors: -ENOENT (no base: write a full file), -E2BIG (write a full file),
+ * the errors of tu_snapshot_open (-EBADMSG, -EPERM: write a full file) and of
+ * the build and the write.  ret_stats may be NULL.
+ */
+int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_rec *pw,
+				     size_t n_pw, const struct tu_gr_rec *gr, size_t n_gr,
+				     const struct tu_snapshot_meta *meta, int64_t now_usec,
+				     size_t max_changes, struct tu_snapshot_delta_stats *ret_stats,
+				     struct tu_err *reterr);
+
+/*
+ * The generation a full write of base_path must use: one more than the
+ * larger of the base's and its delta's (so the old delta becomes stale even
+ * when the base was unreadable); 1 when neither can be read.
+ */
+uint64_t tu_snapshot_next_generation(const char *base_path);
+
 /* ---- reading ---------------------------------------------------------- */
 
 /* Flags for tu_snapshot_open*. */
@@ -174,6 +265,10 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
 	0x2u /* checksum 64 KiB chunks on first use instead of the whole      \
 		payload at open (NSS: first lookup cost independent of size); \
 		a lookup touching a bad chunk fails with -EBADMSG */
+#define TU_SNAPSHOT_OVERLAY                                                   \
+	0x4u /* tu_snapshot_open: also open the delta next to the base and    \
+		read base + delta (docs/cache-format.md "Delta files"); ignored \
+		by tu_snapshot_open_buffer */
 
 /*
  * Opens path: open(O_RDONLY|O_CLOEXEC|O_NOCTTY), fstat (must be a regular
@@ -189,6 +284,12 @@ int tu_snapshot_replace_file(const char *path, mode_t mode, const void *data, si
  * 64 KiB chunks it reads (once per chunk per open snapshot, atomically, so
  * still thread-safe) and bounds-checks what it decodes.  No fd is kept.  On success *ret is set
  * (release with tu_snapshot_close).
+ * With TU_SNAPSHOT_OVERLAY, the delta (tu_snapshot_delta_path) is opened too
+ * (O_NOFOLLOW, the same owner and mode rules, the same flags) and attached when
+ * it applies to this base; a stale one is ignored; one naming a newer base
+ * makes it open both again (4 attempts, then -ESTALE); no delta = the base
+ * alone; a delta that cannot be read fails the open (its path and reason in
+ * reterr).
  * Errors: -ENOENT (no file), -EACCES, -EPERM (owner or mode refused), other -errno from open/mmap,
  * -EBADMSG (corrupt, truncated, foreign kind or version; the reason and the
  * byte offset in reterr), -ENOMEM.  Thread-safe.
@@ -203,11 +304,27 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 int tu_snapshot_open_buffer(const void *data, size_t size, uint32_t expected_kind, unsigned flags,
 			    struct tu_snapshot **ret, struct tu_err *reterr);
 
+/*
+ * Attaches a delta held in a caller's buffer (borrowed like
+ * tu_snapshot_open_buffer's) to base, which must have no delta yet.  flags as
+ * for the base (TU_SNAPSHOT_LAZY, TU_SNAPSHOT_CHECK_RECORDS).  Returns 1 when
+ * attached, 0 when the delta is stale (it names an older base, or another base
+ * of the same generation: base alone is current), -EAGAIN when it names a newer
+ * base (the caller's base was replaced meanwhile: open both again), -EBADMSG
+ * (corrupt delta, or not the delta kind of base's kind), -ENOMEM.
+ */
+int tu_snapshot_attach_delta_buffer(struct tu_snapshot *base, const void *data, size_t size,
+				    unsigned flags, struct tu_err *reterr);
+
+/* Whether s reads through a delta (TU_SNAPSHOT_OVERLAY found a current one). */
+bool tu_snapshot_has_delta(const struct tu_snapshot *s);
+
 /* Unmaps and frees; accepts NULL; returns NULL. */
 struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s);
 void tu_snapshot_closep(struct tu_snapshot **s);
 
-/* Header fields of an open snapshot. */
+/* Header fields of an open snapshot.  With a delta attached: the base's kind and generation,
+ * the delta's created time (its writer knew everything current then), the base's size. */
 uint32_t tu_snapshot_kind(const struct tu_snapshot *s);
 uint64_t tu_snapshot_generation(const struct tu_snapshot *s);
 int64_t tu_snapshot_created_usec(const struct tu_snapshot *s);
@@ -280,3 +397,28 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s);
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 			const void **ret_data, size_t *ret_size);
+
+/*
+ * Blob snapshots with a key index (written with keys): the blob of this type whose key is
+ * key[0..key_len), O(1) expected, the probe bounded by the index size.  With
+ * TU_SNAPSHOT_LAZY only the chunks holding the slots, the key bytes, the blob's index entry
+ * and its data are checksummed.  Returns 0 (*ret_data, *ret_size set; data borrowed from the
+ * mapping), -ENOENT (no blob of this type has this key; also for key_len 0 or over
+ * TU_SNAPSHOT_MAX_KEY), -ENOTUNIQ (several blobs of this type have it: the caller scans),
+ * -EOPNOTSUPP (the file has no key index: written without keys or by an older version; the
+ * caller scans), -EBADMSG (corrupt; reason in reterr, which may be NULL).  Thread-safe.
+ */
+int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			  size_t key_len, const void **ret_data, size_t *ret_size,
+			  struct tu_err *reterr);
+
+/*
+ * Blob snapshots with a key index: the blobs of this type are the indexes [*ret_first,
+ * *ret_first + *ret_count) of tu_snapshot_blob_at (count 0 when there is none).  The range
+ * table is checked at open (ranges contiguous, covering every blob, types increasing); that
+ * each blob in a range has the range's type is checked at open without TU_SNAPSHOT_LAZY, so
+ * a LAZY reader compares the type tu_snapshot_blob_at returns.  Errors: -EOPNOTSUPP (no key
+ * index), -EBADMSG.
+ */
+int tu_snapshot_blob_type_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+				size_t *ret_count, struct tu_err *reterr);

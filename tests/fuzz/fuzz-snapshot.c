@@ -5,7 +5,8 @@
  * bit 0 set = recompute both CRC-32C fields before opening, so mutations
  * reach the structural checks and the lookups instead of stopping at the
  * checksum; bit 1 = TU_SNAPSHOT_CHECK_RECORDS; bit 2 = TU_SNAPSHOT_LAZY.  Every record found is
- * packed into a struct passwd/group.
+ * packed into a struct passwd/group; blob files also go through the key index
+ * (tu_snapshot_find_blob, tu_snapshot_blob_type_range) and every byte it returns is read.
  *
  * Build by hand:
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h -Ilibcore/base \
@@ -51,7 +52,8 @@ static void pack_gr(const struct tu_gr_view *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = {"root", "alice", "u0", "u1", "g0", "x", ""};
+	static const char *const names[] = {"root", "alice", "u0", "u1", "g0", "x", "",
+					    "bob", "access", "dev", "admin"};
 	struct tu_snapshot *s = NULL;
 	struct tu_pw_view pv;
 	struct tu_gr_view gv;
@@ -114,6 +116,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				volatile unsigned char c = ((const unsigned char *) p)[sz - 1];
 
 				(void) c;
+			}
+		}
+		for (uint32_t type = 0; b > 0 && type < 8; type++) {
+			size_t first = 0, count = 0, sz;
+			const void *p;
+			uint32_t t;
+
+			for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (tu_snapshot_find_blob(s, type, names[i], strlen(names[i]), &p, &sz,
+							  NULL) == 0 &&
+				    sz > 0) {
+					volatile unsigned char c = ((const unsigned char *) p)[sz - 1];
+
+					(void) c;
+				}
+			if (tu_snapshot_blob_type_range(s, type, &first, &count, NULL) == 0) {
+				if (first > b || count > b - first)
+					abort(); /* checked at open: inside the blobs */
+				for (size_t i = first; i < first + count && i < first + 64; i++)
+					(void) tu_snapshot_blob_at(s, i, &t, &p, &sz);
 			}
 		}
 		tu_snapshot_close(s);

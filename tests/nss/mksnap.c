@@ -11,10 +11,14 @@
  *       cache.negative_ttl = S seconds (default: none recorded).
  *   mksnap files PASSWD GROUP OUT.db
  *       the entries of passwd/group-format files (initgroups from members).
+ *   mksnap delta PASSWD GROUP BASE.db
+ *       the same entries written as the delta next to BASE.db (accounts.delta),
+ *       which is left as it is.
  *
  * Not installed; only tests and `make bench` use it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +129,7 @@ static size_t split(char *line, char **f, size_t max)
 	return n;
 }
 
-static int from_files(const char *pw_path, const char *gr_path, const char *out)
+static int from_files(const char *pw_path, const char *gr_path, const char *out, bool delta)
 {
 	FILE *p = fopen(pw_path, "re"), *g = fopen(gr_path, "re");
 	struct tu_pw_rec pw[256];
@@ -169,7 +173,8 @@ static int from_files(const char *pw_path, const char *gr_path, const char *out)
 	}
 	fclose(p);
 	fclose(g);
-	if (tu_snapshot_write_accounts(out, pw, npw, gr, ngr, 1, 0, &e) < 0) {
+	if ((delta ? tu_snapshot_write_accounts_delta(out, pw, npw, gr, ngr, NULL, 0, 0, NULL, &e)
+		   : tu_snapshot_write_accounts(out, pw, npw, gr, ngr, 1, 0, &e)) < 0) {
 		fprintf(stderr, "mksnap: %s\n", e.msg);
 		return 2;
 	}
@@ -182,8 +187,10 @@ int main(int argc, char **argv)
 		return gen(num(argv[2]), argv[3], argc >= 6 ? argv[4] : NULL,
 			   argc >= 6 ? argv[5] : NULL);
 	if (argc == 5 && strcmp(argv[1], "files") == 0)
-		return from_files(argv[2], argv[3], argv[4]);
+		return from_files(argv[2], argv[3], argv[4], false);
+	if (argc == 5 && strcmp(argv[1], "delta") == 0)
+		return from_files(argv[2], argv[3], argv[4], true);
 	fprintf(stderr,
-		"usage: mksnap gen N OUT.db [PASSWD GROUP] | mksnap files PASSWD GROUP OUT.db\n");
+		"usage: mksnap gen N OUT.db [PASSWD GROUP] | mksnap files|delta PASSWD GROUP OUT.db\n");
 	return 2;
 }

@@ -98,6 +98,44 @@ else
 	echo "skip: ls -l (not root, cannot chown)"
 fi
 
+# A delta alone (what `teleport-unix watch` writes per event): accounts.db stays as it is and
+# every tool sees the change: alice's shell, bob gone (his uid now dave's), dave new, carol out of
+# docker-users.
+cat >"$tmp/tp2.passwd" <<'X'
+alice:*:300000:300000:alice@example.com:/home/alice:/bin/dash
+carol.d-x_9:*:300002:5000:Carol, the third:/srv/home/carol:/usr/bin/zsh
+dave:*:300001:300003::/home/dave:/bin/sh
+X
+cat >"$tmp/tp2.group" <<'X'
+alice:*:300000:
+dave:*:300003:
+devs:*:5000:alice,dave
+ops:*:5001:alice
+docker-users:*:5002:alice
+X
+sum_before=$(cksum <"$tmp/cache/accounts.db")
+"$mksnap" delta "$tmp/tp2.passwd" "$tmp/tp2.group" "$tmp/cache/accounts.db" || exit 1
+if [ "$(cksum <"$tmp/cache/accounts.db")" = "$sum_before" ] && [ -f "$tmp/cache/accounts.delta" ]; then
+	echo "ok: delta written, accounts.db untouched"
+else
+	echo "FAIL: delta: accounts.db changed or no accounts.delta"; fail=1
+fi
+sed -n 1p "$tmp/tp2.passwd" >"$tmp/w"; expect "delta: getent passwd alice" "$tmp/w" getent passwd alice
+expect_rc "delta: getent passwd bob (deleted)" 2 getent passwd bob
+sed -n 3p "$tmp/tp2.passwd" >"$tmp/w"; expect "delta: getent passwd 300001 (moved to dave)" "$tmp/w" getent passwd 300001
+expect_rc "delta: getent group bob (deleted)" 2 getent group bob
+sed -n 5p "$tmp/tp2.group" >"$tmp/w"; expect "delta: getent group docker-users" "$tmp/w" getent group docker-users
+run getent passwd | sort >"$tmp/out"; cat "$tmp/passwd" "$tmp/tp2.passwd" | sort >"$tmp/w"
+if cmp -s "$tmp/w" "$tmp/out"; then echo "ok: delta: getent passwd (enumeration)"; else echo "FAIL: delta: enumeration"; diff -u "$tmp/w" "$tmp/out"; fail=1; fi
+run getent group | sort >"$tmp/out"; cat "$tmp/group" "$tmp/tp2.group" | sort >"$tmp/w"
+if cmp -s "$tmp/w" "$tmp/out"; then echo "ok: delta: getent group (enumeration)"; else echo "FAIL: delta: group enumeration"; diff -u "$tmp/w" "$tmp/out"; fail=1; fi
+printf 'uid=300001(dave) gid=300003(dave) groups=300003(dave),5000(devs)\n' >"$tmp/w"
+expect "delta: id dave" "$tmp/w" id dave
+run getent initgroups carol.d-x_9 | tr -s ' ' '\n' | sort >"$tmp/out"
+printf 'carol.d-x_9\n' >"$tmp/w" # the base says 5002 too
+if cmp -s "$tmp/w" "$tmp/out"; then echo "ok: delta: getent initgroups carol.d-x_9"; else echo "FAIL: delta: initgroups carol: $(cat "$tmp/out")"; fail=1; fi
+rm -f "$tmp/cache/accounts.delta"
+
 # A corrupt snapshot: a clean miss for every tool, never a crash.
 printf 'garbage, not a snapshot\n' >"$tmp/cache/accounts.db"
 expect_rc "corrupt: getent passwd alice" 2 getent passwd alice

@@ -137,6 +137,8 @@ static int teardown(void **state)
 	unlink(path);
 	snprintf(tmp, sizeof(tmp), "%s/x", dir);
 	unlink(tmp);
+	snprintf(tmp, sizeof(tmp), "%s/accounts.delta", dir);
+	unlink(tmp);
 	rmdir(dir);
 	/* No dlclose: like glibc, we keep the module; its one cached mapping stays reachable from its
 	 * globals (a module has no destructor to free it, STYLE §2.9.6). */
@@ -363,7 +365,7 @@ static void write_bytes(const void *data, size_t size, mode_t mode)
 
 static void test_bad_snapshots(void **state)
 {
-	const struct tu_blob blob = { 1, "x", 1 };
+	const struct tu_blob blob = { 1, "x", 1, NULL, 0 };
 	void *data = NULL, *good = NULL;
 	size_t size = 0, gsize = 0;
 	char buf[512];
@@ -816,6 +818,115 @@ static void test_online(void **state)
 	assert_int_equal(write_sample(), 0);
 }
 
+/*
+ * A delta next to the snapshot (what `teleport-unix watch` writes per event): a process that
+ * already mapped the snapshot sees it within the recheck interval, through lookups by name and
+ * id, initgroups and enumeration; a full write later makes it stale.
+ */
+static void test_delta(void **state)
+{
+	static const uint32_t gids2[] = {5000, 5001, 5002};
+	static const char *const devs2[] = {"alice"};
+	static const char *const web[] = {"alice", "dave"};
+	const struct tu_pw_rec pw[] = {
+		{ "alice", "Alice A", "/home/alice", "/bin/dash", 300000, 300000, gids2, 3 },
+		{ "carol", "carol@example.com", "/home/carol", "/bin/zsh", 300002, 5000, NULL, 0 },
+		{ "dave", "", "/home/dave", "/bin/sh", 300001, 300003, NULL, 0 },
+	};
+	const struct tu_gr_rec gr[] = {
+		{ "alice", 300000, NULL, 0 },
+		{ "dave", 300003, NULL, 0 },
+		{ "devs", 5000, devs2, 1 },
+		{ "ops", 5001, ops, 1 },
+		{ "web", 5002, web, 2 },
+	};
+	struct tu_snapshot_delta_stats st;
+	char buf[1024], dpath[200], seen[256] = "";
+	struct passwd pwd;
+	struct group grp;
+	struct tu_err e = {};
+	struct stat before, after;
+	long int start = 0, size = 4;
+	gid_t *groups = calloc(4, sizeof(gid_t));
+	int err;
+
+	(void) state;
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "100", 1);
+	assert_int_equal(write_sample(), 0);
+	usleep(150000); /* past the recheck of whatever an earlier test mapped */
+	assert_int_equal(p_getpwnam("alice", &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(pwd.pw_shell, "/bin/bash");
+	assert_int_equal(stat(path, &before), 0);
+	assert_int_equal(tu_snapshot_write_accounts_delta(path, pw, 3, gr, 5, NULL, 0, 0, &st, &e), 0);
+	assert_int_equal(stat(path, &after), 0);
+	assert_true(before.st_ino == after.st_ino && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+	usleep(150000);
+	/* changed, deleted, moved uid, new */
+	assert_int_equal(p_getpwnam("alice", &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(pwd.pw_shell, "/bin/dash");
+	assert_int_equal(p_getpwnam("bob", &pwd, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getgrnam("bob", &grp, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwuid(300001, &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(pwd.pw_name, "dave");
+	assert_int_equal(p_getgrgid(300001, &grp, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getgrgid(5002, &grp, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(grp.gr_name, "web");
+	assert_int_equal(p_getgrnam("devs", &grp, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_string_equal(grp.gr_mem[0], "alice");
+	assert_null(grp.gr_mem[1]);
+	/* unchanged records still come from the snapshot */
+	assert_int_equal(p_getpwnam("carol", &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(p_getgrnam("ops", &grp, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	/* initgroups */
+	assert_int_equal(p_initgroups("alice", 300000, &start, &size, &groups, 0, &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(start, 3);
+	assert_int_equal(groups[2], 5002);
+	free(groups);
+	/* enumeration: base minus hidden, then the delta's records */
+	assert_int_equal(p_setpwent(0), NSS_STATUS_SUCCESS);
+	while (p_getpwent(&pwd, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS) {
+		strcat(seen, pwd.pw_name);
+		strcat(seen, " ");
+	}
+	p_endpwent();
+	assert_string_equal(seen, "carol alice dave ");
+	seen[0] = '\0';
+	assert_int_equal(p_setgrent(0), NSS_STATUS_SUCCESS);
+	while (p_getgrent(&grp, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS) {
+		strcat(seen, grp.gr_name);
+		strcat(seen, " ");
+	}
+	p_endgrent();
+	assert_string_equal(seen, "alice ops dave devs web ");
+
+	/* a full write of a newer generation: the delta is stale and ignored */
+	{
+		const struct tu_pw_rec pw3[] = {
+			{ "erin", "", "/home/erin", "/bin/sh", 300004, 300004, NULL, 0 },
+		};
+		const struct tu_gr_rec gr3[] = { { "erin", 300004, NULL, 0 } };
+
+		assert_int_equal(tu_snapshot_write_accounts(path, pw3, 1, gr3, 1,
+							    tu_snapshot_next_generation(path), 0, &e), 0);
+	}
+	usleep(150000);
+	assert_int_equal(p_getpwnam("erin", &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+	assert_int_equal(p_getpwnam("dave", &pwd, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+	assert_int_equal(p_getpwnam("alice", &pwd, buf, sizeof(buf), &err), NSS_STATUS_NOTFOUND);
+
+	/* a corrupt delta: UNAVAIL (fail closed), not the base alone */
+	assert_int_equal(tu_snapshot_delta_path(path, dpath, sizeof(dpath)), 0);
+	assert_int_equal(tu_snapshot_replace_file(dpath, 0644, "garbage", 7, &e), 0);
+	usleep(150000);
+	assert_int_equal(p_getpwnam("erin", &pwd, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+	unlink(dpath);
+	usleep(150000);
+	assert_int_equal(p_getpwnam("erin", &pwd, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+
+	setenv("TELEPORT_UNIX_NSS_RECHECK_MSEC", "0", 1);
+	assert_int_equal(write_sample(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -830,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_never_root),
 		cmocka_unit_test(test_fork_while_busy),
 		cmocka_unit_test(test_threads_while_replaced),
+		cmocka_unit_test(test_delta),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

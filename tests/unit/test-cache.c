@@ -274,6 +274,65 @@ static void test_public_content(void **state)
 	tu_snapshot_close(s);
 }
 
+/* The watcher's save: a delta when accounts.db exists and few records changed, else in full. */
+static void test_save_incremental(void **state)
+{
+	struct env *e = *state;
+	struct tu_cache_write_stats st;
+	struct tu_snapshot *s = NULL;
+	struct tu_pw_view pw;
+	struct tu_cache_info info;
+	char pub[256], delta[256];
+	struct tu_err err;
+	struct stat before, after;
+
+	path_of(e, TU_CACHE_PUBLIC_FILE, pub, sizeof(pub));
+	path_of(e, TU_SNAPSHOT_PUBLIC_DELTA_FILE, delta, sizeof(delta));
+	/* no accounts.db yet: written in full */
+	tu_err_clear(&err);
+	assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, &e->host, NOW, NULL, &st, &err), 0);
+	assert_true(st.accounts_written);
+	assert_false(st.accounts_delta);
+	assert_true(st.accounts_bytes > 0 && st.state_bytes > 0);
+	assert_int_equal(stat(pub, &before), 0);
+	assert_int_equal(access(delta, F_OK), -1);
+
+	/* bob leaves: a delta; accounts.db untouched */
+	tu_user_done(&e->d.users[1]);
+	e->d.users[1] = e->d.users[2];
+	e->d.n_users = 2;
+	assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, &e->host, NOW + SEC, NULL, &st, &err), 0);
+	assert_true(st.accounts_delta);
+	assert_true(st.accounts_changes >= 2); /* bob and auditor, their groups, devs */
+	assert_int_equal(stat(pub, &after), 0);
+	assert_true(before.st_ino == after.st_ino);
+	assert_int_equal(mode_of(delta), 0644);
+	assert_int_equal(
+	    tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY | TU_SNAPSHOT_CHECK_RECORDS, &s, &err), 0);
+	assert_true(tu_snapshot_has_delta(s));
+	assert_int_equal(tu_snapshot_find_login(s, "bob", &pw, NULL), -ENOENT);
+	assert_int_equal(tu_snapshot_find_login(s, "auditor", &pw, NULL), -ENOENT);
+	assert_int_equal(tu_snapshot_find_login(s, "alice", &pw, NULL), 0);
+	assert_int_equal(tu_snapshot_created_usec(s), NOW + SEC);
+	s = tu_snapshot_close(s);
+	/* status counts through the delta */
+	assert_int_equal(tu_cache_info(e->conf, &info, &err), 0);
+	assert_int_equal(info.public_created_usec, NOW + SEC);
+	assert_int_equal(info.n_users, 2);
+	/* state only (h NULL): accounts untouched */
+	assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, NULL, NOW + 2 * SEC, NULL, &st, &err), 0);
+	assert_false(st.accounts_written);
+	/* a full save (sync) compacts: the delta is stale from then on */
+	save_ok(e, NOW + 3 * SEC, NULL);
+	assert_int_equal(tu_snapshot_open(pub, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, &err), 0);
+	assert_false(tu_snapshot_has_delta(s));
+	assert_int_equal(tu_snapshot_find_login(s, "bob", &pw, NULL), -ENOENT);
+	s = tu_snapshot_close(s);
+	/* cache clear removes the delta too */
+	assert_int_equal(tu_cache_clear(e->conf, &err), 0);
+	assert_int_equal(access(delta, F_OK), -1);
+}
+
 static void test_missing_and_stale(void **state)
 {
 	struct env *e = *state;
@@ -968,6 +1027,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lock_file_trust, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_merged_keeps_oldest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_online_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_incremental, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

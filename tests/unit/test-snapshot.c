@@ -448,7 +448,7 @@ static void test_header_errors(void **state)
 
 static void test_blobs(void **state)
 {
-	const struct tu_blob blobs[] = { { 7, "hello", 5 }, { 8, NULL, 0 }, { 7, "\x00\x01\x02", 3 } };
+	const struct tu_blob blobs[] = { { 7, "hello", 5, NULL, 0 }, { 8, NULL, 0, NULL, 0 }, { 7, "\x00\x01\x02", 3, NULL, 0 } };
 	void *data = NULL;
 	size_t size = 0, sz = 0;
 	struct tu_snapshot *s = NULL;
@@ -566,7 +566,7 @@ static void test_files(void **state)
 
 	/* Blob file with its own mode. */
 	{
-		const struct tu_blob b = { 1, "x", 1 };
+		const struct tu_blob b = { 1, "x", 1, NULL, 0 };
 
 		snprintf(link, sizeof(link), "%s/state.db", dir);
 		assert_int_equal(tu_snapshot_write_blobs(link, 0600, TU_SNAPSHOT_KIND_STATE, &b, 1, 1, 1, &e), 0);
@@ -809,6 +809,384 @@ static void test_torture(void **state)
 #endif
 }
 
+/* ---- the blob key index (BLOB_KEYS) ---- */
+
+/* Out of type order on purpose: the writer groups them (stable). */
+static const struct tu_blob keyed[] = {
+	{ 2, "role-admin", 10, "admin", 5 },
+	{ 1, "user-alice", 10, "alice", 5 },
+	{ 3, "lock-1", 6, NULL, 0 },
+	{ 1, "user-bob", 8, "bob", 3 },
+	{ 2, "role-dev", 8, "dev", 3 },
+	{ 1, "nameless", 8, NULL, 0 },
+	{ 5, "ca", 2, NULL, 0 },
+	{ 1, "user-admin", 10, "admin", 5 },
+};
+
+static void build_keyed(void **data, size_t *size)
+{
+	struct tu_err e = {};
+
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, keyed, ELEMENTSOF(keyed), 3, 1700000000000000,
+						 data, size, &e),
+			 0);
+}
+
+/* Recomputes the chunk table, its checksum and both others (a LAZY reader's view of "valid"). */
+static void fix_all_crc(unsigned char *b, size_t size)
+{
+	uint32_t hdr = snap_le32(b + H_HDR_SIZE), nsec = snap_le32(b + H_N_SECTIONS);
+
+	if (hdr < SNAP_HDR_SIZE || hdr > size || nsec > SNAP_MAX_SECS || hdr != SNAP_HDR_SIZE + SNAP_SEC_SIZE * nsec)
+		return;
+	for (uint32_t i = 0; i < nsec; i++) {
+		const unsigned char *e = b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i;
+		uint64_t off = snap_le64(e + 8), len = snap_le64(e + 16);
+
+		if (snap_le32(e) != SEC_CHUNKS || off < hdr || off > size || len > size - off)
+			continue;
+		for (uint64_t k = 0; 4 * k + 4 <= len; k++) {
+			size_t a = hdr + k * SNAP_CHUNK, z = a + SNAP_CHUNK > off ? off : a + SNAP_CHUNK;
+
+			if (a < z)
+				snap_put32(b + off + 4 * k, tu_crc32c(0, b + a, z - a));
+		}
+		snap_put32(b + H_CHUNK_CRC, tu_crc32c(0, b + off, len));
+	}
+	fix_crc(b, size);
+}
+
+/* Every key lookup, range and blob: one line, to compare answers; reads every byte it is given. */
+static void key_answers(const struct tu_snapshot *s, char *out, size_t size)
+{
+	static const char *const keys[] = { "alice", "bob", "admin", "dev", "x", "" };
+	static const uint32_t types[] = { 1, 2, 3, 5, 9 };
+	size_t len = 0;
+
+	out[0] = 0;
+	for (size_t t = 0; t < ELEMENTSOF(types); t++) {
+		size_t first = 0, count = 0;
+		int r = tu_snapshot_blob_type_range(s, types[t], &first, &count, NULL);
+
+		assert_true(r == 0 || r == -EOPNOTSUPP || r == -EBADMSG);
+		len += (size_t) snprintf(out + len, size - len, "{%u: %d %zu+%zu}", types[t], r, r ? 0 : first,
+					 r ? 0 : count);
+		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+			const void *p = NULL;
+			size_t sz = 0;
+
+			r = tu_snapshot_find_blob(s, types[t], keys[k], strlen(keys[k]), &p, &sz, NULL);
+			assert_true(r == 0 || r == -ENOENT || r == -ENOTUNIQ || r == -EOPNOTSUPP || r == -EBADMSG);
+			len += (size_t) snprintf(out + len, size - len, "[%d %.*s]", r, r ? 0 : (int) sz,
+						 r ? "" : (const char *) p);
+		}
+	}
+	for (size_t i = 0; i <= tu_snapshot_blob_count(s); i++) {
+		const void *p = NULL;
+		size_t sz = 0;
+		uint32_t type = 0;
+		int r = tu_snapshot_blob_at(s, i, &type, &p, &sz);
+
+		assert_true(r == 0 || r == -ENOENT || r == -EBADMSG);
+		len += (size_t) snprintf(out + len, size - len, "<%d %u %.*s>", r, r ? 0 : type, r ? 0 : (int) sz,
+					 r ? "" : (const char *) p);
+	}
+}
+
+static void test_blob_keys(void **state)
+{
+	static const char want[] =
+	    "{1: 0 0+4}[0 user-alice][0 user-bob][0 user-admin][-2 ][-2 ][-2 ]"
+	    "{2: 0 4+2}[-2 ][-2 ][0 role-admin][0 role-dev][-2 ][-2 ]"
+	    "{3: 0 6+1}[-2 ][-2 ][-2 ][-2 ][-2 ][-2 ]"
+	    "{5: 0 7+1}[-2 ][-2 ][-2 ][-2 ][-2 ][-2 ]"
+	    "{9: 0 0+0}[-2 ][-2 ][-2 ][-2 ][-2 ][-2 ]"
+	    "<0 1 user-alice><0 1 user-bob><0 1 nameless><0 1 user-admin><0 2 role-admin><0 2 role-dev>"
+	    "<0 3 lock-1><0 5 ca><-2 0 >";
+	const struct tu_blob dup[] = { { 1, "a", 1, "k", 1 }, { 1, "b", 1, "k", 1 }, { 1, "c", 1, "j", 1 } };
+	const struct tu_blob bad_key[] = { { 1, "a", 1, NULL, 3 } };
+	void *data = NULL, *plain = NULL;
+	size_t size = 0, psize = 0, sz = 0, first = 9, count = 9;
+	struct tu_snapshot *s = NULL;
+	struct tu_err e = {};
+	char got[4096];
+	const void *p = NULL;
+
+	build_keyed(&data, &size);
+	for (unsigned flags = 0; flags <= (TU_SNAPSHOT_LAZY | TU_SNAPSHOT_CHECK_RECORDS); flags++) {
+		assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_STATE, flags, &s, &e), 0);
+		key_answers(s, got, sizeof(got));
+		if (strcmp(got, want) != 0)
+			fail_msg("flags %u: '%s'", flags, got);
+		tu_snapshot_close(s);
+	}
+
+	/* A file without keys (written by an older version, or a caller without keys): the
+	 * blobs keep their order and the callers are told to scan. */
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE,
+						 (const struct tu_blob[]){ { 2, "r", 1, NULL, 0 }, { 1, "u", 1, NULL, 0 } }, 2, 1, 0,
+						 &plain, &psize, &e),
+			 0);
+	assert_int_equal(tu_snapshot_open_buffer(plain, psize, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_LAZY, &s, &e), 0);
+	assert_int_equal(tu_snapshot_find_blob(s, 1, "u", 1, &p, &sz, &e), -EOPNOTSUPP);
+	assert_int_equal(tu_snapshot_blob_type_range(s, 1, &first, &count, &e), -EOPNOTSUPP);
+	tu_snapshot_close(s);
+	free(plain);
+
+	/* A key twice in one type: the lookup says so (the caller scans); others still found. */
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, dup, 3, 1, 0, &plain, &psize, &e), 0);
+	assert_int_equal(tu_snapshot_open_buffer(plain, psize, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s, &e),
+			 0);
+	assert_int_equal(tu_snapshot_find_blob(s, 1, "k", 1, &p, &sz, &e), -ENOTUNIQ);
+	assert_int_equal(tu_snapshot_find_blob(s, 1, "j", 1, &p, &sz, &e), 0);
+	assert_memory_equal(p, "c", 1);
+	tu_snapshot_close(s);
+	free(plain);
+
+	/* Writer input checks. */
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, bad_key, 1, 1, 0, &plain, &psize, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "NULL key"));
+	{
+		char *big = calloc(1, TU_SNAPSHOT_MAX_KEY + 1);
+		const struct tu_blob b[] = { { 1, "a", 1, big, TU_SNAPSHOT_MAX_KEY + 1 } };
+
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, b, 1, 1, 0, &plain, &psize, &e),
+				 -EMSGSIZE);
+		free(big);
+	}
+	{
+		struct tu_blob many[KEYS_MAX_RANGES + 1];
+
+		for (size_t i = 0; i < ELEMENTSOF(many); i++)
+			many[i] = (struct tu_blob){ (uint32_t) i, "x", 1, "k", 1 };
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, many, ELEMENTSOF(many), 1, 0, &plain,
+							 &psize, &e),
+				 -EMSGSIZE);
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, many, KEYS_MAX_RANGES, 1, 0, &plain,
+							 &psize, &e),
+				 0);
+		free(plain);
+	}
+
+	/* An accounts file has no key index. */
+	{
+		void *acc = NULL;
+		size_t asize = 0;
+
+		build_sample(&acc, &asize);
+		assert_int_equal(tu_snapshot_open_buffer(acc, asize, 0, 0, &s, &e), 0);
+		assert_int_equal(tu_snapshot_find_blob(s, 1, "alice", 5, &p, &sz, &e), -EOPNOTSUPP);
+		assert_int_equal(tu_snapshot_blob_type_range(s, 1, &first, &count, &e), -EOPNOTSUPP);
+		tu_snapshot_close(s);
+		free(acc);
+	}
+	free(data);
+}
+
+/* Truncations and bit flips of a keyed file: refused at open, or (LAZY) answers that are the
+ * good ones or -EBADMSG, never other data. */
+static void test_blob_keys_damage(void **state)
+{
+	void *data = NULL;
+	size_t size = 0, opened = 0;
+	unsigned char *copy;
+	struct tu_snapshot *s = NULL;
+	char good[4096], got[4096];
+
+	build_keyed(&data, &size);
+	assert_int_equal(tu_snapshot_open_buffer(data, size, TU_SNAPSHOT_KIND_STATE, 0, &s, NULL), 0);
+	key_answers(s, good, sizeof(good));
+	tu_snapshot_close(s);
+	for (size_t n = 0; n < size; n++)
+		for (unsigned flags = 0; flags <= TU_SNAPSHOT_LAZY; flags += TU_SNAPSHOT_LAZY)
+			assert_int_equal(tu_snapshot_open_buffer(data, n, 0, flags, &s, NULL), -EBADMSG);
+	copy = malloc(size);
+	for (size_t bit = 0; bit < size * 8; bit++) {
+		memcpy(copy, data, size);
+		copy[bit / 8] ^= (unsigned char) (1u << (bit % 8));
+		assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, NULL), -EBADMSG);
+		assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_CHECK_RECORDS, &s, NULL), -EBADMSG);
+		if (tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_LAZY, &s, NULL) < 0)
+			continue;
+		opened++;
+		key_answers(s, got, sizeof(got));
+		tu_snapshot_close(s);
+		/* answer by answer: the good file's, or -EBADMSG (-74) */
+		const char *g = good, *p = got;
+
+		while (*g && *p) {
+			size_t gn = strcspn(g + 1, "[<{") + 1, pn = strcspn(p + 1, "[<{") + 1;
+
+			if (!(gn == pn && strncmp(g, p, gn) == 0) && !memmem(p, pn, " -74 ", 5) &&
+			    strncmp(p + 1, "-74", 3) != 0)
+				fail_msg("bit %zu: '%.*s' instead of '%.*s'", bit, (int) pn, p, (int) gn, g);
+			g += gn;
+			p += pn;
+		}
+		if (*g || *p)
+			fail_msg("bit %zu: '%s' vs '%s'", bit, got, good);
+	}
+	assert_true(opened > 0);
+	free(copy);
+	free(data);
+}
+
+/* Every byte set to hostile values, every checksum recomputed (the chunk table too): open may
+ * accept with any flags, and lookups never read outside the file (ASan/valgrind). */
+static void test_blob_keys_hostile(void **state)
+{
+	static const unsigned char vals[] = { 0x00, 0x01, 0x7f, 0x80, 0xff };
+	static const unsigned flag_sets[] = { 0, TU_SNAPSHOT_LAZY, TU_SNAPSHOT_CHECK_RECORDS };
+	void *data = NULL;
+	size_t size = 0, accepted = 0, strict_refused = 0;
+	unsigned char *copy;
+	char got[4096];
+
+	build_keyed(&data, &size);
+	copy = malloc(size);
+	for (size_t i = 0; i < size; i++)
+		for (size_t v = 0; v < ELEMENTSOF(vals); v++)
+			for (size_t f = 0; f < ELEMENTSOF(flag_sets); f++) {
+				struct tu_snapshot *s = NULL;
+				struct tu_err e = {};
+				int r;
+
+				memcpy(copy, data, size);
+				if (copy[i] == vals[v])
+					continue;
+				copy[i] = vals[v];
+				fix_all_crc(copy, size);
+				r = tu_snapshot_open_buffer(copy, size, 0, flag_sets[f], &s, &e);
+				assert_true(r == 0 || r == -EBADMSG);
+				if (r < 0) {
+					assert_true(e.msg[0] != 0);
+					strict_refused += flag_sets[f] == TU_SNAPSHOT_CHECK_RECORDS;
+					continue;
+				}
+				accepted++;
+				key_answers(s, got, sizeof(got));
+				tu_snapshot_close(s);
+			}
+	assert_true(accepted > 0);
+	assert_true(strict_refused > 0);
+	free(copy);
+	free(data);
+}
+
+/* The strict check (CHECK_RECORDS) catches an index a lookup would misread: a slot whose hash
+ * is not its key's, a slot moved out of its probe chain, a blob in two slots, a blob of
+ * another type inside a range. */
+static void test_blob_keys_strict(void **state)
+{
+	void *data = NULL;
+	size_t size = 0, koff = 0, slots = 0, used[4], nused = 0;
+	struct tu_snapshot *s = NULL;
+	struct tu_err e = {};
+	unsigned char *b, *copy;
+	uint32_t nsec, nr;
+
+	build_keyed(&data, &size);
+	b = data;
+	nsec = snap_le32(b + H_N_SECTIONS);
+	for (uint32_t i = 0; i < nsec; i++)
+		if (snap_le32(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i) == SEC_BLOB_KEYS) {
+			koff = (size_t) snap_le64(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 8);
+			slots = snap_le32(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 4);
+		}
+	assert_true(koff > 0 && slots >= 8);
+	nr = snap_le32(b + koff);
+	assert_int_equal(nr, 4); /* types 1, 2, 3, 5 */
+	size_t tab = koff + KEYS_HEAD + KEYS_RANGE * nr;
+	for (size_t i = 0; i < slots && nused < 4; i++)
+		if (snap_le32(b + tab + KEYS_SLOT * i + 4) != SNAP_EMPTY_SLOT)
+			used[nused++] = i;
+	assert_int_equal(nused, 4);
+	copy = malloc(size);
+
+	/* wrong hash */
+	memcpy(copy, data, size);
+	snap_put32(copy + tab + KEYS_SLOT * used[0], snap_le32(copy + tab + KEYS_SLOT * used[0]) ^ 0x100);
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, &e), 0);
+	tu_snapshot_close(s);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_CHECK_RECORDS, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "wrong hash, unreachable or a second slot"));
+
+	/* a second slot for the same blob (an empty slot filled with a copy of a used one) */
+	memcpy(copy, data, size);
+	for (size_t i = 0; i < slots; i++)
+		if (snap_le32(copy + tab + KEYS_SLOT * i + 4) == SNAP_EMPTY_SLOT) {
+			memcpy(copy + tab + KEYS_SLOT * i, copy + tab + KEYS_SLOT * used[1], KEYS_SLOT);
+			break;
+		}
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_CHECK_RECORDS, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "blob key index slot"));
+
+	/* a slot pointing past the blobs, or its key past the key bytes: refused without LAZY */
+	memcpy(copy, data, size);
+	snap_put32(copy + tab + KEYS_SLOT * used[2] + 4, 1000);
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "out of range"));
+	memcpy(copy, data, size);
+	snap_put32(copy + tab + KEYS_SLOT * used[2] + 8, 0xfffffff0u);
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, &e), -EBADMSG);
+	/* LAZY: the open accepts it, the lookup that reaches the slot refuses it */
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_LAZY, &s, &e), 0);
+	{
+		static const char *const keys[] = { "alice", "bob", "admin", "dev" };
+		static const uint32_t types[] = { 1, 1, 1, 2 };
+		size_t refused = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			const void *p;
+			size_t sz;
+			int r = tu_snapshot_find_blob(s, types[k], keys[k], strlen(keys[k]), &p, &sz, &e);
+
+			assert_true(r == 0 || r == -EBADMSG || r == -ENOENT);
+			refused += r == -EBADMSG;
+		}
+		const void *p;
+		size_t sz;
+		refused += tu_snapshot_find_blob(s, 2, "admin", 5, &p, &sz, &e) == -EBADMSG;
+		assert_true(refused >= 1);
+	}
+	tu_snapshot_close(s);
+
+	/* ranges: not contiguous, not covering, types not increasing */
+	memcpy(copy, data, size);
+	snap_put32(copy + koff + KEYS_HEAD + KEYS_RANGE + 8, 3);
+	fix_all_crc(copy, size);
+	for (unsigned flags = 0; flags <= TU_SNAPSHOT_LAZY; flags += TU_SNAPSHOT_LAZY) {
+		assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, flags, &s, &e), -EBADMSG);
+		assert_non_null(strstr(e.msg, "not the next type or blobs"));
+	}
+	memcpy(copy, data, size);
+	snap_put32(copy + koff + KEYS_HEAD + 3 * KEYS_RANGE + 12, 2);
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_LAZY, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "ranges cover 9 of 8 blobs"));
+	memcpy(copy, data, size);
+	snap_put32(copy + koff + KEYS_HEAD + KEYS_RANGE, 1);
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, TU_SNAPSHOT_LAZY, &s, &e), -EBADMSG);
+
+	/* a blob of another type inside a range: caught without LAZY */
+	memcpy(copy, data, size);
+	{
+		size_t ix = (size_t) snap_le64(copy + SNAP_HDR_SIZE + 8);
+
+		snap_put32(copy + ix + BLOB_ENTRY * 1, 2);
+	}
+	fix_all_crc(copy, size);
+	assert_int_equal(tu_snapshot_open_buffer(copy, size, 0, 0, &s, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "is not of its key index range's type"));
+	free(copy);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -828,6 +1206,10 @@ int main(void)
 		cmocka_unit_test(test_lazy_chunks),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_torture),
+		cmocka_unit_test(test_blob_keys),
+		cmocka_unit_test(test_blob_keys_damage),
+		cmocka_unit_test(test_blob_keys_hostile),
+		cmocka_unit_test(test_blob_keys_strict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
