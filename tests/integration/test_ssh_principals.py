@@ -194,3 +194,24 @@ def test_missing_crypto_module(auth_server, write_config, run_cli, ca, builddir,
     r = helpers.run([binary, "--insecure-perms", "-c", cfg, "ping"], env=env, timeout=20)
     assert r.rc == 2, r
     assert "cannot load the crypto module" in r.stderr and "teleport-unix-crypto.so" in r.stderr, r
+
+
+@pytest.mark.skipif(os.environ.get("TU_VALGRIND") == "1", reason="LD_DEBUG under valgrind traces valgrind")
+def test_offline_identity_file_loads_no_libcrypto(auth_server, write_config, run_cli, ca, certs, tmp_path):
+    """The same with an identity file that carries a real SSH certificate line (as tctl writes
+    it): that line is parsed for its validity only, its signature is not ours to judge."""
+    auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
+    ident = str(tmp_path / "identity")
+    with open(certs.identity("identity-plain"), encoding="ascii") as f:
+        text = f.read()
+    with open(ident, "w", encoding="ascii") as f:
+        f.write(text + f"{CERT_TYPE} {cert_b64(ca, 'web-1', ['web-1'])} host\n")
+    os.chmod(ident, 0o600)
+    cred = {"credentials": {"identity_file": ident, "key_pair": None}}
+    write_config(auth=cred, pam={"trust_ssh_cert": True})
+    assert run_cli("sync").rc == 0
+    write_config(addresses="127.0.0.1:1", auth=cred, pam={"trust_ssh_cert": True})
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]), env={"LD_DEBUG": "files"})
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    libs = _loaded(r.stderr)
+    assert not [ln for ln in libs if "libcrypto" in ln or "teleport-unix-crypto" in ln], libs
