@@ -5,8 +5,10 @@ stand-in Auth and the `test` dataset: prints LOGIN when the certificate's Telepo
 in as it, nothing otherwise; exit 0/1/2; bad certificates refused with a clear line; online
 within the budget, else the cache.  The real-sshd test is test_sshd.py."""
 
+import base64
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -79,8 +81,21 @@ def test_certificate_from_another_ca_is_no_identity(setup, run_cli, tmp_path):
     assert "carries no Teleport identity" in r.stderr, r
 
 
+def _sshstr(b):
+    return struct.pack(">I", len(b)) + b
+
+
+# A user certificate whose extensions section holds one name claiming 200 bytes (issue 10:
+# sshd would never pass it, but the parser must refuse it with a clear line, never crash).
+BAD_EXT = base64.b64encode(
+    _sshstr(CERT_TYPE.encode()) + _sshstr(b"n" * 32) + _sshstr(b"k" * 32) + struct.pack(">QI", 1, 1)
+    + _sshstr(b"frank") + _sshstr(_sshstr(b"frank")) + struct.pack(">QQ", 0, 2**64 - 1) + _sshstr(b"")
+    + _sshstr(struct.pack(">I", 200) + b"permit-pty") + _sshstr(b"") + _sshstr(b"ca") + _sshstr(b"sig")).decode()
+
+
 @pytest.mark.parametrize("typ,blob,why", [
     ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIA==", "not an OpenSSH certificate"),
+    (CERT_TYPE, BAD_EXT, "bad extensions in the certificate"),
     (CERT_TYPE, "!!!not base64!!!", "unreadable certificate"),
     (CERT_TYPE, "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t", "unreadable certificate"),  # truncated
     (CERT_TYPE, "A" * (64 * 1024 + 4), "over 65536 bytes"),
