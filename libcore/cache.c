@@ -1218,7 +1218,9 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 	if (r >= 0)
 		r = map_trusted(path, &m, reterr);
 	if (r >= 0)
-		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s,
+		/* LAZY: only the chunks read below are checksummed (the CA's, through the key
+		 * index's type ranges when the file has them: every state write runs this). */
+		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_LAZY, &s,
 					    reterr);
 	if (r >= 0 && max_age_usec) {
 		int64_t created = tu_snapshot_created_usec(s);
@@ -1226,11 +1228,23 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 		    (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec))
 			r = tu_err_set(reterr, -ESTALE, "%s: too old or from the future for its user CA", path);
 	}
-	for (size_t i = 0; r >= 0 && s && i < tu_snapshot_blob_count(s); i++) {
+	size_t first = 0, count = s ? tu_snapshot_blob_count(s) : 0;
+	if (r >= 0 && s) {
+		int k = tu_snapshot_blob_type_range(s, STATE_BLOB_USER_CA, &first, &count, reterr);
+		if (k == -EOPNOTSUPP) /* no index: every blob */
+			first = 0, count = tu_snapshot_blob_count(s);
+		else if (k < 0)
+			r = k;
+	}
+	for (size_t i = first; r >= 0 && s && i < first + count; i++) {
 		uint32_t type;
 		const void *data;
 		size_t size;
-		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0 || type != STATE_BLOB_USER_CA)
+		if (tu_snapshot_blob_at(s, i, &type, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "%s: record %zu unreadable", path, i);
+			break;
+		}
+		if (type != STATE_BLOB_USER_CA)
 			continue;
 		if (ca.known) {
 			r = tu_err_set(reterr, -EBADMSG, "%s: a second user CA", path);
@@ -1433,8 +1447,9 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 {
 	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
 	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh; so
-	 * does the remembered path to Auth (dial.memo: the next call discovers again). */
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE,
+	 * does the remembered path to Auth (dial.memo: the next call discovers again), and the
+	 * recorded host identity (watch.h TU_HOST_RECORD_FILE: the next sync records it again). */
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE, "host.identity",
 					    TU_CACHE_PUBLIC_FILE, TU_SNAPSHOT_PUBLIC_DELTA_FILE,
 					    TU_SNAPSHOT_ONLINE_LOCK_FILE, TU_CACHE_DIAL_MEMO_FILE};
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
