@@ -288,7 +288,6 @@ struct state {
 	struct idset taken;           /* every uid and gid handed out, plus local gids */
 	struct idset our_gids;        /* gids of the groups we serve */
 	struct namemap group_by_name; /* our group name -> index into out.groups */
-	struct namemap acc_by_login;  /* login -> index into out.accounts */
 	struct acc_work *work;
 	struct tu_accounts out;
 	size_t cap_groups;
@@ -963,16 +962,10 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 	}
 	s->out.n_accounts = j;
 
-	/* Every account has a login and (mostly) a group of that name; ids: uid and gid each. */
-	if (namemap_reserve(&s->acc_by_login, s->out.n_accounts) < 0 ||
-	    namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
+	/* Most accounts get a group of their name. */
+	if (namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
 	    idset_reserve(&s->our_gids, s->out.n_accounts) < 0)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < s->out.n_accounts; i++) {
-		r = namemap_put(&s->acc_by_login, s->out.accounts[i].login, i);
-		if (r < 0)
-			return tu_err_set(reterr, r, "out of memory");
-	}
 
 	/* Pass E: primary groups. User-private groups first (gid = uid, already reserved). */
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
@@ -1227,7 +1220,6 @@ static void state_done(struct state *s)
 	free(s->work);
 	namemap_done(&s->local_by_name);
 	namemap_done(&s->group_by_name);
-	namemap_done(&s->acc_by_login);
 	idset_done(&s->local_gids);
 	idset_done(&s->taken);
 	idset_done(&s->our_gids);
