@@ -261,7 +261,23 @@ struct pair {
 	const char *name;
 	const char *user;
 	size_t ui;
+	uint64_t prefix; /* name's first 8 bytes, big-endian, zero-padded (name_prefix) */
 };
+
+/*
+ * The first 8 bytes of s as a big-endian number, zero-padded past the end: comparing two of
+ * them orders like strcmp on those bytes (unsigned, the terminator lowest), so a sort compares
+ * integers and calls strcmp only on equal prefixes.
+ */
+static uint64_t name_prefix(const char *s)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	for (; i < 8 && s[i]; i++)
+		v = (v << 8) | (unsigned char) s[i];
+	return i == 0 ? 0 : v << (8 * (8 - i)); /* (a shift by 64 would be undefined) */
+}
 
 /* Per-account work data beside the output array. */
 struct acc_work {
@@ -371,6 +387,8 @@ void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_o
 static int cmp_pair(const void *a, const void *b)
 {
 	const struct pair *x = a, *y = b;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
 	int r = strcmp(x->name, y->name);
 	if (r != 0)
 		return r;
@@ -413,7 +431,8 @@ static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name
 		*arr = np;
 		*cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct pair){.name = name, .user = user, .ui = ui};
+	(*arr)[(*n)++] =
+	    (struct pair){.name = name, .user = user, .ui = ui, .prefix = name_prefix(name)};
 	return 0;
 }
 
