@@ -9,7 +9,16 @@
  *
  * sshd runs it after it has checked the certificate's signature against
  * TrustedUserCAKeys, with the login asked for (%u), the certificate's type
- * (%t) and the certificate itself in base64 (%k).  We decide with the same
+ * (%t) and the certificate itself in base64 (%k).  That signature is not
+ * checked again here (issue 10; the argument, with OpenSSH's functions, is
+ * in docs/SECURITY.md): OpenSSH verifies it with the certificate's signature
+ * key whenever it decodes a certificate (sshkey.c cert_parse) and runs this
+ * command only for a signature key listed in TrustedUserCAKeys
+ * (auth2-pubkey.c user_cert_trusted_ca), %k being the blob it verified; and
+ * only sshd reads our answer.  We still parse the whole certificate strictly
+ * and require its signature key's bytes to be one of Teleport's user CA keys
+ * (the state snapshot), a user certificate, valid now, with a key id; so no
+ * OpenSSL is loaded for an offline decision.  We decide with the same
  * tu_decide() as pam_teleport.so, for the identity in that exact certificate
  * (its key id, and the per-session MFA / device extensions it carries), as
  * SSH_AUTH_INFO_0 would carry it: online within auth.timeouts, else from the
@@ -30,8 +39,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "cache.h"
 #include "cleanup.h"
 #include "cli.h"
 #include "conf.h"
@@ -92,39 +99,6 @@ static bool cert_type_ok(const char *t)
 	return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.-_") == n;
 }
 
-/*
- * Whether cert is signed by Teleport's user CA and valid now: the CA of the
- * state snapshot, else (a decision made online: the CA may have rotated since
- * the last sync) the one Auth serves now.  The verdict alone cannot tell: a
- * certificate that is no identity is judged as the login's owner, who may be
- * named like its key id.  0 yes, else a negative errno with the reason in e.
- */
-static int teleport_cert(struct tu_ctx *ctx, const struct tu_conf *conf, const struct tu_ssh_cert *cert,
-			 bool online, struct tu_err *e)
-{
-	struct tu_user_ca ca = { 0 };
-	struct tu_auth *a = NULL;
-	int64_t now = tu_now_usec();
-	int r;
-
-	r = tu_cache_load_user_ca(conf, now, &ca, e);
-	if (r >= 0)
-		r = ca.known ? tu_decide_ssh_cert_trusted(cert, &ca, now, e)
-			     : tu_err_set(e, -ENOKEY, "no user CA in the cache");
-	tu_user_ca_done(&ca);
-	if (r >= 0 || !online)
-		return r;
-	tu_err_clear(e);
-	r = tu_ctx_auth(ctx, now, &a, e);
-	if (r >= 0)
-		r = tu_auth_get_user_ca(a, &ca, e);
-	if (r >= 0)
-		r = ca.known ? tu_decide_ssh_cert_trusted(cert, &ca, now, e)
-			     : tu_err_set(e, -ENOKEY, "Auth serves no user CA");
-	tu_user_ca_done(&ca);
-	return r;
-}
-
 int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 {
 	struct tu_ctx *ctx = NULL;
@@ -165,7 +139,7 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	snprintf(info, size, "publickey %s %s\n", type, b64);
-	r = tu_decide_ssh_cert(info, &cert, &e);
+	r = tu_decide_ssh_cert_parse(info, TU_SSH_CERT_SSHD_VERIFIED, &cert, &e);
 	if (r < 0) {
 		say(LOG_NOTICE, "login '%s': unreadable certificate, refusing: %s", slogin,
 		    tu_err_format(&e, err, sizeof(err)));
@@ -192,7 +166,9 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 	uint64_t budget = conf->connect_timeout_usec + conf->request_timeout_usec;
 	arm_watchdog((unsigned) (budget / 1000000u) + 3u);
 
-	struct tu_login_req req = { .login = login, .service = "sshd", .ssh_auth_info = info };
+	struct tu_login_req req = {
+		.login = login, .service = "sshd", .ssh_auth_info = info, .ssh_cert_sshd_verified = true,
+	};
 	r = tu_decide(ctx, &req, tu_now_usec(), false, &v, &e);
 	if (r < 0) {
 		tu_ctx_free(ctx);
@@ -204,22 +180,15 @@ int cmd_ssh_principals(struct cli *c, int argc, char **argv)
 	tu_sanitize(v.user[0] ? v.user : "-", suser, sizeof(suser));
 	tu_sanitize(v.reason, sreason, sizeof(sreason));
 	const char *off = v.offline ? " (offline, from cache)" : "";
-	if (v.kind == TU_VERDICT_ALLOW && strcmp(v.user, cert.key_id) == 0) {
-		tu_err_clear(&e);
-		r = teleport_cert(ctx, conf, &cert, !v.offline, &e);
-		if (r < 0) {
-			/* judged as the owner, who has the key id's name: still no identity */
-			snprintf(v.user, sizeof(v.user), "%s", "");
-			snprintf(sreason, sizeof(sreason), "%s", tu_err_format(&e, err, sizeof(err)));
-		}
-	}
 	tu_ctx_free(ctx);
 	alarm(0);
 
 	/* Only the certificate's own identity counts here: a verdict for somebody else (the
-	 * login's owner) means the certificate was no identity (tu_decide_ssh_cert_trusted:
-	 * not signed by Teleport's user CA, or not valid now). */
-	if (v.kind != TU_VERDICT_UNAVAIL && strcmp(v.user, cert.key_id) != 0) {
+	 * login's owner, even one named like the key id) means the certificate was no identity
+	 * (tu_decide_ssh_cert_trusted: not signed by Teleport's user CA, or not valid now; the
+	 * decision judged it with the CA keys it decided with: Auth's when online, else the
+	 * snapshot's). */
+	if (v.kind != TU_VERDICT_UNAVAIL && (!v.cert_identity || strcmp(v.user, cert.key_id) != 0)) {
 		say(LOG_NOTICE, "login '%s' certificate '%s': refusing, the certificate carries no Teleport identity "
 				"here (not signed by Teleport's user CA, or not valid now); as the login's owner: %s%s",
 		    slogin, skeyid, sreason, off);

@@ -164,6 +164,15 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 		ret = cli_error(c, "sync: writing the cache", &e);
 		goto out;
 	}
+	/* The host identity read from the certificate, for offline decisions without an X.509
+	 * parse (issue 10, watch.h tu_host_record_write); the credential is loaded and checked. */
+	const struct tu_creds *creds = NULL;
+	tu_err_clear(&e);
+	if (tu_ctx_creds(ctx, now, &creds, &e) < 0 || tu_host_record_write(tu_ctx_conf(ctx), creds, &e) < 0) {
+		char why[600];
+		tu_log(LOG_WARNING, "sync: the host identity is not recorded (%s): offline decisions will read the certificate",
+		       tu_err_format(&e, why, sizeof(why)));
+	}
 	/* Let NSS find a non-default cache.dir; not in test mode, which must not touch system dirs.
 	 */
 	if (!c->insecure_perms) {

@@ -120,22 +120,17 @@ struct watcher {
  * or replaced certificate no longer matches.  Nothing for a tsh profile or a file that
  * changed while it was read.
  */
-static void record_host(struct tu_watch_state *st, const struct tu_creds *cr)
+static void record_host(const struct tu_conf *conf, struct tu_watch_state *st, const struct tu_creds *cr)
 {
-	struct tu_file_stamp stamp;
-	const char *file = tu_creds_cert_file(cr, &stamp);
-	const char *cn = tu_creds_subject_cn(cr), *cl = tu_creds_cluster(cr);
+	struct tu_err e;
+	char why[600];
 
-	st->host_cert[0] = '\0';
-	if (!file || tu_creds_profile_name(cr) || !cn || strlen(file) >= sizeof(st->host_cert) ||
-	    strlen(cn) >= sizeof(st->host_cn) || (cl && strlen(cl) >= sizeof(st->host_cluster)))
-		return;
-	snprintf(st->host_cn, sizeof(st->host_cn), "%s", cn);
-	snprintf(st->host_cluster, sizeof(st->host_cluster), "%s", cl ? cl : "");
-	st->host_cert_stamp = stamp;
-	st->host_not_before_usec = tu_creds_not_before_usec(cr);
-	st->host_not_after_usec = tu_creds_not_after_usec(cr);
-	snprintf(st->host_cert, sizeof(st->host_cert), "%s", file);
+	tu_watch_state_set_host(st, cr);
+	/* The same identity in host.identity, for offline decisions while no watcher runs
+	 * (issue 10, watch.h tu_host_record_write). */
+	tu_err_clear(&e);
+	if (tu_host_record_write(conf, cr, &e) < 0)
+		tu_log(LOG_WARNING, "watch: %s, ignoring", tu_err_format(&e, why, sizeof(why)));
 }
 
 static void write_state(struct watcher *w)
@@ -435,7 +430,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 		if (r >= 0)
 			r = tu_ctx_creds(w.ctx, now, &cr, &e);
 		if (r >= 0)
-			record_host(&w.st, cr);
+			record_host(tu_ctx_conf(w.ctx), &w.st, cr);
 		if (r >= 0)
 			r = tu_auth_new(tu_ctx_conf(w.ctx), cr, &stream, &e);
 		if (r >= 0) {

@@ -574,6 +574,29 @@ static int map_trusted(const char *path, struct mapping *ret, struct tu_err *ret
 	return 0;
 }
 
+/*
+ * A full read checks the key index against the records (a decision through the index relies
+ * on it, tu_cache_load_state_named): a named user or role is the blob its name finds, or its
+ * name is not unique.  data NULL: not checked.  Files without the index pass.
+ */
+static int key_agrees(const struct tu_snapshot *s, uint32_t type, const char *name,
+		      const void *data, struct tu_err *reterr)
+{
+	const void *found;
+	size_t size;
+	int r;
+
+	if (!data || !name || !name[0])
+		return 0;
+	r = tu_snapshot_find_blob(s, type, name, strlen(name), &found, &size, reterr);
+	if (r == -EOPNOTSUPP || r == -ENOTUNIQ || (r == 0 && found == data))
+		return 0;
+	if (r == -EBADMSG)
+		return r;
+	return tu_err_set(reterr, -EBADMSG, "the key index does not find the %s named '%.64s'",
+			  type == STATE_BLOB_USER ? "user" : "role", name);
+}
+
 static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filter, void *userdata,
 		       struct tu_dataset *ret, struct tu_err *reterr)
 {
@@ -617,12 +640,13 @@ static int parse_state(const struct tu_snapshot *s, tu_cache_user_filter_fn filt
 				break; /* after everything else, below */
 			r = tu_model_parse_user(data, size, &d.users[d.n_users], reterr);
 			if (r >= 0)
-				d.n_users++;
+				r = key_agrees(s, type, d.users[d.n_users++].name, data, reterr);
 			break;
 		case STATE_BLOB_ROLE:
 			r = tu_model_parse_role(data, size, &d.roles[d.n_roles], reterr);
 			if (r >= 0)
-				d.n_roles++;
+				r = key_agrees(s, type, d.roles[d.n_roles++].name, filter ? NULL : data,
+					       reterr);
 			break;
 		case STATE_BLOB_LOCK:
 			r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
@@ -726,6 +750,59 @@ int tu_cache_load_state(const struct tu_conf *conf, int64_t now_usec, uint64_t m
 					    ret_created_usec, reterr);
 }
 
+/*
+ * Maps and opens the private state for a decision: trust rule, header, age.  On success *m
+ * and *ret_s are set (the caller closes both).  Logs a corrupt file; errors as
+ * tu_cache_load_state, reason in e.
+ */
+static int open_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+		      unsigned flags, char *path, size_t path_size, struct mapping *m,
+		      struct tu_snapshot **ret_s, int64_t *ret_created, struct tu_err *e)
+{
+	char why[600];
+	int64_t created;
+	int r;
+
+	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, path_size, e);
+	if (r < 0)
+		return r;
+	if (max_age_usec == 0)
+		max_age_usec = conf->offline_max_age_usec;
+
+	r = check_dir(cache_dir(conf), e);
+	if (r == -ENOENT)
+		r = tu_err_set(e, -ENOENT, "%s: no such file or directory", path);
+	if (r < 0)
+		return r;
+	r = map_trusted(path, m, e);
+	if (r < 0)
+		return r;
+
+	/* The header first: a stale file is refused before its records are parsed. */
+	r = tu_snapshot_open_buffer(m->p, m->size, TU_SNAPSHOT_KIND_STATE, flags, ret_s, e);
+	if (r < 0) {
+		if (r != -ENOMEM) {
+			tu_err_prefix(e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
+			       tu_err_format(e, why, sizeof(why)));
+			r = -EBADMSG;
+		}
+		return r;
+	}
+	created = tu_snapshot_created_usec(*ret_s);
+	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC)
+		return tu_err_set(e, -ESTALE,
+				  "%s: written %lld s in the future (clock skew?), not trusted", path,
+				  (long long) ((created - now_usec) / 1000000));
+	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec)
+		return tu_err_set(
+		    e, -ESTALE, "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)",
+		    path, (long long) ((now_usec - created) / 1000000),
+		    (unsigned long long) (max_age_usec / 1000000));
+	*ret_created = created;
+	return 0;
+}
+
 int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 				 uint64_t max_age_usec, tu_cache_user_filter_fn filter,
 				 void *userdata, struct tu_dataset *ret, int64_t *ret_created_usec,
@@ -736,61 +813,247 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 	struct tu_snapshot *s = NULL;
 	struct tu_dataset d;
 	struct tu_err e; /* our own, so the log line has the reason even when reterr is NULL */
-	int64_t created;
+	int64_t created = 0;
 	int r;
 
 	tu_err_clear(&e);
-	r = path_or_err(conf, TU_CACHE_STATE_FILE, path, sizeof(path), &e);
+	/* With a filter (a login decision) the payload is checksummed chunk by chunk as records
+	 * are read, once, instead of whole at open and again with every record walked. */
+	r = open_state(conf, now_usec, max_age_usec, filter ? TU_SNAPSHOT_LAZY : 0, path,
+		       sizeof(path), &m, &s, &created, &e);
 	if (r < 0)
 		goto out;
-	if (max_age_usec == 0)
-		max_age_usec = conf->offline_max_age_usec;
-
-	r = check_dir(cache_dir(conf), &e);
-	if (r == -ENOENT)
-		r = tu_err_set(&e, -ENOENT, "%s: no such file or directory", path);
-	if (r < 0)
-		goto out;
-	r = map_trusted(path, &m, &e);
-	if (r < 0)
-		goto out;
-
-	/* The header first: a stale file is refused before its records are parsed.  With a
-	 * filter (a login decision) the payload is checksummed chunk by chunk as records are
-	 * read, once, instead of whole at open and again with every record walked. */
-	r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE,
-				    filter ? TU_SNAPSHOT_LAZY : 0, &s, &e);
-	if (r < 0) {
-		if (r != -ENOMEM) {
-			tu_err_prefix(&e, "%s", path);
-			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
-			       tu_err_format(&e, why, sizeof(why)));
-			r = -EBADMSG;
-		}
-		goto out;
-	}
-	created = tu_snapshot_created_usec(s);
-	if (created > now_usec && created - now_usec > FUTURE_SLACK_USEC) {
-		r = tu_err_set(&e, -ESTALE,
-			       "%s: written %lld s in the future (clock skew?), not trusted", path,
-			       (long long) ((created - now_usec) / 1000000));
-		goto out;
-	}
-	if (created < now_usec && (uint64_t) (now_usec - created) > max_age_usec) {
-		r = tu_err_set(
-		    &e, -ESTALE,
-		    "%s: last sync %lld s ago, older than cache.offline_max_age (%llu s)", path,
-		    (long long) ((now_usec - created) / 1000000),
-		    (unsigned long long) (max_age_usec / 1000000));
-		goto out;
-	}
-
 	if (filter) {
 		r = parse_state(s, filter, userdata, &d, &e);
 		if (r < 0 && r != -ENOMEM)
 			r = -EBADMSG;
 	} else
 		r = tu_cache_parse_state(m.p, m.size, &d, NULL, &e);
+	if (r < 0) {
+		if (r == -EBADMSG) {
+			tu_err_prefix(&e, "%s", path);
+			tu_log(LOG_WARNING, "cache: corrupt state file, ignoring: %s",
+			       tu_err_format(&e, why, sizeof(why)));
+		}
+		goto out;
+	}
+	*ret = d;
+	if (ret_created_usec)
+		*ret_created_usec = created;
+	r = 0;
+out:
+	if (r < 0 && reterr)
+		*reterr = e;
+	tu_snapshot_close(s);
+	mapping_done(&m);
+	return r;
+}
+
+/* ---- a decision's records through the key index ----------------------------------------- */
+
+/* Every blob of one type through its range (LAZY: the type of each is checked here). */
+static int parse_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
+		       size_t *ret_count, struct tu_err *reterr)
+{
+	int r = tu_snapshot_blob_type_range(s, type, ret_first, ret_count, reterr);
+
+	if (r < 0)
+		return r;
+	for (size_t i = *ret_first; i < *ret_first + *ret_count; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		if (tu_snapshot_blob_at(s, i, &t, &data, &size) < 0 || t != type)
+			return tu_err_set(reterr, -EBADMSG, "record %zu unreadable or not of type %u",
+					  i, type);
+	}
+	return 0;
+}
+
+/* The blob of type keyed name: parsed into *ret by parse and *n incremented (0), absent (0,
+ * *n as it was), -EOPNOTSUPP when the key is not unique (the caller scans), -EBADMSG,
+ * -ENOMEM. */
+static int parse_named(const struct tu_snapshot *s, uint32_t type, const char *name,
+		       int (*parse)(const uint8_t *, size_t, void *, struct tu_err *),
+		       const char *(*name_of)(const void *), void *ret, size_t *n,
+		       struct tu_err *reterr)
+{
+	const void *data;
+	size_t size;
+	int r = tu_snapshot_find_blob(s, type, name, strlen(name), &data, &size, reterr);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r == -ENOTUNIQ)
+		return -EOPNOTSUPP;
+	if (r < 0)
+		return r;
+	r = parse(data, size, ret, reterr);
+	if (r < 0)
+		return r;
+	(*n)++;
+	/* The index must name the record it points at: a decision relies on it. */
+	if (!name_of(ret) || strcmp(name_of(ret), name) != 0)
+		return tu_err_set(reterr, -EBADMSG, "the key index names '%.64s' for a record named '%.64s'",
+				  name, name_of(ret) ? name_of(ret) : "");
+	return 0;
+}
+
+static int parse_user_v(const uint8_t *p, size_t n, void *ret, struct tu_err *e)
+{
+	return tu_model_parse_user(p, n, ret, e);
+}
+
+static int parse_role_v(const uint8_t *p, size_t n, void *ret, struct tu_err *e)
+{
+	return tu_model_parse_role(p, n, ret, e);
+}
+
+static const char *user_name(const void *u)
+{
+	return ((const struct tu_user *) u)->name;
+}
+
+static const char *role_name(const void *r)
+{
+	return ((const struct tu_role *) r)->name;
+}
+
+static bool have_role(const struct tu_dataset *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_roles; i++)
+		if (d->roles[i].name && strcmp(d->roles[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static int parse_state_named(const struct tu_snapshot *s, const char *const *names, size_t n_names,
+			     struct tu_dataset *ret, struct tu_err *reterr)
+{
+	struct tu_dataset d = {0};
+	size_t lf, ln, af, an, cf, cn, role_cap = 0;
+	int r;
+
+	if ((r = parse_range(s, STATE_BLOB_LOCK, &lf, &ln, reterr)) < 0 ||
+	    (r = parse_range(s, STATE_BLOB_AUTH_PREF, &af, &an, reterr)) < 0 ||
+	    (r = parse_range(s, STATE_BLOB_USER_CA, &cf, &cn, reterr)) < 0)
+		return r;
+	if (an > 1 || cn > 1)
+		return tu_err_set(reterr, -EBADMSG, "a second %s", an > 1 ? "auth preference" : "user CA");
+	d.users = calloc(n_names ? n_names : 1, sizeof(*d.users));
+	d.locks = calloc(ln ? ln : 1, sizeof(*d.locks));
+	if (!d.users || !d.locks) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = lf; i < lf + ln; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		if (tu_snapshot_blob_at(s, i, &t, &data, &size) < 0) {
+			r = tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i);
+			goto fail;
+		}
+		r = tu_model_parse_lock(data, size, &d.locks[d.n_locks], reterr);
+		if (r < 0)
+			goto fail;
+		d.n_locks++;
+	}
+	for (size_t i = af; i < af + an; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		r = tu_snapshot_blob_at(s, i, &t, &data, &size) < 0
+			? tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i)
+			: tu_model_parse_auth_pref(data, size, &d.auth_pref, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = cf; i < cf + cn; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		r = tu_snapshot_blob_at(s, i, &t, &data, &size) < 0
+			? tu_err_set(reterr, -EBADMSG, "record %zu unreadable", i)
+			: tu_model_parse_user_ca(data, size, &d.user_ca, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i; j++)
+			dup = dup || strcmp(names[j], names[i]) == 0;
+		if (dup || !names[i][0])
+			continue;
+		r = parse_named(s, STATE_BLOB_USER, names[i], parse_user_v, user_name,
+				&d.users[d.n_users], &d.n_users, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	/* Their roles, by name (a role that is not there stays missing, as in a full read). */
+	for (size_t i = 0; i < d.n_users; i++)
+		for (size_t j = 0; j < d.users[i].roles.n; j++) {
+			const char *name = d.users[i].roles.v[j];
+
+			if (!name || !name[0] || have_role(&d, name))
+				continue;
+			if (d.n_roles == role_cap) {
+				size_t cap = role_cap ? 2 * role_cap : 8;
+				struct tu_role *nr = reallocarray(d.roles, cap, sizeof(*nr));
+
+				if (!nr) {
+					r = -ENOMEM;
+					goto fail;
+				}
+				memset(nr + role_cap, 0, (cap - role_cap) * sizeof(*nr));
+				d.roles = nr;
+				role_cap = cap;
+			}
+			r = parse_named(s, STATE_BLOB_ROLE, name, parse_role_v, role_name,
+					&d.roles[d.n_roles], &d.n_roles, reterr);
+			if (r < 0)
+				goto fail;
+		}
+	if (!d.roles && !(d.roles = calloc(1, sizeof(*d.roles)))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	*ret = d;
+	return 0;
+fail:
+	tu_dataset_done(&d);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r == -EOPNOTSUPP)
+		return r;
+	return -EBADMSG;
+}
+
+int tu_cache_load_state_named(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+			      const char *const *names, size_t n_names, struct tu_dataset *ret,
+			      int64_t *ret_created_usec, struct tu_err *reterr)
+{
+	char path[PATH_MAX], why[600];
+	struct mapping m = {0};
+	struct tu_snapshot *s = NULL;
+	struct tu_dataset d;
+	struct tu_err e;
+	int64_t created = 0;
+	int r;
+
+	tu_err_clear(&e);
+	/* LAZY: only the chunks the lookups below touch are checksummed, and each lookup checks
+	 * the bounds of what it reads (docs/cache-format.md). */
+	r = open_state(conf, now_usec, max_age_usec, TU_SNAPSHOT_LAZY, path, sizeof(path), &m, &s,
+		       &created, &e);
+	if (r < 0)
+		goto out;
+	r = parse_state_named(s, names, n_names, &d, &e);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			tu_err_prefix(&e, "%s", path);

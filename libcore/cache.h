@@ -165,6 +165,21 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec, u
 				 int64_t *ret_created_usec, struct tu_err *reterr);
 
 /*
+ * The inputs of one login decision through the state file's key index (issue 13 item 6):
+ * the users named in names (an absent one is simply not in *ret; duplicates and "" are
+ * ignored), the roles those users hold (by name; an absent role stays absent), every lock,
+ * the auth preference and the user CA; no other record is read.  The file is opened with
+ * TU_SNAPSHOT_LAZY: only the 64 KiB chunks these lookups touch are checksummed, and each
+ * lookup bounds-checks what it reads.  Same trust and age rules as tu_cache_load_state
+ * (max_age_usec 0 = conf->offline_max_age_usec).  Errors as tu_cache_load_state, plus
+ * -EOPNOTSUPP: the file has no key index (written by an older version) or a name is not
+ * unique in it: the caller falls back to tu_cache_load_state_filtered.
+ */
+int tu_cache_load_state_named(const struct tu_conf *conf, int64_t now_usec, uint64_t max_age_usec,
+			      const char *const *names, size_t n_names, struct tu_dataset *ret,
+			      int64_t *ret_created_usec, struct tu_err *reterr);
+
+/*
  * Validates and parses a private state snapshot held in memory (no trust or
  * age checks: tu_cache_load_state does those).  Same outputs and errors as
  * tu_cache_load_state minus -ENOENT/-ESTALE/-EACCES.  For tests and the

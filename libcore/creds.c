@@ -21,24 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "cleanup.h"
 #include "conf.h"
+#include "crypto.h"
 #include "decide.h"
 #include "err.h"
 #include "fsutil.h"
 #include "profile.h"
 #include "strbuf.h"
 
-#define TELEPORT_CLUSTER_OID "1.3.9999.1.7"
-#define MAX_NAME_LEN         255
 
 struct tu_creds {
 	char *source;
@@ -77,6 +68,7 @@ struct tu_creds {
 	/* tu_creds_cert_file: the file the certificate came from, its stamp (NULL: none) */
 	char *stamp_path;
 	struct tu_file_stamp stamp;
+	bool identity_from_hint; /* CN, cluster, validity from tu_creds_load_hinted's hint */
 	bool tls_routing;
 	bool conn_upgrade;
 };
@@ -221,7 +213,7 @@ struct file {
 static void file_done(struct file *f)
 {
 	if (f->buf) {
-		OPENSSL_cleanse(f->buf, f->cap);
+		explicit_bzero(f->buf, f->cap);
 		free(f->buf);
 	}
 	f->buf = NULL;
@@ -258,103 +250,11 @@ static int read_file(const char *path, bool secret, unsigned flags, struct file 
 	return 0;
 }
 
-/* ---- OpenSSL helpers ---- */
-
-static const char *ossl_reason(char *buf, size_t size)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *s = e ? ERR_reason_error_string(e) : NULL;
-
-	snprintf(buf, size, "%s", s ? s : "unknown OpenSSL error");
-	ERR_clear_error();
-	return buf;
-}
+/* ---- PEM labels (the X.509 and key parsing: crypto.c) ---- */
 
 static bool label_is(const struct tu_pem_block *b, const char *s)
 {
 	return b->label_len == strlen(s) && memcmp(b->label, s, b->label_len) == 0;
-}
-
-static bool label_is_key(const struct tu_pem_block *b)
-{
-	return has_suffix(b->label, b->label_len, "PRIVATE KEY");
-}
-
-static int parse_cert(const struct tu_pem_block *b, const char *what, X509 **ret,
-		      struct tu_err *reterr)
-{
-	char why[160];
-
-	tu_err_at(reterr, NULL, b->line);
-	if (!label_is(b, "CERTIFICATE"))
-		return tu_err_set(reterr, -EBADMSG,
-				  "PEM block '%.*s' where %s CERTIFICATE was expected",
-				  (int) b->label_len, b->label, what);
-	BIO *bio = BIO_new_mem_buf(b->text, (int) b->len);
-	if (!bio)
-		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (!x)
-		return tu_err_set(reterr, -EBADMSG, "%s certificate does not parse: %s", what,
-				  ossl_reason(why, sizeof(why)));
-	*ret = x;
-	return 0;
-}
-
-static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
-{
-	(void) buf;
-	(void) size;
-	(void) rwflag;
-	*(bool *) userdata = true;
-	return -1;
-}
-
-static int parse_key(const struct tu_pem_block *b, EVP_PKEY **ret, struct tu_err *reterr)
-{
-	char why[160];
-	bool asked = false;
-
-	tu_err_at(reterr, NULL, b->line);
-	if (label_is(b, "ENCRYPTED PRIVATE KEY"))
-		return tu_err_set(
-		    reterr, -EBADMSG,
-		    "the private key is encrypted (passphrase-protected keys are not supported)");
-	if (!label_is_key(b))
-		return tu_err_set(reterr, -EBADMSG,
-				  "PEM block '%.*s' where a PRIVATE KEY was expected",
-				  (int) b->label_len, b->label);
-	BIO *bio = BIO_new_mem_buf(b->text, (int) b->len);
-	if (!bio)
-		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, &asked);
-	BIO_free(bio);
-	if (!k) {
-		if (asked) {
-			ERR_clear_error();
-			return tu_err_set(
-			    reterr, -EBADMSG,
-			    "the private key is encrypted (passphrase-protected keys are not supported)");
-		}
-		return tu_err_set(reterr, -EBADMSG, "private key does not parse: %s",
-				  ossl_reason(why, sizeof(why)));
-	}
-	*ret = k;
-	return 0;
-}
-
-static int asn1_time_usec(const ASN1_TIME *t, int64_t *ret)
-{
-	struct tm tm;
-
-	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-		return -EBADMSG;
-	time_t s = timegm(&tm);
-	if (s == (time_t) -1 && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31))
-		return -EBADMSG;
-	*ret = (int64_t) s * 1000000;
-	return 0;
 }
 
 static const char *fmt_time(int64_t usec, char *buf, size_t size)
@@ -367,50 +267,12 @@ static const char *fmt_time(int64_t usec, char *buf, size_t size)
 	return buf;
 }
 
-/* The first entry of obj in name as a sanitized UTF-8 copy; 0 with *ret NULL when absent. */
-static int name_entry(const X509_NAME *name, const ASN1_OBJECT *obj, char **ret,
-		      struct tu_err *reterr)
-{
-	int idx = X509_NAME_get_index_by_OBJ(name, obj, -1);
-	unsigned char *utf8 = NULL;
-
-	*ret = NULL;
-	if (idx < 0)
-		return 0;
-	const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, idx);
-	const ASN1_STRING *data = e ? X509_NAME_ENTRY_get_data(e) : NULL;
-	int n = data ? ASN1_STRING_to_UTF8(&utf8, data) : -1;
-	if (n < 0) {
-		ERR_clear_error();
-		return tu_err_set(reterr, -EBADMSG,
-				  "certificate name attribute is not a valid string");
-	}
-	if (n == 0 || n > MAX_NAME_LEN || memchr(utf8, '\0', (size_t) n)) {
-		OPENSSL_free(utf8);
-		return tu_err_set(reterr, -EBADMSG,
-				  "certificate name attribute is empty, too long or holds NUL");
-	}
-	for (int i = 0; i < n; i++) {
-		if (utf8[i] < 0x20 || utf8[i] == 0x7f) {
-			OPENSSL_free(utf8);
-			return tu_err_set(reterr, -EBADMSG,
-					  "certificate name attribute holds control characters");
-		}
-	}
-	char *s = strndup((const char *) utf8, (size_t) n);
-	OPENSSL_free(utf8);
-	if (!s)
-		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	*ret = s;
-	return 0;
-}
-
 struct tu_creds *tu_creds_free(struct tu_creds *c)
 {
 	if (!c)
 		return NULL;
 	if (c->key_pem) {
-		OPENSSL_cleanse(c->key_pem, c->key_len);
+		explicit_bzero(c->key_pem, c->key_len);
 		free(c->key_pem);
 	}
 	free(c->source);
@@ -429,7 +291,7 @@ struct tu_creds *tu_creds_free(struct tu_creds *c)
 	free(c->proxy_addr);
 	free(c->proxy_host);
 	if (c->ssh_key_pem) {
-		OPENSSL_cleanse(c->ssh_key_pem, c->ssh_key_len);
+		explicit_bzero(c->ssh_key_pem, c->ssh_key_len);
 		free(c->ssh_key_pem);
 	}
 	free(c);
@@ -457,56 +319,6 @@ static char *block_dup(const struct tu_pem_block *b, size_t *ret_len)
 	return s;
 }
 
-void tu_creds_init_openssl(void)
-{
-	(void) OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-}
-
-/*
- * The checks and the object common to both credential forms.  cert_path /
- * key_path / ca_path name the files for messages (the same path for an
- * identity file).
- */
-/*
- * The private key parses, every CA block is a certificate, and the key
- * matches the certificate: the expensive part of a load (OpenSSL's key
- * decoder is ~5 M instructions), deferred by TU_CREDS_DEFER_KEY_CHECK.
- */
-static int check_key(const char *cert_path, const struct tu_pem_block *cert_b, const char *key_path,
-		     const struct tu_pem_block *key_b, const char *ca_path, const struct tu_pem_block *ca_b,
-		     size_t n_ca, struct tu_err *reterr)
-{
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
-	int r;
-
-	tu_creds_init_openssl();
-	r = parse_key(key_b, &key, reterr);
-	if (r < 0)
-		return err_file(reterr, key_path, r);
-	r = parse_cert(cert_b, "the client", &cert, reterr);
-	if (r < 0) {
-		EVP_PKEY_free(key);
-		return err_file(reterr, cert_path, r);
-	}
-	for (size_t i = 0; i < n_ca && r >= 0; i++) {
-		X509 *x = NULL;
-		r = parse_cert(&ca_b[i], "a CA", &x, reterr);
-		if (r < 0)
-			err_file(reterr, ca_path, r);
-		X509_free(x);
-	}
-	if (r >= 0 && X509_check_private_key(cert, key) != 1) {
-		ERR_clear_error();
-		tu_err_at(reterr, key_path, key_b->line);
-		r = tu_err_set(reterr, -EBADMSG, "the private key does not match the certificate%s%s",
-			       strcmp(key_path, cert_path) ? " in " : "", strcmp(key_path, cert_path) ? cert_path : "");
-	}
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return r < 0 ? r : 0;
-}
-
 int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr)
 {
 	struct tu_pem_block kb[2], cb[2], *ab = NULL;
@@ -532,7 +344,10 @@ int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr)
 		cb[0].line = c->cert_line;
 		for (size_t i = 0; i < na; i++)
 			ab[i].line = c->ca_lines[i];
-		r = check_key(c->cert_path, &cb[0], c->key_path, &kb[0], c->ca_path, ab, na, reterr);
+		const struct tu_crypto_ops *o = NULL;
+		r = tu_crypto_get(&o, reterr);
+		if (r >= 0)
+			r = o->check_key(c->cert_path, &cb[0], c->key_path, &kb[0], c->ca_path, ab, na, reterr);
 	}
 	free(ab);
 	if (r < 0)
@@ -542,55 +357,68 @@ int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr)
 	return 0;
 }
 
+/*
+ * What a recorded reading of the certificate (watch.state, host.identity) may
+ * stand for: the same file, unchanged since (stamp), valid now as this load
+ * would judge it.  The caller checks the stamp again after its own read.
+ */
+static bool hint_applies(const struct tu_host_hint *h, const char *path, const struct tu_file_stamp *now_stamp,
+			 int64_t now_usec)
+{
+	return h && h->cert_file && h->cn && h->cn[0] && strcmp(h->cert_file, path) == 0 &&
+	       tu_file_stamp_equal(&h->stamp, now_stamp) && now_usec >= h->not_before_usec - TU_CREDS_CLOCK_SKEW_USEC &&
+	       now_usec < h->not_after_usec;
+}
+
+/*
+ * The checks and the object common to both credential forms.  cert_path /
+ * key_path / ca_path name the files for messages (the same path for an
+ * identity file).  defer: TU_CREDS_DEFER_KEY_CHECK.  preset (only with
+ * defer): what a recorded reading of this very certificate file said (its
+ * CN, cluster, validity; the caller checked the file's stamp), taken instead
+ * of parsing the certificate, so an offline decision loads no OpenSSL;
+ * tu_creds_check_key() parses it all once Auth answers.
+ */
 static int build(const char *source, const char *cert_path, const struct tu_pem_block *cert_b,
 		 const char *key_path, const struct tu_pem_block *key_b, const char *ca_path,
 		 const struct tu_pem_block *ca_b, size_t n_ca, int64_t now_usec, bool defer,
-		 struct tu_creds **ret, struct tu_err *reterr)
+		 const struct tu_host_hint *preset, struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_creds *c = NULL;
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
-	ASN1_OBJECT *cluster_oid = NULL;
+	const struct tu_crypto_ops *o = NULL;
+	struct tu_x509_info x = { 0 };
 	size_t ca_total = 0;
 	char t1[64];
 	int r;
 
-	tu_creds_init_openssl(); /* before the first OpenSSL call: no openssl.cnf */
-	/* key first: in an identity file it is the first block, so a file in the
-	 * wrong order is reported at line 1 */
-	if (!defer) {
-		r = parse_key(key_b, &key, reterr);
+	if (!defer)
+		preset = NULL;
+	if (n_ca > TU_CREDS_MAX_PEM_BLOCKS)
+		return tu_err_set(reterr, -EMSGSIZE, "too many CA certificates");
+	if (!preset) {
+		r = tu_crypto_get(&o, reterr);
 		if (r < 0)
-			return err_file(reterr, key_path, r);
+			return r;
 	}
-	r = parse_cert(cert_b, "the client", &cert, reterr);
-	if (r < 0) {
-		EVP_PKEY_free(key);
-		return err_file(reterr, cert_path, r);
+	/* key, certificate, CAs, key match (crypto.c) */
+	if (!defer) {
+		r = o->check_key(cert_path, cert_b, key_path, key_b, ca_path, ca_b, n_ca, reterr);
+		if (r < 0)
+			return r;
 	}
-
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		r = tu_err_set(reterr, -ENOMEM, "out of memory");
-		goto out;
-	}
-	if (n_ca > TU_CREDS_MAX_PEM_BLOCKS) {
-		r = tu_err_set(reterr, -EMSGSIZE, "too many CA certificates");
-		goto out;
-	}
-	/* Every CA block must be a certificate that parses. */
-	for (size_t i = 0; i < n_ca; i++) {
-		c->ca_lines[i] = ca_b[i].line;
-		ca_total += ca_b[i].len + 1;
-		if (defer)
-			continue;
-		X509 *x = NULL;
-		r = parse_cert(&ca_b[i], "a CA", &x, reterr);
-		if (r < 0) {
-			err_file(reterr, ca_path, r);
+	if (preset) {
+		x.not_before_usec = preset->not_before_usec;
+		x.not_after_usec = preset->not_after_usec;
+		x.cn = strdup(preset->cn);
+		x.cluster = preset->cluster && preset->cluster[0] ? strdup(preset->cluster) : NULL;
+		if (!x.cn || (preset->cluster && preset->cluster[0] && !x.cluster)) {
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
 			goto out;
 		}
-		X509_free(x);
+	} else {
+		r = o->x509_info(cert_b, &x, reterr);
+		if (r < 0)
+			return err_file(reterr, cert_path, r);
 	}
 	if (n_ca == 0) {
 		tu_err_at(reterr, ca_path, 0);
@@ -598,63 +426,35 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 			       "no CA certificate (PEM CERTIFICATE block) to verify Auth with");
 		goto out;
 	}
-
-	if (!defer && X509_check_private_key(cert, key) != 1) {
-		ERR_clear_error();
-		tu_err_at(reterr, key_path, key_b->line);
-		r = tu_err_set(reterr, -EBADMSG,
-			       "the private key does not match the certificate%s%s",
-			       strcmp(key_path, cert_path) ? " in " : "",
-			       strcmp(key_path, cert_path) ? cert_path : "");
-		goto out;
-	}
-
-	if (asn1_time_usec(X509_get0_notBefore(cert), &c->not_before_usec) < 0 ||
-	    asn1_time_usec(X509_get0_notAfter(cert), &c->not_after_usec) < 0) {
-		ERR_clear_error();
-		tu_err_at(reterr, cert_path, cert_b->line);
-		r = tu_err_set(reterr, -EBADMSG, "the certificate's validity dates do not parse");
-		goto out;
-	}
 	/* A fresh certificate checked on a host whose clock is a little behind the
 	 * CA's is not an error: Auth judges it with its own clock anyway. */
-	if (now_usec < c->not_before_usec - TU_CREDS_CLOCK_SKEW_USEC) {
+	if (now_usec < x.not_before_usec - TU_CREDS_CLOCK_SKEW_USEC) {
 		tu_err_at(reterr, cert_path, cert_b->line);
 		r = tu_err_set(reterr, -EKEYREJECTED,
 			       "the certificate is not valid before %s (clock wrong?)",
-			       fmt_time(c->not_before_usec, t1, sizeof(t1)));
+			       fmt_time(x.not_before_usec, t1, sizeof(t1)));
 		goto out;
 	}
-	if (now_usec >= c->not_after_usec) {
+	if (now_usec >= x.not_after_usec) {
 		tu_err_at(reterr, cert_path, cert_b->line);
 		r = tu_err_set(reterr, -EKEYEXPIRED, "the certificate expired on %s",
-			       fmt_time(c->not_after_usec, t1, sizeof(t1)));
+			       fmt_time(x.not_after_usec, t1, sizeof(t1)));
 		goto out;
 	}
 
-	r = name_entry(X509_get_subject_name(cert), OBJ_nid2obj(NID_commonName), &c->cn, reterr);
-	if (r >= 0 && !c->cn)
-		r = tu_err_set(reterr, -EBADMSG,
-			       "the certificate has no subject CN (not a Teleport identity)");
-	if (r < 0) {
-		tu_err_at(reterr, cert_path, cert_b->line);
-		goto out;
-	}
-	cluster_oid = OBJ_txt2obj(TELEPORT_CLUSTER_OID, 1);
-	if (!cluster_oid) {
-		ERR_clear_error();
+	c = calloc(1, sizeof(*c));
+	if (!c) {
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = name_entry(X509_get_subject_name(cert), cluster_oid, &c->cluster, reterr);
-	if (r >= 0 && !c->cluster)
-		r = name_entry(X509_get_issuer_name(cert), OBJ_nid2obj(NID_organizationName),
-			       &c->cluster, reterr);
-	if (r < 0) {
-		tu_err_at(reterr, cert_path, cert_b->line);
-		goto out;
+	for (size_t i = 0; i < n_ca; i++) {
+		c->ca_lines[i] = ca_b[i].line;
+		ca_total += ca_b[i].len + 1;
 	}
-
+	c->not_before_usec = x.not_before_usec;
+	c->not_after_usec = x.not_after_usec;
+	c->cn = TAKE_PTR(x.cn);
+	c->cluster = TAKE_PTR(x.cluster);
 	c->source = strdup(source);
 	c->cert_pem = block_dup(cert_b, &c->cert_len);
 	c->key_pem = block_dup(key_b, &c->key_len);
@@ -665,6 +465,7 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	c->cert_line = cert_b->line;
 	c->key_line = key_b->line;
 	c->key_checked = !defer;
+	c->identity_from_hint = preset != NULL;
 	if (!c->source || !c->cert_pem || !c->key_pem || !c->ca_pem || !c->cert_path || !c->key_path ||
 	    !c->ca_path) {
 		r = tu_err_set(reterr, -ENOMEM, "out of memory");
@@ -682,9 +483,7 @@ static int build(const char *source, const char *cert_path, const struct tu_pem_
 	r = 0;
 out:
 	tu_creds_free(c);
-	ASN1_OBJECT_free(cluster_oid);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	tu_x509_info_done(&x);
 	return r;
 }
 
@@ -701,9 +500,9 @@ static int split_file(const struct file *f, const char *path, struct tu_pem_bloc
 	return 0;
 }
 
-int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path,
-			   int64_t now_usec, unsigned flags, struct tu_creds **ret,
-			   struct tu_err *reterr)
+static int load_key_pair(const char *cert_path, const char *key_path, const char *ca_path, int64_t now_usec,
+			 unsigned flags, const struct tu_host_hint *preset, struct tu_creds **ret,
+			 struct tu_err *reterr)
 {
 	struct file cf = {0}, kf = {0}, af = {0};
 	struct tu_pem_block *cb = NULL, *kb = NULL, *ab = NULL;
@@ -753,7 +552,7 @@ int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const ch
 		goto out;
 	}
 	r = build(cert_path, cert_path, &cb[0], key_path, &kb[0], ca_path, ab, na, now_usec,
-		  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, ret, reterr);
+		  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, preset, ret, reterr);
 out:
 	file_done(&cf);
 	file_done(&kf);
@@ -762,6 +561,13 @@ out:
 	free(kb);
 	free(ab);
 	return r;
+}
+
+int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path,
+			   int64_t now_usec, unsigned flags, struct tu_creds **ret,
+			   struct tu_err *reterr)
+{
+	return load_key_pair(cert_path, key_path, ca_path, now_usec, flags, NULL, ret, reterr);
 }
 
 static int expired_hint(struct tu_err *reterr, int r);
@@ -910,8 +716,8 @@ static int attach_ssh(struct tu_creds *c, struct tu_strbuf *cert, struct tu_strb
  * beside some identity files); a missing file is not an error.
  */
 static int parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
-			  const char *cert_pub_path, unsigned flags, struct tu_creds **ret,
-			  struct tu_err *reterr)
+			  const char *cert_pub_path, unsigned flags, const struct tu_host_hint *preset,
+			  struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct tu_pem_block *b = NULL;
 	struct file f = {.buf = (char *) buf, .len = len};
@@ -936,7 +742,7 @@ static int parse_identity(const char *buf, size_t len, const char *name, int64_t
 	}
 	if (r >= 0)
 		r = build(name, name, &b[1], name, &b[0], name, b + 2, n - 2, now_usec,
-			  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, &c, reterr);
+			  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, preset, &c, reterr);
 	if (r >= 0) {
 		r = ssh_lines(buf, len, &cert, &kh);
 		if (r < 0) {
@@ -980,11 +786,11 @@ static int parse_identity(const char *buf, size_t len, const char *name, int64_t
 int tu_creds_parse_identity(const char *buf, size_t len, const char *name, int64_t now_usec,
 			    struct tu_creds **ret, struct tu_err *reterr)
 {
-	return parse_identity(buf, len, name, now_usec, NULL, 0, ret, reterr);
+	return parse_identity(buf, len, name, now_usec, NULL, 0, NULL, ret, reterr);
 }
 
-int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
-			   struct tu_creds **ret, struct tu_err *reterr)
+static int load_identity(const char *path, int64_t now_usec, unsigned flags, const struct tu_host_hint *preset,
+			 struct tu_creds **ret, struct tu_err *reterr)
 {
 	struct file f = {0};
 	char *pub = NULL;
@@ -997,11 +803,17 @@ int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
 		file_done(&f);
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	}
-	r = parse_identity(f.buf, f.len, path, now_usec, pub, flags, ret, reterr);
+	r = parse_identity(f.buf, f.len, path, now_usec, pub, flags, preset, ret, reterr);
 	expired_hint(reterr, r); /* tsh login --out (or tctl auth sign) writes a new one */
 	free(pub);
 	file_done(&f);
 	return r;
+}
+
+int tu_creds_load_identity(const char *path, int64_t now_usec, unsigned flags,
+			   struct tu_creds **ret, struct tu_err *reterr)
+{
+	return load_identity(path, now_usec, flags, NULL, ret, reterr);
 }
 
 /* ---- PEM in memory (the public API, include/teleport-unix/teleport-unix.h) ---- */
@@ -1050,7 +862,7 @@ int tu_creds_parse_pem(const char *cert_pem, size_t cert_len, const char *key_pe
 	}
 	if (r >= 0)
 		r = build("PEM in memory", "cert", &cb[0], "key", &kb[0], "ca", ab, na, now_usec,
-			  false, ret, reterr);
+			  false, NULL, ret, reterr);
 out:
 	free(cb);
 	free(kb);
@@ -1109,12 +921,13 @@ static int profile_add_ca(const char *path, unsigned flags, struct tu_strbuf *al
 	if (r < 0)
 		return r;
 	r = split_file(&f, path, blocks, &n, reterr);
+	const struct tu_crypto_ops *o = NULL;
+	if (r >= 0)
+		r = tu_crypto_get(&o, reterr);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		X509 *x = NULL;
-		r = parse_cert(&blocks[i], "a CA", &x, reterr);
+		r = o->cert_parses(&blocks[i], "a CA", reterr);
 		if (r < 0)
 			err_file(reterr, path, r);
-		X509_free(x);
 		if (r >= 0)
 			r = tu_strbuf_add(all, blocks[i].text, blocks[i].len);
 		if (r >= 0 && blocks[i].text[blocks[i].len - 1] != '\n')
@@ -1271,7 +1084,7 @@ static int profile_ssh(struct tu_creds *c, const struct tu_profile *p, const cha
 	if (strcmp(sshkey, tls_key_path) != 0) {
 		struct tu_pem_block b[2];
 		size_t n = 0;
-		EVP_PKEY *pk = NULL;
+		const struct tu_crypto_ops *o = NULL;
 
 		tu_err_clear(&e);
 		k = read_file(sshkey, true, flags, &f, &e);
@@ -1280,8 +1093,9 @@ static int profile_ssh(struct tu_creds *c, const struct tu_profile *p, const cha
 		if (k >= 0 && n != 1)
 			k = tu_err_set(&e, -EBADMSG, "expected one PEM private key");
 		if (k >= 0 && !(flags & TU_CREDS_DEFER_KEY_CHECK))
-			k = parse_key(&b[0], &pk, &e);
-		EVP_PKEY_free(pk);
+			k = tu_crypto_get(&o, &e);
+		if (k >= 0 && o)
+			k = o->key_parses(&b[0], &e);
 		if (k >= 0 && (f.len != c->key_len || memcmp(f.buf, c->key_pem, f.len) != 0)) {
 			c->ssh_key_pem = block_dup(&b[0], &c->ssh_key_len);
 			if (!c->ssh_key_pem)
@@ -1411,7 +1225,7 @@ int tu_creds_load_profile(const char *dir, const char *name, int64_t now_usec, u
 		r = tu_pem_split(cas.buf, cas.len, ab, TU_CREDS_MAX_PEM_BLOCKS, &na, NULL, reterr);
 	if (r >= 0)
 		r = build(certpath, certpath, &cb[0], keypath, &kb[0], cawhere, ab, na, now_usec,
-			  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, &c, reterr);
+			  (flags & TU_CREDS_DEFER_KEY_CHECK) != 0, NULL, &c, reterr);
 	if (r < 0) {
 		expired_hint(reterr, r);
 		goto out;
@@ -1474,8 +1288,8 @@ bool tu_file_stamp_equal(const struct tu_file_stamp *a, const struct tu_file_sta
 
 const char *tu_creds_cert_file(const struct tu_creds *c, struct tu_file_stamp *ret)
 {
-	if (!c || !c->stamp_path)
-		return NULL;
+	if (!c || !c->stamp_path || c->identity_from_hint)
+		return NULL; /* a hint is not recorded again as if read from the file */
 	if (ret)
 		*ret = c->stamp;
 	return c->stamp_path;
@@ -1484,7 +1298,14 @@ const char *tu_creds_cert_file(const struct tu_creds *c, struct tu_file_stamp *r
 int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
 		  struct tu_creds **ret, struct tu_err *reterr)
 {
+	return tu_creds_load_hinted(conf, now_usec, flags, NULL, ret, reterr);
+}
+
+int tu_creds_load_hinted(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
+			 const struct tu_host_hint *hint, struct tu_creds **ret, struct tu_err *reterr)
+{
 	struct tu_file_stamp before, after;
+	const struct tu_host_hint *preset = NULL;
 	const char *path = NULL;
 	bool stamped;
 	int r;
@@ -1504,13 +1325,21 @@ int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
 	/* The certificate file's stamp around the read: what was parsed is what it names
 	 * (a file replaced during the read gets no stamp). */
 	stamped = tu_file_stamp_get(path, &before) == 0;
+	if (stamped && (flags & TU_CREDS_DEFER_KEY_CHECK) && hint_applies(hint, path, &before, now_usec))
+		preset = hint;
 	if (conf->identity_file)
-		r = tu_creds_load_identity(conf->identity_file, now_usec, flags, ret, reterr);
+		r = load_identity(conf->identity_file, now_usec, flags, preset, ret, reterr);
 	else
-		r = tu_creds_load_key_pair(conf->cert_path, conf->key_path, conf->ca_path, now_usec,
-					   flags, ret, reterr);
-	if (r < 0 || !stamped || tu_file_stamp_get(path, &after) < 0 || !tu_file_stamp_equal(&before, &after))
+		r = load_key_pair(conf->cert_path, conf->key_path, conf->ca_path, now_usec, flags, preset, ret,
+				  reterr);
+	if (r < 0 || !stamped || tu_file_stamp_get(path, &after) < 0 || !tu_file_stamp_equal(&before, &after)) {
+		if (r >= 0 && preset) {
+			/* changed during the read: what was read may not be what the record says */
+			*ret = tu_creds_free(*ret);
+			return tu_creds_load_hinted(conf, now_usec, flags, NULL, ret, reterr);
+		}
 		return r;
+	}
 	(*ret)->stamp_path = strdup(path); /* NULL on ENOMEM: no stamp, nothing worse */
 	(*ret)->stamp = before;
 	return r;

@@ -4,13 +4,15 @@
  * §1.6): a key pair (cert, key, CA PEM files, as `tctl auth sign
  * --format=tls` writes them) or an identity file (`--format=file`: 1st PEM
  * block = private key, 2nd = TLS certificate, further PEM blocks = CA
- * certificates; SSH lines are skipped).  Layer: libcore (OpenSSL).
+ * certificates; SSH lines are skipped).  Layer: libcore; the X.509 and
+ * key parsing is OpenSSL's, in the crypto module (crypto.h), loaded when a
+ * load or tu_creds_check_key() first needs it.
  *
  * Everything is checked at load: file owner and mode, sizes, PEM syntax,
  * the key matches the certificate, the certificate's validity period
  * against now, every CA certificate parses.  The loaded object keeps the
  * PEM text of the leaf certificate, the key and the CAs in memory for the
- * transport (curl blobs); the key is wiped with OPENSSL_cleanse on free.
+ * transport (curl blobs); the key is wiped (explicit_bzero) on free.
  * A struct tu_creds is immutable after load and may be read from several
  * threads.
  */
@@ -28,17 +30,6 @@ struct tu_creds;
 #define TU_CREDS_MAX_PEM_BLOCKS   64u             /* PEM blocks per file */
 #define TU_CREDS_EXPIRY_WARN_USEC (INT64_C(7) * 24 * 3600 * 1000000)
 #define TU_CREDS_CLOCK_SKEW_USEC  (INT64_C(5) * 60 * 1000000) /* notBefore tolerance */
-
-/*
- * Initialises OpenSSL for libcore without reading openssl.cnf
- * (OPENSSL_INIT_NO_LOAD_CONFIG): OpenSSL would open it without O_CLOEXEC
- * inside sshd, cron or any NSS caller, and our TLS settings are all
- * explicit (h2.h).  Must run before the first OpenSSL call of the process
- * to have an effect; in a process that loaded the config already (sshd) it
- * changes nothing.  Every libcore unit that calls OpenSSL calls this first
- * (creds.c, h2.c).  Idempotent, thread-safe.
- */
-void tu_creds_init_openssl(void);
 
 enum {
 	/* Skip the owner/mode checks (tests, CLI --insecure-perms).  Without it
@@ -82,6 +73,26 @@ int tu_creds_check_key(const struct tu_creds *c, struct tu_err *reterr);
  */
 int tu_creds_load(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
 		  struct tu_creds **ret, struct tu_err *reterr);
+
+/*
+ * What a process that read the credential recorded about it (issue 13 item 6:
+ * `teleport-unix watch` in watch.state; issue 10: `sync` and the watcher in
+ * <cache.dir>/host.identity, watch.h tu_host_record_read): the certificate
+ * file and its stamp at that read, the certificate's subject CN, cluster
+ * (NULL or "" none) and validity.  Borrowed.
+ */
+struct tu_host_hint;
+
+/*
+ * tu_creds_load, and with TU_CREDS_DEFER_KEY_CHECK and a hint that still
+ * describes the configured certificate file (same path, the file's stamp
+ * equal before and after this read, valid now as a load judges it) the CN,
+ * cluster and validity are the hint's instead of an X.509 parse: such a load
+ * needs no OpenSSL (issue 10: an offline decision).  tu_creds_check_key()
+ * parses everything once Auth answers.  hint may be NULL.
+ */
+int tu_creds_load_hinted(const struct tu_conf *conf, int64_t now_usec, unsigned flags,
+			 const struct tu_host_hint *hint, struct tu_creds **ret, struct tu_err *reterr);
 
 /* The same for explicit paths. */
 int tu_creds_load_key_pair(const char *cert_path, const char *key_path, const char *ca_path,
@@ -149,6 +160,15 @@ struct tu_file_stamp {
 };
 int tu_file_stamp_get(const char *path, struct tu_file_stamp *ret);
 bool tu_file_stamp_equal(const struct tu_file_stamp *a, const struct tu_file_stamp *b);
+
+/* See tu_creds_load_hinted. */
+struct tu_host_hint {
+	const char *cert_file;
+	struct tu_file_stamp stamp;
+	const char *cn;
+	const char *cluster;
+	int64_t not_before_usec, not_after_usec;
+};
 
 /*
  * The file the certificate (host identity) was read from and its stamp taken

@@ -29,6 +29,10 @@ struct tu_ctx {
 	char *cluster;
 	bool host_done;
 	bool profile_option; /* tu_ctx_new_profile: an administrator's CLI, not PAM/NSS */
+	/* The last hint tu_ctx_host_hinted got (copied): the credential's load takes the CN,
+	 * cluster and validity from it when it still describes the file (issue 10). */
+	struct tu_host_hint hint;
+	char *hint_file, *hint_cn, *hint_cluster;
 };
 
 int64_t tu_now_usec(void)
@@ -110,6 +114,9 @@ struct tu_ctx *tu_ctx_free(struct tu_ctx *ctx)
 	tu_conf_free(ctx->conf);
 	free(ctx->host_id);
 	free(ctx->cluster);
+	free(ctx->hint_file);
+	free(ctx->hint_cn);
+	free(ctx->hint_cluster);
 	free(ctx);
 	return NULL;
 }
@@ -132,7 +139,8 @@ static int ctx_creds_deferred(struct tu_ctx *ctx, int64_t now_usec, const struct
 	if (!ctx->creds) {
 		unsigned f = ((ctx->flags & TU_CTX_RELAXED_PERMS) ? TU_CREDS_RELAXED_PERMS : 0) |
 			     TU_CREDS_DEFER_KEY_CHECK;
-		int r = tu_creds_load(ctx->conf, now_usec, f, &ctx->creds, reterr);
+		int r = tu_creds_load_hinted(ctx->conf, now_usec, f, ctx->hint_file ? &ctx->hint : NULL, &ctx->creds,
+					     reterr);
 		if (r < 0)
 			return r;
 		/* A tsh profile names its Proxy: the one to reach Auth through, unless
@@ -287,10 +295,34 @@ int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struc
 	return tu_ctx_host_hinted(ctx, now_usec, NULL, ret, reterr);
 }
 
+/* Keeps a copy of hint for the credential's load (tu_creds_load_hinted); -ENOMEM. */
+static int keep_hint(struct tu_ctx *ctx, const struct tu_host_hint *hint)
+{
+	if (!hint || !hint->cert_file || !hint->cn || !hint->cn[0] || ctx->hint_file)
+		return 0;
+	ctx->hint = *hint;
+	ctx->hint_file = strdup(hint->cert_file);
+	ctx->hint_cn = strdup(hint->cn);
+	ctx->hint_cluster = strdup(hint->cluster ? hint->cluster : "");
+	if (!ctx->hint_file || !ctx->hint_cn || !ctx->hint_cluster) {
+		free(ctx->hint_file);
+		free(ctx->hint_cn);
+		free(ctx->hint_cluster);
+		ctx->hint_file = ctx->hint_cn = ctx->hint_cluster = NULL;
+		return -ENOMEM;
+	}
+	ctx->hint.cert_file = ctx->hint_file;
+	ctx->hint.cn = ctx->hint_cn;
+	ctx->hint.cluster = ctx->hint_cluster;
+	return 0;
+}
+
 int tu_ctx_host_hinted(struct tu_ctx *ctx, int64_t now_usec, const struct tu_host_hint *hint, struct tu_host *ret,
 		       struct tu_err *reterr)
 {
 	if (!ctx->host_done) {
+		if (keep_hint(ctx, hint) < 0)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
 		if (ctx->conf->host_name)
 			snprintf(ctx->host_name, sizeof(ctx->host_name), "%s", ctx->conf->host_name);
 		else if (gethostname(ctx->host_name, sizeof(ctx->host_name) - 1) < 0)

@@ -62,19 +62,7 @@ int tu_ctx_auth(struct tu_ctx *ctx, int64_t now_usec, struct tu_auth **ret, stru
  */
 int tu_ctx_host(struct tu_ctx *ctx, int64_t now_usec, struct tu_host *ret, struct tu_err *reterr);
 
-/*
- * What a process that read the credential recorded about it (issue 13 item 6:
- * `teleport-unix watch` in watch.state): the certificate file and its stamp at
- * that read, the certificate's subject CN, cluster (NULL or "" none) and
- * validity.  Borrowed.
- */
-struct tu_host_hint {
-	const char *cert_file;
-	struct tu_file_stamp stamp;
-	const char *cn;
-	const char *cluster;
-	int64_t not_before_usec, not_after_usec;
-};
+/* struct tu_host_hint: creds.h. */
 
 /*
  * tu_ctx_host, taking the CN and cluster from hint instead of parsing the

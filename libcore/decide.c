@@ -111,8 +111,29 @@ static int user_grants(const struct tu_rbac_index *ix, const struct tu_user *u, 
 	return 0;
 }
 
+/*
+ * A dataset that holds only some users (read by name through the state file's key index,
+ * tu_cache_load_state_named): the names that were looked up, present or not.  A decision on
+ * it that would need any other user (owners by trait or by role, an identity not looked up)
+ * returns -EAGAIN, and the caller decides on a full read instead, so the answer is always
+ * the one every user would give.
+ */
+struct partial {
+	const char *const *names;
+	size_t n;
+};
+
+static bool looked_up(const struct partial *part, const char *name)
+{
+	for (size_t i = 0; i < part->n; i++)
+		if (strcmp(part->names[i], name) == 0)
+			return true;
+	return false;
+}
+
 static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
-		     int64_t now_usec, bool use_now, struct tu_strv *ret, struct tu_err *reterr)
+		     int64_t now_usec, bool use_now, const struct partial *part, struct tu_strv *ret,
+		     struct tu_err *reterr)
 {
 	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
 	const struct tu_user *named;
@@ -126,11 +147,15 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		return 0;
 	}
 	/* Step 1: the user named login. */
+	if (part && !looked_up(part, login))
+		return -EAGAIN;
 	named = tu_rbac_index_user(ix, login);
 	if (named && !user_ignored(named, now_usec, use_now))
 		k = strv_push(&step, named->name);
 	/* Step 2: users whose logins trait holds login. */
 	by_name = step.n > 0;
+	if (part && k >= 0 && !by_name)
+		return -EAGAIN; /* nothing to free: step is empty */
 	for (size_t i = 0; k >= 0 && !by_name && i < d->n_users; i++) {
 		const struct tu_user *u = &d->users[i];
 		const struct tu_strv *t = NULL;
@@ -149,6 +174,10 @@ static int owners_ix(const struct tu_rbac_index *ix, const struct tu_host *h, in
 		const struct tu_user *u = tu_rbac_index_user(ix, step.v[i]);
 		if (u)
 			k = user_grants(ix, u, h, source, login, &account);
+	}
+	if (part && k >= 0 && !(account && step.n > 0)) {
+		tu_strv_done(&step);
+		return -EAGAIN;
 	}
 	/* Step 3 (and the account test when steps 1/2 found nobody granting). */
 	for (size_t i = 0; k >= 0 && i < d->n_users && !(account && step.n > 0); i++) {
@@ -199,7 +228,7 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
 	int k = tu_rbac_index_new(d, &ix, reterr);
 	if (k < 0)
 		return k;
-	k = owners_ix(ix, h, source, login, 0, false, ret, reterr);
+	k = owners_ix(ix, h, source, login, 0, false, NULL, ret, reterr);
 	tu_rbac_index_free(ix);
 	return k;
 }
@@ -213,12 +242,12 @@ int tu_decide_owners(const struct tu_dataset *d, const struct tu_host *h, int so
  * in ~/.ssh/authorized_keys would then log in).
  */
 static int login_owners(const struct tu_rbac_index *ix, const struct tu_host *h, int source, const char *login,
-			int64_t now_usec, struct tu_strv *ret, struct tu_err *reterr)
+			int64_t now_usec, const struct partial *part, struct tu_strv *ret, struct tu_err *reterr)
 {
-	int k = owners_ix(ix, h, source, login, now_usec, true, ret, reterr);
+	int k = owners_ix(ix, h, source, login, now_usec, true, part, ret, reterr);
 
 	if (k >= 0 && ret->n == 0)
-		k = owners_ix(ix, h, source, login, now_usec, false, ret, reterr);
+		k = owners_ix(ix, h, source, login, now_usec, false, part, ret, reterr);
 	return k;
 }
 
@@ -400,8 +429,8 @@ static void cert_proof(const uint8_t *exts, size_t el, struct tu_ssh_cert *ret)
 #define CERT_BAD(...) tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: " __VA_ARGS__)
 
 /* The whole certificate blob (type already matched), strictly, into *c. */
-static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, struct tu_ssh_cert *c,
-			   struct tu_err *reterr)
+static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, int fields, unsigned flags,
+			   struct tu_ssh_cert *c, struct tu_err *reterr)
 {
 	struct tu_sshwire b = { blob, blen, 0 };
 	const uint8_t *s, *exts, *opts, *princ, *sigkey, *sig;
@@ -456,12 +485,29 @@ static int cert_parse_blob(const uint8_t *blob, size_t blen, const char *type, i
 		return CERT_BAD("%zu bytes of trailing garbage after the certificate", b.n - b.off);
 	memcpy(c->ca_key, sigkey, skl);
 	c->ca_key_len = skl;
-	c->signature_ok = tu_sshsig_verify(sigkey, skl, sig, sgl, blob, signed_len);
+	if (flags & TU_SSH_CERT_SSHD_VERIFIED) {
+		/* sshd's %k: sshd verified this signature with this key when it decoded the
+		 * certificate (docs/SECURITY.md); the caller still requires the key to be
+		 * Teleport's user CA (tu_decide_ssh_cert_trusted). */
+		c->signature_ok = c->sshd_verified = true;
+	} else if (!(flags & TU_SSH_CERT_NO_VERIFY)) {
+		int k = tu_sshsig_verify(sigkey, skl, sig, sgl, blob, signed_len, reterr);
+		if (k < 0) {
+			tu_err_prefix(reterr, "SSH_AUTH_INFO_0: cannot check the certificate's signature");
+			return k;
+		}
+		c->signature_ok = k > 0;
+	}
 	cert_proof(exts, el, c);
 	return 0;
 }
 
 int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr)
+{
+	return tu_decide_ssh_cert_parse(auth_info, 0, ret, reterr);
+}
+
+int tu_decide_ssh_cert_parse(const char *auth_info, unsigned flags, struct tu_ssh_cert *ret, struct tu_err *reterr)
 {
 	static const char cert_suffix[] = "-cert-v01@openssh.com";
 	const char *line = auth_info;
@@ -510,7 +556,7 @@ int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu
 			return tu_err_set(reterr, k, "SSH_AUTH_INFO_0: certificate larger than %d bytes", CERT_BLOB_MAX);
 		if (k < 0)
 			return CERT_BAD("certificate is not valid base64");
-		k = cert_parse_blob(blob, blen, type, fields, c, reterr);
+		k = cert_parse_blob(blob, blen, type, fields, flags, c, reterr);
 		if (k < 0)
 			return k;
 		memcpy(ret, c, sizeof(*c));
@@ -555,15 +601,15 @@ int tu_decide_ssh_cert_trusted(const struct tu_ssh_cert *c, const struct tu_user
 	return 0;
 }
 
-int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
-			      size_t size, struct tu_err *reterr)
+static int cert_key_id(const char *auth_info, unsigned flags, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+		       size_t size, struct tu_err *reterr)
 {
 	_cleanup_free_ struct tu_ssh_cert *c = calloc(1, sizeof(*c));
 	int k;
 
 	if (!c)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	k = tu_decide_ssh_cert(auth_info, c, reterr);
+	k = tu_decide_ssh_cert_parse(auth_info, flags, c, reterr);
 	if (k >= 0)
 		k = tu_decide_ssh_cert_trusted(c, ca, now_usec, reterr);
 	if (k < 0)
@@ -572,6 +618,12 @@ int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca
 		return tu_err_set(reterr, -EBADMSG, "SSH_AUTH_INFO_0: certificate key id is empty or too long");
 	memcpy(ret, c->key_id, strlen(c->key_id) + 1);
 	return 0;
+}
+
+int tu_decide_ssh_cert_key_id(const char *auth_info, const struct tu_user_ca *ca, int64_t now_usec, char *ret,
+			      size_t size, struct tu_err *reterr)
+{
+	return cert_key_id(auth_info, 0, ca, now_usec, ret, size, reterr);
 }
 
 /* ---- locks ---- */
@@ -683,7 +735,8 @@ static bool teleport_cert(const struct tu_decide_opts *o, const struct tu_login_
 
 	if (!o || !o->trust_ssh_cert || !req->ssh_auth_info)
 		return false;
-	k = tu_decide_ssh_cert(req->ssh_auth_info, ret, &e);
+	k = tu_decide_ssh_cert_parse(req->ssh_auth_info, req->ssh_cert_sshd_verified ? TU_SSH_CERT_SSHD_VERIFIED : 0,
+				     ret, &e);
 	if (k == -ENOENT)
 		return false;
 	if (k < 0) {
@@ -788,7 +841,8 @@ static bool locking_is_strict(const struct tu_rbac_index *ix, const struct tu_us
 }
 
 static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, const struct tu_decide_opts *o,
-		     const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr)
+		     const struct tu_login_req *req, int64_t now_usec, const struct partial *part,
+		     struct tu_verdict *ret, struct tu_err *reterr)
 {
 	const struct tu_dataset *d = tu_rbac_index_dataset(ix);
 	struct tu_verdict v = { 0 };
@@ -822,11 +876,12 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	} else if (tcert) {
 		snprintf(who, sizeof(who), "%s", tcert->key_id);
 		source = "Teleport SSH certificate";
+		v.cert_identity = true;
 	}
 	if (!source) {
 		struct tu_strv owners = { 0 };
-		k = login_owners(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, &owners,
-				 reterr);
+		k = login_owners(ix, h, o ? o->source : TU_SOURCE_HOST_USER_CREATION, req->login, now_usec, part,
+				 &owners, reterr);
 		if (k < 0)
 			return k;
 		if (owners.n == 0) {
@@ -854,6 +909,8 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 		}
 	}
 	tu_sanitize(who, suser, sizeof(suser));
+	if (part && !looked_up(part, who))
+		return -EAGAIN;
 
 	const struct tu_user *u = tu_rbac_index_user(ix, who);
 	if (!u) {
@@ -889,7 +946,7 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	 * lock targets too.  Read whether or not pam.trust_ssh_cert is set: a lock only refuses. */
 	struct tu_ssh_cert cert;
 	const struct tu_ssh_cert *certp = NULL;
-	if (req->ssh_auth_info && tu_decide_ssh_cert(req->ssh_auth_info, &cert, NULL) == 0)
+	if (req->ssh_auth_info && tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
 		certp = &cert;
 	for (size_t i = 0; i < d->n_locks; i++) {
 		const struct tu_lock *l = &d->locks[i];
@@ -953,7 +1010,7 @@ int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const st
 	int k = tu_rbac_index_new(d, &ix, reterr);
 	if (k < 0)
 		return k;
-	k = decide_ix(ix, h, o, req, now_usec, &v, reterr);
+	k = decide_ix(ix, h, o, req, now_usec, NULL, &v, reterr);
 	tu_rbac_index_free(ix);
 	if (k < 0)
 		return k;
@@ -1034,7 +1091,8 @@ static void trusted_identity(const struct tu_decide_opts *o, const struct tu_log
 	else if (o->trust_teleport_env && req->teleport_username && req->teleport_username[0])
 		snprintf(who, size, "%s", req->teleport_username);
 	else if (o->trust_ssh_cert && req->ssh_auth_info &&
-		 tu_decide_ssh_cert_key_id(req->ssh_auth_info, ca, now_usec, who, size, NULL) < 0)
+		 cert_key_id(req->ssh_auth_info, req->ssh_cert_sshd_verified ? TU_SSH_CERT_SSHD_VERIFIED : 0, ca, now_usec,
+			     who, size, NULL) < 0)
 		who[0] = '\0';
 }
 
@@ -1105,10 +1163,10 @@ static int decide_online_ca(struct tu_auth *a, const struct tu_conf *conf, const
 			}
 			k = tu_rbac_index_new(&snap, &ix, reterr);
 			if (k >= 0)
-				k = login_owners(ix, h, o->source, req->login, now_usec, &owners, reterr);
+				k = login_owners(ix, h, o->source, req->login, now_usec, NULL, &owners, reterr);
 			if (k >= 0 && owners.n != 1) {
 				/* Not a login, or shared: the snapshot is fresh enough to say so. */
-				k = decide_ix(ix, h, o, req, now_usec, ret, reterr);
+				k = decide_ix(ix, h, o, req, now_usec, NULL, ret, reterr);
 				tu_rbac_index_free(ix);
 				tu_strv_done(&owners);
 				tu_dataset_done(&snap);
@@ -1283,12 +1341,72 @@ static void want_names(struct user_want *w, const struct tu_decide_opts *o,
 		w->names[w->n_names++] = req->teleport_username;
 	if (o->trust_ssh_cert && req->ssh_auth_info && (cert = calloc(1, sizeof(*cert)))) {
 		/* Only a candidate: tu_decide_pure still checks the certificate whole. */
-		if (tu_decide_ssh_cert(req->ssh_auth_info, cert, NULL) == 0 && cert->key_id[0]) {
+		if (tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, cert, NULL) == 0 &&
+		    cert->key_id[0]) {
 			snprintf(w->key_id, sizeof(w->key_id), "%s", cert->key_id);
 			w->names[w->n_names++] = w->key_id;
 		}
 		free(cert);
 	}
+}
+
+int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
+			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
+			 struct tu_err *reterr)
+{
+	struct user_want want = { 0 };
+	struct want_ctx wc = { .w = &want, .login = req->login };
+	struct tu_dataset d = { 0 };
+	struct tu_verdict v = { 0 };
+	int k;
+
+	if (ret_indexed)
+		*ret_indexed = false;
+	if (!req->login || !req->login[0])
+		return tu_err_set(reterr, -EINVAL, "no login given");
+	want_names(&want, o, req);
+	/* First only the users the request names, through the state file's key index. */
+	const struct partial part = { .names = (const char *const *) want.names, .n = want.n_names };
+	k = tu_cache_load_state_named(conf, now_usec, UINT64_MAX, part.names, part.n, &d, NULL, reterr);
+	if (k == 0) {
+		struct tu_rbac_index *ix = NULL;
+
+		k = tu_rbac_index_new(&d, &ix, reterr);
+		if (k >= 0)
+			k = decide_ix(ix, h, o, req, now_usec, &part, &v, reterr);
+		tu_rbac_index_free(ix);
+		tu_dataset_done(&d);
+		if (k >= 0) {
+			if (ret_indexed)
+				*ret_indexed = true;
+			v.offline = true;
+			*ret = v;
+			return 0;
+		}
+		if (k != -EAGAIN)
+			return k;
+	} else if (k == -ENOMEM) {
+		return k;
+	} else if (k != -EOPNOTSUPP) {
+		return -ENODATA;
+	}
+	/* The answer needs other users (owners by trait or role, a shared login), or the file
+	 * has no index: every user record, filtered. */
+	d = (struct tu_dataset){ 0 };
+	tu_err_clear(reterr);
+	k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL, reterr);
+	free(want.roles);
+	if (k == -ENOMEM)
+		return k;
+	if (k < 0)
+		return -ENODATA;
+	k = tu_decide_pure(&d, h, o, req, now_usec, &v, reterr);
+	tu_dataset_done(&d);
+	if (k < 0)
+		return k;
+	v.offline = true;
+	*ret = v;
+	return 0;
 }
 
 static bool served_by_cache(const struct tu_conf *conf, const char *login)
@@ -1346,15 +1464,19 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	 * seen, re-listed, no stream error since, heartbeat at most TU_WATCH_MAX_STALENESS old),
 	 * the host identity comes from what the watcher read from the same, unchanged
 	 * certificate file (ctx.h tu_ctx_host_hinted; anything different: the file is read). */
-	_cleanup_free_ struct tu_watch_state *ws = offline_only ? NULL : malloc(sizeof(*ws));
-	const bool watched = ws && tu_watch_state_read(conf, ws, NULL) == 0 && tu_watch_state_current(ws, now_usec);
+	_cleanup_free_ struct tu_watch_state *ws = malloc(sizeof(*ws));
+	const bool watched = ws && !offline_only && tu_watch_state_read(conf, ws, NULL) == 0 &&
+			     tu_watch_state_current(ws, now_usec);
+	/* Issue 10: else the identity `sync` or the watcher recorded in host.identity, on the same
+	 * terms (that file, unchanged), so an offline decision parses no X.509 (no OpenSSL). */
+	const bool hinted = watched || (ws && tu_host_record_read(conf, ws, NULL) == 0);
 	const struct tu_host_hint hint = {
-		.cert_file = watched && ws->host_cert[0] ? ws->host_cert : NULL,
-		.stamp = watched ? ws->host_cert_stamp : (struct tu_file_stamp){0},
-		.cn = watched ? ws->host_cn : NULL,
-		.cluster = watched ? ws->host_cluster : NULL,
-		.not_before_usec = watched ? ws->host_not_before_usec : 0,
-		.not_after_usec = watched ? ws->host_not_after_usec : 0,
+		.cert_file = hinted && ws->host_cert[0] ? ws->host_cert : NULL,
+		.stamp = hinted ? ws->host_cert_stamp : (struct tu_file_stamp){0},
+		.cn = hinted ? ws->host_cn : NULL,
+		.cluster = hinted ? ws->host_cluster : NULL,
+		.not_before_usec = hinted ? ws->host_not_before_usec : 0,
+		.not_after_usec = hinted ? ws->host_not_after_usec : 0,
 	};
 	k = tu_ctx_host_hinted(ctx, now_usec, &hint, &h, &e);
 	if (k == -ENOMEM)
@@ -1373,25 +1495,15 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 	 * and offline_max_age does not apply.  Anything wrong with the snapshot: ask Auth as
 	 * usual. */
 	if (watched) {
-		struct user_want want = {0};
-		struct want_ctx wc = {.w = &want, .login = req->login};
-		want_names(&want, &o, req);
-		k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL,
-						 &e);
-		free(want.roles);
-		if (k == -ENOMEM)
-			return tu_err_set(reterr, k, "out of memory");
+		k = tu_decide_from_state(conf, &h, &o, req, now_usec, &v, NULL, &e);
 		if (k == 0) {
-			k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
-			tu_dataset_done(&d);
-			if (k < 0)
-				return k;
 			deny_if_served(served, req->login, &v);
-			v.offline = true;
 			v.watched = true;
 			*ret = v;
 			return 0;
 		}
+		if (k != -ENODATA)
+			return tu_err_set(reterr, k, "%s", e.msg[0] ? e.msg : strerror(-k));
 		tu_err_clear(&e);
 	}
 	if (!offline_only) {

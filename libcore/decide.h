@@ -16,6 +16,8 @@
 #include "model.h"
 #include "rbac.h"
 
+struct tu_conf;
+
 struct tu_ctx;
 struct tu_err;
 
@@ -33,6 +35,9 @@ struct tu_verdict {
 	char user[256];    /* the Teleport user decided for ("" when none) */
 	char role[256];    /* role that allowed or denied ("" when n/a) */
 	char reason[512];  /* one line for syslog and `check` */
+	bool cert_identity; /* user is the key id of the request's certificate, one from Teleport's
+	                       user CA valid now (tu_decide_ssh_cert_trusted), not an owner found
+	                       for the login (issue 10: ssh-principals needs no second look) */
 };
 
 struct tu_login_req {
@@ -42,6 +47,12 @@ struct tu_login_req {
 	const char *teleport_username; /* TELEPORT_USERNAME from the PAM env, NULL if absent */
 	const char *ssh_auth_info;     /* SSH_AUTH_INFO_0, NULL if absent */
 	const char *explicit_user;     /* `check USER LOGIN`: the Teleport user given on the command line */
+	/* ssh_auth_info is sshd's %t %k given to AuthorizedPrincipalsCommand (`ssh-principals`
+	 * only): sshd verified that certificate's signature with its signature key when it
+	 * decoded it and checked that key against TrustedUserCAKeys before running the command,
+	 * so the signature is not checked again (TU_SSH_CERT_SSHD_VERIFIED; docs/SECURITY.md).
+	 * Never for SSH_AUTH_INFO_0, which other PAM modules can write. */
+	bool ssh_cert_sshd_verified;
 };
 
 struct tu_decide_opts {
@@ -100,6 +111,7 @@ struct tu_ssh_cert {
 	size_t ca_key_len;
 	bool signature_ok;             /* the signature verifies with ca_key (ed25519, ECDSA
 	                                  P-256/384/521, RSA with SHA-2; anything else: false) */
+	bool sshd_verified;            /* signature_ok on sshd's word (TU_SSH_CERT_SSHD_VERIFIED) */
 	/* The values Teleport's ComputeLockTargets turns into lock targets: "mfa-verified"
 	 * (the MFA device, target MFADevice) and "teleport-device-id" (target Device); ""
 	 * when absent.  ids_unreadable: one of them is present but too long or holds a NUL
@@ -111,10 +123,26 @@ struct tu_ssh_cert {
 int tu_decide_ssh_cert(const char *auth_info, struct tu_ssh_cert *ret, struct tu_err *reterr);
 
 /*
+ * tu_decide_ssh_cert with flags:
+ *   TU_SSH_CERT_NO_VERIFY: the signature is not looked at (signature_ok false): for readers
+ *     that never trust the certificate (lock targets, the owner candidates, tsh profiles);
+ *     no OpenSSL.
+ *   TU_SSH_CERT_SSHD_VERIFIED: sshd verified it (AuthorizedPrincipalsCommand's %k, see
+ *     struct tu_login_req): signature_ok and sshd_verified true, no OpenSSL.
+ * Without either the signature is checked with OpenSSL (the crypto module, crypto.h): a
+ * module that cannot be loaded is an error (-EIO, reterr names the file), never "valid".
+ */
+enum {
+	TU_SSH_CERT_NO_VERIFY = 1 << 0,
+	TU_SSH_CERT_SSHD_VERIFIED = 1 << 1,
+};
+int tu_decide_ssh_cert_parse(const char *auth_info, unsigned flags, struct tu_ssh_cert *ret, struct tu_err *reterr);
+
+/*
  * Whether c is a Teleport identity: its signature key equals (wire-format
  * blob) one of Teleport's user CA keys in ca, the signature verifies with
- * it (sshd checked it too; this defeats a forged SSH_AUTH_INFO_0 that names
- * the public CA key), and now_usec is within its validity window.  A certificate from any other CA proves nothing: not its
+ * it (checked here: this defeats a forged SSH_AUTH_INFO_0 that names the
+ * public CA key; or, for sshd's %k only, by sshd: sshd_verified), and now_usec is within its validity window.  A certificate from any other CA proves nothing: not its
  * key id, not its mfa-verified or teleport-device-* extensions.
  * 0 yes; -ENOKEY no user CA known (never fetched, or no keys); -EKEYREJECTED
  * signed by another CA; -EKEYEXPIRED outside its validity; -ENOMEM.
@@ -147,6 +175,22 @@ bool tu_decide_lock_names_host(const char *t, const struct tu_host *h);
  */
 int tu_decide_pure(const struct tu_dataset *d, const struct tu_host *h, const struct tu_decide_opts *o,
 		   const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, struct tu_err *reterr);
+
+/*
+ * The watch-fed decision (issue 13 item 6) from the private state in conf's cache.dir, of any
+ * age: first only the users req names (the login, an explicit user, a trusted
+ * TELEPORT_USERNAME, an SSH certificate's key id) with their roles, every lock, the auth
+ * preference and the user CA, read through the state file's key index
+ * (tu_cache_load_state_named); when the answer needs other users (owners by trait or by
+ * role, a shared login) or the file has no index, every user record is filtered
+ * (tu_cache_load_state_filtered).  Either way the verdict is tu_decide_pure's on the whole
+ * file (opts as given; ret->offline set).  *ret_indexed (may be NULL): the index alone
+ * answered.  Errors: -ENODATA (the state cannot be used: missing, refused, corrupt; the
+ * reason in reterr; the caller asks Auth), -ENOMEM, -EINVAL (no login).
+ */
+int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
+			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
+			 struct tu_err *reterr);
 
 /* offline_only: do not contact Auth (check --offline). */
 int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_usec, bool offline_only,

@@ -88,7 +88,7 @@ void tu_h2_addr_string(const char *host, uint16_t port, char *buf, size_t size)
 /* The module next to this library (the core is found by the loader's rules: the
  * program's RUNPATH, the PAM module's, or the NSS module's fixed path), else the
  * installed one (tu_h2_module_path). */
-void tu_h2_module_path(const char *core_path, char *buf, size_t size)
+void tu_core_module_path(const char *core_path, const char *file, char *buf, size_t size)
 {
 	const char *slash;
 
@@ -96,11 +96,15 @@ void tu_h2_module_path(const char *core_path, char *buf, size_t size)
 	 * and a relative name would be resolved from the working directory, where anyone who
 	 * can write would have their file run inside sshd, su or a cron job. */
 	if (core_path && core_path[0] == '/' && (slash = strrchr(core_path, '/')) &&
-	    (size_t) (slash - core_path) + sizeof("/" TU_H2_MODULE_FILE) <= size)
-		snprintf(buf, size, "%.*s/%s", (int) (slash - core_path), core_path,
-			 TU_H2_MODULE_FILE);
+	    (size_t) (slash - core_path) + 2 + strlen(file) <= size)
+		snprintf(buf, size, "%.*s/%s", (int) (slash - core_path), core_path, file);
 	else
-		snprintf(buf, size, "%s/%s", TU_PKGLIBDIR, TU_H2_MODULE_FILE);
+		snprintf(buf, size, "%s/%s", TU_PKGLIBDIR, file);
+}
+
+void tu_h2_module_path(const char *core_path, char *buf, size_t size)
+{
+	tu_core_module_path(core_path, TU_H2_MODULE_FILE, buf, size);
 }
 
 static void load_module(void)

@@ -58,6 +58,7 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "creds.h"
+#include "ossl-init.h"
 #include "dial/dial.h"
 #include "dial/tunnel-select.h"
 #include "err.h"
@@ -164,7 +165,7 @@ static void global_init(void)
 	 * settings are all explicit (h2.h), so the config has nothing to give us:
 	 * ask first for no config.  A process that already loaded it (sshd does at
 	 * start-up) keeps it; this call is then a no-op. */
-	tu_creds_init_openssl();
+	tu_openssl_init();
 	/* CURL_GLOBAL_DEFAULT: SSL init only; nothing that touches signals. */
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	global_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);

@@ -91,6 +91,8 @@ bool tu_h2_valid_path(const char *p);
 /* The transport module's path: TU_H2_MODULE_FILE in core_path's directory when
  * core_path (where dladdr() found the core) is absolute, else in TU_PKGLIBDIR. */
 void tu_h2_module_path(const char *core_path, char *buf, size_t size);
+/* The same for any module of the core's (file: e.g. TU_CRYPTO_MODULE_FILE, crypto.h). */
+void tu_core_module_path(const char *core_path, const char *file, char *buf, size_t size);
 
 /* "host:port" or "[v6]:port" of an Auth address, as messages name it. */
 void tu_h2_addr_string(const char *host, uint16_t port, char *buf, size_t size);

@@ -19,7 +19,7 @@ libteleport_unix_la_SOURCES = \
 	%reldir%/template.c %reldir%/template.h \
 	%reldir%/labelexpr.c %reldir%/labelexpr.h \
 	%reldir%/decide.c %reldir%/decide.h \
-	%reldir%/sshsig.c %reldir%/sshsig.h \
+	%reldir%/crypto.h %reldir%/crypto-load.c %reldir%/sshsig.h \
 	%reldir%/accounts.c %reldir%/accounts.h \
 	%reldir%/cache.c %reldir%/cache.h \
 	%reldir%/watch.c %reldir%/watch.h \
@@ -30,11 +30,13 @@ libteleport_unix_la_SOURCES = \
 nodist_libteleport_unix_la_SOURCES = $(tu_proto_sources) $(tu_proto_headers)
 # Default visibility here: the version script decides what is exported.
 libteleport_unix_la_CFLAGS = $(AM_CFLAGS) -fvisibility=default \
-	$(LIBCRYPTO_CFLAGS) $(PROTOBUF_C_CFLAGS) $(YAML_CFLAGS)
+	$(PROTOBUF_C_CFLAGS) $(YAML_CFLAGS)
 # No libcurl, no libssl: the HTTP/2 transport is a module of its own, loaded on the first
 # call that reached Auth (h2-load.c), so an offline decision never loads that stack.
-libteleport_unix_la_LIBADD = $(LIBCRYPTO_LIBS) $(PROTOBUF_C_LIBS) $(YAML_LIBS) -ldl -lpthread
-libteleport_unix_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -Wl,-z,defs \
+# No libcrypto either: X.509, private keys and SSH signatures are the crypto module's
+# (crypto.h), loaded on first use (crypto-load.c).
+libteleport_unix_la_LIBADD = $(PROTOBUF_C_LIBS) $(YAML_LIBS) -ldl -lpthread
+libteleport_unix_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -Wl,-z,defs -Wl,-Bsymbolic-functions \
 	-Wl,--version-script=$(top_srcdir)/%reldir%/libteleport-unix.map
 EXTRA_libteleport_unix_la_DEPENDENCIES = %reldir%/libteleport-unix.map
 EXTRA_DIST += %reldir%/libteleport-unix.map
@@ -57,7 +59,7 @@ teleport-unix.pc: %reldir%/teleport-unix.pc.in Makefile
 pkglib_LTLIBRARIES += teleport-unix-h2.la
 # The paths to Auth (libcore/dial: the plan, /webapi/find, the WebSocket upgrade through an
 # L7 load balancer) live here too: find needs libcurl, the upgrade's outer TLS libssl.
-teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h %reldir%/h2-curl.h \
+teleport_unix_h2_la_SOURCES = %reldir%/h2.c %reldir%/h2.h %reldir%/h2-curl.h %reldir%/ossl-init.h \
 	%reldir%/dial/dial.c %reldir%/dial/dial.h \
 	%reldir%/dial/find.c %reldir%/dial/find-parse.c %reldir%/dial/stream.c \
 	%reldir%/dial/tunnel-pump.c %reldir%/dial/tunnel-pump.h \
@@ -70,3 +72,16 @@ teleport_unix_h2_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -Wl,-
 	-Wl,--version-script=$(top_srcdir)/%reldir%/h2-module.map
 EXTRA_teleport_unix_h2_la_DEPENDENCIES = %reldir%/h2-module.map
 EXTRA_DIST += %reldir%/h2-module.map
+
+# teleport-unix-crypto.so: the OpenSSL (libcrypto) side of the credential and of SSH
+# certificate signatures (crypto.h), dlopen()ed by the core from its own directory on first
+# use (crypto-load.c), so that an offline decision loads no libcrypto (issue 10).
+pkglib_LTLIBRARIES += teleport-unix-crypto.la
+teleport_unix_crypto_la_SOURCES = %reldir%/crypto.c %reldir%/crypto.h %reldir%/sshsig.c \
+	%reldir%/sshsig.h %reldir%/ossl-init.h
+teleport_unix_crypto_la_CFLAGS = $(AM_CFLAGS) $(LIBCRYPTO_CFLAGS)
+teleport_unix_crypto_la_LIBADD = libteleport-unix.la $(LIBCRYPTO_LIBS)
+teleport_unix_crypto_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared -Wl,-z,defs \
+	-Wl,--version-script=$(top_srcdir)/%reldir%/crypto-module.map
+EXTRA_teleport_unix_crypto_la_DEPENDENCIES = %reldir%/crypto-module.map
+EXTRA_DIST += %reldir%/crypto-module.map

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sshsig.c - checks an OpenSSH certificate's signature against its CA key
- * with OpenSSL (see sshsig.h).  Layer: libcore.  Kept out of decide.c so
- * that the decision code stays free of OpenSSL types (tools/lint.sh).
+ * with OpenSSL (see sshsig.h).  Layer: the crypto module
+ * (teleport-unix-crypto.so, crypto.h); the core reaches it through
+ * tu_sshsig_verify (crypto-load.c).  Kept out of decide.c so that the
+ * decision code stays free of OpenSSL types (tools/lint.sh).
  */
 #include "sshsig.h"
 
@@ -17,7 +19,8 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "creds.h"
+#include "crypto.h"
+#include "ossl-init.h"
 #include "sshwire.h"
 
 /*
@@ -152,8 +155,8 @@ static unsigned char *ecdsa_der(const uint8_t *p, size_t n, int *ret_len)
  * SSH_AUTH_INFO_0 (the PAM environment can be written by other modules,
  * e.g. pam_env with user_readenv) cannot borrow the CA's public key.
  */
-bool tu_sshsig_verify(const uint8_t *key, size_t klen, const uint8_t *sig, size_t slen, const uint8_t *data,
-		      size_t dlen)
+bool tu_crypto_sshsig_verify(const uint8_t *key, size_t klen, const uint8_t *sig, size_t slen,
+			     const uint8_t *data, size_t dlen)
 {
 	struct tu_sshwire b = { sig, slen, 0 };
 	const uint8_t *a, *blob;
@@ -168,7 +171,7 @@ bool tu_sshsig_verify(const uint8_t *key, size_t klen, const uint8_t *sig, size_
 	if (tu_sshwire_string(&b, &a, &al) < 0 || tu_sshwire_string(&b, &blob, &bl) < 0 || b.off != b.n || al == 0 ||
 	    al >= sizeof(alg))
 		return false;
-	tu_creds_init_openssl(); /* before the first OpenSSL call: no openssl.cnf */
+	tu_openssl_init(); /* before the first OpenSSL call: no openssl.cnf */
 	unsigned char digest[32];
 	bool have_digest = digest_of(key, klen, sig, slen, data, dlen, digest);
 	if (have_digest && last_valid.ok && memcmp(last_valid.digest, digest, sizeof(digest)) == 0) {

@@ -218,13 +218,14 @@ static int parse_stamp(const char *v, struct tu_file_stamp *ret)
 	return 0;
 }
 
-int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state *s,
-			 struct tu_err *reterr)
+/* watch.state (0644) and host.identity (0600): the same writer, the same format. */
+static int state_write(const struct tu_conf *conf, const char *file, mode_t mode, const struct tu_watch_state *s,
+		       struct tu_err *reterr)
 {
 	char path[4096], tmp[4200], err[sizeof(s->last_error)], buf[STATE_MAX];
 	int n, fd, r;
 
-	r = tu_cache_path(conf, TU_WATCH_STATE_FILE, path, sizeof(path));
+	r = tu_cache_path(conf, file, path, sizeof(path));
 	if (r < 0)
 		return tu_err_set(reterr, r, "cache.dir too long");
 	tu_sanitize(s->last_error, err, sizeof(err));
@@ -257,10 +258,10 @@ int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state
 		n += m;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return errno_fail(reterr, -errno, "cannot write", tmp);
-	if (fchmod(fd, 0644) < 0 || write(fd, buf, (size_t) n) != n) {
+	if (fchmod(fd, mode) < 0 || write(fd, buf, (size_t) n) != n) {
 		r = errno ? -errno : -EIO;
 		close(fd);
 		unlink(tmp);
@@ -272,6 +273,11 @@ int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state
 		return errno_fail(reterr, r, "cannot replace", path);
 	}
 	return 0;
+}
+
+int tu_watch_state_write(const struct tu_conf *conf, const struct tu_watch_state *s, struct tu_err *reterr)
+{
+	return state_write(conf, TU_WATCH_STATE_FILE, 0644, s, reterr);
 }
 
 static int parse_i64(const char *v, int64_t *ret)
@@ -287,8 +293,8 @@ static int parse_i64(const char *v, int64_t *ret)
 	return 0;
 }
 
-int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
-			struct tu_err *reterr)
+static int state_read(const struct tu_conf *conf, const char *file, struct tu_watch_state *ret,
+		      struct tu_err *reterr)
 {
 	char path[4096], buf[STATE_MAX + 1];
 	struct tu_watch_state s = {0};
@@ -298,7 +304,7 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 	bool have_version = false, have_phase = false, have_stamp = false;
 	int r;
 
-	r = tu_cache_path(conf, TU_WATCH_STATE_FILE, path, sizeof(path));
+	r = tu_cache_path(conf, file, path, sizeof(path));
 	if (r < 0)
 		return tu_err_set(reterr, r, "cache.dir too long");
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -421,6 +427,48 @@ int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret,
 		s.host_cert[0] = '\0'; /* an incomplete host identity is none */
 	*ret = s;
 	return 0;
+}
+
+int tu_watch_state_read(const struct tu_conf *conf, struct tu_watch_state *ret, struct tu_err *reterr)
+{
+	return state_read(conf, TU_WATCH_STATE_FILE, ret, reterr);
+}
+
+void tu_watch_state_set_host(struct tu_watch_state *st, const struct tu_creds *cr)
+{
+	struct tu_file_stamp stamp;
+	const char *file = tu_creds_cert_file(cr, &stamp);
+	const char *cn = tu_creds_subject_cn(cr), *cl = tu_creds_cluster(cr);
+
+	st->host_cert[0] = '\0';
+	if (!file || tu_creds_profile_name(cr) || !cn || strlen(file) >= sizeof(st->host_cert) ||
+	    strlen(cn) >= sizeof(st->host_cn) || (cl && strlen(cl) >= sizeof(st->host_cluster)))
+		return;
+	snprintf(st->host_cn, sizeof(st->host_cn), "%s", cn);
+	snprintf(st->host_cluster, sizeof(st->host_cluster), "%s", cl ? cl : "");
+	st->host_cert_stamp = stamp;
+	st->host_not_before_usec = tu_creds_not_before_usec(cr);
+	st->host_not_after_usec = tu_creds_not_after_usec(cr);
+	snprintf(st->host_cert, sizeof(st->host_cert), "%s", file);
+}
+
+int tu_host_record_write(const struct tu_conf *conf, const struct tu_creds *cr, struct tu_err *reterr)
+{
+	struct tu_watch_state s = { .phase = TU_WATCH_STOPPED };
+
+	tu_watch_state_set_host(&s, cr);
+	if (!s.host_cert[0])
+		return 0; /* nothing to record (a tsh profile, a file that changed while read) */
+	return state_write(conf, TU_HOST_RECORD_FILE, 0600, &s, reterr);
+}
+
+int tu_host_record_read(const struct tu_conf *conf, struct tu_watch_state *ret, struct tu_err *reterr)
+{
+	int r = state_read(conf, TU_HOST_RECORD_FILE, ret, reterr);
+
+	if (r >= 0 && !ret->host_cert[0])
+		return tu_err_set(reterr, -ENOENT, "%s holds no host identity", TU_HOST_RECORD_FILE);
+	return r;
 }
 
 bool tu_watch_state_current(const struct tu_watch_state *s, int64_t now_usec)

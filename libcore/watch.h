@@ -104,3 +104,27 @@ bool tu_watch_state_current(const struct tu_watch_state *s, int64_t now_usec);
 
 /* Shortcut for PAM/check/sync: reads the file and tells; false on any error. */
 bool tu_watch_is_current(const struct tu_conf *conf, int64_t now_usec);
+
+/*
+ * The host identity of s (host_cert, its stamp, CN, cluster, validity) from a
+ * credential just loaded: what tu_creds_cert_file() names; nothing (host_cert
+ * "") for a tsh profile, a file that changed during the read, a load that
+ * took its identity from a record (tu_creds_load_hinted), or values too long.
+ */
+void tu_watch_state_set_host(struct tu_watch_state *st, const struct tu_creds *cr);
+
+/*
+ * <cache.dir>/host.identity (issue 10): the host identity `sync` and the
+ * watcher read from the certificate, in watch.state's format and tied to the
+ * certificate file's stamp exactly as there (ctx.h tu_ctx_host_hinted,
+ * creds.h tu_creds_load_hinted), but kept whether or not a watcher runs, so
+ * that an offline decision (sshd's AuthorizedPrincipalsCommand) needs no
+ * X.509 parse and no OpenSSL.  Written 0600 (temp file + rename), trusted on
+ * read as watch.state is (a regular file of root's or the caller's euid, not
+ * writable by group or others).  write: 0 also when there is nothing to
+ * record.  read: -ENOENT when absent or without a host identity, else as
+ * tu_watch_state_read; only the host_* fields mean anything.
+ */
+#define TU_HOST_RECORD_FILE "host.identity"
+int tu_host_record_write(const struct tu_conf *conf, const struct tu_creds *cr, struct tu_err *reterr);
+int tu_host_record_read(const struct tu_conf *conf, struct tu_watch_state *ret, struct tu_err *reterr);

@@ -3,7 +3,8 @@
 # check-exports.sh - each shared object exports exactly its allow-list
 # (STYLE §2.10): _nss_teleport_* from the NSS module, pam_sm_* from the PAM
 # module, tu_* (version node TU_0) from libteleport-unix.so.0, tu_h2_module_new
-# from the online transport teleport-unix-h2.so.  The NSS
+# from the online transport teleport-unix-h2.so, tu_crypto_module_v1 from the
+# OpenSSL module teleport-unix-crypto.so.  The NSS
 # module must exist; the others are checked when built.
 # Usage: check-exports.sh [BUILDDIR]   (default: $top_builddir, else .)
 set -u
@@ -34,4 +35,5 @@ check "$builddir/.libs/libnss_teleport.so.2" '^_nss_teleport_' required
 check "$builddir/.libs/pam_teleport.so" '^pam_sm_'
 check "$builddir/.libs/libteleport-unix.so.0" '^tu_'
 check "$builddir/.libs/teleport-unix-h2.so" '^tu_h2_module_new$'
+check "$builddir/.libs/teleport-unix-crypto.so" '^tu_crypto_module_v1$'
 exit $bad

@@ -7,6 +7,8 @@
 # never need libcurl, libssl or nghttp2: the online transport is the module
 # teleport-unix-h2.so, loaded only once Auth took a TCP connection, so an
 # offline decision (sshd's AuthorizedPrincipalsCommand) does not load them.
+# Nor libcrypto: X.509, private keys and SSH signatures are the module
+# teleport-unix-crypto.so, loaded on first use (libcore/crypto.h).
 # Usage: check-needed.sh [BUILDDIR]   (default: $top_builddir, else .)
 set -u
 builddir=${1:-${top_builddir:-.}}
@@ -33,12 +35,17 @@ done
 
 for obj in "$builddir/.libs/libteleport-unix.so.0" "$builddir/.libs/teleport-unix" "$builddir/.libs/pam_teleport.so"; do
 	[ -f "$obj" ] || { echo "skip: $obj not built"; continue; }
-	online=$(readelf -d "$obj" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p' | grep -E '^lib(curl|ssl|nghttp2|gnutls)[.-]' || true)
+	deps=$(readelf -d "$obj" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p')
+	online=$(echo "$deps" | grep -E '^lib(curl|ssl|nghttp2|gnutls)[.-]' || true)
+	crypto=$(echo "$deps" | grep -E '^libcrypto[.-]' || true)
 	if [ -n "$online" ]; then
 		echo "FAIL: $obj needs $(echo $online) (the online stack belongs in teleport-unix-h2.so)"
 		bad=1
+	elif [ -n "$crypto" ]; then
+		echo "FAIL: $obj needs $(echo $crypto) (OpenSSL belongs in teleport-unix-crypto.so)"
+		bad=1
 	else
-		echo "ok: $obj loads no online stack"
+		echo "ok: $obj loads no online stack and no libcrypto"
 	fi
 done
 exit $bad

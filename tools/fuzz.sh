@@ -109,7 +109,9 @@ ar rcs "$O/libcore-fuzz.a" "${objs[@]}"
 
 for t in "${targets[@]}"; do
 	bin=$B/fuzz-bin/fuzz-$t
-	$CC_FUZZ $CFLAGS_F -fsanitize=fuzzer "$ROOT/tests/fuzz/fuzz-$t.c" "$O/libcore-fuzz.a" $LIBS_F -o "$bin" \
+	# -u: the crypto module's code (libcore/crypto.c) is linked in; the core's loader then
+	# uses it instead of dlopen()ing teleport-unix-crypto.so (crypto-load.c).
+	$CC_FUZZ $CFLAGS_F -fsanitize=fuzzer -Wl,-u,tu_crypto_module_v1 "$ROOT/tests/fuzz/fuzz-$t.c" "$O/libcore-fuzz.a" $LIBS_F -o "$bin" \
 		2>"$B/logs/build-$t.log" || { cat "$B/logs/build-$t.log" >&2; die "linking fuzz-$t failed"; }
 done
 log "built ${#targets[@]} fuzzers in $B/fuzz-bin"

@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "creds.h"
+#include "ossl-init.h"
 #include "err.h"
 #include "fsutil.h"
 #include "transport.h"
@@ -92,7 +93,7 @@ static int make_ctx(const struct tu_tls_opts *o, SSL_CTX **ret, struct tu_err *r
 	SSL_CTX *ctx;
 	int r;
 
-	tu_creds_init_openssl();
+	tu_openssl_init();
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
 		return tu_err_set(reterr, -ENOMEM, "cannot create a TLS context");

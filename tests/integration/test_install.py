@@ -51,6 +51,7 @@ def test_install_layout(private_build, installed):
         f"{rel['pkglibdir']}/libteleport-unix.so.0",
         f"{rel['pkglibdir']}/libteleport-unix.so.0.0.0",
         f"{rel['pkglibdir']}/teleport-unix-h2.so",  # the online transport, loaded on demand (issue 10)
+        f"{rel['pkglibdir']}/teleport-unix-crypto.so",  # OpenSSL's side, loaded on demand (issue 10)
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.service",
         f"{rel['systemdsystemunitdir']}/teleport-unix-sync.timer",
         f"{rel['systemdsystemunitdir']}/teleport-unix-watch.service",

@@ -220,6 +220,7 @@ def test_install_edits_nsswitch_once_and_pam_stack(installed, debs):
     root.ok(f"test -f /lib/{multiarch}/libnss_teleport.so.2 && test -f /usr/share/pam-configs/teleport "
             f"&& test -x /usr/bin/teleport-unix && test -f /usr/lib/{multiarch}/teleport-unix/libteleport-unix.so.0 "
             f"&& test -f /usr/lib/{multiarch}/teleport-unix/teleport-unix-h2.so "
+            f"&& test -f /usr/lib/{multiarch}/teleport-unix/teleport-unix-crypto.so "
             "&& test -f /lib/systemd/system/teleport-unix-sync.timer "
             "&& test -f /usr/share/doc/teleport-unix/examples/teleport-unix.yaml "
             "&& test -f /usr/share/man/man8/pam_teleport.8.gz && test -f /usr/share/man/man8/teleport-unix.8.gz")

@@ -121,3 +121,76 @@ def test_offline_from_cache_within_budget(auth_server, write_config, run_cli, ca
     assert r.rc == 2 and r.stdout == "", r
     assert r.elapsed < (1 + 3) * helpers.SLOW + 3, r.elapsed
     hole.stop()
+
+
+def _loaded(stderr):
+    """The shared objects the dynamic linker loaded, from LD_DEBUG=files output."""
+    return [ln for ln in stderr.splitlines() if "file=" in ln and ("needed by" in ln or "dynamically loaded" in ln)]
+
+
+@pytest.mark.skipif(os.environ.get("TU_VALGRIND") == "1", reason="LD_DEBUG under valgrind traces valgrind")
+def test_offline_decision_loads_no_libcrypto(auth_server, write_config, run_cli, ca, cache_dir, certs, tmp_path):
+    """Issue 10: an offline ssh-principals loads no OpenSSL at all: sshd verified %k's
+    signature, and the host identity comes from host.identity (written by sync, 0600, tied to
+    the certificate file's stamp).  A changed certificate file (new ctime) is read again,
+    which needs the crypto module; the decision stays the same."""
+    auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
+    # a private copy of the key pair: its stamp is changed below
+    own = {}
+    for what, src in (("cert", certs.cert()), ("key", certs.key())):
+        own[what] = str(tmp_path / os.path.basename(src))
+        shutil.copy(src, own[what])
+        os.chmod(own[what], 0o600)
+    cred = {"credentials": {"key_pair": {"cert": own["cert"], "key": own["key"], "ca": certs.ca}}}
+    write_config(auth=cred, pam={"trust_ssh_cert": True})
+    assert run_cli("sync").rc == 0
+    rec = os.path.join(cache_dir, "host.identity")
+    st = os.stat(rec)
+    assert st.st_mode & 0o777 == 0o600, oct(st.st_mode)
+    with open(rec, encoding="ascii") as f:
+        text = f.read()
+    assert "host_cn=" in text and "host_cert_stamp=" in text, text
+    write_config(addresses="127.0.0.1:1", auth=cred, pam={"trust_ssh_cert": True})
+    b64 = cert_b64(ca, "frank", ["frank"])
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, b64, env={"LD_DEBUG": "files"})
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    libs = _loaded(r.stderr)
+    assert any("libteleport-unix" in ln for ln in libs), libs  # the trace works
+    assert not [ln for ln in libs if "libcrypto" in ln or "teleport-unix-crypto" in ln], libs
+    # the same certificate through SSH_AUTH_INFO_0's reading (`check --ssh-cert`, as PAM):
+    # the signature is checked with OpenSSL, so the module is loaded
+    cert_file = os.path.join(ca, "frank-cert.pub")
+    with open(cert_file, "w", encoding="ascii") as f:
+        f.write(f"{CERT_TYPE} {b64}\n")
+    r = run_cli("check", "--offline", "--ssh-cert", cert_file, "frank", env={"LD_DEBUG": "files"})
+    assert r.rc == 0, r
+    assert [ln for ln in _loaded(r.stderr) if "teleport-unix-crypto" in ln], r.stderr[-2000:]
+    # the certificate file changed since the record: it is parsed again (crypto loaded), same answer
+    os.utime(own["cert"])
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, b64, env={"LD_DEBUG": "files"})
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    assert [ln for ln in _loaded(r.stderr) if "teleport-unix-crypto" in ln], r.stderr[-2000:]
+
+
+@pytest.mark.skipif(os.environ.get("TU_VALGRIND") == "1", reason="runs the binary from a copied library directory")
+def test_missing_crypto_module(auth_server, write_config, run_cli, ca, builddir, tmp_path):
+    """The core without teleport-unix-crypto.so beside it: an offline ssh-principals still
+    decides (no OpenSSL needed), and what needs OpenSSL fails closed with a line naming the
+    file (as a missing online transport does)."""
+    auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
+    cfg = write_config(pam={"trust_ssh_cert": True})
+    assert run_cli("sync").rc == 0
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copy(os.path.join(builddir, ".libs", "libteleport-unix.so.0"), lib / "libteleport-unix.so.0")
+    binary = os.path.join(builddir, ".libs", "teleport-unix")
+    env = dict(os.environ, LD_LIBRARY_PATH=str(lib))
+    env.pop("TELEPORT_UNIX_CONFIG", None)
+    off = write_config(addresses="127.0.0.1:1", pam={"trust_ssh_cert": True}, name="off.yaml")
+    b64 = cert_b64(ca, "frank", ["frank"])
+    r = helpers.run([binary, "--insecure-perms", "-c", off, "ssh-principals", "frank", CERT_TYPE, b64],
+                    env=env, timeout=20)
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    r = helpers.run([binary, "--insecure-perms", "-c", cfg, "ping"], env=env, timeout=20)
+    assert r.rc == 2, r
+    assert "cannot load the crypto module" in r.stderr and "teleport-unix-crypto.so" in r.stderr, r

@@ -21,9 +21,11 @@
 
 #include <openssl/evp.h>
 
+#include "cache.h"
 #include "cleanup.h"
 #include "conf.h"
 #include "decide.h"
+#include "snapshot.h"
 #include "err.h"
 #include "rbac-fixture.h"
 
@@ -1288,6 +1290,77 @@ static void test_ssh_cert_fixtures(void **state)
 }
 
 /*
+ * Issue 10: sshd's %k (ssh-principals) is parsed with TU_SSH_CERT_SSHD_VERIFIED: the
+ * signature is sshd's word (OpenSSH verified it when it decoded the certificate), so a
+ * flipped signature byte is not noticed here; everything else is checked as always: the
+ * signature key's bytes must be Teleport's user CA, the window must hold, the blob must
+ * parse whole.  Without the flag (SSH_AUTH_INFO_0 in PAM) the same certificate is refused,
+ * and TU_SSH_CERT_NO_VERIFY never counts as verified.
+ */
+static void test_ssh_cert_sshd_verified(void **state)
+{
+	struct tu_ssh_cert c;
+	struct tu_err e;
+	struct blob b;
+	char line[8192];
+	static const char *const mfa[] = { "mfa-verified", "x", NULL };
+	(void) state;
+
+	cert_after = 1799999000;
+	cert_before = 1800003600;
+	make_cert(&b, "ssh-ed25519-cert-v01@openssh.com", 1, "mia");
+	put_tail(&b, mfa);
+	cert_after = 0;
+	cert_before = UINT64_MAX;
+	b.b[b.n - 1] ^= 1; /* the last signature byte */
+	int k0 = snprintf(line, sizeof(line), "publickey ssh-ed25519-cert-v01@openssh.com ");
+	b64(&b, line + k0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, TU_SSH_CERT_SSHD_VERIFIED, &c, NULL), 0);
+	assert_true(c.signature_ok);
+	assert_true(c.sshd_verified);
+	assert_true(c.mfa_verified);
+	assert_string_equal(c.key_id, "mia");
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, NULL), 0);
+	/* the window and the CA still count */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, 1700000000LL * SEC, &e), -EKEYEXPIRED);
+	{
+		static char other_line[128];
+		static char *other_keys[2] = { other_line, NULL };
+		const struct tu_user_ca other = { .known = true, .keys = { other_keys, 1 } };
+		struct blob ob;
+		ob.n = 0;
+		ca_blob(&ob, 'O');
+		memcpy(other_line, "ssh-ed25519 ", 12);
+		b64(&ob, other_line + 12);
+		assert_int_equal(tu_decide_ssh_cert_trusted(&c, &other, NOW, NULL), -EKEYREJECTED);
+	}
+	/* SSH_AUTH_INFO_0's reading (flags 0) checks the signature: refused */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, 0, &c, NULL), 0);
+	assert_false(c.signature_ok);
+	assert_false(c.sshd_verified);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, &e), -EKEYREJECTED);
+	assert_non_null(strstr(e.msg, "signature does not verify"));
+	/* a reader that never trusts it never sees it as verified */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tu_decide_ssh_cert_parse(line, TU_SSH_CERT_NO_VERIFY, &c, NULL), 0);
+	assert_false(c.signature_ok);
+	assert_int_equal(tu_decide_ssh_cert_trusted(&c, &test_ca, NOW, NULL), -EKEYREJECTED);
+	/* bad input stays a clean refusal with the flag: every truncation of the blob */
+	for (size_t cut = 0; cut < b.n; cut += 5) {
+		struct blob t = b;
+		t.n = cut;
+		b64(&t, line + k0);
+		int k = tu_decide_ssh_cert_parse(line, TU_SSH_CERT_SSHD_VERIFIED, &c, NULL);
+		if (k != -EBADMSG && k != -ENOENT)
+			fail_msg("cut at %zu: %d", cut, k);
+	}
+}
+
+/*
  * The decision with certificates (issue 14 F3): one from Teleport's user CA
  * is the identity and proves its extensions; one from any other CA (or with
  * no CA known) proves nothing and the login is decided as without it; a
@@ -1367,12 +1440,172 @@ static void test_decide_cert_ca(void **state)
 	}
 }
 
+/* ---- the watch-fed decision through the state file's key index (issue 13 item 6) ---- */
+
+struct state_env {
+	char dir[64];
+	char path[128];
+	struct tu_conf *conf;
+};
+
+static void state_env_init(struct state_env *se)
+{
+	char yaml[1024];
+	struct tu_err e = { 0 };
+
+	snprintf(se->dir, sizeof(se->dir), "/tmp/tu-test-decide-XXXXXX");
+	assert_non_null(mkdtemp(se->dir));
+	snprintf(se->path, sizeof(se->path), "%s/%s", se->dir, TU_CACHE_STATE_FILE);
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n  addresses: [\"127.0.0.1:3025\"]\n  credentials:\n"
+		 "    key_pair: { cert: /nonexistent/c, key: /nonexistent/k, ca: /nonexistent/ca }\n"
+		 "cache:\n  dir: %s\n",
+		 se->dir);
+	if (tu_conf_parse(yaml, strlen(yaml), "t.yaml", &se->conf, &e) < 0)
+		fail_msg("config: %s", e.msg);
+}
+
+static void state_env_done(struct state_env *se)
+{
+	(void) unlink(se->path);
+	(void) rmdir(se->dir);
+	tu_conf_free(se->conf);
+}
+
+/* Rewrites the state file without its key index, as a version before it wrote it. */
+static void strip_key_index(const char *path)
+{
+	struct tu_snapshot *s = NULL;
+	struct tu_blob *b;
+	size_t n;
+
+	assert_int_equal(tu_snapshot_open(path, TU_SNAPSHOT_KIND_STATE, 0, &s, NULL), 0);
+	n = tu_snapshot_blob_count(s);
+	b = calloc(n + 1, sizeof(*b));
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(tu_snapshot_blob_at(s, i, &b[i].type, &b[i].data, &b[i].size), 0);
+	assert_int_equal(tu_snapshot_write_blobs(path, 0600, TU_SNAPSHOT_KIND_STATE, b, n, 1, NOW, NULL), 0);
+	free(b);
+	tu_snapshot_close(s);
+}
+
+/* One decision three ways: tu_decide_pure on the whole dataset, and tu_decide_from_state on
+ * the saved state with and without its key index; all three must say the same, byte for
+ * byte.  Returns whether the index alone answered. */
+static bool same_answer(struct state_env *se, size_t i, struct tu_dataset *d, const struct tu_host *h,
+			const struct tu_decide_opts *o, const struct tu_login_req *req)
+{
+	struct tu_verdict full, fast, scan;
+	struct tu_err e = { 0 };
+	bool indexed = false, indexed_old = true;
+	struct tu_snapshot *s = NULL;
+	size_t first, count;
+
+	memset(&full, 0x55, sizeof(full));
+	assert_int_equal(tu_decide_pure(d, h, o, req, NOW, &full, &e), 0);
+	full.offline = true;
+	if (tu_cache_save_state_only(se->conf, d, NOW, &e) < 0)
+		fail_msg("case %zu: save: %s", i, e.msg);
+	/* the writer did write the index */
+	assert_int_equal(tu_snapshot_open(se->path, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_CHECK_RECORDS, &s, NULL), 0);
+	assert_int_equal(tu_snapshot_blob_type_range(s, 1, &first, &count, NULL), 0);
+	tu_snapshot_close(s);
+	memset(&fast, 0x55, sizeof(fast));
+	if (tu_decide_from_state(se->conf, h, o, req, NOW, &fast, &indexed, &e) < 0)
+		fail_msg("case %zu (%s): %s", i, req->login, e.msg);
+	strip_key_index(se->path);
+	memset(&scan, 0x55, sizeof(scan));
+	if (tu_decide_from_state(se->conf, h, o, req, NOW, &scan, &indexed_old, &e) < 0)
+		fail_msg("case %zu (%s): %s", i, req->login, e.msg);
+	assert_false(indexed_old); /* no index: every user record was filtered */
+	if (memcmp(&full, &fast, sizeof(full)) != 0 || memcmp(&full, &scan, sizeof(full)) != 0)
+		fail_msg("case %zu (%s): full %d '%s' '%s' '%s', index %d '%s' '%s' '%s' (indexed %d), scan %d '%s' '%s' '%s'",
+			 i, req->login, full.kind, full.user, full.role, full.reason, fast.kind, fast.user, fast.role,
+			 fast.reason, indexed, scan.kind, scan.user, scan.role, scan.reason);
+	return indexed;
+}
+
+static void test_decide_from_state_index(void **state)
+{
+	(void) state;
+	struct state_env se;
+	size_t n_indexed = 0, n_scanned = 0, n = 0;
+
+	state_env_init(&se);
+	for (size_t i = 0; i < ELEMENTSOF(decide_cases); i++) {
+		const struct decide_case *c = &decide_cases[i];
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels(c->host);
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { c->trust_env, c->trust_cert, c->source, c->stale };
+		_cleanup_free_ char *info = NULL;
+
+		fx_dataset_build(&d, users, roles, locks);
+		d.user_ca = test_ca; /* borrowed */
+		for (size_t j = 0; c->extra_locks && c->extra_locks[j].name; j++) {
+			d.locks = realloc(d.locks, (d.n_locks + 1) * sizeof(*d.locks));
+			fx_lock_build(&c->extra_locks[j], &d.locks[d.n_locks++]);
+		}
+		if (c->cert_id)
+			info = strcmp(c->cert_id, "!") == 0 ? strdup("publickey ssh-ed25519-cert-v01@openssh.com AAAA") :
+							      auth_info_line("ssh-ed25519-cert-v01@openssh.com", 1, c->cert_id);
+		struct tu_login_req req = { .login = c->login, .service = "sshd", .teleport_username = c->tp_user,
+					    .ssh_auth_info = info, .explicit_user = c->explicit_user };
+		if (!c->login[0])
+			goto next;
+		bool indexed = same_answer(&se, i, &d, &h, &o, &req);
+		n_indexed += indexed;
+		n_scanned += !indexed;
+		n++;
+		/* Where the index must answer alone, and where it must not. */
+		if (strcmp(c->login, "alice") == 0 && !c->explicit_user && !c->tp_user && !c->extra_locks)
+			assert_true(indexed);                 /* the user named like the login */
+		if (c->explicit_user && strcmp(c->explicit_user, "ghost") == 0)
+			assert_true(indexed);                 /* a user absent: known absent by the index */
+		if (c->explicit_user && strcmp(c->explicit_user, "mallory") == 0)
+			assert_true(indexed);                 /* a role absent */
+		if (c->extra_locks == host_locks || c->extra_locks == role_locks)
+			assert_true(indexed);                 /* locks on the host, on a role */
+		if (strcmp(c->login, "judy") == 0)
+			assert_true(indexed);                 /* a lock on the user */
+		if (strcmp(c->login, "ubuntu") == 0 && !c->explicit_user && !c->tp_user)
+			assert_false(indexed);                /* owners by trait: every user */
+		if (strcmp(c->login, "al") == 0 || strcmp(c->login, "nobody") == 0)
+			assert_false(indexed);                /* owners by role / nobody: every user */
+next:
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+	/* The cluster's auth preference goes through the index too. */
+	for (size_t i = 0; i < ELEMENTSOF(pref_cases); i++) {
+		const struct pref_case *c = &pref_cases[i];
+		struct tu_dataset d;
+		struct tu_labels hl = fx_labels("env=staging");
+		struct tu_host h = { "web-1", "host-uuid", "example.com", &hl };
+		struct tu_decide_opts o = { c->tp_user != NULL, false, HU, c->stale };
+		struct tu_login_req req = { .login = c->login, .service = "sshd", .teleport_username = c->tp_user };
+
+		fx_dataset_build(&d, users, roles, locks);
+		d.auth_pref = c->pref; /* borrowed */
+		n_indexed += same_answer(&se, 1000 + i, &d, &h, &o, &req);
+		n++;
+		d.auth_pref = (struct tu_auth_pref){ 0 };
+		fx_dataset_free(&d);
+		fx_labels_free(&hl);
+	}
+	/* Most decisions name their user: the index answers them alone. */
+	assert_true(n_indexed > n / 2);
+	assert_true(n_scanned > 0);
+	state_env_done(&se);
+}
+
 int main(void)
 {
 	test_ca_init();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ssh_cert_key_id),
 		cmocka_unit_test(test_ssh_cert_fixtures),
+		cmocka_unit_test(test_ssh_cert_sshd_verified),
 		cmocka_unit_test(test_decide_cert_ca),
 		cmocka_unit_test(test_ssh_cert_extensions),
 		cmocka_unit_test(test_decide_cert_proof),
@@ -1384,6 +1617,7 @@ int main(void)
 		cmocka_unit_test(test_lock_targets_from_identity),
 		cmocka_unit_test(test_decide_bad_input),
 		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_decide_from_state_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
