@@ -210,9 +210,10 @@ int main(int argc, char **argv)
 	}
 	double t6 = now_s(), c6 = cpu_s();
 	printf("bench-sync: one user deleted, tu_cache_save_incremental %.2f s wall, %.2f s CPU: "
-	       "accounts %s %zu B (%zu changes), state.db in full %zu B\n",
+	       "accounts %s %zu B (%zu changes), state %s %zu B (%zu changes)\n",
 	       t5 - t4, c5 - c4, ws.accounts_delta ? "delta" : "in full", ws.accounts_bytes,
-	       ws.accounts_changes, ws.state_bytes);
+	       ws.accounts_changes, ws.state_delta ? "delta" : "in full", ws.state_bytes,
+	       ws.state_changes);
 	printf("bench-sync: the same change with tu_cache_save (both files in full) %.2f s wall, "
 	       "%.2f s CPU\n",
 	       t6 - t5, c6 - c5);

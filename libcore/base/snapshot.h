@@ -254,8 +254,8 @@ int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_r
  * TU_SNAPSHOT_OVERLAY.  A blob is identified by (type, key); a type's keyless blobs
  * are compared as one ordered list and, when it changed, all hidden and written
  * again.  Errors as the accounts delta; also -E2BIG when the base has no key
- * index or a key appears twice (write in full).  Not used by the cache writer
- * yet: state.db is written in full (docs/cache-format.md "Delta files").
+ * index or a key appears twice (write in full).  tu_cache_save_incremental uses
+ * it (docs/cache-format.md "Delta files").
  */
 int tu_snapshot_build_blobs_delta(const struct tu_snapshot *base, const struct tu_blob *blobs,
 				  size_t n_blobs, int64_t now_usec, size_t max_changes,
