@@ -6,8 +6,9 @@
  * memory.  Mode bit 0: make the delta name this base (generation, size,
  * header checksum) and recompute its checksums, so mutations reach the
  * structural checks, the hidden sets and the lookups; bit 1:
- * TU_SNAPSHOT_CHECK_RECORDS; bit 2: TU_SNAPSHOT_LAZY.  Every lookup and the
- * whole enumeration run over base + delta.
+ * TU_SNAPSHOT_CHECK_RECORDS; bit 2: TU_SNAPSHOT_LAZY; bit 3: a state delta over a
+ * fixed state base (users and roles keyed by name, keyless locks) instead.  Every
+ * lookup and the whole enumeration run over base + delta.
  *
  * Build by hand:
  *   clang -g -fsanitize=fuzzer,address,undefined -include build/config.h -Ilibcore/base \
@@ -42,11 +43,20 @@ static const struct tu_gr_rec gr[] = {
     {"devs", 5000, devs, 2},
 };
 
-static void *base;
-static size_t base_size;
+static const struct tu_blob state_blobs[] = {
+    {1, "user-alice", 10, "alice", 5},
+    {1, "user-bob", 8, "bob", 3},
+    {2, "role-dev", 8, "dev", 3},
+    {3, "lock-1", 6, NULL, 0},
+    {3, "lock-2", 6, NULL, 0},
+    {4, "pref", 4, NULL, 0},
+};
+
+static void *base, *sbase;
+static size_t base_size, sbase_size;
 
 /* Points the delta at our base and recomputes every checksum the writer would. */
-static void adopt(unsigned char *b, size_t size)
+static void adopt(unsigned char *b, size_t size, const void *base, size_t base_size)
 {
 	uint32_t hdr = snap_le32(b + H_HDR_SIZE), n = snap_le32(b + H_N_SECTIONS), crc;
 
@@ -93,6 +103,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!base && tu_snapshot_build_accounts(pw, 3, gr, 4, BASE_GEN, 1000, &base, &base_size, NULL) < 0)
 		abort();
+	if (!sbase && tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, state_blobs, 6, BASE_GEN, 1000,
+					      &sbase, &sbase_size, NULL) < 0)
+		abort();
 	mode = data[0];
 	data++, size--;
 	copy = malloc(size ? size : 1);
@@ -100,8 +113,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	if ((mode & 1) && size >= SNAP_HDR_SIZE)
-		adopt(copy, size);
+		adopt(copy, size, (mode & 8) ? sbase : base, (mode & 8) ? sbase_size : base_size);
 	flags = ((mode & 2) ? TU_SNAPSHOT_CHECK_RECORDS : 0) | ((mode & 4) ? TU_SNAPSHOT_LAZY : 0);
+	if (mode & 8) {
+		static const char *const keys[] = {"alice", "bob", "carol", "dev", "ops", ""};
+
+		if (tu_snapshot_open_buffer(sbase, sbase_size, TU_SNAPSHOT_KIND_STATE, flags, &s, NULL) < 0)
+			abort();
+		if (tu_snapshot_attach_delta_buffer(s, copy, size, flags, NULL) == 1) {
+			for (size_t i = 0; i < tu_snapshot_blob_count(s) && i < 512; i++) {
+				uint32_t t;
+				const void *d;
+				size_t n;
+
+				if (tu_snapshot_blob_at(s, i, &t, &d, &n) == 0 && n > 0) {
+					volatile unsigned char c = ((const unsigned char *) d)[n - 1];
+
+					(void) c;
+				}
+			}
+			for (uint32_t t = 0; t < 6; t++) {
+				size_t first, count;
+				const void *d;
+				size_t n;
+
+				if (tu_snapshot_blob_type_range(s, t, &first, &count, NULL) == 0 &&
+				    first + count > tu_snapshot_blob_count(s))
+					abort();
+				for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+					(void) tu_snapshot_find_blob(s, t, keys[k], strlen(keys[k]), &d, &n, NULL);
+			}
+		}
+		tu_snapshot_close(s);
+		free(copy);
+		return 0;
+	}
 	if (tu_snapshot_open_buffer(base, base_size, TU_SNAPSHOT_KIND_ACCOUNTS, flags, &s, NULL) < 0)
 		abort();
 	if (tu_snapshot_attach_delta_buffer(s, copy, size, flags, NULL) == 1) {
