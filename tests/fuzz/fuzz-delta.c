@@ -56,7 +56,7 @@ static void *base, *sbase;
 static size_t base_size, sbase_size;
 
 /* Points the delta at our base and recomputes every checksum the writer would. */
-static void adopt(unsigned char *b, size_t size, const void *base, size_t base_size)
+static void adopt(unsigned char *b, size_t size, const void *to, size_t to_size)
 {
 	uint32_t hdr = snap_le32(b + H_HDR_SIZE), n = snap_le32(b + H_N_SECTIONS), crc;
 
@@ -71,8 +71,8 @@ static void adopt(unsigned char *b, size_t size, const void *base, size_t base_s
 		if (off < hdr || off > size || len > size - off)
 			continue;
 		if (snap_le32(e) == SEC_DELTA && len >= 12) {
-			snap_put64(b + off, base_size);
-			snap_put32(b + off + 8, snap_le32((const unsigned char *) base + H_HEADER_CRC));
+			snap_put64(b + off, to_size);
+			snap_put32(b + off + 8, snap_le32((const unsigned char *) to + H_HEADER_CRC));
 		}
 		if (snap_le32(e) == SEC_CHUNKS) {
 			for (uint64_t k = 0; 4 * (k + 1) <= len; k++) {
