@@ -61,10 +61,10 @@ int main(int argc, char **argv)
 		t[i] = now_ns() - t0;
 	}
 	qsort(t, (size_t) n, sizeof(*t), cmp);
-	printf("median_us %.1f p90_us %.1f min_us %.1f verdict %s via %s\n",
+	printf("median_us %.1f p90_us %.1f min_us %.1f verdict %s via %s (%s)\n",
 	       (double) t[n / 2] / 1000, (double) t[n * 9 / 10] / 1000, (double) t[0] / 1000,
 	       v.kind == TU_VERDICT_ALLOW ? "allow" : v.kind == TU_VERDICT_DENY ? "deny" : "other",
-	       v.watched ? "watch-fed-cache" : v.offline ? "offline-cache" : "online");
+	       v.watched ? "watch-fed-cache" : v.offline ? "offline-cache" : "online", v.reason);
 	free(t);
 	return 0;
 }

@@ -1489,15 +1489,16 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		*ret = v;
 		return 0;
 	}
-	const bool served = served_by_cache(conf, req->login);
 	/* While the watch is current, decide from the snapshot as Teleport's nodes decide from
 	 * their watch-fed caches: the locks are current, so no strict-mode stale-lock denial,
 	 * and offline_max_age does not apply.  Anything wrong with the snapshot: ask Auth as
-	 * usual. */
+	 * usual.  This decision writes nothing, so whether the cache serves the login is only
+	 * looked up when it matters (an unknown login), sparing a map of accounts.db. */
 	if (watched) {
 		k = tu_decide_from_state(conf, &h, &o, req, now_usec, &v, NULL, &e);
 		if (k == 0) {
-			deny_if_served(served, req->login, &v);
+			if (v.kind == TU_VERDICT_UNKNOWN)
+				deny_if_served(served_by_cache(conf, req->login), req->login, &v);
 			v.watched = true;
 			*ret = v;
 			return 0;
@@ -1506,6 +1507,8 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 			return tu_err_set(reterr, k, "%s", e.msg[0] ? e.msg : strerror(-k));
 		tu_err_clear(&e);
 	}
+	/* Before an online decision, which may refresh the cache and drop the account. */
+	const bool served = served_by_cache(conf, req->login);
 	if (!offline_only) {
 		k = decide_online(ctx, conf, &h, &o, req, now_usec, &v, &e);
 		if (k == -ENOMEM || k == -EINVAL)

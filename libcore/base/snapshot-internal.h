@@ -60,13 +60,22 @@ enum {
 #define META_SIZE  16u
 #define DELTA_SIZE 32u /* u64 base file size, u32 base header CRC, u32 zero, u64 zero, u64 zero */
 #define HIDE_FIXED 8u  /* hidden entry: u32 type, u32 key_len, then key, NUL, zero padding to 4 */
-/* BLOB_KEYS: a 16-byte head (u32 n_ranges, u32 zero, u64 key bytes), n_ranges range entries
- * (u32 type, u32 zero, u32 first blob, u32 blob count), count slots (u32 hash, u32 blob or
- * SNAP_EMPTY_SLOT, u32 key offset, u32 key length), then the key bytes. */
+/* BLOB_KEYS: a 16-byte head (u32 n_ranges, u32 zero, u64 zero), n_ranges range entries
+ * (u32 type, u32 zero, u32 first blob, u32 blob count), then count slots (u32 hash, u32 blob
+ * or SNAP_EMPTY_SLOT, u32 key offset in BLOB_DATA, u32 key length). */
 #define KEYS_HEAD        16u
 #define KEYS_RANGE       16u
 #define KEYS_SLOT        16u
 #define KEYS_MAX_RANGES  256u
+
+/* The key index's slot for probe step i: the home slot (hash * count) >> 32, then the next
+ * ones, wrapping (count need not be a power of two). */
+static inline uint32_t snap_key_slot(uint32_t hash, uint32_t count, uint32_t i)
+{
+	uint64_t at = ((uint64_t) hash * count >> 32) + i;
+
+	return (uint32_t) (at % count);
+}
 
 /* The key index's hash (FNV-1a 32-bit over the type, 4 bytes little-endian, then the key). */
 static inline uint32_t snap_hash_key(uint32_t type, const void *key, size_t len)

@@ -546,6 +546,23 @@ static int cmp_blob_pos(const void *a, const void *b, void *base)
 	return x < y ? -1 : x > y;
 }
 
+/* Where key[0..len) first occurs in data[0..size), or SIZE_MAX (memchr + memcmp: no table
+ * set up per call as memmem does, and a record's name sits near its start). */
+static size_t find_bytes(const void *data, size_t size, const char *key, size_t len)
+{
+	const unsigned char *p = data, *end = p + size;
+
+	while (p && (size_t) (end - p) >= len) {
+		p = memchr(p, (unsigned char) key[0], (size_t) (end - p) - len + 1);
+		if (!p)
+			break;
+		if (memcmp(p, key, len) == 0)
+			return (size_t) (p - (const unsigned char *) data);
+		p++;
+	}
+	return SIZE_MAX;
+}
+
 /* Counting the key index's parts; 0 or -EINVAL / -EMSGSIZE. */
 static int plan_keys(const struct tu_blob *blobs, size_t n_blobs, size_t *ret_keyed,
 		     size_t *ret_key_bytes, struct tu_err *reterr)
@@ -592,6 +609,7 @@ static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blob
 {
 	_cleanup_free_ unsigned char *buf = NULL;
 	_cleanup_free_ uint32_t *order = NULL;
+	_cleanup_free_ size_t *kpos = NULL;
 	struct sec_plan plan[8] = {{.type = SEC_BLOB_INDEX},
 				   {.type = SEC_BLOB_DATA},
 				   {.type = SEC_BLOB_KEYS},
@@ -620,8 +638,21 @@ static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blob
 	if (r < 0)
 		return r;
 	order = malloc((n_blobs ? n_blobs : 1) * sizeof(*order));
-	if (!order)
+	kpos = keyed ? malloc(n_blobs * sizeof(*kpos)) : NULL;
+	if (!order || (keyed && !kpos))
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	/* A key is stored where its blob's data already holds the same bytes (a user's or a
+	 * role's name is in its record); only the others are appended after all blob data. */
+	key_bytes = 0;
+	for (size_t i = 0; keyed && i < n_blobs; i++) {
+		kpos[i] = blobs[i].key_len ? find_bytes(blobs[i].data, blobs[i].size, blobs[i].key,
+							blobs[i].key_len)
+					   : SIZE_MAX;
+		if (blobs[i].key_len && kpos[i] == SIZE_MAX)
+			key_bytes += blobs[i].key_len;
+	}
+	if (__builtin_add_overflow(data, key_bytes, &data) || data > TU_SNAPSHOT_MAX_SIZE)
+		return tu_err_set(reterr, -EMSGSIZE, "blobs and keys exceed %u bytes", TU_SNAPSHOT_MAX_SIZE);
 	for (size_t i = 0; i < n_blobs; i++)
 		order[i] = (uint32_t) i;
 	if (keyed) {
@@ -640,10 +671,12 @@ static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blob
 			return tu_err_set(reterr, -EMSGSIZE,
 					  "%zu blob types with a key index (limit %u)", n_ranges,
 					  KEYS_MAX_RANGES);
-		slots = slots_for(keyed);
+		/* Load 3/4 (not <= 1/2 in powers of two as in the accounts indexes): the slots
+		 * are 16 bytes and the state is rewritten whole, so its size is what a write
+		 * costs; a probe still stays within a cache line or two. */
+		slots = (uint32_t) ((keyed * 4 + 2) / 3);
 		plan[2].count = slots;
-		plan[2].len = KEYS_HEAD + KEYS_RANGE * n_ranges + KEYS_SLOT * (size_t) slots +
-			      key_bytes;
+		plan[2].len = KEYS_HEAD + KEYS_RANGE * n_ranges + KEYS_SLOT * (size_t) slots;
 		nplan = 4;
 	} else {
 		plan[2] = plan[3];
@@ -674,15 +707,16 @@ static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blob
 		snap_put64(e + 16, bl->size);
 		if (bl->size)
 			memcpy(buf + plan[1].off + data, bl->data, bl->size);
+		if (keyed && kpos[order[i]] != SIZE_MAX)
+			kpos[order[i]] += data; /* now an offset in BLOB_DATA */
 		data += bl->size;
 	}
 	if (keyed) {
 		unsigned char *k = buf + plan[2].off, *rng = k + KEYS_HEAD,
-			      *tab = rng + KEYS_RANGE * n_ranges, *keys = tab + KEYS_SLOT * (size_t) slots;
-		size_t ri = 0, koff = 0;
+			      *tab = rng + KEYS_RANGE * n_ranges;
+		size_t ri = 0, koff = data; /* keys found in no blob: after all blob data */
 
 		snap_put32(k, (uint32_t) n_ranges);
-		snap_put64(k + 8, key_bytes);
 		memset(tab, 0xff, KEYS_SLOT * (size_t) slots);
 		for (size_t i = 0; i < n_blobs; i++) {
 			const struct tu_blob *bl = &blobs[order[i]];
@@ -698,20 +732,25 @@ static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blob
 				   snap_le32(rng + KEYS_RANGE * (ri - 1) + 12) + 1);
 			if (bl->key_len == 0)
 				continue;
+			size_t at = kpos[order[i]];
+
+			if (at == SIZE_MAX) {
+				memcpy(buf + plan[1].off + koff, bl->key, bl->key_len);
+				at = koff;
+				koff += bl->key_len;
+			}
 			h = snap_hash_key(bl->type, bl->key, bl->key_len);
 			for (uint32_t j = 0; j < slots; j++) {
-				unsigned char *slot = tab + KEYS_SLOT * ((h + j) & (slots - 1));
+				unsigned char *slot = tab + KEYS_SLOT * (size_t) snap_key_slot(h, slots, j);
 
 				if (snap_le32(slot + 4) != SNAP_EMPTY_SLOT)
 					continue;
 				snap_put32(slot, h);
 				snap_put32(slot + 4, (uint32_t) i);
-				snap_put32(slot + 8, (uint32_t) koff);
+				snap_put32(slot + 8, (uint32_t) at);
 				snap_put32(slot + 12, (uint32_t) bl->key_len);
 				break;
 			}
-			memcpy(keys + koff, bl->key, bl->key_len);
-			koff += bl->key_len;
 		}
 	}
 	for (size_t i = 0; i < n_extra; i++)
@@ -1283,15 +1322,15 @@ static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_e
 	if (k->len < KEYS_HEAD || verify_range(s, k->off, k->off + KEYS_HEAD, reterr) < 0)
 		return bad(reterr, "blob key index at offset %zu: truncated or corrupt head", k->off);
 	nr = snap_le32(k->p);
-	kb = snap_le64(k->p + 8);
-	if (nr > KEYS_MAX_RANGES || snap_le32(k->p + 4) != 0 || nslots == 0 ||
-	    (nslots & (nslots - 1)) != 0 || nslots > 4 * TU_SNAPSHOT_MAX_RECORDS)
+	kb = s->sec[SEC_BLOB_DATA].len; /* the keys are bytes of BLOB_DATA */
+	if (nr > KEYS_MAX_RANGES || snap_le32(k->p + 4) != 0 || snap_le64(k->p + 8) != 0 || nslots == 0 ||
+	    nslots > 4 * TU_SNAPSHOT_MAX_RECORDS)
 		return bad(reterr, "blob key index at offset %zu: %u ranges, %u slots", k->off, nr,
 			   nslots);
 	fixed = KEYS_HEAD + KEYS_RANGE * (size_t) nr + KEYS_SLOT * (size_t) nslots;
-	if (kb > k->len || k->len - kb != fixed)
-		return bad(reterr, "blob key index at offset %zu: %zu bytes, its parts make %zu + %llu",
-			   k->off, k->len, fixed, (unsigned long long) kb);
+	if (k->len != fixed)
+		return bad(reterr, "blob key index at offset %zu: %zu bytes, its parts make %zu",
+			   k->off, k->len, fixed);
 	if (verify_range(s, k->off, k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr, reterr) < 0)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < nr; i++) {
@@ -1309,7 +1348,7 @@ static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_e
 			   k->off, (unsigned long long) next, n_blobs);
 	s->key_ranges = nr;
 	s->key_slots_off = k->off + KEYS_HEAD + KEYS_RANGE * (size_t) nr;
-	s->key_bytes_off = s->key_slots_off + KEYS_SLOT * (size_t) nslots;
+	s->key_bytes_off = s->sec[SEC_BLOB_DATA].off;
 	s->key_bytes = (size_t) kb;
 	if (!full)
 		return 0;
@@ -1355,7 +1394,7 @@ static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_e
 	if (empty == SIZE_MAX)
 		empty = nslots - 1;
 	for (uint32_t n = 0; n < nslots; n++) {
-		uint32_t i = (uint32_t) ((empty + 1 + n) & (nslots - 1));
+		uint32_t i = (uint32_t) ((empty + 1 + n) % nslots);
 		const unsigned char *slot = tab + KEYS_SLOT * (size_t) i;
 		uint32_t blob = snap_le32(slot + 4), h;
 
@@ -1366,7 +1405,8 @@ static int check_keys(struct tu_snapshot *s, bool full, bool strict, struct tu_e
 		h = snap_hash_key(snap_le32(s->sec[SEC_BLOB_INDEX].p + BLOB_ENTRY * (size_t) blob),
 				  s->base + s->key_bytes_off + snap_le32(slot + 8),
 				  snap_le32(slot + 12));
-		if (h != snap_le32(slot) || ((i - h) & (nslots - 1)) > run ||
+		if (h != snap_le32(slot) ||
+		    (i + nslots - snap_key_slot(h, nslots, 0)) % nslots > run ||
 		    (seen[blob / 64] & (UINT64_C(1) << (blob % 64))))
 			return bad(reterr,
 				   "blob key index slot %u (offset %zu): wrong hash, unreachable or a second slot for blob %u",
@@ -2117,7 +2157,7 @@ static int one_find_blob(const struct tu_snapshot *s, uint32_t type, const char 
 		return -ENOENT;
 	h = snap_hash_key(type, key, key_len);
 	for (uint32_t i = 0; i < k->count; i++) {
-		size_t at = s->key_slots_off + KEYS_SLOT * (size_t) ((h + i) & (k->count - 1));
+		size_t at = s->key_slots_off + KEYS_SLOT * (size_t) snap_key_slot(h, k->count, i);
 		const unsigned char *slot = s->base + at;
 		uint32_t blob, koff, t;
 		const void *data;

@@ -108,6 +108,27 @@ static void test_crc32c(void **state)
 	for (size_t off = 0; off < 9; off++)
 		assert_int_equal(tu_crc32c(tu_crc32c(0, big + off, 100), big + off + 100, 500),
 				 tu_crc32c_sw(0, big + off, 600));
+	/* Long buffers (three interleaved streams, then the tail), every start alignment, sizes
+	 * around the thresholds and a whole 64 KiB chunk, in one piece and split. */
+	{
+		const size_t n = 3 * 65536 + 64;
+		unsigned char *huge = malloc(n);
+		static const size_t sizes[] = { 1023, 1024, 1025, 1047, 1048, 1049, 4096, 24 * 1000 + 7,
+						65535, 65536, 65537, 3 * 65536 };
+
+		for (size_t i = 0; i < n; i++)
+			huge[i] = (unsigned char) (i * 131 + (i >> 9));
+		for (size_t off = 0; off < 9; off++)
+			for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+				uint32_t want = tu_crc32c_sw(0, huge + off, sizes[k]);
+
+				assert_int_equal(tu_crc32c(0, huge + off, sizes[k]), want);
+				assert_int_equal(tu_crc32c(tu_crc32c(0, huge + off, sizes[k] / 3), huge + off + sizes[k] / 3,
+							   sizes[k] - sizes[k] / 3),
+						 want);
+			}
+		free(huge);
+	}
 }
 
 static void test_round_trip(void **state)
@@ -1093,7 +1114,7 @@ static void test_blob_keys_strict(void **state)
 			koff = (size_t) snap_le64(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 8);
 			slots = snap_le32(b + SNAP_HDR_SIZE + SNAP_SEC_SIZE * i + 4);
 		}
-	assert_true(koff > 0 && slots >= 8);
+	assert_true(koff > 0 && slots > 5); /* 5 keys, load <= 3/4 */
 	nr = snap_le32(b + koff);
 	assert_int_equal(nr, 4); /* types 1, 2, 3, 5 */
 	size_t tab = koff + KEYS_HEAD + KEYS_RANGE * nr;
