@@ -82,7 +82,8 @@ def ssh_certificate_path(tmp, certs, cli, env, runs):
     """What an OpenSSH login with a Teleport certificate adds (issue 10): sshd runs
     `teleport-unix ssh-principals %u %t %k` once per login.  Offline (Auth's port closed, the
     cache synced): connection refused, then the decision from the snapshot, for a certificate
-    signed by the cluster's user CA that is allowed (the whole path: signature, CA, RBAC).
+    signed by the cluster's user CA that is allowed (the whole path: parse, CA key, RBAC; the
+    signature is sshd's, and the host identity comes from host.identity: no OpenSSL, issue 10).
     Method: the command, `check --offline` and a bare /bin/true (what any
     AuthorizedPrincipalsCommand costs sshd: fork, exec, wait) run interleaved; "added" is the
     command's p50 minus /bin/true's.  The PAM session check replaces the account check for
@@ -114,6 +115,10 @@ def ssh_certificate_path(tmp, certs, cli, env, runs):
     p = subprocess.run(base + ["ssh-principals", "frank", typ, b64], capture_output=True, text=True, env=env)
     if p.returncode != 0 or p.stdout != "frank\n":
         raise RuntimeError(f"ssh-principals did not allow: {p.returncode} {p.stderr.strip()[:300]}")
+    dbg = subprocess.run(base + ["ssh-principals", "frank", typ, b64], capture_output=True, text=True,
+                         env=dict(env, LD_DEBUG="files"))
+    crypto = [ln for ln in dbg.stderr.splitlines() if "libcrypto" in ln and "file=" in ln]
+    print(f"  ssh-principals offline loads libcrypto: {'yes' if crypto else 'no'}")
     res = timed_interleaved({
         "true": (["/bin/true"], (0,)),
         "version": (base[:1] + ["--version"], (0,)),

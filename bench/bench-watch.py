@@ -40,6 +40,9 @@ except ImportError as e:  # pragma: no cover
 
 IDLE = int(os.environ.get("BENCH_WATCH_IDLE", "20"))
 EVENTS = int(os.environ.get("BENCH_WATCH_EVENTS", "20"))
+# BENCH_WATCH_PERF=DIR: record the watcher with `perf record -g` while it applies the user events
+# (DIR/perf-USERS.data; read with `perf report -i`), for the profile split in docs/PERFORMANCE.md.
+PERF = os.environ.get("BENCH_WATCH_PERF")
 
 
 def real_binary(build, name):
@@ -115,6 +118,12 @@ def one_size(build, tmp, certs, users):
         t_current = time.monotonic() - t0
         first_write = int(state(cache)["write_duration"]) / 1000
 
+        perf = None
+        if PERF:
+            perf = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "299", "-p", str(w.pid), "-o",
+                                     os.path.join(PERF, f"perf-{users}.data")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         lat, writes = [], []
         for k in range(EVENTS):
             login = f"zw{k:03d}"
@@ -131,6 +140,10 @@ def one_size(build, tmp, certs, users):
                  30, f"{login} in passwd")
             lat.append((time.monotonic() - t0) * 1000)
             writes.append(int(state(cache)["write_duration"]) / 1000)
+
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
 
         # locks: state.db alone is rewritten (no accounts to recompute)
         lock_lat, lock_writes = [], []

@@ -167,6 +167,9 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			json_key_int(&j, "heartbeat_age_seconds", (long long) ((now - ws.heartbeat_usec) / 1000000));
 			json_key_int(&j, "events", (long long) ws.events);
 			json_key_int(&j, "last_write_ms", (long long) (ws.write_duration_usec / 1000));
+			json_key_str(&j, "last_write_kind", ws.write_kind[0] ? ws.write_kind : NULL);
+			json_key_int(&j, "last_write_bytes", (long long) ws.write_bytes);
+			json_key_int(&j, "last_write_recomputed", (long long) ws.write_recomputed);
 			json_key_int(&j, "relists", (long long) ws.relists);
 			json_key_int(&j, "reconnects", (long long) ws.reconnects);
 			json_key_int(&j, "reconnect_attempt", (long long) ws.attempt);
@@ -240,8 +243,15 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			} else
 				printf("  events:     none yet\n");
 			if (ws.last_write_usec)
-				printf("  writes:     last took %.1f ms (both snapshots)\n",
-				       (double) ws.write_duration_usec / 1000.0);
+				printf("  writes:     last took %.1f ms (%s, %.1f MB, %llu users mapped again)\n",
+				       (double) ws.write_duration_usec / 1000.0,
+				       strcmp(ws.write_kind, "state") == 0   ? "state.db only"
+				       : strcmp(ws.write_kind, "full") == 0  ? "accounts.db and state.db"
+				       : strcmp(ws.write_kind, "delta") == 0 ? "accounts.delta and state.db"
+				       : ws.write_kind[0]                   ? ws.write_kind
+									    : "both snapshots",
+				       (double) ws.write_bytes / 1e6,
+				       (unsigned long long) ws.write_recomputed);
 			printf("  reconnects: %llu (current attempt %llu), %llu full lists\n",
 			       (unsigned long long) ws.reconnects, (unsigned long long) ws.attempt,
 			       (unsigned long long) ws.relists);

@@ -12,6 +12,12 @@
  *     soon as the batch of events that arrived together is applied (the
  *     transport's tick runs after each batch of reads), so one write covers
  *     a burst and a lone change is on disk within milliseconds.
+ *   - The work per write follows the change, not the cluster: the mapping
+ *     keeps each user's result (tu_accounts_memo: a user event maps that
+ *     user again, a role event its holders; the global step, ids and groups,
+ *     runs in full), and state.db's records stay encoded between writes (an
+ *     event re-encodes its record only).  A lock or the auth preference
+ *     rewrites state.db alone.
  *   - On any error (stream reset, Auth restart, malformed event, failed
  *     write) the stream is dropped (fail closed), and a new one is opened
  *     after Teleport's jittered exponential backoff (watch.h), which ends
@@ -24,6 +30,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -53,6 +60,12 @@
  * but not longer than this with changes only in memory (PAM would decide from an older file). */
 #define MAX_UNWRITTEN_USEC (UINT64_C(10) * 1000000)
 #define LOCK_WAIT_USEC     (UINT64_C(1) * 1000000)
+
+/* state.db's records of one kind, encoded, parallel to the dataset's array (data NULL: not yet). */
+struct enc_list {
+	struct tu_cache_blob *v;
+	size_t n;
+};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -112,7 +125,80 @@ struct watcher {
 	uint64_t last_heartbeat;
 	uint64_t init_timeout_usec;
 	struct tu_watch_state st;
+	struct tu_accounts_memo *memo;
+	struct enc_list enc_users, enc_roles, enc_locks;
 };
+
+static void enc_reset(struct enc_list *l, size_t n)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].data);
+	free(l->v);
+	*l = (struct enc_list){0};
+	if (n == 0)
+		return;
+	l->v = calloc(n, sizeof(*l->v));
+	if (l->v)
+		l->n = n;
+}
+
+/* Follows what tu_watch_apply_change did to the array of n records (now); anything unexpected
+ * starts the list over (every record encoded again by the next write). */
+static void enc_follow(struct enc_list *l, const struct tu_watch_change *ch, size_t n)
+{
+	switch (ch->what) {
+	case TU_WATCH_REPLACED:
+		if (ch->index < l->n) {
+			free(l->v[ch->index].data);
+			l->v[ch->index] = (struct tu_cache_blob){0};
+		}
+		break;
+	case TU_WATCH_ADDED:
+		if (ch->index == l->n) {
+			struct tu_cache_blob *nv = reallocarray(l->v, l->n + 1, sizeof(*nv));
+			if (nv) {
+				l->v = nv;
+				l->v[l->n++] = (struct tu_cache_blob){0};
+			}
+		}
+		break;
+	case TU_WATCH_REMOVED:
+		if (ch->index < l->n) {
+			free(l->v[ch->index].data);
+			memmove(&l->v[ch->index], &l->v[ch->index + 1],
+				(l->n - ch->index - 1) * sizeof(*l->v));
+			l->n--;
+		}
+		break;
+	case TU_WATCH_UNCHANGED:
+		break;
+	}
+	if (l->n != n)
+		enc_reset(l, n);
+}
+
+/* Encodes what is missing; -ENOMEM (nothing lost: the save encodes what is still missing). */
+static int enc_fill(struct watcher *w)
+{
+	int r = 0;
+
+	if (w->enc_users.n != w->d.n_users)
+		enc_reset(&w->enc_users, w->d.n_users);
+	if (w->enc_roles.n != w->d.n_roles)
+		enc_reset(&w->enc_roles, w->d.n_roles);
+	if (w->enc_locks.n != w->d.n_locks)
+		enc_reset(&w->enc_locks, w->d.n_locks);
+	for (size_t i = 0; r >= 0 && i < w->enc_users.n; i++)
+		if (!w->enc_users.v[i].data)
+			r = tu_cache_encode_user(&w->d.users[i], &w->enc_users.v[i]);
+	for (size_t i = 0; r >= 0 && i < w->enc_roles.n; i++)
+		if (!w->enc_roles.v[i].data)
+			r = tu_cache_encode_role(&w->d.roles[i], &w->enc_roles.v[i]);
+	for (size_t i = 0; r >= 0 && i < w->enc_locks.n; i++)
+		if (!w->enc_locks.v[i].data)
+			r = tu_cache_encode_lock(&w->d.locks[i], &w->enc_locks.v[i]);
+	return r;
+}
 
 /*
  * The identity of the credential this attempt uses, for PAM and `check` (issue 13 item 6,
@@ -166,12 +252,17 @@ static int64_t next_expiry(const struct tu_dataset *d, int64_t now)
 	return next;
 }
 
-/* Both snapshots from w->d, under the refresh lock. */
+/* Both snapshots from w->d, under the refresh lock: the accounts through the memo, state.db from
+ * the records encoded so far plus those an event touched. */
 static int flush(struct watcher *w, struct tu_err *e)
 {
 	const struct tu_conf *conf = tu_ctx_conf(w->ctx);
 	_cleanup_close_ int lock_fd = -1;
+	struct tu_cache_accounts_opts co = {0};
+	struct tu_accounts acc = {0};
+	struct tu_cache_write_stats ws = {0};
 	uint64_t t0 = tu_transport_now_usec();
+	size_t recomputed = 0;
 	int64_t now;
 	int r;
 
@@ -184,8 +275,31 @@ static int flush(struct watcher *w, struct tu_err *e)
 	now = tu_now_usec();
 	/* A lock or the auth preference cannot change the accounts: state.db alone is a fraction
 	 * of the work (no accounts to compute, one file). */
-	r = w->accounts_dirty ? tu_cache_save(conf, &w->d, &w->host, now, NULL, e)
-			      : tu_cache_save_state_only(conf, &w->d, now, e);
+	if (w->accounts_dirty) {
+		r = tu_cache_accounts_opts_load(conf, NULL, &co, e);
+		if (r >= 0)
+			r = tu_accounts_compute_memo(w->memo, &w->d, &w->host, &co.opts, now, &acc, e);
+		recomputed = w->memo ? tu_accounts_memo_last_computed(w->memo) : w->d.n_users;
+	}
+	if (r >= 0 && enc_fill(w) < 0) {
+		/* Out of memory keeping encodings: start over, the save encodes what it needs. */
+		enc_reset(&w->enc_users, 0);
+		enc_reset(&w->enc_roles, 0);
+		enc_reset(&w->enc_locks, 0);
+	}
+	if (r >= 0) {
+		struct tu_cache_encoded pre = {
+		    .users = w->enc_users.n == w->d.n_users ? w->enc_users.v : NULL,
+		    .roles = w->enc_roles.n == w->d.n_roles ? w->enc_roles.v : NULL,
+		    .locks = w->enc_locks.n == w->d.n_locks ? w->enc_locks.v : NULL,
+		};
+		/* The accounts as a delta next to accounts.db when few changed (cache.h
+		 * tu_cache_save_incremental), else accounts.db in full. */
+		r = tu_cache_save_prepared(conf, &w->d, w->accounts_dirty ? &acc : NULL, &pre, now,
+					   true, &ws, e);
+	}
+	tu_accounts_done(&acc);
+	tu_cache_accounts_opts_done(&co);
 	if (r < 0) {
 		tu_err_prefix(e, "writing the cache");
 		return r;
@@ -194,6 +308,20 @@ static int flush(struct watcher *w, struct tu_err *e)
 	w->accounts_dirty = false;
 	w->st.last_write_usec = now;
 	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
+	snprintf(w->st.write_kind, sizeof(w->st.write_kind), "%s",
+		 !ws.accounts_written ? "state" : ws.accounts_delta ? "delta" : "full");
+	w->st.write_bytes = ws.state_bytes + ws.accounts_bytes;
+	w->st.write_recomputed = recomputed;
+	tu_log(LOG_DEBUG,
+	       "watch: wrote %s (%" PRIu64 " bytes) in %.1f ms: mapping %.1f ms (%zu users mapped), "
+	       "%zu records encoded in %.1f ms, files %.1f ms",
+	       !ws.accounts_written ? "state.db"
+	       : ws.accounts_delta  ? "accounts.delta and state.db"
+				    : "accounts.db and state.db",
+	       w->st.write_bytes,
+	       (double) w->st.write_duration_usec / 1000.0, (double) ws.compute_usec / 1000.0,
+	       recomputed, ws.encoded, (double) ws.encode_usec / 1000.0,
+	       (double) ws.write_usec / 1000.0);
 	w->next_expiry_usec = next_expiry(&w->d, now);
 	if (!w->linked && !w->c->insecure_perms) {
 		struct tu_err le;
@@ -236,6 +364,11 @@ static int on_init(struct watcher *w, const struct tu_event *ev, struct tu_err *
 	w->d = d;
 	w->have_d = true;
 	w->accounts_dirty = true;
+	/* A new listing (and maybe a new host identity or configuration): map and encode all. */
+	tu_accounts_memo_clear(w->memo);
+	enc_reset(&w->enc_users, w->d.n_users);
+	enc_reset(&w->enc_roles, w->d.n_roles);
+	enc_reset(&w->enc_locks, w->d.n_locks);
 	r = flush(w, e);
 	if (r < 0)
 		return r;
@@ -254,7 +387,8 @@ static int on_init(struct watcher *w, const struct tu_event *ev, struct tu_err *
 static int on_event(void *userdata, struct tu_event *ev, struct tu_err *e)
 {
 	struct watcher *w = userdata;
-	bool changed = false;
+	struct tu_watch_change ch;
+	bool changed;
 	char name[128];
 	int r;
 
@@ -266,9 +400,19 @@ static int on_event(void *userdata, struct tu_event *ev, struct tu_err *e)
 	}
 	if (ev->op == TU_EVENT_INIT)
 		return tu_err_set(e, -EBADMSG, "a second INIT on the same stream");
-	r = tu_watch_apply(&w->d, ev, &changed, e);
+	r = tu_watch_apply_change(&w->d, ev, &ch, e);
 	if (r < 0)
 		return r;
+	changed = ch.what != TU_WATCH_UNCHANGED;
+	/* What the memo and the encoded records must forget (the contract in accounts.h). */
+	if (changed && ev->kind == TU_EVENT_KIND_USER) {
+		tu_accounts_memo_forget_user(w->memo, ev->name);
+		enc_follow(&w->enc_users, &ch, w->d.n_users);
+	} else if (changed && ev->kind == TU_EVENT_KIND_ROLE) {
+		tu_accounts_memo_forget_role(w->memo, &w->d, ev->name);
+		enc_follow(&w->enc_roles, &ch, w->d.n_roles);
+	} else if (changed && ev->kind == TU_EVENT_KIND_LOCK)
+		enc_follow(&w->enc_locks, &ch, w->d.n_locks);
 	w->st.events++;
 	w->st.last_event_usec = tu_now_usec();
 	if (changed && !w->dirty) {
@@ -379,10 +523,19 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 				  argv[i]);
 	}
 	w.init_timeout_usec = init_timeout ? init_timeout : backoff_max;
+	/* Each write builds the mapping and the snapshot images again (tens of MB at 100k users)
+	 * and frees them: keep that memory in the heap instead of mmap/munmap per write, whose
+	 * page faults cost as much as the work (the process holds the dataset anyway).  32 MiB is
+	 * glibc's ceiling for the mmap threshold. */
+	(void) mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	(void) mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
 	r = cli_open_ctx(c, &w.ctx);
 	if (r != 0)
 		return r;
+	/* Without it (no memory) every write maps all users, as before. */
+	if (tu_accounts_memo_new(&w.memo) < 0)
+		w.memo = NULL;
 	/* The credentials must load now: a broken configuration is an error, not a retry loop
 	 * (systemd's Restart=on-failure then shows it). */
 	const struct tu_creds *creds = NULL;
@@ -480,6 +633,10 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 	ret = CLI_EXIT_OK;
 out:
 	tu_dataset_done(&w.d);
+	tu_accounts_memo_free(w.memo);
+	enc_reset(&w.enc_users, 0);
+	enc_reset(&w.enc_roles, 0);
+	enc_reset(&w.enc_locks, 0);
 	tu_ctx_free(w.ctx);
 	return ret;
 }

@@ -66,14 +66,12 @@ static bool idset_has(const struct idset *s, uint32_t id)
 	}
 }
 
-static int idset_add(struct idset *s, uint32_t id)
+static int idset_grow(struct idset *s, size_t want)
 {
-	if (id == 0) {
-		s->has_zero = true;
-		return 0;
-	}
-	if ((s->n + 1) * 2 > s->cap) {
+	if (want * 2 > s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 64;
+		while (want * 2 > ncap)
+			ncap *= 2;
 		uint32_t *ns = calloc(ncap, sizeof(*ns));
 		if (!ns)
 			return -ENOMEM;
@@ -89,6 +87,24 @@ static int idset_add(struct idset *s, uint32_t id)
 		s->slot = ns;
 		s->cap = ncap;
 	}
+	return 0;
+}
+
+/* Room for n ids in all (one allocation instead of doubling and rehashing as it fills). */
+static int idset_reserve(struct idset *s, size_t n)
+{
+	return idset_grow(s, n);
+}
+
+static int idset_add(struct idset *s, uint32_t id)
+{
+	if (id == 0) {
+		s->has_zero = true;
+		return 0;
+	}
+	int r = idset_grow(s, s->n + 1);
+	if (r < 0)
+		return r;
 	size_t k = mix64(id) & (s->cap - 1);
 	while (s->slot[k] != 0) {
 		if (s->slot[k] == id)
@@ -136,11 +152,12 @@ static bool namemap_get(const struct namemap *m, const char *name, size_t *ret)
 	}
 }
 
-/* Sets name -> val (replacing); name must outlive the map. */
-static int namemap_put(struct namemap *m, const char *name, size_t val)
+static int namemap_grow(struct namemap *m, size_t want)
 {
-	if ((m->n + 1) * 2 > m->cap) {
+	if (want * 2 > m->cap) {
 		size_t ncap = m->cap ? m->cap * 2 : 64;
+		while (want * 2 > ncap)
+			ncap *= 2;
 		const char **nk = calloc(ncap, sizeof(*nk));
 		size_t *nv = calloc(ncap, sizeof(*nv));
 		if (!nk || !nv) {
@@ -163,6 +180,21 @@ static int namemap_put(struct namemap *m, const char *name, size_t val)
 		m->val1 = nv;
 		m->cap = ncap;
 	}
+	return 0;
+}
+
+/* Room for n names in all (one allocation instead of doubling and rehashing as it fills). */
+static int namemap_reserve(struct namemap *m, size_t n)
+{
+	return namemap_grow(m, n);
+}
+
+/* Sets name -> val (replacing); name must outlive the map. */
+static int namemap_put(struct namemap *m, const char *name, size_t val)
+{
+	int r = namemap_grow(m, m->n + 1);
+	if (r < 0)
+		return r;
 	size_t k = hash_str(name) & (m->cap - 1);
 	while (m->val1[k] != 0) {
 		if (strcmp(m->key[k], name) == 0) {
@@ -186,11 +218,42 @@ static void namemap_done(struct namemap *m)
 
 /* ---- the computation state ---------------------------------------------------------------- */
 
+/* What one user gives here: depends on the user record, its roles, the host and opts->source
+ * only (never on now_usec or other users), so tu_accounts_memo keeps it between calls. */
 struct uinfo {
-	bool eligible; /* not ignored */
+	bool eligible; /* not ignored (per call: expiry depends on now_usec) */
 	bool hu_ok;    /* hu was computed */
 	struct tu_host_user hu;
 	struct tu_strv logins; /* logins this user gets here (counting the source rule) */
+};
+
+/* One user's memoized result, keyed by the user's name. */
+struct memo_entry {
+	char *name;        /* owned: the key of tu_accounts_memo.by_name */
+	bool computed;     /* ui holds the result for the record seen below */
+	struct uinfo ui;   /* ui.eligible unused here */
+	/* The record it was computed from (a guard besides invalidation: a replaced record has
+	 * new strings). */
+	const char *rec_name;
+	const void *rec_roles;
+	const void *rec_traits;
+	uint64_t pass;   /* the last call that saw this user in the dataset */
+	size_t index;    /* its index in d->users in that call */
+	bool eligible;   /* its eligibility in that call */
+};
+
+struct tu_accounts_memo {
+	struct memo_entry **e; /* each allocated alone: s->ui points into them while e grows */
+	size_t n, cap;
+	struct namemap by_name; /* user name -> index into e */
+	uint64_t pass;
+	/* The entry of each d->users index in the last call (a user at the same index with the
+	 * same name needs no lookup), and the one being filled. */
+	struct memo_entry **by_index, **next_index;
+	size_t n_by_index;
+	size_t n_computed; /* users computed by the last call */
+	bool valid_opts;
+	int source; /* opts->source the entries were computed for */
 };
 
 /* A (name, user) pair: a login grant, or a `logins` trait value. Both strings borrowed. */
@@ -212,7 +275,10 @@ struct state {
 	const struct tu_accounts_opts *o;
 	int64_t now_usec;
 	struct tu_rbac_index *ix;
-	struct uinfo *ui;
+	struct tu_accounts_memo *memo; /* NULL: everything computed afresh */
+	struct tu_dataset roles_only;   /* memo: the index only looks roles up */
+	struct uinfo **ui;              /* per d->users index: own_ui's or a memo entry's */
+	struct uinfo *own_ui;
 	struct pair *grants;
 	size_t n_grants;
 	struct pair *traits;
@@ -352,24 +418,157 @@ static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name
 	return 0;
 }
 
+/* The per-user step for u (eligible): its host-user result and, by the source rule, its logins.
+ * Logs like tu_accounts_compute always did; -ENOMEM only. */
+static int compute_uinfo(struct state *s, const struct tu_user *u, struct uinfo *ui,
+			 struct tu_err *reterr)
+{
+	char b1[128], b2[256];
+	struct tu_err e;
+	int r;
+
+	if (!s->ix) {
+		/* The per-user rules look roles up only; with a memo the users are not indexed. */
+		r = tu_rbac_index_new(s->memo ? &s->roles_only : s->d, &s->ix, reterr);
+		if (r < 0)
+			return r;
+	}
+	tu_err_clear(&e);
+	r = tu_rbac_host_user_ix(s->ix, u, s->h, &ui->hu, &e);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r < 0) {
+		tu_log(LOG_INFO, "accounts: host user settings of '%s': %s, ignoring",
+		       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
+	} else
+		ui->hu_ok = true;
+
+	if (s->o->source == TU_SOURCE_HOST_USER_CREATION && !(ui->hu_ok && ui->hu.enabled))
+		return 0;
+
+	tu_err_clear(&e);
+	r = tu_rbac_user_logins_ix(s->ix, u, s->h, &ui->logins, &e);
+	if (r == -ENOMEM)
+		return tu_err_set(reterr, r, "out of memory");
+	if (r < 0) {
+		tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring",
+		       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
+		tu_strv_done(&ui->logins); /* no grants */
+	}
+	return 0;
+}
+
+static void uinfo_done(struct uinfo *ui)
+{
+	tu_host_user_done(&ui->hu);
+	tu_strv_done(&ui->logins);
+	*ui = (struct uinfo){0};
+}
+
+/* Forgets entry k's result (the entry and its key stay). */
+static void entry_forget(struct memo_entry *x)
+{
+	if (x->computed)
+		uinfo_done(&x->ui);
+	x->computed = false;
+}
+
+static const struct uinfo NOT_ELIGIBLE = {0};
+
+/*
+ * The memo's result for eligible user i, computed when it has none (or the record is not the
+ * one it was computed from).  -EEXIST: a second user of the same name in d (the caller then
+ * computes afresh: the memo is keyed by name).
+ */
+static int memo_uinfo(struct state *s, size_t i, struct tu_err *reterr)
+{
+	struct tu_accounts_memo *m = s->memo;
+	const struct tu_user *u = &s->d->users[i];
+	struct memo_entry *x;
+	size_t k;
+	int r;
+
+	if (i < m->n_by_index && m->by_index[i] && strcmp(m->by_index[i]->name, u->name) == 0) {
+		x = m->by_index[i];
+		goto found;
+	}
+	if (!namemap_get(&m->by_name, u->name, &k)) {
+		if (m->n == m->cap) {
+			size_t ncap = m->cap ? m->cap * 2 : 256;
+			struct memo_entry **ne = reallocarray(m->e, ncap, sizeof(*ne));
+			if (!ne)
+				return tu_err_set(reterr, -ENOMEM, "out of memory");
+			m->e = ne;
+			m->cap = ncap;
+		}
+		x = calloc(1, sizeof(*x));
+		if (x)
+			x->name = strdup(u->name);
+		if (!x || !x->name) {
+			free(x);
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+		}
+		/* The map borrows x->name. */
+		r = namemap_put(&m->by_name, x->name, m->n);
+		if (r < 0) {
+			free(x->name);
+			free(x);
+			return tu_err_set(reterr, r, "out of memory");
+		}
+		m->e[m->n] = x;
+		k = m->n++;
+	}
+	x = m->e[k];
+found:
+	if (x->pass == m->pass)
+		return -EEXIST;
+	x->pass = m->pass;
+	x->index = i;
+	x->eligible = true;
+	if (x->computed && (x->rec_name != u->name || x->rec_roles != (const void *) u->roles.v ||
+			    x->rec_traits != (const void *) u->traits.e))
+		entry_forget(x);
+	if (!x->computed) {
+		r = compute_uinfo(s, u, &x->ui, reterr);
+		if (r < 0) {
+			uinfo_done(&x->ui);
+			return r;
+		}
+		x->computed = true;
+		x->rec_name = u->name;
+		x->rec_roles = u->roles.v;
+		x->rec_traits = u->traits.e;
+		m->n_computed++;
+	}
+	s->ui[i] = &x->ui;
+	if (m->next_index)
+		m->next_index[i] = x;
+	return 0;
+}
+
 /* Step 1: per user, the logins it gets and its host-user result. */
 static int collect_users(struct state *s, struct tu_err *reterr)
 {
 	const struct tu_dataset *d = s->d;
 	size_t cap_g = 0, cap_t = 0;
-	char b1[128], b2[256];
+	char b1[128];
 	int r;
 
 	s->ui = calloc(d->n_users ? d->n_users : 1, sizeof(*s->ui));
 	if (!s->ui)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	if (!s->memo) {
+		s->own_ui = calloc(d->n_users ? d->n_users : 1, sizeof(*s->own_ui));
+		if (!s->own_ui)
+			return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
 
 	for (size_t i = 0; i < d->n_users; i++) {
 		const struct tu_user *u = &d->users[i];
-		struct uinfo *ui = &s->ui[i];
+		struct uinfo *ui;
 		const char *why;
-		struct tu_err e;
 
+		s->ui[i] = (struct uinfo *) &NOT_ELIGIBLE;
 		if (!u->name || !*u->name)
 			continue;
 		if (tu_accounts_user_ignored(u, s->now_usec, &why)) {
@@ -377,17 +576,18 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 			       san(u->name, b1, sizeof(b1)), why);
 			continue;
 		}
-		ui->eligible = true;
-
-		tu_err_clear(&e);
-		r = tu_rbac_host_user_ix(s->ix, u, s->h, &ui->hu, &e);
-		if (r == -ENOMEM)
-			return tu_err_set(reterr, r, "out of memory");
-		if (r < 0) {
-			tu_log(LOG_INFO, "accounts: host user settings of '%s': %s, ignoring",
-			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
-		} else
-			ui->hu_ok = true;
+		if (s->memo) {
+			r = memo_uinfo(s, i, reterr);
+			if (r < 0)
+				return r;
+		} else {
+			s->ui[i] = &s->own_ui[i];
+			s->ui[i]->eligible = true;
+			r = compute_uinfo(s, u, s->ui[i], reterr);
+			if (r < 0)
+				return r;
+		}
+		ui = s->ui[i];
 
 		/* The `logins` trait, for the owner rule (step 2), counts even without a grant
 		 * here. */
@@ -398,19 +598,6 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 			r = push_pair(&s->traits, &s->n_traits, &cap_t, tl->v[k], u->name, i);
 			if (r < 0)
 				return tu_err_set(reterr, r, "out of memory");
-		}
-
-		if (s->o->source == TU_SOURCE_HOST_USER_CREATION && !(ui->hu_ok && ui->hu.enabled))
-			continue;
-
-		tu_err_clear(&e);
-		r = tu_rbac_user_logins_ix(s->ix, u, s->h, &ui->logins, &e);
-		if (r == -ENOMEM)
-			return tu_err_set(reterr, r, "out of memory");
-		if (r < 0) {
-			tu_log(LOG_INFO, "accounts: logins of '%s': %s, ignoring",
-			       san(u->name, b1, sizeof(b1)), tu_err_format(&e, b2, sizeof(b2)));
-			continue;
 		}
 		for (size_t k = 0; k < ui->logins.n; k++) {
 			r = push_pair(&s->grants, &s->n_grants, &cap_g, ui->logins.v[k], u->name,
@@ -426,17 +613,38 @@ static int collect_users(struct state *s, struct tu_err *reterr)
 	return 0;
 }
 
+/* The eligible user named name: its index into d->users. */
+static bool eligible_user_named(const struct state *s, const char *name, size_t *ret)
+{
+	size_t k;
+
+	if (s->memo) {
+		if (!namemap_get(&s->memo->by_name, name, &k))
+			return false;
+		const struct memo_entry *x = s->memo->e[k];
+		if (x->pass != s->memo->pass || !x->eligible)
+			return false;
+		*ret = x->index;
+		return true;
+	}
+	const struct tu_user *named = tu_rbac_index_user(s->ix, name);
+	if (!named)
+		return false;
+	k = (size_t) (named - s->d->users);
+	if (k >= s->d->n_users || !s->ui[k]->eligible)
+		return false;
+	*ret = k;
+	return true;
+}
+
 /* The owner of login (SPEC §4): returns the index into d->users; *ret_n = candidates at that step.
  */
 static size_t find_owner(struct state *s, const char *login, size_t first_grant, size_t *ret_n)
 {
-	const struct tu_user *named = tu_rbac_index_user(s->ix, login);
-	if (named) {
-		size_t i = (size_t) (named - s->d->users);
-		if (i < s->d->n_users && s->ui[i].eligible) {
-			*ret_n = 1;
-			return i;
-		}
+	size_t i;
+	if (eligible_user_named(s, login, &i)) {
+		*ret_n = 1;
+		return i;
 	}
 
 	size_t t = lower_bound(s->traits, s->n_traits, login);
@@ -668,6 +876,8 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 
 	/* Pass B: uids claimed by trait (in login order, the first claim wins). */
 	size_t n = s->out.n_accounts;
+	if (idset_reserve(&s->taken, 2 * n + s->o->n_local_groups) < 0)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	_cleanup_free_ uint32_t *fixed = calloc(n ? n : 1, sizeof(uint32_t));
 	_cleanup_free_ uint32_t *ids = calloc(n ? n : 1, sizeof(uint32_t));
 	_cleanup_free_ const char **names = calloc(n ? n : 1, sizeof(char *));
@@ -753,6 +963,11 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 	}
 	s->out.n_accounts = j;
 
+	/* Every account has a login and (mostly) a group of that name; ids: uid and gid each. */
+	if (namemap_reserve(&s->acc_by_login, s->out.n_accounts) < 0 ||
+	    namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
+	    idset_reserve(&s->our_gids, s->out.n_accounts) < 0)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
 		r = namemap_put(&s->acc_by_login, s->out.accounts[i].login, i);
 		if (r < 0)
@@ -837,11 +1052,36 @@ static int add_gid(struct tu_account *a, uint32_t gid)
 }
 
 /* Step 3: supplementary groups from the owners' host_groups. */
+/* Appends a copy of login to g's members; *cap is the room in members.v (doubling: a group
+ * every account joins has 100k members, and growing by one element each time copied them all
+ * again and again). */
+static int member_push(struct tu_group *g, size_t *cap, const char *login)
+{
+	char *copy;
+
+	if (g->members.n >= TU_MODEL_MAX_REPEATED)
+		return -EMSGSIZE;
+	if (g->members.n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **nv = reallocarray(g->members.v, ncap, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		g->members.v = nv;
+		*cap = ncap;
+	}
+	copy = strdup(login);
+	if (!copy)
+		return -ENOMEM;
+	g->members.v[g->members.n++] = copy;
+	return 0;
+}
+
 static int build_groups(struct state *s, struct tu_err *reterr)
 {
 	_cleanup_free_ const char **gen = NULL;
 	_cleanup_free_ uint32_t *avoid = NULL;
 	_cleanup_free_ uint32_t *gids = NULL;
+	_cleanup_free_ size_t *mcap = NULL; /* per group: room in members.v */
 	size_t n_gen = 0, cap_gen = 0, n_avoid = 0, cap_avoid = 0;
 	struct namemap seen_bad = {0}, seen_gen = {0};
 	char b1[128];
@@ -849,7 +1089,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 
 	/* Collect the names that need a generated gid, then hand gids out in name order. */
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
-		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		const struct uinfo *ui = s->ui[s->work[i].owner];
 		if (!ui->hu_ok)
 			continue;
 		for (size_t k = 0; k < ui->hu.groups.n; k++) {
@@ -928,9 +1168,12 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 	}
 
 	/* Memberships, in login order (so member lists come out sorted). */
+	mcap = calloc(s->out.n_groups ? s->out.n_groups : 1, sizeof(*mcap));
+	if (!mcap)
+		goto oom;
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
 		struct tu_account *a = &s->out.accounts[i];
-		const struct uinfo *ui = &s->ui[s->work[i].owner];
+		const struct uinfo *ui = s->ui[s->work[i].owner];
 		if (!ui->hu_ok)
 			continue;
 		for (size_t k = 0; k < ui->hu.groups.n; k++) {
@@ -951,7 +1194,7 @@ static int build_groups(struct state *s, struct tu_err *reterr)
 			struct tu_group *grp = &s->out.groups[x];
 			if (grp->gid == a->gid)
 				continue; /* already the primary group */
-			if (add_gid(a, grp->gid) < 0 || tu_strv_push(&grp->members, a->login) < 0)
+			if (add_gid(a, grp->gid) < 0 || member_push(grp, &mcap[x], a->login) < 0)
 				goto oom;
 		}
 		if (a->n_gids > 1)
@@ -973,13 +1216,12 @@ static int cmp_group(const void *a, const void *b)
 
 static void state_done(struct state *s)
 {
-	if (s->ui) {
-		for (size_t i = 0; i < s->d->n_users; i++) {
-			tu_host_user_done(&s->ui[i].hu);
-			tu_strv_done(&s->ui[i].logins);
-		}
-		free(s->ui);
+	if (s->own_ui) {
+		for (size_t i = 0; i < s->d->n_users; i++)
+			uinfo_done(&s->own_ui[i]);
+		free(s->own_ui);
 	}
+	free(s->ui);
 	free(s->grants);
 	free(s->traits);
 	free(s->work);
@@ -1001,11 +1243,16 @@ static bool bad_field(const char *s)
 	return false;
 }
 
-int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
-			const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts *ret,
-			struct tu_err *reterr)
+static int compute(const struct tu_dataset *d, const struct tu_host *h,
+		   const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts_memo *memo,
+		   struct tu_accounts *ret, struct tu_err *reterr)
 {
-	struct state s = {.d = d, .h = h, .o = o, .now_usec = now_usec};
+	struct state s = {.d = d,
+			  .h = h,
+			  .o = o,
+			  .now_usec = now_usec,
+			  .memo = memo,
+			  .roles_only = {.roles = d->roles, .n_roles = d->n_roles}};
 	int r;
 
 	if (o->uid_min == 0 || o->uid_min > o->uid_max)
@@ -1021,9 +1268,26 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
 		    reterr, -EINVAL,
 		    "accounts.shell: must be non-empty without ':' or control characters");
 
-	r = tu_rbac_index_new(d, &s.ix, reterr);
-	if (r < 0)
-		goto out;
+	if (!memo) {
+		/* Users by name too (find_owner); the memo has its own map. */
+		r = tu_rbac_index_new(d, &s.ix, reterr);
+		if (r < 0)
+			goto out;
+	} else {
+		if (memo->valid_opts && memo->source != o->source)
+			tu_accounts_memo_clear(memo); /* the logins depend on the source rule */
+		memo->valid_opts = true;
+		memo->source = o->source;
+		memo->pass++;
+		memo->n_computed = 0;
+		free(memo->next_index);
+		/* Without it (no memory) every user is looked up by name: slower, same result. */
+		memo->next_index = calloc(d->n_users ? d->n_users : 1, sizeof(*memo->next_index));
+		if (namemap_reserve(&memo->by_name, d->n_users) < 0) {
+			r = tu_err_set(reterr, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
 
 	for (size_t i = 0; i < o->n_local_groups; i++) {
 		const struct tu_local_group *lg = &o->local_groups[i];
@@ -1062,6 +1326,140 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
 out:
 	state_done(&s);
 	return r;
+}
+
+int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
+			const struct tu_accounts_opts *o, int64_t now_usec, struct tu_accounts *ret,
+			struct tu_err *reterr)
+{
+	return compute(d, h, o, now_usec, NULL, ret, reterr);
+}
+
+/* ---- the memo ----------------------------------------------------------------------------- */
+
+int tu_accounts_memo_new(struct tu_accounts_memo **ret)
+{
+	struct tu_accounts_memo *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*ret = m;
+	return 0;
+}
+
+void tu_accounts_memo_clear(struct tu_accounts_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		entry_forget(m->e[i]);
+		free(m->e[i]->name);
+		free(m->e[i]);
+	}
+	free(m->e);
+	namemap_done(&m->by_name);
+	free(m->by_index);
+	free(m->next_index);
+	*m = (struct tu_accounts_memo){.pass = m->pass};
+}
+
+struct tu_accounts_memo *tu_accounts_memo_free(struct tu_accounts_memo *m)
+{
+	tu_accounts_memo_clear(m);
+	free(m);
+	return NULL;
+}
+
+void tu_accounts_memo_forget_user(struct tu_accounts_memo *m, const char *name)
+{
+	size_t k;
+
+	if (m && name && namemap_get(&m->by_name, name, &k))
+		entry_forget(m->e[k]);
+}
+
+void tu_accounts_memo_forget_role(struct tu_accounts_memo *m, const struct tu_dataset *d,
+				  const char *role)
+{
+	if (!m || !d || !role)
+		return;
+	for (size_t i = 0; i < d->n_users; i++) {
+		const struct tu_user *u = &d->users[i];
+		for (size_t k = 0; k < u->roles.n; k++)
+			if (u->roles.v[k] && strcmp(u->roles.v[k], role) == 0) {
+				tu_accounts_memo_forget_user(m, u->name);
+				break;
+			}
+	}
+}
+
+size_t tu_accounts_memo_last_computed(const struct tu_accounts_memo *m)
+{
+	return m ? m->n_computed : 0;
+}
+
+/* Drops what the last call did not see (users deleted or renamed); rebuilds the map when most of
+ * it is such names, so a long-running watcher does not grow with churn. */
+static int memo_sweep(struct tu_accounts_memo *m)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i]->pass == m->pass)
+			live++;
+		else {
+			entry_forget(m->e[i]);
+			m->e[i]->eligible = false;
+		}
+	}
+	if (m->n - live <= 1024 || m->n - live <= live)
+		return 0;
+	/* The new map first (the names do not move), so a failure leaves the memo as it was. */
+	struct namemap nm = {0};
+	size_t j = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->e[i]->pass == m->pass && namemap_put(&nm, m->e[i]->name, j++) < 0) {
+			namemap_done(&nm);
+			return -ENOMEM;
+		}
+	j = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i]->pass != m->pass) {
+			free(m->e[i]->name);
+			free(m->e[i]);
+		} else
+			m->e[j++] = m->e[i];
+	}
+	m->n = j;
+	namemap_done(&m->by_name);
+	m->by_name = nm;
+	return 0;
+}
+
+int tu_accounts_compute_memo(struct tu_accounts_memo *m, const struct tu_dataset *d,
+			     const struct tu_host *h, const struct tu_accounts_opts *o,
+			     int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr)
+{
+	int r;
+
+	if (!m)
+		return compute(d, h, o, now_usec, NULL, ret, reterr);
+	r = compute(d, h, o, now_usec, m, ret, reterr);
+	if (r == -EEXIST) {
+		/* Two users of one name (Auth never lists that; a hand-made dataset may): the memo
+		 * cannot tell them apart, so this call computes afresh. */
+		tu_accounts_memo_clear(m);
+		return compute(d, h, o, now_usec, NULL, ret, reterr);
+	}
+	if (r < 0) {
+		tu_accounts_memo_clear(m); /* a half-done pass: start over next time */
+		return r;
+	}
+	free(m->by_index);
+	m->by_index = m->next_index;
+	m->n_by_index = m->by_index ? d->n_users : 0;
+	m->next_index = NULL;
+	(void) memo_sweep(m);
+	return 0;
 }
 
 void tu_accounts_done(struct tu_accounts *a)

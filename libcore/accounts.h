@@ -130,6 +130,61 @@ int tu_accounts_compute(const struct tu_dataset *d, const struct tu_host *h,
 /* Frees the contents; safe on a zeroed struct; leaves it zeroed. */
 void tu_accounts_done(struct tu_accounts *a);
 
+/*
+ * A memo for a caller that recomputes the accounts of one host again and
+ * again as a few records change (`teleport-unix watch`, issue 13): it keeps,
+ * per Teleport user (keyed by name), the part of the mapping that depends
+ * only on that user's record, its roles, the host and opts->source (its
+ * logins here, its host-user result: host groups, mode), and recomputes only
+ * the users it has no result for.  The global step (owners, uid/gid
+ * assignment with collision probing, groups, memberships, skips) runs in
+ * full on every call, with the same code, so tu_accounts_compute_memo's
+ * result is identical to tu_accounts_compute's on the same input
+ * (tests/unit/test-accounts.c applies random event sequences and compares).
+ *
+ * The contract: after changing d, the caller forgets what changed:
+ *   - a user PUT or DELETE: tu_accounts_memo_forget_user(m, name);
+ *   - a role PUT or DELETE: tu_accounts_memo_forget_role(m, d, role name)
+ *     (its holders in d: users list their roles by name, so the holders of a
+ *     role that was just created or deleted are found too);
+ *   - a different host (labels, name) or dataset replaced wholesale (a new
+ *     listing): tu_accounts_memo_clear(m).
+ * opts->source is checked (a change clears the memo); the other opts (id
+ * ranges, local groups and uids, home, shell) only feed the global step and
+ * may change freely; now_usec too (expiry is checked on every call).  As a
+ * guard besides the contract, a user whose record is not the one a result
+ * was computed from (other name, roles or traits storage) is recomputed.
+ * Users no longer in d are dropped after each call.  d's user names must be
+ * unique (Auth's are); with duplicates the call computes afresh.
+ * Not thread-safe (one memo per caller).  Cost per call: O(users +
+ * grants log grants) for the global step, plus the rbac work of the
+ * forgotten users only.
+ */
+struct tu_accounts_memo;
+
+/* -ENOMEM. */
+int tu_accounts_memo_new(struct tu_accounts_memo **ret);
+/* Accepts NULL; returns NULL. */
+struct tu_accounts_memo *tu_accounts_memo_free(struct tu_accounts_memo *m);
+/* Forgets everything (the next call computes every user). */
+void tu_accounts_memo_clear(struct tu_accounts_memo *m);
+/* Forgets the result of the user named name (absent: nothing to do). */
+void tu_accounts_memo_forget_user(struct tu_accounts_memo *m, const char *name);
+/* Forgets the results of every user of d that lists role. */
+void tu_accounts_memo_forget_role(struct tu_accounts_memo *m, const struct tu_dataset *d,
+				  const char *role);
+/* How many users the last tu_accounts_compute_memo call computed (the rest came from m). */
+size_t tu_accounts_memo_last_computed(const struct tu_accounts_memo *m);
+
+/*
+ * tu_accounts_compute with m (NULL: the same as tu_accounts_compute).  Same
+ * outputs, logs and errors; on failure m is cleared (the next call starts
+ * over).
+ */
+int tu_accounts_compute_memo(struct tu_accounts_memo *m, const struct tu_dataset *d,
+			     const struct tu_host *h, const struct tu_accounts_opts *opts,
+			     int64_t now_usec, struct tu_accounts *ret, struct tu_err *reterr);
+
 /* Binary search by login / uid / group name / gid.  NULL when absent.  Borrowed from a. */
 const struct tu_account *tu_accounts_find_login(const struct tu_accounts *a, const char *login);
 const struct tu_group *tu_accounts_find_group(const struct tu_accounts *a, const char *name);

@@ -117,15 +117,88 @@ int tu_cache_may_write(struct tu_err *reterr)
 
 struct blobs {
 	struct tu_blob *b;
+	bool *borrowed; /* b[i].data is the caller's (tu_cache_encoded) */
 	size_t n;
 };
 
 static void blobs_done(struct blobs *bl)
 {
 	for (size_t i = 0; i < bl->n; i++)
-		free((void *) bl->b[i].data);
+		if (!bl->borrowed || !bl->borrowed[i])
+			free((void *) bl->b[i].data);
 	free(bl->b);
+	free(bl->borrowed);
 	*bl = (struct blobs){0};
+}
+
+int tu_cache_encode_user(const struct tu_user *u, struct tu_cache_blob *ret)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = tu_model_encode_user(u, &buf, &len);
+	if (r >= 0)
+		*ret = (struct tu_cache_blob){.data = buf, .size = len};
+	return r;
+}
+
+int tu_cache_encode_role(const struct tu_role *role, struct tu_cache_blob *ret)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = tu_model_encode_role(role, &buf, &len);
+	if (r >= 0)
+		*ret = (struct tu_cache_blob){.data = buf, .size = len};
+	return r;
+}
+
+int tu_cache_encode_lock(const struct tu_lock *l, struct tu_cache_blob *ret)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = tu_model_encode_lock(l, &buf, &len);
+	if (r >= 0)
+		*ret = (struct tu_cache_blob){.data = buf, .size = len};
+	return r;
+}
+
+/* Record i of one kind: the caller's encoding when it has one (borrowed), else encoded now; key
+ * (the record's name, may be NULL) for the state file's by-name index. */
+static int enc_one(struct blobs *bl, uint32_t type, const struct tu_cache_blob *pre, size_t i,
+		   int (*encode)(const void *rec, struct tu_cache_blob *ret), const void *rec,
+		   const char *key)
+{
+	struct tu_cache_blob b = {0};
+	bool borrowed = pre && pre[i].data;
+	int r = 0;
+
+	if (borrowed)
+		b = pre[i];
+	else
+		r = encode(rec, &b);
+	if (r < 0)
+		return r;
+	bl->borrowed[bl->n] = borrowed;
+	bl->b[bl->n++] = (struct tu_blob){.type = type,
+					  .data = b.data,
+					  .size = b.size,
+					  .key = key,
+					  .key_len = key ? strlen(key) : 0};
+	return 0;
+}
+
+static int enc_user(const void *rec, struct tu_cache_blob *ret)
+{
+	return tu_cache_encode_user(rec, ret);
+}
+
+static int enc_role(const void *rec, struct tu_cache_blob *ret)
+{
+	return tu_cache_encode_role(rec, ret);
+}
+
+static int enc_lock(const void *rec, struct tu_cache_blob *ret)
+{
+	return tu_cache_encode_lock(rec, ret);
 }
 
 /* The STATE_BLOB_LEFT_OUT record: users, roles (u64 little-endian each); -EBADMSG when not 16 bytes. */
@@ -145,7 +218,8 @@ static int left_out_parse(const void *data, size_t size, size_t *ret_users, size
 	return 0;
 }
 
-static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu_err *reterr)
+static int encode_state(const struct tu_dataset *d, const struct tu_cache_encoded *pre,
+			struct blobs *ret, struct tu_err *reterr)
 {
 	size_t total;
 	struct blobs bl = {0};
@@ -159,43 +233,27 @@ static int encode_state(const struct tu_dataset *d, struct blobs *ret, struct tu
 		    "state cache: %zu users, %zu roles and %zu locks are over the limit of %u records",
 		    d->n_users, d->n_roles, d->n_locks, TU_SNAPSHOT_MAX_RECORDS);
 	bl.b = calloc(total + 1 /* the left-out counts */ + 2, sizeof(*bl.b)); /* + the auth preference and the user CA */
-	if (!bl.b)
+	bl.borrowed = calloc(total + 3, sizeof(*bl.borrowed));
+	if (!bl.b || !bl.borrowed) {
+		blobs_done(&bl);
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
 
 	for (size_t i = 0; r >= 0 && i < d->n_users; i++) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
 		if (d->users[i].unusable)
 			continue; /* never stored (fetch drops them already) */
-		r = tu_model_encode_user(&d->users[i], &buf, &len);
-		if (r >= 0)
-			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_USER,
-							.data = buf,
-							.size = len,
-							.key = d->users[i].name,
-							.key_len = d->users[i].name ? strlen(d->users[i].name) : 0};
+		r = enc_one(&bl, STATE_BLOB_USER, pre ? pre->users : NULL, i, enc_user, &d->users[i],
+			    d->users[i].name);
 	}
 	for (size_t i = 0; r >= 0 && i < d->n_roles; i++) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
 		if (d->roles[i].unusable)
 			continue; /* it counts as missing */
-		r = tu_model_encode_role(&d->roles[i], &buf, &len);
-		if (r >= 0)
-			bl.b[bl.n++] = (struct tu_blob){.type = STATE_BLOB_ROLE,
-							.data = buf,
-							.size = len,
-							.key = d->roles[i].name,
-							.key_len = d->roles[i].name ? strlen(d->roles[i].name) : 0};
+		r = enc_one(&bl, STATE_BLOB_ROLE, pre ? pre->roles : NULL, i, enc_role, &d->roles[i],
+			    d->roles[i].name);
 	}
-	for (size_t i = 0; r >= 0 && i < d->n_locks; i++) {
-		uint8_t *buf = NULL;
-		size_t len = 0;
-		r = tu_model_encode_lock(&d->locks[i], &buf, &len);
-		if (r >= 0)
-			bl.b[bl.n++] =
-			    (struct tu_blob){.type = STATE_BLOB_LOCK, .data = buf, .size = len};
-	}
+	for (size_t i = 0; r >= 0 && i < d->n_locks; i++)
+		r = enc_one(&bl, STATE_BLOB_LOCK, pre ? pre->locks : NULL, i, enc_lock, &d->locks[i],
+			    NULL);
 	if (r >= 0 && d->auth_pref.known) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
@@ -334,21 +392,95 @@ static int write_public(const struct tu_conf *conf, const char *path, const stru
 static int state_file_user_ca(const char *dir, const char *path, int64_t now_usec, uint64_t max_age_usec,
 			      struct tu_user_ca *ret, struct tu_err *reterr);
 
+void tu_cache_accounts_opts_done(struct tu_cache_accounts_opts *o)
+{
+	if (!o)
+		return;
+	if (o->etc_group) {
+		tu_etcgroup_done(o->etc_group);
+		free(o->etc_group);
+	}
+	free(o->local_groups);
+	free(o->local_uids);
+	*o = (struct tu_cache_accounts_opts){0};
+}
+
+int tu_cache_accounts_opts_load(const struct tu_conf *conf, const char *etc_group_path,
+				struct tu_cache_accounts_opts *ret, struct tu_err *reterr)
+{
+	struct tu_cache_accounts_opts o = {0};
+	size_t n_uids = 0;
+	int r;
+
+	o.etc_group = calloc(1, sizeof(*o.etc_group));
+	if (!o.etc_group)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	r = tu_etcgroup_load(etc_group_path, o.etc_group, reterr);
+	if (r == -ENOENT) {
+		tu_log(LOG_DEBUG, "cache: %s missing, no local groups",
+		       etc_group_path ? etc_group_path : TU_ETCGROUP_PATH);
+		r = 0;
+	}
+	if (r < 0) {
+		tu_cache_accounts_opts_done(&o);
+		return r;
+	}
+	o.local_groups = calloc(o.etc_group->n ? o.etc_group->n : 1, sizeof(*o.local_groups));
+	if (!o.local_groups) {
+		tu_cache_accounts_opts_done(&o);
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < o.etc_group->n; i++)
+		o.local_groups[i] = (struct tu_local_group){.name = o.etc_group->e[i].name,
+							    .gid = o.etc_group->e[i].gid};
+	tu_accounts_opts_from_conf(conf, &o.opts);
+	o.opts.local_groups = o.local_groups;
+	o.opts.n_local_groups = o.etc_group->n;
+	/* Trait ids never take a local account's uid (accounts.h); unreadable = none known. */
+	if (tu_etcpasswd_load_uids(NULL, &o.local_uids, &n_uids, NULL) < 0) {
+		o.local_uids = NULL;
+		n_uids = 0;
+	}
+	o.opts.local_uids = o.local_uids;
+	o.opts.n_local_uids = n_uids;
+	*ret = o;
+	return 0;
+}
+
+/* The size of the file at path, 0 when it cannot be told (for the write statistics). */
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_size > 0 ? (uint64_t) st.st_size : 0;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/*
+ * The one writer.  acc: accounts computed by the caller (NULL: computed here, unless
+ * state_only); pre: records encoded by the caller (NULL: none); stats may be NULL.
+ */
 static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 		      const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
-		      int64_t as_of_usec, bool state_only, struct tu_cache_counts *ret_counts,
-		      struct tu_cache_write_stats *incr, struct tu_err *reterr)
+		      int64_t as_of_usec, bool state_only, const struct tu_accounts *acc_in,
+		      const struct tu_cache_encoded *pre, struct tu_cache_counts *ret_counts,
+		      struct tu_cache_write_stats *ret_stats, bool delta, struct tu_err *reterr)
 {
 	char pub[PATH_MAX], state[PATH_MAX];
-	struct tu_etcgroup eg = {0};
-	struct tu_accounts acc = {0};
-	struct tu_accounts_opts opts;
+	struct tu_cache_accounts_opts co = {0};
+	struct tu_accounts own = {0};
+	const struct tu_accounts *acc = acc_in ? acc_in : &own;
+	struct tu_cache_write_stats st = {0};
 	struct blobs bl = {0};
-	struct tu_local_group *lg = NULL;
-	_cleanup_free_ uint32_t *local_uids = NULL;
 	struct tu_user_ca carried = {0};
 	struct tu_dataset dd;
 	struct tu_err ce;
+	uint64_t t0 = mono_usec(), t1;
 	int r;
 
 	/* PAM and NSS decide from this cache: never from what a person's tsh login could see
@@ -368,36 +500,18 @@ static int save_as_of(const struct tu_conf *conf, const char *etc_group_path,
 	if (r < 0)
 		return r;
 
-	if (state_only)
+	if (state_only || acc_in)
 		goto state; /* the accounts depend on users and roles only: accounts.db stays */
-	r = tu_etcgroup_load(etc_group_path, &eg, reterr);
-	if (r == -ENOENT) {
-		tu_log(LOG_DEBUG, "cache: %s missing, no local groups",
-		       etc_group_path ? etc_group_path : TU_ETCGROUP_PATH);
-		r = 0;
-	}
+	r = tu_cache_accounts_opts_load(conf, etc_group_path, &co, reterr);
 	if (r < 0)
 		goto out;
-	lg = calloc(eg.n ? eg.n : 1, sizeof(*lg));
-	if (!lg) {
-		r = tu_err_set(reterr, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < eg.n; i++)
-		lg[i] = (struct tu_local_group){.name = eg.e[i].name, .gid = eg.e[i].gid};
-
-	tu_accounts_opts_from_conf(conf, &opts);
-	opts.local_groups = lg;
-	opts.n_local_groups = eg.n;
-	/* Trait ids never take a local account's uid (accounts.h); unreadable = none known. */
-	if (tu_etcpasswd_load_uids(NULL, &local_uids, &opts.n_local_uids, NULL) < 0)
-		opts.n_local_uids = 0;
-	opts.local_uids = local_uids;
-	r = tu_accounts_compute(d, h, &opts, now_usec, &acc, reterr);
+	r = tu_accounts_compute(d, h, &co.opts, now_usec, &own, reterr);
 	if (r < 0)
 		goto out;
 
 state:
+	t1 = mono_usec();
+	st.compute_usec = (int64_t) (t1 - t0);
 	/* A sync that could not fetch the user CA keeps the previous snapshot's keys, so a
 	 * failing CA fetch never turns Teleport certificates into nothing (nor back on). */
 	dd = *d; /* shallow: only user_ca may differ */
@@ -408,9 +522,13 @@ state:
 		       carried.keys.n);
 		dd.user_ca = carried;
 	}
-	r = encode_state(&dd, &bl, reterr);
+	r = encode_state(&dd, pre, &bl, reterr);
 	if (r < 0)
 		goto out;
+	for (size_t i = 0; i < bl.n; i++)
+		st.encoded += !bl.borrowed[i];
+	t0 = mono_usec();
+	st.encode_usec = (int64_t) (t0 - t1);
 
 	r = tu_fs_mkdir_p(cache_dir(conf), 0755, reterr);
 	if (r < 0) {
@@ -443,51 +561,63 @@ state:
 			r = tu_snapshot_replace_file(state, 0600, data, size, reterr);
 		if (r < 0)
 			goto out;
-		if (incr)
-			incr->state_bytes = size;
+		st.state_bytes = size;
 	}
 	if (!state_only) {
-		r = write_public(conf, pub, &acc, as_of_usec, incr, reterr);
+		r = write_public(conf, pub, acc, as_of_usec, delta ? &st : NULL, reterr);
 		if (r < 0)
 			goto out;
-		if (incr)
-			incr->accounts_written = true;
+		st.accounts_written = true;
+		if (!delta)
+			st.accounts_bytes = file_size(pub);
 	}
+	st.write_usec = (int64_t) (mono_usec() - t0);
 
 	if (ret_counts)
 		*ret_counts = (struct tu_cache_counts){
 		    .n_users = d->n_users,
 		    .n_roles = d->n_roles,
 		    .n_locks = d->n_locks,
-		    .n_accounts = acc.n_accounts,
-		    .n_groups = acc.n_groups,
-		    .n_skipped = acc.n_skipped,
+		    .n_accounts = acc->n_accounts,
+		    .n_groups = acc->n_groups,
+		    .n_skipped = acc->n_skipped,
 		    .user_ca_known = dd.user_ca.known,
 		    .user_ca_kept = dd.user_ca.known && !d->user_ca.known,
 		    .n_user_ca_keys = dd.user_ca.keys.n,
 		};
+	if (ret_stats)
+		*ret_stats = st;
 	r = 0;
 out:
 	tu_user_ca_done(&carried);
 	blobs_done(&bl);
-	tu_accounts_done(&acc);
-	free(lg);
-	tu_etcgroup_done(&eg);
+	tu_accounts_done(&own);
+	tu_cache_accounts_opts_done(&co);
 	return r;
+}
+
+int tu_cache_save_prepared(const struct tu_conf *conf, const struct tu_dataset *d,
+			   const struct tu_accounts *acc, const struct tu_cache_encoded *pre,
+			   int64_t now_usec, bool delta, struct tu_cache_write_stats *ret_stats,
+			   struct tu_err *reterr)
+{
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, acc == NULL, acc, pre, NULL,
+			  ret_stats, delta, reterr);
 }
 
 int tu_cache_save_full(const struct tu_conf *conf, const char *etc_group_path,
 		       const struct tu_dataset *d, const struct tu_host *h, int64_t now_usec,
 		       struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, ret_counts, NULL,
-			  reterr);
+	return save_as_of(conf, etc_group_path, d, h, now_usec, now_usec, false, NULL, NULL, ret_counts,
+			  NULL, false, reterr);
 }
 
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, ret_counts, NULL, reterr);
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, false, NULL, NULL, ret_counts, NULL,
+			  false, reterr);
 }
 
 int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -495,19 +625,15 @@ int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_datase
 			      struct tu_cache_counts *ret_counts, struct tu_cache_write_stats *ret_stats,
 			      struct tu_err *reterr)
 {
-	struct tu_cache_write_stats st = {0};
-	int r = save_as_of(conf, NULL, d, h, now_usec, now_usec, h == NULL, ret_counts, &st,
-			   reterr);
-
-	if (ret_stats)
-		*ret_stats = st;
-	return r;
+	return save_as_of(conf, NULL, d, h, now_usec, now_usec, h == NULL, NULL, NULL, ret_counts,
+			  ret_stats, true, reterr);
 }
 
 int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d,
 			     int64_t now_usec, struct tu_err *reterr)
 {
-	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, NULL, reterr);
+	return save_as_of(conf, NULL, d, NULL, now_usec, now_usec, true, NULL, NULL, NULL, NULL, false,
+			  reterr);
 }
 
 int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
@@ -515,7 +641,7 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 			 struct tu_cache_counts *ret_counts, struct tu_err *reterr)
 {
 	return save_as_of(conf, NULL, d, h, now_usec, as_of_usec < now_usec ? as_of_usec : now_usec,
-			  false, ret_counts, NULL, reterr);
+			  false, NULL, NULL, ret_counts, NULL, false, reterr);
 }
 
 /* ---- reading the private state ------------------------------------------------------------ */
@@ -1321,8 +1447,9 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 {
 	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
 	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh; so
-	 * does the remembered path to Auth (dial.memo: the next call discovers again). */
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE,
+	 * does the remembered path to Auth (dial.memo: the next call discovers again), and the
+	 * recorded host identity (watch.h TU_HOST_RECORD_FILE: the next sync records it again). */
+	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE, "host.identity",
 					    TU_CACHE_PUBLIC_FILE, TU_SNAPSHOT_PUBLIC_DELTA_FILE,
 					    TU_SNAPSHOT_ONLINE_LOCK_FILE, TU_CACHE_DIAL_MEMO_FILE};
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "accounts.h"
 #include "model.h"
 #include "rbac.h"
 
@@ -65,7 +66,7 @@ struct tu_cache_counts {
 int tu_cache_save(const struct tu_conf *conf, const struct tu_dataset *d, const struct tu_host *h,
 		  int64_t now_usec, struct tu_cache_counts *ret_counts, struct tu_err *reterr);
 
-/* What tu_cache_save_incremental wrote. */
+/* What tu_cache_save_incremental (or tu_cache_save_prepared) wrote. */
 struct tu_cache_write_stats {
 	bool accounts_written;   /* false: state only (h NULL) */
 	bool accounts_delta;     /* accounts.delta (else accounts.db in full) */
@@ -74,6 +75,10 @@ struct tu_cache_write_stats {
 				    write was chosen because it was over the limit) */
 	bool state_delta;        /* always false for now: state.db is written in full */
 	size_t state_bytes;
+	size_t encoded;          /* state.db records encoded by this save (the rest: the caller's) */
+	int64_t compute_usec;    /* the accounts (0 when the caller gave them) */
+	int64_t encode_usec;     /* state.db's records */
+	int64_t write_usec;      /* building and writing the files (fsync, rename) */
 };
 
 /*
@@ -100,6 +105,54 @@ int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_datase
  */
 int tu_cache_save_state_only(const struct tu_conf *conf, const struct tu_dataset *d, int64_t now_usec,
 			     struct tu_err *reterr);
+
+/* ---- for a writer that keeps its work between saves (`teleport-unix watch`) ---- */
+
+struct tu_etcgroup;
+
+/* The accounts options tu_cache_save uses: the config's accounts.* plus /etc/group
+ * (etc_group_path, NULL = /etc/group; missing = none) and /etc/passwd's uids (unreadable =
+ * none).  opts borrows the rest of the struct: release with tu_cache_accounts_opts_done.
+ * Errors as tu_etcgroup_load, -ENOMEM. */
+struct tu_cache_accounts_opts {
+	struct tu_accounts_opts opts;
+	struct tu_etcgroup *etc_group;
+	struct tu_local_group *local_groups;
+	uint32_t *local_uids;
+};
+int tu_cache_accounts_opts_load(const struct tu_conf *conf, const char *etc_group_path,
+				struct tu_cache_accounts_opts *ret, struct tu_err *reterr);
+void tu_cache_accounts_opts_done(struct tu_cache_accounts_opts *o);
+
+/* One record of state.db encoded as the saves write it. */
+struct tu_cache_blob {
+	void *data; /* malloc'ed by the encoders below */
+	size_t size;
+};
+/* The encoding of one user, role or lock record in state.db (what every save writes for it),
+ * so a caller can keep it and re-encode only the records that changed.  -ENOMEM, -EMSGSIZE. */
+int tu_cache_encode_user(const struct tu_user *u, struct tu_cache_blob *ret);
+int tu_cache_encode_role(const struct tu_role *r, struct tu_cache_blob *ret);
+int tu_cache_encode_lock(const struct tu_lock *l, struct tu_cache_blob *ret);
+
+/* Records already encoded, parallel to d->users, d->roles, d->locks (each array may be
+ * NULL; an entry with data NULL is encoded by the save).  Borrowed. */
+struct tu_cache_encoded {
+	const struct tu_cache_blob *users, *roles, *locks;
+};
+
+/*
+ * tu_cache_save_incremental (delta true) or tu_cache_save (false) with the work done by the
+ * caller; acc NULL: state.db only (tu_cache_save_state_only).  acc computed with
+ * tu_cache_accounts_opts_load's options for the host (e.g. tu_accounts_compute_memo), pre (may
+ * be NULL) the records the caller encoded with tu_cache_encode_*: they must be the encodings of
+ * d's records as they are now.  Files, order, modes and errors as tu_cache_save.  ret_stats
+ * may be NULL.
+ */
+int tu_cache_save_prepared(const struct tu_conf *conf, const struct tu_dataset *d,
+			   const struct tu_accounts *acc, const struct tu_cache_encoded *pre,
+			   int64_t now_usec, bool delta, struct tu_cache_write_stats *ret_stats,
+			   struct tu_err *reterr);
 
 /*
  * Same for a state merged from an older snapshot and a few fresh records

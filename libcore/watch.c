@@ -41,7 +41,8 @@ static int errno_fail(struct tu_err *reterr, int code, const char *what, const c
 /* applying events                                                        */
 
 #define DEFINE_APPLY(fn, T, field, n_field, left_out, done, bad)                                \
-	static int fn(struct tu_dataset *d, T *rec, bool del, const char *key, bool *changed)   \
+	static int fn(struct tu_dataset *d, T *rec, bool del, const char *key, bool *changed,   \
+		      struct tu_watch_change *ch)                                                 \
 	{                                                                                         \
 		size_t i;                                                                         \
                                                                                                   \
@@ -58,8 +59,12 @@ static int errno_fail(struct tu_err *reterr, int code, const char *what, const c
 				(d->n_field - i - 1) * sizeof(T));                                \
 			d->n_field--;                                                             \
 			*changed = true;                                                          \
+			*ch = (struct tu_watch_change){.what = TU_WATCH_REMOVED, .index = i};     \
 			return 0;                                                                 \
 		}                                                                                 \
+		*ch = (struct tu_watch_change){.what = i < d->n_field ? TU_WATCH_REPLACED         \
+								     : TU_WATCH_ADDED,            \
+					       .index = i};                                       \
 		if (i < d->n_field) {                                                             \
 			done(&d->field[i]);                                                       \
 			d->field[i] = *rec;                                                       \
@@ -87,6 +92,18 @@ DEFINE_APPLY(apply_lock, struct tu_lock, locks, n_locks, (void) 0, tu_lock_done,
 int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed,
 		   struct tu_err *reterr)
 {
+	struct tu_watch_change ch;
+	int r = tu_watch_apply_change(d, ev, &ch, reterr);
+
+	if (r >= 0 && ret_changed)
+		*ret_changed = ch.what != TU_WATCH_UNCHANGED;
+	return r;
+}
+
+int tu_watch_apply_change(struct tu_dataset *d, struct tu_event *ev, struct tu_watch_change *ret,
+			  struct tu_err *reterr)
+{
+	struct tu_watch_change ch = {0};
 	bool changed = false, del;
 	int r = 0;
 
@@ -101,7 +118,7 @@ int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed,
 			       tu_sanitize(ev->name, n, sizeof(n)),
 			       tu_sanitize(ev->user.unusable, why, sizeof(why)));
 		}
-		r = apply_user(d, del ? NULL : &ev->user, del, ev->name, &changed);
+		r = apply_user(d, del ? NULL : &ev->user, del, ev->name, &changed, &ch);
 		break;
 	case TU_EVENT_KIND_ROLE:
 		if (!del && ev->role.unusable) {
@@ -110,10 +127,10 @@ int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed,
 			       tu_sanitize(ev->name, n, sizeof(n)),
 			       tu_sanitize(ev->role.unusable, why, sizeof(why)));
 		}
-		r = apply_role(d, del ? NULL : &ev->role, del, ev->name, &changed);
+		r = apply_role(d, del ? NULL : &ev->role, del, ev->name, &changed, &ch);
 		break;
 	case TU_EVENT_KIND_LOCK:
-		r = apply_lock(d, del ? NULL : &ev->lock, del, ev->name, &changed);
+		r = apply_lock(d, del ? NULL : &ev->lock, del, ev->name, &changed, &ch);
 		break;
 	case TU_EVENT_KIND_AUTH_PREF:
 		tu_auth_pref_done(&d->auth_pref);
@@ -126,14 +143,16 @@ int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed,
 			ev->auth_pref = (struct tu_auth_pref){0};
 		}
 		changed = true;
+		ch = (struct tu_watch_change){.what = TU_WATCH_REPLACED};
 		break;
 	default:
 		return tu_err_set(reterr, -EINVAL, "event of an unknown kind");
 	}
 	if (r < 0)
 		return tu_err_set(reterr, r, "out of memory");
-	if (ret_changed)
-		*ret_changed = changed;
+	if (!changed)
+		ch = (struct tu_watch_change){0};
+	*ret = ch;
 	return 0;
 }
 
@@ -238,10 +257,12 @@ static int state_write(const struct tu_conf *conf, const char *file, mode_t mode
 		     "\nwrite_duration=%" PRId64
 		     "\nheartbeat=%" PRId64 "\nnext_attempt=%" PRId64 "\nevents=%" PRIu64
 		     "\nrelists=%" PRIu64 "\nreconnects=%" PRIu64 "\nattempt=%" PRIu64
+		     "\nwrite_bytes=%" PRIu64 "\nwrite_recomputed=%" PRIu64 "\nwrite_kind=%s"
 		     "\nlast_error=%s\n",
 		     tu_watch_phase_name(s->phase), s->pid, s->started_usec, s->connected_since_usec,
 		     s->last_event_usec, s->last_write_usec, s->write_duration_usec, s->heartbeat_usec, s->next_attempt_usec,
-		     s->events, s->relists, s->reconnects, s->attempt, err);
+		     s->events, s->relists, s->reconnects, s->attempt, s->write_bytes,
+		     s->write_recomputed, line_safe(s->write_kind) ? s->write_kind : "", err);
 	if (n < 0 || (size_t) n >= sizeof(buf))
 		return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
 	if (s->host_cert[0] && s->host_cn[0] && line_safe(s->host_cert) && line_safe(s->host_cn) &&
@@ -357,6 +378,10 @@ static int state_read(const struct tu_conf *conf, const char *file, struct tu_wa
 			memcpy(dst, val, strlen(val) + 1);
 			continue;
 		}
+		if (strcmp(key, "write_kind") == 0) {
+			snprintf(s.write_kind, sizeof(s.write_kind), "%s", val);
+			continue;
+		}
 		if (strcmp(key, "host_cert_stamp") == 0) {
 			if (parse_stamp(val, &s.host_cert_stamp) < 0)
 				return tu_err_set(reterr, -EBADMSG, "%s: host_cert_stamp: malformed", path);
@@ -377,7 +402,7 @@ static int state_read(const struct tu_conf *conf, const char *file, struct tu_wa
 		static const char *const numeric[] = {
 			"version", "pid", "started", "connected_since", "last_event", "last_write", "write_duration",
 			"heartbeat", "next_attempt", "events", "relists", "reconnects", "attempt",
-			"host_not_before", "host_not_after",
+			"host_not_before", "host_not_after", "write_bytes", "write_recomputed",
 		};
 		size_t i;
 		for (i = 0; i < ELEMENTSOF(numeric); i++)
@@ -415,6 +440,10 @@ static int state_read(const struct tu_conf *conf, const char *file, struct tu_wa
 			s.reconnects = (uint64_t) v;
 		else if (strcmp(key, "attempt") == 0)
 			s.attempt = (uint64_t) v;
+		else if (strcmp(key, "write_bytes") == 0)
+			s.write_bytes = (uint64_t) v;
+		else if (strcmp(key, "write_recomputed") == 0)
+			s.write_recomputed = (uint64_t) v;
 		else if (strcmp(key, "host_not_before") == 0)
 			s.host_not_before_usec = v;
 		else if (strcmp(key, "host_not_after") == 0)

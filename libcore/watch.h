@@ -31,6 +31,24 @@ struct tu_err;
  */
 int tu_watch_apply(struct tu_dataset *d, struct tu_event *ev, bool *ret_changed, struct tu_err *reterr);
 
+/* What tu_watch_apply_change did to the array of the event's kind (d->users, d->roles or
+ * d->locks): a caller keeping data parallel to it (the watcher's encoded records) does the
+ * same.  REMOVED: index i is gone, later ones moved down by one; ADDED: appended at index;
+ * REPLACED: the record at index is new (for the auth preference index is 0). */
+enum tu_watch_change_what {
+	TU_WATCH_UNCHANGED = 0,
+	TU_WATCH_REPLACED,
+	TU_WATCH_ADDED,
+	TU_WATCH_REMOVED,
+};
+struct tu_watch_change {
+	enum tu_watch_change_what what;
+	size_t index;
+};
+/* tu_watch_apply, telling what changed where.  Same errors. */
+int tu_watch_apply_change(struct tu_dataset *d, struct tu_event *ev, struct tu_watch_change *ret,
+			  struct tu_err *reterr);
+
 /*
  * Teleport's agent-cache backoff (WATCH.md §6, lib/cache Start): with
  * max = max_usec, first = a full-jittered value in [0, max/16) drawn once
@@ -61,7 +79,12 @@ struct tu_watch_state {
 	int64_t connected_since_usec; /* INIT of the current stream (0: none) */
 	int64_t last_event_usec;      /* last PUT/DELETE applied (0: none yet) */
 	int64_t last_write_usec;      /* last snapshot write */
-	int64_t write_duration_usec;  /* how long it took (accounts + both files, lock included) */
+	int64_t write_duration_usec;  /* how long it took (accounts + files, lock included) */
+	char write_kind[16];          /* what it wrote: "full" (accounts.db and state.db),
+					 "delta" (accounts.delta and state.db), "state" (state.db
+					 alone: a lock, the auth preference) */
+	uint64_t write_bytes;         /* bytes of the files it wrote */
+	uint64_t write_recomputed;    /* users whose mapping it recomputed (the rest memoized) */
 	int64_t heartbeat_usec;       /* last rewrite of this file */
 	int64_t next_attempt_usec;    /* BACKOFF: when the next attempt starts */
 	uint64_t events;              /* PUT/DELETE applied since start */

@@ -5,8 +5,10 @@ stand-in Auth and the `test` dataset: prints LOGIN when the certificate's Telepo
 in as it, nothing otherwise; exit 0/1/2; bad certificates refused with a clear line; online
 within the budget, else the cache.  The real-sshd test is test_sshd.py."""
 
+import base64
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -79,8 +81,21 @@ def test_certificate_from_another_ca_is_no_identity(setup, run_cli, tmp_path):
     assert "carries no Teleport identity" in r.stderr, r
 
 
+def _sshstr(b):
+    return struct.pack(">I", len(b)) + b
+
+
+# A user certificate whose extensions section holds one name claiming 200 bytes (issue 10:
+# sshd would never pass it, but the parser must refuse it with a clear line, never crash).
+BAD_EXT = base64.b64encode(
+    _sshstr(CERT_TYPE.encode()) + _sshstr(b"n" * 32) + _sshstr(b"k" * 32) + struct.pack(">QI", 1, 1)
+    + _sshstr(b"frank") + _sshstr(_sshstr(b"frank")) + struct.pack(">QQ", 0, 2**64 - 1) + _sshstr(b"")
+    + _sshstr(struct.pack(">I", 200) + b"permit-pty") + _sshstr(b"") + _sshstr(b"ca") + _sshstr(b"sig")).decode()
+
+
 @pytest.mark.parametrize("typ,blob,why", [
     ("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIA==", "not an OpenSSH certificate"),
+    (CERT_TYPE, BAD_EXT, "bad extensions in the certificate"),
     (CERT_TYPE, "!!!not base64!!!", "unreadable certificate"),
     (CERT_TYPE, "AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t", "unreadable certificate"),  # truncated
     (CERT_TYPE, "A" * (64 * 1024 + 4), "over 65536 bytes"),
@@ -194,3 +209,24 @@ def test_missing_crypto_module(auth_server, write_config, run_cli, ca, builddir,
     r = helpers.run([binary, "--insecure-perms", "-c", cfg, "ping"], env=env, timeout=20)
     assert r.rc == 2, r
     assert "cannot load the crypto module" in r.stderr and "teleport-unix-crypto.so" in r.stderr, r
+
+
+@pytest.mark.skipif(os.environ.get("TU_VALGRIND") == "1", reason="LD_DEBUG under valgrind traces valgrind")
+def test_offline_identity_file_loads_no_libcrypto(auth_server, write_config, run_cli, ca, certs, tmp_path):
+    """The same with an identity file that carries a real SSH certificate line (as tctl writes
+    it): that line is parsed for its validity only, its signature is not ours to judge."""
+    auth_server(ssh_user_ca=os.path.join(ca, "ca.pub"))
+    ident = str(tmp_path / "identity")
+    with open(certs.identity("identity-plain"), encoding="ascii") as f:
+        text = f.read()
+    with open(ident, "w", encoding="ascii") as f:
+        f.write(text + f"{CERT_TYPE} {cert_b64(ca, 'web-1', ['web-1'])} host\n")
+    os.chmod(ident, 0o600)
+    cred = {"credentials": {"identity_file": ident, "key_pair": None}}
+    write_config(auth=cred, pam={"trust_ssh_cert": True})
+    assert run_cli("sync").rc == 0
+    write_config(addresses="127.0.0.1:1", auth=cred, pam={"trust_ssh_cert": True})
+    r = run_cli("ssh-principals", "frank", CERT_TYPE, cert_b64(ca, "frank", ["frank"]), env={"LD_DEBUG": "files"})
+    assert r.rc == 0 and r.stdout == "frank\n", r
+    libs = _loaded(r.stderr)
+    assert not [ln for ln in libs if "libcrypto" in ln or "teleport-unix-crypto" in ln], libs

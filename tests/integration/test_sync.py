@@ -92,8 +92,10 @@ def test_sync_writes_both_files_with_modes(synced, cache_dir):
     assert stat.S_IMODE(st["accounts.db"].st_mode) == 0o644
     assert stat.S_IMODE(st["state.db"].st_mode) == 0o600
     assert st["accounts.db"].st_uid == os.geteuid()
+    # the host identity read from the certificate (issue 10, for offline decisions): private
+    assert stat.S_IMODE(st["host.identity"].st_mode) == 0o600
     # No temp files left behind.
-    assert sorted(st) == ["accounts.db", "state.db"], sorted(os.listdir(cache_dir))
+    assert sorted(st) == ["accounts.db", "host.identity", "state.db"], sorted(os.listdir(cache_dir))
     # The public file carries no secrets: no trait values that are not served, no lock messages.
     with open(os.path.join(cache_dir, "accounts.db"), "rb") as f:
         pub = f.read()
@@ -287,7 +289,7 @@ def test_sync_waits_for_another_refresh(auth_server, dataset, write_config, run_
     assert r.rc == 0, r
     assert seen["written while held"] == [], seen
     assert took >= 1.4, took
-    assert sorted(files_in(cache_dir)) == ["accounts.db", "state.db"]
+    assert sorted(files_in(cache_dir)) == ["accounts.db", "host.identity", "state.db"]
     # cache clear waits the same way, then clears.
     fd = os.open(os.path.join(cache_dir, ".online.lock"), os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -296,7 +298,7 @@ def test_sync_waits_for_another_refresh(auth_server, dataset, write_config, run_
     r = run_cli("cache", "clear")
     t.join()
     assert r.rc == 0, r
-    assert seen["written while held"] == ["accounts.db", "state.db"], seen
+    assert seen["written while held"] == ["accounts.db", "host.identity", "state.db"], seen
     assert files_in(cache_dir) == {}
 
 

@@ -480,3 +480,72 @@ def test_busy_cache_lock_is_retried(watched, run_cli, cache_dir):
     w.wait(lambda: visible(run_cli, "zed"), 3.0, "zed once the lock is free")
     assert w.state()["reconnects"] == "0" and w.state()["phase"] == "current"
     assert "retrying" in w.stderr()
+
+
+DEV_ROLE = ('Metadata {{ Name: "dev" }} Spec {{ Options {{ CreateHostUserMode: HOST_USER_MODE_KEEP }} '
+            'Allow {{ Logins: ["{{{{internal.logins}}}}", "{{{{external.unix_login}}}}"{extra}] '
+            'NodeLabels {{ Values {{ key: "env" value {{ Values: ["dev", "staging"] }} }} }} '
+            'HostGroups: [{groups}] }} }}')
+
+
+def test_incremental_mapping_equals_a_fresh_sync(watched, run_cli, write_config, tmp_path):
+    """The watcher maps only what an event touched (tu_accounts_memo) and keeps state.db's
+    records encoded: after role events that change their holders' logins and groups, a user
+    rename and deletes, what it serves equals a fresh `sync` of the same data into another
+    cache, and it never serves a stale login."""
+    srv, spool, w = watched()
+    fresh = write_config(name="fresh.yaml", cache={"dir": str(tmp_path / "fresh-cache")})
+    config = w.config
+
+    def same_as_fresh(step):
+        r = run_cli("sync", "--force", config=fresh)
+        assert r.rc == 0, r
+        for db in ("passwd", "group"):
+            mine = run_cli(db, config=config)
+            theirs = run_cli(db, config=fresh)
+            assert mine.rc == 0 and theirs.rc == 0, (mine, theirs)
+            # the same entries (enumeration lists accounts.delta's before accounts.db's)
+            assert sorted(mine.stdout.splitlines()) == sorted(theirs.stdout.splitlines()), \
+                f"{step}: {db} differs from a fresh sync"
+
+    def seen(login):
+        return run_cli("passwd", login, config=config).rc == 0
+
+    def last_write():
+        st = w.state()
+        return st["write_kind"], int(st["write_recomputed"])
+
+    same_as_fresh("after INIT")
+    # a role PUT: every holder of dev gets the login devshared, and loses the group docker
+    ev0 = int(w.state()["events"])
+    spool.send(op="put", kind="role", txtpb=DEV_ROLE.format(extra=', "devshared"', groups='"developers"'))
+    w.wait(lambda: seen("devshared"), 1.0, "devshared within 1 s of the role PUT")
+    w.wait(lambda: int(w.state()["events"]) > ev0 and w.state()["last_write"] >= w.state()["last_event"],
+           2.0, "the role event written")
+    same_as_fresh("role PUT")
+
+    # a user PUT maps that user alone, and the accounts go out as a delta
+    spool.send(op="put", kind="user", txtpb=ZED)
+    w.wait(lambda: seen("zed"), 1.0, "zed")
+    w.wait(lambda: last_write()[1] == 1, 2.0, "one user mapped again")
+    assert last_write()[0] in ("delta", "full"), w.state()
+    same_as_fresh("user PUT")
+
+    # a rename: zed goes, zed2 (same roles) comes; the memo never serves zed again
+    spool.send(op="delete", kind="user", name="zed")
+    spool.send(op="put", kind="user", txtpb=ZED.replace('"zed"', '"zed2"'))
+    w.wait(lambda: seen("zed2") and not seen("zed"), 1.0, "zed renamed to zed2")
+    same_as_fresh("rename")
+
+    # the role loses devshared again, then goes: its holders' logins follow at once
+    spool.send(op="put", kind="role", txtpb=DEV_ROLE.format(extra="", groups='"developers", "docker"'))
+    w.wait(lambda: not seen("devshared"), 1.0, "devshared gone with the role change")
+    spool.send(op="delete", kind="role", name="dev")
+    w.wait(lambda: not seen("zed2"), 1.0, "zed2 gone with its only role")
+    same_as_fresh("role DELETE")
+    spool.send(op="put", kind="role", txtpb=DEV_ROLE.format(extra="", groups='"developers", "docker"'))
+    w.wait(lambda: seen("zed2"), 1.0, "zed2 back with the role")
+    same_as_fresh("role back")
+    j = run_cli("status", json=True, config=config).json()["watch"]
+    assert j["last_write_kind"] in ("delta", "full") and j["last_write_bytes"] > 0, j
+    assert "mapped again" in run_cli("status", config=config).stdout

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "rbac-fixture.h"
 #include "snapshot.h"
+#include "watch.h"
 
 #define NOW     INT64_C(1700000000000000)
 #define UID_MIN 200000u
@@ -892,6 +893,296 @@ static void test_random_invariants(void **state)
 	assert_true(total_skipped > 300);
 }
 
+/* ---- the memo (issue 13: the watcher recomputes only what an event touched) ---------------- */
+
+static const char *const memo_pool[] = {"ann", "bo", "cy", "di", "ed", "fi", "gus", "hal",
+					"ivy", "jo", "docker", "ops", "root", "9", "u1@x", "u2@x",
+					"u3@x", "u4@x", "u5@x", "u6@x"};
+static const char *const memo_roles[] = {"a", "b", "c", "d", "e"};
+
+/* A random user PUT (name from the pool) built like a listing would. */
+static void memo_rand_user(uint32_t *x, const char *name, struct tu_user *u)
+{
+	char traits[200], roles[32];
+	int n = snprintf(traits, sizeof(traits), "logins=%s",
+			 memo_pool[lcg(x) % ELEMENTSOF(memo_pool)]);
+	if (lcg(x) % 3 == 0)
+		n += snprintf(traits + n, sizeof(traits) - (size_t) n, ",%s",
+			      memo_pool[lcg(x) % ELEMENTSOF(memo_pool)]);
+	if (lcg(x) % 2)
+		n += snprintf(traits + n, sizeof(traits) - (size_t) n, ";host_user_uid=%u",
+			      299990 + lcg(x) % 110);
+	if (lcg(x) % 2)
+		snprintf(traits + n, sizeof(traits) - (size_t) n, ";host_user_gid=%u",
+			 299990 + lcg(x) % 110);
+	snprintf(roles, sizeof(roles), "%s,%s", memo_roles[lcg(x) % ELEMENTSOF(memo_roles)],
+		 memo_roles[lcg(x) % ELEMENTSOF(memo_roles)]);
+	/* Some users expire during the run (now moves forward below). */
+	int64_t exp = lcg(x) % 5 == 0 ? NOW + (int64_t) (lcg(x) % 200) * 1000000 : 0;
+	struct fx_user fu = {.name = name, .roles = roles, .traits = traits, .expires = exp};
+	fx_user_build(&fu, u);
+}
+
+static void memo_rand_role(uint32_t *x, const char *name, struct tu_role *r)
+{
+	char logins[128], groups[128];
+	snprintf(logins, sizeof(logins), "{{internal.logins}},%s",
+		 memo_pool[lcg(x) % ELEMENTSOF(memo_pool)]);
+	snprintf(groups, sizeof(groups), "%s,%s,g%u", memo_pool[lcg(x) % ELEMENTSOF(memo_pool)],
+		 lcg(x) % 2 ? "docker" : "wheel", lcg(x) % 5);
+	static const int32_t modes[] = {TU_HOST_USER_MODE_KEEP, TU_HOST_USER_MODE_INSECURE_DROP,
+					TU_HOST_USER_MODE_OFF, TU_HOST_USER_MODE_KEEP};
+	struct fx_role fr = {.name = name,
+			     .allow_logins = logins,
+			     .allow_labels = lcg(x) % 4 ? "*=*" : "env=staging",
+			     .mode = modes[lcg(x) % ELEMENTSOF(modes)],
+			     .allow_groups = groups};
+	fx_role_build(&fr, r);
+}
+
+/* Every field of the result, n_skipped included. */
+static void assert_identical(const struct tu_accounts *a, const struct tu_accounts *b)
+{
+	assert_same_accounts(a, b);
+	assert_int_equal(a->n_skipped, b->n_skipped);
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		assert_string_equal(a->accounts[i].gecos, b->accounts[i].gecos);
+		assert_string_equal(a->accounts[i].home, b->accounts[i].home);
+		assert_string_equal(a->accounts[i].shell, b->accounts[i].shell);
+		assert_int_equal(a->accounts[i].n_owners, b->accounts[i].n_owners);
+	}
+	for (size_t i = 0; i < a->n_groups; i++)
+		assert_int_equal(a->groups[i].user_private, b->groups[i].user_private);
+}
+
+/*
+ * Random PUT/DELETE sequences of users and roles applied with tu_watch_apply (as the watcher
+ * does), in batches, with the clock moving past expiries and the local groups changing: after
+ * every batch the memoized result equals a fresh tu_accounts_compute.  With forget_role left
+ * out, the same run must diverge (the comparison can fail).
+ */
+static int memo_run(uint32_t seed, bool forget_roles, size_t *ret_computed, size_t *ret_full)
+{
+	static const struct tu_local_group local_a[] = {
+	    {"docker", 999}, {"ops", 300010}, {"wheel", 10}, {"lu", 300020}};
+	static const struct tu_local_group local_b[] = {{"docker", 999}, {"g1", 300030}};
+	uint32_t x = seed;
+	struct fixture f;
+	struct tu_accounts_memo *m = NULL;
+	int diverged = 0;
+
+	fixture_build(&f, NULL, 0, NULL, 0);
+	assert_int_equal(tu_accounts_memo_new(&m), 0);
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_event ev = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_ROLE,
+				      .name = (char *) memo_roles[i]};
+		memo_rand_role(&x, memo_roles[i], &ev.role);
+		assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+		tu_role_done(&ev.role);
+	}
+	for (size_t i = 0; i < 14; i++) {
+		struct tu_event ev = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_USER,
+				      .name = (char *) memo_pool[i]};
+		memo_rand_user(&x, memo_pool[i], &ev.user);
+		assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+		tu_user_done(&ev.user);
+	}
+	int64_t now = NOW;
+	for (int step = 0; step < 400; step++) {
+		size_t batch = 1 + (lcg(&x) % 4 == 0 ? lcg(&x) % 4 : 0);
+		for (size_t k = 0; k < batch; k++) {
+			bool role = lcg(&x) % 3 == 0, del = lcg(&x) % 5 == 0;
+			const char *name = role ? memo_roles[lcg(&x) % ELEMENTSOF(memo_roles)]
+						: memo_pool[lcg(&x) % ELEMENTSOF(memo_pool)];
+			struct tu_event ev = {.op = del ? TU_EVENT_DELETE : TU_EVENT_PUT,
+					      .kind = role ? TU_EVENT_KIND_ROLE : TU_EVENT_KIND_USER,
+					      .name = (char *) name};
+			if (!del && role)
+				memo_rand_role(&x, name, &ev.role);
+			else if (!del)
+				memo_rand_user(&x, name, &ev.user);
+			assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+			tu_user_done(&ev.user);
+			tu_role_done(&ev.role);
+			if (!role)
+				tu_accounts_memo_forget_user(m, name);
+			else if (forget_roles)
+				tu_accounts_memo_forget_role(m, &f.d, name);
+		}
+		now += (int64_t) (lcg(&x) % 3) * 1000000;
+		struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+		o.uid_min = 300000;
+		o.uid_max = 300089;
+		o.local_groups = step % 50 < 25 ? local_a : local_b;
+		o.n_local_groups = step % 50 < 25 ? ELEMENTSOF(local_a) : ELEMENTSOF(local_b);
+		if (step >= 300)
+			o.source = TU_SOURCE_ALL_LOGINS; /* a source change clears the memo */
+
+		struct tu_accounts a = {0}, b = {0};
+		struct tu_err e;
+		tu_err_clear(&e);
+		if (tu_accounts_compute_memo(m, &f.d, &f.host, &o, now, &a, &e) < 0)
+			fail_msg("step %d: tu_accounts_compute_memo: %s", step, e.msg);
+		*ret_computed += tu_accounts_memo_last_computed(m);
+		*ret_full += f.d.n_users;
+		if (tu_accounts_compute(&f.d, &f.host, &o, now, &b, &e) < 0)
+			fail_msg("step %d: tu_accounts_compute: %s", step, e.msg);
+		if (forget_roles)
+			assert_identical(&a, &b);
+		else if (!diverged) {
+			char la[2048], lb[2048];
+			logins_of(&a, la, sizeof(la));
+			logins_of(&b, lb, sizeof(lb));
+			diverged = strcmp(la, lb) != 0;
+		}
+		tu_accounts_done(&a);
+		tu_accounts_done(&b);
+	}
+	tu_accounts_memo_free(m);
+	fixture_done(&f);
+	return diverged;
+}
+
+static void test_memo_random_events(void **state)
+{
+	size_t computed = 0, full = 0;
+
+	for (uint32_t seed = 1; seed <= 6; seed++)
+		assert_int_equal(memo_run(seed, true, &computed, &full), 0);
+	print_message("memo: %zu users computed where a fresh mapping computes %zu\n", computed,
+		      full);
+	assert_true(computed * 3 < full);
+	/* Without the role invalidation the memo serves stale logins: the comparison sees it. */
+	size_t c2 = 0, f2 = 0;
+	int diverged = 0;
+	for (uint32_t seed = 1; seed <= 6; seed++)
+		diverged += memo_run(seed, false, &c2, &f2);
+	assert_true(diverged > 0);
+}
+
+/* Many users in one call (the memo grows while the pass holds results of earlier users), then
+ * one user changed: the same as afresh, one user mapped again. */
+static void test_memo_many(void **state)
+{
+	struct fixture f;
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	struct tu_accounts_memo *m = NULL;
+	struct tu_accounts a = {0}, b = {0};
+
+	build_many(&f, 1500, NULL, "web-1");
+	assert_int_equal(tu_accounts_memo_new(&m), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+		assert_int_equal(tu_accounts_memo_last_computed(m), round == 0 ? 1500 : 1);
+		assert_int_equal(tu_accounts_compute(&f.d, &f.host, &o, NOW, &b, NULL), 0);
+		assert_identical(&a, &b);
+		assert_non_null(tu_accounts_find_login(&a, round == 0 ? "l0700" : "new0700"));
+		tu_accounts_done(&a);
+		tu_accounts_done(&b);
+		/* user0700 now has the login new0700 */
+		struct tu_event ev = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_USER,
+				      .name = "user0700@example.com"};
+		struct fx_user fu = {.name = "user0700@example.com", .roles = "r",
+				     .traits = "logins=new0700"};
+		fx_user_build(&fu, &ev.user);
+		assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+		tu_user_done(&ev.user);
+		tu_accounts_memo_forget_user(m, "user0700@example.com");
+	}
+	tu_accounts_memo_free(m);
+	fixture_done(&f);
+}
+
+/* A role change reaches its holders' logins; a user rename, delete and duplicate names. */
+static void test_memo_roles_and_users(void **state)
+{
+	static const struct fx_role roles[] = {
+	    {.name = "dev", .allow_logins = "{{internal.logins}},shared", .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
+	    {.name = "ops", .allow_logins = "opsy", .allow_labels = "*=*",
+	     .mode = TU_HOST_USER_MODE_KEEP},
+	};
+	static const struct fx_user users[] = {
+	    {.name = "alice", .roles = "dev", .traits = "logins=al"},
+	    {.name = "bob", .roles = "ops", .traits = "logins=bo"},
+	    {.name = "carol", .roles = "dev,ops", .traits = "logins=ca"},
+	};
+	struct fixture f;
+	struct tu_accounts_opts o = opts_default(TU_SOURCE_HOST_USER_CREATION);
+	struct tu_accounts_memo *m = NULL;
+	struct tu_accounts a = {0};
+	char buf[512];
+
+	fixture_build(&f, users, ELEMENTSOF(users), roles, ELEMENTSOF(roles));
+	assert_int_equal(tu_accounts_memo_new(&m), 0);
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "al,ca,opsy,shared");
+	assert_int_equal(tu_accounts_memo_last_computed(m), 3);
+	tu_accounts_done(&a);
+
+	/* Nothing changed: nobody is computed again. */
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_int_equal(tu_accounts_memo_last_computed(m), 0);
+	tu_accounts_done(&a);
+
+	/* Role "ops" now grants "night": its two holders only are computed again. */
+	struct tu_event ev = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_ROLE, .name = "ops"};
+	struct fx_role ops2 = {.name = "ops", .allow_logins = "night", .allow_labels = "*=*",
+			       .mode = TU_HOST_USER_MODE_KEEP};
+	fx_role_build(&ops2, &ev.role);
+	assert_int_equal(tu_watch_apply(&f.d, &ev, NULL, NULL), 0);
+	tu_role_done(&ev.role);
+	tu_accounts_memo_forget_role(m, &f.d, "ops");
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "al,ca,night,shared");
+	assert_int_equal(tu_accounts_memo_last_computed(m), 2);
+	assert_string_equal(must_find(&a, "night")->owner, "bob");
+	assert_int_equal(must_find(&a, "night")->n_owners, 2);
+	tu_accounts_done(&a);
+
+	/* A rename (delete bob, put robert): the new name is computed, the old one is gone. */
+	struct tu_event del = {.op = TU_EVENT_DELETE, .kind = TU_EVENT_KIND_USER, .name = "bob"};
+	assert_int_equal(tu_watch_apply(&f.d, &del, NULL, NULL), 0);
+	tu_accounts_memo_forget_user(m, "bob");
+	struct tu_event put = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_USER, .name = "robert"};
+	struct fx_user rob = {.name = "robert", .roles = "ops", .traits = "logins=bo"};
+	fx_user_build(&rob, &put.user);
+	assert_int_equal(tu_watch_apply(&f.d, &put, NULL, NULL), 0);
+	tu_user_done(&put.user);
+	tu_accounts_memo_forget_user(m, "robert");
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_int_equal(tu_accounts_memo_last_computed(m), 1);
+	assert_string_equal(must_find(&a, "night")->owner, "carol");
+	assert_int_equal(must_find(&a, "night")->n_owners, 2); /* carol and robert, no bob */
+	tu_accounts_done(&a);
+
+	/* The guard: a record replaced without forget_user is still computed again. */
+	struct tu_event put2 = {.op = TU_EVENT_PUT, .kind = TU_EVENT_KIND_USER, .name = "alice"};
+	struct fx_user al2 = {.name = "alice", .roles = "ops", .traits = "logins=al"};
+	fx_user_build(&al2, &put2.user);
+	assert_int_equal(tu_watch_apply(&f.d, &put2, NULL, NULL), 0);
+	tu_user_done(&put2.user);
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_string_equal(logins_of(&a, buf, sizeof(buf)), "ca,night,shared");
+	tu_accounts_done(&a);
+
+	/* Two users of one name (a hand-made dataset): computed afresh, same as without memo. */
+	struct tu_user *nu = realloc(f.d.users, (f.d.n_users + 1) * sizeof(*nu));
+	assert_non_null(nu);
+	f.d.users = nu;
+	struct fx_user dup = {.name = "carol", .roles = "dev", .traits = "logins=zed"};
+	fx_user_build(&dup, &f.d.users[f.d.n_users++]);
+	struct tu_accounts b = {0};
+	assert_int_equal(tu_accounts_compute_memo(m, &f.d, &f.host, &o, NOW, &a, NULL), 0);
+	assert_int_equal(tu_accounts_compute(&f.d, &f.host, &o, NOW, &b, NULL), 0);
+	assert_identical(&a, &b);
+	tu_accounts_done(&a);
+	tu_accounts_done(&b);
+
+	tu_accounts_memo_free(m);
+	fixture_done(&f);
+}
+
 static void test_empty(void **state)
 {
 	struct fixture f;
@@ -921,6 +1212,8 @@ int main(void)
 	    cmocka_unit_test(test_range_exhausted),      cmocka_unit_test(test_gid_and_groups),
 	    cmocka_unit_test(test_fields_and_skips),     cmocka_unit_test(test_bad_opts),
 	    cmocka_unit_test(test_random_invariants),    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_memo_random_events), cmocka_unit_test(test_memo_roles_and_users),
+	    cmocka_unit_test(test_memo_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1410,10 +1410,18 @@ static void test_decide_cert_ca(void **state)
 		fx_dataset_build(&d, users, roles, locks);
 		if (cases[i].ca_known)
 			d.user_ca = test_ca;
-		assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
-		if (v.kind != cases[i].want || strcmp(v.user, cases[i].user) != 0 || !strstr(v.reason, cases[i].reason))
-			fail_msg("'%s': want %d '%s' '%s' got %d '%s' '%s'", cases[i].name, cases[i].want, cases[i].user,
-				 cases[i].reason, v.kind, v.user, v.reason);
+		/* SSH_AUTH_INFO_0's reading, then sshd's %k reading (issue 10): the same verdicts */
+		for (int sshd = 0; sshd < 2; sshd++) {
+			req.ssh_cert_sshd_verified = sshd;
+			assert_int_equal(tu_decide_pure(&d, &h, &o, &req, NOW, &v, NULL), 0);
+			if (v.kind != cases[i].want || strcmp(v.user, cases[i].user) != 0 ||
+			    !strstr(v.reason, cases[i].reason))
+				fail_msg("'%s' (%d): want %d '%s' '%s' got %d '%s' '%s'", cases[i].name, sshd, cases[i].want,
+					 cases[i].user, cases[i].reason, v.kind, v.user, v.reason);
+			/* the identity is the certificate's only for Teleport's CA (ssh-principals
+			 * tells "the owner, named like the key id" apart by this) */
+			assert_int_equal(v.cert_identity, cases[i].ca == 'T' && cases[i].ca_known);
+		}
 		fx_dataset_free(&d);
 		fx_labels_free(&hl);
 	}
