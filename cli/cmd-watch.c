@@ -320,17 +320,23 @@ static int flush(struct watcher *w, struct tu_err *e)
 	w->accounts_dirty = false;
 	w->st.last_write_usec = now;
 	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
+	/* "delta": accounts.delta (and state.delta or state.db); "state": no accounts to write
+	 * (state.delta or state.db); "full": both files in full. */
 	snprintf(w->st.write_kind, sizeof(w->st.write_kind), "%s",
-		 !ws.accounts_written ? "state" : ws.accounts_delta ? "delta" : "full");
+		 !ws.accounts_written ? "state"
+		 : ws.accounts_delta || ws.state_delta ? "delta"
+						       : "full");
 	w->st.write_bytes = ws.state_bytes + ws.accounts_bytes;
 	w->st.write_recomputed = recomputed;
 	w->st.write_cpu_usec = cpu_usec() - cpu0;
 	tu_log(LOG_DEBUG,
 	       "watch: wrote %s (%" PRIu64 " bytes) in %.1f ms: mapping %.1f ms (%zu users mapped), "
 	       "%zu records encoded in %.1f ms, files %.1f ms",
-	       !ws.accounts_written ? "state.db"
-	       : ws.accounts_delta  ? "accounts.delta and state.db"
-				    : "accounts.db and state.db",
+	       !ws.accounts_written ? (ws.state_delta ? "state.delta" : "state.db")
+	       : ws.accounts_delta  ? (ws.state_delta ? "accounts.delta and state.delta"
+						      : "accounts.delta and state.db")
+				    : (ws.state_delta ? "accounts.db and state.delta"
+						      : "accounts.db and state.db"),
 	       w->st.write_bytes,
 	       (double) w->st.write_duration_usec / 1000.0, (double) ws.compute_usec / 1000.0,
 	       recomputed, ws.encoded, (double) ws.encode_usec / 1000.0,
