@@ -1529,9 +1529,11 @@ int tu_cache_clear(const struct tu_conf *conf, struct tu_err *reterr)
 	/* The public file goes last: until then NSS keeps serving consistent data.  The lock file
 	 * goes too: its mtime is the last online attempt, and a cleared cache starts afresh; so
 	 * does the remembered path to Auth (dial.memo: the next call discovers again), and the
-	 * recorded host identity (watch.h TU_HOST_RECORD_FILE: the next sync records it again). */
-	static const char *const files[] = {TU_CACHE_STATE_FILE, TU_SNAPSHOT_STATE_DELTA_FILE, "host.identity",
-					    TU_CACHE_PUBLIC_FILE, TU_SNAPSHOT_PUBLIC_DELTA_FILE,
+	 * recorded host identity (watch.h TU_HOST_RECORD_FILE: the next sync records it again).
+	 * Each delta goes before its base: a delta left without its base would name a generation
+	 * the next sync's base, numbered from nothing, cannot match (snapshot.c). */
+	static const char *const files[] = {TU_SNAPSHOT_STATE_DELTA_FILE, TU_CACHE_STATE_FILE, "host.identity",
+					    TU_SNAPSHOT_PUBLIC_DELTA_FILE, TU_CACHE_PUBLIC_FILE,
 					    TU_SNAPSHOT_ONLINE_LOCK_FILE, TU_CACHE_DIAL_MEMO_FILE};
 	char path[PATH_MAX], link[PATH_MAX], cur[PATH_MAX];
 	int r;

@@ -2538,18 +2538,71 @@ int tu_snapshot_attach_delta_buffer(struct tu_snapshot *base, const void *data, 
 	return 1;
 }
 
+/* The real path of a base that may not exist (yet, or any more): its directory resolved, its
+ * name kept; a dangling symlink is followed one step (the default dir's accounts.db pointing at
+ * a cache.dir whose file was removed). */
+static char *real_base_path(const char *base_path)
+{
+	char target[PATH_MAX], dir[PATH_MAX];
+	const char *p = base_path, *slash;
+	_cleanup_free_ char *rdir = NULL;
+	char *ret;
+	ssize_t n;
+
+	ret = realpath(base_path, NULL);
+	if (ret || errno != ENOENT)
+		return ret;
+	n = readlink(base_path, target, sizeof(target) - 1);
+	if (n > 0) {
+		target[n] = '\0';
+		if (target[0] == '/')
+			p = target;
+		else {
+			slash = strrchr(base_path, '/');
+			size_t dlen = slash ? (size_t) (slash - base_path) + 1 : 0;
+			if (dlen + (size_t) n + 1 > sizeof(dir)) {
+				errno = ENAMETOOLONG;
+				return NULL;
+			}
+			memcpy(dir, base_path, dlen);
+			memcpy(dir + dlen, target, (size_t) n + 1);
+			p = dir;
+		}
+	}
+	slash = strrchr(p, '/');
+	if (!slash || !slash[1]) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (slash == p)
+		rdir = strdup("/");
+	else {
+		_cleanup_free_ char *d = strndup(p, (size_t) (slash - p));
+		if (!d)
+			return NULL;
+		rdir = realpath(d, NULL);
+	}
+	if (!rdir)
+		return NULL;
+	if (asprintf(&ret, "%s/%s", strcmp(rdir, "/") == 0 ? "" : rdir, slash + 1) < 0)
+		return NULL;
+	return ret;
+}
+
 int tu_snapshot_delta_path(const char *base_path, char *buf, size_t size)
 {
 	/* The file may be a symlink (the default dir's accounts.db): the delta is next to its
-	 * target, named after it. */
-	_cleanup_free_ char *real = base_path ? realpath(base_path, NULL) : NULL;
+	 * target, named after it.  The base need not exist: a writer numbering a new base must
+	 * still see a delta left behind (tu_snapshot_next_generation). */
+	_cleanup_free_ char *real = NULL;
 	const char *slash, *name;
 	size_t nlen;
 
 	if (!base_path)
 		return -EINVAL;
+	real = real_base_path(base_path);
 	if (!real)
-		return -errno;
+		return errno ? -errno : -ENOMEM;
 	slash = strrchr(real, '/');
 	if (!slash)
 		return -EINVAL;

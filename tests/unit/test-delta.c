@@ -973,7 +973,9 @@ static void test_files(void **state)
 	(void) state;
 	path_of(base, "accounts.db");
 	path_of(delta, "accounts.delta");
-	assert_int_equal(tu_snapshot_delta_path(base, dp, sizeof(dp)), -ENOENT);
+	/* the delta's path is known before its base exists */
+	assert_int_equal(tu_snapshot_delta_path(base, dp, sizeof(dp)), 0);
+	assert_string_equal(dp, delta);
 	/* no base: the caller writes a full file */
 	assert_int_equal(tu_snapshot_write_accounts_delta(base, pw2, 3, gr2, 4, NULL, 2, 0, &st, &e), -ENOENT);
 	assert_int_equal(tu_snapshot_next_generation(base), 1);
@@ -1071,6 +1073,27 @@ static void test_files(void **state)
 		assert_string_equal(dp, delta);
 		assert_int_equal(tu_snapshot_open(link, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, &e), 0);
 		assert_true(tu_snapshot_has_delta(s));
+		s = tu_snapshot_close(s);
+	}
+	/* a delta left behind by a removed base (an interrupted `cache clear`, an admin's rm):
+	 * the next base is numbered past it, so readers do not find "a newer base" forever */
+	{
+		char link[PATH_MAX];
+
+		assert_int_equal(tu_snapshot_write_accounts(base, pw1, 3, gr1, 4, 30, 1000, &e), 0);
+		assert_int_equal(tu_snapshot_write_accounts_delta(base, pw2, 3, gr2, 4, NULL, 2000, 0, &st, &e), 0);
+		assert_int_equal(unlink(base), 0);
+		g = tu_snapshot_next_generation(base);
+		assert_true(g > 30);
+		/* through a dangling symlink too (the default dir's link to a cleared cache.dir) */
+		path_of(link, "link.db");
+		assert_int_equal(tu_snapshot_delta_path(link, dp, sizeof(dp)), 0);
+		assert_string_equal(dp, delta);
+		assert_int_equal(tu_snapshot_next_generation(link), g);
+		assert_int_equal(tu_snapshot_write_accounts(base, pw1, 3, gr1, 4, g, 3000, &e), 0);
+		assert_int_equal(tu_snapshot_open(base, TU_SNAPSHOT_KIND_ACCOUNTS, TU_SNAPSHOT_OVERLAY, &s, &e), 0);
+		assert_false(tu_snapshot_has_delta(s));
+		expect_shell(s, "alice", "/bin/sh");
 		s = tu_snapshot_close(s);
 	}
 	if (geteuid() == 0) {
