@@ -4,7 +4,9 @@
  * cluster: N users (default 100000) and M roles (default 1000) generated in
  * process, then the POSIX mapping (tu_accounts_compute) and the full cache
  * write (tu_cache_save_full: mapping + encoding + both snapshots, fsync'ed)
- * into a temporary cache.dir.  Prints wall time per phase and the peak RSS.
+ * into a temporary cache.dir; then one user deleted, saved as the watcher does
+ * (tu_cache_save_incremental: accounts.delta) and in full (tu_cache_save).
+ * Prints wall time per phase and the peak RSS.
  *
  * Usage: bench-sync [USERS [ROLES]]      (run by bench/bench-sync.sh)
  *
@@ -190,6 +192,31 @@ int main(int argc, char **argv)
 	       t3 - t2, c3 - c2);
 	printf("bench-sync: peak RSS %ld MiB (includes the generated dataset)\n",
 	       peak_rss_kib() / 1024);
+
+	/* One user leaves, as `teleport-unix watch` would write it: incremental (accounts.delta)
+	 * against the files just written, then the same change written in full. */
+	struct tu_cache_write_stats ws = {0};
+	tu_user_done(&d.users[d.n_users - 1]);
+	d.n_users--;
+	double t4 = now_s(), c4 = cpu_s();
+	if (tu_cache_save_incremental(conf, &d, &host, now, NULL, &ws, &e) < 0) {
+		fprintf(stderr, "bench-sync: incremental: %s\n", e.msg);
+		return 2;
+	}
+	double t5 = now_s(), c5 = cpu_s();
+	if (tu_cache_save(conf, &d, &host, now, NULL, &e) < 0) {
+		fprintf(stderr, "bench-sync: cache: %s\n", e.msg);
+		return 2;
+	}
+	double t6 = now_s(), c6 = cpu_s();
+	printf("bench-sync: one user deleted, tu_cache_save_incremental %.2f s wall, %.2f s CPU: "
+	       "accounts %s %zu B (%zu changes), state %s %zu B (%zu changes)\n",
+	       t5 - t4, c5 - c4, ws.accounts_delta ? "delta" : "in full", ws.accounts_bytes,
+	       ws.accounts_changes, ws.state_delta ? "delta" : "in full", ws.state_bytes,
+	       ws.state_changes);
+	printf("bench-sync: the same change with tu_cache_save (both files in full) %.2f s wall, "
+	       "%.2f s CPU\n",
+	       t6 - t5, c6 - c5);
 
 	tu_dataset_done(&d);
 	tu_labels_done(&labels);

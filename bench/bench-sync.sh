@@ -12,7 +12,7 @@ shift || true
 out="$build/bench/bench-sync"
 mkdir -p "$build/bench"
 ${CC:-cc} -std=gnu17 -O2 -Wall -Wextra -include "$build/config.h" \
-	-I "$top/libcore" -I "$top/libcore/base" -I "$build/proto" \
+	-I "$top/libcore" -I "$top/libcore/base" -I "$top/include" -I "$build/proto" \
 	-o "$out" "$here/bench-sync.c" \
 	-L "$build/.libs" -lteleport-unix -Wl,-rpath,"$build/.libs"
 exec "$out" "$@"

@@ -551,7 +551,27 @@ state:
 	 * state. */
 	/* Stamped with the age of the oldest data in them, not the time of writing: the offline
 	 * age limit counts from there. */
-	{
+	r = -1;
+	if (delta) {
+		/* The watcher's save: the blobs that changed, as state.delta (docs/cache-format.md);
+		 * over the limit, without a key index or with no state.db yet: in full below. */
+		struct tu_snapshot_delta_stats ds;
+		struct tu_err de;
+
+		tu_err_clear(&de);
+		r = tu_snapshot_write_blobs_delta(state, 0600, bl.b, bl.n, as_of_usec, 0, &ds, &de);
+		st.state_changes = ds.n_records + ds.n_hidden;
+		if (r >= 0) {
+			st.state_delta = true;
+			st.state_bytes = ds.bytes;
+		} else if (r == -ENOMEM) {
+			r = tu_err_set(reterr, r, "out of memory");
+			goto out;
+		} else
+			tu_log(r == -E2BIG || r == -ENOENT ? LOG_DEBUG : LOG_NOTICE,
+			       "cache: writing state.db in full, not as a delta: %s", de.msg);
+	}
+	if (r < 0) {
 		_cleanup_free_ void *data = NULL;
 		size_t size = 0;
 
@@ -650,13 +670,73 @@ int tu_cache_save_merged(const struct tu_conf *conf, const struct tu_dataset *d,
 struct mapping {
 	void *p;
 	size_t size;
+	void *dp; /* the delta (state.delta) read with it, or NULL */
+	size_t dsize;
 };
 
 static void mapping_done(struct mapping *m)
 {
 	if (m->p && m->p != MAP_FAILED)
 		(void) munmap(m->p, m->size);
+	if (m->dp && m->dp != MAP_FAILED)
+		(void) munmap(m->dp, m->dsize);
 	*m = (struct mapping){0};
+}
+
+static int map_trusted(const char *path, struct mapping *ret, struct tu_err *reterr);
+
+/*
+ * Maps the state file at path and opens it with flags, then its delta
+ * (state.delta, the same trust rule) when one applies to it
+ * (docs/cache-format.md "Delta files"): a stale delta is ignored, one for a
+ * newer base means the base was replaced meanwhile (map both again, 4
+ * attempts), an unreadable one fails the open.  *m holds both mappings.
+ * Errors: those of map_trusted and tu_snapshot_open_buffer, -ESTALE.
+ */
+static int open_state_file(const char *path, unsigned flags, struct mapping *m,
+			   struct tu_snapshot **ret_s, struct tu_err *e)
+{
+	char dpath[PATH_MAX];
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct mapping d = {0};
+		struct tu_snapshot *s = NULL;
+		int r = map_trusted(path, m, e);
+
+		if (r >= 0)
+			r = tu_snapshot_open_buffer(m->p, m->size, TU_SNAPSHOT_KIND_STATE, flags, &s, e);
+		if (r < 0)
+			return r;
+		if (tu_snapshot_delta_path(path, dpath, sizeof(dpath)) < 0) {
+			tu_snapshot_close(s);
+			return tu_err_set(e, -ENAMETOOLONG, "%s: the delta's path", path);
+		}
+		r = map_trusted(dpath, &d, e);
+		if (r == -ENOENT) {
+			tu_err_clear(e);
+			*ret_s = s;
+			return 0;
+		}
+		if (r >= 0)
+			r = tu_snapshot_attach_delta_buffer(s, d.p, d.size, flags, e);
+		if (r > 0) {
+			m->dp = d.p, m->dsize = d.size;
+			*ret_s = s;
+			return 0;
+		}
+		mapping_done(&d);
+		if (r == 0) {
+			*ret_s = s;
+			return 0;
+		}
+		tu_snapshot_close(s);
+		mapping_done(m);
+		if (r != -EAGAIN) {
+			tu_err_prefix(e, "%s", dpath);
+			return r;
+		}
+	}
+	return tu_err_set(e, -ESTALE, "%s: its delta keeps naming a newer state file", path);
 }
 
 /*
@@ -900,14 +980,10 @@ static int open_state(const struct tu_conf *conf, int64_t now_usec, uint64_t max
 		r = tu_err_set(e, -ENOENT, "%s: no such file or directory", path);
 	if (r < 0)
 		return r;
-	r = map_trusted(path, m, e);
-	if (r < 0)
-		return r;
-
 	/* The header first: a stale file is refused before its records are parsed. */
-	r = tu_snapshot_open_buffer(m->p, m->size, TU_SNAPSHOT_KIND_STATE, flags, ret_s, e);
+	r = open_state_file(path, flags, m, ret_s, e);
 	if (r < 0) {
-		if (r != -ENOMEM) {
+		if (r == -EBADMSG || r == -EINVAL) {
 			tu_err_prefix(e, "%s", path);
 			tu_log(LOG_WARNING, "cache: corrupt or foreign state file, ignoring: %s",
 			       tu_err_format(e, why, sizeof(why)));
@@ -951,6 +1027,10 @@ int tu_cache_load_state_filtered(const struct tu_conf *conf, int64_t now_usec,
 		goto out;
 	if (filter) {
 		r = parse_state(s, filter, userdata, &d, &e);
+		if (r < 0 && r != -ENOMEM)
+			r = -EBADMSG;
+	} else if (tu_snapshot_has_delta(s)) {
+		r = parse_state(s, NULL, NULL, &d, &e);
 		if (r < 0 && r != -ENOMEM)
 			r = -EBADMSG;
 	} else
@@ -1216,12 +1296,10 @@ static int state_file_user_ca(const char *dir, const char *path, int64_t now_use
 
 	r = check_dir(dir, reterr);
 	if (r >= 0)
-		r = map_trusted(path, &m, reterr);
-	if (r >= 0)
 		/* LAZY: only the chunks read below are checksummed (the CA's, through the key
-		 * index's type ranges when the file has them: every state write runs this). */
-		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_LAZY, &s,
-					    reterr);
+		 * index's type ranges when the file has them: every state write runs this); the
+		 * delta, when there is one, is read with it. */
+		r = open_state_file(path, TU_SNAPSHOT_LAZY, &m, &s, reterr);
 	if (r >= 0 && max_age_usec) {
 		int64_t created = tu_snapshot_created_usec(s);
 		if ((created > now_usec && created - now_usec > FUTURE_SLACK_USEC) ||
@@ -1514,9 +1592,7 @@ int tu_cache_info(const struct tu_conf *conf, struct tu_cache_info *ret, struct 
 
 	r = check_dir(cache_dir(conf), NULL);
 	if (r >= 0)
-		r = map_trusted(state, &m, NULL);
-	if (r >= 0)
-		r = tu_snapshot_open_buffer(m.p, m.size, TU_SNAPSHOT_KIND_STATE, 0, &s, NULL);
+		r = open_state_file(state, 0, &m, &s, NULL);
 	if (r == -ENOMEM) {
 		mapping_done(&m);
 		return tu_err_set(reterr, r, "out of memory");

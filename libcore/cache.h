@@ -73,8 +73,9 @@ struct tu_cache_write_stats {
 	size_t accounts_bytes;   /* bytes of the file written for the accounts */
 	size_t accounts_changes; /* records written + names hidden in the delta (also when a full
 				    write was chosen because it was over the limit) */
-	bool state_delta;        /* always false for now: state.db is written in full */
-	size_t state_bytes;
+	bool state_delta;        /* state.delta (else state.db in full) */
+	size_t state_bytes;      /* bytes of the file written for the state */
+	size_t state_changes;    /* blobs written + keys hidden in the state delta */
 	size_t encoded;          /* state.db records encoded by this save (the rest: the caller's) */
 	int64_t compute_usec;    /* the accounts (0 when the caller gave them) */
 	int64_t encode_usec;     /* state.db's records */
@@ -89,8 +90,11 @@ struct tu_cache_write_stats {
  * file instead of ~20 MB at 100k users (docs/cache-format.md "Delta files").
  * Otherwise (no accounts.db, or it cannot be read, or too many changes) it
  * writes accounts.db in full, which compacts: the old delta becomes stale.
- * With h NULL only state.db is written (tu_cache_save_state_only).  state.db
- * is always written in full for now.  ret_counts and ret_stats may be NULL.
+ * The state goes to <cache.dir>/state.delta the same way (blobs identified by
+ * type and key: users and roles by name; locks and the other keyless blobs as one
+ * list per type), read with state.db by every reader (tu_cache_load_state*,
+ * the user CA, status).  With h NULL only the state is written
+ * (tu_cache_save_state_only).  ret_counts and ret_stats may be NULL.
  * Errors: as tu_cache_save.
  */
 int tu_cache_save_incremental(const struct tu_conf *conf, const struct tu_dataset *d,

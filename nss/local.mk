@@ -75,6 +75,11 @@ check_PROGRAMS += tests/fuzz/replay-snapshot
 tests_fuzz_replay_snapshot_SOURCES = tests/fuzz/fuzz-snapshot.c tests/fuzz/fuzz-main.c
 tests_fuzz_replay_snapshot_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_replay_snapshot_LDADD = libtu-base.la
+# The delta overlay reader, over tests/fuzz/corpus/delta.
+check_PROGRAMS += tests/fuzz/replay-delta
+tests_fuzz_replay_delta_SOURCES = tests/fuzz/fuzz-delta.c tests/fuzz/fuzz-main.c
+tests_fuzz_replay_delta_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_replay_delta_LDADD = libtu-base.la
 
 # A fake online table for the module test (dlopened by the NSS module on a miss).
 noinst_LTLIBRARIES += tests/nss/libfake-online.la

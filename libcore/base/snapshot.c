@@ -58,6 +58,25 @@ struct tu_snapshot {
 	/* BLOB_KEYS (checked at open): where the slots and the key bytes start in the file. */
 	uint32_t key_ranges;
 	size_t key_slots_off, key_bytes_off, key_bytes;
+	/* A state delta: the merged blob order, computed when it was attached. */
+	struct blob_overlay *bov;
+};
+
+/* Merged blobs of one type: the base's range minus the hidden ones, then the delta's. */
+struct blob_seg {
+	uint32_t type;
+	size_t start;           /* merged index of its first blob */
+	size_t nbase, ndelta;   /* from the base (not hidden), from the delta */
+	size_t unhidden_before; /* base blobs before its range that are not hidden */
+	size_t dfirst;          /* the delta's first blob of this type */
+};
+
+struct blob_overlay {
+	uint32_t *hidden; /* base blob indexes hidden, ascending */
+	size_t n_hidden;
+	struct blob_seg *segs;
+	size_t n_segs;
+	size_t count;
 };
 
 struct hidden_pos {
@@ -569,23 +588,38 @@ static int plan_keys(const struct tu_blob *blobs, size_t n_blobs, size_t *ret_ke
 	return 0;
 }
 
+static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+		       const struct extra_sec *extra, size_t n_extra, uint64_t generation,
+		       int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr);
+
 int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
 			    uint64_t generation, int64_t now_usec, void **ret_data,
 			    size_t *ret_size, struct tu_err *reterr)
 {
+	if (kind == 0 || kind_is_accounts(kind) || kind_is_delta(kind))
+		return tu_err_set(reterr, -EINVAL, "invalid blob snapshot kind %u", kind);
+	return build_blobs(kind, blobs, n_blobs, NULL, 0, generation, now_usec, ret_data, ret_size,
+			   reterr);
+}
+
+/* A blob file of any blob kind (the state delta: with its extra sections before the chunks). */
+static int build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n_blobs,
+		       const struct extra_sec *extra, size_t n_extra, uint64_t generation,
+		       int64_t now_usec, void **ret_data, size_t *ret_size, struct tu_err *reterr)
+{
 	_cleanup_free_ unsigned char *buf = NULL;
 	_cleanup_free_ uint32_t *order = NULL;
 	_cleanup_free_ size_t *kpos = NULL;
-	struct sec_plan plan[4] = {{.type = SEC_BLOB_INDEX},
+	struct sec_plan plan[8] = {{.type = SEC_BLOB_INDEX},
 				   {.type = SEC_BLOB_DATA},
 				   {.type = SEC_BLOB_KEYS},
 				   {.type = SEC_CHUNKS}};
-	size_t data = 0, size, keyed = 0, key_bytes = 0, n_ranges = 0, nplan = 3;
+	size_t data = 0, size, keyed = 0, key_bytes = 0, n_ranges = 0, nplan = 3, first_extra;
 	uint32_t slots = 0;
 	int r;
 
-	if (kind == 0 || kind_is_accounts(kind) || kind_is_delta(kind))
-		return tu_err_set(reterr, -EINVAL, "invalid blob snapshot kind %u", kind);
+	if (n_extra > 4)
+		return tu_err_set(reterr, -EINVAL, "too many extra sections");
 	if (n_blobs > TU_SNAPSHOT_MAX_RECORDS)
 		return tu_err_set(reterr, -EMSGSIZE, "too many blobs (%zu; limit %u)", n_blobs,
 				  TU_SNAPSHOT_MAX_RECORDS);
@@ -647,6 +681,13 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 	} else {
 		plan[2] = plan[3];
 	}
+	/* nplan counts the chunk table: extras go before it. */
+	first_extra = nplan - 1;
+	for (size_t i = 0; i < n_extra; i++)
+		plan[first_extra + i] = (struct sec_plan){
+		    .type = extra[i].type, .count = extra[i].count, .len = extra[i].len};
+	nplan += n_extra;
+	plan[nplan - 1] = (struct sec_plan){.type = SEC_CHUNKS};
 	plan[0].count = (uint32_t) n_blobs, plan[0].len = BLOB_ENTRY * n_blobs;
 	plan[1].count = 0, plan[1].len = data;
 	size = plan_with_chunks(plan, nplan);
@@ -712,6 +753,9 @@ int tu_snapshot_build_blobs(uint32_t kind, const struct tu_blob *blobs, size_t n
 			}
 		}
 	}
+	for (size_t i = 0; i < n_extra; i++)
+		if (extra[i].len)
+			memcpy(buf + plan[first_extra + i].off, extra[i].data, extra[i].len);
 	finish_header(buf, size, kind, plan, nplan, generation, now_usec);
 	*ret_data = TAKE_PTR(buf);
 	*ret_size = size;
@@ -1086,7 +1130,7 @@ static int check_all_records(const struct tu_snapshot *s, struct tu_err *reterr)
 
 static size_t hide_max_key(int type)
 {
-	return type == SEC_HIDE_BLOB ? TU_SNAPSHOT_MAX_FIELD : TU_SNAPSHOT_MAX_NAME;
+	return type == SEC_HIDE_BLOB ? TU_SNAPSHOT_MAX_KEY : TU_SNAPSHOT_MAX_NAME;
 }
 
 /*
@@ -1106,7 +1150,8 @@ static int hidden_entry(const struct tu_snapshot *s, int type, size_t off, uint3
 	if (verify_range(s, h->off + off, h->off + off + HIDE_FIXED, reterr) < 0)
 		return -EBADMSG;
 	len = snap_le32(h->p + off + 4);
-	if (len == 0 || len > hide_max_key(type))
+	/* A blob key of length 0 stands for the blobs of its type that have no key. */
+	if ((len == 0 && type != SEC_HIDE_BLOB) || len > hide_max_key(type))
 		return bad(reterr, "hidden entry at offset %zu: key of %zu bytes", h->off + off, len);
 	need = align_up(HIDE_FIXED + len + 1, 4);
 	if (need > h->len - off)
@@ -1132,7 +1177,7 @@ static int cmp_key(uint32_t ta, const unsigned char *a, size_t la, uint32_t tb,
 
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
-	c = memcmp(a, b, la < lb ? la : lb);
+	c = la && lb ? memcmp(a, b, la < lb ? la : lb) : 0; /* keyless blobs: NULL, 0 */
 	if (c)
 		return c;
 	return la < lb ? -1 : la > lb;
@@ -1626,6 +1671,7 @@ static int check_dir(const char *path, struct tu_err *reterr)
 }
 
 static uint32_t delta_kind_of(uint32_t kind);
+static int build_blob_overlay(struct tu_snapshot *s, struct tu_err *reterr);
 static int delta_applies(const struct tu_snapshot *base, const struct tu_snapshot *d,
 			 struct tu_err *reterr);
 
@@ -1738,8 +1784,15 @@ int tu_snapshot_open(const char *path, uint32_t expected_kind, unsigned flags,
 		}
 		if (r > 0) {
 			s->delta = d;
-			*ret = s;
-			return 0;
+			if (kind_is_accounts(s->kind) || (r = build_blob_overlay(s, &de)) >= 0) {
+				*ret = s;
+				return 0;
+			}
+			tu_err_prefix(&de, "%s", dpath);
+			if (reterr)
+				*reterr = de;
+			tu_snapshot_close(s);
+			return r;
 		}
 		tu_snapshot_close(d);
 		if (r == 0) {
@@ -1766,6 +1819,11 @@ struct tu_snapshot *tu_snapshot_close(struct tu_snapshot *s)
 	if (s->mapped)
 		(void) munmap((void *) s->base, s->size);
 	tu_snapshot_close(s->delta);
+	if (s->bov) {
+		free(s->bov->hidden);
+		free(s->bov->segs);
+		free(s->bov);
+	}
 	for (size_t i = 0; i < ELEMENTSOF(s->hpos); i++)
 		free(atomic_load(&s->hpos[i]));
 	free(s->verified);
@@ -2001,6 +2059,8 @@ static int one_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_view
 
 size_t tu_snapshot_blob_count(const struct tu_snapshot *s)
 {
+	if (s->bov)
+		return s->bov->count;
 	return !kind_is_accounts(s->kind) ? s->sec[SEC_BLOB_INDEX].count : 0;
 }
 
@@ -2030,19 +2090,62 @@ static int blob_entry(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 	return 0;
 }
 
+static const struct blob_seg *seg_of(const struct blob_overlay *o, size_t i)
+{
+	size_t lo = 0, hi = o->n_segs;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->segs[mid].start <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &o->segs[lo];
+}
+
+/* The j-th base blob the delta does not hide. */
+static size_t blob_unhidden_at(const struct blob_overlay *o, size_t j)
+{
+	size_t lo = 0, hi = o->n_hidden;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->hidden[mid] - mid <= j)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return j + lo;
+}
+
+/* Through a state delta: type by type, the base's blobs it does not hide, then its own. */
 int tu_snapshot_blob_at(const struct tu_snapshot *s, size_t i, uint32_t *ret_type,
 			const void **ret_data, size_t *ret_size)
 {
 	if (i >= tu_snapshot_blob_count(s))
 		return -ENOENT;
+	if (s->bov) {
+		const struct blob_seg *g = seg_of(s->bov, i);
+		size_t k = i - g->start;
+
+		if (k >= g->nbase)
+			return blob_entry(s->delta, g->dfirst + (k - g->nbase), ret_type, ret_data,
+					  ret_size, NULL);
+		return blob_entry(s, blob_unhidden_at(s->bov, g->unhidden_before + k), ret_type,
+				  ret_data, ret_size, NULL);
+	}
 	return blob_entry(s, i, ret_type, ret_data, ret_size, NULL);
 }
 
-int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
-			  size_t key_len, const void **ret_data, size_t *ret_size,
-			  struct tu_err *reterr)
+static int one_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			 size_t key_len, const void **ret_data, size_t *ret_size, uint32_t *ret_blob,
+			 struct tu_err *reterr)
 {
 	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	uint32_t found_blob = 0;
 	const void *found = NULL;
 	size_t found_size = 0;
 	bool have = false;
@@ -2087,18 +2190,53 @@ int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char
 		have = true;
 		found = data;
 		found_size = size;
+		found_blob = blob;
 	}
 	if (!have)
 		return -ENOENT;
 	*ret_data = found;
 	*ret_size = found_size;
+	if (ret_blob)
+		*ret_blob = found_blob;
 	return 0;
+}
+
+/* Through a state delta: its blobs first, then the base's unless (type, key) is hidden. */
+int tu_snapshot_find_blob(const struct tu_snapshot *s, uint32_t type, const char *key,
+			  size_t key_len, const void **ret_data, size_t *ret_size,
+			  struct tu_err *reterr)
+{
+	int r;
+
+	if (s->bov) {
+		if (key_len == 0 || key_len > TU_SNAPSHOT_MAX_KEY || !key)
+			return -ENOENT;
+		r = one_find_blob(s->delta, type, key, key_len, ret_data, ret_size, NULL, reterr);
+		if (r != -ENOENT && r != -EOPNOTSUPP)
+			return r;
+		r = hidden_has(s->delta, SEC_HIDE_BLOB, type, key, key_len, reterr);
+		if (r != 0)
+			return r < 0 ? r : -ENOENT;
+	}
+	return one_find_blob(s, type, key, key_len, ret_data, ret_size, NULL, reterr);
 }
 
 int tu_snapshot_blob_type_range(const struct tu_snapshot *s, uint32_t type, size_t *ret_first,
 				size_t *ret_count, struct tu_err *reterr)
 {
 	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+
+	if (s->bov) {
+		for (size_t i = 0; i < s->bov->n_segs; i++)
+			if (s->bov->segs[i].type == type) {
+				*ret_first = s->bov->segs[i].start;
+				*ret_count = s->bov->segs[i].nbase + s->bov->segs[i].ndelta;
+				return 0;
+			}
+		*ret_first = 0;
+		*ret_count = 0;
+		return 0;
+	}
 
 	(void) reterr; /* the range table was checked (and checksummed) at open */
 	if (s->kind == TU_SNAPSHOT_KIND_ACCOUNTS || !k->present)
@@ -2343,9 +2481,9 @@ int tu_snapshot_group_at(const struct tu_snapshot *s, size_t i, struct tu_gr_vie
 /* The delta kind that goes with a base kind, 0 for none. */
 static uint32_t delta_kind_of(uint32_t kind)
 {
-	/* State deltas (kind 4) have a format (docs/cache-format.md) but no writer and no blob
-	 * overlay yet: a state file is read alone. */
-	return kind == TU_SNAPSHOT_KIND_ACCOUNTS ? TU_SNAPSHOT_KIND_ACCOUNTS_DELTA : 0;
+	return kind == TU_SNAPSHOT_KIND_ACCOUNTS ? TU_SNAPSHOT_KIND_ACCOUNTS_DELTA
+	       : kind == TU_SNAPSHOT_KIND_STATE  ? TU_SNAPSHOT_KIND_STATE_DELTA
+						 : 0;
 }
 
 /* 1: d applies to base; 0: stale; -EAGAIN: d names a newer base; -EBADMSG. */
@@ -2393,6 +2531,10 @@ int tu_snapshot_attach_delta_buffer(struct tu_snapshot *base, const void *data, 
 		return r;
 	}
 	base->delta = d;
+	if (!kind_is_accounts(base->kind) && (r = build_blob_overlay(base, reterr)) < 0) {
+		base->delta = tu_snapshot_close(d);
+		return r;
+	}
 	return 1;
 }
 
@@ -2752,6 +2894,453 @@ int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_r
 						     max_changes, &data, &size, &st, reterr);
 	if (r >= 0) {
 		r = tu_snapshot_replace_file(dpath, 0644, data, size, reterr);
+		if (r < 0)
+			st.bytes = 0;
+	}
+	if (ret_stats)
+		*ret_stats = st;
+	tu_snapshot_close(base);
+	return r;
+}
+
+/* ---- state deltas: reading ---------------------------------------------- */
+
+/* Bit b set: base blob b has a key (a slot of the key index). */
+static int keyed_blobs(const struct tu_snapshot *s, uint64_t **ret, struct tu_err *reterr)
+{
+	const struct section *k = &s->sec[SEC_BLOB_KEYS];
+	size_t nb = s->sec[SEC_BLOB_INDEX].count;
+	uint64_t *bits;
+
+	if (verify_range(s, s->key_slots_off, s->key_slots_off + KEYS_SLOT * (size_t) k->count,
+			 reterr) < 0)
+		return -EBADMSG;
+	bits = calloc(nb / 64 + 1, sizeof(*bits));
+	if (!bits)
+		return tu_err_set(reterr, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < k->count; i++) {
+		uint32_t b = snap_le32(s->base + s->key_slots_off + KEYS_SLOT * (size_t) i + 4);
+
+		if (b != SNAP_EMPTY_SLOT && b < nb)
+			bits[b / 64] |= UINT64_C(1) << (b % 64);
+	}
+	*ret = bits;
+	return 0;
+}
+
+static size_t count_below(const uint32_t *v, size_t n, size_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The merged order of base + state delta, computed when the delta is attached (the counts
+ * cannot fail later): the base blobs it hides (by (type, key) through the base's key index,
+ * and for a key of length 0 every blob of the type without a key), then per type (increasing,
+ * as the base's key index ranges are) the base's remaining blobs and the delta's.
+ */
+static int build_blob_overlay(struct tu_snapshot *s, struct tu_err *reterr)
+{
+	const struct tu_snapshot *d = s->delta;
+	const struct section *h = &d->sec[SEC_HIDE_BLOB], *k = &s->sec[SEC_BLOB_KEYS];
+	size_t nb = s->sec[SEC_BLOB_INDEX].count, nd = d->sec[SEC_BLOB_INDEX].count;
+	size_t off = 8 * (size_t) slots_for(h->count), nbr, ndr = 0, total = 0;
+	_cleanup_free_ uint64_t *keyed = NULL;
+	_cleanup_free_ uint32_t *dtypes = NULL;
+	_cleanup_free_ size_t *dfirst = NULL, *dcount = NULL;
+	struct blob_overlay *o;
+	int r = 0;
+
+	if (!k->present)
+		return bad(reterr, "a state delta over a base without a key index");
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->hidden = malloc(sizeof(uint32_t) * (nb ? nb : 1))) ||
+	    !(dtypes = malloc(sizeof(uint32_t) * (nd ? nd : 1))) ||
+	    !(dfirst = malloc(sizeof(size_t) * (nd ? nd : 1))) ||
+	    !(dcount = malloc(sizeof(size_t) * (nd ? nd : 1)))) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < h->count; i++) {
+		const unsigned char *key;
+		size_t len, next, first, count;
+		uint32_t t, b;
+		const void *data;
+		size_t size;
+
+		r = hidden_entry(d, SEC_HIDE_BLOB, off, &t, &key, &len, &next, reterr);
+		if (r < 0)
+			goto fail;
+		off = next;
+		if (len > 0) {
+			r = one_find_blob(s, t, (const char *) key, len, &data, &size, &b, reterr);
+			if (r == -ENOENT || r == -ENOTUNIQ)
+				r = bad(reterr, "delta hides blob type %u key '%.64s', which its base %s",
+					t, (const char *) key,
+					r == -ENOENT ? "does not have" : "has more than once");
+			if (r < 0)
+				goto fail;
+			if (o->n_hidden == nb) {
+				r = bad(reterr, "delta hides more blobs than its base has");
+				goto fail;
+			}
+			o->hidden[o->n_hidden++] = b;
+			continue;
+		}
+		if (!keyed && (r = keyed_blobs(s, &keyed, reterr)) < 0)
+			goto fail;
+		r = tu_snapshot_blob_type_range(s, t, &first, &count, reterr);
+		if (r < 0)
+			goto fail;
+		for (size_t x = first; x < first + count; x++)
+			if (!(keyed[x / 64] & (UINT64_C(1) << (x % 64)))) {
+				if (o->n_hidden == nb) {
+					r = bad(reterr, "delta hides more blobs than its base has");
+					goto fail;
+				}
+				o->hidden[o->n_hidden++] = (uint32_t) x;
+			}
+	}
+	qsort(o->hidden, o->n_hidden, sizeof(*o->hidden), cmp_u32);
+	for (size_t i = 1; i < o->n_hidden; i++)
+		if (o->hidden[i] == o->hidden[i - 1]) {
+			r = bad(reterr, "delta hides base blob %u twice", o->hidden[i]);
+			goto fail;
+		}
+	/* The delta's blobs, grouped by type in increasing order. */
+	for (size_t i = 0; i < nd; i++) {
+		uint32_t t;
+		const void *data;
+		size_t size;
+
+		r = blob_entry(d, i, &t, &data, &size, reterr);
+		if (r < 0)
+			goto fail;
+		if (ndr > 0 && t == dtypes[ndr - 1]) {
+			dcount[ndr - 1]++;
+			continue;
+		}
+		if (ndr > 0 && t < dtypes[ndr - 1]) {
+			r = bad(reterr, "delta blob %zu: types not in increasing order", i);
+			goto fail;
+		}
+		dtypes[ndr] = t, dfirst[ndr] = i, dcount[ndr] = 1;
+		ndr++;
+	}
+	nbr = s->key_ranges;
+	o->segs = calloc(nbr + ndr + 1, sizeof(*o->segs));
+	if (!o->segs) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0, j = 0; i < nbr || j < ndr;) {
+		const unsigned char *e = i < nbr ? k->p + KEYS_HEAD + KEYS_RANGE * i : NULL;
+		uint32_t bt = e ? snap_le32(e) : 0;
+		struct blob_seg *g = &o->segs[o->n_segs++];
+		size_t first = 0, count = 0, below;
+
+		if (e && (j >= ndr || bt <= dtypes[j])) {
+			g->type = bt;
+			first = snap_le32(e + 8), count = snap_le32(e + 12);
+			i++;
+		} else
+			g->type = dtypes[j];
+		if (j < ndr && dtypes[j] == g->type) {
+			g->dfirst = dfirst[j], g->ndelta = dcount[j];
+			j++;
+		}
+		below = count_below(o->hidden, o->n_hidden, first);
+		g->nbase = count - (count_below(o->hidden, o->n_hidden, first + count) - below);
+		g->unhidden_before = first - below;
+		g->start = total;
+		total += g->nbase + g->ndelta;
+	}
+	o->count = total;
+	s->bov = o;
+	return 0;
+fail:
+	if (o) {
+		free(o->hidden);
+		free(o->segs);
+		free(o);
+	}
+	return r;
+}
+
+/* ---- state deltas: writing ---------------------------------------------- */
+
+/* A blob's identity for the delta: (type, key); key_len 0 = one of its type's keyless blobs. */
+struct blob_id {
+	uint32_t type;
+	const unsigned char *key;
+	size_t key_len;
+	const void *data;
+	size_t size;
+	size_t idx; /* base blob index, or input position */
+};
+
+static int cmp_blob_id(const void *a, const void *b)
+{
+	const struct blob_id *x = a, *y = b;
+	int c = cmp_key(x->type, x->key, x->key_len, y->type, y->key, y->key_len);
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx; /* keyless: keep their order */
+}
+
+static bool blob_same(const struct blob_id *x, const struct blob_id *y)
+{
+	return x->size == y->size && (x->size == 0 || memcmp(x->data, y->data, x->size) == 0);
+}
+
+/* A hidden-set section for (type, key) entries in cmp_key order. */
+static int build_hidden_ids(const struct blob_id *v, size_t n, unsigned char **ret, size_t *ret_len)
+{
+	size_t slots = slots_for(n), len = 8 * slots, off;
+	unsigned char *b;
+
+	for (size_t i = 0; i < n; i++)
+		len += align_up(HIDE_FIXED + v[i].key_len + 1, 4);
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	b = calloc(1, len);
+	if (!b)
+		return -ENOMEM;
+	memset(b, 0xff, 8 * slots);
+	off = 8 * slots;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = snap_hash_key(v[i].type, v[i].key, v[i].key_len);
+
+		snap_put32(b + off, v[i].type);
+		snap_put32(b + off + 4, (uint32_t) v[i].key_len);
+		if (v[i].key_len)
+			memcpy(b + off + HIDE_FIXED, v[i].key, v[i].key_len);
+		(void) slot_insert(b, (uint32_t) slots, h, h, (uint32_t) off, false);
+		off += align_up(HIDE_FIXED + v[i].key_len + 1, 4);
+	}
+	*ret = b;
+	*ret_len = len;
+	return 0;
+}
+
+int tu_snapshot_build_blobs_delta(const struct tu_snapshot *base, const struct tu_blob *blobs,
+				  size_t n_blobs, int64_t now_usec, size_t max_changes,
+				  void **ret_data, size_t *ret_size,
+				  struct tu_snapshot_delta_stats *ret_stats, struct tu_err *reterr)
+{
+	_cleanup_free_ struct blob_id *bv = NULL, *nv = NULL, *hid = NULL;
+	_cleanup_free_ struct tu_blob *out = NULL;
+	_cleanup_free_ uint64_t *keyed = NULL;
+	_cleanup_free_ unsigned char *hide = NULL;
+	_cleanup_free_ void *img = NULL;
+	struct tu_snapshot_delta_stats st = {0};
+	unsigned char info[DELTA_SIZE] = {0};
+	size_t nb, n_hid = 0, n_out = 0, hide_len = 0, img_size = 0, i, j;
+	int r = 0;
+
+	if (!base || base->kind != TU_SNAPSHOT_KIND_STATE || base->delta)
+		return tu_err_set(reterr, -EINVAL, "the base of a state delta must be a plain state snapshot");
+	if (n_blobs > TU_SNAPSHOT_MAX_RECORDS || (n_blobs && !blobs))
+		return tu_err_set(reterr, -EINVAL, "bad blob array");
+	st.base_generation = base->generation;
+	st.max_changes = max_changes ? max_changes : tu_snapshot_delta_max_changes(n_blobs);
+	if (!base->sec[SEC_BLOB_KEYS].present) {
+		r = tu_err_set(reterr, -E2BIG, "the base has no key index: write it in full");
+		goto out;
+	}
+	nb = base->sec[SEC_BLOB_INDEX].count;
+	bv = calloc(nb ? nb : 1, sizeof(*bv));
+	nv = calloc(n_blobs ? n_blobs : 1, sizeof(*nv));
+	hid = calloc(nb + 1, sizeof(*hid));
+	out = calloc(n_blobs ? n_blobs : 1, sizeof(*out));
+	if (!bv || !nv || !hid || !out) {
+		r = tu_err_set(reterr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = keyed_blobs(base, &keyed, reterr);
+	if (r < 0)
+		goto out;
+	for (i = 0; i < nb; i++) {
+		r = blob_entry(base, i, &bv[i].type, &bv[i].data, &bv[i].size, reterr);
+		if (r < 0)
+			goto out;
+		bv[i].idx = i;
+	}
+	/* The base's keys, from its slots (checksummed by keyed_blobs) and key bytes. */
+	if (verify_range(base, base->key_bytes_off, base->key_bytes_off + base->key_bytes, reterr) < 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	for (uint32_t k = 0; k < base->sec[SEC_BLOB_KEYS].count; k++) {
+		const unsigned char *slot = base->base + base->key_slots_off + KEYS_SLOT * (size_t) k;
+		uint32_t b = snap_le32(slot + 4), koff = snap_le32(slot + 8), klen = snap_le32(slot + 12);
+
+		if (b == SNAP_EMPTY_SLOT)
+			continue;
+		if (b >= nb || klen == 0 || koff > base->key_bytes || base->key_bytes - koff < klen) {
+			r = bad(reterr, "base key index slot %u out of range", k);
+			goto out;
+		}
+		bv[b].key = base->base + base->key_bytes_off + koff;
+		bv[b].key_len = klen;
+	}
+	for (i = 0; i < n_blobs; i++) {
+		if ((blobs[i].size && !blobs[i].data) || (blobs[i].key_len && !blobs[i].key)) {
+			r = tu_err_set(reterr, -EINVAL, "blob %zu: NULL data or key", i);
+			goto out;
+		}
+		nv[i] = (struct blob_id){.type = blobs[i].type,
+					 .key = (const unsigned char *) blobs[i].key,
+					 .key_len = blobs[i].key_len,
+					 .data = blobs[i].data,
+					 .size = blobs[i].size,
+					 .idx = i};
+	}
+	qsort(bv, nb, sizeof(*bv), cmp_blob_id);
+	qsort(nv, n_blobs, sizeof(*nv), cmp_blob_id);
+	/* A key twice (either side): the merge below could not say which one changed. */
+	for (i = 1; i < nb; i++)
+		if (bv[i].key_len && bv[i].key_len == bv[i - 1].key_len &&
+		    cmp_key(bv[i].type, bv[i].key, bv[i].key_len, bv[i - 1].type, bv[i - 1].key,
+			    bv[i - 1].key_len) == 0) {
+			r = tu_err_set(reterr, -E2BIG, "the base has a key twice: write it in full");
+			goto out;
+		}
+	for (i = 1; i < n_blobs; i++)
+		if (nv[i].key_len && cmp_key(nv[i].type, nv[i].key, nv[i].key_len, nv[i - 1].type,
+					     nv[i - 1].key, nv[i - 1].key_len) == 0) {
+			r = tu_err_set(reterr, -E2BIG, "a key twice: write it in full");
+			goto out;
+		}
+	/* Merge-join on (type, key); the keyless blobs of a type are compared as one list. */
+	for (i = 0, j = 0; i < nb || j < n_blobs;) {
+		const struct blob_id *x = i < nb ? &bv[i] : NULL, *y = j < n_blobs ? &nv[j] : NULL;
+		uint32_t t = x && (!y || x->type <= y->type) ? x->type : y->type;
+
+		if ((x && x->type == t && x->key_len == 0) || (y && y->type == t && y->key_len == 0)) {
+			size_t i2 = i, j2 = j;
+			bool same = true;
+
+			while (i2 < nb && bv[i2].type == t && bv[i2].key_len == 0)
+				i2++;
+			while (j2 < n_blobs && nv[j2].type == t && nv[j2].key_len == 0)
+				j2++;
+			same = i2 - i == j2 - j;
+			for (size_t q = 0; same && q < i2 - i; q++)
+				same = blob_same(&bv[i + q], &nv[j + q]);
+			if (!same) {
+				if (i2 > i)
+					hid[n_hid++] = (struct blob_id){.type = t};
+				for (size_t q = j; q < j2; q++)
+					out[n_out++] = blobs[nv[q].idx];
+			}
+			i = i2, j = j2;
+			continue;
+		}
+		{
+			int c = !x ? 1 : !y ? -1 : cmp_key(x->type, x->key, x->key_len, y->type, y->key, y->key_len);
+
+			if (c == 0 && blob_same(x, y)) {
+				i++, j++;
+				continue;
+			}
+			if (c <= 0) {
+				hid[n_hid++] = *x;
+				i++;
+			}
+			if (c >= 0) {
+				out[n_out++] = blobs[y->idx];
+				j++;
+			}
+		}
+	}
+	st.n_records = n_out;
+	st.n_hidden = n_hid;
+	if (n_out + n_hid > st.max_changes) {
+		r = tu_err_set(reterr, -E2BIG, "%zu changed blobs and %zu hidden keys, over the delta limit of %zu",
+			       n_out, n_hid, st.max_changes);
+		goto out;
+	}
+	/* hid came out in (type, key) order: keyless (length 0) first within a type */
+	qsort(hid, n_hid, sizeof(*hid), cmp_blob_id);
+	r = build_hidden_ids(hid, n_hid, &hide, &hide_len);
+	if (r < 0) {
+		r = tu_err_set(reterr, r, r == -ENOMEM ? "out of memory" : "hidden set too large");
+		goto out;
+	}
+	snap_put64(info, base->size);
+	snap_put32(info + 8, snap_le32(base->base + H_HEADER_CRC));
+	{
+		const struct extra_sec extra[] = {
+		    {.type = SEC_DELTA, .count = 0, .data = info, .len = DELTA_SIZE},
+		    {.type = SEC_HIDE_BLOB, .count = (uint32_t) n_hid, .data = hide, .len = hide_len},
+		};
+
+		/* build_blobs groups by type (stable) when a blob has a key; keyless ones are in
+		 * input order, grouped already when the input is (the cache writer's is). */
+		if (n_out > 1) {
+			bool grouped = true;
+
+			for (i = 1; grouped && i < n_out; i++)
+				grouped = out[i - 1].type <= out[i].type;
+			if (!grouped) {
+				r = tu_err_set(reterr, -E2BIG, "blobs not grouped by type: write in full");
+				goto out;
+			}
+		}
+		r = build_blobs(TU_SNAPSHOT_KIND_STATE_DELTA, out, n_out, extra, ELEMENTSOF(extra),
+				base->generation, now_usec, &img, &img_size, reterr);
+	}
+	if (r < 0)
+		goto out;
+	if (img_size > base->size / 2 && img_size > DELTA_MIN_BYTES_LIMIT) {
+		r = tu_err_set(reterr, -E2BIG, "a delta of %zu bytes is not worth it over a base of %zu",
+			       img_size, base->size);
+		goto out;
+	}
+	st.bytes = img_size;
+	*ret_data = TAKE_PTR(img);
+	*ret_size = img_size;
+	r = 0;
+out:
+	if (ret_stats)
+		*ret_stats = st;
+	return r;
+}
+
+int tu_snapshot_write_blobs_delta(const char *base_path, mode_t mode, const struct tu_blob *blobs,
+				  size_t n_blobs, int64_t now_usec, size_t max_changes,
+				  struct tu_snapshot_delta_stats *ret_stats, struct tu_err *reterr)
+{
+	_cleanup_free_ void *data = NULL;
+	struct tu_snapshot_delta_stats st = {0};
+	struct tu_snapshot *base = NULL;
+	char dpath[PATH_MAX];
+	size_t size = 0;
+	int r;
+
+	r = open_one(base_path, TU_SNAPSHOT_KIND_STATE, TU_SNAPSHOT_LAZY, false, &base, reterr);
+	if (r >= 0) {
+		r = tu_snapshot_delta_path(base_path, dpath, sizeof(dpath));
+		if (r < 0)
+			r = tu_err_set(reterr, r, "%s: the delta's path: %s", base_path, strerror(-r));
+	}
+	if (r >= 0)
+		r = tu_snapshot_build_blobs_delta(base, blobs, n_blobs, now_usec, max_changes, &data,
+						  &size, &st, reterr);
+	if (r >= 0) {
+		r = tu_snapshot_replace_file(dpath, mode, data, size, reterr);
 		if (r < 0)
 			st.bytes = 0;
 	}

@@ -249,6 +249,23 @@ int tu_snapshot_write_accounts_delta(const char *base_path, const struct tu_pw_r
 				     struct tu_err *reterr);
 
 /*
+ * The state delta (kind 4): the blobs (same inputs as tu_snapshot_build_blobs) that
+ * differ from base, a state snapshot with a key index opened without
+ * TU_SNAPSHOT_OVERLAY.  A blob is identified by (type, key); a type's keyless blobs
+ * are compared as one ordered list and, when it changed, all hidden and written
+ * again.  Errors as the accounts delta; also -E2BIG when the base has no key
+ * index or a key appears twice (write in full).  tu_cache_save_incremental uses
+ * it (docs/cache-format.md "Delta files").
+ */
+int tu_snapshot_build_blobs_delta(const struct tu_snapshot *base, const struct tu_blob *blobs,
+				  size_t n_blobs, int64_t now_usec, size_t max_changes,
+				  void **ret_data, size_t *ret_size,
+				  struct tu_snapshot_delta_stats *ret_stats, struct tu_err *reterr);
+int tu_snapshot_write_blobs_delta(const char *base_path, mode_t mode, const struct tu_blob *blobs,
+				  size_t n_blobs, int64_t now_usec, size_t max_changes,
+				  struct tu_snapshot_delta_stats *ret_stats, struct tu_err *reterr);
+
+/*
  * The generation a full write of base_path must use: one more than the
  * larger of the base's and its delta's (so the old delta becomes stale even
  * when the base was unreadable); 1 when neither can be read.

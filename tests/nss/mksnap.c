@@ -8,7 +8,8 @@
  *       i % 10 == k as member (and as a supplementary gid); optionally the
  *       same accounts in /etc/passwd and /etc/group format.  The snapshot's
  *       creation time is the epoch (old); MKSNAP_NEGATIVE_TTL_SEC=S records
- *       cache.negative_ttl = S seconds (default: none recorded).
+ *       cache.negative_ttl = S seconds (default: none recorded);
+ *       MKSNAP_DELTA=1 then writes u{N/2}'s shell change as the delta next to OUT.db.
  *   mksnap files PASSWD GROUP OUT.db
  *       the entries of passwd/group-format files (initgroups from members).
  *   mksnap delta PASSWD GROUP BASE.db
@@ -77,6 +78,15 @@ static int gen(size_t n, const char *out, const char *pw_out, const char *gr_out
 	if (tu_snapshot_write_accounts_meta(out, pw, n, gr, n + 10, &meta, 1, 0, &e) < 0) {
 		fprintf(stderr, "mksnap: %s\n", e.msg);
 		return 2;
+	}
+	/* MKSNAP_DELTA=1: then u{n/2}'s shell changes, written as the delta next to OUT. */
+	if (n && getenv("MKSNAP_DELTA") && strcmp(getenv("MKSNAP_DELTA"), "1") == 0) {
+		pw[n / 2].shell = "/bin/sh";
+		if (tu_snapshot_write_accounts_delta(out, pw, n, gr, n + 10, &meta, 0, 0, NULL, &e) < 0) {
+			fprintf(stderr, "mksnap: delta: %s\n", e.msg);
+			return 2;
+		}
+		pw[n / 2].shell = "/bin/bash";
 	}
 	if (pw_out && gr_out) {
 		FILE *p = fopen(pw_out, "we"), *g = fopen(gr_out, "we");

@@ -304,6 +304,59 @@ static void test_save_incremental(void **state)
 	assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, &e->host, NOW + SEC, NULL, &st, &err), 0);
 	assert_true(st.accounts_delta);
 	assert_true(st.accounts_changes >= 2); /* bob and auditor, their groups, devs */
+	assert_true(st.state_delta); /* bob's user record hidden */
+	assert_int_equal(st.state_changes, 1);
+	{
+		struct tu_dataset got = {0};
+		char sdelta[256];
+		int64_t created = 0;
+
+		path_of(e, TU_SNAPSHOT_STATE_DELTA_FILE, sdelta, sizeof(sdelta));
+		assert_int_equal(mode_of(sdelta), 0600);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, MAXAGE, &got, &created, &err), 0);
+		assert_int_equal(got.n_users, 2);
+		assert_int_equal(got.n_roles, 2);
+		assert_int_equal(got.n_locks, 1);
+		assert_int_equal(created, NOW + SEC);
+		tu_dataset_done(&got);
+		/* a decision's load through the key index sees the delta too */
+		{
+			const char *const names[] = {"alice@example.com", "bob@example.com"};
+
+			assert_int_equal(tu_cache_load_state_named(e->conf, NOW + SEC, MAXAGE, names, 2,
+								   &got, NULL, &err), 0);
+			assert_int_equal(got.n_users, 1); /* bob left */
+			assert_string_equal(got.users[0].name, "alice@example.com");
+			assert_int_equal(got.n_locks, 1);
+			tu_dataset_done(&got);
+		}
+		/* the lock goes: a state-only delta, seen by the next load */
+		tu_lock_done(&e->d.locks[0]);
+		e->d.n_locks = 0;
+		assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, NULL, NOW + SEC, NULL, &st, &err), 0);
+		assert_true(st.state_delta);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, MAXAGE, &got, NULL, &err), 0);
+		assert_int_equal(got.n_users, 2);
+		assert_int_equal(got.n_locks, 0);
+		tu_dataset_done(&got);
+		{
+			const char *const names[] = {"carol@example.com"};
+
+			assert_int_equal(tu_cache_load_state_named(e->conf, NOW + SEC, MAXAGE, names, 1,
+								   &got, NULL, &err), 0);
+			assert_int_equal(got.n_users, 1);
+			assert_int_equal(got.n_locks, 0);
+			tu_dataset_done(&got);
+		}
+		/* a corrupt state delta: the state is refused, not read without it */
+		assert_int_equal(tu_snapshot_replace_file(sdelta, 0600, "junk", 4, &err), 0);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, MAXAGE, &got, NULL, &err), -EBADMSG);
+		/* the next save writes it again (or in full) */
+		assert_int_equal(tu_cache_save_incremental(e->conf, &e->d, NULL, NOW + SEC, NULL, &st, &err), 0);
+		assert_int_equal(tu_cache_load_state(e->conf, NOW + SEC, MAXAGE, &got, NULL, &err), 0);
+		assert_int_equal(got.n_locks, 0);
+		tu_dataset_done(&got);
+	}
 	assert_int_equal(stat(pub, &after), 0);
 	assert_true(before.st_ino == after.st_ino);
 	assert_int_equal(mode_of(delta), 0644);

@@ -660,6 +660,262 @@ static void test_hostile(void **state)
 			}
 }
 
+/* ---- state deltas -------------------------------------------------------------- */
+
+struct bset {
+	struct tu_blob b[300];
+	char keys[300][16];
+	char data[300][40];
+	size_t n;
+};
+
+/* users (type 1) and roles (type 2) keyed by name, locks (3) and one auth preference (4) keyless:
+ * the state writer's shape, grouped by type. */
+static void bset_make(struct bset *s, size_t users, size_t roles, size_t locks, unsigned salt)
+{
+	s->n = 0;
+	for (size_t i = 0; i < users + roles + locks + 1; i++) {
+		uint32_t t = i < users ? 1 : i < users + roles ? 2 : i < users + roles + locks ? 3 : 4;
+		size_t k = s->n++;
+
+		snprintf(s->keys[k], sizeof(s->keys[k]), "%c%zu", t == 1 ? 'u' : 'r', i);
+		snprintf(s->data[k], sizeof(s->data[k]), "t%u-%zu-%u", t, i, salt);
+		s->b[k] = (struct tu_blob){t, s->data[k], strlen(s->data[k]), t <= 2 ? s->keys[k] : NULL,
+					   t <= 2 ? strlen(s->keys[k]) : 0};
+	}
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Every blob of a type (through its range) as sorted "type:data" lines. */
+static char *blob_dump(const struct tu_snapshot *s)
+{
+	size_t n = tu_snapshot_blob_count(s), len = 0;
+	char **lines = calloc(n + 1, sizeof(*lines)), *out;
+	size_t m = 0;
+
+	assert_non_null(lines);
+	for (uint32_t t = 1; t <= 5; t++) {
+		size_t first = 0, count = 0;
+
+		assert_int_equal(tu_snapshot_blob_type_range(s, t, &first, &count, NULL), 0);
+		for (size_t i = first; i < first + count; i++) {
+			uint32_t type;
+			const void *data;
+			size_t size;
+			char buf[128];
+
+			assert_int_equal(tu_snapshot_blob_at(s, i, &type, &data, &size), 0);
+			assert_int_equal(type, t);
+			snprintf(buf, sizeof(buf), "%u:%.*s", type, (int) size, (const char *) data);
+			lines[m++] = strdup(buf);
+			len += strlen(buf) + 1;
+		}
+	}
+	assert_int_equal(m, n);
+	qsort(lines, m, sizeof(*lines), cmp_line);
+	out = calloc(1, len + 1);
+	for (size_t i = 0; i < m; i++) {
+		strcat(out, lines[i]);
+		strcat(out, "\n");
+		free(lines[i]);
+	}
+	free(lines);
+	return out;
+}
+
+static void find_str(const struct tu_snapshot *s, uint32_t t, const char *key, char *out, size_t size)
+{
+	const void *data;
+	size_t len;
+	int r = tu_snapshot_find_blob(s, t, key, strlen(key), &data, &len, NULL);
+
+	if (r == 0)
+		snprintf(out, size, "%.*s", (int) len, (const char *) data);
+	else
+		snprintf(out, size, "error %d", r);
+}
+
+static void test_state_property(void **state)
+{
+	static struct bset before, after;
+
+	(void) state;
+	for (int iter = 0; iter < 150; iter++) {
+		_cleanup_free_ void *bdata = NULL, *ddata = NULL, *fdata = NULL;
+		_cleanup_(tu_snapshot_closep) struct tu_snapshot *plain = NULL, *base = NULL, *full = NULL;
+		size_t bsize, dsize, fsize, nu = rnd(120), nr = rnd(20), nl = rnd(5);
+		struct tu_snapshot_delta_stats st;
+		struct tu_err e = {};
+		unsigned mode = iter % 3 == 0 ? 0 : iter % 3 == 1 ? TU_SNAPSHOT_LAZY : TU_SNAPSHOT_CHECK_RECORDS;
+
+		bset_make(&before, nu, nr, nl, 0);
+		/* after: same shape, a few changed, some dropped, some added, locks maybe changed */
+		memcpy(&after, &before, sizeof(after));
+		for (size_t k = 0; k < after.n; k++) {
+			after.b[k].key = after.b[k].key ? after.keys[k] : NULL;
+			after.b[k].data = after.data[k];
+		}
+		for (int c = 0; c < 1 + (int) rnd(6); c++) {
+			size_t k = rnd((uint32_t) after.n);
+
+			switch (rnd(3)) {
+			case 0: /* changed */
+				snprintf(after.data[k], sizeof(after.data[k]), "changed-%u", rnd(1000));
+				after.b[k].size = strlen(after.data[k]);
+				break;
+			case 1: /* dropped */
+				memmove(&after.b[k], &after.b[k + 1], (after.n - k - 1) * sizeof(after.b[0]));
+				after.n--;
+				break;
+			default: /* a new user, among the users */
+				if (after.n < 300) {
+					size_t at = 0, nn = after.n;
+
+					memmove(&after.b[at + 1], &after.b[at], (nn - at) * sizeof(after.b[0]));
+					snprintf(after.keys[299 - c], 16, "new%d-%d", iter, c);
+					snprintf(after.data[299 - c], 40, "newdata-%d", c);
+					after.b[at] = (struct tu_blob){1, after.data[299 - c],
+								       strlen(after.data[299 - c]),
+								       after.keys[299 - c],
+								       strlen(after.keys[299 - c])};
+					after.n++;
+				}
+				break;
+			}
+		}
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, before.b, before.n, 3 + iter, 10, &bdata, &bsize, &e), 0);
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, after.b, after.n, 1, 20, &fdata, &fsize, &e), 0);
+		assert_int_equal(tu_snapshot_open_buffer(bdata, bsize, TU_SNAPSHOT_KIND_STATE, 0, &plain, &e), 0);
+		assert_int_equal(tu_snapshot_build_blobs_delta(plain, after.b, after.n, 30, SIZE_MAX, &ddata, &dsize, &st, &e), 0);
+		assert_int_equal(tu_snapshot_open_buffer(bdata, bsize, TU_SNAPSHOT_KIND_STATE, mode, &base, &e), 0);
+		if (tu_snapshot_attach_delta_buffer(base, ddata, dsize, mode, &e) != 1)
+			fail_msg("iteration %d: attach: %s", iter, e.msg);
+		assert_int_equal(tu_snapshot_open_buffer(fdata, fsize, TU_SNAPSHOT_KIND_STATE, 0, &full, &e), 0);
+		assert_int_equal(tu_snapshot_blob_count(base), tu_snapshot_blob_count(full));
+		{
+			char *x = blob_dump(base), *y = blob_dump(full);
+
+			assert_string_equal(x, y);
+			free(x);
+			free(y);
+		}
+		for (int side = 0; side < 2; side++) {
+			const struct bset *bs = side ? &after : &before;
+
+			for (size_t k = 0; k < bs->n; k++) {
+				char p[64], q[64];
+
+				if (!bs->b[k].key)
+					continue;
+				find_str(base, bs->b[k].type, bs->b[k].key, p, sizeof(p));
+				find_str(full, bs->b[k].type, bs->b[k].key, q, sizeof(q));
+				assert_string_equal(p, q);
+			}
+		}
+		assert_int_equal(tu_snapshot_created_usec(base), 30);
+	}
+}
+
+static void poke_blobs(const struct tu_snapshot *s)
+{
+	static const char *const keys[] = {"u0", "u1", "u2", "r3", "new", "x"};
+
+	for (size_t i = 0; i < tu_snapshot_blob_count(s) + 1; i++) {
+		uint32_t t;
+		const void *d;
+		size_t n;
+
+		if (tu_snapshot_blob_at(s, i, &t, &d, &n) == 0 && n > 0) {
+			volatile unsigned char c = ((const unsigned char *) d)[n - 1];
+
+			(void) c;
+		}
+	}
+	for (uint32_t t = 0; t < 6; t++) {
+		size_t first, count;
+		const void *d;
+		size_t n;
+
+		(void) tu_snapshot_blob_type_range(s, t, &first, &count, NULL);
+		for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+			(void) tu_snapshot_find_blob(s, t, keys[k], strlen(keys[k]), &d, &n, NULL);
+	}
+}
+
+/* A state delta's bytes: every truncation and bit flip refused, hostile values never crash. */
+static void test_state_hostile(void **state)
+{
+	static struct bset before, after;
+	_cleanup_free_ void *b = NULL, *d = NULL;
+	_cleanup_free_ unsigned char *copy = NULL;
+	struct tu_snapshot *s = NULL;
+	size_t bs, ds;
+	struct tu_err e = {};
+
+	(void) state;
+	bset_make(&before, 3, 2, 2, 0);
+	bset_make(&after, 4, 1, 1, 1); /* users changed and one added, a role gone, locks changed */
+	assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, before.b, before.n, 5, 1, &b, &bs, &e), 0);
+	assert_int_equal(tu_snapshot_open_buffer(b, bs, TU_SNAPSHOT_KIND_STATE, 0, &s, &e), 0);
+	assert_int_equal(tu_snapshot_build_blobs_delta(s, after.b, after.n, 2, 0, &d, &ds, NULL, &e), 0);
+	s = tu_snapshot_close(s);
+	copy = malloc(ds);
+	assert_non_null(copy);
+	for (size_t n = 0; n < ds; n++) {
+		assert_int_equal(tu_snapshot_open_buffer(b, bs, TU_SNAPSHOT_KIND_STATE, 0, &s, &e), 0);
+		assert_int_equal(tu_snapshot_attach_delta_buffer(s, d, n, 0, &e), -EBADMSG);
+		s = tu_snapshot_close(s);
+	}
+	for (size_t bit = 0; bit < 8 * ds; bit++)
+		for (int lazy = 0; lazy < 2; lazy++) {
+			int r;
+
+			memcpy(copy, d, ds);
+			copy[bit / 8] ^= (unsigned char) (1u << (bit % 8));
+			assert_int_equal(tu_snapshot_open_buffer(b, bs, TU_SNAPSHOT_KIND_STATE,
+								 lazy ? TU_SNAPSHOT_LAZY : 0, &s, &e), 0);
+			r = tu_snapshot_attach_delta_buffer(s, copy, ds, lazy ? TU_SNAPSHOT_LAZY : 0, &e);
+			if (!lazy && r != -EBADMSG)
+				fail_msg("bit %zu flipped: attach gave %d", bit, r);
+			if (r == 1)
+				poke_blobs(s);
+			s = tu_snapshot_close(s);
+		}
+	static const unsigned char vals[] = {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff};
+	for (size_t i = 0; i < ds; i++)
+		for (size_t v = 0; v < sizeof(vals); v++)
+			for (int mode = 0; mode < 3; mode++) {
+				static const unsigned flags[] = {0, TU_SNAPSHOT_LAZY, TU_SNAPSHOT_CHECK_RECORDS};
+
+				memcpy(copy, d, ds);
+				if (copy[i] == vals[v])
+					continue;
+				copy[i] = vals[v];
+				fix_crc(copy, ds);
+				assert_int_equal(tu_snapshot_open_buffer(b, bs, TU_SNAPSHOT_KIND_STATE, flags[mode], &s, &e), 0);
+				if (tu_snapshot_attach_delta_buffer(s, copy, ds, flags[mode], &e) == 1)
+					poke_blobs(s);
+				s = tu_snapshot_close(s);
+			}
+	/* a base without a key index takes no state delta: the writer says write in full */
+	{
+		_cleanup_free_ void *b2 = NULL, *d2 = NULL;
+		size_t bs2, ds2;
+		const struct tu_blob plain[] = {{3, "x", 1, NULL, 0}};
+
+		assert_int_equal(tu_snapshot_build_blobs(TU_SNAPSHOT_KIND_STATE, plain, 1, 5, 1, &b2, &bs2, &e), 0);
+		assert_int_equal(tu_snapshot_open_buffer(b2, bs2, TU_SNAPSHOT_KIND_STATE, 0, &s, &e), 0);
+		assert_int_equal(tu_snapshot_build_blobs_delta(s, after.b, after.n, 2, 0, &d2, &ds2, NULL, &e), -E2BIG);
+		/* and refuses a delta for a keyed base */
+		assert_int_equal(tu_snapshot_attach_delta_buffer(s, d, ds, 0, &e), 0); /* another base: stale */
+		s = tu_snapshot_close(s);
+	}
+}
+
 /* ---- files -------------------------------------------------------------------- */
 
 static char dir[PATH_MAX];
@@ -831,6 +1087,8 @@ int main(void)
 	    cmocka_unit_test(test_generations),
 	    cmocka_unit_test(test_limit),
 	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_state_property),
+	    cmocka_unit_test(test_state_hostile),
 	    cmocka_unit_test_setup_teardown(test_files, setup_dir, teardown_dir),
 	};
 
