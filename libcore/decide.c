@@ -945,8 +945,9 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	/* The session's certificate, when it came with one: its MFA device and trusted device are
 	 * lock targets too.  Read whether or not pam.trust_ssh_cert is set: a lock only refuses. */
 	struct tu_ssh_cert cert;
-	const struct tu_ssh_cert *certp = NULL;
-	if (req->ssh_auth_info && tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
+	const struct tu_ssh_cert *certp = tcert; /* parsed already: the same lock targets */
+	if (!certp && req->ssh_auth_info &&
+	    tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
 		certp = &cert;
 	for (size_t i = 0; i < d->n_locks; i++) {
 		const struct tu_lock *l = &d->locks[i];
