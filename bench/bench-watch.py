@@ -8,7 +8,9 @@ on loopback, for each size in USERS (generated users, 100 roles):
     `teleport-unix passwd LOGIN` (the same code and file as getent) finds it,
     the stand-in's spool pickup (<= 5 ms) included
   * cost of applying one event: the watcher's own "write_duration" (the
-    accounts recomputed and both snapshots rewritten under the lock), p50/max
+    accounts mapped again through the memo, state.db and accounts.delta or
+    accounts.db written under the lock), p50/max, with what it wrote
+    (write_kind, bytes) and how many users it mapped again
   * idle cost for IDLE seconds: RPCs seen by Auth and TCP bytes on the
     watcher's connection (ss -ti), per minute
   * a PAM login decision in process (bench-pam-decide: configuration, watch
@@ -43,6 +45,9 @@ EVENTS = int(os.environ.get("BENCH_WATCH_EVENTS", "20"))
 # BENCH_WATCH_PERF=DIR: record the watcher with `perf record -g` while it applies the user events
 # (DIR/perf-USERS.data; read with `perf report -i`), for the profile split in docs/PERFORMANCE.md.
 PERF = os.environ.get("BENCH_WATCH_PERF")
+# BENCH_WATCH_FULL=1: the watcher runs with --full-writes (every write maps all users, encodes
+# every record and rewrites both files: the cost before the incremental writes), for A/B runs.
+FULL = os.environ.get("BENCH_WATCH_FULL") == "1"
 
 
 def real_binary(build, name):
@@ -112,7 +117,8 @@ def one_size(build, tmp, certs, users):
     w = None
     try:
         t0 = time.monotonic()
-        w = subprocess.Popen([cli, "--insecure-perms", "-c", cfg, "watch"], env=env,
+        w = subprocess.Popen([cli, "--insecure-perms", "-c", cfg, "watch", *(["--full-writes"] if FULL else [])],
+                             env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait(lambda: state(cache).get("phase") == "current", 900, "the watcher to be current")
         t_current = time.monotonic() - t0
@@ -124,7 +130,7 @@ def one_size(build, tmp, certs, users):
                                      os.path.join(PERF, f"perf-{users}.data")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
-        lat, writes = [], []
+        lat, writes, kinds, cpus = [], [], [], []
         for k in range(EVENTS):
             login = f"zw{k:03d}"
             cmd = {"op": "put", "kind": "user",
@@ -133,13 +139,21 @@ def one_size(build, tmp, certs, users):
             p = os.path.join(spool, f"{k:05d}.json")
             with open(p + ".tmp", "w", encoding="utf-8") as f:
                 json.dump(cmd, f)
+            ev_before = int(state(cache).get("events", 0))
             t0 = time.monotonic()
             os.replace(p + ".tmp", p)
             wait(lambda lg=login: subprocess.run([cli, "--insecure-perms", "-c", cfg, "passwd", lg],
                                                  capture_output=True, env=env).returncode == 0,
                  30, f"{login} in passwd")
             lat.append((time.monotonic() - t0) * 1000)
-            writes.append(int(state(cache)["write_duration"]) / 1000)
+            # watch.state follows the files: wait for this event's write to be recorded
+            wait(lambda e0=ev_before: int(state(cache).get("events", 0)) > e0
+                 and int(state(cache)["last_write"]) >= int(state(cache)["last_event"]), 30, "the write recorded")
+            st = state(cache)
+            writes.append(int(st["write_duration"]) / 1000)
+            cpus.append(int(st.get("write_cpu", 0)) / 1000)
+            kinds.append(f'{st.get("write_kind", "?")} {int(st.get("write_bytes", 0)) / 1e3:.0f} kB, '
+                         f'{st.get("write_recomputed", "?")} mapped')
 
         if perf:
             perf.send_signal(signal.SIGINT)
@@ -186,13 +200,14 @@ def one_size(build, tmp, certs, users):
             w.wait()
         srv.stop()
 
-    print(f"-- {users} users, 100 roles")
+    print(f"-- {users} users, 100 roles{' (--full-writes)' if FULL else ''}")
     print(f"start to current (INIT, full list, both snapshots): {t_current:.2f} s "
           f"(the write alone {first_write:.1f} ms)")
     print(f"change-to-passwd latency over {EVENTS} PUTs: p50 {statistics.median(lat):.1f} ms, "
           f"p99 {pct(lat, 99):.1f} ms (goal <= 1000 ms; includes spawning the checking process)")
-    print(f"applying one event (accounts + both snapshots, lock): p50 {statistics.median(writes):.1f} ms, "
-          f"max {max(writes):.1f} ms (Auth's slow-watcher grace: 59 s)")
+    print(f"applying one event (accounts + files, lock): p50 {statistics.median(writes):.1f} ms, "
+          f"max {max(writes):.1f} ms (Auth's slow-watcher grace: 59 s); CPU p50 {statistics.median(cpus):.1f} ms, "
+          f"max {max(cpus):.1f} ms; last write: {kinds[-1]}")
     print(f"a lock PUT until state.db is written: p50 {statistics.median(lock_lat):.1f} ms, "
           f"max {max(lock_lat):.1f} ms (the write alone p50 {statistics.median(lock_writes):.1f} ms)")
     print(f"idle {IDLE} s: {idle_calls} RPCs, {idle_bytes}")

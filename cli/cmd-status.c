@@ -247,7 +247,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 				       (double) ws.write_duration_usec / 1000.0,
 				       strcmp(ws.write_kind, "state") == 0   ? "state.db only"
 				       : strcmp(ws.write_kind, "full") == 0  ? "accounts.db and state.db"
-				       : strcmp(ws.write_kind, "delta") == 0 ? "accounts.delta and state.db"
+				       : strcmp(ws.write_kind, "delta") == 0 ? "delta files"
 				       : ws.write_kind[0]                   ? ws.write_kind
 									    : "both snapshots",
 				       (double) ws.write_bytes / 1e6,

@@ -127,6 +127,7 @@ struct watcher {
 	struct tu_watch_state st;
 	struct tu_accounts_memo *memo;
 	struct enc_list enc_users, enc_roles, enc_locks;
+	bool full_writes; /* --full-writes: every write maps, encodes and writes everything */
 };
 
 static void enc_reset(struct enc_list *l, size_t n)
@@ -252,6 +253,16 @@ static int64_t next_expiry(const struct tu_dataset *d, int64_t now)
 	return next;
 }
 
+/* CPU time of this process (single-threaded): a write's cost whatever the machine's load. */
+static int64_t cpu_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Both snapshots from w->d, under the refresh lock: the accounts through the memo, state.db from
  * the records encoded so far plus those an event touched. */
 static int flush(struct watcher *w, struct tu_err *e)
@@ -262,6 +273,7 @@ static int flush(struct watcher *w, struct tu_err *e)
 	struct tu_accounts acc = {0};
 	struct tu_cache_write_stats ws = {0};
 	uint64_t t0 = tu_transport_now_usec();
+	int64_t cpu0 = cpu_usec();
 	size_t recomputed = 0;
 	int64_t now;
 	int r;
@@ -281,7 +293,7 @@ static int flush(struct watcher *w, struct tu_err *e)
 			r = tu_accounts_compute_memo(w->memo, &w->d, &w->host, &co.opts, now, &acc, e);
 		recomputed = w->memo ? tu_accounts_memo_last_computed(w->memo) : w->d.n_users;
 	}
-	if (r >= 0 && enc_fill(w) < 0) {
+	if (r >= 0 && !w->full_writes && enc_fill(w) < 0) {
 		/* Out of memory keeping encodings: start over, the save encodes what it needs. */
 		enc_reset(&w->enc_users, 0);
 		enc_reset(&w->enc_roles, 0);
@@ -295,8 +307,8 @@ static int flush(struct watcher *w, struct tu_err *e)
 		};
 		/* The accounts as a delta next to accounts.db when few changed (cache.h
 		 * tu_cache_save_incremental), else accounts.db in full. */
-		r = tu_cache_save_prepared(conf, &w->d, w->accounts_dirty ? &acc : NULL, &pre, now,
-					   true, &ws, e);
+		r = tu_cache_save_prepared(conf, &w->d, w->accounts_dirty ? &acc : NULL,
+					   w->full_writes ? NULL : &pre, now, !w->full_writes, &ws, e);
 	}
 	tu_accounts_done(&acc);
 	tu_cache_accounts_opts_done(&co);
@@ -308,16 +320,23 @@ static int flush(struct watcher *w, struct tu_err *e)
 	w->accounts_dirty = false;
 	w->st.last_write_usec = now;
 	w->st.write_duration_usec = (int64_t) (tu_transport_now_usec() - t0);
+	/* "delta": accounts.delta (and state.delta or state.db); "state": no accounts to write
+	 * (state.delta or state.db); "full": both files in full. */
 	snprintf(w->st.write_kind, sizeof(w->st.write_kind), "%s",
-		 !ws.accounts_written ? "state" : ws.accounts_delta ? "delta" : "full");
+		 !ws.accounts_written ? "state"
+		 : ws.accounts_delta || ws.state_delta ? "delta"
+						       : "full");
 	w->st.write_bytes = ws.state_bytes + ws.accounts_bytes;
 	w->st.write_recomputed = recomputed;
+	w->st.write_cpu_usec = cpu_usec() - cpu0;
 	tu_log(LOG_DEBUG,
 	       "watch: wrote %s (%" PRIu64 " bytes) in %.1f ms: mapping %.1f ms (%zu users mapped), "
 	       "%zu records encoded in %.1f ms, files %.1f ms",
-	       !ws.accounts_written ? "state.db"
-	       : ws.accounts_delta  ? "accounts.delta and state.db"
-				    : "accounts.db and state.db",
+	       !ws.accounts_written ? (ws.state_delta ? "state.delta" : "state.db")
+	       : ws.accounts_delta  ? (ws.state_delta ? "accounts.delta and state.delta"
+						      : "accounts.delta and state.db")
+				    : (ws.state_delta ? "accounts.db and state.delta"
+						      : "accounts.db and state.db"),
 	       w->st.write_bytes,
 	       (double) w->st.write_duration_usec / 1000.0, (double) ws.compute_usec / 1000.0,
 	       recomputed, ws.encoded, (double) ws.encode_usec / 1000.0,
@@ -486,7 +505,8 @@ static int usage(void)
 	       "Holds a WatchEvents stream to Auth and keeps the cache current (runs until stopped).\n"
 	       "  --backoff-max   cap of the jittered exponential reconnect backoff (default 256s)\n"
 	       "  --init-timeout  how long to wait for Auth's INIT event (default: the backoff cap)\n"
-	       "  --no-jitter     every retry waits the mean delay (benchmarks: shows the herd)\n");
+	       "  --no-jitter     every retry waits the mean delay (benchmarks: shows the herd)\n"
+	       "  --full-writes   every write maps all users and rewrites both files (benchmarks)\n");
 	return CLI_EXIT_OK;
 }
 
@@ -503,6 +523,11 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
 			return usage();
+		if (strcmp(argv[i], "--full-writes") == 0) {
+			/* For benchmarks only: the cost before the incremental writes. */
+			w.full_writes = true;
+			continue;
+		}
 		if (strcmp(argv[i], "--no-jitter") == 0) {
 			/* For the fleet benchmark only: every host waits the same, in lockstep. */
 			jitter = false;
@@ -534,7 +559,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
 	if (r != 0)
 		return r;
 	/* Without it (no memory) every write maps all users, as before. */
-	if (tu_accounts_memo_new(&w.memo) < 0)
+	if (w.full_writes || tu_accounts_memo_new(&w.memo) < 0)
 		w.memo = NULL;
 	/* The credentials must load now: a broken configuration is an error, not a retry loop
 	 * (systemd's Restart=on-failure then shows it). */

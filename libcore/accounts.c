@@ -261,7 +261,23 @@ struct pair {
 	const char *name;
 	const char *user;
 	size_t ui;
+	uint64_t prefix; /* name's first 8 bytes, big-endian, zero-padded (name_prefix) */
 };
+
+/*
+ * The first 8 bytes of s as a big-endian number, zero-padded past the end: comparing two of
+ * them orders like strcmp on those bytes (unsigned, the terminator lowest), so a sort compares
+ * integers and calls strcmp only on equal prefixes.
+ */
+static uint64_t name_prefix(const char *s)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	for (; i < 8 && s[i]; i++)
+		v = (v << 8) | (unsigned char) s[i];
+	return i == 0 ? 0 : v << (8 * (8 - i)); /* (a shift by 64 would be undefined) */
+}
 
 /* Per-account work data beside the output array. */
 struct acc_work {
@@ -288,7 +304,6 @@ struct state {
 	struct idset taken;           /* every uid and gid handed out, plus local gids */
 	struct idset our_gids;        /* gids of the groups we serve */
 	struct namemap group_by_name; /* our group name -> index into out.groups */
-	struct namemap acc_by_login;  /* login -> index into out.accounts */
 	struct acc_work *work;
 	struct tu_accounts out;
 	size_t cap_groups;
@@ -372,6 +387,8 @@ void tu_accounts_opts_from_conf(const struct tu_conf *conf, struct tu_accounts_o
 static int cmp_pair(const void *a, const void *b)
 {
 	const struct pair *x = a, *y = b;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
 	int r = strcmp(x->name, y->name);
 	if (r != 0)
 		return r;
@@ -414,7 +431,8 @@ static int push_pair(struct pair **arr, size_t *n, size_t *cap, const char *name
 		*arr = np;
 		*cap = ncap;
 	}
-	(*arr)[(*n)++] = (struct pair){.name = name, .user = user, .ui = ui};
+	(*arr)[(*n)++] =
+	    (struct pair){.name = name, .user = user, .ui = ui, .prefix = name_prefix(name)};
 	return 0;
 }
 
@@ -963,16 +981,10 @@ static int build_accounts(struct state *s, struct tu_err *reterr)
 	}
 	s->out.n_accounts = j;
 
-	/* Every account has a login and (mostly) a group of that name; ids: uid and gid each. */
-	if (namemap_reserve(&s->acc_by_login, s->out.n_accounts) < 0 ||
-	    namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
+	/* Most accounts get a group of their name. */
+	if (namemap_reserve(&s->group_by_name, s->out.n_accounts) < 0 ||
 	    idset_reserve(&s->our_gids, s->out.n_accounts) < 0)
 		return tu_err_set(reterr, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < s->out.n_accounts; i++) {
-		r = namemap_put(&s->acc_by_login, s->out.accounts[i].login, i);
-		if (r < 0)
-			return tu_err_set(reterr, r, "out of memory");
-	}
 
 	/* Pass E: primary groups. User-private groups first (gid = uid, already reserved). */
 	for (size_t i = 0; i < s->out.n_accounts; i++) {
@@ -1227,7 +1239,6 @@ static void state_done(struct state *s)
 	free(s->work);
 	namemap_done(&s->local_by_name);
 	namemap_done(&s->group_by_name);
-	namemap_done(&s->acc_by_login);
 	idset_done(&s->local_gids);
 	idset_done(&s->taken);
 	idset_done(&s->our_gids);

@@ -707,9 +707,12 @@ static int open_state_file(const char *path, unsigned flags, struct mapping *m,
 			r = tu_snapshot_open_buffer(m->p, m->size, TU_SNAPSHOT_KIND_STATE, flags, &s, e);
 		if (r < 0)
 			return r;
-		if (tu_snapshot_delta_path(path, dpath, sizeof(dpath)) < 0) {
+		r = tu_snapshot_delta_path(path, dpath, sizeof(dpath));
+		if (r < 0) {
+			/* -ENOMEM (realpath) stays -ENOMEM: test-accounts-oom */
 			tu_snapshot_close(s);
-			return tu_err_set(e, -ENAMETOOLONG, "%s: the delta's path", path);
+			mapping_done(m);
+			return tu_err_set(e, r, "%s: the delta's path: %s", path, strerror(-r));
 		}
 		r = map_trusted(dpath, &d, e);
 		if (r == -ENOENT) {

@@ -257,12 +257,14 @@ static int state_write(const struct tu_conf *conf, const char *file, mode_t mode
 		     "\nwrite_duration=%" PRId64
 		     "\nheartbeat=%" PRId64 "\nnext_attempt=%" PRId64 "\nevents=%" PRIu64
 		     "\nrelists=%" PRIu64 "\nreconnects=%" PRIu64 "\nattempt=%" PRIu64
-		     "\nwrite_bytes=%" PRIu64 "\nwrite_recomputed=%" PRIu64 "\nwrite_kind=%s"
+		     "\nwrite_bytes=%" PRIu64 "\nwrite_recomputed=%" PRIu64 "\nwrite_cpu=%" PRId64
+		     "\nwrite_kind=%s"
 		     "\nlast_error=%s\n",
 		     tu_watch_phase_name(s->phase), s->pid, s->started_usec, s->connected_since_usec,
 		     s->last_event_usec, s->last_write_usec, s->write_duration_usec, s->heartbeat_usec, s->next_attempt_usec,
 		     s->events, s->relists, s->reconnects, s->attempt, s->write_bytes,
-		     s->write_recomputed, line_safe(s->write_kind) ? s->write_kind : "", err);
+		     s->write_recomputed, s->write_cpu_usec, line_safe(s->write_kind) ? s->write_kind : "",
+		     err);
 	if (n < 0 || (size_t) n >= sizeof(buf))
 		return tu_err_set(reterr, -EMSGSIZE, "watch state too long");
 	if (s->host_cert[0] && s->host_cn[0] && line_safe(s->host_cert) && line_safe(s->host_cn) &&
@@ -402,7 +404,7 @@ static int state_read(const struct tu_conf *conf, const char *file, struct tu_wa
 		static const char *const numeric[] = {
 			"version", "pid", "started", "connected_since", "last_event", "last_write", "write_duration",
 			"heartbeat", "next_attempt", "events", "relists", "reconnects", "attempt",
-			"host_not_before", "host_not_after", "write_bytes", "write_recomputed",
+			"host_not_before", "host_not_after", "write_bytes", "write_recomputed", "write_cpu",
 		};
 		size_t i;
 		for (i = 0; i < ELEMENTSOF(numeric); i++)
@@ -444,6 +446,8 @@ static int state_read(const struct tu_conf *conf, const char *file, struct tu_wa
 			s.write_bytes = (uint64_t) v;
 		else if (strcmp(key, "write_recomputed") == 0)
 			s.write_recomputed = (uint64_t) v;
+		else if (strcmp(key, "write_cpu") == 0)
+			s.write_cpu_usec = v;
 		else if (strcmp(key, "host_not_before") == 0)
 			s.host_not_before_usec = v;
 		else if (strcmp(key, "host_not_after") == 0)

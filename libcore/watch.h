@@ -81,10 +81,12 @@ struct tu_watch_state {
 	int64_t last_write_usec;      /* last snapshot write */
 	int64_t write_duration_usec;  /* how long it took (accounts + files, lock included) */
 	char write_kind[16];          /* what it wrote: "full" (accounts.db and state.db),
-					 "delta" (accounts.delta and state.db), "state" (state.db
-					 alone: a lock, the auth preference) */
+					 "delta" (accounts.delta, and state.delta or state.db),
+					 "state" (state.db or state.delta alone: a lock, the auth
+					 preference) */
 	uint64_t write_bytes;         /* bytes of the files it wrote */
 	uint64_t write_recomputed;    /* users whose mapping it recomputed (the rest memoized) */
+	int64_t write_cpu_usec;       /* the CPU time it took (the machine's load aside) */
 	int64_t heartbeat_usec;       /* last rewrite of this file */
 	int64_t next_attempt_usec;    /* BACKOFF: when the next attempt starts */
 	uint64_t events;              /* PUT/DELETE applied since start */

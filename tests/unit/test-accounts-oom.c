@@ -136,6 +136,36 @@ static int op_compute(void)
 	return 0;
 }
 
+/* The watcher's path: a memo, a full pass, one user forgotten, a second pass (issue 13). */
+static int op_compute_memo(void)
+{
+	struct tu_accounts a = { .n_accounts = 4242 };
+	struct tu_accounts_memo *m = NULL;
+	struct tu_accounts_opts o = {
+		.source = TU_SOURCE_HOST_USER_CREATION,
+		.uid_min = 200000,
+		.uid_max = 899999999,
+		.local_groups = local,
+		.n_local_groups = ELEMENTSOF(local),
+	};
+	int r = tu_accounts_memo_new(&m);
+	if (r < 0)
+		return r;
+	for (int pass = 0; pass < 2; pass++) {
+		r = tu_accounts_compute_memo(m, &E.d, &E.host, &o, NOW, &a, NULL);
+		if (r < 0) {
+			assert_int_equal(a.n_accounts, 4242); /* untouched */
+			break;
+		}
+		assert_int_equal(a.n_accounts, 5);
+		tu_accounts_done(&a);
+		a.n_accounts = 4242;
+		tu_accounts_memo_forget_user(m, E.d.users[0].name);
+	}
+	tu_accounts_memo_free(m);
+	return r;
+}
+
 static int op_load_state(void)
 {
 	struct tu_dataset d = { .n_users = 4242 };
@@ -188,6 +218,11 @@ static void test_compute_oom(void **state)
 	torture(op_compute, "tu_accounts_compute");
 }
 
+static void test_compute_memo_oom(void **state)
+{
+	torture(op_compute_memo, "tu_accounts_compute_memo");
+}
+
 static void test_save_and_load_oom(void **state)
 {
 	assert_int_equal(op_save(), 0);
@@ -201,6 +236,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compute_oom),
+		cmocka_unit_test(test_compute_memo_oom),
 		cmocka_unit_test(test_save_and_load_oom),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

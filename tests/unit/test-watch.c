@@ -276,6 +276,32 @@ static void test_apply(void **state)
 	/* INIT is not applied */
 	ev = (struct tu_event){.op = TU_EVENT_INIT};
 	assert_int_equal(tu_watch_apply(&d, &ev, &changed, &e), -EINVAL);
+
+	/* tu_watch_apply_change says what moved where (the watcher's encoded records follow) */
+	struct tu_watch_change ch;
+	const char *names[] = {"p", "q", "r"};
+	for (size_t i = 0; i < 3; i++) {
+		ev = put_user(names[i], "r1");
+		assert_int_equal(tu_watch_apply_change(&d, &ev, &ch, &e), 0);
+		tu_event_done(&ev);
+		assert_int_equal(ch.what, TU_WATCH_ADDED);
+		assert_int_equal(ch.index, i);
+	}
+	ev = put_user("q", "r2");
+	assert_int_equal(tu_watch_apply_change(&d, &ev, &ch, &e), 0);
+	tu_event_done(&ev);
+	assert_int_equal(ch.what, TU_WATCH_REPLACED);
+	assert_int_equal(ch.index, 1);
+	ev = (struct tu_event){.op = TU_EVENT_DELETE, .kind = TU_EVENT_KIND_USER, .name = strdup("p")};
+	assert_int_equal(tu_watch_apply_change(&d, &ev, &ch, &e), 0);
+	tu_event_done(&ev);
+	assert_int_equal(ch.what, TU_WATCH_REMOVED);
+	assert_int_equal(ch.index, 0);
+	assert_string_equal(d.users[0].name, "q");
+	ev = (struct tu_event){.op = TU_EVENT_DELETE, .kind = TU_EVENT_KIND_USER, .name = strdup("p")};
+	assert_int_equal(tu_watch_apply_change(&d, &ev, &ch, &e), 0);
+	tu_event_done(&ev);
+	assert_int_equal(ch.what, TU_WATCH_UNCHANGED);
 	tu_dataset_done(&d);
 }
 
@@ -328,8 +354,17 @@ static void test_state_file(void **state)
 	s.events = 7;
 	s.reconnects = 2;
 	snprintf(s.last_error, sizeof(s.last_error), "line one\nline=two");
+	snprintf(s.write_kind, sizeof(s.write_kind), "delta");
+	s.write_bytes = 5584;
+	s.write_recomputed = 7;
+	s.write_cpu_usec = 1234;
 	assert_int_equal(tu_watch_state_write(&conf, &s, &e), 0);
 	assert_int_equal(tu_watch_state_read(&conf, &r, &e), 0);
+	/* what the last write was (kind, size, users mapped again, CPU) */
+	assert_string_equal(r.write_kind, "delta");
+	assert_int_equal(r.write_bytes, 5584);
+	assert_int_equal(r.write_recomputed, 7);
+	assert_int_equal(r.write_cpu_usec, 1234);
 	assert_int_equal(r.phase, TU_WATCH_CURRENT);
 	assert_int_equal(r.pid, 42);
 	assert_int_equal(r.events, 7);
