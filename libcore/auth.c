@@ -62,6 +62,11 @@ struct tu_auth {
 	enum rpc_support list_roles;
 	enum rpc_support pref_v1;
 	char *cluster; /* the local cluster's name (for its user CA); NULL = ask Ping */
+	/* Within one budget (one login decision or lookup), Auth's refusal or unreachability,
+	 * as the transport reported it: later calls of that budget get the same answer without
+	 * dialling again (tu_auth_set_budget). */
+	int unreachable;
+	struct tu_err unreachable_e;
 };
 
 int tu_auth_new_with_transport(struct tu_transport *t, uint64_t request_timeout_usec,
@@ -147,6 +152,7 @@ static void progress(struct tu_auth *a, const char *what, size_t n)
 
 void tu_auth_set_budget(struct tu_auth *a, uint64_t budget_usec)
 {
+	a->unreachable = 0; /* a new budget dials again */
 	a->budget_deadline = budget_usec ? tu_transport_now_usec() + budget_usec : 0;
 }
 
@@ -186,7 +192,21 @@ static int unary(struct tu_auth *a, const char *path, const uint8_t *req, size_t
 	int r = deadline(a, path, &d, e);
 	if (r < 0)
 		return r;
-	return budget_note(a, d, tu_grpc_unary(a->t, path, req, req_len, d, a->max_message, ret_msg, ret_len, e), e);
+	if (a->unreachable) {
+		/* Refused or unreachable a moment ago in this budget: the same answer, no dial. */
+		if (e)
+			*e = a->unreachable_e;
+		return a->unreachable;
+	}
+	r = budget_note(a, d, tu_grpc_unary(a->t, path, req, req_len, d, a->max_message, ret_msg, ret_len, e), e);
+	/* Only the transport's own verdict on reaching Auth (no gRPC status: nothing answered),
+	 * and only under a budget: sync and watch, which set none, dial every time. */
+	if (a->budget_deadline && e && e->grpc_status < 0 &&
+	    (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH)) {
+		a->unreachable = r;
+		a->unreachable_e = *e;
+	}
+	return r;
 }
 
 /* Adds which RPC's answer did not decode. */

@@ -945,8 +945,9 @@ static int decide_ix(const struct tu_rbac_index *ix, const struct tu_host *h, co
 	/* The session's certificate, when it came with one: its MFA device and trusted device are
 	 * lock targets too.  Read whether or not pam.trust_ssh_cert is set: a lock only refuses. */
 	struct tu_ssh_cert cert;
-	const struct tu_ssh_cert *certp = NULL;
-	if (req->ssh_auth_info && tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
+	const struct tu_ssh_cert *certp = tcert; /* parsed already: the same lock targets */
+	if (!certp && req->ssh_auth_info &&
+	    tu_decide_ssh_cert_parse(req->ssh_auth_info, TU_SSH_CERT_NO_VERIFY, &cert, NULL) == 0)
 		certp = &cert;
 	for (size_t i = 0; i < d->n_locks; i++) {
 		const struct tu_lock *l = &d->locks[i];
@@ -1350,9 +1351,11 @@ static void want_names(struct user_want *w, const struct tu_decide_opts *o,
 	}
 }
 
-int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
-			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
-			 struct tu_err *reterr)
+/* tu_decide_from_state with the snapshot's age limit (0: cache.offline_max_age, as a full read). */
+static int decide_from_state_aged(const struct tu_conf *conf, const struct tu_host *h,
+				  const struct tu_decide_opts *o, const struct tu_login_req *req, int64_t now_usec,
+				  uint64_t max_age_usec, struct tu_verdict *ret, bool *ret_indexed,
+				  struct tu_err *reterr)
 {
 	struct user_want want = { 0 };
 	struct want_ctx wc = { .w = &want, .login = req->login };
@@ -1367,7 +1370,7 @@ int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, co
 	want_names(&want, o, req);
 	/* First only the users the request names, through the state file's key index. */
 	const struct partial part = { .names = (const char *const *) want.names, .n = want.n_names };
-	k = tu_cache_load_state_named(conf, now_usec, UINT64_MAX, part.names, part.n, &d, NULL, reterr);
+	k = tu_cache_load_state_named(conf, now_usec, max_age_usec, part.names, part.n, &d, NULL, reterr);
 	if (k == 0) {
 		struct tu_rbac_index *ix = NULL;
 
@@ -1394,7 +1397,7 @@ int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, co
 	 * has no index: every user record, filtered. */
 	d = (struct tu_dataset){ 0 };
 	tu_err_clear(reterr);
-	k = tu_cache_load_state_filtered(conf, now_usec, UINT64_MAX, user_wanted, &wc, &d, NULL, reterr);
+	k = tu_cache_load_state_filtered(conf, now_usec, max_age_usec, user_wanted, &wc, &d, NULL, reterr);
 	free(want.roles);
 	if (k == -ENOMEM)
 		return k;
@@ -1407,6 +1410,13 @@ int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, co
 	v.offline = true;
 	*ret = v;
 	return 0;
+}
+
+int tu_decide_from_state(const struct tu_conf *conf, const struct tu_host *h, const struct tu_decide_opts *o,
+			 const struct tu_login_req *req, int64_t now_usec, struct tu_verdict *ret, bool *ret_indexed,
+			 struct tu_err *reterr)
+{
+	return decide_from_state_aged(conf, h, o, req, now_usec, UINT64_MAX, ret, ret_indexed, reterr);
 }
 
 static bool served_by_cache(const struct tu_conf *conf, const char *login)
@@ -1536,6 +1546,21 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		}
 	}
 	tu_err_clear(&e);
+	o.stale_locks = true;
+	/* Issue 10: the users and roles this decision needs, through the state file's key index
+	 * (what the watch-fed path reads), within cache.offline_max_age; the same verdict as the
+	 * whole file's (test-decide compares them).  Anything else, an error included: the full
+	 * read below, which says why. */
+	k = decide_from_state_aged(conf, &h, &o, req, now_usec, 0, &v, NULL, &e);
+	if (k == -ENOMEM)
+		return tu_err_set(reterr, k, "out of memory");
+	if (k == 0) {
+		deny_if_served(served, req->login, &v);
+		*ret = v;
+		return 0;
+	}
+	v = (struct tu_verdict){ 0 };
+	tu_err_clear(&e);
 	k = tu_cache_load_state(conf, now_usec, 0, &d, NULL, &e);
 	if (k == -ENOMEM)
 		return tu_err_set(reterr, k, "out of memory");
@@ -1548,7 +1573,6 @@ int tu_decide(struct tu_ctx *ctx, const struct tu_login_req *req, int64_t now_us
 		*ret = v;
 		return 0;
 	}
-	o.stale_locks = true;
 	k = tu_decide_pure(&d, &h, &o, req, now_usec, &v, reterr);
 	tu_dataset_done(&d);
 	if (k < 0)

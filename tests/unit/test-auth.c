@@ -719,6 +719,54 @@ static void test_budget(void **state)
 	free(body);
 }
 
+/* Within one budget a refused or unreachable Auth is dialled once (issue 10: an offline
+ * ssh-principals asks for the user CA, then the user); a new budget, or none, dials again. */
+static void test_unreachable_once_per_budget(void **state)
+{
+	size_t len;
+	uint8_t *body = read_vector("ping_response.grpc", &len);
+	const struct fake_step steps[] = {
+	    {PING_PATH, NULL, 0, 0, NULL, -ECONNREFUSED, "cannot connect to 127.0.0.1:1: connection refused"},
+	    {PING_PATH, NULL, 0, 0, NULL, -EHOSTUNREACH, "cannot connect to 10.0.0.1:3025: No route to host"},
+	    {PING_PATH, NULL, 0, 14, "unavailable", 0, NULL},
+	    {PING_PATH, NULL, 0, 0, NULL, -ECONNREFUSED, "refused, no budget"},
+	    {PING_PATH, NULL, 0, 0, NULL, -ECONNREFUSED, "refused, no budget"},
+	    {PING_PATH, body, len, 0, NULL, 0, NULL},
+	};
+	struct fake_transport *f = fake_new(steps, ELEMENTSOF(steps));
+	struct tu_auth *a = auth_over(f, 0);
+	struct tu_ping p = {0};
+	struct tu_err e;
+
+	(void) state;
+	tu_auth_set_budget(a, 60 * TIMEOUT_USEC);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tu_auth_ping(a, &p, &e), -ECONNREFUSED);
+		assert_string_equal(e.msg, "cannot connect to 127.0.0.1:1: connection refused");
+		assert_int_equal(f->n_calls, 1);
+	}
+	/* a new budget dials again; unreachable is remembered too */
+	tu_auth_set_budget(a, 60 * TIMEOUT_USEC);
+	assert_int_equal(tu_auth_ping(a, &p, &e), -EHOSTUNREACH);
+	assert_int_equal(tu_auth_ping(a, &p, &e), -EHOSTUNREACH);
+	assert_string_equal(e.msg, "cannot connect to 10.0.0.1:3025: No route to host");
+	assert_int_equal(f->n_calls, 2);
+	/* an answer from Auth (a gRPC status) is no reason to stop asking */
+	tu_auth_set_budget(a, 60 * TIMEOUT_USEC);
+	assert_true(tu_auth_ping(a, &p, &e) < 0);
+	assert_int_equal(e.grpc_status, 14);
+	/* without a budget (sync, watch) every call dials */
+	tu_auth_set_budget(a, 0);
+	assert_int_equal(tu_auth_ping(a, &p, &e), -ECONNREFUSED);
+	assert_int_equal(tu_auth_ping(a, &p, &e), -ECONNREFUSED);
+	assert_int_equal(tu_auth_ping(a, &p, &e), 0);
+	assert_int_equal(f->n_calls, 6);
+	tu_ping_done(&p);
+	assert_false(f->unexpected);
+	tu_auth_free(a);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_user_ca),
 	    cmocka_unit_test(test_malformed_answers),
 	    cmocka_unit_test(test_budget),
+	    cmocka_unit_test(test_unreachable_once_per_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1562,6 +1562,11 @@ static void test_decide_from_state_index(void **state)
 		if (!c->login[0])
 			goto next;
 		bool indexed = same_answer(&se, i, &d, &h, &o, &req);
+		/* An offline decision (tu_decide, Auth unreachable, issue 10) reads the state this
+		 * way too, with the lock list not current: the same verdicts as the whole file. */
+		struct tu_decide_opts off = o;
+		off.stale_locks = true;
+		(void) same_answer(&se, 2000 + i, &d, &h, &off, &req);
 		n_indexed += indexed;
 		n_scanned += !indexed;
 		n++;
@@ -1597,6 +1602,9 @@ next:
 		d.auth_pref = c->pref; /* borrowed */
 		n_indexed += same_answer(&se, 1000 + i, &d, &h, &o, &req);
 		n++;
+		struct tu_decide_opts off = o; /* offline: strict locking_mode denies */
+		off.stale_locks = true;
+		(void) same_answer(&se, 3000 + i, &d, &h, &off, &req);
 		d.auth_pref = (struct tu_auth_pref){ 0 };
 		fx_dataset_free(&d);
 		fx_labels_free(&hl);
